@@ -1,0 +1,555 @@
+// Package keys reads, writes and identifies the Ed25519 and ECDSA keys that
+// fwledger signs with: log and witness keys (C2SP signed notes) and release and
+// builder keys (DSSE envelopes).
+//
+// # File format
+//
+// One key file serves both worlds. A private key file (mode 0600) holds the
+// C2SP signed-note private key on its first line, followed by the same key as a
+// PKCS #8 PEM block:
+//
+//	PRIVATE+KEY+example.com/release-1+2d1a3c4b+AXk0...
+//	-----BEGIN PRIVATE KEY-----
+//	MC4CAQAwBQYDK2VwBCIEI...
+//	-----END PRIVATE KEY-----
+//
+// A public key file holds the signed-note verifier key ("vkey") on its first
+// line, followed by the PKIX PEM block:
+//
+//	example.com/release-1+2d1a3c4b+AcB1...
+//	-----BEGIN PUBLIC KEY-----
+//	MCowBQYDK2VwAyEA...
+//	-----END PUBLIC KEY-----
+//
+// PEM parsers (OpenSSL, Go's encoding/pem, go-securesystemslib) ignore the
+// first line as explanatory text (RFC 7468, Section 5.2), and signed-note tools
+// read only the first line. Either part alone is also accepted: a bare vkey, a
+// bare note private key, or a bare PEM block (which is how keys made by other
+// tools, such as a build service's ECDSA P-256 key, arrive). When both parts are
+// present they must encode the same key.
+//
+// # Key IDs
+//
+// A key has two identifiers, one per world:
+//   - the note key hash: the first four bytes of SHA-256(name || "\n" || 0x01 ||
+//     public key), as in C2SP signed-note; it appears in signature lines.
+//   - the DSSE key ID: the go-securesystemslib key ID, the hex SHA-256 of the
+//     canonical JSON of {keytype, scheme, keyid_hash_algorithms, keyval.public}.
+//     It is the keyid of DSSE signatures and the key ID of in-toto layouts.
+//
+// Both depend only on the public key (and, for the note hash, the name), so
+// they are stable across files and machines.
+package keys
+
+import (
+	"bytes"
+	"context"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/binary"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/secure-systems-lab/go-securesystemslib/dsse"
+	"github.com/secure-systems-lab/go-securesystemslib/signerverifier"
+	"golang.org/x/mod/sumdb/note"
+)
+
+// MaxFileSize is the largest key file that is read.
+const MaxFileSize = 16 << 10
+
+const algEd25519 = 1
+
+// A PrivateKey is a signing key with the name its signed notes carry.
+type PrivateKey struct {
+	// Name is the signed-note key name; empty for a bare PEM key.
+	Name string
+	// Key is an ed25519.PrivateKey or an *ecdsa.PrivateKey.
+	Key crypto.Signer
+}
+
+// A PublicKey is a verification key with the name its signed notes carry.
+type PublicKey struct {
+	// Name is the signed-note key name; empty for a bare PEM key.
+	Name string
+	// Key is an ed25519.PublicKey or an *ecdsa.PublicKey.
+	Key crypto.PublicKey
+}
+
+// Generate returns a new Ed25519 key named name, reading randomness from r
+// (crypto/rand when nil).
+func Generate(r io.Reader, name string) (*PrivateKey, error) {
+	if !ValidName(name) {
+		return nil, fmt.Errorf("invalid key name %q: it must be non-empty UTF-8 without spaces or '+'", name)
+	}
+	if r == nil {
+		r = rand.Reader
+	}
+	_, priv, err := ed25519.GenerateKey(r)
+	if err != nil {
+		return nil, fmt.Errorf("couldn't generate Ed25519 key: %w", err)
+	}
+	return &PrivateKey{Name: name, Key: priv}, nil
+}
+
+// ValidName reports whether name is a valid signed-note key name.
+func ValidName(name string) bool {
+	return name != "" && utf8.ValidString(name) && strings.IndexFunc(name, unicode.IsSpace) < 0 && !strings.Contains(name, "+")
+}
+
+// Public returns the public half of k.
+func (k *PrivateKey) Public() *PublicKey {
+	return &PublicKey{Name: k.Name, Key: k.Key.Public()}
+}
+
+// MarshalPrivate returns the private key file contents for k.
+func (k *PrivateKey) MarshalPrivate() ([]byte, error) {
+	der, err := x509.MarshalPKCS8PrivateKey(k.Key)
+	if err != nil {
+		return nil, fmt.Errorf("couldn't encode private key: %w", err)
+	}
+	var b bytes.Buffer
+	if priv, ok := k.Key.(ed25519.PrivateKey); ok && k.Name != "" {
+		b.WriteString(noteSignerKey(k.Name, priv))
+		b.WriteByte('\n')
+	}
+	if err := pem.Encode(&b, &pem.Block{Type: "PRIVATE KEY", Bytes: der}); err != nil {
+		return nil, err
+	}
+	return b.Bytes(), nil
+}
+
+// Marshal returns the public key file contents for p.
+func (p *PublicKey) Marshal() ([]byte, error) {
+	der, err := x509.MarshalPKIXPublicKey(p.Key)
+	if err != nil {
+		return nil, fmt.Errorf("couldn't encode public key: %w", err)
+	}
+	var b bytes.Buffer
+	if vkey, err := p.VerifierKey(); err == nil {
+		b.WriteString(vkey)
+		b.WriteByte('\n')
+	}
+	if err := pem.Encode(&b, &pem.Block{Type: "PUBLIC KEY", Bytes: der}); err != nil {
+		return nil, err
+	}
+	return b.Bytes(), nil
+}
+
+// VerifierKey returns the C2SP signed-note verifier key ("vkey") for p. It
+// needs a name and an Ed25519 key.
+func (p *PublicKey) VerifierKey() (string, error) {
+	pub, ok := p.Key.(ed25519.PublicKey)
+	if !ok {
+		return "", errors.New("only Ed25519 keys have a signed-note verifier key")
+	}
+	if p.Name == "" {
+		return "", errors.New("key has no name, so it has no signed-note verifier key")
+	}
+	return note.NewEd25519VerifierKey(p.Name, pub)
+}
+
+// NoteVerifier returns a signed-note verifier for p.
+func (p *PublicKey) NoteVerifier() (note.Verifier, error) {
+	vkey, err := p.VerifierKey()
+	if err != nil {
+		return nil, err
+	}
+	return note.NewVerifier(vkey)
+}
+
+// NoteSigner returns a signed-note signer for k.
+func (k *PrivateKey) NoteSigner() (note.Signer, error) {
+	priv, ok := k.Key.(ed25519.PrivateKey)
+	if !ok {
+		return nil, errors.New("only Ed25519 keys can sign notes")
+	}
+	if k.Name == "" {
+		return nil, errors.New("key has no name; a signed-note key needs one")
+	}
+	return note.NewSigner(noteSignerKey(k.Name, priv))
+}
+
+// KeyID returns the DSSE key ID of p (see the package documentation).
+func (p *PublicKey) KeyID() (string, error) {
+	k, err := p.sslib()
+	if err != nil {
+		return "", err
+	}
+	return k.KeyID, nil
+}
+
+// sslib returns p as a go-securesystemslib key, whose KeyID field holds the
+// securesystemslib key ID.
+func (p *PublicKey) sslib() (*signerverifier.SSLibKey, error) {
+	der, err := x509.MarshalPKIXPublicKey(p.Key)
+	if err != nil {
+		return nil, fmt.Errorf("couldn't encode public key: %w", err)
+	}
+	return signerverifier.LoadKey(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}))
+}
+
+// DSSEVerifier returns a DSSE verifier for p whose KeyID is p's DSSE key ID.
+func (p *PublicKey) DSSEVerifier() (dsse.Verifier, error) {
+	k, err := p.sslib()
+	if err != nil {
+		return nil, err
+	}
+	return sslibVerifier(k)
+}
+
+// DSSESigner returns a DSSE signer for k whose KeyID is k's DSSE key ID.
+func (k *PrivateKey) DSSESigner() (dsse.SignerVerifier, error) {
+	der, err := x509.MarshalPKCS8PrivateKey(k.Key)
+	if err != nil {
+		return nil, fmt.Errorf("couldn't encode private key: %w", err)
+	}
+	sk, err := signerverifier.LoadKey(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}))
+	if err != nil {
+		return nil, err
+	}
+	return sslibVerifier(sk)
+}
+
+func sslibVerifier(k *signerverifier.SSLibKey) (dsse.SignerVerifier, error) {
+	switch k.KeyType {
+	case signerverifier.ED25519KeyType:
+		return signerverifier.NewED25519SignerVerifierFromSSLibKey(k)
+	case signerverifier.ECDSAKeyType:
+		return signerverifier.NewECDSASignerVerifierFromSSLibKey(k)
+	case signerverifier.RSAKeyType:
+		return signerverifier.NewRSAPSSSignerVerifierFromSSLibKey(k)
+	}
+	return nil, fmt.Errorf("unsupported key type %q", k.KeyType)
+}
+
+// noteSignerKey encodes priv as a C2SP signed-note private key.
+func noteSignerKey(name string, priv ed25519.PrivateKey) string {
+	pub := append([]byte{algEd25519}, priv.Public().(ed25519.PublicKey)...)
+	seed := append([]byte{algEd25519}, priv.Seed()...)
+	return fmt.Sprintf("PRIVATE+KEY+%s+%08x+%s", name, noteKeyHash(name, pub), base64.StdEncoding.EncodeToString(seed))
+}
+
+func noteKeyHash(name string, key []byte) uint32 {
+	h := sha256.New()
+	h.Write([]byte(name))
+	h.Write([]byte("\n"))
+	h.Write(key)
+	return binary.BigEndian.Uint32(h.Sum(nil))
+}
+
+// ParsePrivate parses a private key file (see the package documentation).
+func ParsePrivate(data []byte) (*PrivateKey, error) {
+	first, rest := splitFirstLine(data)
+	var fromNote *PrivateKey
+	if strings.HasPrefix(first, "PRIVATE+KEY+") {
+		k, err := parseNoteSignerKey(first)
+		if err != nil {
+			return nil, err
+		}
+		fromNote = k
+		data = rest
+	}
+	block, trailing := pem.Decode(data)
+	if block == nil {
+		if fromNote == nil {
+			return nil, errors.New("no private key found: want a signed-note private key line or a PEM \"PRIVATE KEY\" block")
+		}
+		if len(bytes.TrimSpace(data)) != 0 {
+			return nil, errors.New("unexpected text after the signed-note private key")
+		}
+		return fromNote, nil
+	}
+	if len(bytes.TrimSpace(trailing)) != 0 {
+		return nil, errors.New("unexpected data after the PEM block")
+	}
+	var key crypto.Signer
+	switch block.Type {
+	case "PRIVATE KEY":
+		k, err := x509.ParsePKCS8PrivateKey(block.Bytes)
+		if err != nil {
+			return nil, fmt.Errorf("couldn't parse PKCS #8 private key: %w", err)
+		}
+		s, ok := k.(crypto.Signer)
+		if !ok {
+			return nil, fmt.Errorf("unsupported private key type %T", k)
+		}
+		key = s
+	case "EC PRIVATE KEY":
+		k, err := x509.ParseECPrivateKey(block.Bytes)
+		if err != nil {
+			return nil, fmt.Errorf("couldn't parse EC private key: %w", err)
+		}
+		key = k
+	default:
+		return nil, fmt.Errorf("unsupported PEM block type %q (want \"PRIVATE KEY\")", block.Type)
+	}
+	switch k := key.(type) {
+	case ed25519.PrivateKey:
+	case *ecdsa.PrivateKey:
+		if k.Curve.Params().BitSize < 256 {
+			return nil, fmt.Errorf("ECDSA curve %s is too small", k.Curve.Params().Name)
+		}
+	default:
+		return nil, fmt.Errorf("unsupported private key type %T (want Ed25519 or ECDSA)", k)
+	}
+	pk := &PrivateKey{Key: key}
+	if fromNote != nil {
+		if !fromNote.Key.(ed25519.PrivateKey).Equal(key) {
+			return nil, errors.New("the signed-note key and the PEM key in the file differ")
+		}
+		pk.Name = fromNote.Name
+	}
+	return pk, nil
+}
+
+func parseNoteSignerKey(skey string) (*PrivateKey, error) {
+	if _, err := note.NewSigner(skey); err != nil {
+		return nil, fmt.Errorf("invalid signed-note private key: %w", err)
+	}
+	// NewSigner validated the structure, name, algorithm and hash.
+	parts := strings.SplitN(skey, "+", 5)
+	raw, err := base64.StdEncoding.DecodeString(parts[4])
+	if err != nil || len(raw) != 1+ed25519.SeedSize || raw[0] != algEd25519 {
+		return nil, errors.New("invalid signed-note private key encoding")
+	}
+	return &PrivateKey{Name: parts[2], Key: ed25519.NewKeyFromSeed(raw[1:])}, nil
+}
+
+// ParsePublic parses a public key file (see the package documentation).
+func ParsePublic(data []byte) (*PublicKey, error) {
+	first, rest := splitFirstLine(data)
+	var fromNote *PublicKey
+	if first != "" && !strings.HasPrefix(first, "-----BEGIN") {
+		if strings.HasPrefix(first, "PRIVATE+KEY+") {
+			return nil, errors.New("this is a private key; give the public key (.pub) file")
+		}
+		k, err := parseVerifierKey(first)
+		if err != nil {
+			return nil, err
+		}
+		fromNote = k
+		data = rest
+	}
+	block, trailing := pem.Decode(data)
+	if block == nil {
+		if fromNote == nil {
+			return nil, errors.New("no public key found: want a signed-note verifier key line or a PEM \"PUBLIC KEY\" block")
+		}
+		if len(bytes.TrimSpace(data)) != 0 {
+			return nil, errors.New("unexpected text after the signed-note verifier key")
+		}
+		return fromNote, nil
+	}
+	if len(bytes.TrimSpace(trailing)) != 0 {
+		return nil, errors.New("unexpected data after the PEM block")
+	}
+	if block.Type != "PUBLIC KEY" {
+		if strings.Contains(block.Type, "PRIVATE") {
+			return nil, errors.New("this is a private key; give the public key (.pub) file")
+		}
+		return nil, fmt.Errorf("unsupported PEM block type %q (want \"PUBLIC KEY\")", block.Type)
+	}
+	key, err := x509.ParsePKIXPublicKey(block.Bytes)
+	if err != nil {
+		return nil, fmt.Errorf("couldn't parse PKIX public key: %w", err)
+	}
+	switch k := key.(type) {
+	case ed25519.PublicKey:
+	case *ecdsa.PublicKey:
+		if k.Curve.Params().BitSize < 256 {
+			return nil, fmt.Errorf("ECDSA curve %s is too small", k.Curve.Params().Name)
+		}
+	default:
+		return nil, fmt.Errorf("unsupported public key type %T (want Ed25519 or ECDSA)", k)
+	}
+	pk := &PublicKey{Key: key}
+	if fromNote != nil {
+		if !fromNote.Key.(ed25519.PublicKey).Equal(key) {
+			return nil, errors.New("the signed-note verifier key and the PEM key in the file differ")
+		}
+		pk.Name = fromNote.Name
+	}
+	return pk, nil
+}
+
+func parseVerifierKey(vkey string) (*PublicKey, error) {
+	if _, err := note.NewVerifier(vkey); err != nil {
+		return nil, fmt.Errorf("invalid signed-note verifier key: %w", err)
+	}
+	// NewVerifier validated the structure, name, algorithm and hash.
+	parts := strings.SplitN(vkey, "+", 3)
+	raw, err := base64.StdEncoding.DecodeString(parts[2])
+	if err != nil || len(raw) != 1+ed25519.PublicKeySize || raw[0] != algEd25519 {
+		return nil, errors.New("invalid signed-note verifier key encoding")
+	}
+	return &PublicKey{Name: parts[0], Key: ed25519.PublicKey(raw[1:])}, nil
+}
+
+// splitFirstLine returns the first line of data without surrounding space, and
+// everything after it.
+func splitFirstLine(data []byte) (string, []byte) {
+	data = bytes.TrimLeft(data, " \t\r\n")
+	line, rest, _ := bytes.Cut(data, []byte("\n"))
+	return string(bytes.TrimSpace(line)), rest
+}
+
+// LoadPrivate reads a private key file. It refuses a file that other users
+// can read or write.
+func LoadPrivate(path string) (*PrivateKey, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return nil, err
+	}
+	if fi.Mode().Perm()&0o077 != 0 {
+		return nil, fmt.Errorf("private key %s has mode %04o: it must not be accessible by group or others (chmod 600 %s)", path, fi.Mode().Perm(), path)
+	}
+	data, err := readLimited(path)
+	if err != nil {
+		return nil, err
+	}
+	k, err := ParsePrivate(data)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return k, nil
+}
+
+// LoadPublic reads a public key file.
+func LoadPublic(path string) (*PublicKey, error) {
+	data, err := readLimited(path)
+	if err != nil {
+		return nil, err
+	}
+	k, err := ParsePublic(data)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return k, nil
+}
+
+func readLimited(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(data) > MaxFileSize {
+		return nil, fmt.Errorf("%s is larger than %d bytes: not a key file", path, MaxFileSize)
+	}
+	return data, nil
+}
+
+// Write writes k to prefix+".key" (mode 0600) and its public key to
+// prefix+".pub" (mode 0644). It refuses to overwrite existing files.
+func Write(prefix string, k *PrivateKey) error {
+	priv, err := k.MarshalPrivate()
+	if err != nil {
+		return err
+	}
+	pub, err := k.Public().Marshal()
+	if err != nil {
+		return err
+	}
+	for _, p := range []string{prefix + ".key", prefix + ".pub"} {
+		if _, err := os.Lstat(p); err == nil {
+			return fmt.Errorf("%s already exists; refusing to overwrite it", p)
+		}
+	}
+	if err := writeNew(prefix+".key", priv, 0o600); err != nil {
+		return err
+	}
+	return writeNew(prefix+".pub", pub, 0o644)
+}
+
+// writeNew creates path with mode and contents, durably, failing if it exists.
+func writeNew(path string, data []byte, mode os.FileMode) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, mode)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		os.Remove(path)
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		os.Remove(path)
+		return err
+	}
+	return f.Close()
+}
+
+// A Ring is a set of DSSE verification keys indexed by DSSE key ID.
+type Ring struct {
+	byID map[string]dsse.Verifier
+	ids  []string
+}
+
+// NewRing returns a Ring holding pubs. Duplicate keys are an error.
+func NewRing(pubs ...*PublicKey) (*Ring, error) {
+	r := &Ring{byID: make(map[string]dsse.Verifier)}
+	for _, p := range pubs {
+		v, err := p.DSSEVerifier()
+		if err != nil {
+			return nil, err
+		}
+		id, _ := v.KeyID()
+		if _, dup := r.byID[id]; dup {
+			return nil, fmt.Errorf("key %s is given twice", id)
+		}
+		r.byID[id] = v
+		r.ids = append(r.ids, id)
+	}
+	return r, nil
+}
+
+// Lookup returns the verifier with DSSE key ID id.
+func (r *Ring) Lookup(id string) (dsse.Verifier, bool) {
+	if r == nil {
+		return nil, false
+	}
+	v, ok := r.byID[id]
+	return v, ok
+}
+
+// IDs returns the key IDs in r, in the order they were given.
+func (r *Ring) IDs() []string {
+	if r == nil {
+		return nil
+	}
+	return append([]string(nil), r.ids...)
+}
+
+// Len returns the number of keys in r.
+func (r *Ring) Len() int {
+	if r == nil {
+		return 0
+	}
+	return len(r.ids)
+}
+
+// Verify checks sig over msg with the key whose ID is id.
+func (r *Ring) Verify(ctx context.Context, id string, msg, sig []byte) error {
+	v, ok := r.Lookup(id)
+	if !ok {
+		return fmt.Errorf("unknown key %s", id)
+	}
+	return v.Verify(ctx, msg, sig)
+}

@@ -1,0 +1,201 @@
+// Package provenance builds, signs, parses and verifies the signed statements
+// that fwledger logs: in-toto Statement v1 in DSSE envelopes.
+//
+// Everything here is pure: no I/O beyond the bytes it is given, no clock, no
+// network. The log runs these checks before it appends an entry, and a device
+// or auditor runs the same checks on bytes it already holds.
+//
+// # Verification rules for envelopes
+//
+//   - The envelope is one unambiguous JSON object (no duplicate keys, no
+//     unknown fields) of at most [MaxEnvelopeSize] bytes, with payloadType
+//     [PayloadType] and at least one signature.
+//   - A signature whose keyid names a trusted key must verify over the DSSE
+//     pre-authentication encoding (PAE); if it does not, the envelope is
+//     rejected with a [*SignatureError], even when other signatures are valid.
+//   - A signature with an empty keyid counts for the first trusted key it
+//     verifies with; signatures by keys outside the trusted set are ignored.
+//   - Each trusted key counts once, and at least the threshold of distinct
+//     trusted keys must have signed, or the result is a [*ThresholdError].
+package provenance
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/fwledger/fwledger/internal/strictjson"
+	"github.com/fwledger/fwledger/keys"
+	"github.com/secure-systems-lab/go-securesystemslib/dsse"
+)
+
+// PayloadType is the DSSE payload type of every fwledger statement.
+const PayloadType = "application/vnd.in-toto+json"
+
+// MaxEnvelopeSize is the largest envelope that is parsed: the largest entry a
+// C2SP tlog-tiles entry bundle can hold.
+const MaxEnvelopeSize = 65535
+
+// MaxSignatures is the most signatures one envelope may carry.
+const MaxSignatures = 32
+
+// An Envelope is a parsed DSSE envelope together with its decoded payload.
+type Envelope struct {
+	dsse.Envelope
+	// Body is the decoded payload: the exact bytes that were signed.
+	Body []byte
+}
+
+// ParseEnvelope parses a DSSE envelope, enforcing the size limit, strict JSON,
+// the payload type and the presence of signatures. It checks no signature.
+func ParseEnvelope(data []byte) (*Envelope, error) {
+	if len(data) > MaxEnvelopeSize {
+		return nil, &EnvelopeError{Err: fmt.Errorf("envelope is %d bytes, more than the limit of %d", len(data), MaxEnvelopeSize)}
+	}
+	if err := strictjson.Check(data); err != nil {
+		return nil, &EnvelopeError{Err: err}
+	}
+	var env dsse.Envelope
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&env); err != nil {
+		return nil, &EnvelopeError{Err: fmt.Errorf("not a DSSE envelope: %w", err)}
+	}
+	if env.PayloadType == "" {
+		return nil, &EnvelopeError{Err: errors.New("payloadType is missing")}
+	}
+	if env.PayloadType != PayloadType {
+		return nil, &PayloadTypeError{Got: env.PayloadType}
+	}
+	if env.Payload == "" {
+		return nil, &EnvelopeError{Err: errors.New("payload is missing")}
+	}
+	body, err := decodeBase64(env.Payload)
+	if err != nil {
+		return nil, &EnvelopeError{Err: fmt.Errorf("payload is not base64: %w", err)}
+	}
+	if len(env.Signatures) == 0 {
+		return nil, &EnvelopeError{Err: errors.New("envelope has no signatures")}
+	}
+	if len(env.Signatures) > MaxSignatures {
+		return nil, &EnvelopeError{Err: fmt.Errorf("envelope has %d signatures, more than the limit of %d", len(env.Signatures), MaxSignatures)}
+	}
+	for i, s := range env.Signatures {
+		if s.Sig == "" {
+			return nil, &EnvelopeError{Err: fmt.Errorf("signature %d is empty", i)}
+		}
+	}
+	return &Envelope{Envelope: env, Body: body}, nil
+}
+
+// decodeBase64 decodes a DSSE payload or signature value. The DSSE
+// specification says standard base64; some producers (Google Cloud Build) use
+// the URL alphabet, which the reference implementation accepts too.
+func decodeBase64(s string) ([]byte, error) {
+	if b, err := base64.StdEncoding.DecodeString(s); err == nil {
+		return b, nil
+	}
+	if b, err := base64.URLEncoding.DecodeString(s); err == nil {
+		return b, nil
+	}
+	return base64.RawURLEncoding.DecodeString(s)
+}
+
+// VerifySignatures checks env's signatures against the trusted keys in ring
+// under the rules in the package documentation and returns the key IDs of
+// the distinct trusted keys that signed, in signature order.
+func VerifySignatures(ctx context.Context, env *Envelope, ring *keys.Ring, threshold int) ([]string, error) {
+	if threshold < 1 {
+		threshold = 1
+	}
+	pae := dsse.PAE(env.PayloadType, env.Body)
+	var signers, unknown []string
+	for i, s := range env.Signatures {
+		sig, err := decodeBase64(s.Sig)
+		if err != nil {
+			return nil, &EnvelopeError{Err: fmt.Errorf("signature %d is not base64: %w", i, err)}
+		}
+		if s.KeyID != "" {
+			v, ok := ring.Lookup(s.KeyID)
+			if !ok {
+				unknown = append(unknown, s.KeyID)
+				continue
+			}
+			if err := v.Verify(ctx, pae, sig); err != nil {
+				return nil, &SignatureError{KeyID: s.KeyID, Err: err}
+			}
+			if !slices.Contains(signers, s.KeyID) {
+				signers = append(signers, s.KeyID)
+			}
+			continue
+		}
+		matched := false
+		for _, id := range ring.IDs() {
+			v, _ := ring.Lookup(id)
+			if v.Verify(ctx, pae, sig) == nil {
+				if !slices.Contains(signers, id) {
+					signers = append(signers, id)
+				}
+				matched = true
+				break
+			}
+		}
+		if !matched {
+			unknown = append(unknown, "")
+		}
+	}
+	if len(signers) < threshold {
+		return nil, &ThresholdError{Have: len(signers), Want: threshold, Unknown: unknown}
+	}
+	return signers, nil
+}
+
+// Sign returns a DSSE envelope over body, signed by every signer, encoded as
+// JSON.
+func Sign(ctx context.Context, body []byte, signers ...dsse.SignerVerifier) ([]byte, error) {
+	if len(signers) == 0 {
+		return nil, errors.New("no signing key given")
+	}
+	s := make([]dsse.Signer, len(signers))
+	for i := range signers {
+		s[i] = signers[i]
+	}
+	es, err := dsse.NewEnvelopeSigner(s...)
+	if err != nil {
+		return nil, err
+	}
+	env, err := es.SignPayload(ctx, PayloadType, body)
+	if err != nil {
+		return nil, fmt.Errorf("couldn't sign: %w", err)
+	}
+	return json.Marshal(env)
+}
+
+// AddSignature returns envelope with one more signature, by signer, over the
+// same payload. The payload bytes are kept exactly; a key that already signed
+// is an error.
+func AddSignature(ctx context.Context, envelope []byte, signer dsse.SignerVerifier) ([]byte, error) {
+	env, err := ParseEnvelope(envelope)
+	if err != nil {
+		return nil, err
+	}
+	id, err := signer.KeyID()
+	if err != nil {
+		return nil, err
+	}
+	for _, s := range env.Signatures {
+		if s.KeyID == id {
+			return nil, fmt.Errorf("key %s has already signed this envelope", id)
+		}
+	}
+	sig, err := signer.Sign(ctx, dsse.PAE(env.PayloadType, env.Body))
+	if err != nil {
+		return nil, fmt.Errorf("couldn't sign: %w", err)
+	}
+	env.Signatures = append(env.Signatures, dsse.Signature{KeyID: id, Sig: base64.StdEncoding.EncodeToString(sig)})
+	return json.Marshal(env.Envelope)
+}

@@ -1,0 +1,347 @@
+package provenance
+
+import (
+	"bytes"
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/fwledger/fwledger/internal/strictjson"
+	"github.com/fwledger/fwledger/keys"
+	ita1 "github.com/in-toto/attestation/go/v1"
+	"golang.org/x/mod/semver"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/types/known/structpb"
+)
+
+// ReleasePredicateType is the predicateType of a release statement.
+const ReleasePredicateType = "https://fwledger.dev/release/v1"
+
+// Limits on release predicates.
+const (
+	MaxModels      = 64
+	MaxFieldLength = 128
+	MaxEndorsed    = 16
+)
+
+// A Digest is a SHA-256 digest.
+type Digest [32]byte
+
+// String returns "sha256:<hex>".
+func (d Digest) String() string { return "sha256:" + hex.EncodeToString(d[:]) }
+
+// ParseDigest parses "sha256:<64 lowercase hex digits>".
+func ParseDigest(s string) (Digest, error) {
+	var d Digest
+	h, ok := strings.CutPrefix(s, "sha256:")
+	if !ok {
+		return d, fmt.Errorf("digest %q does not start with \"sha256:\"", s)
+	}
+	if err := decodeHex256(h, &d); err != nil {
+		return d, fmt.Errorf("digest %q: %w", s, err)
+	}
+	return d, nil
+}
+
+func decodeHex256(h string, d *Digest) error {
+	if len(h) != 64 || strings.ToLower(h) != h {
+		return errors.New("want 64 lowercase hex digits")
+	}
+	_, err := hex.Decode(d[:], []byte(h))
+	return err
+}
+
+// A Release is the content of a release statement: a firmware image and what
+// it is for. It is signed by the vendor's release keys.
+type Release struct {
+	// ImageName is the subject name, typically the image file name.
+	ImageName string
+	// Image is the SHA-256 digest of the image (the subject digest).
+	Image Digest
+	// ImageSize is the image's length in bytes.
+	ImageSize uint64
+	// Models are the hardware models the image is for.
+	Models []string
+	// Version is a semantic version (https://semver.org), without a "v".
+	Version string
+	// SecurityVersion is the anti-rollback counter: a device never installs
+	// an image whose security version is below the one it runs.
+	SecurityVersion uint64
+	// Channel is the release channel, such as "stable" or "beta".
+	Channel string
+	// Created is when the release was made.
+	Created time.Time
+	// Provenance lists the SHA-256 digests of the provenance envelopes this
+	// release endorses (the exact envelope bytes).
+	Provenance []Digest
+	// BaseImage is, for a delta image, the digest of the image it applies to.
+	BaseImage *Digest
+}
+
+// releasePredicate is the JSON form of a release predicate. See
+// docs/FORMATS.md.
+type releasePredicate struct {
+	HardwareModels  []string       `json:"hardwareModels"`
+	Version         string         `json:"version"`
+	SecurityVersion *uint64        `json:"securityVersion"`
+	Channel         string         `json:"channel"`
+	Created         string         `json:"created"`
+	ImageSize       *uint64        `json:"imageSize"`
+	Provenance      []digestObject `json:"provenance,omitempty"`
+	BaseImage       *digestObject  `json:"baseImage,omitempty"`
+}
+
+type digestObject struct {
+	Digest map[string]string `json:"digest"`
+}
+
+func (o digestObject) sha256() (Digest, error) {
+	var d Digest
+	if len(o.Digest) != 1 {
+		return d, errors.New("digest must name exactly one algorithm, sha256")
+	}
+	h, ok := o.Digest["sha256"]
+	if !ok {
+		return d, errors.New("digest must be sha256")
+	}
+	return d, decodeHex256(h, &d)
+}
+
+var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:/@+-]*$`)
+
+// validName reports whether s is a valid model or channel name.
+func validName(s string) bool {
+	return len(s) <= MaxFieldLength && nameRE.MatchString(s)
+}
+
+// ValidVersion reports whether v is a full semantic version such as 1.4.0 or
+// 2.0.0-rc.1+build.5.
+func ValidVersion(v string) bool {
+	if len(v) > MaxFieldLength || v == "" || v[0] == 'v' {
+		return false
+	}
+	sv := "v" + v
+	if !semver.IsValid(sv) {
+		return false
+	}
+	core, _, _ := strings.Cut(v, "+")
+	return semver.Canonical(sv) == "v"+core
+}
+
+// Validate checks r's fields.
+func (r *Release) Validate() error {
+	if len(r.Models) == 0 {
+		return errors.New("at least one hardware model is required")
+	}
+	if len(r.Models) > MaxModels {
+		return fmt.Errorf("%d hardware models, more than the limit of %d", len(r.Models), MaxModels)
+	}
+	seen := map[string]bool{}
+	for _, m := range r.Models {
+		if !validName(m) {
+			return fmt.Errorf("invalid hardware model %q: want letters, digits and ._:/@+- (at most %d)", m, MaxFieldLength)
+		}
+		if seen[m] {
+			return fmt.Errorf("hardware model %q is listed twice", m)
+		}
+		seen[m] = true
+	}
+	if !ValidVersion(r.Version) {
+		return fmt.Errorf("invalid version %q: want a semantic version such as 1.4.0", r.Version)
+	}
+	if !validName(r.Channel) {
+		return fmt.Errorf("invalid channel %q", r.Channel)
+	}
+	if r.Created.IsZero() {
+		return errors.New("created time is required")
+	}
+	if r.ImageSize == 0 {
+		return errors.New("image size must be positive")
+	}
+	if r.ImageSize > 1<<53 {
+		return fmt.Errorf("image size %d is too large", r.ImageSize)
+	}
+	if r.SecurityVersion > 1<<53 {
+		return fmt.Errorf("security version %d is too large (at most 2^53)", r.SecurityVersion)
+	}
+	if len(r.Provenance) > MaxEndorsed {
+		return fmt.Errorf("%d endorsed provenance digests, more than the limit of %d", len(r.Provenance), MaxEndorsed)
+	}
+	if len(r.ImageName) > 1024 {
+		return errors.New("image name is longer than 1024 bytes")
+	}
+	return nil
+}
+
+// Statement returns r as an in-toto Statement v1, marshalled with protojson.
+// These are the bytes to sign; never re-encode them afterwards.
+func (r *Release) Statement() ([]byte, error) {
+	if err := r.Validate(); err != nil {
+		return nil, err
+	}
+	pred := map[string]any{
+		"hardwareModels":  toAny(r.Models),
+		"version":         r.Version,
+		"securityVersion": float64(r.SecurityVersion),
+		"channel":         r.Channel,
+		"created":         r.Created.UTC().Format(time.RFC3339),
+		"imageSize":       float64(r.ImageSize),
+	}
+	if len(r.Provenance) > 0 {
+		ps := make([]any, len(r.Provenance))
+		for i, d := range r.Provenance {
+			ps[i] = map[string]any{"digest": map[string]any{"sha256": hex.EncodeToString(d[:])}}
+		}
+		pred["provenance"] = ps
+	}
+	if r.BaseImage != nil {
+		pred["baseImage"] = map[string]any{"digest": map[string]any{"sha256": hex.EncodeToString(r.BaseImage[:])}}
+	}
+	ps, err := structpb.NewStruct(pred)
+	if err != nil {
+		return nil, err
+	}
+	st := &ita1.Statement{
+		Type: ita1.StatementTypeUri,
+		Subject: []*ita1.ResourceDescriptor{{
+			Name:   r.ImageName,
+			Digest: map[string]string{"sha256": hex.EncodeToString(r.Image[:])},
+		}},
+		PredicateType: ReleasePredicateType,
+		Predicate:     ps,
+	}
+	if err := st.Validate(); err != nil {
+		return nil, err
+	}
+	return protojson.Marshal(st)
+}
+
+func toAny(ss []string) []any {
+	out := make([]any, len(ss))
+	for i, s := range ss {
+		out[i] = s
+	}
+	return out
+}
+
+// ParseStatement parses an in-toto statement (v1, or v0.1 as real producers
+// still emit) and validates it.
+func ParseStatement(body []byte) (*ita1.Statement, error) {
+	if err := strictjson.Check(body); err != nil {
+		return nil, &StatementError{Err: err}
+	}
+	var st ita1.Statement
+	if err := (protojson.UnmarshalOptions{}).Unmarshal(body, &st); err != nil {
+		return nil, &StatementError{Err: fmt.Errorf("not an in-toto statement: %w", err)}
+	}
+	if err := st.Validate(); err != nil {
+		return nil, &StatementError{Err: err}
+	}
+	return &st, nil
+}
+
+// ParseRelease parses and validates a release statement: the decoded payload
+// of a release envelope.
+func ParseRelease(body []byte) (*Release, error) {
+	st, err := ParseStatement(body)
+	if err != nil {
+		return nil, err
+	}
+	if st.GetType() != ita1.StatementTypeUri {
+		return nil, &StatementError{Err: fmt.Errorf("statement _type is %q, want %q", st.GetType(), ita1.StatementTypeUri)}
+	}
+	if st.GetPredicateType() != ReleasePredicateType {
+		return nil, &StatementError{Err: fmt.Errorf("predicateType is %q, want %q", st.GetPredicateType(), ReleasePredicateType)}
+	}
+	if n := len(st.GetSubject()); n != 1 {
+		return nil, &StatementError{Err: fmt.Errorf("a release has exactly one subject, this has %d", n)}
+	}
+	sub := st.GetSubject()[0]
+	r := &Release{ImageName: sub.GetName()}
+	h, ok := sub.GetDigest()["sha256"]
+	if !ok {
+		return nil, &StatementError{Err: errors.New("subject has no sha256 digest")}
+	}
+	if err := decodeHex256(h, &r.Image); err != nil {
+		return nil, &StatementError{Err: fmt.Errorf("subject sha256 digest: %w", err)}
+	}
+
+	// Decode the predicate from the signed bytes themselves, strictly, so
+	// that numbers keep their exact integer values.
+	var raw struct {
+		Predicate json.RawMessage `json:"predicate"`
+	}
+	if err := json.Unmarshal(body, &raw); err != nil {
+		return nil, &StatementError{Err: err}
+	}
+	var p releasePredicate
+	dec := json.NewDecoder(bytes.NewReader(raw.Predicate))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&p); err != nil {
+		return nil, &StatementError{Err: fmt.Errorf("release predicate: %w", err)}
+	}
+	if p.SecurityVersion == nil {
+		return nil, &StatementError{Err: errors.New("release predicate: securityVersion is required")}
+	}
+	if p.ImageSize == nil {
+		return nil, &StatementError{Err: errors.New("release predicate: imageSize is required")}
+	}
+	r.Models = p.HardwareModels
+	r.Version = p.Version
+	r.SecurityVersion = *p.SecurityVersion
+	r.Channel = p.Channel
+	r.ImageSize = *p.ImageSize
+	r.Created, err = time.Parse(time.RFC3339, p.Created)
+	if err != nil {
+		return nil, &StatementError{Err: fmt.Errorf("release predicate: created %q is not an RFC 3339 time", p.Created)}
+	}
+	for i, o := range p.Provenance {
+		d, err := o.sha256()
+		if err != nil {
+			return nil, &StatementError{Err: fmt.Errorf("release predicate: provenance[%d]: %w", i, err)}
+		}
+		r.Provenance = append(r.Provenance, d)
+	}
+	if p.BaseImage != nil {
+		d, err := p.BaseImage.sha256()
+		if err != nil {
+			return nil, &StatementError{Err: fmt.Errorf("release predicate: baseImage: %w", err)}
+		}
+		r.BaseImage = &d
+	}
+	if err := r.Validate(); err != nil {
+		return nil, &StatementError{Err: fmt.Errorf("release predicate: %w", err)}
+	}
+	return r, nil
+}
+
+// A SignedRelease is a release envelope whose signatures verified.
+type SignedRelease struct {
+	Envelope *Envelope
+	Release  *Release
+	// Signers are the DSSE key IDs of the trusted keys that signed.
+	Signers []string
+}
+
+// VerifyRelease parses a release envelope and its statement and checks that
+// at least threshold distinct keys in ring signed it.
+func VerifyRelease(ctx context.Context, envelope []byte, ring *keys.Ring, threshold int) (*SignedRelease, error) {
+	env, err := ParseEnvelope(envelope)
+	if err != nil {
+		return nil, err
+	}
+	rel, err := ParseRelease(env.Body)
+	if err != nil {
+		return nil, err
+	}
+	signers, err := VerifySignatures(ctx, env, ring, threshold)
+	if err != nil {
+		return nil, err
+	}
+	return &SignedRelease{Envelope: env, Release: rel, Signers: signers}, nil
+}
