@@ -1,0 +1,91 @@
+// Package api defines the wire types, paths and limits of fwlog's HTTP API,
+// shared by the server (package log) and its client (package client).
+//
+// docs/API.md describes every endpoint with its errors and limits.
+package api
+
+// Paths of the JSON API. The C2SP tlog-tiles resources are served at
+// "/checkpoint", "/tile/<L>/<N>[.p/<W>]" and "/tile/entries/<N>[.p/<W>]".
+const (
+	PathLog              = "/v1/log"
+	PathEntries          = "/v1/entries"
+	PathInclusionProof   = "/v1/proofs/inclusion"
+	PathConsistencyProof = "/v1/proofs/consistency"
+	PathTLogProof        = "/v1/proofs/tlog/" // + <index>
+	PathSubjects         = "/v1/subjects/"    // + sha256:<hex>
+	PathBundles          = "/v1/bundles/"     // + sha256:<hex>
+	PathImages           = "/v1/images/"      // + sha256:<hex>
+	PathCheckpoint       = "/checkpoint"
+)
+
+// Limits.
+const (
+	// MaxEntrySize is the largest entry (DSSE envelope) the log accepts: the
+	// largest a C2SP entry bundle can hold.
+	MaxEntrySize = 65535
+	// MaxLookupResults is the most entries a subject lookup returns.
+	MaxLookupResults = 1000
+	// MaxBundleSize is the largest proof bundle a client parses.
+	MaxBundleSize = 1 << 20
+)
+
+// LogInfo is the response of GET /v1/log.
+type LogInfo struct {
+	// Origin is the checkpoint origin line, which is also the key name.
+	Origin string `json:"origin"`
+	// VerifierKey is the log's C2SP signed-note verifier key.
+	VerifierKey string `json:"vkey"`
+	// Size is the size of the latest published checkpoint.
+	Size uint64 `json:"size"`
+	// MaxEntrySize is the largest entry accepted, in bytes.
+	MaxEntrySize int `json:"max_entry_size"`
+}
+
+// AddResponse is the response of POST /v1/entries: the durable index of the
+// entry (the existing one for a duplicate) and its RFC 6962 leaf hash in hex.
+type AddResponse struct {
+	Index    uint64 `json:"index"`
+	LeafHash string `json:"leaf_hash"`
+}
+
+// Entry is the response of GET /v1/entries/<index>.
+type Entry struct {
+	Index    uint64 `json:"index"`
+	LeafHash string `json:"leaf_hash"`
+	// Data is the exact entry bytes (standard base64 in JSON).
+	Data []byte `json:"data"`
+}
+
+// InclusionProof is the response of GET /v1/proofs/inclusion.
+type InclusionProof struct {
+	Index    uint64   `json:"index"`
+	Size     uint64   `json:"size"`
+	LeafHash string   `json:"leaf_hash,omitempty"`
+	Hashes   [][]byte `json:"hashes"`
+}
+
+// ConsistencyProof is the response of GET /v1/proofs/consistency.
+type ConsistencyProof struct {
+	From   uint64   `json:"from"`
+	To     uint64   `json:"to"`
+	Hashes [][]byte `json:"hashes"`
+}
+
+// SubjectEntry is one logged statement about a subject digest.
+type SubjectEntry struct {
+	Index uint64 `json:"index"`
+	// Integrated reports whether the entry is covered by the published
+	// checkpoint (and so has proofs).
+	Integrated bool `json:"integrated"`
+}
+
+// Subject is the response of GET /v1/subjects/sha256:<hex>.
+type Subject struct {
+	Digest  string         `json:"digest"`
+	Entries []SubjectEntry `json:"entries"`
+}
+
+// Error is the body of every error response.
+type Error struct {
+	Message string `json:"error"`
+}

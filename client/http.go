@@ -1,0 +1,202 @@
+package client
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"github.com/fwledger/fwledger/api"
+	"github.com/fwledger/fwledger/log/tiles"
+	"github.com/fwledger/fwledger/provenance"
+)
+
+// maxResponse bounds the responses the client reads (tiles, bundles, JSON).
+const maxResponse = 16 << 20
+
+// An HTTPError is an error response from the log.
+type HTTPError struct {
+	Status  int
+	Message string
+}
+
+func (e *HTTPError) Error() string {
+	return fmt.Sprintf("log answered %d %s: %s", e.Status, http.StatusText(e.Status), e.Message)
+}
+
+// A LogClient talks to a log's HTTP API. Nothing it returns is verified.
+type LogClient struct {
+	base *url.URL
+	hc   *http.Client
+}
+
+// NewLogClient returns a client for the log at baseURL, using hc (or
+// http.DefaultClient).
+func NewLogClient(baseURL string, hc *http.Client) (*LogClient, error) {
+	u, err := url.Parse(strings.TrimSuffix(baseURL, "/"))
+	if err != nil {
+		return nil, fmt.Errorf("invalid log URL %q: %w", baseURL, err)
+	}
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return nil, fmt.Errorf("invalid log URL %q: want http:// or https://", baseURL)
+	}
+	if hc == nil {
+		hc = http.DefaultClient
+	}
+	return &LogClient{base: u, hc: hc}, nil
+}
+
+func (c *LogClient) do(ctx context.Context, method, path string, body io.Reader, contentType string) ([]byte, error) {
+	req, err := http.NewRequestWithContext(ctx, method, c.base.String()+path, body)
+	if err != nil {
+		return nil, err
+	}
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, maxResponse+1))
+	if err != nil {
+		return nil, fmt.Errorf("couldn't read the response to %s %s: %w", method, path, err)
+	}
+	if len(data) > maxResponse {
+		return nil, fmt.Errorf("the response to %s %s is larger than %d bytes", method, path, maxResponse)
+	}
+	if resp.StatusCode/100 != 2 {
+		var e api.Error
+		if json.Unmarshal(data, &e) != nil || e.Message == "" {
+			e.Message = strings.TrimSpace(string(data))
+		}
+		return nil, &HTTPError{Status: resp.StatusCode, Message: e.Message}
+	}
+	return data, nil
+}
+
+func (c *LogClient) getJSON(ctx context.Context, path string, v any) error {
+	data, err := c.do(ctx, "GET", path, nil, "")
+	if err != nil {
+		return err
+	}
+	if err := json.Unmarshal(data, v); err != nil {
+		return fmt.Errorf("malformed response to GET %s: %w", path, err)
+	}
+	return nil
+}
+
+// IsNotFound reports whether err is a 404 from the log.
+func IsNotFound(err error) bool {
+	var he *HTTPError
+	return errors.As(err, &he) && he.Status == http.StatusNotFound
+}
+
+// Info returns GET /v1/log.
+func (c *LogClient) Info(ctx context.Context) (api.LogInfo, error) {
+	var info api.LogInfo
+	return info, c.getJSON(ctx, api.PathLog, &info)
+}
+
+// Add submits an entry (a DSSE envelope, exact bytes).
+func (c *LogClient) Add(ctx context.Context, entry []byte) (api.AddResponse, error) {
+	var r api.AddResponse
+	data, err := c.do(ctx, "POST", api.PathEntries, bytes.NewReader(entry), "application/json")
+	if err != nil {
+		return r, err
+	}
+	if err := json.Unmarshal(data, &r); err != nil {
+		return r, fmt.Errorf("malformed response to POST %s: %w", api.PathEntries, err)
+	}
+	return r, nil
+}
+
+// Checkpoint returns the log's latest signed checkpoint (unverified).
+func (c *LogClient) Checkpoint(ctx context.Context) ([]byte, error) {
+	return c.do(ctx, "GET", api.PathCheckpoint, nil, "")
+}
+
+// Tile returns a tile (width 0 for a full tile).
+func (c *LogClient) Tile(ctx context.Context, level, index uint64, width int) ([]byte, error) {
+	return c.do(ctx, "GET", "/"+tiles.Path(level, index, width), nil, "")
+}
+
+// EntryBundle returns an entry bundle (width 0 for a full bundle).
+func (c *LogClient) EntryBundle(ctx context.Context, index uint64, width int) ([]byte, error) {
+	return c.do(ctx, "GET", "/"+tiles.EntriesPath(index, width), nil, "")
+}
+
+// Entry returns GET /v1/entries/<index>.
+func (c *LogClient) Entry(ctx context.Context, index uint64) (api.Entry, error) {
+	var e api.Entry
+	return e, c.getJSON(ctx, api.PathEntries+"/"+strconv.FormatUint(index, 10), &e)
+}
+
+// InclusionProof returns the inclusion proof of index in the tree of size.
+func (c *LogClient) InclusionProof(ctx context.Context, index, size uint64) (api.InclusionProof, error) {
+	var p api.InclusionProof
+	return p, c.getJSON(ctx, fmt.Sprintf("%s?index=%d&size=%d", api.PathInclusionProof, index, size), &p)
+}
+
+// ConsistencyProof returns the consistency proof between two tree sizes.
+func (c *LogClient) ConsistencyProof(ctx context.Context, from, to uint64) (api.ConsistencyProof, error) {
+	var p api.ConsistencyProof
+	return p, c.getJSON(ctx, fmt.Sprintf("%s?from=%d&to=%d", api.PathConsistencyProof, from, to), &p)
+}
+
+// TLogProof returns the C2SP tlog-proof of entry index.
+func (c *LogClient) TLogProof(ctx context.Context, index uint64) ([]byte, error) {
+	return c.do(ctx, "GET", api.PathTLogProof+strconv.FormatUint(index, 10), nil, "")
+}
+
+// Subject returns the entries logged about digest d.
+func (c *LogClient) Subject(ctx context.Context, d provenance.Digest) (api.Subject, error) {
+	var s api.Subject
+	return s, c.getJSON(ctx, api.PathSubjects+d.String(), &s)
+}
+
+// Bundle returns the offline proof bundle for the release of image d; for
+// the release at index if index >= 0.
+func (c *LogClient) Bundle(ctx context.Context, d provenance.Digest, index int64) ([]byte, error) {
+	p := api.PathBundles + d.String()
+	if index >= 0 {
+		p += "?index=" + strconv.FormatInt(index, 10)
+	}
+	return c.do(ctx, "GET", p, nil, "")
+}
+
+// PutImage uploads the image with digest d.
+func (c *LogClient) PutImage(ctx context.Context, d provenance.Digest, image io.Reader) error {
+	_, err := c.do(ctx, "PUT", api.PathImages+d.String(), image, "application/octet-stream")
+	return err
+}
+
+// Image opens the stored image with digest d. The caller closes it and must
+// check the digest of what it reads.
+func (c *LogClient) Image(ctx context.Context, d provenance.Digest) (io.ReadCloser, error) {
+	req, err := http.NewRequestWithContext(ctx, "GET", c.base.String()+api.PathImages+d.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		defer resp.Body.Close()
+		data, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+		var e api.Error
+		if json.Unmarshal(data, &e) != nil {
+			e.Message = strings.TrimSpace(string(data))
+		}
+		return nil, &HTTPError{Status: resp.StatusCode, Message: e.Message}
+	}
+	return resp.Body, nil
+}

@@ -1,0 +1,187 @@
+// Package client is the device and auditor side of fwledger: it verifies
+// offline proof bundles and talks to a log over HTTP.
+//
+// Verification is pure: VerifyBundle reads nothing but the bytes and the image
+// stream it is given, imports no cgo, and fails closed with a typed error that
+// says which check failed (see [BundleError], [CheckpointError],
+// [InclusionError], [ReleaseError], [SignatureError], [DigestError]).
+package client
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/fwledger/fwledger/bundle"
+	"github.com/fwledger/fwledger/keys"
+	"github.com/fwledger/fwledger/provenance"
+	flog "github.com/transparency-dev/formats/log"
+	"github.com/transparency-dev/merkle/proof"
+	"github.com/transparency-dev/merkle/rfc6962"
+	"golang.org/x/mod/sumdb/note"
+)
+
+// Trust is what a verifier trusts.
+type Trust struct {
+	// Log verifies the log's checkpoint signatures. Its name is the log's
+	// origin.
+	Log note.Verifier
+	// ReleaseKeys are the vendor's release keys.
+	ReleaseKeys *keys.Ring
+	// ReleaseThreshold is how many distinct release keys must sign
+	// (default 1).
+	ReleaseThreshold int
+}
+
+// A Verified is what a successful verification established.
+type Verified struct {
+	// Release is the verified release statement.
+	Release *provenance.Release
+	// Signers are the DSSE key IDs of the release keys that signed.
+	Signers []string
+	// Index is the release entry's index in the log.
+	Index uint64
+	// Checkpoint is the verified checkpoint the release is included under.
+	Checkpoint flog.Checkpoint
+	// CheckpointNote is the signed checkpoint.
+	CheckpointNote []byte
+}
+
+// BundleError reports a malformed bundle.
+type BundleError struct{ Err error }
+
+func (e *BundleError) Error() string { return "malformed bundle: " + e.Err.Error() }
+func (e *BundleError) Unwrap() error { return e.Err }
+
+// CheckpointError reports a checkpoint that does not verify under the
+// trusted log key and origin.
+type CheckpointError struct{ Err error }
+
+func (e *CheckpointError) Error() string { return "checkpoint rejected: " + e.Err.Error() }
+func (e *CheckpointError) Unwrap() error { return e.Err }
+
+// InclusionError reports an entry whose inclusion proof does not verify.
+type InclusionError struct {
+	Index, Size uint64
+	Err         error
+}
+
+func (e *InclusionError) Error() string {
+	return fmt.Sprintf("entry %d is not proven included in the tree of size %d: %v", e.Index, e.Size, e.Err)
+}
+func (e *InclusionError) Unwrap() error { return e.Err }
+
+// ReleaseError reports a release envelope or statement that is malformed.
+type ReleaseError struct{ Err error }
+
+func (e *ReleaseError) Error() string { return "release rejected: " + e.Err.Error() }
+func (e *ReleaseError) Unwrap() error { return e.Err }
+
+// SignatureError reports a release whose signatures do not satisfy the
+// trusted release keys and threshold. Err is a *provenance.SignatureError
+// or *provenance.ThresholdError.
+type SignatureError struct{ Err error }
+
+func (e *SignatureError) Error() string { return "release signature rejected: " + e.Err.Error() }
+func (e *SignatureError) Unwrap() error { return e.Err }
+
+// DigestError reports an image whose digest or size is not the released
+// one.
+type DigestError struct {
+	Want, Got         provenance.Digest
+	WantSize, GotSize uint64
+}
+
+func (e *DigestError) Error() string {
+	if e.WantSize != e.GotSize {
+		return fmt.Sprintf("image is %d bytes, the release says %d", e.GotSize, e.WantSize)
+	}
+	return fmt.Sprintf("image digest is %s, the release says %s", e.Got, e.Want)
+}
+
+// VerifyBundle verifies a bundle and the image it is for, in this order:
+// checkpoint signature and origin, inclusion of the release in the
+// checkpoint, release signatures and statement, image size and digest
+// (hashed as a stream). It returns the first failure.
+func VerifyBundle(ctx context.Context, t Trust, bundleBytes []byte, image io.Reader) (*Verified, error) {
+	if t.Log == nil {
+		return nil, &CheckpointError{Err: errors.New("no trusted log key")}
+	}
+	b, err := bundle.Parse(bundleBytes)
+	if err != nil {
+		return nil, &BundleError{Err: err}
+	}
+	cp, err := VerifyCheckpoint(t.Log, b.Checkpoint())
+	if err != nil {
+		return nil, err
+	}
+	if err := VerifyInclusion(cp, &b.Release); err != nil {
+		return nil, err
+	}
+	sr, err := provenance.VerifyRelease(ctx, b.Release.Data, t.ReleaseKeys, t.ReleaseThreshold)
+	if err != nil {
+		var sigErr *provenance.SignatureError
+		var thErr *provenance.ThresholdError
+		if errors.As(err, &sigErr) || errors.As(err, &thErr) {
+			return nil, &SignatureError{Err: err}
+		}
+		return nil, &ReleaseError{Err: err}
+	}
+	if err := CheckImage(sr.Release, image); err != nil {
+		return nil, err
+	}
+	return &Verified{
+		Release:        sr.Release,
+		Signers:        sr.Signers,
+		Index:          b.Release.Proof.Index,
+		Checkpoint:     *cp,
+		CheckpointNote: b.Checkpoint(),
+	}, nil
+}
+
+// VerifyCheckpoint verifies a signed checkpoint with the log's verifier,
+// whose name must be the checkpoint's origin.
+func VerifyCheckpoint(log note.Verifier, signed []byte) (*flog.Checkpoint, error) {
+	cp, _, _, err := flog.ParseCheckpoint(signed, log.Name(), log)
+	if err != nil {
+		return nil, &CheckpointError{Err: err}
+	}
+	if len(cp.Hash) != sha256.Size {
+		return nil, &CheckpointError{Err: fmt.Errorf("root hash is %d bytes, want %d", len(cp.Hash), sha256.Size)}
+	}
+	return cp, nil
+}
+
+// VerifyInclusion checks that entry's proof proves it included in cp.
+func VerifyInclusion(cp *flog.Checkpoint, e *bundle.Entry) error {
+	hashes := make([][]byte, len(e.Proof.Hashes))
+	for i := range e.Proof.Hashes {
+		hashes[i] = e.Proof.Hashes[i][:]
+	}
+	leaf := rfc6962.DefaultHasher.HashLeaf(e.Data)
+	if err := proof.VerifyInclusion(rfc6962.DefaultHasher, e.Proof.Index, cp.Size, leaf, hashes, cp.Hash); err != nil {
+		return &InclusionError{Index: e.Proof.Index, Size: cp.Size, Err: err}
+	}
+	return nil
+}
+
+// CheckImage hashes image as a stream and checks its size and digest
+// against the release. It reads at most one byte more than the release size.
+func CheckImage(r *provenance.Release, image io.Reader) error {
+	if image == nil {
+		return &DigestError{Want: r.Image, WantSize: r.ImageSize}
+	}
+	h := sha256.New()
+	n, err := io.Copy(h, io.LimitReader(image, int64(r.ImageSize)+1))
+	if err != nil {
+		return fmt.Errorf("couldn't read the image: %w", err)
+	}
+	var got provenance.Digest
+	h.Sum(got[:0])
+	if uint64(n) != r.ImageSize || got != r.Image {
+		return &DigestError{Want: r.Image, Got: got, WantSize: r.ImageSize, GotSize: uint64(n)}
+	}
+	return nil
+}

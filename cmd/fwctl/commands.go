@@ -1,0 +1,388 @@
+package main
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/fwledger/fwledger/client"
+	"github.com/fwledger/fwledger/internal/cli"
+	"github.com/fwledger/fwledger/keys"
+	"github.com/fwledger/fwledger/provenance"
+	"github.com/secure-systems-lab/go-securesystemslib/dsse"
+)
+
+func keygen(ctx context.Context, e *env, args []string) error {
+	fs := newFlags(e, "keygen", "--name NAME --out PREFIX",
+		"Generates an Ed25519 key and writes PREFIX.key (mode 0600) and PREFIX.pub.\n"+
+			"Each file holds the C2SP signed-note form on its first line and the PEM form after it.\n"+
+			"The name is the signed-note key name: for a log, its origin; for a witness, its name.")
+	name := fs.String("name", "", "key `name`, e.g. example.com/release-1")
+	out := fs.String("out", "", "output path `prefix`")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if err := required(fs, "name", "out"); err != nil {
+		return err
+	}
+	k, err := keys.Generate(nil, *name)
+	if err != nil {
+		return &usageError{msg: err.Error()}
+	}
+	if dir := filepath.Dir(*out); dir != "" {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return err
+		}
+	}
+	if err := keys.Write(*out, k); err != nil {
+		return err
+	}
+	id, _ := k.Public().KeyID()
+	vkey, _ := k.Public().VerifierKey()
+	return json.NewEncoder(e.stdout).Encode(map[string]string{
+		"private_key": *out + ".key",
+		"public_key":  *out + ".pub",
+		"key_id":      id,
+		"vkey":        vkey,
+	})
+}
+
+func loadSigners(files []string) ([]dsse.SignerVerifier, error) {
+	var out []dsse.SignerVerifier
+	for _, f := range files {
+		k, err := keys.LoadPrivate(f)
+		if err != nil {
+			return nil, err
+		}
+		s, err := k.DSSESigner()
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", f, err)
+		}
+		out = append(out, s)
+	}
+	return out, nil
+}
+
+// hashFile returns the SHA-256 digest and size of a file, read as a stream.
+func hashFile(path string) (provenance.Digest, uint64, error) {
+	var d provenance.Digest
+	f, err := os.Open(path)
+	if err != nil {
+		return d, 0, err
+	}
+	defer f.Close()
+	h := sha256.New()
+	n, err := io.Copy(h, f)
+	if err != nil {
+		return d, 0, err
+	}
+	h.Sum(d[:0])
+	return d, uint64(n), nil
+}
+
+func release(ctx context.Context, e *env, args []string) error {
+	fs := newFlags(e, "release", "--key K --model M --version V --svn N --image F --out FILE",
+		"Signs a release statement for an image: an in-toto Statement v1 with predicate\n"+
+			provenance.ReleasePredicateType+" in a DSSE envelope (docs/FORMATS.md).")
+	var keyFiles, models, provFiles cli.Strings
+	fs.Var(&keyFiles, "key", "release private key `file` (repeatable: one signature each)")
+	fs.Var(&models, "model", "hardware `model` the image is for (repeatable)")
+	version := fs.String("version", "", "semantic `version`, e.g. 1.4.0")
+	svn := fs.Uint64("svn", 0, "security version: the anti-rollback `counter`")
+	channel := fs.String("channel", "stable", "release `channel`")
+	image := fs.String("image", "", "firmware image `file` (hashed, not embedded)")
+	name := fs.String("name", "", "subject `name` (default: the image file name)")
+	created := fs.String("created", "", "creation `time`, RFC 3339 (default: now)")
+	fs.Var(&provFiles, "provenance", "provenance envelope `file` this release endorses (repeatable)")
+	base := fs.String("base-image", "", "for a delta image, the `file` or sha256:<hex> digest of the image it applies to")
+	out := fs.String("out", "", "output `file` (default: stdout)")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if err := required(fs, "key", "model", "version", "svn", "image"); err != nil {
+		return err
+	}
+	signers, err := loadSigners(keyFiles)
+	if err != nil {
+		return err
+	}
+	d, size, err := hashFile(*image)
+	if err != nil {
+		return err
+	}
+	r := &provenance.Release{
+		ImageName:       *name,
+		Image:           d,
+		ImageSize:       size,
+		Models:          models,
+		Version:         *version,
+		SecurityVersion: *svn,
+		Channel:         *channel,
+		Created:         time.Now().UTC().Truncate(time.Second),
+	}
+	if r.ImageName == "" {
+		r.ImageName = filepath.Base(*image)
+	}
+	if *created != "" {
+		if r.Created, err = time.Parse(time.RFC3339, *created); err != nil {
+			return &usageError{msg: fmt.Sprintf("--created %q is not an RFC 3339 time", *created)}
+		}
+	}
+	for _, f := range provFiles {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			return err
+		}
+		r.Provenance = append(r.Provenance, sha256.Sum256(data))
+	}
+	if *base != "" {
+		bd, err := provenance.ParseDigest(*base)
+		if err != nil {
+			if bd, _, err = hashFile(*base); err != nil {
+				return fmt.Errorf("--base-image: %w", err)
+			}
+		}
+		r.BaseImage = &bd
+	}
+	if err := r.Validate(); err != nil {
+		return &usageError{msg: err.Error()}
+	}
+	stmt, err := r.Statement()
+	if err != nil {
+		return err
+	}
+	env, err := provenance.Sign(ctx, stmt, signers...)
+	if err != nil {
+		return err
+	}
+	return writeOutput(e, *out, append(env, '\n'), 0o644)
+}
+
+func sign(ctx context.Context, e *env, args []string) error {
+	fs := newFlags(e, "sign", "--key K --in FILE [--out FILE]",
+		"Adds a signature by another release key to an envelope, keeping the payload bytes exactly.")
+	keyFile := fs.String("key", "", "release private key `file`")
+	in := fs.String("in", "", "envelope `file`")
+	out := fs.String("out", "", "output `file` (default: stdout)")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if err := required(fs, "key", "in"); err != nil {
+		return err
+	}
+	signers, err := loadSigners([]string{*keyFile})
+	if err != nil {
+		return err
+	}
+	data, err := os.ReadFile(*in)
+	if err != nil {
+		return err
+	}
+	env, err := provenance.AddSignature(ctx, trimNewline(data), signers[0])
+	if err != nil {
+		return err
+	}
+	return writeOutput(e, *out, append(env, '\n'), 0o644)
+}
+
+// trimNewline drops one trailing newline, which fwctl adds to envelopes it
+// writes so that they print well; the log gets the envelope without it.
+func trimNewline(b []byte) []byte {
+	if n := len(b); n > 0 && b[n-1] == '\n' {
+		b = b[:n-1]
+		if n := len(b); n > 0 && b[n-1] == '\r' {
+			b = b[:n-1]
+		}
+	}
+	return b
+}
+
+func submit(ctx context.Context, e *env, args []string) error {
+	fs := newFlags(e, "submit", "--log URL [--image F] FILE...",
+		"Submits each envelope file to the log and prints {\"index\":N,\"leaf_hash\":\"...\"} for each.\n"+
+			"With --image, uploads the image to the log's image store after the release is logged.")
+	logURL := fs.String("log", "", "log base `URL`, e.g. http://127.0.0.1:8080")
+	image := fs.String("image", "", "image `file` to upload after the releases")
+	timeout := fs.Duration("timeout", time.Minute, "timeout per request")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if err := required(fs, "log"); err != nil {
+		return err
+	}
+	if fs.NArg() == 0 {
+		return &usageError{msg: "give at least one envelope file"}
+	}
+	lc, err := client.NewLogClient(*logURL, nil)
+	if err != nil {
+		return &usageError{msg: err.Error()}
+	}
+	enc := json.NewEncoder(e.stdout)
+	for _, f := range fs.Args() {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			return err
+		}
+		rctx, cancel := context.WithTimeout(ctx, *timeout)
+		res, err := lc.Add(rctx, trimNewline(data))
+		cancel()
+		if err != nil {
+			return fmt.Errorf("%s: %w", f, err)
+		}
+		if err := enc.Encode(res); err != nil {
+			return err
+		}
+	}
+	if *image != "" {
+		d, _, err := hashFile(*image)
+		if err != nil {
+			return err
+		}
+		f, err := os.Open(*image)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := lc.PutImage(ctx, d, f); err != nil {
+			return fmt.Errorf("uploading %s: %w", *image, err)
+		}
+		fmt.Fprintf(e.stderr, "uploaded %s as %s\n", *image, d)
+	}
+	return nil
+}
+
+func fetchBundle(ctx context.Context, e *env, args []string) error {
+	fs := newFlags(e, "bundle", "--log URL (--image F | --digest sha256:HEX) --out FILE",
+		"Waits until the release of the image is covered by a published checkpoint, then writes\n"+
+			"its offline proof bundle. Progress goes to stderr.")
+	logURL := fs.String("log", "", "log base `URL`")
+	image := fs.String("image", "", "image `file` whose release to fetch")
+	digest := fs.String("digest", "", "image `digest` sha256:<hex> (instead of --image)")
+	index := fs.Int64("index", -1, "the release entry `index`, when an image has several releases (default: the latest)")
+	out := fs.String("out", "", "output `file` (default: stdout)")
+	wait := fs.Duration("wait", 2*time.Minute, "how long to wait for the release to be integrated")
+	poll := fs.Duration("poll", 250*time.Millisecond, "polling interval while waiting")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if err := required(fs, "log"); err != nil {
+		return err
+	}
+	var d provenance.Digest
+	var err error
+	switch {
+	case *image != "" && *digest != "":
+		return &usageError{msg: "give --image or --digest, not both"}
+	case *image != "":
+		if d, _, err = hashFile(*image); err != nil {
+			return err
+		}
+	case *digest != "":
+		if d, err = provenance.ParseDigest(*digest); err != nil {
+			return &usageError{msg: err.Error()}
+		}
+	default:
+		return &usageError{msg: "give --image or --digest"}
+	}
+	lc, err := client.NewLogClient(*logURL, nil)
+	if err != nil {
+		return &usageError{msg: err.Error()}
+	}
+	ctx, cancel := context.WithTimeout(ctx, *wait)
+	defer cancel()
+	start := time.Now()
+	for attempt := 0; ; attempt++ {
+		b, err := lc.Bundle(ctx, d, *index)
+		if err == nil {
+			fmt.Fprintf(e.stderr, "bundle for %s ready after %s\n", d, time.Since(start).Round(time.Millisecond))
+			return writeOutput(e, *out, b, 0o644)
+		}
+		if !client.IsNotFound(err) {
+			return err
+		}
+		if attempt == 0 {
+			fmt.Fprintf(e.stderr, "waiting for the release of %s to be integrated: %v\n", d, err)
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("gave up after %s: %w", *wait, err)
+		case <-time.After(*poll):
+		}
+	}
+}
+
+func verify(ctx context.Context, e *env, args []string) error {
+	fs := newFlags(e, "verify", "--log-key K --release-keys K --image F --bundle FILE",
+		"Verifies offline: the checkpoint signature, the release's inclusion under it, the release\n"+
+			"signatures, and the image digest and size. Prints a summary on success; exits 3 on rejection.")
+	logKey := fs.String("log-key", "", "log public key `file` (its name is the log origin)")
+	var releaseKeys cli.Strings
+	fs.Var(&releaseKeys, "release-keys", "trusted release public key `file` (repeatable)")
+	threshold := fs.Int("threshold", 1, "distinct release keys that must have signed")
+	image := fs.String("image", "", "image `file`")
+	bundleFile := fs.String("bundle", "", "proof bundle `file`")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if err := required(fs, "log-key", "release-keys", "image", "bundle"); err != nil {
+		return err
+	}
+	lk, err := keys.LoadPublic(*logKey)
+	if err != nil {
+		return err
+	}
+	lv, err := lk.NoteVerifier()
+	if err != nil {
+		return fmt.Errorf("%s: %w", *logKey, err)
+	}
+	var pubs []*keys.PublicKey
+	for _, f := range releaseKeys {
+		p, err := keys.LoadPublic(f)
+		if err != nil {
+			return err
+		}
+		pubs = append(pubs, p)
+	}
+	ring, err := keys.NewRing(pubs...)
+	if err != nil {
+		return err
+	}
+	b, err := os.ReadFile(*bundleFile)
+	if err != nil {
+		return err
+	}
+	f, err := os.Open(*image)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	v, err := client.VerifyBundle(ctx, client.Trust{Log: lv, ReleaseKeys: ring, ReleaseThreshold: *threshold}, b, f)
+	if err != nil {
+		var pathErr *os.PathError
+		if errors.As(err, &pathErr) {
+			return err
+		}
+		return &rejectedError{err: err}
+	}
+	enc := json.NewEncoder(e.stdout)
+	enc.SetIndent("", "  ")
+	return enc.Encode(map[string]any{
+		"verified":         true,
+		"image":            v.Release.Image.String(),
+		"size":             v.Release.ImageSize,
+		"models":           v.Release.Models,
+		"version":          v.Release.Version,
+		"security_version": v.Release.SecurityVersion,
+		"channel":          v.Release.Channel,
+		"signers":          v.Signers,
+		"log_origin":       v.Checkpoint.Origin,
+		"log_index":        v.Index,
+		"checkpoint_size":  v.Checkpoint.Size,
+	})
+}

@@ -1,0 +1,163 @@
+// Command fwctl makes keys and releases, submits them to a log, fetches
+// offline proof bundles and verifies them.
+//
+// Run "fwctl help" for the commands and "fwctl <command> --help" for flags.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+const usage = `fwctl manages fwledger keys, releases and proofs.
+
+Usage:
+  fwctl keygen   --name NAME --out PREFIX         generate an Ed25519 key pair (PREFIX.key, PREFIX.pub)
+  fwctl release  --key K --model M --version V --svn N --image F --out FILE
+                                                  sign a release statement (DSSE envelope)
+  fwctl sign     --key K --in FILE --out FILE     add a release signature to an envelope
+  fwctl submit   --log URL FILE...                submit envelopes to a log
+  fwctl bundle   --log URL --image F --out FILE   wait until a release is logged, fetch its proof bundle
+  fwctl verify   --log-key K --release-keys K --image F --bundle FILE
+                                                  verify a bundle and an image offline
+  fwctl help                                      show this help
+
+Run "fwctl <command> --help" for a command's flags.
+
+Exit status: 0 on success, 1 on an error, 2 on a usage error,
+3 when verification fails (the image or bundle must not be trusted).
+`
+
+// Exit codes.
+const (
+	exitOK       = 0
+	exitError    = 1
+	exitUsage    = 2
+	exitRejected = 3
+)
+
+type command struct {
+	run  func(ctx context.Context, env *env, args []string) error
+	help string
+}
+
+var commands = map[string]command{
+	"keygen":  {keygen, "generate a key pair"},
+	"release": {release, "sign a release statement"},
+	"sign":    {sign, "add a signature to an envelope"},
+	"submit":  {submit, "submit envelopes to a log"},
+	"bundle":  {fetchBundle, "fetch a proof bundle"},
+	"verify":  {verify, "verify a bundle and image"},
+}
+
+// env is what a command talks to.
+type env struct {
+	stdout, stderr io.Writer
+	stdin          io.Reader
+}
+
+// usageError marks an error in the command line.
+type usageError struct{ msg string }
+
+func (e *usageError) Error() string { return e.msg }
+
+// rejectedError marks a verification failure.
+type rejectedError struct{ err error }
+
+func (e *rejectedError) Error() string { return e.err.Error() }
+func (e *rejectedError) Unwrap() error { return e.err }
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	code := run(ctx, &env{stdout: os.Stdout, stderr: os.Stderr, stdin: os.Stdin}, os.Args[1:])
+	stop()
+	os.Exit(code)
+}
+
+func run(ctx context.Context, e *env, args []string) int {
+	if len(args) == 0 {
+		fmt.Fprint(e.stderr, usage)
+		return exitUsage
+	}
+	switch args[0] {
+	case "help", "-h", "-help", "--help":
+		fmt.Fprint(e.stdout, usage)
+		return exitOK
+	}
+	cmd, ok := commands[args[0]]
+	if !ok {
+		fmt.Fprintf(e.stderr, "fwctl: unknown command %q\n\n%s", args[0], usage)
+		return exitUsage
+	}
+	err := cmd.run(ctx, e, args[1:])
+	var ue *usageError
+	var re *rejectedError
+	switch {
+	case err == nil:
+		return exitOK
+	case errors.Is(err, flag.ErrHelp):
+		return exitOK
+	case errors.As(err, &ue):
+		if ue.msg != "" {
+			fmt.Fprintf(e.stderr, "fwctl %s: %s\n", args[0], ue.msg)
+		}
+		return exitUsage
+	case errors.As(err, &re):
+		fmt.Fprintf(e.stderr, "fwctl %s: REJECTED: %v\n", args[0], re.err)
+		return exitRejected
+	}
+	fmt.Fprintf(e.stderr, "fwctl %s: %v\n", args[0], err)
+	return exitError
+}
+
+// newFlags returns a flag set for a command with a usage message.
+func newFlags(e *env, name, synopsis, about string) *flag.FlagSet {
+	fs := flag.NewFlagSet("fwctl "+name, flag.ContinueOnError)
+	fs.SetOutput(e.stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(e.stderr, "Usage: fwctl %s %s\n\n%s\n\nFlags:\n", name, synopsis, about)
+		fs.PrintDefaults()
+	}
+	return fs
+}
+
+// parse parses flags, turning parse errors into usage errors.
+func parse(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return &usageError{}
+	}
+	return nil
+}
+
+func required(fs *flag.FlagSet, names ...string) error {
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	for _, n := range names {
+		if !set[n] {
+			return &usageError{msg: fmt.Sprintf("--%s is required (see --help)", n)}
+		}
+	}
+	return nil
+}
+
+// writeOutput writes data to path, or to stdout for "" or "-".
+func writeOutput(e *env, path string, data []byte, mode os.FileMode) error {
+	if path == "" || path == "-" {
+		_, err := e.stdout.Write(data)
+		return err
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, data, mode); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}

@@ -1,0 +1,226 @@
+// Command fwlog runs the fwledger transparency log server.
+//
+//	fwlog serve --data ./data --origin example.com/fwlog --release-keys keys/release-1.pub --addr 127.0.0.1:8080
+//
+// On first start it generates the log key (data/log.key, mode 0600, and
+// data/log.pub). Run "fwlog serve --help" for every flag.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/fwledger/fwledger/cas"
+	"github.com/fwledger/fwledger/internal/cli"
+	"github.com/fwledger/fwledger/internal/server"
+	"github.com/fwledger/fwledger/keys"
+	"github.com/fwledger/fwledger/log"
+	"github.com/fwledger/fwledger/log/sqlite"
+)
+
+const usage = `fwlog runs the fwledger transparency log.
+
+Usage:
+  fwlog serve [flags]    run the log server (fwlog serve --help for flags)
+  fwlog help             show this help
+
+Exit status: 0 after a clean shutdown, 1 on an error, 2 on a usage error.
+`
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	switch args[0] {
+	case "serve":
+		return serve(args[1:], stderr)
+	case "help", "-h", "-help", "--help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	}
+	fmt.Fprintf(stderr, "fwlog: unknown command %q\n\n%s", args[0], usage)
+	return 2
+}
+
+func serve(args []string, stderr io.Writer) int {
+	fs := flag.NewFlagSet("fwlog serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var (
+		dataDir     = fs.String("data", "./data", "data `directory`: SQLite database, log key, images")
+		origin      = fs.String("origin", "", "checkpoint origin and log key name, e.g. example.com/fwlog (required on first start; afterwards taken from the key)")
+		keyFile     = fs.String("key", "", "log private key `file` (default <data>/log.key, generated on first start)")
+		addr        = fs.String("addr", "127.0.0.1:8080", "listen `address`")
+		releaseKeys cli.Strings
+		interval    = fs.Duration("integrate-interval", 100*time.Millisecond, "least time between integrations into a signed checkpoint")
+		batch       = fs.Int("integrate-batch", 8192, "most entries integrated in one step")
+		queue       = fs.Int("queue-size", 16384, "submissions waiting to be sequenced before new ones get 503")
+		tileCache   = fs.Int("tile-cache", 4096, "expanded tiles cached for proofs (about 16 KiB each)")
+		noImages    = fs.Bool("no-images", false, "disable the image store (PUT /v1/images)")
+		shutdown    = fs.Duration("shutdown-timeout", 30*time.Second, "how long in-flight requests may take at shutdown")
+		logLevel    = fs.String("log-level", "info", "log level: debug, info, warn or error")
+		logFormat   = fs.String("log-format", "json", "log format: json or text")
+	)
+	fs.Var(&releaseKeys, "release-keys", "release public key `file` whose signatures the log accepts (repeatable)")
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "Usage: fwlog serve [flags]\n\nRuns the log on embedded SQLite in --data until SIGINT or SIGTERM.\n\nFlags:\n")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if fs.NArg() != 0 {
+		fmt.Fprintf(stderr, "fwlog serve: unexpected arguments %q\n", fs.Args())
+		return 2
+	}
+	logger, err := cli.NewLogger(stderr, *logLevel, *logFormat)
+	if err != nil {
+		fmt.Fprintf(stderr, "fwlog serve: %v\n", err)
+		return 2
+	}
+	fail := func(msg string, err error) int {
+		logger.Error(msg, "err", err)
+		return 1
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+
+	store, err := sqlite.Open(ctx, *dataDir)
+	if err != nil {
+		return fail("couldn't open the data directory", err)
+	}
+	defer store.Close()
+
+	if *keyFile == "" {
+		*keyFile = filepath.Join(*dataDir, "log.key")
+	}
+	key, err := loadOrCreateKey(*keyFile, *origin, logger.Info)
+	if err != nil {
+		return fail("couldn't load the log key", err)
+	}
+	signer, err := key.NoteSigner()
+	if err != nil {
+		return fail("the log key cannot sign checkpoints", err)
+	}
+	verifier, err := key.Public().NoteVerifier()
+	if err != nil {
+		return fail("the log key cannot verify checkpoints", err)
+	}
+	vkey, _ := key.Public().VerifierKey()
+
+	var pubs []*keys.PublicKey
+	for _, f := range releaseKeys {
+		p, err := keys.LoadPublic(f)
+		if err != nil {
+			return fail("couldn't load a release key", err)
+		}
+		pubs = append(pubs, p)
+	}
+	ring, err := keys.NewRing(pubs...)
+	if err != nil {
+		return fail("invalid release keys", err)
+	}
+	if ring.Len() == 0 {
+		logger.Warn("no --release-keys given: every submission will be refused")
+	}
+	var images *cas.Store
+	if !*noImages {
+		if images, err = cas.Open(filepath.Join(*dataDir, "images")); err != nil {
+			return fail("couldn't open the image store", err)
+		}
+	}
+
+	reg := server.NewRegistry()
+	l, err := log.New(ctx, log.Config{
+		Signer:            signer,
+		Verifier:          verifier,
+		VerifierKey:       vkey,
+		Storage:           store,
+		ReleaseKeys:       ring,
+		Images:            images,
+		IntegrateInterval: *interval,
+		IntegrateBatch:    *batch,
+		QueueSize:         *queue,
+		TileCacheSize:     *tileCache,
+		Logger:            logger,
+		Registerer:        reg,
+	})
+	if err != nil {
+		return fail("refusing to start", err)
+	}
+	_, size := l.Checkpoint()
+	logger.Info("log ready", "origin", l.Origin(), "vkey", vkey, "size", size, "release_keys", ring.IDs())
+
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		return fail("couldn't listen", err)
+	}
+
+	// The log runs until the HTTP server has finished every request, so
+	// that every submission in flight is acknowledged or refused.
+	logCtx, logStop := context.WithCancel(context.Background())
+	logDone := make(chan error, 1)
+	go func() { logDone <- l.Run(logCtx) }()
+
+	srvErr := server.Serve(ctx, ln, server.Config{
+		Name: "fwlog", Handler: log.NewHandler(l), Registry: reg, Logger: logger, ShutdownTimeout: *shutdown,
+	})
+	logStop()
+	runErr := <-logDone
+	if srvErr != nil || runErr != nil {
+		return fail("stopped with errors", errors.Join(srvErr, runErr))
+	}
+	_, size = l.Checkpoint()
+	logger.Info("stopped", "size", size)
+	return 0
+}
+
+// loadOrCreateKey loads the log key, or creates it (named origin) if the
+// file does not exist.
+func loadOrCreateKey(path, origin string, info func(string, ...any)) (*keys.PrivateKey, error) {
+	k, err := keys.LoadPrivate(path)
+	if errors.Is(err, os.ErrNotExist) {
+		if origin == "" {
+			return nil, fmt.Errorf("%s does not exist: give --origin to generate a new log key", path)
+		}
+		if filepath.Ext(path) != ".key" {
+			return nil, fmt.Errorf("cannot generate %s: a key file name must end in .key", path)
+		}
+		if k, err = keys.Generate(nil, origin); err != nil {
+			return nil, err
+		}
+		prefix := path[:len(path)-len(filepath.Ext(path))]
+		if err := keys.Write(prefix, k); err != nil {
+			return nil, err
+		}
+		info("generated a new log key", "key", path, "public", prefix+".pub")
+		return k, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	if k.Name == "" {
+		return nil, fmt.Errorf("%s has no signed-note key name; the log key needs one", path)
+	}
+	if origin != "" && origin != k.Name {
+		return nil, fmt.Errorf("--origin %q differs from the log key's name %q: the origin of a log cannot change", origin, k.Name)
+	}
+	return k, nil
+}

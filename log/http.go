@@ -1,0 +1,399 @@
+package log
+
+import (
+	"compress/gzip"
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/fwledger/fwledger/api"
+	"github.com/fwledger/fwledger/cas"
+	"github.com/fwledger/fwledger/log/tiles"
+	"github.com/fwledger/fwledger/provenance"
+)
+
+// Caching headers: tiles, bundles, proofs at a fixed size and images are
+// immutable; the checkpoint and anything under it change.
+const (
+	cacheImmutable = "public, max-age=31536000, immutable"
+	cacheMutable   = "no-cache"
+)
+
+// NewHandler returns the HTTP API of l, as documented in docs/API.md.
+func NewHandler(l *Log) http.Handler {
+	h := &handler{l: l, logger: l.logger}
+	mux := http.NewServeMux()
+	mux.HandleFunc(api.PathCheckpoint, h.get(h.checkpoint))
+	mux.HandleFunc("/tile/{level}/{index...}", h.get(h.tile))
+	mux.HandleFunc("/tile/entries/{index...}", h.get(h.entryBundle))
+	mux.HandleFunc(api.PathLog, h.get(h.info))
+	mux.HandleFunc(api.PathEntries, h.method("POST", h.add))
+	mux.HandleFunc(api.PathEntries+"/{index}", h.get(h.entry))
+	mux.HandleFunc(api.PathInclusionProof, h.get(h.inclusion))
+	mux.HandleFunc(api.PathConsistencyProof, h.get(h.consistency))
+	mux.HandleFunc(api.PathTLogProof+"{index}", h.get(h.tlogProof))
+	mux.HandleFunc(api.PathSubjects+"{digest}", h.get(h.subject))
+	mux.HandleFunc(api.PathBundles+"{digest}", h.get(h.bundle))
+	mux.HandleFunc(api.PathImages+"{digest}", h.image)
+	mux.HandleFunc("/healthz", h.get(func(w http.ResponseWriter, r *http.Request) error {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		_, err := io.WriteString(w, "ok\n")
+		return err
+	}))
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		h.fail(w, r, fmt.Errorf("no such endpoint %s: %w", r.URL.Path, ErrNotFound))
+	})
+	return mux
+}
+
+type handler struct {
+	l      *Log
+	logger *slog.Logger
+}
+
+type handlerFunc func(http.ResponseWriter, *http.Request) error
+
+// A methodError reports a request with the wrong HTTP method.
+type methodError struct{ allowed string }
+
+func (e *methodError) Error() string { return "method not allowed; use " + e.allowed }
+
+// A badRequest reports a malformed request parameter.
+type badRequest struct{ msg string }
+
+func (e *badRequest) Error() string { return e.msg }
+
+func (h *handler) get(f handlerFunc) http.HandlerFunc { return h.method("GET", f) }
+
+func (h *handler) method(m string, f handlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != m && !(m == "GET" && r.Method == "HEAD") {
+			w.Header().Set("Allow", m)
+			h.fail(w, r, &methodError{allowed: m})
+			return
+		}
+		if err := f(w, r); err != nil {
+			h.fail(w, r, err)
+		}
+	}
+}
+
+// status maps an error to its HTTP status code.
+func status(err error) int {
+	var (
+		envErr   *provenance.EnvelopeError
+		ptErr    *provenance.PayloadTypeError
+		stErr    *provenance.StatementError
+		sigErr   *provenance.SignatureError
+		thErr    *provenance.ThresholdError
+		rngErr   *RangeError
+		badReq   *badRequest
+		mErr     *methodError
+		mismatch *cas.MismatchError
+		tooBig   *http.MaxBytesError
+	)
+	switch {
+	case errors.As(err, &mErr):
+		return http.StatusMethodNotAllowed
+	case errors.Is(err, ErrEntryTooLarge), errors.As(err, &tooBig):
+		return http.StatusRequestEntityTooLarge
+	case errors.As(err, &envErr), errors.As(err, &ptErr), errors.As(err, &stErr),
+		errors.As(err, &rngErr), errors.As(err, &badReq), errors.As(err, &mismatch):
+		return http.StatusBadRequest
+	case errors.As(err, &sigErr), errors.As(err, &thErr):
+		return http.StatusForbidden
+	case errors.Is(err, ErrNotFound), errors.Is(err, ErrNoImageStore):
+		return http.StatusNotFound
+	case errors.Is(err, ErrPushback), errors.Is(err, ErrStopped):
+		return http.StatusServiceUnavailable
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return http.StatusServiceUnavailable
+	}
+	return http.StatusInternalServerError
+}
+
+func (h *handler) fail(w http.ResponseWriter, r *http.Request, err error) {
+	code := status(err)
+	msg := err.Error()
+	if code == http.StatusInternalServerError {
+		h.logger.ErrorContext(r.Context(), "request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+		msg = "internal error"
+	}
+	if code == http.StatusServiceUnavailable {
+		w.Header().Set("Retry-After", "1")
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(code)
+	json.NewEncoder(w).Encode(api.Error{Message: msg})
+}
+
+func writeJSON(w http.ResponseWriter, cache string, v any) error {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", cache)
+	return json.NewEncoder(w).Encode(v)
+}
+
+// parseUint parses a decimal unsigned integer parameter.
+func parseUint(name, s string) (uint64, error) {
+	if s == "" {
+		return 0, &badRequest{msg: fmt.Sprintf("parameter %q is required", name)}
+	}
+	if s[0] < '0' || s[0] > '9' || (len(s) > 1 && s[0] == '0') {
+		return 0, &badRequest{msg: fmt.Sprintf("parameter %q is %q: want a decimal integer without sign or leading zeroes", name, s)}
+	}
+	n, err := strconv.ParseUint(s, 10, 63)
+	if err != nil {
+		return 0, &badRequest{msg: fmt.Sprintf("parameter %q is %q: want a decimal integer below 2^63", name, s)}
+	}
+	return n, nil
+}
+
+func parseDigest(s string) (provenance.Digest, error) {
+	d, err := provenance.ParseDigest(s)
+	if err != nil {
+		return d, &badRequest{msg: err.Error()}
+	}
+	return d, nil
+}
+
+func (h *handler) checkpoint(w http.ResponseWriter, r *http.Request) error {
+	cp, _ := h.l.Checkpoint()
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("Cache-Control", cacheMutable)
+	_, err := w.Write(cp)
+	return err
+}
+
+func (h *handler) tile(w http.ResponseWriter, r *http.Request) error {
+	level, err := tiles.ParseLevel(r.PathValue("level"))
+	if err != nil {
+		return &badRequest{msg: err.Error()}
+	}
+	index, width, err := tiles.ParseIndex(r.PathValue("index"))
+	if err != nil {
+		return &badRequest{msg: err.Error()}
+	}
+	data, err := h.l.Tile(r.Context(), level, index, width)
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/octet-stream")
+	w.Header().Set("Cache-Control", cacheImmutable)
+	_, err = w.Write(data)
+	return err
+}
+
+func (h *handler) entryBundle(w http.ResponseWriter, r *http.Request) error {
+	index, width, err := tiles.ParseIndex(r.PathValue("index"))
+	if err != nil {
+		return &badRequest{msg: err.Error()}
+	}
+	data, err := h.l.EntryBundle(r.Context(), index, width)
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/octet-stream")
+	w.Header().Set("Cache-Control", cacheImmutable)
+	if strings.Contains(r.Header.Get("Accept-Encoding"), "gzip") {
+		w.Header().Set("Content-Encoding", "gzip")
+		w.Header().Add("Vary", "Accept-Encoding")
+		zw, _ := gzip.NewWriterLevel(w, gzip.BestSpeed)
+		if _, err := zw.Write(data); err != nil {
+			return err
+		}
+		return zw.Close()
+	}
+	_, err = w.Write(data)
+	return err
+}
+
+func (h *handler) info(w http.ResponseWriter, r *http.Request) error {
+	_, size := h.l.Checkpoint()
+	return writeJSON(w, cacheMutable, api.LogInfo{
+		Origin:       h.l.Origin(),
+		VerifierKey:  h.l.VerifierKey(),
+		Size:         size,
+		MaxEntrySize: api.MaxEntrySize,
+	})
+}
+
+func (h *handler) add(w http.ResponseWriter, r *http.Request) error {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, api.MaxEntrySize))
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return ErrEntryTooLarge
+		}
+		return &badRequest{msg: fmt.Sprintf("couldn't read the request body: %v", err)}
+	}
+	if len(body) == 0 {
+		return &badRequest{msg: "the request body is empty: send a DSSE envelope"}
+	}
+	res, err := h.l.Add(r.Context(), body)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, "no-store", api.AddResponse{Index: res.Index, LeafHash: hex.EncodeToString(res.LeafHash)})
+}
+
+func (h *handler) entry(w http.ResponseWriter, r *http.Request) error {
+	index, err := parseUint("index", r.PathValue("index"))
+	if err != nil {
+		return err
+	}
+	data, err := h.l.Entry(r.Context(), index)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, cacheImmutable, api.Entry{Index: index, LeafHash: hex.EncodeToString(tiles.LeafHash(data)), Data: data})
+}
+
+func (h *handler) inclusion(w http.ResponseWriter, r *http.Request) error {
+	q := r.URL.Query()
+	_, cur := h.l.Checkpoint()
+	size := cur
+	if s := q.Get("size"); s != "" {
+		var err error
+		if size, err = parseUint("size", s); err != nil {
+			return err
+		}
+	}
+	resp := api.InclusionProof{Size: size}
+	switch {
+	case q.Has("index") && q.Has("leaf_hash"):
+		return &badRequest{msg: "give either index or leaf_hash, not both"}
+	case q.Has("leaf_hash"):
+		lh, err := hex.DecodeString(q.Get("leaf_hash"))
+		if err != nil || len(lh) != 32 {
+			return &badRequest{msg: fmt.Sprintf("leaf_hash %q is not 64 hex digits", q.Get("leaf_hash"))}
+		}
+		if resp.Index, err = h.l.LeafIndex(r.Context(), lh); err != nil {
+			return err
+		}
+		resp.LeafHash = hex.EncodeToString(lh)
+	default:
+		var err error
+		if resp.Index, err = parseUint("index", q.Get("index")); err != nil {
+			return err
+		}
+	}
+	hashes, err := h.l.InclusionProof(r.Context(), resp.Index, size)
+	if err != nil {
+		return err
+	}
+	resp.Hashes = hashes
+	return writeJSON(w, cacheImmutable, resp)
+}
+
+func (h *handler) consistency(w http.ResponseWriter, r *http.Request) error {
+	q := r.URL.Query()
+	from, err := parseUint("from", q.Get("from"))
+	if err != nil {
+		return err
+	}
+	to, err := parseUint("to", q.Get("to"))
+	if err != nil {
+		return err
+	}
+	hashes, err := h.l.ConsistencyProof(r.Context(), from, to)
+	if err != nil {
+		return err
+	}
+	if hashes == nil {
+		hashes = [][]byte{}
+	}
+	return writeJSON(w, cacheImmutable, api.ConsistencyProof{From: from, To: to, Hashes: hashes})
+}
+
+func (h *handler) tlogProof(w http.ResponseWriter, r *http.Request) error {
+	index, err := parseUint("index", r.PathValue("index"))
+	if err != nil {
+		return err
+	}
+	p, err := h.l.TLogProof(r.Context(), index)
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("Cache-Control", cacheMutable)
+	_, err = w.Write(p)
+	return err
+}
+
+func (h *handler) subject(w http.ResponseWriter, r *http.Request) error {
+	d, err := parseDigest(r.PathValue("digest"))
+	if err != nil {
+		return err
+	}
+	idxs, size, err := h.l.Subject(r.Context(), d, api.MaxLookupResults)
+	if err != nil {
+		return err
+	}
+	resp := api.Subject{Digest: d.String(), Entries: []api.SubjectEntry{}}
+	for _, i := range idxs {
+		resp.Entries = append(resp.Entries, api.SubjectEntry{Index: i, Integrated: i < size})
+	}
+	return writeJSON(w, cacheMutable, resp)
+}
+
+func (h *handler) bundle(w http.ResponseWriter, r *http.Request) error {
+	d, err := parseDigest(r.PathValue("digest"))
+	if err != nil {
+		return err
+	}
+	index := int64(-1)
+	if s := r.URL.Query().Get("index"); s != "" {
+		n, err := parseUint("index", s)
+		if err != nil {
+			return err
+		}
+		index = int64(n)
+	}
+	b, err := h.l.Bundle(r.Context(), d, index)
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", cacheMutable)
+	_, err = w.Write(b)
+	return err
+}
+
+func (h *handler) image(w http.ResponseWriter, r *http.Request) {
+	d, err := parseDigest(r.PathValue("digest"))
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	switch r.Method {
+	case "GET", "HEAD":
+		f, err := h.l.OpenImage(d)
+		if err != nil {
+			h.fail(w, r, err)
+			return
+		}
+		defer f.Close()
+		w.Header().Set("Content-Type", "application/octet-stream")
+		w.Header().Set("Cache-Control", cacheImmutable)
+		http.ServeContent(w, r, "", time.Time{}, f)
+	case "PUT":
+		if err := h.l.PutImage(r.Context(), d, r.Body); err != nil {
+			h.fail(w, r, err)
+			return
+		}
+		w.WriteHeader(http.StatusCreated)
+	default:
+		w.Header().Set("Allow", "GET, HEAD, PUT")
+		h.fail(w, r, &methodError{allowed: "GET, HEAD or PUT"})
+	}
+}

@@ -1,0 +1,567 @@
+// Package log is fwledger's transparency log: it verifies submitted
+// statements, sequences them durably, integrates them into an RFC 6962 Merkle
+// tree stored as C2SP tiles, signs C2SP checkpoints, and serves tiles,
+// entries, proofs and offline proof bundles over HTTP.
+//
+// # Lifecycle of an entry
+//
+//  1. Add verifies the envelope (limits, strict JSON, payload type, statement,
+//     predicate, signature by an accepted release key).
+//  2. The sequencer batches concurrent submissions into one durable write
+//     (group commit) and only then acknowledges each with its index.
+//  3. The integrator appends sequenced entries to the tree in batches, storing
+//     tiles and entry bundles durably, and then signs one checkpoint for the
+//     new size. A size is never signed with two roots: the root is fixed by
+//     durable state before any signature over it exists.
+//
+// Reads serve only what the published checkpoint covers.
+//
+// # Start-up checks
+//
+// New refuses to start if the storage belongs to another log identity
+// (origin or key changed), if the stored checkpoint does not verify under
+// the log's key, or if the tree recomputed from the stored tiles disagrees
+// with the stored checkpoint.
+package log
+
+import (
+	"bytes"
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/fwledger/fwledger/cas"
+	"github.com/fwledger/fwledger/keys"
+	"github.com/fwledger/fwledger/log/tiles"
+	"github.com/fwledger/fwledger/provenance"
+	"github.com/prometheus/client_golang/prometheus"
+	flog "github.com/transparency-dev/formats/log"
+	"golang.org/x/mod/sumdb/note"
+)
+
+// Errors that callers branch on.
+var (
+	// ErrPushback means the sequencing queue is full; retry later.
+	ErrPushback = errors.New("too many pending submissions; retry later")
+	// ErrStopped means the log is shutting down.
+	ErrStopped = errors.New("the log is shutting down")
+	// ErrEntryTooLarge means an entry exceeds the size limit.
+	ErrEntryTooLarge = fmt.Errorf("entry is larger than %d bytes", tiles.MaxEntrySize)
+)
+
+// A RangeError reports a request for an index or size outside what the
+// published checkpoint covers, or an inverted range.
+type RangeError struct{ Msg string }
+
+func (e *RangeError) Error() string { return e.Msg }
+
+// Config configures a Log.
+type Config struct {
+	// Signer signs checkpoints. Its name is the log's origin.
+	Signer note.Signer
+	// Verifier is the verifier for Signer; its key is the log's identity.
+	Verifier note.Verifier
+	// VerifierKey is the encoded verifier key (vkey) of Signer.
+	VerifierKey string
+	// Storage holds the log's durable state.
+	Storage Storage
+	// ReleaseKeys are the keys whose release statements the log accepts.
+	ReleaseKeys *keys.Ring
+	// Images stores firmware images by digest; nil disables image upload.
+	Images *cas.Store
+
+	// IntegrateInterval is the least time between integrations (default
+	// 100ms). Integration also runs soon after each sequenced batch.
+	IntegrateInterval time.Duration
+	// IntegrateBatch is the most entries integrated at once (default 8192).
+	IntegrateBatch int
+	// SequenceBatch is the most entries sequenced in one write (default 1024).
+	SequenceBatch int
+	// QueueSize bounds the submissions waiting to be sequenced (default
+	// 16384); beyond it Add returns ErrPushback.
+	QueueSize int
+	// TileCacheSize is the number of expanded tiles cached for proofs
+	// (default 4096, about 64 MiB).
+	TileCacheSize int
+
+	// Logger receives structured logs (default slog.Default()).
+	Logger *slog.Logger
+	// Registerer receives the log's metrics (default: not registered).
+	Registerer prometheus.Registerer
+}
+
+// published is an immutable signed checkpoint and what it commits to.
+type published struct {
+	size uint64
+	root []byte
+	note []byte
+}
+
+// A Log is a running transparency log.
+type Log struct {
+	cfg     Config
+	origin  string
+	store   Storage
+	tiles   *tiles.Reader
+	logger  *slog.Logger
+	metrics *metrics
+
+	queue    chan *pending
+	kick     chan struct{}
+	stopMu   sync.RWMutex // held for reading while a submission is queued
+	stopping bool
+
+	latest atomic.Pointer[published]
+
+	ackMu   sync.Mutex
+	ackTime []ackMark // first index and time of each acknowledged batch, in order
+}
+
+type ackMark struct {
+	end uint64 // index after the batch
+	at  time.Time
+}
+
+type pending struct {
+	leaf Leaf
+	done chan result
+}
+
+type result struct {
+	seq Sequenced
+	err error
+}
+
+// New opens a log over cfg.Storage after the start-up checks in the package
+// documentation. Call Run to start sequencing and integration.
+func New(ctx context.Context, cfg Config) (*Log, error) {
+	if cfg.Signer == nil || cfg.Verifier == nil || cfg.Storage == nil {
+		return nil, errors.New("log: Signer, Verifier and Storage are required")
+	}
+	if cfg.Signer.Name() != cfg.Verifier.Name() || cfg.Signer.KeyHash() != cfg.Verifier.KeyHash() {
+		return nil, errors.New("log: Signer and Verifier are for different keys")
+	}
+	if cfg.IntegrateInterval <= 0 {
+		cfg.IntegrateInterval = 100 * time.Millisecond
+	}
+	if cfg.IntegrateBatch <= 0 {
+		cfg.IntegrateBatch = 8192
+	}
+	if cfg.SequenceBatch <= 0 {
+		cfg.SequenceBatch = 1024
+	}
+	if cfg.QueueSize <= 0 {
+		cfg.QueueSize = 16384
+	}
+	if cfg.TileCacheSize <= 0 {
+		cfg.TileCacheSize = 4096
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	l := &Log{
+		cfg:     cfg,
+		origin:  cfg.Signer.Name(),
+		store:   cfg.Storage,
+		logger:  cfg.Logger,
+		metrics: newMetrics(cfg.Registerer),
+		queue:   make(chan *pending, cfg.QueueSize),
+		kick:    make(chan struct{}, 1),
+	}
+	l.tiles = tiles.NewReader(cfg.TileCacheSize, func(ctx context.Context, id tiles.ID) ([]byte, error) {
+		return l.store.ReadTile(ctx, id.Level, id.Index)
+	})
+	if err := l.store.BindIdentity(ctx, cfg.VerifierKey); err != nil {
+		return nil, err
+	}
+	if err := l.recover(ctx); err != nil {
+		return nil, err
+	}
+	return l, nil
+}
+
+// recover checks the stored checkpoint against the stored tree and publishes
+// it, signing a new one if the tree has grown past it.
+func (l *Log) recover(ctx context.Context) error {
+	tree, _, err := l.store.Tree(ctx)
+	if err != nil {
+		return fmt.Errorf("couldn't read the tree state: %w", err)
+	}
+	// The stored root must be the root of the stored tiles.
+	root, err := l.tiles.Root(ctx, tree.Size)
+	if err != nil {
+		return fmt.Errorf("couldn't recompute the root of %d entries from the stored tiles: %w", tree.Size, err)
+	}
+	if !bytes.Equal(root, tree.Root) {
+		return fmt.Errorf("stored tree state is corrupt: the tiles of %d entries hash to %x, the state says %x", tree.Size, root, tree.Root)
+	}
+	raw, err := l.store.Checkpoint(ctx)
+	if err != nil {
+		return fmt.Errorf("couldn't read the stored checkpoint: %w", err)
+	}
+	if raw != nil {
+		cp, _, _, err := flog.ParseCheckpoint(raw, l.origin, l.cfg.Verifier)
+		if err != nil {
+			return fmt.Errorf("the stored checkpoint does not verify with this log's key and origin %q (did the key or origin change?): %w", l.origin, err)
+		}
+		if cp.Size > tree.Size {
+			return fmt.Errorf("the stored checkpoint is for %d entries but only %d are integrated: storage lost data", cp.Size, tree.Size)
+		}
+		root, err := l.tiles.Root(ctx, cp.Size)
+		if err != nil {
+			return fmt.Errorf("couldn't recompute the root at the checkpoint size %d: %w", cp.Size, err)
+		}
+		if !bytes.Equal(root, cp.Hash) {
+			return fmt.Errorf("the stored tree disagrees with the stored checkpoint: at size %d the tiles hash to %x, the checkpoint says %x", cp.Size, root, cp.Hash)
+		}
+		l.latest.Store(&published{size: cp.Size, root: cp.Hash, note: raw})
+		l.metrics.checkpointSize.Set(float64(cp.Size))
+		if cp.Size == tree.Size {
+			return nil
+		}
+	}
+	return l.publish(ctx, tree)
+}
+
+// publish signs and stores a checkpoint for tree and makes it the latest.
+func (l *Log) publish(ctx context.Context, tree Tree) error {
+	text := flog.Checkpoint{Origin: l.origin, Size: tree.Size, Hash: tree.Root}.Marshal()
+	signed, err := note.Sign(&note.Note{Text: string(text)}, l.cfg.Signer)
+	if err != nil {
+		return fmt.Errorf("couldn't sign the checkpoint: %w", err)
+	}
+	if err := l.store.SetCheckpoint(ctx, tree.Size, signed); err != nil {
+		return fmt.Errorf("couldn't store the checkpoint: %w", err)
+	}
+	l.latest.Store(&published{size: tree.Size, root: tree.Root, note: signed})
+	l.metrics.checkpointSize.Set(float64(tree.Size))
+	l.observeIntegrated(tree.Size)
+	l.logger.Debug("published checkpoint", "size", tree.Size, "root", hex.EncodeToString(tree.Root))
+	return nil
+}
+
+// observeIntegrated records, for each acknowledged batch now covered by a
+// checkpoint, the time from acknowledgement to the checkpoint.
+func (l *Log) observeIntegrated(size uint64) {
+	now := time.Now()
+	l.ackMu.Lock()
+	defer l.ackMu.Unlock()
+	i := 0
+	for ; i < len(l.ackTime) && l.ackTime[i].end <= size; i++ {
+		l.metrics.integrationDelay.Observe(now.Sub(l.ackTime[i].at).Seconds())
+	}
+	l.ackTime = l.ackTime[i:]
+}
+
+// Run sequences and integrates until ctx is done. Then it refuses new
+// submissions, sequences those already queued, integrates everything and
+// signs a final checkpoint before returning.
+func (l *Log) Run(ctx context.Context) error {
+	seqDone := make(chan error, 1)
+	seqCtx, seqStop := context.WithCancel(context.Background())
+	defer seqStop()
+	go func() { seqDone <- l.sequencer(seqCtx) }()
+
+	// Integrate soon after each sequenced batch, at most once per interval;
+	// the ticker is a fallback.
+	ticker := time.NewTicker(l.cfg.IntegrateInterval)
+	defer ticker.Stop()
+	for running := true; running; {
+		select {
+		case <-ctx.Done():
+			running = false
+			continue
+		case <-l.kick:
+		case <-ticker.C:
+		}
+		start := time.Now()
+		if err := l.integrate(context.WithoutCancel(ctx)); err != nil {
+			l.logger.Error("integration failed", "err", err)
+		}
+		if wait := l.cfg.IntegrateInterval - time.Since(start); wait > 0 {
+			select {
+			case <-ctx.Done():
+				running = false
+			case <-time.After(wait):
+			}
+		}
+	}
+
+	// Shut down: stop taking submissions, then let the sequencer drain the
+	// queue, then integrate everything.
+	l.stopMu.Lock()
+	l.stopping = true
+	l.stopMu.Unlock()
+	seqStop()
+	err := <-seqDone
+	if e := l.integrate(context.Background()); e != nil {
+		err = errors.Join(err, fmt.Errorf("final integration: %w", e))
+	}
+	return err
+}
+
+// integrate integrates everything sequenced and publishes a checkpoint.
+func (l *Log) integrate(ctx context.Context) error {
+	for {
+		start := time.Now()
+		tree, err := l.store.Integrate(ctx, l.cfg.IntegrateBatch)
+		if err != nil {
+			return err
+		}
+		l.metrics.integrateSeconds.Observe(time.Since(start).Seconds())
+		l.metrics.treeSize.Set(float64(tree.Size))
+		if p := l.latest.Load(); p == nil || tree.Size > p.size {
+			if err := l.publish(ctx, tree); err != nil {
+				return err
+			}
+		}
+		_, sequenced, err := l.store.Tree(ctx)
+		if err != nil {
+			return err
+		}
+		if sequenced <= tree.Size {
+			return nil
+		}
+	}
+}
+
+// sequencer writes queued submissions in batches until ctx is done and the
+// queue is empty.
+func (l *Log) sequencer(ctx context.Context) error {
+	batch := make([]*pending, 0, l.cfg.SequenceBatch)
+	for {
+		batch = batch[:0]
+		select {
+		case p := <-l.queue:
+			batch = append(batch, p)
+		case <-ctx.Done():
+			// Drain whatever is left.
+			select {
+			case p := <-l.queue:
+				batch = append(batch, p)
+			default:
+				return nil
+			}
+		}
+	fill:
+		for len(batch) < cap(batch) {
+			select {
+			case p := <-l.queue:
+				batch = append(batch, p)
+			default:
+				break fill
+			}
+		}
+		l.sequence(batch)
+	}
+}
+
+func (l *Log) sequence(batch []*pending) {
+	leaves := make([]Leaf, len(batch))
+	for i, p := range batch {
+		leaves[i] = p.leaf
+	}
+	start := time.Now()
+	res, err := l.store.Sequence(context.Background(), leaves)
+	l.metrics.sequenceSeconds.Observe(time.Since(start).Seconds())
+	l.metrics.sequenceBatch.Observe(float64(len(batch)))
+	if err != nil {
+		l.logger.Error("sequencing failed", "entries", len(batch), "err", err)
+		for _, p := range batch {
+			p.done <- result{err: fmt.Errorf("couldn't store the entry: %w", err)}
+		}
+		return
+	}
+	var end uint64
+	for i, p := range batch {
+		if !res[i].Dup {
+			end = max(end, res[i].Index+1)
+		}
+		p.done <- result{seq: res[i]}
+	}
+	if end > 0 {
+		l.ackMu.Lock()
+		l.ackTime = append(l.ackTime, ackMark{end: end, at: time.Now()})
+		l.ackMu.Unlock()
+	}
+	select {
+	case l.kick <- struct{}{}:
+	default:
+	}
+}
+
+// An AddResult reports where an entry is in the log.
+type AddResult struct {
+	Index    uint64
+	LeafHash []byte
+	// Dup is true if the entry was already logged.
+	Dup bool
+}
+
+// Add verifies entry and, if it is acceptable, sequences it and returns its
+// durable index. A duplicate returns the existing index. Errors describe the
+// problem with the entry: provenance's typed errors for bad envelopes,
+// statements and signatures, ErrEntryTooLarge, ErrPushback, ErrStopped.
+func (l *Log) Add(ctx context.Context, entry []byte) (AddResult, error) {
+	res, err := l.add(ctx, entry)
+	l.metrics.submissions.WithLabelValues(outcome(res, err)).Inc()
+	return res, err
+}
+
+func (l *Log) add(ctx context.Context, entry []byte) (AddResult, error) {
+	if len(entry) > tiles.MaxEntrySize {
+		return AddResult{}, ErrEntryTooLarge
+	}
+	sr, err := provenance.VerifyRelease(ctx, entry, l.cfg.ReleaseKeys, 1)
+	if err != nil {
+		return AddResult{}, err
+	}
+	leaf := Leaf{
+		Data: entry,
+		Hash: tiles.LeafHash(entry),
+		Keys: []string{subjectKey(sr.Release.Image), releaseKey(sr.Release.Image)},
+	}
+	return l.enqueue(ctx, leaf)
+}
+
+func (l *Log) enqueue(ctx context.Context, leaf Leaf) (AddResult, error) {
+	p := &pending{leaf: leaf, done: make(chan result, 1)}
+	l.stopMu.RLock()
+	if l.stopping {
+		l.stopMu.RUnlock()
+		return AddResult{}, ErrStopped
+	}
+	select {
+	case l.queue <- p:
+		l.stopMu.RUnlock()
+	default:
+		l.stopMu.RUnlock()
+		return AddResult{}, ErrPushback
+	}
+	select {
+	case r := <-p.done:
+		if r.err != nil {
+			return AddResult{}, r.err
+		}
+		return AddResult{Index: r.seq.Index, LeafHash: leaf.Hash, Dup: r.seq.Dup}, nil
+	case <-ctx.Done():
+		// The entry may still be sequenced; a retry finds it as a duplicate.
+		return AddResult{}, ctx.Err()
+	}
+}
+
+// Origin returns the log's origin.
+func (l *Log) Origin() string { return l.origin }
+
+// VerifierKey returns the log's verifier key.
+func (l *Log) VerifierKey() string { return l.cfg.VerifierKey }
+
+// Checkpoint returns the latest published signed checkpoint and its size.
+func (l *Log) Checkpoint() ([]byte, uint64) {
+	p := l.latest.Load()
+	return p.note, p.size
+}
+
+func (l *Log) size() uint64 { return l.latest.Load().size }
+
+// Tile returns tile (level, index) at width (0 for the full tile), if the
+// published checkpoint covers it.
+func (l *Log) Tile(ctx context.Context, level, index uint64, width int) ([]byte, error) {
+	if err := l.checkTile(level, index, width, "tile"); err != nil {
+		return nil, err
+	}
+	data, err := l.store.ReadTile(ctx, level, index)
+	if err != nil {
+		return nil, err
+	}
+	w := width
+	if w == 0 {
+		w = tiles.Width
+	}
+	if len(data) < w*tiles.HashSize {
+		return nil, fmt.Errorf("stored tile %s is narrower than the checkpoint says", tiles.Path(level, index, width))
+	}
+	return data[:w*tiles.HashSize], nil
+}
+
+// EntryBundle returns entry bundle index at width (0 for the full bundle),
+// if the published checkpoint covers it.
+func (l *Log) EntryBundle(ctx context.Context, index uint64, width int) ([]byte, error) {
+	if err := l.checkTile(0, index, width, "entry bundle"); err != nil {
+		return nil, err
+	}
+	data, err := l.store.ReadEntryBundle(ctx, index)
+	if err != nil {
+		return nil, err
+	}
+	if width == 0 {
+		width = tiles.Width
+	}
+	return tiles.TruncateBundle(data, width)
+}
+
+func (l *Log) checkTile(level, index uint64, width int, what string) error {
+	size := l.size()
+	have := tiles.WidthAt(level, index, size)
+	if have == 0 || (width == 0 && have < tiles.Width) {
+		return fmt.Errorf("%s %s is not in the log of size %d: %w", what, tiles.Path(level, index, width), size, ErrNotFound)
+	}
+	if width > have {
+		return fmt.Errorf("%s %s is wider than the log of size %d: %w", what, tiles.Path(level, index, width), size, ErrNotFound)
+	}
+	return nil
+}
+
+// Entry returns the entry at index, if the published checkpoint covers it.
+func (l *Log) Entry(ctx context.Context, index uint64) ([]byte, error) {
+	if size := l.size(); index >= size {
+		return nil, fmt.Errorf("entry %d is not in the log of size %d: %w", index, size, ErrNotFound)
+	}
+	return l.store.ReadEntry(ctx, index)
+}
+
+// LeafIndex returns the index of the entry with the given leaf hash, which
+// may not be integrated yet.
+func (l *Log) LeafIndex(ctx context.Context, hash []byte) (uint64, error) {
+	return l.store.LeafIndex(ctx, hash)
+}
+
+// InclusionProof returns the inclusion proof of entry index in the tree of
+// the given size, which must be at most the published size.
+func (l *Log) InclusionProof(ctx context.Context, index, size uint64) ([][]byte, error) {
+	if cur := l.size(); size > cur {
+		return nil, &RangeError{Msg: fmt.Sprintf("tree size %d is larger than the published checkpoint's %d", size, cur)}
+	}
+	if index >= size {
+		return nil, &RangeError{Msg: fmt.Sprintf("index %d is not below tree size %d", index, size)}
+	}
+	return l.tiles.InclusionProof(ctx, index, size)
+}
+
+// ConsistencyProof returns the consistency proof between trees of sizes
+// from <= to, where to is at most the published size.
+func (l *Log) ConsistencyProof(ctx context.Context, from, to uint64) ([][]byte, error) {
+	if cur := l.size(); to > cur {
+		return nil, &RangeError{Msg: fmt.Sprintf("tree size %d is larger than the published checkpoint's %d", to, cur)}
+	}
+	if from > to {
+		return nil, &RangeError{Msg: fmt.Sprintf("from size %d is larger than to size %d", from, to)}
+	}
+	if from == 0 {
+		return nil, &RangeError{Msg: "there is no consistency proof from the empty tree"}
+	}
+	return l.tiles.ConsistencyProof(ctx, from, to)
+}
+
+// Lookup returns the indices of up to limit sequenced entries with key (such
+// as a subject digest "sha256:<hex>"), and the published size.
+func (l *Log) Lookup(ctx context.Context, key string, limit int) ([]uint64, uint64, error) {
+	size := l.size()
+	idx, err := l.store.Lookup(ctx, key, -1, limit)
+	return idx, size, err
+}

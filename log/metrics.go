@@ -1,0 +1,90 @@
+package log
+
+import (
+	"errors"
+
+	"github.com/fwledger/fwledger/provenance"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+type metrics struct {
+	submissions      *prometheus.CounterVec
+	treeSize         prometheus.Gauge
+	checkpointSize   prometheus.Gauge
+	integrateSeconds prometheus.Histogram
+	integrationDelay prometheus.Histogram
+	sequenceSeconds  prometheus.Histogram
+	sequenceBatch    prometheus.Histogram
+}
+
+func newMetrics(r prometheus.Registerer) *metrics {
+	m := &metrics{
+		submissions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "fwlog_submissions_total",
+			Help: "Submitted entries by outcome: new, duplicate, or the reason for rejection.",
+		}, []string{"outcome"}),
+		treeSize: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "fwlog_tree_size",
+			Help: "Number of entries integrated into the Merkle tree.",
+		}),
+		checkpointSize: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "fwlog_checkpoint_size",
+			Help: "Tree size of the latest published checkpoint.",
+		}),
+		integrateSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "fwlog_integrate_seconds",
+			Help:    "Duration of one integration step (tiles, bundles and state written durably).",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14),
+		}),
+		integrationDelay: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "fwlog_integration_delay_seconds",
+			Help:    "Time from acknowledging a batch of entries to publishing a checkpoint that covers it.",
+			Buckets: prometheus.ExponentialBuckets(0.005, 2, 12),
+		}),
+		sequenceSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "fwlog_sequence_seconds",
+			Help:    "Duration of one durable sequencing write.",
+			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 14),
+		}),
+		sequenceBatch: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "fwlog_sequence_batch_entries",
+			Help:    "Entries per durable sequencing write.",
+			Buckets: prometheus.ExponentialBuckets(1, 2, 12),
+		}),
+	}
+	if r != nil {
+		r.MustRegister(m.submissions, m.treeSize, m.checkpointSize, m.integrateSeconds,
+			m.integrationDelay, m.sequenceSeconds, m.sequenceBatch)
+	}
+	return m
+}
+
+// outcome labels a submission for the submissions metric.
+func outcome(res AddResult, err error) string {
+	var (
+		envErr *provenance.EnvelopeError
+		ptErr  *provenance.PayloadTypeError
+		stErr  *provenance.StatementError
+		sigErr *provenance.SignatureError
+		thErr  *provenance.ThresholdError
+	)
+	switch {
+	case err == nil && res.Dup:
+		return "duplicate"
+	case err == nil:
+		return "new"
+	case errors.Is(err, ErrEntryTooLarge):
+		return "too_large"
+	case errors.As(err, &envErr), errors.As(err, &ptErr):
+		return "bad_envelope"
+	case errors.As(err, &stErr):
+		return "bad_statement"
+	case errors.As(err, &sigErr), errors.As(err, &thErr):
+		return "bad_signature"
+	case errors.Is(err, ErrPushback):
+		return "pushback"
+	case errors.Is(err, ErrStopped):
+		return "stopped"
+	}
+	return "error"
+}

@@ -1,0 +1,567 @@
+// Package sqlite is the embedded SQLite storage for a log: one file in a data
+// directory, written by one process.
+//
+// # Durability
+//
+// The database runs in WAL mode with synchronous=FULL, so a transaction is on
+// disk when its commit returns. Every write is one BEGIN IMMEDIATE
+// transaction on the single writer connection. A lock file (flock) in the data
+// directory keeps a second process from opening it.
+//
+// # Schema
+//
+// Entries are stored once. A sequenced entry lives in the entries table until
+// its entry bundle is full; integration then writes the full bundle to the
+// bundles table and deletes the rows. Tiles are stored at their widest
+// version (a narrower partial tile is a prefix of it). The lookup table maps
+// keys such as subject digests to indices; leaves maps leaf hashes to indices
+// and makes duplicate detection exact.
+package sqlite
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"syscall"
+
+	"github.com/fwledger/fwledger/log"
+	"github.com/fwledger/fwledger/log/tiles"
+	_ "github.com/mattn/go-sqlite3"
+)
+
+const schema = `
+CREATE TABLE IF NOT EXISTS meta (
+	key   TEXT PRIMARY KEY,
+	value BLOB NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS state (
+	id              INTEGER PRIMARY KEY CHECK (id = 0),
+	sequenced       INTEGER NOT NULL,
+	integrated      INTEGER NOT NULL,
+	root            BLOB NOT NULL,
+	compact_range   BLOB NOT NULL,
+	checkpoint_size INTEGER NOT NULL,
+	checkpoint      BLOB
+);
+CREATE TABLE IF NOT EXISTS leaves (
+	hash BLOB PRIMARY KEY,
+	idx  INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS entries (
+	idx  INTEGER PRIMARY KEY,
+	data BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS bundles (
+	idx  INTEGER PRIMARY KEY,
+	data BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS tiles (
+	id   INTEGER PRIMARY KEY, -- level<<56 | index
+	data BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS lookup (
+	key TEXT NOT NULL,
+	idx INTEGER NOT NULL,
+	PRIMARY KEY (key, idx)
+) WITHOUT ROWID;
+`
+
+// DatabaseFile and LockFile are the names of the files in the data directory.
+const (
+	DatabaseFile = "log.db"
+	LockFile     = "LOCK"
+)
+
+// ErrLocked is returned by Open when another process holds the data directory.
+var ErrLocked = errors.New("the data directory is in use by another process")
+
+// Storage is a log.Storage in a SQLite database.
+type Storage struct {
+	w    *sql.DB // the one writer connection
+	r    *sql.DB // readers
+	lock *os.File
+}
+
+var _ log.Storage = (*Storage)(nil)
+
+// Open opens (creating if needed) the log database in dir and locks dir.
+func Open(ctx context.Context, dir string) (*Storage, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
+	lock, err := os.OpenFile(filepath.Join(dir, LockFile), os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		lock.Close()
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			return nil, fmt.Errorf("%s: %w", dir, ErrLocked)
+		}
+		return nil, fmt.Errorf("couldn't lock %s: %w", dir, err)
+	}
+	s := &Storage{lock: lock}
+	if err := s.open(ctx, filepath.Join(dir, DatabaseFile)); err != nil {
+		s.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *Storage) open(ctx context.Context, path string) error {
+	dsn := "file:" + path + "?_journal_mode=WAL&_synchronous=FULL&_busy_timeout=10000&_txlock=immediate&_cache_size=-65536"
+	var err error
+	if s.w, err = sql.Open("sqlite3", dsn); err != nil {
+		return err
+	}
+	s.w.SetMaxOpenConns(1)
+	s.w.SetConnMaxLifetime(0)
+	if _, err := s.w.ExecContext(ctx, schema); err != nil {
+		return fmt.Errorf("couldn't create the schema in %s: %w", path, err)
+	}
+	if _, err := s.w.ExecContext(ctx, `INSERT OR IGNORE INTO state (id, sequenced, integrated, root, compact_range, checkpoint_size) VALUES (0, 0, 0, ?, x'', 0)`, tiles.EmptyRoot()); err != nil {
+		return err
+	}
+	var mode string
+	if err := s.w.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode); err != nil || mode != "wal" {
+		return fmt.Errorf("couldn't put %s in WAL mode (mode %q): %v", path, mode, err)
+	}
+	rdsn := "file:" + path + "?_journal_mode=WAL&_busy_timeout=10000&_query_only=true&_cache_size=-16384"
+	if s.r, err = sql.Open("sqlite3", rdsn); err != nil {
+		return err
+	}
+	s.r.SetMaxOpenConns(8)
+	s.r.SetMaxIdleConns(8)
+	return nil
+}
+
+// Close closes the database and releases the lock.
+func (s *Storage) Close() error {
+	var errs []error
+	if s.r != nil {
+		errs = append(errs, s.r.Close())
+	}
+	if s.w != nil {
+		errs = append(errs, s.w.Close())
+	}
+	if s.lock != nil {
+		errs = append(errs, s.lock.Close()) // closing releases the flock
+	}
+	return errors.Join(errs...)
+}
+
+// IntegrityCheck runs SQLite's PRAGMA integrity_check.
+func (s *Storage) IntegrityCheck(ctx context.Context) error {
+	rows, err := s.r.QueryContext(ctx, "PRAGMA integrity_check")
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	var msgs []string
+	for rows.Next() {
+		var m string
+		if err := rows.Scan(&m); err != nil {
+			return err
+		}
+		msgs = append(msgs, m)
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	if len(msgs) != 1 || msgs[0] != "ok" {
+		return fmt.Errorf("integrity_check: %v", msgs)
+	}
+	return nil
+}
+
+// BindIdentity implements log.Storage.
+func (s *Storage) BindIdentity(ctx context.Context, id string) error {
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	var stored []byte
+	switch err := tx.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = 'identity'`).Scan(&stored); {
+	case errors.Is(err, sql.ErrNoRows):
+		if _, err := tx.ExecContext(ctx, `INSERT INTO meta (key, value) VALUES ('identity', ?)`, []byte(id)); err != nil {
+			return err
+		}
+		return tx.Commit()
+	case err != nil:
+		return err
+	}
+	if string(stored) != id {
+		return &log.IdentityError{Stored: string(stored), Given: id}
+	}
+	return nil
+}
+
+// Sequence implements log.Storage.
+func (s *Storage) Sequence(ctx context.Context, leaves []log.Leaf) ([]log.Sequenced, error) {
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, fmt.Errorf("couldn't begin a write transaction: %w", err)
+	}
+	defer tx.Rollback()
+	var next uint64
+	if err := tx.QueryRowContext(ctx, `SELECT sequenced FROM state WHERE id = 0`).Scan(&next); err != nil {
+		return nil, err
+	}
+	find, err := tx.PrepareContext(ctx, `SELECT idx FROM leaves WHERE hash = ?`)
+	if err != nil {
+		return nil, err
+	}
+	defer find.Close()
+	addLeaf, err := tx.PrepareContext(ctx, `INSERT INTO leaves (hash, idx) VALUES (?, ?)`)
+	if err != nil {
+		return nil, err
+	}
+	defer addLeaf.Close()
+	addEntry, err := tx.PrepareContext(ctx, `INSERT INTO entries (idx, data) VALUES (?, ?)`)
+	if err != nil {
+		return nil, err
+	}
+	defer addEntry.Close()
+	addKey, err := tx.PrepareContext(ctx, `INSERT OR IGNORE INTO lookup (key, idx) VALUES (?, ?)`)
+	if err != nil {
+		return nil, err
+	}
+	defer addKey.Close()
+
+	out := make([]log.Sequenced, len(leaves))
+	batch := make(map[string]uint64)
+	for i, l := range leaves {
+		if idx, ok := batch[string(l.Hash)]; ok {
+			out[i] = log.Sequenced{Index: idx, Dup: true}
+			continue
+		}
+		var idx uint64
+		switch err := find.QueryRowContext(ctx, l.Hash).Scan(&idx); {
+		case err == nil:
+			out[i] = log.Sequenced{Index: idx, Dup: true}
+			continue
+		case !errors.Is(err, sql.ErrNoRows):
+			return nil, err
+		}
+		idx = next
+		next++
+		if _, err := addLeaf.ExecContext(ctx, l.Hash, idx); err != nil {
+			return nil, err
+		}
+		if _, err := addEntry.ExecContext(ctx, idx, l.Data); err != nil {
+			return nil, err
+		}
+		for _, k := range l.Keys {
+			if _, err := addKey.ExecContext(ctx, k, idx); err != nil {
+				return nil, err
+			}
+		}
+		batch[string(l.Hash)] = idx
+		out[i] = log.Sequenced{Index: idx}
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE state SET sequenced = ? WHERE id = 0`, next); err != nil {
+		return nil, err
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, fmt.Errorf("couldn't commit sequenced entries: %w", err)
+	}
+	return out, nil
+}
+
+func tileKey(level, index uint64) int64 { return int64(level<<56 | index) }
+
+// Integrate implements log.Storage.
+func (s *Storage) Integrate(ctx context.Context, max int) (log.Tree, error) {
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return log.Tree{}, fmt.Errorf("couldn't begin a write transaction: %w", err)
+	}
+	defer tx.Rollback()
+	var (
+		sequenced, size uint64
+		root, rngData   []byte
+	)
+	if err := tx.QueryRowContext(ctx, `SELECT sequenced, integrated, root, compact_range FROM state WHERE id = 0`).Scan(&sequenced, &size, &root, &rngData); err != nil {
+		return log.Tree{}, err
+	}
+	if sequenced == size {
+		return log.Tree{Size: size, Root: root}, nil
+	}
+	rng, err := tiles.DecodeRange(size, rngData)
+	if err != nil {
+		return log.Tree{}, fmt.Errorf("stored compact range: %w", err)
+	}
+	readTile := func(id tiles.ID) ([]byte, error) {
+		var data []byte
+		err := tx.QueryRowContext(ctx, `SELECT data FROM tiles WHERE id = ?`, tileKey(id.Level, id.Index)).Scan(&data)
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil, nil
+		}
+		return data, err
+	}
+	b := tiles.NewBuilder(rng, readTile)
+
+	end := min(sequenced, size+uint64(max))
+	rows, err := tx.QueryContext(ctx, `SELECT idx, data FROM entries WHERE idx >= ? AND idx < ? ORDER BY idx`, size, end)
+	if err != nil {
+		return log.Tree{}, err
+	}
+	// bundle holds the entries of the entry bundle being filled.
+	var bundle []byte
+	first := size / tiles.Width * tiles.Width
+	if first < size {
+		if bundle, err = s.entriesTx(ctx, tx, first, size); err != nil {
+			rows.Close()
+			return log.Tree{}, err
+		}
+	}
+	var fullBundles []uint64
+	var bundleData [][]byte
+	want := size
+	for rows.Next() {
+		var idx uint64
+		var data []byte
+		if err := rows.Scan(&idx, &data); err != nil {
+			rows.Close()
+			return log.Tree{}, err
+		}
+		if idx != want {
+			rows.Close()
+			return log.Tree{}, fmt.Errorf("entry %d is missing from storage (found %d)", want, idx)
+		}
+		want++
+		if err := b.Append(tiles.LeafHash(data)); err != nil {
+			rows.Close()
+			return log.Tree{}, err
+		}
+		if bundle, err = tiles.AppendEntry(bundle, data); err != nil {
+			rows.Close()
+			return log.Tree{}, err
+		}
+		if want%tiles.Width == 0 {
+			fullBundles = append(fullBundles, want/tiles.Width-1)
+			bundleData = append(bundleData, bundle)
+			bundle = nil
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return log.Tree{}, err
+	}
+	if want != end {
+		return log.Tree{}, fmt.Errorf("entries %d to %d are missing from storage", want, end)
+	}
+	changed, err := b.Tiles()
+	if err != nil {
+		return log.Tree{}, err
+	}
+	for id, data := range changed {
+		if _, err := tx.ExecContext(ctx, `INSERT OR REPLACE INTO tiles (id, data) VALUES (?, ?)`, tileKey(id.Level, id.Index), data); err != nil {
+			return log.Tree{}, err
+		}
+	}
+	for i, n := range fullBundles {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO bundles (idx, data) VALUES (?, ?)`, n, bundleData[i]); err != nil {
+			return log.Tree{}, err
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM entries WHERE idx >= ? AND idx < ?`, n*tiles.Width, (n+1)*tiles.Width); err != nil {
+			return log.Tree{}, err
+		}
+	}
+	newRoot, err := b.Range().GetRootHash(nil)
+	if err != nil {
+		return log.Tree{}, err
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE state SET integrated = ?, root = ?, compact_range = ? WHERE id = 0`, end, newRoot, tiles.EncodeRange(b.Range())); err != nil {
+		return log.Tree{}, err
+	}
+	if err := tx.Commit(); err != nil {
+		return log.Tree{}, fmt.Errorf("couldn't commit integration: %w", err)
+	}
+	return log.Tree{Size: end, Root: newRoot}, nil
+}
+
+type querier interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
+// entriesTx returns the entries [from, to) from the entries table as a
+// bundle.
+func (s *Storage) entriesTx(ctx context.Context, q querier, from, to uint64) ([]byte, error) {
+	rows, err := q.QueryContext(ctx, `SELECT idx, data FROM entries WHERE idx >= ? AND idx < ? ORDER BY idx`, from, to)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var bundle []byte
+	want := from
+	for rows.Next() {
+		var idx uint64
+		var data []byte
+		if err := rows.Scan(&idx, &data); err != nil {
+			return nil, err
+		}
+		if idx != want {
+			return nil, fmt.Errorf("entry %d is missing from storage", want)
+		}
+		want++
+		if bundle, err = tiles.AppendEntry(bundle, data); err != nil {
+			return nil, err
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	if want != to {
+		return nil, fmt.Errorf("entry %d is missing from storage", want)
+	}
+	return bundle, nil
+}
+
+// Tree implements log.Storage.
+func (s *Storage) Tree(ctx context.Context) (log.Tree, uint64, error) {
+	var t log.Tree
+	var sequenced uint64
+	err := s.r.QueryRowContext(ctx, `SELECT integrated, root, sequenced FROM state WHERE id = 0`).Scan(&t.Size, &t.Root, &sequenced)
+	return t, sequenced, err
+}
+
+// Checkpoint implements log.Storage.
+func (s *Storage) Checkpoint(ctx context.Context) ([]byte, error) {
+	var cp []byte
+	err := s.r.QueryRowContext(ctx, `SELECT checkpoint FROM state WHERE id = 0`).Scan(&cp)
+	return cp, err
+}
+
+// SetCheckpoint implements log.Storage.
+func (s *Storage) SetCheckpoint(ctx context.Context, size uint64, cp []byte) error {
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	var integrated, stored uint64
+	var old []byte
+	if err := tx.QueryRowContext(ctx, `SELECT integrated, checkpoint_size, checkpoint FROM state WHERE id = 0`).Scan(&integrated, &stored, &old); err != nil {
+		return err
+	}
+	if old != nil && size <= stored {
+		return fmt.Errorf("refusing to store a checkpoint for size %d: one for size %d is stored", size, stored)
+	}
+	if size > integrated {
+		return fmt.Errorf("refusing to store a checkpoint for size %d: only %d entries are integrated", size, integrated)
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE state SET checkpoint_size = ?, checkpoint = ? WHERE id = 0`, size, cp); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// ReadTile implements log.Storage.
+func (s *Storage) ReadTile(ctx context.Context, level, index uint64) ([]byte, error) {
+	if level > 63 || index >= 1<<56 {
+		return nil, fmt.Errorf("tile %d/%d: %w", level, index, log.ErrNotFound)
+	}
+	var data []byte
+	err := s.r.QueryRowContext(ctx, `SELECT data FROM tiles WHERE id = ?`, tileKey(level, index)).Scan(&data)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("tile %d/%d: %w", level, index, log.ErrNotFound)
+	}
+	return data, err
+}
+
+// ReadEntryBundle implements log.Storage.
+func (s *Storage) ReadEntryBundle(ctx context.Context, index uint64) ([]byte, error) {
+	if index >= 1<<56 {
+		return nil, fmt.Errorf("entry bundle %d: %w", index, log.ErrNotFound)
+	}
+	var data []byte
+	err := s.r.QueryRowContext(ctx, `SELECT data FROM bundles WHERE idx = ?`, index).Scan(&data)
+	if err == nil {
+		return data, nil
+	}
+	if !errors.Is(err, sql.ErrNoRows) {
+		return nil, err
+	}
+	// A partial bundle: read its entries in one snapshot, so that an
+	// integration that fills the bundle meanwhile cannot tear the read.
+	tx, err := s.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return nil, err
+	}
+	defer tx.Rollback()
+	var integrated uint64
+	if err := tx.QueryRowContext(ctx, `SELECT integrated FROM state WHERE id = 0`).Scan(&integrated); err != nil {
+		return nil, err
+	}
+	start := index * tiles.Width
+	if start >= integrated {
+		return nil, fmt.Errorf("entry bundle %d: %w", index, log.ErrNotFound)
+	}
+	if err := tx.QueryRowContext(ctx, `SELECT data FROM bundles WHERE idx = ?`, index).Scan(&data); err == nil {
+		return data, nil
+	}
+	return s.entriesTx(ctx, tx, start, min(integrated, start+tiles.Width))
+}
+
+// ReadEntry implements log.Storage.
+func (s *Storage) ReadEntry(ctx context.Context, index uint64) ([]byte, error) {
+	if index >= 1<<63 {
+		return nil, fmt.Errorf("entry %d: %w", index, log.ErrNotFound)
+	}
+	var data []byte
+	// Entries only move from the entries table to bundles, so look there
+	// first and then in the bundle.
+	err := s.r.QueryRowContext(ctx, `SELECT data FROM entries WHERE idx = ?`, index).Scan(&data)
+	if err == nil {
+		return data, nil
+	}
+	if !errors.Is(err, sql.ErrNoRows) {
+		return nil, err
+	}
+	err = s.r.QueryRowContext(ctx, `SELECT data FROM bundles WHERE idx = ?`, index/tiles.Width).Scan(&data)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("entry %d: %w", index, log.ErrNotFound)
+	}
+	if err != nil {
+		return nil, err
+	}
+	es, err := tiles.SplitBundle(data)
+	if err != nil || len(es) != tiles.Width {
+		return nil, fmt.Errorf("stored entry bundle %d is corrupt: %v", index/tiles.Width, err)
+	}
+	return bytes.Clone(es[index%tiles.Width]), nil
+}
+
+// LeafIndex implements log.Storage.
+func (s *Storage) LeafIndex(ctx context.Context, hash []byte) (uint64, error) {
+	var idx uint64
+	err := s.r.QueryRowContext(ctx, `SELECT idx FROM leaves WHERE hash = ?`, hash).Scan(&idx)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, fmt.Errorf("leaf hash %x: %w", hash, log.ErrNotFound)
+	}
+	return idx, err
+}
+
+// Lookup implements log.Storage.
+func (s *Storage) Lookup(ctx context.Context, key string, after int64, limit int) ([]uint64, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT idx FROM lookup WHERE key = ? AND idx > ? ORDER BY idx LIMIT ?`, key, after, limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []uint64
+	for rows.Next() {
+		var idx uint64
+		if err := rows.Scan(&idx); err != nil {
+			return nil, err
+		}
+		out = append(out, idx)
+	}
+	return out, rows.Err()
+}

@@ -1,0 +1,100 @@
+package log
+
+import (
+	"context"
+	"errors"
+	"fmt"
+)
+
+// ErrNotFound is returned (wrapped) when a requested resource does not exist.
+var ErrNotFound = errors.New("not found")
+
+// A Leaf is an entry to sequence.
+type Leaf struct {
+	// Data is the exact entry bytes.
+	Data []byte
+	// Hash is the RFC 6962 leaf hash of Data.
+	Hash []byte
+	// Keys are lookup keys for the entry, such as "sha256:<hex>" for a
+	// subject digest. An entry is found by each of its keys.
+	Keys []string
+}
+
+// A Sequenced reports the index a leaf got.
+type Sequenced struct {
+	Index uint64
+	// Dup is true if the leaf was already in the log (or earlier in the
+	// same call) and Index is that earlier index.
+	Dup bool
+}
+
+// A Tree is the size and root hash of a Merkle tree.
+type Tree struct {
+	Size uint64
+	Root []byte
+}
+
+// An IdentityError reports a data directory that belongs to another log (or
+// to this log under another key).
+type IdentityError struct {
+	Stored, Given string
+}
+
+func (e *IdentityError) Error() string {
+	return fmt.Sprintf("the storage belongs to log %q, not %q: the log key or origin changed", e.Stored, e.Given)
+}
+
+// Storage is the durable state of one log: sequenced entries, the integrated
+// tree as C2SP tiles and entry bundles, and the latest checkpoint.
+//
+// The Log calls Sequence from one goroutine, and Integrate and SetCheckpoint
+// from one other goroutine; reads may run concurrently with everything.
+// Every write is durable when it returns without error, and a write that
+// returns an error changed nothing.
+type Storage interface {
+	// BindIdentity records the log's identity (its verifier key) on first
+	// use; later it returns an *IdentityError if id differs from the record.
+	BindIdentity(ctx context.Context, id string) error
+
+	// Sequence assigns consecutive indices to leaves, in order, after every
+	// index already assigned. A leaf whose hash is already sequenced, or
+	// appears earlier in the same call, gets that index with Dup set.
+	Sequence(ctx context.Context, leaves []Leaf) ([]Sequenced, error)
+
+	// Integrate adds up to max sequenced leaves to the tree, storing their
+	// tiles and entry bundles, and returns the integrated tree. It returns
+	// the current tree when nothing is waiting.
+	Integrate(ctx context.Context, max int) (Tree, error)
+
+	// Tree returns the integrated tree, and the number of sequenced entries.
+	Tree(ctx context.Context) (tree Tree, sequenced uint64, err error)
+
+	// Checkpoint returns the latest stored checkpoint, or nil if none.
+	Checkpoint(ctx context.Context) ([]byte, error)
+
+	// SetCheckpoint stores the signed checkpoint for a tree of the given
+	// size. It fails unless size is greater than the stored checkpoint's
+	// size (or none is stored) and at most the integrated size.
+	SetCheckpoint(ctx context.Context, size uint64, checkpoint []byte) error
+
+	// ReadTile returns the widest stored version of tile (level, index).
+	ReadTile(ctx context.Context, level, index uint64) ([]byte, error)
+
+	// ReadEntryBundle returns the entry bundle index holding every
+	// integrated entry it covers.
+	ReadEntryBundle(ctx context.Context, index uint64) ([]byte, error)
+
+	// ReadEntry returns the sequenced entry at index.
+	ReadEntry(ctx context.Context, index uint64) ([]byte, error)
+
+	// LeafIndex returns the index of the sequenced leaf with the given hash.
+	LeafIndex(ctx context.Context, hash []byte) (uint64, error)
+
+	// Lookup returns the indices of up to limit sequenced entries with the
+	// given key, in increasing order, starting after index after (use -1 for
+	// the start).
+	Lookup(ctx context.Context, key string, after int64, limit int) ([]uint64, error)
+
+	// Close releases the storage.
+	Close() error
+}
