@@ -1,0 +1,229 @@
+// Package testutil builds the real parts tests run against: deterministic
+// keys, signed releases, and a log on SQLite in a temporary directory behind
+// an HTTP server on 127.0.0.1.
+package testutil
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/sha256"
+	"io"
+	"log/slog"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/fwledger/fwledger/cas"
+	"github.com/fwledger/fwledger/keys"
+	"github.com/fwledger/fwledger/log"
+	"github.com/fwledger/fwledger/log/sqlite"
+	"github.com/fwledger/fwledger/provenance"
+	"github.com/secure-systems-lab/go-securesystemslib/dsse"
+)
+
+// Key returns the Ed25519 key named name, derived from the name so that
+// tests are reproducible.
+func Key(name string) *keys.PrivateKey {
+	seed := sha256.Sum256([]byte("fwledger test key " + name))
+	return &keys.PrivateKey{Name: name, Key: ed25519.NewKeyFromSeed(seed[:])}
+}
+
+// Signer returns k's DSSE signer.
+func Signer(t testing.TB, k *keys.PrivateKey) dsse.SignerVerifier {
+	t.Helper()
+	s, err := k.DSSESigner()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// Ring returns a key ring of the public halves of ks.
+func Ring(t testing.TB, ks ...*keys.PrivateKey) *keys.Ring {
+	t.Helper()
+	var pubs []*keys.PublicKey
+	for _, k := range ks {
+		pubs = append(pubs, k.Public())
+	}
+	r, err := keys.NewRing(pubs...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// Image returns a deterministic image of n bytes.
+func Image(seed string, n int) []byte {
+	out := make([]byte, 0, n+32)
+	h := sha256.Sum256([]byte(seed))
+	for len(out) < n {
+		out = append(out, h[:]...)
+		h = sha256.Sum256(h[:])
+	}
+	return out[:n]
+}
+
+// NewRelease returns a valid release of image, changed by edit if non-nil.
+func NewRelease(image []byte, edit func(*provenance.Release)) *provenance.Release {
+	r := &provenance.Release{
+		ImageName:       "fw.bin",
+		Image:           sha256.Sum256(image),
+		ImageSize:       uint64(len(image)),
+		Models:          []string{"acme-x1"},
+		Version:         "1.4.0",
+		SecurityVersion: 7,
+		Channel:         "stable",
+		Created:         time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC),
+	}
+	if edit != nil {
+		edit(r)
+	}
+	return r
+}
+
+// SignRelease returns the DSSE envelope of r signed by every key.
+func SignRelease(t testing.TB, r *provenance.Release, ks ...*keys.PrivateKey) []byte {
+	t.Helper()
+	stmt, err := r.Statement()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return SignPayload(t, stmt, ks...)
+}
+
+// SignPayload signs arbitrary payload bytes as an in-toto DSSE envelope.
+func SignPayload(t testing.TB, payload []byte, ks ...*keys.PrivateKey) []byte {
+	t.Helper()
+	var signers []dsse.SignerVerifier
+	for _, k := range ks {
+		signers = append(signers, Signer(t, k))
+	}
+	env, err := provenance.Sign(context.Background(), payload, signers...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return env
+}
+
+// LogKey is the key of test logs; its name is the origin.
+var LogKey = Key("example.com/testlog")
+
+// Log is a running log for tests.
+type Log struct {
+	*log.Log
+	Store  *sqlite.Storage
+	Server *httptest.Server
+	Dir    string
+	URL    string
+	cancel context.CancelFunc
+	done   chan error
+}
+
+// LogOptions adjusts a test log.
+type LogOptions struct {
+	Dir         string // data directory (default: a new temporary one)
+	ReleaseKeys []*keys.PrivateKey
+	Key         *keys.PrivateKey
+	Interval    time.Duration
+	QueueSize   int
+}
+
+// StartLog starts a log on SQLite in a temporary directory with an HTTP
+// server on 127.0.0.1, stopped when the test ends.
+func StartLog(t testing.TB, o LogOptions) *Log {
+	t.Helper()
+	ctx := context.Background()
+	if o.Dir == "" {
+		o.Dir = t.TempDir()
+	}
+	if o.Key == nil {
+		o.Key = LogKey
+	}
+	if o.Interval == 0 {
+		o.Interval = 5 * time.Millisecond
+	}
+	store, err := sqlite.Open(ctx, o.Dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := OpenLog(ctx, store, o)
+	if err != nil {
+		store.Close()
+		t.Fatal(err)
+	}
+	tl := &Log{Log: l, Store: store, Dir: o.Dir, done: make(chan error, 1)}
+	var rctx context.Context
+	rctx, tl.cancel = context.WithCancel(ctx)
+	go func() { tl.done <- l.Run(rctx) }()
+	tl.Server = httptest.NewServer(log.NewHandler(l))
+	tl.URL = tl.Server.URL
+	t.Cleanup(func() { tl.Stop(t) })
+	return tl
+}
+
+// OpenLog opens a log over store with the options' keys.
+func OpenLog(ctx context.Context, store log.Storage, o LogOptions) (*log.Log, error) {
+	if o.Key == nil {
+		o.Key = LogKey
+	}
+	signer, err := o.Key.NoteSigner()
+	if err != nil {
+		return nil, err
+	}
+	verifier, err := o.Key.Public().NoteVerifier()
+	if err != nil {
+		return nil, err
+	}
+	vkey, _ := o.Key.Public().VerifierKey()
+	var pubs []*keys.PublicKey
+	for _, k := range o.ReleaseKeys {
+		pubs = append(pubs, k.Public())
+	}
+	ring, err := keys.NewRing(pubs...)
+	if err != nil {
+		return nil, err
+	}
+	images, err := cas.Open(o.Dir + "/images")
+	if err != nil {
+		return nil, err
+	}
+	return log.New(ctx, log.Config{
+		Signer: signer, Verifier: verifier, VerifierKey: vkey,
+		Storage: store, ReleaseKeys: ring, Images: images,
+		IntegrateInterval: o.Interval, QueueSize: o.QueueSize,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+}
+
+// Stop shuts the log down (idempotent).
+func (l *Log) Stop(t testing.TB) {
+	if l.cancel == nil {
+		return
+	}
+	l.Server.Close()
+	l.cancel()
+	if err := <-l.done; err != nil {
+		t.Errorf("log.Run: %v", err)
+	}
+	l.cancel = nil
+	if err := l.Store.Close(); err != nil {
+		t.Errorf("closing storage: %v", err)
+	}
+}
+
+// WaitSize waits until the published checkpoint covers size entries.
+func (l *Log) WaitSize(t testing.TB, size uint64) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if _, s := l.Checkpoint(); s >= size {
+			return
+		}
+		if time.Now().After(deadline) {
+			_, s := l.Checkpoint()
+			t.Fatalf("log size is still %d after 10s, want %d", s, size)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+

@@ -1,0 +1,599 @@
+package log_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/fwledger/fwledger/api"
+	"github.com/fwledger/fwledger/client"
+	"github.com/fwledger/fwledger/internal/testutil"
+	"github.com/fwledger/fwledger/keys"
+	"github.com/fwledger/fwledger/log"
+	"github.com/fwledger/fwledger/log/sqlite"
+	"github.com/fwledger/fwledger/log/tiles"
+	"github.com/fwledger/fwledger/provenance"
+	flog "github.com/transparency-dev/formats/log"
+	"github.com/transparency-dev/merkle/proof"
+	"github.com/transparency-dev/merkle/rfc6962"
+	tclient "github.com/transparency-dev/tessera/client"
+	"golang.org/x/mod/sumdb/note"
+)
+
+var (
+	rel1 = testutil.Key("example.com/release-1")
+	rel2 = testutil.Key("example.com/release-2")
+)
+
+func logVerifier(t testing.TB) note.Verifier {
+	v, err := testutil.LogKey.Public().NoteVerifier()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+func startLog(t *testing.T) *testutil.Log {
+	return testutil.StartLog(t, testutil.LogOptions{ReleaseKeys: []*keys.PrivateKey{rel1}})
+}
+
+func newClient(t testing.TB, l *testutil.Log) *client.LogClient {
+	lc, err := client.NewLogClient(l.URL, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return lc
+}
+
+// release returns the image and signed envelope of the i-th test release.
+func release(t testing.TB, i int) ([]byte, []byte) {
+	img := testutil.Image(fmt.Sprint("image ", i), 1000+i)
+	return img, testutil.SignRelease(t, testutil.NewRelease(img, nil), rel1)
+}
+
+// submitN submits n distinct releases and returns their envelopes.
+func submitN(t *testing.T, l *testutil.Log, n int) [][]byte {
+	t.Helper()
+	lc := newClient(t, l)
+	_, sz := l.Checkpoint()
+	var envs [][]byte
+	for i := 0; i < n; i++ {
+		_, env := release(t, int(sz)+i)
+		res, err := lc.Add(context.Background(), env)
+		if err != nil {
+			t.Fatalf("Add %d: %v", i, err)
+		}
+		envs = append(envs, env)
+		_ = res
+	}
+	return envs
+}
+
+func TestSubmitBundleVerify(t *testing.T) {
+	ctx := context.Background()
+	l := startLog(t)
+	lc := newClient(t, l)
+	img, env := release(t, 1)
+	res, err := lc.Add(ctx, env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := hex.EncodeToString(rfc6962.DefaultHasher.HashLeaf(env)); res.LeafHash != want {
+		t.Errorf("leaf hash = %s, want %s (the hash of the exact submitted bytes)", res.LeafHash, want)
+	}
+	// A duplicate gets the same index and adds nothing.
+	again, err := lc.Add(ctx, env)
+	if err != nil || again.Index != res.Index {
+		t.Fatalf("duplicate Add = %+v, %v; want index %d", again, err, res.Index)
+	}
+	l.WaitSize(t, 1)
+	if _, seq, _ := l.Store.Tree(ctx); seq != 1 {
+		t.Errorf("after a duplicate, %d entries are sequenced, want 1", seq)
+	}
+	// The entry is stored byte for byte.
+	e, err := lc.Entry(ctx, res.Index)
+	if err != nil || !bytes.Equal(e.Data, env) {
+		t.Fatalf("Entry = %q, %v; want the submitted bytes", e.Data, err)
+	}
+	d := provenance.Digest(sha256.Sum256(img))
+	b, err := lc.Bundle(ctx, d, -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	trust := client.Trust{Log: logVerifier(t), ReleaseKeys: testutil.Ring(t, rel1)}
+	v, err := client.VerifyBundle(ctx, trust, b, bytes.NewReader(img))
+	if err != nil {
+		t.Fatalf("VerifyBundle: %v", err)
+	}
+	if v.Index != res.Index || v.Release.Version != "1.4.0" || v.Release.SecurityVersion != 7 {
+		t.Errorf("VerifyBundle = %+v", v)
+	}
+	// Subject lookup finds it.
+	s, err := lc.Subject(ctx, d)
+	if err != nil || len(s.Entries) != 1 || s.Entries[0].Index != res.Index || !s.Entries[0].Integrated {
+		t.Errorf("Subject = %+v, %v", s, err)
+	}
+	// The image store takes the image once the release is logged, and serves it.
+	if err := lc.PutImage(ctx, d, bytes.NewReader(img)); err != nil {
+		t.Fatalf("PutImage: %v", err)
+	}
+	rc, err := lc.Image(ctx, d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := io.ReadAll(rc)
+	rc.Close()
+	if !bytes.Equal(got, img) {
+		t.Error("the stored image differs from the uploaded one")
+	}
+}
+
+// TestCheckpointInterop opens the log's checkpoints with
+// golang.org/x/mod/sumdb/note and github.com/transparency-dev/formats/log,
+// and follows the log with Tessera's client, which reads only C2SP tiles.
+func TestCheckpointInterop(t *testing.T) {
+	ctx := context.Background()
+	l := startLog(t)
+	envs := submitN(t, l, 300)
+	l.WaitSize(t, 300)
+	raw, err := newClient(t, l).Checkpoint(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := note.Open(raw, note.VerifierList(logVerifier(t)))
+	if err != nil {
+		t.Fatalf("note.Open: %v", err)
+	}
+	if len(n.Sigs) != 1 || n.Sigs[0].Name != testutil.LogKey.Name {
+		t.Errorf("signatures = %+v", n.Sigs)
+	}
+	cp, ext, _, err := flog.ParseCheckpoint(raw, testutil.LogKey.Name, logVerifier(t))
+	if err != nil {
+		t.Fatalf("formats ParseCheckpoint: %v", err)
+	}
+	if len(ext) != 0 {
+		t.Errorf("checkpoint has extension lines %q; C2SP tlog-checkpoint here has none", ext)
+	}
+	if cp.Size != 300 || strings.Count(n.Text, "\n") != 3 {
+		t.Errorf("checkpoint = %+v, text %q", cp, n.Text)
+	}
+
+	u, _ := url.Parse(l.URL + "/")
+	f, err := tclient.NewHTTPFetcher(u, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tracker, err := tclient.NewLogStateTracker(ctx, f.ReadTile, nil, logVerifier(t), testutil.LogKey.Name, tclient.UnilateralConsensus(f.ReadCheckpoint))
+	if err != nil {
+		t.Fatalf("Tessera LogStateTracker: %v", err)
+	}
+	// Grow the log, and have Tessera's client prove consistency.
+	submitN(t, l, 77)
+	l.WaitSize(t, 377)
+	if _, _, _, err := tracker.Update(ctx); err != nil {
+		t.Fatalf("Tessera consistency check: %v", err)
+	}
+	latest := tracker.Latest()
+	if latest.Size != 377 {
+		t.Fatalf("tracker size = %d", latest.Size)
+	}
+	pb, err := tclient.NewProofBuilder(ctx, latest.Size, f.ReadTile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, i := range []uint64{0, 255, 256, 299} {
+		p, err := pb.InclusionProof(ctx, i)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := proof.VerifyInclusion(rfc6962.DefaultHasher, i, latest.Size, rfc6962.DefaultHasher.HashLeaf(envs[i]), p, latest.Hash); err != nil {
+			t.Errorf("Tessera-built inclusion proof for %d: %v", i, err)
+		}
+	}
+	// Entry bundles decode with Tessera's client too.
+	eb, err := tclient.GetEntryBundle(ctx, f.ReadEntryBundle, 1, latest.Size)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(eb.Entries) != 256-135 && len(eb.Entries) != 121 {
+		t.Errorf("entry bundle 1 holds %d entries, want 121", len(eb.Entries))
+	}
+	if !bytes.Equal(eb.Entries[0], envs[256]) {
+		t.Error("entry bundle 1 does not start with entry 256")
+	}
+}
+
+// state is what a rejected request must leave unchanged.
+type state struct {
+	tree       log.Tree
+	sequenced  uint64
+	checkpoint []byte
+}
+
+func snapshot(t *testing.T, l *testutil.Log) state {
+	tree, seq, err := l.Store.Tree(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cp, err := l.Store.Checkpoint(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return state{tree, seq, cp}
+}
+
+func TestBadInput(t *testing.T) {
+	l := startLog(t)
+	submitN(t, l, 3)
+	l.WaitSize(t, 3)
+	img, good := release(t, 99)
+
+	unknownKey := testutil.SignRelease(t, testutil.NewRelease(img, nil), testutil.Key("mallory"))
+	badSig := mutateEnvelope(t, good, func(e map[string]any) {
+		sigs := e["signatures"].([]any)
+		s := sigs[0].(map[string]any)
+		raw, _ := base64.StdEncoding.DecodeString(s["sig"].(string))
+		raw[5] ^= 1
+		s["sig"] = base64.StdEncoding.EncodeToString(raw)
+	})
+	wrongType := mutateEnvelope(t, good, func(e map[string]any) { e["payloadType"] = "application/json" })
+	unknownField := mutateEnvelope(t, good, func(e map[string]any) { e["extra"] = 1 })
+	noSigs := mutateEnvelope(t, good, func(e map[string]any) { e["signatures"] = []any{} })
+	notB64 := mutateEnvelope(t, good, func(e map[string]any) { e["payload"] = "%%%" })
+	payloadNotJSON := testutil.SignPayload(t, []byte("hello"), rel1)
+	wrongPredicate := testutil.SignPayload(t, bytes.Replace(statement(t, img), []byte(provenance.ReleasePredicateType), []byte("https://example.com/other"), 1), rel1)
+	badVersion := testutil.SignRelease(t, testutil.NewRelease(img, nil), rel1)
+	badVersion = testutil.SignPayload(t, bytes.Replace(envelopeBody(t, badVersion), []byte(`"1.4.0"`), []byte(`"1.4"`), 1), rel1)
+	dupKey := []byte(`{"payloadType":"application/vnd.in-toto+json","payloadType":"x","payload":"e30=","signatures":[{"keyid":"","sig":"AA=="}]}`)
+
+	for _, tc := range []struct {
+		desc, method, path string
+		body               []byte
+		status             int
+		msg                string
+	}{
+		{"malformed JSON", "POST", "/v1/entries", []byte(`{"payloadType":`), 400, "malformed envelope"},
+		{"not an object", "POST", "/v1/entries", []byte(`[1,2]`), 400, "not a DSSE envelope"},
+		{"duplicate JSON key", "POST", "/v1/entries", dupKey, 400, "duplicate JSON object key"},
+		{"unknown envelope field", "POST", "/v1/entries", unknownField, 400, "unknown field"},
+		{"wrong payload type", "POST", "/v1/entries", wrongType, 400, "wrong payloadType"},
+		{"payload not base64", "POST", "/v1/entries", notB64, 400, "payload is not base64"},
+		{"no signatures", "POST", "/v1/entries", noSigs, 400, "no signatures"},
+		{"payload not a statement", "POST", "/v1/entries", payloadNotJSON, 400, "invalid statement"},
+		{"wrong predicate type", "POST", "/v1/entries", wrongPredicate, 400, "predicateType"},
+		{"invalid version", "POST", "/v1/entries", badVersion, 400, "invalid version"},
+		{"bad signature", "POST", "/v1/entries", badSig, 403, "does not verify"},
+		{"unknown key", "POST", "/v1/entries", unknownKey, 403, "unknown key"},
+		{"oversize body", "POST", "/v1/entries", bytes.Repeat([]byte("a"), 70000), 413, "larger than 65535"},
+		{"empty body", "POST", "/v1/entries", nil, 400, "empty"},
+		{"wrong method", "DELETE", "/v1/entries", nil, 405, "method not allowed"},
+		{"entry out of range", "GET", "/v1/entries/3", nil, 404, "not in the log of size 3"},
+		{"entry index not a number", "GET", "/v1/entries/abc", nil, 400, "decimal integer"},
+		{"entry index leading zero", "GET", "/v1/entries/01", nil, 400, "leading zeroes"},
+		{"entry index negative", "GET", "/v1/entries/-1", nil, 400, "decimal integer"},
+		{"entry index huge", "GET", "/v1/entries/99999999999999999999", nil, 400, "below 2^63"},
+		{"inclusion index beyond size", "GET", "/v1/proofs/inclusion?index=3&size=3", nil, 400, "not below tree size"},
+		{"inclusion size beyond checkpoint", "GET", "/v1/proofs/inclusion?index=0&size=4", nil, 400, "larger than the published"},
+		{"inclusion missing index", "GET", "/v1/proofs/inclusion", nil, 400, "\"index\" is required"},
+		{"inclusion unknown leaf hash", "GET", "/v1/proofs/inclusion?leaf_hash=" + strings.Repeat("00", 32), nil, 404, "not found"},
+		{"inclusion bad leaf hash", "GET", "/v1/proofs/inclusion?leaf_hash=zz", nil, 400, "not 64 hex digits"},
+		{"consistency inverted", "GET", "/v1/proofs/consistency?from=3&to=2", nil, 400, "larger than to size"},
+		{"consistency beyond checkpoint", "GET", "/v1/proofs/consistency?from=1&to=9", nil, 400, "larger than the published"},
+		{"consistency from zero", "GET", "/v1/proofs/consistency?from=0&to=2", nil, 400, "empty tree"},
+		{"tlog-proof out of range", "GET", "/v1/proofs/tlog/3", nil, 404, "not in the log"},
+		{"tile: short index", "GET", "/tile/0/1", nil, 400, "malformed tile index"},
+		{"tile: level out of range", "GET", "/tile/64/000", nil, 400, "malformed tile level"},
+		{"tile: level leading zero", "GET", "/tile/00/000", nil, 400, "malformed tile level"},
+		{"tile: width 256", "GET", "/tile/0/000.p/256", nil, 400, "malformed tile index"},
+		{"tile: width zero", "GET", "/tile/0/000.p/0", nil, 400, "malformed tile index"},
+		{"tile: not yet full", "GET", "/tile/0/000", nil, 404, "not in the log of size 3"},
+		{"tile: wider than the log", "GET", "/tile/0/000.p/4", nil, 404, "wider than the log"},
+		{"tile: beyond the log", "GET", "/tile/0/001.p/1", nil, 404, "not in the log"},
+		{"entry bundle: bad path", "GET", "/tile/entries/x000/001", nil, 400, "malformed tile index"},
+		{"entry bundle: wider than the log", "GET", "/tile/entries/000.p/9", nil, 404, "wider than the log"},
+		{"subject: bad digest", "GET", "/v1/subjects/sha256:abc", nil, 400, "64 lowercase hex"},
+		{"subject: wrong algorithm", "GET", "/v1/subjects/md5:abc", nil, 400, "does not start with"},
+		{"bundle: unknown image", "GET", "/v1/bundles/sha256:" + strings.Repeat("ab", 32), nil, 404, "no release of image"},
+		{"image: no release logged", "PUT", "/v1/images/sha256:" + strings.Repeat("ab", 32), []byte("x"), 404, "submit the release first"},
+		{"image: not stored", "GET", "/v1/images/sha256:" + strings.Repeat("ab", 32), nil, 404, "not stored"},
+		{"unknown endpoint", "GET", "/v2/whatever", nil, 404, "no such endpoint"},
+	} {
+		t.Run(tc.desc, func(t *testing.T) {
+			before := snapshot(t, l)
+			req, _ := http.NewRequest(tc.method, l.URL+tc.path, bytes.NewReader(tc.body))
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			var e api.Error
+			body, _ := io.ReadAll(resp.Body)
+			if err := json.Unmarshal(body, &e); err != nil {
+				t.Fatalf("error body %q is not JSON: %v", body, err)
+			}
+			if resp.StatusCode != tc.status || !strings.Contains(e.Message, tc.msg) {
+				t.Errorf("%s %s = %d %q; want %d with %q", tc.method, tc.path, resp.StatusCode, e.Message, tc.status, tc.msg)
+			}
+			if ct := resp.Header.Get("Content-Type"); ct != "application/json" {
+				t.Errorf("error Content-Type = %q", ct)
+			}
+			if after := snapshot(t, l); !equalState(before, after) {
+				t.Errorf("state changed: %+v -> %+v", before, after)
+			}
+		})
+	}
+}
+
+func equalState(a, b state) bool {
+	return a.tree.Size == b.tree.Size && bytes.Equal(a.tree.Root, b.tree.Root) &&
+		a.sequenced == b.sequenced && bytes.Equal(a.checkpoint, b.checkpoint)
+}
+
+func envelopeBody(t *testing.T, env []byte) []byte {
+	e, err := provenance.ParseEnvelope(env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e.Body
+}
+
+func statement(t *testing.T, img []byte) []byte {
+	s, err := testutil.NewRelease(img, nil).Statement()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func mutateEnvelope(t *testing.T, env []byte, f func(map[string]any)) []byte {
+	var m map[string]any
+	if err := json.Unmarshal(env, &m); err != nil {
+		t.Fatal(err)
+	}
+	f(m)
+	out, err := json.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func TestImageUploadChecksContent(t *testing.T) {
+	ctx := context.Background()
+	l := startLog(t)
+	lc := newClient(t, l)
+	img, env := release(t, 5)
+	if _, err := lc.Add(ctx, env); err != nil {
+		t.Fatal(err)
+	}
+	d := provenance.Digest(sha256.Sum256(img))
+	for _, bad := range [][]byte{img[:len(img)-1], append(append([]byte{}, img...), 0), append([]byte{img[0] ^ 1}, img[1:]...)} {
+		var he *client.HTTPError
+		if err := lc.PutImage(ctx, d, bytes.NewReader(bad)); !errors.As(err, &he) || he.Status != 400 {
+			t.Errorf("PutImage of wrong content = %v, want 400", err)
+		}
+		if _, err := lc.Image(ctx, d); !client.IsNotFound(err) {
+			t.Errorf("after a rejected upload, Image = %v, want 404", err)
+		}
+	}
+}
+
+// TestPartialTilesOfOlderCheckpoints checks that every partial tile and
+// bundle a checkpoint ever required is still served, matching the full one.
+func TestPartialTilesOfOlderCheckpoints(t *testing.T) {
+	ctx := context.Background()
+	l := startLog(t)
+	lc := newClient(t, l)
+	var sizes []uint64
+	var total uint64
+	for _, n := range []int{1, 5, 250, 10} {
+		submitN(t, l, n)
+		total += uint64(n)
+		l.WaitSize(t, total)
+		sizes = append(sizes, total)
+	}
+	full, err := lc.Tile(ctx, 0, 0, 0)
+	if err != nil {
+		t.Fatalf("full tile: %v", err)
+	}
+	fullBundle, err := lc.EntryBundle(ctx, 0, 0)
+	if err != nil {
+		t.Fatalf("full bundle: %v", err)
+	}
+	for _, sz := range sizes {
+		w := tiles.WidthAt(0, 0, sz)
+		if w == tiles.Width {
+			continue
+		}
+		p, err := lc.Tile(ctx, 0, 0, w)
+		if err != nil || !bytes.Equal(p, full[:w*32]) {
+			t.Errorf("partial tile of width %d: %v", w, err)
+		}
+		b, err := lc.EntryBundle(ctx, 0, w)
+		want, _ := tiles.TruncateBundle(fullBundle, w)
+		if err != nil || !bytes.Equal(b, want) {
+			t.Errorf("partial bundle of width %d: %v", w, err)
+		}
+	}
+}
+
+func TestConcurrentSubmittersGetDistinctDurableIndices(t *testing.T) {
+	ctx := context.Background()
+	l := startLog(t)
+	lc := newClient(t, l)
+	const workers, per = 8, 40
+	var mu sync.Mutex
+	got := map[uint64][]byte{}
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < per; i++ {
+				_, env := release(t, 1000+w*per+i)
+				res, err := lc.Add(ctx, env)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				mu.Lock()
+				if _, dup := got[res.Index]; dup {
+					t.Errorf("index %d given twice", res.Index)
+				}
+				got[res.Index] = env
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	l.WaitSize(t, workers*per)
+	for i, env := range got {
+		data, err := l.Entry(ctx, i)
+		if err != nil || !bytes.Equal(data, env) {
+			t.Errorf("entry %d differs from the acknowledged bytes", i)
+		}
+	}
+}
+
+// TestRestartRefusals shows the log refusing to start on storage that is not
+// its own or that disagrees with its checkpoint.
+func TestRestartRefusals(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	l := testutil.StartLog(t, testutil.LogOptions{Dir: dir, ReleaseKeys: []*keys.PrivateKey{rel1}})
+	submitN(t, l, 10)
+	l.WaitSize(t, 10)
+	l.Stop(t)
+
+	open := func(o testutil.LogOptions) error {
+		s, err := sqlite.Open(ctx, dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		o.Dir = dir
+		_, err = testutil.OpenLog(ctx, s, o)
+		return err
+	}
+	if err := open(testutil.LogOptions{}); err != nil {
+		t.Fatalf("reopening with the same key: %v", err)
+	}
+	var ie *log.IdentityError
+	if err := open(testutil.LogOptions{Key: testutil.Key("example.com/testlog")}); err != nil {
+		t.Fatalf("the same key derived again: %v", err)
+	}
+	if err := open(testutil.LogOptions{Key: testutil.Key("example.com/otherlog")}); !errors.As(err, &ie) {
+		t.Errorf("another origin: %v, want *log.IdentityError", err)
+	}
+	other := testutil.Key("example.com/testlog-v2")
+	other.Name = "example.com/testlog"
+	if err := open(testutil.LogOptions{Key: other}); !errors.As(err, &ie) {
+		t.Errorf("another key with the same origin: %v, want *log.IdentityError", err)
+	}
+
+	// Corrupt one stored tile: the log must refuse to start.
+	db := openDB(t, dir)
+	if _, err := db.Exec(`UPDATE tiles SET data = zeroblob(length(data)) WHERE id = 0`); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	if err := open(testutil.LogOptions{}); err == nil || !strings.Contains(err.Error(), "corrupt") {
+		t.Errorf("after corrupting a tile: %v, want a refusal naming the corruption", err)
+	}
+}
+
+func TestRestartKeepsEverything(t *testing.T) {
+	dir := t.TempDir()
+	l := testutil.StartLog(t, testutil.LogOptions{Dir: dir, ReleaseKeys: []*keys.PrivateKey{rel1}})
+	envs := submitN(t, l, 600)
+	l.WaitSize(t, 600)
+	cp1, _ := l.Checkpoint()
+	l.Stop(t)
+
+	l2 := testutil.StartLog(t, testutil.LogOptions{Dir: dir, ReleaseKeys: []*keys.PrivateKey{rel1}})
+	cp2, size := l2.Checkpoint()
+	if !bytes.Equal(cp1, cp2) || size != 600 {
+		t.Fatalf("after restart the checkpoint changed (size %d)", size)
+	}
+	for i, env := range envs {
+		data, err := l2.Entry(context.Background(), uint64(i))
+		if err != nil || !bytes.Equal(data, env) {
+			t.Fatalf("entry %d after restart: %v", i, err)
+		}
+	}
+	more := submitN(t, l2, 3)
+	l2.WaitSize(t, 603)
+	if idx, err := l2.LeafIndex(context.Background(), rfc6962.DefaultHasher.HashLeaf(more[0])); err != nil || idx != 600 {
+		t.Errorf("first entry after restart got index %d, %v", idx, err)
+	}
+}
+
+// TestShutdownLosesNothingAcknowledged stops the log while submitters are
+// busy and checks every acknowledged entry after a restart.
+func TestShutdownLosesNothingAcknowledged(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	l := testutil.StartLog(t, testutil.LogOptions{Dir: dir, ReleaseKeys: []*keys.PrivateKey{rel1}})
+	var mu sync.Mutex
+	acked := map[uint64][]byte{}
+	var wg sync.WaitGroup
+	stop := make(chan struct{})
+	for w := 0; w < 4; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				_, env := release(t, 10000*(w+1)+i)
+				res, err := l.Add(ctx, env)
+				if err != nil {
+					if !errors.Is(err, log.ErrStopped) {
+						t.Errorf("Add: %v", err)
+					}
+					return
+				}
+				mu.Lock()
+				acked[res.Index] = env
+				mu.Unlock()
+			}
+		}()
+	}
+	for {
+		mu.Lock()
+		n := len(acked)
+		mu.Unlock()
+		if n >= 200 {
+			break
+		}
+	}
+	l.Stop(t) // Run returns after the final integration
+	close(stop)
+	wg.Wait()
+
+	l2 := testutil.StartLog(t, testutil.LogOptions{Dir: dir, ReleaseKeys: []*keys.PrivateKey{rel1}})
+	_, size := l2.Checkpoint()
+	if size < uint64(len(acked)) {
+		t.Fatalf("after shutdown the checkpoint covers %d entries, but %d were acknowledged", size, len(acked))
+	}
+	for i, env := range acked {
+		data, err := l2.Entry(ctx, i)
+		if err != nil || !bytes.Equal(data, env) {
+			t.Fatalf("acknowledged entry %d lost: %v", i, err)
+		}
+	}
+}

@@ -1,0 +1,233 @@
+// Package storagetest is the conformance suite for log.Storage
+// implementations: every backend runs Run and must pass it.
+package storagetest
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+
+	"github.com/fwledger/fwledger/log"
+	"github.com/fwledger/fwledger/log/tiles"
+	"github.com/transparency-dev/merkle/proof"
+	"github.com/transparency-dev/merkle/rfc6962"
+)
+
+// Run runs the conformance tests. open must return a new, empty storage on
+// each call; Run closes it.
+func Run(t *testing.T, open func(t *testing.T) log.Storage) {
+	for _, tc := range []struct {
+		name string
+		f    func(t *testing.T, s log.Storage)
+	}{
+		{"Identity", testIdentity},
+		{"SequenceAndDuplicates", testSequence},
+		{"IntegrateAndRead", testIntegrate},
+		{"Checkpoint", testCheckpoint},
+		{"NotFound", testNotFound},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := open(t)
+			defer s.Close()
+			tc.f(t, s)
+		})
+	}
+}
+
+func leaf(i int) log.Leaf {
+	data := []byte(fmt.Sprintf("entry %d %s", i, bytes.Repeat([]byte{'x'}, i%97)))
+	return log.Leaf{Data: data, Hash: tiles.LeafHash(data), Keys: []string{fmt.Sprintf("k%d", i%3)}}
+}
+
+func testIdentity(t *testing.T, s log.Storage) {
+	ctx := context.Background()
+	if err := s.BindIdentity(ctx, "a+1234+AAAA"); err != nil {
+		t.Fatalf("first BindIdentity: %v", err)
+	}
+	if err := s.BindIdentity(ctx, "a+1234+AAAA"); err != nil {
+		t.Fatalf("BindIdentity with the same identity: %v", err)
+	}
+	var ie *log.IdentityError
+	if err := s.BindIdentity(ctx, "b+1234+AAAA"); !errors.As(err, &ie) {
+		t.Fatalf("BindIdentity with another identity = %v, want *log.IdentityError", err)
+	}
+}
+
+func testSequence(t *testing.T, s log.Storage) {
+	ctx := context.Background()
+	res, err := s.Sequence(ctx, []log.Leaf{leaf(0), leaf(1), leaf(0), leaf(2)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []log.Sequenced{{Index: 0}, {Index: 1}, {Index: 0, Dup: true}, {Index: 2}}
+	for i := range want {
+		if res[i] != want[i] {
+			t.Errorf("Sequence result %d = %+v, want %+v", i, res[i], want[i])
+		}
+	}
+	res, err = s.Sequence(ctx, []log.Leaf{leaf(1), leaf(3)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res[0] != (log.Sequenced{Index: 1, Dup: true}) || res[1] != (log.Sequenced{Index: 3}) {
+		t.Errorf("second Sequence = %+v, want [{1 true} {3 false}]", res)
+	}
+	tree, seq, err := s.Tree(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if seq != 4 || tree.Size != 0 {
+		t.Errorf("Tree = size %d, sequenced %d; want 0, 4", tree.Size, seq)
+	}
+	if !bytes.Equal(tree.Root, rfc6962.DefaultHasher.EmptyRoot()) {
+		t.Errorf("root of the empty tree = %x", tree.Root)
+	}
+	for i := 0; i < 4; i++ {
+		idx, err := s.LeafIndex(ctx, leaf(i).Hash)
+		if err != nil || idx != uint64(i) {
+			t.Errorf("LeafIndex(leaf %d) = %d, %v", i, idx, err)
+		}
+		data, err := s.ReadEntry(ctx, uint64(i))
+		if err != nil || !bytes.Equal(data, leaf(i).Data) {
+			t.Errorf("ReadEntry(%d) of a sequenced entry = %q, %v", i, data, err)
+		}
+	}
+	got, err := s.Lookup(ctx, "k0", -1, 10)
+	if err != nil || fmt.Sprint(got) != "[0 3]" {
+		t.Errorf("Lookup(k0) = %v, %v; want [0 3]", got, err)
+	}
+	got, err = s.Lookup(ctx, "k0", 0, 10)
+	if err != nil || fmt.Sprint(got) != "[3]" {
+		t.Errorf("Lookup(k0, after 0) = %v, %v; want [3]", got, err)
+	}
+}
+
+func testIntegrate(t *testing.T, s log.Storage) {
+	ctx := context.Background()
+	const n = 1000
+	var hashes [][]byte
+	rng := tiles.RangeFactory.NewEmptyRange(0)
+	for start := 0; start < n; {
+		var batch []log.Leaf
+		for i := start; i < min(n, start+137); i++ {
+			batch = append(batch, leaf(i))
+			hashes = append(hashes, leaf(i).Hash)
+			rng.Append(leaf(i).Hash, nil)
+		}
+		if _, err := s.Sequence(ctx, batch); err != nil {
+			t.Fatal(err)
+		}
+		start += len(batch)
+		// Integrate in uneven steps, crossing bundle boundaries.
+		for {
+			tree, seq, err := s.Tree(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tree.Size == seq {
+				break
+			}
+			if _, err := s.Integrate(ctx, 100); err != nil {
+				t.Fatal(err)
+			}
+		}
+		tree, _, _ := s.Tree(ctx)
+		want, _ := rng.GetRootHash(nil)
+		if tree.Size != uint64(start) || !bytes.Equal(tree.Root, want) {
+			t.Fatalf("after integrating %d: tree = %d %x, want %x", start, tree.Size, tree.Root, want)
+		}
+	}
+	tree, err := s.Integrate(ctx, 100)
+	if err != nil || tree.Size != n {
+		t.Fatalf("Integrate with nothing waiting = %+v, %v", tree, err)
+	}
+	// Entries read back exactly, from full and partial bundles.
+	for i := 0; i < n; i++ {
+		data, err := s.ReadEntry(ctx, uint64(i))
+		if err != nil || !bytes.Equal(data, leaf(i).Data) {
+			t.Fatalf("ReadEntry(%d) = %q, %v", i, data, err)
+		}
+	}
+	for b := uint64(0); b*tiles.Width < n; b++ {
+		data, err := s.ReadEntryBundle(ctx, b)
+		if err != nil {
+			t.Fatalf("ReadEntryBundle(%d): %v", b, err)
+		}
+		es, err := tiles.SplitBundle(data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := min(tiles.Width, n-int(b)*tiles.Width); len(es) != want {
+			t.Fatalf("bundle %d holds %d entries, want %d", b, len(es), want)
+		}
+		for j, e := range es {
+			if !bytes.Equal(e, leaf(int(b)*tiles.Width+j).Data) {
+				t.Fatalf("bundle %d entry %d differs", b, j)
+			}
+		}
+	}
+	// Tiles give the right proofs.
+	r := tiles.NewReader(16, func(ctx context.Context, id tiles.ID) ([]byte, error) {
+		return s.ReadTile(ctx, id.Level, id.Index)
+	})
+	for _, i := range []uint64{0, 255, 256, 511, 999} {
+		p, err := r.InclusionProof(ctx, i, n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := proof.VerifyInclusion(rfc6962.DefaultHasher, i, n, hashes[i], p, tree.Root); err != nil {
+			t.Errorf("inclusion proof of %d from stored tiles: %v", i, err)
+		}
+	}
+	if w, err := s.ReadTile(ctx, 1, 0); err != nil || len(w) != 3*tiles.HashSize {
+		t.Errorf("ReadTile(1, 0) = %d bytes, %v; want 3 hashes", len(w), err)
+	}
+}
+
+func testCheckpoint(t *testing.T, s log.Storage) {
+	ctx := context.Background()
+	if cp, err := s.Checkpoint(ctx); err != nil || cp != nil {
+		t.Fatalf("Checkpoint of a new storage = %q, %v; want nil", cp, err)
+	}
+	if err := s.SetCheckpoint(ctx, 0, []byte("cp0")); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetCheckpoint(ctx, 1, []byte("cp1")); err == nil {
+		t.Error("SetCheckpoint beyond the integrated size succeeded")
+	}
+	if _, err := s.Sequence(ctx, []log.Leaf{leaf(0), leaf(1)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Integrate(ctx, 10); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetCheckpoint(ctx, 2, []byte("cp2")); err != nil {
+		t.Fatal(err)
+	}
+	for _, size := range []uint64{0, 1, 2} {
+		if err := s.SetCheckpoint(ctx, size, []byte("again")); err == nil {
+			t.Errorf("SetCheckpoint(%d) after size 2 succeeded: a size may be signed only once", size)
+		}
+	}
+	if cp, err := s.Checkpoint(ctx); err != nil || string(cp) != "cp2" {
+		t.Errorf("Checkpoint = %q, %v; want cp2", cp, err)
+	}
+}
+
+func testNotFound(t *testing.T, s log.Storage) {
+	ctx := context.Background()
+	if _, err := s.ReadEntry(ctx, 5); !errors.Is(err, log.ErrNotFound) {
+		t.Errorf("ReadEntry of a missing entry = %v, want ErrNotFound", err)
+	}
+	if _, err := s.ReadTile(ctx, 0, 0); !errors.Is(err, log.ErrNotFound) {
+		t.Errorf("ReadTile of a missing tile = %v, want ErrNotFound", err)
+	}
+	if _, err := s.ReadEntryBundle(ctx, 0); !errors.Is(err, log.ErrNotFound) {
+		t.Errorf("ReadEntryBundle of a missing bundle = %v, want ErrNotFound", err)
+	}
+	if _, err := s.LeafIndex(ctx, make([]byte, 32)); !errors.Is(err, log.ErrNotFound) {
+		t.Errorf("LeafIndex of a missing leaf = %v, want ErrNotFound", err)
+	}
+}
