@@ -13,12 +13,17 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fwledger/fwledger/bundle"
 	"github.com/fwledger/fwledger/cas"
 	"github.com/fwledger/fwledger/keys"
 	"github.com/fwledger/fwledger/log"
 	"github.com/fwledger/fwledger/log/sqlite"
+	"github.com/fwledger/fwledger/log/tiles"
 	"github.com/fwledger/fwledger/provenance"
 	"github.com/secure-systems-lab/go-securesystemslib/dsse"
+	flog "github.com/transparency-dev/formats/log"
+	"github.com/transparency-dev/formats/proof"
+	"golang.org/x/mod/sumdb/note"
 )
 
 // Key returns the Ed25519 key named name, derived from the name so that
@@ -227,3 +232,56 @@ func (l *Log) WaitSize(t testing.TB, size uint64) {
 	}
 }
 
+
+// OfflineBundle builds, without a log server, a tree of the given entries in
+// memory, signs a checkpoint for it with logKey, and returns the bundle for
+// entries[index]. Tests use it to make bundles a real log would refuse to
+// produce (such as one whose release has a bad signature).
+func OfflineBundle(t testing.TB, logKey *keys.PrivateKey, entries [][]byte, index int) []byte {
+	t.Helper()
+	b, err := offlineBundle(logKey, entries, index)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func offlineBundle(logKey *keys.PrivateKey, entries [][]byte, index int) ([]byte, error) {
+	stored := map[tiles.ID][]byte{}
+	bld := tiles.NewBuilder(tiles.RangeFactory.NewEmptyRange(0), func(id tiles.ID) ([]byte, error) { return stored[id], nil })
+	for _, e := range entries {
+		if err := bld.Append(tiles.LeafHash(e)); err != nil {
+			return nil, err
+		}
+	}
+	changed, err := bld.Tiles()
+	if err != nil {
+		return nil, err
+	}
+	for id, d := range changed {
+		stored[id] = d
+	}
+	size := uint64(len(entries))
+	root, err := bld.Range().GetRootHash(nil)
+	if err != nil {
+		return nil, err
+	}
+	r := tiles.NewReader(64, func(_ context.Context, id tiles.ID) ([]byte, error) { return stored[id], nil })
+	hashes, err := r.InclusionProof(context.Background(), uint64(index), size)
+	if err != nil {
+		return nil, err
+	}
+	signer, err := logKey.NoteSigner()
+	if err != nil {
+		return nil, err
+	}
+	cp, err := note.Sign(&note.Note{Text: string(flog.Checkpoint{Origin: logKey.Name, Size: size, Hash: root}.Marshal())}, signer)
+	if err != nil {
+		return nil, err
+	}
+	tp := proof.TLogProof{Index: uint64(index), Checkpoint: cp}
+	for _, h := range hashes {
+		tp.Hashes = append(tp.Hashes, [32]byte(h))
+	}
+	return (&bundle.Bundle{Release: bundle.Entry{Data: entries[index], Proof: tp}}).Marshal()
+}
