@@ -1,0 +1,413 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/fwledger/fwledger/client"
+	"github.com/fwledger/fwledger/internal/testutil"
+	"github.com/fwledger/fwledger/keys"
+	"github.com/fwledger/fwledger/log/sqlite"
+	flog "github.com/transparency-dev/formats/log"
+	"github.com/transparency-dev/merkle/proof"
+	"github.com/transparency-dev/merkle/rfc6962"
+	"golang.org/x/mod/sumdb/note"
+)
+
+var fwlogBin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "fwlog-test")
+	if err != nil {
+		panic(err)
+	}
+	fwlogBin = filepath.Join(dir, "fwlog")
+	if out, err := exec.Command("go", "build", "-o", fwlogBin, ".").CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "building fwlog: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+const origin = "example.com/crashlog"
+
+var relKey = testutil.Key("example.com/release-1")
+
+// proc is a running fwlog.
+type proc struct {
+	cmd    *exec.Cmd
+	url    string
+	out    *bytes.Buffer
+	mu     *sync.Mutex
+	exited chan error
+}
+
+// setup writes the release public key into dir and returns its path.
+func setup(t *testing.T, dir string) string {
+	pub, err := relKey.Public().Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(dir, "release-1.pub")
+	if err := os.WriteFile(p, pub, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// start runs fwlog with args and waits until it serves, or returns its
+// exit error and output if it stops first.
+func start(t *testing.T, args ...string) (*proc, error) {
+	t.Helper()
+	cmd := exec.Command(fwlogBin, append([]string{"serve", "--addr", "127.0.0.1:0", "--integrate-interval", "20ms"}, args...)...)
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	p := &proc{cmd: cmd, out: new(bytes.Buffer), mu: new(sync.Mutex), exited: make(chan error, 1)}
+	addr := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			line := sc.Text()
+			p.mu.Lock()
+			p.out.WriteString(line + "\n")
+			p.mu.Unlock()
+			var rec struct{ Msg, Addr string }
+			if json.Unmarshal([]byte(line), &rec) == nil && rec.Msg == "serving" {
+				addr <- rec.Addr
+			}
+		}
+		io.Copy(io.Discard, stderr)
+		p.exited <- cmd.Wait()
+	}()
+	select {
+	case a := <-addr:
+		p.url = "http://" + a
+		return p, nil
+	case err := <-p.exited:
+		p.exited <- err
+		return p, fmt.Errorf("fwlog exited: %v\n%s", err, p.output())
+	case <-time.After(30 * time.Second):
+		cmd.Process.Kill()
+		t.Fatalf("fwlog did not start:\n%s", p.output())
+	}
+	return nil, nil
+}
+
+func (p *proc) output() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.out.String()
+}
+
+func (p *proc) stop(sig syscall.Signal) error {
+	p.cmd.Process.Signal(sig)
+	select {
+	case err := <-p.exited:
+		return err
+	case <-time.After(60 * time.Second):
+		p.cmd.Process.Kill()
+		return fmt.Errorf("fwlog did not exit after %v", sig)
+	}
+}
+
+// TestCrashLoop kills fwlog with SIGKILL at random moments while concurrent
+// submitters are busy, over and over, and checks after every restart that
+// every acknowledged index still holds the same bytes, that every checkpoint
+// ever seen is consistent with the latest, and that SQLite's integrity check
+// passes. Every fifth round stops it with SIGTERM instead, which must exit 0.
+func TestCrashLoop(t *testing.T) {
+	rounds := 24
+	if testing.Short() {
+		rounds = 5
+	}
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data")
+	pub := setup(t, dir)
+	rnd := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 7))
+
+	var (
+		mu          sync.Mutex
+		acked       = map[uint64][]byte{}
+		checkpoints = map[string][]byte{} // distinct signed checkpoints seen
+		seq         int
+	)
+	for round := 0; round < rounds; round++ {
+		args := []string{"--data", data, "--release-keys", pub}
+		if round == 0 {
+			args = append(args, "--origin", origin)
+		}
+		p, err := start(t, args...)
+		if err != nil {
+			t.Fatalf("round %d: %v", round, err)
+		}
+		lc, _ := client.NewLogClient(p.url, nil)
+		verifier := logVerifier(t, data)
+		ctx := context.Background()
+
+		// After a restart every acknowledged entry comes back, byte for byte.
+		mu.Lock()
+		var maxIdx uint64
+		for i := range acked {
+			maxIdx = max(maxIdx, i+1)
+		}
+		mu.Unlock()
+		waitSize(t, lc, maxIdx)
+		mu.Lock()
+		for i, env := range acked {
+			e, err := lc.Entry(ctx, i)
+			if err != nil || !bytes.Equal(e.Data, env) {
+				t.Fatalf("round %d: acknowledged entry %d lost or changed: %v", round, i, err)
+			}
+		}
+		mu.Unlock()
+
+		// Every checkpoint seen so far is consistent with the current one.
+		cur := checkpointOf(t, lc, verifier)
+		mu.Lock()
+		checkpoints[string(cur.raw)] = cur.raw
+		for _, raw := range checkpoints {
+			checkConsistent(t, lc, verifier, raw, cur)
+		}
+		mu.Unlock()
+
+		// Submit concurrently and watch checkpoints until the kill.
+		stop := make(chan struct{})
+		var wg sync.WaitGroup
+		for w := 0; w < 6; w++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for {
+					select {
+					case <-stop:
+						return
+					default:
+					}
+					mu.Lock()
+					seq++
+					n := seq
+					mu.Unlock()
+					img := testutil.Image(fmt.Sprint("crash ", n), 64)
+					env := testutil.SignRelease(t, testutil.NewRelease(img, nil), relKey)
+					res, err := lc.Add(ctx, env)
+					if err != nil {
+						return // the log died; this one was not acknowledged
+					}
+					mu.Lock()
+					if old, ok := acked[res.Index]; ok && !bytes.Equal(old, env) {
+						t.Errorf("index %d acknowledged for two different entries", res.Index)
+					}
+					acked[res.Index] = env
+					mu.Unlock()
+				}
+			}()
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				case <-time.After(5 * time.Millisecond):
+				}
+				raw, err := lc.Checkpoint(ctx)
+				if err != nil {
+					return
+				}
+				mu.Lock()
+				checkpoints[string(raw)] = raw
+				mu.Unlock()
+			}
+		}()
+		time.Sleep(time.Duration(30+rnd.IntN(400)) * time.Millisecond)
+		if round%5 == 4 {
+			if err := p.stop(syscall.SIGTERM); err != nil {
+				t.Errorf("round %d: SIGTERM: fwlog exited with %v\n%s", round, err, p.output())
+			}
+		} else {
+			p.stop(syscall.SIGKILL)
+		}
+		close(stop)
+		wg.Wait()
+
+		s, err := sqlite.Open(ctx, data)
+		if err != nil {
+			t.Fatalf("round %d: reopening the database: %v", round, err)
+		}
+		if err := s.IntegrityCheck(ctx); err != nil {
+			t.Fatalf("round %d: %v", round, err)
+		}
+		s.Close()
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(acked) < 50 {
+		t.Errorf("only %d entries were acknowledged over %d rounds; the test did not exercise the log", len(acked), rounds)
+	}
+	t.Logf("%d rounds, %d acknowledged entries, %d distinct checkpoints", rounds, len(acked), len(checkpoints))
+}
+
+type checkpoint struct {
+	flog.Checkpoint
+	raw []byte
+}
+
+func logVerifier(t *testing.T, data string) note.Verifier {
+	k, err := keys.LoadPublic(filepath.Join(data, "log.pub"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := k.NoteVerifier()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+func checkpointOf(t *testing.T, lc *client.LogClient, v note.Verifier) checkpoint {
+	raw, err := lc.Checkpoint(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cp, err := client.VerifyCheckpoint(v, raw)
+	if err != nil {
+		t.Fatalf("checkpoint does not verify: %v", err)
+	}
+	return checkpoint{*cp, raw}
+}
+
+func checkConsistent(t *testing.T, lc *client.LogClient, v note.Verifier, raw []byte, cur checkpoint) {
+	t.Helper()
+	old, err := client.VerifyCheckpoint(v, raw)
+	if err != nil {
+		t.Fatalf("a checkpoint seen earlier does not verify: %v", err)
+	}
+	if old.Size > cur.Size {
+		t.Fatalf("the log went back from size %d to %d", old.Size, cur.Size)
+	}
+	if old.Size == cur.Size {
+		if !bytes.Equal(old.Hash, cur.Hash) {
+			t.Fatalf("two roots signed for size %d", old.Size)
+		}
+		return
+	}
+	if old.Size == 0 {
+		return
+	}
+	p, err := lc.ConsistencyProof(context.Background(), old.Size, cur.Size)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := proof.VerifyConsistency(rfc6962.DefaultHasher, old.Size, cur.Size, p.Hashes, old.Hash, cur.Hash); err != nil {
+		t.Fatalf("checkpoint of size %d is not consistent with size %d: %v", old.Size, cur.Size, err)
+	}
+}
+
+func waitSize(t *testing.T, lc *client.LogClient, size uint64) {
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		info, err := lc.Info(context.Background())
+		if err == nil && info.Size >= size {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("the log did not reach size %d", size)
+}
+
+// TestDoubleLaunch shows that a second fwlog on the same data directory
+// refuses to start while the first runs.
+func TestDoubleLaunch(t *testing.T) {
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data")
+	pub := setup(t, dir)
+	p, err := start(t, "--data", data, "--origin", origin, "--release-keys", pub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.stop(syscall.SIGTERM)
+	p2, err := start(t, "--data", data, "--release-keys", pub)
+	if err == nil {
+		p2.stop(syscall.SIGKILL)
+		t.Fatal("a second fwlog started on the same data directory")
+	}
+	if !strings.Contains(err.Error(), "in use by another process") || !strings.Contains(err.Error(), "exit status 1") {
+		t.Errorf("second fwlog: %v; want exit status 1 naming the lock", err)
+	}
+	// The first one is unaffected.
+	lc, _ := client.NewLogClient(p.url, nil)
+	if _, err := lc.Info(context.Background()); err != nil {
+		t.Errorf("the first fwlog stopped answering: %v", err)
+	}
+}
+
+// TestIdentityChangesRefused shows fwlog refusing a changed origin or key.
+func TestIdentityChangesRefused(t *testing.T) {
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data")
+	pub := setup(t, dir)
+	p, err := start(t, "--data", data, "--origin", origin, "--release-keys", pub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.stop(syscall.SIGTERM); err != nil {
+		t.Fatalf("SIGTERM: %v", err)
+	}
+	if _, err := start(t, "--data", data, "--origin", "example.com/other", "--release-keys", pub); err == nil || !strings.Contains(err.Error(), "cannot change") {
+		t.Errorf("changed --origin: %v", err)
+	}
+	other := testutil.Key(origin + "-other")
+	other.Name = origin
+	if err := keys.Write(filepath.Join(dir, "other"), other); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := start(t, "--data", data, "--key", filepath.Join(dir, "other.key"), "--release-keys", pub); err == nil || !strings.Contains(err.Error(), "key or origin changed") {
+		t.Errorf("another key: %v", err)
+	}
+	// Unchanged, it starts again.
+	p, err = start(t, "--data", data, "--release-keys", pub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.stop(syscall.SIGTERM)
+}
+
+func TestUsage(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		code int
+		out  string
+	}{
+		{[]string{"help"}, 0, "fwlog serve"},
+		{[]string{"serve", "--help"}, 0, "-release-keys file"},
+		{[]string{"serve", "--bogus"}, 2, "flag provided but not defined"},
+		{[]string{"frobnicate"}, 2, "unknown command"},
+		{nil, 2, "Usage"},
+	} {
+		var out, errb bytes.Buffer
+		if code := run(tc.args, &out, &errb); code != tc.code || !strings.Contains(out.String()+errb.String(), tc.out) {
+			t.Errorf("fwlog %q = %d, %q; want %d with %q", tc.args, code, out.String()+errb.String(), tc.code, tc.out)
+		}
+	}
+}
