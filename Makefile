@@ -1,0 +1,46 @@
+# fwledger — see README.md. `make run` starts a log; `make test` runs every test.
+
+GO       ?= go
+BIN      := $(CURDIR)/bin
+DATA     ?= ./data
+ORIGIN   ?= example.com/fwlog
+ADDR     ?= 127.0.0.1:8080
+FUZZTIME ?= 30s
+
+.PHONY: all build run test test-race bench fuzz testdata vet clean
+
+all: build
+
+## build: compile fwlog and fwctl into ./bin
+build:
+	$(GO) build -o $(BIN)/ ./cmd/...
+
+## run: start fwlog on $(ADDR) with SQLite under $(DATA); keys are generated on first start
+run: build
+	@mkdir -p keys
+	@test -f keys/dev-release.pub || $(BIN)/fwctl keygen --name example.com/dev-release --out keys/dev-release >/dev/null
+	$(BIN)/fwlog serve --data $(DATA) --origin $(ORIGIN) --addr $(ADDR) --log-format text \
+		$(foreach k,$(sort $(wildcard keys/*.pub) keys/dev-release.pub),--release-keys $(k))
+
+## test: vet, then every test (unit, HTTP, crash loop, fuzz seed corpora)
+test: vet
+	$(GO) test -count=1 ./...
+	$(GO) test -count=1 -race -short ./log/... ./client/... ./provenance/...
+
+vet:
+	$(GO) vet ./...
+
+## bench: Go benchmarks and the HTTP load benchmark; writes docs/BENCHMARKS.md
+bench:
+	./scripts/bench.sh
+
+## fuzz: run every fuzz target for $(FUZZTIME)
+fuzz:
+	FUZZTIME=$(FUZZTIME) ./scripts/fuzz.sh
+
+## testdata: regenerate testdata/ (keys, statements, bundles, vectors, seed corpora)
+testdata:
+	$(GO) run ./internal/cmd/gentestdata
+
+clean:
+	rm -rf $(BIN)
