@@ -58,10 +58,9 @@ type Entry struct {
 
 // InclusionProof is the response of GET /v1/proofs/inclusion.
 type InclusionProof struct {
-	Index    uint64   `json:"index"`
-	Size     uint64   `json:"size"`
-	LeafHash string   `json:"leaf_hash,omitempty"`
-	Hashes   [][]byte `json:"hashes"`
+	Index  uint64   `json:"index"`
+	Size   uint64   `json:"size"`
+	Hashes [][]byte `json:"hashes"`
 }
 
 // ConsistencyProof is the response of GET /v1/proofs/consistency.

@@ -198,15 +198,26 @@ func (h *handler) entryBundle(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return &badRequest{msg: err.Error()}
 	}
-	data, err := h.l.EntryBundle(r.Context(), index, width)
+	gz := strings.Contains(r.Header.Get("Accept-Encoding"), "gzip")
+	var data []byte
+	if gz && width == 0 {
+		data, err = h.l.GzipEntryBundle(r.Context(), index)
+	} else {
+		data, err = h.l.EntryBundle(r.Context(), index, width)
+	}
 	if err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/octet-stream")
 	w.Header().Set("Cache-Control", cacheImmutable)
-	if strings.Contains(r.Header.Get("Accept-Encoding"), "gzip") {
+	w.Header().Add("Vary", "Accept-Encoding")
+	if gz && width == 0 {
 		w.Header().Set("Content-Encoding", "gzip")
-		w.Header().Add("Vary", "Accept-Encoding")
+		_, err = w.Write(data)
+		return err
+	}
+	if gz {
+		w.Header().Set("Content-Encoding", "gzip")
 		zw, _ := gzip.NewWriterLevel(w, gzip.BestSpeed)
 		if _, err := zw.Write(data); err != nil {
 			return err
@@ -269,23 +280,9 @@ func (h *handler) inclusion(w http.ResponseWriter, r *http.Request) error {
 		}
 	}
 	resp := api.InclusionProof{Size: size}
-	switch {
-	case q.Has("index") && q.Has("leaf_hash"):
-		return &badRequest{msg: "give either index or leaf_hash, not both"}
-	case q.Has("leaf_hash"):
-		lh, err := hex.DecodeString(q.Get("leaf_hash"))
-		if err != nil || len(lh) != 32 {
-			return &badRequest{msg: fmt.Sprintf("leaf_hash %q is not 64 hex digits", q.Get("leaf_hash"))}
-		}
-		if resp.Index, err = h.l.LeafIndex(r.Context(), lh); err != nil {
-			return err
-		}
-		resp.LeafHash = hex.EncodeToString(lh)
-	default:
-		var err error
-		if resp.Index, err = parseUint("index", q.Get("index")); err != nil {
-			return err
-		}
+	var err error
+	if resp.Index, err = parseUint("index", q.Get("index")); err != nil {
+		return err
 	}
 	hashes, err := h.l.InclusionProof(r.Context(), resp.Index, size)
 	if err != nil {

@@ -26,6 +26,7 @@ package log
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
 	"encoding/hex"
 	"errors"
@@ -36,6 +37,7 @@ import (
 	"time"
 
 	"github.com/fwledger/fwledger/cas"
+	lru "github.com/hashicorp/golang-lru/v2"
 	"github.com/fwledger/fwledger/keys"
 	"github.com/fwledger/fwledger/log/tiles"
 	"github.com/fwledger/fwledger/provenance"
@@ -85,9 +87,12 @@ type Config struct {
 	// QueueSize bounds the submissions waiting to be sequenced (default
 	// 16384); beyond it Add returns ErrPushback.
 	QueueSize int
-	// TileCacheSize is the number of expanded tiles cached for proofs
-	// (default 4096, about 64 MiB).
+	// TileCacheSize is the number of tiles cached for serving (8 KiB each)
+	// and, separately, expanded for proofs (16 KiB each); default 4096.
 	TileCacheSize int
+	// BundleCacheSize is the number of gzipped full entry bundles cached
+	// for serving (default 256).
+	BundleCacheSize int
 
 	// Logger receives structured logs (default slog.Default()).
 	Logger *slog.Logger
@@ -108,6 +113,11 @@ type Log struct {
 	origin  string
 	store   Storage
 	tiles   *tiles.Reader
+	// rawTiles caches stored tiles by ID at their widest version read; a
+	// narrower version is a prefix.
+	rawTiles *lru.Cache[tiles.ID, []byte]
+	// gzBundles caches gzipped full entry bundles, which never change.
+	gzBundles *lru.Cache[uint64, []byte]
 	logger  *slog.Logger
 	metrics *metrics
 
@@ -161,6 +171,9 @@ func New(ctx context.Context, cfg Config) (*Log, error) {
 	if cfg.TileCacheSize <= 0 {
 		cfg.TileCacheSize = 4096
 	}
+	if cfg.BundleCacheSize <= 0 {
+		cfg.BundleCacheSize = 256
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
@@ -176,6 +189,8 @@ func New(ctx context.Context, cfg Config) (*Log, error) {
 	l.tiles = tiles.NewReader(cfg.TileCacheSize, func(ctx context.Context, id tiles.ID) ([]byte, error) {
 		return l.store.ReadTile(ctx, id.Level, id.Index)
 	})
+	l.rawTiles, _ = lru.New[tiles.ID, []byte](cfg.TileCacheSize)
+	l.gzBundles, _ = lru.New[uint64, []byte](cfg.BundleCacheSize)
 	if err := l.store.BindIdentity(ctx, cfg.VerifierKey); err != nil {
 		return nil, err
 	}
@@ -305,8 +320,14 @@ func (l *Log) Run(ctx context.Context) error {
 	return err
 }
 
-// integrate integrates everything sequenced and publishes a checkpoint.
+// integrate integrates what was sequenced when it was called, in batches,
+// and publishes a checkpoint after each batch. Entries sequenced meanwhile
+// wait for the next call, so that a steady stream cannot keep it running.
 func (l *Log) integrate(ctx context.Context) error {
+	_, target, err := l.store.Tree(ctx)
+	if err != nil {
+		return err
+	}
 	for {
 		start := time.Now()
 		tree, err := l.store.Integrate(ctx, l.cfg.IntegrateBatch)
@@ -320,11 +341,7 @@ func (l *Log) integrate(ctx context.Context) error {
 				return err
 			}
 		}
-		_, sequenced, err := l.store.Tree(ctx)
-		if err != nil {
-			return err
-		}
-		if sequenced <= tree.Size {
+		if tree.Size >= target {
 			return nil
 		}
 	}
@@ -424,7 +441,7 @@ func (l *Log) add(ctx context.Context, entry []byte) (AddResult, error) {
 	leaf := Leaf{
 		Data: entry,
 		Hash: tiles.LeafHash(entry),
-		Keys: []string{subjectKey(sr.Release.Image), releaseKey(sr.Release.Image)},
+		Keys: [][]byte{subjectKey(sr.Release.Image)},
 	}
 	return l.enqueue(ctx, leaf)
 }
@@ -475,18 +492,44 @@ func (l *Log) Tile(ctx context.Context, level, index uint64, width int) ([]byte,
 	if err := l.checkTile(level, index, width, "tile"); err != nil {
 		return nil, err
 	}
-	data, err := l.store.ReadTile(ctx, level, index)
-	if err != nil {
-		return nil, err
-	}
 	w := width
 	if w == 0 {
 		w = tiles.Width
+	}
+	id := tiles.ID{Level: level, Index: index}
+	data, ok := l.rawTiles.Get(id)
+	if !ok || len(data) < w*tiles.HashSize {
+		var err error
+		if data, err = l.store.ReadTile(ctx, level, index); err != nil {
+			return nil, err
+		}
+		l.rawTiles.Add(id, data)
 	}
 	if len(data) < w*tiles.HashSize {
 		return nil, fmt.Errorf("stored tile %s is narrower than the checkpoint says", tiles.Path(level, index, width))
 	}
 	return data[:w*tiles.HashSize], nil
+}
+
+// GzipEntryBundle returns the full entry bundle index gzipped, if the
+// published checkpoint covers it. Full bundles never change, so the result
+// is cached.
+func (l *Log) GzipEntryBundle(ctx context.Context, index uint64) ([]byte, error) {
+	if gz, ok := l.gzBundles.Get(index); ok {
+		return gz, nil
+	}
+	data, err := l.EntryBundle(ctx, index, 0)
+	if err != nil {
+		return nil, err
+	}
+	var b bytes.Buffer
+	zw, _ := gzip.NewWriterLevel(&b, gzip.BestSpeed)
+	zw.Write(data)
+	if err := zw.Close(); err != nil {
+		return nil, err
+	}
+	l.gzBundles.Add(index, b.Bytes())
+	return b.Bytes(), nil
 }
 
 // EntryBundle returns entry bundle index at width (0 for the full bundle),
@@ -525,12 +568,6 @@ func (l *Log) Entry(ctx context.Context, index uint64) ([]byte, error) {
 	return l.store.ReadEntry(ctx, index)
 }
 
-// LeafIndex returns the index of the entry with the given leaf hash, which
-// may not be integrated yet.
-func (l *Log) LeafIndex(ctx context.Context, hash []byte) (uint64, error) {
-	return l.store.LeafIndex(ctx, hash)
-}
-
 // InclusionProof returns the inclusion proof of entry index in the tree of
 // the given size, which must be at most the published size.
 func (l *Log) InclusionProof(ctx context.Context, index, size uint64) ([][]byte, error) {
@@ -556,12 +593,4 @@ func (l *Log) ConsistencyProof(ctx context.Context, from, to uint64) ([][]byte, 
 		return nil, &RangeError{Msg: "there is no consistency proof from the empty tree"}
 	}
 	return l.tiles.ConsistencyProof(ctx, from, to)
-}
-
-// Lookup returns the indices of up to limit sequenced entries with key (such
-// as a subject digest "sha256:<hex>"), and the published size.
-func (l *Log) Lookup(ctx context.Context, key string, limit int) ([]uint64, uint64, error) {
-	size := l.size()
-	idx, err := l.store.Lookup(ctx, key, -1, limit)
-	return idx, size, err
 }

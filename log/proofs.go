@@ -12,13 +12,14 @@ import (
 	"github.com/transparency-dev/formats/proof"
 )
 
-// Lookup keys. Every statement is found by its subject digest; releases are
-// also found by image digest alone.
-func subjectKey(d provenance.Digest) string { return "subject:" + d.String() }
-func releaseKey(d provenance.Digest) string { return "release:" + d.String() }
+// subjectKey is the lookup key of statements about a SHA-256 subject digest:
+// a kind byte and the digest.
+func subjectKey(d provenance.Digest) []byte { return append([]byte{keySubjectSHA256}, d[:]...) }
 
-// maxReleasesPerImage bounds the releases considered for one image digest.
-const maxReleasesPerImage = 1000
+const keySubjectSHA256 = 1
+
+// maxStatementsPerSubject bounds the statements considered for one digest.
+const maxStatementsPerSubject = 1000
 
 func (l *Log) tlogProof(ctx context.Context, index uint64, p *published) (*proof.TLogProof, error) {
 	if index >= p.size {
@@ -45,10 +46,30 @@ func (l *Log) TLogProof(ctx context.Context, index uint64) ([]byte, error) {
 	return tp.Marshal(), nil
 }
 
-// Subject returns the indices of the entries about subject digest d and the
-// published size.
+// Subject returns the indices of the entries about subject digest d (which
+// may not all be integrated yet) and the published size.
 func (l *Log) Subject(ctx context.Context, d provenance.Digest, limit int) ([]uint64, uint64, error) {
-	return l.Lookup(ctx, subjectKey(d), limit)
+	size := l.size()
+	idx, err := l.store.Lookup(ctx, subjectKey(d), -1, limit)
+	return idx, size, err
+}
+
+// releaseAt returns the entry at index and its release, or a nil release if
+// the entry is not a release of image d.
+func (l *Log) releaseAt(ctx context.Context, index uint64, d provenance.Digest) ([]byte, *provenance.Release, error) {
+	entry, err := l.store.ReadEntry(ctx, index)
+	if err != nil {
+		return nil, nil, err
+	}
+	env, err := provenance.ParseEnvelope(entry)
+	if err != nil {
+		return entry, nil, nil
+	}
+	rel, err := provenance.ParseRelease(env.Body)
+	if err != nil || rel.Image != d {
+		return entry, nil, nil
+	}
+	return entry, rel, nil
 }
 
 // Bundle returns the offline proof bundle for the release of image digest d
@@ -56,40 +77,41 @@ func (l *Log) Subject(ctx context.Context, d provenance.Digest, limit int) ([]ui
 // non-negative, or else for the latest integrated release of d.
 func (l *Log) Bundle(ctx context.Context, d provenance.Digest, index int64) ([]byte, error) {
 	p := l.latest.Load()
-	idxs, err := l.store.Lookup(ctx, releaseKey(d), -1, maxReleasesPerImage)
+	idxs, err := l.store.Lookup(ctx, subjectKey(d), -1, maxStatementsPerSubject)
 	if err != nil {
 		return nil, err
 	}
-	var chosen int64 = -1
 	pending := false
-	for _, i := range idxs {
-		switch {
-		case index >= 0 && uint64(index) != i:
-		case i >= p.size:
+	for k := len(idxs) - 1; k >= 0; k-- {
+		i := idxs[k]
+		if index >= 0 && uint64(index) != i {
+			continue
+		}
+		entry, rel, err := l.releaseAt(ctx, i, d)
+		if err != nil {
+			return nil, err
+		}
+		if rel == nil {
+			continue
+		}
+		if i >= p.size {
 			pending = true
-		default:
-			chosen = int64(i)
+			continue
 		}
-	}
-	if chosen < 0 {
-		switch {
-		case pending:
-			return nil, fmt.Errorf("the release of image %s is not yet covered by a published checkpoint (size %d); retry shortly: %w", d, p.size, ErrNotFound)
-		case index >= 0:
-			return nil, fmt.Errorf("entry %d is not a release of image %s: %w", index, d, ErrNotFound)
+		tp, err := l.tlogProof(ctx, i, p)
+		if err != nil {
+			return nil, err
 		}
-		return nil, fmt.Errorf("no release of image %s is logged: %w", d, ErrNotFound)
+		b := &bundle.Bundle{Release: bundle.Entry{Data: entry, Proof: *tp}}
+		return b.Marshal()
 	}
-	entry, err := l.store.ReadEntry(ctx, uint64(chosen))
-	if err != nil {
-		return nil, err
+	switch {
+	case pending:
+		return nil, fmt.Errorf("the release of image %s is not yet covered by a published checkpoint (size %d); retry shortly: %w", d, p.size, ErrNotFound)
+	case index >= 0:
+		return nil, fmt.Errorf("entry %d is not a release of image %s: %w", index, d, ErrNotFound)
 	}
-	tp, err := l.tlogProof(ctx, uint64(chosen), p)
-	if err != nil {
-		return nil, err
-	}
-	b := &bundle.Bundle{Release: bundle.Entry{Data: entry, Proof: *tp}}
-	return b.Marshal()
+	return nil, fmt.Errorf("no release of image %s is logged: %w", d, ErrNotFound)
 }
 
 // ErrNoImageStore is returned by the image methods of a log without one.
@@ -101,31 +123,23 @@ func (l *Log) PutImage(ctx context.Context, d provenance.Digest, r io.Reader) er
 	if l.cfg.Images == nil {
 		return ErrNoImageStore
 	}
-	idxs, err := l.store.Lookup(ctx, releaseKey(d), -1, 1)
+	idxs, err := l.store.Lookup(ctx, subjectKey(d), -1, maxStatementsPerSubject)
 	if err != nil {
 		return err
 	}
-	if len(idxs) == 0 {
+	var rel *provenance.Release
+	for _, i := range idxs {
+		if _, rel, err = l.releaseAt(ctx, i, d); err != nil {
+			return err
+		}
+		if rel != nil {
+			break
+		}
+	}
+	if rel == nil {
 		return fmt.Errorf("no release of image %s is logged; submit the release first: %w", d, ErrNotFound)
 	}
-	entry, err := l.readSequenced(ctx, idxs[0])
-	if err != nil {
-		return err
-	}
-	env, err := provenance.ParseEnvelope(entry)
-	if err != nil {
-		return err
-	}
-	rel, err := provenance.ParseRelease(env.Body)
-	if err != nil {
-		return err
-	}
 	return l.cfg.Images.Put(d, int64(rel.ImageSize), r)
-}
-
-// readSequenced reads an entry that may not be integrated yet.
-func (l *Log) readSequenced(ctx context.Context, index uint64) ([]byte, error) {
-	return l.store.ReadEntry(ctx, index)
 }
 
 // OpenImage opens the stored image with digest d.

@@ -15,9 +15,10 @@ type Leaf struct {
 	Data []byte
 	// Hash is the RFC 6962 leaf hash of Data.
 	Hash []byte
-	// Keys are lookup keys for the entry, such as "sha256:<hex>" for a
-	// subject digest. An entry is found by each of its keys.
-	Keys []string
+	// Keys are lookup keys for the entry (at most 64 bytes each), such as
+	// a kind byte followed by a subject digest. An entry is found by each of
+	// its keys. Identical entries have identical keys.
+	Keys [][]byte
 }
 
 // A Sequenced reports the index a leaf got.
@@ -87,13 +88,10 @@ type Storage interface {
 	// ReadEntry returns the sequenced entry at index.
 	ReadEntry(ctx context.Context, index uint64) ([]byte, error)
 
-	// LeafIndex returns the index of the sequenced leaf with the given hash.
-	LeafIndex(ctx context.Context, hash []byte) (uint64, error)
-
 	// Lookup returns the indices of up to limit sequenced entries with the
 	// given key, in increasing order, starting after index after (use -1 for
 	// the start).
-	Lookup(ctx context.Context, key string, after int64, limit int) ([]uint64, error)
+	Lookup(ctx context.Context, key []byte, after int64, limit int) ([]uint64, error)
 
 	// Close releases the storage.
 	Close() error

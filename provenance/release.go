@@ -11,7 +11,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/fwledger/fwledger/internal/strictjson"
 	"github.com/fwledger/fwledger/keys"
 	ita1 "github.com/in-toto/attestation/go/v1"
 	"golang.org/x/mod/semver"
@@ -230,11 +229,10 @@ func toAny(ss []string) []any {
 }
 
 // ParseStatement parses an in-toto statement (v1, or v0.1 as real producers
-// still emit) and validates it.
+// still emit) and validates it. protojson rejects what would make the
+// statement ambiguous: duplicate keys at any depth (predicate included),
+// invalid UTF-8, unknown fields and trailing data.
 func ParseStatement(body []byte) (*ita1.Statement, error) {
-	if err := strictjson.Check(body); err != nil {
-		return nil, &StatementError{Err: err}
-	}
 	var st ita1.Statement
 	if err := (protojson.UnmarshalOptions{}).Unmarshal(body, &st); err != nil {
 		return nil, &StatementError{Err: fmt.Errorf("not an in-toto statement: %w", err)}

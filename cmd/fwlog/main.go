@@ -13,6 +13,8 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
+	_ "net/http/pprof"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -73,6 +75,7 @@ func serve(args []string, stderr io.Writer) int {
 		shutdown    = fs.Duration("shutdown-timeout", 30*time.Second, "how long in-flight requests may take at shutdown")
 		logLevel    = fs.String("log-level", "info", "log level: debug, info, warn or error")
 		logFormat   = fs.String("log-format", "json", "log format: json or text")
+		pprofAddr   = fs.String("pprof-addr", "", "serve Go's net/http/pprof on this `address` (off by default; never expose it)")
 	)
 	fs.Var(&releaseKeys, "release-keys", "release public key `file` whose signatures the log accepts (repeatable)")
 	fs.Usage = func() {
@@ -167,6 +170,15 @@ func serve(args []string, stderr io.Writer) int {
 	}
 	_, size := l.Checkpoint()
 	logger.Info("log ready", "origin", l.Origin(), "vkey", vkey, "size", size, "release_keys", ring.IDs())
+
+	if *pprofAddr != "" {
+		pln, err := net.Listen("tcp", *pprofAddr)
+		if err != nil {
+			return fail("couldn't listen for pprof", err)
+		}
+		logger.Warn("serving pprof", "addr", pln.Addr().String())
+		go http.Serve(pln, nil) // net/http/pprof registers on the default mux
+	}
 
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {

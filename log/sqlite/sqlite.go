@@ -14,8 +14,16 @@
 // its entry bundle is full; integration then writes the full bundle to the
 // bundles table and deletes the rows. Tiles are stored at their widest
 // version (a narrower partial tile is a prefix of it). The lookup table maps
-// keys such as subject digests to indices; leaves maps leaf hashes to indices
-// and makes duplicate detection exact.
+// each key of an entry (such as its subject digest) to its index and leaf
+// hash. Duplicate detection looks up a new entry's first key (or, for an
+// entry without keys, its leaf hash as the key) and compares leaf hashes, so
+// one random-key index serves both lookups and exact deduplication.
+//
+// # Tuning
+//
+// Random-key index pages dominate the cost of a write as the log grows, so
+// the writer keeps a 256 MiB page cache and reads through a 1 GiB mmap, and
+// WAL checkpoints run on a background connection instead of inside commits.
 package sqlite
 
 import (
@@ -27,6 +35,7 @@ import (
 	"os"
 	"path/filepath"
 	"syscall"
+	"time"
 
 	"github.com/fwledger/fwledger/log"
 	"github.com/fwledger/fwledger/log/tiles"
@@ -47,10 +56,6 @@ CREATE TABLE IF NOT EXISTS state (
 	checkpoint_size INTEGER NOT NULL,
 	checkpoint      BLOB
 );
-CREATE TABLE IF NOT EXISTS leaves (
-	hash BLOB PRIMARY KEY,
-	idx  INTEGER NOT NULL
-) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS entries (
 	idx  INTEGER PRIMARY KEY,
 	data BLOB NOT NULL
@@ -64,8 +69,9 @@ CREATE TABLE IF NOT EXISTS tiles (
 	data BLOB NOT NULL
 );
 CREATE TABLE IF NOT EXISTS lookup (
-	key TEXT NOT NULL,
-	idx INTEGER NOT NULL,
+	key  BLOB NOT NULL,
+	idx  INTEGER NOT NULL,
+	leaf BLOB NOT NULL, -- leaf hash, for duplicate detection
 	PRIMARY KEY (key, idx)
 ) WITHOUT ROWID;
 `
@@ -83,8 +89,16 @@ var ErrLocked = errors.New("the data directory is in use by another process")
 type Storage struct {
 	w    *sql.DB // the one writer connection
 	r    *sql.DB // readers
+	c    *sql.DB // the checkpointer's connection
 	lock *os.File
+
+	stopCheckpointer chan struct{}
+	checkpointerDone chan struct{}
 }
+
+// checkpointInterval is how often the background checkpointer copies the
+// WAL into the database.
+const checkpointInterval = 500 * time.Millisecond
 
 var _ log.Storage = (*Storage)(nil)
 
@@ -113,13 +127,18 @@ func Open(ctx context.Context, dir string) (*Storage, error) {
 }
 
 func (s *Storage) open(ctx context.Context, path string) error {
-	dsn := "file:" + path + "?_journal_mode=WAL&_synchronous=FULL&_busy_timeout=10000&_txlock=immediate&_cache_size=-65536"
+	dsn := "file:" + path + "?_journal_mode=WAL&_synchronous=FULL&_busy_timeout=10000&_txlock=immediate&_cache_size=-262144"
 	var err error
 	if s.w, err = sql.Open("sqlite3", dsn); err != nil {
 		return err
 	}
 	s.w.SetMaxOpenConns(1)
 	s.w.SetConnMaxLifetime(0)
+	// Commits never checkpoint; a background connection does (see
+	// checkpointer), so a commit does not pay for copying the WAL.
+	if _, err := s.w.ExecContext(ctx, "PRAGMA mmap_size=1073741824; PRAGMA wal_autocheckpoint=0; PRAGMA journal_size_limit=67108864"); err != nil {
+		return err
+	}
 	if _, err := s.w.ExecContext(ctx, schema); err != nil {
 		return fmt.Errorf("couldn't create the schema in %s: %w", path, err)
 	}
@@ -130,18 +149,63 @@ func (s *Storage) open(ctx context.Context, path string) error {
 	if err := s.w.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode); err != nil || mode != "wal" {
 		return fmt.Errorf("couldn't put %s in WAL mode (mode %q): %v", path, mode, err)
 	}
-	rdsn := "file:" + path + "?_journal_mode=WAL&_busy_timeout=10000&_query_only=true&_cache_size=-16384"
+	rdsn := "file:" + path + "?_journal_mode=WAL&_busy_timeout=10000&_query_only=true&_cache_size=-16384&_mmap_size=1073741824"
 	if s.r, err = sql.Open("sqlite3", rdsn); err != nil {
 		return err
 	}
 	s.r.SetMaxOpenConns(8)
 	s.r.SetMaxIdleConns(8)
+	if s.c, err = sql.Open("sqlite3", "file:"+path+"?_journal_mode=WAL&_synchronous=FULL&_busy_timeout=10000"); err != nil {
+		return err
+	}
+	s.c.SetMaxOpenConns(1)
+	s.stopCheckpointer = make(chan struct{})
+	s.checkpointerDone = make(chan struct{})
+	go s.checkpointer()
 	return nil
+}
+
+// checkpointer copies the WAL into the database in the background. A
+// PASSIVE checkpoint never blocks the writer; once it has copied every frame,
+// the next write transaction starts the WAL over from its beginning, so the
+// WAL stays near what is written in one interval. When the checkpointer falls
+// behind (the WAL is over 64 MiB), it uses a RESTART checkpoint, which waits
+// for the writer between transactions.
+func (s *Storage) checkpointer() {
+	defer close(s.checkpointerDone)
+	t := time.NewTicker(checkpointInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.stopCheckpointer:
+			return
+		case <-t.C:
+		}
+		var busy, walPages, done int
+		if err := s.c.QueryRow("PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &walPages, &done); err != nil {
+			continue
+		}
+		if walPages > 16384 {
+			s.c.Exec("PRAGMA wal_checkpoint(RESTART)")
+		}
+	}
 }
 
 // Close closes the database and releases the lock.
 func (s *Storage) Close() error {
 	var errs []error
+	if s.stopCheckpointer != nil {
+		close(s.stopCheckpointer)
+		<-s.checkpointerDone
+		s.stopCheckpointer = nil
+	}
+	if s.c != nil {
+		// Leave one self-contained database file behind.
+		if _, err := s.c.Exec("PRAGMA wal_checkpoint(TRUNCATE)"); err != nil {
+			errs = append(errs, fmt.Errorf("final checkpoint: %w", err))
+		}
+		errs = append(errs, s.c.Close())
+	}
 	if s.r != nil {
 		errs = append(errs, s.r.Close())
 	}
@@ -212,22 +276,17 @@ func (s *Storage) Sequence(ctx context.Context, leaves []log.Leaf) ([]log.Sequen
 	if err := tx.QueryRowContext(ctx, `SELECT sequenced FROM state WHERE id = 0`).Scan(&next); err != nil {
 		return nil, err
 	}
-	find, err := tx.PrepareContext(ctx, `SELECT idx FROM leaves WHERE hash = ?`)
+	find, err := tx.PrepareContext(ctx, `SELECT idx FROM lookup WHERE key = ? AND leaf = ? LIMIT 1`)
 	if err != nil {
 		return nil, err
 	}
 	defer find.Close()
-	addLeaf, err := tx.PrepareContext(ctx, `INSERT INTO leaves (hash, idx) VALUES (?, ?)`)
-	if err != nil {
-		return nil, err
-	}
-	defer addLeaf.Close()
 	addEntry, err := tx.PrepareContext(ctx, `INSERT INTO entries (idx, data) VALUES (?, ?)`)
 	if err != nil {
 		return nil, err
 	}
 	defer addEntry.Close()
-	addKey, err := tx.PrepareContext(ctx, `INSERT OR IGNORE INTO lookup (key, idx) VALUES (?, ?)`)
+	addKey, err := tx.PrepareContext(ctx, `INSERT OR IGNORE INTO lookup (key, idx, leaf) VALUES (?, ?, ?)`)
 	if err != nil {
 		return nil, err
 	}
@@ -240,8 +299,12 @@ func (s *Storage) Sequence(ctx context.Context, leaves []log.Leaf) ([]log.Sequen
 			out[i] = log.Sequenced{Index: idx, Dup: true}
 			continue
 		}
+		keys := l.Keys
+		if len(keys) == 0 {
+			keys = [][]byte{l.Hash}
+		}
 		var idx uint64
-		switch err := find.QueryRowContext(ctx, l.Hash).Scan(&idx); {
+		switch err := find.QueryRowContext(ctx, keys[0], l.Hash).Scan(&idx); {
 		case err == nil:
 			out[i] = log.Sequenced{Index: idx, Dup: true}
 			continue
@@ -250,14 +313,14 @@ func (s *Storage) Sequence(ctx context.Context, leaves []log.Leaf) ([]log.Sequen
 		}
 		idx = next
 		next++
-		if _, err := addLeaf.ExecContext(ctx, l.Hash, idx); err != nil {
-			return nil, err
-		}
 		if _, err := addEntry.ExecContext(ctx, idx, l.Data); err != nil {
 			return nil, err
 		}
-		for _, k := range l.Keys {
-			if _, err := addKey.ExecContext(ctx, k, idx); err != nil {
+		for _, k := range keys {
+			if len(k) > 64 {
+				return nil, fmt.Errorf("lookup key of %d bytes is longer than 64", len(k))
+			}
+			if _, err := addKey.ExecContext(ctx, k, idx, l.Hash); err != nil {
 				return nil, err
 			}
 		}
@@ -538,18 +601,8 @@ func (s *Storage) ReadEntry(ctx context.Context, index uint64) ([]byte, error) {
 	return bytes.Clone(es[index%tiles.Width]), nil
 }
 
-// LeafIndex implements log.Storage.
-func (s *Storage) LeafIndex(ctx context.Context, hash []byte) (uint64, error) {
-	var idx uint64
-	err := s.r.QueryRowContext(ctx, `SELECT idx FROM leaves WHERE hash = ?`, hash).Scan(&idx)
-	if errors.Is(err, sql.ErrNoRows) {
-		return 0, fmt.Errorf("leaf hash %x: %w", hash, log.ErrNotFound)
-	}
-	return idx, err
-}
-
 // Lookup implements log.Storage.
-func (s *Storage) Lookup(ctx context.Context, key string, after int64, limit int) ([]uint64, error) {
+func (s *Storage) Lookup(ctx context.Context, key []byte, after int64, limit int) ([]uint64, error) {
 	rows, err := s.r.QueryContext(ctx, `SELECT idx FROM lookup WHERE key = ? AND idx > ? ORDER BY idx LIMIT ?`, key, after, limit)
 	if err != nil {
 		return nil, err

@@ -38,7 +38,7 @@ func Run(t *testing.T, open func(t *testing.T) log.Storage) {
 
 func leaf(i int) log.Leaf {
 	data := []byte(fmt.Sprintf("entry %d %s", i, bytes.Repeat([]byte{'x'}, i%97)))
-	return log.Leaf{Data: data, Hash: tiles.LeafHash(data), Keys: []string{fmt.Sprintf("k%d", i%3)}}
+	return log.Leaf{Data: data, Hash: tiles.LeafHash(data), Keys: [][]byte{[]byte(fmt.Sprintf("k%d", i%3))}}
 }
 
 func testIdentity(t *testing.T, s log.Storage) {
@@ -67,38 +67,44 @@ func testSequence(t *testing.T, s log.Storage) {
 			t.Errorf("Sequence result %d = %+v, want %+v", i, res[i], want[i])
 		}
 	}
-	res, err = s.Sequence(ctx, []log.Leaf{leaf(1), leaf(3)})
+	// Leaf 4 shares key k1 with leaf 1 but is another entry; a leaf
+	// without keys is deduplicated too.
+	noKeys := log.Leaf{Data: []byte("no keys"), Hash: tiles.LeafHash([]byte("no keys"))}
+	res, err = s.Sequence(ctx, []log.Leaf{leaf(1), leaf(3), noKeys, leaf(4)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res[0] != (log.Sequenced{Index: 1, Dup: true}) || res[1] != (log.Sequenced{Index: 3}) {
-		t.Errorf("second Sequence = %+v, want [{1 true} {3 false}]", res)
+	if want := []log.Sequenced{{Index: 1, Dup: true}, {Index: 3}, {Index: 4}, {Index: 5}}; fmt.Sprint(res) != fmt.Sprint(want) {
+		t.Errorf("second Sequence = %+v, want %+v", res, want)
+	}
+	res, err = s.Sequence(ctx, []log.Leaf{noKeys, leaf(4)})
+	if err != nil || fmt.Sprint(res) != fmt.Sprint([]log.Sequenced{{Index: 4, Dup: true}, {Index: 5, Dup: true}}) {
+		t.Errorf("third Sequence = %+v, %v; want both duplicates", res, err)
 	}
 	tree, seq, err := s.Tree(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if seq != 4 || tree.Size != 0 {
-		t.Errorf("Tree = size %d, sequenced %d; want 0, 4", tree.Size, seq)
+	if seq != 6 || tree.Size != 0 {
+		t.Errorf("Tree = size %d, sequenced %d; want 0, 6", tree.Size, seq)
 	}
 	if !bytes.Equal(tree.Root, rfc6962.DefaultHasher.EmptyRoot()) {
 		t.Errorf("root of the empty tree = %x", tree.Root)
 	}
 	for i := 0; i < 4; i++ {
-		idx, err := s.LeafIndex(ctx, leaf(i).Hash)
-		if err != nil || idx != uint64(i) {
-			t.Errorf("LeafIndex(leaf %d) = %d, %v", i, idx, err)
-		}
 		data, err := s.ReadEntry(ctx, uint64(i))
 		if err != nil || !bytes.Equal(data, leaf(i).Data) {
 			t.Errorf("ReadEntry(%d) of a sequenced entry = %q, %v", i, data, err)
 		}
 	}
-	got, err := s.Lookup(ctx, "k0", -1, 10)
+	got, err := s.Lookup(ctx, []byte("k0"), -1, 10)
 	if err != nil || fmt.Sprint(got) != "[0 3]" {
 		t.Errorf("Lookup(k0) = %v, %v; want [0 3]", got, err)
 	}
-	got, err = s.Lookup(ctx, "k0", 0, 10)
+	if got, err := s.Lookup(ctx, []byte("k1"), -1, 10); err != nil || fmt.Sprint(got) != "[1 5]" {
+		t.Errorf("Lookup(k1) = %v, %v; want [1 5]", got, err)
+	}
+	got, err = s.Lookup(ctx, []byte("k0"), 0, 10)
 	if err != nil || fmt.Sprint(got) != "[3]" {
 		t.Errorf("Lookup(k0, after 0) = %v, %v; want [3]", got, err)
 	}
@@ -227,7 +233,7 @@ func testNotFound(t *testing.T, s log.Storage) {
 	if _, err := s.ReadEntryBundle(ctx, 0); !errors.Is(err, log.ErrNotFound) {
 		t.Errorf("ReadEntryBundle of a missing bundle = %v, want ErrNotFound", err)
 	}
-	if _, err := s.LeafIndex(ctx, make([]byte, 32)); !errors.Is(err, log.ErrNotFound) {
-		t.Errorf("LeafIndex of a missing leaf = %v, want ErrNotFound", err)
+	if got, err := s.Lookup(ctx, []byte("nothing"), -1, 10); err != nil || len(got) != 0 {
+		t.Errorf("Lookup of a missing key = %v, %v; want nothing", got, err)
 	}
 }

@@ -1,0 +1,394 @@
+// Command fwbench is the HTTP load benchmark for fwlog. scripts/bench.sh
+// runs it against a fresh fwlog and writes docs/BENCHMARKS.md.
+//
+//	fwbench append --log URL --key release.key --entries 1000000 --concurrency 64
+//	fwbench read   --log URL --duration 10s --concurrency 32
+//
+// Every phase prints one JSON object with its measurements to stdout and
+// progress to stderr.
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"os"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/fwledger/fwledger/api"
+	"github.com/fwledger/fwledger/keys"
+	"github.com/fwledger/fwledger/log/tiles"
+	"github.com/fwledger/fwledger/provenance"
+	"github.com/secure-systems-lab/go-securesystemslib/dsse"
+)
+
+func main() {
+	if len(os.Args) < 2 {
+		fmt.Fprintln(os.Stderr, "usage: fwbench append|read [flags]")
+		os.Exit(2)
+	}
+	var err error
+	switch os.Args[1] {
+	case "append":
+		err = appendPhase(os.Args[2:])
+	case "read":
+		err = readPhase(os.Args[2:])
+	default:
+		err = fmt.Errorf("unknown phase %q", os.Args[1])
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "fwbench:", err)
+		os.Exit(1)
+	}
+}
+
+func httpClient(conc int) *http.Client {
+	return &http.Client{Transport: &http.Transport{
+		MaxIdleConns:        conc * 2,
+		MaxIdleConnsPerHost: conc * 2,
+		MaxConnsPerHost:     conc * 2,
+		IdleConnTimeout:     time.Minute,
+	}, Timeout: time.Minute}
+}
+
+// makeEnvelopes signs n distinct releases, starting at seed, using every
+// core. Signing happens before the measurement, as a build system signs
+// before it submits.
+func makeEnvelopes(signer dsse.SignerVerifier, seed, n int) ([][]byte, error) {
+	out := make([][]byte, n)
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	errs := make(chan error, runtime.NumCPU())
+	for w := 0; w < runtime.NumCPU(); w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= n {
+					return
+				}
+				var b [8]byte
+				binary.BigEndian.PutUint64(b[:], uint64(seed+i))
+				r := &provenance.Release{
+					ImageName:       fmt.Sprintf("acme-x1-%d.bin", seed+i),
+					Image:           sha256.Sum256(b[:]),
+					ImageSize:       4 << 20,
+					Models:          []string{"acme-x1"},
+					Version:         fmt.Sprintf("1.%d.%d", (seed+i)/1000, (seed+i)%1000),
+					SecurityVersion: uint64(seed + i),
+					Channel:         "stable",
+					Created:         time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC).Add(time.Duration(seed+i) * time.Second),
+				}
+				stmt, err := r.Statement()
+				if err == nil {
+					out[i], err = provenance.Sign(context.Background(), stmt, signer)
+				}
+				if err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	select {
+	case err := <-errs:
+		return nil, err
+	default:
+	}
+	return out, nil
+}
+
+// AppendResult is what the append phase measures.
+type AppendResult struct {
+	Entries        int     `json:"entries"`
+	Concurrency    int     `json:"concurrency"`
+	EnvelopeBytes  float64 `json:"mean_envelope_bytes"`
+	Seconds        float64 `json:"seconds"`
+	Rate           float64 `json:"entries_per_second"`
+	WindowRates    []Rate  `json:"window_rates"`
+	IntegrationP50 float64 `json:"ack_to_checkpoint_p50_ms"`
+	IntegrationP99 float64 `json:"ack_to_checkpoint_p99_ms"`
+	IntegrationMax float64 `json:"ack_to_checkpoint_max_ms"`
+	Errors         int64   `json:"errors"`
+	StartSize      uint64  `json:"start_size"`
+}
+
+// Rate is the append rate measured over a window of log sizes.
+type Rate struct {
+	FromSize uint64  `json:"from_size"`
+	ToSize   uint64  `json:"to_size"`
+	Rate     float64 `json:"entries_per_second"`
+}
+
+func logSize(hc *http.Client, base string) (uint64, error) {
+	resp, err := hc.Get(base + api.PathCheckpoint)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return 0, err
+	}
+	lines := strings.SplitN(string(b), "\n", 3)
+	if len(lines) < 2 {
+		return 0, fmt.Errorf("malformed checkpoint %q", b)
+	}
+	return strconv.ParseUint(lines[1], 10, 64)
+}
+
+func appendPhase(args []string) error {
+	fs := flag.NewFlagSet("append", flag.ExitOnError)
+	base := fs.String("log", "http://127.0.0.1:8080", "log URL")
+	keyFile := fs.String("key", "", "release private key")
+	n := fs.Int("entries", 100000, "entries to append")
+	conc := fs.Int("concurrency", 64, "concurrent clients")
+	window := fs.Int("window", 20000, "entries per rate window")
+	seed := fs.Int("seed", 0, "first release number (for distinct entries across runs)")
+	fs.Parse(args)
+
+	k, err := keys.LoadPrivate(*keyFile)
+	if err != nil {
+		return err
+	}
+	signer, err := k.DSSESigner()
+	if err != nil {
+		return err
+	}
+	t0 := time.Now()
+	envs, err := makeEnvelopes(signer, *seed, *n)
+	if err != nil {
+		return err
+	}
+	var total int
+	for _, e := range envs {
+		total += len(e)
+	}
+	fmt.Fprintf(os.Stderr, "signed %d envelopes in %s\n", *n, time.Since(t0).Round(time.Millisecond))
+
+	hc := httpClient(*conc)
+	start, err := logSize(hc, *base)
+	if err != nil {
+		return err
+	}
+	ackAt := make([]int64, *n) // nanoseconds since begin, by index - start
+	integratedAt := make([]int64, *n)
+	var errCount atomic.Int64
+	var nextJob atomic.Int64
+	var done atomic.Int64
+	begin := time.Now()
+
+	// Watch the checkpoint to time integration.
+	stopWatch := make(chan struct{})
+	watchDone := make(chan struct{})
+	go func() {
+		defer close(watchDone)
+		seen := start
+		for {
+			select {
+			case <-stopWatch:
+				return
+			case <-time.After(5 * time.Millisecond):
+			}
+			s, err := logSize(hc, *base)
+			if err != nil {
+				continue
+			}
+			now := time.Since(begin).Nanoseconds()
+			for ; seen < s && seen-start < uint64(*n); seen++ {
+				integratedAt[seen-start] = now
+			}
+			if seen-start >= uint64(*n) {
+				return
+			}
+		}
+	}()
+
+	// Progress and window rates.
+	var windows []Rate
+	winStart, winSize := time.Now(), start
+	var wg sync.WaitGroup
+	for w := 0; w < *conc; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(nextJob.Add(1) - 1)
+				if i >= *n {
+					return
+				}
+				resp, err := hc.Post(*base+api.PathEntries, "application/json", bytes.NewReader(envs[i]))
+				if err != nil {
+					errCount.Add(1)
+					continue
+				}
+				body, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != 200 {
+					if errCount.Add(1) < 5 {
+						fmt.Fprintf(os.Stderr, "submit: %d %s\n", resp.StatusCode, body)
+					}
+					continue
+				}
+				var ar api.AddResponse
+				if json.Unmarshal(body, &ar) != nil || ar.Index < start || ar.Index-start >= uint64(*n) {
+					errCount.Add(1)
+					continue
+				}
+				ackAt[ar.Index-start] = time.Since(begin).Nanoseconds()
+				done.Add(1)
+			}
+		}()
+	}
+	progress := time.NewTicker(100 * time.Millisecond)
+	finished := make(chan struct{})
+	go func() { wg.Wait(); close(finished) }()
+	lastPrint := time.Now()
+loop:
+	for {
+		select {
+		case <-finished:
+			break loop
+		case <-progress.C:
+			d := uint64(done.Load())
+			if start+d-winSize >= uint64(*window) {
+				windows = append(windows, Rate{FromSize: winSize, ToSize: start + d, Rate: float64(start+d-winSize) / time.Since(winStart).Seconds()})
+				winStart, winSize = time.Now(), start+d
+			}
+			if time.Since(lastPrint) > 5*time.Second {
+				fmt.Fprintf(os.Stderr, "appended %d/%d (%.0f/s)\n", d, *n, float64(d)/time.Since(begin).Seconds())
+				lastPrint = time.Now()
+			}
+		}
+	}
+	progress.Stop()
+	elapsed := time.Since(begin)
+	// Wait for the last entries to be integrated.
+	select {
+	case <-watchDone:
+	case <-time.After(30 * time.Second):
+		close(stopWatch)
+		<-watchDone
+	}
+
+	var lat []float64
+	for i := range ackAt {
+		if ackAt[i] > 0 && integratedAt[i] > 0 {
+			lat = append(lat, float64(max(integratedAt[i]-ackAt[i], 0))/1e6)
+		}
+	}
+	slices.Sort(lat)
+	pct := func(p float64) float64 {
+		if len(lat) == 0 {
+			return -1
+		}
+		return lat[min(len(lat)-1, int(p*float64(len(lat))))]
+	}
+	res := AppendResult{
+		Entries: *n, Concurrency: *conc, EnvelopeBytes: float64(total) / float64(*n),
+		Seconds: elapsed.Seconds(), Rate: float64(done.Load()) / elapsed.Seconds(),
+		WindowRates: windows, IntegrationP50: pct(0.50), IntegrationP99: pct(0.99), IntegrationMax: pct(1),
+		Errors: errCount.Load(), StartSize: start,
+	}
+	return json.NewEncoder(os.Stdout).Encode(res)
+}
+
+// ReadResult is what the read phase measures.
+type ReadResult struct {
+	Size        uint64             `json:"size"`
+	Concurrency int                `json:"concurrency"`
+	Seconds     float64            `json:"seconds_per_kind"`
+	Rates       map[string]float64 `json:"requests_per_second"`
+	Errors      int64              `json:"errors"`
+}
+
+func readPhase(args []string) error {
+	fs := flag.NewFlagSet("read", flag.ExitOnError)
+	base := fs.String("log", "http://127.0.0.1:8080", "log URL")
+	conc := fs.Int("concurrency", 32, "concurrent clients")
+	dur := fs.Duration("duration", 10*time.Second, "time per request kind")
+	fs.Parse(args)
+	hc := httpClient(*conc)
+	size, err := logSize(hc, *base)
+	if err != nil {
+		return err
+	}
+	if size < tiles.Width {
+		return fmt.Errorf("the log has %d entries; reads need at least one full tile", size)
+	}
+	fullTiles := size / tiles.Width
+	kinds := []struct {
+		name string
+		path func(r *rand.Rand) string
+	}{
+		{"checkpoint", func(*rand.Rand) string { return api.PathCheckpoint }},
+		{"tile", func(r *rand.Rand) string {
+			// Level 0, 1 and 2 tiles in proportion to how many there are.
+			l := uint64(0)
+			if r.IntN(256) == 0 && size>>16 > 0 {
+				l = 1
+			}
+			n := (size >> (8 * l)) / tiles.Width
+			if n == 0 {
+				n, l = fullTiles, 0
+			}
+			return "/" + tiles.Path(l, r.Uint64N(n), 0)
+		}},
+		{"tile+checkpoint", func(r *rand.Rand) string {
+			if r.IntN(2) == 0 {
+				return api.PathCheckpoint
+			}
+			return "/" + tiles.Path(0, r.Uint64N(fullTiles), 0)
+		}},
+		{"tlog-proof", func(r *rand.Rand) string { return api.PathTLogProof + strconv.FormatUint(r.Uint64N(size), 10) }},
+		{"entry-bundle", func(r *rand.Rand) string { return "/" + tiles.EntriesPath(r.Uint64N(fullTiles), 0) }},
+	}
+	res := ReadResult{Size: size, Concurrency: *conc, Seconds: dur.Seconds(), Rates: map[string]float64{}}
+	var errCount atomic.Int64
+	for _, k := range kinds {
+		var count atomic.Int64
+		deadline := time.Now().Add(*dur)
+		var wg sync.WaitGroup
+		for w := 0; w < *conc; w++ {
+			wg.Add(1)
+			go func(w int) {
+				defer wg.Done()
+				r := rand.New(rand.NewPCG(uint64(w), 99))
+				for time.Now().Before(deadline) {
+					resp, err := hc.Get(*base + k.path(r))
+					if err != nil {
+						errCount.Add(1)
+						continue
+					}
+					io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+					if resp.StatusCode != 200 {
+						errCount.Add(1)
+						continue
+					}
+					count.Add(1)
+				}
+			}(w)
+		}
+		wg.Wait()
+		res.Rates[k.name] = float64(count.Load()) / dur.Seconds()
+		fmt.Fprintf(os.Stderr, "%s: %.0f requests/s\n", k.name, res.Rates[k.name])
+	}
+	res.Errors = errCount.Load()
+	return json.NewEncoder(os.Stdout).Encode(res)
+}
