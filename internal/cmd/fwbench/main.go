@@ -37,7 +37,7 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: fwbench append|read [flags]")
+		fmt.Fprintln(os.Stderr, "usage: fwbench append|read|storage|report [flags]")
 		os.Exit(2)
 	}
 	var err error
@@ -46,6 +46,10 @@ func main() {
 		err = appendPhase(os.Args[2:])
 	case "read":
 		err = readPhase(os.Args[2:])
+	case "storage":
+		err = storagePhase(os.Args[2:])
+	case "report":
+		err = reportPhase(os.Args[2:])
 	default:
 		err = fmt.Errorf("unknown phase %q", os.Args[1])
 	}

@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# Runs fwledger's benchmarks and writes docs/BENCHMARKS.md:
+#   1. the HTTP append load: ENTRIES (default 1,020,000) distinct releases from
+#      CONCURRENCY (default 256) clients into a fresh fwlog on 127.0.0.1;
+#   2. the HTTP read load on the log just built (READ_DURATION per kind);
+#   3. storage per entry after a clean shutdown;
+#   4. the Go benchmarks (go test -bench).
+# Usage: scripts/bench.sh            (or: make bench)
+#        ENTRIES=100000 scripts/bench.sh   for a quick run (no 1M comparison)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ENTRIES=${ENTRIES:-1020000}
+CONCURRENCY=${CONCURRENCY:-256}
+READ_DURATION=${READ_DURATION:-10s}
+OUT=${OUT:-docs/BENCHMARKS.md}
+
+work=$(mktemp -d)
+pid=
+cleanup() {
+	if [ -n "$pid" ]; then kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; fi
+	rm -rf "$work"
+}
+trap cleanup EXIT
+
+echo "building into $work/bin" >&2
+go build -o "$work/bin/" ./cmd/fwlog ./cmd/fwctl ./internal/cmd/fwbench
+bin=$work/bin
+"$bin/fwctl" keygen --name bench.example/release --out "$work/release" >/dev/null
+
+"$bin/fwlog" serve --data "$work/data" --origin bench.example/log --release-keys "$work/release.pub" \
+	--addr 127.0.0.1:0 --log-level info 2>"$work/fwlog.log" &
+pid=$!
+addr=
+for _ in $(seq 100); do
+	addr=$(sed -n 's/.*"msg":"serving","addr":"\([^"]*\)".*/\1/p' "$work/fwlog.log" | head -1)
+	[ -n "$addr" ] && break
+	sleep 0.1
+done
+[ -n "$addr" ] || { cat "$work/fwlog.log" >&2; echo "fwlog did not start" >&2; exit 1; }
+url=http://$addr
+echo "fwlog serving at $url" >&2
+
+echo "append: $ENTRIES entries, $CONCURRENCY clients" >&2
+"$bin/fwbench" append --log "$url" --key "$work/release.key" --entries "$ENTRIES" \
+	--concurrency "$CONCURRENCY" --window 20000 >"$work/append.json"
+echo "read: $READ_DURATION per kind" >&2
+"$bin/fwbench" read --log "$url" --duration "$READ_DURATION" --concurrency 32 >"$work/read.json"
+
+kill -TERM "$pid"
+wait "$pid" || { echo "fwlog did not shut down cleanly" >&2; exit 1; }
+pid=
+"$bin/fwbench" storage --data "$work/data" >"$work/storage.json"
+
+echo "go benchmarks" >&2
+go test -run '^$' -bench . -benchtime 2s -count 1 \
+	./provenance ./log ./log/tiles ./log/sqlite ./client 2>&1 | grep -E '^(Benchmark|goos|goarch|cpu:)' >"$work/gobench.txt"
+
+cpu=$(sed -n 's/^model name[^:]*: //p' /proc/cpuinfo | head -1)
+cmd="make bench"
+[ "$ENTRIES" != 1020000 ] && cmd="ENTRIES=$ENTRIES make bench"
+"$bin/fwbench" report --append "$work/append.json" --read "$work/read.json" --storage "$work/storage.json" \
+	--gobench "$work/gobench.txt" --command "$cmd" --cpu "$cpu" >"$OUT"
+echo "wrote $OUT" >&2
