@@ -89,25 +89,43 @@ func NewRelease(image []byte, edit func(*provenance.Release)) *provenance.Releas
 // SignRelease returns the DSSE envelope of r signed by every key.
 func SignRelease(t testing.TB, r *provenance.Release, ks ...*keys.PrivateKey) []byte {
 	t.Helper()
-	stmt, err := r.Statement()
+	env, err := MakeRelease(r, ks...)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return SignPayload(t, stmt, ks...)
+	return env
+}
+
+// MakeRelease is SignRelease for callers without a testing.TB.
+func MakeRelease(r *provenance.Release, ks ...*keys.PrivateKey) ([]byte, error) {
+	stmt, err := r.Statement()
+	if err != nil {
+		return nil, err
+	}
+	return MakeEnvelope(stmt, ks...)
 }
 
 // SignPayload signs arbitrary payload bytes as an in-toto DSSE envelope.
 func SignPayload(t testing.TB, payload []byte, ks ...*keys.PrivateKey) []byte {
 	t.Helper()
-	var signers []dsse.SignerVerifier
-	for _, k := range ks {
-		signers = append(signers, Signer(t, k))
-	}
-	env, err := provenance.Sign(context.Background(), payload, signers...)
+	env, err := MakeEnvelope(payload, ks...)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return env
+}
+
+// MakeEnvelope is SignPayload for callers without a testing.TB.
+func MakeEnvelope(payload []byte, ks ...*keys.PrivateKey) ([]byte, error) {
+	var signers []dsse.SignerVerifier
+	for _, k := range ks {
+		s, err := k.DSSESigner()
+		if err != nil {
+			return nil, err
+		}
+		signers = append(signers, s)
+	}
+	return provenance.Sign(context.Background(), payload, signers...)
 }
 
 // LogKey is the key of test logs; its name is the origin.
@@ -239,14 +257,15 @@ func (l *Log) WaitSize(t testing.TB, size uint64) {
 // produce (such as one whose release has a bad signature).
 func OfflineBundle(t testing.TB, logKey *keys.PrivateKey, entries [][]byte, index int) []byte {
 	t.Helper()
-	b, err := offlineBundle(logKey, entries, index)
+	b, err := MakeBundle(logKey, entries, index)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return b
 }
 
-func offlineBundle(logKey *keys.PrivateKey, entries [][]byte, index int) ([]byte, error) {
+// MakeBundle is OfflineBundle for callers without a testing.TB.
+func MakeBundle(logKey *keys.PrivateKey, entries [][]byte, index int) ([]byte, error) {
 	stored := map[tiles.ID][]byte{}
 	bld := tiles.NewBuilder(tiles.RangeFactory.NewEmptyRange(0), func(id tiles.ID) ([]byte, error) { return stored[id], nil })
 	for _, e := range entries {
