@@ -7,7 +7,6 @@
 package cas
 
 import (
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -16,19 +15,6 @@ import (
 
 	"github.com/fwledger/fwledger/provenance"
 )
-
-// A MismatchError reports an upload whose content is not what was expected.
-type MismatchError struct {
-	Want, Got         provenance.Digest
-	WantSize, GotSize int64
-}
-
-func (e *MismatchError) Error() string {
-	if e.WantSize != e.GotSize {
-		return fmt.Sprintf("image is %d bytes, want %d", e.GotSize, e.WantSize)
-	}
-	return fmt.Sprintf("image digest is %s, want %s", e.Got, e.Want)
-}
 
 // A Store is a directory of images.
 type Store struct {
@@ -48,7 +34,8 @@ func (s *Store) path(d provenance.Digest) string {
 	return filepath.Join(s.dir, "sha256", h[:2], h)
 }
 
-// Put stores the image read from r if it has digest want and length size.
+// Put stores the image read from r if it has digest want and length size;
+// otherwise it returns a *provenance.DigestError and stores nothing.
 // Storing an image that is already present succeeds without a second copy.
 func (s *Store) Put(want provenance.Digest, size int64, r io.Reader) error {
 	if _, err := os.Stat(s.path(want)); err == nil {
@@ -61,15 +48,9 @@ func (s *Store) Put(want provenance.Digest, size int64, r io.Reader) error {
 	}
 	defer os.Remove(tmp.Name())
 	defer tmp.Close()
-	h := sha256.New()
-	n, err := io.Copy(io.MultiWriter(tmp, h), io.LimitReader(r, size+1))
-	if err != nil {
-		return fmt.Errorf("couldn't read the image: %w", err)
-	}
-	var got provenance.Digest
-	h.Sum(got[:0])
-	if n != size || got != want {
-		return &MismatchError{Want: want, Got: got, WantSize: size, GotSize: n}
+	// A mismatch is a *provenance.DigestError; nothing is stored.
+	if err := provenance.CheckImage(want, uint64(size), io.TeeReader(r, tmp)); err != nil {
+		return err
 	}
 	if err := tmp.Sync(); err != nil {
 		return err

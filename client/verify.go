@@ -89,17 +89,7 @@ func (e *SignatureError) Unwrap() error { return e.Err }
 
 // DigestError reports an image whose digest or size is not the released
 // one.
-type DigestError struct {
-	Want, Got         provenance.Digest
-	WantSize, GotSize uint64
-}
-
-func (e *DigestError) Error() string {
-	if e.WantSize != e.GotSize {
-		return fmt.Sprintf("image is %d bytes, the release says %d", e.GotSize, e.WantSize)
-	}
-	return fmt.Sprintf("image digest is %s, the release says %s", e.Got, e.Want)
-}
+type DigestError = provenance.DigestError
 
 // VerifyBundle verifies a bundle and the image it is for, in this order:
 // checkpoint signature and origin, inclusion of the release in the
@@ -173,15 +163,5 @@ func CheckImage(r *provenance.Release, image io.Reader) error {
 	if image == nil {
 		return &DigestError{Want: r.Image, WantSize: r.ImageSize}
 	}
-	h := sha256.New()
-	n, err := io.Copy(h, io.LimitReader(image, int64(r.ImageSize)+1))
-	if err != nil {
-		return fmt.Errorf("couldn't read the image: %w", err)
-	}
-	var got provenance.Digest
-	h.Sum(got[:0])
-	if uint64(n) != r.ImageSize || got != r.Image {
-		return &DigestError{Want: r.Image, Got: got, WantSize: r.ImageSize, GotSize: uint64(n)}
-	}
-	return nil
+	return provenance.CheckImage(r.Image, r.ImageSize, image)
 }

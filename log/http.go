@@ -2,7 +2,6 @@ package log
 
 import (
 	"compress/gzip"
-	"context"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -15,7 +14,6 @@ import (
 	"time"
 
 	"github.com/fwledger/fwledger/api"
-	"github.com/fwledger/fwledger/cas"
 	"github.com/fwledger/fwledger/log/tiles"
 	"github.com/fwledger/fwledger/provenance"
 )
@@ -86,42 +84,8 @@ func (h *handler) method(m string, f handlerFunc) http.HandlerFunc {
 	}
 }
 
-// status maps an error to its HTTP status code.
-func status(err error) int {
-	var (
-		envErr   *provenance.EnvelopeError
-		ptErr    *provenance.PayloadTypeError
-		stErr    *provenance.StatementError
-		sigErr   *provenance.SignatureError
-		thErr    *provenance.ThresholdError
-		rngErr   *RangeError
-		badReq   *badRequest
-		mErr     *methodError
-		mismatch *cas.MismatchError
-		tooBig   *http.MaxBytesError
-	)
-	switch {
-	case errors.As(err, &mErr):
-		return http.StatusMethodNotAllowed
-	case errors.Is(err, ErrEntryTooLarge), errors.As(err, &tooBig):
-		return http.StatusRequestEntityTooLarge
-	case errors.As(err, &envErr), errors.As(err, &ptErr), errors.As(err, &stErr),
-		errors.As(err, &rngErr), errors.As(err, &badReq), errors.As(err, &mismatch):
-		return http.StatusBadRequest
-	case errors.As(err, &sigErr), errors.As(err, &thErr):
-		return http.StatusForbidden
-	case errors.Is(err, ErrNotFound), errors.Is(err, ErrNoImageStore):
-		return http.StatusNotFound
-	case errors.Is(err, ErrPushback), errors.Is(err, ErrStopped):
-		return http.StatusServiceUnavailable
-	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
-		return http.StatusServiceUnavailable
-	}
-	return http.StatusInternalServerError
-}
-
 func (h *handler) fail(w http.ResponseWriter, r *http.Request, err error) {
-	code := status(err)
+	code := classify(err).status
 	msg := err.Error()
 	if code == http.StatusInternalServerError {
 		h.logger.ErrorContext(r.Context(), "request failed", "method", r.Method, "path", r.URL.Path, "err", err)

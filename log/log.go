@@ -37,10 +37,10 @@ import (
 	"time"
 
 	"github.com/fwledger/fwledger/cas"
-	lru "github.com/hashicorp/golang-lru/v2"
 	"github.com/fwledger/fwledger/keys"
 	"github.com/fwledger/fwledger/log/tiles"
 	"github.com/fwledger/fwledger/provenance"
+	lru "github.com/hashicorp/golang-lru/v2"
 	"github.com/prometheus/client_golang/prometheus"
 	flog "github.com/transparency-dev/formats/log"
 	"golang.org/x/mod/sumdb/note"
@@ -109,17 +109,17 @@ type published struct {
 
 // A Log is a running transparency log.
 type Log struct {
-	cfg     Config
-	origin  string
-	store   Storage
-	tiles   *tiles.Reader
+	cfg    Config
+	origin string
+	store  Storage
+	tiles  *tiles.Reader
 	// rawTiles caches stored tiles by ID at their widest version read; a
 	// narrower version is a prefix.
 	rawTiles *lru.Cache[tiles.ID, []byte]
 	// gzBundles caches gzipped full entry bundles, which never change.
 	gzBundles *lru.Cache[uint64, []byte]
-	logger  *slog.Logger
-	metrics *metrics
+	logger    *slog.Logger
+	metrics   *metrics
 
 	queue    chan *pending
 	kick     chan struct{}

@@ -1,7 +1,9 @@
 package log
 
 import (
+	"context"
 	"errors"
+	"net/http"
 
 	"github.com/fwledger/fwledger/provenance"
 	"github.com/prometheus/client_golang/prometheus"
@@ -61,30 +63,58 @@ func newMetrics(r prometheus.Registerer) *metrics {
 
 // outcome labels a submission for the submissions metric.
 func outcome(res AddResult, err error) string {
+	switch {
+	case err == nil && res.Dup:
+		return "duplicate"
+	case err == nil:
+		return "new"
+	}
+	return classify(err).outcome
+}
+
+// A class is what an error means to a client: its HTTP status, and for a
+// rejected submission, the label of the submissions metric.
+type class struct {
+	status  int
+	outcome string
+}
+
+// classify maps the typed errors of the log and of package provenance to
+// their class. Handlers and metrics both use it, so that they agree.
+func classify(err error) class {
 	var (
 		envErr *provenance.EnvelopeError
 		ptErr  *provenance.PayloadTypeError
 		stErr  *provenance.StatementError
 		sigErr *provenance.SignatureError
 		thErr  *provenance.ThresholdError
+		digErr *provenance.DigestError
+		rngErr *RangeError
+		badReq *badRequest
+		mErr   *methodError
+		tooBig *http.MaxBytesError
 	)
 	switch {
-	case err == nil && res.Dup:
-		return "duplicate"
-	case err == nil:
-		return "new"
-	case errors.Is(err, ErrEntryTooLarge):
-		return "too_large"
+	case errors.As(err, &mErr):
+		return class{http.StatusMethodNotAllowed, "error"}
+	case errors.Is(err, ErrEntryTooLarge), errors.As(err, &tooBig):
+		return class{http.StatusRequestEntityTooLarge, "too_large"}
 	case errors.As(err, &envErr), errors.As(err, &ptErr):
-		return "bad_envelope"
+		return class{http.StatusBadRequest, "bad_envelope"}
 	case errors.As(err, &stErr):
-		return "bad_statement"
+		return class{http.StatusBadRequest, "bad_statement"}
+	case errors.As(err, &rngErr), errors.As(err, &badReq), errors.As(err, &digErr):
+		return class{http.StatusBadRequest, "error"}
 	case errors.As(err, &sigErr), errors.As(err, &thErr):
-		return "bad_signature"
+		return class{http.StatusForbidden, "bad_signature"}
+	case errors.Is(err, ErrNotFound), errors.Is(err, ErrNoImageStore):
+		return class{http.StatusNotFound, "error"}
 	case errors.Is(err, ErrPushback):
-		return "pushback"
+		return class{http.StatusServiceUnavailable, "pushback"}
 	case errors.Is(err, ErrStopped):
-		return "stopped"
+		return class{http.StatusServiceUnavailable, "stopped"}
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return class{http.StatusServiceUnavailable, "error"}
 	}
-	return "error"
+	return class{http.StatusInternalServerError, "error"}
 }

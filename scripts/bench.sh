@@ -53,7 +53,7 @@ pid=
 
 echo "go benchmarks" >&2
 go test -run '^$' -bench . -benchtime 2s -count 1 \
-	./provenance ./log ./log/tiles ./log/sqlite ./client 2>&1 | grep -E '^(Benchmark|goos|goarch|cpu:)' >"$work/gobench.txt"
+	./provenance ./log ./log/tiles ./log/sqlite ./client 2>&1 | grep -E '^(Benchmark|goos|goarch|cpu:)' | awk '/^Benchmark/ || !seen[$0]++' >"$work/gobench.txt"
 
 cpu=$(sed -n 's/^model name[^:]*: //p' /proc/cpuinfo | head -1)
 cmd="make bench"

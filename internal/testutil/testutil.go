@@ -250,7 +250,6 @@ func (l *Log) WaitSize(t testing.TB, size uint64) {
 	}
 }
 
-
 // OfflineBundle builds, without a log server, a tree of the given entries in
 // memory, signs a checkpoint for it with logKey, and returns the bundle for
 // entries[index]. Tests use it to make bundles a real log would refuse to
