@@ -23,7 +23,9 @@ cleanup() {
 trap cleanup EXIT
 
 echo "building into $work/bin" >&2
-go build -o "$work/bin/" ./cmd/fwlog ./cmd/fwctl ./internal/cmd/fwbench
+go build -o "$work/bin/" ./cmd/fwlog ./cmd/fwctl
+# fwbench reads the stopped log's database; sqlite_dbstat gives the per-table sizes.
+go build -tags sqlite_dbstat -o "$work/bin/" ./internal/cmd/fwbench
 bin=$work/bin
 "$bin/fwctl" keygen --name bench.example/release --out "$work/release" >/dev/null
 

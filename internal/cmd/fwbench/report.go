@@ -180,11 +180,17 @@ func reportPhase(args []string) error {
 	p("| measure | bytes per entry |\n| --- | --- |\n")
 	p("| database file | %.0f |\n", st.BytesPerEntry)
 	p("| the entry itself (the exact envelope bytes) | %.0f |\n", st.EntryBytes)
-	p("| overhead: hashes (tiles), lookup index, bundle framing, B-tree pages | %.0f |\n", st.OverheadBytes)
-	for name, v := range st.TablePerEntry {
-		if v >= 0.5 {
-			p("| table or index `%s` | %.1f |\n", name, v)
-		}
+	p("| overhead over the entry | %.0f |\n", st.OverheadBytes)
+	if st.TablePerEntry != nil {
+		pe := st.TablePerEntry
+		leaf := pe["bundles"] + pe["entries"]
+		other := st.BytesPerEntry - leaf - pe["tiles"] - pe["lookup"]
+		p("\nThe file by table (SQLite's `dbstat`: pages, including B-tree overhead and free space):\n\n")
+		p("| part | table | bytes per entry |\n| --- | --- | --- |\n")
+		p("| leaf: the entry bytes, in full entry bundles or not yet bundled | `bundles`, `entries` | %.1f |\n", leaf)
+		p("| hashes: the Merkle tree as C2SP tiles | `tiles` | %.1f |\n", pe["tiles"])
+		p("| index: subject digest → index and leaf hash (lookups, deduplication) | `lookup` | %.1f |\n", pe["lookup"])
+		p("| everything else (schema, state, free pages) | | %.1f |\n", other)
 	}
 
 	p("\n## Go benchmarks\n\n")
