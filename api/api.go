@@ -25,8 +25,6 @@ const (
 	MaxEntrySize = 65535
 	// MaxLookupResults is the most entries a subject lookup returns.
 	MaxLookupResults = 1000
-	// MaxBundleSize is the largest proof bundle a client parses.
-	MaxBundleSize = 1 << 20
 )
 
 // LogInfo is the response of GET /v1/log.

@@ -43,7 +43,6 @@ package keys
 
 import (
 	"bytes"
-	"context"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/ed25519"
@@ -543,13 +542,4 @@ func (r *Ring) Len() int {
 		return 0
 	}
 	return len(r.ids)
-}
-
-// Verify checks sig over msg with the key whose ID is id.
-func (r *Ring) Verify(ctx context.Context, id string, msg, sig []byte) error {
-	v, ok := r.Lookup(id)
-	if !ok {
-		return fmt.Errorf("unknown key %s", id)
-	}
-	return v.Verify(ctx, msg, sig)
 }

@@ -100,10 +100,9 @@ type Config struct {
 	Registerer prometheus.Registerer
 }
 
-// published is an immutable signed checkpoint and what it commits to.
+// published is an immutable signed checkpoint and its tree size.
 type published struct {
 	size uint64
-	root []byte
 	note []byte
 }
 
@@ -129,7 +128,7 @@ type Log struct {
 	latest atomic.Pointer[published]
 
 	ackMu   sync.Mutex
-	ackTime []ackMark // first index and time of each acknowledged batch, in order
+	ackTime []ackMark // the end and time of each acknowledged batch, in order
 }
 
 type ackMark struct {
@@ -234,7 +233,7 @@ func (l *Log) recover(ctx context.Context) error {
 		if !bytes.Equal(root, cp.Hash) {
 			return fmt.Errorf("the stored tree disagrees with the stored checkpoint: at size %d the tiles hash to %x, the checkpoint says %x", cp.Size, root, cp.Hash)
 		}
-		l.latest.Store(&published{size: cp.Size, root: cp.Hash, note: raw})
+		l.latest.Store(&published{size: cp.Size, note: raw})
 		l.metrics.checkpointSize.Set(float64(cp.Size))
 		if cp.Size == tree.Size {
 			return nil
@@ -253,7 +252,7 @@ func (l *Log) publish(ctx context.Context, tree Tree) error {
 	if err := l.store.SetCheckpoint(ctx, tree.Size, signed); err != nil {
 		return fmt.Errorf("couldn't store the checkpoint: %w", err)
 	}
-	l.latest.Store(&published{size: tree.Size, root: tree.Root, note: signed})
+	l.latest.Store(&published{size: tree.Size, note: signed})
 	l.metrics.checkpointSize.Set(float64(tree.Size))
 	l.observeIntegrated(tree.Size)
 	l.logger.Debug("published checkpoint", "size", tree.Size, "root", hex.EncodeToString(tree.Root))
@@ -277,10 +276,10 @@ func (l *Log) observeIntegrated(size uint64) {
 // submissions, sequences those already queued, integrates everything and
 // signs a final checkpoint before returning.
 func (l *Log) Run(ctx context.Context) error {
-	seqDone := make(chan error, 1)
+	seqDone := make(chan struct{})
 	seqCtx, seqStop := context.WithCancel(context.Background())
 	defer seqStop()
-	go func() { seqDone <- l.sequencer(seqCtx) }()
+	go func() { l.sequencer(seqCtx); close(seqDone) }()
 
 	// Integrate soon after each sequenced batch, at most once per interval;
 	// the ticker is a fallback.
@@ -313,11 +312,11 @@ func (l *Log) Run(ctx context.Context) error {
 	l.stopping = true
 	l.stopMu.Unlock()
 	seqStop()
-	err := <-seqDone
-	if e := l.integrate(context.Background()); e != nil {
-		err = errors.Join(err, fmt.Errorf("final integration: %w", e))
+	<-seqDone
+	if err := l.integrate(context.Background()); err != nil {
+		return fmt.Errorf("final integration: %w", err)
 	}
-	return err
+	return nil
 }
 
 // integrate integrates what was sequenced when it was called, in batches,
@@ -348,8 +347,8 @@ func (l *Log) integrate(ctx context.Context) error {
 }
 
 // sequencer writes queued submissions in batches until ctx is done and the
-// queue is empty.
-func (l *Log) sequencer(ctx context.Context) error {
+// queue is empty. A failed write fails that batch's submissions only.
+func (l *Log) sequencer(ctx context.Context) {
 	batch := make([]*pending, 0, l.cfg.SequenceBatch)
 	for {
 		batch = batch[:0]
@@ -362,7 +361,7 @@ func (l *Log) sequencer(ctx context.Context) error {
 			case p := <-l.queue:
 				batch = append(batch, p)
 			default:
-				return nil
+				return
 			}
 		}
 	fill:
