@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/fwledger/fwledger/client"
@@ -156,6 +157,74 @@ func release(ctx context.Context, e *env, args []string) error {
 	stmt, err := r.Statement()
 	if err != nil {
 		return err
+	}
+	env, err := provenance.Sign(ctx, stmt, signers...)
+	if err != nil {
+		return err
+	}
+	return writeOutput(e, *out, append(env, '\n'), 0o644)
+}
+
+func attest(ctx context.Context, e *env, args []string) error {
+	fs := newFlags(e, "attest", "--key K --builder-id URI --build-type URI --source git+URL@REF --commit SHA --image F --out FILE",
+		"Signs SLSA provenance v1 (https://slsa.dev/provenance/v1) for a built image, as an in-toto\n"+
+			"statement in a DSSE envelope, with the builder's key.")
+	keyFile := fs.String("key", "", "builder private key `file`")
+	builderID := fs.String("builder-id", "", "builder.id `URI`, e.g. https://ci.example.com/runner/v1")
+	buildType := fs.String("build-type", provenance.BuildTypeMake, "buildType `URI`")
+	source := fs.String("source", "", "source repository and ref, `git+https://host/repo@refs/...`")
+	commit := fs.String("commit", "", "source commit `digest` (hex)")
+	model := fs.String("model", "", "target hardware `model` (externalParameters.target)")
+	var toolchains, images cli.Strings
+	fs.Var(&toolchains, "toolchain", "toolchain `URI`, e.g. pkg:generic/gcc@12.2.0 (repeatable)")
+	fs.Var(&images, "image", "built image `file`, a subject (repeatable)")
+	invocation := fs.String("invocation-id", "", "invocation `ID` of this build run")
+	started := fs.String("started", "", "build start `time`, RFC 3339")
+	finished := fs.String("finished", "", "build end `time`, RFC 3339 (default: now)")
+	out := fs.String("out", "", "output `file` (default: stdout)")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if err := required(fs, "key", "builder-id", "source", "commit", "image"); err != nil {
+		return err
+	}
+	signers, err := loadSigners([]string{*keyFile})
+	if err != nil {
+		return err
+	}
+	repo, ref, _ := strings.Cut(*source, "@")
+	if !strings.HasPrefix(repo, "git+") {
+		return &usageError{msg: fmt.Sprintf("--source %q: want git+<url>@<ref>", *source)}
+	}
+	b := &provenance.Build{
+		BuilderID: *builderID, BuildType: *buildType, Source: repo, Ref: ref, Commit: *commit,
+		Target: *model, Toolchains: toolchains, InvocationID: *invocation,
+		FinishedOn: time.Now().UTC().Truncate(time.Second),
+	}
+	for flag, v := range map[string]string{"started": *started, "finished": *finished} {
+		if v == "" {
+			continue
+		}
+		t, err := time.Parse(time.RFC3339, v)
+		if err != nil {
+			return &usageError{msg: fmt.Sprintf("--%s %q is not an RFC 3339 time", flag, v)}
+		}
+		if flag == "started" {
+			b.StartedOn = t
+		} else {
+			b.FinishedOn = t
+		}
+	}
+	for _, img := range images {
+		d, _, err := hashFile(img)
+		if err != nil {
+			return err
+		}
+		b.Subjects = append(b.Subjects, provenance.Artifact{Name: filepath.Base(img), SHA256: d})
+	}
+	stmt, err := b.Statement()
+	if err != nil {
+		return &usageError{msg: err.Error()}
 	}
 	env, err := provenance.Sign(ctx, stmt, signers...)
 	if err != nil {

@@ -21,6 +21,8 @@ Usage:
   fwctl keygen   --name NAME --out PREFIX         generate an Ed25519 key pair (PREFIX.key, PREFIX.pub)
   fwctl release  --key K --model M --version V --svn N --image F --out FILE
                                                   sign a release statement (DSSE envelope)
+  fwctl attest   --key K --builder-id URI --source git+URL@REF --commit SHA --image F --out FILE
+                                                  sign SLSA v1 provenance for a built image (builder key)
   fwctl sign     --key K --in FILE --out FILE     add a release signature to an envelope
   fwctl submit   --log URL FILE...                submit envelopes to a log
   fwctl bundle   --log URL --image F --out FILE   wait until a release is logged, fetch its proof bundle
@@ -50,6 +52,7 @@ type command struct {
 var commands = map[string]command{
 	"keygen":  {keygen, "generate a key pair"},
 	"release": {release, "sign a release statement"},
+	"attest":  {attest, "sign SLSA provenance for a build"},
 	"sign":    {sign, "add a signature to an envelope"},
 	"submit":  {submit, "submit envelopes to a log"},
 	"bundle":  {fetchBundle, "fetch a proof bundle"},
