@@ -15,12 +15,17 @@ all: build
 build:
 	$(GO) build -o $(BIN)/ ./cmd/...
 
-## run: start fwlog on $(ADDR) with SQLite under $(DATA); keys are generated on first start
+## run: start fwlog on $(ADDR) with SQLite under $(DATA); keys are generated on first start.
+## Releases signed by keys/release*.pub or keys/dev-release.pub are accepted, with provenance
+## signed by keys/ci*.pub, keys/builder*.pub or keys/dev-builder.pub.
+RELEASE_KEYS = $(sort $(wildcard keys/release*.pub) keys/dev-release.pub)
+BUILDER_KEYS = $(sort $(wildcard keys/ci*.pub keys/builder*.pub) keys/dev-builder.pub)
 run: build
 	@mkdir -p keys
 	@test -f keys/dev-release.pub || $(BIN)/fwctl keygen --name example.com/dev-release --out keys/dev-release >/dev/null
+	@test -f keys/dev-builder.pub || $(BIN)/fwctl keygen --name example.com/dev-builder --out keys/dev-builder >/dev/null
 	$(BIN)/fwlog serve --data $(DATA) --origin $(ORIGIN) --addr $(ADDR) --log-format text \
-		$(foreach k,$(sort $(wildcard keys/*.pub) keys/dev-release.pub),--release-keys $(k))
+		$(foreach k,$(RELEASE_KEYS),--release-keys $(k)) $(foreach k,$(BUILDER_KEYS),--builder-keys $(k))
 
 ## test: vet, then every test (unit, HTTP, crash loop, fuzz seed corpora)
 test: vet

@@ -23,6 +23,11 @@ const (
 	// MaxEntrySize is the largest entry (DSSE envelope) the log accepts: the
 	// largest a C2SP entry bundle can hold.
 	MaxEntrySize = 65535
+	// MaxBatch is the most entries one submission may hold.
+	MaxBatch = 16
+	// MaxSubmissionSize is the largest request body of POST /v1/entries: a
+	// JSON array of MaxBatch entries.
+	MaxSubmissionSize = MaxBatch*(MaxEntrySize+1) + 2
 	// MaxLookupResults is the most entries a subject lookup returns.
 	MaxLookupResults = 1000
 )

@@ -118,6 +118,31 @@ func (c *LogClient) Add(ctx context.Context, entry []byte) (api.AddResponse, err
 	return r, nil
 }
 
+// AddAll submits several entries to be logged together or not at all.
+func (c *LogClient) AddAll(ctx context.Context, entries [][]byte) ([]api.AddResponse, error) {
+	var body bytes.Buffer
+	body.WriteByte('[')
+	for i, e := range entries {
+		if i > 0 {
+			body.WriteByte(',')
+		}
+		body.Write(e)
+	}
+	body.WriteByte(']')
+	var r []api.AddResponse
+	data, err := c.do(ctx, "POST", api.PathEntries, &body, "application/json")
+	if err != nil {
+		return nil, err
+	}
+	if err := json.Unmarshal(data, &r); err != nil {
+		return nil, fmt.Errorf("malformed response to POST %s: %w", api.PathEntries, err)
+	}
+	if len(r) != len(entries) {
+		return nil, fmt.Errorf("the log answered %d results for %d entries", len(r), len(entries))
+	}
+	return r, nil
+}
+
 // Checkpoint returns the log's latest signed checkpoint (unverified).
 func (c *LogClient) Checkpoint(ctx context.Context) ([]byte, error) {
 	return c.do(ctx, "GET", api.PathCheckpoint, nil, "")

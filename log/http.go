@@ -1,6 +1,7 @@
 package log
 
 import (
+	"bytes"
 	"compress/gzip"
 	"encoding/hex"
 	"encoding/json"
@@ -68,6 +69,11 @@ func (e *methodError) Error() string { return "method not allowed; use " + e.all
 type badRequest struct{ msg string }
 
 func (e *badRequest) Error() string { return e.msg }
+
+// A tooLarge reports a request body over its limit.
+type tooLarge struct{ msg string }
+
+func (e *tooLarge) Error() string { return e.msg }
 
 func (h *handler) get(f handlerFunc) http.HandlerFunc { return h.method("GET", f) }
 
@@ -202,23 +208,48 @@ func (h *handler) info(w http.ResponseWriter, r *http.Request) error {
 	})
 }
 
+// add takes one envelope, or a JSON array of up to MaxBatch envelopes that
+// are logged together or not at all. Array elements keep their exact bytes.
 func (h *handler) add(w http.ResponseWriter, r *http.Request) error {
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, api.MaxEntrySize))
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, api.MaxSubmissionSize))
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
-			return ErrEntryTooLarge
+			return &tooLarge{msg: fmt.Sprintf("the request body is larger than %d bytes", api.MaxSubmissionSize)}
 		}
 		return &badRequest{msg: fmt.Sprintf("couldn't read the request body: %v", err)}
 	}
-	if len(body) == 0 {
-		return &badRequest{msg: "the request body is empty: send a DSSE envelope"}
+	trimmed := bytes.TrimLeft(body, " \t\r\n")
+	if len(trimmed) == 0 {
+		return &badRequest{msg: "the request body is empty: send a DSSE envelope, or a JSON array of them"}
 	}
-	res, err := h.l.Add(r.Context(), body)
+	if trimmed[0] != '[' {
+		if len(body) > api.MaxEntrySize {
+			return ErrEntryTooLarge
+		}
+		res, err := h.l.Add(r.Context(), body)
+		if err != nil {
+			return err
+		}
+		return writeJSON(w, "no-store", api.AddResponse{Index: res.Index, LeafHash: hex.EncodeToString(res.LeafHash)})
+	}
+	var raw []json.RawMessage
+	if err := json.Unmarshal(body, &raw); err != nil {
+		return &badRequest{msg: fmt.Sprintf("the request body is not a JSON array of envelopes: %v", err)}
+	}
+	entries := make([][]byte, len(raw))
+	for i := range raw {
+		entries[i] = raw[i]
+	}
+	res, err := h.l.AddAll(r.Context(), entries)
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, "no-store", api.AddResponse{Index: res.Index, LeafHash: hex.EncodeToString(res.LeafHash)})
+	out := make([]api.AddResponse, len(res))
+	for i, a := range res {
+		out[i] = api.AddResponse{Index: a.Index, LeafHash: hex.EncodeToString(a.LeafHash)}
+	}
+	return writeJSON(w, "no-store", out)
 }
 
 func (h *handler) entry(w http.ResponseWriter, r *http.Request) error {

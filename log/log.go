@@ -39,7 +39,6 @@ import (
 	"github.com/fwledger/fwledger/cas"
 	"github.com/fwledger/fwledger/keys"
 	"github.com/fwledger/fwledger/log/tiles"
-	"github.com/fwledger/fwledger/provenance"
 	lru "github.com/hashicorp/golang-lru/v2"
 	"github.com/prometheus/client_golang/prometheus"
 	flog "github.com/transparency-dev/formats/log"
@@ -74,6 +73,11 @@ type Config struct {
 	Storage Storage
 	// ReleaseKeys are the keys whose release statements the log accepts.
 	ReleaseKeys *keys.Ring
+	// BuilderKeys are the keys whose provenance the log accepts.
+	BuilderKeys *keys.Ring
+	// RequireProvenance refuses releases that endorse no provenance. It
+	// should only be off for a log migrating from unattested releases.
+	RequireProvenance bool
 	// Images stores firmware images by digest; nil disables image upload.
 	Images *cas.Store
 
@@ -136,13 +140,15 @@ type ackMark struct {
 	at  time.Time
 }
 
+// pending is a group of leaves from one submission, sequenced in one
+// storage write so that they are all logged or none is.
 type pending struct {
-	leaf Leaf
-	done chan result
+	leaves []Leaf
+	done   chan result
 }
 
 type result struct {
-	seq Sequenced
+	seq []Sequenced
 	err error
 }
 
@@ -378,27 +384,30 @@ func (l *Log) sequencer(ctx context.Context) {
 }
 
 func (l *Log) sequence(batch []*pending) {
-	leaves := make([]Leaf, len(batch))
-	for i, p := range batch {
-		leaves[i] = p.leaf
+	var leaves []Leaf
+	for _, p := range batch {
+		leaves = append(leaves, p.leaves...)
 	}
 	start := time.Now()
 	res, err := l.store.Sequence(context.Background(), leaves)
 	l.metrics.sequenceSeconds.Observe(time.Since(start).Seconds())
-	l.metrics.sequenceBatch.Observe(float64(len(batch)))
+	l.metrics.sequenceBatch.Observe(float64(len(leaves)))
 	if err != nil {
-		l.logger.Error("sequencing failed", "entries", len(batch), "err", err)
+		l.logger.Error("sequencing failed", "entries", len(leaves), "err", err)
 		for _, p := range batch {
-			p.done <- result{err: fmt.Errorf("couldn't store the entry: %w", err)}
+			p.done <- result{err: fmt.Errorf("couldn't store the entries: %w", err)}
 		}
 		return
 	}
 	var end uint64
-	for i, p := range batch {
-		if !res[i].Dup {
-			end = max(end, res[i].Index+1)
+	for _, r := range res {
+		if !r.Dup {
+			end = max(end, r.Index+1)
 		}
-		p.done <- result{seq: res[i]}
+	}
+	for _, p := range batch {
+		p.done <- result{seq: res[:len(p.leaves)]}
+		res = res[len(p.leaves):]
 	}
 	if end > 0 {
 		l.ackMu.Lock()
@@ -408,66 +417,6 @@ func (l *Log) sequence(batch []*pending) {
 	select {
 	case l.kick <- struct{}{}:
 	default:
-	}
-}
-
-// An AddResult reports where an entry is in the log.
-type AddResult struct {
-	Index    uint64
-	LeafHash []byte
-	// Dup is true if the entry was already logged.
-	Dup bool
-}
-
-// Add verifies entry and, if it is acceptable, sequences it and returns its
-// durable index. A duplicate returns the existing index. Errors describe the
-// problem with the entry: provenance's typed errors for bad envelopes,
-// statements and signatures, ErrEntryTooLarge, ErrPushback, ErrStopped.
-func (l *Log) Add(ctx context.Context, entry []byte) (AddResult, error) {
-	res, err := l.add(ctx, entry)
-	l.metrics.submissions.WithLabelValues(outcome(res, err)).Inc()
-	return res, err
-}
-
-func (l *Log) add(ctx context.Context, entry []byte) (AddResult, error) {
-	if len(entry) > tiles.MaxEntrySize {
-		return AddResult{}, ErrEntryTooLarge
-	}
-	sr, err := provenance.VerifyRelease(ctx, entry, l.cfg.ReleaseKeys, 1)
-	if err != nil {
-		return AddResult{}, err
-	}
-	leaf := Leaf{
-		Data: entry,
-		Hash: tiles.LeafHash(entry),
-		Keys: [][]byte{subjectKey(sr.Release.Image)},
-	}
-	return l.enqueue(ctx, leaf)
-}
-
-func (l *Log) enqueue(ctx context.Context, leaf Leaf) (AddResult, error) {
-	p := &pending{leaf: leaf, done: make(chan result, 1)}
-	l.stopMu.RLock()
-	if l.stopping {
-		l.stopMu.RUnlock()
-		return AddResult{}, ErrStopped
-	}
-	select {
-	case l.queue <- p:
-		l.stopMu.RUnlock()
-	default:
-		l.stopMu.RUnlock()
-		return AddResult{}, ErrPushback
-	}
-	select {
-	case r := <-p.done:
-		if r.err != nil {
-			return AddResult{}, r.err
-		}
-		return AddResult{Index: r.seq.Index, LeafHash: leaf.Hash, Dup: r.seq.Dup}, nil
-	case <-ctx.Done():
-		// The entry may still be sequenced; a retry finds it as a duplicate.
-		return AddResult{}, ctx.Err()
 	}
 }
 

@@ -89,6 +89,8 @@ func classify(err error) class {
 		sigErr *provenance.SignatureError
 		thErr  *provenance.ThresholdError
 		digErr *provenance.DigestError
+		endErr *provenance.EndorsementError
+		large  *tooLarge
 		rngErr *RangeError
 		badReq *badRequest
 		mErr   *methodError
@@ -97,8 +99,10 @@ func classify(err error) class {
 	switch {
 	case errors.As(err, &mErr):
 		return class{http.StatusMethodNotAllowed, "error"}
-	case errors.Is(err, ErrEntryTooLarge), errors.As(err, &tooBig):
+	case errors.Is(err, ErrEntryTooLarge), errors.As(err, &tooBig), errors.As(err, &large):
 		return class{http.StatusRequestEntityTooLarge, "too_large"}
+	case errors.As(err, &endErr), errors.Is(err, ErrProvenanceRequired):
+		return class{http.StatusBadRequest, "bad_provenance"}
 	case errors.As(err, &envErr), errors.As(err, &ptErr):
 		return class{http.StatusBadRequest, "bad_envelope"}
 	case errors.As(err, &stErr):

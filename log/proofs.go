@@ -12,12 +12,6 @@ import (
 	"github.com/transparency-dev/formats/proof"
 )
 
-// subjectKey is the lookup key of statements about a SHA-256 subject digest:
-// a kind byte and the digest.
-func subjectKey(d provenance.Digest) []byte { return append([]byte{keySubjectSHA256}, d[:]...) }
-
-const keySubjectSHA256 = 1
-
 // maxStatementsPerSubject bounds the statements considered for one digest.
 const maxStatementsPerSubject = 1000
 

@@ -15,7 +15,7 @@ type Leaf struct {
 	Data []byte
 	// Hash is the RFC 6962 leaf hash of Data.
 	Hash []byte
-	// Keys are lookup keys for the entry (at most 64 bytes each), such as
+	// Keys are lookup keys for the entry (at most 80 bytes each), such as
 	// a kind byte followed by a subject digest. An entry is found by each of
 	// its keys. Identical entries have identical keys.
 	Keys [][]byte

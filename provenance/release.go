@@ -62,6 +62,9 @@ type Release struct {
 	ImageName string
 	// Image is the SHA-256 digest of the image (the subject digest).
 	Image Digest
+	// ImageSHA512 is the image's SHA-512 digest, if the subject has one
+	// (so that provenance naming only SHA-512 can be matched).
+	ImageSHA512 []byte
 	// ImageSize is the image's length in bytes.
 	ImageSize uint64
 	// Models are the hardware models the image is for.
@@ -171,6 +174,9 @@ func (r *Release) Validate() error {
 	if len(r.Provenance) > MaxEndorsed {
 		return fmt.Errorf("%d endorsed provenance digests, more than the limit of %d", len(r.Provenance), MaxEndorsed)
 	}
+	if r.ImageSHA512 != nil && len(r.ImageSHA512) != 64 {
+		return errors.New("the SHA-512 image digest must be 64 bytes")
+	}
 	if len(r.ImageName) > 1024 {
 		return errors.New("image name is longer than 1024 bytes")
 	}
@@ -205,11 +211,15 @@ func (r *Release) Statement() ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	digests := map[string]string{"sha256": hex.EncodeToString(r.Image[:])}
+	if r.ImageSHA512 != nil {
+		digests["sha512"] = hex.EncodeToString(r.ImageSHA512)
+	}
 	st := &ita1.Statement{
 		Type: ita1.StatementTypeUri,
 		Subject: []*ita1.ResourceDescriptor{{
 			Name:   r.ImageName,
-			Digest: map[string]string{"sha256": hex.EncodeToString(r.Image[:])},
+			Digest: digests,
 		}},
 		PredicateType: ReleasePredicateType,
 		Predicate:     ps,
@@ -267,6 +277,13 @@ func ParseRelease(body []byte) (*Release, error) {
 	}
 	if err := decodeHex256(h, &r.Image); err != nil {
 		return nil, &StatementError{Err: fmt.Errorf("subject sha256 digest: %w", err)}
+	}
+	if h, ok := sub.GetDigest()["sha512"]; ok {
+		d, err := hex.DecodeString(h)
+		if err != nil || len(d) != 64 || strings.ToLower(h) != h {
+			return nil, &StatementError{Err: errors.New("subject sha512 digest: want 128 lowercase hex digits")}
+		}
+		r.ImageSHA512 = d
 	}
 
 	// Decode the predicate from the signed bytes themselves, strictly, so

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/fwledger/fwledger/api"
 	"github.com/fwledger/fwledger/client"
 	"github.com/fwledger/fwledger/internal/cli"
 	"github.com/fwledger/fwledger/keys"
@@ -274,7 +275,8 @@ func trimNewline(b []byte) []byte {
 
 func submit(ctx context.Context, e *env, args []string) error {
 	fs := newFlags(e, "submit", "--log URL [--image F] FILE...",
-		"Submits each envelope file to the log and prints {\"index\":N,\"leaf_hash\":\"...\"} for each.\n"+
+		"Submits the envelope files to the log in one request, so that they are all logged or none\n"+
+			"is (a release with its provenance), and prints {\"index\":N,\"leaf_hash\":\"...\"} for each.\n"+
 			"With --image, uploads the image to the log's image store after the release is logged.")
 	logURL := fs.String("log", "", "log base `URL`, e.g. http://127.0.0.1:8080")
 	image := fs.String("image", "", "image `file` to upload after the releases")
@@ -292,18 +294,30 @@ func submit(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return &usageError{msg: err.Error()}
 	}
-	enc := json.NewEncoder(e.stdout)
+	var entries [][]byte
 	for _, f := range fs.Args() {
 		data, err := os.ReadFile(f)
 		if err != nil {
 			return err
 		}
-		rctx, cancel := context.WithTimeout(ctx, *timeout)
-		res, err := lc.Add(rctx, trimNewline(data))
-		cancel()
+		entries = append(entries, trimNewline(data))
+	}
+	rctx, cancel := context.WithTimeout(ctx, *timeout)
+	defer cancel()
+	var results []api.AddResponse
+	if len(entries) == 1 {
+		res, err := lc.Add(rctx, entries[0])
 		if err != nil {
-			return fmt.Errorf("%s: %w", f, err)
+			return fmt.Errorf("%s: %w", fs.Arg(0), err)
 		}
+		results = append(results, res)
+	} else {
+		if results, err = lc.AddAll(rctx, entries); err != nil {
+			return err
+		}
+	}
+	enc := json.NewEncoder(e.stdout)
+	for _, res := range results {
 		if err := enc.Encode(res); err != nil {
 			return err
 		}

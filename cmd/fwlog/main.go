@@ -67,6 +67,8 @@ func serve(args []string, stderr io.Writer) int {
 		keyFile     = fs.String("key", "", "log private key `file` (default <data>/log.key, generated on first start)")
 		addr        = fs.String("addr", "127.0.0.1:8080", "listen `address`")
 		releaseKeys cli.Strings
+		builderKeys cli.Strings
+		requireProv = fs.Bool("require-provenance", true, "refuse releases that endorse no provenance; set false only for a log migrating from unattested releases")
 		interval    = fs.Duration("integrate-interval", 100*time.Millisecond, "least time between integrations into a signed checkpoint")
 		batch       = fs.Int("integrate-batch", 8192, "most entries integrated in one step")
 		queue       = fs.Int("queue-size", 16384, "submissions waiting to be sequenced before new ones get 503")
@@ -78,6 +80,7 @@ func serve(args []string, stderr io.Writer) int {
 		pprofAddr   = fs.String("pprof-addr", "", "serve Go's net/http/pprof on this `address` (off by default; never expose it)")
 	)
 	fs.Var(&releaseKeys, "release-keys", "release public key `file` whose signatures the log accepts (repeatable)")
+	fs.Var(&builderKeys, "builder-keys", "builder public key `file` whose provenance the log accepts (repeatable)")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: fwlog serve [flags]\n\nRuns the log on embedded SQLite in --data until SIGINT or SIGTERM.\n\nFlags:\n")
 		fs.PrintDefaults()
@@ -128,20 +131,22 @@ func serve(args []string, stderr io.Writer) int {
 	}
 	vkey, _ := key.Public().VerifierKey()
 
-	var pubs []*keys.PublicKey
-	for _, f := range releaseKeys {
-		p, err := keys.LoadPublic(f)
-		if err != nil {
-			return fail("couldn't load a release key", err)
-		}
-		pubs = append(pubs, p)
-	}
-	ring, err := keys.NewRing(pubs...)
+	ring, err := loadRing(releaseKeys)
 	if err != nil {
-		return fail("invalid release keys", err)
+		return fail("invalid --release-keys", err)
+	}
+	builders, err := loadRing(builderKeys)
+	if err != nil {
+		return fail("invalid --builder-keys", err)
 	}
 	if ring.Len() == 0 {
-		logger.Warn("no --release-keys given: every submission will be refused")
+		logger.Warn("no --release-keys given: every release will be refused")
+	}
+	if builders.Len() == 0 && *requireProv {
+		logger.Warn("no --builder-keys given and provenance is required: every release will be refused")
+	}
+	if !*requireProv {
+		logger.Warn("provenance is not required: releases without build provenance are accepted (--require-provenance=false)")
 	}
 	var images *cas.Store
 	if !*noImages {
@@ -157,6 +162,8 @@ func serve(args []string, stderr io.Writer) int {
 		VerifierKey:       vkey,
 		Storage:           store,
 		ReleaseKeys:       ring,
+		BuilderKeys:       builders,
+		RequireProvenance: *requireProv,
 		Images:            images,
 		IntegrateInterval: *interval,
 		IntegrateBatch:    *batch,
@@ -169,7 +176,7 @@ func serve(args []string, stderr io.Writer) int {
 		return fail("refusing to start", err)
 	}
 	_, size := l.Checkpoint()
-	logger.Info("log ready", "origin", l.Origin(), "vkey", vkey, "size", size, "release_keys", ring.IDs())
+	logger.Info("log ready", "origin", l.Origin(), "vkey", vkey, "size", size, "release_keys", ring.IDs(), "builder_keys", builders.IDs(), "require_provenance", *requireProv)
 
 	if *pprofAddr != "" {
 		pln, err := net.Listen("tcp", *pprofAddr)
@@ -202,6 +209,19 @@ func serve(args []string, stderr io.Writer) int {
 	_, size = l.Checkpoint()
 	logger.Info("stopped", "size", size)
 	return 0
+}
+
+// loadRing loads public key files into a key ring.
+func loadRing(files []string) (*keys.Ring, error) {
+	var pubs []*keys.PublicKey
+	for _, f := range files {
+		p, err := keys.LoadPublic(f)
+		if err != nil {
+			return nil, err
+		}
+		pubs = append(pubs, p)
+	}
+	return keys.NewRing(pubs...)
 }
 
 // loadOrCreateKey loads the log key, or creates it (named origin) if the

@@ -146,9 +146,12 @@ type Log struct {
 type LogOptions struct {
 	Dir         string // data directory (default: a new temporary one)
 	ReleaseKeys []*keys.PrivateKey
-	Key         *keys.PrivateKey
-	Interval    time.Duration
-	QueueSize   int
+	BuilderKeys []*keys.PrivateKey
+	// RequireProvenance makes the log refuse releases without provenance.
+	RequireProvenance bool
+	Key               *keys.PrivateKey
+	Interval          time.Duration
+	QueueSize         int
 }
 
 // StartLog starts a log on SQLite in a temporary directory with an HTTP
@@ -198,11 +201,11 @@ func OpenLog(ctx context.Context, store log.Storage, o LogOptions) (*log.Log, er
 		return nil, err
 	}
 	vkey, _ := o.Key.Public().VerifierKey()
-	var pubs []*keys.PublicKey
-	for _, k := range o.ReleaseKeys {
-		pubs = append(pubs, k.Public())
+	ring, err := ringOf(o.ReleaseKeys)
+	if err != nil {
+		return nil, err
 	}
-	ring, err := keys.NewRing(pubs...)
+	builders, err := ringOf(o.BuilderKeys)
 	if err != nil {
 		return nil, err
 	}
@@ -212,10 +215,18 @@ func OpenLog(ctx context.Context, store log.Storage, o LogOptions) (*log.Log, er
 	}
 	return log.New(ctx, log.Config{
 		Signer: signer, Verifier: verifier, VerifierKey: vkey,
-		Storage: store, ReleaseKeys: ring, Images: images,
+		Storage: store, ReleaseKeys: ring, BuilderKeys: builders, RequireProvenance: o.RequireProvenance, Images: images,
 		IntegrateInterval: o.Interval, QueueSize: o.QueueSize,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
+}
+
+func ringOf(ks []*keys.PrivateKey) (*keys.Ring, error) {
+	var pubs []*keys.PublicKey
+	for _, k := range ks {
+		pubs = append(pubs, k.Public())
+	}
+	return keys.NewRing(pubs...)
 }
 
 // Stop shuts the log down (idempotent).

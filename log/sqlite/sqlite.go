@@ -317,8 +317,8 @@ func (s *Storage) Sequence(ctx context.Context, leaves []log.Leaf) ([]log.Sequen
 			return nil, err
 		}
 		for _, k := range keys {
-			if len(k) > 64 {
-				return nil, fmt.Errorf("lookup key of %d bytes is longer than 64", len(k))
+			if len(k) > 80 {
+				return nil, fmt.Errorf("lookup key of %d bytes is longer than 80", len(k))
 			}
 			if _, err := addKey.ExecContext(ctx, k, idx, l.Hash); err != nil {
 				return nil, err

@@ -1,0 +1,240 @@
+package log
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+
+	"github.com/fwledger/fwledger/api"
+	"github.com/fwledger/fwledger/log/tiles"
+	"github.com/fwledger/fwledger/provenance"
+)
+
+// MaxBatch is the most entries one submission may hold.
+const MaxBatch = api.MaxBatch
+
+// ErrProvenanceRequired is returned for a release that endorses no
+// provenance, when the log requires provenance.
+var ErrProvenanceRequired = errors.New("the release endorses no provenance, and this log requires every release to (fwctl release --provenance; a log migrating from unattested releases runs with --require-provenance=false)")
+
+// An AddResult reports where an entry is in the log.
+type AddResult struct {
+	Index    uint64
+	LeafHash []byte
+	// Dup is true if the entry was already logged.
+	Dup bool
+}
+
+// An EntryError reports which entry of a submission was refused.
+type EntryError struct {
+	Entry int
+	Err   error
+}
+
+func (e *EntryError) Error() string { return fmt.Sprintf("entry %d: %v", e.Entry, e.Err) }
+func (e *EntryError) Unwrap() error { return e.Err }
+
+// Add verifies one entry and, if it is acceptable, sequences it and
+// returns its durable index. A duplicate returns the existing index.
+func (l *Log) Add(ctx context.Context, entry []byte) (AddResult, error) {
+	res, err := l.addAll(ctx, [][]byte{entry})
+	if err != nil {
+		var ee *EntryError
+		if errors.As(err, &ee) {
+			err = ee.Err
+		}
+		l.metrics.submissions.WithLabelValues(outcome(AddResult{}, err)).Inc()
+		return AddResult{}, err
+	}
+	l.metrics.submissions.WithLabelValues(outcome(res[0], nil)).Inc()
+	return res[0], nil
+}
+
+// AddAll verifies up to MaxBatch entries and logs all of them or none: a
+// release with the provenance it endorses, say. It returns one result per
+// entry, in order. A refused entry is named by an *EntryError.
+//
+// Each entry must verify on its own (a release signed by a release key,
+// provenance by a builder key). A release must endorse at least one
+// provenance envelope if the log requires provenance, and every envelope it
+// endorses must be in this submission or already logged, and must attest
+// the released image.
+func (l *Log) AddAll(ctx context.Context, entries [][]byte) ([]AddResult, error) {
+	res, err := l.addAll(ctx, entries)
+	for i := range entries {
+		switch {
+		case err == nil:
+			l.metrics.submissions.WithLabelValues(outcome(res[i], nil)).Inc()
+		default:
+			l.metrics.submissions.WithLabelValues(outcome(AddResult{}, err)).Inc()
+		}
+	}
+	return res, err
+}
+
+func (l *Log) addAll(ctx context.Context, entries [][]byte) ([]AddResult, error) {
+	if len(entries) == 0 {
+		return nil, &badRequest{msg: "the submission holds no entries"}
+	}
+	if len(entries) > MaxBatch {
+		return nil, &badRequest{msg: fmt.Sprintf("the submission holds %d entries, more than the limit of %d", len(entries), MaxBatch)}
+	}
+	parsed := make([]*provenance.Entry, len(entries))
+	inBatch := map[provenance.Digest]*provenance.Entry{}
+	for i, data := range entries {
+		if len(data) > tiles.MaxEntrySize {
+			return nil, &EntryError{i, ErrEntryTooLarge}
+		}
+		e, err := provenance.ParseEntry(data)
+		if err != nil {
+			return nil, &EntryError{i, err}
+		}
+		if _, err := provenance.VerifyEntry(ctx, e, l.cfg.ReleaseKeys, 1, l.cfg.BuilderKeys); err != nil {
+			return nil, &EntryError{i, err}
+		}
+		parsed[i] = e
+		if e.Kind == provenance.KindProvenance {
+			inBatch[e.Digest] = e
+		}
+	}
+	for i, e := range parsed {
+		if e.Kind != provenance.KindRelease {
+			continue
+		}
+		if err := l.checkEndorsements(ctx, e.Release, inBatch); err != nil {
+			return nil, &EntryError{i, err}
+		}
+	}
+	// Provenance goes first, so that a release never precedes what it
+	// endorses in the log.
+	var leaves []Leaf
+	var order []int
+	for pass := 0; pass < 2; pass++ {
+		for i, e := range parsed {
+			if (e.Kind == provenance.KindProvenance) == (pass == 0) {
+				leaves = append(leaves, Leaf{Data: entries[i], Hash: tiles.LeafHash(entries[i]), Keys: entryKeys(e)})
+				order = append(order, i)
+			}
+		}
+	}
+	seq, err := l.enqueue(ctx, leaves)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]AddResult, len(entries))
+	for k, i := range order {
+		out[i] = AddResult{Index: seq[k].Index, LeafHash: leaves[k].Hash, Dup: seq[k].Dup}
+	}
+	return out, nil
+}
+
+// checkEndorsements checks the provenance a release endorses.
+func (l *Log) checkEndorsements(ctx context.Context, r *provenance.Release, inBatch map[provenance.Digest]*provenance.Entry) error {
+	if len(r.Provenance) == 0 && l.cfg.RequireProvenance {
+		return ErrProvenanceRequired
+	}
+	for _, d := range r.Provenance {
+		if e, ok := inBatch[d]; ok {
+			if err := provenance.CheckEndorsed(r, d, e.Provenance); err != nil {
+				return err
+			}
+			continue
+		}
+		e, err := l.loggedEntry(ctx, envelopeKey(d))
+		if err != nil {
+			return err
+		}
+		if e == nil || e.Kind != provenance.KindProvenance {
+			return &provenance.EndorsementError{Provenance: d, Reason: "is neither logged nor in this submission (submit them together)"}
+		}
+		if err := provenance.CheckEndorsed(r, d, e.Provenance); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// loggedEntry returns the first sequenced entry with the given key, parsed,
+// or nil if there is none.
+func (l *Log) loggedEntry(ctx context.Context, key []byte) (*provenance.Entry, error) {
+	idx, err := l.store.Lookup(ctx, key, -1, 1)
+	if err != nil || len(idx) == 0 {
+		return nil, err
+	}
+	data, err := l.store.ReadEntry(ctx, idx[0])
+	if err != nil {
+		return nil, err
+	}
+	return provenance.ParseEntry(data)
+}
+
+func (l *Log) enqueue(ctx context.Context, leaves []Leaf) ([]Sequenced, error) {
+	p := &pending{leaves: leaves, done: make(chan result, 1)}
+	l.stopMu.RLock()
+	if l.stopping {
+		l.stopMu.RUnlock()
+		return nil, ErrStopped
+	}
+	select {
+	case l.queue <- p:
+		l.stopMu.RUnlock()
+	default:
+		l.stopMu.RUnlock()
+		return nil, ErrPushback
+	}
+	select {
+	case r := <-p.done:
+		return r.seq, r.err
+	case <-ctx.Done():
+		// The entries may still be sequenced; a retry finds them as
+		// duplicates.
+		return nil, ctx.Err()
+	}
+}
+
+// Lookup keys: a kind byte and a digest. The first key of an entry is
+// unique to its content and serves duplicate detection.
+const (
+	keySubjectSHA256 = 1 // a subject's SHA-256 digest
+	keyEnvelope      = 2 // SHA-256 of the exact entry bytes
+	keySubjectSHA512 = 3 // a subject's SHA-512 digest
+	keyModel         = 4 // SHA-256 of a hardware model name
+	keyModelVersion  = 5 // SHA-256 of model, 0, version
+)
+
+func subjectKey(d provenance.Digest) []byte  { return append([]byte{keySubjectSHA256}, d[:]...) }
+func envelopeKey(d provenance.Digest) []byte { return append([]byte{keyEnvelope}, d[:]...) }
+
+func modelKey(model string) []byte {
+	h := sha256.Sum256([]byte(model))
+	return append([]byte{keyModel}, h[:]...)
+}
+
+func modelVersionKey(model, version string) []byte {
+	h := sha256.Sum256([]byte(model + "\x00" + version))
+	return append([]byte{keyModelVersion}, h[:]...)
+}
+
+// entryKeys returns the lookup keys of an entry.
+func entryKeys(e *provenance.Entry) [][]byte {
+	switch e.Kind {
+	case provenance.KindRelease:
+		r := e.Release
+		keys := [][]byte{subjectKey(r.Image)}
+		for _, m := range r.Models {
+			keys = append(keys, modelKey(m), modelVersionKey(m, r.Version))
+		}
+		return keys
+	}
+	keys := [][]byte{envelopeKey(e.Digest)}
+	for _, s := range e.Provenance.Subjects {
+		switch s.Alg {
+		case "sha256":
+			keys = append(keys, subjectKey(provenance.Digest(s.Value)))
+		case "sha512":
+			keys = append(keys, append([]byte{keySubjectSHA512}, s.Value...))
+		}
+	}
+	return keys
+}
