@@ -14,6 +14,7 @@ const (
 	PathTLogProof        = "/v1/proofs/tlog/" // + <index>
 	PathSubjects         = "/v1/subjects/"    // + sha256:<hex>
 	PathBundles          = "/v1/bundles/"     // + sha256:<hex>
+	PathReleases         = "/v1/releases"     // ?model=&version=
 	PathImages           = "/v1/images/"      // + sha256:<hex>
 	PathCheckpoint       = "/checkpoint"
 )
@@ -79,12 +80,53 @@ type SubjectEntry struct {
 	// Integrated reports whether the entry is covered by the published
 	// checkpoint (and so has proofs).
 	Integrated bool `json:"integrated"`
+	// Kind is "release" or "provenance".
+	Kind string `json:"kind"`
+	// Role, for provenance, is "build" when a release of the subject
+	// endorses it and "rebuild" otherwise (an independent rebuild).
+	Role string `json:"role,omitempty"`
+	// EntryDigest is the SHA-256 of the exact entry bytes, as releases
+	// name the provenance they endorse.
+	EntryDigest string `json:"entry_digest"`
+	// Release fields.
+	Version         string   `json:"version,omitempty"`
+	SecurityVersion *uint64  `json:"security_version,omitempty"`
+	Models          []string `json:"models,omitempty"`
+	// Provenance fields.
+	BuilderID string `json:"builder_id,omitempty"`
+	BuildType string `json:"build_type,omitempty"`
+	Source    string `json:"source,omitempty"`
+	Ref       string `json:"ref,omitempty"`
+	Commit    string `json:"commit,omitempty"`
 }
 
 // Subject is the response of GET /v1/subjects/sha256:<hex>.
 type Subject struct {
 	Digest  string         `json:"digest"`
 	Entries []SubjectEntry `json:"entries"`
+}
+
+// Release is one release in the response of GET /v1/releases.
+type Release struct {
+	Index           uint64   `json:"index"`
+	Integrated      bool     `json:"integrated"`
+	Image           string   `json:"image"`
+	ImageSize       uint64   `json:"image_size"`
+	Models          []string `json:"models"`
+	Version         string   `json:"version"`
+	SecurityVersion uint64   `json:"security_version"`
+	Channel         string   `json:"channel"`
+	Created         string   `json:"created"`
+	// Provenance lists the digests of the provenance envelopes the release
+	// endorses.
+	Provenance []string `json:"provenance"`
+}
+
+// Releases is the response of GET /v1/releases.
+type Releases struct {
+	Releases []Release `json:"releases"`
+	// Next, when present, is the value of "after" that continues the list.
+	Next *uint64 `json:"next,omitempty"`
 }
 
 // Error is the body of every error response.

@@ -11,7 +11,10 @@
 //	  "release": {
 //	    "entry": "<standard base64 of the exact logged envelope bytes>",
 //	    "proof": "c2sp.org/tlog-proof@v1\nindex 5\n<hashes>\n\n<checkpoint>"
-//	  }
+//	  },
+//	  "provenance": [
+//	    {"entry": "<base64 of a provenance envelope>", "proof": "c2sp.org/tlog-proof@v1\nindex 4\n..."}
+//	  ]
 //	}
 //
 // Every proof in a bundle carries the same checkpoint. Parsing checks
@@ -33,14 +36,19 @@ const MediaType = "application/vnd.fwledger.bundle.v1+json"
 
 // Limits.
 const (
-	MaxSize      = 1 << 20
-	MaxEntrySize = 65535
-	MaxProofSize = 16 << 10
+	MaxSize       = 1 << 20
+	MaxEntrySize  = 65535
+	MaxProofSize  = 16 << 10
+	MaxProvenance = 8
 )
 
-// A Bundle is a release with its proof of inclusion.
+// A Bundle is a release and the provenance about its image, each with its
+// proof of inclusion.
 type Bundle struct {
 	Release Entry
+	// Provenance holds SLSA provenance statements about the released image:
+	// those the release endorses and independent rebuilds.
+	Provenance []Entry
 }
 
 // An Entry is one logged entry and its tlog-proof.
@@ -52,8 +60,9 @@ type Entry struct {
 }
 
 type jsonBundle struct {
-	MediaType string     `json:"mediaType"`
-	Release   *jsonEntry `json:"release"`
+	MediaType  string      `json:"mediaType"`
+	Release    *jsonEntry  `json:"release"`
+	Provenance []jsonEntry `json:"provenance,omitempty"`
 }
 
 type jsonEntry struct {
@@ -63,10 +72,14 @@ type jsonEntry struct {
 
 // Marshal encodes b.
 func (b *Bundle) Marshal() ([]byte, error) {
-	return json.MarshalIndent(jsonBundle{
+	jb := jsonBundle{
 		MediaType: MediaType,
 		Release:   &jsonEntry{Entry: b.Release.Data, Proof: string(b.Release.Proof.Marshal())},
-	}, "", "  ")
+	}
+	for _, p := range b.Provenance {
+		jb.Provenance = append(jb.Provenance, jsonEntry{Entry: p.Data, Proof: string(p.Proof.Marshal())})
+	}
+	return json.MarshalIndent(jb, "", "  ")
 }
 
 // Checkpoint returns the checkpoint the bundle's proofs are under.
@@ -96,7 +109,21 @@ func Parse(data []byte) (*Bundle, error) {
 	if err != nil {
 		return nil, fmt.Errorf("release: %w", err)
 	}
-	return &Bundle{Release: *rel}, nil
+	b := &Bundle{Release: *rel}
+	if len(jb.Provenance) > MaxProvenance {
+		return nil, fmt.Errorf("bundle holds %d provenance entries, more than the limit of %d", len(jb.Provenance), MaxProvenance)
+	}
+	for i := range jb.Provenance {
+		e, err := parseEntry(&jb.Provenance[i])
+		if err != nil {
+			return nil, fmt.Errorf("provenance[%d]: %w", i, err)
+		}
+		if !bytes.Equal(e.Proof.Checkpoint, rel.Proof.Checkpoint) {
+			return nil, fmt.Errorf("provenance[%d] is proven under another checkpoint than the release", i)
+		}
+		b.Provenance = append(b.Provenance, *e)
+	}
+	return b, nil
 }
 
 func parseEntry(je *jsonEntry) (*Entry, error) {

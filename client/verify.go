@@ -33,6 +33,23 @@ type Trust struct {
 	// ReleaseThreshold is how many distinct release keys must sign
 	// (default 1).
 	ReleaseThreshold int
+	// BuilderKeys verify the signatures of build provenance.
+	BuilderKeys *keys.Ring
+	// RequireProvenance rejects a release that endorses no provenance.
+	RequireProvenance bool
+}
+
+// A VerifiedProvenance is a provenance statement in a bundle whose
+// inclusion and signature verified.
+type VerifiedProvenance struct {
+	Index      uint64
+	Digest     provenance.Digest
+	Provenance *provenance.Provenance
+	// Signers are the DSSE key IDs of the trusted builder keys that signed.
+	Signers []string
+	// Endorsed is true for the build provenance the release endorses, and
+	// false for independent rebuilds.
+	Endorsed bool
 }
 
 // A Verified is what a successful verification established.
@@ -47,6 +64,9 @@ type Verified struct {
 	Checkpoint flog.Checkpoint
 	// CheckpointNote is the signed checkpoint.
 	CheckpointNote []byte
+	// Provenance holds the verified provenance: every statement the
+	// release endorses, and the rebuilds signed by trusted builder keys.
+	Provenance []VerifiedProvenance
 }
 
 // BundleError reports a malformed bundle.
@@ -87,14 +107,33 @@ type SignatureError struct{ Err error }
 func (e *SignatureError) Error() string { return "release signature rejected: " + e.Err.Error() }
 func (e *SignatureError) Unwrap() error { return e.Err }
 
+// ProvenanceError reports build provenance that is missing, does not
+// verify, or is not about the released image.
+type ProvenanceError struct {
+	// Digest is the provenance envelope's digest, zero when the release
+	// endorses none.
+	Digest provenance.Digest
+	Err    error
+}
+
+func (e *ProvenanceError) Error() string {
+	if e.Digest == (provenance.Digest{}) {
+		return "provenance rejected: " + e.Err.Error()
+	}
+	return fmt.Sprintf("provenance %s rejected: %v", e.Digest, e.Err)
+}
+func (e *ProvenanceError) Unwrap() error { return e.Err }
+
 // DigestError reports an image whose digest or size is not the released
 // one.
 type DigestError = provenance.DigestError
 
 // VerifyBundle verifies a bundle and the image it is for, in this order:
-// checkpoint signature and origin, inclusion of the release in the
-// checkpoint, release signatures and statement, image size and digest
-// (hashed as a stream). It returns the first failure.
+// checkpoint signature and origin, inclusion of the release and of every
+// provenance entry in the checkpoint, release signatures and statement,
+// build provenance (present, signed by a trusted builder key, about the
+// image), image size and digest (hashed as a stream). It returns the first
+// failure.
 func VerifyBundle(ctx context.Context, t Trust, bundleBytes []byte, image io.Reader) (*Verified, error) {
 	if t.Log == nil {
 		return nil, &CheckpointError{Err: errors.New("no trusted log key")}
@@ -110,6 +149,11 @@ func VerifyBundle(ctx context.Context, t Trust, bundleBytes []byte, image io.Rea
 	if err := VerifyInclusion(cp, &b.Release); err != nil {
 		return nil, err
 	}
+	for i := range b.Provenance {
+		if err := VerifyInclusion(cp, &b.Provenance[i]); err != nil {
+			return nil, err
+		}
+	}
 	sr, err := provenance.VerifyRelease(ctx, b.Release.Data, t.ReleaseKeys, t.ReleaseThreshold)
 	if err != nil {
 		var sigErr *provenance.SignatureError
@@ -118,6 +162,10 @@ func VerifyBundle(ctx context.Context, t Trust, bundleBytes []byte, image io.Rea
 			return nil, &SignatureError{Err: err}
 		}
 		return nil, &ReleaseError{Err: err}
+	}
+	vps, err := verifyProvenance(ctx, t, sr.Release, b.Provenance)
+	if err != nil {
+		return nil, err
 	}
 	if err := CheckImage(sr.Release, image); err != nil {
 		return nil, err
@@ -128,7 +176,64 @@ func VerifyBundle(ctx context.Context, t Trust, bundleBytes []byte, image io.Rea
 		Index:          b.Release.Proof.Index,
 		Checkpoint:     *cp,
 		CheckpointNote: b.Checkpoint(),
+		Provenance:     vps,
 	}, nil
+}
+
+// verifyProvenance checks the provenance entries of a bundle against the
+// release: every endorsed envelope must be present, signed by a trusted
+// builder key, and about the released image. Other entries (rebuilds) are
+// kept only if they are provenance about the image signed by a trusted key.
+func verifyProvenance(ctx context.Context, t Trust, r *provenance.Release, entries []bundle.Entry) ([]VerifiedProvenance, error) {
+	if len(r.Provenance) == 0 && t.RequireProvenance {
+		return nil, &ProvenanceError{Err: errors.New("the release endorses no build provenance")}
+	}
+	byDigest := map[provenance.Digest]*bundle.Entry{}
+	for i := range entries {
+		byDigest[sha256.Sum256(entries[i].Data)] = &entries[i]
+	}
+	var out []VerifiedProvenance
+	endorsed := map[provenance.Digest]bool{}
+	for _, d := range r.Provenance {
+		endorsed[d] = true
+		e, ok := byDigest[d]
+		if !ok {
+			return nil, &ProvenanceError{Digest: d, Err: errors.New("the release endorses it, but it is not in the bundle")}
+		}
+		vp, err := verifyProvenanceEntry(ctx, t, r, d, e)
+		if err != nil {
+			return nil, &ProvenanceError{Digest: d, Err: err}
+		}
+		vp.Endorsed = true
+		out = append(out, *vp)
+	}
+	for d, e := range byDigest {
+		if endorsed[d] {
+			continue
+		}
+		if vp, err := verifyProvenanceEntry(ctx, t, r, d, e); err == nil {
+			out = append(out, *vp)
+		}
+	}
+	return out, nil
+}
+
+func verifyProvenanceEntry(ctx context.Context, t Trust, r *provenance.Release, d provenance.Digest, e *bundle.Entry) (*VerifiedProvenance, error) {
+	pe, err := provenance.ParseEntry(e.Data)
+	if err != nil {
+		return nil, err
+	}
+	if pe.Kind != provenance.KindProvenance {
+		return nil, fmt.Errorf("the entry is a %s, not provenance", pe.Kind)
+	}
+	signers, err := provenance.VerifySignatures(ctx, pe.Envelope, t.BuilderKeys, 1)
+	if err != nil {
+		return nil, err
+	}
+	if err := provenance.CheckEndorsed(r, d, pe.Provenance); err != nil {
+		return nil, err
+	}
+	return &VerifiedProvenance{Index: e.Proof.Index, Digest: d, Provenance: pe.Provenance, Signers: signers}, nil
 }
 
 // VerifyCheckpoint verifies a signed checkpoint with the log's verifier,

@@ -41,6 +41,7 @@ func NewHandler(l *Log) http.Handler {
 	mux.HandleFunc(api.PathTLogProof+"{index}", h.get(h.tlogProof))
 	mux.HandleFunc(api.PathSubjects+"{digest}", h.get(h.subject))
 	mux.HandleFunc(api.PathBundles+"{digest}", h.get(h.bundle))
+	mux.HandleFunc(api.PathReleases, h.get(h.releases))
 	mux.HandleFunc(api.PathImages+"{digest}", h.image)
 	mux.HandleFunc("/healthz", h.get(func(w http.ResponseWriter, r *http.Request) error {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
@@ -327,13 +328,73 @@ func (h *handler) subject(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	idxs, size, err := h.l.Subject(r.Context(), d, api.MaxLookupResults)
+	sts, size, err := h.l.Subject(r.Context(), d, api.MaxLookupResults)
 	if err != nil {
 		return err
 	}
+	endorsed := map[provenance.Digest]bool{}
+	for _, s := range sts {
+		if s.Kind == provenance.KindRelease {
+			for _, pd := range s.Release.Provenance {
+				endorsed[pd] = true
+			}
+		}
+	}
 	resp := api.Subject{Digest: d.String(), Entries: []api.SubjectEntry{}}
-	for _, i := range idxs {
-		resp.Entries = append(resp.Entries, api.SubjectEntry{Index: i, Integrated: i < size})
+	for _, s := range sts {
+		e := api.SubjectEntry{Index: s.Index, Integrated: s.Index < size, Kind: string(s.Kind), EntryDigest: s.Digest.String()}
+		switch s.Kind {
+		case provenance.KindRelease:
+			sv := s.Release.SecurityVersion
+			e.Version, e.SecurityVersion, e.Models = s.Release.Version, &sv, s.Release.Models
+		case provenance.KindProvenance:
+			p := s.Provenance
+			e.Role = "rebuild"
+			if endorsed[s.Digest] {
+				e.Role = "build"
+			}
+			e.BuilderID, e.BuildType = p.BuilderID, p.BuildType
+			e.Source, e.Ref, e.Commit = p.Source.Repo, p.Source.Ref, p.Source.Commit
+		}
+		resp.Entries = append(resp.Entries, e)
+	}
+	return writeJSON(w, cacheMutable, resp)
+}
+
+func (h *handler) releases(w http.ResponseWriter, r *http.Request) error {
+	q := r.URL.Query()
+	model := q.Get("model")
+	if model == "" {
+		return &badRequest{msg: "parameter \"model\" is required"}
+	}
+	after := int64(-1)
+	if s := q.Get("after"); s != "" {
+		n, err := parseUint("after", s)
+		if err != nil {
+			return err
+		}
+		after = int64(n)
+	}
+	sts, size, err := h.l.Releases(r.Context(), model, q.Get("version"), after, api.MaxLookupResults)
+	if err != nil {
+		return err
+	}
+	resp := api.Releases{Releases: []api.Release{}}
+	for _, s := range sts {
+		rel := s.Release
+		a := api.Release{
+			Index: s.Index, Integrated: s.Index < size, Image: rel.Image.String(), ImageSize: rel.ImageSize,
+			Models: rel.Models, Version: rel.Version, SecurityVersion: rel.SecurityVersion, Channel: rel.Channel,
+			Created: rel.Created.UTC().Format(time.RFC3339), Provenance: []string{},
+		}
+		for _, pd := range rel.Provenance {
+			a.Provenance = append(a.Provenance, pd.String())
+		}
+		resp.Releases = append(resp.Releases, a)
+	}
+	if len(sts) == api.MaxLookupResults {
+		next := sts[len(sts)-1].Index
+		resp.Next = &next
 	}
 	return writeJSON(w, cacheMutable, resp)
 }

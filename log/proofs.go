@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 
 	"github.com/fwledger/fwledger/bundle"
 	"github.com/fwledger/fwledger/provenance"
@@ -40,72 +41,134 @@ func (l *Log) TLogProof(ctx context.Context, index uint64) ([]byte, error) {
 	return tp.Marshal(), nil
 }
 
-// Subject returns the indices of the entries about subject digest d (which
-// may not all be integrated yet) and the published size.
-func (l *Log) Subject(ctx context.Context, d provenance.Digest, limit int) ([]uint64, uint64, error) {
-	size := l.size()
-	idx, err := l.store.Lookup(ctx, subjectKey(d), -1, limit)
-	return idx, size, err
+// A Statement is a logged entry, parsed, with its index.
+type Statement struct {
+	Index uint64
+	Data  []byte
+	*provenance.Entry
 }
 
-// releaseAt returns the entry at index and its release, or a nil release if
-// the entry is not a release of image d.
-func (l *Log) releaseAt(ctx context.Context, index uint64, d provenance.Digest) ([]byte, *provenance.Release, error) {
-	entry, err := l.store.ReadEntry(ctx, index)
+// statements reads and parses the sequenced entries with a lookup key, in
+// log order, starting after index after (-1 for the start).
+func (l *Log) statements(ctx context.Context, key []byte, after int64, limit int) ([]Statement, error) {
+	idxs, err := l.store.Lookup(ctx, key, after, limit)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	env, err := provenance.ParseEnvelope(entry)
+	out := make([]Statement, 0, len(idxs))
+	for _, i := range idxs {
+		data, err := l.store.ReadEntry(ctx, i)
+		if err != nil {
+			return nil, err
+		}
+		e, err := provenance.ParseEntry(data)
+		if err != nil {
+			// Every logged entry parsed when it was submitted.
+			return nil, fmt.Errorf("logged entry %d no longer parses: %w", i, err)
+		}
+		out = append(out, Statement{Index: i, Data: data, Entry: e})
+	}
+	return out, nil
+}
+
+// Subject returns the statements about subject digest d (including ones not
+// yet integrated), in log order, and the published size.
+func (l *Log) Subject(ctx context.Context, d provenance.Digest, limit int) ([]Statement, uint64, error) {
+	size := l.size()
+	st, err := l.statements(ctx, subjectKey(d), -1, limit)
+	return st, size, err
+}
+
+// Releases returns up to limit releases for a hardware model (of one
+// version, if version is not empty), in log order after index after, and
+// the published size.
+func (l *Log) Releases(ctx context.Context, model, version string, after int64, limit int) ([]Statement, uint64, error) {
+	size := l.size()
+	key := modelKey(model)
+	if version != "" {
+		key = modelVersionKey(model, version)
+	}
+	st, err := l.statements(ctx, key, after, limit)
 	if err != nil {
-		return entry, nil, nil
+		return nil, 0, err
 	}
-	rel, err := provenance.ParseRelease(env.Body)
-	if err != nil || rel.Image != d {
-		return entry, nil, nil
+	out := st[:0]
+	for _, s := range st {
+		// The key is a hash of the names; compare the names themselves.
+		if s.Kind == provenance.KindRelease && slices.Contains(s.Release.Models, model) && (version == "" || s.Release.Version == version) {
+			out = append(out, s)
+		}
 	}
-	return entry, rel, nil
+	return out, size, nil
 }
 
 // Bundle returns the offline proof bundle for the release of image digest d
 // under the published checkpoint: for the release at index when index is
-// non-negative, or else for the latest integrated release of d.
+// non-negative, or else for the latest integrated release of d. The bundle
+// holds the release, every provenance statement about the image that the
+// checkpoint covers (the endorsed build provenance first, then rebuilds),
+// and a tlog-proof for each.
 func (l *Log) Bundle(ctx context.Context, d provenance.Digest, index int64) ([]byte, error) {
 	p := l.latest.Load()
-	idxs, err := l.store.Lookup(ctx, subjectKey(d), -1, maxStatementsPerSubject)
+	sts, err := l.statements(ctx, subjectKey(d), -1, maxStatementsPerSubject)
 	if err != nil {
 		return nil, err
 	}
+	var rel *Statement
 	pending := false
-	for k := len(idxs) - 1; k >= 0; k-- {
-		i := idxs[k]
-		if index >= 0 && uint64(index) != i {
+	for k := len(sts) - 1; k >= 0; k-- {
+		s := &sts[k]
+		if s.Kind != provenance.KindRelease || s.Release.Image != d || (index >= 0 && uint64(index) != s.Index) {
 			continue
 		}
-		entry, rel, err := l.releaseAt(ctx, i, d)
-		if err != nil {
-			return nil, err
-		}
-		if rel == nil {
-			continue
-		}
-		if i >= p.size {
+		if s.Index >= p.size {
 			pending = true
 			continue
 		}
-		tp, err := l.tlogProof(ctx, i, p)
-		if err != nil {
-			return nil, err
+		rel = s
+		break
+	}
+	if rel == nil {
+		switch {
+		case pending:
+			return nil, fmt.Errorf("the release of image %s is not yet covered by a published checkpoint (size %d); retry shortly: %w", d, p.size, ErrNotFound)
+		case index >= 0:
+			return nil, fmt.Errorf("entry %d is not a release of image %s: %w", index, d, ErrNotFound)
 		}
-		b := &bundle.Bundle{Release: bundle.Entry{Data: entry, Proof: *tp}}
-		return b.Marshal()
+		return nil, fmt.Errorf("no release of image %s is logged: %w", d, ErrNotFound)
 	}
-	switch {
-	case pending:
-		return nil, fmt.Errorf("the release of image %s is not yet covered by a published checkpoint (size %d); retry shortly: %w", d, p.size, ErrNotFound)
-	case index >= 0:
-		return nil, fmt.Errorf("entry %d is not a release of image %s: %w", index, d, ErrNotFound)
+	entry := func(s *Statement) (bundle.Entry, error) {
+		tp, err := l.tlogProof(ctx, s.Index, p)
+		if err != nil {
+			return bundle.Entry{}, err
+		}
+		return bundle.Entry{Data: s.Data, Proof: *tp}, nil
 	}
-	return nil, fmt.Errorf("no release of image %s is logged: %w", d, ErrNotFound)
+	b := &bundle.Bundle{}
+	if b.Release, err = entry(rel); err != nil {
+		return nil, err
+	}
+	endorsed := map[provenance.Digest]bool{}
+	for _, pd := range rel.Release.Provenance {
+		endorsed[pd] = true
+	}
+	for pass := 0; pass < 2 && len(b.Provenance) < bundle.MaxProvenance; pass++ {
+		for k := range sts {
+			s := &sts[k]
+			if s.Kind != provenance.KindProvenance || s.Index >= p.size || endorsed[s.Digest] != (pass == 0) {
+				continue
+			}
+			if len(b.Provenance) == bundle.MaxProvenance {
+				break
+			}
+			e, err := entry(s)
+			if err != nil {
+				return nil, err
+			}
+			b.Provenance = append(b.Provenance, e)
+		}
+	}
+	return b.Marshal()
 }
 
 // ErrNoImageStore is returned by the image methods of a log without one.
@@ -117,16 +180,14 @@ func (l *Log) PutImage(ctx context.Context, d provenance.Digest, r io.Reader) er
 	if l.cfg.Images == nil {
 		return ErrNoImageStore
 	}
-	idxs, err := l.store.Lookup(ctx, subjectKey(d), -1, maxStatementsPerSubject)
+	sts, err := l.statements(ctx, subjectKey(d), -1, maxStatementsPerSubject)
 	if err != nil {
 		return err
 	}
 	var rel *provenance.Release
-	for _, i := range idxs {
-		if _, rel, err = l.releaseAt(ctx, i, d); err != nil {
-			return err
-		}
-		if rel != nil {
+	for _, s := range sts {
+		if s.Kind == provenance.KindRelease && s.Release.Image == d {
+			rel = s.Release
 			break
 		}
 	}

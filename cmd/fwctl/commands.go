@@ -55,6 +55,19 @@ func keygen(ctx context.Context, e *env, args []string) error {
 	})
 }
 
+// loadRing loads public key files into a key ring.
+func loadRing(files []string) (*keys.Ring, error) {
+	var pubs []*keys.PublicKey
+	for _, f := range files {
+		p, err := keys.LoadPublic(f)
+		if err != nil {
+			return nil, err
+		}
+		pubs = append(pubs, p)
+	}
+	return keys.NewRing(pubs...)
+}
+
 func loadSigners(files []string) ([]dsse.SignerVerifier, error) {
 	var out []dsse.SignerVerifier
 	for _, f := range files {
@@ -140,6 +153,11 @@ func release(ctx context.Context, e *env, args []string) error {
 		data, err := os.ReadFile(f)
 		if err != nil {
 			return err
+		}
+		// Endorse the exact bytes fwctl submit sends (and the log stores).
+		data = trimNewline(data)
+		if _, err := provenance.ParseEntry(data); err != nil {
+			return fmt.Errorf("--provenance %s: %w", f, err)
 		}
 		r.Provenance = append(r.Provenance, sha256.Sum256(data))
 	}
@@ -405,9 +423,11 @@ func verify(ctx context.Context, e *env, args []string) error {
 		"Verifies offline: the checkpoint signature, the release's inclusion under it, the release\n"+
 			"signatures, and the image digest and size. Prints a summary on success; exits 3 on rejection.")
 	logKey := fs.String("log-key", "", "log public key `file` (its name is the log origin)")
-	var releaseKeys cli.Strings
+	var releaseKeys, builderKeys cli.Strings
 	fs.Var(&releaseKeys, "release-keys", "trusted release public key `file` (repeatable)")
+	fs.Var(&builderKeys, "builder-keys", "trusted builder public key `file` for provenance (repeatable)")
 	threshold := fs.Int("threshold", 1, "distinct release keys that must have signed")
+	requireProv := fs.Bool("require-provenance", true, "reject a release that endorses no build provenance")
 	image := fs.String("image", "", "image `file`")
 	bundleFile := fs.String("bundle", "", "proof bundle `file`")
 	if err := parse(fs, args); err != nil {
@@ -424,15 +444,11 @@ func verify(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", *logKey, err)
 	}
-	var pubs []*keys.PublicKey
-	for _, f := range releaseKeys {
-		p, err := keys.LoadPublic(f)
-		if err != nil {
-			return err
-		}
-		pubs = append(pubs, p)
+	ring, err := loadRing(releaseKeys)
+	if err != nil {
+		return err
 	}
-	ring, err := keys.NewRing(pubs...)
+	builders, err := loadRing(builderKeys)
 	if err != nil {
 		return err
 	}
@@ -445,7 +461,8 @@ func verify(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer f.Close()
-	v, err := client.VerifyBundle(ctx, client.Trust{Log: lv, ReleaseKeys: ring, ReleaseThreshold: *threshold}, b, f)
+	trust := client.Trust{Log: lv, ReleaseKeys: ring, ReleaseThreshold: *threshold, BuilderKeys: builders, RequireProvenance: *requireProv}
+	v, err := client.VerifyBundle(ctx, trust, b, f)
 	if err != nil {
 		var pathErr *os.PathError
 		if errors.As(err, &pathErr) {
@@ -453,10 +470,22 @@ func verify(ctx context.Context, e *env, args []string) error {
 		}
 		return &rejectedError{err: err}
 	}
+	var prov []map[string]any
+	for _, p := range v.Provenance {
+		role := "rebuild"
+		if p.Endorsed {
+			role = "build"
+		}
+		prov = append(prov, map[string]any{
+			"role": role, "digest": p.Digest.String(), "log_index": p.Index, "builder_id": p.Provenance.BuilderID,
+			"source": p.Provenance.Source.Repo, "ref": p.Provenance.Source.Ref, "commit": p.Provenance.Source.Commit,
+		})
+	}
 	enc := json.NewEncoder(e.stdout)
 	enc.SetIndent("", "  ")
 	return enc.Encode(map[string]any{
 		"verified":         true,
+		"provenance":       prov,
 		"image":            v.Release.Image.String(),
 		"size":             v.Release.ImageSize,
 		"models":           v.Release.Models,

@@ -28,6 +28,8 @@ Usage:
   fwctl bundle   --log URL --image F --out FILE   wait until a release is logged, fetch its proof bundle
   fwctl verify   --log-key K --release-keys K --image F --bundle FILE
                                                   verify a bundle and an image offline
+  fwctl provenance show [--log URL --image F] [FILE...]
+                                                  summarize provenance: builder, source, commit, times, reproducibility
   fwctl help                                      show this help
 
 Run "fwctl <command> --help" for a command's flags.
@@ -50,13 +52,14 @@ type command struct {
 }
 
 var commands = map[string]command{
-	"keygen":  {keygen, "generate a key pair"},
-	"release": {release, "sign a release statement"},
-	"attest":  {attest, "sign SLSA provenance for a build"},
-	"sign":    {sign, "add a signature to an envelope"},
-	"submit":  {submit, "submit envelopes to a log"},
-	"bundle":  {fetchBundle, "fetch a proof bundle"},
-	"verify":  {verify, "verify a bundle and image"},
+	"keygen":     {keygen, "generate a key pair"},
+	"release":    {release, "sign a release statement"},
+	"attest":     {attest, "sign SLSA provenance for a build"},
+	"provenance": {provenanceCmd, "show provenance"},
+	"sign":       {sign, "add a signature to an envelope"},
+	"submit":     {submit, "submit envelopes to a log"},
+	"bundle":     {fetchBundle, "fetch a proof bundle"},
+	"verify":     {verify, "verify a bundle and image"},
 }
 
 // env is what a command talks to.

@@ -22,8 +22,8 @@ func fwctl(t *testing.T, args ...string) (int, string, string) {
 	return code, out.String(), errb.String()
 }
 
-// TestWalkthrough follows the README: keygen, release, submit, bundle,
-// verify, against a real log on SQLite over HTTP.
+// TestWalkthrough follows the README: keygen, attest, release, submit,
+// bundle, verify, provenance show, against a real log on SQLite over HTTP.
 func TestWalkthrough(t *testing.T) {
 	dir := t.TempDir()
 	p := func(s string) string { return filepath.Join(dir, s) }
@@ -46,38 +46,67 @@ func TestWalkthrough(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	l := testutil.StartLog(t, testutil.LogOptions{ReleaseKeys: []*keys.PrivateKey{relKey}})
+	if code, _, errs := fwctl(t, "keygen", "--name", "builder.example.com/ci", "--out", p("keys/ci")); code != 0 {
+		t.Fatalf("keygen = %d: %s", code, errs)
+	}
+	ciKey, err := keys.LoadPrivate(p("keys/ci.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := testutil.StartLog(t, testutil.LogOptions{ReleaseKeys: []*keys.PrivateKey{relKey}, BuilderKeys: []*keys.PrivateKey{ciKey}, RequireProvenance: true})
 	logPub, _ := testutil.LogKey.Public().Marshal()
 	os.WriteFile(p("log.pub"), logPub, 0o644)
 
 	img := testutil.Image("walkthrough firmware", 70000)
 	os.WriteFile(p("fw.bin"), img, 0o644)
+	if code, _, errs := fwctl(t, "attest", "--key", p("keys/ci.key"), "--builder-id", "https://ci.example.com/runner/v1",
+		"--build-type", "https://fwledger.dev/build/make@v1", "--source", "git+https://git.example.com/acme/fw@refs/tags/v1.4.0",
+		"--commit", "0123456789abcdef0123456789abcdef01234567", "--image", p("fw.bin"), "--out", p("prov.dsse.json")); code != 0 {
+		t.Fatalf("attest = %d: %s", code, errs)
+	}
 	if code, _, errs := fwctl(t, "release", "--key", p("keys/release-1.key"), "--model", "acme-x1", "--version", "1.4.0",
-		"--svn", "7", "--image", p("fw.bin"), "--out", p("rel.dsse.json")); code != 0 {
+		"--svn", "7", "--image", p("fw.bin"), "--provenance", p("prov.dsse.json"), "--out", p("rel.dsse.json")); code != 0 {
 		t.Fatalf("release = %d: %s", code, errs)
 	}
-	code, out, errs = fwctl(t, "submit", "--log", l.URL, "--image", p("fw.bin"), p("rel.dsse.json"))
+	// The release alone is refused: its provenance is not logged.
+	if code, _, errs := fwctl(t, "submit", "--log", l.URL, p("rel.dsse.json")); code != 1 || !strings.Contains(errs, "neither logged nor in this submission") {
+		t.Errorf("submitting the release alone = %d, %q; want a refusal naming the provenance", code, errs)
+	}
+	code, out, errs = fwctl(t, "submit", "--log", l.URL, "--image", p("fw.bin"), p("prov.dsse.json"), p("rel.dsse.json"))
 	if code != 0 {
 		t.Fatalf("submit = %d: %s", code, errs)
 	}
-	var res api.AddResponse
-	if err := json.Unmarshal([]byte(out), &res); err != nil || len(res.LeafHash) != 64 {
-		t.Fatalf("submit printed %q", out)
+	dec := json.NewDecoder(strings.NewReader(out))
+	for i := 0; i < 2; i++ {
+		var res api.AddResponse
+		if err := dec.Decode(&res); err != nil || len(res.LeafHash) != 64 || res.Index != uint64(i) {
+			t.Fatalf("submit printed %q", out)
+		}
 	}
 	if code, _, errs := fwctl(t, "bundle", "--log", l.URL, "--image", p("fw.bin"), "--out", p("fw.bundle")); code != 0 {
 		t.Fatalf("bundle = %d: %s", code, errs)
 	}
 	code, out, errs = fwctl(t, "verify", "--log-key", p("log.pub"), "--release-keys", p("keys/release-1.pub"),
-		"--image", p("fw.bin"), "--bundle", p("fw.bundle"))
-	if code != 0 || !strings.Contains(out, `"verified": true`) {
+		"--builder-keys", p("keys/ci.pub"), "--image", p("fw.bin"), "--bundle", p("fw.bundle"))
+	if code != 0 || !strings.Contains(out, `"verified": true`) || !strings.Contains(out, `"role": "build"`) {
 		t.Fatalf("verify = %d: %s %s", code, out, errs)
+	}
+	// Without the builder key, the provenance does not verify.
+	code, _, errs = fwctl(t, "verify", "--log-key", p("log.pub"), "--release-keys", p("keys/release-1.pub"),
+		"--image", p("fw.bin"), "--bundle", p("fw.bundle"))
+	if code != 3 || !strings.Contains(errs, "provenance") {
+		t.Errorf("verify without builder keys = %d, %q; want 3", code, errs)
+	}
+	code, out, _ = fwctl(t, "provenance", "show", "--log", l.URL, "--image", p("fw.bin"))
+	if code != 0 || !strings.Contains(out, "commit:       0123456789abcdef0123456789abcdef01234567") || !strings.Contains(out, "1 distinct builder") {
+		t.Errorf("provenance show = %d:\n%s", code, out)
 	}
 
 	// A tampered image is rejected with exit status 3.
 	img[100] ^= 1
 	os.WriteFile(p("evil.bin"), img, 0o644)
 	code, _, errs = fwctl(t, "verify", "--log-key", p("log.pub"), "--release-keys", p("keys/release-1.pub"),
-		"--image", p("evil.bin"), "--bundle", p("fw.bundle"))
+		"--builder-keys", p("keys/ci.pub"), "--image", p("evil.bin"), "--bundle", p("fw.bundle"))
 	if code != 3 || !strings.Contains(errs, "REJECTED: image digest") {
 		t.Errorf("verify of a tampered image = %d, %q; want 3", code, errs)
 	}
@@ -87,7 +116,7 @@ func TestWalkthrough(t *testing.T) {
 		t.Fatalf("sign = %d: %s", code, errs)
 	}
 	code, _, errs = fwctl(t, "verify", "--log-key", p("log.pub"), "--release-keys", p("keys/release-1.pub"),
-		"--release-keys", p("keys/release-2.pub"), "--threshold", "2", "--image", p("fw.bin"), "--bundle", p("fw.bundle"))
+		"--release-keys", p("keys/release-2.pub"), "--threshold", "2", "--builder-keys", p("keys/ci.pub"), "--image", p("fw.bin"), "--bundle", p("fw.bundle"))
 	if code != 3 || !strings.Contains(errs, "want at least 2") {
 		t.Errorf("threshold 2 on a singly signed bundle = %d, %q; want 3", code, errs)
 	}
