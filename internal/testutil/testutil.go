@@ -276,6 +276,12 @@ func OfflineBundle(t testing.TB, logKey *keys.PrivateKey, entries [][]byte, inde
 
 // MakeBundle is OfflineBundle for callers without a testing.TB.
 func MakeBundle(logKey *keys.PrivateKey, entries [][]byte, index int) ([]byte, error) {
+	return MakeBundleWith(logKey, entries, index)
+}
+
+// MakeBundleWith is MakeBundle with entries[prov...] as the bundle's
+// provenance entries.
+func MakeBundleWith(logKey *keys.PrivateKey, entries [][]byte, index int, prov ...int) ([]byte, error) {
 	stored := map[tiles.ID][]byte{}
 	bld := tiles.NewBuilder(tiles.RangeFactory.NewEmptyRange(0), func(id tiles.ID) ([]byte, error) { return stored[id], nil })
 	for _, e := range entries {
@@ -296,10 +302,6 @@ func MakeBundle(logKey *keys.PrivateKey, entries [][]byte, index int) ([]byte, e
 		return nil, err
 	}
 	r := tiles.NewReader(64, func(_ context.Context, id tiles.ID) ([]byte, error) { return stored[id], nil })
-	hashes, err := r.InclusionProof(context.Background(), uint64(index), size)
-	if err != nil {
-		return nil, err
-	}
 	signer, err := logKey.NoteSigner()
 	if err != nil {
 		return nil, err
@@ -308,9 +310,27 @@ func MakeBundle(logKey *keys.PrivateKey, entries [][]byte, index int) ([]byte, e
 	if err != nil {
 		return nil, err
 	}
-	tp := proof.TLogProof{Index: uint64(index), Checkpoint: cp}
-	for _, h := range hashes {
-		tp.Hashes = append(tp.Hashes, [32]byte(h))
+	entry := func(i int) (bundle.Entry, error) {
+		hashes, err := r.InclusionProof(context.Background(), uint64(i), size)
+		if err != nil {
+			return bundle.Entry{}, err
+		}
+		tp := proof.TLogProof{Index: uint64(i), Checkpoint: cp}
+		for _, h := range hashes {
+			tp.Hashes = append(tp.Hashes, [32]byte(h))
+		}
+		return bundle.Entry{Data: entries[i], Proof: tp}, nil
 	}
-	return (&bundle.Bundle{Release: bundle.Entry{Data: entries[index], Proof: tp}}).Marshal()
+	b := &bundle.Bundle{}
+	if b.Release, err = entry(index); err != nil {
+		return nil, err
+	}
+	for _, i := range prov {
+		e, err := entry(i)
+		if err != nil {
+			return nil, err
+		}
+		b.Provenance = append(b.Provenance, e)
+	}
+	return b.Marshal()
 }

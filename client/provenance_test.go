@@ -1,0 +1,92 @@
+package client_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"errors"
+	"testing"
+
+	"github.com/fwledger/fwledger/client"
+	"github.com/fwledger/fwledger/internal/testutil"
+	"github.com/fwledger/fwledger/keys"
+	"github.com/fwledger/fwledger/provenance"
+)
+
+var (
+	ci    = testutil.Key("builder.example.com/ci")
+	other = testutil.Key("builder.example.com/other")
+)
+
+func provFor(t *testing.T, img []byte, k *keys.PrivateKey) []byte {
+	b := &provenance.Build{
+		BuilderID: "https://ci.example.com/runner/v1", BuildType: provenance.BuildTypeMake,
+		Source: "git+https://git.example.com/acme/fw", Ref: "refs/tags/v1", Commit: "0123456789abcdef0123456789abcdef01234567",
+		Subjects: []provenance.Artifact{{Name: "fw.bin", SHA256: sha256.Sum256(img)}},
+	}
+	stmt, err := b.Statement()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return testutil.SignPayload(t, stmt, k)
+}
+
+func TestVerifyBundleProvenance(t *testing.T) {
+	ctx := context.Background()
+	img := testutil.Image("device image", 4000)
+	otherImg := testutil.Image("other image", 4000)
+	prov := provFor(t, img, ci)
+	provOther := provFor(t, otherImg, ci)
+	provUntrusted := provFor(t, img, other)
+	rel := func(ps ...[]byte) []byte {
+		return testutil.SignRelease(t, testutil.NewRelease(img, func(r *provenance.Release) {
+			for _, p := range ps {
+				r.Provenance = append(r.Provenance, sha256.Sum256(p))
+			}
+		}), rel1)
+	}
+	mk := func(entries [][]byte, release int, prov ...int) []byte {
+		b, err := testutil.MakeBundleWith(testutil.LogKey, entries, release, prov...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	v, _ := testutil.LogKey.Public().NoteVerifier()
+	trust := client.Trust{Log: v, ReleaseKeys: testutil.Ring(t, rel1), BuilderKeys: testutil.Ring(t, ci), RequireProvenance: true}
+	noReq := trust
+	noReq.RequireProvenance = false
+
+	for _, tc := range []struct {
+		desc   string
+		trust  client.Trust
+		bundle []byte
+		ok     bool
+		nProv  int
+	}{
+		{"endorsed provenance present", trust, mk([][]byte{prov, rel(prov)}, 1, 0), true, 1},
+		{"plus an untrusted rebuild, ignored", trust, mk([][]byte{prov, provUntrusted, rel(prov)}, 2, 0, 1), true, 1},
+		{"endorsed provenance missing from the bundle", trust, mk([][]byte{prov, rel(prov)}, 1), false, 0},
+		{"release endorses none, provenance required", trust, mk([][]byte{rel()}, 0), false, 0},
+		{"release endorses none, not required", noReq, mk([][]byte{rel()}, 0), true, 0},
+		{"endorsed provenance signed by an untrusted builder", trust, mk([][]byte{provUntrusted, rel(provUntrusted)}, 1, 0), false, 0},
+		{"endorsed provenance about another image", trust, mk([][]byte{provOther, rel(provOther)}, 1, 0), false, 0},
+	} {
+		t.Run(tc.desc, func(t *testing.T) {
+			res, err := client.VerifyBundle(ctx, tc.trust, tc.bundle, bytes.NewReader(img))
+			if tc.ok {
+				if err != nil {
+					t.Fatalf("VerifyBundle: %v", err)
+				}
+				if len(res.Provenance) != tc.nProv {
+					t.Errorf("%d verified provenance, want %d", len(res.Provenance), tc.nProv)
+				}
+				return
+			}
+			var pe *client.ProvenanceError
+			if !errors.As(err, &pe) {
+				t.Errorf("VerifyBundle = %T %v, want a ProvenanceError", err, err)
+			}
+		})
+	}
+}
