@@ -59,3 +59,47 @@ func FuzzParseDigest(f *testing.F) {
 		}
 	})
 }
+
+// FuzzParseEntry checks that entry parsing never panics and classifies what
+// it accepts consistently.
+func FuzzParseEntry(f *testing.F) {
+	f.Add([]byte(`{"payloadType":"application/vnd.in-toto+json","payload":"e30=","signatures":[{"keyid":"k","sig":"AA=="}]}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		e, err := ParseEntry(data)
+		if err != nil {
+			return
+		}
+		switch e.Kind {
+		case KindRelease:
+			if e.Release == nil || e.Release.Validate() != nil {
+				t.Fatal("accepted an invalid release")
+			}
+		case KindProvenance:
+			if e.Provenance == nil || len(e.Provenance.Subjects) == 0 || e.Provenance.BuilderID == "" {
+				t.Fatal("accepted provenance without subjects or builder")
+			}
+		default:
+			t.Fatalf("unknown kind %q", e.Kind)
+		}
+	})
+}
+
+// FuzzParseProvenance checks SLSA provenance parsing on arbitrary
+// statements.
+func FuzzParseProvenance(f *testing.F) {
+	f.Add([]byte(`{"_type":"https://in-toto.io/Statement/v1","subject":[{"name":"a","digest":{"sha256":"0000000000000000000000000000000000000000000000000000000000000000"}}],"predicateType":"https://slsa.dev/provenance/v1","predicate":{"buildDefinition":{"buildType":"t","externalParameters":{"source":"git+https://x"}},"runDetails":{"builder":{"id":"b"}}}}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		p, err := ParseProvenance(data)
+		if err != nil {
+			return
+		}
+		if !p.StartedOn.IsZero() && !p.FinishedOn.IsZero() && p.FinishedOn.Before(p.StartedOn) {
+			t.Fatal("accepted finishedOn before startedOn")
+		}
+		for _, s := range p.Subjects {
+			if len(s.Value) < 32 {
+				t.Fatal("accepted a digest shorter than 256 bits")
+			}
+		}
+	})
+}

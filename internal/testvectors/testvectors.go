@@ -20,6 +20,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/fwledger/fwledger/bundle"
 	"github.com/fwledger/fwledger/internal/testutil"
@@ -32,6 +33,7 @@ import (
 var (
 	Release1 = testutil.Key("example.com/release-1")
 	Release2 = testutil.Key("example.com/release-2")
+	Builder  = testutil.Key("builder.example.com/ci")
 )
 
 // Image is the firmware image of the vectors.
@@ -124,6 +126,7 @@ func build(root string) (files, error) {
 	keyFiles(out, "release-1", Release1)
 	keyFiles(out, "release-2", Release2)
 	keyFiles(out, "log", testutil.LogKey)
+	keyFiles(out, "builder", Builder)
 	out["testdata/fw.bin"] = Image
 
 	rel := envelope(root, "release.dsse.json", func() []byte {
@@ -132,6 +135,23 @@ func build(root string) (files, error) {
 	rel2 := envelope(root, "release-by-release-2.dsse.json", func() []byte {
 		return must(testutil.MakeRelease(testutil.NewRelease(Image, nil), Release2))
 	})
+	prov := envelope(root, "provenance.dsse.json", func() []byte {
+		b := &provenance.Build{
+			BuilderID: "https://ci.example.com/runner/v1", BuildType: provenance.BuildTypeMake,
+			Source: "git+https://git.example.com/acme/fw", Ref: "refs/tags/v1.4.0",
+			Commit: "0123456789abcdef0123456789abcdef01234567", Target: "acme-x1",
+			Toolchains: []string{"pkg:generic/gcc@12.2.0"}, InvocationID: "https://ci.example.com/runs/42",
+			StartedOn:  time.Date(2026, 11, 1, 11, 0, 0, 0, time.UTC),
+			FinishedOn: time.Date(2026, 11, 1, 11, 7, 30, 0, time.UTC),
+			Subjects:   []provenance.Artifact{{Name: "fw.bin", SHA256: sha256.Sum256(Image)}},
+		}
+		stmt, err := b.Statement()
+		if err != nil {
+			panic(err)
+		}
+		return must(testutil.MakeEnvelope(stmt, Builder))
+	})
+	out["testdata/provenance.dsse.json"] = append(bytes.Clone(prov), '\n')
 	out["testdata/release.dsse.json"] = append(bytes.Clone(rel), '\n')
 	out["testdata/release-by-release-2.dsse.json"] = append(bytes.Clone(rel2), '\n')
 
@@ -204,14 +224,19 @@ func build(root string) (files, error) {
 			corpus("client", "FuzzVerifyCheckpoint", v.Name, parsed.Checkpoint())
 		}
 	}
-	for name, env := range map[string][]byte{"release": rel, "release-2": rel2} {
+	for name, env := range map[string][]byte{"release": rel, "release-2": rel2, "provenance": prov} {
 		corpus("provenance", "FuzzParseEnvelope", name, env)
+		corpus("provenance", "FuzzParseEntry", name, env)
 		corpus("internal/strictjson", "FuzzCheck", name, env)
 		e, err := provenance.ParseEnvelope(env)
 		if err != nil {
 			return nil, err
 		}
-		corpus("provenance", "FuzzParseRelease", name, e.Body)
+		if name == "provenance" {
+			corpus("provenance", "FuzzParseProvenance", name, e.Body)
+		} else {
+			corpus("provenance", "FuzzParseRelease", name, e.Body)
+		}
 		corpus("internal/strictjson", "FuzzCheck", name+"-statement", e.Body)
 	}
 	corpusString("provenance", "FuzzParseDigest", "image", provenance.Digest(sha256.Sum256(Image)).String())
