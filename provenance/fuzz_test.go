@@ -1,6 +1,7 @@
 package provenance
 
 import (
+	"errors"
 	"reflect"
 	"testing"
 )
@@ -100,6 +101,22 @@ func FuzzParseProvenance(f *testing.F) {
 			if len(s.Value) < 32 {
 				t.Fatal("accepted a digest shorter than 256 bits")
 			}
+		}
+	})
+}
+
+// FuzzParsePolicy checks that policy parsing never panics, and that an
+// accepted policy has a rule for some model.
+func FuzzParsePolicy(f *testing.F) {
+	f.Add([]byte("version: 1\nkeys:\n  r: {vkey: \"example.com/r+00000000+AQ==\"}\nrules:\n  - {models: ['*'], release: {keys: [r]}, provenance: {builders: [b]}}\n"))
+	f.Add([]byte("version: 1\nbuilders:\n  - {name: b, idRegex: 'a.*', keyless: {issuer: i, san: s}}\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		p, err := ParsePolicy(data, func(string) ([]byte, error) { return nil, errors.New("no files") })
+		if err != nil {
+			return
+		}
+		if len(p.rules) == 0 {
+			t.Fatal("accepted a policy without rules")
 		}
 	})
 }

@@ -240,6 +240,9 @@ func build(root string) (files, error) {
 		corpus("internal/strictjson", "FuzzCheck", name+"-statement", e.Body)
 	}
 	corpusString("provenance", "FuzzParseDigest", "image", provenance.Digest(sha256.Sum256(Image)).String())
+	if example, err := os.ReadFile(filepath.Join(root, "docs/policy.example.yaml")); err == nil {
+		corpus("provenance", "FuzzParsePolicy", "example", example)
+	}
 	for _, name := range []string{"release-1", "log"} {
 		corpus("keys", "FuzzParsePublic", name, out["testdata/keys/"+name+".pub"])
 		corpus("keys", "FuzzParsePrivate", name, out["testdata/keys/"+name+".key"])

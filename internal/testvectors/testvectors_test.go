@@ -25,6 +25,12 @@ func TestCommittedTestdataIsGenerated(t *testing.T) {
 		os.MkdirAll(filepath.Join(tmp, "testdata"), 0o755)
 		os.WriteFile(filepath.Join(tmp, "testdata", name), data, 0o644)
 	}
+	example, err := os.ReadFile(filepath.Join(repo, "docs/policy.example.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.MkdirAll(filepath.Join(tmp, "docs"), 0o755)
+	os.WriteFile(filepath.Join(tmp, "docs/policy.example.yaml"), example, 0o644)
 	if err := Generate(tmp); err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,681 @@
+package provenance
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"path"
+	"regexp"
+	"slices"
+	"sort"
+	"strings"
+
+	"github.com/fwledger/fwledger/keys"
+	"go.yaml.in/yaml/v3"
+)
+
+// PolicyVersion is the version of the policy format.
+const PolicyVersion = 1
+
+// MaxPolicySize is the largest policy file that is parsed.
+const MaxPolicySize = 1 << 20
+
+// A Policy says which releases and which build provenance to trust, per
+// hardware model or risk class. docs/POLICY.md describes the file format
+// and docs/policy.example.yaml is a complete example.
+//
+// A Policy is pure data: evaluating it reads nothing but its arguments.
+type Policy struct {
+	keys        map[string]*keys.PublicKey
+	builders    map[string]*Builder
+	riskClasses map[string][]string
+	rules       []*Rule
+	// TrustedRoot is the Sigstore trusted root (JSON) for keyless builders,
+	// or nil.
+	TrustedRoot []byte
+}
+
+// A Builder is a build system the policy knows.
+type Builder struct {
+	Name string
+	// ID is the exact runDetails.builder.id; IDRegex matches it instead.
+	ID      string
+	IDRegex *regexp.Regexp
+	// Keys sign the builder's provenance (keyed builders).
+	Keys *keys.Ring
+	// Keyless identifies the builder's Sigstore certificates.
+	Keyless *KeylessIdentity
+	// SLSALevel is the SLSA Build level the policy credits the builder with.
+	SLSALevel int
+}
+
+// A KeylessIdentity matches the Fulcio certificate of a keyless builder.
+type KeylessIdentity struct {
+	Issuer           string
+	SAN              string
+	SANRegex         string
+	SourceRepository string
+}
+
+// A Rule says what a release for some hardware models needs.
+type Rule struct {
+	Name      string
+	Models    []string // "*" matches every model
+	RiskClass string
+
+	ReleaseKeys      *keys.Ring
+	ReleaseKeyNames  map[string]string // DSSE key ID to policy name
+	ReleaseThreshold int
+
+	Builders           []string
+	MinSLSALevel       int
+	BuildTypes         []string
+	Sources            []SourceRule
+	ExternalParameters []string // nil: any
+	Reproducible       int
+}
+
+// A SourceRule allows a repository and refs (path.Match patterns).
+type SourceRule struct {
+	Repo string
+	Refs []string
+}
+
+// The YAML form. Fields are documented in docs/POLICY.md.
+type policyFile struct {
+	Version     int                 `yaml:"version"`
+	TrustedRoot string              `yaml:"trustedRoot"`
+	Keys        map[string]keyRef   `yaml:"keys"`
+	Builders    []builderFile       `yaml:"builders"`
+	RiskClasses map[string][]string `yaml:"riskClasses"`
+	Rules       []ruleFile          `yaml:"rules"`
+}
+
+type keyRef struct {
+	File string `yaml:"file"`
+	VKey string `yaml:"vkey"`
+	PEM  string `yaml:"pem"`
+}
+
+type builderFile struct {
+	Name      string       `yaml:"name"`
+	ID        string       `yaml:"id"`
+	IDRegex   string       `yaml:"idRegex"`
+	Keys      []string     `yaml:"keys"`
+	Keyless   *keylessFile `yaml:"keyless"`
+	SLSALevel int          `yaml:"slsaLevel"`
+}
+
+type keylessFile struct {
+	Issuer           string `yaml:"issuer"`
+	SAN              string `yaml:"san"`
+	SANRegex         string `yaml:"sanRegex"`
+	SourceRepository string `yaml:"sourceRepository"`
+}
+
+type ruleFile struct {
+	Name      string   `yaml:"name"`
+	Models    []string `yaml:"models"`
+	RiskClass string   `yaml:"riskClass"`
+	Release   struct {
+		Keys      []string `yaml:"keys"`
+		Threshold int      `yaml:"threshold"`
+	} `yaml:"release"`
+	Provenance struct {
+		Builders           []string     `yaml:"builders"`
+		MinSLSALevel       int          `yaml:"minSLSALevel"`
+		BuildTypes         []string     `yaml:"buildTypes"`
+		Sources            []sourceFile `yaml:"sources"`
+		ExternalParameters *[]string    `yaml:"externalParameters"`
+		Reproducible       int          `yaml:"reproducible"`
+	} `yaml:"provenance"`
+}
+
+type sourceFile struct {
+	Repo string   `yaml:"repo"`
+	Refs []string `yaml:"refs"`
+}
+
+// A PolicyError reports an invalid policy file.
+type PolicyError struct{ Err error }
+
+func (e *PolicyError) Error() string { return "invalid policy: " + e.Err.Error() }
+func (e *PolicyError) Unwrap() error { return e.Err }
+
+// ParsePolicy parses a policy file. load reads the files it names (keys,
+// the trusted root), relative to the policy's own location.
+func ParsePolicy(data []byte, load func(name string) ([]byte, error)) (*Policy, error) {
+	p, err := parsePolicy(data, load)
+	if err != nil {
+		return nil, &PolicyError{Err: err}
+	}
+	return p, nil
+}
+
+func parsePolicy(data []byte, load func(name string) ([]byte, error)) (*Policy, error) {
+	if len(data) > MaxPolicySize {
+		return nil, fmt.Errorf("policy is %d bytes, more than the limit of %d", len(data), MaxPolicySize)
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	var f policyFile
+	if err := dec.Decode(&f); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, errors.New("the policy is empty")
+		}
+		return nil, err
+	}
+	var extra any
+	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
+		return nil, errors.New("the policy holds more than one YAML document")
+	}
+	if f.Version != PolicyVersion {
+		return nil, fmt.Errorf("version is %d, want %d", f.Version, PolicyVersion)
+	}
+	p := &Policy{keys: map[string]*keys.PublicKey{}, builders: map[string]*Builder{}, riskClasses: f.RiskClasses}
+	if f.TrustedRoot != "" {
+		root, err := load(f.TrustedRoot)
+		if err != nil {
+			return nil, fmt.Errorf("trustedRoot: %w", err)
+		}
+		p.TrustedRoot = root
+	}
+	for name, ref := range f.Keys {
+		k, err := loadKey(ref, load)
+		if err != nil {
+			return nil, fmt.Errorf("key %q: %w", name, err)
+		}
+		p.keys[name] = k
+	}
+	ring := func(names []string, what string) (*keys.Ring, map[string]string, error) {
+		var pubs []*keys.PublicKey
+		ids := map[string]string{}
+		for _, n := range names {
+			k, ok := p.keys[n]
+			if !ok {
+				return nil, nil, fmt.Errorf("%s names key %q, which the keys section does not define", what, n)
+			}
+			id, err := k.KeyID()
+			if err != nil {
+				return nil, nil, err
+			}
+			ids[id] = n
+			pubs = append(pubs, k)
+		}
+		r, err := keys.NewRing(pubs...)
+		return r, ids, err
+	}
+	for i, bf := range f.Builders {
+		what := fmt.Sprintf("builders[%d]", i)
+		if bf.Name == "" {
+			return nil, fmt.Errorf("%s has no name", what)
+		}
+		if _, dup := p.builders[bf.Name]; dup {
+			return nil, fmt.Errorf("builder %q is defined twice", bf.Name)
+		}
+		b := &Builder{Name: bf.Name, ID: bf.ID, SLSALevel: bf.SLSALevel}
+		switch {
+		case bf.ID != "" && bf.IDRegex != "":
+			return nil, fmt.Errorf("builder %q has both id and idRegex", bf.Name)
+		case bf.ID == "" && bf.IDRegex == "":
+			return nil, fmt.Errorf("builder %q needs id or idRegex", bf.Name)
+		case bf.IDRegex != "":
+			re, err := regexp.Compile("^(?:" + bf.IDRegex + ")$")
+			if err != nil {
+				return nil, fmt.Errorf("builder %q: idRegex: %w", bf.Name, err)
+			}
+			b.IDRegex = re
+		}
+		if bf.SLSALevel < 0 || bf.SLSALevel > 4 {
+			return nil, fmt.Errorf("builder %q: slsaLevel %d is not 0 to 4", bf.Name, bf.SLSALevel)
+		}
+		switch {
+		case len(bf.Keys) > 0 && bf.Keyless != nil:
+			return nil, fmt.Errorf("builder %q has both keys and keyless", bf.Name)
+		case len(bf.Keys) > 0:
+			r, _, err := ring(bf.Keys, fmt.Sprintf("builder %q", bf.Name))
+			if err != nil {
+				return nil, err
+			}
+			b.Keys = r
+		case bf.Keyless != nil:
+			k := bf.Keyless
+			if k.Issuer == "" || (k.SAN == "" && k.SANRegex == "") {
+				return nil, fmt.Errorf("builder %q: keyless needs issuer and san or sanRegex", bf.Name)
+			}
+			if k.SANRegex != "" {
+				if _, err := regexp.Compile(k.SANRegex); err != nil {
+					return nil, fmt.Errorf("builder %q: sanRegex: %w", bf.Name, err)
+				}
+			}
+			if p.TrustedRoot == nil {
+				return nil, fmt.Errorf("builder %q is keyless, but the policy names no trustedRoot", bf.Name)
+			}
+			b.Keyless = &KeylessIdentity{Issuer: k.Issuer, SAN: k.SAN, SANRegex: k.SANRegex, SourceRepository: k.SourceRepository}
+		default:
+			return nil, fmt.Errorf("builder %q needs keys or keyless", bf.Name)
+		}
+		p.builders[bf.Name] = b
+	}
+	for class, models := range f.RiskClasses {
+		if len(models) == 0 {
+			return nil, fmt.Errorf("risk class %q lists no models", class)
+		}
+	}
+	if len(f.Rules) == 0 {
+		return nil, errors.New("the policy has no rules")
+	}
+	for i, rf := range f.Rules {
+		what := fmt.Sprintf("rules[%d]", i)
+		if rf.Name != "" {
+			what = fmt.Sprintf("rule %q", rf.Name)
+		}
+		r := &Rule{Name: rf.Name, Models: rf.Models, RiskClass: rf.RiskClass}
+		if r.Name == "" {
+			r.Name = fmt.Sprintf("rules[%d]", i)
+		}
+		switch {
+		case len(rf.Models) > 0 && rf.RiskClass != "":
+			return nil, fmt.Errorf("%s has both models and riskClass", what)
+		case len(rf.Models) == 0 && rf.RiskClass == "":
+			return nil, fmt.Errorf("%s needs models or riskClass", what)
+		case rf.RiskClass != "":
+			if _, ok := p.riskClasses[rf.RiskClass]; !ok {
+				return nil, fmt.Errorf("%s names risk class %q, which riskClasses does not define", what, rf.RiskClass)
+			}
+		}
+		if len(rf.Release.Keys) == 0 {
+			return nil, fmt.Errorf("%s: release.keys is required", what)
+		}
+		var err error
+		if r.ReleaseKeys, r.ReleaseKeyNames, err = ring(rf.Release.Keys, what); err != nil {
+			return nil, err
+		}
+		r.ReleaseThreshold = rf.Release.Threshold
+		if r.ReleaseThreshold == 0 {
+			r.ReleaseThreshold = 1
+		}
+		if r.ReleaseThreshold < 1 || r.ReleaseThreshold > r.ReleaseKeys.Len() {
+			return nil, fmt.Errorf("%s: release.threshold %d is not between 1 and the %d keys listed", what, rf.Release.Threshold, r.ReleaseKeys.Len())
+		}
+		pv := rf.Provenance
+		if len(pv.Builders) == 0 {
+			return nil, fmt.Errorf("%s: provenance.builders is required", what)
+		}
+		for _, b := range pv.Builders {
+			if _, ok := p.builders[b]; !ok {
+				return nil, fmt.Errorf("%s names builder %q, which the builders section does not define", what, b)
+			}
+		}
+		r.Builders, r.MinSLSALevel, r.BuildTypes, r.Reproducible = pv.Builders, pv.MinSLSALevel, pv.BuildTypes, pv.Reproducible
+		if pv.ExternalParameters != nil {
+			r.ExternalParameters = append([]string{}, *pv.ExternalParameters...)
+		}
+		if r.Reproducible < 0 || r.Reproducible > len(r.Builders) {
+			return nil, fmt.Errorf("%s: provenance.reproducible %d is more than the %d builders allowed", what, r.Reproducible, len(r.Builders))
+		}
+		for j, s := range pv.Sources {
+			if s.Repo == "" {
+				return nil, fmt.Errorf("%s: sources[%d] has no repo", what, j)
+			}
+			for _, ref := range s.Refs {
+				if _, err := path.Match(ref, ""); err != nil {
+					return nil, fmt.Errorf("%s: sources[%d]: ref pattern %q: %w", what, j, ref, err)
+				}
+			}
+			r.Sources = append(r.Sources, SourceRule{Repo: s.Repo, Refs: s.Refs})
+		}
+		p.rules = append(p.rules, r)
+	}
+	return p, nil
+}
+
+func loadKey(ref keyRef, load func(string) ([]byte, error)) (*keys.PublicKey, error) {
+	n := 0
+	for _, s := range []string{ref.File, ref.VKey, ref.PEM} {
+		if s != "" {
+			n++
+		}
+	}
+	if n != 1 {
+		return nil, errors.New("give exactly one of file, vkey and pem")
+	}
+	data := []byte(ref.VKey + ref.PEM)
+	if ref.File != "" {
+		var err error
+		if data, err = load(ref.File); err != nil {
+			return nil, err
+		}
+	}
+	return keys.ParsePublic(data)
+}
+
+// Builders returns the policy's builders, by name.
+func (p *Policy) Builders() map[string]*Builder { return p.builders }
+
+// BuilderKeys returns a ring of every key of every keyed builder: the keys a
+// log following the policy accepts provenance from.
+func (p *Policy) BuilderKeys() (*keys.Ring, error) {
+	names := make([]string, 0, len(p.keys))
+	for name := range p.keys {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	var pubs []*keys.PublicKey
+	for _, name := range names {
+		k := p.keys[name]
+		id, err := k.KeyID()
+		if err != nil {
+			return nil, err
+		}
+		for _, b := range p.builders {
+			if _, ok := b.Keys.Lookup(id); ok {
+				pubs = append(pubs, k)
+				break
+			}
+		}
+	}
+	return keys.NewRing(pubs...)
+}
+
+// RuleFor returns the first rule that covers model, or nil.
+func (p *Policy) RuleFor(model string) *Rule {
+	for _, r := range p.rules {
+		models := r.Models
+		if r.RiskClass != "" {
+			models = p.riskClasses[r.RiskClass]
+		}
+		if slices.Contains(models, model) || slices.Contains(models, "*") {
+			return r
+		}
+	}
+	return nil
+}
+
+// matchID reports whether b accepts builder ID id.
+func (b *Builder) matchID(id string) bool {
+	if b.IDRegex != nil {
+		return b.IDRegex.MatchString(id)
+	}
+	return b.ID == id
+}
+
+// A ProvenanceEvidence is a provenance statement presented to a policy.
+type ProvenanceEvidence struct {
+	Entry *Entry
+	// Endorsed is true for provenance the release endorses; false for
+	// rebuild attestations.
+	Endorsed bool
+	// Identity is the verified certificate identity of a keyless entry;
+	// nil for a key-signed one.
+	Identity *CertificateIdentity
+}
+
+// A CertificateIdentity is what a verified Fulcio certificate says.
+type CertificateIdentity struct {
+	Issuer           string
+	SAN              string
+	SourceRepository string
+}
+
+// A Check is one line of a policy report.
+type Check struct {
+	Name   string
+	OK     bool
+	Detail string
+}
+
+// A Report explains, rule by rule, why a release passes or fails a policy
+// for one hardware model.
+type Report struct {
+	Model  string
+	Rule   string
+	Checks []Check
+}
+
+// OK reports whether every check passed.
+func (r *Report) OK() bool {
+	for _, c := range r.Checks {
+		if !c.OK {
+			return false
+		}
+	}
+	return len(r.Checks) > 0
+}
+
+// String renders the report, one check a line.
+func (r *Report) String() string {
+	var b strings.Builder
+	verdict := "PASS"
+	if !r.OK() {
+		verdict = "FAIL"
+	}
+	fmt.Fprintf(&b, "model %s, rule %q: %s\n", r.Model, r.Rule, verdict)
+	for _, c := range r.Checks {
+		mark := "ok  "
+		if !c.OK {
+			mark = "FAIL"
+		}
+		fmt.Fprintf(&b, "  %s %-22s %s\n", mark, c.Name, c.Detail)
+	}
+	return b.String()
+}
+
+// A PolicyViolation is the error of a failed report.
+type PolicyViolation struct{ Report *Report }
+
+func (e *PolicyViolation) Error() string {
+	for _, c := range e.Report.Checks {
+		if !c.OK {
+			return fmt.Sprintf("policy rule %q for model %s: %s: %s", e.Report.Rule, e.Report.Model, c.Name, c.Detail)
+		}
+	}
+	return fmt.Sprintf("policy has no rule for model %s", e.Report.Model)
+}
+
+// Err returns a *PolicyViolation if the report failed, or nil.
+func (r *Report) Err() error {
+	if r.OK() {
+		return nil
+	}
+	return &PolicyViolation{Report: r}
+}
+
+// Evaluate checks a release, whose envelope is rel, and the provenance
+// about its image, against the rule for model. Provenance entries must be
+// parsed; their signatures are checked here against the rule's builders.
+// Keyless entries must come with the identity their Sigstore verification
+// established.
+func (p *Policy) Evaluate(ctx context.Context, model string, rel *Entry, prov []ProvenanceEvidence) *Report {
+	rep := &Report{Model: model}
+	add := func(name string, ok bool, format string, a ...any) bool {
+		rep.Checks = append(rep.Checks, Check{Name: name, OK: ok, Detail: fmt.Sprintf(format, a...)})
+		return ok
+	}
+	r := p.RuleFor(model)
+	if r == nil {
+		rep.Rule = "(none)"
+		add("rule", false, "no rule covers model %s", model)
+		return rep
+	}
+	rep.Rule = r.Name
+	if !slices.Contains(rel.Release.Models, model) {
+		add("model", false, "the release is for %s, not %s", strings.Join(rel.Release.Models, ", "), model)
+		return rep
+	}
+	signers, err := VerifySignatures(ctx, rel.Envelope, r.ReleaseKeys, r.ReleaseThreshold)
+	if err != nil {
+		add("release signatures", false, "%v", err)
+	} else {
+		var names []string
+		for _, id := range signers {
+			names = append(names, r.ReleaseKeyNames[id])
+		}
+		add("release signatures", true, "%d of %d required: %s", len(signers), r.ReleaseThreshold, strings.Join(names, ", "))
+	}
+
+	byDigest := map[Digest]ProvenanceEvidence{}
+	for _, pe := range prov {
+		byDigest[pe.Entry.Digest] = pe
+	}
+	if len(rel.Release.Provenance) == 0 {
+		add("build provenance", false, "the release endorses no provenance")
+	}
+	attesting := map[string]bool{} // builder names attesting the image
+	for _, d := range rel.Release.Provenance {
+		pe, ok := byDigest[d]
+		if !ok {
+			add("build provenance", false, "%s is endorsed but not available", d)
+			continue
+		}
+		name := "provenance " + shortDigest(d)
+		if b, ok := p.checkProvenance(ctx, r, rel.Release, pe, func(check string, ok bool, detail string) bool {
+			return add(name+": "+check, ok, "%s", detail)
+		}); ok {
+			attesting[b] = true
+		}
+	}
+	// Rebuilds count towards reproducibility if a builder of the rule
+	// signed them and they attest the image; they are not otherwise judged.
+	for _, pe := range prov {
+		if pe.Endorsed || slices.Contains(rel.Release.Provenance, pe.Entry.Digest) {
+			continue
+		}
+		if b, ok := p.checkProvenance(ctx, r, rel.Release, pe, func(string, bool, string) bool { return true }); ok {
+			attesting[b] = true
+		}
+	}
+	if r.Reproducible > 0 {
+		var names []string
+		for b := range attesting {
+			names = append(names, b)
+		}
+		sort.Strings(names)
+		add("reproducible", len(names) >= r.Reproducible, "%d distinct builder(s) attest the image (%s), %d required", len(names), strings.Join(names, ", "), r.Reproducible)
+	}
+	return rep
+}
+
+func shortDigest(d Digest) string { return d.String()[:len("sha256:")+12] }
+
+// checkProvenance checks one provenance statement against rule r, reporting
+// each check through add, and returns the name of the policy builder that
+// produced it and whether every check passed.
+func (p *Policy) checkProvenance(ctx context.Context, r *Rule, rel *Release, pe ProvenanceEvidence, add func(string, bool, string) bool) (string, bool) {
+	pr := pe.Entry.Provenance
+	if pr == nil {
+		add("kind", false, "the entry is not SLSA provenance")
+		return "", false
+	}
+	ok := add("subject", pr.Attests(rel.Image, rel.ImageSHA512), fmt.Sprintf("attests %s", rel.Image))
+	// Find the rule's builder with this builder ID whose keys or identity
+	// signed the statement.
+	var b *Builder
+	var why []string
+	for _, name := range r.Builders {
+		cand := p.builders[name]
+		if !cand.matchID(pr.BuilderID) {
+			continue
+		}
+		if err := cand.verify(ctx, pe); err != nil {
+			why = append(why, fmt.Sprintf("%s: %v", name, err))
+			continue
+		}
+		b = cand
+		break
+	}
+	if b == nil {
+		detail := fmt.Sprintf("builder.id %q is not one of the rule's builders (%s)", pr.BuilderID, strings.Join(r.Builders, ", "))
+		if len(why) > 0 {
+			detail = fmt.Sprintf("builder.id %q matches, but the signature does not: %s", pr.BuilderID, strings.Join(why, "; "))
+		}
+		add("builder", false, detail)
+		return "", false
+	}
+	ok = add("builder", true, fmt.Sprintf("%s (%s)", b.Name, pr.BuilderID)) && ok
+	if r.MinSLSALevel > 0 {
+		ok = add("SLSA level", b.SLSALevel >= r.MinSLSALevel, fmt.Sprintf("builder %s is level %d, %d required", b.Name, b.SLSALevel, r.MinSLSALevel)) && ok
+	}
+	if len(r.BuildTypes) > 0 {
+		ok = add("build type", slices.Contains(r.BuildTypes, pr.BuildType), fmt.Sprintf("%s (allowed: %s)", pr.BuildType, strings.Join(r.BuildTypes, ", "))) && ok
+	}
+	if len(r.Sources) > 0 {
+		ok = add("source", r.sourceAllowed(pr.Source), fmt.Sprintf("%s at %s", pr.Source.Repo, orUnknown(pr.Source.Ref))) && ok
+	}
+	if r.ExternalParameters != nil {
+		var unknown []string
+		for k := range pr.ExternalParameters {
+			if !slices.Contains(r.ExternalParameters, k) {
+				unknown = append(unknown, k)
+			}
+		}
+		sort.Strings(unknown)
+		detail := "only allowed keys"
+		if len(unknown) > 0 {
+			detail = fmt.Sprintf("unknown key(s) %s (allowed: %s)", strings.Join(unknown, ", "), strings.Join(r.ExternalParameters, ", "))
+		}
+		ok = add("external parameters", len(unknown) == 0, detail) && ok
+	}
+	return b.Name, ok
+}
+
+func orUnknown(s string) string {
+	if s == "" {
+		return "(unknown ref)"
+	}
+	return s
+}
+
+func (r *Rule) sourceAllowed(s Source) bool {
+	for _, sr := range r.Sources {
+		if sr.Repo != s.Repo {
+			continue
+		}
+		if len(sr.Refs) == 0 {
+			return true
+		}
+		for _, pat := range sr.Refs {
+			if ok, _ := path.Match(pat, s.Ref); ok {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// verify checks that the builder signed pe: with one of its keys, or, for a
+// keyless builder, with a certificate matching its identity.
+func (b *Builder) verify(ctx context.Context, pe ProvenanceEvidence) error {
+	if b.Keys != nil {
+		if pe.Identity != nil {
+			return errors.New("signed keylessly, but the builder uses keys")
+		}
+		_, err := VerifySignatures(ctx, pe.Entry.Envelope, b.Keys, 1)
+		return err
+	}
+	if pe.Identity == nil {
+		return errors.New("signed with a key, but the builder is keyless")
+	}
+	return b.Keyless.Match(pe.Identity)
+}
+
+// Match checks a verified certificate identity against k.
+func (k *KeylessIdentity) Match(id *CertificateIdentity) error {
+	if id.Issuer != k.Issuer {
+		return fmt.Errorf("certificate issuer %q, want %q", id.Issuer, k.Issuer)
+	}
+	if k.SAN != "" && id.SAN != k.SAN {
+		return fmt.Errorf("certificate identity %q, want %q", id.SAN, k.SAN)
+	}
+	if k.SANRegex != "" {
+		if ok, _ := regexp.MatchString(k.SANRegex, id.SAN); !ok {
+			return fmt.Errorf("certificate identity %q does not match %q", id.SAN, k.SANRegex)
+		}
+	}
+	if k.SourceRepository != "" && id.SourceRepository != k.SourceRepository {
+		return fmt.Errorf("certificate source repository %q, want %q", id.SourceRepository, k.SourceRepository)
+	}
+	return nil
+}
