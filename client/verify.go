@@ -37,7 +37,17 @@ type Trust struct {
 	BuilderKeys *keys.Ring
 	// RequireProvenance rejects a release that endorses no provenance.
 	RequireProvenance bool
+	// Policy, when set, decides the release and its provenance instead of
+	// ReleaseKeys, ReleaseThreshold and BuilderKeys: the release must pass
+	// the policy's rule for Model, or for every model it names if Model is
+	// empty.
+	Policy *provenance.Policy
+	Model  string
 }
+
+// PolicyError reports a release or provenance the policy does not trust;
+// its Report explains each check.
+type PolicyError = provenance.PolicyViolation
 
 // A VerifiedProvenance is a provenance statement in a bundle whose
 // inclusion and signature verified.
@@ -154,6 +164,9 @@ func VerifyBundle(ctx context.Context, t Trust, bundleBytes []byte, image io.Rea
 			return nil, err
 		}
 	}
+	if t.Policy != nil {
+		return verifyWithPolicy(ctx, t, cp, b, image)
+	}
 	sr, err := provenance.VerifyRelease(ctx, b.Release.Data, t.ReleaseKeys, t.ReleaseThreshold)
 	if err != nil {
 		var sigErr *provenance.SignatureError
@@ -178,6 +191,64 @@ func VerifyBundle(ctx context.Context, t Trust, bundleBytes []byte, image io.Rea
 		CheckpointNote: b.Checkpoint(),
 		Provenance:     vps,
 	}, nil
+}
+
+// verifyWithPolicy verifies the release and its provenance under a policy.
+func verifyWithPolicy(ctx context.Context, t Trust, cp *flog.Checkpoint, b *bundle.Bundle, image io.Reader) (*Verified, error) {
+	rel, err := provenance.ParseEntry(b.Release.Data)
+	if err != nil {
+		return nil, &ReleaseError{Err: err}
+	}
+	if rel.Kind != provenance.KindRelease {
+		return nil, &ReleaseError{Err: fmt.Errorf("the bundle's release entry is %s", rel.Kind)}
+	}
+	endorsed := map[provenance.Digest]bool{}
+	for _, d := range rel.Release.Provenance {
+		endorsed[d] = true
+	}
+	var ev []provenance.ProvenanceEvidence
+	byDigest := map[provenance.Digest]*bundle.Entry{}
+	for i := range b.Provenance {
+		pe, err := provenance.ParseEntry(b.Provenance[i].Data)
+		if err != nil || pe.Kind != provenance.KindProvenance {
+			if endorsed[sha256.Sum256(b.Provenance[i].Data)] {
+				return nil, &ProvenanceError{Digest: sha256.Sum256(b.Provenance[i].Data), Err: fmt.Errorf("not SLSA provenance: %v", err)}
+			}
+			continue
+		}
+		ev = append(ev, provenance.ProvenanceEvidence{Entry: pe, Endorsed: endorsed[pe.Digest]})
+		byDigest[pe.Digest] = &b.Provenance[i]
+	}
+	models := rel.Release.Models
+	if t.Model != "" {
+		models = []string{t.Model}
+	}
+	var signers []string
+	for _, m := range models {
+		rep := t.Policy.Evaluate(ctx, m, rel, ev)
+		if err := rep.Err(); err != nil {
+			return nil, err
+		}
+	}
+	if r := t.Policy.RuleFor(models[0]); r != nil {
+		signers, _ = provenance.VerifySignatures(ctx, rel.Envelope, r.ReleaseKeys, r.ReleaseThreshold)
+	}
+	if err := CheckImage(rel.Release, image); err != nil {
+		return nil, err
+	}
+	v := &Verified{
+		Release: rel.Release, Signers: signers, Index: b.Release.Proof.Index,
+		Checkpoint: *cp, CheckpointNote: b.Checkpoint(),
+	}
+	for _, e := range ev {
+		if !e.Endorsed {
+			continue // rebuilds only count towards the policy's reproducibility check
+		}
+		v.Provenance = append(v.Provenance, VerifiedProvenance{
+			Index: byDigest[e.Entry.Digest].Proof.Index, Digest: e.Entry.Digest, Provenance: e.Entry.Provenance, Endorsed: e.Endorsed,
+		})
+	}
+	return v, nil
 }
 
 // verifyProvenance checks the provenance entries of a bundle against the

@@ -543,3 +543,19 @@ func (r *Ring) Len() int {
 	}
 	return len(r.ids)
 }
+
+// Merge returns a ring holding the keys of every ring given, each once.
+func Merge(rings ...*Ring) *Ring {
+	out := &Ring{byID: make(map[string]dsse.Verifier)}
+	for _, r := range rings {
+		for _, id := range r.IDs() {
+			if _, dup := out.byID[id]; dup {
+				continue
+			}
+			v, _ := r.Lookup(id)
+			out.byID[id] = v
+			out.ids = append(out.ids, id)
+		}
+	}
+	return out
+}

@@ -39,6 +39,7 @@ import (
 	"github.com/fwledger/fwledger/cas"
 	"github.com/fwledger/fwledger/keys"
 	"github.com/fwledger/fwledger/log/tiles"
+	"github.com/fwledger/fwledger/provenance"
 	lru "github.com/hashicorp/golang-lru/v2"
 	"github.com/prometheus/client_golang/prometheus"
 	flog "github.com/transparency-dev/formats/log"
@@ -78,6 +79,10 @@ type Config struct {
 	// RequireProvenance refuses releases that endorse no provenance. It
 	// should only be off for a log migrating from unattested releases.
 	RequireProvenance bool
+	// Policy, when set, must pass for every model of every release the log
+	// takes (reproducibility excepted: rebuilds come after the release).
+	// Its builders' keys should be among BuilderKeys.
+	Policy *provenance.Policy
 	// Images stores firmware images by digest; nil disables image upload.
 	Images *cas.Store
 

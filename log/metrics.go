@@ -90,6 +90,7 @@ func classify(err error) class {
 		thErr  *provenance.ThresholdError
 		digErr *provenance.DigestError
 		endErr *provenance.EndorsementError
+		polErr *provenance.PolicyViolation
 		large  *tooLarge
 		rngErr *RangeError
 		badReq *badRequest
@@ -111,6 +112,8 @@ func classify(err error) class {
 		return class{http.StatusBadRequest, "error"}
 	case errors.As(err, &sigErr), errors.As(err, &thErr):
 		return class{http.StatusForbidden, "bad_signature"}
+	case errors.As(err, &polErr):
+		return class{http.StatusForbidden, "policy"}
 	case errors.Is(err, ErrNotFound), errors.Is(err, ErrNoImageStore):
 		return class{http.StatusNotFound, "error"}
 	case errors.Is(err, ErrPushback):

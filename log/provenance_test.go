@@ -272,3 +272,55 @@ func TestReleaseEndorsingLoggedProvenance(t *testing.T) {
 		t.Fatalf("release of logged provenance = %+v, %v", res, err)
 	}
 }
+
+// TestLogPolicy runs a log with a policy: a release must pass it for each of
+// its models at submission (reproducibility excepted).
+func TestLogPolicy(t *testing.T) {
+	ctx := context.Background()
+	pubs := map[string][]byte{}
+	for name, k := range map[string]*keys.PrivateKey{"release-1": rel1, "release-2": rel2, "ci": ci, "rebuild": rebuild} {
+		pub, _ := k.Public().Marshal()
+		pubs[name] = pub
+	}
+	pol, err := provenance.ParsePolicy([]byte(`
+version: 1
+keys:
+  release-1: {file: release-1}
+  release-2: {file: release-2}
+  ci: {file: ci}
+  rebuilder: {file: rebuild}
+builders:
+  - {name: ci, id: "https://ci.example.com/runner/v1", keys: [ci], slsaLevel: 2}
+  - {name: rebuilder, id: "https://rebuild.example.org/worker", keys: [rebuilder], slsaLevel: 3}
+rules:
+  - name: acme
+    models: [acme-x1]
+    release: {keys: [release-1, release-2], threshold: 2}
+    provenance:
+      builders: [ci, rebuilder]
+      sources: [{repo: "git+https://git.example.com/acme/fw", refs: ["refs/tags/v*"]}]
+      reproducible: 2
+`), func(n string) ([]byte, error) { return pubs[n], nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := testutil.StartLog(t, testutil.LogOptions{ReleaseKeys: []*keys.PrivateKey{rel1, rel2}, BuilderKeys: []*keys.PrivateKey{ci, rebuild}, RequireProvenance: true, Policy: pol})
+	lc := newClient(t, l)
+	img := testutil.Image("policy log", 700)
+	prov := build(t, img, ci, "https://ci.example.com/runner/v1", nil)
+	twoSigs := func(prov []byte) []byte {
+		return testutil.SignRelease(t, testutil.NewRelease(img, func(r *provenance.Release) { r.Provenance = []provenance.Digest{sha256.Sum256(prov)} }), rel1, rel2)
+	}
+	branch := build(t, img, ci, "https://ci.example.com/runner/v1", func(b *provenance.Build) { b.Ref = "refs/heads/dev" })
+	var he *client.HTTPError
+	if _, err := lc.AddAll(ctx, [][]byte{prov, releaseOf(t, img, prov)}); !errors.As(err, &he) || he.Status != 403 || !strings.Contains(he.Message, "release signatures") {
+		t.Errorf("one release signature under a 2-of-2 policy = %v, want 403 naming the release signatures", err)
+	}
+	if _, err := lc.AddAll(ctx, [][]byte{branch, twoSigs(branch)}); !errors.As(err, &he) || he.Status != 403 || !strings.Contains(he.Message, "refs/heads/dev") {
+		t.Errorf("a build from a branch = %v, want 403 naming the ref", err)
+	}
+	// Passes without rebuilds: reproducibility is not judged at submission.
+	if _, err := lc.AddAll(ctx, [][]byte{prov, twoSigs(prov)}); err != nil {
+		t.Errorf("a release the policy accepts: %v", err)
+	}
+}

@@ -102,8 +102,21 @@ func (l *Log) addAll(ctx context.Context, entries [][]byte) ([]AddResult, error)
 		if e.Kind != provenance.KindRelease {
 			continue
 		}
-		if err := l.checkEndorsements(ctx, e.Release, inBatch); err != nil {
+		endorsed, err := l.checkEndorsements(ctx, e.Release, inBatch)
+		if err != nil {
 			return nil, &EntryError{i, err}
+		}
+		if l.cfg.Policy != nil {
+			var ev []provenance.ProvenanceEvidence
+			for _, pe := range endorsed {
+				ev = append(ev, provenance.ProvenanceEvidence{Entry: pe, Endorsed: true})
+			}
+			for _, m := range e.Release.Models {
+				rep := l.cfg.Policy.EvaluateWith(ctx, m, e, ev, provenance.EvalOptions{AtSubmission: true})
+				if err := rep.Err(); err != nil {
+					return nil, &EntryError{i, err}
+				}
+			}
 		}
 	}
 	// Provenance goes first, so that a release never precedes what it
@@ -129,30 +142,30 @@ func (l *Log) addAll(ctx context.Context, entries [][]byte) ([]AddResult, error)
 	return out, nil
 }
 
-// checkEndorsements checks the provenance a release endorses.
-func (l *Log) checkEndorsements(ctx context.Context, r *provenance.Release, inBatch map[provenance.Digest]*provenance.Entry) error {
+// checkEndorsements checks the provenance a release endorses and returns
+// it.
+func (l *Log) checkEndorsements(ctx context.Context, r *provenance.Release, inBatch map[provenance.Digest]*provenance.Entry) ([]*provenance.Entry, error) {
 	if len(r.Provenance) == 0 && l.cfg.RequireProvenance {
-		return ErrProvenanceRequired
+		return nil, ErrProvenanceRequired
 	}
+	var out []*provenance.Entry
 	for _, d := range r.Provenance {
-		if e, ok := inBatch[d]; ok {
-			if err := provenance.CheckEndorsed(r, d, e.Provenance); err != nil {
-				return err
+		e, ok := inBatch[d]
+		if !ok {
+			var err error
+			if e, err = l.loggedEntry(ctx, envelopeKey(d)); err != nil {
+				return nil, err
 			}
-			continue
-		}
-		e, err := l.loggedEntry(ctx, envelopeKey(d))
-		if err != nil {
-			return err
-		}
-		if e == nil || e.Kind != provenance.KindProvenance {
-			return &provenance.EndorsementError{Provenance: d, Reason: "is neither logged nor in this submission (submit them together)"}
+			if e == nil || e.Kind != provenance.KindProvenance {
+				return nil, &provenance.EndorsementError{Provenance: d, Reason: "is neither logged nor in this submission (submit them together)"}
+			}
 		}
 		if err := provenance.CheckEndorsed(r, d, e.Provenance); err != nil {
-			return err
+			return nil, err
 		}
+		out = append(out, e)
 	}
-	return nil
+	return out, nil
 }
 
 // loggedEntry returns the first sequenced entry with the given key, parsed,

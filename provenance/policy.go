@@ -483,12 +483,24 @@ func (r *Report) Err() error {
 	return &PolicyViolation{Report: r}
 }
 
+// EvalOptions adjust an evaluation.
+type EvalOptions struct {
+	// AtSubmission skips the reproducibility check: when a log takes a
+	// release, independent rebuilds usually do not exist yet.
+	AtSubmission bool
+}
+
 // Evaluate checks a release, whose envelope is rel, and the provenance
 // about its image, against the rule for model. Provenance entries must be
 // parsed; their signatures are checked here against the rule's builders.
 // Keyless entries must come with the identity their Sigstore verification
 // established.
 func (p *Policy) Evaluate(ctx context.Context, model string, rel *Entry, prov []ProvenanceEvidence) *Report {
+	return p.EvaluateWith(ctx, model, rel, prov, EvalOptions{})
+}
+
+// EvaluateWith is Evaluate with options.
+func (p *Policy) EvaluateWith(ctx context.Context, model string, rel *Entry, prov []ProvenanceEvidence, opts EvalOptions) *Report {
 	rep := &Report{Model: model}
 	add := func(name string, ok bool, format string, a ...any) bool {
 		rep.Checks = append(rep.Checks, Check{Name: name, OK: ok, Detail: fmt.Sprintf(format, a...)})
@@ -547,7 +559,7 @@ func (p *Policy) Evaluate(ctx context.Context, model string, rel *Entry, prov []
 			attesting[b] = true
 		}
 	}
-	if r.Reproducible > 0 {
+	if r.Reproducible > 0 && !opts.AtSubmission {
 		var names []string
 		for b := range attesting {
 			names = append(names, b)

@@ -55,19 +55,6 @@ func keygen(ctx context.Context, e *env, args []string) error {
 	})
 }
 
-// loadRing loads public key files into a key ring.
-func loadRing(files []string) (*keys.Ring, error) {
-	var pubs []*keys.PublicKey
-	for _, f := range files {
-		p, err := keys.LoadPublic(f)
-		if err != nil {
-			return nil, err
-		}
-		pubs = append(pubs, p)
-	}
-	return keys.NewRing(pubs...)
-}
-
 func loadSigners(files []string) ([]dsse.SignerVerifier, error) {
 	var out []dsse.SignerVerifier
 	for _, f := range files {
@@ -428,12 +415,18 @@ func verify(ctx context.Context, e *env, args []string) error {
 	fs.Var(&builderKeys, "builder-keys", "trusted builder public key `file` for provenance (repeatable)")
 	threshold := fs.Int("threshold", 1, "distinct release keys that must have signed")
 	requireProv := fs.Bool("require-provenance", true, "reject a release that endorses no build provenance")
+	policyFile := fs.String("policy", "", "policy `file`: decides release keys, threshold and provenance instead of the key flags")
+	model := fs.String("model", "", "the device's hardware `model` (with --policy; default: every model of the release)")
 	image := fs.String("image", "", "image `file`")
 	bundleFile := fs.String("bundle", "", "proof bundle `file`")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	if err := required(fs, "log-key", "release-keys", "image", "bundle"); err != nil {
+	if *policyFile == "" {
+		if err := required(fs, "log-key", "release-keys", "image", "bundle"); err != nil {
+			return err
+		}
+	} else if err := required(fs, "log-key", "image", "bundle"); err != nil {
 		return err
 	}
 	lk, err := keys.LoadPublic(*logKey)
@@ -444,11 +437,11 @@ func verify(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", *logKey, err)
 	}
-	ring, err := loadRing(releaseKeys)
+	ring, err := cli.LoadRing(releaseKeys)
 	if err != nil {
 		return err
 	}
-	builders, err := loadRing(builderKeys)
+	builders, err := cli.LoadRing(builderKeys)
 	if err != nil {
 		return err
 	}
@@ -461,7 +454,12 @@ func verify(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer f.Close()
-	trust := client.Trust{Log: lv, ReleaseKeys: ring, ReleaseThreshold: *threshold, BuilderKeys: builders, RequireProvenance: *requireProv}
+	trust := client.Trust{Log: lv, ReleaseKeys: ring, ReleaseThreshold: *threshold, BuilderKeys: builders, RequireProvenance: *requireProv, Model: *model}
+	if *policyFile != "" {
+		if trust.Policy, err = cli.LoadPolicy(*policyFile); err != nil {
+			return err
+		}
+	}
 	v, err := client.VerifyBundle(ctx, trust, b, f)
 	if err != nil {
 		var pathErr *os.PathError

@@ -26,10 +26,12 @@ Usage:
   fwctl sign     --key K --in FILE --out FILE     add a release signature to an envelope
   fwctl submit   --log URL FILE...                submit envelopes to a log
   fwctl bundle   --log URL --image F --out FILE   wait until a release is logged, fetch its proof bundle
-  fwctl verify   --log-key K --release-keys K --image F --bundle FILE
+  fwctl verify   --log-key K (--release-keys K --builder-keys K | --policy P) --image F --bundle FILE
                                                   verify a bundle and an image offline
   fwctl provenance show [--log URL --image F] [FILE...]
                                                   summarize provenance: builder, source, commit, times, reproducibility
+  fwctl policy check --policy P (--bundle B | RELEASE [PROVENANCE...]) [--model M]
+                                                  explain, rule by rule, why a release passes or fails a policy
   fwctl help                                      show this help
 
 Run "fwctl <command> --help" for a command's flags.
@@ -56,6 +58,7 @@ var commands = map[string]command{
 	"release":    {release, "sign a release statement"},
 	"attest":     {attest, "sign SLSA provenance for a build"},
 	"provenance": {provenanceCmd, "show provenance"},
+	"policy":     {policyCmd, "check a release against a policy"},
 	"sign":       {sign, "add a signature to an envelope"},
 	"submit":     {submit, "submit envelopes to a log"},
 	"bundle":     {fetchBundle, "fetch a proof bundle"},

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -145,5 +146,86 @@ func TestUsageErrors(t *testing.T) {
 		if code != tc.code || !strings.Contains(out+errs, tc.msg) {
 			t.Errorf("fwctl %q = %d, %q; want %d with %q", tc.args, code, out+errs, tc.code, tc.msg)
 		}
+	}
+}
+
+// TestPolicyCommands checks fwctl policy check and fwctl verify --policy on
+// a release logged by a real log.
+func TestPolicyCommands(t *testing.T) {
+	dir := t.TempDir()
+	p := func(s string) string { return filepath.Join(dir, s) }
+	for _, k := range []string{"release-1", "release-2", "ci"} {
+		if code, _, errs := fwctl(t, "keygen", "--name", "example.com/"+k, "--out", p("keys/"+k)); code != 0 {
+			t.Fatal(errs)
+		}
+	}
+	load := func(name string) *keys.PrivateKey {
+		k, err := keys.LoadPrivate(p("keys/" + name + ".key"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return k
+	}
+	l := testutil.StartLog(t, testutil.LogOptions{ReleaseKeys: []*keys.PrivateKey{load("release-1"), load("release-2")}, BuilderKeys: []*keys.PrivateKey{load("ci")}, RequireProvenance: true})
+	logPub, _ := testutil.LogKey.Public().Marshal()
+	os.WriteFile(p("log.pub"), logPub, 0o644)
+	os.WriteFile(p("fw.bin"), testutil.Image("policy fw", 5000), 0o644)
+	steps := [][]string{
+		{"attest", "--key", p("keys/ci.key"), "--builder-id", "https://ci.example.com/runner/v1", "--source", "git+https://git.example.com/acme/fw@refs/tags/v2.0.0",
+			"--commit", "0123456789abcdef0123456789abcdef01234567", "--model", "acme-x1", "--image", p("fw.bin"), "--out", p("prov.dsse.json")},
+		{"release", "--key", p("keys/release-1.key"), "--model", "acme-x1", "--version", "2.0.0", "--svn", "9", "--image", p("fw.bin"), "--provenance", p("prov.dsse.json"), "--out", p("rel.dsse.json")},
+		{"submit", "--log", l.URL, p("prov.dsse.json"), p("rel.dsse.json")},
+		{"bundle", "--log", l.URL, "--image", p("fw.bin"), "--out", p("fw.bundle")},
+	}
+	for _, s := range steps {
+		if code, _, errs := fwctl(t, s...); code != 0 {
+			t.Fatalf("fwctl %s = %d: %s", s[0], code, errs)
+		}
+	}
+	policy := func(threshold int, refs string) string {
+		text := fmt.Sprintf(`version: 1
+keys:
+  release-1: {file: keys/release-1.pub}
+  release-2: {file: keys/release-2.pub}
+  ci: {file: keys/ci.pub}
+builders:
+  - {name: ci, id: "https://ci.example.com/runner/v1", keys: [ci], slsaLevel: 2}
+rules:
+  - name: acme
+    models: [acme-x1]
+    release: {keys: [release-1, release-2], threshold: %d}
+    provenance:
+      builders: [ci]
+      minSLSALevel: 2
+      sources: [{repo: "git+https://git.example.com/acme/fw", refs: [%q]}]
+      externalParameters: [source, ref, target]
+`, threshold, refs)
+		name := p(fmt.Sprintf("policy-%d-%s.yaml", threshold, strings.ReplaceAll(refs, "/", "_")))
+		os.WriteFile(name, []byte(text), 0o644)
+		return name
+	}
+	good, twoKeys, mainOnly := policy(1, "refs/tags/v*"), policy(2, "refs/tags/v*"), policy(1, "refs/heads/main")
+
+	code, out, errs := fwctl(t, "policy", "check", "--policy", good, "--bundle", p("fw.bundle"))
+	if code != 0 || !strings.Contains(out, `rule "acme": PASS`) || !strings.Contains(out, "ok   provenance") {
+		t.Errorf("policy check (good) = %d:\n%s%s", code, out, errs)
+	}
+	code, out, _ = fwctl(t, "policy", "check", "--policy", twoKeys, p("rel.dsse.json"), p("prov.dsse.json"))
+	if code != 3 || !strings.Contains(out, "FAIL release signatures") {
+		t.Errorf("policy check (2 keys) = %d:\n%s", code, out)
+	}
+	code, out, _ = fwctl(t, "policy", "check", "--policy", mainOnly, "--bundle", p("fw.bundle"))
+	if code != 3 || !strings.Contains(out, "FAIL provenance") || !strings.Contains(out, "refs/tags/v2.0.0") {
+		t.Errorf("policy check (main only) = %d:\n%s", code, out)
+	}
+	verify := func(pol string) (int, string) {
+		code, _, errs := fwctl(t, "verify", "--log-key", p("log.pub"), "--policy", pol, "--model", "acme-x1", "--image", p("fw.bin"), "--bundle", p("fw.bundle"))
+		return code, errs
+	}
+	if code, errs := verify(good); code != 0 {
+		t.Errorf("verify --policy (good) = %d: %s", code, errs)
+	}
+	if code, errs := verify(twoKeys); code != 3 || !strings.Contains(errs, "release signatures") {
+		t.Errorf("verify --policy (2 keys) = %d: %s", code, errs)
 	}
 }

@@ -27,6 +27,7 @@ import (
 	"github.com/fwledger/fwledger/keys"
 	"github.com/fwledger/fwledger/log"
 	"github.com/fwledger/fwledger/log/sqlite"
+	"github.com/fwledger/fwledger/provenance"
 )
 
 const usage = `fwlog runs the fwledger transparency log.
@@ -69,6 +70,7 @@ func serve(args []string, stderr io.Writer) int {
 		releaseKeys cli.Strings
 		builderKeys cli.Strings
 		requireProv = fs.Bool("require-provenance", true, "refuse releases that endorse no provenance; set false only for a log migrating from unattested releases")
+		policyFile  = fs.String("policy", "", "policy `file` every release must pass (its builders' keys are accepted for provenance)")
 		interval    = fs.Duration("integrate-interval", 100*time.Millisecond, "least time between integrations into a signed checkpoint")
 		batch       = fs.Int("integrate-batch", 8192, "most entries integrated in one step")
 		queue       = fs.Int("queue-size", 16384, "submissions waiting to be sequenced before new ones get 503")
@@ -131,13 +133,24 @@ func serve(args []string, stderr io.Writer) int {
 	}
 	vkey, _ := key.Public().VerifierKey()
 
-	ring, err := loadRing(releaseKeys)
+	ring, err := cli.LoadRing(releaseKeys)
 	if err != nil {
 		return fail("invalid --release-keys", err)
 	}
-	builders, err := loadRing(builderKeys)
+	builders, err := cli.LoadRing(builderKeys)
 	if err != nil {
 		return fail("invalid --builder-keys", err)
+	}
+	var pol *provenance.Policy
+	if *policyFile != "" {
+		if pol, err = cli.LoadPolicy(*policyFile); err != nil {
+			return fail("couldn't load the policy", err)
+		}
+		pk, err := pol.BuilderKeys()
+		if err != nil {
+			return fail("invalid policy builder keys", err)
+		}
+		builders = keys.Merge(builders, pk)
 	}
 	if ring.Len() == 0 {
 		logger.Warn("no --release-keys given: every release will be refused")
@@ -164,6 +177,7 @@ func serve(args []string, stderr io.Writer) int {
 		ReleaseKeys:       ring,
 		BuilderKeys:       builders,
 		RequireProvenance: *requireProv,
+		Policy:            pol,
 		Images:            images,
 		IntegrateInterval: *interval,
 		IntegrateBatch:    *batch,
@@ -209,19 +223,6 @@ func serve(args []string, stderr io.Writer) int {
 	_, size = l.Checkpoint()
 	logger.Info("stopped", "size", size)
 	return 0
-}
-
-// loadRing loads public key files into a key ring.
-func loadRing(files []string) (*keys.Ring, error) {
-	var pubs []*keys.PublicKey
-	for _, f := range files {
-		p, err := keys.LoadPublic(f)
-		if err != nil {
-			return nil, err
-		}
-		pubs = append(pubs, p)
-	}
-	return keys.NewRing(pubs...)
 }
 
 // loadOrCreateKey loads the log key, or creates it (named origin) if the

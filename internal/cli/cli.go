@@ -6,7 +6,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"strings"
+
+	"github.com/fwledger/fwledger/keys"
+	"github.com/fwledger/fwledger/provenance"
 )
 
 // Strings is a flag that may be repeated; each use appends a value.
@@ -38,4 +43,32 @@ func NewLogger(w io.Writer, level, format string) (*slog.Logger, error) {
 		return slog.New(slog.NewTextHandler(w, opts)), nil
 	}
 	return nil, fmt.Errorf("invalid log format %q: want json or text", format)
+}
+
+// LoadRing loads public key files into a key ring.
+func LoadRing(files []string) (*keys.Ring, error) {
+	var pubs []*keys.PublicKey
+	for _, f := range files {
+		p, err := keys.LoadPublic(f)
+		if err != nil {
+			return nil, err
+		}
+		pubs = append(pubs, p)
+	}
+	return keys.NewRing(pubs...)
+}
+
+// LoadPolicy reads a policy file; the files it names are relative to it.
+func LoadPolicy(path string) (*provenance.Policy, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	dir := filepath.Dir(path)
+	return provenance.ParsePolicy(data, func(name string) ([]byte, error) {
+		if !filepath.IsAbs(name) {
+			name = filepath.Join(dir, name)
+		}
+		return os.ReadFile(name)
+	})
 }

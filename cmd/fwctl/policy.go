@@ -1,0 +1,107 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+
+	"github.com/fwledger/fwledger/bundle"
+	"github.com/fwledger/fwledger/internal/cli"
+	"github.com/fwledger/fwledger/provenance"
+)
+
+func policyCmd(ctx context.Context, e *env, args []string) error {
+	if len(args) == 0 || args[0] != "check" {
+		return &usageError{msg: "usage: fwctl policy check --policy P (--bundle B | RELEASE [PROVENANCE...]) [--model M]"}
+	}
+	fs := newFlags(e, "policy check", "--policy P (--bundle B | RELEASE [PROVENANCE...]) [--model M]",
+		"Explains, rule by rule, why a release passes or fails a policy: release keys and\n"+
+			"threshold, builders and their SLSA level, build type, source and ref, external\n"+
+			"parameters, reproducibility. The release and provenance come from a proof bundle or\n"+
+			"from envelope files. Exits 0 if the release passes for every model checked, 3 if not.\n"+
+			"It checks the policy only: fwctl verify also checks the log's proofs and the image.")
+	policyFile := fs.String("policy", "", "policy `file`")
+	bundleFile := fs.String("bundle", "", "proof bundle `file` (instead of envelope files)")
+	model := fs.String("model", "", "hardware `model` to check (default: every model of the release)")
+	if err := parse(fs, args[1:]); err != nil {
+		return err
+	}
+	if err := required(fs, "policy"); err != nil {
+		return err
+	}
+	pol, err := cli.LoadPolicy(*policyFile)
+	if err != nil {
+		return err
+	}
+	var entries [][]byte
+	switch {
+	case *bundleFile != "" && fs.NArg() > 0:
+		return &usageError{msg: "give --bundle or envelope files, not both"}
+	case *bundleFile != "":
+		data, err := os.ReadFile(*bundleFile)
+		if err != nil {
+			return err
+		}
+		b, err := bundle.Parse(data)
+		if err != nil {
+			return err
+		}
+		entries = append(entries, b.Release.Data)
+		for _, p := range b.Provenance {
+			entries = append(entries, p.Data)
+		}
+	case fs.NArg() > 0:
+		for _, f := range fs.Args() {
+			data, err := os.ReadFile(f)
+			if err != nil {
+				return err
+			}
+			entries = append(entries, trimNewline(data))
+		}
+	default:
+		return &usageError{msg: "give --bundle or a release envelope file (and provenance files)"}
+	}
+	var rel *provenance.Entry
+	var ev []provenance.ProvenanceEvidence
+	for i, data := range entries {
+		pe, err := provenance.ParseEntry(data)
+		if err != nil {
+			return fmt.Errorf("entry %d: %w", i, err)
+		}
+		switch pe.Kind {
+		case provenance.KindRelease:
+			if rel != nil {
+				return &usageError{msg: "give one release"}
+			}
+			rel = pe
+		case provenance.KindProvenance:
+			ev = append(ev, provenance.ProvenanceEvidence{Entry: pe})
+		}
+	}
+	if rel == nil {
+		return &usageError{msg: "no release among the entries"}
+	}
+	for i := range ev {
+		for _, d := range rel.Release.Provenance {
+			if ev[i].Entry.Digest == d {
+				ev[i].Endorsed = true
+			}
+		}
+	}
+	models := rel.Release.Models
+	if *model != "" {
+		models = []string{*model}
+	}
+	failed := false
+	for _, m := range models {
+		rep := pol.Evaluate(ctx, m, rel, ev)
+		fmt.Fprint(e.stdout, rep.String())
+		if !rep.OK() {
+			failed = true
+		}
+	}
+	if failed {
+		return &rejectedError{err: fmt.Errorf("the release does not pass the policy")}
+	}
+	return nil
+}
