@@ -3,7 +3,12 @@ package provenance
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/json"
+	"errors"
 	"fmt"
+	"strings"
+
+	"github.com/fwledger/fwledger/internal/strictjson"
 
 	"github.com/fwledger/fwledger/keys"
 )
@@ -19,8 +24,14 @@ const (
 
 // An Entry is a parsed log entry whose signatures are not yet checked.
 type Entry struct {
-	Kind     Kind
+	Kind Kind
+	// Envelope is the DSSE envelope: the entry itself, or the one inside a
+	// Sigstore bundle.
 	Envelope *Envelope
+	// Bundle is the entry's bytes when the entry is a Sigstore bundle
+	// (keyless provenance), verified with a KeylessVerifier; nil for a bare
+	// DSSE envelope.
+	Bundle []byte
 	// Release is set for KindRelease, Provenance for KindProvenance.
 	Release    *Release
 	Provenance *Provenance
@@ -29,14 +40,36 @@ type Entry struct {
 	Digest Digest
 }
 
-// ParseEntry parses a log entry: a DSSE envelope holding a release
-// statement or SLSA provenance v1.
+// SigstoreBundleMediaType prefixes the media types of Sigstore bundles.
+const SigstoreBundleMediaType = "application/vnd.dev.sigstore.bundle"
+
+// ParseEntry parses a log entry: a DSSE envelope, or a Sigstore bundle
+// holding one, whose statement is a release or SLSA provenance v1.
 func ParseEntry(data []byte) (*Entry, error) {
-	env, err := ParseEnvelope(data)
+	if len(data) > MaxEnvelopeSize {
+		return nil, &EnvelopeError{Err: fmt.Errorf("entry is %d bytes, more than the limit of %d", len(data), MaxEnvelopeSize)}
+	}
+	e := &Entry{Digest: sha256.Sum256(data)}
+	envJSON := data
+	var probe struct {
+		MediaType    string          `json:"mediaType"`
+		DSSEEnvelope json.RawMessage `json:"dsseEnvelope"`
+	}
+	if json.Unmarshal(data, &probe) == nil && strings.HasPrefix(probe.MediaType, SigstoreBundleMediaType) {
+		if err := strictjson.Check(data); err != nil {
+			return nil, &EnvelopeError{Err: err}
+		}
+		if len(probe.DSSEEnvelope) == 0 {
+			return nil, &EnvelopeError{Err: errors.New("the Sigstore bundle holds no DSSE envelope (a message signature is not a statement)")}
+		}
+		e.Bundle = data
+		envJSON = probe.DSSEEnvelope
+	}
+	env, err := ParseEnvelope(envJSON)
 	if err != nil {
 		return nil, err
 	}
-	e := &Entry{Envelope: env, Digest: sha256.Sum256(data)}
+	e.Envelope = env
 	st, err := ParseStatement(env.Body)
 	if err != nil {
 		return nil, err
@@ -57,14 +90,28 @@ func ParseEntry(data []byte) (*Entry, error) {
 	return e, nil
 }
 
+// ErrKeyless is returned by VerifyEntry for a Sigstore bundle: it is
+// verified with a KeylessVerifier and matched against a policy instead.
+var ErrKeyless = errors.New("the entry is a Sigstore bundle: it needs keyless verification against a policy's trusted root")
+
 // VerifyEntry checks the signatures of a parsed entry: a release needs
 // releaseThreshold distinct keys of releaseKeys, provenance one key of
 // builderKeys. It returns the DSSE key IDs of the trusted signers.
 func VerifyEntry(ctx context.Context, e *Entry, releaseKeys *keys.Ring, releaseThreshold int, builderKeys *keys.Ring) ([]string, error) {
+	if e.Bundle != nil {
+		return nil, ErrKeyless
+	}
 	if e.Kind == KindRelease {
 		return VerifySignatures(ctx, e.Envelope, releaseKeys, releaseThreshold)
 	}
 	return VerifySignatures(ctx, e.Envelope, builderKeys, 1)
+}
+
+// A KeylessVerifier verifies a Sigstore bundle entry offline (certificate
+// chain, transparency log entry, DSSE signature) and returns the identity
+// of its certificate. Package keyless implements it with sigstore-go.
+type KeylessVerifier interface {
+	VerifyKeyless(e *Entry) (*CertificateIdentity, error)
 }
 
 // An EndorsementError reports a release whose endorsed provenance is

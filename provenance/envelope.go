@@ -13,8 +13,10 @@
 //   - A signature whose keyid names a trusted key must verify over the DSSE
 //     pre-authentication encoding (PAE); if it does not, the envelope is
 //     rejected with a [*SignatureError], even when other signatures are valid.
-//   - A signature with an empty keyid counts for the first trusted key it
-//     verifies with; signatures by keys outside the trusted set are ignored.
+//   - A signature whose keyid is empty or names no trusted key counts for
+//     the first trusted key it verifies with (the keyid is only a hint, and
+//     producers use their own: a KMS key name, an SSH fingerprint); if it
+//     verifies with none, it is ignored.
 //   - Each trusted key counts once, and at least the threshold of distinct
 //     trusted keys must have signed, or the result is a [*ThresholdError].
 package provenance
@@ -119,12 +121,7 @@ func VerifySignatures(ctx context.Context, env *Envelope, ring *keys.Ring, thres
 		if err != nil {
 			return nil, &EnvelopeError{Err: fmt.Errorf("signature %d is not base64: %w", i, err)}
 		}
-		if s.KeyID != "" {
-			v, ok := ring.Lookup(s.KeyID)
-			if !ok {
-				unknown = append(unknown, s.KeyID)
-				continue
-			}
+		if v, ok := ring.Lookup(s.KeyID); ok && s.KeyID != "" {
 			if err := v.Verify(ctx, pae, sig); err != nil {
 				return nil, &SignatureError{KeyID: s.KeyID, Err: err}
 			}
@@ -145,7 +142,7 @@ func VerifySignatures(ctx context.Context, env *Envelope, ring *keys.Ring, thres
 			}
 		}
 		if !matched {
-			unknown = append(unknown, "")
+			unknown = append(unknown, s.KeyID)
 		}
 	}
 	if len(signers) < threshold {
