@@ -43,6 +43,11 @@ type Trust struct {
 	// empty.
 	Policy *provenance.Policy
 	Model  string
+	// Keyless verifies keyless (Sigstore) provenance; the policy then
+	// matches the certificate identity. Package provenance/keyless
+	// implements it (and is large: a small device may leave it nil and
+	// accept only key-signed provenance).
+	Keyless provenance.KeylessVerifier
 }
 
 // PolicyError reports a release or provenance the policy does not trust;
@@ -216,7 +221,21 @@ func verifyWithPolicy(ctx context.Context, t Trust, cp *flog.Checkpoint, b *bund
 			}
 			continue
 		}
-		ev = append(ev, provenance.ProvenanceEvidence{Entry: pe, Endorsed: endorsed[pe.Digest]})
+		var id *provenance.CertificateIdentity
+		if pe.Bundle != nil {
+			if t.Keyless == nil {
+				err = errors.New("it is keyless (a Sigstore bundle), and no keyless verifier is configured")
+			} else {
+				id, err = t.Keyless.VerifyKeyless(pe)
+			}
+			if err != nil {
+				if endorsed[pe.Digest] {
+					return nil, &ProvenanceError{Digest: pe.Digest, Err: err}
+				}
+				continue // an unverifiable rebuild counts for nothing
+			}
+		}
+		ev = append(ev, provenance.ProvenanceEvidence{Entry: pe, Endorsed: endorsed[pe.Digest], Identity: id})
 		byDigest[pe.Digest] = &b.Provenance[i]
 	}
 	models := rel.Release.Models
@@ -296,6 +315,9 @@ func verifyProvenanceEntry(ctx context.Context, t Trust, r *provenance.Release, 
 	}
 	if pe.Kind != provenance.KindProvenance {
 		return nil, fmt.Errorf("the entry is a %s, not provenance", pe.Kind)
+	}
+	if pe.Bundle != nil {
+		return nil, errors.New("it is keyless (a Sigstore bundle): verify with a policy that names its builder")
 	}
 	signers, err := provenance.VerifySignatures(ctx, pe.Envelope, t.BuilderKeys, 1)
 	if err != nil {

@@ -83,6 +83,9 @@ type Config struct {
 	// takes (reproducibility excepted: rebuilds come after the release).
 	// Its builders' keys should be among BuilderKeys.
 	Policy *provenance.Policy
+	// Keyless verifies Sigstore bundle entries; with a Policy, the log
+	// accepts keyless provenance from the policy's keyless builders.
+	Keyless provenance.KeylessVerifier
 	// Images stores firmware images by digest; nil disables image upload.
 	Images *cas.Store
 

@@ -91,6 +91,7 @@ func classify(err error) class {
 		digErr *provenance.DigestError
 		endErr *provenance.EndorsementError
 		polErr *provenance.PolicyViolation
+		klErr  *KeylessError
 		large  *tooLarge
 		rngErr *RangeError
 		badReq *badRequest
@@ -106,6 +107,8 @@ func classify(err error) class {
 		return class{http.StatusBadRequest, "bad_provenance"}
 	case errors.As(err, &envErr), errors.As(err, &ptErr):
 		return class{http.StatusBadRequest, "bad_envelope"}
+	case errors.Is(err, provenance.ErrKeyless):
+		return class{http.StatusForbidden, "bad_signature"}
 	case errors.As(err, &stErr):
 		return class{http.StatusBadRequest, "bad_statement"}
 	case errors.As(err, &rngErr), errors.As(err, &badReq), errors.As(err, &digErr):
@@ -114,6 +117,8 @@ func classify(err error) class {
 		return class{http.StatusForbidden, "bad_signature"}
 	case errors.As(err, &polErr):
 		return class{http.StatusForbidden, "policy"}
+	case errors.As(err, &klErr):
+		return class{http.StatusForbidden, "bad_signature"}
 	case errors.Is(err, ErrNotFound), errors.Is(err, ErrNoImageStore):
 		return class{http.StatusNotFound, "error"}
 	case errors.Is(err, ErrPushback):

@@ -90,7 +90,7 @@ func (l *Log) addAll(ctx context.Context, entries [][]byte) ([]AddResult, error)
 		if err != nil {
 			return nil, &EntryError{i, err}
 		}
-		if _, err := provenance.VerifyEntry(ctx, e, l.cfg.ReleaseKeys, 1, l.cfg.BuilderKeys); err != nil {
+		if err := l.verifyEntry(ctx, e); err != nil {
 			return nil, &EntryError{i, err}
 		}
 		parsed[i] = e
@@ -109,7 +109,11 @@ func (l *Log) addAll(ctx context.Context, entries [][]byte) ([]AddResult, error)
 		if l.cfg.Policy != nil {
 			var ev []provenance.ProvenanceEvidence
 			for _, pe := range endorsed {
-				ev = append(ev, provenance.ProvenanceEvidence{Entry: pe, Endorsed: true})
+				id, err := l.identity(pe)
+				if err != nil {
+					return nil, &EntryError{i, err}
+				}
+				ev = append(ev, provenance.ProvenanceEvidence{Entry: pe, Endorsed: true, Identity: id})
 			}
 			for _, m := range e.Release.Models {
 				rep := l.cfg.Policy.EvaluateWith(ctx, m, e, ev, provenance.EvalOptions{AtSubmission: true})
@@ -140,6 +144,51 @@ func (l *Log) addAll(ctx context.Context, entries [][]byte) ([]AddResult, error)
 		out[i] = AddResult{Index: seq[k].Index, LeafHash: leaves[k].Hash, Dup: seq[k].Dup}
 	}
 	return out, nil
+}
+
+// A KeylessError reports keyless provenance the log cannot accept.
+type KeylessError struct{ Err error }
+
+func (e *KeylessError) Error() string { return "keyless provenance refused: " + e.Err.Error() }
+func (e *KeylessError) Unwrap() error { return e.Err }
+
+// verifyEntry checks an entry's signatures: by the accepted keys, or, for
+// keyless provenance, by a certificate of one of the policy's keyless
+// builders.
+func (l *Log) verifyEntry(ctx context.Context, e *provenance.Entry) error {
+	if e.Bundle == nil {
+		_, err := provenance.VerifyEntry(ctx, e, l.cfg.ReleaseKeys, 1, l.cfg.BuilderKeys)
+		return err
+	}
+	if e.Kind != provenance.KindProvenance {
+		return &KeylessError{Err: errors.New("only provenance may be signed keylessly; releases are signed with release keys")}
+	}
+	id, err := l.identity(e)
+	if err != nil {
+		return err
+	}
+	for _, b := range l.cfg.Policy.Builders() {
+		if b.Keyless != nil && b.MatchesID(e.Provenance.BuilderID) && b.Keyless.Match(id) == nil {
+			return nil
+		}
+	}
+	return &KeylessError{Err: fmt.Errorf("no keyless builder of the policy has builder.id %q and certificate identity %s (issuer %s)", e.Provenance.BuilderID, id.SAN, id.Issuer)}
+}
+
+// identity verifies a keyless entry and returns its certificate identity;
+// nil for a key-signed entry.
+func (l *Log) identity(e *provenance.Entry) (*provenance.CertificateIdentity, error) {
+	if e.Bundle == nil {
+		return nil, nil
+	}
+	if l.cfg.Keyless == nil || l.cfg.Policy == nil {
+		return nil, &KeylessError{Err: errors.New("this log takes keyless provenance only with a policy that names a trusted root and keyless builders (--policy)")}
+	}
+	id, err := l.cfg.Keyless.VerifyKeyless(e)
+	if err != nil {
+		return nil, &KeylessError{Err: err}
+	}
+	return id, nil
 }
 
 // checkEndorsements checks the provenance a release endorses and returns

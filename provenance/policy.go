@@ -394,8 +394,8 @@ func (p *Policy) RuleFor(model string) *Rule {
 	return nil
 }
 
-// matchID reports whether b accepts builder ID id.
-func (b *Builder) matchID(id string) bool {
+// MatchesID reports whether b accepts builder ID id.
+func (b *Builder) MatchesID(id string) bool {
 	if b.IDRegex != nil {
 		return b.IDRegex.MatchString(id)
 	}
@@ -588,7 +588,7 @@ func (p *Policy) checkProvenance(ctx context.Context, r *Rule, rel *Release, pe 
 	var why []string
 	for _, name := range r.Builders {
 		cand := p.builders[name]
-		if !cand.matchID(pr.BuilderID) {
+		if !cand.MatchesID(pr.BuilderID) {
 			continue
 		}
 		if err := cand.verify(ctx, pe); err != nil {

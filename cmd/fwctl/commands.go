@@ -17,6 +17,7 @@ import (
 	"github.com/fwledger/fwledger/internal/cli"
 	"github.com/fwledger/fwledger/keys"
 	"github.com/fwledger/fwledger/provenance"
+	"github.com/fwledger/fwledger/provenance/keyless"
 	"github.com/secure-systems-lab/go-securesystemslib/dsse"
 )
 
@@ -458,6 +459,13 @@ func verify(ctx context.Context, e *env, args []string) error {
 	if *policyFile != "" {
 		if trust.Policy, err = cli.LoadPolicy(*policyFile); err != nil {
 			return err
+		}
+		if trust.Policy.TrustedRoot != nil {
+			kv, err := keyless.NewVerifier(trust.Policy.TrustedRoot)
+			if err != nil {
+				return err
+			}
+			trust.Keyless = kv
 		}
 	}
 	v, err := client.VerifyBundle(ctx, trust, b, f)

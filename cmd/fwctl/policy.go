@@ -8,6 +8,7 @@ import (
 	"github.com/fwledger/fwledger/bundle"
 	"github.com/fwledger/fwledger/internal/cli"
 	"github.com/fwledger/fwledger/provenance"
+	"github.com/fwledger/fwledger/provenance/keyless"
 )
 
 func policyCmd(ctx context.Context, e *env, args []string) error {
@@ -61,6 +62,12 @@ func policyCmd(ctx context.Context, e *env, args []string) error {
 	default:
 		return &usageError{msg: "give --bundle or a release envelope file (and provenance files)"}
 	}
+	var kv *keyless.Verifier
+	if pol.TrustedRoot != nil {
+		if kv, err = keyless.NewVerifier(pol.TrustedRoot); err != nil {
+			return err
+		}
+	}
 	var rel *provenance.Entry
 	var ev []provenance.ProvenanceEvidence
 	for i, data := range entries {
@@ -75,7 +82,18 @@ func policyCmd(ctx context.Context, e *env, args []string) error {
 			}
 			rel = pe
 		case provenance.KindProvenance:
-			ev = append(ev, provenance.ProvenanceEvidence{Entry: pe})
+			var id *provenance.CertificateIdentity
+			if pe.Bundle != nil {
+				if kv == nil {
+					fmt.Fprintf(e.stderr, "entry %d is keyless, and the policy names no trusted root: it counts for nothing\n", i)
+					continue
+				}
+				if id, err = kv.VerifyKeyless(pe); err != nil {
+					fmt.Fprintf(e.stderr, "entry %d: keyless verification failed, it counts for nothing: %v\n", i, err)
+					continue
+				}
+			}
+			ev = append(ev, provenance.ProvenanceEvidence{Entry: pe, Identity: id})
 		}
 	}
 	if rel == nil {

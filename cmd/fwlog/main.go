@@ -28,6 +28,7 @@ import (
 	"github.com/fwledger/fwledger/log"
 	"github.com/fwledger/fwledger/log/sqlite"
 	"github.com/fwledger/fwledger/provenance"
+	"github.com/fwledger/fwledger/provenance/keyless"
 )
 
 const usage = `fwlog runs the fwledger transparency log.
@@ -142,6 +143,7 @@ func serve(args []string, stderr io.Writer) int {
 		return fail("invalid --builder-keys", err)
 	}
 	var pol *provenance.Policy
+	var kv *keyless.Verifier
 	if *policyFile != "" {
 		if pol, err = cli.LoadPolicy(*policyFile); err != nil {
 			return fail("couldn't load the policy", err)
@@ -151,6 +153,11 @@ func serve(args []string, stderr io.Writer) int {
 			return fail("invalid policy builder keys", err)
 		}
 		builders = keys.Merge(builders, pk)
+		if pol.TrustedRoot != nil {
+			if kv, err = keyless.NewVerifier(pol.TrustedRoot); err != nil {
+				return fail("invalid trusted root in the policy", err)
+			}
+		}
 	}
 	if ring.Len() == 0 {
 		logger.Warn("no --release-keys given: every release will be refused")
@@ -178,6 +185,7 @@ func serve(args []string, stderr io.Writer) int {
 		BuilderKeys:       builders,
 		RequireProvenance: *requireProv,
 		Policy:            pol,
+		Keyless:           keylessOrNil(kv),
 		Images:            images,
 		IntegrateInterval: *interval,
 		IntegrateBatch:    *batch,
@@ -223,6 +231,15 @@ func serve(args []string, stderr io.Writer) int {
 	_, size = l.Checkpoint()
 	logger.Info("stopped", "size", size)
 	return 0
+}
+
+// keylessOrNil keeps a nil *keyless.Verifier from becoming a non-nil
+// interface.
+func keylessOrNil(kv *keyless.Verifier) provenance.KeylessVerifier {
+	if kv == nil {
+		return nil
+	}
+	return kv
 }
 
 // loadOrCreateKey loads the log key, or creates it (named origin) if the
