@@ -182,16 +182,16 @@ func (k *PrivateKey) NoteSigner() (note.Signer, error) {
 
 // KeyID returns the DSSE key ID of p (see the package documentation).
 func (p *PublicKey) KeyID() (string, error) {
-	k, err := p.sslib()
+	k, err := p.SSLib()
 	if err != nil {
 		return "", err
 	}
 	return k.KeyID, nil
 }
 
-// sslib returns p as a go-securesystemslib key, whose KeyID field holds the
-// securesystemslib key ID.
-func (p *PublicKey) sslib() (*signerverifier.SSLibKey, error) {
+// SSLib returns p as a go-securesystemslib key, whose KeyID field holds the
+// securesystemslib key ID (also the key ID in-toto layouts use).
+func (p *PublicKey) SSLib() (*signerverifier.SSLibKey, error) {
 	der, err := x509.MarshalPKIXPublicKey(p.Key)
 	if err != nil {
 		return nil, fmt.Errorf("couldn't encode public key: %w", err)
@@ -201,7 +201,7 @@ func (p *PublicKey) sslib() (*signerverifier.SSLibKey, error) {
 
 // DSSEVerifier returns a DSSE verifier for p whose KeyID is p's DSSE key ID.
 func (p *PublicKey) DSSEVerifier() (dsse.Verifier, error) {
-	k, err := p.sslib()
+	k, err := p.SSLib()
 	if err != nil {
 		return nil, err
 	}
@@ -210,15 +210,21 @@ func (p *PublicKey) DSSEVerifier() (dsse.Verifier, error) {
 
 // DSSESigner returns a DSSE signer for k whose KeyID is k's DSSE key ID.
 func (k *PrivateKey) DSSESigner() (dsse.SignerVerifier, error) {
-	der, err := x509.MarshalPKCS8PrivateKey(k.Key)
-	if err != nil {
-		return nil, fmt.Errorf("couldn't encode private key: %w", err)
-	}
-	sk, err := signerverifier.LoadKey(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}))
+	sk, err := k.SSLib()
 	if err != nil {
 		return nil, err
 	}
 	return sslibVerifier(sk)
+}
+
+// SSLib returns k as a go-securesystemslib private key (for in-toto
+// tooling); its KeyID is the securesystemslib key ID.
+func (k *PrivateKey) SSLib() (*signerverifier.SSLibKey, error) {
+	der, err := x509.MarshalPKCS8PrivateKey(k.Key)
+	if err != nil {
+		return nil, fmt.Errorf("couldn't encode private key: %w", err)
+	}
+	return signerverifier.LoadKey(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}))
 }
 
 func sslibVerifier(k *signerverifier.SSLibKey) (dsse.SignerVerifier, error) {

@@ -11,6 +11,7 @@ import (
 	"github.com/fwledger/fwledger/internal/strictjson"
 
 	"github.com/fwledger/fwledger/keys"
+	intoto "github.com/in-toto/in-toto-golang/in_toto"
 )
 
 // A Kind is the kind of statement a log entry holds.
@@ -35,6 +36,8 @@ type Entry struct {
 	// Release is set for KindRelease, Provenance for KindProvenance.
 	Release    *Release
 	Provenance *Provenance
+	// Metablock is set for KindLayout and KindLink: in-toto metadata.
+	Metablock *intoto.Metablock
 	// Digest is the SHA-256 of the exact entry bytes: how a release names
 	// the provenance it endorses.
 	Digest Digest
@@ -50,6 +53,19 @@ func ParseEntry(data []byte) (*Entry, error) {
 		return nil, &EnvelopeError{Err: fmt.Errorf("entry is %d bytes, more than the limit of %d", len(data), MaxEnvelopeSize)}
 	}
 	e := &Entry{Digest: sha256.Sum256(data)}
+	mb, err := parseMetablock(data)
+	if err != nil {
+		return nil, err
+	}
+	if mb != nil {
+		e.Metablock = mb
+		if _, ok := mb.Signed.(intoto.Layout); ok {
+			e.Kind = KindLayout
+		} else {
+			e.Kind = KindLink
+		}
+		return e, nil
+	}
 	envJSON := data
 	var probe struct {
 		MediaType    string          `json:"mediaType"`
@@ -100,6 +116,9 @@ var ErrKeyless = errors.New("the entry is a Sigstore bundle: it needs keyless ve
 func VerifyEntry(ctx context.Context, e *Entry, releaseKeys *keys.Ring, releaseThreshold int, builderKeys *keys.Ring) ([]string, error) {
 	if e.Bundle != nil {
 		return nil, ErrKeyless
+	}
+	if e.Metablock != nil {
+		return nil, fmt.Errorf("in-toto %s metadata is verified with its layout, not alone", e.Kind)
 	}
 	if e.Kind == KindRelease {
 		return VerifySignatures(ctx, e.Envelope, releaseKeys, releaseThreshold)

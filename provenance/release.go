@@ -83,6 +83,10 @@ type Release struct {
 	Provenance []Digest
 	// BaseImage is, for a delta image, the digest of the image it applies to.
 	BaseImage *Digest
+	// Layout and Links are the SHA-256 digests of the in-toto layout and
+	// link metadata entries that prove how the image was made, if any.
+	Layout *Digest
+	Links  []Digest
 }
 
 // releasePredicate is the JSON form of a release predicate. See
@@ -96,6 +100,8 @@ type releasePredicate struct {
 	ImageSize       *uint64        `json:"imageSize"`
 	Provenance      []digestObject `json:"provenance,omitempty"`
 	BaseImage       *digestObject  `json:"baseImage,omitempty"`
+	Layout          *digestObject  `json:"layout,omitempty"`
+	Links           []digestObject `json:"links,omitempty"`
 }
 
 type digestObject struct {
@@ -174,6 +180,12 @@ func (r *Release) Validate() error {
 	if len(r.Provenance) > MaxEndorsed {
 		return fmt.Errorf("%d endorsed provenance digests, more than the limit of %d", len(r.Provenance), MaxEndorsed)
 	}
+	if len(r.Links) > MaxEndorsed {
+		return fmt.Errorf("%d link digests, more than the limit of %d", len(r.Links), MaxEndorsed)
+	}
+	if len(r.Links) > 0 && r.Layout == nil {
+		return errors.New("links are named without a layout")
+	}
 	if r.ImageSHA512 != nil && len(r.ImageSHA512) != 64 {
 		return errors.New("the SHA-512 image digest must be 64 bytes")
 	}
@@ -206,6 +218,16 @@ func (r *Release) Statement() ([]byte, error) {
 	}
 	if r.BaseImage != nil {
 		pred["baseImage"] = map[string]any{"digest": map[string]any{"sha256": hex.EncodeToString(r.BaseImage[:])}}
+	}
+	if r.Layout != nil {
+		pred["layout"] = map[string]any{"digest": map[string]any{"sha256": hex.EncodeToString(r.Layout[:])}}
+	}
+	if len(r.Links) > 0 {
+		ls := make([]any, len(r.Links))
+		for i, d := range r.Links {
+			ls[i] = map[string]any{"digest": map[string]any{"sha256": hex.EncodeToString(d[:])}}
+		}
+		pred["links"] = ls
 	}
 	ps, err := structpb.NewStruct(pred)
 	if err != nil {
@@ -328,6 +350,20 @@ func ParseRelease(body []byte) (*Release, error) {
 			return nil, &StatementError{Err: fmt.Errorf("release predicate: baseImage: %w", err)}
 		}
 		r.BaseImage = &d
+	}
+	if p.Layout != nil {
+		d, err := p.Layout.sha256()
+		if err != nil {
+			return nil, &StatementError{Err: fmt.Errorf("release predicate: layout: %w", err)}
+		}
+		r.Layout = &d
+	}
+	for i, o := range p.Links {
+		d, err := o.sha256()
+		if err != nil {
+			return nil, &StatementError{Err: fmt.Errorf("release predicate: links[%d]: %w", i, err)}
+		}
+		r.Links = append(r.Links, d)
 	}
 	if err := r.Validate(); err != nil {
 		return nil, &StatementError{Err: fmt.Errorf("release predicate: %w", err)}
