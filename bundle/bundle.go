@@ -40,6 +40,7 @@ const (
 	MaxEntrySize  = 65535
 	MaxProofSize  = 16 << 10
 	MaxProvenance = 8
+	MaxLinks      = 16
 )
 
 // A Bundle is a release and the provenance about its image, each with its
@@ -49,6 +50,25 @@ type Bundle struct {
 	// Provenance holds SLSA provenance statements about the released image:
 	// those the release endorses and independent rebuilds.
 	Provenance []Entry
+	// Layout and Links are the in-toto layout and link metadata the release
+	// names, if any.
+	Layout *Entry
+	Links  []Entry
+}
+
+// Entries returns every entry of the bundle: the release first.
+func (b *Bundle) Entries() []*Entry {
+	out := []*Entry{&b.Release}
+	for i := range b.Provenance {
+		out = append(out, &b.Provenance[i])
+	}
+	if b.Layout != nil {
+		out = append(out, b.Layout)
+	}
+	for i := range b.Links {
+		out = append(out, &b.Links[i])
+	}
+	return out
 }
 
 // An Entry is one logged entry and its tlog-proof.
@@ -63,6 +83,8 @@ type jsonBundle struct {
 	MediaType  string      `json:"mediaType"`
 	Release    *jsonEntry  `json:"release"`
 	Provenance []jsonEntry `json:"provenance,omitempty"`
+	Layout     *jsonEntry  `json:"layout,omitempty"`
+	Links      []jsonEntry `json:"links,omitempty"`
 }
 
 type jsonEntry struct {
@@ -78,6 +100,12 @@ func (b *Bundle) Marshal() ([]byte, error) {
 	}
 	for _, p := range b.Provenance {
 		jb.Provenance = append(jb.Provenance, jsonEntry{Entry: p.Data, Proof: string(p.Proof.Marshal())})
+	}
+	if b.Layout != nil {
+		jb.Layout = &jsonEntry{Entry: b.Layout.Data, Proof: string(b.Layout.Proof.Marshal())}
+	}
+	for _, l := range b.Links {
+		jb.Links = append(jb.Links, jsonEntry{Entry: l.Data, Proof: string(l.Proof.Marshal())})
 	}
 	return json.MarshalIndent(jb, "", "  ")
 }
@@ -113,15 +141,37 @@ func Parse(data []byte) (*Bundle, error) {
 	if len(jb.Provenance) > MaxProvenance {
 		return nil, fmt.Errorf("bundle holds %d provenance entries, more than the limit of %d", len(jb.Provenance), MaxProvenance)
 	}
-	for i := range jb.Provenance {
-		e, err := parseEntry(&jb.Provenance[i])
+	if len(jb.Links) > MaxLinks {
+		return nil, fmt.Errorf("bundle holds %d links, more than the limit of %d", len(jb.Links), MaxLinks)
+	}
+	same := func(what string, je *jsonEntry) (*Entry, error) {
+		e, err := parseEntry(je)
 		if err != nil {
-			return nil, fmt.Errorf("provenance[%d]: %w", i, err)
+			return nil, fmt.Errorf("%s: %w", what, err)
 		}
 		if !bytes.Equal(e.Proof.Checkpoint, rel.Proof.Checkpoint) {
-			return nil, fmt.Errorf("provenance[%d] is proven under another checkpoint than the release", i)
+			return nil, fmt.Errorf("%s is proven under another checkpoint than the release", what)
+		}
+		return e, nil
+	}
+	for i := range jb.Provenance {
+		e, err := same(fmt.Sprintf("provenance[%d]", i), &jb.Provenance[i])
+		if err != nil {
+			return nil, err
 		}
 		b.Provenance = append(b.Provenance, *e)
+	}
+	if jb.Layout != nil {
+		if b.Layout, err = same("layout", jb.Layout); err != nil {
+			return nil, err
+		}
+	}
+	for i := range jb.Links {
+		e, err := same(fmt.Sprintf("links[%d]", i), &jb.Links[i])
+		if err != nil {
+			return nil, err
+		}
+		b.Links = append(b.Links, *e)
 	}
 	return b, nil
 }

@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/fwledger/fwledger/bundle"
 	"github.com/fwledger/fwledger/keys"
@@ -48,6 +49,9 @@ type Trust struct {
 	// implements it (and is large: a small device may leave it nil and
 	// accept only key-signed provenance).
 	Keyless provenance.KeylessVerifier
+	// Now is the time in-toto layouts must not have expired at (default:
+	// the current time).
+	Now time.Time
 }
 
 // PolicyError reports a release or provenance the policy does not trust;
@@ -164,8 +168,8 @@ func VerifyBundle(ctx context.Context, t Trust, bundleBytes []byte, image io.Rea
 	if err := VerifyInclusion(cp, &b.Release); err != nil {
 		return nil, err
 	}
-	for i := range b.Provenance {
-		if err := VerifyInclusion(cp, &b.Provenance[i]); err != nil {
+	for _, e := range b.Entries()[1:] {
+		if err := VerifyInclusion(cp, e); err != nil {
 			return nil, err
 		}
 	}
@@ -242,9 +246,22 @@ func verifyWithPolicy(ctx context.Context, t Trust, cp *flog.Checkpoint, b *bund
 	if t.Model != "" {
 		models = []string{t.Model}
 	}
+	evidence := provenance.Evidence{Provenance: ev}
+	if b.Layout != nil {
+		if evidence.Layout, err = provenance.ParseEntry(b.Layout.Data); err != nil {
+			return nil, &BundleError{Err: fmt.Errorf("layout: %w", err)}
+		}
+	}
+	for i := range b.Links {
+		lk, err := provenance.ParseEntry(b.Links[i].Data)
+		if err != nil {
+			return nil, &BundleError{Err: fmt.Errorf("links[%d]: %w", i, err)}
+		}
+		evidence.Links = append(evidence.Links, lk)
+	}
 	var signers []string
 	for _, m := range models {
-		rep := t.Policy.Evaluate(ctx, m, rel, ev)
+		rep := t.Policy.EvaluateWith(ctx, m, rel, evidence, provenance.EvalOptions{Now: t.Now})
 		if err := rep.Err(); err != nil {
 			return nil, err
 		}

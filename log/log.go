@@ -86,6 +86,9 @@ type Config struct {
 	// Keyless verifies Sigstore bundle entries; with a Policy, the log
 	// accepts keyless provenance from the policy's keyless builders.
 	Keyless provenance.KeylessVerifier
+	// LayoutKeys are keys the log accepts in-toto layouts from, besides the
+	// layout keys of the Policy.
+	LayoutKeys []*keys.PublicKey
 	// Images stores firmware images by digest; nil disables image upload.
 	Images *cas.Store
 

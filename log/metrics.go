@@ -92,6 +92,7 @@ func classify(err error) class {
 		endErr *provenance.EndorsementError
 		polErr *provenance.PolicyViolation
 		klErr  *KeylessError
+		layErr *provenance.LayoutError
 		large  *tooLarge
 		rngErr *RangeError
 		badReq *badRequest
@@ -119,6 +120,8 @@ func classify(err error) class {
 		return class{http.StatusForbidden, "policy"}
 	case errors.As(err, &klErr):
 		return class{http.StatusForbidden, "bad_signature"}
+	case errors.As(err, &layErr):
+		return class{http.StatusForbidden, "layout"}
 	case errors.Is(err, ErrNotFound), errors.Is(err, ErrNoImageStore):
 		return class{http.StatusNotFound, "error"}
 	case errors.Is(err, ErrPushback):

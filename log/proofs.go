@@ -152,6 +152,32 @@ func (l *Log) Bundle(ctx context.Context, d provenance.Digest, index int64) ([]b
 	for _, pd := range rel.Release.Provenance {
 		endorsed[pd] = true
 	}
+	if r := rel.Release; r.Layout != nil {
+		sts, err := l.statements(ctx, envelopeKey(*r.Layout), -1, 1)
+		if err != nil {
+			return nil, err
+		}
+		if len(sts) == 1 && sts[0].Index < p.size {
+			e, err := entry(&sts[0])
+			if err != nil {
+				return nil, err
+			}
+			b.Layout = &e
+		}
+		for _, d := range r.Links {
+			sts, err := l.statements(ctx, envelopeKey(d), -1, 1)
+			if err != nil {
+				return nil, err
+			}
+			if len(sts) == 1 && sts[0].Index < p.size {
+				e, err := entry(&sts[0])
+				if err != nil {
+					return nil, err
+				}
+				b.Links = append(b.Links, e)
+			}
+		}
+	}
 	for pass := 0; pass < 2 && len(b.Provenance) < bundle.MaxProvenance; pass++ {
 		for k := range sts {
 			s := &sts[k]

@@ -5,8 +5,10 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/fwledger/fwledger/api"
+	"github.com/fwledger/fwledger/keys"
 	"github.com/fwledger/fwledger/log/tiles"
 	"github.com/fwledger/fwledger/provenance"
 )
@@ -94,10 +96,11 @@ func (l *Log) addAll(ctx context.Context, entries [][]byte) ([]AddResult, error)
 			return nil, &EntryError{i, err}
 		}
 		parsed[i] = e
-		if e.Kind == provenance.KindProvenance {
+		if e.Kind != provenance.KindRelease {
 			inBatch[e.Digest] = e
 		}
 	}
+	linked := map[provenance.Digest]bool{} // links a release of this submission names
 	for i, e := range parsed {
 		if e.Kind != provenance.KindRelease {
 			continue
@@ -105,6 +108,13 @@ func (l *Log) addAll(ctx context.Context, entries [][]byte) ([]AddResult, error)
 		endorsed, err := l.checkEndorsements(ctx, e.Release, inBatch)
 		if err != nil {
 			return nil, &EntryError{i, err}
+		}
+		layout, links, err := l.checkLayout(ctx, e.Release, inBatch)
+		if err != nil {
+			return nil, &EntryError{i, err}
+		}
+		for _, lk := range links {
+			linked[lk.Digest] = true
 		}
 		if l.cfg.Policy != nil {
 			var ev []provenance.ProvenanceEvidence
@@ -115,21 +125,26 @@ func (l *Log) addAll(ctx context.Context, entries [][]byte) ([]AddResult, error)
 				}
 				ev = append(ev, provenance.ProvenanceEvidence{Entry: pe, Endorsed: true, Identity: id})
 			}
+			evidence := provenance.Evidence{Provenance: ev, Layout: layout, Links: links}
 			for _, m := range e.Release.Models {
-				rep := l.cfg.Policy.EvaluateWith(ctx, m, e, ev, provenance.EvalOptions{AtSubmission: true})
+				rep := l.cfg.Policy.EvaluateWith(ctx, m, e, evidence, provenance.EvalOptions{AtSubmission: true})
 				if err := rep.Err(); err != nil {
 					return nil, &EntryError{i, err}
 				}
 			}
 		}
 	}
-	// Provenance goes first, so that a release never precedes what it
-	// endorses in the log.
+	for i, e := range parsed {
+		if e.Kind == provenance.KindLink && !linked[e.Digest] {
+			return nil, &EntryError{i, &badRequest{msg: "an in-toto link is logged only with a release that names it, in the same submission"}}
+		}
+	}
+	// Releases go last, so that a release never precedes what it names.
 	var leaves []Leaf
 	var order []int
 	for pass := 0; pass < 2; pass++ {
 		for i, e := range parsed {
-			if (e.Kind == provenance.KindProvenance) == (pass == 0) {
+			if (e.Kind != provenance.KindRelease) == (pass == 0) {
 				leaves = append(leaves, Leaf{Data: entries[i], Hash: tiles.LeafHash(entries[i]), Keys: entryKeys(e)})
 				order = append(order, i)
 			}
@@ -154,8 +169,15 @@ func (e *KeylessError) Unwrap() error { return e.Err }
 
 // verifyEntry checks an entry's signatures: by the accepted keys, or, for
 // keyless provenance, by a certificate of one of the policy's keyless
-// builders.
+// builders. An in-toto layout must be signed by an accepted layout key; a
+// link is verified with the layout of the release that names it.
 func (l *Log) verifyEntry(ctx context.Context, e *provenance.Entry) error {
+	switch e.Kind {
+	case provenance.KindLayout:
+		return provenance.VerifyLayoutSignature(e, l.layoutKeys())
+	case provenance.KindLink:
+		return nil
+	}
 	if e.Bundle == nil {
 		_, err := provenance.VerifyEntry(ctx, e, l.cfg.ReleaseKeys, 1, l.cfg.BuilderKeys)
 		return err
@@ -189,6 +211,54 @@ func (l *Log) identity(e *provenance.Entry) (*provenance.CertificateIdentity, er
 		return nil, &KeylessError{Err: err}
 	}
 	return id, nil
+}
+
+// layoutKeys returns the keys the log accepts layouts from.
+func (l *Log) layoutKeys() []*keys.PublicKey {
+	ks := append([]*keys.PublicKey{}, l.cfg.LayoutKeys...)
+	if l.cfg.Policy != nil {
+		ks = append(ks, l.cfg.Policy.LayoutKeys()...)
+	}
+	return ks
+}
+
+// checkLayout finds the in-toto layout and links a release names (in the
+// submission or the log) and verifies them with the accepted layout keys
+// that signed the layout.
+func (l *Log) checkLayout(ctx context.Context, r *provenance.Release, inBatch map[provenance.Digest]*provenance.Entry) (*provenance.Entry, []*provenance.Entry, error) {
+	if r.Layout == nil {
+		return nil, nil, nil
+	}
+	find := func(d provenance.Digest, kind provenance.Kind) (*provenance.Entry, error) {
+		e, ok := inBatch[d]
+		if !ok {
+			var err error
+			if e, err = l.loggedEntry(ctx, envelopeKey(d)); err != nil {
+				return nil, err
+			}
+		}
+		if e == nil || e.Kind != kind {
+			return nil, &provenance.EndorsementError{Provenance: d, Reason: fmt.Sprintf("should be an in-toto %s, but is neither logged nor in this submission", kind)}
+		}
+		return e, nil
+	}
+	layout, err := find(*r.Layout, provenance.KindLayout)
+	if err != nil {
+		return nil, nil, err
+	}
+	var links []*provenance.Entry
+	for _, d := range r.Links {
+		lk, err := find(d, provenance.KindLink)
+		if err != nil {
+			return nil, nil, err
+		}
+		links = append(links, lk)
+	}
+	signers := provenance.LayoutSigners(layout, l.layoutKeys())
+	if err := provenance.VerifyLayout(layout, links, signers, r.Image, "", time.Now()); err != nil {
+		return nil, nil, err
+	}
+	return layout, links, nil
 }
 
 // checkEndorsements checks the provenance a release endorses and returns
@@ -290,6 +360,9 @@ func entryKeys(e *provenance.Entry) [][]byte {
 		return keys
 	}
 	keys := [][]byte{envelopeKey(e.Digest)}
+	if e.Provenance == nil {
+		return keys // in-toto layouts and links
+	}
 	for _, s := range e.Provenance.Subjects {
 		switch s.Alg {
 		case "sha256":

@@ -79,6 +79,10 @@ func FuzzParseEntry(f *testing.F) {
 			if e.Provenance == nil || len(e.Provenance.Subjects) == 0 || e.Provenance.BuilderID == "" {
 				t.Fatal("accepted provenance without subjects or builder")
 			}
+		case KindLayout, KindLink:
+			if e.Metablock == nil || len(e.Metablock.Signatures) == 0 {
+				t.Fatal("accepted in-toto metadata without signatures")
+			}
 		default:
 			t.Fatalf("unknown kind %q", e.Kind)
 		}

@@ -205,3 +205,28 @@ func verifyLayout(layout *Entry, links []*Entry, layoutKeys []*keys.PublicKey, i
 	slices.Sort(products)
 	return fmt.Errorf("the image %s is not among the products of step %q (%v)", image, productStep, products)
 }
+
+// LayoutSigners returns the keys among candidates that validly signed the
+// layout entry.
+func LayoutSigners(layout *Entry, candidates []*keys.PublicKey) []*keys.PublicKey {
+	var out []*keys.PublicKey
+	for _, p := range candidates {
+		k, err := intotoKey(p)
+		if err != nil {
+			continue
+		}
+		if layout.Metablock.VerifySignature(k) == nil {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// VerifyLayoutSignature checks that a layout entry is signed by at least one
+// of keys.
+func VerifyLayoutSignature(layout *Entry, keys []*keys.PublicKey) error {
+	if len(LayoutSigners(layout, keys)) == 0 {
+		return &LayoutError{Err: errors.New("the layout is not signed by a layout key this log accepts")}
+	}
+	return nil
+}

@@ -1,8 +1,8 @@
 package provenance_test
 
 import (
+	"context"
 	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"strings"
@@ -15,85 +15,13 @@ import (
 	intoto "github.com/in-toto/in-toto-golang/in_toto"
 )
 
-var (
-	vendorLayoutKey = testutil.Key("vendor.example.com/layout")
-	buildFunc       = testutil.Key("build-farm.example.com/f1")
-	signFunc        = testutil.Key("signing.example.com/f2")
-)
+type pipeline = testutil.Pipeline
 
-// itKey returns k in in-toto's form, with the private half if private.
-func itKey(t testing.TB, k *keys.PrivateKey, private bool) intoto.Key {
-	sk, err := k.SSLib()
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := intoto.Key{KeyID: sk.KeyID, KeyIDHashAlgorithms: sk.KeyIDHashAlgorithms, KeyType: sk.KeyType, Scheme: sk.Scheme, KeyVal: intoto.KeyVal{Public: sk.KeyVal.Public}}
-	if private {
-		out.KeyVal.Private = sk.KeyVal.Private
-	}
-	return out
-}
+func newPipeline(t testing.TB, image []byte) *pipeline { return testutil.NewPipeline(t, image) }
 
-func signMetablock(t testing.TB, signed any, k *keys.PrivateKey) []byte {
-	mb := intoto.Metablock{Signed: signed}
-	if err := mb.Sign(itKey(t, k, true)); err != nil {
-		t.Fatal(err)
-	}
-	data, err := json.Marshal(mb)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return data
-}
+func hashObj(data []byte) intoto.HashObj { return testutil.HashObj(data) }
 
-func hashObj(data []byte) intoto.HashObj {
-	h := sha256.Sum256(data)
-	return intoto.HashObj{"sha256": hex.EncodeToString(h[:])}
-}
-
-// A pipeline is a two-step supply chain: "build" turns sources into fw.bin,
-// "package" signs fw.bin into fw.signed.bin, the released image.
-type pipeline struct {
-	layout        intoto.Layout
-	build, pack   intoto.Link
-	buildKey, pkg *keys.PrivateKey
-}
-
-func newPipeline(t testing.TB, image []byte) *pipeline {
-	unsigned := []byte("the unsigned firmware")
-	p := &pipeline{buildKey: buildFunc, pkg: signFunc}
-	bk, sk := itKey(t, buildFunc, false), itKey(t, signFunc, false)
-	p.layout = intoto.Layout{
-		Type:    "layout",
-		Expires: time.Now().Add(365 * 24 * time.Hour).UTC().Format(intoto.ISO8601DateSchema),
-		Keys:    map[string]intoto.Key{bk.KeyID: bk, sk.KeyID: sk},
-		Steps: []intoto.Step{
-			{Type: "step", PubKeys: []string{bk.KeyID}, Threshold: 1, SupplyChainItem: intoto.SupplyChainItem{
-				Name:              "build",
-				ExpectedMaterials: [][]string{{"ALLOW", "src/*"}, {"DISALLOW", "*"}},
-				ExpectedProducts:  [][]string{{"ALLOW", "fw.bin"}, {"DISALLOW", "*"}},
-			}},
-			{Type: "step", PubKeys: []string{sk.KeyID}, Threshold: 1, SupplyChainItem: intoto.SupplyChainItem{
-				Name:              "package",
-				ExpectedMaterials: [][]string{{"MATCH", "fw.bin", "WITH", "PRODUCTS", "FROM", "build"}, {"DISALLOW", "*"}},
-				ExpectedProducts:  [][]string{{"ALLOW", "fw.signed.bin"}, {"DISALLOW", "*"}},
-			}},
-		},
-		Inspect: []intoto.Inspection{},
-	}
-	p.build = intoto.Link{Type: "link", Name: "build",
-		Materials:  map[string]intoto.HashObj{"src/main.c": hashObj([]byte("int main(){}"))},
-		Products:   map[string]intoto.HashObj{"fw.bin": hashObj(unsigned)},
-		ByProducts: map[string]interface{}{}, Command: []string{"make"}, Environment: map[string]interface{}{}}
-	p.pack = intoto.Link{Type: "link", Name: "package",
-		Materials:  map[string]intoto.HashObj{"fw.bin": hashObj(unsigned)},
-		Products:   map[string]intoto.HashObj{"fw.signed.bin": hashObj(image)},
-		ByProducts: map[string]interface{}{}, Command: []string{"sign"}, Environment: map[string]interface{}{}}
-	return p
-}
-
-// entries signs the pipeline's metadata and parses it as log entries.
-func (p *pipeline) entries(t testing.TB) (*provenance.Entry, []*provenance.Entry) {
+func entries(t testing.TB, p *pipeline) (*provenance.Entry, []*provenance.Entry) {
 	parse := func(data []byte) *provenance.Entry {
 		e, err := provenance.ParseEntry(data)
 		if err != nil {
@@ -101,14 +29,14 @@ func (p *pipeline) entries(t testing.TB) (*provenance.Entry, []*provenance.Entry
 		}
 		return e
 	}
-	layout := parse(signMetablock(t, p.layout, vendorLayoutKey))
-	return layout, []*provenance.Entry{parse(signMetablock(t, p.build, p.buildKey)), parse(signMetablock(t, p.pack, p.pkg))}
+	layout, links := p.Signed(t)
+	return parse(layout), []*provenance.Entry{parse(links[0]), parse(links[1])}
 }
 
 func TestVerifyLayout(t *testing.T) {
 	image := testutil.Image("layout image", 2048)
 	d := provenance.Digest(sha256.Sum256(image))
-	vendor := []*keys.PublicKey{vendorLayoutKey.Public()}
+	vendor := []*keys.PublicKey{testutil.LayoutKey.Public()}
 	now := time.Now()
 	for _, tc := range []struct {
 		desc        string
@@ -121,18 +49,18 @@ func TestVerifyLayout(t *testing.T) {
 		{desc: "good", layoutKeys: vendor},
 		{desc: "good, explicit product step", layoutKeys: vendor, productStep: "package"},
 		{desc: "layout signed by another key", layoutKeys: []*keys.PublicKey{testutil.Key("someone").Public()}, msg: "layout signature"},
-		{desc: "layout expired", layoutKeys: vendor, edit: func(p *pipeline) { p.layout.Expires = "2020-01-01T00:00:00Z" }, msg: "expired"},
-		{desc: "link signed by an unauthorized functionary", layoutKeys: vendor, edit: func(p *pipeline) { p.pkg = buildFunc }, msg: "package"},
+		{desc: "layout expired", layoutKeys: vendor, edit: func(p *pipeline) { p.Layout.Expires = "2020-01-01T00:00:00Z" }, msg: "expired"},
+		{desc: "link signed by an unauthorized functionary", layoutKeys: vendor, edit: func(p *pipeline) { p.PackageKey = testutil.BuildFunc }, msg: "package"},
 		{desc: "a step's link missing", layoutKeys: vendor, drop: 1, msg: "build"},
 		{desc: "artifact rule broken between steps", layoutKeys: vendor, edit: func(p *pipeline) {
-			p.pack.Materials = map[string]intoto.HashObj{"fw.bin": hashObj([]byte("something else"))}
+			p.Package.Materials = map[string]intoto.HashObj{"fw.bin": hashObj([]byte("something else"))}
 		}, msg: "fw.bin"},
 		{desc: "image not among the products", layoutKeys: vendor, edit: func(p *pipeline) {
-			p.pack.Products = map[string]intoto.HashObj{"fw.signed.bin": hashObj([]byte("another image"))}
+			p.Package.Products = map[string]intoto.HashObj{"fw.signed.bin": hashObj([]byte("another image"))}
 		}, msg: "is not among the products"},
 		{desc: "product step unknown", layoutKeys: vendor, productStep: "deploy", msg: `no step "deploy"`},
 		{desc: "layout with an inspection", layoutKeys: vendor, edit: func(p *pipeline) {
-			p.layout.Inspect = []intoto.Inspection{{Type: "inspection", Run: []string{"true"}, SupplyChainItem: intoto.SupplyChainItem{Name: "check"}}}
+			p.Layout.Inspect = []intoto.Inspection{{Type: "inspection", Run: []string{"true"}, SupplyChainItem: intoto.SupplyChainItem{Name: "check"}}}
 		}, msg: "never runs commands"},
 	} {
 		t.Run(tc.desc, func(t *testing.T) {
@@ -140,7 +68,7 @@ func TestVerifyLayout(t *testing.T) {
 			if tc.edit != nil {
 				tc.edit(p)
 			}
-			layout, links := p.entries(t)
+			layout, links := entries(t, p)
 			if layout.Kind != provenance.KindLayout || links[0].Kind != provenance.KindLink {
 				t.Fatalf("kinds %s, %s", layout.Kind, links[0].Kind)
 			}
@@ -164,7 +92,7 @@ func TestVerifyLayout(t *testing.T) {
 
 func TestParseMetablockRejects(t *testing.T) {
 	p := newPipeline(t, []byte("x"))
-	good := signMetablock(t, p.build, buildFunc)
+	good := testutil.SignMetablock(t, p.Build, testutil.BuildFunc)
 	var m map[string]any
 	json.Unmarshal(good, &m)
 	m["extra"] = 1
@@ -177,6 +105,82 @@ func TestParseMetablockRejects(t *testing.T) {
 	} {
 		if _, err := provenance.ParseEntry(data); err == nil {
 			t.Errorf("ParseEntry(%s) succeeded", desc)
+		}
+	}
+}
+
+// TestPolicyLayoutRule evaluates a rule that requires an in-toto layout.
+func TestPolicyLayoutRule(t *testing.T) {
+	ctx := context.Background()
+	image := polImage
+	p := newPipeline(t, image)
+	layout, links := entries(t, p)
+	prov := provEntry(t, ciKey, "https://ci.example.com/runner/v1", nil)
+	load := files(t)
+	layoutPub, _ := testutil.LayoutKey.Public().Marshal()
+	pol, err := provenance.ParsePolicy([]byte(`
+version: 1
+keys:
+  release-1: {file: keys/release-1.pub}
+  ci: {file: keys/ci.pub}
+  vendor-layout: {file: keys/layout.pub}
+builders:
+  - {name: ci, id: "https://ci.example.com/runner/v1", keys: [ci]}
+rules:
+  - name: pipeline
+    models: [acme-x1]
+    release: {keys: [release-1]}
+    provenance: {builders: [ci]}
+    layout: {keys: [vendor-layout], productStep: package}
+`), func(n string) ([]byte, error) {
+		if n == "keys/layout.pub" {
+			return layoutPub, nil
+		}
+		return load(n)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rel := func(layout *provenance.Entry, links ...*provenance.Entry) *provenance.Entry {
+		r := testutil.NewRelease(image, func(r *provenance.Release) {
+			r.Provenance = []provenance.Digest{prov.Digest}
+			if layout != nil {
+				r.Layout = &layout.Digest
+			}
+			for _, l := range links {
+				r.Links = append(r.Links, l.Digest)
+			}
+		})
+		e, err := provenance.ParseEntry(testutil.SignRelease(t, r, k1))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return e
+	}
+	ev := func(layout *provenance.Entry, links ...*provenance.Entry) provenance.Evidence {
+		return provenance.Evidence{Provenance: []provenance.ProvenanceEvidence{{Entry: prov, Endorsed: true}}, Layout: layout, Links: links}
+	}
+	for _, tc := range []struct {
+		desc    string
+		release *provenance.Entry
+		ev      provenance.Evidence
+		msg     string
+	}{
+		{"layout verified", rel(layout, links...), ev(layout, links...), ""},
+		{"release names no layout", rel(nil), ev(layout, links...), "names no in-toto layout"},
+		{"layout not available", rel(layout, links...), ev(nil, links...), "is not available"},
+		{"a link not available", rel(layout, links...), ev(layout, links[0]), "is not available"},
+		{"release names only one link", rel(layout, links[0]), ev(layout, links...), "package"},
+	} {
+		rep := pol.Evaluate(ctx, "acme-x1", tc.release, tc.ev)
+		if tc.msg == "" {
+			if !rep.OK() {
+				t.Errorf("%s: report fails:\n%s", tc.desc, rep)
+			}
+			continue
+		}
+		if rep.OK() || !strings.Contains(rep.String(), tc.msg) {
+			t.Errorf("%s: want a failing layout check with %q:\n%s", tc.desc, tc.msg, rep)
 		}
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/fwledger/fwledger/keys"
 	"go.yaml.in/yaml/v3"
@@ -75,6 +76,13 @@ type Rule struct {
 	Sources            []SourceRule
 	ExternalParameters []string // nil: any
 	Reproducible       int
+
+	// LayoutKeys, when set, require an in-toto layout signed by all of them
+	// whose supply chain produced the image at LayoutProductStep (the
+	// layout's last step when empty).
+	LayoutKeys        []*keys.PublicKey
+	LayoutKeyNames    []string
+	LayoutProductStep string
 }
 
 // A SourceRule allows a repository and refs (path.Match patterns).
@@ -123,6 +131,10 @@ type ruleFile struct {
 		Keys      []string `yaml:"keys"`
 		Threshold int      `yaml:"threshold"`
 	} `yaml:"release"`
+	Layout *struct {
+		Keys        []string `yaml:"keys"`
+		ProductStep string   `yaml:"productStep"`
+	} `yaml:"layout"`
 	Provenance struct {
 		Builders           []string     `yaml:"builders"`
 		MinSLSALevel       int          `yaml:"minSLSALevel"`
@@ -327,6 +339,19 @@ func parsePolicy(data []byte, load func(name string) ([]byte, error)) (*Policy, 
 			}
 			r.Sources = append(r.Sources, SourceRule{Repo: s.Repo, Refs: s.Refs})
 		}
+		if rf.Layout != nil {
+			if len(rf.Layout.Keys) == 0 {
+				return nil, fmt.Errorf("%s: layout.keys is required", what)
+			}
+			for _, n := range rf.Layout.Keys {
+				k, ok := p.keys[n]
+				if !ok {
+					return nil, fmt.Errorf("%s: layout names key %q, which the keys section does not define", what, n)
+				}
+				r.LayoutKeys = append(r.LayoutKeys, k)
+			}
+			r.LayoutKeyNames, r.LayoutProductStep = rf.Layout.Keys, rf.Layout.ProductStep
+		}
 		p.rules = append(p.rules, r)
 	}
 	return p, nil
@@ -378,6 +403,21 @@ func (p *Policy) BuilderKeys() (*keys.Ring, error) {
 		}
 	}
 	return keys.NewRing(pubs...)
+}
+
+// LayoutKeys returns every key that some rule requires to sign a layout.
+func (p *Policy) LayoutKeys() []*keys.PublicKey {
+	var out []*keys.PublicKey
+	seen := map[*keys.PublicKey]bool{}
+	for _, r := range p.rules {
+		for _, k := range r.LayoutKeys {
+			if !seen[k] {
+				seen[k] = true
+				out = append(out, k)
+			}
+		}
+	}
+	return out
 }
 
 // RuleFor returns the first rule that covers model, or nil.
@@ -488,6 +528,16 @@ type EvalOptions struct {
 	// AtSubmission skips the reproducibility check: when a log takes a
 	// release, independent rebuilds usually do not exist yet.
 	AtSubmission bool
+	// Now is the time layouts must not have expired at (default: now).
+	Now time.Time
+}
+
+// Evidence is what a release is judged with: the provenance about its image,
+// and the in-toto layout and links it names.
+type Evidence struct {
+	Provenance []ProvenanceEvidence
+	Layout     *Entry
+	Links      []*Entry
 }
 
 // Evaluate checks a release, whose envelope is rel, and the provenance
@@ -495,12 +545,16 @@ type EvalOptions struct {
 // parsed; their signatures are checked here against the rule's builders.
 // Keyless entries must come with the identity their Sigstore verification
 // established.
-func (p *Policy) Evaluate(ctx context.Context, model string, rel *Entry, prov []ProvenanceEvidence) *Report {
-	return p.EvaluateWith(ctx, model, rel, prov, EvalOptions{})
+func (p *Policy) Evaluate(ctx context.Context, model string, rel *Entry, ev Evidence) *Report {
+	return p.EvaluateWith(ctx, model, rel, ev, EvalOptions{})
 }
 
 // EvaluateWith is Evaluate with options.
-func (p *Policy) EvaluateWith(ctx context.Context, model string, rel *Entry, prov []ProvenanceEvidence, opts EvalOptions) *Report {
+func (p *Policy) EvaluateWith(ctx context.Context, model string, rel *Entry, ev Evidence, opts EvalOptions) *Report {
+	prov := ev.Provenance
+	if opts.Now.IsZero() {
+		opts.Now = time.Now()
+	}
 	rep := &Report{Model: model}
 	add := func(name string, ok bool, format string, a ...any) bool {
 		rep.Checks = append(rep.Checks, Check{Name: name, OK: ok, Detail: fmt.Sprintf(format, a...)})
@@ -559,6 +613,10 @@ func (p *Policy) EvaluateWith(ctx context.Context, model string, rel *Entry, pro
 			attesting[b] = true
 		}
 	}
+	if r.LayoutKeys != nil {
+		err := checkLayout(r, rel.Release, ev, opts.Now)
+		add("layout", err == nil, "%s", layoutDetail(r, rel.Release, err))
+	}
 	if r.Reproducible > 0 && !opts.AtSubmission {
 		var names []string
 		for b := range attesting {
@@ -571,6 +629,41 @@ func (p *Policy) EvaluateWith(ctx context.Context, model string, rel *Entry, pro
 }
 
 func shortDigest(d Digest) string { return d.String()[:len("sha256:")+12] }
+
+// checkLayout verifies the in-toto layout a release names under rule r.
+func checkLayout(r *Rule, rel *Release, ev Evidence, now time.Time) error {
+	if rel.Layout == nil {
+		return errors.New("the release names no in-toto layout")
+	}
+	if ev.Layout == nil || ev.Layout.Digest != *rel.Layout {
+		return fmt.Errorf("the layout %s is not available", *rel.Layout)
+	}
+	var links []*Entry
+	for _, d := range rel.Links {
+		var found *Entry
+		for _, l := range ev.Links {
+			if l.Digest == d {
+				found = l
+			}
+		}
+		if found == nil {
+			return fmt.Errorf("the link %s is not available", d)
+		}
+		links = append(links, found)
+	}
+	return VerifyLayout(ev.Layout, links, r.LayoutKeys, rel.Image, r.LayoutProductStep, now)
+}
+
+func layoutDetail(r *Rule, rel *Release, err error) string {
+	if err != nil {
+		return err.Error()
+	}
+	step := "the last step"
+	if r.LayoutProductStep != "" {
+		step = "step " + r.LayoutProductStep
+	}
+	return fmt.Sprintf("signed by %s; %d link(s) satisfy its steps and rules; the image is a product of %s", strings.Join(r.LayoutKeyNames, ", "), len(rel.Links), step)
+}
 
 // checkProvenance checks one provenance statement against rule r, reporting
 // each check through add, and returns the name of the policy builder that

@@ -27,7 +27,7 @@ var (
 // files serves policy-relative files from memory.
 func files(t *testing.T) func(string) ([]byte, error) {
 	m := map[string][]byte{}
-	for name, k := range map[string]*keys.PrivateKey{"release-1.pub": k1, "release-2.pub": k2, "release-3.pub": k3, "ci.pub": ciKey, "rebuild.pub": rebuildKey, "other.pub": otherKey} {
+	for name, k := range map[string]*keys.PrivateKey{"release-1.pub": k1, "release-2.pub": k2, "release-3.pub": k3, "ci.pub": ciKey, "rebuild.pub": rebuildKey, "other.pub": otherKey, "layout.pub": testutil.LayoutKey} {
 		pub, err := k.Public().Marshal()
 		if err != nil {
 			t.Fatal(err)
@@ -147,7 +147,7 @@ func releaseEntry(t *testing.T, model string, prov []*provenance.Entry, signers 
 	return e
 }
 
-func evidence(build []*provenance.Entry, rebuilds ...*provenance.Entry) []provenance.ProvenanceEvidence {
+func evidence(build []*provenance.Entry, rebuilds ...*provenance.Entry) provenance.Evidence {
 	var ev []provenance.ProvenanceEvidence
 	for _, e := range build {
 		ev = append(ev, provenance.ProvenanceEvidence{Entry: e, Endorsed: true})
@@ -155,7 +155,7 @@ func evidence(build []*provenance.Entry, rebuilds ...*provenance.Entry) []proven
 	for _, e := range rebuilds {
 		ev = append(ev, provenance.ProvenanceEvidence{Entry: e})
 	}
-	return ev
+	return provenance.Evidence{Provenance: ev}
 }
 
 func TestPolicyEvaluate(t *testing.T) {
@@ -179,7 +179,7 @@ func TestPolicyEvaluate(t *testing.T) {
 		desc     string
 		model    string
 		release  *provenance.Entry
-		prov     []provenance.ProvenanceEvidence
+		prov     provenance.Evidence
 		failing  string // name of the check that must fail ("" for a pass)
 		contains string
 	}{
@@ -188,8 +188,8 @@ func TestPolicyEvaluate(t *testing.T) {
 		{"release threshold not met", "acme-x1", releaseEntry(t, "acme-x1", []*provenance.Entry{good}, k1), evidence([]*provenance.Entry{good}, rebuild), "release signatures", "want at least 2"},
 		{"same release key twice counts once", "acme-x1", releaseEntry(t, "acme-x1", []*provenance.Entry{good}, k1, k1), evidence([]*provenance.Entry{good}, rebuild), "release signatures", "want at least 2"},
 		{"release signed by a key outside the rule", "acme-y2", releaseEntry(t, "acme-y2", []*provenance.Entry{good}, k2), evidence([]*provenance.Entry{good}), "release signatures", "unknown key"},
-		{"no provenance endorsed", "acme-y2", releaseEntry(t, "acme-y2", nil, k1), nil, "build provenance", "endorses no provenance"},
-		{"endorsed provenance unavailable", "acme-y2", releaseEntry(t, "acme-y2", []*provenance.Entry{good}, k1), nil, "build provenance", "not available"},
+		{"no provenance endorsed", "acme-y2", releaseEntry(t, "acme-y2", nil, k1), provenance.Evidence{}, "build provenance", "endorses no provenance"},
+		{"endorsed provenance unavailable", "acme-y2", releaseEntry(t, "acme-y2", []*provenance.Entry{good}, k1), provenance.Evidence{}, "build provenance", "not available"},
 		{"builder id signed by another builder's key", "acme-y2", releaseEntry(t, "acme-y2", []*provenance.Entry{idWithWrongKey}, k1), evidence([]*provenance.Entry{idWithWrongKey}), "builder", "signature does not"},
 		{"unknown builder id", "acme-y2", releaseEntry(t, "acme-y2", []*provenance.Entry{unknownID}, k1), evidence([]*provenance.Entry{unknownID}), "builder", "is not one of the rule's builders"},
 		{"builder below the SLSA level", "acme-x1", releaseEntry(t, "acme-x1", []*provenance.Entry{lowLevel}, k1, k2), evidence([]*provenance.Entry{lowLevel}, rebuild), "SLSA level", "level 1, 2 required"},

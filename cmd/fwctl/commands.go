@@ -103,6 +103,9 @@ func release(ctx context.Context, e *env, args []string) error {
 	name := fs.String("name", "", "subject `name` (default: the image file name)")
 	created := fs.String("created", "", "creation `time`, RFC 3339 (default: now)")
 	fs.Var(&provFiles, "provenance", "provenance envelope `file` this release endorses (repeatable)")
+	layoutFile := fs.String("layout", "", "in-toto layout `file` whose supply chain made the image")
+	var linkFiles cli.Strings
+	fs.Var(&linkFiles, "link", "in-toto link `file` of a step of --layout (repeatable)")
 	base := fs.String("base-image", "", "for a delta image, the `file` or sha256:<hex> digest of the image it applies to")
 	out := fs.String("out", "", "output `file` (default: stdout)")
 	if err := parse(fs, args); err != nil {
@@ -148,6 +151,35 @@ func release(ctx context.Context, e *env, args []string) error {
 			return fmt.Errorf("--provenance %s: %w", f, err)
 		}
 		r.Provenance = append(r.Provenance, sha256.Sum256(data))
+	}
+	entryDigest := func(flag, f string, kind provenance.Kind) (provenance.Digest, error) {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			return provenance.Digest{}, err
+		}
+		data = trimNewline(data)
+		e, err := provenance.ParseEntry(data)
+		if err != nil {
+			return provenance.Digest{}, fmt.Errorf("--%s %s: %w", flag, f, err)
+		}
+		if e.Kind != kind {
+			return provenance.Digest{}, fmt.Errorf("--%s %s is an in-toto %s, not a %s", flag, f, e.Kind, kind)
+		}
+		return sha256.Sum256(data), nil
+	}
+	if *layoutFile != "" {
+		d, err := entryDigest("layout", *layoutFile, provenance.KindLayout)
+		if err != nil {
+			return err
+		}
+		r.Layout = &d
+	}
+	for _, f := range linkFiles {
+		d, err := entryDigest("link", f, provenance.KindLink)
+		if err != nil {
+			return err
+		}
+		r.Links = append(r.Links, d)
 	}
 	if *base != "" {
 		bd, err := provenance.ParseDigest(*base)

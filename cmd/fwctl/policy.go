@@ -47,9 +47,8 @@ func policyCmd(ctx context.Context, e *env, args []string) error {
 		if err != nil {
 			return err
 		}
-		entries = append(entries, b.Release.Data)
-		for _, p := range b.Provenance {
-			entries = append(entries, p.Data)
+		for _, be := range b.Entries() {
+			entries = append(entries, be.Data)
 		}
 	case fs.NArg() > 0:
 		for _, f := range fs.Args() {
@@ -69,7 +68,7 @@ func policyCmd(ctx context.Context, e *env, args []string) error {
 		}
 	}
 	var rel *provenance.Entry
-	var ev []provenance.ProvenanceEvidence
+	var ev provenance.Evidence
 	for i, data := range entries {
 		pe, err := provenance.ParseEntry(data)
 		if err != nil {
@@ -93,16 +92,20 @@ func policyCmd(ctx context.Context, e *env, args []string) error {
 					continue
 				}
 			}
-			ev = append(ev, provenance.ProvenanceEvidence{Entry: pe, Identity: id})
+			ev.Provenance = append(ev.Provenance, provenance.ProvenanceEvidence{Entry: pe, Identity: id})
+		case provenance.KindLayout:
+			ev.Layout = pe
+		case provenance.KindLink:
+			ev.Links = append(ev.Links, pe)
 		}
 	}
 	if rel == nil {
 		return &usageError{msg: "no release among the entries"}
 	}
-	for i := range ev {
+	for i := range ev.Provenance {
 		for _, d := range rel.Release.Provenance {
-			if ev[i].Entry.Digest == d {
-				ev[i].Endorsed = true
+			if ev.Provenance[i].Entry.Digest == d {
+				ev.Provenance[i].Endorsed = true
 			}
 		}
 	}

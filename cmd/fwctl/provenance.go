@@ -115,6 +115,12 @@ func describe(w io.Writer, pe *provenance.Entry, indent string) {
 		for _, d := range r.Provenance {
 			p("endorses", d.String())
 		}
+		if r.Layout != nil {
+			p("layout", r.Layout.String())
+		}
+		for _, d := range r.Links {
+			p("link", d.String())
+		}
 		p("signatures", fmt.Sprint(len(pe.Envelope.Signatures)))
 	case provenance.KindProvenance:
 		pr := pe.Provenance
@@ -141,6 +147,25 @@ func describe(w io.Writer, pe *provenance.Entry, indent string) {
 		for _, s := range pe.Envelope.Signatures {
 			keys = append(keys, s.KeyID)
 		}
+		if pe.Bundle != nil {
+			keys = append(keys, "(keyless: a Sigstore certificate)")
+		}
 		p("signed by", strings.Join(keys, ", "))
+	case provenance.KindLayout:
+		l := pe.Layout()
+		p("kind", "in-toto layout")
+		p("expires", l.Expires)
+		for _, s := range l.Steps {
+			p("step", fmt.Sprintf("%s (threshold %d of %d functionaries)", s.Name, s.Threshold, len(s.PubKeys)))
+		}
+		p("inspections", fmt.Sprint(len(l.Inspect)))
+	case provenance.KindLink:
+		l := pe.Link()
+		p("kind", "in-toto link")
+		p("step", l.Name)
+		p("command", strings.Join(l.Command, " "))
+		for path, h := range l.Products {
+			p("product", fmt.Sprintf("%s sha256:%s", path, h["sha256"]))
+		}
 	}
 }

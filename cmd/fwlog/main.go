@@ -70,6 +70,7 @@ func serve(args []string, stderr io.Writer) int {
 		addr        = fs.String("addr", "127.0.0.1:8080", "listen `address`")
 		releaseKeys cli.Strings
 		builderKeys cli.Strings
+		layoutKeys  cli.Strings
 		requireProv = fs.Bool("require-provenance", true, "refuse releases that endorse no provenance; set false only for a log migrating from unattested releases")
 		policyFile  = fs.String("policy", "", "policy `file` every release must pass (its builders' keys are accepted for provenance)")
 		interval    = fs.Duration("integrate-interval", 100*time.Millisecond, "least time between integrations into a signed checkpoint")
@@ -84,6 +85,7 @@ func serve(args []string, stderr io.Writer) int {
 	)
 	fs.Var(&releaseKeys, "release-keys", "release public key `file` whose signatures the log accepts (repeatable)")
 	fs.Var(&builderKeys, "builder-keys", "builder public key `file` whose provenance the log accepts (repeatable)")
+	fs.Var(&layoutKeys, "layout-keys", "public key `file` whose in-toto layouts the log accepts (repeatable)")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: fwlog serve [flags]\n\nRuns the log on embedded SQLite in --data until SIGINT or SIGTERM.\n\nFlags:\n")
 		fs.PrintDefaults()
@@ -142,6 +144,14 @@ func serve(args []string, stderr io.Writer) int {
 	if err != nil {
 		return fail("invalid --builder-keys", err)
 	}
+	var layouts []*keys.PublicKey
+	for _, f := range layoutKeys {
+		k, err := keys.LoadPublic(f)
+		if err != nil {
+			return fail("invalid --layout-keys", err)
+		}
+		layouts = append(layouts, k)
+	}
 	var pol *provenance.Policy
 	var kv *keyless.Verifier
 	if *policyFile != "" {
@@ -186,6 +196,7 @@ func serve(args []string, stderr io.Writer) int {
 		RequireProvenance: *requireProv,
 		Policy:            pol,
 		Keyless:           keylessOrNil(kv),
+		LayoutKeys:        layouts,
 		Images:            images,
 		IntegrateInterval: *interval,
 		IntegrateBatch:    *batch,

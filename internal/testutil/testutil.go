@@ -151,6 +151,7 @@ type LogOptions struct {
 	RequireProvenance bool
 	Policy            *provenance.Policy
 	Keyless           provenance.KeylessVerifier
+	LayoutKeys        []*keys.PublicKey
 	Key               *keys.PrivateKey
 	Interval          time.Duration
 	QueueSize         int
@@ -217,7 +218,7 @@ func OpenLog(ctx context.Context, store log.Storage, o LogOptions) (*log.Log, er
 	}
 	return log.New(ctx, log.Config{
 		Signer: signer, Verifier: verifier, VerifierKey: vkey,
-		Storage: store, ReleaseKeys: ring, BuilderKeys: builders, RequireProvenance: o.RequireProvenance, Policy: o.Policy, Keyless: o.Keyless, Images: images,
+		Storage: store, ReleaseKeys: ring, BuilderKeys: builders, RequireProvenance: o.RequireProvenance, Policy: o.Policy, Keyless: o.Keyless, LayoutKeys: o.LayoutKeys, Images: images,
 		IntegrateInterval: o.Interval, QueueSize: o.QueueSize,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})

@@ -20,6 +20,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"testing"
 	"time"
 
 	"github.com/fwledger/fwledger/bundle"
@@ -240,6 +241,11 @@ func build(root string) (files, error) {
 		corpus("internal/strictjson", "FuzzCheck", name+"-statement", e.Body)
 	}
 	corpusString("provenance", "FuzzParseDigest", "image", provenance.Digest(sha256.Sum256(Image)).String())
+	// in-toto metadata: fixed expiry, so that the signed bytes are
+	// reproducible.
+	for name, data := range inTotoSeeds() {
+		corpus("provenance", "FuzzParseEntry", name, data)
+	}
 	if example, err := os.ReadFile(filepath.Join(root, "docs/policy.example.yaml")); err == nil {
 		corpus("provenance", "FuzzParsePolicy", "example", example)
 	}
@@ -283,3 +289,20 @@ func editEntry(b []byte, f func([]byte)) []byte {
 		rel["entry"] = base64.StdEncoding.EncodeToString(e)
 	})
 }
+
+// inTotoSeeds returns a signed in-toto layout and link, made reproducibly
+// (Ed25519 signatures are deterministic and the layout's expiry is fixed).
+func inTotoSeeds() map[string][]byte {
+	t := &seedTB{}
+	p := testutil.NewPipeline(t, Image)
+	p.Layout.Expires = "2036-01-01T00:00:00Z"
+	layout, links := p.Signed(t)
+	return map[string][]byte{"intoto-layout": layout, "intoto-link": links[0]}
+}
+
+// seedTB is enough of a testing.TB for the testutil helpers the generator
+// uses; a failure panics and Generate returns it.
+type seedTB struct{ testing.TB }
+
+func (*seedTB) Helper()             {}
+func (*seedTB) Fatal(args ...any)   { panic(fmt.Sprint(args...)) }
