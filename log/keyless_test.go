@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"errors"
-	"os"
 	"strings"
 	"testing"
 
@@ -16,16 +15,7 @@ import (
 	"github.com/fwledger/fwledger/provenance/keyless"
 )
 
-const interop = "../../shared/interop/provenance/"
-
-func readInterop(t *testing.T, name string) []byte {
-	t.Helper()
-	data, err := os.ReadFile(interop + name)
-	if err != nil {
-		t.Skipf("the shared interop samples are not here (%v)", err)
-	}
-	return data
-}
+func readInterop(t *testing.T, name string) []byte { return testutil.ReadInterop(t, name) }
 
 // delegatorPolicy trusts the SLSA GitHub generator's delegator workflow,
 // keylessly, for acme-x1, with sourceRepository as given.

@@ -5,21 +5,14 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
-	"os"
 	"testing"
 
+	"github.com/fwledger/fwledger/internal/testutil"
 	"github.com/fwledger/fwledger/keys"
 	"github.com/fwledger/fwledger/provenance"
 )
 
-func readInterop(t *testing.T, name string) []byte {
-	t.Helper()
-	data, err := os.ReadFile(interop + name)
-	if err != nil {
-		t.Skipf("the shared interop samples are not here (%v)", err)
-	}
-	return data
-}
+func readInterop(t *testing.T, name string) []byte { return testutil.ReadInterop(t, name) }
 
 func ringFromPEM(t *testing.T, name string) *keys.Ring {
 	k, err := keys.ParsePublic(readInterop(t, name))

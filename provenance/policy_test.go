@@ -15,9 +15,6 @@ import (
 	"github.com/fwledger/fwledger/provenance"
 )
 
-// interop is where the shared real-world provenance samples are.
-const interop = "../../shared/interop/provenance/"
-
 var (
 	ciKey      = testutil.Key("builder.example.com/ci")
 	rebuildKey = testutil.Key("rebuilder.example.org/r1")
@@ -270,10 +267,7 @@ func TestExamplePolicyParses(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	root, err := os.ReadFile(interop + "sigstore-public-good.trusted_root.json")
-	if err != nil {
-		t.Skipf("the shared interop samples are not here (%v)", err)
-	}
+	root := testutil.ReadInterop(t, "sigstore-public-good.trusted_root.json")
 	load := files(t)
 	p, err := provenance.ParsePolicy(data, func(name string) ([]byte, error) {
 		if name == "sigstore-public-good.trusted_root.json" {

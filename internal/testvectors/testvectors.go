@@ -304,5 +304,5 @@ func inTotoSeeds() map[string][]byte {
 // uses; a failure panics and Generate returns it.
 type seedTB struct{ testing.TB }
 
-func (*seedTB) Helper()             {}
-func (*seedTB) Fatal(args ...any)   { panic(fmt.Sprint(args...)) }
+func (*seedTB) Helper()           {}
+func (*seedTB) Fatal(args ...any) { panic(fmt.Sprint(args...)) }

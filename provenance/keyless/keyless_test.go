@@ -4,26 +4,17 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/json"
-	"os"
 	"strings"
 	"testing"
 
+	"github.com/fwledger/fwledger/internal/testutil"
 	"github.com/fwledger/fwledger/provenance"
 	"github.com/fwledger/fwledger/provenance/keyless"
 )
 
 // interop holds real provenance that real generators produced
 // (../shared/interop/provenance/README.md says where each comes from).
-const interop = "../../../shared/interop/provenance/"
-
-func read(t *testing.T, name string) []byte {
-	t.Helper()
-	data, err := os.ReadFile(interop + name)
-	if err != nil {
-		t.Skipf("the shared interop samples are not here (%v)", err)
-	}
-	return data
-}
+func read(t *testing.T, name string) []byte { return testutil.ReadInterop(t, name) }
 
 // samples returns the exact bytes of each real Sigstore bundle.
 func samples(t *testing.T) map[string][]byte {
