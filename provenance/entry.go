@@ -90,15 +90,15 @@ func ParseEntry(data []byte) (*Entry, error) {
 	if err != nil {
 		return nil, err
 	}
-	switch st.GetPredicateType() {
+	switch st.PredicateType {
 	case ReleasePredicateType:
 		e.Kind = KindRelease
-		e.Release, err = ParseRelease(env.Body)
+		e.Release, err = parseRelease(st)
 	case SLSAPredicateType:
 		e.Kind = KindProvenance
-		e.Provenance, err = ParseProvenance(env.Body)
+		e.Provenance, err = parseProvenance(st)
 	default:
-		return nil, &StatementError{Err: fmt.Errorf("predicateType %q is neither a release (%s) nor SLSA provenance (%s)", st.GetPredicateType(), ReleasePredicateType, SLSAPredicateType)}
+		return nil, &StatementError{Err: fmt.Errorf("predicateType %q is neither a release (%s) nor SLSA provenance (%s)", st.PredicateType, ReleasePredicateType, SLSAPredicateType)}
 	}
 	if err != nil {
 		return nil, err

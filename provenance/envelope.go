@@ -50,6 +50,31 @@ type Envelope struct {
 	dsse.Envelope
 	// Body is the decoded payload: the exact bytes that were signed.
 	Body []byte
+
+	// checked remembers signature checks, so that verifying the same
+	// envelope against several key sets (a log's keys, then a policy's)
+	// checks each signature with each key once. An Envelope is not for
+	// concurrent use.
+	checked map[sigCheck]error
+}
+
+type sigCheck struct {
+	sig   int
+	keyID string
+}
+
+// verify checks signature i with verifier v (whose key ID is id), once.
+func (env *Envelope) verify(ctx context.Context, i int, id string, v dsse.Verifier, pae, sig []byte) error {
+	k := sigCheck{i, id}
+	if err, ok := env.checked[k]; ok {
+		return err
+	}
+	err := v.Verify(ctx, pae, sig)
+	if env.checked == nil {
+		env.checked = make(map[sigCheck]error)
+	}
+	env.checked[k] = err
+	return err
 }
 
 // ParseEnvelope parses a DSSE envelope, enforcing the size limit, strict JSON,
@@ -122,7 +147,7 @@ func VerifySignatures(ctx context.Context, env *Envelope, ring *keys.Ring, thres
 			return nil, &EnvelopeError{Err: fmt.Errorf("signature %d is not base64: %w", i, err)}
 		}
 		if v, ok := ring.Lookup(s.KeyID); ok && s.KeyID != "" {
-			if err := v.Verify(ctx, pae, sig); err != nil {
+			if err := env.verify(ctx, i, s.KeyID, v, pae, sig); err != nil {
 				return nil, &SignatureError{KeyID: s.KeyID, Err: err}
 			}
 			if !slices.Contains(signers, s.KeyID) {
@@ -133,7 +158,7 @@ func VerifySignatures(ctx context.Context, env *Envelope, ring *keys.Ring, thres
 		matched := false
 		for _, id := range ring.IDs() {
 			v, _ := ring.Lookup(id)
-			if v.Verify(ctx, pae, sig) == nil {
+			if env.verify(ctx, i, id, v, pae, sig) == nil {
 				if !slices.Contains(signers, id) {
 					signers = append(signers, id)
 				}

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/fwledger/fwledger/internal/strictjson"
 	"github.com/fwledger/fwledger/keys"
 	ita1 "github.com/in-toto/attestation/go/v1"
 	"golang.org/x/mod/semver"
@@ -260,20 +261,70 @@ func toAny(ss []string) []any {
 	return out
 }
 
+// A Statement is a parsed in-toto statement whose predicate is not decoded
+// yet.
+type Statement struct {
+	Type          string
+	Subject       []*ita1.ResourceDescriptor
+	PredicateType string
+	// Predicate is the predicate JSON exactly as signed.
+	Predicate json.RawMessage
+}
+
+type rawStatement struct {
+	Type          string            `json:"_type"`
+	Subject       []json.RawMessage `json:"subject"`
+	PredicateType string            `json:"predicateType"`
+	Predicate     json.RawMessage   `json:"predicate"`
+}
+
 // ParseStatement parses an in-toto statement (v1, or v0.1 as real producers
-// still emit) and validates it. protojson rejects what would make the
-// statement ambiguous: duplicate keys at any depth (predicate included),
-// invalid UTF-8, unknown fields and trailing data.
-func ParseStatement(body []byte) (*ita1.Statement, error) {
-	var st ita1.Statement
-	if err := (protojson.UnmarshalOptions{}).Unmarshal(body, &st); err != nil {
-		return nil, &StatementError{Err: fmt.Errorf("not an in-toto statement: %w", err)}
-	}
-	if err := st.Validate(); err != nil {
+// still emit) and validates it. The statement must be one unambiguous JSON
+// object (no duplicate keys at any depth, valid UTF-8, nothing after it)
+// with no fields but _type, subject, predicateType and predicate; subjects
+// are in-toto resource descriptors; the predicate is left for its own
+// decoder.
+func ParseStatement(body []byte) (*Statement, error) {
+	if err := strictjson.Check(body); err != nil {
 		return nil, &StatementError{Err: err}
 	}
-	return &st, nil
+	var raw rawStatement
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&raw); err != nil {
+		return nil, &StatementError{Err: fmt.Errorf("not an in-toto statement: %w", err)}
+	}
+	st := &Statement{Type: raw.Type, PredicateType: raw.PredicateType, Predicate: raw.Predicate}
+	if st.Type != ita1.StatementTypeUri && st.Type != statementTypeV01 {
+		return nil, &StatementError{Err: fmt.Errorf("_type %q is not an in-toto statement type", st.Type)}
+	}
+	if len(raw.Subject) == 0 {
+		return nil, &StatementError{Err: ita1.ErrSubjectRequired}
+	}
+	for i, rs := range raw.Subject {
+		rd := &ita1.ResourceDescriptor{}
+		if err := protojson.Unmarshal(rs, rd); err != nil {
+			return nil, &StatementError{Err: fmt.Errorf("subject[%d]: %w", i, err)}
+		}
+		if err := rd.Validate(); err != nil {
+			return nil, &StatementError{Err: fmt.Errorf("subject[%d]: %w", i, err)}
+		}
+		if len(rd.GetDigest()) == 0 {
+			return nil, &StatementError{Err: fmt.Errorf("subject[%d]: %w", i, ita1.ErrDigestRequired)}
+		}
+		st.Subject = append(st.Subject, rd)
+	}
+	if st.PredicateType == "" {
+		return nil, &StatementError{Err: ita1.ErrPredicateTypeRequired}
+	}
+	if len(st.Predicate) == 0 || st.Predicate[0] != '{' {
+		return nil, &StatementError{Err: errors.New("the predicate must be a JSON object")}
+	}
+	return st, nil
 }
+
+// statementTypeV01 is the legacy statement type some producers still use.
+const statementTypeV01 = "https://in-toto.io/Statement/v0.1"
 
 // ParseRelease parses and validates a release statement: the decoded payload
 // of a release envelope.
@@ -282,16 +333,21 @@ func ParseRelease(body []byte) (*Release, error) {
 	if err != nil {
 		return nil, err
 	}
-	if st.GetType() != ita1.StatementTypeUri {
-		return nil, &StatementError{Err: fmt.Errorf("statement _type is %q, want %q", st.GetType(), ita1.StatementTypeUri)}
+	return parseRelease(st)
+}
+
+func parseRelease(st *Statement) (*Release, error) {
+	var err error
+	if st.Type != ita1.StatementTypeUri {
+		return nil, &StatementError{Err: fmt.Errorf("statement _type is %q, want %q", st.Type, ita1.StatementTypeUri)}
 	}
-	if st.GetPredicateType() != ReleasePredicateType {
-		return nil, &StatementError{Err: fmt.Errorf("predicateType is %q, want %q", st.GetPredicateType(), ReleasePredicateType)}
+	if st.PredicateType != ReleasePredicateType {
+		return nil, &StatementError{Err: fmt.Errorf("predicateType is %q, want %q", st.PredicateType, ReleasePredicateType)}
 	}
-	if n := len(st.GetSubject()); n != 1 {
+	if n := len(st.Subject); n != 1 {
 		return nil, &StatementError{Err: fmt.Errorf("a release has exactly one subject, this has %d", n)}
 	}
-	sub := st.GetSubject()[0]
+	sub := st.Subject[0]
 	r := &Release{ImageName: sub.GetName()}
 	h, ok := sub.GetDigest()["sha256"]
 	if !ok {
@@ -310,14 +366,8 @@ func ParseRelease(body []byte) (*Release, error) {
 
 	// Decode the predicate from the signed bytes themselves, strictly, so
 	// that numbers keep their exact integer values.
-	var raw struct {
-		Predicate json.RawMessage `json:"predicate"`
-	}
-	if err := json.Unmarshal(body, &raw); err != nil {
-		return nil, &StatementError{Err: err}
-	}
 	var p releasePredicate
-	dec := json.NewDecoder(bytes.NewReader(raw.Predicate))
+	dec := json.NewDecoder(bytes.NewReader(st.Predicate))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&p); err != nil {
 		return nil, &StatementError{Err: fmt.Errorf("release predicate: %w", err)}

@@ -3,7 +3,6 @@ package provenance
 import (
 	"bytes"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -71,11 +70,15 @@ func ParseProvenance(body []byte) (*Provenance, error) {
 	if err != nil {
 		return nil, err
 	}
-	if st.GetPredicateType() != SLSAPredicateType {
-		return nil, &StatementError{Err: fmt.Errorf("predicateType is %q, want %q", st.GetPredicateType(), SLSAPredicateType)}
+	return parseProvenance(st)
+}
+
+func parseProvenance(st *Statement) (*Provenance, error) {
+	if st.PredicateType != SLSAPredicateType {
+		return nil, &StatementError{Err: fmt.Errorf("predicateType is %q, want %q", st.PredicateType, SLSAPredicateType)}
 	}
 	p := &Provenance{}
-	for _, sub := range st.GetSubject() {
+	for _, sub := range st.Subject {
 		for alg, h := range sub.GetDigest() {
 			size, ok := digestSizes[alg]
 			if !ok {
@@ -94,14 +97,8 @@ func ParseProvenance(body []byte) (*Provenance, error) {
 	// Decode the predicate from the signed bytes. Producers add fields the
 	// schema does not know (the SLSA specification allows it), so unknown
 	// fields are skipped here; policy decides about externalParameters.
-	var raw struct {
-		Predicate json.RawMessage `json:"predicate"`
-	}
-	if err := json.Unmarshal(body, &raw); err != nil {
-		return nil, &StatementError{Err: err}
-	}
 	p.Predicate = &slsa.Provenance{}
-	if err := (protojson.UnmarshalOptions{DiscardUnknown: true}).Unmarshal(raw.Predicate, p.Predicate); err != nil {
+	if err := (protojson.UnmarshalOptions{DiscardUnknown: true}).Unmarshal(st.Predicate, p.Predicate); err != nil {
 		return nil, &StatementError{Err: fmt.Errorf("SLSA predicate: %w", err)}
 	}
 	// Check what SLSA requires and what fwledger relies on. (The in-toto

@@ -11,7 +11,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"unicode/utf8"
 )
 
@@ -24,61 +23,84 @@ func Check(data []byte) error {
 	if !utf8.Valid(data) {
 		return errors.New("JSON is not valid UTF-8")
 	}
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.UseNumber()
-	if err := value(dec, 0); err != nil {
-		return err
+	if !json.Valid(data) {
+		var v any
+		if err := json.Unmarshal(data, &v); err != nil {
+			return fmt.Errorf("invalid JSON: %w", err)
+		}
+		return errors.New("invalid JSON")
 	}
-	if _, err := dec.Token(); err != io.EOF {
-		return errors.New("unexpected data after the JSON value")
+	return checkKeys(data)
+}
+
+// frame is an open array or object.
+type frame struct {
+	object    bool
+	expectKey bool
+	keys      map[string]struct{}
+}
+
+// checkKeys scans valid JSON for duplicate object keys and excess depth.
+func checkKeys(data []byte) error {
+	stack := make([]frame, 0, 8)
+	for i := 0; i < len(data); i++ {
+		switch c := data[i]; c {
+		case '{', '[':
+			if len(stack) >= MaxDepth {
+				return fmt.Errorf("JSON nested deeper than %d levels", MaxDepth)
+			}
+			stack = append(stack, frame{object: c == '{', expectKey: c == '{'})
+		case '}', ']':
+			stack = stack[:len(stack)-1]
+		case ',':
+			if top := len(stack) - 1; top >= 0 && stack[top].object {
+				stack[top].expectKey = true
+			}
+		case '"':
+			end := stringEnd(data, i)
+			if top := len(stack) - 1; top >= 0 && stack[top].object && stack[top].expectKey {
+				f := &stack[top]
+				f.expectKey = false
+				key, err := unquote(data[i : end+1])
+				if err != nil {
+					return err
+				}
+				if _, dup := f.keys[key]; dup {
+					return fmt.Errorf("duplicate JSON object key %q", key)
+				}
+				if f.keys == nil {
+					f.keys = make(map[string]struct{}, 8)
+				}
+				f.keys[key] = struct{}{}
+			}
+			i = end
+		}
 	}
 	return nil
 }
 
-func value(dec *json.Decoder, depth int) error {
-	tok, err := dec.Token()
-	if err != nil {
-		if err == io.EOF {
-			return errors.New("unexpected end of JSON input")
-		}
-		return fmt.Errorf("invalid JSON: %w", err)
-	}
-	d, ok := tok.(json.Delim)
-	if !ok {
-		return nil
-	}
-	if depth >= MaxDepth {
-		return fmt.Errorf("JSON nested deeper than %d levels", MaxDepth)
-	}
-	switch d {
-	case '{':
-		seen := make(map[string]struct{})
-		for dec.More() {
-			k, err := dec.Token()
-			if err != nil {
-				return fmt.Errorf("invalid JSON: %w", err)
-			}
-			key, ok := k.(string)
-			if !ok {
-				return errors.New("invalid JSON: object key is not a string")
-			}
-			if _, dup := seen[key]; dup {
-				return fmt.Errorf("duplicate JSON object key %q", key)
-			}
-			seen[key] = struct{}{}
-			if err := value(dec, depth+1); err != nil {
-				return err
-			}
-		}
-	case '[':
-		for dec.More() {
-			if err := value(dec, depth+1); err != nil {
-				return err
-			}
+// stringEnd returns the index of the quote closing the string that opens at
+// data[start]; data is valid JSON.
+func stringEnd(data []byte, start int) int {
+	for i := start + 1; i < len(data); i++ {
+		switch data[i] {
+		case '\\':
+			i++
+		case '"':
+			return i
 		}
 	}
-	if _, err := dec.Token(); err != nil { // the closing delimiter
-		return fmt.Errorf("invalid JSON: %w", err)
+	return len(data) - 1
+}
+
+// unquote returns the value of a JSON string literal.
+func unquote(lit []byte) (string, error) {
+	if bytes.IndexByte(lit, '\\') < 0 {
+		return string(lit[1 : len(lit)-1]), nil
 	}
-	return nil
+	var s string
+	if err := json.Unmarshal(lit, &s); err != nil {
+		return "", fmt.Errorf("invalid JSON string: %w", err)
+	}
+	return s, nil
 }
