@@ -4,7 +4,9 @@
 #      CONCURRENCY (default 256) clients into a fresh fwlog on 127.0.0.1;
 #   2. the HTTP read load on the log just built (READ_DURATION per kind);
 #   3. storage per entry after a clean shutdown;
-#   4. the Go benchmarks (go test -bench).
+#   4. release+provenance pairs over HTTP into a second fresh fwlog that
+#      requires provenance (PAIRS, default 60,000 pairs);
+#   5. the Go benchmarks (go test -bench), and BenchmarkVerifyPair on one core.
 # Usage: scripts/bench.sh            (or: make bench)
 #        ENTRIES=100000 scripts/bench.sh   for a quick run (no 1M comparison)
 set -euo pipefail
@@ -12,6 +14,7 @@ cd "$(dirname "$0")/.."
 ENTRIES=${ENTRIES:-1020000}
 CONCURRENCY=${CONCURRENCY:-256}
 READ_DURATION=${READ_DURATION:-10s}
+PAIRS=${PAIRS:-60000}
 OUT=${OUT:-docs/BENCHMARKS.md}
 
 work=$(mktemp -d)
@@ -28,21 +31,27 @@ go build -o "$work/bin/" ./cmd/fwlog ./cmd/fwctl
 go build -tags sqlite_dbstat -o "$work/bin/" ./internal/cmd/fwbench
 bin=$work/bin
 "$bin/fwctl" keygen --name bench.example/release --out "$work/release" >/dev/null
+"$bin/fwctl" keygen --name bench.example/ci --out "$work/builder" >/dev/null
+
+# start_log DATA ARGS... starts fwlog and sets pid and url.
+start_log() {
+	local data=$1
+	shift
+	"$bin/fwlog" serve --data "$data" --addr 127.0.0.1:0 --log-level info "$@" 2>"$data.log" &
+	pid=$!
+	local addr=
+	for _ in $(seq 100); do
+		addr=$(sed -n 's/.*"msg":"serving","addr":"\([^"]*\)".*/\1/p' "$data.log" | head -1)
+		[ -n "$addr" ] && break
+		sleep 0.1
+	done
+	[ -n "$addr" ] || { cat "$data.log" >&2; echo "fwlog did not start" >&2; exit 1; }
+	url=http://$addr
+	echo "fwlog serving at $url" >&2
+}
 
 # The append load is bare releases (entries/s); provenance is measured apart.
-"$bin/fwlog" serve --data "$work/data" --origin bench.example/log --release-keys "$work/release.pub" --require-provenance=false \
-	--addr 127.0.0.1:0 --log-level info 2>"$work/fwlog.log" &
-pid=$!
-addr=
-for _ in $(seq 100); do
-	addr=$(sed -n 's/.*"msg":"serving","addr":"\([^"]*\)".*/\1/p' "$work/fwlog.log" | head -1)
-	[ -n "$addr" ] && break
-	sleep 0.1
-done
-[ -n "$addr" ] || { cat "$work/fwlog.log" >&2; echo "fwlog did not start" >&2; exit 1; }
-url=http://$addr
-echo "fwlog serving at $url" >&2
-
+start_log "$work/data" --origin bench.example/log --release-keys "$work/release.pub" --require-provenance=false
 echo "append: $ENTRIES entries, $CONCURRENCY clients" >&2
 "$bin/fwbench" append --log "$url" --key "$work/release.key" --entries "$ENTRIES" \
 	--concurrency "$CONCURRENCY" --window 20000 >"$work/append.json"
@@ -54,13 +63,22 @@ wait "$pid" || { echo "fwlog did not shut down cleanly" >&2; exit 1; }
 pid=
 "$bin/fwbench" storage --data "$work/data" >"$work/storage.json"
 
+echo "pairs: $PAIRS release+provenance submissions" >&2
+start_log "$work/pairs" --origin bench.example/pairs --release-keys "$work/release.pub" --builder-keys "$work/builder.pub"
+"$bin/fwbench" append --log "$url" --key "$work/release.key" --builder-key "$work/builder.key" --entries "$PAIRS" \
+	--concurrency "$CONCURRENCY" --window 20000 >"$work/pairs.json"
+kill -TERM "$pid"
+wait "$pid" || { echo "fwlog did not shut down cleanly" >&2; exit 1; }
+pid=
+
 echo "go benchmarks" >&2
 go test -run '^$' -bench . -benchtime 2s -count 1 \
 	./provenance ./log ./log/tiles ./log/sqlite ./client 2>&1 | grep -E '^(Benchmark|goos|goarch|cpu:)' | awk '/^Benchmark/ || !seen[$0]++' >"$work/gobench.txt"
+go test -run '^$' -bench 'VerifyPair' -benchtime 3s -count 1 -cpu 1 ./provenance 2>&1 | grep -E '^Benchmark' >"$work/pair1cpu.txt"
 
 cpu=$(sed -n 's/^model name[^:]*: //p' /proc/cpuinfo | head -1)
 cmd="make bench"
 [ "$ENTRIES" != 1020000 ] && cmd="ENTRIES=$ENTRIES make bench"
 "$bin/fwbench" report --append "$work/append.json" --read "$work/read.json" --storage "$work/storage.json" \
-	--gobench "$work/gobench.txt" --command "$cmd" --cpu "$cpu" >"$OUT"
+	--gobench "$work/gobench.txt" --pairs "$work/pairs.json" --pair1cpu "$work/pair1cpu.txt" --command "$cmd" --cpu "$cpu" >"$OUT"
 echo "wrote $OUT" >&2

@@ -70,8 +70,9 @@ func httpClient(conc int) *http.Client {
 
 // makeEnvelopes signs n distinct releases, starting at seed, using every
 // core. Signing happens before the measurement, as a build system signs
-// before it submits.
-func makeEnvelopes(signer dsse.SignerVerifier, seed, n int) ([][]byte, error) {
+// before it submits. With a builder signer, each body is a JSON array of the
+// release's SLSA provenance and the release endorsing it.
+func makeEnvelopes(signer, builder dsse.SignerVerifier, seed, n int) ([][]byte, error) {
 	out := make([][]byte, n)
 	var next atomic.Int64
 	var wg sync.WaitGroup
@@ -97,6 +98,25 @@ func makeEnvelopes(signer dsse.SignerVerifier, seed, n int) ([][]byte, error) {
 					Channel:         "stable",
 					Created:         time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC).Add(time.Duration(seed+i) * time.Second),
 				}
+				var prov []byte
+				if builder != nil {
+					b := &provenance.Build{
+						BuilderID: "https://ci.example.com/runner/v1", BuildType: provenance.BuildTypeMake,
+						Source: "git+https://git.example.com/acme/fw", Ref: "refs/tags/v" + r.Version,
+						Commit: fmt.Sprintf("%040x", seed+i), Target: "acme-x1",
+						StartedOn: r.Created.Add(-time.Minute), FinishedOn: r.Created,
+						Subjects: []provenance.Artifact{{Name: r.ImageName, SHA256: r.Image}},
+					}
+					stmt, err := b.Statement()
+					if err == nil {
+						prov, err = provenance.Sign(context.Background(), stmt, builder)
+					}
+					if err != nil {
+						errs <- err
+						return
+					}
+					r.Provenance = []provenance.Digest{sha256.Sum256(prov)}
+				}
 				stmt, err := r.Statement()
 				if err == nil {
 					out[i], err = provenance.Sign(context.Background(), stmt, signer)
@@ -104,6 +124,9 @@ func makeEnvelopes(signer dsse.SignerVerifier, seed, n int) ([][]byte, error) {
 				if err != nil {
 					errs <- err
 					return
+				}
+				if prov != nil {
+					out[i] = append(append(append(append([]byte("["), prov...), ','), out[i]...), ']')
 				}
 			}
 		}()
@@ -119,6 +142,10 @@ func makeEnvelopes(signer dsse.SignerVerifier, seed, n int) ([][]byte, error) {
 
 // AppendResult is what the append phase measures.
 type AppendResult struct {
+	// Pairs is true when each request held a release and its provenance;
+	// Entries counts requests then, and the log grows by twice as many.
+	Pairs          bool    `json:"pairs"`
+	PairRate       float64 `json:"pairs_per_second,omitempty"`
 	Entries        int     `json:"entries"`
 	Concurrency    int     `json:"concurrency"`
 	EnvelopeBytes  float64 `json:"mean_envelope_bytes"`
@@ -160,6 +187,7 @@ func appendPhase(args []string) error {
 	fs := flag.NewFlagSet("append", flag.ExitOnError)
 	base := fs.String("log", "http://127.0.0.1:8080", "log URL")
 	keyFile := fs.String("key", "", "release private key")
+	builderFile := fs.String("builder-key", "", "builder private key: submit pairs of provenance and release")
 	n := fs.Int("entries", 100000, "entries to append")
 	conc := fs.Int("concurrency", 64, "concurrent clients")
 	window := fs.Int("window", 20000, "entries per rate window")
@@ -174,14 +202,26 @@ func appendPhase(args []string) error {
 	if err != nil {
 		return err
 	}
+	var builder dsse.SignerVerifier
+	perRequest := 1
+	if *builderFile != "" {
+		bk, err := keys.LoadPrivate(*builderFile)
+		if err != nil {
+			return err
+		}
+		if builder, err = bk.DSSESigner(); err != nil {
+			return err
+		}
+		perRequest = 2
+	}
 	t0 := time.Now()
-	envs, err := makeEnvelopes(signer, *seed, *n)
+	envs, err := makeEnvelopes(signer, builder, *seed, *n)
 	if err != nil {
 		return err
 	}
-	var total int
+	var bodyBytes int
 	for _, e := range envs {
-		total += len(e)
+		bodyBytes += len(e)
 	}
 	fmt.Fprintf(os.Stderr, "signed %d envelopes in %s\n", *n, time.Since(t0).Round(time.Millisecond))
 
@@ -190,8 +230,9 @@ func appendPhase(args []string) error {
 	if err != nil {
 		return err
 	}
-	ackAt := make([]int64, *n) // nanoseconds since begin, by index - start
-	integratedAt := make([]int64, *n)
+	total := *n * perRequest      // entries the log grows by
+	ackAt := make([]int64, total) // nanoseconds since begin, by index - start
+	integratedAt := make([]int64, total)
 	var errCount atomic.Int64
 	var nextJob atomic.Int64
 	var done atomic.Int64
@@ -214,10 +255,10 @@ func appendPhase(args []string) error {
 				continue
 			}
 			now := time.Since(begin).Nanoseconds()
-			for ; seen < s && seen-start < uint64(*n); seen++ {
+			for ; seen < s && seen-start < uint64(total); seen++ {
 				integratedAt[seen-start] = now
 			}
-			if seen-start >= uint64(*n) {
+			if seen-start >= uint64(total) {
 				return
 			}
 		}
@@ -249,13 +290,28 @@ func appendPhase(args []string) error {
 					}
 					continue
 				}
-				var ar api.AddResponse
-				if json.Unmarshal(body, &ar) != nil || ar.Index < start || ar.Index-start >= uint64(*n) {
+				var ars []api.AddResponse
+				if perRequest == 1 {
+					var ar api.AddResponse
+					if json.Unmarshal(body, &ar) == nil {
+						ars = append(ars, ar)
+					}
+				} else {
+					json.Unmarshal(body, &ars)
+				}
+				ok := len(ars) == perRequest
+				for _, ar := range ars {
+					if ar.Index < start || ar.Index-start >= uint64(total) {
+						ok = false
+						continue
+					}
+					ackAt[ar.Index-start] = time.Since(begin).Nanoseconds()
+				}
+				if !ok {
 					errCount.Add(1)
 					continue
 				}
-				ackAt[ar.Index-start] = time.Since(begin).Nanoseconds()
-				done.Add(1)
+				done.Add(int64(perRequest))
 			}
 		}()
 	}
@@ -275,7 +331,7 @@ loop:
 				winStart, winSize = time.Now(), start+d
 			}
 			if time.Since(lastPrint) > 5*time.Second {
-				fmt.Fprintf(os.Stderr, "appended %d/%d (%.0f/s)\n", d, *n, float64(d)/time.Since(begin).Seconds())
+				fmt.Fprintf(os.Stderr, "appended %d/%d entries (%.0f/s)\n", d, total, float64(d)/time.Since(begin).Seconds())
 				lastPrint = time.Now()
 			}
 		}
@@ -304,10 +360,13 @@ loop:
 		return lat[min(len(lat)-1, int(p*float64(len(lat))))]
 	}
 	res := AppendResult{
-		Entries: *n, Concurrency: *conc, EnvelopeBytes: float64(total) / float64(*n),
+		Pairs: perRequest == 2, Entries: *n, Concurrency: *conc, EnvelopeBytes: float64(bodyBytes) / float64(*n*perRequest),
 		Seconds: elapsed.Seconds(), Rate: float64(done.Load()) / elapsed.Seconds(),
 		WindowRates: windows, IntegrationP50: pct(0.50), IntegrationP99: pct(0.99), IntegrationMax: pct(1),
 		Errors: errCount.Load(), StartSize: start,
+	}
+	if res.Pairs {
+		res.PairRate = res.Rate / 2
 	}
 	return json.NewEncoder(os.Stdout).Encode(res)
 }

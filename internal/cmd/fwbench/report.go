@@ -109,6 +109,8 @@ func reportPhase(args []string) error {
 	storageFile := fs.String("storage", "", "storage phase JSON")
 	goBench := fs.String("gobench", "", "go test -bench output")
 	command := fs.String("command", "", "the command that produced the report")
+	pairsFile := fs.String("pairs", "", "append phase JSON of release+provenance pairs")
+	pair1cpu := fs.String("pair1cpu", "", "BenchmarkVerifyPair output on one core")
 	cpu := fs.String("cpu", "", "CPU model")
 	fs.Parse(args)
 
@@ -127,6 +129,19 @@ func reportPhase(args []string) error {
 	gb, err := os.ReadFile(*goBench)
 	if err != nil {
 		return err
+	}
+	var pairs AppendResult
+	if err := readJSON(*pairsFile, &pairs); err != nil {
+		return err
+	}
+	p1, err := os.ReadFile(*pair1cpu)
+	if err != nil {
+		return err
+	}
+	// "BenchmarkVerifyPair   12345   157204 ns/op ..."
+	pairNs := -1.0
+	if f := strings.Fields(string(p1)); len(f) >= 3 {
+		fmt.Sscan(f[2], &pairNs)
 	}
 	at10k, ok1 := rateAt(ap.WindowRates, 10_000)
 	at1m, ok2 := rateAt(ap.WindowRates, 1_000_000)
@@ -175,6 +190,14 @@ func reportPhase(args []string) error {
 	p("| `GET /tile/entries/<N>` (gzip, ~200 KB) | %.0f | |\n", rd.Rates["entry-bundle"])
 	p("| failed requests | %d | 0 |\n", rd.Errors)
 
+	p("\n## Releases with provenance\n\n")
+	p("A second fresh fwlog that requires provenance. Each of %d requests from %d concurrent clients is one submission of a release and the SLSA provenance it endorses (a JSON array of two envelopes, logged together or not at all); the log verifies both signatures, the endorsement and the subject digest before sequencing.\n\n", pairs.Entries, pairs.Concurrency)
+	p("| measure | result | target |\n| --- | --- | --- |\n")
+	p("| release+provenance pairs over HTTP | %.0f pairs/s (%.0f entries/s) | ≥ 2,500 pairs/s: %s |\n", pairs.PairRate, pairs.Rate, mark(pairs.PairRate >= 2500))
+	p("| acknowledgement → signed checkpoint, p99 | %.0f ms | |\n", pairs.IntegrationP99)
+	p("| verifying one pair on one core (`BenchmarkVerifyPair -cpu 1`: parse both, both signatures, endorsement, a policy rule) | %.0f µs | ≤ 200 µs: %s |\n", pairNs/1000, mark(pairNs > 0 && pairNs <= 200_000))
+	p("| failed submissions | %d | 0 |\n", pairs.Errors)
+
 	p("\n## Storage\n\n")
 	p("After a clean shutdown (the WAL checkpointed into the database file), for %d entries:\n\n", st.Entries)
 	p("| measure | bytes per entry |\n| --- | --- |\n")
@@ -195,7 +218,8 @@ func reportPhase(args []string) error {
 
 	p("\n## Go benchmarks\n\n")
 	p("In-process, from `go test -run '^$' -bench . ./...` in the same run:\n\n```\n%s```\n", string(gb))
-	p("- `BenchmarkVerifyRelease`: what the log checks per submission, on one core.\n")
+	p("- `BenchmarkVerifyRelease`: what the log checks per release, on one core.\n")
+	p("- `BenchmarkVerifyPair`: a release and its provenance, with a policy rule.\n")
 	p("- `BenchmarkAdd`: verified, durable submissions without HTTP (128 goroutines per core).\n")
 	p("- `BenchmarkSequence`: the SQLite storage alone, batches of 64, at two log sizes.\n")
 	p("- `BenchmarkInclusionProof`: a proof in a 2^20-leaf tree from cached tiles.\n")
