@@ -54,7 +54,8 @@ func (l *Log) Add(ctx context.Context, entry []byte) (AddResult, error) {
 }
 
 // AddAll verifies up to MaxBatch entries and logs all of them or none: a
-// release with the provenance it endorses, say. It returns one result per
+// release with the provenance it endorses, and the in-toto layout and links
+// it names, say. It returns one result per
 // entry, in order. A refused entry is named by an *EntryError.
 //
 // Each entry must verify on its own (a release signed by a release key,
@@ -200,8 +201,8 @@ func (l *Log) verifyEntry(ctx context.Context, e *provenance.Entry) error {
 // identity verifies a keyless entry and returns its certificate identity;
 // nil for a key-signed entry.
 func (l *Log) identity(e *provenance.Entry) (*provenance.CertificateIdentity, error) {
-	if e.Bundle == nil {
-		return nil, nil
+	if e.Bundle == nil || e.Identity != nil {
+		return e.Identity, nil
 	}
 	if l.cfg.Keyless == nil || l.cfg.Policy == nil {
 		return nil, &KeylessError{Err: errors.New("this log takes keyless provenance only with a policy that names a trusted root and keyless builders (--policy)")}
@@ -210,6 +211,7 @@ func (l *Log) identity(e *provenance.Entry) (*provenance.CertificateIdentity, er
 	if err != nil {
 		return nil, &KeylessError{Err: err}
 	}
+	e.Identity = id
 	return id, nil
 }
 
@@ -331,21 +333,23 @@ const (
 	keySubjectSHA256 = 1 // a subject's SHA-256 digest
 	keyEnvelope      = 2 // SHA-256 of the exact entry bytes
 	keySubjectSHA512 = 3 // a subject's SHA-512 digest
-	keyModel         = 4 // SHA-256 of a hardware model name
-	keyModelVersion  = 5 // SHA-256 of model, 0, version
+	keyModel         = 4 // SHA-256 of a hardware model name, first 16 bytes
+	keyModelVersion  = 5 // SHA-256 of model, 0, version, first 16 bytes
 )
 
 func subjectKey(d provenance.Digest) []byte  { return append([]byte{keySubjectSHA256}, d[:]...) }
 func envelopeKey(d provenance.Digest) []byte { return append([]byte{keyEnvelope}, d[:]...) }
 
+// Model keys use 16 bytes of the hash: readers compare the names exactly,
+// so a collision costs a wasted read, not a wrong answer.
 func modelKey(model string) []byte {
 	h := sha256.Sum256([]byte(model))
-	return append([]byte{keyModel}, h[:]...)
+	return append([]byte{keyModel}, h[:16]...)
 }
 
 func modelVersionKey(model, version string) []byte {
 	h := sha256.Sum256([]byte(model + "\x00" + version))
-	return append([]byte{keyModelVersion}, h[:]...)
+	return append([]byte{keyModelVersion}, h[:16]...)
 }
 
 // entryKeys returns the lookup keys of an entry.

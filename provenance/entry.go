@@ -41,6 +41,9 @@ type Entry struct {
 	// Digest is the SHA-256 of the exact entry bytes: how a release names
 	// the provenance it endorses.
 	Digest Digest
+	// Identity is the certificate identity of a keyless entry, set by
+	// whoever verified it with a KeylessVerifier.
+	Identity *CertificateIdentity
 }
 
 // SigstoreBundleMediaType prefixes the media types of Sigstore bundles.

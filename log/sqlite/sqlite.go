@@ -71,7 +71,7 @@ CREATE TABLE IF NOT EXISTS tiles (
 CREATE TABLE IF NOT EXISTS lookup (
 	key  BLOB NOT NULL,
 	idx  INTEGER NOT NULL,
-	leaf BLOB NOT NULL, -- leaf hash, for duplicate detection
+	leaf BLOB NOT NULL, -- leaf hash (in the row of an entry's first key), for duplicate detection
 	PRIMARY KEY (key, idx)
 ) WITHOUT ROWID;
 `
@@ -316,11 +316,17 @@ func (s *Storage) Sequence(ctx context.Context, leaves []log.Leaf) ([]log.Sequen
 		if _, err := addEntry.ExecContext(ctx, idx, l.Data); err != nil {
 			return nil, err
 		}
-		for _, k := range keys {
+		for j, k := range keys {
 			if len(k) > 80 {
 				return nil, fmt.Errorf("lookup key of %d bytes is longer than 80", len(k))
 			}
-			if _, err := addKey.ExecContext(ctx, k, idx, l.Hash); err != nil {
+			// Only the first key's row needs the leaf hash: duplicate
+			// detection looks there.
+			leaf := l.Hash
+			if j > 0 {
+				leaf = []byte{}
+			}
+			if _, err := addKey.ExecContext(ctx, k, idx, leaf); err != nil {
 				return nil, err
 			}
 		}
