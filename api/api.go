@@ -28,7 +28,10 @@ const (
 	MaxBatch = 16
 	// MaxSubmissionSize is the largest request body of POST /v1/entries: a
 	// JSON array of MaxBatch entries.
-	MaxSubmissionSize = MaxBatch*(MaxEntrySize+1) + 2
+	MaxSubmissionSize = MaxBatch*(MaxEntrySize+1) + 2 + MaxLargeEntrySize
+	// MaxLargeEntrySize is the largest Sigstore bundle the log takes; over
+	// MaxEntrySize, it is stored by digest and a reference is logged.
+	MaxLargeEntrySize = 1 << 20
 	// MaxLookupResults is the most entries a subject lookup returns.
 	MaxLookupResults = 1000
 )
@@ -56,8 +59,11 @@ type AddResponse struct {
 type Entry struct {
 	Index    uint64 `json:"index"`
 	LeafHash string `json:"leaf_hash"`
-	// Data is the exact entry bytes (standard base64 in JSON).
+	// Data is the exact entry bytes (standard base64 in JSON): the leaf.
 	Data []byte `json:"data"`
+	// Content is, when Data is a reference to an entry stored by digest (a
+	// Sigstore bundle larger than a leaf holds), that entry's exact bytes.
+	Content []byte `json:"content,omitempty"`
 }
 
 // InclusionProof is the response of GET /v1/proofs/inclusion.

@@ -36,11 +36,13 @@ const MediaType = "application/vnd.fwledger.bundle.v1+json"
 
 // Limits.
 const (
-	MaxSize       = 1 << 20
-	MaxEntrySize  = 65535
-	MaxProofSize  = 16 << 10
-	MaxProvenance = 8
-	MaxLinks      = 16
+	MaxSize = 4 << 20
+	// MaxContentSize bounds an entry stored by digest (a Sigstore bundle).
+	MaxContentSize = 1 << 20
+	MaxEntrySize   = 65535
+	MaxProofSize   = 16 << 10
+	MaxProvenance  = 8
+	MaxLinks       = 16
 )
 
 // A Bundle is a release and the provenance about its image, each with its
@@ -54,6 +56,16 @@ type Bundle struct {
 	// names, if any.
 	Layout *Entry
 	Links  []Entry
+}
+
+// Bytes returns the entry itself: Content when the leaf is a reference,
+// otherwise Data. Check the content against the reference first
+// (provenance.Resolve).
+func (e *Entry) Bytes() []byte {
+	if e.Content != nil {
+		return e.Content
+	}
+	return e.Data
 }
 
 // Entries returns every entry of the bundle: the release first.
@@ -73,8 +85,11 @@ func (b *Bundle) Entries() []*Entry {
 
 // An Entry is one logged entry and its tlog-proof.
 type Entry struct {
-	// Data is the exact logged entry bytes.
+	// Data is the exact logged entry bytes: the leaf.
 	Data []byte
+	// Content is, when the leaf is a reference to an entry stored by digest
+	// (a large Sigstore bundle), the exact bytes of that entry.
+	Content []byte
 	// Proof is the parsed tlog-proof.
 	Proof proof.TLogProof
 }
@@ -88,8 +103,9 @@ type jsonBundle struct {
 }
 
 type jsonEntry struct {
-	Entry []byte `json:"entry"`
-	Proof string `json:"proof"`
+	Entry   []byte `json:"entry"`
+	Content []byte `json:"content,omitempty"`
+	Proof   string `json:"proof"`
 }
 
 // Marshal encodes b.
@@ -99,7 +115,7 @@ func (b *Bundle) Marshal() ([]byte, error) {
 		Release:   &jsonEntry{Entry: b.Release.Data, Proof: string(b.Release.Proof.Marshal())},
 	}
 	for _, p := range b.Provenance {
-		jb.Provenance = append(jb.Provenance, jsonEntry{Entry: p.Data, Proof: string(p.Proof.Marshal())})
+		jb.Provenance = append(jb.Provenance, jsonEntry{Entry: p.Data, Content: p.Content, Proof: string(p.Proof.Marshal())})
 	}
 	if b.Layout != nil {
 		jb.Layout = &jsonEntry{Entry: b.Layout.Data, Proof: string(b.Layout.Proof.Marshal())}
@@ -187,7 +203,10 @@ func parseEntry(je *jsonEntry) (*Entry, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Entry{Data: je.Entry, Proof: *p}, nil
+	if len(je.Content) > MaxContentSize {
+		return nil, fmt.Errorf("content is %d bytes, more than the limit of %d", len(je.Content), MaxContentSize)
+	}
+	return &Entry{Data: je.Entry, Content: je.Content, Proof: *p}, nil
 }
 
 // ParseProof parses a C2SP tlog-proof, accepting only its canonical

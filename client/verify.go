@@ -173,10 +173,24 @@ func VerifyBundle(ctx context.Context, t Trust, bundleBytes []byte, image io.Rea
 			return nil, err
 		}
 	}
+	// An entry stored by digest comes with its content; it must be the
+	// referenced bytes, and content comes with nothing else.
+	for _, e := range b.Entries() {
+		ref, err := provenance.ParseReference(e.Data)
+		if err != nil {
+			return nil, &BundleError{Err: err}
+		}
+		if ref == nil && e.Content != nil {
+			return nil, &BundleError{Err: errors.New("an entry that is not a reference comes with content")}
+		}
+		if _, err := provenance.Resolve(e.Data, e.Content); err != nil {
+			return nil, &BundleError{Err: err}
+		}
+	}
 	if t.Policy != nil {
 		return verifyWithPolicy(ctx, t, cp, b, image)
 	}
-	sr, err := provenance.VerifyRelease(ctx, b.Release.Data, t.ReleaseKeys, t.ReleaseThreshold)
+	sr, err := provenance.VerifyRelease(ctx, b.Release.Bytes(), t.ReleaseKeys, t.ReleaseThreshold)
 	if err != nil {
 		var sigErr *provenance.SignatureError
 		var thErr *provenance.ThresholdError
@@ -204,7 +218,7 @@ func VerifyBundle(ctx context.Context, t Trust, bundleBytes []byte, image io.Rea
 
 // verifyWithPolicy verifies the release and its provenance under a policy.
 func verifyWithPolicy(ctx context.Context, t Trust, cp *flog.Checkpoint, b *bundle.Bundle, image io.Reader) (*Verified, error) {
-	rel, err := provenance.ParseEntry(b.Release.Data)
+	rel, err := provenance.ParseEntry(b.Release.Bytes())
 	if err != nil {
 		return nil, &ReleaseError{Err: err}
 	}
@@ -218,10 +232,10 @@ func verifyWithPolicy(ctx context.Context, t Trust, cp *flog.Checkpoint, b *bund
 	var ev []provenance.ProvenanceEvidence
 	byDigest := map[provenance.Digest]*bundle.Entry{}
 	for i := range b.Provenance {
-		pe, err := provenance.ParseEntry(b.Provenance[i].Data)
+		pe, err := provenance.ParseEntry(b.Provenance[i].Bytes())
 		if err != nil || pe.Kind != provenance.KindProvenance {
-			if endorsed[sha256.Sum256(b.Provenance[i].Data)] {
-				return nil, &ProvenanceError{Digest: sha256.Sum256(b.Provenance[i].Data), Err: fmt.Errorf("not SLSA provenance: %v", err)}
+			if endorsed[sha256.Sum256(b.Provenance[i].Bytes())] {
+				return nil, &ProvenanceError{Digest: sha256.Sum256(b.Provenance[i].Bytes()), Err: fmt.Errorf("not SLSA provenance: %v", err)}
 			}
 			continue
 		}
@@ -248,12 +262,12 @@ func verifyWithPolicy(ctx context.Context, t Trust, cp *flog.Checkpoint, b *bund
 	}
 	evidence := provenance.Evidence{Provenance: ev}
 	if b.Layout != nil {
-		if evidence.Layout, err = provenance.ParseEntry(b.Layout.Data); err != nil {
+		if evidence.Layout, err = provenance.ParseEntry(b.Layout.Bytes()); err != nil {
 			return nil, &BundleError{Err: fmt.Errorf("layout: %w", err)}
 		}
 	}
 	for i := range b.Links {
-		lk, err := provenance.ParseEntry(b.Links[i].Data)
+		lk, err := provenance.ParseEntry(b.Links[i].Bytes())
 		if err != nil {
 			return nil, &BundleError{Err: fmt.Errorf("links[%d]: %w", i, err)}
 		}
@@ -297,7 +311,7 @@ func verifyProvenance(ctx context.Context, t Trust, r *provenance.Release, entri
 	}
 	byDigest := map[provenance.Digest]*bundle.Entry{}
 	for i := range entries {
-		byDigest[sha256.Sum256(entries[i].Data)] = &entries[i]
+		byDigest[sha256.Sum256(entries[i].Bytes())] = &entries[i]
 	}
 	var out []VerifiedProvenance
 	endorsed := map[provenance.Digest]bool{}
@@ -326,7 +340,7 @@ func verifyProvenance(ctx context.Context, t Trust, r *provenance.Release, entri
 }
 
 func verifyProvenanceEntry(ctx context.Context, t Trust, r *provenance.Release, d provenance.Digest, e *bundle.Entry) (*VerifiedProvenance, error) {
-	pe, err := provenance.ParseEntry(e.Data)
+	pe, err := provenance.ParseEntry(e.Bytes())
 	if err != nil {
 		return nil, err
 	}

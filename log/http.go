@@ -225,9 +225,6 @@ func (h *handler) add(w http.ResponseWriter, r *http.Request) error {
 		return &badRequest{msg: "the request body is empty: send a DSSE envelope, or a JSON array of them"}
 	}
 	if trimmed[0] != '[' {
-		if len(body) > api.MaxEntrySize {
-			return ErrEntryTooLarge
-		}
 		res, err := h.l.Add(r.Context(), body)
 		if err != nil {
 			return err
@@ -262,7 +259,13 @@ func (h *handler) entry(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, cacheImmutable, api.Entry{Index: index, LeafHash: hex.EncodeToString(tiles.LeafHash(data)), Data: data})
+	e := api.Entry{Index: index, LeafHash: hex.EncodeToString(tiles.LeafHash(data)), Data: data}
+	if content, err := h.l.content(data); err != nil {
+		return err
+	} else if len(content) != len(data) {
+		e.Content = content
+	}
+	return writeJSON(w, cacheImmutable, e)
 }
 
 func (h *handler) inclusion(w http.ResponseWriter, r *http.Request) error {

@@ -91,6 +91,10 @@ type Config struct {
 	LayoutKeys []*keys.PublicKey
 	// Images stores firmware images by digest; nil disables image upload.
 	Images *cas.Store
+	// Blobs stores Sigstore bundles too large for a tile entry, by digest;
+	// the log then logs a provenance.Reference in their place. Nil refuses
+	// them.
+	Blobs *cas.Store
 
 	// IntegrateInterval is the least time between integrations (default
 	// 100ms). Integration also runs soon after each sequenced batch.

@@ -44,7 +44,10 @@ func (l *Log) TLogProof(ctx context.Context, index uint64) ([]byte, error) {
 // A Statement is a logged entry, parsed, with its index.
 type Statement struct {
 	Index uint64
-	Data  []byte
+	// Data is the leaf; Content, for a leaf that is a reference, is the
+	// entry stored by digest.
+	Data    []byte
+	Content []byte
 	*provenance.Entry
 }
 
@@ -61,12 +64,20 @@ func (l *Log) statements(ctx context.Context, key []byte, after int64, limit int
 		if err != nil {
 			return nil, err
 		}
-		e, err := provenance.ParseEntry(data)
+		content, err := l.content(data)
+		if err != nil {
+			return nil, err
+		}
+		e, err := provenance.ParseEntry(content)
 		if err != nil {
 			// Every logged entry parsed when it was submitted.
 			return nil, fmt.Errorf("logged entry %d no longer parses: %w", i, err)
 		}
-		out = append(out, Statement{Index: i, Data: data, Entry: e})
+		st := Statement{Index: i, Data: data, Entry: e}
+		if len(content) != len(data) {
+			st.Content = content
+		}
+		out = append(out, st)
 	}
 	return out, nil
 }
@@ -142,7 +153,7 @@ func (l *Log) Bundle(ctx context.Context, d provenance.Digest, index int64) ([]b
 		if err != nil {
 			return bundle.Entry{}, err
 		}
-		return bundle.Entry{Data: s.Data, Proof: *tp}, nil
+		return bundle.Entry{Data: s.Data, Content: s.Content, Proof: *tp}, nil
 	}
 	b := &bundle.Bundle{}
 	if b.Release, err = entry(rel); err != nil {

@@ -1,10 +1,12 @@
 package log
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"io"
 	"time"
 
 	"github.com/fwledger/fwledger/api"
@@ -86,8 +88,11 @@ func (l *Log) addAll(ctx context.Context, entries [][]byte) ([]AddResult, error)
 	parsed := make([]*provenance.Entry, len(entries))
 	inBatch := map[provenance.Digest]*provenance.Entry{}
 	for i, data := range entries {
-		if len(data) > tiles.MaxEntrySize {
+		if len(data) > tiles.MaxEntrySize && !provenance.IsSigstoreBundle(data) {
 			return nil, &EntryError{i, ErrEntryTooLarge}
+		}
+		if len(data) > tiles.MaxEntrySize && l.cfg.Blobs == nil {
+			return nil, &EntryError{i, &tooLarge{msg: fmt.Sprintf("the Sigstore bundle is %d bytes, more than a log entry holds (%d), and this log stores no large entries", len(data), tiles.MaxEntrySize)}}
 		}
 		e, err := provenance.ParseEntry(data)
 		if err != nil {
@@ -140,15 +145,26 @@ func (l *Log) addAll(ctx context.Context, entries [][]byte) ([]AddResult, error)
 			return nil, &EntryError{i, &badRequest{msg: "an in-toto link is logged only with a release that names it, in the same submission"}}
 		}
 	}
-	// Releases go last, so that a release never precedes what it names.
+	// Releases go last, so that a release never precedes what it names. A
+	// Sigstore bundle too large for an entry is stored by digest, durably,
+	// first; its leaf is a reference to it.
 	var leaves []Leaf
 	var order []int
 	for pass := 0; pass < 2; pass++ {
 		for i, e := range parsed {
-			if (e.Kind != provenance.KindRelease) == (pass == 0) {
-				leaves = append(leaves, Leaf{Data: entries[i], Hash: tiles.LeafHash(entries[i]), Keys: entryKeys(e)})
-				order = append(order, i)
+			if (e.Kind != provenance.KindRelease) != (pass == 0) {
+				continue
 			}
+			leaf := entries[i]
+			if len(leaf) > tiles.MaxEntrySize {
+				ref := provenance.ReferenceTo(leaf)
+				if err := l.cfg.Blobs.Put(ref.Digest, int64(ref.Size), bytes.NewReader(leaf)); err != nil {
+					return nil, fmt.Errorf("couldn't store entry %d by digest: %w", i, err)
+				}
+				leaf = ref.Marshal()
+			}
+			leaves = append(leaves, Leaf{Data: leaf, Hash: tiles.LeafHash(leaf), Keys: entryKeys(e)})
+			order = append(order, i)
 		}
 	}
 	seq, err := l.enqueue(ctx, leaves)
@@ -300,7 +316,33 @@ func (l *Log) loggedEntry(ctx context.Context, key []byte) (*provenance.Entry, e
 	if err != nil {
 		return nil, err
 	}
-	return provenance.ParseEntry(data)
+	content, err := l.content(data)
+	if err != nil {
+		return nil, err
+	}
+	return provenance.ParseEntry(content)
+}
+
+// content returns the entry a leaf stands for: the leaf, or the stored
+// bytes a reference leaf names.
+func (l *Log) content(leaf []byte) ([]byte, error) {
+	ref, err := provenance.ParseReference(leaf)
+	if err != nil || ref == nil {
+		return leaf, err
+	}
+	if l.cfg.Blobs == nil {
+		return nil, fmt.Errorf("entry %s is stored by digest, but this log has no store", ref.Digest)
+	}
+	f, err := l.cfg.Blobs.Open(ref.Digest)
+	if err != nil {
+		return nil, fmt.Errorf("the content of entry %s: %w", ref.Digest, err)
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, int64(ref.Size)+1))
+	if err != nil {
+		return nil, err
+	}
+	return provenance.Resolve(leaf, data)
 }
 
 func (l *Log) enqueue(ctx context.Context, leaves []Leaf) ([]Sequenced, error) {

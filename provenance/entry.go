@@ -49,11 +49,23 @@ type Entry struct {
 // SigstoreBundleMediaType prefixes the media types of Sigstore bundles.
 const SigstoreBundleMediaType = "application/vnd.dev.sigstore.bundle"
 
-// ParseEntry parses a log entry: a DSSE envelope, or a Sigstore bundle
-// holding one, whose statement is a release or SLSA provenance v1.
+// IsSigstoreBundle reports whether data is JSON with a Sigstore bundle media
+// type (it may still be malformed).
+func IsSigstoreBundle(data []byte) bool {
+	var probe struct {
+		MediaType string `json:"mediaType"`
+	}
+	return json.Unmarshal(data, &probe) == nil && strings.HasPrefix(probe.MediaType, SigstoreBundleMediaType)
+}
+
+// ParseEntry parses a log entry: a DSSE envelope, a Sigstore bundle holding
+// one, or in-toto layout or link metadata. A Sigstore bundle may be up to
+// MaxLargeEntrySize bytes (the log stores a larger one by digest); anything
+// else at most MaxEnvelopeSize.
 func ParseEntry(data []byte) (*Entry, error) {
-	if len(data) > MaxEnvelopeSize {
-		return nil, &EnvelopeError{Err: fmt.Errorf("entry is %d bytes, more than the limit of %d", len(data), MaxEnvelopeSize)}
+	bundle := IsSigstoreBundle(data)
+	if limit := map[bool]int{true: MaxLargeEntrySize, false: MaxEnvelopeSize}[bundle]; len(data) > limit {
+		return nil, &EnvelopeError{Err: fmt.Errorf("entry is %d bytes, more than the limit of %d", len(data), limit)}
 	}
 	e := &Entry{Digest: sha256.Sum256(data)}
 	mb, err := parseMetablock(data)
@@ -84,7 +96,7 @@ func ParseEntry(data []byte) (*Entry, error) {
 		e.Bundle = data
 		envJSON = probe.DSSEEnvelope
 	}
-	env, err := ParseEnvelope(envJSON)
+	env, err := parseEnvelope(envJSON, map[bool]int{true: MaxLargeEntrySize, false: MaxEnvelopeSize}[e.Bundle != nil])
 	if err != nil {
 		return nil, err
 	}

@@ -80,8 +80,12 @@ func (env *Envelope) verify(ctx context.Context, i int, id string, v dsse.Verifi
 // ParseEnvelope parses a DSSE envelope, enforcing the size limit, strict JSON,
 // the payload type and the presence of signatures. It checks no signature.
 func ParseEnvelope(data []byte) (*Envelope, error) {
-	if len(data) > MaxEnvelopeSize {
-		return nil, &EnvelopeError{Err: fmt.Errorf("envelope is %d bytes, more than the limit of %d", len(data), MaxEnvelopeSize)}
+	return parseEnvelope(data, MaxEnvelopeSize)
+}
+
+func parseEnvelope(data []byte, limit int) (*Envelope, error) {
+	if len(data) > limit {
+		return nil, &EnvelopeError{Err: fmt.Errorf("envelope is %d bytes, more than the limit of %d", len(data), limit)}
 	}
 	if err := strictjson.Check(data); err != nil {
 		return nil, &EnvelopeError{Err: err}

@@ -1,6 +1,7 @@
 package provenance
 
 import (
+	"bytes"
 	"errors"
 	"reflect"
 	"testing"
@@ -121,6 +122,21 @@ func FuzzParsePolicy(f *testing.F) {
 		}
 		if len(p.rules) == 0 {
 			t.Fatal("accepted a policy without rules")
+		}
+	})
+}
+
+// FuzzParseReference checks that only canonical references are accepted.
+func FuzzParseReference(f *testing.F) {
+	f.Add(ReferenceTo([]byte("content")).Marshal())
+	f.Add([]byte(`{"mediaType":"application/vnd.fwledger.entry-ref.v1+json","digest":{"sha256":"00"},"size":1}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		r, err := ParseReference(data)
+		if err != nil || r == nil {
+			return
+		}
+		if !bytes.Equal(r.Marshal(), data) {
+			t.Fatalf("accepted a non-canonical reference %q", data)
 		}
 	})
 }

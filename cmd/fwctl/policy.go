@@ -48,7 +48,11 @@ func policyCmd(ctx context.Context, e *env, args []string) error {
 			return err
 		}
 		for _, be := range b.Entries() {
-			entries = append(entries, be.Data)
+			content, err := provenance.Resolve(be.Data, be.Content)
+			if err != nil {
+				return err
+			}
+			entries = append(entries, content)
 		}
 	case fs.NArg() > 0:
 		for _, f := range fs.Args() {

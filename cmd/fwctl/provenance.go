@@ -81,7 +81,11 @@ func provenanceCmd(ctx context.Context, e *env, args []string) error {
 		if err != nil {
 			return err
 		}
-		pe, err := provenance.ParseEntry(ent.Data)
+		content, err := provenance.Resolve(ent.Data, ent.Content)
+		if err != nil {
+			return fmt.Errorf("entry %d: %w", se.Index, err)
+		}
+		pe, err := provenance.ParseEntry(content)
 		if err != nil {
 			return fmt.Errorf("entry %d: %w", se.Index, err)
 		}

@@ -178,6 +178,10 @@ func serve(args []string, stderr io.Writer) int {
 	if !*requireProv {
 		logger.Warn("provenance is not required: releases without build provenance are accepted (--require-provenance=false)")
 	}
+	blobs, err := cas.Open(filepath.Join(*dataDir, "entries"))
+	if err != nil {
+		return fail("couldn't open the store of large entries", err)
+	}
 	var images *cas.Store
 	if !*noImages {
 		if images, err = cas.Open(filepath.Join(*dataDir, "images")); err != nil {
@@ -198,6 +202,7 @@ func serve(args []string, stderr io.Writer) int {
 		Keyless:           keylessOrNil(kv),
 		LayoutKeys:        layouts,
 		Images:            images,
+		Blobs:             blobs,
 		IntegrateInterval: *interval,
 		IntegrateBatch:    *batch,
 		QueueSize:         *queue,

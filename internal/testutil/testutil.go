@@ -216,9 +216,13 @@ func OpenLog(ctx context.Context, store log.Storage, o LogOptions) (*log.Log, er
 	if err != nil {
 		return nil, err
 	}
+	blobs, err := cas.Open(o.Dir + "/entries")
+	if err != nil {
+		return nil, err
+	}
 	return log.New(ctx, log.Config{
 		Signer: signer, Verifier: verifier, VerifierKey: vkey,
-		Storage: store, ReleaseKeys: ring, BuilderKeys: builders, RequireProvenance: o.RequireProvenance, Policy: o.Policy, Keyless: o.Keyless, LayoutKeys: o.LayoutKeys, Images: images,
+		Storage: store, ReleaseKeys: ring, BuilderKeys: builders, RequireProvenance: o.RequireProvenance, Policy: o.Policy, Keyless: o.Keyless, LayoutKeys: o.LayoutKeys, Images: images, Blobs: blobs,
 		IntegrateInterval: o.Interval, QueueSize: o.QueueSize,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
