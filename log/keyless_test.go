@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/json"
 	"errors"
 	"strings"
 	"testing"
@@ -116,5 +117,47 @@ func TestKeylessNeedsPolicy(t *testing.T) {
 	var he *client.HTTPError
 	if _, err := newClient(t, l).Add(context.Background(), delegator); !errors.As(err, &he) || he.Status != 403 || !strings.Contains(he.Message, "only with a policy") {
 		t.Errorf("keyless provenance on a log without a policy = %v, want 403", err)
+	}
+}
+
+// TestExternalKeySignedProvenance logs Google Cloud Build's real SLSA v1
+// envelope exactly as GCB produced it (ECDSA, a KMS key name as keyid,
+// base64url signatures), with a release of the image it attests.
+func TestExternalKeySignedProvenance(t *testing.T) {
+	ctx := context.Background()
+	var w struct {
+		Summary struct {
+			Provenance []struct {
+				Envelope json.RawMessage `json:"envelope"`
+			} `json:"provenance"`
+		} `json:"provenance_summary"`
+	}
+	if err := json.Unmarshal(readInterop(t, "gcb-slsa-v1.gcloud-container-github.json"), &w); err != nil {
+		t.Fatal(err)
+	}
+	gcb := []byte(w.Summary.Provenance[0].Envelope)
+	gcbKey, err := keys.ParsePublic(readInterop(t, "gcb-google-hosted-worker_1.pub.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := testutil.StartLog(t, testutil.LogOptions{ReleaseKeys: []*keys.PrivateKey{rel1}, BuilderPubKeys: []*keys.PublicKey{gcbKey}, RequireProvenance: true})
+	lc := newClient(t, l)
+	// The release names the container image GCB built by its digest.
+	d, _ := provenance.ParseDigest("sha256:7e9b6e7ba2842c91cf49f3e214d04a7a496f8214356f41d81a6e6dcad11f11e3")
+	rel := testutil.SignRelease(t, testutil.NewRelease(nil, func(r *provenance.Release) {
+		r.Image, r.ImageSize, r.ImageName = d, 1, "prod-prov-image"
+		r.Provenance = []provenance.Digest{sha256.Sum256(gcb)}
+	}), rel1)
+	res, err := lc.AddAll(ctx, [][]byte{gcb, rel})
+	if err != nil {
+		t.Fatalf("GCB provenance with its release: %v", err)
+	}
+	l.WaitSize(t, 2)
+	if got, _ := l.Entry(ctx, res[0].Index); !bytes.Equal(got, gcb) {
+		t.Error("the logged entry is not GCB's exact envelope")
+	}
+	sub, err := lc.Subject(ctx, d)
+	if err != nil || len(sub.Entries) != 2 || sub.Entries[0].Commit != "2ce3f90facdb51aeb950d5bc641e981be61fdf48" || sub.Entries[0].Role != "build" {
+		t.Errorf("subject = %+v, %v", sub, err)
 	}
 }

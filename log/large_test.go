@@ -80,7 +80,9 @@ builders:
     keyless: {issuer: "https://token.actions.githubusercontent.com", san: "https://github.com/acme/fw/.github/workflows/release.yml@refs/tags/v9"}
 rules:
   - {name: all, models: ["*"], release: {keys: [release]}, provenance: {builders: [gha]}}
-`), func(n string) ([]byte, error) { return map[string][]byte{"release.pub": relPub, "root.json": []byte("{}")}[n], nil })
+`), func(n string) ([]byte, error) {
+		return map[string][]byte{"release.pub": relPub, "root.json": []byte("{}")}[n], nil
+	})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -147,6 +147,9 @@ type LogOptions struct {
 	Dir         string // data directory (default: a new temporary one)
 	ReleaseKeys []*keys.PrivateKey
 	BuilderKeys []*keys.PrivateKey
+	// BuilderPubKeys are more builder keys, for builders whose private key
+	// tests do not have (real producers').
+	BuilderPubKeys []*keys.PublicKey
 	// RequireProvenance makes the log refuse releases without provenance.
 	RequireProvenance bool
 	Policy            *provenance.Policy
@@ -211,6 +214,13 @@ func OpenLog(ctx context.Context, store log.Storage, o LogOptions) (*log.Log, er
 	builders, err := ringOf(o.BuilderKeys)
 	if err != nil {
 		return nil, err
+	}
+	if len(o.BuilderPubKeys) > 0 {
+		extra, err := keys.NewRing(o.BuilderPubKeys...)
+		if err != nil {
+			return nil, err
+		}
+		builders = keys.Merge(builders, extra)
 	}
 	images, err := cas.Open(o.Dir + "/images")
 	if err != nil {
