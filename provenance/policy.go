@@ -498,7 +498,7 @@ func (r *Report) String() string {
 		if !c.OK {
 			mark = "FAIL"
 		}
-		fmt.Fprintf(&b, "  %s %-22s %s\n", mark, c.Name, c.Detail)
+		fmt.Fprintf(&b, "  %s %s: %s\n", mark, c.Name, c.Detail)
 	}
 	return b.String()
 }
@@ -598,7 +598,7 @@ func (p *Policy) EvaluateWith(ctx context.Context, model string, rel *Entry, ev 
 		}
 		name := "provenance " + shortDigest(d)
 		if b, ok := p.checkProvenance(ctx, r, rel.Release, pe, func(check string, ok bool, detail string) bool {
-			return add(name+": "+check, ok, "%s", detail)
+			return add(name+" "+check, ok, "%s", detail)
 		}); ok {
 			attesting[b] = true
 		}

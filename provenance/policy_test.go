@@ -213,7 +213,7 @@ func TestPolicyEvaluate(t *testing.T) {
 			}
 			var found bool
 			for _, c := range rep.Checks {
-				if !c.OK && (c.Name == tc.failing || strings.HasSuffix(c.Name, ": "+tc.failing)) && strings.Contains(c.Detail, tc.contains) {
+				if !c.OK && (c.Name == tc.failing || strings.HasSuffix(c.Name, " "+tc.failing)) && strings.Contains(c.Detail, tc.contains) {
 					found = true
 				}
 			}

@@ -207,7 +207,7 @@ rules:
 	good, twoKeys, mainOnly := policy(1, "refs/tags/v*"), policy(2, "refs/tags/v*"), policy(1, "refs/heads/main")
 
 	code, out, errs := fwctl(t, "policy", "check", "--policy", good, "--bundle", p("fw.bundle"))
-	if code != 0 || !strings.Contains(out, `rule "acme": PASS`) || !strings.Contains(out, "ok   provenance") {
+	if code != 0 || !strings.Contains(out, `rule "acme": PASS`) || !strings.Contains(out, "ok   provenance sha256:") {
 		t.Errorf("policy check (good) = %d:\n%s%s", code, out, errs)
 	}
 	code, out, _ = fwctl(t, "policy", "check", "--policy", twoKeys, p("rel.dsse.json"), p("prov.dsse.json"))
