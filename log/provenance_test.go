@@ -324,3 +324,40 @@ rules:
 		t.Errorf("a release the policy accepts: %v", err)
 	}
 }
+
+// TestReleasesByVersion looks releases up by model and version, including
+// versions longer than the part of a version the lookup key holds and
+// versions that are prefixes of others.
+func TestReleasesByVersion(t *testing.T) {
+	l := startLog(t)
+	long := "1.0.0-" + strings.Repeat("a", 80)
+	versions := []string{"1.2.0", "1.10.0", "1.2.0-rc.1", long + ".1", long + ".2", "1.2.0"}
+	for i, v := range versions {
+		env := testutil.SignRelease(t, testutil.NewRelease(testutil.Image(fmt.Sprint("img", i), 100), func(r *provenance.Release) { r.Version = v }), rel1)
+		if _, err := newClient(t, l).Add(context.Background(), env); err != nil {
+			t.Fatalf("release %s: %v", v, err)
+		}
+	}
+	for _, tc := range []struct {
+		version string
+		want    []uint64
+	}{
+		{"1.2.0", []uint64{0, 5}},
+		{"1.10.0", []uint64{1}},
+		{"1.2.0-rc.1", []uint64{2}},
+		{long + ".1", []uint64{3}},
+		{long + ".2", []uint64{4}},
+		{long + ".3", nil},
+		{"1.2", nil},
+	} {
+		var rels api.Releases
+		getJSON(t, l.URL+"/v1/releases?model=acme-x1&version="+tc.version, &rels)
+		var got []uint64
+		for _, r := range rels.Releases {
+			got = append(got, r.Index)
+		}
+		if fmt.Sprint(got) != fmt.Sprint(tc.want) {
+			t.Errorf("version %.20s…: indices %v, want %v", tc.version, got, tc.want)
+		}
+	}
+}

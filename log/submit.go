@@ -376,7 +376,7 @@ const (
 	keyEnvelope      = 2 // SHA-256 of the exact entry bytes
 	keySubjectSHA512 = 3 // a subject's SHA-512 digest
 	keyModel         = 4 // SHA-256 of a hardware model name, first 16 bytes
-	keyModelVersion  = 5 // SHA-256 of model, 0, version, first 16 bytes
+	keyModelVersion  = 5 // model key hash (first 16 bytes), then the version
 )
 
 func subjectKey(d provenance.Digest) []byte  { return append([]byte{keySubjectSHA256}, d[:]...) }
@@ -389,10 +389,26 @@ func modelKey(model string) []byte {
 	return append([]byte{keyModel}, h[:16]...)
 }
 
+// modelVersionKey is the model's key followed by the version itself (at
+// most maxVersionInKey bytes of it), not a hash of the two: a model's
+// versions mostly grow, so a new release's row lands beside its
+// predecessors' in the index instead of at a random place. A random place
+// costs a page write per entry that grows with the log (see
+// docs/BENCHMARKS.md); the subject digest is then the only random key a
+// release has.
 func modelVersionKey(model, version string) []byte {
-	h := sha256.Sum256([]byte(model + "\x00" + version))
-	return append([]byte{keyModelVersion}, h[:16]...)
+	h := sha256.Sum256([]byte(model))
+	k := append([]byte{keyModelVersion}, h[:16]...)
+	if len(version) > maxVersionInKey {
+		version = version[:maxVersionInKey]
+	}
+	return append(k, version...)
 }
+
+// maxVersionInKey keeps a model-version key within the storage's 80 bytes.
+// Longer versions share a key with others of the same first 63 bytes; the
+// readers compare versions exactly.
+const maxVersionInKey = 63
 
 // entryKeys returns the lookup keys of an entry.
 func entryKeys(e *provenance.Entry) [][]byte {
