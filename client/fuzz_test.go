@@ -47,3 +47,25 @@ func FuzzVerifyCheckpoint(f *testing.F) {
 		}
 	})
 }
+
+// FuzzParseWitnessPolicy checks the tlog-policy parser: it never panics,
+// and a parsed policy is met when every witness cosigns, and unmet when
+// none does unless its quorum is "none".
+func FuzzParseWitnessPolicy(f *testing.F) {
+	f.Fuzz(func(t *testing.T, b []byte) {
+		p, err := client.ParseWitnessPolicy(b)
+		if err != nil {
+			return
+		}
+		var all []string
+		for _, w := range p.Witnesses {
+			all = append(all, w.Name)
+		}
+		if !p.Satisfied(all) {
+			t.Fatalf("policy %q is not met by all of its witnesses", b)
+		}
+		if p.Satisfied(nil) != (p.Quorum == "none") {
+			t.Fatalf("policy %q with quorum %q: Satisfied(nil) = %v", b, p.Quorum, p.Satisfied(nil))
+		}
+	})
+}

@@ -27,8 +27,13 @@ import (
 // Trust is what a verifier trusts.
 type Trust struct {
 	// Log verifies the log's checkpoint signatures. Its name is the log's
-	// origin.
+	// origin. It may be nil when Witnesses is set; the checkpoint must then
+	// come from one of the policy's logs.
 	Log note.Verifier
+	// Witnesses, when set, is the C2SP tlog-policy the checkpoint must
+	// meet: a valid cosignature from a quorum of its witnesses, and no bad
+	// signature from any key it names.
+	Witnesses *WitnessPolicy
 	// ReleaseKeys are the vendor's release keys.
 	ReleaseKeys *keys.Ring
 	// ReleaseThreshold is how many distinct release keys must sign
@@ -83,6 +88,9 @@ type Verified struct {
 	Checkpoint flog.Checkpoint
 	// CheckpointNote is the signed checkpoint.
 	CheckpointNote []byte
+	// Cosignatures are the verified cosignatures of the policy's witnesses
+	// (none without Trust.Witnesses).
+	Cosignatures []Cosignature
 	// Provenance holds the verified provenance: every statement the
 	// release endorses, and the rebuilds signed by trusted builder keys.
 	Provenance []VerifiedProvenance
@@ -154,14 +162,14 @@ type DigestError = provenance.DigestError
 // image), image size and digest (hashed as a stream). It returns the first
 // failure.
 func VerifyBundle(ctx context.Context, t Trust, bundleBytes []byte, image io.Reader) (*Verified, error) {
-	if t.Log == nil {
+	if t.Log == nil && t.Witnesses == nil {
 		return nil, &CheckpointError{Err: errors.New("no trusted log key")}
 	}
 	b, err := bundle.Parse(bundleBytes)
 	if err != nil {
 		return nil, &BundleError{Err: err}
 	}
-	cp, err := VerifyCheckpoint(t.Log, b.Checkpoint())
+	cp, cosigs, err := t.verifyCheckpoint(b.Checkpoint())
 	if err != nil {
 		return nil, err
 	}
@@ -188,7 +196,12 @@ func VerifyBundle(ctx context.Context, t Trust, bundleBytes []byte, image io.Rea
 		}
 	}
 	if t.Policy != nil {
-		return verifyWithPolicy(ctx, t, cp, b, image)
+		v, err := verifyWithPolicy(ctx, t, cp, b, image)
+		if err != nil {
+			return nil, err
+		}
+		v.Cosignatures = cosigs
+		return v, nil
 	}
 	sr, err := provenance.VerifyRelease(ctx, b.Release.Bytes(), t.ReleaseKeys, t.ReleaseThreshold)
 	if err != nil {
@@ -212,6 +225,7 @@ func VerifyBundle(ctx context.Context, t Trust, bundleBytes []byte, image io.Rea
 		Index:          b.Release.Proof.Index,
 		Checkpoint:     *cp,
 		CheckpointNote: b.Checkpoint(),
+		Cosignatures:   cosigs,
 		Provenance:     vps,
 	}, nil
 }
@@ -358,6 +372,25 @@ func verifyProvenanceEntry(ctx context.Context, t Trust, r *provenance.Release, 
 		return nil, err
 	}
 	return &VerifiedProvenance{Index: e.Proof.Index, Digest: d, Provenance: pe.Provenance, Signers: signers}, nil
+}
+
+// verifyCheckpoint verifies the checkpoint with the log key, the witness
+// policy, or both.
+func (t Trust) verifyCheckpoint(signed []byte) (*flog.Checkpoint, []Cosignature, error) {
+	if t.Witnesses == nil {
+		cp, err := VerifyCheckpoint(t.Log, signed)
+		return cp, nil, err
+	}
+	wc, err := t.Witnesses.VerifyCheckpoint(signed)
+	if err != nil {
+		return nil, nil, err
+	}
+	if t.Log != nil {
+		if _, err := VerifyCheckpoint(t.Log, signed); err != nil {
+			return nil, nil, err
+		}
+	}
+	return &wc.Checkpoint, wc.Cosignatures, nil
 }
 
 // VerifyCheckpoint verifies a signed checkpoint with the log's verifier,

@@ -62,6 +62,7 @@ import (
 
 	"github.com/secure-systems-lab/go-securesystemslib/dsse"
 	"github.com/secure-systems-lab/go-securesystemslib/signerverifier"
+	fnote "github.com/transparency-dev/formats/note"
 	"golang.org/x/mod/sumdb/note"
 )
 
@@ -178,6 +179,31 @@ func (k *PrivateKey) NoteSigner() (note.Signer, error) {
 		return nil, errors.New("key has no name; a signed-note key needs one")
 	}
 	return note.NewSigner(noteSignerKey(k.Name, priv))
+}
+
+// CosignatureVerifierKey returns p's C2SP tlog-cosignature/v1 verifier key
+// (an Ed25519 vkey of type 0x04), as a witness line of a tlog-policy names
+// it.
+func (p *PublicKey) CosignatureVerifierKey() (string, error) {
+	vkey, err := p.VerifierKey()
+	if err != nil {
+		return "", err
+	}
+	return fnote.VKeyToCosignatureV1(vkey)
+}
+
+// CosignatureSigner returns a signer of timestamped C2SP
+// tlog-cosignature/v1 cosignatures with k. The timestamp is the time of
+// signing.
+func (k *PrivateKey) CosignatureSigner() (*fnote.Signer, error) {
+	priv, ok := k.Key.(ed25519.PrivateKey)
+	if !ok {
+		return nil, errors.New("only Ed25519 keys can cosign checkpoints")
+	}
+	if k.Name == "" {
+		return nil, errors.New("key has no name; a cosigner key needs one")
+	}
+	return fnote.NewSignerForCosignatureV1(noteSignerKey(k.Name, priv))
 }
 
 // KeyID returns the DSSE key ID of p (see the package documentation).

@@ -35,6 +35,8 @@ var (
 	Release1 = testutil.Key("example.com/release-1")
 	Release2 = testutil.Key("example.com/release-2")
 	Builder  = testutil.Key("builder.example.com/ci")
+	// Witnesses are the keys of three test witnesses.
+	Witnesses = []*keys.PrivateKey{testutil.Key("witness-a.example.org"), testutil.Key("witness-b.example.org"), testutil.Key("witness-c.example.org")}
 )
 
 // Image is the firmware image of the vectors.
@@ -262,6 +264,21 @@ func build(root string) (files, error) {
 	}
 	corpus("log/tiles", "FuzzSplitBundle", "five-entries", eb)
 	corpus("log/tiles", "FuzzExpand", "three-hashes", bytes.Repeat([]byte{7}, 3*tiles.HashSize))
+
+	// Witnesses: a 2-of-3 tlog-policy, and the add-checkpoint requests a
+	// log sends (first contact, and an update with a consistency proof).
+	st := &seedTB{}
+	policy := testutil.WitnessPolicy(st, testutil.LogKey, 2, Witnesses,
+		"http://127.0.0.1:8181", "http://127.0.0.1:8182", "http://127.0.0.1:8183")
+	out["testdata/witness-policy.txt"] = policy
+	corpus("client", "FuzzParseWitnessPolicy", "two-of-three", policy)
+	nested := fmt.Sprintf("log %s\nwitness X1 %s\nwitness X2 %s\ngroup X-witnesses 2 X1 X2\nwitness Y1 %s\ngroup Y-witnesses any Y1\ngroup X-and-Y all X-witnesses Y-witnesses\nquorum X-and-Y\n",
+		string(must(logVKey())), testutil.CosignerVKey(st, Witnesses[0]), testutil.CosignerVKey(st, Witnesses[1]), testutil.CosignerVKey(st, Witnesses[2]))
+	corpus("client", "FuzzParseWitnessPolicy", "nested", []byte(nested))
+	corpus("client", "FuzzParseWitnessPolicy", "none", []byte("# no witnesses\nquorum none\n"))
+	for name, body := range witnessRequests(st) {
+		corpus("witness", "FuzzParseAddCheckpoint", name, body)
+	}
 	return out, nil
 }
 
@@ -290,6 +307,22 @@ func editEntry(b []byte, f func([]byte)) []byte {
 	})
 }
 
+// witnessRequests returns add-checkpoint request bodies for the test log:
+// a first contact (old 0) and an update from size 3 to 5 with its
+// consistency proof.
+func witnessRequests(t *seedTB) map[string][]byte {
+	leaves := [][]byte{[]byte("a"), []byte("b"), []byte("c"), []byte("d"), []byte("e")}
+	root3, root5, proof := testutil.TreeConsistency(leaves, 3)
+	first := append([]byte("old 0\n\n"), testutil.SignCheckpoint(t, testutil.LogKey, 3, root3)...)
+	update := []byte("old 3\n")
+	for _, h := range proof {
+		update = append(update, base64.StdEncoding.EncodeToString(h)+"\n"...)
+	}
+	update = append(update, '\n')
+	update = append(update, testutil.SignCheckpoint(t, testutil.LogKey, 5, root5)...)
+	return map[string][]byte{"first-contact": first, "update": update}
+}
+
 // inTotoSeeds returns a signed in-toto layout and link, made reproducibly
 // (Ed25519 signatures are deterministic and the layout's expiry is fixed).
 func inTotoSeeds() map[string][]byte {
@@ -306,3 +339,8 @@ type seedTB struct{ testing.TB }
 
 func (*seedTB) Helper()           {}
 func (*seedTB) Fatal(args ...any) { panic(fmt.Sprint(args...)) }
+
+func logVKey() ([]byte, error) {
+	v, err := testutil.LogKey.Public().VerifierKey()
+	return []byte(v), err
+}

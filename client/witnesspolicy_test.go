@@ -1,0 +1,194 @@
+package client_test
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/fwledger/fwledger/client"
+	"github.com/fwledger/fwledger/internal/testutil"
+	"github.com/fwledger/fwledger/keys"
+)
+
+var (
+	witA = testutil.Key("witness-a.example.org")
+	witB = testutil.Key("witness-b.example.org")
+	witC = testutil.Key("witness-c.example.org")
+	witD = testutil.Key("witness-d.example.org") // in no policy
+)
+
+func logVKey(t testing.TB) string {
+	v, err := testutil.LogKey.Public().VerifierKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+func TestParseWitnessPolicy(t *testing.T) {
+	a, b, c := testutil.CosignerVKey(t, witA), testutil.CosignerVKey(t, witB), testutil.CosignerVKey(t, witC)
+	plainA, _ := witA.Public().VerifierKey() // type 0x01: the same key as a
+	good := fmt.Sprintf("# fleet policy\nlog %s http://127.0.0.1:8080\n\n  witness\tX1 %s https://w1.example/prefix  \nwitness X2 %s\nwitness X3 %s\ngroup X 2 X1 X2 X3\n\t# comment\ngroup top all X\nquorum top\n", logVKey(t), a, b, c)
+	p, err := client.ParseWitnessPolicy([]byte(good))
+	if err != nil {
+		t.Fatalf("ParseWitnessPolicy(good) = %v", err)
+	}
+	if len(p.Logs) != 1 || p.Logs[0].URL != "http://127.0.0.1:8080" || p.Logs[0].Verifier.Name() != testutil.LogKey.Name {
+		t.Errorf("logs = %+v", p.Logs)
+	}
+	if len(p.Witnesses) != 3 || p.Witnesses[0].Name != "X1" || p.Witnesses[0].URL != "https://w1.example/prefix" || p.Witnesses[1].URL != "" {
+		t.Errorf("witnesses = %+v", p.Witnesses)
+	}
+	if p.Quorum != "top" {
+		t.Errorf("quorum = %q", p.Quorum)
+	}
+	for _, tc := range []struct {
+		cosigned []string
+		want     bool
+	}{
+		{nil, false}, {[]string{"X1"}, false}, {[]string{"X1", "X3"}, true}, {[]string{"X2", "X3", "X1"}, true}, {[]string{"X2", "nobody"}, false},
+	} {
+		if got := p.Satisfied(tc.cosigned); got != tc.want {
+			t.Errorf("Satisfied(%q) = %v, want %v", tc.cosigned, got, tc.want)
+		}
+	}
+	if _, err := client.ParseWitnessPolicy([]byte("quorum none")); err != nil {
+		t.Errorf("quorum none without a final newline: %v", err)
+	}
+	if p, err := client.ParseWitnessPolicy([]byte("witness single " + plainA + "\nquorum single\n")); err != nil || !p.Satisfied([]string{"single"}) {
+		t.Errorf("a plain Ed25519 witness vkey and a witness as the quorum: %v", err)
+	}
+
+	log := "log " + logVKey(t) + "\n"
+	for _, tc := range []struct {
+		desc, policy, want string
+	}{
+		{"no quorum", log, "no quorum line"},
+		{"empty", "", "no quorum line"},
+		{"two quorums", "quorum none\nquorum none\n", "line 2: a second quorum line"},
+		{"unknown keyword", "logs " + logVKey(t) + "\nquorum none\n", `line 1: unknown keyword "logs"`},
+		{"quorum undefined", "quorum w\n", `line 1: quorum "w" is not defined on an earlier line`},
+		{"quorum before witness", "quorum w\nwitness w " + a + "\n", `quorum "w" is not defined`},
+		{"group before member", "group g any w\nwitness w " + a + "\nquorum g\n", `group "g" names "w", which is not defined on an earlier line`},
+		{"member twice", "witness w " + a + "\ngroup g 1 w w\nquorum g\n", `"w" is a group member more than once`},
+		{"member of two groups", "witness w " + a + "\nwitness v " + b + "\ngroup g any w\ngroup h any w v\nquorum h\n", `"w" is a group member more than once`},
+		{"none as member", "witness w " + a + "\ngroup g any w none\nquorum g\n", `"none" cannot be a group member`},
+		{"none defined", "witness none " + a + "\nquorum none\n", `"none" is predefined`},
+		{"name twice", "witness w " + a + "\nwitness w " + b + "\nquorum w\n", `"w" is already defined`},
+		{"group named like witness", "witness w " + a + "\ngroup w any w\nquorum w\n", `"w" is already defined`},
+		{"k zero", "witness w " + a + "\ngroup g 0 w\nquorum g\n", "threshold 0 is not between 1 and the 1 members"},
+		{"k too large", "witness w " + a + "\ngroup g 2 w\nquorum g\n", "threshold 2 is not between 1 and the 1 members"},
+		{"k leading zero", "witness w " + a + "\ngroup g 01 w\nquorum g\n", `threshold "01" is not all, any or a decimal number`},
+		{"k negative", "witness w " + a + "\ngroup g -1 w\nquorum g\n", `threshold "-1"`},
+		{"k word", "witness w " + a + "\ngroup g most w\nquorum g\n", `threshold "most"`},
+		{"group without members", "group g any\nquorum none\n", "want: group <name> all|any|<k> <name>..."},
+		{"duplicate witness key", "witness w " + a + "\nwitness v " + a + "\nquorum w\n", "witness v has the same public key as witness w"},
+		{"duplicate key other type", "witness w " + a + "\nwitness v " + plainA + "\nquorum w\n", "witness v has the same public key as witness w"},
+		{"duplicate log", log + log + "quorum none\n", "has the same public key as log"},
+		{"bad log vkey", "log example.com/log+00000000+AAAA\nquorum none\n", "invalid log vkey"},
+		{"bad witness vkey", "witness w not-a-vkey\nquorum w\n", "invalid witness vkey"},
+		{"witness missing key", "witness w\nquorum none\n", "want: witness <name> <vkey> [<url>]"},
+		{"witness extra field", "witness w " + a + " http://x.example extra\nquorum w\n", "want: witness <name> <vkey> [<url>]"},
+		{"log bad url", "log " + logVKey(t) + " ftp://x.example\nquorum none\n", `URL "ftp://x.example" is not an absolute http or https URL`},
+		{"witness relative url", "witness w " + a + " /add-checkpoint\nquorum w\n", "is not an absolute http or https URL"},
+		{"carriage return", "quorum none\r\n", "byte 0x0d is not allowed"},
+		{"control byte", "# \x01\nquorum none\n", "line 1: byte 0x01 is not allowed"},
+		{"too large", "#" + strings.Repeat("x", client.MaxPolicySize) + "\nquorum none\n", "larger than"},
+	} {
+		t.Run(tc.desc, func(t *testing.T) {
+			_, err := client.ParseWitnessPolicy([]byte(tc.policy))
+			var pe *client.WitnessPolicyError
+			if !errors.As(err, &pe) {
+				t.Fatalf("ParseWitnessPolicy(%q) = %v, want a *WitnessPolicyError", tc.policy, err)
+			}
+			if !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("ParseWitnessPolicy(%q) = %q, want it to contain %q", tc.policy, err, tc.want)
+			}
+		})
+	}
+}
+
+func TestWitnessPolicyVerifyCheckpoint(t *testing.T) {
+	root := sha256.Sum256([]byte("root"))
+	cp := testutil.SignCheckpoint(t, testutil.LogKey, 42, root[:])
+	policy := func(t *testing.T, k int) *client.WitnessPolicy {
+		p, err := client.ParseWitnessPolicy(testutil.WitnessPolicy(t, testutil.LogKey, k, []*keys.PrivateKey{witA, witB, witC}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	twoOfThree := policy(t, 2)
+	// corrupt flips a bit in the signature of the line naming key.
+	corrupt := func(signed []byte, key string) []byte {
+		lines := strings.Split(string(signed), "\n")
+		for i, l := range lines {
+			if rest, ok := strings.CutPrefix(l, "— "+key+" "); ok {
+				raw, _ := base64.StdEncoding.DecodeString(rest)
+				raw[len(raw)-1] ^= 1
+				lines[i] = "— " + key + " " + base64.StdEncoding.EncodeToString(raw)
+			}
+		}
+		return []byte(strings.Join(lines, "\n"))
+	}
+	other := testutil.Key("example.com/otherlog")
+	before := time.Now().Add(-time.Second)
+	for _, tc := range []struct {
+		desc      string
+		policy    *client.WitnessPolicy
+		note      []byte
+		wantErr   any
+		cosigners []string
+	}{
+		{"two of three", twoOfThree, testutil.Cosign(t, cp, witA, witC), nil, []string{"w0", "w2"}},
+		{"all three", twoOfThree, testutil.Cosign(t, cp, witC, witB, witA), nil, []string{"w2", "w1", "w0"}},
+		{"unknown cosigner ignored", twoOfThree, testutil.Cosign(t, cp, witD, witA, witB), nil, []string{"w0", "w1"}},
+		{"quorum none", policy(t, 0), cp, nil, nil},
+		{"no cosignature", twoOfThree, cp, &client.QuorumError{}, nil},
+		{"one of three", twoOfThree, testutil.Cosign(t, cp, witB), &client.QuorumError{}, nil},
+		{"unknown cosigners do not count", twoOfThree, testutil.Cosign(t, cp, witB, witD), &client.QuorumError{}, nil},
+		{"a cosignature twice counts once", twoOfThree, append(testutil.Cosign(t, cp, witB), testutil.CosignatureLines(t, cp, witB)...), &client.QuorumError{}, nil},
+		{"bad cosignature from a known witness", twoOfThree, corrupt(testutil.Cosign(t, cp, witA, witB, witC), witB.Name), &client.CheckpointError{}, nil},
+		{"bad log signature", twoOfThree, corrupt(testutil.Cosign(t, cp, witA, witB), testutil.LogKey.Name), &client.CheckpointError{}, nil},
+		{"log signature missing", twoOfThree, testutil.Cosign(t, testutil.SignCheckpoint(t, &keys.PrivateKey{Name: testutil.LogKey.Name, Key: testutil.Key("impostor").Key}, 42, root[:]), witA, witB), &client.CheckpointError{}, nil},
+		{"log not in policy", twoOfThree, testutil.Cosign(t, testutil.SignCheckpoint(t, other, 42, root[:]), witA, witB), &client.CheckpointError{}, nil},
+		{"cosigned another checkpoint", twoOfThree, append(bytes.Clone(cp), testutil.CosignatureLines(t, testutil.SignCheckpoint(t, testutil.LogKey, 43, root[:]), witA, witB)...), &client.CheckpointError{}, nil},
+		{"garbage", twoOfThree, []byte("garbage"), &client.CheckpointError{}, nil},
+	} {
+		t.Run(tc.desc, func(t *testing.T) {
+			wc, err := tc.policy.VerifyCheckpoint(tc.note)
+			switch want := tc.wantErr.(type) {
+			case nil:
+				if err != nil {
+					t.Fatalf("VerifyCheckpoint = %v, want success", err)
+				}
+				if wc.Checkpoint.Size != 42 || !bytes.Equal(wc.Checkpoint.Hash, root[:]) {
+					t.Errorf("checkpoint = %+v", wc.Checkpoint)
+				}
+				var got []string
+				for _, c := range wc.Cosignatures {
+					got = append(got, c.Witness)
+					if c.Time.Before(before) || c.Time.After(time.Now().Add(time.Second)) {
+						t.Errorf("cosignature of %s has time %v", c.Witness, c.Time)
+					}
+				}
+				if fmt.Sprint(got) != fmt.Sprint(tc.cosigners) {
+					t.Errorf("cosigners = %q, want %q", got, tc.cosigners)
+				}
+			case *client.QuorumError:
+				if !errors.As(err, &want) {
+					t.Fatalf("VerifyCheckpoint = %v, want a *QuorumError", err)
+				}
+			case *client.CheckpointError:
+				if !errors.As(err, &want) {
+					t.Fatalf("VerifyCheckpoint = %v, want a *CheckpointError", err)
+				}
+			}
+		})
+	}
+}
