@@ -3,6 +3,7 @@ package testutil
 import (
 	"bytes"
 	"fmt"
+	"log/slog"
 	"strings"
 	"testing"
 
@@ -109,4 +110,17 @@ func TreeConsistency(leaves [][]byte, m uint64) (rootM, rootN []byte, proof [][]
 		panic(err)
 	}
 	return tree.HashAt(m), tree.Hash(), proof
+}
+
+// Logger returns a logger that writes to t's log (shown on failure or
+// with -v).
+func Logger(t testing.TB) *slog.Logger {
+	return slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+type tWriter struct{ t testing.TB }
+
+func (w tWriter) Write(b []byte) (int, error) {
+	w.t.Log(strings.TrimSuffix(string(b), "\n"))
+	return len(b), nil
 }

@@ -1,0 +1,72 @@
+package witness
+
+import (
+	"errors"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+type metrics struct {
+	requests *prometheus.CounterVec
+	seconds  prometheus.Histogram
+	size     *prometheus.GaugeVec
+	forks    *prometheus.CounterVec
+}
+
+func newMetrics(r prometheus.Registerer) *metrics {
+	m := &metrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "fwwitness_add_checkpoint_total",
+			Help: "add-checkpoint requests by log origin and result (ok, bad_request, bad_signature, unknown_log, conflict, fork, inconsistent, rate_limited, error).",
+		}, []string{"origin", "result"}),
+		seconds: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "fwwitness_add_checkpoint_seconds",
+			Help:    "Time to handle an add-checkpoint request, storing included.",
+			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16),
+		}),
+		size: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "fwwitness_cosigned_size",
+			Help: "Tree size of the latest checkpoint cosigned, by log origin.",
+		}, []string{"origin"}),
+		forks: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "fwwitness_forks_total",
+			Help: "Checkpoints of a cosigned size with another root hash (evidence kept), by log origin.",
+		}, []string{"origin"}),
+	}
+	if r != nil {
+		r.MustRegister(m.requests, m.seconds, m.size, m.forks)
+	}
+	return m
+}
+
+func (m *metrics) observe(origin string, err error, d time.Duration) {
+	m.seconds.Observe(d.Seconds())
+	m.requests.WithLabelValues(origin, result(err)).Inc()
+}
+
+// result names an AddCheckpoint outcome for metrics.
+func result(err error) string {
+	var bad *BadRequestError
+	var conflict *ConflictError
+	var fork *ForkError
+	switch {
+	case err == nil:
+		return "ok"
+	case errors.As(err, &bad):
+		return "bad_request"
+	case errors.Is(err, ErrBadSignature):
+		return "bad_signature"
+	case errors.Is(err, ErrUnknownLog):
+		return "unknown_log"
+	case errors.As(err, &conflict):
+		return "conflict"
+	case errors.As(err, &fork):
+		return "fork"
+	case errors.Is(err, ErrInconsistent):
+		return "inconsistent"
+	case errors.Is(err, ErrRateLimited):
+		return "rate_limited"
+	}
+	return "error"
+}

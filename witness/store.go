@@ -1,0 +1,168 @@
+package witness
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	_ "github.com/mattn/go-sqlite3" // the SQLite driver
+)
+
+// Files in a witness's data directory.
+const (
+	DatabaseFile = "witness.db"
+	LockFile     = "witness.lock"
+)
+
+// ErrLocked means another process holds the data directory.
+var ErrLocked = errors.New("the witness data directory is in use by another process")
+
+// A Store keeps a witness's state in SQLite: for each log origin, the
+// latest checkpoint it cosigned; and the evidence of forks it was shown.
+// Every write is durable (WAL, synchronous=FULL) when it returns.
+type Store struct {
+	db   *sql.DB
+	lock *os.File
+}
+
+// State is what a witness holds for one log.
+type State struct {
+	Size uint64
+	Root []byte
+	// Note is the latest cosigned checkpoint: the log's signatures and
+	// this witness's cosignatures.
+	Note []byte
+}
+
+// A Fork is evidence of a log signing two different roots for one size.
+type Fork struct {
+	Origin string
+	Size   uint64
+	// Held is the checkpoint the witness had cosigned; Offered the
+	// conflicting one, signed by the log.
+	Held, Offered []byte
+	Seen          time.Time
+}
+
+const schema = `
+CREATE TABLE IF NOT EXISTS latest (
+	origin  TEXT PRIMARY KEY,
+	size    INTEGER NOT NULL,
+	root    BLOB NOT NULL,
+	note    BLOB NOT NULL,
+	updated INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS forks (
+	id      INTEGER PRIMARY KEY,
+	origin  TEXT NOT NULL,
+	size    INTEGER NOT NULL,
+	held    BLOB NOT NULL,
+	offered BLOB NOT NULL,
+	seen    INTEGER NOT NULL
+);`
+
+// OpenStore opens (creating if needed) the witness database in dir, and
+// locks dir against a second process.
+func OpenStore(ctx context.Context, dir string) (*Store, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
+	lock, err := os.OpenFile(filepath.Join(dir, LockFile), os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		lock.Close()
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			return nil, fmt.Errorf("%s: %w", dir, ErrLocked)
+		}
+		return nil, fmt.Errorf("couldn't lock %s: %w", dir, err)
+	}
+	dsn := "file:" + filepath.Join(dir, DatabaseFile) + "?_journal_mode=WAL&_synchronous=FULL&_busy_timeout=10000&_txlock=immediate"
+	db, err := sql.Open("sqlite3", dsn)
+	if err != nil {
+		lock.Close()
+		return nil, err
+	}
+	// One connection: writes are serialized, and a read sees every
+	// committed write.
+	db.SetMaxOpenConns(1)
+	if _, err := db.ExecContext(ctx, schema); err != nil {
+		db.Close()
+		lock.Close()
+		return nil, fmt.Errorf("couldn't create the witness database: %w", err)
+	}
+	return &Store{db: db, lock: lock}, nil
+}
+
+// Close closes the database and releases the lock.
+func (s *Store) Close() error {
+	return errors.Join(s.db.Close(), s.lock.Close())
+}
+
+// All returns the state of every log.
+func (s *Store) All(ctx context.Context) (map[string]State, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT origin, size, root, note FROM latest`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[string]State{}
+	for rows.Next() {
+		var origin string
+		var st State
+		if err := rows.Scan(&origin, &st.Size, &st.Root, &st.Note); err != nil {
+			return nil, err
+		}
+		out[origin] = st
+	}
+	return out, rows.Err()
+}
+
+// Set stores st as the latest state of origin. It refuses, and changes
+// nothing, if a larger size is stored, so that no bug above it can roll
+// a log's state back.
+func (s *Store) Set(ctx context.Context, origin string, st State, now time.Time) error {
+	res, err := s.db.ExecContext(ctx, `INSERT INTO latest (origin, size, root, note, updated) VALUES (?, ?, ?, ?, ?)
+		ON CONFLICT (origin) DO UPDATE SET size = excluded.size, root = excluded.root, note = excluded.note, updated = excluded.updated
+		WHERE excluded.size >= latest.size`, origin, st.Size, st.Root, st.Note, now.Unix())
+	if err != nil {
+		return fmt.Errorf("couldn't store the checkpoint of %q: %w", origin, err)
+	}
+	if n, err := res.RowsAffected(); err != nil || n != 1 {
+		return fmt.Errorf("refusing to store size %d for %q: a larger size is stored", st.Size, origin)
+	}
+	return nil
+}
+
+// AddFork records evidence of a fork.
+func (s *Store) AddFork(ctx context.Context, f Fork) error {
+	_, err := s.db.ExecContext(ctx, `INSERT INTO forks (origin, size, held, offered, seen) VALUES (?, ?, ?, ?, ?)`,
+		f.Origin, f.Size, f.Held, f.Offered, f.Seen.Unix())
+	return err
+}
+
+// Forks returns the evidence of forks, oldest first.
+func (s *Store) Forks(ctx context.Context) ([]Fork, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT origin, size, held, offered, seen FROM forks ORDER BY id`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []Fork
+	for rows.Next() {
+		var f Fork
+		var seen int64
+		if err := rows.Scan(&f.Origin, &f.Size, &f.Held, &f.Offered, &seen); err != nil {
+			return nil, err
+		}
+		f.Seen = time.Unix(seen, 0).UTC()
+		out = append(out, f)
+	}
+	return out, rows.Err()
+}
