@@ -193,7 +193,10 @@ func TestAddCheckpoint(t *testing.T) {
 		{desc: "checkpoint without signatures", body: []byte("old 3\n\nexample.com/testlog\n5\n" + line), status: 400, bodyHas: "not a signed note", wantSize: 3},
 		{desc: "bad consistency proof", body: withProof(3, badProof, tr.checkpoint(t, logKey, 5)), status: 422, bodyHas: "consistency proof does not verify", wantSize: 3},
 		{desc: "missing consistency proof", body: withProof(3, nil, tr.checkpoint(t, logKey, 5)), status: 422, wantSize: 3},
-		{desc: "proof from a forked tree", body: func() []byte { p, _ := forked.ConsistencyProof(3, 5); return withProof(3, p, forked.checkpoint(t, logKey, 5)) }(), status: 422, wantSize: 3},
+		{desc: "proof from a forked tree", body: func() []byte {
+			p, _ := forked.ConsistencyProof(3, 5)
+			return withProof(3, p, forked.checkpoint(t, logKey, 5))
+		}(), status: 422, wantSize: 3},
 		{desc: "proof from size 0", fresh: true, body: withProof(0, goodProof, tr.checkpoint(t, logKey, 5)), status: 422, wantSize: 0},
 		{desc: "size 0 with a non-empty root", fresh: true, body: withProof(0, nil, testutil.SignCheckpoint(t, logKey, 0, tr.HashAt(1))), status: 422, wantSize: 0},
 		{desc: "unknown origin", body: withProof(3, goodProof, tr.checkpoint(t, other, 5)), status: 404, bodyHas: `unknown log origin "example.com/otherlog"`, wantSize: 3},
