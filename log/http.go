@@ -139,6 +139,9 @@ func parseDigest(s string) (provenance.Digest, error) {
 
 func (h *handler) checkpoint(w http.ResponseWriter, r *http.Request) error {
 	cp, _ := h.l.Checkpoint()
+	if cp == nil {
+		return ErrNotWitnessed // only with witnesses, before the first quorum
+	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Header().Set("Cache-Control", cacheMutable)
 	_, err := w.Write(cp)

@@ -13,6 +13,10 @@
 //     tiles and entry bundles durably, and then signs one checkpoint for the
 //     new size. A size is never signed with two roots: the root is fixed by
 //     durable state before any signature over it exists.
+//  4. With a Witnesser, the latest signed checkpoint is sent to the
+//     witnesses, and published (stored with its cosignatures, then served)
+//     only once a quorum has cosigned it. Without one, the signed
+//     checkpoint is published at once.
 //
 // Reads serve only what the published checkpoint covers.
 //
@@ -52,6 +56,9 @@ var (
 	ErrPushback = errors.New("too many pending submissions; retry later")
 	// ErrStopped means the log is shutting down.
 	ErrStopped = errors.New("the log is shutting down")
+	// ErrNotWitnessed means no checkpoint is published yet because the
+	// witnesses have not cosigned one.
+	ErrNotWitnessed = errors.New("no checkpoint is published yet: waiting for the witnesses' quorum")
 	// ErrEntryTooLarge means an entry exceeds the size limit.
 	ErrEntryTooLarge = fmt.Errorf("entry is larger than %d bytes", tiles.MaxEntrySize)
 )
@@ -96,6 +103,20 @@ type Config struct {
 	// them.
 	Blobs *cas.Store
 
+	// Witnesser, when set, gets each signed checkpoint cosigned by a
+	// quorum of witnesses; the log publishes only cosigned checkpoints.
+	Witnesser Witnesser
+	// WitnessTimeout bounds one round of cosigning (default 5s); a failed
+	// round is retried every second.
+	WitnessTimeout time.Duration
+	// WitnessRefresh is how often an unchanged checkpoint is cosigned
+	// again, so that its cosignatures' timestamps stay fresh for devices
+	// that refuse stale ones (default 1m).
+	WitnessRefresh time.Duration
+	// WitnessFailOpen publishes a checkpoint without its quorum when a
+	// round fails. It defeats the witnesses' protection: development only.
+	WitnessFailOpen bool
+
 	// IntegrateInterval is the least time between integrations (default
 	// 100ms). Integration also runs soon after each sequenced batch.
 	IntegrateInterval time.Duration
@@ -117,6 +138,14 @@ type Config struct {
 	Logger *slog.Logger
 	// Registerer receives the log's metrics (default: not registered).
 	Registerer prometheus.Registerer
+}
+
+// A Witnesser gets a signed checkpoint of the given size cosigned by a
+// quorum of witnesses, and returns it with the cosignatures; proofs returns
+// the consistency proof from a smaller size to size. Package witness's
+// Collector is one.
+type Witnesser interface {
+	Cosign(ctx context.Context, checkpoint []byte, size uint64, proofs func(ctx context.Context, from uint64) ([][]byte, error)) ([]byte, error)
 }
 
 // published is an immutable signed checkpoint and its tree size.
@@ -144,7 +173,12 @@ type Log struct {
 	stopMu   sync.RWMutex // held for reading while a submission is queued
 	stopping bool
 
-	latest atomic.Pointer[published]
+	// latest is the published checkpoint (note nil before the first one
+	// with witnesses); signed the latest signed one.
+	latest      atomic.Pointer[published]
+	signed      atomic.Pointer[published]
+	witnessKick chan struct{}
+	witnessedAt time.Time // used by the witnessing goroutine only
 
 	ackMu   sync.Mutex
 	ackTime []ackMark // the end and time of each acknowledged batch, in order
@@ -197,6 +231,12 @@ func New(ctx context.Context, cfg Config) (*Log, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
+	if cfg.WitnessTimeout <= 0 {
+		cfg.WitnessTimeout = 5 * time.Second
+	}
+	if cfg.WitnessRefresh <= 0 {
+		cfg.WitnessRefresh = time.Minute
+	}
 	l := &Log{
 		cfg:     cfg,
 		origin:  cfg.Signer.Name(),
@@ -205,7 +245,10 @@ func New(ctx context.Context, cfg Config) (*Log, error) {
 		metrics: newMetrics(cfg.Registerer),
 		queue:   make(chan *pending, cfg.QueueSize),
 		kick:    make(chan struct{}, 1),
+
+		witnessKick: make(chan struct{}, 1),
 	}
+	l.latest.Store(&published{})
 	l.tiles = tiles.NewReader(cfg.TileCacheSize, func(ctx context.Context, id tiles.ID) ([]byte, error) {
 		return l.store.ReadTile(ctx, id.Level, id.Index)
 	})
@@ -254,13 +297,46 @@ func (l *Log) recover(ctx context.Context) error {
 		if !bytes.Equal(root, cp.Hash) {
 			return fmt.Errorf("the stored tree disagrees with the stored checkpoint: at size %d the tiles hash to %x, the checkpoint says %x", cp.Size, root, cp.Hash)
 		}
-		l.latest.Store(&published{size: cp.Size, note: raw})
-		l.metrics.checkpointSize.Set(float64(cp.Size))
+		l.signed.Store(&published{size: cp.Size, note: raw})
+		if l.cfg.Witnesser == nil {
+			l.setPublished(&published{size: cp.Size, note: raw})
+		} else if err := l.recoverWitnessed(ctx, cp.Size); err != nil {
+			return err
+		}
 		if cp.Size == tree.Size {
 			return nil
 		}
 	}
 	return l.publish(ctx, tree)
+}
+
+// recoverWitnessed publishes the stored witnessed checkpoint, after
+// checking it against the log's key and the stored tree.
+func (l *Log) recoverWitnessed(ctx context.Context, signedSize uint64) error {
+	raw, err := l.store.Witnessed(ctx)
+	if err != nil {
+		return fmt.Errorf("couldn't read the stored witnessed checkpoint: %w", err)
+	}
+	if raw == nil {
+		return nil
+	}
+	cp, _, _, err := flog.ParseCheckpoint(raw, l.origin, l.cfg.Verifier)
+	if err != nil {
+		return fmt.Errorf("the stored witnessed checkpoint does not verify with this log's key: %w", err)
+	}
+	if cp.Size > signedSize {
+		return fmt.Errorf("the stored witnessed checkpoint is for %d entries, beyond the signed %d", cp.Size, signedSize)
+	}
+	root, err := l.tiles.Root(ctx, cp.Size)
+	if err != nil {
+		return fmt.Errorf("couldn't recompute the root at the witnessed size %d: %w", cp.Size, err)
+	}
+	if !bytes.Equal(root, cp.Hash) {
+		return fmt.Errorf("the stored tree disagrees with the witnessed checkpoint at size %d", cp.Size)
+	}
+	l.latest.Store(&published{size: cp.Size, note: raw})
+	l.metrics.checkpointSize.Set(float64(cp.Size))
+	return nil
 }
 
 // publish signs and stores a checkpoint for tree and makes it the latest.
@@ -273,10 +349,73 @@ func (l *Log) publish(ctx context.Context, tree Tree) error {
 	if err := l.store.SetCheckpoint(ctx, tree.Size, signed); err != nil {
 		return fmt.Errorf("couldn't store the checkpoint: %w", err)
 	}
-	l.latest.Store(&published{size: tree.Size, note: signed})
-	l.metrics.checkpointSize.Set(float64(tree.Size))
-	l.observeIntegrated(tree.Size)
-	l.logger.Debug("published checkpoint", "size", tree.Size, "root", hex.EncodeToString(tree.Root))
+	p := &published{size: tree.Size, note: signed}
+	l.signed.Store(p)
+	l.metrics.signedSize.Set(float64(tree.Size))
+	l.logger.Debug("signed checkpoint", "size", tree.Size, "root", hex.EncodeToString(tree.Root))
+	if l.cfg.Witnesser == nil {
+		l.setPublished(p)
+		return nil
+	}
+	select {
+	case l.witnessKick <- struct{}{}:
+	default:
+	}
+	return nil
+}
+
+// setPublished makes p the published checkpoint.
+func (l *Log) setPublished(p *published) {
+	l.latest.Store(p)
+	l.metrics.checkpointSize.Set(float64(p.size))
+	l.observeIntegrated(p.size)
+}
+
+// witnessLoop gets checkpoints cosigned until ctx is done: each newly
+// signed one, a failed one again every second, and an unchanged one every
+// WitnessRefresh.
+func (l *Log) witnessLoop(ctx context.Context) {
+	ticker := time.NewTicker(time.Second)
+	defer ticker.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-l.witnessKick:
+		case <-ticker.C:
+		}
+		l.witness(ctx)
+	}
+}
+
+// witness gets the latest signed checkpoint cosigned, if it is newer than
+// the published one or the published one's cosignatures are due for a
+// refresh, and publishes it.
+func (l *Log) witness(ctx context.Context) error {
+	s, p := l.signed.Load(), l.latest.Load()
+	if s == nil || (p.note != nil && s.size == p.size && time.Since(l.witnessedAt) < l.cfg.WitnessRefresh) {
+		return nil
+	}
+	rctx, cancel := context.WithTimeout(ctx, l.cfg.WitnessTimeout)
+	defer cancel()
+	cosigned, err := l.cfg.Witnesser.Cosign(rctx, s.note, s.size, func(ctx context.Context, from uint64) ([][]byte, error) {
+		return l.tiles.ConsistencyProof(ctx, from, s.size)
+	})
+	if err != nil {
+		l.metrics.witnessFailures.Inc()
+		if !l.cfg.WitnessFailOpen {
+			l.logger.Warn("checkpoint not published: no witness quorum yet", "size", s.size, "err", err)
+			return err
+		}
+		l.logger.Warn("publishing a checkpoint without its witness quorum (fail-open is for development only)", "size", s.size, "err", err)
+	}
+	if err := l.store.SetWitnessed(ctx, s.size, cosigned); err != nil {
+		l.logger.Error("couldn't store the witnessed checkpoint", "size", s.size, "err", err)
+		return err
+	}
+	l.witnessedAt = time.Now()
+	l.setPublished(&published{size: s.size, note: cosigned})
+	l.logger.Debug("published witnessed checkpoint", "size", s.size)
 	return nil
 }
 
@@ -301,6 +440,12 @@ func (l *Log) Run(ctx context.Context) error {
 	seqCtx, seqStop := context.WithCancel(context.Background())
 	defer seqStop()
 	go func() { l.sequencer(seqCtx); close(seqDone) }()
+	witDone := make(chan struct{})
+	if l.cfg.Witnesser != nil {
+		go func() { l.witnessLoop(ctx); close(witDone) }()
+	} else {
+		close(witDone)
+	}
 
 	// Integrate soon after each sequenced batch, at most once per interval;
 	// the ticker is a fallback.
@@ -337,6 +482,12 @@ func (l *Log) Run(ctx context.Context) error {
 	if err := l.integrate(context.Background()); err != nil {
 		return fmt.Errorf("final integration: %w", err)
 	}
+	// A last round of witnessing for the final checkpoint; what is not
+	// witnessed now is at the next start.
+	<-witDone
+	if l.cfg.Witnesser != nil {
+		l.witness(context.Background())
+	}
 	return nil
 }
 
@@ -356,7 +507,7 @@ func (l *Log) integrate(ctx context.Context) error {
 		}
 		l.metrics.integrateSeconds.Observe(time.Since(start).Seconds())
 		l.metrics.treeSize.Set(float64(tree.Size))
-		if p := l.latest.Load(); p == nil || tree.Size > p.size {
+		if p := l.signed.Load(); p == nil || tree.Size > p.size {
 			if err := l.publish(ctx, tree); err != nil {
 				return err
 			}

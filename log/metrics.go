@@ -17,6 +17,8 @@ type metrics struct {
 	integrationDelay prometheus.Histogram
 	sequenceSeconds  prometheus.Histogram
 	sequenceBatch    prometheus.Histogram
+	signedSize       prometheus.Gauge
+	witnessFailures  prometheus.Counter
 }
 
 func newMetrics(r prometheus.Registerer) *metrics {
@@ -48,6 +50,14 @@ func newMetrics(r prometheus.Registerer) *metrics {
 			Help:    "Duration of one durable sequencing write.",
 			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 14),
 		}),
+		signedSize: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "fwlog_signed_checkpoint_size",
+			Help: "Tree size of the latest checkpoint the log signed (published once witnessed, with witnesses).",
+		}),
+		witnessFailures: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "fwlog_witness_failures_total",
+			Help: "Rounds of cosigning that ended without the witness policy's quorum.",
+		}),
 		sequenceBatch: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "fwlog_sequence_batch_entries",
 			Help:    "Entries per durable sequencing write.",
@@ -56,7 +66,7 @@ func newMetrics(r prometheus.Registerer) *metrics {
 	}
 	if r != nil {
 		r.MustRegister(m.submissions, m.treeSize, m.checkpointSize, m.integrateSeconds,
-			m.integrationDelay, m.sequenceSeconds, m.sequenceBatch)
+			m.integrationDelay, m.sequenceSeconds, m.sequenceBatch, m.signedSize, m.witnessFailures)
 	}
 	return m
 }
@@ -126,6 +136,8 @@ func classify(err error) class {
 		return class{http.StatusNotFound, "error"}
 	case errors.Is(err, ErrPushback):
 		return class{http.StatusServiceUnavailable, "pushback"}
+	case errors.Is(err, ErrNotWitnessed):
+		return class{http.StatusServiceUnavailable, "not_witnessed"}
 	case errors.Is(err, ErrStopped):
 		return class{http.StatusServiceUnavailable, "stopped"}
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):

@@ -78,6 +78,16 @@ type Storage interface {
 	// size (or none is stored) and at most the integrated size.
 	SetCheckpoint(ctx context.Context, size uint64, checkpoint []byte) error
 
+	// Witnessed returns the latest stored witnessed checkpoint (the signed
+	// checkpoint with its cosignatures), or nil if none.
+	Witnessed(ctx context.Context) ([]byte, error)
+
+	// SetWitnessed stores the witnessed checkpoint for a tree of the given
+	// size. It fails unless size is at least the stored witnessed size
+	// (the same size again carries fresher cosignatures) and at most the
+	// stored checkpoint's size.
+	SetWitnessed(ctx context.Context, size uint64, checkpoint []byte) error
+
 	// ReadTile returns the widest stored version of tile (level, index).
 	ReadTile(ctx context.Context, level, index uint64) ([]byte, error)
 

@@ -158,6 +158,12 @@ type LogOptions struct {
 	Key               *keys.PrivateKey
 	Interval          time.Duration
 	QueueSize         int
+	// Witnesser and the witness options, as in log.Config.
+	Witnesser       log.Witnesser
+	WitnessTimeout  time.Duration
+	WitnessFailOpen bool
+	// Logger receives the log's logs (default: discarded).
+	Logger *slog.Logger
 }
 
 // StartLog starts a log on SQLite in a temporary directory with an HTTP
@@ -230,11 +236,15 @@ func OpenLog(ctx context.Context, store log.Storage, o LogOptions) (*log.Log, er
 	if err != nil {
 		return nil, err
 	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
 	return log.New(ctx, log.Config{
 		Signer: signer, Verifier: verifier, VerifierKey: vkey,
 		Storage: store, ReleaseKeys: ring, BuilderKeys: builders, RequireProvenance: o.RequireProvenance, Policy: o.Policy, Keyless: o.Keyless, LayoutKeys: o.LayoutKeys, Images: images, Blobs: blobs,
 		IntegrateInterval: o.Interval, QueueSize: o.QueueSize,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Witnesser: o.Witnesser, WitnessTimeout: o.WitnessTimeout, WitnessFailOpen: o.WitnessFailOpen,
+		Logger: o.Logger,
 	})
 }
 

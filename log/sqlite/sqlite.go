@@ -56,6 +56,11 @@ CREATE TABLE IF NOT EXISTS state (
 	checkpoint_size INTEGER NOT NULL,
 	checkpoint      BLOB
 );
+CREATE TABLE IF NOT EXISTS witnessed (
+	id   INTEGER PRIMARY KEY CHECK (id = 0),
+	size INTEGER NOT NULL,
+	note BLOB NOT NULL
+);
 CREATE TABLE IF NOT EXISTS entries (
 	idx  INTEGER PRIMARY KEY,
 	data BLOB NOT NULL
@@ -526,6 +531,44 @@ func (s *Storage) SetCheckpoint(ctx context.Context, size uint64, cp []byte) err
 		return fmt.Errorf("refusing to store a checkpoint for size %d: only %d entries are integrated", size, integrated)
 	}
 	if _, err := tx.ExecContext(ctx, `UPDATE state SET checkpoint_size = ?, checkpoint = ? WHERE id = 0`, size, cp); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// Witnessed implements log.Storage.
+func (s *Storage) Witnessed(ctx context.Context) ([]byte, error) {
+	var cp []byte
+	err := s.r.QueryRowContext(ctx, `SELECT note FROM witnessed WHERE id = 0`).Scan(&cp)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	return cp, err
+}
+
+// SetWitnessed implements log.Storage.
+func (s *Storage) SetWitnessed(ctx context.Context, size uint64, cp []byte) error {
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	var signed uint64
+	var hasSigned bool
+	var stored sql.NullInt64
+	if err := tx.QueryRowContext(ctx, `SELECT checkpoint_size, checkpoint IS NOT NULL, (SELECT size FROM witnessed WHERE id = 0) FROM state WHERE id = 0`).Scan(&signed, &hasSigned, &stored); err != nil {
+		return err
+	}
+	if !hasSigned {
+		return errors.New("refusing to store a witnessed checkpoint: no checkpoint is signed")
+	}
+	if stored.Valid && size < uint64(stored.Int64) {
+		return fmt.Errorf("refusing to store a witnessed checkpoint for size %d: one for size %d is stored", size, stored.Int64)
+	}
+	if size > signed {
+		return fmt.Errorf("refusing to store a witnessed checkpoint for size %d: the latest signed checkpoint is for size %d", size, signed)
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO witnessed (id, size, note) VALUES (0, ?, ?) ON CONFLICT (id) DO UPDATE SET size = excluded.size, note = excluded.note`, size, cp); err != nil {
 		return err
 	}
 	return tx.Commit()

@@ -26,6 +26,7 @@ func Run(t *testing.T, open func(t *testing.T) log.Storage) {
 		{"SequenceAndDuplicates", testSequence},
 		{"IntegrateAndRead", testIntegrate},
 		{"Checkpoint", testCheckpoint},
+		{"Witnessed", testWitnessed},
 		{"NotFound", testNotFound},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -235,5 +236,49 @@ func testNotFound(t *testing.T, s log.Storage) {
 	}
 	if got, err := s.Lookup(ctx, []byte("nothing"), -1, 10); err != nil || len(got) != 0 {
 		t.Errorf("Lookup of a missing key = %v, %v; want nothing", got, err)
+	}
+}
+
+func testWitnessed(t *testing.T, s log.Storage) {
+	ctx := context.Background()
+	if cp, err := s.Witnessed(ctx); err != nil || cp != nil {
+		t.Fatalf("Witnessed of a new storage = %q, %v; want nil", cp, err)
+	}
+	if err := s.SetWitnessed(ctx, 0, []byte("w0")); err == nil {
+		t.Error("SetWitnessed before any checkpoint was signed succeeded")
+	}
+	if err := s.SetCheckpoint(ctx, 0, []byte("cp0")); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetWitnessed(ctx, 0, []byte("w0")); err != nil {
+		t.Fatalf("SetWitnessed(0) = %v", err)
+	}
+	if _, err := s.Sequence(ctx, []log.Leaf{leaf(0), leaf(1)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Integrate(ctx, 10); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetWitnessed(ctx, 2, []byte("w2")); err == nil {
+		t.Error("SetWitnessed beyond the signed size succeeded")
+	}
+	if err := s.SetCheckpoint(ctx, 2, []byte("cp2")); err != nil {
+		t.Fatal(err)
+	}
+	for _, step := range []struct {
+		size uint64
+		note string
+		ok   bool
+	}{{2, "w2", true}, {2, "w2 fresher", true}, {0, "w0 again", false}, {3, "w3", false}} {
+		err := s.SetWitnessed(ctx, step.size, []byte(step.note))
+		if (err == nil) != step.ok {
+			t.Errorf("SetWitnessed(%d, %q) = %v, want success %v", step.size, step.note, err, step.ok)
+		}
+	}
+	if cp, err := s.Witnessed(ctx); err != nil || string(cp) != "w2 fresher" {
+		t.Errorf("Witnessed = %q, %v; want %q", cp, err, "w2 fresher")
+	}
+	if cp, err := s.Checkpoint(ctx); err != nil || string(cp) != "cp2" {
+		t.Errorf("Checkpoint = %q, %v; the witnessed checkpoint must not replace it", cp, err)
 	}
 }
