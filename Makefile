@@ -27,9 +27,10 @@ run: build
 	$(BIN)/fwlog serve --data $(DATA) --origin $(ORIGIN) --addr $(ADDR) --log-format text \
 		$(foreach k,$(RELEASE_KEYS),--release-keys $(k)) $(foreach k,$(BUILDER_KEYS),--builder-keys $(k))
 
-## test: vet, then every test (unit, HTTP, crash loop, fuzz seed corpora)
+## test: vet, then every test (unit, HTTP, crash loops, fuzz seed corpora). It first builds
+## the reference witness (scripts/omniwitness.sh) for the witness interop test.
 test: vet
-	$(GO) test -count=1 ./...
+	FWLEDGER_OMNIWITNESS="$$(./scripts/omniwitness.sh)" $(GO) test -count=1 ./...
 	$(GO) test -count=1 -race -short ./log/... ./client/... ./provenance/...
 
 vet:

@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/fwledger/fwledger/cas"
+	"github.com/fwledger/fwledger/client"
 	"github.com/fwledger/fwledger/internal/cli"
 	"github.com/fwledger/fwledger/internal/server"
 	"github.com/fwledger/fwledger/keys"
@@ -29,6 +30,7 @@ import (
 	"github.com/fwledger/fwledger/log/sqlite"
 	"github.com/fwledger/fwledger/provenance"
 	"github.com/fwledger/fwledger/provenance/keyless"
+	"github.com/fwledger/fwledger/witness"
 )
 
 const usage = `fwlog runs the fwledger transparency log.
@@ -82,6 +84,10 @@ func serve(args []string, stderr io.Writer) int {
 		logLevel    = fs.String("log-level", "info", "log level: debug, info, warn or error")
 		logFormat   = fs.String("log-format", "json", "log format: json or text")
 		pprofAddr   = fs.String("pprof-addr", "", "serve Go's net/http/pprof on this `address` (off by default; never expose it)")
+		witPolicy   = fs.String("witness-policy", "", "C2SP tlog-policy `file`: publish only checkpoints cosigned by its quorum of witnesses (each witness line needs a URL)")
+		witTimeout  = fs.Duration("witness-timeout", 5*time.Second, "how long one round of cosigning may take before it is retried")
+		witRefresh  = fs.Duration("witness-refresh", time.Minute, "how often an unchanged checkpoint is cosigned again, to keep its timestamps fresh")
+		witFailOpen = fs.Bool("witness-fail-open", false, "DEVELOPMENT ONLY: publish checkpoints without the witness quorum when a round fails")
 	)
 	fs.Var(&releaseKeys, "release-keys", "release public key `file` whose signatures the log accepts (repeatable)")
 	fs.Var(&builderKeys, "builder-keys", "builder public key `file` whose provenance the log accepts (repeatable)")
@@ -190,6 +196,35 @@ func serve(args []string, stderr io.Writer) int {
 	}
 
 	reg := server.NewRegistry()
+	var witnesser log.Witnesser
+	if *witPolicy != "" {
+		data, err := os.ReadFile(*witPolicy)
+		if err != nil {
+			return fail("couldn't read the witness policy", err)
+		}
+		wp, err := client.ParseWitnessPolicy(data)
+		if err != nil {
+			return fail("invalid --witness-policy", err)
+		}
+		if l, ok := wp.Log(key.Name); !ok || l.VKey != vkey {
+			return fail("invalid --witness-policy", fmt.Errorf("it has no log line with this log's key %s", vkey))
+		}
+		col, err := witness.NewCollector(witness.CollectorConfig{Policy: wp, Logger: logger, Registerer: reg})
+		if err != nil {
+			return fail("invalid --witness-policy", err)
+		}
+		witnesser = col
+		var names []string
+		for _, w := range wp.Witnesses {
+			names = append(names, w.Name+"="+w.URL)
+		}
+		logger.Info("publishing only witnessed checkpoints", "quorum", wp.Quorum, "witnesses", names)
+	} else if *witFailOpen {
+		return fail("invalid flags", errors.New("--witness-fail-open needs --witness-policy"))
+	}
+	if *witFailOpen {
+		logger.Warn("--witness-fail-open: checkpoints without the witness quorum are published; never use this in production")
+	}
 	l, err := log.New(ctx, log.Config{
 		Signer:            signer,
 		Verifier:          verifier,
@@ -207,6 +242,10 @@ func serve(args []string, stderr io.Writer) int {
 		IntegrateBatch:    *batch,
 		QueueSize:         *queue,
 		TileCacheSize:     *tileCache,
+		Witnesser:         witnesser,
+		WitnessTimeout:    *witTimeout,
+		WitnessRefresh:    *witRefresh,
+		WitnessFailOpen:   *witFailOpen,
 		Logger:            logger,
 		Registerer:        reg,
 	})

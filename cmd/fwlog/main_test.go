@@ -1,12 +1,9 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -49,13 +46,7 @@ const origin = "example.com/crashlog"
 var relKey = testutil.Key("example.com/release-1")
 
 // proc is a running fwlog.
-type proc struct {
-	cmd    *exec.Cmd
-	url    string
-	out    *bytes.Buffer
-	mu     *sync.Mutex
-	exited chan error
-}
+type proc = testutil.Proc
 
 // setup writes the release public key into dir and returns its path.
 func setup(t *testing.T, dir string) string {
@@ -75,60 +66,7 @@ func setup(t *testing.T, dir string) string {
 func start(t *testing.T, args ...string) (*proc, error) {
 	t.Helper()
 	// The crash test logs bare releases; provenance has its own tests.
-	cmd := exec.Command(fwlogBin, append([]string{"serve", "--addr", "127.0.0.1:0", "--integrate-interval", "20ms", "--require-provenance=false"}, args...)...)
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	p := &proc{cmd: cmd, out: new(bytes.Buffer), mu: new(sync.Mutex), exited: make(chan error, 1)}
-	addr := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			line := sc.Text()
-			p.mu.Lock()
-			p.out.WriteString(line + "\n")
-			p.mu.Unlock()
-			var rec struct{ Msg, Addr string }
-			if json.Unmarshal([]byte(line), &rec) == nil && rec.Msg == "serving" {
-				addr <- rec.Addr
-			}
-		}
-		io.Copy(io.Discard, stderr)
-		p.exited <- cmd.Wait()
-	}()
-	select {
-	case a := <-addr:
-		p.url = "http://" + a
-		return p, nil
-	case err := <-p.exited:
-		p.exited <- err
-		return p, fmt.Errorf("fwlog exited: %v\n%s", err, p.output())
-	case <-time.After(30 * time.Second):
-		cmd.Process.Kill()
-		t.Fatalf("fwlog did not start:\n%s", p.output())
-	}
-	return nil, nil
-}
-
-func (p *proc) output() string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.out.String()
-}
-
-func (p *proc) stop(sig syscall.Signal) error {
-	p.cmd.Process.Signal(sig)
-	select {
-	case err := <-p.exited:
-		return err
-	case <-time.After(60 * time.Second):
-		p.cmd.Process.Kill()
-		return fmt.Errorf("fwlog did not exit after %v", sig)
-	}
+	return testutil.StartProc(t, fwlogBin, append([]string{"serve", "--addr", "127.0.0.1:0", "--integrate-interval", "20ms", "--require-provenance=false"}, args...)...)
 }
 
 // TestCrashLoop kills fwlog with SIGKILL at random moments while concurrent
@@ -162,7 +100,7 @@ func TestCrashLoop(t *testing.T) {
 		if err != nil {
 			t.Fatalf("round %d: %v", round, err)
 		}
-		lc, _ := client.NewLogClient(p.url, nil)
+		lc, _ := client.NewLogClient(p.URL, nil)
 		verifier := logVerifier(t, data)
 		ctx := context.Background()
 
@@ -244,11 +182,11 @@ func TestCrashLoop(t *testing.T) {
 		}()
 		time.Sleep(time.Duration(30+rnd.IntN(400)) * time.Millisecond)
 		if round%5 == 4 {
-			if err := p.stop(syscall.SIGTERM); err != nil {
-				t.Errorf("round %d: SIGTERM: fwlog exited with %v\n%s", round, err, p.output())
+			if err := p.Stop(syscall.SIGTERM); err != nil {
+				t.Errorf("round %d: SIGTERM: fwlog exited with %v\n%s", round, err, p.Output())
 			}
 		} else {
-			p.stop(syscall.SIGKILL)
+			p.Stop(syscall.SIGKILL)
 		}
 		close(stop)
 		wg.Wait()
@@ -348,17 +286,17 @@ func TestDoubleLaunch(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer p.stop(syscall.SIGTERM)
+	defer p.Stop(syscall.SIGTERM)
 	p2, err := start(t, "--data", data, "--release-keys", pub)
 	if err == nil {
-		p2.stop(syscall.SIGKILL)
+		p2.Stop(syscall.SIGKILL)
 		t.Fatal("a second fwlog started on the same data directory")
 	}
 	if !strings.Contains(err.Error(), "in use by another process") || !strings.Contains(err.Error(), "exit status 1") {
 		t.Errorf("second fwlog: %v; want exit status 1 naming the lock", err)
 	}
 	// The first one is unaffected.
-	lc, _ := client.NewLogClient(p.url, nil)
+	lc, _ := client.NewLogClient(p.URL, nil)
 	if _, err := lc.Info(context.Background()); err != nil {
 		t.Errorf("the first fwlog stopped answering: %v", err)
 	}
@@ -373,7 +311,7 @@ func TestIdentityChangesRefused(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := p.stop(syscall.SIGTERM); err != nil {
+	if err := p.Stop(syscall.SIGTERM); err != nil {
 		t.Fatalf("SIGTERM: %v", err)
 	}
 	if _, err := start(t, "--data", data, "--origin", "example.com/other", "--release-keys", pub); err == nil || !strings.Contains(err.Error(), "cannot change") {
@@ -392,7 +330,7 @@ func TestIdentityChangesRefused(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p.stop(syscall.SIGTERM)
+	p.Stop(syscall.SIGTERM)
 }
 
 func TestUsage(t *testing.T) {

@@ -1,0 +1,186 @@
+// Command fwwitness runs a C2SP tlog-witness: it cosigns the checkpoints of
+// the logs it follows and refuses any rollback or fork.
+//
+//	fwwitness serve --key keys/witness-a.key --logs logs.txt --data ./witness-a --addr 127.0.0.1:8181
+//
+// Run "fwwitness serve --help" for every flag.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/fwledger/fwledger/internal/cli"
+	"github.com/fwledger/fwledger/internal/server"
+	"github.com/fwledger/fwledger/keys"
+	"github.com/fwledger/fwledger/witness"
+	"golang.org/x/mod/sumdb/note"
+)
+
+const usage = `fwwitness runs a C2SP tlog-witness for fwledger logs.
+
+Usage:
+  fwwitness serve [flags]        run the witness server (fwwitness serve --help for flags)
+  fwwitness vkey --key FILE      print the cosignature/v1 verifier key of a witness key,
+                                 for the witness lines of a tlog-policy
+  fwwitness help                 show this help
+
+Exit status: 0 after a clean shutdown, 1 on an error, 2 on a usage error.
+`
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	switch args[0] {
+	case "serve":
+		return serve(args[1:], stderr)
+	case "vkey":
+		return vkey(args[1:], stdout, stderr)
+	case "help", "-h", "-help", "--help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	}
+	fmt.Fprintf(stderr, "fwwitness: unknown command %q\n\n%s", args[0], usage)
+	return 2
+}
+
+func vkey(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("fwwitness vkey", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	keyFile := fs.String("key", "", "witness private or public key `file`")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if *keyFile == "" || fs.NArg() != 0 {
+		fmt.Fprintln(stderr, "usage: fwwitness vkey --key FILE")
+		return 2
+	}
+	pub, err := keys.LoadPublic(*keyFile)
+	if err != nil {
+		priv, perr := keys.LoadPrivate(*keyFile)
+		if perr != nil {
+			fmt.Fprintf(stderr, "fwwitness vkey: %v\n", err)
+			return 1
+		}
+		pub = priv.Public()
+	}
+	v, err := pub.CosignatureVerifierKey()
+	if err != nil {
+		fmt.Fprintf(stderr, "fwwitness vkey: %v\n", err)
+		return 1
+	}
+	fmt.Fprintln(stdout, v)
+	return 0
+}
+
+func serve(args []string, stderr io.Writer) int {
+	fs := flag.NewFlagSet("fwwitness serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var keyFiles cli.Strings
+	var (
+		logsFile  = fs.String("logs", "", "log list `file`: one tlog-policy log line (\"log <vkey> [<url>]\") per followed log; the vkey's name is the log's origin (required)")
+		dataDir   = fs.String("data", "./witness", "data `directory`: the SQLite state of the witness")
+		addr      = fs.String("addr", "127.0.0.1:8181", "listen `address`")
+		rateLimit = fs.Float64("rate-limit", 50, "most add-checkpoint requests per second from one log (0: no limit)")
+		burst     = fs.Int("burst", 100, "requests one log may send at once beyond the rate")
+		shutdown  = fs.Duration("shutdown-timeout", 10*time.Second, "how long in-flight requests may take at shutdown")
+		logLevel  = fs.String("log-level", "info", "log level: debug, info, warn or error")
+		logFormat = fs.String("log-format", "json", "log format: json or text")
+	)
+	fs.Var(&keyFiles, "key", "witness private key `file` (repeatable: each key cosigns, for a key rotation)")
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "Usage: fwwitness serve --key FILE --logs FILE [flags]\n\nServes POST /add-checkpoint (C2SP tlog-witness), GET /checkpoint/<origin>, GET /forks and /metrics until SIGINT or SIGTERM.\n\nFlags:\n")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if fs.NArg() != 0 || len(keyFiles) == 0 || *logsFile == "" {
+		fmt.Fprintln(stderr, "fwwitness serve: --key and --logs are required (fwwitness serve --help)")
+		return 2
+	}
+	logger, err := cli.NewLogger(stderr, *logLevel, *logFormat)
+	if err != nil {
+		fmt.Fprintf(stderr, "fwwitness serve: %v\n", err)
+		return 2
+	}
+	fail := func(msg string, err error) int {
+		logger.Error(msg, "err", err)
+		return 1
+	}
+
+	var signers []note.Signer
+	var vkeys []string
+	for _, f := range keyFiles {
+		k, err := keys.LoadPrivate(f)
+		if err != nil {
+			return fail("couldn't load the witness key", err)
+		}
+		s, err := k.CosignatureSigner()
+		if err != nil {
+			return fail("the witness key cannot cosign", fmt.Errorf("%s: %w", f, err))
+		}
+		v, err := k.Public().CosignatureVerifierKey()
+		if err != nil {
+			return fail("the witness key cannot cosign", fmt.Errorf("%s: %w", f, err))
+		}
+		signers = append(signers, s)
+		vkeys = append(vkeys, v)
+	}
+	data, err := os.ReadFile(*logsFile)
+	if err != nil {
+		return fail("couldn't read the log list", err)
+	}
+	logs, err := witness.ParseLogList(data)
+	if err != nil {
+		return fail("invalid log list", fmt.Errorf("%s: %w", *logsFile, err))
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	store, err := witness.OpenStore(ctx, *dataDir)
+	if err != nil {
+		return fail("couldn't open the data directory", err)
+	}
+	defer store.Close()
+	reg := server.NewRegistry()
+	w, err := witness.New(ctx, witness.Config{
+		Signers: signers, VerifierKeys: vkeys, Logs: logs, Store: store,
+		RateLimit: *rateLimit, Burst: *burst, Logger: logger, Registerer: reg,
+	})
+	if err != nil {
+		return fail("refusing to start", err)
+	}
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		return fail("couldn't listen", err)
+	}
+	logger.Info("witness ready", "addr", ln.Addr().String(), "cosigner_vkeys", vkeys, "logs", logs.Keys())
+	if err := server.Serve(ctx, ln, server.Config{
+		Name: "fwwitness", Handler: witness.NewHandler(w, logger), Registry: reg, Logger: logger, ShutdownTimeout: *shutdown,
+	}); err != nil {
+		return fail("stopped with errors", err)
+	}
+	logger.Info("stopped")
+	return 0
+}

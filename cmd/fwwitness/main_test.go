@@ -1,0 +1,219 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/fwledger/fwledger/internal/testutil"
+	"github.com/fwledger/fwledger/keys"
+	"github.com/fwledger/fwledger/witness"
+	flog "github.com/transparency-dev/formats/log"
+	fnote "github.com/transparency-dev/formats/note"
+	"github.com/transparency-dev/merkle/proof"
+	"github.com/transparency-dev/merkle/rfc6962"
+	"github.com/transparency-dev/merkle/testonly"
+)
+
+var fwwitnessBin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "fwwitness-test")
+	if err != nil {
+		panic(err)
+	}
+	if fwwitnessBin, err = testutil.BuildBinary(".", filepath.Join(dir, "fwwitness")); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+var (
+	logKey = testutil.LogKey
+	witKey = testutil.Key("witness-a.example.org")
+)
+
+// setup writes the witness key and a log list naming the test log into
+// dir, and returns the serve arguments.
+func setup(t *testing.T, dir string) []string {
+	t.Helper()
+	if err := keys.Write(filepath.Join(dir, "witness-a"), witKey); err != nil {
+		t.Fatal(err)
+	}
+	vkey, _ := logKey.Public().VerifierKey()
+	if err := os.WriteFile(filepath.Join(dir, "logs.txt"), []byte("# logs this witness follows\nlog "+vkey+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return []string{"serve", "--addr", "127.0.0.1:0", "--key", filepath.Join(dir, "witness-a.key"),
+		"--logs", filepath.Join(dir, "logs.txt"), "--data", filepath.Join(dir, "state"), "--rate-limit", "0"}
+}
+
+// TestKillAndRestart feeds checkpoints of a growing tree to fwwitness and
+// kills it with SIGKILL at random moments, over and over. After each
+// restart, the witness's size must be at least the largest it acknowledged,
+// and everything it cosigned must be consistent.
+func TestKillAndRestart(t *testing.T) {
+	dir := t.TempDir()
+	args := setup(t, dir)
+	tree := testonly.New(rfc6962.DefaultHasher)
+	for i := range 100000 {
+		tree.AppendData(fmt.Appendf(nil, "leaf %d", i))
+	}
+	cosigV, err := fnote.NewVerifierForCosignatureV1(testutil.CosignerVKey(t, witKey))
+	if err != nil {
+		t.Fatal(err)
+	}
+	logV, _ := logKey.Public().NoteVerifier()
+	var acked uint64 // largest size cosigned
+	rounds := 6
+	if testing.Short() {
+		rounds = 2
+	}
+	for round := range rounds {
+		p, err := testutil.StartProc(t, fwwitnessBin, args...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := witness.NewClient(p.URL, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx := context.Background()
+		// The witness must answer from its state: old 0 gives its size.
+		_, err = c.AddCheckpoint(ctx, &witness.AddCheckpointRequest{OldSize: 0, Checkpoint: testutil.SignCheckpoint(t, logKey, 1, tree.HashAt(1))})
+		var conflict *witness.ConflictError
+		old := uint64(0)
+		switch {
+		case errors.As(err, &conflict):
+			old = conflict.Size
+		case err == nil && acked == 0:
+			old = 1
+		default:
+			t.Fatalf("round %d: old 0: %v (acknowledged %d)", round, err, acked)
+		}
+		if old < acked {
+			t.Fatalf("round %d: after SIGKILL the witness is at size %d, but it acknowledged %d", round, old, acked)
+		}
+		acked = old
+		var mu sync.Mutex
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			for n := old; n < tree.Size(); {
+				n = min(tree.Size(), n+uint64(rand.IntN(5))+1)
+				req := &witness.AddCheckpointRequest{OldSize: old, Checkpoint: testutil.SignCheckpoint(t, logKey, n, tree.HashAt(n))}
+				if old > 0 {
+					req.Proof, _ = tree.ConsistencyProof(old, n)
+				}
+				sigs, err := c.AddCheckpoint(ctx, req)
+				if err != nil {
+					return // killed
+				}
+				cp, _, _, err := flog.ParseCheckpoint(append(req.Checkpoint, sigs...), logKey.Name, logV, cosigV)
+				if err != nil || cp.Size != n {
+					t.Errorf("cosignature for %d does not verify: %v", n, err)
+					return
+				}
+				mu.Lock()
+				acked, old = n, n
+				mu.Unlock()
+			}
+		}()
+		time.Sleep(time.Duration(20+rand.IntN(150)) * time.Millisecond)
+		p.Cmd.Process.Kill()
+		p.Stop(syscall.SIGKILL)
+		<-done
+	}
+	// Finally, a clean restart serves the latest cosigned checkpoint, which
+	// verifies and is consistent with the tree.
+	p, err := testutil.StartProc(t, fwwitnessBin, args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Stop(syscall.SIGTERM)
+	resp, err := http.Get(p.URL + "/checkpoint/" + logKey.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	cp, _, _, err := flog.ParseCheckpoint(body, logKey.Name, logV, cosigV)
+	if err != nil {
+		t.Fatalf("GET /checkpoint/<origin>: %v\n%s", err, body)
+	}
+	if cp.Size < acked {
+		t.Fatalf("final size %d < acknowledged %d", cp.Size, acked)
+	}
+	if !bytes.Equal(cp.Hash, tree.HashAt(cp.Size)) {
+		t.Fatal("the witness holds a root that is not the tree's")
+	}
+	if acked > 0 {
+		pf, _ := tree.ConsistencyProof(acked, cp.Size)
+		if err := proof.VerifyConsistency(rfc6962.DefaultHasher, acked, cp.Size, pf, tree.HashAt(acked), cp.Hash); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Logf("%d kills; acknowledged up to %d; the witness holds %d", rounds, acked, cp.Size)
+	if err := p.Stop(syscall.SIGTERM); err != nil {
+		t.Errorf("SIGTERM: %v\n%s", err, p.Output())
+	}
+}
+
+func TestDoubleLaunch(t *testing.T) {
+	dir := t.TempDir()
+	args := setup(t, dir)
+	p, err := testutil.StartProc(t, fwwitnessBin, args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Stop(syscall.SIGTERM)
+	q, err := testutil.StartProc(t, fwwitnessBin, args...)
+	if err == nil {
+		q.Stop(syscall.SIGKILL)
+		t.Fatal("a second fwwitness started on the same data directory")
+	}
+	if !strings.Contains(q.Output(), "in use by another process") {
+		t.Errorf("second fwwitness output does not name the lock:\n%s", q.Output())
+	}
+}
+
+func TestUsage(t *testing.T) {
+	dir := t.TempDir()
+	setup(t, dir)
+	for _, tc := range []struct {
+		args []string
+		code int
+		out  string
+	}{
+		{nil, 2, "Usage:"},
+		{[]string{"help"}, 0, "fwwitness serve"},
+		{[]string{"bogus"}, 2, `unknown command "bogus"`},
+		{[]string{"serve", "--help"}, 0, "--logs"},
+		{[]string{"serve"}, 2, "--key and --logs are required"},
+		{[]string{"serve", "--key", filepath.Join(dir, "witness-a.key"), "--logs", filepath.Join(dir, "nope.txt")}, 1, "couldn't read the log list"},
+		{[]string{"serve", "--key", filepath.Join(dir, "witness-a.key"), "--logs", filepath.Join(dir, "witness-a.pub")}, 1, "invalid log list"},
+		{[]string{"vkey"}, 2, "usage: fwwitness vkey"},
+		{[]string{"vkey", "--key", filepath.Join(dir, "witness-a.pub")}, 0, testutil.CosignerVKey(t, witKey)},
+		{[]string{"vkey", "--key", filepath.Join(dir, "witness-a.key")}, 0, testutil.CosignerVKey(t, witKey)},
+	} {
+		var stdout, stderr bytes.Buffer
+		code := run(tc.args, &stdout, &stderr)
+		if code != tc.code || !strings.Contains(stdout.String()+stderr.String(), tc.out) {
+			t.Errorf("fwwitness %q = %d, %q %q; want %d and %q", tc.args, code, stdout.String(), stderr.String(), tc.code, tc.out)
+		}
+	}
+}
