@@ -19,13 +19,16 @@ import (
 	"github.com/fwledger/fwledger/provenance"
 	"github.com/fwledger/fwledger/provenance/keyless"
 	"github.com/secure-systems-lab/go-securesystemslib/dsse"
+	"golang.org/x/mod/sumdb/note"
 )
 
 func keygen(ctx context.Context, e *env, args []string) error {
 	fs := newFlags(e, "keygen", "--name NAME --out PREFIX",
 		"Generates an Ed25519 key and writes PREFIX.key (mode 0600) and PREFIX.pub.\n"+
 			"Each file holds the C2SP signed-note form on its first line and the PEM form after it.\n"+
-			"The name is the signed-note key name: for a log, its origin; for a witness, its name.")
+			"The name is the signed-note key name: for a log, its origin; for a witness, its name.\n"+
+			"It prints the key ID, the vkey, and the cosignature/v1 vkey a witness key has in a\n"+
+			"tlog-policy's witness line.")
 	name := fs.String("name", "", "key `name`, e.g. example.com/release-1")
 	out := fs.String("out", "", "output path `prefix`")
 	if err := parse(fs, args); err != nil {
@@ -48,11 +51,13 @@ func keygen(ctx context.Context, e *env, args []string) error {
 	}
 	id, _ := k.Public().KeyID()
 	vkey, _ := k.Public().VerifierKey()
+	cosigner, _ := k.Public().CosignatureVerifierKey()
 	return json.NewEncoder(e.stdout).Encode(map[string]string{
-		"private_key": *out + ".key",
-		"public_key":  *out + ".pub",
-		"key_id":      id,
-		"vkey":        vkey,
+		"private_key":   *out + ".key",
+		"public_key":    *out + ".pub",
+		"key_id":        id,
+		"vkey":          vkey,
+		"cosigner_vkey": cosigner,
 	})
 }
 
@@ -452,23 +457,40 @@ func verify(ctx context.Context, e *env, args []string) error {
 	model := fs.String("model", "", "the device's hardware `model` (with --policy; default: every model of the release)")
 	image := fs.String("image", "", "image `file`")
 	bundleFile := fs.String("bundle", "", "proof bundle `file`")
+	witnessPolicy := fs.String("witness-policy", "", "C2SP tlog-policy `file`: the checkpoint must carry its quorum of witness cosignatures (its log lines then make --log-key optional)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
+	var need []string
+	if *witnessPolicy == "" {
+		need = append(need, "log-key")
+	}
 	if *policyFile == "" {
-		if err := required(fs, "log-key", "release-keys", "image", "bundle"); err != nil {
+		need = append(need, "release-keys")
+	}
+	need = append(need, "image", "bundle")
+	if err := required(fs, need...); err != nil {
+		return err
+	}
+	var lv note.Verifier
+	if *logKey != "" {
+		lk, err := keys.LoadPublic(*logKey)
+		if err != nil {
 			return err
 		}
-	} else if err := required(fs, "log-key", "image", "bundle"); err != nil {
-		return err
+		if lv, err = lk.NoteVerifier(); err != nil {
+			return fmt.Errorf("%s: %w", *logKey, err)
+		}
 	}
-	lk, err := keys.LoadPublic(*logKey)
-	if err != nil {
-		return err
-	}
-	lv, err := lk.NoteVerifier()
-	if err != nil {
-		return fmt.Errorf("%s: %w", *logKey, err)
+	var wp *client.WitnessPolicy
+	if *witnessPolicy != "" {
+		data, err := os.ReadFile(*witnessPolicy)
+		if err != nil {
+			return err
+		}
+		if wp, err = client.ParseWitnessPolicy(data); err != nil {
+			return err
+		}
 	}
 	ring, err := cli.LoadRing(releaseKeys)
 	if err != nil {
@@ -487,7 +509,7 @@ func verify(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer f.Close()
-	trust := client.Trust{Log: lv, ReleaseKeys: ring, ReleaseThreshold: *threshold, BuilderKeys: builders, RequireProvenance: *requireProv, Model: *model}
+	trust := client.Trust{Log: lv, Witnesses: wp, ReleaseKeys: ring, ReleaseThreshold: *threshold, BuilderKeys: builders, RequireProvenance: *requireProv, Model: *model}
 	if *policyFile != "" {
 		if trust.Policy, err = cli.LoadPolicy(*policyFile); err != nil {
 			return err
@@ -534,5 +556,15 @@ func verify(ctx context.Context, e *env, args []string) error {
 		"log_origin":       v.Checkpoint.Origin,
 		"log_index":        v.Index,
 		"checkpoint_size":  v.Checkpoint.Size,
+		"cosignatures":     cosignatures(v.Cosignatures),
 	})
+}
+
+// cosignatures summarizes verified cosignatures for JSON output.
+func cosignatures(cs []client.Cosignature) []map[string]any {
+	out := []map[string]any{}
+	for _, c := range cs {
+		out = append(out, map[string]any{"witness": c.Witness, "key": c.KeyName, "time": c.Time.UTC().Format(time.RFC3339)})
+	}
+	return out
 }

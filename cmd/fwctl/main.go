@@ -27,7 +27,9 @@ Usage:
   fwctl submit   --log URL FILE...                submit envelopes to a log
   fwctl bundle   --log URL --image F --out FILE   wait until a release is logged, fetch its proof bundle
   fwctl verify   --log-key K (--release-keys K --builder-keys K | --policy P) --image F --bundle FILE
-                                                  verify a bundle and an image offline
+                 [--witness-policy W]             verify a bundle and an image offline
+  fwctl checkpoint (--log URL | --file F) (--witness-policy W | --log-key K)
+                                                  fetch a checkpoint, verify its signature and witness quorum
   fwctl provenance show [--log URL --image F] [FILE...]
                                                   summarize provenance: builder, source, commit, times, reproducibility
   fwctl policy check --policy P (--bundle B | RELEASE [PROVENANCE...]) [--model M]
@@ -63,6 +65,7 @@ var commands = map[string]command{
 	"submit":     {submit, "submit envelopes to a log"},
 	"bundle":     {fetchBundle, "fetch a proof bundle"},
 	"verify":     {verify, "verify a bundle and image"},
+	"checkpoint": {checkpointCmd, "fetch and verify a log's checkpoint"},
 }
 
 // env is what a command talks to.

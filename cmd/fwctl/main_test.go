@@ -229,3 +229,51 @@ rules:
 		t.Errorf("verify --policy (2 keys) = %d: %s", code, errs)
 	}
 }
+
+// TestWitnessedVerify runs a log with three witnesses under a 2-of-3 policy
+// and checks fwctl checkpoint and fwctl verify --witness-policy: both
+// accept what the log publishes, and refuse it under a policy its
+// witnesses cannot meet (exit 3).
+func TestWitnessedVerify(t *testing.T) {
+	dir := t.TempDir()
+	p := func(s string) string { return filepath.Join(dir, s) }
+	wks := []*keys.PrivateKey{testutil.Key("witness-a.example.org"), testutil.Key("witness-b.example.org"), testutil.Key("witness-c.example.org")}
+	urls := testutil.StartWitnesses(t, wks, testutil.LogKey)
+	policy := testutil.WitnessPolicy(t, testutil.LogKey, 2, wks, urls...)
+	os.WriteFile(p("policy.txt"), policy, 0o644)
+	strict := testutil.WitnessPolicy(t, testutil.LogKey, 2, []*keys.PrivateKey{wks[0], testutil.Key("witness-z.example.org")})
+	os.WriteFile(p("strict.txt"), strict, 0o644)
+	relKey := testutil.Key("example.com/release-1")
+	pub, _ := relKey.Public().Marshal()
+	os.WriteFile(p("release-1.pub"), pub, 0o644)
+	l := testutil.StartLog(t, testutil.LogOptions{ReleaseKeys: []*keys.PrivateKey{relKey}, Witnesser: testutil.Collector(t, policy)})
+
+	img := testutil.Image("witnessed firmware", 5000)
+	os.WriteFile(p("fw.bin"), img, 0o644)
+	os.WriteFile(p("rel.dsse.json"), testutil.SignRelease(t, testutil.NewRelease(img, nil), relKey), 0o644)
+	if code, _, errs := fwctl(t, "submit", "--log", l.URL, p("rel.dsse.json")); code != 0 {
+		t.Fatalf("submit = %d: %s", code, errs)
+	}
+	if code, _, errs := fwctl(t, "bundle", "--log", l.URL, "--image", p("fw.bin"), "--out", p("fw.bundle")); code != 0 {
+		t.Fatalf("bundle = %d: %s", code, errs)
+	}
+	code, out, errs := fwctl(t, "checkpoint", "--log", l.URL, "--witness-policy", p("policy.txt"))
+	if code != 0 || !strings.Contains(out, "ok: size 1, signed by the log and cosigned by") || !strings.Contains(out, "— witness-") {
+		t.Errorf("checkpoint = %d:\n%s%s", code, out, errs)
+	}
+	if code, _, errs := fwctl(t, "checkpoint", "--log", l.URL, "--witness-policy", p("strict.txt")); code != 3 || !strings.Contains(errs, `quorum "quorum-group" is not met`) {
+		t.Errorf("checkpoint under a policy it cannot meet = %d, %q; want 3", code, errs)
+	}
+	code, out, errs = fwctl(t, "verify", "--witness-policy", p("policy.txt"), "--release-keys", p("release-1.pub"),
+		"--require-provenance=false", "--image", p("fw.bin"), "--bundle", p("fw.bundle"))
+	if code != 0 || !strings.Contains(out, `"witness": "w`) {
+		t.Errorf("verify --witness-policy = %d:\n%s%s", code, out, errs)
+	}
+	if code, _, errs := fwctl(t, "verify", "--witness-policy", p("strict.txt"), "--release-keys", p("release-1.pub"),
+		"--require-provenance=false", "--image", p("fw.bin"), "--bundle", p("fw.bundle")); code != 3 || !strings.Contains(errs, "REJECTED") {
+		t.Errorf("verify under a policy it cannot meet = %d, %q; want 3", code, errs)
+	}
+	if code, _, errs := fwctl(t, "checkpoint", "--log", l.URL); code != 2 || !strings.Contains(errs, "give --witness-policy or --log-key") {
+		t.Errorf("checkpoint without trust = %d, %q; want 2", code, errs)
+	}
+}

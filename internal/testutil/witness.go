@@ -2,12 +2,17 @@ package testutil
 
 import (
 	"bytes"
+	"context"
 	"fmt"
+	"io"
 	"log/slog"
+	"net/http/httptest"
 	"strings"
 	"testing"
 
+	"github.com/fwledger/fwledger/client"
 	"github.com/fwledger/fwledger/keys"
+	"github.com/fwledger/fwledger/witness"
 	flog "github.com/transparency-dev/formats/log"
 	"github.com/transparency-dev/merkle/rfc6962"
 	"github.com/transparency-dev/merkle/testonly"
@@ -123,4 +128,56 @@ type tWriter struct{ t testing.TB }
 func (w tWriter) Write(b []byte) (int, error) {
 	w.t.Log(strings.TrimSuffix(string(b), "\n"))
 	return len(b), nil
+}
+
+// StartWitnesses starts fwwitness servers on 127.0.0.1, one for each key,
+// that follow the logs of logKeys, and returns their URLs. They stop when
+// the test ends.
+func StartWitnesses(t testing.TB, witnessKeys []*keys.PrivateKey, logKeys ...*keys.PrivateKey) []string {
+	t.Helper()
+	var list strings.Builder
+	for _, k := range logKeys {
+		v, err := k.Public().VerifierKey()
+		if err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprintf(&list, "log %s\n", v)
+	}
+	logs, err := witness.ParseLogList([]byte(list.String()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var urls []string
+	for _, k := range witnessKeys {
+		s, err := k.CosignatureSigner()
+		if err != nil {
+			t.Fatal(err)
+		}
+		store, err := witness.OpenStore(context.Background(), t.TempDir())
+		if err != nil {
+			t.Fatal(err)
+		}
+		w, err := witness.New(context.Background(), witness.Config{Signers: []note.Signer{s}, Logs: logs, Store: store, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv := httptest.NewServer(witness.NewHandler(w, nil))
+		t.Cleanup(func() { srv.Close(); store.Close() })
+		urls = append(urls, srv.URL)
+	}
+	return urls
+}
+
+// Collector returns a witness collector for the policy text.
+func Collector(t testing.TB, policy []byte) *witness.Collector {
+	t.Helper()
+	p, err := client.ParseWitnessPolicy(policy)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := witness.NewCollector(witness.CollectorConfig{Policy: p, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
 }

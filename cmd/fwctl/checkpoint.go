@@ -1,0 +1,81 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/fwledger/fwledger/client"
+	"github.com/fwledger/fwledger/keys"
+)
+
+// checkpointCmd fetches (or reads) a checkpoint and verifies it with the
+// log key, or under a witness policy.
+func checkpointCmd(ctx context.Context, e *env, args []string) error {
+	fs := newFlags(e, "checkpoint", "(--log URL | --file F) (--witness-policy W | --log-key K)",
+		"Fetches the log's checkpoint (or reads one from a file), prints it, and verifies it: signed\n"+
+			"by the log key, and with --witness-policy cosigned by the policy's quorum of witnesses (C2SP\n"+
+			"tlog-policy). Exits 3 when it does not verify.")
+	logURL := fs.String("log", "", "log base `URL`")
+	file := fs.String("file", "", "read the checkpoint from `file` instead")
+	logKey := fs.String("log-key", "", "log public key `file`")
+	policyFile := fs.String("witness-policy", "", "C2SP tlog-policy `file`")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if (*logURL == "") == (*file == "") {
+		return &usageError{msg: "give one of --log and --file"}
+	}
+	if *logKey == "" && *policyFile == "" {
+		return &usageError{msg: "give --witness-policy or --log-key"}
+	}
+	var cp []byte
+	var err error
+	if *file != "" {
+		cp, err = os.ReadFile(*file)
+	} else {
+		var lc *client.LogClient
+		if lc, err = client.NewLogClient(*logURL, nil); err != nil {
+			return &usageError{msg: err.Error()}
+		}
+		cp, err = lc.Checkpoint(ctx)
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "%s\n", cp)
+	if *logKey != "" {
+		k, err := keys.LoadPublic(*logKey)
+		if err != nil {
+			return err
+		}
+		v, err := k.NoteVerifier()
+		if err != nil {
+			return err
+		}
+		if _, err := client.VerifyCheckpoint(v, cp); err != nil {
+			return &rejectedError{err: err}
+		}
+		fmt.Fprintf(e.stdout, "ok: signed by the log key %s\n", v.Name())
+	}
+	if *policyFile != "" {
+		data, err := os.ReadFile(*policyFile)
+		if err != nil {
+			return err
+		}
+		wp, err := client.ParseWitnessPolicy(data)
+		if err != nil {
+			return err
+		}
+		wc, err := wp.VerifyCheckpoint(cp)
+		if err != nil {
+			return &rejectedError{err: err}
+		}
+		fmt.Fprintf(e.stdout, "ok: size %d, signed by the log and cosigned by %d witnesses, meeting quorum %q\n", wc.Checkpoint.Size, len(wc.Cosignatures), wp.Quorum)
+		for _, c := range wc.Cosignatures {
+			fmt.Fprintf(e.stdout, "   %s (%s) at %s\n", c.Witness, c.KeyName, c.Time.UTC().Format(time.RFC3339))
+		}
+	}
+	return nil
+}
