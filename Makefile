@@ -7,7 +7,7 @@ ORIGIN   ?= example.com/fwlog
 ADDR     ?= 127.0.0.1:8080
 FUZZTIME ?= 30s
 
-.PHONY: all build run test test-race bench fuzz testdata vet clean
+.PHONY: all build run demo test test-race bench fuzz testdata vet clean
 
 all: build
 
@@ -26,6 +26,11 @@ run: build
 	@test -f keys/dev-builder.pub || $(BIN)/fwctl keygen --name example.com/dev-builder --out keys/dev-builder >/dev/null
 	$(BIN)/fwlog serve --data $(DATA) --origin $(ORIGIN) --addr $(ADDR) --log-format text \
 		$(foreach k,$(RELEASE_KEYS),--release-keys $(k)) $(foreach k,$(BUILDER_KEYS),--builder-keys $(k))
+
+## demo: fwlog and three fwwitness on loopback with fresh keys (in ./demo), a release submitted,
+## the cosigned checkpoint printed and verified under a 2-of-3 witness policy; Ctrl-C stops all
+demo:
+	./scripts/demo.sh
 
 ## test: vet, then every test (unit, HTTP, crash loops, fuzz seed corpora). It first builds
 ## the reference witness (scripts/omniwitness.sh) for the witness interop test.
