@@ -25,6 +25,7 @@ const ContentTypeSize = "text/x.tlog.size"
 //	GET  /checkpoint/<origin>      the latest checkpoint cosigned for a log, with its cosignatures
 //	GET  /forks                    evidence of forks, as JSON
 //	GET  /                         the witness's key names and logs, as text
+//	GET  /healthz                  200 ok
 //
 // Error responses are text/plain and name the problem, except a 409 for a
 // stale old size, whose body is the latest cosigned size (text/x.tlog.size).
@@ -38,6 +39,7 @@ func NewHandler(w *Witness, logger *slog.Logger) http.Handler {
 	mux.HandleFunc("GET /checkpoint/{origin...}", h.checkpoint)
 	mux.HandleFunc("GET /forks", h.forks)
 	mux.HandleFunc("GET /{$}", h.info)
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok\n")) })
 	return mux
 }
 

@@ -1,0 +1,87 @@
+package witness_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+
+	"github.com/fwledger/fwledger/internal/testutil"
+	"github.com/fwledger/fwledger/keys"
+	"github.com/fwledger/fwledger/witness"
+)
+
+// BenchmarkAddCheckpoint measures the witness's add-checkpoint in process,
+// on SQLite: log signature, consistency proof, cosignature and a durable
+// write per request. Each request grows one log's tree by a few entries.
+func BenchmarkAddCheckpoint(b *testing.B) {
+	const size = 1 << 16
+	tr := newTree(size, -1, "")
+	w := startWitness(b, "", witness.Config{})
+	// Requests prepared beforehand: the log's work is not measured.
+	var reqs []*witness.AddCheckpointRequest
+	old := uint64(0)
+	for n := uint64(7); n < size; n += 7 {
+		req := &witness.AddCheckpointRequest{OldSize: old, Checkpoint: tr.checkpoint(b, logKey, n)}
+		if old > 0 {
+			req.Proof, _ = tr.ConsistencyProof(old, n)
+		}
+		reqs = append(reqs, req)
+		old = n
+	}
+	ctx := context.Background()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if i == len(reqs) {
+			b.Fatalf("more than %d iterations", len(reqs))
+		}
+		if _, err := w.AddCheckpoint(ctx, reqs[i]); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "requests/s")
+}
+
+// BenchmarkAddCheckpointLogs is BenchmarkAddCheckpoint with 16 logs fed in
+// parallel, as a witness serving many logs sees it.
+func BenchmarkAddCheckpointLogs(b *testing.B) {
+	const logs, size = 16, 1 << 14
+	var lks []*keys.PrivateKey
+	for i := range logs {
+		lks = append(lks, testutil.Key(fmt.Sprintf("example.com/log-%d", i)))
+	}
+	w := startWitness(b, "", witness.Config{Logs: logList(b, lks...)})
+	tr := newTree(size, -1, "")
+	reqs := make([][]*witness.AddCheckpointRequest, logs)
+	for i, lk := range lks {
+		old := uint64(0)
+		for n := uint64(7); n < size; n += 7 {
+			req := &witness.AddCheckpointRequest{OldSize: old, Checkpoint: tr.checkpoint(b, lk, n)}
+			if old > 0 {
+				req.Proof, _ = tr.ConsistencyProof(old, n)
+			}
+			reqs[i] = append(reqs[i], req)
+			old = n
+		}
+	}
+	ctx := context.Background()
+	b.ResetTimer()
+	done := make(chan error, logs)
+	per := (b.N + logs - 1) / logs
+	for i := range logs {
+		go func() {
+			for j := 0; j < per && j < len(reqs[i]); j++ {
+				if _, err := w.AddCheckpoint(ctx, reqs[i][j]); err != nil {
+					done <- err
+					return
+				}
+			}
+			done <- nil
+		}()
+	}
+	for range logs {
+		if err := <-done; err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(per*logs)/b.Elapsed().Seconds(), "requests/s")
+}
