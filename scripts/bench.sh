@@ -6,7 +6,11 @@
 #   3. storage per entry after a clean shutdown;
 #   4. release+provenance pairs over HTTP into a second fresh fwlog that
 #      requires provenance (PAIRS, default 60,000 pairs);
-#   5. the Go benchmarks (go test -bench), and BenchmarkVerifyPair on one core.
+#   5. witnesses: add-checkpoint requests/s of one fwwitness (16 logs at once, and
+#      one log alone), cosigning rounds with three fwwitness under a 2-of-3
+#      policy, and the append load (WITNESSED_ENTRIES, default 200,000) into a
+#      fwlog that publishes only checkpoints the three witnesses cosigned;
+#   6. the Go benchmarks (go test -bench), and BenchmarkVerifyPair on one core.
 # Usage: scripts/bench.sh            (or: make bench)
 #        ENTRIES=100000 scripts/bench.sh   for a quick run (no 1M comparison)
 set -euo pipefail
@@ -15,18 +19,21 @@ ENTRIES=${ENTRIES:-1020000}
 CONCURRENCY=${CONCURRENCY:-256}
 READ_DURATION=${READ_DURATION:-10s}
 PAIRS=${PAIRS:-60000}
+WITNESSED_ENTRIES=${WITNESSED_ENTRIES:-200000}
 OUT=${OUT:-docs/BENCHMARKS.md}
 
 work=$(mktemp -d)
 pid=
+wpids=()
 cleanup() {
 	if [ -n "$pid" ]; then kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; fi
+	if [ ${#wpids[@]} -gt 0 ]; then kill "${wpids[@]}" 2>/dev/null || true; wait "${wpids[@]}" 2>/dev/null || true; fi
 	rm -rf "$work"
 }
 trap cleanup EXIT
 
 echo "building into $work/bin" >&2
-go build -o "$work/bin/" ./cmd/fwlog ./cmd/fwctl
+go build -o "$work/bin/" ./cmd/fwlog ./cmd/fwctl ./cmd/fwwitness
 # fwbench reads the stopped log's database; sqlite_dbstat gives the per-table sizes.
 go build -tags sqlite_dbstat -o "$work/bin/" ./internal/cmd/fwbench
 bin=$work/bin
@@ -71,14 +78,64 @@ kill -TERM "$pid"
 wait "$pid" || { echo "fwlog did not shut down cleanly" >&2; exit 1; }
 pid=
 
+echo "witnesses" >&2
+# start_witness NAME: starts fwwitness NAME following the setup's logs; sets waddr.
+start_witness() {
+	"$bin/fwctl" keygen --name "$1.bench.example" --out "$work/wit/$1" >/dev/null
+	"$bin/fwwitness" serve --key "$work/wit/$1.key" --logs "$work/wit/logs.txt" --data "$work/wit/$1" \
+		--addr 127.0.0.1:0 --rate-limit 0 2>"$work/wit/$1.log" &
+	wpids+=($!)
+	waddr=
+	for _ in $(seq 100); do
+		waddr=$(sed -n 's/.*"msg":"serving","addr":"\([^"]*\)".*/\1/p' "$work/wit/$1.log" | head -1)
+		[ -n "$waddr" ] && break
+		sleep 0.1
+	done
+	[ -n "$waddr" ] || { cat "$work/wit/$1.log" >&2; echo "fwwitness did not start" >&2; exit 1; }
+}
+"$bin/fwbench" witness-setup --logs 19 --out "$work/wit"
+start_witness w0
+"$bin/fwbench" witness --witness "http://$waddr" --keys "$work/wit" --logs 16 --requests 64000 >"$work/witness.json"
+kill -TERM "${wpids[@]}"
+wait "${wpids[@]}"
+wpids=()
+# Three witnesses under a 2-of-3 policy, for log 17 (rounds) and log 18 (fwlog).
+policy() {
+	echo "log $(head -1 "$work/wit/log-$1.pub")"
+	for w in a b c; do
+		echo "witness $w $("$bin/fwwitness" vkey --key "$work/wit/w$w.pub") ${wurl[$w]}"
+	done
+	echo "group two-of-three 2 a b c"
+	echo "quorum two-of-three"
+}
+declare -A wurl
+for w in a b c; do
+	start_witness "w$w"
+	wurl[$w]=http://$waddr
+done
+policy 17 >"$work/wit/policy-17.txt"
+policy 18 >"$work/wit/policy-18.txt"
+"$bin/fwbench" rounds --policy "$work/wit/policy-17.txt" --key "$work/wit/log-17.key" --rounds 3000 >"$work/rounds.json"
+start_log "$work/witnessed" --key "$work/wit/log-18.key" --release-keys "$work/release.pub" --require-provenance=false \
+	--witness-policy "$work/wit/policy-18.txt"
+"$bin/fwbench" append --log "$url" --key "$work/release.key" --entries "$WITNESSED_ENTRIES" --seed 5000000 \
+	--concurrency "$CONCURRENCY" --window 20000 >"$work/witnessed.json"
+kill -TERM "$pid"
+wait "$pid" || { echo "fwlog did not shut down cleanly" >&2; exit 1; }
+pid=
+kill -TERM "${wpids[@]}"
+wait "${wpids[@]}"
+wpids=()
+
 echo "go benchmarks" >&2
 go test -run '^$' -bench . -benchtime 2s -count 1 \
-	./provenance ./log ./log/tiles ./log/sqlite ./client 2>&1 | grep -E '^(Benchmark|goos|goarch|cpu:)' | awk '/^Benchmark/ || !seen[$0]++' >"$work/gobench.txt"
+	./provenance ./log ./log/tiles ./log/sqlite ./client ./witness 2>&1 | grep -E '^(Benchmark|goos|goarch|cpu:)' | awk '/^Benchmark/ || !seen[$0]++' >"$work/gobench.txt"
 go test -run '^$' -bench 'VerifyPair' -benchtime 3s -count 1 -cpu 1 ./provenance 2>&1 | grep -E '^Benchmark' >"$work/pair1cpu.txt"
 
 cpu=$(sed -n 's/^model name[^:]*: //p' /proc/cpuinfo | head -1)
 cmd="make bench"
 [ "$ENTRIES" != 1020000 ] && cmd="ENTRIES=$ENTRIES make bench"
 "$bin/fwbench" report --append "$work/append.json" --read "$work/read.json" --storage "$work/storage.json" \
-	--gobench "$work/gobench.txt" --pairs "$work/pairs.json" --pair1cpu "$work/pair1cpu.txt" --command "$cmd" --cpu "$cpu" >"$OUT"
+	--gobench "$work/gobench.txt" --pairs "$work/pairs.json" --pair1cpu "$work/pair1cpu.txt" \
+	--witness "$work/witness.json" --rounds "$work/rounds.json" --witnessed "$work/witnessed.json" --command "$cmd" --cpu "$cpu" >"$OUT"
 echo "wrote $OUT" >&2

@@ -37,7 +37,7 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: fwbench append|read|storage|report [flags]")
+		fmt.Fprintln(os.Stderr, "usage: fwbench append|read|storage|witness-setup|witness|rounds|report [flags]")
 		os.Exit(2)
 	}
 	var err error
@@ -50,6 +50,12 @@ func main() {
 		err = storagePhase(os.Args[2:])
 	case "report":
 		err = reportPhase(os.Args[2:])
+	case "witness-setup":
+		err = witnessSetupPhase(os.Args[2:])
+	case "witness":
+		err = witnessPhase(os.Args[2:])
+	case "rounds":
+		err = roundsPhase(os.Args[2:])
 	default:
 		err = fmt.Errorf("unknown phase %q", os.Args[1])
 	}
