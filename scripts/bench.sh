@@ -40,20 +40,25 @@ bin=$work/bin
 "$bin/fwctl" keygen --name bench.example/release --out "$work/release" >/dev/null
 "$bin/fwctl" keygen --name bench.example/ci --out "$work/builder" >/dev/null
 
+# serving_addr LOGFILE: waits for a server's "serving" log line and prints its address.
+serving_addr() {
+	local addr=
+	for _ in $(seq 100); do
+		addr=$(sed -n 's/.*"msg":"serving","addr":"\([^"]*\)".*/\1/p' "$1" | head -1)
+		[ -n "$addr" ] && break
+		sleep 0.1
+	done
+	[ -n "$addr" ] || { cat "$1" >&2; echo "the server logging to $1 did not start" >&2; exit 1; }
+	echo "$addr"
+}
+
 # start_log DATA ARGS... starts fwlog and sets pid and url.
 start_log() {
 	local data=$1
 	shift
 	"$bin/fwlog" serve --data "$data" --addr 127.0.0.1:0 --log-level info "$@" 2>"$data.log" &
 	pid=$!
-	local addr=
-	for _ in $(seq 100); do
-		addr=$(sed -n 's/.*"msg":"serving","addr":"\([^"]*\)".*/\1/p' "$data.log" | head -1)
-		[ -n "$addr" ] && break
-		sleep 0.1
-	done
-	[ -n "$addr" ] || { cat "$data.log" >&2; echo "fwlog did not start" >&2; exit 1; }
-	url=http://$addr
+	url=http://$(serving_addr "$data.log")
 	echo "fwlog serving at $url" >&2
 }
 
@@ -85,13 +90,7 @@ start_witness() {
 	"$bin/fwwitness" serve --key "$work/wit/$1.key" --logs "$work/wit/logs.txt" --data "$work/wit/$1" \
 		--addr 127.0.0.1:0 --rate-limit 0 2>"$work/wit/$1.log" &
 	wpids+=($!)
-	waddr=
-	for _ in $(seq 100); do
-		waddr=$(sed -n 's/.*"msg":"serving","addr":"\([^"]*\)".*/\1/p' "$work/wit/$1.log" | head -1)
-		[ -n "$waddr" ] && break
-		sleep 0.1
-	done
-	[ -n "$waddr" ] || { cat "$work/wit/$1.log" >&2; echo "fwwitness did not start" >&2; exit 1; }
+	waddr=$(serving_addr "$work/wit/$1.log")
 }
 "$bin/fwbench" witness-setup --logs 19 --out "$work/wit"
 start_witness w0

@@ -7,9 +7,9 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"syscall"
 	"time"
 
+	"github.com/fwledger/fwledger/internal/dirlock"
 	_ "github.com/mattn/go-sqlite3" // the SQLite driver
 )
 
@@ -20,7 +20,7 @@ const (
 )
 
 // ErrLocked means another process holds the data directory.
-var ErrLocked = errors.New("the witness data directory is in use by another process")
+var ErrLocked = dirlock.ErrLocked
 
 // A Store keeps a witness's state in SQLite: for each log origin, the
 // latest checkpoint it cosigned; and the evidence of forks it was shown.
@@ -69,19 +69,9 @@ CREATE TABLE IF NOT EXISTS forks (
 // OpenStore opens (creating if needed) the witness database in dir, and
 // locks dir against a second process.
 func OpenStore(ctx context.Context, dir string) (*Store, error) {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, err
-	}
-	lock, err := os.OpenFile(filepath.Join(dir, LockFile), os.O_RDWR|os.O_CREATE, 0o600)
+	lock, err := dirlock.Lock(dir, LockFile)
 	if err != nil {
 		return nil, err
-	}
-	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
-		lock.Close()
-		if errors.Is(err, syscall.EWOULDBLOCK) {
-			return nil, fmt.Errorf("%s: %w", dir, ErrLocked)
-		}
-		return nil, fmt.Errorf("couldn't lock %s: %w", dir, err)
 	}
 	dsn := "file:" + filepath.Join(dir, DatabaseFile) + "?_journal_mode=WAL&_synchronous=FULL&_busy_timeout=10000&_txlock=immediate"
 	db, err := sql.Open("sqlite3", dsn)

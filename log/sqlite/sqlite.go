@@ -34,9 +34,9 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"syscall"
 	"time"
 
+	"github.com/fwledger/fwledger/internal/dirlock"
 	"github.com/fwledger/fwledger/log"
 	"github.com/fwledger/fwledger/log/tiles"
 	_ "github.com/mattn/go-sqlite3"
@@ -88,7 +88,7 @@ const (
 )
 
 // ErrLocked is returned by Open when another process holds the data directory.
-var ErrLocked = errors.New("the data directory is in use by another process")
+var ErrLocked = dirlock.ErrLocked
 
 // Storage is a log.Storage in a SQLite database.
 type Storage struct {
@@ -109,19 +109,9 @@ var _ log.Storage = (*Storage)(nil)
 
 // Open opens (creating if needed) the log database in dir and locks dir.
 func Open(ctx context.Context, dir string) (*Storage, error) {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, err
-	}
-	lock, err := os.OpenFile(filepath.Join(dir, LockFile), os.O_RDWR|os.O_CREATE, 0o600)
+	lock, err := dirlock.Lock(dir, LockFile)
 	if err != nil {
 		return nil, err
-	}
-	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
-		lock.Close()
-		if errors.Is(err, syscall.EWOULDBLOCK) {
-			return nil, fmt.Errorf("%s: %w", dir, ErrLocked)
-		}
-		return nil, fmt.Errorf("couldn't lock %s: %w", dir, err)
 	}
 	s := &Storage{lock: lock}
 	if err := s.open(ctx, filepath.Join(dir, DatabaseFile)); err != nil {
