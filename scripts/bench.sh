@@ -21,6 +21,7 @@ READ_DURATION=${READ_DURATION:-10s}
 PAIRS=${PAIRS:-60000}
 WITNESSED_ENTRIES=${WITNESSED_ENTRIES:-200000}
 OUT=${OUT:-docs/BENCHMARKS.md}
+KEEP=${KEEP:-}   # a directory to keep the raw results (JSON) in
 
 work=$(mktemp -d)
 pid=
@@ -138,3 +139,4 @@ cmd="make bench"
 	--gobench "$work/gobench.txt" --pairs "$work/pairs.json" --pair1cpu "$work/pair1cpu.txt" \
 	--witness "$work/witness.json" --rounds "$work/rounds.json" --witnessed "$work/witnessed.json" --command "$cmd" --cpu "$cpu" >"$OUT"
 echo "wrote $OUT" >&2
+if [ -n "$KEEP" ]; then mkdir -p "$KEEP" && cp "$work"/*.json "$work"/*.txt "$KEEP"/; fi

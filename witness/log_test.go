@@ -260,6 +260,19 @@ func TestWitnessedCheckpointSurvivesRestart(t *testing.T) {
 	if _, err := wn.policy.VerifyCheckpoint(cp); err != nil {
 		t.Errorf("after restart: %v", err)
 	}
+	// The restarted log does not know the witnesses' sizes: its first
+	// request to each says old 0, the 409 answer tells it the size, and it
+	// sends the proof from there.
+	for _, s := range wn.servers {
+		s.down.Store(false)
+	}
+	lc2, _ := client.NewLogClient(tl2.URL, nil)
+	submit(t, lc2, "after restart")
+	tl2.WaitSize(t, 2)
+	cp, _ = tl2.Checkpoint()
+	if wc, err := wn.policy.VerifyCheckpoint(cp); err != nil || wc.Checkpoint.Size != 2 {
+		t.Errorf("after the witnesses came back: %v", err)
+	}
 }
 
 // TestForkAttempt: someone holding the log key signs two roots for one
