@@ -80,10 +80,52 @@ func TestCrashLoop(t *testing.T) {
 	if testing.Short() {
 		rounds = 5
 	}
+	crashLoop(t, rounds, nil, nil)
+}
+
+// TestCrashLoopWitnessed is the crash loop with three witnesses under a
+// 2-of-3 policy: besides everything TestCrashLoop checks, every checkpoint
+// the log ever served must meet the policy, and after each restart the
+// published checkpoint never goes back.
+func TestCrashLoopWitnessed(t *testing.T) {
+	rounds := 10
+	if testing.Short() {
+		rounds = 3
+	}
+	dir := t.TempDir()
+	logKey := testutil.Key(origin)
+	if err := keys.Write(filepath.Join(dir, "log"), logKey); err != nil {
+		t.Fatal(err)
+	}
+	wks := []*keys.PrivateKey{testutil.Key("witness-a.example.org"), testutil.Key("witness-b.example.org"), testutil.Key("witness-c.example.org")}
+	urls := testutil.StartWitnesses(t, wks, logKey)
+	policy := testutil.WitnessPolicy(t, logKey, 2, wks, urls...)
+	if err := os.WriteFile(filepath.Join(dir, "policy.txt"), policy, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	wp, err := client.ParseWitnessPolicy(policy)
+	if err != nil {
+		t.Fatal(err)
+	}
+	crashLoop(t, rounds, []string{"--key", filepath.Join(dir, "log.key"), "--witness-policy", filepath.Join(dir, "policy.txt")}, func(raw []byte) error {
+		_, err := wp.VerifyCheckpoint(raw)
+		return err
+	})
+}
+
+// crashLoop runs the crash test for rounds rounds with fwlog's extra args;
+// check, if set, must accept every checkpoint the log serves.
+func crashLoop(t *testing.T, rounds int, extra []string, check func([]byte) error) {
 	dir := t.TempDir()
 	data := filepath.Join(dir, "data")
 	pub := setup(t, dir)
 	rnd := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 7))
+	pubFile := filepath.Join(data, "log.pub")
+	for i, a := range extra {
+		if a == "--key" {
+			pubFile = strings.TrimSuffix(extra[i+1], ".key") + ".pub"
+		}
+	}
 
 	var (
 		mu          sync.Mutex
@@ -92,7 +134,7 @@ func TestCrashLoop(t *testing.T) {
 		seq         int
 	)
 	for round := 0; round < rounds; round++ {
-		args := []string{"--data", data, "--release-keys", pub}
+		args := append([]string{"--data", data, "--release-keys", pub}, extra...)
 		if round == 0 {
 			args = append(args, "--origin", origin)
 		}
@@ -101,7 +143,7 @@ func TestCrashLoop(t *testing.T) {
 			t.Fatalf("round %d: %v", round, err)
 		}
 		lc, _ := client.NewLogClient(p.URL, nil)
-		verifier := logVerifier(t, data)
+		verifier := logVerifier(t, pubFile)
 		ctx := context.Background()
 
 		// After a restart every acknowledged entry comes back, byte for byte.
@@ -127,6 +169,11 @@ func TestCrashLoop(t *testing.T) {
 		checkpoints[string(cur.raw)] = cur.raw
 		for _, raw := range checkpoints {
 			checkConsistent(t, lc, verifier, raw, cur)
+			if check != nil {
+				if err := check(raw); err != nil {
+					t.Fatalf("round %d: the log served a checkpoint that fails the check: %v\n%s", round, err, raw)
+				}
+			}
 		}
 		mu.Unlock()
 
@@ -202,6 +249,13 @@ func TestCrashLoop(t *testing.T) {
 	}
 	mu.Lock()
 	defer mu.Unlock()
+	for _, raw := range checkpoints {
+		if check != nil {
+			if err := check(raw); err != nil {
+				t.Errorf("the log served a checkpoint that fails the check: %v\n%s", err, raw)
+			}
+		}
+	}
 	if len(acked) < 50 {
 		t.Errorf("only %d entries were acknowledged over %d rounds; the test did not exercise the log", len(acked), rounds)
 	}
@@ -213,8 +267,8 @@ type checkpoint struct {
 	raw []byte
 }
 
-func logVerifier(t *testing.T, data string) note.Verifier {
-	k, err := keys.LoadPublic(filepath.Join(data, "log.pub"))
+func logVerifier(t *testing.T, pubFile string) note.Verifier {
+	k, err := keys.LoadPublic(pubFile)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -226,7 +280,12 @@ func logVerifier(t *testing.T, data string) note.Verifier {
 }
 
 func checkpointOf(t *testing.T, lc *client.LogClient, v note.Verifier) checkpoint {
+	// With witnesses, a new log has no checkpoint until the first quorum.
 	raw, err := lc.Checkpoint(context.Background())
+	for deadline := time.Now().Add(10 * time.Second); err != nil && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+		raw, err = lc.Checkpoint(context.Background())
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
