@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"sync/atomic"
@@ -25,16 +26,32 @@ var releaseKey = testutil.Key("example.com/release-1")
 // switchable serves a witness, or 503 while down is set: a witness that is
 // unreachable for a while.
 type switchable struct {
-	h    http.Handler
-	down atomic.Bool
+	h       http.Handler
+	down    atomic.Bool
+	posts   atomic.Int64 // add-checkpoint requests answered
+	limited atomic.Int64 // of which 429
 }
 
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (r *statusRecorder) WriteHeader(code int) { r.status = code; r.ResponseWriter.WriteHeader(code) }
+
 func (s *switchable) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method == http.MethodPost {
+		s.posts.Add(1)
+	}
 	if s.down.Load() {
 		http.Error(w, "down for the test", http.StatusServiceUnavailable)
 		return
 	}
-	s.h.ServeHTTP(w, r)
+	rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+	s.h.ServeHTTP(rec, r)
+	if rec.status == http.StatusTooManyRequests {
+		s.limited.Add(1)
+	}
 }
 
 type witnessNet struct {
@@ -48,6 +65,11 @@ type witnessNet struct {
 // startWitnesses starts n fwwitness servers on 127.0.0.1 that follow the
 // test log, and a k-of-n policy naming them.
 func startWitnesses(t *testing.T, n, k int) *witnessNet {
+	return startWitnessesWith(t, n, k, witness.Config{})
+}
+
+// startWitnessesWith is startWitnesses with cfg's rate limit.
+func startWitnessesWith(t *testing.T, n, k int, cfg witness.Config) *witnessNet {
 	t.Helper()
 	wn := &witnessNet{}
 	for i := range n {
@@ -60,7 +82,7 @@ func startWitnesses(t *testing.T, n, k int) *witnessNet {
 		if err != nil {
 			t.Fatal(err)
 		}
-		w, err := witness.New(context.Background(), witness.Config{Signers: []note.Signer{s}, Logs: logList(t, logKey), Store: store, Logger: testutil.Logger(t)})
+		w, err := witness.New(context.Background(), witness.Config{Signers: []note.Signer{s}, Logs: logList(t, logKey), Store: store, Logger: testutil.Logger(t), RateLimit: cfg.RateLimit, Burst: cfg.Burst})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -322,4 +344,51 @@ func TestForkAttempt(t *testing.T) {
 	if _, err := wn.policy.VerifyCheckpoint(append(append(bytes.Clone(cpH), sigA...), sigB...)); !errors.As(err, &ce) {
 		t.Errorf("a checkpoint with the other root's cosignature: %v, want a *CheckpointError", err)
 	}
+}
+
+// TestRefresh checks that an idle log gets its unchanged checkpoint
+// cosigned again every WitnessRefresh, so its timestamps stay fresh.
+func TestRefresh(t *testing.T) {
+	wn := startWitnesses(t, 3, 2)
+	tl := testutil.StartLog(t, testutil.LogOptions{ReleaseKeys: []*keys.PrivateKey{releaseKey}, Witnesser: wn.collector(t), WitnessRefresh: 100 * time.Millisecond})
+	lc, _ := client.NewLogClient(tl.URL, nil)
+	submit(t, lc, "refresh")
+	tl.WaitSize(t, 1)
+	time.Sleep(100 * time.Millisecond)
+	before := wn.servers[0].posts.Load() + wn.servers[1].posts.Load() + wn.servers[2].posts.Load()
+	time.Sleep(1500 * time.Millisecond) // the retry ticker runs every second
+	after := wn.servers[0].posts.Load() + wn.servers[1].posts.Load() + wn.servers[2].posts.Load()
+	if after-before < 2 {
+		t.Errorf("%d add-checkpoint requests in 1.5s of an idle log with a 100ms refresh; want the checkpoint cosigned again", after-before)
+	}
+	cp, size := tl.Checkpoint()
+	if _, err := wn.policy.VerifyCheckpoint(cp); err != nil || size != 1 {
+		t.Errorf("after refreshes: size %d, %v", size, err)
+	}
+}
+
+// TestRateLimitedWitnesses checks that the log keeps getting checkpoints
+// cosigned by witnesses that answer 429 to part of its requests: it backs
+// off and retries.
+func TestRateLimitedWitnesses(t *testing.T) {
+	wn := startWitnessesWith(t, 3, 3, witness.Config{RateLimit: 5, Burst: 1})
+	tl := testutil.StartLog(t, testutil.LogOptions{ReleaseKeys: []*keys.PrivateKey{releaseKey}, Witnesser: wn.collector(t), Interval: 20 * time.Millisecond})
+	lc, _ := client.NewLogClient(tl.URL, nil)
+	for i := range 20 {
+		submit(t, lc, fmt.Sprint("rate limited ", i))
+		time.Sleep(10 * time.Millisecond)
+	}
+	tl.WaitSize(t, 20)
+	cp, _ := tl.Checkpoint()
+	if _, err := wn.policy.VerifyCheckpoint(cp); err != nil {
+		t.Error(err)
+	}
+	var limited int64
+	for _, s := range wn.servers {
+		limited += s.limited.Load()
+	}
+	if limited == 0 {
+		t.Error("no witness answered 429: the test did not exercise the backoff")
+	}
+	t.Logf("%d requests answered 429", limited)
 }

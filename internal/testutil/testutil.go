@@ -161,6 +161,7 @@ type LogOptions struct {
 	// Witnesser and the witness options, as in log.Config.
 	Witnesser       log.Witnesser
 	WitnessTimeout  time.Duration
+	WitnessRefresh  time.Duration
 	WitnessFailOpen bool
 	// Logger receives the log's logs (default: discarded).
 	Logger *slog.Logger
@@ -243,7 +244,7 @@ func OpenLog(ctx context.Context, store log.Storage, o LogOptions) (*log.Log, er
 		Signer: signer, Verifier: verifier, VerifierKey: vkey,
 		Storage: store, ReleaseKeys: ring, BuilderKeys: builders, RequireProvenance: o.RequireProvenance, Policy: o.Policy, Keyless: o.Keyless, LayoutKeys: o.LayoutKeys, Images: images, Blobs: blobs,
 		IntegrateInterval: o.Interval, QueueSize: o.QueueSize,
-		Witnesser: o.Witnesser, WitnessTimeout: o.WitnessTimeout, WitnessFailOpen: o.WitnessFailOpen,
+		Witnesser: o.Witnesser, WitnessTimeout: o.WitnessTimeout, WitnessRefresh: o.WitnessRefresh, WitnessFailOpen: o.WitnessFailOpen,
 		Logger: o.Logger,
 	})
 }
