@@ -2,6 +2,7 @@ package witness_test
 
 import (
 	"bytes"
+	"strings"
 	"testing"
 
 	"github.com/fwledger/fwledger/witness"
@@ -26,6 +27,31 @@ func FuzzParseAddCheckpoint(f *testing.F) {
 		}
 		if got := req.Marshal(); !bytes.Equal(got, body) {
 			t.Fatalf("Marshal(Parse(%q)) = %q", body, got)
+		}
+	})
+}
+
+// FuzzParseLogList checks the witness's log list parser: it never panics,
+// and every key it accepts verifies checkpoints of the origin it is listed
+// under.
+func FuzzParseLogList(f *testing.F) {
+	f.Fuzz(func(t *testing.T, data []byte) {
+		l, err := witness.ParseLogList(data)
+		if err != nil {
+			return
+		}
+		if len(l.Keys()) == 0 {
+			t.Fatal("accepted a list with no log")
+		}
+		for _, k := range l.Keys() {
+			name, _, _ := strings.Cut(k, "+")
+			found := false
+			for _, v := range l.Verifiers(name) {
+				found = found || v.Name() == name
+			}
+			if !found {
+				t.Fatalf("key %q is not among the verifiers of %q", k, name)
+			}
 		}
 	})
 }

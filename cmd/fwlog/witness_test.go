@@ -125,3 +125,46 @@ func waitListening(t *testing.T, addr string, out fmt.Stringer) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// TestWitnessPolicyErrors checks that fwlog refuses to start, naming the
+// problem, with a witness policy it cannot use.
+func TestWitnessPolicyErrors(t *testing.T) {
+	dir := t.TempDir()
+	logKey := testutil.Key(origin)
+	if err := keys.Write(filepath.Join(dir, "log"), logKey); err != nil {
+		t.Fatal(err)
+	}
+	pub := setup(t, dir)
+	wk := testutil.Key("witness-a.example.org")
+	other := testutil.Key("example.com/otherlog")
+	write := func(name string, data []byte) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	for _, tc := range []struct {
+		desc string
+		args []string
+		want string
+	}{
+		{"missing file", []string{"--witness-policy", filepath.Join(dir, "nope.txt")}, "couldn't read the witness policy"},
+		{"not a policy", []string{"--witness-policy", write("bad.txt", []byte("witness a\n"))}, "invalid --witness-policy"},
+		{"another log's policy", []string{"--witness-policy", write("other.txt", testutil.WitnessPolicy(t, other, 1, []*keys.PrivateKey{wk}, "http://127.0.0.1:1"))}, "has no log line with this log's key"},
+		{"witness without URL", []string{"--witness-policy", write("nourl.txt", testutil.WitnessPolicy(t, logKey, 1, []*keys.PrivateKey{wk}))}, `witness \"w0\" has no URL in the policy`},
+		{"fail-open alone", []string{"--witness-fail-open"}, "--witness-fail-open needs --witness-policy"},
+	} {
+		t.Run(tc.desc, func(t *testing.T) {
+			args := append([]string{"--data", filepath.Join(dir, "data"), "--key", filepath.Join(dir, "log.key"), "--release-keys", pub}, tc.args...)
+			p, err := start(t, args...)
+			if err == nil {
+				p.Stop(syscall.SIGKILL)
+				t.Fatal("fwlog started")
+			}
+			if !strings.Contains(err.Error(), "exit status 1") || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("fwlog: %v; want exit status 1 and %q", err, tc.want)
+			}
+		})
+	}
+}

@@ -276,6 +276,8 @@ func build(root string) (files, error) {
 		string(must(logVKey())), testutil.CosignerVKey(st, Witnesses[0]), testutil.CosignerVKey(st, Witnesses[1]), testutil.CosignerVKey(st, Witnesses[2]))
 	corpus("client", "FuzzParseWitnessPolicy", "nested", []byte(nested))
 	corpus("client", "FuzzParseWitnessPolicy", "none", []byte("# no witnesses\nquorum none\n"))
+	corpus("witness", "FuzzParseLogList", "two-logs", []byte(fmt.Sprintf("# logs this witness follows\nlog %s\n\tlog %s http://127.0.0.1:8080\n",
+		string(must(logVKey())), func() string { v, _ := testutil.Key("example.com/otherlog").Public().VerifierKey(); return v }())))
 	for name, body := range witnessRequests(st) {
 		corpus("witness", "FuzzParseAddCheckpoint", name, body)
 	}
