@@ -275,6 +275,7 @@ func build(root string) (files, error) {
 	nested := fmt.Sprintf("log %s\nwitness X1 %s\nwitness X2 %s\ngroup X-witnesses 2 X1 X2\nwitness Y1 %s\ngroup Y-witnesses any Y1\ngroup X-and-Y all X-witnesses Y-witnesses\nquorum X-and-Y\n",
 		string(must(logVKey())), testutil.CosignerVKey(st, Witnesses[0]), testutil.CosignerVKey(st, Witnesses[1]), testutil.CosignerVKey(st, Witnesses[2]))
 	corpus("client", "FuzzParseWitnessPolicy", "nested", []byte(nested))
+	corpus("client", "FuzzWitnessPolicyVerifyCheckpoint", "log-signed-only", testutil.SignCheckpoint(st, testutil.LogKey, 9, tiles.EmptyRoot()))
 	corpus("client", "FuzzParseWitnessPolicy", "none", []byte("# no witnesses\nquorum none\n"))
 	corpus("witness", "FuzzParseLogList", "two-logs", []byte(fmt.Sprintf("# logs this witness follows\nlog %s\n\tlog %s http://127.0.0.1:8080\n",
 		string(must(logVKey())), func() string { v, _ := testutil.Key("example.com/otherlog").Public().VerifierKey(); return v }())))
