@@ -283,15 +283,6 @@ func (w *Witness) Latest(origin string) []byte {
 // Forks returns the evidence of forks the witness was shown.
 func (w *Witness) Forks(ctx context.Context) ([]Fork, error) { return w.cfg.Store.Forks(ctx) }
 
-// Names returns the key names of the witness's cosignatures.
-func (w *Witness) Names() []string {
-	var out []string
-	for _, s := range w.cfg.Signers {
-		out = append(out, s.Name())
-	}
-	return out
-}
-
 // A LogList is the logs a witness follows: origin and verifier keys.
 type LogList struct {
 	logs map[string][]note.Verifier
