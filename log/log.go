@@ -283,19 +283,9 @@ func (l *Log) recover(ctx context.Context) error {
 		return fmt.Errorf("couldn't read the stored checkpoint: %w", err)
 	}
 	if raw != nil {
-		cp, _, _, err := flog.ParseCheckpoint(raw, l.origin, l.cfg.Verifier)
+		cp, err := l.checkStored(ctx, "checkpoint", raw, tree.Size)
 		if err != nil {
-			return fmt.Errorf("the stored checkpoint does not verify with this log's key and origin %q (did the key or origin change?): %w", l.origin, err)
-		}
-		if cp.Size > tree.Size {
-			return fmt.Errorf("the stored checkpoint is for %d entries but only %d are integrated: storage lost data", cp.Size, tree.Size)
-		}
-		root, err := l.tiles.Root(ctx, cp.Size)
-		if err != nil {
-			return fmt.Errorf("couldn't recompute the root at the checkpoint size %d: %w", cp.Size, err)
-		}
-		if !bytes.Equal(root, cp.Hash) {
-			return fmt.Errorf("the stored tree disagrees with the stored checkpoint: at size %d the tiles hash to %x, the checkpoint says %x", cp.Size, root, cp.Hash)
+			return err
 		}
 		l.signed.Store(&published{size: cp.Size, note: raw})
 		if l.cfg.Witnesser == nil {
@@ -310,6 +300,27 @@ func (l *Log) recover(ctx context.Context) error {
 	return l.publish(ctx, tree)
 }
 
+// checkStored checks a stored checkpoint (what names it in errors): it
+// verifies with the log's key and origin, is for at most max entries, and
+// its root is the root of the stored tiles at its size.
+func (l *Log) checkStored(ctx context.Context, what string, raw []byte, max uint64) (*flog.Checkpoint, error) {
+	cp, _, _, err := flog.ParseCheckpoint(raw, l.origin, l.cfg.Verifier)
+	if err != nil {
+		return nil, fmt.Errorf("the stored %s does not verify with this log's key and origin %q (did the key or origin change?): %w", what, l.origin, err)
+	}
+	if cp.Size > max {
+		return nil, fmt.Errorf("the stored %s is for %d entries but only %d are there: storage lost data", what, cp.Size, max)
+	}
+	root, err := l.tiles.Root(ctx, cp.Size)
+	if err != nil {
+		return nil, fmt.Errorf("couldn't recompute the root at the size of the stored %s, %d: %w", what, cp.Size, err)
+	}
+	if !bytes.Equal(root, cp.Hash) {
+		return nil, fmt.Errorf("the stored tree disagrees with the stored %s: at size %d the tiles hash to %x, the %s says %x", what, cp.Size, root, what, cp.Hash)
+	}
+	return cp, nil
+}
+
 // recoverWitnessed publishes the stored witnessed checkpoint, after
 // checking it against the log's key and the stored tree.
 func (l *Log) recoverWitnessed(ctx context.Context, signedSize uint64) error {
@@ -320,19 +331,9 @@ func (l *Log) recoverWitnessed(ctx context.Context, signedSize uint64) error {
 	if raw == nil {
 		return nil
 	}
-	cp, _, _, err := flog.ParseCheckpoint(raw, l.origin, l.cfg.Verifier)
+	cp, err := l.checkStored(ctx, "witnessed checkpoint", raw, signedSize)
 	if err != nil {
-		return fmt.Errorf("the stored witnessed checkpoint does not verify with this log's key: %w", err)
-	}
-	if cp.Size > signedSize {
-		return fmt.Errorf("the stored witnessed checkpoint is for %d entries, beyond the signed %d", cp.Size, signedSize)
-	}
-	root, err := l.tiles.Root(ctx, cp.Size)
-	if err != nil {
-		return fmt.Errorf("couldn't recompute the root at the witnessed size %d: %w", cp.Size, err)
-	}
-	if !bytes.Equal(root, cp.Hash) {
-		return fmt.Errorf("the stored tree disagrees with the witnessed checkpoint at size %d", cp.Size)
+		return err
 	}
 	l.latest.Store(&published{size: cp.Size, note: raw})
 	l.metrics.checkpointSize.Set(float64(cp.Size))
@@ -391,10 +392,10 @@ func (l *Log) witnessLoop(ctx context.Context) {
 // witness gets the latest signed checkpoint cosigned, if it is newer than
 // the published one or the published one's cosignatures are due for a
 // refresh, and publishes it.
-func (l *Log) witness(ctx context.Context) error {
+func (l *Log) witness(ctx context.Context) {
 	s, p := l.signed.Load(), l.latest.Load()
 	if s == nil || (p.note != nil && s.size == p.size && time.Since(l.witnessedAt) < l.cfg.WitnessRefresh) {
-		return nil
+		return
 	}
 	rctx, cancel := context.WithTimeout(ctx, l.cfg.WitnessTimeout)
 	defer cancel()
@@ -405,18 +406,17 @@ func (l *Log) witness(ctx context.Context) error {
 		l.metrics.witnessFailures.Inc()
 		if !l.cfg.WitnessFailOpen {
 			l.logger.Warn("checkpoint not published: no witness quorum yet", "size", s.size, "err", err)
-			return err
+			return
 		}
 		l.logger.Warn("publishing a checkpoint without its witness quorum (fail-open is for development only)", "size", s.size, "err", err)
 	}
 	if err := l.store.SetWitnessed(ctx, s.size, cosigned); err != nil {
 		l.logger.Error("couldn't store the witnessed checkpoint", "size", s.size, "err", err)
-		return err
+		return
 	}
 	l.witnessedAt = time.Now()
 	l.setPublished(&published{size: s.size, note: cosigned})
 	l.logger.Debug("published witnessed checkpoint", "size", s.size)
-	return nil
 }
 
 // observeIntegrated records, for each acknowledged batch now covered by a

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -15,6 +16,7 @@ import (
 	"github.com/fwledger/fwledger/client"
 	"github.com/fwledger/fwledger/internal/testutil"
 	"github.com/fwledger/fwledger/keys"
+	"github.com/fwledger/fwledger/log/sqlite"
 	"github.com/fwledger/fwledger/provenance"
 	"github.com/fwledger/fwledger/witness"
 	flog "github.com/transparency-dev/formats/log"
@@ -391,4 +393,41 @@ func TestRateLimitedWitnesses(t *testing.T) {
 		t.Error("no witness answered 429: the test did not exercise the backoff")
 	}
 	t.Logf("%d requests answered 429", limited)
+}
+
+// TestStoredWitnessedCheckpointChecked checks that a log refuses to start
+// when its stored witnessed checkpoint is not its own or not its tree's.
+func TestStoredWitnessedCheckpointChecked(t *testing.T) {
+	wn := startWitnesses(t, 1, 1)
+	dir := t.TempDir()
+	tl := testutil.StartLog(t, testutil.LogOptions{Dir: dir, ReleaseKeys: []*keys.PrivateKey{releaseKey}, Witnesser: wn.collector(t)})
+	lc, _ := client.NewLogClient(tl.URL, nil)
+	submit(t, lc, "stored")
+	tl.WaitSize(t, 1)
+	tl.Stop(t)
+	ctx := context.Background()
+	other := sha256.Sum256([]byte("another root"))
+	for _, tc := range []struct {
+		desc string
+		note []byte
+		want string
+	}{
+		{"signed by another key", testutil.SignCheckpoint(t, &keys.PrivateKey{Name: logKey.Name, Key: testutil.Key("impostor").Key}, 1, other[:]), "the stored witnessed checkpoint does not verify"},
+		{"another root", testutil.SignCheckpoint(t, logKey, 1, other[:]), "the stored tree disagrees with the stored witnessed checkpoint"},
+	} {
+		t.Run(tc.desc, func(t *testing.T) {
+			s, err := sqlite.Open(ctx, dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			if err := s.SetWitnessed(ctx, 1, tc.note); err != nil {
+				t.Fatal(err)
+			}
+			_, err = testutil.OpenLog(ctx, s, testutil.LogOptions{Dir: dir, Witnesser: wn.collector(t)})
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("opening the log: %v, want %q", err, tc.want)
+			}
+		})
+	}
 }
