@@ -68,30 +68,17 @@ func (h *handler) addCheckpoint(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	var bad *BadRequestError
+	status, _ := classify(err)
 	var conflict *ConflictError
-	var fork *ForkError
-	status := http.StatusInternalServerError
 	switch {
 	case errors.As(err, &conflict):
 		w.Header().Set("Content-Type", ContentTypeSize)
 		w.WriteHeader(http.StatusConflict)
 		fmt.Fprintf(w, "%d\n", conflict.Size)
 		return
-	case errors.As(err, &bad):
-		status = http.StatusBadRequest
-	case errors.Is(err, ErrBadSignature):
-		status = http.StatusForbidden
-	case errors.Is(err, ErrUnknownLog):
-		status = http.StatusNotFound
-	case errors.As(err, &fork):
-		status = http.StatusConflict
-	case errors.Is(err, ErrInconsistent):
-		status = http.StatusUnprocessableEntity
-	case errors.Is(err, ErrRateLimited):
+	case status == http.StatusTooManyRequests:
 		w.Header().Set("Retry-After", "1")
-		status = http.StatusTooManyRequests
-	default:
+	case status == http.StatusInternalServerError:
 		h.logger.Error("add-checkpoint failed", "err", err)
 		http.Error(w, "internal error", status)
 		return

@@ -2,6 +2,7 @@ package witness
 
 import (
 	"errors"
+	"net/http"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -47,26 +48,33 @@ func (m *metrics) observe(origin string, err error, d time.Duration) {
 
 // result names an AddCheckpoint outcome for metrics.
 func result(err error) string {
+	_, label := classify(err)
+	return label
+}
+
+// classify returns the HTTP status and the metrics label of an
+// AddCheckpoint outcome (see the package documentation).
+func classify(err error) (int, string) {
 	var bad *BadRequestError
 	var conflict *ConflictError
 	var fork *ForkError
 	switch {
 	case err == nil:
-		return "ok"
+		return http.StatusOK, "ok"
 	case errors.As(err, &bad):
-		return "bad_request"
+		return http.StatusBadRequest, "bad_request"
 	case errors.Is(err, ErrBadSignature):
-		return "bad_signature"
+		return http.StatusForbidden, "bad_signature"
 	case errors.Is(err, ErrUnknownLog):
-		return "unknown_log"
+		return http.StatusNotFound, "unknown_log"
 	case errors.As(err, &conflict):
-		return "conflict"
+		return http.StatusConflict, "conflict"
 	case errors.As(err, &fork):
-		return "fork"
+		return http.StatusConflict, "fork"
 	case errors.Is(err, ErrInconsistent):
-		return "inconsistent"
+		return http.StatusUnprocessableEntity, "inconsistent"
 	case errors.Is(err, ErrRateLimited):
-		return "rate_limited"
+		return http.StatusTooManyRequests, "rate_limited"
 	}
-	return "error"
+	return http.StatusInternalServerError, "error"
 }
