@@ -60,7 +60,9 @@ func (h *handler) addCheckpoint(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	req, err := ParseAddCheckpoint(body)
-	if err == nil {
+	if err != nil {
+		h.w.metrics.observe("unknown", err, 0)
+	} else {
 		var sigs []byte
 		if sigs, err = h.w.AddCheckpoint(r.Context(), req); err == nil {
 			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
