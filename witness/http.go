@@ -61,7 +61,7 @@ func (h *handler) addCheckpoint(w http.ResponseWriter, r *http.Request) {
 	}
 	req, err := ParseAddCheckpoint(body)
 	if err != nil {
-		h.w.metrics.observe("unknown", err, 0)
+		h.w.metrics.requests.WithLabelValues("unknown", "bad_request").Inc()
 	} else {
 		var sigs []byte
 		if sigs, err = h.w.AddCheckpoint(r.Context(), req); err == nil {
