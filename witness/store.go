@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/fwledger/fwledger/internal/dirlock"
@@ -25,10 +26,27 @@ var ErrLocked = dirlock.ErrLocked
 // A Store keeps a witness's state in SQLite: for each log origin, the
 // latest checkpoint it cosigned; and the evidence of forks it was shown.
 // Every write is durable (WAL, synchronous=FULL) when it returns.
+// Concurrent Sets (for different logs) are written in one transaction, so
+// that they share one sync to disk (group commit).
 type Store struct {
 	db   *sql.DB
 	lock *os.File
+
+	sets     chan *setReq
+	quit     chan struct{}
+	commitWG sync.WaitGroup
 }
+
+// A setReq is a Set waiting for the committer.
+type setReq struct {
+	origin string
+	st     State
+	now    time.Time
+	done   chan error
+}
+
+// maxGroup bounds the Sets written in one transaction.
+const maxGroup = 256
 
 // State is what a witness holds for one log.
 type State struct {
@@ -87,11 +105,90 @@ func OpenStore(ctx context.Context, dir string) (*Store, error) {
 		lock.Close()
 		return nil, fmt.Errorf("couldn't create the witness database: %w", err)
 	}
-	return &Store{db: db, lock: lock}, nil
+	st := &Store{db: db, lock: lock, sets: make(chan *setReq), quit: make(chan struct{})}
+	st.commitWG.Add(1)
+	go st.committer()
+	return st, nil
+}
+
+// ErrClosed means the store is closed.
+var ErrClosed = errors.New("the witness store is closed")
+
+// committer writes waiting Sets, each group in one transaction.
+func (s *Store) committer() {
+	defer s.commitWG.Done()
+	for {
+		var group []*setReq
+		select {
+		case r := <-s.sets:
+			group = append(group, r)
+		case <-s.quit:
+			return
+		}
+	fill:
+		for len(group) < maxGroup {
+			select {
+			case r := <-s.sets:
+				group = append(group, r)
+			default:
+				break fill
+			}
+		}
+		errs := s.writeGroup(group)
+		for i, r := range group {
+			r.done <- errs[i]
+		}
+	}
+}
+
+// writeGroup writes the Sets of group in one transaction and returns each
+// one's error. A Set refused for a smaller size changes nothing and does
+// not affect the others; if the transaction fails, all fail.
+func (s *Store) writeGroup(group []*setReq) []error {
+	errs := make([]error, len(group))
+	fail := func(err error) []error {
+		for i := range errs {
+			errs[i] = fmt.Errorf("couldn't store the checkpoint of %q: %w", group[i].origin, err)
+		}
+		return errs
+	}
+	ctx := context.Background()
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fail(err)
+	}
+	defer tx.Rollback()
+	stmt, err := tx.PrepareContext(ctx, `INSERT INTO latest (origin, size, root, note, updated) VALUES (?, ?, ?, ?, ?)
+		ON CONFLICT (origin) DO UPDATE SET size = excluded.size, root = excluded.root, note = excluded.note, updated = excluded.updated
+		WHERE excluded.size >= latest.size`)
+	if err != nil {
+		return fail(err)
+	}
+	defer stmt.Close()
+	for i, r := range group {
+		res, err := stmt.ExecContext(ctx, r.origin, r.st.Size, r.st.Root, r.st.Note, r.now.Unix())
+		if err != nil {
+			return fail(err)
+		}
+		if n, err := res.RowsAffected(); err != nil || n != 1 {
+			errs[i] = fmt.Errorf("refusing to store size %d for %q: a larger size is stored", r.st.Size, r.origin)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fail(err)
+	}
+	return errs
 }
 
 // Close closes the database and releases the lock.
 func (s *Store) Close() error {
+	select {
+	case <-s.quit:
+		return ErrClosed
+	default:
+	}
+	close(s.quit)
+	s.commitWG.Wait()
 	return errors.Join(s.db.Close(), s.lock.Close())
 }
 
@@ -118,16 +215,17 @@ func (s *Store) All(ctx context.Context) (map[string]State, error) {
 // nothing, if a larger size is stored, so that no bug above it can roll
 // a log's state back.
 func (s *Store) Set(ctx context.Context, origin string, st State, now time.Time) error {
-	res, err := s.db.ExecContext(ctx, `INSERT INTO latest (origin, size, root, note, updated) VALUES (?, ?, ?, ?, ?)
-		ON CONFLICT (origin) DO UPDATE SET size = excluded.size, root = excluded.root, note = excluded.note, updated = excluded.updated
-		WHERE excluded.size >= latest.size`, origin, st.Size, st.Root, st.Note, now.Unix())
-	if err != nil {
-		return fmt.Errorf("couldn't store the checkpoint of %q: %w", origin, err)
+	r := &setReq{origin: origin, st: st, now: now, done: make(chan error, 1)}
+	select {
+	case s.sets <- r:
+	case <-s.quit:
+		return ErrClosed
+	case <-ctx.Done():
+		return ctx.Err()
 	}
-	if n, err := res.RowsAffected(); err != nil || n != 1 {
-		return fmt.Errorf("refusing to store size %d for %q: a larger size is stored", st.Size, origin)
-	}
-	return nil
+	// Once queued, the write happens: wait for it whatever ctx says, so
+	// that the caller never answers before knowing whether it is durable.
+	return <-r.done
 }
 
 // AddFork records evidence of a fork.
