@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -31,9 +30,8 @@ func TestMain(m *testing.M) {
 	if err != nil {
 		panic(err)
 	}
-	fwlogBin = filepath.Join(dir, "fwlog")
-	if out, err := exec.Command("go", "build", "-o", fwlogBin, ".").CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "building fwlog: %v\n%s", err, out)
+	if fwlogBin, err = testutil.BuildBinary(".", filepath.Join(dir, "fwlog")); err != nil {
+		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
 	code := m.Run()
