@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/fwledger/fwledger/client"
+	"github.com/fwledger/fwledger/internal/cli"
 	"github.com/fwledger/fwledger/keys"
 )
 
@@ -60,11 +61,7 @@ func checkpointCmd(ctx context.Context, e *env, args []string) error {
 		fmt.Fprintf(e.stdout, "ok: signed by the log key %s\n", v.Name())
 	}
 	if *policyFile != "" {
-		data, err := os.ReadFile(*policyFile)
-		if err != nil {
-			return err
-		}
-		wp, err := client.ParseWitnessPolicy(data)
+		wp, err := cli.LoadWitnessPolicy(*policyFile)
 		if err != nil {
 			return err
 		}

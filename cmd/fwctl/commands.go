@@ -484,11 +484,8 @@ func verify(ctx context.Context, e *env, args []string) error {
 	}
 	var wp *client.WitnessPolicy
 	if *witnessPolicy != "" {
-		data, err := os.ReadFile(*witnessPolicy)
-		if err != nil {
-			return err
-		}
-		if wp, err = client.ParseWitnessPolicy(data); err != nil {
+		var err error
+		if wp, err = cli.LoadWitnessPolicy(*witnessPolicy); err != nil {
 			return err
 		}
 	}

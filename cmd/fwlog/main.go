@@ -22,7 +22,6 @@ import (
 	"time"
 
 	"github.com/fwledger/fwledger/cas"
-	"github.com/fwledger/fwledger/client"
 	"github.com/fwledger/fwledger/internal/cli"
 	"github.com/fwledger/fwledger/internal/server"
 	"github.com/fwledger/fwledger/keys"
@@ -198,11 +197,7 @@ func serve(args []string, stderr io.Writer) int {
 	reg := server.NewRegistry()
 	var witnesser log.Witnesser
 	if *witPolicy != "" {
-		data, err := os.ReadFile(*witPolicy)
-		if err != nil {
-			return fail("couldn't read the witness policy", err)
-		}
-		wp, err := client.ParseWitnessPolicy(data)
+		wp, err := cli.LoadWitnessPolicy(*witPolicy)
 		if err != nil {
 			return fail("invalid --witness-policy", err)
 		}

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/fwledger/fwledger/client"
 	"github.com/fwledger/fwledger/keys"
 	"github.com/fwledger/fwledger/provenance"
 )
@@ -71,4 +72,13 @@ func LoadPolicy(path string) (*provenance.Policy, error) {
 		}
 		return os.ReadFile(name)
 	})
+}
+
+// LoadWitnessPolicy reads a C2SP tlog-policy file.
+func LoadWitnessPolicy(path string) (*client.WitnessPolicy, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("couldn't read the witness policy: %w", err)
+	}
+	return client.ParseWitnessPolicy(data)
 }

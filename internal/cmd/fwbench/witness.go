@@ -14,7 +14,7 @@ import (
 
 	"encoding/json"
 
-	"github.com/fwledger/fwledger/client"
+	"github.com/fwledger/fwledger/internal/cli"
 	"github.com/fwledger/fwledger/keys"
 	"github.com/fwledger/fwledger/witness"
 	flog "github.com/transparency-dev/formats/log"
@@ -184,11 +184,7 @@ func roundsPhase(args []string) error {
 	keyFile := fs.String("key", "", "log private key (a log the witnesses follow)")
 	rounds := fs.Int("rounds", 2000, "rounds")
 	fs.Parse(args)
-	data, err := os.ReadFile(*policyFile)
-	if err != nil {
-		return err
-	}
-	policy, err := client.ParseWitnessPolicy(data)
+	policy, err := cli.LoadWitnessPolicy(*policyFile)
 	if err != nil {
 		return err
 	}
