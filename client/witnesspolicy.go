@@ -82,18 +82,20 @@ func (q *quorumNode) satisfied(cosigned []bool) bool {
 	return n >= q.k
 }
 
-// A WitnessPolicyError reports a policy file that does not follow C2SP
-// tlog-policy; Line is 1-based (0 for the file as a whole).
+// A WitnessPolicyError reports a policy file (or log list) that does not
+// follow C2SP tlog-policy; Line is 1-based (0 for the file as a whole).
 type WitnessPolicyError struct {
+	// File is what was parsed: "witness policy" or "log list".
+	File string
 	Line int
 	Msg  string
 }
 
 func (e *WitnessPolicyError) Error() string {
 	if e.Line == 0 {
-		return "invalid witness policy: " + e.Msg
+		return fmt.Sprintf("invalid %s: %s", e.File, e.Msg)
 	}
-	return fmt.Sprintf("invalid witness policy: line %d: %s", e.Line, e.Msg)
+	return fmt.Sprintf("invalid %s: line %d: %s", e.File, e.Line, e.Msg)
 }
 
 // ParseWitnessPolicy parses a C2SP tlog-policy file. It follows the
@@ -106,8 +108,28 @@ func (e *WitnessPolicyError) Error() string {
 // taken as the cosignature/v1 key of the same public key. URLs are
 // optional and must be absolute http or https URLs.
 func ParseWitnessPolicy(data []byte) (*WitnessPolicy, error) {
+	return parsePolicy(data, false)
+}
+
+// ParsePolicyLogs parses a file of tlog-policy log lines only (with blank
+// and comment lines), such as a witness's list of the logs it follows, as
+// strictly as ParseWitnessPolicy, and returns its logs.
+func ParsePolicyLogs(data []byte) ([]PolicyLog, error) {
+	p, err := parsePolicy(data, true)
+	if err != nil {
+		return nil, err
+	}
+	return p.Logs, nil
+}
+
+// parsePolicy parses a policy, or with logsOnly a list of log lines.
+func parsePolicy(data []byte, logsOnly bool) (*WitnessPolicy, error) {
+	file := "witness policy"
+	if logsOnly {
+		file = "log list"
+	}
 	if len(data) > MaxPolicySize {
-		return nil, &WitnessPolicyError{Msg: fmt.Sprintf("larger than %d bytes", MaxPolicySize)}
+		return nil, &WitnessPolicyError{File: file, Msg: fmt.Sprintf("larger than %d bytes", MaxPolicySize)}
 	}
 	p := &WitnessPolicy{}
 	nodes := map[string]*quorumNode{}
@@ -121,7 +143,7 @@ func ParseWitnessPolicy(data []byte) (*WitnessPolicy, error) {
 	for i, raw := range lines {
 		n := i + 1
 		fail := func(format string, a ...any) error {
-			return &WitnessPolicyError{Line: n, Msg: fmt.Sprintf(format, a...)}
+			return &WitnessPolicyError{File: file, Line: n, Msg: fmt.Sprintf(format, a...)}
 		}
 		for _, c := range raw {
 			if c != '\t' && (c < 0x20 || c == 0x7f) {
@@ -131,6 +153,9 @@ func ParseWitnessPolicy(data []byte) (*WitnessPolicy, error) {
 		fields := strings.FieldsFunc(string(raw), func(r rune) bool { return r == ' ' || r == '\t' })
 		if len(fields) == 0 || strings.HasPrefix(fields[0], "#") {
 			continue
+		}
+		if logsOnly && fields[0] != "log" {
+			return nil, fail("want: log <vkey> [<url>]")
 		}
 		define := func(name string) error {
 			if name == "none" {
@@ -247,8 +272,11 @@ func ParseWitnessPolicy(data []byte) (*WitnessPolicy, error) {
 			return nil, fail("unknown keyword %q (want log, witness, group or quorum)", fields[0])
 		}
 	}
-	if !quorumSeen {
-		return nil, &WitnessPolicyError{Msg: "no quorum line"}
+	switch {
+	case logsOnly && len(p.Logs) == 0:
+		return nil, &WitnessPolicyError{File: file, Msg: "no log line"}
+	case !logsOnly && !quorumSeen:
+		return nil, &WitnessPolicyError{File: file, Msg: "no quorum line"}
 	}
 	return p, nil
 }

@@ -192,3 +192,21 @@ func TestWitnessPolicyVerifyCheckpoint(t *testing.T) {
 		})
 	}
 }
+
+func TestParsePolicyLogs(t *testing.T) {
+	log := "log " + logVKey(t) + "\n"
+	logs, err := client.ParsePolicyLogs([]byte("# followed logs\n" + log))
+	if err != nil || len(logs) != 1 || logs[0].Verifier.Name() != testutil.LogKey.Name {
+		t.Fatalf("ParsePolicyLogs = %+v, %v", logs, err)
+	}
+	for _, tc := range []struct{ desc, list, want string }{
+		{"empty", "# nothing\n", "invalid log list: no log line"},
+		{"a witness line", log + "witness w " + testutil.CosignerVKey(t, witA) + "\n", "invalid log list: line 2: want: log <vkey> [<url>]"},
+		{"a quorum line", log + "quorum none\n", "invalid log list: line 2: want: log <vkey> [<url>]"},
+		{"duplicate key", log + log, "has the same public key as log"},
+	} {
+		if _, err := client.ParsePolicyLogs([]byte(tc.list)); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: ParsePolicyLogs = %v, want %q", tc.desc, err, tc.want)
+		}
+	}
+}

@@ -29,10 +29,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
 	"sync"
 	"time"
 
+	"github.com/fwledger/fwledger/client"
 	"github.com/prometheus/client_golang/prometheus"
 	flog "github.com/transparency-dev/formats/log"
 	"github.com/transparency-dev/merkle/proof"
@@ -291,32 +291,17 @@ type LogList struct {
 
 // ParseLogList parses a witness's log list: C2SP tlog-policy log lines
 // ("log <vkey> [<url>]"), whose key name is the log's origin, with blank
-// and comment ("#") lines. Two keys for one origin are both accepted (a log
-// key rotation).
+// and comment ("#") lines, as client.ParsePolicyLogs does. Two keys for one
+// origin are both accepted (a log key rotation).
 func ParseLogList(data []byte) (*LogList, error) {
-	l := &LogList{logs: map[string][]note.Verifier{}}
-	for i, line := range strings.Split(string(data), "\n") {
-		fields := strings.FieldsFunc(line, func(r rune) bool { return r == ' ' || r == '\t' })
-		if len(fields) == 0 || strings.HasPrefix(fields[0], "#") {
-			continue
-		}
-		if fields[0] != "log" || len(fields) < 2 || len(fields) > 3 {
-			return nil, fmt.Errorf("log list line %d: want \"log <vkey> [<url>]\"", i+1)
-		}
-		v, err := note.NewVerifier(fields[1])
-		if err != nil {
-			return nil, fmt.Errorf("log list line %d: invalid vkey: %v", i+1, err)
-		}
-		for _, k := range l.keys {
-			if k == fields[1] {
-				return nil, fmt.Errorf("log list line %d: duplicate key", i+1)
-			}
-		}
-		l.keys = append(l.keys, fields[1])
-		l.logs[v.Name()] = append(l.logs[v.Name()], v)
+	logs, err := client.ParsePolicyLogs(data)
+	if err != nil {
+		return nil, err
 	}
-	if len(l.keys) == 0 {
-		return nil, errors.New("the log list names no log")
+	l := &LogList{logs: map[string][]note.Verifier{}}
+	for _, pl := range logs {
+		l.keys = append(l.keys, pl.VKey)
+		l.logs[pl.Verifier.Name()] = append(l.logs[pl.Verifier.Name()], pl.Verifier)
 	}
 	return l, nil
 }
