@@ -47,7 +47,7 @@ func BenchmarkAddCheckpointLogs(b *testing.B) {
 	for i := range logs {
 		lks = append(lks, testutil.Key(fmt.Sprintf("example.com/log-%d", i)))
 	}
-	w := startWitness(b, "", witness.Config{Logs: logList(b, lks...)})
+	w := startWitness(b, "", witness.Config{Logs: testutil.LogList(b, lks...)})
 	tr := newTree(int(size), -1, "")
 	reqs := make([][]*witness.AddCheckpointRequest, logs)
 	for i, lk := range lks {

@@ -84,7 +84,7 @@ func startWitnessesWith(t *testing.T, n, k int, cfg witness.Config) *witnessNet 
 		if err != nil {
 			t.Fatal(err)
 		}
-		w, err := witness.New(context.Background(), witness.Config{Signers: []note.Signer{s}, Logs: logList(t, logKey), Store: store, Logger: testutil.Logger(t), RateLimit: cfg.RateLimit, Burst: cfg.Burst})
+		w, err := witness.New(context.Background(), witness.Config{Signers: []note.Signer{s}, Logs: testutil.LogList(t, logKey), Store: store, Logger: testutil.Logger(t), RateLimit: cfg.RateLimit, Burst: cfg.Burst})
 		if err != nil {
 			t.Fatal(err)
 		}

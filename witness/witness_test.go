@@ -61,23 +61,6 @@ func (tr tree) request(t testing.TB, old, size uint64) []byte {
 	return req.Marshal()
 }
 
-func logList(t testing.TB, ks ...*keys.PrivateKey) *witness.LogList {
-	t.Helper()
-	var b strings.Builder
-	for _, k := range ks {
-		v, err := k.Public().VerifierKey()
-		if err != nil {
-			t.Fatal(err)
-		}
-		fmt.Fprintf(&b, "log %s\n", v)
-	}
-	l, err := witness.ParseLogList([]byte(b.String()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return l
-}
-
 type testWitness struct {
 	*witness.Witness
 	dir   string
@@ -102,7 +85,7 @@ func startWitness(t testing.TB, dir string, cfg witness.Config) *testWitness {
 		cfg.Signers = []note.Signer{s}
 	}
 	if cfg.Logs == nil {
-		cfg.Logs = logList(t, logKey)
+		cfg.Logs = testutil.LogList(t, logKey)
 	}
 	cfg.Store = store
 	cfg.Logger = testutil.Logger(t)
@@ -348,7 +331,7 @@ func TestRateLimit(t *testing.T) {
 	if fmt.Sprint(codes) != "[200 409 429 429]" {
 		t.Errorf("statuses %v, want [200 409 429 429]", codes)
 	}
-	other := startWitness(t, "", witness.Config{RateLimit: 1, Burst: 1, Logs: logList(t, logKey, testutil.Key("example.com/otherlog"))})
+	other := startWitness(t, "", witness.Config{RateLimit: 1, Burst: 1, Logs: testutil.LogList(t, logKey, testutil.Key("example.com/otherlog"))})
 	post(t, other.url, tr.request(t, 0, 1))
 	otherReq := (&witness.AddCheckpointRequest{Checkpoint: tr.checkpoint(t, testutil.Key("example.com/otherlog"), 1)}).Marshal()
 	if status, _, body := post(t, other.url, otherReq); status != 200 {

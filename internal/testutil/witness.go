@@ -130,10 +130,8 @@ func (w tWriter) Write(b []byte) (int, error) {
 	return len(b), nil
 }
 
-// StartWitnesses starts fwwitness servers on 127.0.0.1, one for each key,
-// that follow the logs of logKeys, and returns their URLs. They stop when
-// the test ends.
-func StartWitnesses(t testing.TB, witnessKeys []*keys.PrivateKey, logKeys ...*keys.PrivateKey) []string {
+// LogList returns a witness's log list naming the logs of logKeys.
+func LogList(t testing.TB, logKeys ...*keys.PrivateKey) *witness.LogList {
 	t.Helper()
 	var list strings.Builder
 	for _, k := range logKeys {
@@ -147,6 +145,15 @@ func StartWitnesses(t testing.TB, witnessKeys []*keys.PrivateKey, logKeys ...*ke
 	if err != nil {
 		t.Fatal(err)
 	}
+	return logs
+}
+
+// StartWitnesses starts fwwitness servers on 127.0.0.1, one for each key,
+// that follow the logs of logKeys, and returns their URLs. They stop when
+// the test ends.
+func StartWitnesses(t testing.TB, witnessKeys []*keys.PrivateKey, logKeys ...*keys.PrivateKey) []string {
+	t.Helper()
+	logs := LogList(t, logKeys...)
 	var urls []string
 	for _, k := range witnessKeys {
 		s, err := k.CosignatureSigner()
