@@ -71,14 +71,16 @@ func witnessSetupPhase(args []string) error {
 }
 
 // feed is one log's prepared add-checkpoint requests: checkpoints of a
-// growing tree, each with the proof from the previous one.
-func feed(k *keys.PrivateKey, n int) ([]*witness.AddCheckpointRequest, error) {
+// growing tree, each with the proof from the previous one. It also returns
+// the size of each checkpoint and the whole tree.
+func feed(k *keys.PrivateKey, n int) ([]*witness.AddCheckpointRequest, []uint64, *testonly.Tree, error) {
 	signer, err := k.NoteSigner()
 	if err != nil {
-		return nil, err
+		return nil, nil, nil, err
 	}
 	tree := testonly.New(rfc6962.DefaultHasher)
 	var reqs []*witness.AddCheckpointRequest
+	var sizes []uint64
 	old := uint64(0)
 	for i := range n {
 		for j := range 1 + i%13 {
@@ -87,18 +89,19 @@ func feed(k *keys.PrivateKey, n int) ([]*witness.AddCheckpointRequest, error) {
 		size := tree.Size()
 		cp, err := note.Sign(&note.Note{Text: string(flog.Checkpoint{Origin: k.Name, Size: size, Hash: tree.Hash()}.Marshal())}, signer)
 		if err != nil {
-			return nil, err
+			return nil, nil, nil, err
 		}
 		req := &witness.AddCheckpointRequest{OldSize: old, Checkpoint: cp}
 		if old > 0 {
 			if req.Proof, err = tree.ConsistencyProof(old, size); err != nil {
-				return nil, err
+				return nil, nil, nil, err
 			}
 		}
 		reqs = append(reqs, req)
+		sizes = append(sizes, size)
 		old = size
 	}
-	return reqs, nil
+	return reqs, sizes, tree, nil
 }
 
 func percentile(ms []float64, p float64) float64 {
@@ -129,7 +132,7 @@ func witnessPhase(args []string) error {
 		if err != nil {
 			return err
 		}
-		if feeds[i], err = feed(k, per); err != nil {
+		if feeds[i], _, _, err = feed(k, per); err != nil {
 			return err
 		}
 	}
@@ -192,7 +195,7 @@ func roundsPhase(args []string) error {
 	if err != nil {
 		return err
 	}
-	reqs, err := feed(k, *rounds)
+	reqs, sizes, tree, err := feed(k, *rounds)
 	if err != nil {
 		return err
 	}
@@ -202,15 +205,10 @@ func roundsPhase(args []string) error {
 	if err != nil {
 		return err
 	}
-	// The proofs come from the log's tree: rebuild it alongside.
-	tree := testonly.New(rfc6962.DefaultHasher)
 	res := RoundsResult{Rounds: *rounds, Witnesses: len(policy.Witnesses), Quorum: policy.Quorum}
 	var lat []float64
 	for i, req := range reqs {
-		for j := range 1 + i%13 {
-			tree.AppendData(fmt.Appendf(nil, "%s %d %d", k.Name, i, j))
-		}
-		size := tree.Size()
+		size := sizes[i]
 		t := time.Now()
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		_, err := col.Cosign(ctx, req.Checkpoint, size, func(_ context.Context, from uint64) ([][]byte, error) {
