@@ -171,14 +171,23 @@ func (p *PublicKey) NoteVerifier() (note.Verifier, error) {
 
 // NoteSigner returns a signed-note signer for k.
 func (k *PrivateKey) NoteSigner() (note.Signer, error) {
+	skey, err := k.signerKey()
+	if err != nil {
+		return nil, err
+	}
+	return note.NewSigner(skey)
+}
+
+// signerKey returns k as a C2SP signed-note private key.
+func (k *PrivateKey) signerKey() (string, error) {
 	priv, ok := k.Key.(ed25519.PrivateKey)
 	if !ok {
-		return nil, errors.New("only Ed25519 keys can sign notes")
+		return "", errors.New("only Ed25519 keys can sign notes and cosign checkpoints")
 	}
 	if k.Name == "" {
-		return nil, errors.New("key has no name; a signed-note key needs one")
+		return "", errors.New("key has no name; a signed-note key needs one")
 	}
-	return note.NewSigner(noteSignerKey(k.Name, priv))
+	return noteSignerKey(k.Name, priv), nil
 }
 
 // CosignatureVerifierKey returns p's C2SP tlog-cosignature/v1 verifier key
@@ -196,14 +205,11 @@ func (p *PublicKey) CosignatureVerifierKey() (string, error) {
 // tlog-cosignature/v1 cosignatures with k. The timestamp is the time of
 // signing.
 func (k *PrivateKey) CosignatureSigner() (*fnote.Signer, error) {
-	priv, ok := k.Key.(ed25519.PrivateKey)
-	if !ok {
-		return nil, errors.New("only Ed25519 keys can cosign checkpoints")
+	skey, err := k.signerKey()
+	if err != nil {
+		return nil, err
 	}
-	if k.Name == "" {
-		return nil, errors.New("key has no name; a cosigner key needs one")
-	}
-	return fnote.NewSignerForCosignatureV1(noteSignerKey(k.Name, priv))
+	return fnote.NewSignerForCosignatureV1(skey)
 }
 
 // KeyID returns the DSSE key ID of p (see the package documentation).
