@@ -361,3 +361,44 @@ func TestReleasesByVersion(t *testing.T) {
 		}
 	}
 }
+
+// TestEndorsingWhatIsNotProvenance: a release whose provenance list names an
+// in-toto link or layout (in the same submission or logged) is refused with
+// a 400 naming the kind; it once panicked with a nil pointer.
+func TestEndorsingWhatIsNotProvenance(t *testing.T) {
+	ctx := context.Background()
+	l := testutil.StartLog(t, testutil.LogOptions{
+		ReleaseKeys: []*keys.PrivateKey{rel1}, BuilderKeys: []*keys.PrivateKey{ci}, RequireProvenance: true,
+		LayoutKeys: []*keys.PublicKey{testutil.LayoutKey.Public()},
+	})
+	lc := newClient(t, l)
+	img := testutil.Image("endorsing a link", 1200)
+	layout, links := testutil.NewPipeline(t, img).Signed(t)
+	// A link signed by nobody the log knows.
+	stray := testutil.SignMetablock(t, testutil.NewPipeline(t, img).Build, stranger)
+	if _, err := lc.Add(ctx, layout); err != nil {
+		t.Fatalf("logging the layout: %v", err)
+	}
+	l.WaitSize(t, 1)
+	for _, tc := range []struct {
+		desc    string
+		entries [][]byte
+		kind    string
+	}{
+		{"a link in the same submission", [][]byte{stray, releaseOf(t, img, stray)}, "link"},
+		{"a vendor link in the same submission", [][]byte{links[0], releaseOf(t, img, links[0])}, "link"},
+		{"a logged layout", [][]byte{releaseOf(t, img, layout)}, "layout"},
+	} {
+		t.Run(tc.desc, func(t *testing.T) {
+			before := snapshot(t, l)
+			_, err := lc.AddAll(ctx, tc.entries)
+			var he *client.HTTPError
+			if !errors.As(err, &he) || he.Status != http.StatusBadRequest || !strings.Contains(he.Message, "is an in-toto "+tc.kind+", not SLSA provenance") {
+				t.Errorf("AddAll = %v; want a 400 naming the in-toto %s", err, tc.kind)
+			}
+			if after := snapshot(t, l); !equalState(before, after) {
+				t.Errorf("state changed: %+v -> %+v", before, after)
+			}
+		})
+	}
+}

@@ -293,9 +293,12 @@ func (l *Log) checkEndorsements(ctx context.Context, r *provenance.Release, inBa
 			if e, err = l.loggedEntry(ctx, envelopeKey(d)); err != nil {
 				return nil, err
 			}
-			if e == nil || e.Kind != provenance.KindProvenance {
+			if e == nil {
 				return nil, &provenance.EndorsementError{Provenance: d, Reason: "is neither logged nor in this submission (submit them together)"}
 			}
+		}
+		if e.Kind != provenance.KindProvenance {
+			return nil, &provenance.EndorsementError{Provenance: d, Reason: fmt.Sprintf("is an in-toto %s, not SLSA provenance", e.Kind)}
 		}
 		if err := provenance.CheckEndorsed(r, d, e.Provenance); err != nil {
 			return nil, err
