@@ -419,11 +419,12 @@ func VerifyInclusion(cp *flog.Checkpoint, e *bundle.Entry) error {
 	return nil
 }
 
-// CheckImage hashes image as a stream and checks its size and digest
-// against the release. It reads at most one byte more than the release size.
+// CheckImage hashes image as a stream and checks its size and every digest
+// the release names (SHA-256, and SHA-512 if named) in one pass. It reads at
+// most one byte more than the release size.
 func CheckImage(r *provenance.Release, image io.Reader) error {
 	if image == nil {
-		return &DigestError{Want: r.Image, WantSize: r.ImageSize}
+		return &DigestError{WantSize: r.ImageSize}
 	}
-	return provenance.CheckImage(r.Image, r.ImageSize, image)
+	return r.CheckImage(image)
 }

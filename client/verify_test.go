@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"crypto/sha512"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -166,8 +167,40 @@ func TestDigestErrorCarriesEvidence(t *testing.T) {
 	r := testutil.NewRelease(img, nil)
 	err := client.CheckImage(r, bytes.NewReader(testutil.Image("y", 10)))
 	var de *client.DigestError
-	if !errors.As(err, &de) || de.Want != provenance.Digest(sha256.Sum256(img)) || de.GotSize != 10 {
+	want := sha256.Sum256(img)
+	if !errors.As(err, &de) || de.Alg != "sha256" || !bytes.Equal(de.Want, want[:]) || de.GotSize != 10 {
 		t.Fatalf("CheckImage = %v", err)
+	}
+}
+
+// TestCheckImageSHA512: a release that names a SHA-512 digest is checked
+// against it too. A release key holder who pairs one image's SHA-256 with
+// another artifact's SHA-512 (to borrow SHA-512-only provenance) gets
+// nothing through.
+func TestCheckImageSHA512(t *testing.T) {
+	img := testutil.Image("sha512 image", 5000)
+	other := testutil.Image("another artifact", 5000)
+	own, borrowed := sha512.Sum512(img), sha512.Sum512(other)
+	for _, tc := range []struct {
+		desc   string
+		sha512 []byte
+		alg    string // of the DigestError; "" for success
+	}{
+		{"release names no SHA-512", nil, ""},
+		{"release names the image's SHA-512", own[:], ""},
+		{"release names another artifact's SHA-512", borrowed[:], "sha512"},
+	} {
+		t.Run(tc.desc, func(t *testing.T) {
+			r := testutil.NewRelease(img, func(r *provenance.Release) { r.ImageSHA512 = tc.sha512 })
+			err := client.CheckImage(r, bytes.NewReader(img))
+			var de *client.DigestError
+			switch {
+			case tc.alg == "" && err != nil:
+				t.Errorf("CheckImage = %v, want success", err)
+			case tc.alg != "" && (!errors.As(err, &de) || de.Alg != tc.alg || !bytes.Equal(de.Want, tc.sha512) || !bytes.Equal(de.Got, own[:])):
+				t.Errorf("CheckImage = %v, want a %s DigestError with both digests", err, tc.alg)
+			}
+		})
 	}
 }
 

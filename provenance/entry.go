@@ -162,8 +162,8 @@ func (e *EndorsementError) Error() string {
 // CheckEndorsed checks that p, the provenance with envelope digest d that
 // release r endorses, is about the released image.
 func CheckEndorsed(r *Release, d Digest, p *Provenance) error {
-	if !p.Attests(r.Image, r.ImageSHA512) {
-		return &EndorsementError{Provenance: d, Reason: fmt.Sprintf("is not about the released image %s (its subjects name other digests)", r.Image)}
+	if !p.Attests(r) {
+		return &EndorsementError{Provenance: d, Reason: fmt.Sprintf("is not about the released image %s (no subject names a digest the release names, or a subject names another value for one)", r.Image)}
 	}
 	return nil
 }

@@ -674,7 +674,7 @@ func (p *Policy) checkProvenance(ctx context.Context, r *Rule, rel *Release, pe 
 		add("kind", false, "the entry is not SLSA provenance")
 		return "", false
 	}
-	ok := add("subject", pr.Attests(rel.Image, rel.ImageSHA512), fmt.Sprintf("attests %s", rel.Image))
+	ok := add("subject", pr.Attests(rel), fmt.Sprintf("attests %s", rel.Image))
 	// Find the rule's builder with this builder ID whose keys or identity
 	// signed the statement.
 	var b *Builder

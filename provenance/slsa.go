@@ -25,7 +25,10 @@ const BuildTypeMake = "https://fwledger.dev/build/make@v1"
 
 // A SubjectDigest is one digest of a statement subject.
 type SubjectDigest struct {
-	Name string
+	// Subject is the index of the subject in the statement: digests of one
+	// subject share it.
+	Subject int
+	Name    string
 	// Alg is "sha256", "sha384" or "sha512"; Value is the raw digest.
 	Alg   string
 	Value []byte
@@ -78,7 +81,7 @@ func parseProvenance(st *Statement) (*Provenance, error) {
 		return nil, &StatementError{Err: fmt.Errorf("predicateType is %q, want %q", st.PredicateType, SLSAPredicateType)}
 	}
 	p := &Provenance{}
-	for _, sub := range st.Subject {
+	for i, sub := range st.Subject {
 		for alg, h := range sub.GetDigest() {
 			size, ok := digestSizes[alg]
 			if !ok {
@@ -88,7 +91,7 @@ func parseProvenance(st *Statement) (*Provenance, error) {
 			if err != nil || len(v) != size || strings.ToLower(h) != h {
 				return nil, &StatementError{Err: fmt.Errorf("subject %q: %s digest is not %d lowercase hex digits", sub.GetName(), alg, 2*size)}
 			}
-			p.Subjects = append(p.Subjects, SubjectDigest{Name: sub.GetName(), Alg: alg, Value: v})
+			p.Subjects = append(p.Subjects, SubjectDigest{Subject: i, Name: sub.GetName(), Alg: alg, Value: v})
 		}
 	}
 	if len(p.Subjects) == 0 {
@@ -135,8 +138,8 @@ func parseProvenance(st *Statement) (*Provenance, error) {
 	return p, nil
 }
 
-// Digest returns the subject digest with algorithm alg whose value is d, if
-// the provenance has one.
+// HasDigest reports whether a subject of the provenance has the digest d
+// under algorithm alg.
 func (p *Provenance) HasDigest(alg string, d []byte) bool {
 	for _, s := range p.Subjects {
 		if s.Alg == alg && bytes.Equal(s.Value, d) {
@@ -146,13 +149,38 @@ func (p *Provenance) HasDigest(alg string, d []byte) bool {
 	return false
 }
 
-// Attests reports whether the provenance's subjects include the image with
-// the given SHA-256 digest (and, if known, SHA-512 digest).
-func (p *Provenance) Attests(sha256 Digest, sha512 []byte) bool {
-	if p.HasDigest("sha256", sha256[:]) {
-		return true
+// Attests reports whether a subject of the provenance is the released
+// image: one subject has the same value as the release for at least one
+// algorithm both name (SHA-256, and SHA-512 if the release names it), and a
+// different value for none. A provenance that names only SHA-512 thus
+// matches only a release that names the image's SHA-512 too, and
+// verifiers check every digest a release names against the image
+// ([Release.CheckImage]), so the match binds the provenance to the bytes a
+// device installs.
+func (p *Provenance) Attests(r *Release) bool {
+	want := map[string][]byte{"sha256": r.Image[:]}
+	if r.ImageSHA512 != nil {
+		want["sha512"] = r.ImageSHA512
 	}
-	return sha512 != nil && p.HasDigest("sha512", sha512)
+	match := map[int]bool{}
+	conflict := map[int]bool{}
+	for _, s := range p.Subjects {
+		w, ok := want[s.Alg]
+		if !ok {
+			continue
+		}
+		if bytes.Equal(s.Value, w) {
+			match[s.Subject] = true
+		} else {
+			conflict[s.Subject] = true
+		}
+	}
+	for i := range match {
+		if !conflict[i] {
+			return true
+		}
+	}
+	return false
 }
 
 // str returns m[k1][k2]... as a string, or "".

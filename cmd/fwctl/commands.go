@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/sha256"
+	"crypto/sha512"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -79,19 +80,26 @@ func loadSigners(files []string) ([]dsse.SignerVerifier, error) {
 
 // hashFile returns the SHA-256 digest and size of a file, read as a stream.
 func hashFile(path string) (provenance.Digest, uint64, error) {
+	d, _, n, err := hashImage(path)
+	return d, n, err
+}
+
+// hashImage returns the SHA-256 and SHA-512 digests and the size of a file,
+// read as a stream in one pass.
+func hashImage(path string) (provenance.Digest, []byte, uint64, error) {
 	var d provenance.Digest
 	f, err := os.Open(path)
 	if err != nil {
-		return d, 0, err
+		return d, nil, 0, err
 	}
 	defer f.Close()
-	h := sha256.New()
-	n, err := io.Copy(h, f)
+	h256, h512 := sha256.New(), sha512.New()
+	n, err := io.Copy(io.MultiWriter(h256, h512), f)
 	if err != nil {
-		return d, 0, err
+		return d, nil, 0, err
 	}
-	h.Sum(d[:0])
-	return d, uint64(n), nil
+	h256.Sum(d[:0])
+	return d, h512.Sum(nil), uint64(n), nil
 }
 
 func release(ctx context.Context, e *env, args []string) error {
@@ -123,7 +131,7 @@ func release(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	d, size, err := hashFile(*image)
+	d, d512, size, err := hashImage(*image)
 	if err != nil {
 		return err
 	}
@@ -152,8 +160,22 @@ func release(ctx context.Context, e *env, args []string) error {
 		}
 		// Endorse the exact bytes fwctl submit sends (and the log stores).
 		data = trimNewline(data)
-		if _, err := provenance.ParseEntry(data); err != nil {
+		pe, err := provenance.ParseEntry(data)
+		if err != nil {
 			return fmt.Errorf("--provenance %s: %w", f, err)
+		}
+		if pe.Kind != provenance.KindProvenance {
+			return fmt.Errorf("--provenance %s is an in-toto %s, not SLSA provenance", f, pe.Kind)
+		}
+		// Provenance that names the image by SHA-512 only (npm's, for
+		// one) matches a release that names the SHA-512 digest too.
+		if !pe.Provenance.Attests(r) {
+			with512 := *r
+			with512.ImageSHA512 = d512
+			if !pe.Provenance.Attests(&with512) {
+				return fmt.Errorf("--provenance %s is not about %s: none of its subjects has the image's SHA-256 or SHA-512 digest", f, *image)
+			}
+			r.ImageSHA512 = d512
 		}
 		r.Provenance = append(r.Provenance, sha256.Sum256(data))
 	}
