@@ -119,6 +119,9 @@ func parseEnvelope(data []byte, limit int) (*Envelope, error) {
 		if s.Sig == "" {
 			return nil, &EnvelopeError{Err: fmt.Errorf("signature %d is empty", i)}
 		}
+		if _, err := decodeBase64(s.Sig); err != nil {
+			return nil, &EnvelopeError{Err: fmt.Errorf("signature %d is not base64: %w", i, err)}
+		}
 	}
 	return &Envelope{Envelope: env, Body: body}, nil
 }
@@ -180,8 +183,8 @@ func VerifySignatures(ctx context.Context, env *Envelope, ring *keys.Ring, thres
 	return signers, nil
 }
 
-// Sign returns a DSSE envelope over body, signed by every signer, encoded as
-// JSON.
+// Sign returns a DSSE envelope over body, signed by every signer, in the
+// canonical encoding.
 func Sign(ctx context.Context, body []byte, signers ...dsse.SignerVerifier) ([]byte, error) {
 	if len(signers) == 0 {
 		return nil, errors.New("no signing key given")
@@ -198,12 +201,12 @@ func Sign(ctx context.Context, body []byte, signers ...dsse.SignerVerifier) ([]b
 	if err != nil {
 		return nil, fmt.Errorf("couldn't sign: %w", err)
 	}
-	return json.Marshal(env)
+	return CanonicalEnvelope(env)
 }
 
 // AddSignature returns envelope with one more signature, by signer, over the
-// same payload. The payload bytes are kept exactly; a key that already signed
-// is an error.
+// same payload, in the canonical encoding. The payload bytes are kept
+// exactly; a key that already signed is an error.
 func AddSignature(ctx context.Context, envelope []byte, signer dsse.SignerVerifier) ([]byte, error) {
 	env, err := ParseEnvelope(envelope)
 	if err != nil {
@@ -223,5 +226,5 @@ func AddSignature(ctx context.Context, envelope []byte, signer dsse.SignerVerifi
 		return nil, fmt.Errorf("couldn't sign: %w", err)
 	}
 	env.Signatures = append(env.Signatures, dsse.Signature{KeyID: id, Sig: base64.StdEncoding.EncodeToString(sig)})
-	return json.Marshal(env.Envelope)
+	return CanonicalEnvelope(&env.Envelope)
 }

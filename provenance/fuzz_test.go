@@ -140,3 +140,52 @@ func FuzzParseReference(f *testing.F) {
 		}
 	})
 }
+
+// FuzzCanonicalize checks the canonical encoding of envelopes: whatever
+// parses canonicalizes to an envelope that parses, is canonical, carries the
+// same payload and signatures, and canonicalizes to itself; an envelope that
+// CheckCanonical accepts is its own canonical encoding.
+func FuzzCanonicalize(f *testing.F) {
+	f.Add([]byte(`{"payloadType":"application/vnd.in-toto+json","payload":"e30=","signatures":[{"keyid":"k","sig":"AA=="}]}`))
+	f.Add([]byte(` {"signatures":[{"sig":"_-8=","keyid":"b"},{"keyid":"a","sig":"AA=="}],"payload":"e30","payloadType":"application/vnd.in-toto+json"}` + "\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		env, perr := ParseEnvelope(bytes.TrimSpace(data))
+		canon, err := Canonicalize(data)
+		if (perr == nil) != (err == nil) {
+			t.Fatalf("ParseEnvelope = %v but Canonicalize = %v", perr, err)
+		}
+		if err != nil {
+			return
+		}
+		cenv, err := ParseEnvelope(canon)
+		if err != nil {
+			t.Fatalf("the canonical encoding %q does not parse: %v", canon, err)
+		}
+		if err := CheckCanonical(canon, cenv); err != nil {
+			t.Fatalf("the canonical encoding %q is not canonical: %v", canon, err)
+		}
+		if !bytes.Equal(cenv.Body, env.Body) || cenv.PayloadType != env.PayloadType {
+			t.Fatalf("canonicalizing changed the payload")
+		}
+		sigs := func(e *Envelope) map[string]bool {
+			out := map[string]bool{}
+			for _, s := range e.Signatures {
+				raw, err := decodeBase64(s.Sig)
+				if err != nil {
+					t.Fatalf("signature %q does not decode: %v", s.Sig, err)
+				}
+				out[s.KeyID+"\x00"+string(raw)] = true
+			}
+			return out
+		}
+		if !reflect.DeepEqual(sigs(env), sigs(cenv)) {
+			t.Fatalf("canonicalizing changed the signatures: %v vs %v", sigs(env), sigs(cenv))
+		}
+		if again, err := Canonicalize(canon); err != nil || !bytes.Equal(again, canon) {
+			t.Fatalf("canonicalizing is not idempotent: %q -> %q, %v", canon, again, err)
+		}
+		if CheckCanonical(data, env) == nil && !bytes.Equal(data, canon) {
+			t.Fatalf("CheckCanonical accepts %q, whose canonical encoding is %q", data, canon)
+		}
+	})
+}

@@ -231,6 +231,10 @@ func build(root string) (files, error) {
 		corpus("provenance", "FuzzParseEnvelope", name, env)
 		corpus("provenance", "FuzzParseEntry", name, env)
 		corpus("internal/strictjson", "FuzzCheck", name, env)
+		corpus("provenance", "FuzzCanonicalize", name, env)
+		var indented bytes.Buffer
+		json.Indent(&indented, env, "", "  ")
+		corpus("provenance", "FuzzCanonicalize", name+"-indented", append(indented.Bytes(), '\n'))
 		e, err := provenance.ParseEnvelope(env)
 		if err != nil {
 			return nil, err
