@@ -32,8 +32,9 @@ const (
 	// MaxLargeEntrySize is the largest Sigstore bundle the log takes; over
 	// MaxEntrySize, it is stored by digest and a reference is logged.
 	MaxLargeEntrySize = 1 << 20
-	// MaxLookupResults is the most entries a subject lookup returns.
-	MaxLookupResults = 1000
+	// MaxLookupResults is the most entries one page of a lookup
+	// (/v1/subjects, /v1/releases) reads; "next" continues it.
+	MaxLookupResults = 100
 )
 
 // LogInfo is the response of GET /v1/log.
@@ -110,6 +111,8 @@ type SubjectEntry struct {
 type Subject struct {
 	Digest  string         `json:"digest"`
 	Entries []SubjectEntry `json:"entries"`
+	// Next, when present, is the value of "after" that continues the list.
+	Next *uint64 `json:"next,omitempty"`
 }
 
 // Release is one release in the response of GET /v1/releases.

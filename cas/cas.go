@@ -21,10 +21,22 @@ type Store struct {
 	dir string
 }
 
-// Open returns the store in dir, creating it if needed.
+// Open returns the store in dir, creating it if needed. It removes the
+// temporary files of uploads that never finished (the process was killed
+// while one was written).
 func Open(dir string) (*Store, error) {
-	if err := os.MkdirAll(filepath.Join(dir, "tmp"), 0o755); err != nil {
+	tmp := filepath.Join(dir, "tmp")
+	if err := os.MkdirAll(tmp, 0o755); err != nil {
 		return nil, err
+	}
+	left, err := os.ReadDir(tmp)
+	if err != nil {
+		return nil, err
+	}
+	for _, f := range left {
+		if err := os.RemoveAll(filepath.Join(tmp, f.Name())); err != nil {
+			return nil, fmt.Errorf("couldn't remove an unfinished upload: %w", err)
+		}
 	}
 	return &Store{dir: dir}, nil
 }
@@ -35,40 +47,45 @@ func (s *Store) path(d provenance.Digest) string {
 }
 
 // Put stores the image read from r if it has digest want and length size;
-// otherwise it returns a *provenance.DigestError and stores nothing.
-// Storing an image that is already present succeeds without a second copy.
-func (s *Store) Put(want provenance.Digest, size int64, r io.Reader) error {
+// otherwise it returns a *provenance.DigestError and stores nothing. It
+// reports whether it stored a new copy: an image already present is read
+// and checked all the same (success is never reported for bytes that were
+// not checked), and not stored twice.
+func (s *Store) Put(want provenance.Digest, size int64, r io.Reader) (created bool, err error) {
 	if _, err := os.Stat(s.path(want)); err == nil {
-		// Consume nothing: the content is known.
-		return nil
+		return false, provenance.CheckImage(want, uint64(size), &reader{r})
 	}
 	tmp, err := os.CreateTemp(filepath.Join(s.dir, "tmp"), "upload-*")
 	if err != nil {
-		return err
+		return false, err
 	}
 	defer os.Remove(tmp.Name())
 	defer tmp.Close()
 	// A mismatch is a *provenance.DigestError; nothing is stored.
-	if err := provenance.CheckImage(want, uint64(size), io.TeeReader(r, tmp)); err != nil {
-		return err
+	fw := &fileWriter{f: tmp}
+	if err := provenance.CheckImage(want, uint64(size), io.TeeReader(&reader{r}, fw)); err != nil {
+		if fw.err != nil {
+			return false, fw.err // the store failed: a full disk, say
+		}
+		return false, err
 	}
 	if err := tmp.Sync(); err != nil {
-		return err
+		return false, err
 	}
 	if err := tmp.Close(); err != nil {
-		return err
+		return false, err
 	}
 	dst := s.path(want)
 	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
-		return err
+		return false, err
 	}
 	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
-		return err
+		return false, err
 	}
 	if err := os.Rename(tmp.Name(), dst); err != nil {
-		return err
+		return false, err
 	}
-	return syncDir(filepath.Dir(dst))
+	return true, syncDir(filepath.Dir(dst))
 }
 
 // Open opens the stored image with digest d.
@@ -78,6 +95,38 @@ func (s *Store) Open(d provenance.Digest) (*os.File, error) {
 		return nil, fmt.Errorf("image %s: %w", d, os.ErrNotExist)
 	}
 	return f, err
+}
+
+// A ReadError reports that the image could not be read from its source
+// (a client that went away, a body over its limit): the store is fine.
+type ReadError struct{ Err error }
+
+func (e *ReadError) Error() string { return "couldn't read the image: " + e.Err.Error() }
+func (e *ReadError) Unwrap() error { return e.Err }
+
+// reader marks the errors of the image's source as *ReadError.
+type reader struct{ r io.Reader }
+
+func (r *reader) Read(p []byte) (int, error) {
+	n, err := r.r.Read(p)
+	if err != nil && err != io.EOF {
+		err = &ReadError{Err: err}
+	}
+	return n, err
+}
+
+// fileWriter remembers the first error writing the temporary file.
+type fileWriter struct {
+	f   *os.File
+	err error
+}
+
+func (w *fileWriter) Write(p []byte) (int, error) {
+	n, err := w.f.Write(p)
+	if err != nil && w.err == nil {
+		w.err = err
+	}
+	return n, err
 }
 
 func syncDir(dir string) error {

@@ -94,7 +94,13 @@ func (h *handler) method(m string, f handlerFunc) http.HandlerFunc {
 func (h *handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 	code := classify(err).status
 	msg := err.Error()
-	if code == http.StatusInternalServerError {
+	var corrupt *CorruptError
+	var se *StorageError
+	switch {
+	case errors.As(err, &se):
+		h.l.countStorageError(se)
+		h.logger.ErrorContext(r.Context(), "storage failed", "method", r.Method, "path", r.URL.Path, "err", err, "cause", se.Err)
+	case code == http.StatusInternalServerError && !errors.As(err, &corrupt):
 		h.logger.ErrorContext(r.Context(), "request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 		msg = "internal error"
 	}
@@ -262,6 +268,7 @@ func (h *handler) entry(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	// Entry checked the bytes against the tree's leaf hash.
 	e := api.Entry{Index: index, LeafHash: hex.EncodeToString(tiles.LeafHash(data)), Data: data}
 	if content, err := h.l.content(data); err != nil {
 		return err
@@ -329,40 +336,55 @@ func (h *handler) tlogProof(w http.ResponseWriter, r *http.Request) error {
 	return err
 }
 
+// parseAfter parses the optional "after" parameter of a paginated lookup;
+// -1 when absent.
+func parseAfter(r *http.Request) (int64, error) {
+	s := r.URL.Query().Get("after")
+	if s == "" {
+		return -1, nil
+	}
+	n, err := parseUint("after", s)
+	return int64(n), err
+}
+
 func (h *handler) subject(w http.ResponseWriter, r *http.Request) error {
 	d, err := parseDigest(r.PathValue("digest"))
 	if err != nil {
 		return err
 	}
-	sts, size, err := h.l.Subject(r.Context(), d, api.MaxLookupResults)
+	after, err := parseAfter(r)
 	if err != nil {
 		return err
 	}
-	endorsed := map[provenance.Digest]bool{}
-	for _, s := range sts {
-		if s.Kind == provenance.KindRelease {
-			for _, pd := range s.Release.Provenance {
-				endorsed[pd] = true
-			}
-		}
+	page, err := h.l.Subject(r.Context(), d, after, api.MaxLookupResults)
+	if err != nil {
+		return err
 	}
 	resp := api.Subject{Digest: d.String(), Entries: []api.SubjectEntry{}}
-	for _, s := range sts {
-		e := api.SubjectEntry{Index: s.Index, Integrated: s.Index < size, Kind: string(s.Kind), EntryDigest: s.Digest.String()}
+	for _, s := range page.Statements {
+		e := api.SubjectEntry{Index: s.Index, Integrated: s.Index < page.Size, Kind: string(s.Kind), EntryDigest: s.Digest.String()}
 		switch s.Kind {
 		case provenance.KindRelease:
 			sv := s.Release.SecurityVersion
 			e.Version, e.SecurityVersion, e.Models = s.Release.Version, &sv, s.Release.Models
 		case provenance.KindProvenance:
 			p := s.Provenance
+			endorsed, err := h.l.Endorsed(r.Context(), s.Digest)
+			if err != nil {
+				return err
+			}
 			e.Role = "rebuild"
-			if endorsed[s.Digest] {
+			if endorsed {
 				e.Role = "build"
 			}
 			e.BuilderID, e.BuildType = p.BuilderID, p.BuildType
 			e.Source, e.Ref, e.Commit = p.Source.Repo, p.Source.Ref, p.Source.Commit
 		}
 		resp.Entries = append(resp.Entries, e)
+	}
+	if page.More {
+		next := uint64(page.Next)
+		resp.Next = &next
 	}
 	return writeJSON(w, cacheMutable, resp)
 }
@@ -373,23 +395,19 @@ func (h *handler) releases(w http.ResponseWriter, r *http.Request) error {
 	if model == "" {
 		return &badRequest{msg: "parameter \"model\" is required"}
 	}
-	after := int64(-1)
-	if s := q.Get("after"); s != "" {
-		n, err := parseUint("after", s)
-		if err != nil {
-			return err
-		}
-		after = int64(n)
+	after, err := parseAfter(r)
+	if err != nil {
+		return err
 	}
-	sts, size, err := h.l.Releases(r.Context(), model, q.Get("version"), after, api.MaxLookupResults)
+	page, err := h.l.Releases(r.Context(), model, q.Get("version"), after, api.MaxLookupResults)
 	if err != nil {
 		return err
 	}
 	resp := api.Releases{Releases: []api.Release{}}
-	for _, s := range sts {
+	for _, s := range page.Statements {
 		rel := s.Release
 		a := api.Release{
-			Index: s.Index, Integrated: s.Index < size, Image: rel.Image.String(), ImageSize: rel.ImageSize,
+			Index: s.Index, Integrated: s.Index < page.Size, Image: rel.Image.String(), ImageSize: rel.ImageSize,
 			Models: rel.Models, Version: rel.Version, SecurityVersion: rel.SecurityVersion, Channel: rel.Channel,
 			Created: rel.Created.UTC().Format(time.RFC3339), Provenance: []string{},
 		}
@@ -398,8 +416,8 @@ func (h *handler) releases(w http.ResponseWriter, r *http.Request) error {
 		}
 		resp.Releases = append(resp.Releases, a)
 	}
-	if len(sts) == api.MaxLookupResults {
-		next := sts[len(sts)-1].Index
+	if page.More {
+		next := uint64(page.Next)
 		resp.Next = &next
 	}
 	return writeJSON(w, cacheMutable, resp)
@@ -446,11 +464,16 @@ func (h *handler) image(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Cache-Control", cacheImmutable)
 		http.ServeContent(w, r, "", time.Time{}, f)
 	case "PUT":
-		if err := h.l.PutImage(r.Context(), d, r.Body); err != nil {
+		created, err := h.l.PutImage(r.Context(), d, r.Body)
+		if err != nil {
 			h.fail(w, r, err)
 			return
 		}
-		w.WriteHeader(http.StatusCreated)
+		if created {
+			w.WriteHeader(http.StatusCreated)
+		} else {
+			w.WriteHeader(http.StatusOK) // already stored; these bytes checked
+		}
 	default:
 		w.Header().Set("Allow", "GET, HEAD, PUT")
 		h.fail(w, r, &methodError{allowed: "GET, HEAD or PUT"})

@@ -121,8 +121,10 @@ func TestKeylessNeedsPolicy(t *testing.T) {
 }
 
 // TestExternalKeySignedProvenance logs Google Cloud Build's real SLSA v1
-// envelope exactly as GCB produced it (ECDSA, a KMS key name as keyid,
-// base64url signatures), with a release of the image it attests.
+// envelope (ECDSA, a KMS key name as keyid, base64url signatures) with a
+// release of the image it attests. The log takes it in the canonical
+// encoding only, which fwctl submit sends: the same payload and signature
+// bytes, in standard base64.
 func TestExternalKeySignedProvenance(t *testing.T) {
 	ctx := context.Background()
 	var w struct {
@@ -135,7 +137,11 @@ func TestExternalKeySignedProvenance(t *testing.T) {
 	if err := json.Unmarshal(readInterop(t, "gcb-slsa-v1.gcloud-container-github.json"), &w); err != nil {
 		t.Fatal(err)
 	}
-	gcb := []byte(w.Summary.Provenance[0].Envelope)
+	raw := []byte(w.Summary.Provenance[0].Envelope)
+	gcb, err := provenance.Canonicalize(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
 	gcbKey, err := keys.ParsePublic(readInterop(t, "gcb-google-hosted-worker_1.pub.pem"))
 	if err != nil {
 		t.Fatal(err)
@@ -148,13 +154,22 @@ func TestExternalKeySignedProvenance(t *testing.T) {
 		r.Image, r.ImageSize, r.ImageName = d, 1, "prod-prov-image"
 		r.Provenance = []provenance.Digest{sha256.Sum256(gcb)}
 	}), rel1)
+	var he *client.HTTPError
+	if _, err := lc.Add(ctx, raw); !errors.As(err, &he) || he.Status != 400 || !strings.Contains(he.Message, "not in standard base64") {
+		t.Errorf("GCB's envelope as GCB encodes it = %v; want a 400 naming the base64 alphabet", err)
+	}
 	res, err := lc.AddAll(ctx, [][]byte{gcb, rel})
 	if err != nil {
 		t.Fatalf("GCB provenance with its release: %v", err)
 	}
 	l.WaitSize(t, 2)
 	if got, _ := l.Entry(ctx, res[0].Index); !bytes.Equal(got, gcb) {
-		t.Error("the logged entry is not GCB's exact envelope")
+		t.Error("the logged entry is not the canonical envelope submitted")
+	}
+	logged, _ := provenance.ParseEnvelope(gcb)
+	orig, _ := provenance.ParseEnvelope(raw)
+	if !bytes.Equal(logged.Body, orig.Body) || logged.Signatures[0].KeyID != orig.Signatures[0].KeyID {
+		t.Error("canonicalizing changed GCB's payload or keyid")
 	}
 	sub, err := lc.Subject(ctx, d)
 	if err != nil || len(sub.Entries) != 2 || sub.Entries[0].Commit != "2ce3f90facdb51aeb950d5bc641e981be61fdf48" || sub.Entries[0].Role != "build" {

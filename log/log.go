@@ -96,6 +96,10 @@ type Config struct {
 	// LayoutKeys are keys the log accepts in-toto layouts from, besides the
 	// layout keys of the Policy.
 	LayoutKeys []*keys.PublicKey
+	// MaxClockSkew is how far in the future a statement's times (a
+	// release's created, a build's startedOn and finishedOn) may be, by the
+	// log's clock (default 10 minutes).
+	MaxClockSkew time.Duration
 	// Images stores firmware images by digest; nil disables image upload.
 	Images *cas.Store
 	// Blobs stores Sigstore bundles too large for a tile entry, by digest;
@@ -167,6 +171,13 @@ type Log struct {
 	gzBundles *lru.Cache[uint64, []byte]
 	logger    *slog.Logger
 	metrics   *metrics
+	// integrated is the integrated tree size: entries below it are
+	// checked against the tree when read.
+	integrated atomic.Uint64
+	// inflight serializes submissions of one statement (see addAll).
+	inflight keyLock
+	// signerCache holds the signers of logged entries by index.
+	signerCache *lru.Cache[uint64, []string]
 
 	queue    chan *pending
 	kick     chan struct{}
@@ -237,6 +248,9 @@ func New(ctx context.Context, cfg Config) (*Log, error) {
 	if cfg.WitnessRefresh <= 0 {
 		cfg.WitnessRefresh = time.Minute
 	}
+	if cfg.MaxClockSkew <= 0 {
+		cfg.MaxClockSkew = 10 * time.Minute
+	}
 	l := &Log{
 		cfg:     cfg,
 		origin:  cfg.Signer.Name(),
@@ -254,10 +268,14 @@ func New(ctx context.Context, cfg Config) (*Log, error) {
 	})
 	l.rawTiles, _ = lru.New[tiles.ID, []byte](cfg.TileCacheSize)
 	l.gzBundles, _ = lru.New[uint64, []byte](cfg.BundleCacheSize)
+	l.signerCache, _ = lru.New[uint64, []string](4096)
 	if err := l.store.BindIdentity(ctx, cfg.VerifierKey); err != nil {
 		return nil, err
 	}
 	if err := l.recover(ctx); err != nil {
+		return nil, err
+	}
+	if err := l.reindex(ctx); err != nil {
 		return nil, err
 	}
 	return l, nil
@@ -277,6 +295,19 @@ func (l *Log) recover(ctx context.Context) error {
 	}
 	if !bytes.Equal(root, tree.Root) {
 		return fmt.Errorf("stored tree state is corrupt: the tiles of %d entries hash to %x, the state says %x", tree.Size, root, tree.Root)
+	}
+	l.integrated.Store(tree.Size)
+	// Entries not yet in full entry bundles are rows of their own: check
+	// those integrated against the tree (the others are checked against
+	// their sequenced leaf hashes when integrated).
+	for i := tree.Size / tiles.Width * tiles.Width; i < tree.Size; i++ {
+		data, err := l.store.ReadEntry(ctx, i)
+		if err != nil {
+			return fmt.Errorf("couldn't read entry %d: %w", i, err)
+		}
+		if err := l.checkLeaf(ctx, i, data); err != nil {
+			return fmt.Errorf("refusing to start: %w", err)
+		}
 	}
 	raw, err := l.store.Checkpoint(ctx)
 	if err != nil {
@@ -461,7 +492,8 @@ func (l *Log) Run(ctx context.Context) error {
 		}
 		start := time.Now()
 		if err := l.integrate(context.WithoutCancel(ctx)); err != nil {
-			l.logger.Error("integration failed", "err", err)
+			l.countStorageError(storageError("integrate", err))
+			l.logger.Error("integration failed; retrying", "err", err)
 		}
 		if wait := l.cfg.IntegrateInterval - time.Since(start); wait > 0 {
 			select {
@@ -507,6 +539,7 @@ func (l *Log) integrate(ctx context.Context) error {
 		}
 		l.metrics.integrateSeconds.Observe(time.Since(start).Seconds())
 		l.metrics.treeSize.Set(float64(tree.Size))
+		l.integrated.Store(tree.Size)
 		if p := l.signed.Load(); p == nil || tree.Size > p.size {
 			if err := l.publish(ctx, tree); err != nil {
 				return err
@@ -560,8 +593,9 @@ func (l *Log) sequence(batch []*pending) {
 	l.metrics.sequenceBatch.Observe(float64(len(leaves)))
 	if err != nil {
 		l.logger.Error("sequencing failed", "entries", len(leaves), "err", err)
+		err = storageError("store the entries", err)
 		for _, p := range batch {
-			p.done <- result{err: fmt.Errorf("couldn't store the entries: %w", err)}
+			p.done <- result{err: err}
 		}
 		return
 	}
@@ -615,7 +649,7 @@ func (l *Log) Tile(ctx context.Context, level, index uint64, width int) ([]byte,
 	if !ok || len(data) < w*tiles.HashSize {
 		var err error
 		if data, err = l.store.ReadTile(ctx, level, index); err != nil {
-			return nil, err
+			return nil, storageError("read a tile", err)
 		}
 		l.rawTiles.Add(id, data)
 	}
@@ -647,19 +681,33 @@ func (l *Log) GzipEntryBundle(ctx context.Context, index uint64) ([]byte, error)
 }
 
 // EntryBundle returns entry bundle index at width (0 for the full bundle),
-// if the published checkpoint covers it.
+// if the published checkpoint covers it, after checking every entry in it
+// against the tree's leaf hashes.
 func (l *Log) EntryBundle(ctx context.Context, index uint64, width int) ([]byte, error) {
 	if err := l.checkTile(0, index, width, "entry bundle"); err != nil {
 		return nil, err
 	}
 	data, err := l.store.ReadEntryBundle(ctx, index)
 	if err != nil {
-		return nil, err
+		return nil, storageError("read an entry bundle", err)
 	}
 	if width == 0 {
 		width = tiles.Width
 	}
-	return tiles.TruncateBundle(data, width)
+	data, err = tiles.TruncateBundle(data, width)
+	if err != nil {
+		return nil, fmt.Errorf("stored entry bundle %d: %w", index, err)
+	}
+	entries, err := tiles.SplitBundle(data)
+	if err != nil {
+		return nil, fmt.Errorf("stored entry bundle %d: %w", index, err)
+	}
+	for j, e := range entries {
+		if err := l.checkLeaf(ctx, index*tiles.Width+uint64(j), e); err != nil {
+			return nil, err
+		}
+	}
+	return data, nil
 }
 
 func (l *Log) checkTile(level, index uint64, width int, what string) error {
@@ -674,12 +722,21 @@ func (l *Log) checkTile(level, index uint64, width int, what string) error {
 	return nil
 }
 
-// Entry returns the entry at index, if the published checkpoint covers it.
+// Entry returns the entry at index, if the published checkpoint covers it,
+// after checking its bytes against the tree's leaf hash.
 func (l *Log) Entry(ctx context.Context, index uint64) ([]byte, error) {
 	if size := l.size(); index >= size {
 		return nil, fmt.Errorf("entry %d is not in the log of size %d: %w", index, size, ErrNotFound)
 	}
-	return l.store.ReadEntry(ctx, index)
+	return l.readEntry(ctx, index)
+}
+
+// countStorageError counts a storage failure in the metrics.
+func (l *Log) countStorageError(err error) {
+	var se *StorageError
+	if errors.As(err, &se) {
+		l.metrics.storageErrors.WithLabelValues(se.Kind()).Inc()
+	}
 }
 
 // InclusionProof returns the inclusion proof of entry index in the tree of
@@ -691,7 +748,8 @@ func (l *Log) InclusionProof(ctx context.Context, index, size uint64) ([][]byte,
 	if index >= size {
 		return nil, &RangeError{Msg: fmt.Sprintf("index %d is not below tree size %d", index, size)}
 	}
-	return l.tiles.InclusionProof(ctx, index, size)
+	p, err := l.tiles.InclusionProof(ctx, index, size)
+	return p, storageError("read the tiles of a proof", err)
 }
 
 // ConsistencyProof returns the consistency proof between trees of sizes
@@ -706,5 +764,6 @@ func (l *Log) ConsistencyProof(ctx context.Context, from, to uint64) ([][]byte, 
 	if from == 0 {
 		return nil, &RangeError{Msg: "there is no consistency proof from the empty tree"}
 	}
-	return l.tiles.ConsistencyProof(ctx, from, to)
+	p, err := l.tiles.ConsistencyProof(ctx, from, to)
+	return p, storageError("read the tiles of a proof", err)
 }

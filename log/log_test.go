@@ -25,6 +25,7 @@ import (
 	"github.com/fwledger/fwledger/log/sqlite"
 	"github.com/fwledger/fwledger/log/tiles"
 	"github.com/fwledger/fwledger/provenance"
+	"github.com/secure-systems-lab/go-securesystemslib/dsse"
 	flog "github.com/transparency-dev/formats/log"
 	"github.com/transparency-dev/merkle/proof"
 	"github.com/transparency-dev/merkle/rfc6962"
@@ -241,13 +242,18 @@ func TestBadInput(t *testing.T) {
 	img, good := release(t, 99)
 
 	unknownKey := testutil.SignRelease(t, testutil.NewRelease(img, nil), testutil.Key("mallory"))
-	badSig := mutateEnvelope(t, good, func(e map[string]any) {
-		sigs := e["signatures"].([]any)
-		s := sigs[0].(map[string]any)
-		raw, _ := base64.StdEncoding.DecodeString(s["sig"].(string))
+	badSig := editEnvelope(t, good, func(e *dsse.Envelope) {
+		raw, _ := base64.StdEncoding.DecodeString(e.Signatures[0].Sig)
 		raw[5] ^= 1
-		s["sig"] = base64.StdEncoding.EncodeToString(raw)
+		e.Signatures[0].Sig = base64.StdEncoding.EncodeToString(raw)
 	})
+	urlSig := editEnvelope(t, good, func(e *dsse.Envelope) {
+		raw, _ := base64.StdEncoding.DecodeString(e.Signatures[0].Sig)
+		e.Signatures[0].Sig = base64.RawURLEncoding.EncodeToString(raw)
+	})
+	var indented bytes.Buffer
+	json.Indent(&indented, good, "", "  ")
+	future := testutil.SignRelease(t, testutil.NewRelease(img, func(r *provenance.Release) { r.Created = time.Date(2999, 1, 1, 0, 0, 0, 0, time.UTC) }), rel1)
 	wrongType := mutateEnvelope(t, good, func(e map[string]any) { e["payloadType"] = "application/json" })
 	unknownField := mutateEnvelope(t, good, func(e map[string]any) { e["extra"] = 1 })
 	noSigs := mutateEnvelope(t, good, func(e map[string]any) { e["signatures"] = []any{} })
@@ -275,6 +281,10 @@ func TestBadInput(t *testing.T) {
 		{"wrong predicate type", "POST", "/v1/entries", wrongPredicate, 400, "predicateType"},
 		{"invalid version", "POST", "/v1/entries", badVersion, 400, "invalid version"},
 		{"bad signature", "POST", "/v1/entries", badSig, 403, "does not verify"},
+		{"trailing newline", "POST", "/v1/entries", append(bytes.Clone(good), '\n'), 400, "not in the canonical encoding (docs/FORMATS.md, \"Canonical envelope\"): it ends with whitespace or a newline"},
+		{"indented envelope", "POST", "/v1/entries", indented.Bytes(), 400, "whitespace between JSON tokens"},
+		{"URL-alphabet signature", "POST", "/v1/entries", urlSig, 400, "signature 0 is not in standard base64"},
+		{"created in 2999", "POST", "/v1/entries", future, 400, "created time 2999-01-01T00:00:00Z is in the future"},
 		{"unknown key", "POST", "/v1/entries", unknownKey, 403, "unknown key"},
 		{"oversize body", "POST", "/v1/entries", bytes.Repeat([]byte("a"), 70000), 413, "larger than 65535"},
 		{"empty body", "POST", "/v1/entries", nil, 400, "empty"},
@@ -353,6 +363,21 @@ func statement(t *testing.T, img []byte) []byte {
 		t.Fatal(err)
 	}
 	return s
+}
+
+// editEnvelope returns env changed by f, in the canonical member order
+// (and otherwise as f leaves it).
+func editEnvelope(t *testing.T, env []byte, f func(*dsse.Envelope)) []byte {
+	var e dsse.Envelope
+	if err := json.Unmarshal(env, &e); err != nil {
+		t.Fatal(err)
+	}
+	f(&e)
+	out, err := json.Marshal(e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
 }
 
 func mutateEnvelope(t *testing.T, env []byte, f func(map[string]any)) []byte {

@@ -19,6 +19,8 @@ type metrics struct {
 	sequenceBatch    prometheus.Histogram
 	signedSize       prometheus.Gauge
 	witnessFailures  prometheus.Counter
+	storageErrors    *prometheus.CounterVec
+	corruptEntries   prometheus.Counter
 }
 
 func newMetrics(r prometheus.Registerer) *metrics {
@@ -63,10 +65,19 @@ func newMetrics(r prometheus.Registerer) *metrics {
 			Help:    "Entries per durable sequencing write.",
 			Buckets: prometheus.ExponentialBuckets(1, 2, 12),
 		}),
+		storageErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "fwlog_storage_errors_total",
+			Help: "Failures of the log's storage, by kind (disk full, permission denied, I/O error): requests answered 503, or background integration and witnessing steps retried.",
+		}, []string{"kind"}),
+		corruptEntries: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "fwlog_corrupt_entries_total",
+			Help: "Reads of stored entries whose bytes do not hash to the tree's leaf hash (storage corruption; the entry is not served).",
+		}),
 	}
 	if r != nil {
 		r.MustRegister(m.submissions, m.treeSize, m.checkpointSize, m.integrateSeconds,
-			m.integrationDelay, m.sequenceSeconds, m.sequenceBatch, m.signedSize, m.witnessFailures)
+			m.integrationDelay, m.sequenceSeconds, m.sequenceBatch, m.signedSize, m.witnessFailures,
+			m.storageErrors, m.corruptEntries)
 	}
 	return m
 }
@@ -93,25 +104,40 @@ type class struct {
 // their class. Handlers and metrics both use it, so that they agree.
 func classify(err error) class {
 	var (
-		envErr *provenance.EnvelopeError
-		ptErr  *provenance.PayloadTypeError
-		stErr  *provenance.StatementError
-		sigErr *provenance.SignatureError
-		thErr  *provenance.ThresholdError
-		digErr *provenance.DigestError
-		endErr *provenance.EndorsementError
-		polErr *provenance.PolicyViolation
-		klErr  *KeylessError
-		layErr *provenance.LayoutError
-		large  *tooLarge
-		rngErr *RangeError
-		badReq *badRequest
-		mErr   *methodError
-		tooBig *http.MaxBytesError
+		envErr  *provenance.EnvelopeError
+		ptErr   *provenance.PayloadTypeError
+		stErr   *provenance.StatementError
+		sigErr  *provenance.SignatureError
+		thErr   *provenance.ThresholdError
+		digErr  *provenance.DigestError
+		endErr  *provenance.EndorsementError
+		polErr  *provenance.PolicyViolation
+		klErr   *KeylessError
+		layErr  *provenance.LayoutError
+		large   *tooLarge
+		rngErr  *RangeError
+		ncErr   *provenance.NonCanonicalError
+		tmErr   *TimeError
+		stErr2  *StorageError
+		pendErr *PendingError
+		corrupt *CorruptError
+		badReq  *badRequest
+		mErr    *methodError
+		tooBig  *http.MaxBytesError
 	)
 	switch {
 	case errors.As(err, &mErr):
 		return class{http.StatusMethodNotAllowed, "error"}
+	case errors.As(err, &stErr2):
+		return class{http.StatusServiceUnavailable, "storage"}
+	case errors.As(err, &corrupt):
+		return class{http.StatusInternalServerError, "storage"}
+	case errors.As(err, &pendErr):
+		return class{http.StatusServiceUnavailable, "error"}
+	case errors.As(err, &ncErr):
+		return class{http.StatusBadRequest, "non_canonical"}
+	case errors.As(err, &tmErr):
+		return class{http.StatusBadRequest, "bad_statement"}
 	case errors.Is(err, ErrEntryTooLarge), errors.As(err, &tooBig), errors.As(err, &large):
 		return class{http.StatusRequestEntityTooLarge, "too_large"}
 	case errors.As(err, &endErr), errors.Is(err, ErrProvenanceRequired):

@@ -9,12 +9,10 @@ import (
 	"slices"
 
 	"github.com/fwledger/fwledger/bundle"
+	"github.com/fwledger/fwledger/cas"
 	"github.com/fwledger/fwledger/provenance"
 	"github.com/transparency-dev/formats/proof"
 )
-
-// maxStatementsPerSubject bounds the statements considered for one digest.
-const maxStatementsPerSubject = 1000
 
 func (l *Log) tlogProof(ctx context.Context, index uint64, p *published) (*proof.TLogProof, error) {
 	if index >= p.size {
@@ -22,7 +20,7 @@ func (l *Log) tlogProof(ctx context.Context, index uint64, p *published) (*proof
 	}
 	hashes, err := l.tiles.InclusionProof(ctx, index, p.size)
 	if err != nil {
-		return nil, err
+		return nil, storageError("read the tiles of a proof", err)
 	}
 	tp := &proof.TLogProof{Index: index, Checkpoint: p.note}
 	for _, h := range hashes {
@@ -41,112 +39,148 @@ func (l *Log) TLogProof(ctx context.Context, index uint64) ([]byte, error) {
 	return tp.Marshal(), nil
 }
 
-// A Statement is a logged entry, parsed, with its index.
-type Statement struct {
-	Index uint64
-	// Data is the leaf; Content, for a leaf that is a reference, is the
-	// entry stored by digest.
-	Data    []byte
-	Content []byte
-	*provenance.Entry
-}
-
-// statements reads and parses the sequenced entries with a lookup key, in
-// log order, starting after index after (-1 for the start).
-func (l *Log) statements(ctx context.Context, key []byte, after int64, limit int) ([]Statement, error) {
-	idxs, err := l.store.Lookup(ctx, key, after, limit)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]Statement, 0, len(idxs))
-	for _, i := range idxs {
-		data, err := l.store.ReadEntry(ctx, i)
-		if err != nil {
-			return nil, err
-		}
-		content, err := l.content(data)
-		if err != nil {
-			return nil, err
-		}
-		e, err := provenance.ParseEntry(content)
-		if err != nil {
-			// Every logged entry parsed when it was submitted.
-			return nil, fmt.Errorf("logged entry %d no longer parses: %w", i, err)
-		}
-		st := Statement{Index: i, Data: data, Entry: e}
-		if len(content) != len(data) {
-			st.Content = content
-		}
-		out = append(out, st)
-	}
-	return out, nil
+// A Page is one page of a lookup: the statements found, in log order, and
+// whether more may follow (Next is then the index to continue after).
+type Page struct {
+	Statements []*Statement
+	Next       int64
+	More       bool
+	// Size is the published size when the page was read: statements at
+	// or beyond it are not yet covered by a checkpoint.
+	Size uint64
 }
 
 // Subject returns the statements about subject digest d (including ones not
-// yet integrated), in log order, and the published size.
-func (l *Log) Subject(ctx context.Context, d provenance.Digest, limit int) ([]Statement, uint64, error) {
+// yet integrated), in log order after index after (-1 for the start),
+// reading at most limit entries.
+func (l *Log) Subject(ctx context.Context, d provenance.Digest, after int64, limit int) (*Page, error) {
 	size := l.size()
-	st, err := l.statements(ctx, subjectKey(d), -1, limit)
-	return st, size, err
+	sts, next, more, err := l.lookupPage(ctx, subjectKey(d), after, limit)
+	if err != nil {
+		return nil, err
+	}
+	return &Page{Statements: sts, Next: next, More: more, Size: size}, nil
 }
 
-// Releases returns up to limit releases for a hardware model (of one
-// version, if version is not empty), in log order after index after, and
-// the published size.
-func (l *Log) Releases(ctx context.Context, model, version string, after int64, limit int) ([]Statement, uint64, error) {
+// Endorsed reports whether a logged release of the image endorses the
+// provenance entry with digest d (it is the image's build provenance, not
+// a rebuild).
+func (l *Log) Endorsed(ctx context.Context, d provenance.Digest) (bool, error) {
+	idxs, err := l.store.Lookup(ctx, endorsesKey(d), -1, maxCopies)
+	if err != nil {
+		return false, storageError("look up endorsements", err)
+	}
+	for _, i := range idxs {
+		s, err := l.statement(ctx, i)
+		if err != nil {
+			return false, err
+		}
+		if s.Entry != nil && s.Kind == provenance.KindRelease && slices.Contains(s.Release.Provenance, d) {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// Releases returns the releases for a hardware model (of one version, if
+// version is not empty), in log order after index after, reading at most
+// limit entries.
+func (l *Log) Releases(ctx context.Context, model, version string, after int64, limit int) (*Page, error) {
 	size := l.size()
 	key := modelKey(model)
 	if version != "" {
 		key = modelVersionKey(model, version)
 	}
-	st, err := l.statements(ctx, key, after, limit)
+	sts, next, more, err := l.lookupPage(ctx, key, after, limit)
 	if err != nil {
-		return nil, 0, err
+		return nil, err
 	}
-	out := st[:0]
-	for _, s := range st {
+	out := sts[:0]
+	for _, s := range sts {
 		// The key is a hash of the names; compare the names themselves.
 		if s.Kind == provenance.KindRelease && slices.Contains(s.Release.Models, model) && (version == "" || s.Release.Version == version) {
 			out = append(out, s)
 		}
 	}
-	return out, size, nil
+	return &Page{Statements: out, Next: next, More: more, Size: size}, nil
+}
+
+// A PendingError reports a release that is logged but not yet covered by a
+// published checkpoint: its bundle will exist shortly.
+type PendingError struct {
+	Image provenance.Digest
+	Index uint64
+	// Size is the published size.
+	Size uint64
+}
+
+func (e *PendingError) Error() string {
+	return fmt.Sprintf("the release of image %s at entry %d is logged but not yet covered by a published checkpoint (size %d); retry shortly", e.Image, e.Index, e.Size)
+}
+
+// scanPage is how many index rows a scan reads at a time.
+const scanPage = 256
+
+// latestRelease returns the release of image d with the highest index (if
+// any, with index below before).
+func (l *Log) latestRelease(ctx context.Context, d provenance.Digest) (*Statement, error) {
+	before := uint64(1<<63 - 1)
+	for {
+		idxs, err := l.store.LookupBefore(ctx, subjectKey(d), before, scanPage)
+		if err != nil {
+			return nil, storageError("look up releases", err)
+		}
+		for _, i := range idxs {
+			s, err := l.statement(ctx, i)
+			if err != nil {
+				return nil, err
+			}
+			if s.Entry != nil && s.Kind == provenance.KindRelease && s.Release.Image == d {
+				return s, nil
+			}
+		}
+		if len(idxs) < scanPage {
+			return nil, nil
+		}
+		before = idxs[len(idxs)-1]
+	}
 }
 
 // Bundle returns the offline proof bundle for the release of image digest d
 // under the published checkpoint: for the release at index when index is
-// non-negative, or else for the latest integrated release of d. The bundle
-// holds the release, every provenance statement about the image that the
-// checkpoint covers (the endorsed build provenance first, then rebuilds),
-// and a tlog-proof for each.
+// non-negative, or else for the latest release of d. If that release is
+// logged but not yet covered by the published checkpoint, it returns a
+// *PendingError.
+//
+// The bundle holds the release; the provenance it endorses, in the order
+// it names them; then rebuilds (provenance about the image that the release
+// does not endorse), at most one per distinct signer and none by a signer
+// of the endorsed provenance, earliest first; the in-toto layout and links
+// the release names; and a tlog-proof for each.
 func (l *Log) Bundle(ctx context.Context, d provenance.Digest, index int64) ([]byte, error) {
 	p := l.latest.Load()
-	sts, err := l.statements(ctx, subjectKey(d), -1, maxStatementsPerSubject)
-	if err != nil {
-		return nil, err
-	}
 	var rel *Statement
-	pending := false
-	for k := len(sts) - 1; k >= 0; k-- {
-		s := &sts[k]
-		if s.Kind != provenance.KindRelease || s.Release.Image != d || (index >= 0 && uint64(index) != s.Index) {
-			continue
+	if index >= 0 {
+		s, err := l.statement(ctx, uint64(index))
+		if err != nil && !errors.Is(err, ErrNotFound) {
+			return nil, err
 		}
-		if s.Index >= p.size {
-			pending = true
-			continue
-		}
-		rel = s
-		break
-	}
-	if rel == nil {
-		switch {
-		case pending:
-			return nil, fmt.Errorf("the release of image %s is not yet covered by a published checkpoint (size %d); retry shortly: %w", d, p.size, ErrNotFound)
-		case index >= 0:
+		if err != nil || s.Entry == nil || s.Kind != provenance.KindRelease || s.Release.Image != d {
 			return nil, fmt.Errorf("entry %d is not a release of image %s: %w", index, d, ErrNotFound)
 		}
-		return nil, fmt.Errorf("no release of image %s is logged: %w", d, ErrNotFound)
+		rel = s
+	} else {
+		s, err := l.latestRelease(ctx, d)
+		if err != nil {
+			return nil, err
+		}
+		if s == nil {
+			return nil, fmt.Errorf("no release of image %s is logged: %w", d, ErrNotFound)
+		}
+		rel = s
+	}
+	if rel.Index >= p.size {
+		return nil, &PendingError{Image: d, Index: rel.Index, Size: p.size}
 	}
 	entry := func(s *Statement) (bundle.Entry, error) {
 		tp, err := l.tlogProof(ctx, s.Index, p)
@@ -156,32 +190,51 @@ func (l *Log) Bundle(ctx context.Context, d provenance.Digest, index int64) ([]b
 		return bundle.Entry{Data: s.Data, Content: s.Content, Proof: *tp}, nil
 	}
 	b := &bundle.Bundle{}
+	var err error
 	if b.Release, err = entry(rel); err != nil {
 		return nil, err
 	}
-	endorsed := map[provenance.Digest]bool{}
-	for _, pd := range rel.Release.Provenance {
-		endorsed[pd] = true
-	}
-	if r := rel.Release; r.Layout != nil {
-		sts, err := l.statements(ctx, envelopeKey(*r.Layout), -1, 1)
+	r := rel.Release
+	// The endorsed provenance was logged before the release (or with it,
+	// before it), so the checkpoint covers it.
+	builders := map[string]bool{}
+	for _, pd := range r.Provenance {
+		s, err := l.byDigest(ctx, pd)
 		if err != nil {
 			return nil, err
 		}
-		if len(sts) == 1 && sts[0].Index < p.size {
-			e, err := entry(&sts[0])
+		if s == nil || s.Index >= p.size || len(b.Provenance) == bundle.MaxProvenance {
+			continue
+		}
+		e, err := entry(s)
+		if err != nil {
+			return nil, err
+		}
+		b.Provenance = append(b.Provenance, e)
+		for _, id := range l.signers(ctx, s) {
+			builders[id] = true
+		}
+	}
+	if err := l.addRebuilds(ctx, b, r, p.size, builders, entry); err != nil {
+		return nil, err
+	}
+	if r.Layout != nil {
+		if s, err := l.byDigest(ctx, *r.Layout); err != nil {
+			return nil, err
+		} else if s != nil && s.Index < p.size {
+			e, err := entry(s)
 			if err != nil {
 				return nil, err
 			}
 			b.Layout = &e
 		}
-		for _, d := range r.Links {
-			sts, err := l.statements(ctx, envelopeKey(d), -1, 1)
+		for _, ld := range r.Links {
+			s, err := l.byDigest(ctx, ld)
 			if err != nil {
 				return nil, err
 			}
-			if len(sts) == 1 && sts[0].Index < p.size {
-				e, err := entry(&sts[0])
+			if s != nil && s.Index < p.size {
+				e, err := entry(s)
 				if err != nil {
 					return nil, err
 				}
@@ -189,49 +242,99 @@ func (l *Log) Bundle(ctx context.Context, d provenance.Digest, index int64) ([]b
 			}
 		}
 	}
-	for pass := 0; pass < 2 && len(b.Provenance) < bundle.MaxProvenance; pass++ {
-		for k := range sts {
-			s := &sts[k]
-			if s.Kind != provenance.KindProvenance || s.Index >= p.size || endorsed[s.Digest] != (pass == 0) {
-				continue
+	return b.Marshal()
+}
+
+// maxRebuildScan bounds the entries about an image that a bundle looks
+// through for rebuilds. Only holders of builder keys can log entries about
+// an image (a copy of a logged statement is not logged again), so the bound
+// is met only by a flood from a trusted builder, which an auditor sees.
+const maxRebuildScan = 4096
+
+// addRebuilds adds to b, up to its limit, provenance about the released
+// image that the release does not endorse, covered by a checkpoint of the
+// given size: one per distinct signer, none by a signer already in
+// signers, earliest first. Provenance that names the image by SHA-512 only
+// is found when the release names the SHA-512 digest.
+func (l *Log) addRebuilds(ctx context.Context, b *bundle.Bundle, r *provenance.Release, size uint64, signers map[string]bool, entry func(*Statement) (bundle.Entry, error)) error {
+	keys := [][]byte{subjectKey(r.Image)}
+	if r.ImageSHA512 != nil {
+		keys = append(keys, subject512Key(r.ImageSHA512))
+	}
+	seen := map[uint64]bool{}
+	for _, key := range keys {
+		after, scanned := int64(-1), 0
+		for len(b.Provenance) < bundle.MaxProvenance && scanned < maxRebuildScan {
+			idxs, err := l.store.Lookup(ctx, key, after, scanPage)
+			if err != nil {
+				return storageError("look up rebuilds", err)
 			}
-			if len(b.Provenance) == bundle.MaxProvenance {
+			for _, i := range idxs {
+				if i >= size || len(b.Provenance) == bundle.MaxProvenance {
+					return nil
+				}
+				if seen[i] {
+					continue
+				}
+				seen[i] = true
+				s, err := l.statement(ctx, i)
+				if err != nil {
+					return err
+				}
+				if s.Entry == nil || s.Kind != provenance.KindProvenance || slices.Contains(r.Provenance, s.Digest) || !s.Provenance.Attests(r) {
+					continue
+				}
+				ids := l.signers(ctx, s)
+				if len(ids) == 0 || slices.ContainsFunc(ids, func(id string) bool { return signers[id] }) {
+					continue
+				}
+				e, err := entry(s)
+				if err != nil {
+					return err
+				}
+				b.Provenance = append(b.Provenance, e)
+				for _, id := range ids {
+					signers[id] = true
+				}
+			}
+			scanned += len(idxs)
+			if len(idxs) < scanPage {
 				break
 			}
-			e, err := entry(s)
-			if err != nil {
-				return nil, err
-			}
-			b.Provenance = append(b.Provenance, e)
+			after = int64(idxs[len(idxs)-1])
 		}
 	}
-	return b.Marshal()
+	return nil
 }
 
 // ErrNoImageStore is returned by the image methods of a log without one.
 var ErrNoImageStore = errors.New("this log does not store images")
 
 // PutImage stores the image with digest d read from r. A release of d must
-// be logged (sequenced); the image must match its digest and size.
-func (l *Log) PutImage(ctx context.Context, d provenance.Digest, r io.Reader) error {
+// be logged (sequenced); the image must match its digest and size. An image
+// already stored is read and checked all the same: success is never
+// reported for bytes that were not checked.
+func (l *Log) PutImage(ctx context.Context, d provenance.Digest, r io.Reader) (created bool, err error) {
 	if l.cfg.Images == nil {
-		return ErrNoImageStore
+		return false, ErrNoImageStore
 	}
-	sts, err := l.statements(ctx, subjectKey(d), -1, maxStatementsPerSubject)
+	rel, err := l.latestRelease(ctx, d)
 	if err != nil {
-		return err
-	}
-	var rel *provenance.Release
-	for _, s := range sts {
-		if s.Kind == provenance.KindRelease && s.Release.Image == d {
-			rel = s.Release
-			break
-		}
+		return false, err
 	}
 	if rel == nil {
-		return fmt.Errorf("no release of image %s is logged; submit the release first: %w", d, ErrNotFound)
+		return false, fmt.Errorf("no release of image %s is logged; submit the release first: %w", d, ErrNotFound)
 	}
-	return l.cfg.Images.Put(d, int64(rel.ImageSize), r)
+	created, err = l.cfg.Images.Put(d, int64(rel.Release.ImageSize), r)
+	var de *provenance.DigestError
+	var re *cas.ReadError
+	switch {
+	case err == nil, errors.As(err, &de):
+		return created, err
+	case errors.As(err, &re):
+		return false, &badRequest{msg: re.Error()}
+	}
+	return false, storageError("store the image", err)
 }
 
 // OpenImage opens the stored image with digest d.
@@ -243,5 +346,8 @@ func (l *Log) OpenImage(d provenance.Digest) (*os.File, error) {
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("image %s is not stored: %w", d, ErrNotFound)
 	}
-	return f, err
+	if err != nil {
+		return nil, storageError("read the image", err)
+	}
+	return f, nil
 }

@@ -232,8 +232,8 @@ func TestSubmissionAllOrNothing(t *testing.T) {
 	}
 	_, err := lc.AddAll(ctx, [][]byte{prov, rel})
 	var he *client.HTTPError
-	if !errors.As(err, &he) || he.Status != 500 {
-		t.Fatalf("submission with a fault = %v, want a 500", err)
+	if !errors.As(err, &he) || he.Status != http.StatusServiceUnavailable || !strings.Contains(he.Message, "the log's storage failed to store the entries") {
+		t.Fatalf("submission with a fault = %v, want a 503 naming the storage", err)
 	}
 	if _, seq, _ := l.Store.Tree(ctx); seq != 0 {
 		t.Fatalf("after the fault %d entries are sequenced, want 0", seq)

@@ -103,6 +103,23 @@ type Storage interface {
 	// the start).
 	Lookup(ctx context.Context, key []byte, after int64, limit int) ([]uint64, error)
 
+	// LookupBefore returns the indices of up to limit sequenced entries with
+	// the given key, in decreasing order, starting below index before.
+	LookupBefore(ctx context.Context, key []byte, before uint64, limit int) ([]uint64, error)
+
+	// IndexVersion returns the version of the lookup keys, as recorded by
+	// the last Reindex; 0 if none was.
+	IndexVersion(ctx context.Context) (int, error)
+
+	// Reindex replaces the lookup keys of every sequenced entry with
+	// keysOf(index, entry), calling it in index order, and then records
+	// version. Until it returns without error the recorded version is 0,
+	// so that a failed or interrupted Reindex is started over; lookups
+	// made meanwhile may miss entries. It may not run concurrently with
+	// Sequence. progress, if not nil, is called now and then with the
+	// entries done and the total.
+	Reindex(ctx context.Context, version int, keysOf func(index uint64, entry []byte) ([][]byte, error), progress func(done, total uint64)) error
+
 	// Close releases the storage.
 	Close() error
 }

@@ -3,10 +3,12 @@ package log
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
+	"slices"
+	"sort"
+	"sync"
 	"time"
 
 	"github.com/fwledger/fwledger/api"
@@ -26,7 +28,10 @@ var ErrProvenanceRequired = errors.New("the release endorses no provenance, and 
 type AddResult struct {
 	Index    uint64
 	LeafHash []byte
-	// Dup is true if the entry was already logged.
+	// Dup is true if the entry was already logged, or another entry
+	// already logged proves everything it does (the same statement, signed
+	// by the same or more trusted signers): Index and LeafHash are then
+	// that entry's.
 	Dup bool
 }
 
@@ -38,6 +43,22 @@ type EntryError struct {
 
 func (e *EntryError) Error() string { return fmt.Sprintf("entry %d: %v", e.Entry, e.Err) }
 func (e *EntryError) Unwrap() error { return e.Err }
+
+// A TimeError reports a statement time later than the log's clock allows.
+type TimeError struct {
+	// Field names the time: "created", "startedOn" or "finishedOn".
+	Field   string
+	Time    time.Time
+	Now     time.Time
+	MaxSkew time.Duration
+	// Kind is the kind of statement.
+	Kind provenance.Kind
+}
+
+func (e *TimeError) Error() string {
+	return fmt.Sprintf("the %s's %s time %s is in the future: later than the log's clock (%s) plus the allowed clock skew of %s",
+		e.Kind, e.Field, e.Time.UTC().Format(time.RFC3339), e.Now.UTC().Format(time.RFC3339), e.MaxSkew)
+}
 
 // Add verifies one entry and, if it is acceptable, sequences it and
 // returns its durable index. A duplicate returns the existing index.
@@ -57,14 +78,20 @@ func (l *Log) Add(ctx context.Context, entry []byte) (AddResult, error) {
 
 // AddAll verifies up to MaxBatch entries and logs all of them or none: a
 // release with the provenance it endorses, and the in-toto layout and links
-// it names, say. It returns one result per
-// entry, in order. A refused entry is named by an *EntryError.
+// it names, say. It returns one result per entry, in order. A refused entry
+// is named by an *EntryError.
 //
 // Each entry must verify on its own (a release signed by a release key,
-// provenance by a builder key). A release must endorse at least one
-// provenance envelope if the log requires provenance, and every envelope it
-// endorses must be in this submission or already logged, and must attest
-// the released image.
+// provenance by a builder key). A bare DSSE envelope must be in its
+// canonical encoding (see provenance.CheckCanonical). A release must
+// endorse at least one provenance envelope if the log requires provenance,
+// and every envelope it endorses must be in this submission or already
+// logged, and must attest the released image.
+//
+// An entry whose statement is already logged, signed by at least the same
+// trusted signers, is a duplicate: it gets the index of the logged entry,
+// and is not logged again. An entry a release of the same submission names
+// by its digest is logged as it is.
 func (l *Log) AddAll(ctx context.Context, entries [][]byte) ([]AddResult, error) {
 	res, err := l.addAll(ctx, entries)
 	for i := range entries {
@@ -78,6 +105,14 @@ func (l *Log) AddAll(ctx context.Context, entries [][]byte) ([]AddResult, error)
 	return res, err
 }
 
+// admitted is a verified entry of a submission.
+type admitted struct {
+	data []byte
+	e    *provenance.Entry
+	// signers are who signed it, as the log sees it (see signers).
+	signers []string
+}
+
 func (l *Log) addAll(ctx context.Context, entries [][]byte) ([]AddResult, error) {
 	if len(entries) == 0 {
 		return nil, &badRequest{msg: "the submission holds no entries"}
@@ -85,97 +120,195 @@ func (l *Log) addAll(ctx context.Context, entries [][]byte) ([]AddResult, error)
 	if len(entries) > MaxBatch {
 		return nil, &badRequest{msg: fmt.Sprintf("the submission holds %d entries, more than the limit of %d", len(entries), MaxBatch)}
 	}
-	parsed := make([]*provenance.Entry, len(entries))
+	now := time.Now()
+	adm := make([]admitted, len(entries))
 	inBatch := map[provenance.Digest]*provenance.Entry{}
 	for i, data := range entries {
-		if len(data) > tiles.MaxEntrySize && !provenance.IsSigstoreBundle(data) {
-			return nil, &EntryError{i, ErrEntryTooLarge}
-		}
-		if len(data) > tiles.MaxEntrySize && l.cfg.Blobs == nil {
-			return nil, &EntryError{i, &tooLarge{msg: fmt.Sprintf("the Sigstore bundle is %d bytes, more than a log entry holds (%d), and this log stores no large entries", len(data), tiles.MaxEntrySize)}}
-		}
-		e, err := provenance.ParseEntry(data)
+		a, err := l.admit(ctx, data, now)
 		if err != nil {
 			return nil, &EntryError{i, err}
 		}
-		if err := l.verifyEntry(ctx, e); err != nil {
-			return nil, &EntryError{i, err}
-		}
-		parsed[i] = e
-		if e.Kind != provenance.KindRelease {
-			inBatch[e.Digest] = e
+		adm[i] = a
+		if a.e.Kind != provenance.KindRelease {
+			inBatch[a.e.Digest] = a.e
 		}
 	}
-	linked := map[provenance.Digest]bool{} // links a release of this submission names
-	for i, e := range parsed {
-		if e.Kind != provenance.KindRelease {
+	// named holds the digests that releases of this submission name: those
+	// entries are logged as they are, never replaced by a logged copy.
+	named := map[provenance.Digest]bool{}
+	for i, a := range adm {
+		if a.e.Kind != provenance.KindRelease {
 			continue
 		}
-		endorsed, err := l.checkEndorsements(ctx, e.Release, inBatch)
-		if err != nil {
+		if err := l.checkRelease(ctx, a.e, inBatch); err != nil {
 			return nil, &EntryError{i, err}
 		}
-		layout, links, err := l.checkLayout(ctx, e.Release, inBatch)
-		if err != nil {
-			return nil, &EntryError{i, err}
+		r := a.e.Release
+		for _, d := range r.Provenance {
+			named[d] = true
 		}
-		for _, lk := range links {
-			linked[lk.Digest] = true
+		for _, d := range r.Links {
+			named[d] = true
 		}
-		if l.cfg.Policy != nil {
-			var ev []provenance.ProvenanceEvidence
-			for _, pe := range endorsed {
-				id, err := l.identity(pe)
-				if err != nil {
-					return nil, &EntryError{i, err}
-				}
-				ev = append(ev, provenance.ProvenanceEvidence{Entry: pe, Endorsed: true, Identity: id})
-			}
-			evidence := provenance.Evidence{Provenance: ev, Layout: layout, Links: links}
-			for _, m := range e.Release.Models {
-				rep := l.cfg.Policy.EvaluateWith(ctx, m, e, evidence, provenance.EvalOptions{AtSubmission: true})
-				if err := rep.Err(); err != nil {
-					return nil, &EntryError{i, err}
-				}
-			}
+		if r.Layout != nil {
+			named[*r.Layout] = true
 		}
 	}
-	for i, e := range parsed {
-		if e.Kind == provenance.KindLink && !linked[e.Digest] {
+	for i, a := range adm {
+		if a.e.Kind == provenance.KindLink && !named[a.e.Digest] {
 			return nil, &EntryError{i, &badRequest{msg: "an in-toto link is logged only with a release that names it, in the same submission"}}
 		}
 	}
-	// Releases go last, so that a release never precedes what it names. A
-	// Sigstore bundle too large for an entry is stored by digest, durably,
-	// first; its leaf is a reference to it.
-	var leaves []Leaf
-	var order []int
-	for pass := 0; pass < 2; pass++ {
-		for i, e := range parsed {
-			if (e.Kind != provenance.KindRelease) != (pass == 0) {
-				continue
-			}
-			leaf := entries[i]
-			if len(leaf) > tiles.MaxEntrySize {
-				ref := provenance.ReferenceTo(leaf)
-				if err := l.cfg.Blobs.Put(ref.Digest, int64(ref.Size), bytes.NewReader(leaf)); err != nil {
-					return nil, fmt.Errorf("couldn't store entry %d by digest: %w", i, err)
-				}
-				leaf = ref.Marshal()
-			}
-			leaves = append(leaves, Leaf{Data: leaf, Hash: tiles.LeafHash(leaf), Keys: entryKeys(e)})
-			order = append(order, i)
+
+	// Statement deduplication: an entry whose statement is logged, signed
+	// by at least its signers, adds nothing. Submissions of one statement
+	// are serialized from this check until they are sequenced, so that two
+	// at once cannot both pass it.
+	var stmts []provenance.Digest
+	for _, a := range adm {
+		if a.e.Kind != provenance.KindLink {
+			stmts = append(stmts, a.e.Statement)
 		}
 	}
-	seq, err := l.enqueue(ctx, leaves)
+	unlock, err := l.inflight.lock(ctx, stmts)
 	if err != nil {
 		return nil, err
 	}
+	// enqueue takes the lock over once called; until then it is released
+	// on return.
+	defer func() {
+		if unlock != nil {
+			unlock()
+		}
+	}()
 	out := make([]AddResult, len(entries))
+	var leaves []Leaf
+	var order []int
+	// Releases go last, so that a release never precedes what it names. A
+	// Sigstore bundle too large for an entry is stored by digest, durably,
+	// first; its leaf is a reference to it.
+	for pass := 0; pass < 2; pass++ {
+		for i, a := range adm {
+			if (a.e.Kind != provenance.KindRelease) != (pass == 0) {
+				continue
+			}
+			if a.e.Kind != provenance.KindLink && !named[a.e.Digest] {
+				found, err := l.covering(ctx, a.e, a.signers)
+				if err != nil {
+					return nil, err
+				}
+				if found != nil {
+					out[i] = AddResult{Index: found.Index, LeafHash: tiles.LeafHash(found.Data), Dup: true}
+					continue
+				}
+			}
+			leaf := a.data
+			if len(leaf) > tiles.MaxEntrySize {
+				ref := provenance.ReferenceTo(leaf)
+				if _, err := l.cfg.Blobs.Put(ref.Digest, int64(ref.Size), bytes.NewReader(leaf)); err != nil {
+					return nil, storageError("store a large entry by digest", err)
+				}
+				leaf = ref.Marshal()
+			}
+			leaves = append(leaves, Leaf{Data: leaf, Hash: tiles.LeafHash(leaf), Keys: entryKeys(a.e)})
+			order = append(order, i)
+		}
+	}
+	if len(leaves) == 0 {
+		return out, nil
+	}
+	seq, err := l.enqueue(ctx, leaves, unlock)
+	unlock = nil
+	if err != nil {
+		return nil, err
+	}
 	for k, i := range order {
 		out[i] = AddResult{Index: seq[k].Index, LeafHash: leaves[k].Hash, Dup: seq[k].Dup}
 	}
 	return out, nil
+}
+
+// admit parses and verifies one entry of a submission on its own.
+func (l *Log) admit(ctx context.Context, data []byte, now time.Time) (admitted, error) {
+	if len(data) > tiles.MaxEntrySize && !provenance.IsSigstoreBundle(data) {
+		return admitted{}, ErrEntryTooLarge
+	}
+	if len(data) > tiles.MaxEntrySize && l.cfg.Blobs == nil {
+		return admitted{}, &tooLarge{msg: fmt.Sprintf("the Sigstore bundle is %d bytes, more than a log entry holds (%d), and this log stores no large entries", len(data), tiles.MaxEntrySize)}
+	}
+	e, err := provenance.ParseEntry(data)
+	if err != nil {
+		return admitted{}, err
+	}
+	if e.Envelope != nil && e.Bundle == nil {
+		// A bare DSSE envelope: only its canonical encoding, so that no
+		// one can log a statement again in other bytes.
+		if err := provenance.CheckCanonical(data, e.Envelope); err != nil {
+			return admitted{}, err
+		}
+	}
+	if err := l.checkTimes(e, now); err != nil {
+		return admitted{}, err
+	}
+	signers, err := l.verifyEntry(ctx, e)
+	if err != nil {
+		return admitted{}, err
+	}
+	return admitted{data: data, e: e, signers: signers}, nil
+}
+
+// checkTimes refuses statement times later than now plus the allowed clock
+// skew: a release created, or a build finished, in the future.
+func (l *Log) checkTimes(e *provenance.Entry, now time.Time) error {
+	check := func(field string, t time.Time) error {
+		if !t.IsZero() && t.After(now.Add(l.cfg.MaxClockSkew)) {
+			return &TimeError{Field: field, Time: t, Now: now, MaxSkew: l.cfg.MaxClockSkew, Kind: e.Kind}
+		}
+		return nil
+	}
+	switch {
+	case e.Release != nil:
+		return check("created", e.Release.Created)
+	case e.Provenance != nil:
+		if err := check("startedOn", e.Provenance.StartedOn); err != nil {
+			return err
+		}
+		return check("finishedOn", e.Provenance.FinishedOn)
+	}
+	return nil
+}
+
+// checkRelease checks what a release of a submission names: its
+// provenance, layout and links (in the submission or logged), and, with a
+// policy, the policy's rule for each of its models.
+func (l *Log) checkRelease(ctx context.Context, rel *provenance.Entry, inBatch map[provenance.Digest]*provenance.Entry) error {
+	endorsed, err := l.checkEndorsements(ctx, rel.Release, inBatch)
+	if err != nil {
+		return err
+	}
+	layout, links, err := l.checkLayout(ctx, rel.Release, inBatch)
+	if err != nil {
+		return err
+	}
+	if l.cfg.Policy == nil {
+		return nil
+	}
+	var ev []provenance.ProvenanceEvidence
+	for _, pe := range endorsed {
+		id, err := l.identity(pe)
+		if err != nil {
+			return err
+		}
+		ev = append(ev, provenance.ProvenanceEvidence{Entry: pe, Endorsed: true, Identity: id})
+	}
+	evidence := provenance.Evidence{Provenance: ev, Layout: layout, Links: links}
+	for _, m := range rel.Release.Models {
+		rep := l.cfg.Policy.EvaluateWith(ctx, m, rel, evidence, provenance.EvalOptions{AtSubmission: true})
+		if err := rep.Err(); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // A KeylessError reports keyless provenance the log cannot accept.
@@ -187,31 +320,114 @@ func (e *KeylessError) Unwrap() error { return e.Err }
 // verifyEntry checks an entry's signatures: by the accepted keys, or, for
 // keyless provenance, by a certificate of one of the policy's keyless
 // builders. An in-toto layout must be signed by an accepted layout key; a
-// link is verified with the layout of the release that names it.
-func (l *Log) verifyEntry(ctx context.Context, e *provenance.Entry) error {
+// link is verified with the layout of the release that names it. It
+// returns the entry's signers (see signers).
+func (l *Log) verifyEntry(ctx context.Context, e *provenance.Entry) ([]string, error) {
 	switch e.Kind {
 	case provenance.KindLayout:
-		return provenance.VerifyLayoutSignature(e, l.layoutKeys())
+		if err := provenance.VerifyLayoutSignature(e, l.layoutKeys()); err != nil {
+			return nil, err
+		}
+		return layoutSigners(e, l.layoutKeys()), nil
 	case provenance.KindLink:
-		return nil
+		return nil, nil
 	}
 	if e.Bundle == nil {
-		_, err := provenance.VerifyEntry(ctx, e, l.cfg.ReleaseKeys, 1, l.cfg.BuilderKeys)
-		return err
+		ids, err := provenance.VerifyEntry(ctx, e, l.cfg.ReleaseKeys, 1, l.cfg.BuilderKeys)
+		if err != nil {
+			return nil, err
+		}
+		return sortedSet(ids), nil
 	}
 	if e.Kind != provenance.KindProvenance {
-		return &KeylessError{Err: errors.New("only provenance may be signed keylessly; releases are signed with release keys")}
+		return nil, &KeylessError{Err: errors.New("only provenance may be signed keylessly; releases are signed with release keys")}
 	}
 	id, err := l.identity(e)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	for _, b := range l.cfg.Policy.Builders() {
 		if b.Keyless != nil && b.MatchesID(e.Provenance.BuilderID) && b.Keyless.Match(id) == nil {
-			return nil
+			return []string{keylessSigner(id)}, nil
 		}
 	}
-	return &KeylessError{Err: fmt.Errorf("no keyless builder of the policy has builder.id %q and certificate identity %s (issuer %s)", e.Provenance.BuilderID, id.SAN, id.Issuer)}
+	return nil, &KeylessError{Err: fmt.Errorf("no keyless builder of the policy has builder.id %q and certificate identity %s (issuer %s)", e.Provenance.BuilderID, id.SAN, id.Issuer)}
+}
+
+// signers returns who signed a logged entry, as verifyEntry does for a new
+// one, or nil if none of its signers verifies any more (keys the log no
+// longer accepts). Results are cached by index: an entry never changes.
+func (l *Log) signers(ctx context.Context, s *Statement) []string {
+	if ids, ok := l.signerCache.Get(s.Index); ok {
+		return ids
+	}
+	ids, err := l.verifyEntry(ctx, s.Entry)
+	if err != nil {
+		ids = nil
+	}
+	l.signerCache.Add(s.Index, ids)
+	return ids
+}
+
+// keylessSigner names a keyless signer by its certificate identity.
+func keylessSigner(id *provenance.CertificateIdentity) string {
+	return "keyless:" + id.Issuer + " " + id.SAN
+}
+
+// layoutSigners returns the IDs of the keys that signed a layout.
+func layoutSigners(e *provenance.Entry, candidates []*keys.PublicKey) []string {
+	var ids []string
+	for _, k := range provenance.LayoutSigners(e, candidates) {
+		if id, err := k.KeyID(); err == nil {
+			ids = append(ids, id)
+		}
+	}
+	return sortedSet(ids)
+}
+
+func sortedSet(ids []string) []string {
+	out := slices.Clone(ids)
+	sort.Strings(out)
+	return slices.Compact(out)
+}
+
+// maxCopies bounds the logged entries of one statement that deduplication
+// compares a new one with. Only the holders of trusted keys can make more
+// (each must add a signer), and an entry beyond the bound is logged again.
+const maxCopies = 64
+
+// covering returns the first logged entry with the same statement as e
+// whose signers include all of signers, or nil if there is none: e would
+// add nothing to the log.
+func (l *Log) covering(ctx context.Context, e *provenance.Entry, signers []string) (*Statement, error) {
+	idxs, err := l.store.Lookup(ctx, statementKey(e.Statement), -1, maxCopies)
+	if err != nil {
+		return nil, storageError("look up a statement", err)
+	}
+	for _, i := range idxs {
+		s, err := l.statement(ctx, i)
+		if err != nil {
+			return nil, err
+		}
+		if s.Entry == nil || s.Statement != e.Statement || s.Kind != e.Kind {
+			continue // another statement under the same key prefix
+		}
+		have := l.signers(ctx, s)
+		if len(have) > 0 && isSubset(signers, have) {
+			return s, nil
+		}
+	}
+	return nil, nil
+}
+
+// isSubset reports whether every element of a (sorted) is in b (sorted).
+func isSubset(a, b []string) bool {
+	for _, x := range a {
+		if _, ok := slices.BinarySearch(b, x); !ok {
+			return false
+		}
+	}
+	return true
 }
 
 // identity verifies a keyless entry and returns its certificate identity;
@@ -240,6 +456,19 @@ func (l *Log) layoutKeys() []*keys.PublicKey {
 	return ks
 }
 
+// named returns the entry with digest d of the given kind: in the
+// submission, or logged.
+func (l *Log) named(ctx context.Context, d provenance.Digest, inBatch map[provenance.Digest]*provenance.Entry) (*provenance.Entry, error) {
+	if e, ok := inBatch[d]; ok {
+		return e, nil
+	}
+	s, err := l.byDigest(ctx, d)
+	if err != nil || s == nil {
+		return nil, err
+	}
+	return s.Entry, nil
+}
+
 // checkLayout finds the in-toto layout and links a release names (in the
 // submission or the log) and verifies them with the accepted layout keys
 // that signed the layout.
@@ -248,12 +477,9 @@ func (l *Log) checkLayout(ctx context.Context, r *provenance.Release, inBatch ma
 		return nil, nil, nil
 	}
 	find := func(d provenance.Digest, kind provenance.Kind) (*provenance.Entry, error) {
-		e, ok := inBatch[d]
-		if !ok {
-			var err error
-			if e, err = l.loggedEntry(ctx, envelopeKey(d)); err != nil {
-				return nil, err
-			}
+		e, err := l.named(ctx, d, inBatch)
+		if err != nil {
+			return nil, err
 		}
 		if e == nil || e.Kind != kind {
 			return nil, &provenance.EndorsementError{Provenance: d, Reason: fmt.Sprintf("should be an in-toto %s, but is neither logged nor in this submission", kind)}
@@ -287,15 +513,12 @@ func (l *Log) checkEndorsements(ctx context.Context, r *provenance.Release, inBa
 	}
 	var out []*provenance.Entry
 	for _, d := range r.Provenance {
-		e, ok := inBatch[d]
-		if !ok {
-			var err error
-			if e, err = l.loggedEntry(ctx, envelopeKey(d)); err != nil {
-				return nil, err
-			}
-			if e == nil {
-				return nil, &provenance.EndorsementError{Provenance: d, Reason: "is neither logged nor in this submission (submit them together)"}
-			}
+		e, err := l.named(ctx, d, inBatch)
+		if err != nil {
+			return nil, err
+		}
+		if e == nil {
+			return nil, &provenance.EndorsementError{Provenance: d, Reason: "is neither logged nor in this submission (submit them together)"}
 		}
 		if e.Kind != provenance.KindProvenance {
 			return nil, &provenance.EndorsementError{Provenance: d, Reason: fmt.Sprintf("is an in-toto %s, not SLSA provenance", e.Kind)}
@@ -306,24 +529,6 @@ func (l *Log) checkEndorsements(ctx context.Context, r *provenance.Release, inBa
 		out = append(out, e)
 	}
 	return out, nil
-}
-
-// loggedEntry returns the first sequenced entry with the given key, parsed,
-// or nil if there is none.
-func (l *Log) loggedEntry(ctx context.Context, key []byte) (*provenance.Entry, error) {
-	idx, err := l.store.Lookup(ctx, key, -1, 1)
-	if err != nil || len(idx) == 0 {
-		return nil, err
-	}
-	data, err := l.store.ReadEntry(ctx, idx[0])
-	if err != nil {
-		return nil, err
-	}
-	content, err := l.content(data)
-	if err != nil {
-		return nil, err
-	}
-	return provenance.ParseEntry(content)
 }
 
 // content returns the entry a leaf stands for: the leaf, or the stored
@@ -338,21 +543,25 @@ func (l *Log) content(leaf []byte) ([]byte, error) {
 	}
 	f, err := l.cfg.Blobs.Open(ref.Digest)
 	if err != nil {
-		return nil, fmt.Errorf("the content of entry %s: %w", ref.Digest, err)
+		return nil, storageError("read an entry stored by digest", err)
 	}
 	defer f.Close()
 	data, err := io.ReadAll(io.LimitReader(f, int64(ref.Size)+1))
 	if err != nil {
-		return nil, err
+		return nil, storageError("read an entry stored by digest", err)
 	}
 	return provenance.Resolve(leaf, data)
 }
 
-func (l *Log) enqueue(ctx context.Context, leaves []Leaf) ([]Sequenced, error) {
+// enqueue queues leaves for the sequencer and waits for their indices.
+// It calls done once the leaves are sequenced or refused, even if ctx ends
+// first (then in the background).
+func (l *Log) enqueue(ctx context.Context, leaves []Leaf, done func()) ([]Sequenced, error) {
 	p := &pending{leaves: leaves, done: make(chan result, 1)}
 	l.stopMu.RLock()
 	if l.stopping {
 		l.stopMu.RUnlock()
+		done()
 		return nil, ErrStopped
 	}
 	select {
@@ -360,81 +569,64 @@ func (l *Log) enqueue(ctx context.Context, leaves []Leaf) ([]Sequenced, error) {
 		l.stopMu.RUnlock()
 	default:
 		l.stopMu.RUnlock()
+		done()
 		return nil, ErrPushback
 	}
 	select {
 	case r := <-p.done:
+		done()
 		return r.seq, r.err
 	case <-ctx.Done():
 		// The entries may still be sequenced; a retry finds them as
 		// duplicates.
+		go func() { <-p.done; done() }()
 		return nil, ctx.Err()
 	}
 }
 
-// Lookup keys: a kind byte and a digest. The first key of an entry is
-// unique to its content and serves duplicate detection.
-const (
-	keySubjectSHA256 = 1 // a subject's SHA-256 digest
-	keyEnvelope      = 2 // SHA-256 of the exact entry bytes
-	keySubjectSHA512 = 3 // a subject's SHA-512 digest
-	keyModel         = 4 // SHA-256 of a hardware model name, first 16 bytes
-	keyModelVersion  = 5 // model key hash (first 16 bytes), then the version
-)
-
-func subjectKey(d provenance.Digest) []byte  { return append([]byte{keySubjectSHA256}, d[:]...) }
-func envelopeKey(d provenance.Digest) []byte { return append([]byte{keyEnvelope}, d[:]...) }
-
-// Model keys use 16 bytes of the hash: readers compare the names exactly,
-// so a collision costs a wasted read, not a wrong answer.
-func modelKey(model string) []byte {
-	h := sha256.Sum256([]byte(model))
-	return append([]byte{keyModel}, h[:16]...)
+// A keyLock serializes work on the same keys (statement digests) while
+// leaving different keys independent.
+type keyLock struct {
+	mu   sync.Mutex
+	busy map[provenance.Digest]chan struct{}
 }
 
-// modelVersionKey is the model's key followed by the version itself (at
-// most maxVersionInKey bytes of it), not a hash of the two: a model's
-// versions mostly grow, so a new release's row lands beside its
-// predecessors' in the index instead of at a random place. A random place
-// costs a page write per entry that grows with the log (see
-// docs/BENCHMARKS.md); the subject digest is then the only random key a
-// release has.
-func modelVersionKey(model, version string) []byte {
-	h := sha256.Sum256([]byte(model))
-	k := append([]byte{keyModelVersion}, h[:16]...)
-	if len(version) > maxVersionInKey {
-		version = version[:maxVersionInKey]
-	}
-	return append(k, version...)
-}
-
-// maxVersionInKey keeps a model-version key within the storage's 80 bytes.
-// Longer versions share a key with others of the same first 63 bytes; the
-// readers compare versions exactly.
-const maxVersionInKey = 63
-
-// entryKeys returns the lookup keys of an entry.
-func entryKeys(e *provenance.Entry) [][]byte {
-	switch e.Kind {
-	case provenance.KindRelease:
-		r := e.Release
-		keys := [][]byte{subjectKey(r.Image)}
-		for _, m := range r.Models {
-			keys = append(keys, modelKey(m), modelVersionKey(m, r.Version))
+// lock acquires keys, in sorted order so that two callers cannot deadlock,
+// and returns the function that releases them.
+func (kl *keyLock) lock(ctx context.Context, keys []provenance.Digest) (func(), error) {
+	keys = slices.Clone(keys)
+	slices.SortFunc(keys, func(a, b provenance.Digest) int { return bytes.Compare(a[:], b[:]) })
+	keys = slices.Compact(keys)
+	var held []provenance.Digest
+	release := func() {
+		kl.mu.Lock()
+		for _, k := range held {
+			close(kl.busy[k])
+			delete(kl.busy, k)
 		}
-		return keys
+		kl.mu.Unlock()
 	}
-	keys := [][]byte{envelopeKey(e.Digest)}
-	if e.Provenance == nil {
-		return keys // in-toto layouts and links
-	}
-	for _, s := range e.Provenance.Subjects {
-		switch s.Alg {
-		case "sha256":
-			keys = append(keys, subjectKey(provenance.Digest(s.Value)))
-		case "sha512":
-			keys = append(keys, append([]byte{keySubjectSHA512}, s.Value...))
+	for _, k := range keys {
+		for {
+			kl.mu.Lock()
+			if kl.busy == nil {
+				kl.busy = map[provenance.Digest]chan struct{}{}
+			}
+			wait, taken := kl.busy[k]
+			if !taken {
+				kl.busy[k] = make(chan struct{})
+				kl.mu.Unlock()
+				held = append(held, k)
+				break
+			}
+			kl.mu.Unlock()
+			select {
+			case <-wait:
+			case <-ctx.Done():
+				release()
+				return nil, ctx.Err()
+			}
 		}
 	}
-	return keys
+	return release, nil
 }

@@ -41,6 +41,11 @@ type Entry struct {
 	// Digest is the SHA-256 of the exact entry bytes: how a release names
 	// the provenance it endorses.
 	Digest Digest
+	// Statement is the SHA-256 of what the entry's signatures sign: the
+	// DSSE payload, or the canonical JSON of in-toto metadata's "signed"
+	// object. Entries that encode or sign one statement differently share
+	// it.
+	Statement Digest
 	// Identity is the certificate identity of a keyless entry, set by
 	// whoever verified it with a KeylessVerifier.
 	Identity *CertificateIdentity
@@ -74,6 +79,11 @@ func ParseEntry(data []byte) (*Entry, error) {
 	}
 	if mb != nil {
 		e.Metablock = mb
+		signed, err := mb.GetSignableRepresentation()
+		if err != nil {
+			return nil, &StatementError{Err: fmt.Errorf("in-toto metadata: %w", err)}
+		}
+		e.Statement = sha256.Sum256(signed)
 		if _, ok := mb.Signed.(intoto.Layout); ok {
 			e.Kind = KindLayout
 		} else {
@@ -101,6 +111,7 @@ func ParseEntry(data []byte) (*Entry, error) {
 		return nil, err
 	}
 	e.Envelope = env
+	e.Statement = sha256.Sum256(env.Body)
 	st, err := ParseStatement(env.Body)
 	if err != nil {
 		return nil, err

@@ -32,14 +32,16 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
+	"syscall"
 	"time"
 
 	"github.com/fwledger/fwledger/internal/dirlock"
 	"github.com/fwledger/fwledger/log"
 	"github.com/fwledger/fwledger/log/tiles"
-	_ "github.com/mattn/go-sqlite3"
+	"github.com/mattn/go-sqlite3"
 )
 
 const schema = `
@@ -63,7 +65,8 @@ CREATE TABLE IF NOT EXISTS witnessed (
 );
 CREATE TABLE IF NOT EXISTS entries (
 	idx  INTEGER PRIMARY KEY,
-	data BLOB NOT NULL
+	data BLOB NOT NULL,
+	leaf BLOB -- the leaf hash, checked at integration (NULL in rows written before it was kept)
 );
 CREATE TABLE IF NOT EXISTS bundles (
 	idx  INTEGER PRIMARY KEY,
@@ -136,6 +139,16 @@ func (s *Storage) open(ctx context.Context, path string) error {
 	}
 	if _, err := s.w.ExecContext(ctx, schema); err != nil {
 		return fmt.Errorf("couldn't create the schema in %s: %w", path, err)
+	}
+	// Databases made before entries kept their leaf hash gain the column.
+	var hasLeaf bool
+	if err := s.w.QueryRowContext(ctx, `SELECT count(*) > 0 FROM pragma_table_info('entries') WHERE name = 'leaf'`).Scan(&hasLeaf); err != nil {
+		return err
+	}
+	if !hasLeaf {
+		if _, err := s.w.ExecContext(ctx, `ALTER TABLE entries ADD COLUMN leaf BLOB`); err != nil {
+			return fmt.Errorf("couldn't add the leaf column to %s: %w", path, err)
+		}
 	}
 	if _, err := s.w.ExecContext(ctx, `INSERT OR IGNORE INTO state (id, sequenced, integrated, root, compact_range, checkpoint_size) VALUES (0, 0, 0, ?, x'', 0)`, tiles.EmptyRoot()); err != nil {
 		return err
@@ -213,6 +226,33 @@ func (s *Storage) Close() error {
 	return errors.Join(errs...)
 }
 
+// wrapOS adds to *err, if it is an error of SQLite, the operating system's
+// errno it stands for, so that callers can tell a full disk
+// (syscall.ENOSPC) or a permission problem (syscall.EACCES, EROFS) from
+// other failures without knowing SQLite.
+func wrapOS(err *error) {
+	var se sqlite3.Error
+	if *err == nil || !errors.As(*err, &se) {
+		return
+	}
+	errno := se.SystemErrno
+	if errno == 0 {
+		switch se.Code {
+		case sqlite3.ErrFull:
+			errno = syscall.ENOSPC
+		case sqlite3.ErrReadonly:
+			errno = syscall.EROFS
+		case sqlite3.ErrPerm, sqlite3.ErrCantOpen:
+			errno = syscall.EACCES
+		case sqlite3.ErrIoErr:
+			errno = syscall.EIO
+		default:
+			return
+		}
+	}
+	*err = fmt.Errorf("%w (%w)", *err, errno)
+}
+
 // IntegrityCheck runs SQLite's PRAGMA integrity_check.
 func (s *Storage) IntegrityCheck(ctx context.Context) error {
 	rows, err := s.r.QueryContext(ctx, "PRAGMA integrity_check")
@@ -238,7 +278,8 @@ func (s *Storage) IntegrityCheck(ctx context.Context) error {
 }
 
 // BindIdentity implements log.Storage.
-func (s *Storage) BindIdentity(ctx context.Context, id string) error {
+func (s *Storage) BindIdentity(ctx context.Context, id string) (err error) {
+	defer wrapOS(&err)
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return err
@@ -261,7 +302,8 @@ func (s *Storage) BindIdentity(ctx context.Context, id string) error {
 }
 
 // Sequence implements log.Storage.
-func (s *Storage) Sequence(ctx context.Context, leaves []log.Leaf) ([]log.Sequenced, error) {
+func (s *Storage) Sequence(ctx context.Context, leaves []log.Leaf) (_ []log.Sequenced, err error) {
+	defer wrapOS(&err)
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, fmt.Errorf("couldn't begin a write transaction: %w", err)
@@ -276,7 +318,7 @@ func (s *Storage) Sequence(ctx context.Context, leaves []log.Leaf) ([]log.Sequen
 		return nil, err
 	}
 	defer find.Close()
-	addEntry, err := tx.PrepareContext(ctx, `INSERT INTO entries (idx, data) VALUES (?, ?)`)
+	addEntry, err := tx.PrepareContext(ctx, `INSERT INTO entries (idx, data, leaf) VALUES (?, ?, ?)`)
 	if err != nil {
 		return nil, err
 	}
@@ -308,22 +350,11 @@ func (s *Storage) Sequence(ctx context.Context, leaves []log.Leaf) ([]log.Sequen
 		}
 		idx = next
 		next++
-		if _, err := addEntry.ExecContext(ctx, idx, l.Data); err != nil {
+		if _, err := addEntry.ExecContext(ctx, idx, l.Data, l.Hash); err != nil {
 			return nil, err
 		}
-		for j, k := range keys {
-			if len(k) > 80 {
-				return nil, fmt.Errorf("lookup key of %d bytes is longer than 80", len(k))
-			}
-			// Only the first key's row needs the leaf hash: duplicate
-			// detection looks there.
-			leaf := l.Hash
-			if j > 0 {
-				leaf = []byte{}
-			}
-			if _, err := addKey.ExecContext(ctx, k, idx, leaf); err != nil {
-				return nil, err
-			}
+		if err := insertKeys(ctx, addKey, idx, l.Hash, keys); err != nil {
+			return nil, err
 		}
 		batch[string(l.Hash)] = idx
 		out[i] = log.Sequenced{Index: idx}
@@ -340,7 +371,8 @@ func (s *Storage) Sequence(ctx context.Context, leaves []log.Leaf) ([]log.Sequen
 func tileKey(level, index uint64) int64 { return int64(level<<56 | index) }
 
 // Integrate implements log.Storage.
-func (s *Storage) Integrate(ctx context.Context, max int) (log.Tree, error) {
+func (s *Storage) Integrate(ctx context.Context, max int) (_ log.Tree, err error) {
+	defer wrapOS(&err)
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return log.Tree{}, fmt.Errorf("couldn't begin a write transaction: %w", err)
@@ -371,7 +403,7 @@ func (s *Storage) Integrate(ctx context.Context, max int) (log.Tree, error) {
 	b := tiles.NewBuilder(rng, readTile)
 
 	end := min(sequenced, size+uint64(max))
-	rows, err := tx.QueryContext(ctx, `SELECT idx, data FROM entries WHERE idx >= ? AND idx < ? ORDER BY idx`, size, end)
+	rows, err := tx.QueryContext(ctx, `SELECT idx, data, leaf FROM entries WHERE idx >= ? AND idx < ? ORDER BY idx`, size, end)
 	if err != nil {
 		return log.Tree{}, err
 	}
@@ -389,8 +421,8 @@ func (s *Storage) Integrate(ctx context.Context, max int) (log.Tree, error) {
 	want := size
 	for rows.Next() {
 		var idx uint64
-		var data []byte
-		if err := rows.Scan(&idx, &data); err != nil {
+		var data, leaf []byte
+		if err := rows.Scan(&idx, &data, &leaf); err != nil {
 			rows.Close()
 			return log.Tree{}, err
 		}
@@ -399,7 +431,12 @@ func (s *Storage) Integrate(ctx context.Context, max int) (log.Tree, error) {
 			return log.Tree{}, fmt.Errorf("entry %d is missing from storage (found %d)", want, idx)
 		}
 		want++
-		if err := b.Append(tiles.LeafHash(data)); err != nil {
+		h := tiles.LeafHash(data)
+		if leaf != nil && !bytes.Equal(h, leaf) {
+			rows.Close()
+			return log.Tree{}, &log.CorruptError{Index: idx, Want: leaf, Got: h}
+		}
+		if err := b.Append(h); err != nil {
 			rows.Close()
 			return log.Tree{}, err
 		}
@@ -488,22 +525,25 @@ func (s *Storage) entriesTx(ctx context.Context, q querier, from, to uint64) ([]
 }
 
 // Tree implements log.Storage.
-func (s *Storage) Tree(ctx context.Context) (log.Tree, uint64, error) {
+func (s *Storage) Tree(ctx context.Context) (_ log.Tree, _ uint64, err error) {
+	defer wrapOS(&err)
 	var t log.Tree
 	var sequenced uint64
-	err := s.r.QueryRowContext(ctx, `SELECT integrated, root, sequenced FROM state WHERE id = 0`).Scan(&t.Size, &t.Root, &sequenced)
+	err = s.r.QueryRowContext(ctx, `SELECT integrated, root, sequenced FROM state WHERE id = 0`).Scan(&t.Size, &t.Root, &sequenced)
 	return t, sequenced, err
 }
 
 // Checkpoint implements log.Storage.
-func (s *Storage) Checkpoint(ctx context.Context) ([]byte, error) {
+func (s *Storage) Checkpoint(ctx context.Context) (_ []byte, err error) {
+	defer wrapOS(&err)
 	var cp []byte
-	err := s.r.QueryRowContext(ctx, `SELECT checkpoint FROM state WHERE id = 0`).Scan(&cp)
+	err = s.r.QueryRowContext(ctx, `SELECT checkpoint FROM state WHERE id = 0`).Scan(&cp)
 	return cp, err
 }
 
 // SetCheckpoint implements log.Storage.
-func (s *Storage) SetCheckpoint(ctx context.Context, size uint64, cp []byte) error {
+func (s *Storage) SetCheckpoint(ctx context.Context, size uint64, cp []byte) (err error) {
+	defer wrapOS(&err)
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return err
@@ -527,9 +567,10 @@ func (s *Storage) SetCheckpoint(ctx context.Context, size uint64, cp []byte) err
 }
 
 // Witnessed implements log.Storage.
-func (s *Storage) Witnessed(ctx context.Context) ([]byte, error) {
+func (s *Storage) Witnessed(ctx context.Context) (_ []byte, err error) {
+	defer wrapOS(&err)
 	var cp []byte
-	err := s.r.QueryRowContext(ctx, `SELECT note FROM witnessed WHERE id = 0`).Scan(&cp)
+	err = s.r.QueryRowContext(ctx, `SELECT note FROM witnessed WHERE id = 0`).Scan(&cp)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
 	}
@@ -537,7 +578,8 @@ func (s *Storage) Witnessed(ctx context.Context) ([]byte, error) {
 }
 
 // SetWitnessed implements log.Storage.
-func (s *Storage) SetWitnessed(ctx context.Context, size uint64, cp []byte) error {
+func (s *Storage) SetWitnessed(ctx context.Context, size uint64, cp []byte) (err error) {
+	defer wrapOS(&err)
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return err
@@ -565,12 +607,13 @@ func (s *Storage) SetWitnessed(ctx context.Context, size uint64, cp []byte) erro
 }
 
 // ReadTile implements log.Storage.
-func (s *Storage) ReadTile(ctx context.Context, level, index uint64) ([]byte, error) {
+func (s *Storage) ReadTile(ctx context.Context, level, index uint64) (_ []byte, err error) {
+	defer wrapOS(&err)
 	if level > 63 || index >= 1<<56 {
 		return nil, fmt.Errorf("tile %d/%d: %w", level, index, log.ErrNotFound)
 	}
 	var data []byte
-	err := s.r.QueryRowContext(ctx, `SELECT data FROM tiles WHERE id = ?`, tileKey(level, index)).Scan(&data)
+	err = s.r.QueryRowContext(ctx, `SELECT data FROM tiles WHERE id = ?`, tileKey(level, index)).Scan(&data)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("tile %d/%d: %w", level, index, log.ErrNotFound)
 	}
@@ -578,12 +621,13 @@ func (s *Storage) ReadTile(ctx context.Context, level, index uint64) ([]byte, er
 }
 
 // ReadEntryBundle implements log.Storage.
-func (s *Storage) ReadEntryBundle(ctx context.Context, index uint64) ([]byte, error) {
+func (s *Storage) ReadEntryBundle(ctx context.Context, index uint64) (_ []byte, err error) {
+	defer wrapOS(&err)
 	if index >= 1<<56 {
 		return nil, fmt.Errorf("entry bundle %d: %w", index, log.ErrNotFound)
 	}
 	var data []byte
-	err := s.r.QueryRowContext(ctx, `SELECT data FROM bundles WHERE idx = ?`, index).Scan(&data)
+	err = s.r.QueryRowContext(ctx, `SELECT data FROM bundles WHERE idx = ?`, index).Scan(&data)
 	if err == nil {
 		return data, nil
 	}
@@ -612,14 +656,15 @@ func (s *Storage) ReadEntryBundle(ctx context.Context, index uint64) ([]byte, er
 }
 
 // ReadEntry implements log.Storage.
-func (s *Storage) ReadEntry(ctx context.Context, index uint64) ([]byte, error) {
+func (s *Storage) ReadEntry(ctx context.Context, index uint64) (_ []byte, err error) {
+	defer wrapOS(&err)
 	if index >= 1<<63 {
 		return nil, fmt.Errorf("entry %d: %w", index, log.ErrNotFound)
 	}
 	var data []byte
 	// Entries only move from the entries table to bundles, so look there
 	// first and then in the bundle.
-	err := s.r.QueryRowContext(ctx, `SELECT data FROM entries WHERE idx = ?`, index).Scan(&data)
+	err = s.r.QueryRowContext(ctx, `SELECT data FROM entries WHERE idx = ?`, index).Scan(&data)
 	if err == nil {
 		return data, nil
 	}
@@ -641,8 +686,22 @@ func (s *Storage) ReadEntry(ctx context.Context, index uint64) ([]byte, error) {
 }
 
 // Lookup implements log.Storage.
-func (s *Storage) Lookup(ctx context.Context, key []byte, after int64, limit int) ([]uint64, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT idx FROM lookup WHERE key = ? AND idx > ? ORDER BY idx LIMIT ?`, key, after, limit)
+func (s *Storage) Lookup(ctx context.Context, key []byte, after int64, limit int) (_ []uint64, err error) {
+	defer wrapOS(&err)
+	return s.lookup(ctx, `SELECT idx FROM lookup WHERE key = ? AND idx > ? ORDER BY idx LIMIT ?`, key, after, limit)
+}
+
+// LookupBefore implements log.Storage.
+func (s *Storage) LookupBefore(ctx context.Context, key []byte, before uint64, limit int) (_ []uint64, err error) {
+	defer wrapOS(&err)
+	if before > math.MaxInt64 {
+		before = math.MaxInt64
+	}
+	return s.lookup(ctx, `SELECT idx FROM lookup WHERE key = ? AND idx < ? ORDER BY idx DESC LIMIT ?`, key, int64(before), limit)
+}
+
+func (s *Storage) lookup(ctx context.Context, query string, key []byte, bound int64, limit int) ([]uint64, error) {
+	rows, err := s.r.QueryContext(ctx, query, key, bound, limit)
 	if err != nil {
 		return nil, err
 	}
@@ -656,4 +715,131 @@ func (s *Storage) Lookup(ctx context.Context, key []byte, after int64, limit int
 		out = append(out, idx)
 	}
 	return out, rows.Err()
+}
+
+// IndexVersion implements log.Storage.
+func (s *Storage) IndexVersion(ctx context.Context) (_ int, err error) {
+	defer wrapOS(&err)
+	var v int
+	err = s.r.QueryRowContext(ctx, `SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'index_version'`).Scan(&v)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, nil
+	}
+	return v, err
+}
+
+// reindexBatch is the most entries whose keys one Reindex transaction
+// writes.
+const reindexBatch = 4096
+
+// Reindex implements log.Storage. It forgets the version and empties the
+// lookup table, writes the new keys in transactions of reindexBatch
+// entries, and records the version in the last one.
+func (s *Storage) Reindex(ctx context.Context, version int, keysOf func(uint64, []byte) ([][]byte, error), progress func(done, total uint64)) (err error) {
+	defer wrapOS(&err)
+	var total uint64
+	if err := s.w.QueryRowContext(ctx, `SELECT sequenced FROM state WHERE id = 0`).Scan(&total); err != nil {
+		return err
+	}
+	if _, err := s.w.ExecContext(ctx, `DELETE FROM meta WHERE key = 'index_version'; DELETE FROM lookup`); err != nil {
+		return fmt.Errorf("couldn't empty the lookup index: %w", err)
+	}
+	for start := uint64(0); ; start += reindexBatch {
+		end := min(total, start+reindexBatch)
+		if err := s.reindex(ctx, start, end, keysOf, end == total, version); err != nil {
+			return err
+		}
+		if progress != nil {
+			progress(end, total)
+		}
+		if end == total {
+			return nil
+		}
+	}
+}
+
+func (s *Storage) reindex(ctx context.Context, start, end uint64, keysOf func(uint64, []byte) ([][]byte, error), last bool, version int) error {
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	addKey, err := tx.PrepareContext(ctx, `INSERT OR IGNORE INTO lookup (key, idx, leaf) VALUES (?, ?, ?)`)
+	if err != nil {
+		return err
+	}
+	defer addKey.Close()
+	for first := start / tiles.Width * tiles.Width; first < end; first += tiles.Width {
+		entries, err := s.entriesFrom(ctx, tx, first)
+		if err != nil {
+			return err
+		}
+		for j, data := range entries {
+			idx := first + uint64(j)
+			if idx < start || idx >= end {
+				continue
+			}
+			keys, err := keysOf(idx, data)
+			if err != nil {
+				return fmt.Errorf("entry %d: %w", idx, err)
+			}
+			if err := insertKeys(ctx, addKey, idx, tiles.LeafHash(data), keys); err != nil {
+				return err
+			}
+		}
+	}
+	if last {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO meta (key, value) VALUES ('index_version', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value`, fmt.Append(nil, version)); err != nil {
+			return err
+		}
+	}
+	return tx.Commit()
+}
+
+// entriesFrom returns the sequenced entries of the entry bundle that starts
+// at index first: a full stored bundle, or the entries table's rows.
+func (s *Storage) entriesFrom(ctx context.Context, tx *sql.Tx, first uint64) ([][]byte, error) {
+	var data []byte
+	err := tx.QueryRowContext(ctx, `SELECT data FROM bundles WHERE idx = ?`, first/tiles.Width).Scan(&data)
+	if err == nil {
+		return tiles.SplitBundle(data)
+	}
+	if !errors.Is(err, sql.ErrNoRows) {
+		return nil, err
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT data FROM entries WHERE idx >= ? AND idx < ? ORDER BY idx`, first, first+tiles.Width)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out [][]byte
+	for rows.Next() {
+		var d []byte
+		if err := rows.Scan(&d); err != nil {
+			return nil, err
+		}
+		out = append(out, d)
+	}
+	return out, rows.Err()
+}
+
+// insertKeys writes the lookup rows of entry idx: the leaf hash goes in the
+// first key's row only, where duplicate detection looks.
+func insertKeys(ctx context.Context, addKey *sql.Stmt, idx uint64, leafHash []byte, keys [][]byte) error {
+	if len(keys) == 0 {
+		keys = [][]byte{leafHash}
+	}
+	for j, k := range keys {
+		if len(k) > 80 {
+			return fmt.Errorf("lookup key of %d bytes is longer than 80", len(k))
+		}
+		leaf := leafHash
+		if j > 0 {
+			leaf = []byte{}
+		}
+		if _, err := addKey.ExecContext(ctx, k, idx, leaf); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -28,6 +28,8 @@ func Run(t *testing.T, open func(t *testing.T) log.Storage) {
 		{"Checkpoint", testCheckpoint},
 		{"Witnessed", testWitnessed},
 		{"NotFound", testNotFound},
+		{"LookupBefore", testLookupBefore},
+		{"Reindex", testReindex},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := open(t)
@@ -280,5 +282,104 @@ func testWitnessed(t *testing.T, s log.Storage) {
 	}
 	if cp, err := s.Checkpoint(ctx); err != nil || string(cp) != "cp2" {
 		t.Errorf("Checkpoint = %q, %v; the witnessed checkpoint must not replace it", cp, err)
+	}
+}
+
+func testLookupBefore(t *testing.T, s log.Storage) {
+	ctx := context.Background()
+	var batch []log.Leaf
+	for i := 0; i < 10; i++ {
+		batch = append(batch, leaf(i))
+	}
+	if _, err := s.Sequence(ctx, batch); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		key    string
+		before uint64
+		limit  int
+		want   string
+	}{
+		{"k0", 100, 10, "[9 6 3 0]"},
+		{"k0", 9, 10, "[6 3 0]"},
+		{"k0", 100, 2, "[9 6]"},
+		{"k1", 1, 10, "[]"},
+		{"k2", 1 << 63, 1, "[8]"},
+		{"k2", 1<<64 - 1, 1, "[8]"},
+		{"nothing", 100, 10, "[]"},
+	} {
+		got, err := s.LookupBefore(ctx, []byte(tc.key), tc.before, tc.limit)
+		if err != nil || fmt.Sprint(got) != tc.want {
+			t.Errorf("LookupBefore(%s, %d, %d) = %v, %v; want %s", tc.key, tc.before, tc.limit, got, err, tc.want)
+		}
+	}
+}
+
+func testReindex(t *testing.T, s log.Storage) {
+	ctx := context.Background()
+	if v, err := s.IndexVersion(ctx); err != nil || v != 0 {
+		t.Fatalf("IndexVersion of a new storage = %d, %v; want 0", v, err)
+	}
+	// Entries in full and partial bundles, and some not integrated.
+	const n = 600
+	var batch []log.Leaf
+	for i := 0; i < n; i++ {
+		batch = append(batch, leaf(i))
+	}
+	if _, err := s.Sequence(ctx, batch); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Integrate(ctx, 550); err != nil {
+		t.Fatal(err)
+	}
+	seen := map[uint64]bool{}
+	var last uint64
+	keysOf := func(i uint64, data []byte) ([][]byte, error) {
+		if !bytes.Equal(data, leaf(int(i)).Data) {
+			return nil, fmt.Errorf("Reindex gave entry %d as %q", i, data)
+		}
+		if seen[i] || (len(seen) > 0 && i != last+1) {
+			return nil, fmt.Errorf("Reindex gave entry %d out of order (after %d)", i, last)
+		}
+		seen[i], last = true, i
+		return [][]byte{[]byte(fmt.Sprintf("new%d", i)), []byte(fmt.Sprintf("mod%d", i%7))}, nil
+	}
+	var progressed uint64
+	if err := s.Reindex(ctx, 2, keysOf, func(done, total uint64) { progressed = done }); err != nil {
+		t.Fatal(err)
+	}
+	if len(seen) != n || progressed != n {
+		t.Errorf("Reindex gave %d entries and reported %d done; want %d", len(seen), progressed, n)
+	}
+	if v, err := s.IndexVersion(ctx); err != nil || v != 2 {
+		t.Errorf("IndexVersion after Reindex = %d, %v; want 2", v, err)
+	}
+	if got, err := s.Lookup(ctx, []byte("k0"), -1, 10); err != nil || len(got) != 0 {
+		t.Errorf("an old key still finds %v, %v", got, err)
+	}
+	if got, err := s.Lookup(ctx, []byte("mod3"), 500, 3); err != nil || fmt.Sprint(got) != "[507 514 521]" {
+		t.Errorf("Lookup(mod3, after 500) = %v, %v", got, err)
+	}
+	// Duplicates are found through the new first keys.
+	dup := leaf(300)
+	dup.Keys = [][]byte{[]byte("new300")}
+	fresh := leaf(n)
+	fresh.Keys = [][]byte{[]byte("new300")} // same key, other content
+	res, err := s.Sequence(ctx, []log.Leaf{dup, fresh})
+	if err != nil || fmt.Sprint(res) != fmt.Sprint([]log.Sequenced{{Index: 300, Dup: true}, {Index: n}}) {
+		t.Errorf("Sequence after Reindex = %+v, %v", res, err)
+	}
+	// A failing keysOf leaves the version as it was.
+	boom := errors.New("boom")
+	if err := s.Reindex(ctx, 3, func(i uint64, _ []byte) ([][]byte, error) {
+		if i == 400 {
+			return nil, boom
+		}
+		return nil, nil
+	}, nil); !errors.Is(err, boom) {
+		t.Errorf("Reindex with a failing keysOf = %v, want its error", err)
+	}
+	if v, err := s.IndexVersion(ctx); err != nil || v != 0 {
+		t.Errorf("IndexVersion after a failed Reindex = %d, %v; want 0, so that it is redone", v, err)
 	}
 }

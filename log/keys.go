@@ -1,0 +1,145 @@
+package log
+
+import (
+	"context"
+	"crypto/sha256"
+	"fmt"
+	"time"
+
+	"github.com/fwledger/fwledger/provenance"
+)
+
+// Lookup keys: a kind byte and a digest (docs/FORMATS.md, "Lookup keys").
+// The first key of an entry is the one the storage detects exact duplicates
+// by (with the leaf hash).
+const (
+	keySubjectSHA256 = 1 // a subject's SHA-256 digest
+	keyEnvelope      = 2 // SHA-256 of the exact entry bytes
+	keySubjectSHA512 = 3 // a subject's SHA-512 digest
+	keyModel         = 4 // SHA-256 of a hardware model name, first 16 bytes
+	keyModelVersion  = 5 // model key hash (first 16 bytes), then the version
+	keyStatement     = 6 // the statement digest (what the signatures sign), first 16 bytes
+	keyEndorses      = 7 // SHA-256 of an entry a release names, first 16 bytes
+)
+
+// indexVersion is the version of the lookup keys entryKeys makes. A storage
+// indexed under another version is reindexed at start-up (see New).
+// Version 2 added the statement and endorsement keys.
+const indexVersion = 2
+
+func subjectKey(d provenance.Digest) []byte  { return append([]byte{keySubjectSHA256}, d[:]...) }
+func subject512Key(d []byte) []byte          { return append([]byte{keySubjectSHA512}, d...) }
+func envelopeKey(d provenance.Digest) []byte { return append([]byte{keyEnvelope}, d[:]...) }
+
+// Statement and endorsement keys use 16 bytes of the digest, as model keys
+// do: readers compare the full digests, so a collision costs a wasted read,
+// not a wrong answer.
+func statementKey(d provenance.Digest) []byte { return append([]byte{keyStatement}, d[:16]...) }
+func endorsesKey(d provenance.Digest) []byte  { return append([]byte{keyEndorses}, d[:16]...) }
+
+// Model keys use 16 bytes of the hash: readers compare the names exactly,
+// so a collision costs a wasted read, not a wrong answer.
+func modelKey(model string) []byte {
+	h := sha256.Sum256([]byte(model))
+	return append([]byte{keyModel}, h[:16]...)
+}
+
+// modelVersionKey is the model's key followed by the version itself (at
+// most maxVersionInKey bytes of it), not a hash of the two: a model's
+// versions mostly grow, so a new release's row lands beside its
+// predecessors' in the index instead of at a random place. A random place
+// costs a page write per entry that grows with the log (see
+// docs/BENCHMARKS.md).
+func modelVersionKey(model, version string) []byte {
+	h := sha256.Sum256([]byte(model))
+	k := append([]byte{keyModelVersion}, h[:16]...)
+	if len(version) > maxVersionInKey {
+		version = version[:maxVersionInKey]
+	}
+	return append(k, version...)
+}
+
+// maxVersionInKey keeps a model-version key within the storage's 80 bytes.
+// Longer versions share a key with others of the same first 63 bytes; the
+// readers compare versions exactly.
+const maxVersionInKey = 63
+
+// entryKeys returns the lookup keys of an entry. Statements (releases,
+// provenance, layouts) are first indexed by their statement digest, so that
+// another encoding or signature set of a logged statement is found
+// (statement deduplication); in-toto links only by their exact bytes, which
+// the release that logs them names.
+func entryKeys(e *provenance.Entry) [][]byte {
+	switch e.Kind {
+	case provenance.KindRelease:
+		r := e.Release
+		keys := [][]byte{statementKey(e.Statement), subjectKey(r.Image)}
+		for _, m := range r.Models {
+			keys = append(keys, modelKey(m), modelVersionKey(m, r.Version))
+		}
+		for _, d := range r.Provenance {
+			keys = append(keys, endorsesKey(d))
+		}
+		return keys
+	case provenance.KindLink:
+		return [][]byte{envelopeKey(e.Digest)}
+	}
+	keys := [][]byte{statementKey(e.Statement), envelopeKey(e.Digest)}
+	if e.Provenance == nil {
+		return keys // in-toto layouts
+	}
+	for _, s := range e.Provenance.Subjects {
+		switch s.Alg {
+		case "sha256":
+			keys = append(keys, subjectKey(provenance.Digest(s.Value)))
+		case "sha512":
+			keys = append(keys, subject512Key(s.Value))
+		}
+	}
+	return keys
+}
+
+// reindex rebuilds the lookup index under indexVersion if the storage was
+// indexed under another version (or none: a storage written before
+// versions were recorded, or a new one).
+func (l *Log) reindex(ctx context.Context) error {
+	v, err := l.store.IndexVersion(ctx)
+	if err != nil {
+		return fmt.Errorf("couldn't read the lookup index version: %w", err)
+	}
+	if v == indexVersion {
+		return nil
+	}
+	start := time.Now()
+	unparsed := 0
+	keysOf := func(index uint64, leaf []byte) ([][]byte, error) {
+		content, err := l.content(leaf)
+		if err != nil {
+			return nil, err
+		}
+		e, err := provenance.ParseEntry(content)
+		if err != nil {
+			// A parser that grew stricter since the entry was logged:
+			// it stays findable by its exact bytes.
+			unparsed++
+			return [][]byte{envelopeKey(sha256.Sum256(content))}, nil
+		}
+		return entryKeys(e), nil
+	}
+	last := time.Now()
+	progress := func(done, total uint64) {
+		if time.Since(last) > 5*time.Second || done == total {
+			last = time.Now()
+			l.logger.Info("rebuilding the lookup index", "done", done, "total", total)
+		}
+	}
+	l.logger.Info("the lookup index is from another version of fwlog: rebuilding it", "stored_version", v, "version", indexVersion)
+	if err := l.store.Reindex(ctx, indexVersion, keysOf, progress); err != nil {
+		return fmt.Errorf("couldn't rebuild the lookup index: %w", err)
+	}
+	if unparsed > 0 {
+		l.logger.Warn("some logged entries no longer parse; they are indexed by their bytes only", "entries", unparsed)
+	}
+	l.logger.Info("rebuilt the lookup index", "version", indexVersion, "duration", time.Since(start))
+	return nil
+}

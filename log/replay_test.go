@@ -1,0 +1,309 @@
+package log_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/fwledger/fwledger/api"
+	"github.com/fwledger/fwledger/bundle"
+	"github.com/fwledger/fwledger/client"
+	"github.com/fwledger/fwledger/internal/testutil"
+	"github.com/fwledger/fwledger/keys"
+	"github.com/fwledger/fwledger/provenance"
+	"github.com/secure-systems-lab/go-securesystemslib/dsse"
+)
+
+// otherEncodings returns encodings of env, other than its canonical one,
+// that anyone can make without a key.
+func otherEncodings(t *testing.T, env []byte) map[string][]byte {
+	var indented bytes.Buffer
+	json.Indent(&indented, env, "", "  ")
+	out := map[string][]byte{
+		"leading space":    append([]byte(" "), env...),
+		"trailing newline": append(bytes.Clone(env), '\n'),
+		"indented":         indented.Bytes(),
+		"URL-alphabet signatures": editEnvelope(t, env, func(e *dsse.Envelope) {
+			for i := range e.Signatures {
+				raw, _ := base64.StdEncoding.DecodeString(e.Signatures[i].Sig)
+				e.Signatures[i].Sig = base64.URLEncoding.EncodeToString(raw)
+			}
+		}),
+		"unpadded payload":  editEnvelope(t, env, func(e *dsse.Envelope) { e.Payload = strings.TrimRight(e.Payload, "=") + "" }),
+		"members reordered": mutateEnvelope(t, env, func(map[string]any) {}),
+	}
+	if e, _ := provenance.ParseEnvelope(env); len(e.Signatures) > 1 {
+		out["signatures reordered"] = editEnvelope(t, env, func(e *dsse.Envelope) {
+			e.Signatures[0], e.Signatures[1] = e.Signatures[1], e.Signatures[0]
+		})
+	}
+	for name, v := range out {
+		if bytes.Equal(v, env) {
+			delete(out, name) // this encoding happens to be the canonical one
+		}
+	}
+	return out
+}
+
+// TestReplaysWithOtherBytes: anyone, with no key, resubmits logged
+// envelopes in other bytes. None is logged again: other encodings are
+// refused, and the same statement with no new trusted signer gets the
+// index of the logged entry. A co-signed envelope, which adds a trusted
+// signer, is a new entry.
+func TestReplaysWithOtherBytes(t *testing.T) {
+	ctx := context.Background()
+	l := testutil.StartLog(t, testutil.LogOptions{
+		ReleaseKeys: []*keys.PrivateKey{rel1, rel2}, BuilderKeys: []*keys.PrivateKey{ci, rebuild}, RequireProvenance: true,
+	})
+	lc := newClient(t, l)
+	img := testutil.Image("replayed image", 2500)
+	prov := build(t, img, ci, "https://ci.example.com/runner/v1", nil)
+	rel := releaseOf(t, img, prov)
+	res, err := lc.AddAll(ctx, [][]byte{prov, rel})
+	if err != nil {
+		t.Fatal(err)
+	}
+	provAt, relAt := res[0].Index, res[1].Index
+
+	// Other encodings: 400, naming the canonical encoding, nothing logged.
+	for _, env := range [][]byte{prov, rel} {
+		for name, v := range otherEncodings(t, env) {
+			before := snapshot(t, l)
+			_, err := lc.Add(ctx, v)
+			var he *client.HTTPError
+			if !errors.As(err, &he) || he.Status != http.StatusBadRequest || !strings.Contains(he.Message, "not in the canonical encoding") {
+				t.Errorf("%s: Add = %v; want a 400 naming the canonical encoding", name, err)
+			}
+			if after := snapshot(t, l); !equalState(before, after) {
+				t.Errorf("%s: state changed", name)
+			}
+		}
+	}
+
+	// The same statement, signed otherwise.
+	cosigned, err := provenance.AddSignature(ctx, rel, testutil.Signer(t, rel2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	byRel2Only := testutil.SignPayload(t, envelopeBody(t, rel), rel2)
+	withStranger, err := provenance.AddSignature(ctx, rel, testutil.Signer(t, testutil.Key("mallory")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	provWithStranger, err := provenance.AddSignature(ctx, prov, testutil.Signer(t, stranger))
+	if err != nil {
+		t.Fatal(err)
+	}
+	add := func(env []byte) api.AddResponse {
+		t.Helper()
+		r, err := lc.Add(ctx, env)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	coAt := add(cosigned).Index
+	if coAt == relAt || coAt == provAt {
+		t.Fatalf("the co-signed release got index %d, an existing one", coAt)
+	}
+	for _, tc := range []struct {
+		desc string
+		env  []byte
+		want uint64
+	}{
+		{"the release again", rel, relAt},
+		{"the provenance again", prov, provAt},
+		{"the co-signed release again", cosigned, coAt},
+		{"the release signed by release-2 alone (the co-signed entry has it)", byRel2Only, coAt},
+		{"the release with an untrusted signature added", withStranger, relAt},
+		{"the provenance with an untrusted signature added", provWithStranger, provAt},
+	} {
+		before := snapshot(t, l)
+		r := add(tc.env)
+		if r.Index != tc.want {
+			t.Errorf("%s: index %d, want %d", tc.desc, r.Index, tc.want)
+		}
+		if after := snapshot(t, l); !equalState(before, after) {
+			t.Errorf("%s: state changed", tc.desc)
+		}
+		l.WaitSize(t, coAt+1)
+		if got, err := l.Entry(ctx, r.Index); err != nil || hexLeaf(got) != r.LeafHash {
+			t.Errorf("%s: the answer's leaf hash is not the logged entry's", tc.desc)
+		}
+	}
+	if _, seq, _ := l.Store.Tree(ctx); seq != 3 {
+		t.Errorf("%d entries logged, want 3 (provenance, release, co-signed release)", seq)
+	}
+}
+
+func hexLeaf(data []byte) string {
+	h := sha256.Sum256(append([]byte{0}, data...))
+	return fmt.Sprintf("%x", h)
+}
+
+// TestCopiesCannotCrowdOutBundles reproduces what an outside review did
+// with replays, and checks that none of it works any more:
+//   - copies of the build provenance filled the bundle's eight provenance
+//     slots, leaving out the real independent rebuild, so a device
+//     requiring two builders refused the release;
+//   - after 1,000 copies, a newer release of the image was hidden from
+//     /v1/bundles and /v1/subjects;
+//   - an old release became the latest in /v1/releases and in the default
+//     bundle.
+//
+// Even a builder's own key, signing many more statements about the image,
+// takes one provenance slot of a bundle.
+func TestCopiesCannotCrowdOutBundles(t *testing.T) {
+	ctx := context.Background()
+	l := testutil.StartLog(t, testutil.LogOptions{
+		ReleaseKeys: []*keys.PrivateKey{rel1}, BuilderKeys: []*keys.PrivateKey{ci, rebuild}, RequireProvenance: true,
+	})
+	lc := newClient(t, l)
+	img := testutil.Image("crowded image", 2200)
+	prov := build(t, img, ci, "https://ci.example.com/runner/v1", nil)
+	old := releaseOf(t, img, prov)
+	if _, err := lc.AddAll(ctx, [][]byte{prov, old}); err != nil {
+		t.Fatal(err)
+	}
+	// The build system's key signs 150 more statements about the image
+	// (more than a page of a lookup) before the independent rebuild.
+	for i := 0; i < 150; i++ {
+		more := build(t, img, ci, "https://ci.example.com/runner/v1", func(b *provenance.Build) { b.InvocationID = fmt.Sprint("run ", i) })
+		if _, err := lc.Add(ctx, more); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rb := build(t, img, rebuild, "https://rebuild.example.org/worker", nil)
+	rbRes, err := lc.Add(ctx, rb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 1,000 replays of the provenance and the release in other bytes, by
+	// someone with no key.
+	variants := append(mapValues(otherEncodings(t, prov)), mapValues(otherEncodings(t, old))...)
+	refused := 0
+	for i := 0; i < 1000; i++ {
+		v := variants[i%len(variants)]
+		if i >= len(variants) {
+			v = append(bytes.Repeat([]byte(" "), i/len(variants)), v...)
+		}
+		if _, err := lc.Add(ctx, v); err != nil {
+			refused++
+		}
+	}
+	if refused != 1000 {
+		t.Errorf("%d of 1000 replays refused, want all", refused)
+	}
+	// A newer release of the same image (for another channel), then a
+	// replay of the old one by the same bytes.
+	newer := testutil.SignRelease(t, testutil.NewRelease(img, func(r *provenance.Release) {
+		r.Channel, r.Version = "beta", "1.5.0"
+		r.Provenance = []provenance.Digest{sha256.Sum256(prov)}
+	}), rel1)
+	nres, err := lc.Add(ctx, newer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r, err := lc.Add(ctx, old); err != nil || r.Index != 1 {
+		t.Fatalf("replaying the old release = %+v, %v; want its index 1", r, err)
+	}
+	_, seq, _ := l.Store.Tree(ctx)
+	l.WaitSize(t, seq)
+
+	// The default bundle is the newer release's, with the build
+	// provenance first and the independent rebuild next, nothing else.
+	b, err := lc.Bundle(ctx, sha256.Sum256(img), -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pb, err := bundle.Parse(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pb.Release.Proof.Index != nres.Index {
+		t.Errorf("the default bundle is for entry %d, want the newer release %d", pb.Release.Proof.Index, nres.Index)
+	}
+	if len(pb.Provenance) != 2 || !bytes.Equal(pb.Provenance[0].Data, prov) || pb.Provenance[1].Proof.Index != rbRes.Index {
+		t.Errorf("bundle provenance: %d entries (want the build provenance, then the rebuild at %d)", len(pb.Provenance), rbRes.Index)
+	}
+	// A device requiring two independent builders accepts it.
+	pol := reproduciblePolicy(t)
+	if _, err := client.VerifyBundle(ctx, client.Trust{Log: logVerifier(t), Policy: pol, Model: "acme-x1"}, b, bytes.NewReader(img)); err != nil {
+		t.Errorf("VerifyBundle with reproducible: 2 = %v", err)
+	}
+
+	// /v1/subjects lists everything, page by page, the newer release last.
+	var all []api.SubjectEntry
+	var after int64 = -1
+	for pages := 0; ; pages++ {
+		var sub api.Subject
+		path := fmt.Sprintf("%s/v1/subjects/%s", l.URL, provenance.Digest(sha256.Sum256(img)))
+		if after >= 0 {
+			path += fmt.Sprint("?after=", after)
+		}
+		getJSON(t, path, &sub)
+		all = append(all, sub.Entries...)
+		if sub.Next == nil {
+			break
+		}
+		if len(sub.Entries) == 0 || pages > 10 {
+			t.Fatal("paging does not progress")
+		}
+		after = int64(*sub.Next)
+	}
+	if len(all) != int(seq) || all[len(all)-1].Index != nres.Index || all[len(all)-1].Kind != "release" {
+		t.Errorf("subject pages list %d entries ending with %+v; want %d ending with the newer release", len(all), all[len(all)-1], seq)
+	}
+	if all[0].Role != "build" || all[2].Role != "rebuild" {
+		t.Errorf("roles: %q, %q; want build, rebuild", all[0].Role, all[2].Role)
+	}
+	// /v1/releases: the newer release is the latest.
+	var rels api.Releases
+	getJSON(t, l.URL+"/v1/releases?model=acme-x1", &rels)
+	if n := len(rels.Releases); n != 2 || rels.Releases[n-1].Index != nres.Index {
+		t.Errorf("/v1/releases lists %d releases, the last at %d; want the old one, then the newer one at %d", n, rels.Releases[n-1].Index, nres.Index)
+	}
+}
+
+func mapValues(m map[string][]byte) [][]byte {
+	var out [][]byte
+	for _, v := range m {
+		out = append(out, v)
+	}
+	return out
+}
+
+// reproduciblePolicy trusts rel1 for releases and requires two distinct
+// builders, ci and the rebuilder, to attest an image.
+func reproduciblePolicy(t *testing.T) *provenance.Policy {
+	files := map[string][]byte{}
+	for name, k := range map[string]*keys.PrivateKey{"release.pub": rel1, "ci.pub": ci, "rebuild.pub": rebuild} {
+		files[name], _ = k.Public().Marshal()
+	}
+	pol, err := provenance.ParsePolicy([]byte(`
+version: 1
+keys:
+  release: {file: release.pub}
+  ci: {file: ci.pub}
+  rebuild: {file: rebuild.pub}
+builders:
+  - {name: ci, id: "https://ci.example.com/runner/v1", keys: [ci]}
+  - {name: rebuilder, id: "https://rebuild.example.org/worker", keys: [rebuild]}
+rules:
+  - name: all
+    models: ["*"]
+    release: {keys: [release]}
+    provenance: {builders: [ci, rebuilder], reproducible: 2}
+`), func(n string) ([]byte, error) { return files[n], nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pol
+}
