@@ -181,10 +181,29 @@ func (c *LogClient) TLogProof(ctx context.Context, index uint64) ([]byte, error)
 	return c.do(ctx, "GET", api.PathTLogProof+strconv.FormatUint(index, 10), nil, "")
 }
 
-// Subject returns the entries logged about digest d.
+// maxSubjectEntries bounds the entries Subject collects over its pages.
+const maxSubjectEntries = 10000
+
+// Subject returns the entries logged about digest d, following the pages
+// of the lookup (at most 10,000 entries).
 func (c *LogClient) Subject(ctx context.Context, d provenance.Digest) (api.Subject, error) {
-	var s api.Subject
-	return s, c.getJSON(ctx, api.PathSubjects+d.String(), &s)
+	var all api.Subject
+	path := api.PathSubjects + d.String()
+	for {
+		var s api.Subject
+		if err := c.getJSON(ctx, path, &s); err != nil {
+			return all, err
+		}
+		all.Digest = s.Digest
+		all.Entries = append(all.Entries, s.Entries...)
+		if s.Next == nil {
+			return all, nil
+		}
+		if len(all.Entries) >= maxSubjectEntries {
+			return all, fmt.Errorf("more than %d entries are logged about %s", maxSubjectEntries, d)
+		}
+		path = fmt.Sprintf("%s%s?after=%d", api.PathSubjects, d, *s.Next)
+	}
 }
 
 // Bundle returns the offline proof bundle for the release of image d; for

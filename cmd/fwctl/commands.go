@@ -451,7 +451,8 @@ func fetchBundle(ctx context.Context, e *env, args []string) error {
 			fmt.Fprintf(e.stderr, "bundle for %s ready after %s\n", d, time.Since(start).Round(time.Millisecond))
 			return writeOutput(e, *out, b, 0o644)
 		}
-		if !client.IsNotFound(err) {
+		var he *client.HTTPError
+		if !errors.As(err, &he) || he.Status != 503 {
 			return err
 		}
 		if attempt == 0 {
