@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/fwledger/fwledger/api"
+	"github.com/fwledger/fwledger/bundle"
 	"github.com/fwledger/fwledger/client"
 	"github.com/fwledger/fwledger/internal/testutil"
 	"github.com/fwledger/fwledger/keys"
@@ -410,6 +411,108 @@ func TestImageUploadChecksContent(t *testing.T) {
 		if _, err := lc.Image(ctx, d); !client.IsNotFound(err) {
 			t.Errorf("after a rejected upload, Image = %v, want 404", err)
 		}
+	}
+	// Once stored, the same bytes again are 200 (not created), and other
+	// bytes are still refused: success is never reported for bytes the log
+	// did not check.
+	put := func(body []byte) int {
+		req, _ := http.NewRequest("PUT", l.URL+"/v1/images/"+d.String(), bytes.NewReader(body))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	for _, step := range []struct {
+		body []byte
+		want int
+	}{{img, 201}, {img, 200}, {append([]byte{img[0] ^ 1}, img[1:]...), 400}, {img[:10], 400}, {nil, 400}} {
+		if got := put(step.body); got != step.want {
+			t.Errorf("PUT of %d bytes = %d, want %d", len(step.body), got, step.want)
+		}
+	}
+	rc, err := lc.Image(ctx, d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	if got, _ := io.ReadAll(rc); !bytes.Equal(got, img) {
+		t.Error("the stored image changed")
+	}
+}
+
+// noQuorum is a witness policy whose witnesses never answer.
+type noQuorum struct{}
+
+func (noQuorum) Cosign(ctx context.Context, cp []byte, _ uint64, _ func(context.Context, uint64) ([][]byte, error)) ([]byte, error) {
+	return cp, errors.New("no witness answered")
+}
+
+// TestBundlePendingAndByIndex: the default bundle is the latest release of
+// an image; while that release is not yet covered by a published
+// checkpoint, the log answers 503 with Retry-After (the bundle will exist),
+// and 404 only for an image with no release. A bundle for an older release
+// is still had by its index.
+func TestBundlePendingAndByIndex(t *testing.T) {
+	ctx := context.Background()
+	// Witnesses that never cosign keep the published checkpoint empty.
+	l := testutil.StartLog(t, testutil.LogOptions{ReleaseKeys: []*keys.PrivateKey{rel1, rel2}, Witnesser: noQuorum{}})
+	lc := newClient(t, l)
+	img, env := release(t, 7)
+	d := provenance.Digest(sha256.Sum256(img))
+	first, err := lc.Add(ctx, env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	status := func(path string) (int, string) {
+		resp, err := http.Get(l.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		return resp.StatusCode, resp.Header.Get("Retry-After")
+	}
+	if code, retry := status("/v1/bundles/" + d.String()); code != 503 || retry == "" {
+		t.Errorf("bundle of a pending release = %d (Retry-After %q), want 503 with Retry-After", code, retry)
+	}
+	if code, _ := status("/v1/bundles/sha256:" + strings.Repeat("0", 64)); code != 404 {
+		t.Errorf("bundle of an image never released = %d, want 404", code)
+	}
+	l.Stop(t)
+	l = testutil.StartLog(t, testutil.LogOptions{Dir: l.Dir, ReleaseKeys: []*keys.PrivateKey{rel1, rel2}})
+	lc = newClient(t, l)
+	l.WaitSize(t, 1)
+	cosigned, err := provenance.AddSignature(ctx, env, testutil.Signer(t, rel2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	second, err := lc.Add(ctx, cosigned)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.WaitSize(t, 2)
+	for _, tc := range []struct {
+		index int64
+		want  uint64
+	}{{-1, second.Index}, {int64(first.Index), first.Index}, {int64(second.Index), second.Index}} {
+		b, err := lc.Bundle(ctx, d, tc.index)
+		if err != nil {
+			t.Fatalf("Bundle(index %d): %v", tc.index, err)
+		}
+		pb, _ := bundle.Parse(b)
+		if pb.Release.Proof.Index != tc.want {
+			t.Errorf("Bundle(index %d) is for entry %d, want %d", tc.index, pb.Release.Proof.Index, tc.want)
+		}
+	}
+	// Two release keys required: the co-signed release verifies.
+	b, _ := lc.Bundle(ctx, d, -1)
+	if _, err := client.VerifyBundle(ctx, client.Trust{Log: logVerifier(t), ReleaseKeys: testutil.Ring(t, rel1, rel2), ReleaseThreshold: 2}, b, bytes.NewReader(img)); err != nil {
+		t.Errorf("the latest bundle with threshold 2: %v", err)
+	}
+	var he *client.HTTPError
+	if _, err := lc.Bundle(ctx, d, 99); !errors.As(err, &he) || he.Status != 404 || !strings.Contains(he.Message, "entry 99 is not a release of image") {
+		t.Errorf("Bundle at an index that is not a release of the image = %v, want 404", err)
 	}
 }
 
