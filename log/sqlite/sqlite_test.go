@@ -1,13 +1,18 @@
 package sqlite_test
 
 import (
+	"bytes"
 	"context"
+	"database/sql"
 	"errors"
+	"fmt"
+	"path/filepath"
 	"testing"
 
 	"github.com/fwledger/fwledger/log"
 	"github.com/fwledger/fwledger/log/sqlite"
 	"github.com/fwledger/fwledger/log/storagetest"
+	"github.com/fwledger/fwledger/log/tiles"
 )
 
 func TestConformance(t *testing.T) {
@@ -43,4 +48,42 @@ func TestSecondOpenRefused(t *testing.T) {
 		t.Error(err)
 	}
 	s2.Close()
+}
+
+// TestIntegrateRefusesCorruptEntry: an entry altered after it was
+// sequenced, before it was integrated, is refused by Integrate, which
+// changes nothing; the tree never commits to bytes other than those
+// acknowledged.
+func TestIntegrateRefusesCorruptEntry(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	s, err := sqlite.Open(ctx, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	var leaves []log.Leaf
+	for i := 0; i < 5; i++ {
+		data := []byte(fmt.Sprint("entry ", i))
+		leaves = append(leaves, log.Leaf{Data: data, Hash: tiles.LeafHash(data)})
+	}
+	if _, err := s.Sequence(ctx, leaves); err != nil {
+		t.Fatal(err)
+	}
+	db, err := sql.Open("sqlite3", "file:"+filepath.Join(dir, sqlite.DatabaseFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Exec(`UPDATE entries SET data = 'entry X' WHERE idx = 3`); err != nil {
+		t.Fatal(err)
+	}
+	_, err = s.Integrate(ctx, 10)
+	var ce *log.CorruptError
+	if !errors.As(err, &ce) || ce.Index != 3 || !bytes.Equal(ce.Want, leaves[3].Hash) {
+		t.Fatalf("Integrate of a corrupt entry = %v, want a CorruptError for entry 3", err)
+	}
+	if tree, _, err := s.Tree(ctx); err != nil || tree.Size != 0 {
+		t.Errorf("after the refusal the tree is %+v, %v; want it unchanged", tree, err)
+	}
 }

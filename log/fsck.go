@@ -1,0 +1,157 @@
+package log
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+
+	"github.com/fwledger/fwledger/log/tiles"
+	flog "github.com/transparency-dev/formats/log"
+	"github.com/transparency-dev/merkle/compact"
+	"golang.org/x/mod/sumdb/note"
+)
+
+// An FsckReport is what Fsck found in a log's storage.
+type FsckReport struct {
+	// Entries is the number of integrated entries checked; Sequenced the
+	// number of sequenced entries (those beyond Entries are checked when
+	// they are integrated).
+	Entries, Sequenced uint64
+	// FirstBad is the index of the first entry whose bytes do not hash to
+	// the leaf hash in the tree's tiles, or -1; Bad counts such entries.
+	FirstBad int64
+	Bad      uint64
+	// Root is the root recomputed from the entries' bytes; StateOK reports
+	// whether it is the integrated tree's stored root.
+	Root    []byte
+	StateOK bool
+	// Checkpoints holds, for the stored signed checkpoint and the stored
+	// witnessed one, whether the root recomputed at its size is its root.
+	Checkpoints []CheckpointCheck
+}
+
+// A CheckpointCheck is the check of one stored checkpoint.
+type CheckpointCheck struct {
+	What string // "checkpoint" or "witnessed checkpoint"
+	Size uint64
+	Root []byte
+	// OK reports whether the entries hash to Root at Size.
+	OK bool
+}
+
+// OK reports whether every check passed.
+func (r *FsckReport) OK() bool {
+	ok := r.Bad == 0 && r.StateOK
+	for _, c := range r.Checkpoints {
+		ok = ok && c.OK
+	}
+	return ok
+}
+
+// Fsck re-hashes every integrated entry in store, checks each leaf hash
+// against the tree's tiles, recomputes the tree's root from the entries,
+// and compares it with the stored tree state and with the roots of the
+// stored checkpoints, which must verify with v. It reads everything but
+// changes nothing; the log must not be running. progress, if not nil, is
+// called after each entry bundle with the entries done and the total.
+func Fsck(ctx context.Context, store Storage, v note.Verifier, progress func(done, total uint64)) (*FsckReport, error) {
+	tree, sequenced, err := store.Tree(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("couldn't read the tree state: %w", err)
+	}
+	rep := &FsckReport{Entries: tree.Size, Sequenced: sequenced, FirstBad: -1}
+	for _, what := range []string{"checkpoint", "witnessed checkpoint"} {
+		read := store.Checkpoint
+		if what != "checkpoint" {
+			read = store.Witnessed
+		}
+		raw, err := read(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("couldn't read the stored %s: %w", what, err)
+		}
+		if raw == nil {
+			continue
+		}
+		cp, _, _, err := flog.ParseCheckpoint(raw, v.Name(), v)
+		if err != nil {
+			return nil, fmt.Errorf("the stored %s does not verify with the log's key: %w", what, err)
+		}
+		if cp.Size > tree.Size {
+			return nil, fmt.Errorf("the stored %s is for %d entries, but only %d are integrated", what, cp.Size, tree.Size)
+		}
+		rep.Checkpoints = append(rep.Checkpoints, CheckpointCheck{What: what, Size: cp.Size, Root: cp.Hash})
+	}
+	reader := tiles.NewReader(64, func(ctx context.Context, id tiles.ID) ([]byte, error) {
+		return store.ReadTile(ctx, id.Level, id.Index)
+	})
+	rng := tiles.RangeFactory.NewEmptyRange(0)
+	checkRoots := func() error {
+		for i := range rep.Checkpoints {
+			c := &rep.Checkpoints[i]
+			if c.Size == rng.End() {
+				root, err := rootOf(rng)
+				if err != nil {
+					return err
+				}
+				c.OK = bytes.Equal(root, c.Root)
+			}
+		}
+		return nil
+	}
+	if err := checkRoots(); err != nil {
+		return nil, err
+	}
+	for b := uint64(0); b*tiles.Width < tree.Size; b++ {
+		data, err := store.ReadEntryBundle(ctx, b)
+		if err != nil {
+			return nil, fmt.Errorf("couldn't read entry bundle %d: %w", b, err)
+		}
+		entries, err := tiles.SplitBundle(data)
+		if err != nil {
+			return nil, fmt.Errorf("stored entry bundle %d is malformed: %w", b, err)
+		}
+		for j, e := range entries {
+			i := b*tiles.Width + uint64(j)
+			if i >= tree.Size {
+				break
+			}
+			h := tiles.LeafHash(e)
+			want, err := reader.Node(ctx, 0, i)
+			if err != nil {
+				return nil, fmt.Errorf("couldn't read the leaf hash of entry %d from the tiles: %w", i, err)
+			}
+			if !bytes.Equal(h, want) {
+				rep.Bad++
+				if rep.FirstBad < 0 {
+					rep.FirstBad = int64(i)
+				}
+			}
+			if err := rng.Append(h, nil); err != nil {
+				return nil, err
+			}
+			if err := checkRoots(); err != nil {
+				return nil, err
+			}
+		}
+		if progress != nil {
+			progress(min(tree.Size, (b+1)*tiles.Width), tree.Size)
+		}
+	}
+	if rng.End() != tree.Size {
+		return nil, fmt.Errorf("the entry bundles hold %d integrated entries, the tree state says %d", rng.End(), tree.Size)
+	}
+	root, err := rootOf(rng)
+	if err != nil {
+		return nil, err
+	}
+	rep.Root = root
+	rep.StateOK = bytes.Equal(root, tree.Root)
+	return rep, nil
+}
+
+func rootOf(rng *compact.Range) ([]byte, error) {
+	if rng.End() == 0 {
+		return tiles.EmptyRoot(), nil
+	}
+	return rng.GetRootHash(nil)
+}
