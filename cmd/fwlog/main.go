@@ -36,6 +36,7 @@ const usage = `fwlog runs the fwledger transparency log.
 
 Usage:
   fwlog serve [flags]    run the log server (fwlog serve --help for flags)
+  fwlog fsck [flags]     check a stopped log's storage: every entry, the tree, the checkpoints
   fwlog help             show this help
 
 Exit status: 0 after a clean shutdown, 1 on an error, 2 on a usage error.
@@ -53,6 +54,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	switch args[0] {
 	case "serve":
 		return serve(args[1:], stderr)
+	case "fsck":
+		return fsck(args[1:], stdout, stderr)
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0

@@ -1,0 +1,65 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/fwledger/fwledger/client"
+	"github.com/fwledger/fwledger/internal/testutil"
+	"github.com/fwledger/fwledger/keys"
+	"github.com/fwledger/fwledger/log/sqlite"
+)
+
+// TestFsck runs fwlog fsck on a clean log (exit 0), on the log while it
+// runs (exit 1: the directory is locked), and after an entry was altered
+// in the database (exit 3, naming it).
+func TestFsck(t *testing.T) {
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data")
+	l := testutil.StartLog(t, testutil.LogOptions{Dir: data, ReleaseKeys: []*keys.PrivateKey{relKey}})
+	lc, err := client.NewLogClient(l.URL, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 300; i++ {
+		img := testutil.Image(fmt.Sprint("fsck ", i), 500)
+		if _, err := lc.Add(context.Background(), testutil.SignRelease(t, testutil.NewRelease(img, nil), relKey)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	l.WaitSize(t, 300)
+	pub, _ := testutil.LogKey.Public().Marshal()
+	if err := os.WriteFile(filepath.Join(data, "log.pub"), pub, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	fsckRun := func() (int, string, string) {
+		var out, errb bytes.Buffer
+		code := run([]string{"fsck", "--data", data}, &out, &errb)
+		return code, out.String(), errb.String()
+	}
+	if code, _, stderr := fsckRun(); code != 1 || !strings.Contains(stderr, "in use by another process") {
+		t.Errorf("fsck of a running log = %d %q; want 1: the directory is in use", code, stderr)
+	}
+	l.Stop(t)
+	if code, out, stderr := fsckRun(); code != 0 || !strings.Contains(out, "ok   every entry hashes") || !strings.Contains(stderr, "300 of 300 entries checked") {
+		t.Errorf("fsck of a clean log = %d\n%s%s", code, out, stderr)
+	}
+	db, err := sql.Open("sqlite3", "file:"+filepath.Join(data, sqlite.DatabaseFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Exec(`UPDATE entries SET data = CAST('altered' AS BLOB) WHERE idx = 270`); err != nil {
+		t.Fatal(err)
+	}
+	code, out, _ := fsckRun()
+	if code != 3 || !strings.Contains(out, "FAIL 1 entries do not hash to their leaf hash in the tiles; the first is entry 270") || !strings.Contains(out, "FAIL the entries hash to the stored checkpoint's root") {
+		t.Errorf("fsck of an altered log = %d\n%s", code, out)
+	}
+}
