@@ -37,14 +37,21 @@ type LogClient struct {
 }
 
 // NewLogClient returns a client for the log at baseURL, using hc (or
-// http.DefaultClient).
+// http.DefaultClient). baseURL must be an http:// or https:// URL with a
+// host; for a bare host:port, the error suggests the URL to give.
 func NewLogClient(baseURL string, hc *http.Client) (*LogClient, error) {
+	if !strings.Contains(baseURL, "://") {
+		return nil, fmt.Errorf("invalid log URL %q: a scheme is needed: give http://%s", baseURL, strings.TrimPrefix(baseURL, "//"))
+	}
 	u, err := url.Parse(strings.TrimSuffix(baseURL, "/"))
 	if err != nil {
 		return nil, fmt.Errorf("invalid log URL %q: %w", baseURL, err)
 	}
 	if u.Scheme != "http" && u.Scheme != "https" {
 		return nil, fmt.Errorf("invalid log URL %q: want http:// or https://", baseURL)
+	}
+	if u.Host == "" {
+		return nil, fmt.Errorf("invalid log URL %q: no host", baseURL)
 	}
 	if hc == nil {
 		hc = http.DefaultClient
