@@ -4,7 +4,8 @@
 // Verification is pure: VerifyBundle reads nothing but the bytes and the image
 // stream it is given, imports no cgo, and fails closed with a typed error that
 // says which check failed (see [BundleError], [CheckpointError],
-// [InclusionError], [ReleaseError], [SignatureError], [DigestError]).
+// [InclusionError], [ReleaseError], [SignatureError], [ProvenanceError],
+// [TargetError], [DigestError]).
 package client
 
 import (
@@ -50,7 +51,9 @@ type Trust struct {
 	// the policy's rule for Model, or for every model it names if Model is
 	// empty.
 	Policy *provenance.Policy
-	Model  string
+	// Model, when set, is the device's hardware model: the release must
+	// name it, or verification fails with a [TargetError].
+	Model string
 	// Keyless verifies keyless (Sigstore) provenance; the policy then
 	// matches the certificate identity. Package provenance/keyless
 	// implements it (and is large: a small device may leave it nil and
@@ -188,6 +191,28 @@ func (e *ProvenanceError) Error() string {
 }
 func (e *ProvenanceError) Unwrap() error { return e.Err }
 
+// TargetError reports a release that is not for the device's hardware
+// model.
+type TargetError struct {
+	// Model is the device's model (Trust.Model).
+	Model string
+	// Models are the models the release names.
+	Models []string
+}
+
+func (e *TargetError) Error() string {
+	return fmt.Sprintf("the release is for model %s, not %s", strings.Join(e.Models, ", "), e.Model)
+}
+
+// checkTarget checks that the release is for the device's model, if the
+// trust names one.
+func (t Trust) checkTarget(r *provenance.Release) error {
+	if t.Model == "" || slices.Contains(r.Models, t.Model) {
+		return nil
+	}
+	return &TargetError{Model: t.Model, Models: r.Models}
+}
+
 // DigestError reports an image whose digest or size is not the released
 // one.
 type DigestError = provenance.DigestError
@@ -196,8 +221,8 @@ type DigestError = provenance.DigestError
 // checkpoint signature and origin, inclusion of the release and of every
 // provenance entry in the checkpoint, release signatures and statement,
 // build provenance (present, signed by a trusted builder key, about the
-// image), image size and digest (hashed as a stream). It returns the first
-// failure.
+// image), hardware model (if Trust.Model is set), image size and digest
+// (hashed as a stream). It returns the first failure.
 func VerifyBundle(ctx context.Context, t Trust, bundleBytes []byte, image io.Reader) (*Verified, error) {
 	if t.Log == nil && t.Witnesses == nil {
 		return nil, &CheckpointError{Err: errors.New("no trusted log key")}
@@ -253,6 +278,9 @@ func VerifyBundle(ctx context.Context, t Trust, bundleBytes []byte, image io.Rea
 	if err != nil {
 		return nil, err
 	}
+	if err := t.checkTarget(sr.Release); err != nil {
+		return nil, err
+	}
 	if err := CheckImage(sr.Release, image); err != nil {
 		return nil, err
 	}
@@ -275,6 +303,11 @@ func verifyWithPolicy(ctx context.Context, t Trust, cp *flog.Checkpoint, b *bund
 	}
 	if rel.Kind != provenance.KindRelease {
 		return nil, &ReleaseError{Err: fmt.Errorf("the bundle's release entry is %s", rel.Kind)}
+	}
+	// The policy's first check for a model is that the release names it;
+	// a mismatch is the same TargetError as without a policy.
+	if err := t.checkTarget(rel.Release); err != nil {
+		return nil, err
 	}
 	endorsed := map[provenance.Digest]bool{}
 	for _, d := range rel.Release.Provenance {
