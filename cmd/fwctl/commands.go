@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -444,17 +445,21 @@ func fetchBundle(ctx context.Context, e *env, args []string) error {
 }
 
 func verify(ctx context.Context, e *env, args []string) error {
-	fs := newFlags(e, "verify", "--log-key K --release-keys K --image F --bundle FILE",
-		"Verifies offline: the checkpoint signature, the release's inclusion under it, the release\n"+
-			"signatures, and the image digest and size. Prints a summary on success; exits 3 on rejection.")
+	fs := newFlags(e, "verify", "(--log-key K | --witness-policy W) (--release-keys K --builder-keys K [--threshold N] | --policy P)\n"+
+		"       [--model M] --image F --bundle FILE",
+		"Verifies offline: the checkpoint signature (and witness cosignatures), the inclusion of the\n"+
+			"release and its provenance under it, the release signatures, the provenance's builder and\n"+
+			"subject, the hardware model, and the image digest and size. Trust comes from the key flags\n"+
+			"or from a policy, not both: a flag the policy would override is a usage error. Prints a\n"+
+			"summary on success; exits 3 on rejection.")
 	logKey := fs.String("log-key", "", "log public key `file` (its name is the log origin)")
 	var releaseKeys, builderKeys cli.Strings
 	fs.Var(&releaseKeys, "release-keys", "trusted release public key `file` (repeatable)")
 	fs.Var(&builderKeys, "builder-keys", "trusted builder public key `file` for provenance (repeatable)")
-	threshold := fs.Int("threshold", 1, "distinct release keys that must have signed")
-	requireProv := fs.Bool("require-provenance", true, "reject a release that endorses no build provenance")
-	policyFile := fs.String("policy", "", "policy `file`: decides release keys, threshold and provenance instead of the key flags")
-	model := fs.String("model", "", "the device's hardware `model` (with --policy; default: every model of the release)")
+	threshold := fs.Int("threshold", 1, "distinct release keys that must have signed, at most the number of --release-keys")
+	requireProv := fs.Bool("require-provenance", true, "reject a release that endorses no build provenance (false: --builder-keys may be left out)")
+	policyFile := fs.String("policy", "", "policy `file`: decides release keys, threshold and builders instead of the key flags (which it excludes)")
+	model := fs.String("model", "", "the device's hardware `model`: the release must name it (with --policy, the rule for it applies; default: any model, and with --policy every model of the release)")
 	image := fs.String("image", "", "image `file`")
 	bundleFile := fs.String("bundle", "", "proof bundle `file`")
 	witnessPolicy := fs.String("witness-policy", "", "C2SP tlog-policy `file`: the checkpoint must carry its quorum of witness cosignatures (its log lines then make --log-key optional)")
@@ -471,6 +476,24 @@ func verify(ctx context.Context, e *env, args []string) error {
 	need = append(need, "image", "bundle")
 	if err := required(fs, need...); err != nil {
 		return err
+	}
+	// Every flag given is applied: a flag the others would override is a
+	// usage error, not silently ignored.
+	given := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	if *policyFile != "" {
+		for _, name := range []string{"release-keys", "builder-keys", "threshold", "require-provenance"} {
+			if given[name] {
+				return &usageError{msg: fmt.Sprintf("--%s and --policy conflict: the policy decides the release keys, threshold and builders, and requires provenance; give one of them", name)}
+			}
+		}
+	} else {
+		if *threshold < 1 || *threshold > len(releaseKeys) {
+			return &usageError{msg: fmt.Sprintf("--threshold %d: want between 1 and the %d --release-keys given", *threshold, len(releaseKeys))}
+		}
+		if *requireProv && len(builderKeys) == 0 {
+			return &usageError{msg: "--builder-keys is required: the release's build provenance must be signed by a trusted builder (or give --policy, or --require-provenance=false for a release without provenance)"}
+		}
 	}
 	var lv note.Verifier
 	if *logKey != "" {

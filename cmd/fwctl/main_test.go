@@ -92,11 +92,18 @@ func TestWalkthrough(t *testing.T) {
 	if code != 0 || !strings.Contains(out, `"verified": true`) || !strings.Contains(out, `"role": "build"`) {
 		t.Fatalf("verify = %d: %s %s", code, out, errs)
 	}
-	// Without the builder key, the provenance does not verify.
+	// Without a builder key, the provenance cannot verify: a usage error.
 	code, _, errs = fwctl(t, "verify", "--log-key", p("log.pub"), "--release-keys", p("keys/release-1.pub"),
 		"--image", p("fw.bin"), "--bundle", p("fw.bundle"))
+	if code != 2 || !strings.Contains(errs, "--builder-keys is required") {
+		t.Errorf("verify without builder keys = %d, %q; want 2", code, errs)
+	}
+	// With another builder's key, it does not verify.
+	fwctl(t, "keygen", "--name", "builder.example.com/other", "--out", p("keys/other"))
+	code, _, errs = fwctl(t, "verify", "--log-key", p("log.pub"), "--release-keys", p("keys/release-1.pub"),
+		"--builder-keys", p("keys/other.pub"), "--image", p("fw.bin"), "--bundle", p("fw.bundle"))
 	if code != 3 || !strings.Contains(errs, "provenance") {
-		t.Errorf("verify without builder keys = %d, %q; want 3", code, errs)
+		t.Errorf("verify with another builder's key = %d, %q; want 3", code, errs)
 	}
 	code, out, _ = fwctl(t, "provenance", "show", "--log", l.URL, "--image", p("fw.bin"))
 	if code != 0 || !strings.Contains(out, "commit:       0123456789abcdef0123456789abcdef01234567") || !strings.Contains(out, "1 distinct builder") {
@@ -227,6 +234,26 @@ rules:
 	}
 	if code, errs := verify(twoKeys); code != 3 || !strings.Contains(errs, "release signatures") {
 		t.Errorf("verify --policy (2 keys) = %d: %s", code, errs)
+	}
+
+	// --model is applied with or without a policy: a release for acme-x1
+	// is refused on an acme-x2.
+	withKeys := []string{"verify", "--log-key", p("log.pub"), "--release-keys", p("keys/release-1.pub"), "--builder-keys", p("keys/ci.pub"), "--image", p("fw.bin"), "--bundle", p("fw.bundle")}
+	withPolicy := []string{"verify", "--log-key", p("log.pub"), "--policy", good, "--image", p("fw.bin"), "--bundle", p("fw.bundle")}
+	for _, tc := range []struct {
+		args []string
+		code int
+		msg  string
+	}{
+		{append(withKeys, "--model", "acme-x1"), 0, ""},
+		{append(withKeys, "--model", "acme-x2"), 3, "for model acme-x1, not acme-x2"},
+		{append(withPolicy, "--model", "acme-x2"), 3, "for model acme-x1, not acme-x2"},
+		{[]string{"policy", "check", "--policy", good, "--bundle", p("fw.bundle"), "--model", "acme-x2"}, 3, "no rule covers model acme-x2"},
+	} {
+		code, out, errs := fwctl(t, tc.args...)
+		if code != tc.code || !strings.Contains(out+errs, tc.msg) {
+			t.Errorf("fwctl %q = %d, %s%s; want %d with %q", tc.args, code, out, errs, tc.code, tc.msg)
+		}
 	}
 }
 

@@ -52,3 +52,37 @@ func TestCheckpointByAnotherKey(t *testing.T) {
 		}
 	}
 }
+
+// TestVerifyFlagConflicts checks that no flag of fwctl verify is silently
+// ignored: a flag the others would override, or one that cannot be met,
+// is a usage error naming it (and the flag it conflicts with).
+func TestVerifyFlagConflicts(t *testing.T) {
+	base := []string{"verify", "--log-key", "log.pub", "--image", "fw.bin", "--bundle", "fw.bundle"}
+	for _, tc := range []struct {
+		args  []string
+		names []string // phrases the message must have
+	}{
+		{[]string{"--policy", "p.yaml", "--release-keys", "r.pub"}, []string{"--release-keys", "--policy"}},
+		{[]string{"--policy", "p.yaml", "--builder-keys", "b.pub"}, []string{"--builder-keys", "--policy"}},
+		{[]string{"--policy", "p.yaml", "--threshold", "2"}, []string{"--threshold", "--policy"}},
+		{[]string{"--policy", "p.yaml", "--threshold", "1"}, []string{"--threshold", "--policy"}},
+		{[]string{"--policy", "p.yaml", "--require-provenance=true"}, []string{"--require-provenance", "--policy"}},
+		{[]string{"--policy", "p.yaml", "--require-provenance=false"}, []string{"--require-provenance", "--policy"}},
+		{[]string{"--release-keys", "r.pub", "--builder-keys", "b.pub", "--threshold", "2"}, []string{"--threshold 2", "1 --release-keys"}},
+		{[]string{"--release-keys", "r.pub", "--builder-keys", "b.pub", "--threshold", "0"}, []string{"--threshold 0"}},
+		{[]string{"--release-keys", "r.pub"}, []string{"--builder-keys is required", "--policy", "--require-provenance=false"}},
+		{[]string{"--builder-keys", "b.pub"}, []string{"--release-keys is required"}},
+	} {
+		args := append(append([]string{}, base...), tc.args...)
+		code, _, errs := fwctl(t, args...)
+		if code != exitUsage {
+			t.Errorf("fwctl %q = %d, %q; want %d", args, code, errs, exitUsage)
+			continue
+		}
+		for _, n := range tc.names {
+			if !strings.Contains(errs, n) {
+				t.Errorf("fwctl %q said %q; want it to name %q", args, errs, n)
+			}
+		}
+	}
+}
