@@ -8,12 +8,15 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/fwledger/fwledger/api"
+	"github.com/fwledger/fwledger/bundle"
 	"github.com/fwledger/fwledger/client"
 	"github.com/fwledger/fwledger/internal/cli"
 	"github.com/fwledger/fwledger/keys"
@@ -385,21 +388,31 @@ func submit(ctx context.Context, e *env, args []string) error {
 }
 
 func fetchBundle(ctx context.Context, e *env, args []string) error {
-	fs := newFlags(e, "bundle", "--log URL (--image F | --digest sha256:HEX) --out FILE",
+	fs := newFlags(e, "bundle", "--log URL (--image F | --digest sha256:HEX) [--index N] --out FILE",
 		"Waits until the release of the image is covered by a published checkpoint, then writes\n"+
-			"its offline proof bundle. Progress goes to stderr.")
+			"its offline proof bundle. Without --index, the log picks the latest release of the image,\n"+
+			"which may be an older one already covered by a checkpoint: to fetch a release just\n"+
+			"submitted (say, resubmitted with a second signature), give --index with the index fwctl\n"+
+			"submit printed for it. While the log answers 503 (logged, not yet covered)\n"+
+			"or cannot be reached, it retries every --poll, or after the log's Retry-After if longer,\n"+
+			"for up to --wait; a 404 (no such release logged) or any other answer fails at once.\n"+
+			"Progress goes to stderr.")
 	logURL := fs.String("log", "", "log base `URL`")
 	image := fs.String("image", "", "image `file` whose release to fetch")
 	digest := fs.String("digest", "", "image `digest` sha256:<hex> (instead of --image)")
-	index := fs.Int64("index", -1, "the release entry `index`, when an image has several releases (default: the latest)")
+	var index logIndex
+	fs.Var(&index, "index", "the release's log `index`, as fwctl submit printed it (default: the log's latest release of the image)")
 	out := fs.String("out", "", "output `file` (default: stdout)")
-	wait := fs.Duration("wait", 2*time.Minute, "how long to wait for the release to be integrated")
-	poll := fs.Duration("poll", 250*time.Millisecond, "polling interval while waiting")
+	wait := fs.Duration("wait", 2*time.Minute, "how long to wait for the release to be covered by a checkpoint")
+	poll := fs.Duration("poll", 250*time.Millisecond, "interval between attempts while waiting (a longer Retry-After from the log is honoured)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
 	if err := required(fs, "log"); err != nil {
 		return err
+	}
+	if *wait <= 0 || *poll <= 0 {
+		return &usageError{msg: fmt.Sprintf("--wait %s and --poll %s must be positive", *wait, *poll)}
 	}
 	var d provenance.Digest
 	var err error
@@ -421,27 +434,104 @@ func fetchBundle(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return &usageError{msg: err.Error()}
 	}
+	what := "the latest release of " + d.String()
+	if index.set {
+		what = fmt.Sprintf("the release of %s at index %d", d, index.n)
+	}
 	ctx, cancel := context.WithTimeout(ctx, *wait)
 	defer cancel()
 	start := time.Now()
-	for attempt := 0; ; attempt++ {
-		b, err := lc.Bundle(ctx, d, *index)
+	var lastProgress time.Time
+	for {
+		b, err := lc.Bundle(ctx, d, index.int64())
 		if err == nil {
-			fmt.Fprintf(e.stderr, "bundle for %s ready after %s\n", d, time.Since(start).Round(time.Millisecond))
+			at := ""
+			if pb, err := bundle.Parse(b); err == nil {
+				at = fmt.Sprintf(" (index %d)", pb.Release.Proof.Index)
+			}
+			fmt.Fprintf(e.stderr, "bundle of %s%s ready after %s\n", what, at, time.Since(start).Round(time.Millisecond))
 			return writeOutput(e, *out, b, 0o644)
 		}
-		if !client.IsNotFound(err) {
-			return err
+		if ctx.Err() != nil {
+			return fmt.Errorf("gave up after --wait %s: %w", *wait, err)
 		}
-		if attempt == 0 {
-			fmt.Fprintf(e.stderr, "waiting for the release of %s to be integrated: %v\n", d, err)
+		// Retry only what may pass: a release logged but not yet
+		// covered (503), and a log that cannot be reached.
+		delay := *poll
+		var he *client.HTTPError
+		var progress string
+		switch {
+		case errors.As(err, &he) && he.Status == http.StatusServiceUnavailable:
+			delay = max(delay, he.RetryAfter)
+			progress = fmt.Sprintf("waiting for %s to be covered by a published checkpoint: %v", what, err)
+		case errors.As(err, &he) && he.Status == http.StatusNotFound && pendingRelease(ctx, lc, d, index):
+			progress = fmt.Sprintf("waiting for %s to be covered by a published checkpoint", what)
+		case errors.As(err, &he):
+			return fmt.Errorf("couldn't fetch the bundle of %s: %w", what, err)
+		default:
+			progress = fmt.Sprintf("couldn't reach the log, retrying: %v", err)
+		}
+		if lastProgress.IsZero() || time.Since(lastProgress) >= 5*time.Second {
+			fmt.Fprintf(e.stderr, "%s (%s so far)\n", progress, time.Since(start).Round(time.Millisecond))
+			lastProgress = time.Now()
+		}
+		if dl, _ := ctx.Deadline(); time.Until(dl) < delay {
+			return fmt.Errorf("gave up: the next attempt (in %s) would be after --wait %s: %w", delay.Round(time.Millisecond), *wait, err)
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("gave up after %s: %w", *wait, err)
-		case <-time.After(*poll):
+			return fmt.Errorf("gave up after --wait %s: %w", *wait, err)
+		case <-time.After(delay):
 		}
 	}
+}
+
+// pendingRelease reports whether the log's subject lookup lists a release
+// of image d (at index, if set) that is logged but not yet covered by the
+// published checkpoint. A log from before the 503 answer says 404 for
+// such a release; this tells that 404 from one for a release never logged.
+func pendingRelease(ctx context.Context, lc *client.LogClient, d provenance.Digest, index logIndex) bool {
+	sub, err := lc.Subject(ctx, d)
+	if err != nil {
+		return false
+	}
+	for _, se := range sub.Entries {
+		if se.Kind == string(provenance.KindRelease) && !se.Integrated && (!index.set || se.Index == index.n) {
+			return true
+		}
+	}
+	return false
+}
+
+// logIndex is a flag holding a log index, unset by default.
+type logIndex struct {
+	n   uint64
+	set bool
+}
+
+func (x *logIndex) String() string {
+	if x == nil || !x.set {
+		return ""
+	}
+	return strconv.FormatUint(x.n, 10)
+}
+
+// Set parses a log index: an integer from 0 to 2^63-1.
+func (x *logIndex) Set(s string) error {
+	n, err := strconv.ParseUint(s, 10, 63)
+	if err != nil {
+		return fmt.Errorf("%q is not a log index (an integer from 0)", s)
+	}
+	x.n, x.set = n, true
+	return nil
+}
+
+// int64 returns the index, or -1 if unset.
+func (x *logIndex) int64() int64 {
+	if !x.set {
+		return -1
+	}
+	return int64(x.n)
 }
 
 func verify(ctx context.Context, e *env, args []string) error {
