@@ -324,6 +324,8 @@ func submit(ctx context.Context, e *env, args []string) error {
 	fs := newFlags(e, "submit", "--log URL [--image F] FILE...",
 		"Submits the envelope files to the log in one request, so that they are all logged or none\n"+
 			"is (a release with its provenance), and prints {\"index\":N,\"leaf_hash\":\"...\"} for each.\n"+
+			"On stderr, it names the release's index and the fwctl bundle --index command that fetches\n"+
+			"its bundle.\n"+
 			"With --image, uploads the image to the log's image store after the release is logged.")
 	logURL := fs.String("log", "", "log base `URL`, e.g. http://127.0.0.1:8080")
 	image := fs.String("image", "", "image `file` to upload after the releases")
@@ -367,6 +369,14 @@ func submit(ctx context.Context, e *env, args []string) error {
 	for _, res := range results {
 		if err := enc.Encode(res); err != nil {
 			return err
+		}
+	}
+	// Say which entry is the release, and how to fetch its bundle: without
+	// --index, fwctl bundle may find an older release of the same image.
+	for i, data := range entries {
+		if pe, err := provenance.ParseEntry(data); err == nil && pe.Kind == provenance.KindRelease {
+			fmt.Fprintf(e.stderr, "release of %s logged at index %d; fetch its bundle with fwctl bundle --log %s --digest %s --index %d\n",
+				pe.Release.Image, results[i].Index, *logURL, pe.Release.Image, results[i].Index)
 		}
 	}
 	if *image != "" {
