@@ -87,7 +87,7 @@ func TestBundleRetries(t *testing.T) {
 	digest := "sha256:" + strings.Repeat("ab", 32)
 	const notLogged = "no release of image sha256:abab… is logged"
 	pending := `{"digest":"` + digest + `","entries":[{"index":7,"integrated":false,"kind":"release"}]}`
-	covered := `{"digest":"` + digest + `","entries":[{"index":7,"integrated":true,"kind":"release"}]}`
+	provOnly := `{"digest":"` + digest + `","entries":[{"index":6,"integrated":true,"kind":"provenance","role":"rebuild"}]}`
 	for _, tc := range []struct {
 		desc     string
 		subject  string
@@ -99,7 +99,7 @@ func TestBundleRetries(t *testing.T) {
 		msg      string        // a phrase of stderr
 	}{
 		{"404 fails at once", "", []answer{{status: 404, body: notLogged}}, "1m", 1, 1, 0, notLogged},
-		{"404, the release covered, fails at once", covered, []answer{{status: 404, body: notLogged}}, "1m", 1, 1, 0, notLogged},
+		{"404, only provenance logged, fails at once", provOnly, []answer{{status: 404, body: notLogged}}, "1m", 1, 1, 0, notLogged},
 		{"400 fails at once", "", []answer{{status: 400, body: "bad index"}}, "1m", 1, 1, 0, "400 Bad Request: bad index"},
 		{"403 fails at once", "", []answer{{status: 403, body: "forbidden"}}, "1m", 1, 1, 0, "403 Forbidden"},
 		{"500 fails at once", "", []answer{{status: 500, body: "oops"}}, "1m", 1, 1, 0, "500 Internal Server Error"},
@@ -111,6 +111,7 @@ func TestBundleRetries(t *testing.T) {
 		// A log from before the 503 answer says 404 for a release logged
 		// but not yet covered; its subject lookup tells the two apart.
 		{"404 of an older log, the release pending", pending, []answer{{status: 404, body: "not yet covered"}, {status: 200, body: "BUNDLE"}}, "1m", 0, 2, 0, "ready after"},
+		{"404 of an older log, the release covered by now", strings.Replace(pending, "false", "true", 1), []answer{{status: 404, body: "not yet covered"}, {status: 200, body: "BUNDLE"}}, "1m", 0, 2, 0, "ready after"},
 	} {
 		t.Run(tc.desc, func(t *testing.T) {
 			f := startFakeLog(t, tc.subject, tc.answers...)
@@ -139,6 +140,18 @@ func TestBundleRetries(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestBundleIndexNotARelease checks that with --index, a 404 from a log
+// before the 503 answer fails at once when the release pending is another.
+func TestBundleIndexNotARelease(t *testing.T) {
+	digest := "sha256:" + strings.Repeat("ab", 32)
+	f := startFakeLog(t, `{"digest":"`+digest+`","entries":[{"index":7,"integrated":false,"kind":"release"}]}`,
+		answer{status: 404, body: "entry 3 is not a release of image " + digest})
+	code, _, errs := fwctl(t, "bundle", "--log", f.URL, "--digest", digest, "--index", "3", "--wait", "1m")
+	if code != 1 || !strings.Contains(errs, "entry 3 is not a release") || len(f.requests()) != 1 {
+		t.Errorf("fwctl bundle --index 3 = %d, %q after %d requests; want 1 at once", code, errs, len(f.requests()))
 	}
 }
 

@@ -474,7 +474,7 @@ func fetchBundle(ctx context.Context, e *env, args []string) error {
 		case errors.As(err, &he) && he.Status == http.StatusServiceUnavailable:
 			delay = max(delay, he.RetryAfter)
 			progress = fmt.Sprintf("waiting for %s to be covered by a published checkpoint: %v", what, err)
-		case errors.As(err, &he) && he.Status == http.StatusNotFound && pendingRelease(ctx, lc, d, index):
+		case errors.As(err, &he) && he.Status == http.StatusNotFound && releaseLogged(ctx, lc, d, index):
 			progress = fmt.Sprintf("waiting for %s to be covered by a published checkpoint", what)
 		case errors.As(err, &he):
 			return fmt.Errorf("couldn't fetch the bundle of %s: %w", what, err)
@@ -496,17 +496,18 @@ func fetchBundle(ctx context.Context, e *env, args []string) error {
 	}
 }
 
-// pendingRelease reports whether the log's subject lookup lists a release
-// of image d (at index, if set) that is logged but not yet covered by the
-// published checkpoint. A log from before the 503 answer says 404 for
-// such a release; this tells that 404 from one for a release never logged.
-func pendingRelease(ctx context.Context, lc *client.LogClient, d provenance.Digest, index logIndex) bool {
+// releaseLogged reports whether the log's subject lookup lists a release
+// of image d (at index, if set). A log from before the 503 answer says 404
+// for a release logged but not yet covered by a checkpoint; if the lookup
+// lists the release (covered or, by now, not), the 404 was that one, and a
+// retry may pass.
+func releaseLogged(ctx context.Context, lc *client.LogClient, d provenance.Digest, index logIndex) bool {
 	sub, err := lc.Subject(ctx, d)
 	if err != nil {
 		return false
 	}
 	for _, se := range sub.Entries {
-		if se.Kind == string(provenance.KindRelease) && !se.Integrated && (!index.set || se.Index == index.n) {
+		if se.Kind == string(provenance.KindRelease) && (!index.set || se.Index == index.n) {
 			return true
 		}
 	}
