@@ -35,7 +35,7 @@ func keygen(ctx context.Context, e *env, args []string) error {
 			"tlog-policy's witness line.")
 	name := fs.String("name", "", "key `name`, e.g. example.com/release-1")
 	out := fs.String("out", "", "output path `prefix`")
-	if err := parse(fs, args); err != nil {
+	if err := parse(e, fs, args); err != nil {
 		return err
 	}
 	if err := required(fs, "name", "out"); err != nil {
@@ -117,7 +117,7 @@ func release(ctx context.Context, e *env, args []string) error {
 	fs.Var(&linkFiles, "link", "in-toto link `file` of a step of --layout (repeatable)")
 	base := fs.String("base-image", "", "for a delta image, the `file` or sha256:<hex> digest of the image it applies to")
 	out := fs.String("out", "", "output `file` (default: stdout)")
-	if err := parse(fs, args); err != nil {
+	if err := parse(e, fs, args); err != nil {
 		return err
 	}
 	if err := required(fs, "key", "model", "version", "svn", "image"); err != nil {
@@ -230,7 +230,7 @@ func attest(ctx context.Context, e *env, args []string) error {
 	started := fs.String("started", "", "build start `time`, RFC 3339")
 	finished := fs.String("finished", "", "build end `time`, RFC 3339 (default: now)")
 	out := fs.String("out", "", "output `file` (default: stdout)")
-	if err := parse(fs, args); err != nil {
+	if err := parse(e, fs, args); err != nil {
 		return err
 	}
 	if err := required(fs, "key", "builder-id", "source", "commit", "image"); err != nil {
@@ -287,7 +287,7 @@ func sign(ctx context.Context, e *env, args []string) error {
 	keyFile := fs.String("key", "", "release private key `file`")
 	in := fs.String("in", "", "envelope `file`")
 	out := fs.String("out", "", "output `file` (default: stdout)")
-	if err := parse(fs, args); err != nil {
+	if err := parse(e, fs, args); err != nil {
 		return err
 	}
 	if err := required(fs, "key", "in"); err != nil {
@@ -330,7 +330,7 @@ func submit(ctx context.Context, e *env, args []string) error {
 	logURL := fs.String("log", "", "log base `URL`, e.g. http://127.0.0.1:8080")
 	image := fs.String("image", "", "image `file` to upload after the releases")
 	timeout := fs.Duration("timeout", time.Minute, "timeout per request")
-	if err := parse(fs, args); err != nil {
+	if err := parse(e, fs, args); err != nil {
 		return err
 	}
 	if err := required(fs, "log"); err != nil {
@@ -415,7 +415,7 @@ func fetchBundle(ctx context.Context, e *env, args []string) error {
 	out := fs.String("out", "", "output `file` (default: stdout)")
 	wait := fs.Duration("wait", 2*time.Minute, "how long to wait for the release to be covered by a checkpoint")
 	poll := fs.Duration("poll", 250*time.Millisecond, "interval between attempts while waiting (a longer Retry-After from the log is honoured)")
-	if err := parse(fs, args); err != nil {
+	if err := parse(e, fs, args); err != nil {
 		return err
 	}
 	if err := required(fs, "log"); err != nil {
@@ -564,7 +564,7 @@ func verify(ctx context.Context, e *env, args []string) error {
 	image := fs.String("image", "", "image `file`")
 	bundleFile := fs.String("bundle", "", "proof bundle `file`")
 	witnessPolicy := fs.String("witness-policy", "", "C2SP tlog-policy `file`: the checkpoint must carry its quorum of witness cosignatures (its log lines then make --log-key optional)")
-	if err := parse(fs, args); err != nil {
+	if err := parse(e, fs, args); err != nil {
 		return err
 	}
 	var need []string

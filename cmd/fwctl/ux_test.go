@@ -86,3 +86,50 @@ func TestVerifyFlagConflicts(t *testing.T) {
 		}
 	}
 }
+
+// TestHelp checks that help asked for, of every command and subcommand,
+// is printed on stdout with exit status 0, and that a command group
+// without its subcommand is a usage error.
+func TestHelp(t *testing.T) {
+	// Every command, with its subcommands.
+	tree := map[string][]string{
+		"keygen": nil, "release": nil, "attest": nil, "sign": nil, "submit": nil, "bundle": nil, "verify": nil, "checkpoint": nil,
+		"provenance": {"show"},
+		"policy":     {"check"},
+	}
+	for name := range commands {
+		if _, ok := tree[name]; !ok {
+			t.Errorf("command %q is missing from this test", name)
+		}
+	}
+	for _, h := range []string{"--help", "-h", "-help"} {
+		if code, out, _ := fwctl(t, h); code != exitOK || !strings.Contains(out, "Usage:") {
+			t.Errorf("fwctl %s = %d, %q; want 0 with the usage", h, code, out)
+		}
+		for name, subs := range tree {
+			cmds := [][]string{{name}}
+			for _, sub := range subs {
+				cmds = append(cmds, []string{name, sub})
+			}
+			for _, c := range cmds {
+				args := append(append([]string{}, c...), h)
+				code, out, errs := fwctl(t, args...)
+				if code != exitOK || !strings.Contains(out, "Usage: fwctl "+strings.Join(c, " ")) {
+					t.Errorf("fwctl %q = %d, stdout %q, stderr %q; want 0 with the usage on stdout", args, code, out, errs)
+				}
+			}
+			if len(subs) > 0 {
+				if code, _, errs := fwctl(t, name); code != exitUsage || !strings.Contains(errs, "Usage: fwctl "+name) {
+					t.Errorf("fwctl %s = %d, %q; want %d with the usage", name, code, errs, exitUsage)
+				}
+				if code, _, errs := fwctl(t, name, "nope"); code != exitUsage || !strings.Contains(errs, `unknown subcommand "nope"`) {
+					t.Errorf("fwctl %s nope = %d, %q; want %d", name, code, errs, exitUsage)
+				}
+			}
+		}
+	}
+	// The usage printed for a flag error goes to stderr.
+	if code, out, errs := fwctl(t, "verify", "--bogus"); code != exitUsage || out != "" || !strings.Contains(errs, "Usage: fwctl verify") {
+		t.Errorf("fwctl verify --bogus = %d, stdout %q, stderr %q; want %d with the usage on stderr", code, out, errs, exitUsage)
+	}
+}
