@@ -133,3 +133,25 @@ func TestHelp(t *testing.T) {
 		t.Errorf("fwctl verify --bogus = %d, stdout %q, stderr %q; want %d with the usage on stderr", code, out, errs, exitUsage)
 	}
 }
+
+// TestPublicKeyAsKey checks that a public key file given as --key is
+// named as such (not refused for its mode), by every command that signs.
+func TestPublicKeyAsKey(t *testing.T) {
+	dir := t.TempDir()
+	p := func(s string) string { return filepath.Join(dir, s) }
+	if code, _, errs := fwctl(t, "keygen", "--name", "example.com/release-1", "--out", p("release-1")); code != 0 {
+		t.Fatal(errs)
+	}
+	os.WriteFile(p("fw.bin"), []byte("firmware"), 0o644)
+	os.WriteFile(p("rel.dsse.json"), []byte("{}"), 0o644)
+	for _, args := range [][]string{
+		{"release", "--key", p("release-1.pub"), "--model", "acme-x1", "--version", "1.0.0", "--svn", "1", "--image", p("fw.bin")},
+		{"attest", "--key", p("release-1.pub"), "--builder-id", "https://ci.example.com/v1", "--source", "git+https://git.example.com/fw@refs/tags/v1", "--commit", "0123", "--image", p("fw.bin")},
+		{"sign", "--key", p("release-1.pub"), "--in", p("rel.dsse.json")},
+	} {
+		code, _, errs := fwctl(t, args...)
+		if code != exitError || !strings.Contains(errs, "this is a public key; give the private key (.key)") || strings.Contains(errs, "chmod") {
+			t.Errorf("fwctl %s --key release-1.pub = %d, %q; want it to say it is a public key", args[0], code, errs)
+		}
+	}
+}
