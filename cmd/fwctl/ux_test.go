@@ -155,3 +155,44 @@ func TestPublicKeyAsKey(t *testing.T) {
 		}
 	}
 }
+
+// TestExamplePolicyRuns runs fwctl policy check with docs/policy.example.yaml
+// as shipped, beside its trusted root, with the key files the README
+// walkthrough makes in local/keys/, so that the example cannot break again.
+func TestExamplePolicyRuns(t *testing.T) {
+	root := t.TempDir() // a checkout: docs/ and local/keys/
+	p := func(s string) string { return filepath.Join(root, s) }
+	os.MkdirAll(p("docs"), 0o755)
+	for _, name := range []string{"policy.example.yaml", "sigstore-trusted-root.json"} {
+		data, err := os.ReadFile(filepath.Join("..", "..", "docs", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		os.WriteFile(p("docs/"+name), data, 0o644)
+	}
+	for _, k := range []string{"release-1", "release-2", "ci"} {
+		if code, _, errs := fwctl(t, "keygen", "--name", "example.com/"+k, "--out", p("local/keys/"+k)); code != 0 {
+			t.Fatal(errs)
+		}
+	}
+	os.WriteFile(p("fw.bin"), testutil.Image("example policy", 1000), 0o644)
+	for _, s := range [][]string{
+		{"attest", "--key", p("local/keys/ci.key"), "--builder-id", "https://ci.example.com/runner/v1", "--source", "git+https://git.example.com/acme/fw@refs/tags/v1.4.0",
+			"--commit", "0123456789abcdef0123456789abcdef01234567", "--model", "acme-x1", "--image", p("fw.bin"), "--out", p("prov.dsse.json")},
+		{"release", "--key", p("local/keys/release-1.key"), "--key", p("local/keys/release-2.key"), "--model", "acme-x1", "--version", "1.4.0", "--svn", "7",
+			"--image", p("fw.bin"), "--provenance", p("prov.dsse.json"), "--out", p("rel.dsse.json")},
+	} {
+		if code, _, errs := fwctl(t, s...); code != 0 {
+			t.Fatalf("fwctl %s = %d: %s", s[0], code, errs)
+		}
+	}
+	code, out, errs := fwctl(t, "policy", "check", "--policy", p("docs/policy.example.yaml"), p("rel.dsse.json"), p("prov.dsse.json"))
+	if code != exitRejected {
+		t.Fatalf("policy check with the example = %d, want %d (it runs, and the walkthrough's release lacks a layout and a rebuild):\n%s%s", code, exitRejected, out, errs)
+	}
+	for _, want := range []string{`rule "high-risk devices": FAIL`, "ok   release signatures: 2 of 2 required", "builder: vendor-ci", "FAIL layout", "FAIL reproducible"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("policy check with the example printed:\n%s\nwant %q", out, want)
+		}
+	}
+}
