@@ -456,7 +456,7 @@ func fetchBundle(ctx context.Context, e *env, args []string) error {
 		b, err := lc.Bundle(ctx, d, index.int64())
 		if err == nil {
 			at := ""
-			if pb, err := bundle.Parse(b); err == nil {
+			if pb, err := bundle.Parse(b); err == nil && !index.set {
 				at = fmt.Sprintf(" (index %d)", pb.Release.Proof.Index)
 			}
 			fmt.Fprintf(e.stderr, "bundle of %s%s ready after %s\n", what, at, time.Since(start).Round(time.Millisecond))
