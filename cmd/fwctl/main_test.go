@@ -55,14 +55,7 @@ func TestWalkthrough(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if code, _, errs := fwctl(t, "keygen", "--name", "example.com/release-2", "--out", p("keys/release-2")); code != 0 {
-		t.Fatalf("keygen = %d: %s", code, errs)
-	}
-	rel2Key, err := keys.LoadPrivate(p("keys/release-2.key"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	l := testutil.StartLog(t, testutil.LogOptions{ReleaseKeys: []*keys.PrivateKey{relKey, rel2Key}, BuilderKeys: []*keys.PrivateKey{ciKey}, RequireProvenance: true})
+	l := testutil.StartLog(t, testutil.LogOptions{ReleaseKeys: []*keys.PrivateKey{relKey}, BuilderKeys: []*keys.PrivateKey{ciKey}, RequireProvenance: true})
 	logPub, _ := testutil.LogKey.Public().Marshal()
 	os.WriteFile(p("log.pub"), logPub, 0o644)
 
@@ -93,13 +86,19 @@ func TestWalkthrough(t *testing.T) {
 			t.Fatalf("submit printed %q", out)
 		}
 	}
-	if code, _, errs := fwctl(t, "bundle", "--log", l.URL, "--image", p("fw.bin"), "--out", p("fw.bundle")); code != 0 {
+	if code, _, errs := fwctl(t, "bundle", "--log", l.URL, "--image", p("fw.bin"), "--index", "1", "--out", p("fw.bundle")); code != 0 {
 		t.Fatalf("bundle = %d: %s", code, errs)
 	}
 	code, out, errs = fwctl(t, "verify", "--log-key", p("log.pub"), "--release-keys", p("keys/release-1.pub"),
 		"--builder-keys", p("keys/ci.pub"), "--image", p("fw.bin"), "--bundle", p("fw.bundle"))
 	if code != 0 || !strings.Contains(out, `"verified": true`) || !strings.Contains(out, `"role": "build"`) {
 		t.Fatalf("verify = %d: %s %s", code, out, errs)
+	}
+	// On a device of another model, it is refused.
+	code, _, errs = fwctl(t, "verify", "--log-key", p("log.pub"), "--release-keys", p("keys/release-1.pub"),
+		"--builder-keys", p("keys/ci.pub"), "--model", "acme-x2", "--image", p("fw.bin"), "--bundle", p("fw.bundle"))
+	if code != 3 || !strings.Contains(errs, "not acme-x2") {
+		t.Errorf("verify --model acme-x2 = %d, %q; want 3", code, errs)
 	}
 	// Without a builder key, the provenance cannot verify: a usage error.
 	code, _, errs = fwctl(t, "verify", "--log-key", p("log.pub"), "--release-keys", p("keys/release-1.pub"),
@@ -128,6 +127,9 @@ func TestWalkthrough(t *testing.T) {
 		t.Errorf("verify of a tampered image = %d, %q; want 3", code, errs)
 	}
 	// A second release key countersigns; a threshold of 2 then passes.
+	if code, _, errs := fwctl(t, "keygen", "--name", "example.com/release-2", "--out", p("keys/release-2")); code != 0 {
+		t.Fatalf("keygen = %d: %s", code, errs)
+	}
 	if code, _, errs := fwctl(t, "sign", "--key", p("keys/release-2.key"), "--in", p("rel.dsse.json"), "--out", p("rel2.dsse.json")); code != 0 {
 		t.Fatalf("sign = %d: %s", code, errs)
 	}
