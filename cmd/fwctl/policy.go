@@ -41,14 +41,18 @@ func policyCheck(ctx context.Context, e *env, args []string) error {
 	if err := required(fs, "policy"); err != nil {
 		return err
 	}
+	switch {
+	case *bundleFile != "" && fs.NArg() > 0:
+		return &usageError{msg: "give --bundle or envelope files, not both"}
+	case *bundleFile == "" && fs.NArg() == 0:
+		return &usageError{msg: "give --bundle or a release envelope file (and provenance files)"}
+	}
 	pol, err := cli.LoadPolicy(*policyFile)
 	if err != nil {
 		return err
 	}
 	var entries [][]byte
 	switch {
-	case *bundleFile != "" && fs.NArg() > 0:
-		return &usageError{msg: "give --bundle or envelope files, not both"}
 	case *bundleFile != "":
 		data, err := os.ReadFile(*bundleFile)
 		if err != nil {
@@ -65,7 +69,7 @@ func policyCheck(ctx context.Context, e *env, args []string) error {
 			}
 			entries = append(entries, content)
 		}
-	case fs.NArg() > 0:
+	default:
 		for _, f := range fs.Args() {
 			data, err := os.ReadFile(f)
 			if err != nil {
@@ -73,8 +77,6 @@ func policyCheck(ctx context.Context, e *env, args []string) error {
 			}
 			entries = append(entries, trimNewline(data))
 		}
-	default:
-		return &usageError{msg: "give --bundle or a release envelope file (and provenance files)"}
 	}
 	var kv *keyless.Verifier
 	if pol.TrustedRoot != nil {

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/fwledger/fwledger/internal/testutil"
+	"github.com/fwledger/fwledger/keys"
 )
 
 // TestLogURLWithoutScheme checks that every command with --log refuses a
@@ -194,5 +195,49 @@ func TestExamplePolicyRuns(t *testing.T) {
 		if !strings.Contains(out, want) {
 			t.Errorf("policy check with the example printed:\n%s\nwant %q", out, want)
 		}
+	}
+}
+
+// TestFlagConflicts checks the flags of fwctl checkpoint, policy check and
+// bundle that exclude each other: giving both is a usage error naming
+// both, never one silently ignored.
+func TestFlagConflicts(t *testing.T) {
+	digest := "sha256:" + strings.Repeat("ab", 32)
+	for _, tc := range []struct {
+		args  []string
+		names []string
+	}{
+		{[]string{"checkpoint", "--log", "http://127.0.0.1:1", "--file", "cp", "--log-key", "log.pub"}, []string{"--log", "--file"}},
+		{[]string{"policy", "check", "--policy", "p.yaml", "--bundle", "b", "rel.dsse.json"}, []string{"--bundle", "envelope files"}},
+		{[]string{"bundle", "--log", "http://127.0.0.1:1", "--image", "fw.bin", "--digest", digest}, []string{"--image", "--digest"}},
+	} {
+		code, _, errs := fwctl(t, tc.args...)
+		if code != exitUsage {
+			t.Errorf("fwctl %q = %d, %q; want %d", tc.args, code, errs, exitUsage)
+		}
+		for _, n := range tc.names {
+			if !strings.Contains(errs, n) {
+				t.Errorf("fwctl %q said %q; want it to name %s", tc.args, errs, n)
+			}
+		}
+	}
+}
+
+// TestCheckpointAppliesBoth checks that fwctl checkpoint given both
+// --log-key and --witness-policy applies both: a checkpoint the log key
+// verifies is still refused without the policy's quorum.
+func TestCheckpointAppliesBoth(t *testing.T) {
+	dir := t.TempDir()
+	p := func(s string) string { return filepath.Join(dir, s) }
+	logPub, _ := testutil.LogKey.Public().Marshal()
+	os.WriteFile(p("log.pub"), logPub, 0o644)
+	os.WriteFile(p("cp"), testutil.SignCheckpoint(t, testutil.LogKey, 1, make([]byte, 32)), 0o644)
+	w := testutil.Key("witness-a.example.org")
+	os.WriteFile(p("policy.txt"), testutil.WitnessPolicy(t, testutil.LogKey, 1, []*keys.PrivateKey{w}), 0o644)
+	if code, _, errs := fwctl(t, "checkpoint", "--file", p("cp"), "--log-key", p("log.pub")); code != exitOK {
+		t.Errorf("checkpoint --log-key = %d, %q; want 0", code, errs)
+	}
+	if code, _, errs := fwctl(t, "checkpoint", "--file", p("cp"), "--log-key", p("log.pub"), "--witness-policy", p("policy.txt")); code != exitRejected {
+		t.Errorf("checkpoint --log-key --witness-policy without cosignatures = %d, %q; want %d", code, errs, exitRejected)
 	}
 }
