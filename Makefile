@@ -16,14 +16,16 @@ build:
 	$(GO) build -o $(BIN)/ ./cmd/...
 
 ## run: start fwlog on $(ADDR) with SQLite under $(DATA); keys are generated on first start.
-## Releases signed by keys/release*.pub or keys/dev-release.pub are accepted, with provenance
-## signed by keys/ci*.pub, keys/builder*.pub or keys/dev-builder.pub.
-RELEASE_KEYS = $(sort $(wildcard keys/release*.pub) keys/dev-release.pub)
-BUILDER_KEYS = $(sort $(wildcard keys/ci*.pub keys/builder*.pub) keys/dev-builder.pub)
+## Releases signed by $(KEYS)/release*.pub or $(KEYS)/dev-release.pub are accepted, with provenance
+## signed by $(KEYS)/ci*.pub, $(KEYS)/builder*.pub or $(KEYS)/dev-builder.pub. $(KEYS) (default
+## local/keys, git-ignored) is where the README walkthrough writes its keys.
+KEYS     ?= local/keys
+RELEASE_KEYS = $(sort $(wildcard $(KEYS)/release*.pub) $(KEYS)/dev-release.pub)
+BUILDER_KEYS = $(sort $(wildcard $(KEYS)/ci*.pub $(KEYS)/builder*.pub) $(KEYS)/dev-builder.pub)
 run: build
-	@mkdir -p keys
-	@test -f keys/dev-release.pub || $(BIN)/fwctl keygen --name example.com/dev-release --out keys/dev-release >/dev/null
-	@test -f keys/dev-builder.pub || $(BIN)/fwctl keygen --name example.com/dev-builder --out keys/dev-builder >/dev/null
+	@mkdir -p $(KEYS)
+	@test -f $(KEYS)/dev-release.pub || $(BIN)/fwctl keygen --name example.com/dev-release --out $(KEYS)/dev-release >/dev/null
+	@test -f $(KEYS)/dev-builder.pub || $(BIN)/fwctl keygen --name example.com/dev-builder --out $(KEYS)/dev-builder >/dev/null
 	$(BIN)/fwlog serve --data $(DATA) --origin $(ORIGIN) --addr $(ADDR) --log-format text \
 		$(foreach k,$(RELEASE_KEYS),--release-keys $(k)) $(foreach k,$(BUILDER_KEYS),--builder-keys $(k))
 

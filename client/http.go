@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/fwledger/fwledger/api"
 	"github.com/fwledger/fwledger/log/tiles"
@@ -24,6 +25,9 @@ const maxResponse = 16 << 20
 type HTTPError struct {
 	Status  int
 	Message string
+	// RetryAfter is the delay the log asked for in a Retry-After header
+	// (as with 503 Service Unavailable); zero if it named none.
+	RetryAfter time.Duration
 }
 
 func (e *HTTPError) Error() string {
@@ -37,14 +41,21 @@ type LogClient struct {
 }
 
 // NewLogClient returns a client for the log at baseURL, using hc (or
-// http.DefaultClient).
+// http.DefaultClient). baseURL must be an http:// or https:// URL with a
+// host; for a bare host:port, the error suggests the URL to give.
 func NewLogClient(baseURL string, hc *http.Client) (*LogClient, error) {
+	if !strings.Contains(baseURL, "://") {
+		return nil, fmt.Errorf("invalid log URL %q: a scheme is needed: give http://%s", baseURL, strings.TrimPrefix(baseURL, "//"))
+	}
 	u, err := url.Parse(strings.TrimSuffix(baseURL, "/"))
 	if err != nil {
 		return nil, fmt.Errorf("invalid log URL %q: %w", baseURL, err)
 	}
 	if u.Scheme != "http" && u.Scheme != "https" {
 		return nil, fmt.Errorf("invalid log URL %q: want http:// or https://", baseURL)
+	}
+	if u.Host == "" {
+		return nil, fmt.Errorf("invalid log URL %q: no host", baseURL)
 	}
 	if hc == nil {
 		hc = http.DefaultClient
@@ -77,9 +88,24 @@ func (c *LogClient) do(ctx context.Context, method, path string, body io.Reader,
 		if json.Unmarshal(data, &e) != nil || e.Message == "" {
 			e.Message = strings.TrimSpace(string(data))
 		}
-		return nil, &HTTPError{Status: resp.StatusCode, Message: e.Message}
+		return nil, &HTTPError{Status: resp.StatusCode, Message: e.Message, RetryAfter: retryAfter(resp.Header.Get("Retry-After"), time.Now())}
 	}
 	return data, nil
+}
+
+// retryAfter parses a Retry-After header value (RFC 9110, Section 10.2.3):
+// seconds, or an HTTP date. It returns zero for none or a malformed one.
+func retryAfter(v string, now time.Time) time.Duration {
+	if v == "" {
+		return 0
+	}
+	if n, err := strconv.ParseUint(v, 10, 31); err == nil {
+		return time.Duration(n) * time.Second
+	}
+	if t, err := http.ParseTime(v); err == nil && t.After(now) {
+		return t.Sub(now)
+	}
+	return 0
 }
 
 func (c *LogClient) getJSON(ctx context.Context, path string, v any) error {
@@ -207,7 +233,10 @@ func (c *LogClient) Subject(ctx context.Context, d provenance.Digest) (api.Subje
 }
 
 // Bundle returns the offline proof bundle for the release of image d; for
-// the release at index if index >= 0.
+// the release at index if index >= 0. The log answers 503 Service
+// Unavailable (an [HTTPError] with RetryAfter) while the release is logged
+// but not yet covered by a published checkpoint, and 404 Not Found when no
+// such release is logged.
 func (c *LogClient) Bundle(ctx context.Context, d provenance.Digest, index int64) ([]byte, error) {
 	p := api.PathBundles + d.String()
 	if index >= 0 {

@@ -90,3 +90,60 @@ func TestVerifyBundleProvenance(t *testing.T) {
 		})
 	}
 }
+
+// TestVerifyBundleTarget checks that Trust.Model is applied with release
+// keys as with a policy: a release that does not name the device's model
+// is refused with a TargetError.
+func TestVerifyBundleTarget(t *testing.T) {
+	ctx := context.Background()
+	img := testutil.Image("device image", 4000)
+	prov := provFor(t, img, ci)
+	env := testutil.SignRelease(t, testutil.NewRelease(img, func(r *provenance.Release) {
+		r.Models = []string{"acme-x1", "acme-x1-pro"}
+		r.Provenance = append(r.Provenance, sha256.Sum256(prov))
+	}), rel1)
+	b, err := testutil.MakeBundleWith(testutil.LogKey, [][]byte{prov, env}, 1, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	relVKey, _ := rel1.Public().VerifierKey()
+	ciVKey, _ := ci.Public().VerifierKey()
+	pol, err := provenance.ParsePolicy([]byte(`version: 1
+keys:
+  release-1: {vkey: "`+relVKey+`"}
+  ci: {vkey: "`+ciVKey+`"}
+builders:
+  - {name: ci, id: "https://ci.example.com/runner/v1", keys: [ci], slsaLevel: 1}
+rules:
+  - name: every model
+    models: ["*"]
+    release: {keys: [release-1]}
+    provenance: {builders: [ci]}
+`), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, _ := testutil.LogKey.Public().NoteVerifier()
+	keyTrust := client.Trust{Log: v, ReleaseKeys: testutil.Ring(t, rel1), BuilderKeys: testutil.Ring(t, ci), RequireProvenance: true}
+	policyTrust := client.Trust{Log: v, Policy: pol}
+	for _, tc := range []struct {
+		desc  string
+		trust client.Trust
+	}{{"release keys", keyTrust}, {"policy", policyTrust}} {
+		for _, model := range []string{"", "acme-x1", "acme-x1-pro", "acme-x2"} {
+			tr := tc.trust
+			tr.Model = model
+			_, err := client.VerifyBundle(ctx, tr, b, bytes.NewReader(img))
+			if model != "acme-x2" {
+				if err != nil {
+					t.Errorf("%s, model %q: VerifyBundle = %v", tc.desc, model, err)
+				}
+				continue
+			}
+			var te *client.TargetError
+			if !errors.As(err, &te) || te.Model != "acme-x2" || len(te.Models) != 2 {
+				t.Errorf("%s, model %q: VerifyBundle = %T %v, want a TargetError", tc.desc, model, err, err)
+			}
+		}
+	}
+}

@@ -4,7 +4,8 @@
 // Verification is pure: VerifyBundle reads nothing but the bytes and the image
 // stream it is given, imports no cgo, and fails closed with a typed error that
 // says which check failed (see [BundleError], [CheckpointError],
-// [InclusionError], [ReleaseError], [SignatureError], [DigestError]).
+// [InclusionError], [ReleaseError], [SignatureError], [ProvenanceError],
+// [TargetError], [DigestError]).
 package client
 
 import (
@@ -13,6 +14,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/fwledger/fwledger/bundle"
@@ -48,7 +51,9 @@ type Trust struct {
 	// the policy's rule for Model, or for every model it names if Model is
 	// empty.
 	Policy *provenance.Policy
-	Model  string
+	// Model, when set, is the device's hardware model: the release must
+	// name it, or verification fails with a [TargetError].
+	Model string
 	// Keyless verifies keyless (Sigstore) provenance; the policy then
 	// matches the certificate identity. Package provenance/keyless
 	// implements it (and is large: a small device may leave it nil and
@@ -103,11 +108,46 @@ func (e *BundleError) Error() string { return "malformed bundle: " + e.Err.Error
 func (e *BundleError) Unwrap() error { return e.Err }
 
 // CheckpointError reports a checkpoint that does not verify under the
-// trusted log key and origin.
-type CheckpointError struct{ Err error }
+// trusted log key and origin. When the checkpoint was checked against a
+// log key, it carries the evidence: the key expected, and the keys of the
+// note's signature lines.
+type CheckpointError struct {
+	// Expected is the log key the checkpoint must be signed by; zero when
+	// the check was not against one log key.
+	Expected NoteKey
+	// Signatures are the keys named by the note's signature lines, in
+	// order (none if the note could not be read).
+	Signatures []NoteKey
+	Err        error
+}
 
-func (e *CheckpointError) Error() string { return "checkpoint rejected: " + e.Err.Error() }
+func (e *CheckpointError) Error() string {
+	msg := "checkpoint rejected: " + e.Err.Error()
+	if e.Expected == (NoteKey{}) || slices.Contains(e.Signatures, e.Expected) {
+		return msg
+	}
+	signed := "it has no signature lines"
+	if len(e.Signatures) > 0 {
+		names := make([]string, len(e.Signatures))
+		for i, k := range e.Signatures {
+			names[i] = k.String()
+		}
+		signed = "signed by " + strings.Join(names, ", ")
+	}
+	return fmt.Sprintf("%s (%s; expected the log key %s)", msg, signed, e.Expected)
+}
 func (e *CheckpointError) Unwrap() error { return e.Err }
+
+// A NoteKey names a signed-note key as a signature line does: by its key
+// name and its 32-bit key hash (C2SP signed-note).
+type NoteKey struct {
+	Name string
+	Hash uint32
+}
+
+// String returns the key as name+hash, the hash in 8 hex digits, as it
+// starts a vkey: "example.com/fwlog+3f1d5a7c".
+func (k NoteKey) String() string { return fmt.Sprintf("%s+%08x", k.Name, k.Hash) }
 
 // InclusionError reports an entry whose inclusion proof does not verify.
 type InclusionError struct {
@@ -151,6 +191,28 @@ func (e *ProvenanceError) Error() string {
 }
 func (e *ProvenanceError) Unwrap() error { return e.Err }
 
+// TargetError reports a release that is not for the device's hardware
+// model.
+type TargetError struct {
+	// Model is the device's model (Trust.Model).
+	Model string
+	// Models are the models the release names.
+	Models []string
+}
+
+func (e *TargetError) Error() string {
+	return fmt.Sprintf("the release is for model %s, not %s", strings.Join(e.Models, ", "), e.Model)
+}
+
+// checkTarget checks that the release is for the device's model, if the
+// trust names one.
+func (t Trust) checkTarget(r *provenance.Release) error {
+	if t.Model == "" || slices.Contains(r.Models, t.Model) {
+		return nil
+	}
+	return &TargetError{Model: t.Model, Models: r.Models}
+}
+
 // DigestError reports an image whose digest or size is not the released
 // one.
 type DigestError = provenance.DigestError
@@ -159,8 +221,8 @@ type DigestError = provenance.DigestError
 // checkpoint signature and origin, inclusion of the release and of every
 // provenance entry in the checkpoint, release signatures and statement,
 // build provenance (present, signed by a trusted builder key, about the
-// image), image size and digest (hashed as a stream). It returns the first
-// failure.
+// image), hardware model (if Trust.Model is set), image size and digest
+// (hashed as a stream). It returns the first failure.
 func VerifyBundle(ctx context.Context, t Trust, bundleBytes []byte, image io.Reader) (*Verified, error) {
 	if t.Log == nil && t.Witnesses == nil {
 		return nil, &CheckpointError{Err: errors.New("no trusted log key")}
@@ -216,6 +278,9 @@ func VerifyBundle(ctx context.Context, t Trust, bundleBytes []byte, image io.Rea
 	if err != nil {
 		return nil, err
 	}
+	if err := t.checkTarget(sr.Release); err != nil {
+		return nil, err
+	}
 	if err := CheckImage(sr.Release, image); err != nil {
 		return nil, err
 	}
@@ -238,6 +303,11 @@ func verifyWithPolicy(ctx context.Context, t Trust, cp *flog.Checkpoint, b *bund
 	}
 	if rel.Kind != provenance.KindRelease {
 		return nil, &ReleaseError{Err: fmt.Errorf("the bundle's release entry is %s", rel.Kind)}
+	}
+	// The policy's first check for a model is that the release names it;
+	// a mismatch is the same TargetError as without a policy.
+	if err := t.checkTarget(rel.Release); err != nil {
+		return nil, err
 	}
 	endorsed := map[provenance.Digest]bool{}
 	for _, d := range rel.Release.Provenance {
@@ -395,15 +465,32 @@ func (t Trust) verifyCheckpoint(signed []byte) (*flog.Checkpoint, []Cosignature,
 
 // VerifyCheckpoint verifies a signed checkpoint with the log's verifier,
 // whose name must be the checkpoint's origin.
+// A rejection by the key carries the key expected and the keys that
+// signed (see [CheckpointError]).
 func VerifyCheckpoint(log note.Verifier, signed []byte) (*flog.Checkpoint, error) {
 	cp, _, _, err := flog.ParseCheckpoint(signed, log.Name(), log)
 	if err != nil {
-		return nil, &CheckpointError{Err: err}
+		return nil, &CheckpointError{Expected: NoteKey{log.Name(), log.KeyHash()}, Signatures: signatureKeys(signed), Err: err}
 	}
 	if len(cp.Hash) != sha256.Size {
 		return nil, &CheckpointError{Err: fmt.Errorf("root hash is %d bytes, want %d", len(cp.Hash), sha256.Size)}
 	}
 	return cp, nil
+}
+
+// signatureKeys returns the keys named by the signature lines of a signed
+// note, without verifying any; nil if it is not a signed note.
+func signatureKeys(signed []byte) []NoteKey {
+	_, err := note.Open(signed, note.VerifierList())
+	var une *note.UnverifiedNoteError
+	if !errors.As(err, &une) {
+		return nil
+	}
+	var out []NoteKey
+	for _, s := range une.Note.UnverifiedSigs {
+		out = append(out, NoteKey{s.Name, s.Hash})
+	}
+	return out
 }
 
 // VerifyInclusion checks that entry's proof proves it included in cp.

@@ -235,3 +235,58 @@ func TestClientBuildsWithoutCgo(t *testing.T) {
 		}
 	}
 }
+
+// TestCheckpointErrorNamesKeys checks that a checkpoint signed by another
+// key is rejected with the evidence: which keys signed, which was expected.
+func TestCheckpointErrorNamesKeys(t *testing.T) {
+	logV, err := testutil.LogKey.Public().NoteVerifier()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := client.NoteKey{Name: logV.Name(), Hash: logV.KeyHash()}
+	impostor := testutil.Key("example.com/testlog-impostor")
+	impostor.Name = testutil.LogKey.Name // same name, another key: another hash
+	other := testutil.Key("example.com/another-log")
+	root := make([]byte, 32)
+	keyOf := func(k *keys.PrivateKey) client.NoteKey {
+		v, err := k.Public().NoteVerifier()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return client.NoteKey{Name: v.Name(), Hash: v.KeyHash()}
+	}
+	for _, tc := range []struct {
+		desc    string
+		signers []*keys.PrivateKey
+	}{
+		{"same name, another key", []*keys.PrivateKey{impostor}},
+		{"two other keys", []*keys.PrivateKey{other, impostor}},
+	} {
+		signed := testutil.SignCheckpoint(t, tc.signers[0], 3, root)
+		if len(tc.signers) > 1 {
+			signed = testutil.Cosign(t, signed, tc.signers[1:]...)
+		}
+		_, err := client.VerifyCheckpoint(logV, signed)
+		var ce *client.CheckpointError
+		if !errors.As(err, &ce) {
+			t.Fatalf("%s: VerifyCheckpoint = %v, want a CheckpointError", tc.desc, err)
+		}
+		if ce.Expected != want {
+			t.Errorf("%s: Expected = %v, want %v", tc.desc, ce.Expected, want)
+		}
+		if len(ce.Signatures) != len(tc.signers) {
+			t.Fatalf("%s: Signatures = %v, want %d", tc.desc, ce.Signatures, len(tc.signers))
+		}
+		for i, k := range tc.signers {
+			if ce.Signatures[i].Name != k.Name || (i == 0 && ce.Signatures[0] != keyOf(k)) {
+				t.Errorf("%s: Signatures[%d] = %v, want %s's key", tc.desc, i, ce.Signatures[i], k.Name)
+			}
+		}
+		// The message names both, for the user reading it.
+		for _, k := range append([]client.NoteKey{want}, ce.Signatures...) {
+			if !strings.Contains(err.Error(), k.String()) {
+				t.Errorf("%s: %q does not name %s", tc.desc, err, k)
+			}
+		}
+	}
+}

@@ -286,8 +286,20 @@ func noteKeyHash(name string, key []byte) uint32 {
 	return binary.BigEndian.Uint32(h.Sum(nil))
 }
 
+// ErrPublicKey is returned when a public key is given where a private key
+// is needed.
+var ErrPublicKey = errors.New("this is a public key; give the private key (.key) file")
+
+// ErrPrivateKey is returned when a private key is given where a public key
+// is needed.
+var ErrPrivateKey = errors.New("this is a private key; give the public key (.pub) file")
+
 // ParsePrivate parses a private key file (see the package documentation).
+// It returns [ErrPublicKey] for a public key file.
 func ParsePrivate(data []byte) (*PrivateKey, error) {
+	if _, err := ParsePublic(data); err == nil {
+		return nil, ErrPublicKey
+	}
 	first, rest := splitFirstLine(data)
 	var fromNote *PrivateKey
 	if strings.HasPrefix(first, "PRIVATE+KEY+") {
@@ -365,12 +377,13 @@ func parseNoteSignerKey(skey string) (*PrivateKey, error) {
 }
 
 // ParsePublic parses a public key file (see the package documentation).
+// It returns [ErrPrivateKey] for a private key file.
 func ParsePublic(data []byte) (*PublicKey, error) {
 	first, rest := splitFirstLine(data)
 	var fromNote *PublicKey
 	if first != "" && !strings.HasPrefix(first, "-----BEGIN") {
 		if strings.HasPrefix(first, "PRIVATE+KEY+") {
-			return nil, errors.New("this is a private key; give the public key (.pub) file")
+			return nil, ErrPrivateKey
 		}
 		k, err := parseVerifierKey(first)
 		if err != nil {
@@ -394,7 +407,7 @@ func ParsePublic(data []byte) (*PublicKey, error) {
 	}
 	if block.Type != "PUBLIC KEY" {
 		if strings.Contains(block.Type, "PRIVATE") {
-			return nil, errors.New("this is a private key; give the public key (.pub) file")
+			return nil, ErrPrivateKey
 		}
 		return nil, fmt.Errorf("unsupported PEM block type %q (want \"PUBLIC KEY\")", block.Type)
 	}
@@ -443,18 +456,23 @@ func splitFirstLine(data []byte) (string, []byte) {
 }
 
 // LoadPrivate reads a private key file. It refuses a file that other users
-// can read or write.
+// can read or write, and returns an error wrapping [ErrPublicKey] for a
+// public key file (before looking at its permissions, which are those of a
+// public key).
 func LoadPrivate(path string) (*PrivateKey, error) {
 	fi, err := os.Stat(path)
 	if err != nil {
 		return nil, err
 	}
-	if fi.Mode().Perm()&0o077 != 0 {
-		return nil, fmt.Errorf("private key %s has mode %04o: it must not be accessible by group or others (chmod 600 %s)", path, fi.Mode().Perm(), path)
-	}
 	data, err := readLimited(path)
 	if err != nil {
 		return nil, err
+	}
+	if _, err := ParsePublic(data); err == nil {
+		return nil, fmt.Errorf("%s: %w", path, ErrPublicKey)
+	}
+	if fi.Mode().Perm()&0o077 != 0 {
+		return nil, fmt.Errorf("private key %s has mode %04o: it must not be accessible by group or others (chmod 600 %s)", path, fi.Mode().Perm(), path)
 	}
 	k, err := ParsePrivate(data)
 	if err != nil {

@@ -8,6 +8,7 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"encoding/pem"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -108,6 +109,35 @@ func TestLoadPrivateRefusesOpenPermissions(t *testing.T) {
 	os.Chmod(filepath.Join(dir, "k.key"), 0o644)
 	if _, err := keys.LoadPrivate(filepath.Join(dir, "k.key")); err == nil || !strings.Contains(err.Error(), "chmod 600") {
 		t.Errorf("LoadPrivate of a 0644 key = %v, want a refusal", err)
+	}
+}
+
+// TestLoadPrivateOfPublicKey checks that a public key file given as a
+// private key is named as such, rather than refused for its mode (0644, as
+// a public key's should be).
+func TestLoadPrivateOfPublicKey(t *testing.T) {
+	dir := t.TempDir()
+	k, _ := keys.Generate(nil, "example.com/release-1")
+	if err := keys.Write(filepath.Join(dir, "release-1"), k); err != nil {
+		t.Fatal(err)
+	}
+	pub, _ := k.Public().Marshal()
+	vkeyLine, pemPub, _ := bytes.Cut(pub, []byte("\n"))
+	os.WriteFile(filepath.Join(dir, "vkey.pub"), vkeyLine, 0o644)
+	os.WriteFile(filepath.Join(dir, "pem.pub"), pemPub, 0o644)
+	for _, name := range []string{"release-1.pub", "vkey.pub", "pem.pub"} {
+		_, err := keys.LoadPrivate(filepath.Join(dir, name))
+		if !errors.Is(err, keys.ErrPublicKey) {
+			t.Errorf("LoadPrivate(%s) = %v, want ErrPublicKey", name, err)
+		}
+		// The message is what a user reads.
+		if err == nil || !strings.Contains(err.Error(), "this is a public key; give the private key (.key)") {
+			t.Errorf("LoadPrivate(%s) = %v, want it to say it is a public key", name, err)
+		}
+	}
+	priv, _ := k.MarshalPrivate()
+	if _, err := keys.ParsePublic(priv); !errors.Is(err, keys.ErrPrivateKey) {
+		t.Errorf("ParsePublic(a private key) = %v, want ErrPrivateKey", err)
 	}
 }
 

@@ -22,7 +22,7 @@ func checkpointCmd(ctx context.Context, e *env, args []string) error {
 	file := fs.String("file", "", "read the checkpoint from `file` instead")
 	logKey := fs.String("log-key", "", "log public key `file`")
 	policyFile := fs.String("witness-policy", "", "C2SP tlog-policy `file`")
-	if err := parse(fs, args); err != nil {
+	if err := parse(e, fs, args); err != nil {
 		return err
 	}
 	if (*logURL == "") == (*file == "") {

@@ -6,14 +6,18 @@ import (
 	"crypto/sha512"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/fwledger/fwledger/api"
+	"github.com/fwledger/fwledger/bundle"
 	"github.com/fwledger/fwledger/client"
 	"github.com/fwledger/fwledger/internal/cli"
 	"github.com/fwledger/fwledger/keys"
@@ -32,7 +36,7 @@ func keygen(ctx context.Context, e *env, args []string) error {
 			"tlog-policy's witness line.")
 	name := fs.String("name", "", "key `name`, e.g. example.com/release-1")
 	out := fs.String("out", "", "output path `prefix`")
-	if err := parse(fs, args); err != nil {
+	if err := parse(e, fs, args); err != nil {
 		return err
 	}
 	if err := required(fs, "name", "out"); err != nil {
@@ -121,7 +125,7 @@ func release(ctx context.Context, e *env, args []string) error {
 	fs.Var(&linkFiles, "link", "in-toto link `file` of a step of --layout (repeatable)")
 	base := fs.String("base-image", "", "for a delta image, the `file` or sha256:<hex> digest of the image it applies to")
 	out := fs.String("out", "", "output `file` (default: stdout)")
-	if err := parse(fs, args); err != nil {
+	if err := parse(e, fs, args); err != nil {
 		return err
 	}
 	if err := required(fs, "key", "model", "version", "svn", "image"); err != nil {
@@ -248,7 +252,7 @@ func attest(ctx context.Context, e *env, args []string) error {
 	started := fs.String("started", "", "build start `time`, RFC 3339")
 	finished := fs.String("finished", "", "build end `time`, RFC 3339 (default: now)")
 	out := fs.String("out", "", "output `file` (default: stdout)")
-	if err := parse(fs, args); err != nil {
+	if err := parse(e, fs, args); err != nil {
 		return err
 	}
 	if err := required(fs, "key", "builder-id", "source", "commit", "image"); err != nil {
@@ -305,7 +309,7 @@ func sign(ctx context.Context, e *env, args []string) error {
 	keyFile := fs.String("key", "", "release private key `file`")
 	in := fs.String("in", "", "envelope `file`")
 	out := fs.String("out", "", "output `file` (default: stdout)")
-	if err := parse(fs, args); err != nil {
+	if err := parse(e, fs, args); err != nil {
 		return err
 	}
 	if err := required(fs, "key", "in"); err != nil {
@@ -342,11 +346,13 @@ func submit(ctx context.Context, e *env, args []string) error {
 	fs := newFlags(e, "submit", "--log URL [--image F] FILE...",
 		"Submits the envelope files to the log in one request, so that they are all logged or none\n"+
 			"is (a release with its provenance), and prints {\"index\":N,\"leaf_hash\":\"...\"} for each.\n"+
+			"On stderr, it names the release's index and the fwctl bundle --index command that fetches\n"+
+			"its bundle.\n"+
 			"With --image, uploads the image to the log's image store after the release is logged.")
 	logURL := fs.String("log", "", "log base `URL`, e.g. http://127.0.0.1:8080")
 	image := fs.String("image", "", "image `file` to upload after the releases")
 	timeout := fs.Duration("timeout", time.Minute, "timeout per request")
-	if err := parse(fs, args); err != nil {
+	if err := parse(e, fs, args); err != nil {
 		return err
 	}
 	if err := required(fs, "log"); err != nil {
@@ -387,6 +393,14 @@ func submit(ctx context.Context, e *env, args []string) error {
 			return err
 		}
 	}
+	// Say which entry is the release, and how to fetch its bundle: without
+	// --index, fwctl bundle may find an older release of the same image.
+	for i, data := range entries {
+		if pe, err := provenance.ParseEntry(data); err == nil && pe.Kind == provenance.KindRelease {
+			fmt.Fprintf(e.stderr, "release of %s logged at index %d; fetch its bundle with fwctl bundle --log %s --digest %s --index %d\n",
+				pe.Release.Image, results[i].Index, *logURL, pe.Release.Image, results[i].Index)
+		}
+	}
 	if *image != "" {
 		d, _, err := hashFile(*image)
 		if err != nil {
@@ -406,21 +420,31 @@ func submit(ctx context.Context, e *env, args []string) error {
 }
 
 func fetchBundle(ctx context.Context, e *env, args []string) error {
-	fs := newFlags(e, "bundle", "--log URL (--image F | --digest sha256:HEX) --out FILE",
+	fs := newFlags(e, "bundle", "--log URL (--image F | --digest sha256:HEX) [--index N] --out FILE",
 		"Waits until the release of the image is covered by a published checkpoint, then writes\n"+
-			"its offline proof bundle. Progress goes to stderr.")
+			"its offline proof bundle. Without --index, it is the latest release of the image the log\n"+
+			"holds; to fetch a given one (an older release, or exactly the one you just submitted),\n"+
+			"give --index with the index fwctl submit printed for it. While the log answers 503\n"+
+			"(logged, not yet covered)\n"+
+			"or cannot be reached, it retries every --poll, or after the log's Retry-After if longer,\n"+
+			"for up to --wait; a 404 (no such release logged) or any other answer fails at once.\n"+
+			"Progress goes to stderr.")
 	logURL := fs.String("log", "", "log base `URL`")
 	image := fs.String("image", "", "image `file` whose release to fetch")
 	digest := fs.String("digest", "", "image `digest` sha256:<hex> (instead of --image)")
-	index := fs.Int64("index", -1, "the release entry `index`, when an image has several releases (default: the latest)")
+	var index logIndex
+	fs.Var(&index, "index", "the release's log `index`, as fwctl submit printed it (default: the log's latest release of the image)")
 	out := fs.String("out", "", "output `file` (default: stdout)")
-	wait := fs.Duration("wait", 2*time.Minute, "how long to wait for the release to be integrated")
-	poll := fs.Duration("poll", 250*time.Millisecond, "polling interval while waiting")
-	if err := parse(fs, args); err != nil {
+	wait := fs.Duration("wait", 2*time.Minute, "how long to wait for the release to be covered by a checkpoint")
+	poll := fs.Duration("poll", 250*time.Millisecond, "interval between attempts while waiting (a longer Retry-After from the log is honoured)")
+	if err := parse(e, fs, args); err != nil {
 		return err
 	}
 	if err := required(fs, "log"); err != nil {
 		return err
+	}
+	if *wait <= 0 || *poll <= 0 {
+		return &usageError{msg: fmt.Sprintf("--wait %s and --poll %s must be positive", *wait, *poll)}
 	}
 	var d provenance.Digest
 	var err error
@@ -442,46 +466,107 @@ func fetchBundle(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return &usageError{msg: err.Error()}
 	}
+	what := "the latest release of " + d.String()
+	if index.set {
+		what = fmt.Sprintf("the release of %s at index %d", d, index.n)
+	}
 	ctx, cancel := context.WithTimeout(ctx, *wait)
 	defer cancel()
 	start := time.Now()
-	for attempt := 0; ; attempt++ {
-		b, err := lc.Bundle(ctx, d, *index)
+	var lastProgress time.Time
+	for {
+		b, err := lc.Bundle(ctx, d, index.int64())
 		if err == nil {
-			fmt.Fprintf(e.stderr, "bundle for %s ready after %s\n", d, time.Since(start).Round(time.Millisecond))
+			at := ""
+			if pb, err := bundle.Parse(b); err == nil && !index.set {
+				at = fmt.Sprintf(" (index %d)", pb.Release.Proof.Index)
+			}
+			fmt.Fprintf(e.stderr, "bundle of %s%s ready after %s\n", what, at, time.Since(start).Round(time.Millisecond))
 			return writeOutput(e, *out, b, 0o644)
 		}
-		var he *client.HTTPError
-		if !errors.As(err, &he) || he.Status != 503 {
-			return err
+		if ctx.Err() != nil {
+			return fmt.Errorf("gave up after --wait %s: %w", *wait, err)
 		}
-		if attempt == 0 {
-			fmt.Fprintf(e.stderr, "waiting for the release of %s to be integrated: %v\n", d, err)
+		// Retry only what may pass: a release logged but not yet
+		// covered (503), and a log that cannot be reached.
+		delay := *poll
+		var he *client.HTTPError
+		var progress string
+		switch {
+		case errors.As(err, &he) && he.Status == http.StatusServiceUnavailable:
+			delay = max(delay, he.RetryAfter)
+			progress = fmt.Sprintf("waiting for %s to be covered by a published checkpoint: %v", what, err)
+		case errors.As(err, &he):
+			return fmt.Errorf("couldn't fetch the bundle of %s: %w", what, err)
+		default:
+			progress = fmt.Sprintf("couldn't reach the log, retrying: %v", err)
+		}
+		if lastProgress.IsZero() || time.Since(lastProgress) >= 5*time.Second {
+			fmt.Fprintf(e.stderr, "%s (%s so far)\n", progress, time.Since(start).Round(time.Millisecond))
+			lastProgress = time.Now()
+		}
+		if dl, _ := ctx.Deadline(); time.Until(dl) < delay {
+			return fmt.Errorf("gave up: the next attempt (in %s) would be after --wait %s: %w", delay.Round(time.Millisecond), *wait, err)
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("gave up after %s: %w", *wait, err)
-		case <-time.After(*poll):
+			return fmt.Errorf("gave up after --wait %s: %w", *wait, err)
+		case <-time.After(delay):
 		}
 	}
 }
 
+// logIndex is a flag holding a log index, unset by default.
+type logIndex struct {
+	n   uint64
+	set bool
+}
+
+func (x *logIndex) String() string {
+	if x == nil || !x.set {
+		return ""
+	}
+	return strconv.FormatUint(x.n, 10)
+}
+
+// Set parses a log index: an integer from 0 to 2^63-1.
+func (x *logIndex) Set(s string) error {
+	n, err := strconv.ParseUint(s, 10, 63)
+	if err != nil {
+		return fmt.Errorf("%q is not a log index (an integer from 0)", s)
+	}
+	x.n, x.set = n, true
+	return nil
+}
+
+// int64 returns the index, or -1 if unset.
+func (x *logIndex) int64() int64 {
+	if !x.set {
+		return -1
+	}
+	return int64(x.n)
+}
+
 func verify(ctx context.Context, e *env, args []string) error {
-	fs := newFlags(e, "verify", "--log-key K --release-keys K --image F --bundle FILE",
-		"Verifies offline: the checkpoint signature, the release's inclusion under it, the release\n"+
-			"signatures, and the image digest and size. Prints a summary on success; exits 3 on rejection.")
+	fs := newFlags(e, "verify", "(--log-key K | --witness-policy W) (--release-keys K --builder-keys K [--threshold N] | --policy P)\n"+
+		"       [--model M] --image F --bundle FILE",
+		"Verifies offline: the checkpoint signature (and witness cosignatures), the inclusion of the\n"+
+			"release and its provenance under it, the release signatures, the provenance's builder and\n"+
+			"subject, the hardware model, and the image digest and size. Trust comes from the key flags\n"+
+			"or from a policy, not both: a flag the policy would override is a usage error. Prints a\n"+
+			"summary on success; exits 3 on rejection.")
 	logKey := fs.String("log-key", "", "log public key `file` (its name is the log origin)")
 	var releaseKeys, builderKeys cli.Strings
 	fs.Var(&releaseKeys, "release-keys", "trusted release public key `file` (repeatable)")
 	fs.Var(&builderKeys, "builder-keys", "trusted builder public key `file` for provenance (repeatable)")
-	threshold := fs.Int("threshold", 1, "distinct release keys that must have signed")
-	requireProv := fs.Bool("require-provenance", true, "reject a release that endorses no build provenance")
-	policyFile := fs.String("policy", "", "policy `file`: decides release keys, threshold and provenance instead of the key flags")
-	model := fs.String("model", "", "the device's hardware `model` (with --policy; default: every model of the release)")
+	threshold := fs.Int("threshold", 1, "distinct release keys that must have signed, at most the number of --release-keys")
+	requireProv := fs.Bool("require-provenance", true, "reject a release that endorses no build provenance (false: --builder-keys may be left out)")
+	policyFile := fs.String("policy", "", "policy `file`: decides release keys, threshold and builders instead of the key flags (which it excludes)")
+	model := fs.String("model", "", "the device's hardware `model`: the release must name it (with --policy, the rule for it applies; default: any model, and with --policy every model of the release)")
 	image := fs.String("image", "", "image `file`")
 	bundleFile := fs.String("bundle", "", "proof bundle `file`")
 	witnessPolicy := fs.String("witness-policy", "", "C2SP tlog-policy `file`: the checkpoint must carry its quorum of witness cosignatures (its log lines then make --log-key optional)")
-	if err := parse(fs, args); err != nil {
+	if err := parse(e, fs, args); err != nil {
 		return err
 	}
 	var need []string
@@ -494,6 +579,24 @@ func verify(ctx context.Context, e *env, args []string) error {
 	need = append(need, "image", "bundle")
 	if err := required(fs, need...); err != nil {
 		return err
+	}
+	// Every flag given is applied: a flag the others would override is a
+	// usage error, not silently ignored.
+	given := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	if *policyFile != "" {
+		for _, name := range []string{"release-keys", "builder-keys", "threshold", "require-provenance"} {
+			if given[name] {
+				return &usageError{msg: fmt.Sprintf("--%s and --policy conflict: the policy decides the release keys, threshold and builders, and requires provenance; give one of them", name)}
+			}
+		}
+	} else {
+		if *threshold < 1 || *threshold > len(releaseKeys) {
+			return &usageError{msg: fmt.Sprintf("--threshold %d: want between 1 and the %d --release-keys given", *threshold, len(releaseKeys))}
+		}
+		if *requireProv && len(builderKeys) == 0 {
+			return &usageError{msg: "--builder-keys is required: the release's build provenance must be signed by a trusted builder (or give --policy, or --require-provenance=false for a release without provenance)"}
+		}
 	}
 	var lv note.Verifier
 	if *logKey != "" {

@@ -5,6 +5,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"flag"
@@ -24,10 +25,12 @@ Usage:
   fwctl attest   --key K --builder-id URI --source git+URL@REF --commit SHA --image F --out FILE
                                                   sign SLSA v1 provenance for a built image (builder key)
   fwctl sign     --key K --in FILE --out FILE     add a release signature to an envelope
-  fwctl submit   --log URL FILE...                submit envelopes to a log
-  fwctl bundle   --log URL --image F --out FILE   wait until a release is logged, fetch its proof bundle
-  fwctl verify   --log-key K (--release-keys K --builder-keys K | --policy P) --image F --bundle FILE
-                 [--witness-policy W]             verify a bundle and an image offline
+  fwctl submit   --log URL FILE...                submit envelopes to a log (stderr names the release's index)
+  fwctl bundle   --log URL --image F [--index N] --out FILE
+                                                  wait until a checkpoint covers a release, fetch its proof bundle
+  fwctl verify   (--log-key K | --witness-policy W) (--release-keys K --builder-keys K [--threshold N] | --policy P)
+                 [--model M] --image F --bundle FILE
+                                                  verify a bundle and an image offline
   fwctl checkpoint (--log URL | --file F) (--witness-policy W | --log-key K)
                                                   fetch a checkpoint, verify its signature and witness quorum
   fwctl provenance show [--log URL --image F] [FILE...]
@@ -97,8 +100,7 @@ func run(ctx context.Context, e *env, args []string) int {
 		fmt.Fprint(e.stderr, usage)
 		return exitUsage
 	}
-	switch args[0] {
-	case "help", "-h", "-help", "--help":
+	if isHelp(args[0]) {
 		fmt.Fprint(e.stdout, usage)
 		return exitOK
 	}
@@ -133,21 +135,56 @@ func newFlags(e *env, name, synopsis, about string) *flag.FlagSet {
 	fs := flag.NewFlagSet("fwctl "+name, flag.ContinueOnError)
 	fs.SetOutput(e.stderr)
 	fs.Usage = func() {
-		fmt.Fprintf(e.stderr, "Usage: fwctl %s %s\n\n%s\n\nFlags:\n", name, synopsis, about)
+		fmt.Fprintf(fs.Output(), "Usage: fwctl %s %s\n\n%s\n\nFlags:\n", name, synopsis, about)
 		fs.PrintDefaults()
 	}
 	return fs
 }
 
-// parse parses flags, turning parse errors into usage errors.
-func parse(fs *flag.FlagSet, args []string) error {
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return &usageError{}
+// parse parses flags, turning parse errors into usage errors. The help
+// asked for with -h or --help goes to stdout; the usage printed for a
+// parse error goes to stderr.
+func parse(e *env, fs *flag.FlagSet, args []string) error {
+	var buf bytes.Buffer
+	fs.SetOutput(&buf)
+	err := fs.Parse(args)
+	fs.SetOutput(e.stderr)
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, flag.ErrHelp):
+		e.stdout.Write(buf.Bytes())
+		return err
 	}
-	return nil
+	e.stderr.Write(buf.Bytes())
+	return &usageError{}
+}
+
+// isHelp reports whether arg asks for help.
+func isHelp(arg string) bool {
+	switch arg {
+	case "help", "-h", "-help", "--help":
+		return true
+	}
+	return false
+}
+
+// group runs a command that has subcommands (fwctl provenance show): with
+// no subcommand or an unknown one, it prints usage and fails with a usage
+// error; asked for help, it prints usage and succeeds.
+func group(e *env, usage string, args []string, subs map[string]func([]string) error) error {
+	if len(args) > 0 {
+		if run, ok := subs[args[0]]; ok {
+			return run(args[1:])
+		}
+		if isHelp(args[0]) {
+			fmt.Fprint(e.stdout, usage)
+			return flag.ErrHelp
+		}
+		fmt.Fprintf(e.stderr, "unknown subcommand %q\n\n", args[0])
+	}
+	fmt.Fprint(e.stderr, usage)
+	return &usageError{}
 }
 
 func required(fs *flag.FlagSet, names ...string) error {

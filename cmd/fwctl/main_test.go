@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -59,6 +60,7 @@ func TestWalkthrough(t *testing.T) {
 	os.WriteFile(p("log.pub"), logPub, 0o644)
 
 	img := testutil.Image("walkthrough firmware", 70000)
+	img0 := bytes.Clone(img)
 	os.WriteFile(p("fw.bin"), img, 0o644)
 	if code, _, errs := fwctl(t, "attest", "--key", p("keys/ci.key"), "--builder-id", "https://ci.example.com/runner/v1",
 		"--build-type", "https://fwledger.dev/build/make@v1", "--source", "git+https://git.example.com/acme/fw@refs/tags/v1.4.0",
@@ -84,7 +86,7 @@ func TestWalkthrough(t *testing.T) {
 			t.Fatalf("submit printed %q", out)
 		}
 	}
-	if code, _, errs := fwctl(t, "bundle", "--log", l.URL, "--image", p("fw.bin"), "--out", p("fw.bundle")); code != 0 {
+	if code, _, errs := fwctl(t, "bundle", "--log", l.URL, "--image", p("fw.bin"), "--index", "1", "--out", p("fw.bundle")); code != 0 {
 		t.Fatalf("bundle = %d: %s", code, errs)
 	}
 	code, out, errs = fwctl(t, "verify", "--log-key", p("log.pub"), "--release-keys", p("keys/release-1.pub"),
@@ -92,11 +94,24 @@ func TestWalkthrough(t *testing.T) {
 	if code != 0 || !strings.Contains(out, `"verified": true`) || !strings.Contains(out, `"role": "build"`) {
 		t.Fatalf("verify = %d: %s %s", code, out, errs)
 	}
-	// Without the builder key, the provenance does not verify.
+	// On a device of another model, it is refused.
+	code, _, errs = fwctl(t, "verify", "--log-key", p("log.pub"), "--release-keys", p("keys/release-1.pub"),
+		"--builder-keys", p("keys/ci.pub"), "--model", "acme-x2", "--image", p("fw.bin"), "--bundle", p("fw.bundle"))
+	if code != 3 || !strings.Contains(errs, "not acme-x2") {
+		t.Errorf("verify --model acme-x2 = %d, %q; want 3", code, errs)
+	}
+	// Without a builder key, the provenance cannot verify: a usage error.
 	code, _, errs = fwctl(t, "verify", "--log-key", p("log.pub"), "--release-keys", p("keys/release-1.pub"),
 		"--image", p("fw.bin"), "--bundle", p("fw.bundle"))
+	if code != 2 || !strings.Contains(errs, "--builder-keys is required") {
+		t.Errorf("verify without builder keys = %d, %q; want 2", code, errs)
+	}
+	// With another builder's key, it does not verify.
+	fwctl(t, "keygen", "--name", "builder.example.com/other", "--out", p("keys/other"))
+	code, _, errs = fwctl(t, "verify", "--log-key", p("log.pub"), "--release-keys", p("keys/release-1.pub"),
+		"--builder-keys", p("keys/other.pub"), "--image", p("fw.bin"), "--bundle", p("fw.bundle"))
 	if code != 3 || !strings.Contains(errs, "provenance") {
-		t.Errorf("verify without builder keys = %d, %q; want 3", code, errs)
+		t.Errorf("verify with another builder's key = %d, %q; want 3", code, errs)
 	}
 	code, out, _ = fwctl(t, "provenance", "show", "--log", l.URL, "--image", p("fw.bin"))
 	if code != 0 || !strings.Contains(out, "commit:       0123456789abcdef0123456789abcdef01234567") || !strings.Contains(out, "1 distinct builder") {
@@ -112,14 +127,46 @@ func TestWalkthrough(t *testing.T) {
 		t.Errorf("verify of a tampered image = %d, %q; want 3", code, errs)
 	}
 	// A second release key countersigns; a threshold of 2 then passes.
-	fwctl(t, "keygen", "--name", "example.com/release-2", "--out", p("keys/release-2"))
+	if code, _, errs := fwctl(t, "keygen", "--name", "example.com/release-2", "--out", p("keys/release-2")); code != 0 {
+		t.Fatalf("keygen = %d: %s", code, errs)
+	}
 	if code, _, errs := fwctl(t, "sign", "--key", p("keys/release-2.key"), "--in", p("rel.dsse.json"), "--out", p("rel2.dsse.json")); code != 0 {
 		t.Fatalf("sign = %d: %s", code, errs)
 	}
-	code, _, errs = fwctl(t, "verify", "--log-key", p("log.pub"), "--release-keys", p("keys/release-1.pub"),
-		"--release-keys", p("keys/release-2.pub"), "--threshold", "2", "--builder-keys", p("keys/ci.pub"), "--image", p("fw.bin"), "--bundle", p("fw.bundle"))
-	if code != 3 || !strings.Contains(errs, "want at least 2") {
+	threshold2 := func(bundle string) (int, string) {
+		code, _, errs := fwctl(t, "verify", "--log-key", p("log.pub"), "--release-keys", p("keys/release-1.pub"),
+			"--release-keys", p("keys/release-2.pub"), "--threshold", "2", "--builder-keys", p("keys/ci.pub"), "--image", p("fw.bin"), "--bundle", bundle)
+		return code, errs
+	}
+	if code, errs := threshold2(p("fw.bundle")); code != 3 || !strings.Contains(errs, "want at least 2") {
 		t.Errorf("threshold 2 on a singly signed bundle = %d, %q; want 3", code, errs)
+	}
+	// The countersigned release is a new entry; fwctl submit names its
+	// index, and fwctl bundle --index fetches its bundle, not the first
+	// release's.
+	code, out, errs = fwctl(t, "submit", "--log", l.URL, p("rel2.dsse.json"))
+	var res api.AddResponse
+	if code != 0 || json.Unmarshal([]byte(out), &res) != nil {
+		t.Fatalf("submit of the countersigned release = %d: %s%s", code, out, errs)
+	}
+	digest := "sha256:" + fmt.Sprintf("%x", sha256.Sum256(img0))
+	hint := fmt.Sprintf("release of %s logged at index %d; fetch its bundle with fwctl bundle --log %s --digest %s --index %d", digest, res.Index, l.URL, digest, res.Index)
+	if res.Index != 2 || !strings.Contains(errs, hint) {
+		t.Errorf("submit of the countersigned release printed %q on stderr, index %d; want index 2 and %q", errs, res.Index, hint)
+	}
+	// fwctl bundle waits until a checkpoint covers it.
+	if code, _, errs := fwctl(t, "bundle", "--log", l.URL, "--image", p("fw.bin"), "--index", fmt.Sprint(res.Index), "--out", p("fw2.bundle")); code != 0 {
+		t.Fatalf("bundle --index %d = %d: %s", res.Index, code, errs)
+	}
+	if code, errs := threshold2(p("fw2.bundle")); code != 0 {
+		t.Errorf("threshold 2 on the countersigned release's bundle = %d, %q; want 0", code, errs)
+	}
+	// The first release stays what it was: --index 1 fetches it.
+	if code, _, errs := fwctl(t, "bundle", "--log", l.URL, "--image", p("fw.bin"), "--index", "1", "--out", p("fw1.bundle")); code != 0 {
+		t.Fatalf("bundle --index 1 = %d: %s", code, errs)
+	}
+	if code, _ := threshold2(p("fw1.bundle")); code != 3 {
+		t.Errorf("threshold 2 on the first release's bundle = %d; want 3", code)
 	}
 }
 
@@ -227,6 +274,26 @@ rules:
 	}
 	if code, errs := verify(twoKeys); code != 3 || !strings.Contains(errs, "release signatures") {
 		t.Errorf("verify --policy (2 keys) = %d: %s", code, errs)
+	}
+
+	// --model is applied with or without a policy: a release for acme-x1
+	// is refused on an acme-x2.
+	withKeys := []string{"verify", "--log-key", p("log.pub"), "--release-keys", p("keys/release-1.pub"), "--builder-keys", p("keys/ci.pub"), "--image", p("fw.bin"), "--bundle", p("fw.bundle")}
+	withPolicy := []string{"verify", "--log-key", p("log.pub"), "--policy", good, "--image", p("fw.bin"), "--bundle", p("fw.bundle")}
+	for _, tc := range []struct {
+		args []string
+		code int
+		msg  string
+	}{
+		{append(withKeys, "--model", "acme-x1"), 0, ""},
+		{append(withKeys, "--model", "acme-x2"), 3, "for model acme-x1, not acme-x2"},
+		{append(withPolicy, "--model", "acme-x2"), 3, "for model acme-x1, not acme-x2"},
+		{[]string{"policy", "check", "--policy", good, "--bundle", p("fw.bundle"), "--model", "acme-x2"}, 3, "no rule covers model acme-x2"},
+	} {
+		code, out, errs := fwctl(t, tc.args...)
+		if code != tc.code || !strings.Contains(out+errs, tc.msg) {
+			t.Errorf("fwctl %q = %d, %s%s; want %d with %q", tc.args, code, out, errs, tc.code, tc.msg)
+		}
 	}
 }
 

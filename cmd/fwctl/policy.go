@@ -11,10 +11,21 @@ import (
 	"github.com/fwledger/fwledger/provenance/keyless"
 )
 
+const policyUsage = `Usage: fwctl policy check --policy P (--bundle B | RELEASE [PROVENANCE...]) [--model M]
+
+Commands:
+  check  explain, rule by rule, why a release passes or fails a policy (docs/POLICY.md)
+
+Run "fwctl policy check --help" for its flags.
+`
+
 func policyCmd(ctx context.Context, e *env, args []string) error {
-	if len(args) == 0 || args[0] != "check" {
-		return &usageError{msg: "usage: fwctl policy check --policy P (--bundle B | RELEASE [PROVENANCE...]) [--model M]"}
-	}
+	return group(e, policyUsage, args, map[string]func([]string) error{
+		"check": func(args []string) error { return policyCheck(ctx, e, args) },
+	})
+}
+
+func policyCheck(ctx context.Context, e *env, args []string) error {
 	fs := newFlags(e, "policy check", "--policy P (--bundle B | RELEASE [PROVENANCE...]) [--model M]",
 		"Explains, rule by rule, why a release passes or fails a policy: release keys and\n"+
 			"threshold, builders and their SLSA level, build type, source and ref, external\n"+
@@ -24,11 +35,17 @@ func policyCmd(ctx context.Context, e *env, args []string) error {
 	policyFile := fs.String("policy", "", "policy `file`")
 	bundleFile := fs.String("bundle", "", "proof bundle `file` (instead of envelope files)")
 	model := fs.String("model", "", "hardware `model` to check (default: every model of the release)")
-	if err := parse(fs, args[1:]); err != nil {
+	if err := parse(e, fs, args); err != nil {
 		return err
 	}
 	if err := required(fs, "policy"); err != nil {
 		return err
+	}
+	switch {
+	case *bundleFile != "" && fs.NArg() > 0:
+		return &usageError{msg: "give --bundle or envelope files, not both"}
+	case *bundleFile == "" && fs.NArg() == 0:
+		return &usageError{msg: "give --bundle or a release envelope file (and provenance files)"}
 	}
 	pol, err := cli.LoadPolicy(*policyFile)
 	if err != nil {
@@ -36,8 +53,6 @@ func policyCmd(ctx context.Context, e *env, args []string) error {
 	}
 	var entries [][]byte
 	switch {
-	case *bundleFile != "" && fs.NArg() > 0:
-		return &usageError{msg: "give --bundle or envelope files, not both"}
 	case *bundleFile != "":
 		data, err := os.ReadFile(*bundleFile)
 		if err != nil {
@@ -54,7 +69,7 @@ func policyCmd(ctx context.Context, e *env, args []string) error {
 			}
 			entries = append(entries, content)
 		}
-	case fs.NArg() > 0:
+	default:
 		for _, f := range fs.Args() {
 			data, err := os.ReadFile(f)
 			if err != nil {
@@ -62,8 +77,6 @@ func policyCmd(ctx context.Context, e *env, args []string) error {
 			}
 			entries = append(entries, trimNewline(data))
 		}
-	default:
-		return &usageError{msg: "give --bundle or a release envelope file (and provenance files)"}
 	}
 	var kv *keyless.Verifier
 	if pol.TrustedRoot != nil {

@@ -12,10 +12,21 @@ import (
 	"github.com/fwledger/fwledger/provenance"
 )
 
+const provenanceUsage = `Usage: fwctl provenance show [--log URL (--image F | --digest sha256:HEX)] [FILE...]
+
+Commands:
+  show   summarize provenance and releases: builder, source, commit, times, reproducibility
+
+Run "fwctl provenance show --help" for its flags.
+`
+
 func provenanceCmd(ctx context.Context, e *env, args []string) error {
-	if len(args) == 0 || args[0] != "show" {
-		return &usageError{msg: "usage: fwctl provenance show [--log URL (--image F | --digest D)] [FILE...]"}
-	}
+	return group(e, provenanceUsage, args, map[string]func([]string) error{
+		"show": func(args []string) error { return provenanceShow(ctx, e, args) },
+	})
+}
+
+func provenanceShow(ctx context.Context, e *env, args []string) error {
 	fs := newFlags(e, "provenance show", "[--log URL (--image F | --digest sha256:HEX)] [FILE...]",
 		"Prints a readable summary of provenance and release statements: from envelope files, or,\n"+
 			"with --log, of everything the log holds about an image (release, build provenance,\n"+
@@ -23,7 +34,7 @@ func provenanceCmd(ctx context.Context, e *env, args []string) error {
 	logURL := fs.String("log", "", "log base `URL`")
 	image := fs.String("image", "", "image `file` to look up in the log")
 	digest := fs.String("digest", "", "image `digest` sha256:<hex> to look up in the log")
-	if err := parse(fs, args[1:]); err != nil {
+	if err := parse(e, fs, args); err != nil {
 		return err
 	}
 	for _, f := range fs.Args() {
