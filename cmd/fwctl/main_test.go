@@ -55,7 +55,16 @@ func TestWalkthrough(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	l := testutil.StartLog(t, testutil.LogOptions{ReleaseKeys: []*keys.PrivateKey{relKey}, BuilderKeys: []*keys.PrivateKey{ciKey}, RequireProvenance: true})
+	// A second release key, which countersigns later: the log trusts it
+	// too, or a countersigned envelope would add nothing it trusts.
+	if code, _, errs := fwctl(t, "keygen", "--name", "example.com/release-2", "--out", p("keys/release-2")); code != 0 {
+		t.Fatalf("keygen = %d: %s", code, errs)
+	}
+	rel2Key, err := keys.LoadPrivate(p("keys/release-2.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := testutil.StartLog(t, testutil.LogOptions{ReleaseKeys: []*keys.PrivateKey{relKey, rel2Key}, BuilderKeys: []*keys.PrivateKey{ciKey}, RequireProvenance: true})
 	logPub, _ := testutil.LogKey.Public().Marshal()
 	os.WriteFile(p("log.pub"), logPub, 0o644)
 
@@ -126,10 +135,7 @@ func TestWalkthrough(t *testing.T) {
 	if code != 3 || !strings.Contains(errs, "REJECTED: image digest") {
 		t.Errorf("verify of a tampered image = %d, %q; want 3", code, errs)
 	}
-	// A second release key countersigns; a threshold of 2 then passes.
-	if code, _, errs := fwctl(t, "keygen", "--name", "example.com/release-2", "--out", p("keys/release-2")); code != 0 {
-		t.Fatalf("keygen = %d: %s", code, errs)
-	}
+	// The second release key countersigns; a threshold of 2 then passes.
 	if code, _, errs := fwctl(t, "sign", "--key", p("keys/release-2.key"), "--in", p("rel.dsse.json"), "--out", p("rel2.dsse.json")); code != 0 {
 		t.Fatalf("sign = %d: %s", code, errs)
 	}
