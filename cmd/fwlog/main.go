@@ -21,6 +21,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/fwledger/fwledger/api"
 	"github.com/fwledger/fwledger/cas"
 	"github.com/fwledger/fwledger/internal/cli"
 	"github.com/fwledger/fwledger/internal/server"
@@ -87,10 +88,16 @@ func serve(args []string, stderr io.Writer) int {
 		witTimeout  = fs.Duration("witness-timeout", 5*time.Second, "how long one round of cosigning may take before it is retried")
 		witRefresh  = fs.Duration("witness-refresh", time.Minute, "how often an unchanged checkpoint is cosigned again, to keep its timestamps fresh")
 		witFailOpen = fs.Bool("witness-fail-open", false, "DEVELOPMENT ONLY: publish checkpoints without the witness quorum when a round fails")
+		maxConns    = fs.Int("max-conns", server.DefaultMaxConns, "most connections open at once; more wait in the listen backlog")
+		bodyTimeout = fs.Duration("body-timeout", server.DefaultBodyTimeout, "time a submission's body has to arrive (408 after it); image uploads get it as a grace period")
+		bodyBudget  = cli.Bytes(server.DefaultBodyBudget)
+		uploadRate  = cli.Bytes(server.DefaultUploadMinRate)
 	)
 	fs.Var(&releaseKeys, "release-keys", "release public key `file` whose signatures the log accepts (repeatable)")
 	fs.Var(&builderKeys, "builder-keys", "builder public key `file` whose provenance the log accepts (repeatable)")
 	fs.Var(&layoutKeys, "layout-keys", "public key `file` whose in-toto layouts the log accepts (repeatable)")
+	fs.Var(&bodyBudget, "body-budget", "most submission bytes held in memory at once, e.g. 64MiB (503 with Retry-After beyond); a quarter is kept for bodies of at most 16 KiB")
+	fs.Var(&uploadRate, "upload-min-rate", "least rate, in bytes per second, an image upload must keep up after --body-timeout, e.g. 64KiB")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: fwlog serve [flags]\n\nRuns the log on embedded SQLite in --data until SIGINT or SIGTERM.\n\nFlags:\n")
 		fs.PrintDefaults()
@@ -113,6 +120,15 @@ func serve(args []string, stderr io.Writer) int {
 	fail := func(msg string, err error) int {
 		logger.Error(msg, "err", err)
 		return 1
+	}
+	limits := server.Limits{MaxConns: *maxConns, BodyBudget: int64(bodyBudget), BodyTimeout: *bodyTimeout, UploadMinRate: int64(uploadRate)}
+	if *maxConns <= 0 || bodyBudget <= 0 || *bodyTimeout <= 0 || uploadRate <= 0 {
+		logger.Error("invalid flags", "err", errors.New("--max-conns, --body-budget, --body-timeout and --upload-min-rate must be positive"))
+		return 2
+	}
+	if err := limits.Check(api.MaxSubmissionSize); err != nil {
+		logger.Error("invalid flags", "err", fmt.Errorf("--body-budget: %w", err))
+		return 2
 	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
@@ -271,7 +287,7 @@ func serve(args []string, stderr io.Writer) int {
 	go func() { logDone <- l.Run(logCtx) }()
 
 	srvErr := server.Serve(ctx, ln, server.Config{
-		Name: "fwlog", Handler: log.NewHandler(l), Registry: reg, Logger: logger, ShutdownTimeout: *shutdown,
+		Name: "fwlog", Handler: log.NewHandler(l), Registry: reg, Logger: logger, ShutdownTimeout: *shutdown, Limits: limits,
 	})
 	logStop()
 	runErr := <-logDone
