@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/fwledger/fwledger/api"
+	"github.com/fwledger/fwledger/internal/server"
 	"github.com/fwledger/fwledger/log/tiles"
 	"github.com/fwledger/fwledger/provenance"
 )
@@ -92,7 +93,10 @@ func (h *handler) method(m string, f handlerFunc) http.HandlerFunc {
 }
 
 func (h *handler) fail(w http.ResponseWriter, r *http.Request, err error) {
-	code := classify(err).status
+	code := server.BodyErrorStatus(w, err)
+	if code == 0 {
+		code = classify(err).status
+	}
 	msg := err.Error()
 	var corrupt *CorruptError
 	var se *StorageError
@@ -221,14 +225,11 @@ func (h *handler) info(w http.ResponseWriter, r *http.Request) error {
 // add takes one envelope, or a JSON array of up to MaxBatch envelopes that
 // are logged together or not at all. Array elements keep their exact bytes.
 func (h *handler) add(w http.ResponseWriter, r *http.Request) error {
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, api.MaxSubmissionSize))
+	body, done, err := server.ReadBody(w, r, api.MaxSubmissionSize)
 	if err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			return &tooLarge{msg: fmt.Sprintf("the request body is larger than %d bytes", api.MaxSubmissionSize)}
-		}
-		return &badRequest{msg: fmt.Sprintf("couldn't read the request body: %v", err)}
+		return err
 	}
+	defer done()
 	trimmed := bytes.TrimLeft(body, " \t\r\n")
 	if len(trimmed) == 0 {
 		return &badRequest{msg: "the request body is empty: send a DSSE envelope, or a JSON array of them"}
@@ -464,8 +465,12 @@ func (h *handler) image(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Cache-Control", cacheImmutable)
 		http.ServeContent(w, r, "", time.Time{}, f)
 	case "PUT":
-		created, err := h.l.PutImage(r.Context(), d, r.Body)
+		body := server.NewUpload(w, r)
+		created, err := h.l.PutImage(r.Context(), d, body)
 		if err != nil {
+			if berr := body.Err(); berr != nil {
+				err = berr
+			}
 			h.fail(w, r, err)
 			return
 		}

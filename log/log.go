@@ -634,6 +634,15 @@ func (l *Log) Checkpoint() ([]byte, uint64) {
 
 func (l *Log) size() uint64 { return l.latest.Load().size }
 
+// SignedSize returns the size of the latest signed checkpoint. With a
+// Witnesser it may be ahead of the published one's (see Checkpoint).
+func (l *Log) SignedSize() uint64 {
+	if s := l.signed.Load(); s != nil {
+		return s.size
+	}
+	return 0
+}
+
 // Tile returns tile (level, index) at width (0 for the full tile), if the
 // published checkpoint covers it.
 func (l *Log) Tile(ctx context.Context, level, index uint64, width int) ([]byte, error) {

@@ -10,7 +10,9 @@
 #      one log alone), cosigning rounds with three fwwitness under a 2-of-3
 #      policy, and the append load (WITNESSED_ENTRIES, default 200,000) into a
 #      fwlog that publishes only checkpoints the three witnesses cosigned;
-#   6. the Go benchmarks (go test -bench), and BenchmarkVerifyPair on one core.
+#   6. abuse without a key: 300 connections holding 2 MiB bodies into a fresh fwlog
+#      while releases with provenance are submitted (scripts/abuse.sh alone);
+#   7. the Go benchmarks (go test -bench), and BenchmarkVerifyPair on one core.
 # Usage: scripts/bench.sh            (or: make bench)
 #        ENTRIES=100000 scripts/bench.sh   for a quick run (no 1M comparison)
 set -euo pipefail
@@ -127,6 +129,13 @@ kill -TERM "${wpids[@]}"
 wait "${wpids[@]}"
 wpids=()
 
+echo "abuse: 300 held bodies" >&2
+start_log "$work/abuse" --origin bench.example/abuse --release-keys "$work/release.pub" --builder-keys "$work/builder.pub"
+"$bin/fwbench" abuse --log "$url" --pid "$pid" --key "$work/release.key" --builder-key "$work/builder.key" >"$work/abuse.json"
+kill -TERM "$pid"
+wait "$pid" || { echo "fwlog did not shut down cleanly" >&2; exit 1; }
+pid=
+
 echo "go benchmarks" >&2
 go test -run '^$' -bench . -benchtime 2s -count 1 \
 	./provenance ./log ./log/tiles ./log/sqlite ./client ./witness 2>&1 | grep -E '^(Benchmark|goos|goarch|cpu:)' | awk '/^Benchmark/ || !seen[$0]++' >"$work/gobench.txt"
@@ -137,6 +146,6 @@ cmd="make bench"
 [ "$ENTRIES" != 1020000 ] && cmd="ENTRIES=$ENTRIES make bench"
 "$bin/fwbench" report --append "$work/append.json" --read "$work/read.json" --storage "$work/storage.json" \
 	--gobench "$work/gobench.txt" --pairs "$work/pairs.json" --pair1cpu "$work/pair1cpu.txt" \
-	--witness "$work/witness.json" --rounds "$work/rounds.json" --witnessed "$work/witnessed.json" --command "$cmd" --cpu "$cpu" >"$OUT"
+	--witness "$work/witness.json" --rounds "$work/rounds.json" --witnessed "$work/witnessed.json" --abuse "$work/abuse.json" --command "$cmd" --cpu "$cpu" >"$OUT"
 echo "wrote $OUT" >&2
 if [ -n "$KEEP" ]; then mkdir -p "$KEEP" && cp "$work"/*.json "$work"/*.txt "$KEEP"/; fi

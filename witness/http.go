@@ -13,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/fwledger/fwledger/internal/server"
 )
 
 // ContentTypeSize is the content type of a 409 response that carries the
@@ -49,16 +51,12 @@ type handler struct {
 }
 
 func (h *handler) addCheckpoint(w http.ResponseWriter, r *http.Request) {
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxRequestSize))
+	body, done, err := server.ReadBody(w, r, MaxRequestSize)
 	if err != nil {
-		var tooLarge *http.MaxBytesError
-		if errors.As(err, &tooLarge) {
-			http.Error(w, fmt.Sprintf("request body is larger than %d bytes", MaxRequestSize), http.StatusRequestEntityTooLarge)
-			return
-		}
-		http.Error(w, "couldn't read the request body", http.StatusBadRequest)
+		http.Error(w, err.Error(), server.BodyErrorStatus(w, err))
 		return
 	}
+	defer done()
 	req, err := ParseAddCheckpoint(body)
 	if err != nil {
 		h.w.metrics.requests.WithLabelValues("unknown", "bad_request").Inc()

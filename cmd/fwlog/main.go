@@ -18,9 +18,11 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
+	"github.com/fwledger/fwledger/api"
 	"github.com/fwledger/fwledger/cas"
 	"github.com/fwledger/fwledger/internal/cli"
 	"github.com/fwledger/fwledger/internal/server"
@@ -90,10 +92,16 @@ func serve(args []string, stderr io.Writer) int {
 		witTimeout  = fs.Duration("witness-timeout", 5*time.Second, "how long one round of cosigning may take before it is retried")
 		witRefresh  = fs.Duration("witness-refresh", time.Minute, "how often an unchanged checkpoint is cosigned again, to keep its timestamps fresh")
 		witFailOpen = fs.Bool("witness-fail-open", false, "DEVELOPMENT ONLY: publish checkpoints without the witness quorum when a round fails")
+		maxConns    = fs.Int("max-conns", server.DefaultMaxConns, "most connections open at once; more wait in the listen backlog")
+		bodyTimeout = fs.Duration("body-timeout", server.DefaultBodyTimeout, "time a submission's body has to arrive (408 after it); image uploads get it as a grace period")
+		bodyBudget  = cli.Bytes(server.DefaultBodyBudget)
+		uploadRate  = cli.Bytes(server.DefaultUploadMinRate)
 	)
 	fs.Var(&releaseKeys, "release-keys", "release public key `file` whose signatures the log accepts (repeatable)")
 	fs.Var(&builderKeys, "builder-keys", "builder public key `file` whose provenance the log accepts (repeatable)")
 	fs.Var(&layoutKeys, "layout-keys", "public key `file` whose in-toto layouts the log accepts (repeatable)")
+	fs.Var(&bodyBudget, "body-budget", "most submission bytes held in memory at once, e.g. 64MiB (503 with Retry-After beyond); a quarter is kept for bodies of at most 16 KiB")
+	fs.Var(&uploadRate, "upload-min-rate", "least rate, in bytes per second, an image upload must keep up after --body-timeout, e.g. 64KiB")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: fwlog serve [flags]\n\nRuns the log on embedded SQLite in --data until SIGINT or SIGTERM.\n\nFlags:\n")
 		fs.PrintDefaults()
@@ -117,32 +125,25 @@ func serve(args []string, stderr io.Writer) int {
 		logger.Error(msg, "err", err)
 		return 1
 	}
+	usageErr := func(err error) int {
+		logger.Error("invalid flags", "err", err)
+		return 2
+	}
 
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
-
-	store, err := sqlite.Open(ctx, *dataDir)
-	if err != nil {
-		return fail("couldn't open the data directory", err)
+	// Nothing is created until every flag and input file is checked and
+	// the port is bound: a mistake leaves no data directory or key behind.
+	limits := server.Limits{MaxConns: *maxConns, BodyBudget: int64(bodyBudget), BodyTimeout: *bodyTimeout, UploadMinRate: int64(uploadRate)}
+	switch {
+	case *witFailOpen && *witPolicy == "":
+		return usageErr(errors.New("--witness-fail-open needs --witness-policy"))
+	case *maxConns <= 0 || bodyBudget <= 0 || *bodyTimeout <= 0 || uploadRate <= 0:
+		return usageErr(errors.New("--max-conns, --body-budget, --body-timeout and --upload-min-rate must be positive"))
+	case *batch <= 0 || *queue <= 0 || *tileCache <= 0 || *interval <= 0 || *shutdown <= 0 || *witTimeout <= 0 || *witRefresh <= 0:
+		return usageErr(errors.New("--integrate-batch, --queue-size, --tile-cache and every duration must be positive"))
 	}
-	defer store.Close()
-
-	if *keyFile == "" {
-		*keyFile = filepath.Join(*dataDir, "log.key")
+	if err := limits.Check(api.MaxSubmissionSize); err != nil {
+		return usageErr(fmt.Errorf("--body-budget: %w", err))
 	}
-	key, err := loadOrCreateKey(*keyFile, *origin, logger.Info)
-	if err != nil {
-		return fail("couldn't load the log key", err)
-	}
-	signer, err := key.NoteSigner()
-	if err != nil {
-		return fail("the log key cannot sign checkpoints", err)
-	}
-	verifier, err := key.Public().NoteVerifier()
-	if err != nil {
-		return fail("the log key cannot verify checkpoints", err)
-	}
-	vkey, _ := key.Public().VerifierKey()
 
 	ring, err := cli.LoadRing(releaseKeys)
 	if err != nil {
@@ -177,25 +178,23 @@ func serve(args []string, stderr io.Writer) int {
 			}
 		}
 	}
-	if ring.Len() == 0 {
-		logger.Warn("no --release-keys given: every release will be refused")
+
+	if *keyFile == "" {
+		*keyFile = filepath.Join(*dataDir, "log.key")
 	}
-	if builders.Len() == 0 && *requireProv {
-		logger.Warn("no --builder-keys given and provenance is required: every release will be refused")
-	}
-	if !*requireProv {
-		logger.Warn("provenance is not required: releases without build provenance are accepted (--require-provenance=false)")
-	}
-	blobs, err := cas.Open(filepath.Join(*dataDir, "entries"))
+	key, newKey, err := loadKey(*keyFile, *origin)
 	if err != nil {
-		return fail("couldn't open the store of large entries", err)
+		return fail("couldn't load the log key", err)
 	}
-	var images *cas.Store
-	if !*noImages {
-		if images, err = cas.Open(filepath.Join(*dataDir, "images")); err != nil {
-			return fail("couldn't open the image store", err)
-		}
+	signer, err := key.NoteSigner()
+	if err != nil {
+		return fail("the log key cannot sign checkpoints", err)
 	}
+	verifier, err := key.Public().NoteVerifier()
+	if err != nil {
+		return fail("the log key cannot verify checkpoints", err)
+	}
+	vkey, _ := key.Public().VerifierKey()
 
 	reg := server.NewRegistry()
 	var witnesser log.Witnesser
@@ -217,11 +216,59 @@ func serve(args []string, stderr io.Writer) int {
 			names = append(names, w.Name+"="+w.URL)
 		}
 		logger.Info("publishing only witnessed checkpoints", "quorum", wp.Quorum, "witnesses", names)
-	} else if *witFailOpen {
-		return fail("invalid flags", errors.New("--witness-fail-open needs --witness-policy"))
+	}
+	if ring.Len() == 0 {
+		logger.Warn("no --release-keys given: every release will be refused")
+	}
+	if builders.Len() == 0 && *requireProv {
+		logger.Warn("no --builder-keys given and provenance is required: every release will be refused")
+	}
+	if !*requireProv {
+		logger.Warn("provenance is not required: releases without build provenance are accepted (--require-provenance=false)")
 	}
 	if *witFailOpen {
 		logger.Warn("--witness-fail-open: checkpoints without the witness quorum are published; never use this in production")
+	}
+
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		return fail("couldn't listen", err)
+	}
+	defer ln.Close()
+	if *pprofAddr != "" {
+		pln, err := net.Listen("tcp", *pprofAddr)
+		if err != nil {
+			return fail("couldn't listen for pprof", err)
+		}
+		defer pln.Close()
+		logger.Warn("serving pprof", "addr", pln.Addr().String())
+		go http.Serve(pln, nil) // net/http/pprof registers on the default mux
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+
+	store, err := sqlite.Open(ctx, *dataDir)
+	if err != nil {
+		return fail("couldn't open the data directory", err)
+	}
+	defer store.Close()
+	if newKey {
+		prefix := strings.TrimSuffix(*keyFile, ".key")
+		if err := keys.Write(prefix, key); err != nil {
+			return fail("couldn't write the new log key", err)
+		}
+		logger.Info("generated a new log key", "key", *keyFile, "public", prefix+".pub")
+	}
+	blobs, err := cas.Open(filepath.Join(*dataDir, "entries"))
+	if err != nil {
+		return fail("couldn't open the store of large entries", err)
+	}
+	var images *cas.Store
+	if !*noImages {
+		if images, err = cas.Open(filepath.Join(*dataDir, "images")); err != nil {
+			return fail("couldn't open the image store", err)
+		}
 	}
 	l, err := log.New(ctx, log.Config{
 		Signer:            signer,
@@ -250,22 +297,14 @@ func serve(args []string, stderr io.Writer) int {
 	if err != nil {
 		return fail("refusing to start", err)
 	}
-	_, size := l.Checkpoint()
-	logger.Info("log ready", "origin", l.Origin(), "vkey", vkey, "size", size, "release_keys", ring.IDs(), "builder_keys", builders.IDs(), "require_provenance", *requireProv)
-
-	if *pprofAddr != "" {
-		pln, err := net.Listen("tcp", *pprofAddr)
-		if err != nil {
-			return fail("couldn't listen for pprof", err)
-		}
-		logger.Warn("serving pprof", "addr", pln.Addr().String())
-		go http.Serve(pln, nil) // net/http/pprof registers on the default mux
-	}
-
-	ln, err := net.Listen("tcp", *addr)
+	tree, sequenced, err := store.Tree(ctx)
 	if err != nil {
-		return fail("couldn't listen", err)
+		return fail("couldn't read the tree state", err)
 	}
+	_, published := l.Checkpoint()
+	logger.Info("log ready", "origin", l.Origin(), "vkey", vkey,
+		"sequenced", sequenced, "integrated", tree.Size, "signed", l.SignedSize(), "published", published,
+		"release_keys", ring.IDs(), "builder_keys", builders.IDs(), "require_provenance", *requireProv)
 
 	// The log runs until the HTTP server has finished every request, so
 	// that every submission in flight is acknowledged or refused.
@@ -274,15 +313,15 @@ func serve(args []string, stderr io.Writer) int {
 	go func() { logDone <- l.Run(logCtx) }()
 
 	srvErr := server.Serve(ctx, ln, server.Config{
-		Name: "fwlog", Handler: log.NewHandler(l), Registry: reg, Logger: logger, ShutdownTimeout: *shutdown,
+		Name: "fwlog", Handler: log.NewHandler(l), Registry: reg, Logger: logger, ShutdownTimeout: *shutdown, Limits: limits,
 	})
 	logStop()
 	runErr := <-logDone
 	if srvErr != nil || runErr != nil {
 		return fail("stopped with errors", errors.Join(srvErr, runErr))
 	}
-	_, size = l.Checkpoint()
-	logger.Info("stopped", "size", size)
+	_, published = l.Checkpoint()
+	logger.Info("stopped", "signed", l.SignedSize(), "published", published)
 	return 0
 }
 
@@ -295,35 +334,31 @@ func keylessOrNil(kv *keyless.Verifier) provenance.KeylessVerifier {
 	return kv
 }
 
-// loadOrCreateKey loads the log key, or creates it (named origin) if the
-// file does not exist.
-func loadOrCreateKey(path, origin string, info func(string, ...any)) (*keys.PrivateKey, error) {
-	k, err := keys.LoadPrivate(path)
+// loadKey loads the log key, or, if the file does not exist, generates one
+// named origin without writing it (new is then true): the caller writes it
+// once everything else has been checked.
+func loadKey(path, origin string) (k *keys.PrivateKey, new bool, err error) {
+	k, err = keys.LoadPrivate(path)
 	if errors.Is(err, os.ErrNotExist) {
 		if origin == "" {
-			return nil, fmt.Errorf("%s does not exist: give --origin to generate a new log key", path)
+			return nil, false, fmt.Errorf("%s does not exist: give --origin to generate a new log key", path)
 		}
 		if filepath.Ext(path) != ".key" {
-			return nil, fmt.Errorf("cannot generate %s: a key file name must end in .key", path)
+			return nil, false, fmt.Errorf("cannot generate %s: a key file name must end in .key", path)
 		}
 		if k, err = keys.Generate(nil, origin); err != nil {
-			return nil, err
+			return nil, false, err
 		}
-		prefix := path[:len(path)-len(filepath.Ext(path))]
-		if err := keys.Write(prefix, k); err != nil {
-			return nil, err
-		}
-		info("generated a new log key", "key", path, "public", prefix+".pub")
-		return k, nil
+		return k, true, nil
 	}
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	if k.Name == "" {
-		return nil, fmt.Errorf("%s has no signed-note key name; the log key needs one", path)
+		return nil, false, fmt.Errorf("%s has no signed-note key name; the log key needs one", path)
 	}
 	if origin != "" && origin != k.Name {
-		return nil, fmt.Errorf("--origin %q differs from the log key's name %q: the origin of a log cannot change", origin, k.Name)
+		return nil, false, fmt.Errorf("--origin %q differs from the log key's name %q: the origin of a log cannot change", origin, k.Name)
 	}
-	return k, nil
+	return k, false, nil
 }

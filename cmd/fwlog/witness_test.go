@@ -127,7 +127,8 @@ func waitListening(t *testing.T, addr string, out fmt.Stringer) {
 }
 
 // TestWitnessPolicyErrors checks that fwlog refuses to start, naming the
-// problem, with a witness policy it cannot use.
+// problem, with a witness policy it cannot use (exit status 1), or with
+// --witness-fail-open but no policy (a usage error, 2).
 func TestWitnessPolicyErrors(t *testing.T) {
 	dir := t.TempDir()
 	logKey := testutil.Key(origin)
@@ -147,13 +148,14 @@ func TestWitnessPolicyErrors(t *testing.T) {
 	for _, tc := range []struct {
 		desc string
 		args []string
+		code int
 		want string
 	}{
-		{"missing file", []string{"--witness-policy", filepath.Join(dir, "nope.txt")}, "couldn't read the witness policy"},
-		{"not a policy", []string{"--witness-policy", write("bad.txt", []byte("witness a\n"))}, "invalid --witness-policy"},
-		{"another log's policy", []string{"--witness-policy", write("other.txt", testutil.WitnessPolicy(t, other, 1, []*keys.PrivateKey{wk}, "http://127.0.0.1:1"))}, "has no log line with this log's key"},
-		{"witness without URL", []string{"--witness-policy", write("nourl.txt", testutil.WitnessPolicy(t, logKey, 1, []*keys.PrivateKey{wk}))}, `witness \"w0\" has no URL in the policy`},
-		{"fail-open alone", []string{"--witness-fail-open"}, "--witness-fail-open needs --witness-policy"},
+		{"missing file", []string{"--witness-policy", filepath.Join(dir, "nope.txt")}, 1, "couldn't read the witness policy"},
+		{"not a policy", []string{"--witness-policy", write("bad.txt", []byte("witness a\n"))}, 1, "invalid --witness-policy"},
+		{"another log's policy", []string{"--witness-policy", write("other.txt", testutil.WitnessPolicy(t, other, 1, []*keys.PrivateKey{wk}, "http://127.0.0.1:1"))}, 1, "has no log line with this log's key"},
+		{"witness without URL", []string{"--witness-policy", write("nourl.txt", testutil.WitnessPolicy(t, logKey, 1, []*keys.PrivateKey{wk}))}, 1, `witness \"w0\" has no URL in the policy`},
+		{"fail-open alone", []string{"--witness-fail-open"}, 2, "--witness-fail-open needs --witness-policy"},
 	} {
 		t.Run(tc.desc, func(t *testing.T) {
 			args := append([]string{"--data", filepath.Join(dir, "data"), "--key", filepath.Join(dir, "log.key"), "--release-keys", pub}, tc.args...)
@@ -162,8 +164,8 @@ func TestWitnessPolicyErrors(t *testing.T) {
 				p.Stop(syscall.SIGKILL)
 				t.Fatal("fwlog started")
 			}
-			if !strings.Contains(err.Error(), "exit status 1") || !strings.Contains(err.Error(), tc.want) {
-				t.Errorf("fwlog: %v; want exit status 1 and %q", err, tc.want)
+			if p.Cmd.ProcessState.ExitCode() != tc.code || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("fwlog: %v; want exit status %d and %q", err, tc.code, tc.want)
 			}
 		})
 	}

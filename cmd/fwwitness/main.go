@@ -103,8 +103,12 @@ func serve(args []string, stderr io.Writer) int {
 		shutdown  = fs.Duration("shutdown-timeout", 10*time.Second, "how long in-flight requests may take at shutdown")
 		logLevel  = fs.String("log-level", "info", "log level: debug, info, warn or error")
 		logFormat = fs.String("log-format", "json", "log format: json or text")
+		maxConns  = fs.Int("max-conns", 256, "most connections open at once; more wait in the listen backlog")
+		bodyTime  = fs.Duration("body-timeout", server.DefaultBodyTimeout, "time an add-checkpoint body has to arrive (408 after it)")
+		budget    = cli.Bytes(4 << 20)
 	)
 	fs.Var(&keyFiles, "key", "witness private key `file` (repeatable: each key cosigns, for a key rotation)")
+	fs.Var(&budget, "body-budget", "most request body bytes held in memory at once, e.g. 4MiB (503 with Retry-After beyond)")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: fwwitness serve --key FILE --logs FILE [flags]\n\nServes POST /add-checkpoint (C2SP tlog-witness), GET /checkpoint/<origin>, GET /forks and /metrics until SIGINT or SIGTERM.\n\nFlags:\n")
 		fs.PrintDefaults()
@@ -127,6 +131,15 @@ func serve(args []string, stderr io.Writer) int {
 	fail := func(msg string, err error) int {
 		logger.Error(msg, "err", err)
 		return 1
+	}
+	limits := server.Limits{MaxConns: *maxConns, BodyBudget: int64(budget), BodyTimeout: *bodyTime}
+	if *maxConns <= 0 || budget <= 0 || *bodyTime <= 0 {
+		logger.Error("invalid flags", "err", errors.New("--max-conns, --body-budget and --body-timeout must be positive"))
+		return 2
+	}
+	if err := limits.Check(witness.MaxRequestSize); err != nil {
+		logger.Error("invalid flags", "err", fmt.Errorf("--body-budget: %w", err))
+		return 2
 	}
 
 	var signers []note.Signer
@@ -156,6 +169,13 @@ func serve(args []string, stderr io.Writer) int {
 		return fail("invalid log list", fmt.Errorf("%s: %w", *logsFile, err))
 	}
 
+	// Listen before the data directory is created, so that a port in use
+	// leaves nothing behind.
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		return fail("couldn't listen", err)
+	}
+	defer ln.Close()
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	store, err := witness.OpenStore(ctx, *dataDir)
@@ -171,13 +191,9 @@ func serve(args []string, stderr io.Writer) int {
 	if err != nil {
 		return fail("refusing to start", err)
 	}
-	ln, err := net.Listen("tcp", *addr)
-	if err != nil {
-		return fail("couldn't listen", err)
-	}
 	logger.Info("witness ready", "addr", ln.Addr().String(), "cosigner_vkeys", vkeys, "logs", logs.Keys())
 	if err := server.Serve(ctx, ln, server.Config{
-		Name: "fwwitness", Handler: witness.NewHandler(w, logger), Registry: reg, Logger: logger, ShutdownTimeout: *shutdown,
+		Name: "fwwitness", Handler: witness.NewHandler(w, logger), Registry: reg, Logger: logger, ShutdownTimeout: *shutdown, Limits: limits,
 	}); err != nil {
 		return fail("stopped with errors", err)
 	}

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fwledger/fwledger/internal/abuse"
 	"github.com/fwledger/fwledger/internal/testutil"
 	"github.com/fwledger/fwledger/keys"
 	"github.com/fwledger/fwledger/witness"
@@ -216,4 +217,47 @@ func TestUsage(t *testing.T) {
 			t.Errorf("fwwitness %q = %d, %q %q; want %d and %q", tc.args, code, stdout.String(), stderr.String(), tc.code, tc.out)
 		}
 	}
+}
+
+// TestHeldBodies holds 50 add-checkpoint bodies open, each one byte short,
+// while a log gets a checkpoint cosigned: the witness must cosign it and
+// close every held connection itself (after its 10s body timeout; the
+// attackers wait 40s, so one still open then is a failure).
+func TestHeldBodies(t *testing.T) {
+	if testing.Short() {
+		t.Skip("the held bodies take 10s to time out")
+	}
+	dir := t.TempDir()
+	p, err := testutil.StartProc(t, fwwitnessBin, setup(t, dir)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Stop(syscall.SIGTERM)
+	ctx := context.Background()
+	run, err := abuse.Attack{URL: p.URL + "/add-checkpoint", Conns: 50, Declared: witness.MaxRequestSize, Send: witness.MaxRequestSize - 1, Wait: 40 * time.Second}.Start(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	run.WaitSent()
+	c, err := witness.NewClient(p.URL, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tree := testonly.New(rfc6962.DefaultHasher)
+	tree.AppendData([]byte("leaf 0"))
+	t0 := time.Now()
+	if _, err := c.AddCheckpoint(ctx, &witness.AddCheckpointRequest{Checkpoint: testutil.SignCheckpoint(t, logKey, 1, tree.HashAt(1))}); err != nil {
+		t.Errorf("add-checkpoint while %d bodies were held: %v", run.Open(), err)
+	}
+	t.Logf("cosigned in %v while %d bodies were held", time.Since(t0), run.Open())
+	var lived time.Duration
+	statuses := map[int]int{}
+	for i, h := range run.Wait() {
+		statuses[h.Status]++
+		lived = max(lived, h.Held)
+		if !h.ClosedByServer {
+			t.Errorf("held connection %d was not closed by fwwitness: %v", i, h.Err)
+		}
+	}
+	t.Logf("held connections: statuses %v; the longest lived %v after sending", statuses, lived)
 }

@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"github.com/fwledger/fwledger/client"
@@ -36,7 +38,7 @@ func NewLogger(w io.Writer, level, format string) (*slog.Logger, error) {
 	if err := l.UnmarshalText([]byte(level)); err != nil {
 		return nil, fmt.Errorf("invalid log level %q: want debug, info, warn or error", level)
 	}
-	opts := &slog.HandlerOptions{Level: l}
+	opts := &slog.HandlerOptions{Level: l, ReplaceAttr: readableDuration}
 	switch format {
 	case "json":
 		return slog.New(slog.NewJSONHandler(w, opts)), nil
@@ -44,6 +46,51 @@ func NewLogger(w io.Writer, level, format string) (*slog.Logger, error) {
 		return slog.New(slog.NewTextHandler(w, opts)), nil
 	}
 	return nil, fmt.Errorf("invalid log format %q: want json or text", format)
+}
+
+// readableDuration writes durations as Go writes them ("1.5s"), not as
+// slog's JSON handler does (an integer of nanoseconds).
+func readableDuration(_ []string, a slog.Attr) slog.Attr {
+	if a.Value.Kind() == slog.KindDuration {
+		a.Value = slog.StringValue(a.Value.Duration().String())
+	}
+	return a
+}
+
+// Bytes is a flag holding a size in bytes, written as an integer with an
+// optional unit: "65536", "64KiB", "64MiB", "1GiB".
+type Bytes int64
+
+func (b *Bytes) String() string {
+	n := int64(*b)
+	for _, u := range []struct {
+		name  string
+		shift uint
+	}{{"GiB", 30}, {"MiB", 20}, {"KiB", 10}} {
+		if n != 0 && n%(1<<u.shift) == 0 {
+			return fmt.Sprintf("%d%s", n>>u.shift, u.name)
+		}
+	}
+	return strconv.FormatInt(n, 10)
+}
+
+// Set parses s.
+func (b *Bytes) Set(s string) error {
+	num, shift := s, uint(0)
+	for _, u := range []struct {
+		name  string
+		shift uint
+	}{{"KiB", 10}, {"MiB", 20}, {"GiB", 30}} {
+		if strings.HasSuffix(s, u.name) {
+			num, shift = strings.TrimSuffix(s, u.name), u.shift
+		}
+	}
+	n, err := strconv.ParseInt(num, 10, 64)
+	if err != nil || n < 0 || n > math.MaxInt64>>shift {
+		return fmt.Errorf("invalid size %q: want a number of bytes, optionally followed by KiB, MiB or GiB", s)
+	}
+	*b = Bytes(n << shift)
+	return nil
 }
 
 // LoadRing loads public key files into a key ring.

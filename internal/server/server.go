@@ -1,5 +1,15 @@
-// Package server runs fwledger's HTTP servers: timeouts, request metrics and
-// logs, /metrics, and graceful shutdown.
+// Package server runs fwledger's HTTP servers: timeouts, limits on
+// connections and request bodies, request metrics and logs, /metrics, and
+// graceful shutdown.
+//
+// # Limits
+//
+// A server holds at most [Limits].MaxConns connections; more wait in the
+// listen backlog until one closes. Handlers read request bodies with
+// [ReadBody], which holds them in memory under one [Budget] per server and
+// a read deadline, or stream them with [NewUpload], which must keep up a
+// minimum rate instead. A body refused for the budget is answered 503 with
+// Retry-After before any of it is read.
 package server
 
 import (
@@ -10,11 +20,13 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"golang.org/x/net/netutil"
 )
 
 // NewRegistry returns a Prometheus registry with the Go and process
@@ -35,6 +47,75 @@ type Config struct {
 	// ShutdownTimeout bounds how long in-flight requests may take to finish
 	// once ctx is done (default 30s).
 	ShutdownTimeout time.Duration
+	// Limits bound connections and request bodies.
+	Limits Limits
+}
+
+// Defaults of Limits.
+const (
+	DefaultMaxConns      = 1024
+	DefaultBodyBudget    = 64 << 20
+	DefaultBodyTimeout   = 10 * time.Second
+	DefaultUploadMinRate = 64 << 10
+)
+
+// Limits bound what clients can make a server hold. Zero fields take the
+// defaults.
+type Limits struct {
+	// MaxConns is the most connections open at once; more wait in the
+	// listen backlog.
+	MaxConns int
+	// BodyBudget is the most request body bytes held in memory at once
+	// (see Budget).
+	BodyBudget int64
+	// BodyTimeout is the time a request body read by ReadBody has to
+	// arrive, from when the handler starts reading it; an Upload gets it as
+	// a grace period.
+	BodyTimeout time.Duration
+	// UploadMinRate is the least rate, in bytes per second, an Upload must
+	// keep up after its grace period.
+	UploadMinRate int64
+}
+
+func (l Limits) withDefaults() Limits {
+	if l.MaxConns <= 0 {
+		l.MaxConns = DefaultMaxConns
+	}
+	if l.BodyBudget <= 0 {
+		l.BodyBudget = DefaultBodyBudget
+	}
+	if l.BodyTimeout <= 0 {
+		l.BodyTimeout = DefaultBodyTimeout
+	}
+	if l.UploadMinRate <= 0 {
+		l.UploadMinRate = DefaultUploadMinRate
+	}
+	return l
+}
+
+// Check returns an error naming the problem if l cannot serve a request
+// body of maxBody bytes, or has a negative field.
+func (l Limits) Check(maxBody int64) error {
+	if l.MaxConns < 0 || l.BodyBudget < 0 || l.BodyTimeout < 0 || l.UploadMinRate < 0 {
+		return fmt.Errorf("limits must not be negative")
+	}
+	l = l.withDefaults()
+	if !NewBudget(l.BodyBudget).Fits(maxBody) {
+		return fmt.Errorf("a body budget of %d bytes cannot hold the largest request body, %d bytes, beside its reserve for small bodies: give at least %d", l.BodyBudget, maxBody, minBudget(maxBody))
+	}
+	return nil
+}
+
+// minBudget returns the smallest budget that fits a body of n bytes.
+func minBudget(n int64) int64 {
+	s := n
+	if n > SmallBody {
+		s = n*4/3 - 4 // reserve is size/4, rounded down
+	}
+	for !NewBudget(s).Fits(n) {
+		s++
+	}
+	return s
 }
 
 // Serve serves cfg.Handler, plus /metrics, on ln until ctx is done, then
@@ -43,6 +124,7 @@ func Serve(ctx context.Context, ln net.Listener, cfg Config) error {
 	if cfg.ShutdownTimeout <= 0 {
 		cfg.ShutdownTimeout = 30 * time.Second
 	}
+	lim := cfg.Limits.withDefaults()
 	requests := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: cfg.Name + "_http_requests_total",
 		Help: "HTTP requests by route pattern and status code.",
@@ -52,7 +134,29 @@ func Serve(ctx context.Context, ln net.Listener, cfg Config) error {
 		Help:    "HTTP request duration by route pattern.",
 		Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16),
 	}, []string{"route"})
-	cfg.Registry.MustRegister(requests, duration)
+	conns := prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: cfg.Name + "_connections_open",
+		Help: "HTTP connections open.",
+	})
+	budgetSize := prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: cfg.Name + "_body_budget_bytes",
+		Help: "The most request body bytes held in memory at once.",
+	})
+	reserved := prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: cfg.Name + "_body_reserved_bytes",
+		Help: "Request body bytes held in memory now, under the budget.",
+	})
+	refused := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: cfg.Name + "_body_refused_total",
+		Help: "Requests refused for their body, by reason: budget (503), too_large (413), timeout (408).",
+	}, []string{"reason"})
+	cfg.Registry.MustRegister(requests, duration, conns, budgetSize, reserved, refused)
+	budget := NewBudget(lim.BodyBudget)
+	budget.reserved = reserved
+	budgetSize.Set(float64(lim.BodyBudget))
+	const writeTimeout = 5 * time.Minute
+	bodyLimiter := &limiter{budget: budget, bodyTimeout: lim.BodyTimeout, minRate: lim.UploadMinRate, writeTimeout: writeTimeout, refused: refused}
+	ln = &countingListener{Listener: netutil.LimitListener(ln, lim.MaxConns), open: conns}
 
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(cfg.Registry, promhttp.HandlerOpts{}))
@@ -71,18 +175,25 @@ func Serve(ctx context.Context, ln net.Listener, cfg Config) error {
 			cfg.Logger.Debug("request", "method", r.Method, "path", r.URL.Path, "status", rw.code, "duration", time.Since(start))
 		}
 	})
+	const readHeaderTimeout = 10 * time.Second
 	srv := &http.Server{
 		Handler:           h,
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       5 * time.Minute, // image uploads
-		WriteTimeout:      5 * time.Minute,
-		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelWarn),
+		ReadHeaderTimeout: readHeaderTimeout,
+		// ReadBody and Upload set their own deadlines; this one bounds
+		// requests whose handlers read no body.
+		ReadTimeout:    readHeaderTimeout + lim.BodyTimeout,
+		WriteTimeout:   writeTimeout,
+		IdleTimeout:    2 * time.Minute,
+		MaxHeaderBytes: 64 << 10,
+		ErrorLog:       slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelWarn),
+		BaseContext: func(net.Listener) context.Context {
+			return context.WithValue(context.Background(), limiterKey{}, bodyLimiter)
+		},
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
-	cfg.Logger.Info("serving", "addr", ln.Addr().String())
+	cfg.Logger.Info("serving", "addr", ln.Addr().String(), "max_conns", lim.MaxConns, "body_budget", lim.BodyBudget,
+		"body_timeout", lim.BodyTimeout, "upload_min_rate", lim.UploadMinRate)
 	select {
 	case err := <-errc:
 		return fmt.Errorf("HTTP server failed: %w", err)
@@ -96,6 +207,32 @@ func Serve(ctx context.Context, ln net.Listener, cfg Config) error {
 		err = errors.Join(err, e)
 	}
 	return err
+}
+
+// A countingListener counts its open connections.
+type countingListener struct {
+	net.Listener
+	open prometheus.Gauge
+}
+
+func (l *countingListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	l.open.Inc()
+	return &countedConn{Conn: c, open: l.open}, nil
+}
+
+type countedConn struct {
+	net.Conn
+	open prometheus.Gauge
+	once sync.Once
+}
+
+func (c *countedConn) Close() error {
+	c.once.Do(c.open.Dec)
+	return c.Conn.Close()
 }
 
 type statusWriter struct {

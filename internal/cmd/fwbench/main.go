@@ -3,6 +3,7 @@
 //
 //	fwbench append --log URL --key release.key --entries 1000000 --concurrency 64
 //	fwbench read   --log URL --duration 10s --concurrency 32
+//	fwbench abuse  --log URL --pid PID --key release.key --builder-key builder.key
 //
 // Every phase prints one JSON object with its measurements to stdout and
 // progress to stderr.
@@ -37,7 +38,7 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: fwbench append|read|storage|witness-setup|witness|rounds|report [flags]")
+		fmt.Fprintln(os.Stderr, "usage: fwbench append|read|storage|witness-setup|witness|rounds|abuse|report [flags]")
 		os.Exit(2)
 	}
 	var err error
@@ -56,6 +57,8 @@ func main() {
 		err = witnessPhase(os.Args[2:])
 	case "rounds":
 		err = roundsPhase(os.Args[2:])
+	case "abuse":
+		err = abusePhase(os.Args[2:])
 	default:
 		err = fmt.Errorf("unknown phase %q", os.Args[1])
 	}

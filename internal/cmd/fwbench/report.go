@@ -115,6 +115,7 @@ func reportPhase(args []string) error {
 	witnessFile := fs.String("witness", "", "witness phase JSON")
 	roundsFile := fs.String("rounds", "", "rounds phase JSON")
 	witnessedFile := fs.String("witnessed", "", "append phase JSON into a witnessed log")
+	abuseFile := fs.String("abuse", "", "abuse phase JSON (optional)")
 	fs.Parse(args)
 
 	var ap AppendResult
@@ -229,6 +230,14 @@ func reportPhase(args []string) error {
 	p("| failed requests, rounds and submissions | %d, %d, %d | 0 |\n", wit.Errors, rounds.Errors, witnessed.Errors)
 	if ap.Rate > 0 {
 		p("\nThe witnessed append rate is %.2f of the unwitnessed one above (same run; the three witnesses share the two cores with fwlog and the load generator).\n", witnessed.Rate/ap.Rate)
+	}
+
+	if *abuseFile != "" {
+		var ab AbuseResult
+		if err := readJSON(*abuseFile, &ab); err != nil {
+			return err
+		}
+		p("%s", abuseSection(ab, ""))
 	}
 
 	p("\n## Storage\n\n")

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Measures issue 8's attack without a key on a fresh fwlog with its default limits:
+# CONNS (default 300) connections each send a POST /v1/entries body of 2 MiB - 1 bytes
+# and hold, while LEGIT (default 300) releases with provenance are submitted. Prints
+# fwlog's peak RSS, the legitimate submissions' p50/p99 and how long the held
+# connections lived, as JSON, or with MARKDOWN=1 as the section of docs/BENCHMARKS.md.
+# Usage: scripts/abuse.sh      (make bench runs the same phase into BENCHMARKS.md)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+CONNS=${CONNS:-300}
+LEGIT=${LEGIT:-300}
+
+work=$(mktemp -d)
+pid=
+cleanup() {
+	if [ -n "$pid" ]; then kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; fi
+	rm -rf "$work"
+}
+trap cleanup EXIT
+
+go build -o "$work/bin/" ./cmd/fwlog ./cmd/fwctl ./internal/cmd/fwbench
+bin=$work/bin
+"$bin/fwctl" keygen --name bench.example/release --out "$work/release" >/dev/null
+"$bin/fwctl" keygen --name bench.example/ci --out "$work/builder" >/dev/null
+"$bin/fwlog" serve --data "$work/data" --addr 127.0.0.1:0 --origin bench.example/abuse \
+	--release-keys "$work/release.pub" --builder-keys "$work/builder.pub" 2>"$work/fwlog.log" &
+pid=$!
+addr=
+for _ in $(seq 100); do
+	addr=$(sed -n 's/.*"msg":"serving","addr":"\([^"]*\)".*/\1/p' "$work/fwlog.log" | head -1)
+	[ -n "$addr" ] && break
+	sleep 0.1
+done
+[ -n "$addr" ] || { cat "$work/fwlog.log" >&2; echo "fwlog did not start" >&2; exit 1; }
+md=()
+[ -n "${MARKDOWN:-}" ] && md=(--markdown scripts/abuse.sh)
+"$bin/fwbench" abuse --log "http://$addr" --pid "$pid" --key "$work/release.key" --builder-key "$work/builder.key" \
+	--conns "$CONNS" --legit "$LEGIT" "${md[@]}"
+kill -TERM "$pid"
+wait "$pid" || { echo "fwlog did not shut down cleanly" >&2; exit 1; }
+pid=
