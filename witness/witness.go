@@ -169,20 +169,27 @@ func (w *Witness) AddCheckpoint(ctx context.Context, req *AddCheckpointRequest) 
 	origin := "unknown"
 	defer func() { w.metrics.observe(origin, err, time.Since(start)) }()
 
+	// A checkpoint that is not a well-formed signed note is a bad request,
+	// whatever its first line: opened with no verifiers, a well-formed
+	// note gives an *UnverifiedNoteError, a malformed one another error.
+	var unverified *note.UnverifiedNoteError
+	if _, err := note.Open(req.Checkpoint, note.VerifierList()); !errors.As(err, &unverified) {
+		return nil, badRequest("checkpoint is not a signed note: %v", err)
+	}
 	first, _, _ := bytes.Cut(req.Checkpoint, []byte("\n"))
 	verifiers := w.cfg.Logs.Verifiers(string(first))
 	if len(verifiers) == 0 {
+		// SPEC: If the checkpoint origin is unknown, the witness MUST
+		// respond with a "404 Not Found" HTTP status code.
 		return nil, fmt.Errorf("%w %q", ErrUnknownLog, truncate(first))
 	}
 	origin = string(first)
 	n, err := note.Open(req.Checkpoint, note.VerifierList(verifiers...))
 	if err != nil {
-		var unverified *note.UnverifiedNoteError
-		var invalid *note.InvalidSignatureError
-		if errors.As(err, &unverified) || errors.As(err, &invalid) {
-			return nil, fmt.Errorf("%w: %v", ErrBadSignature, err)
-		}
-		return nil, badRequest("checkpoint is not a signed note: %v", err)
+		// SPEC: If none of the signatures verify against a trusted public
+		// key, the witness MUST respond with a "403 Forbidden" HTTP status
+		// code.
+		return nil, fmt.Errorf("%w: %v", ErrBadSignature, err)
 	}
 	var cp flog.Checkpoint
 	if _, err := cp.Unmarshal([]byte(n.Text)); err != nil {

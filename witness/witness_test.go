@@ -174,6 +174,11 @@ func TestAddCheckpoint(t *testing.T) {
 		{desc: "proof line not base64", body: append([]byte("old 3\n!!!!\n\n"), tr.checkpoint(t, logKey, 5)...), status: 400, bodyHas: "proof line 1 is not a base64 SHA-256 hash", wantSize: 3},
 		{desc: "no checkpoint", body: []byte("old 3\n\n"), status: 400, bodyHas: "no checkpoint", wantSize: 3},
 		{desc: "checkpoint without signatures", body: []byte("old 3\n\nexample.com/testlog\n5\n" + line), status: 400, bodyHas: "not a signed note", wantSize: 3},
+		{desc: "checkpoint that is not a note", body: []byte("old 0\n\ngarbage"), status: 400, bodyHas: "not a signed note", wantSize: 3},
+		{desc: "checkpoint that is not a note, one line", body: []byte("old 3\n\ngarbage\n"), status: 400, bodyHas: "not a signed note", wantSize: 3},
+		{desc: "unsigned checkpoint of an unknown origin", body: []byte("old 3\n\nexample.com/otherlog\n5\n" + line), status: 400, bodyHas: "not a signed note", wantSize: 3},
+		{desc: "malformed signature line", body: []byte("old 3\n\nexample.com/otherlog\n5\n" + line + "\n— example.com/otherlog !!!\n"), status: 400, bodyHas: "not a signed note", wantSize: 3},
+		{desc: "control character in the checkpoint", body: append([]byte("old 3\n\n"), bytes.Replace(tr.checkpoint(t, logKey, 5), []byte("\n5\n"), []byte("\n5\r\n"), 1)...), status: 400, bodyHas: "not a signed note", wantSize: 3},
 		{desc: "bad consistency proof", body: withProof(3, badProof, tr.checkpoint(t, logKey, 5)), status: 422, bodyHas: "consistency proof does not verify", wantSize: 3},
 		{desc: "missing consistency proof", body: withProof(3, nil, tr.checkpoint(t, logKey, 5)), status: 422, wantSize: 3},
 		{desc: "proof from a forked tree", body: func() []byte {
