@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -30,6 +31,7 @@ var releaseKey = testutil.Key("example.com/release-1")
 type switchable struct {
 	h       http.Handler
 	down    atomic.Bool
+	slow    atomic.Bool  // hold add-checkpoint requests until the client goes away
 	posts   atomic.Int64 // add-checkpoint requests answered
 	limited atomic.Int64 // of which 429
 }
@@ -47,6 +49,13 @@ func (s *switchable) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if s.down.Load() {
 		http.Error(w, "down for the test", http.StatusServiceUnavailable)
+		return
+	}
+	if s.slow.Load() && r.Method == http.MethodPost {
+		// Once the body is read, the server notices the client leaving.
+		io.Copy(io.Discard, r.Body)
+		<-r.Context().Done()
+		http.Error(w, "too slow for the test", http.StatusServiceUnavailable)
 		return
 	}
 	rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
