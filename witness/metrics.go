@@ -15,7 +15,7 @@ type metrics struct {
 	forks    *prometheus.CounterVec
 }
 
-func newMetrics(r prometheus.Registerer) *metrics {
+func newMetrics(r prometheus.Registerer, store *Store) *metrics {
 	m := &metrics{
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "fwwitness_add_checkpoint_total",
@@ -35,8 +35,12 @@ func newMetrics(r prometheus.Registerer) *metrics {
 			Help: "Checkpoints of a cosigned size with another root hash (evidence kept), by log origin.",
 		}, []string{"origin"}),
 	}
+	writes := prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "fwwitness_store_writes_total",
+		Help: "Records written durably: checkpoints that advanced a log's state, and fork evidence.",
+	}, func() float64 { return float64(store.Writes()) })
 	if r != nil {
-		r.MustRegister(m.requests, m.seconds, m.size, m.forks)
+		r.MustRegister(m.requests, m.seconds, m.size, m.forks, writes)
 	}
 	return m
 }

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/fwledger/fwledger/internal/dirlock"
@@ -35,6 +36,8 @@ type Store struct {
 	sets     chan *setReq
 	quit     chan struct{}
 	commitWG sync.WaitGroup
+
+	writes atomic.Uint64 // records written durably
 }
 
 // A setReq is a Set waiting for the committer.
@@ -177,8 +180,17 @@ func (s *Store) writeGroup(group []*setReq) []error {
 	if err := tx.Commit(); err != nil {
 		return fail(err)
 	}
+	for _, err := range errs {
+		if err == nil {
+			s.writes.Add(1)
+		}
+	}
 	return errs
 }
+
+// Writes returns the number of records the store has written durably
+// since it was opened: states stored by Set and forks by AddFork.
+func (s *Store) Writes() uint64 { return s.writes.Load() }
 
 // Close closes the database and releases the lock.
 func (s *Store) Close() error {
@@ -232,6 +244,9 @@ func (s *Store) Set(ctx context.Context, origin string, st State, now time.Time)
 func (s *Store) AddFork(ctx context.Context, f Fork) error {
 	_, err := s.db.ExecContext(ctx, `INSERT INTO forks (origin, size, held, offered, seen) VALUES (?, ?, ?, ?, ?)`,
 		f.Origin, f.Size, f.Held, f.Offered, f.Seen.Unix())
+	if err == nil {
+		s.writes.Add(1)
+	}
 	return err
 }
 

@@ -41,6 +41,9 @@ func TestStoreGroupCommit(t *testing.T) {
 	if errs[0] == nil {
 		t.Error("a smaller size was stored")
 	}
+	if got := s.Writes(); got != 200 {
+		t.Errorf("Writes() = %d, want 200: the first state and 199 of the 200 in the group", got)
+	}
 	for i, err := range errs[1:] {
 		if err != nil {
 			t.Errorf("log-%d: %v", i+1, err)

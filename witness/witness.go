@@ -133,7 +133,7 @@ func New(ctx context.Context, cfg Config) (*Witness, error) {
 	w := &Witness{
 		cfg:      cfg,
 		logger:   cfg.Logger,
-		metrics:  newMetrics(cfg.Registerer),
+		metrics:  newMetrics(cfg.Registerer, cfg.Store),
 		locks:    map[string]*sync.Mutex{},
 		state:    state,
 		limiters: map[string]*rate.Limiter{},
