@@ -71,6 +71,7 @@ type witnessNet struct {
 	urls     []string
 	policy   *client.WitnessPolicy
 	witnesss []*witness.Witness
+	stores   []*witness.Store
 }
 
 // startWitnesses starts n fwwitness servers on 127.0.0.1 that follow the
@@ -79,7 +80,7 @@ func startWitnesses(t *testing.T, n, k int) *witnessNet {
 	return startWitnessesWith(t, n, k, witness.Config{})
 }
 
-// startWitnessesWith is startWitnesses with cfg's rate limit.
+// startWitnessesWith is startWitnesses with cfg's rate limits.
 func startWitnessesWith(t *testing.T, n, k int, cfg witness.Config) *witnessNet {
 	t.Helper()
 	wn := &witnessNet{}
@@ -104,6 +105,7 @@ func startWitnessesWith(t *testing.T, n, k int, cfg witness.Config) *witnessNet 
 		wn.servers = append(wn.servers, sw)
 		wn.urls = append(wn.urls, srv.URL)
 		wn.witnesss = append(wn.witnesss, w)
+		wn.stores = append(wn.stores, store)
 	}
 	p, err := client.ParseWitnessPolicy(testutil.WitnessPolicy(t, logKey, k, wn.keys, wn.urls...))
 	if err != nil {
