@@ -13,6 +13,8 @@ type metrics struct {
 	seconds  prometheus.Histogram
 	size     *prometheus.GaugeVec
 	forks    *prometheus.CounterVec
+	// forksDropped counts fork evidence not stored for lack of room.
+	forksDropped *prometheus.CounterVec
 }
 
 func newMetrics(r prometheus.Registerer, store *Store) *metrics {
@@ -32,7 +34,11 @@ func newMetrics(r prometheus.Registerer, store *Store) *metrics {
 		}, []string{"origin"}),
 		forks: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "fwwitness_forks_total",
-			Help: "Checkpoints of a cosigned size with another root hash (evidence kept), by log origin.",
+			Help: "Checkpoints signed by the log with the size of one cosigned and another root hash, whose evidence was stored (once per root), by log origin.",
+		}, []string{"origin"}),
+		forksDropped: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "fwwitness_forks_dropped_total",
+			Help: "Evidence of forks not stored because the witness keeps the most it keeps for the log, by log origin.",
 		}, []string{"origin"}),
 	}
 	writes := prometheus.NewCounterFunc(prometheus.CounterOpts{
@@ -40,7 +46,7 @@ func newMetrics(r prometheus.Registerer, store *Store) *metrics {
 		Help: "Records written durably: checkpoints that advanced a log's state, and fork evidence.",
 	}, func() float64 { return float64(store.Writes()) })
 	if r != nil {
-		r.MustRegister(m.requests, m.seconds, m.size, m.forks, writes)
+		r.MustRegister(m.requests, m.seconds, m.size, m.forks, m.forksDropped, writes)
 	}
 	return m
 }

@@ -23,6 +23,16 @@
 // A checkpoint whose exact bytes are the last ones verified for its log
 // is not verified again.
 //
+// # Fork evidence
+//
+// With each new state, in the same transaction, the store adds the
+// checkpoint to the log's history of the [HistorySize] newest it
+// cosigned. A checkpoint signed by the log with the size of one in the
+// history and another root is evidence of a fork, whatever the request's
+// old size: both notes are stored ([Store.AddFork]) and listed at GET
+// /forks, once per origin, size and offered root and at most [MaxForks]
+// per origin. The request gets the answer the specification gives it.
+//
 // # Budgets
 //
 // Requests carry no authentication, so anyone can replay a log's
@@ -36,11 +46,13 @@
 //     its proof was checked against; only a checkpoint signed by the log
 //     and larger than the state can be charged there, so replays cannot
 //     spend it;
-//   - the latest checkpoint again (cosigned again) and a checkpoint of the
-//     state's size with another root (fork evidence stored) are charged to
-//     the refresh budget;
-//   - a stale old size (409 with the size) and a consistency proof that
-//     does not verify (422) cost no more than the checks every request
+//   - the latest checkpoint again (cosigned again), a checkpoint of the
+//     state's size with another root (fork evidence stored) and a
+//     checkpoint smaller than the state (a read of the history) are
+//     charged to the refresh budget;
+//   - a stale old size (409 with the size) with a checkpoint at least as
+//     large as the state, and a consistency proof that does not verify
+//     (422), cost no more than the checks every request
 //     gets (parsing, and the signature verification that a 403 costs too)
 //     and are charged to neither, like malformed requests, unknown origins
 //     and bad signatures; so a log that lost track of a witness's size
@@ -275,13 +287,18 @@ func (w *Witness) AddCheckpoint(ctx context.Context, req *AddCheckpointRequest) 
 		return nil, err
 	}
 	cp := v.cp
-	// SPEC: The old size MUST be equal to or lower than the checkpoint
-	// size. Otherwise, the witness MUST respond with a "400 Bad Request".
-	if req.OldSize > cp.Size {
-		return nil, badRequest("old size %d is larger than the checkpoint size %d", req.OldSize, cp.Size)
-	}
 	if cp.Size == 0 && !bytes.Equal(cp.Hash, rfc6962.DefaultHasher.EmptyRoot()) {
 		return nil, fmt.Errorf("%w: a checkpoint of size 0 must have the empty tree's root", ErrInconsistent)
+	}
+	// SPEC: The old size MUST be equal to or lower than the checkpoint
+	// size. Otherwise, the witness MUST respond with a "400 Bad Request".
+	// The checkpoint may still be evidence of a fork.
+	if req.OldSize > cp.Size {
+		st, known := w.snapshot(origin)
+		if err := w.checkFork(ctx, origin, ls, v, st, known); err != nil {
+			return nil, err
+		}
+		return nil, badRequest("old size %d is larger than the checkpoint size %d", req.OldSize, cp.Size)
 	}
 
 	for waited := false; ; {
@@ -405,16 +422,8 @@ func (w *Witness) advance(ctx context.Context, origin string, ls *logState, v *v
 func (w *Witness) noAdvance(ctx context.Context, origin string, ls *logState, v *verifiedCheckpoint, req *AddCheckpointRequest, st State, known bool) ([]byte, error) {
 	cp := v.cp
 	fork := known && cp.Size == st.Size && !bytes.Equal(cp.Hash, st.Root)
-	refresh := known && req.OldSize == st.Size && cp.Size == st.Size && !fork && len(req.Proof) == 0
-	if fork || refresh {
-		// Work that costs a signature or a store access is charged to the
-		// log's refresh budget; a bare 409 or 422 is not.
-		if err := allow(ls.refresh); err != nil {
-			return nil, err
-		}
-	}
-	if fork {
-		w.keepFork(ctx, origin, st, req.Checkpoint)
+	if err := w.checkFork(ctx, origin, ls, v, st, known); err != nil {
+		return nil, err
 	}
 	// SPEC: The witness MUST check that the old size matches the size of
 	// the latest checkpoint it cosigned for the checkpoint's origin (or
@@ -433,9 +442,40 @@ func (w *Witness) noAdvance(ctx context.Context, origin string, ls *logState, v 
 	if len(req.Proof) != 0 {
 		return nil, fmt.Errorf("%w: the proof between equal sizes must be empty", ErrInconsistent)
 	}
-	// The checkpoint is the state's: cosigned again, not stored again.
+	// The checkpoint is the state's: cosigned again, not stored again. A
+	// signature is work charged to the log's refresh budget.
+	if err := allow(ls.refresh); err != nil {
+		return nil, err
+	}
 	_, lines, err := w.cosign(v.n)
 	return lines, err
+}
+
+// checkFork keeps the evidence if v, a checkpoint signed by origin's log,
+// has the size of one the witness cosigned, among the state st (known
+// tells whether there is one) and the history, with another root. It is
+// charged to the log's refresh budget when it reads or writes the store:
+// unless v is larger than the state, or is the state.
+func (w *Witness) checkFork(ctx context.Context, origin string, ls *logState, v *verifiedCheckpoint, st State, known bool) error {
+	cp := v.cp
+	if !known || cp.Size > st.Size || cp.Size == st.Size && bytes.Equal(cp.Hash, st.Root) {
+		return nil
+	}
+	if err := allow(ls.refresh); err != nil {
+		return err
+	}
+	held := st
+	if cp.Size < st.Size {
+		var ok bool
+		var err error
+		if held, ok, err = w.cfg.Store.History(ctx, origin, cp.Size); err != nil || !ok {
+			return err
+		}
+	}
+	if !bytes.Equal(cp.Hash, held.Root) {
+		w.keepFork(origin, held, v)
+	}
+	return nil
 }
 
 // cosign returns the checkpoint with the log's verified signatures and
@@ -453,15 +493,25 @@ func (w *Witness) cosign(n *note.Note) (full, lines []byte, err error) {
 	return full, bytes.Clone(full[end:]), nil
 }
 
-func (w *Witness) keepFork(ctx context.Context, origin string, held State, offered []byte) {
-	w.metrics.forks.WithLabelValues(origin).Inc()
-	f := Fork{Origin: origin, Size: held.Size, Held: held.Note, Offered: offered, Seen: time.Now()}
-	if err := w.cfg.Store.AddFork(ctx, f); err != nil {
+// keepFork stores the evidence that origin's log signed v and held, the
+// checkpoint of the same size the witness cosigned, unless it is stored
+// already. The request's answer does not depend on it: a failure is
+// logged.
+func (w *Witness) keepFork(origin string, held State, v *verifiedCheckpoint) {
+	// The evidence is stored even if the request is cancelled.
+	ctx := context.Background()
+	f := Fork{Origin: origin, Size: held.Size, Held: held.Note, Offered: v.raw, OfferedRoot: v.cp.Hash, Seen: time.Now()}
+	added, err := w.cfg.Store.AddFork(ctx, f)
+	switch {
+	case errors.Is(err, ErrForksFull):
+		w.metrics.forksDropped.WithLabelValues(origin).Inc()
+	case err != nil:
 		w.logger.Error("couldn't store the evidence of a fork", "origin", origin, "size", held.Size, "err", err)
-		return
+	case added:
+		w.metrics.forks.WithLabelValues(origin).Inc()
+		w.logger.Error("FORK: the log signed two root hashes for one size; both checkpoints are kept", "origin", origin, "size", held.Size,
+			"held", string(held.Note), "offered", string(v.raw))
 	}
-	w.logger.Error("FORK: the log signed two root hashes for one size; both checkpoints are kept", "origin", origin, "size", held.Size,
-		"held", string(held.Note), "offered", string(offered))
 }
 
 // Latest returns the latest checkpoint the witness cosigned for origin,
