@@ -287,9 +287,6 @@ func (w *Witness) AddCheckpoint(ctx context.Context, req *AddCheckpointRequest) 
 		return nil, err
 	}
 	cp := v.cp
-	if cp.Size == 0 && !bytes.Equal(cp.Hash, rfc6962.DefaultHasher.EmptyRoot()) {
-		return nil, fmt.Errorf("%w: a checkpoint of size 0 must have the empty tree's root", ErrInconsistent)
-	}
 	// SPEC: The old size MUST be equal to or lower than the checkpoint
 	// size. Otherwise, the witness MUST respond with a "400 Bad Request".
 	// The checkpoint may still be evidence of a fork.
@@ -299,6 +296,9 @@ func (w *Witness) AddCheckpoint(ctx context.Context, req *AddCheckpointRequest) 
 			return nil, err
 		}
 		return nil, badRequest("old size %d is larger than the checkpoint size %d", req.OldSize, cp.Size)
+	}
+	if cp.Size == 0 && !bytes.Equal(cp.Hash, rfc6962.DefaultHasher.EmptyRoot()) {
+		return nil, fmt.Errorf("%w: a checkpoint of size 0 must have the empty tree's root", ErrInconsistent)
 	}
 
 	for waited := false; ; {
@@ -317,7 +317,9 @@ func (w *Witness) AddCheckpoint(ctx context.Context, req *AddCheckpointRequest) 
 		// The request would advance the state: check it against the
 		// snapshot, then store it if the state is still the snapshot's.
 		if err := checkConsistency(st, req.Proof, cp); err != nil {
-			w.logger.Warn("consistency proof does not verify", "origin", origin, "old", st.Size, "size", cp.Size, "err", err)
+			// Anyone can send a log's checkpoint with a bad proof, and this
+			// answer is not rate limited: not a warning.
+			w.logger.Debug("consistency proof does not verify", "origin", origin, "old", st.Size, "size", cp.Size, "err", err)
 			return nil, err
 		}
 		ls.mu.Lock()
