@@ -83,3 +83,44 @@ func BenchmarkAddCheckpointLogs(b *testing.B) {
 	}
 	b.ReportMetric(float64(per*logs)/b.Elapsed().Seconds(), "requests/s")
 }
+
+// BenchmarkRefresh measures the witness's answer to its latest checkpoint
+// sent again, in process: a log's refresh, or anyone's replay. It costs a
+// cosignature and no write. The checkpoint's bytes are those verified last,
+// so its log signature is not verified again; BenchmarkRefreshOtherBytes
+// alternates two encodings of it (one with an unknown signature line), so
+// that each request is verified, to measure what that saves.
+func BenchmarkRefresh(b *testing.B) {
+	benchmarkRefresh(b, false)
+}
+
+// BenchmarkRefreshOtherBytes is BenchmarkRefresh with the log signature
+// verified on each request.
+func BenchmarkRefreshOtherBytes(b *testing.B) {
+	benchmarkRefresh(b, true)
+}
+
+func benchmarkRefresh(b *testing.B, alternate bool) {
+	tr := newTree(8, -1, "")
+	w := startWitness(b, "", witness.Config{})
+	ctx := context.Background()
+	cp := tr.checkpoint(b, logKey, 8)
+	if _, err := w.AddCheckpoint(ctx, &witness.AddCheckpointRequest{Checkpoint: cp}); err != nil {
+		b.Fatal(err)
+	}
+	reqs := []*witness.AddCheckpointRequest{{OldSize: 8, Checkpoint: cp}}
+	if alternate {
+		reqs = append(reqs, &witness.AddCheckpointRequest{OldSize: 8, Checkpoint: testutil.Cosign(b, cp, testutil.Key("witness-z.example.org"))})
+	}
+	writes := w.store.Writes()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := w.AddCheckpoint(ctx, reqs[i%len(reqs)]); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	if w.store.Writes() != writes {
+		b.Fatalf("%d writes for refreshes", w.store.Writes()-writes)
+	}
+}

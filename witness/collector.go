@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/fwledger/fwledger/client"
@@ -85,7 +86,7 @@ func NewCollector(cfg CollectorConfig) (*Collector, error) {
 		logger: cfg.Logger,
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "fwlog_witness_requests_total",
-			Help: "add-checkpoint requests sent, by witness and result (ok, conflict, fork, inconsistent, bad_signature, unknown_log, bad_request, rate_limited, error).",
+			Help: "add-checkpoint requests sent, by witness and result (ok, conflict, fork, inconsistent, bad_signature, unknown_log, bad_request, rate_limited, error, cancelled_after_quorum: still outstanding when the round met its quorum and the caller ended it).",
 		}, []string{"witness", "result"}),
 		rounds: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "fwlog_witness_round_seconds",
@@ -129,9 +130,10 @@ func (c *Collector) Cosign(ctx context.Context, checkpoint []byte, size uint64, 
 		err  error
 	}
 	answers := make(chan answer, len(c.remotes))
+	var quorum atomic.Bool // set before Cosign returns with its quorum
 	for _, r := range c.remotes {
 		go func() {
-			line, err := c.ask(ctx, r, checkpoint, size, proofs)
+			line, err := c.ask(ctx, r, checkpoint, size, proofs, &quorum)
 			answers <- answer{r, line, err}
 		}()
 	}
@@ -165,13 +167,15 @@ func (c *Collector) Cosign(ctx context.Context, checkpoint []byte, size uint64, 
 		}
 		return signed, fmt.Errorf("%w (%w)", qe, errors.Join(errs...))
 	}
+	quorum.Store(true)
 	c.rounds.WithLabelValues("quorum").Observe(time.Since(start).Seconds())
 	return signed, nil
 }
 
 // ask gets r's cosignature line for checkpoint, retrying transient
-// failures with backoff until ctx ends.
-func (c *Collector) ask(ctx context.Context, r *remote, checkpoint []byte, size uint64, proofs ProofFunc) ([]byte, error) {
+// failures with backoff until ctx ends. quorum tells whether the round has
+// met its quorum: a request then ended by ctx is not a failure of r.
+func (c *Collector) ask(ctx context.Context, r *remote, checkpoint []byte, size uint64, proofs ProofFunc, quorum *atomic.Bool) ([]byte, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	backoff := c.cfg.MinBackoff
@@ -188,7 +192,11 @@ func (c *Collector) ask(ctx context.Context, r *remote, checkpoint []byte, size 
 			req.Proof = p
 		}
 		lines, err := r.c.AddCheckpoint(ctx, req)
-		c.requests.WithLabelValues(r.name, result(err)).Inc()
+		label := result(err)
+		if err != nil && ctx.Err() != nil && errors.Is(err, ctx.Err()) && quorum.Load() {
+			label = "cancelled_after_quorum"
+		}
+		c.requests.WithLabelValues(r.name, label).Inc()
 		var conflict *ConflictError
 		var bad *BadRequestError
 		var fork *ForkError

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -30,6 +31,7 @@ var releaseKey = testutil.Key("example.com/release-1")
 type switchable struct {
 	h       http.Handler
 	down    atomic.Bool
+	slow    atomic.Bool  // hold add-checkpoint requests until the client goes away
 	posts   atomic.Int64 // add-checkpoint requests answered
 	limited atomic.Int64 // of which 429
 }
@@ -49,6 +51,13 @@ func (s *switchable) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "down for the test", http.StatusServiceUnavailable)
 		return
 	}
+	if s.slow.Load() && r.Method == http.MethodPost {
+		// Once the body is read, the server notices the client leaving.
+		io.Copy(io.Discard, r.Body)
+		<-r.Context().Done()
+		http.Error(w, "too slow for the test", http.StatusServiceUnavailable)
+		return
+	}
 	rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
 	s.h.ServeHTTP(rec, r)
 	if rec.status == http.StatusTooManyRequests {
@@ -62,6 +71,7 @@ type witnessNet struct {
 	urls     []string
 	policy   *client.WitnessPolicy
 	witnesss []*witness.Witness
+	stores   []*witness.Store
 }
 
 // startWitnesses starts n fwwitness servers on 127.0.0.1 that follow the
@@ -70,7 +80,7 @@ func startWitnesses(t *testing.T, n, k int) *witnessNet {
 	return startWitnessesWith(t, n, k, witness.Config{})
 }
 
-// startWitnessesWith is startWitnesses with cfg's rate limit.
+// startWitnessesWith is startWitnesses with cfg's rate limits.
 func startWitnessesWith(t *testing.T, n, k int, cfg witness.Config) *witnessNet {
 	t.Helper()
 	wn := &witnessNet{}
@@ -95,6 +105,7 @@ func startWitnessesWith(t *testing.T, n, k int, cfg witness.Config) *witnessNet 
 		wn.servers = append(wn.servers, sw)
 		wn.urls = append(wn.urls, srv.URL)
 		wn.witnesss = append(wn.witnesss, w)
+		wn.stores = append(wn.stores, store)
 	}
 	p, err := client.ParseWitnessPolicy(testutil.WitnessPolicy(t, logKey, k, wn.keys, wn.urls...))
 	if err != nil {

@@ -13,9 +13,11 @@ type metrics struct {
 	seconds  prometheus.Histogram
 	size     *prometheus.GaugeVec
 	forks    *prometheus.CounterVec
+	// forksDropped counts fork evidence not stored for lack of room.
+	forksDropped *prometheus.CounterVec
 }
 
-func newMetrics(r prometheus.Registerer) *metrics {
+func newMetrics(r prometheus.Registerer, store *Store) *metrics {
 	m := &metrics{
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "fwwitness_add_checkpoint_total",
@@ -32,11 +34,19 @@ func newMetrics(r prometheus.Registerer) *metrics {
 		}, []string{"origin"}),
 		forks: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "fwwitness_forks_total",
-			Help: "Checkpoints of a cosigned size with another root hash (evidence kept), by log origin.",
+			Help: "Checkpoints signed by the log with the size of one cosigned and another root hash, whose evidence was stored (once per root), by log origin.",
+		}, []string{"origin"}),
+		forksDropped: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "fwwitness_forks_dropped_total",
+			Help: "Evidence of forks not stored because the witness keeps the most it keeps for the log, by log origin.",
 		}, []string{"origin"}),
 	}
+	writes := prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "fwwitness_store_writes_total",
+		Help: "Records written durably: checkpoints that advanced a log's state, and fork evidence.",
+	}, func() float64 { return float64(store.Writes()) })
 	if r != nil {
-		r.MustRegister(m.requests, m.seconds, m.size, m.forks)
+		r.MustRegister(m.requests, m.seconds, m.size, m.forks, m.forksDropped, writes)
 	}
 	return m
 }

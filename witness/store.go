@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/fwledger/fwledger/internal/dirlock"
@@ -24,8 +25,9 @@ const (
 var ErrLocked = dirlock.ErrLocked
 
 // A Store keeps a witness's state in SQLite: for each log origin, the
-// latest checkpoint it cosigned; and the evidence of forks it was shown.
-// Every write is durable (WAL, synchronous=FULL) when it returns.
+// latest checkpoint it cosigned and the history of the last HistorySize
+// ones; and the evidence of forks it was shown, at most MaxForks per
+// origin. Every write is durable (WAL, synchronous=FULL) when it returns.
 // Concurrent Sets (for different logs) are written in one transaction, so
 // that they share one sync to disk (group commit).
 type Store struct {
@@ -35,6 +37,8 @@ type Store struct {
 	sets     chan *setReq
 	quit     chan struct{}
 	commitWG sync.WaitGroup
+
+	writes atomic.Uint64 // records written durably
 }
 
 // A setReq is a Set waiting for the committer.
@@ -47,6 +51,23 @@ type setReq struct {
 
 // maxGroup bounds the Sets written in one transaction.
 const maxGroup = 256
+
+// Bounds of what a Store keeps per log origin.
+const (
+	// HistorySize is the number of the latest cosigned checkpoints kept
+	// per log, against which offered checkpoints are checked for forks.
+	HistorySize = 1024
+	// MaxForks is the most fork evidence records kept per log; the first
+	// ones are kept.
+	MaxForks = 256
+)
+
+// The bounds in use (tests lower them).
+var historySize, maxForks = HistorySize, MaxForks
+
+// ErrForksFull means that the evidence of a fork was not stored because
+// the store keeps MaxForks records for its log already.
+var ErrForksFull = errors.New("the witness keeps the most fork evidence it keeps for this log")
 
 // State is what a witness holds for one log.
 type State struct {
@@ -62,8 +83,11 @@ type Fork struct {
 	Origin string
 	Size   uint64
 	// Held is the checkpoint the witness had cosigned; Offered the
-	// conflicting one, signed by the log.
+	// conflicting one, signed by the log, exactly as sent, and
+	// OfferedRoot its root hash (one record per origin, size and
+	// OfferedRoot).
 	Held, Offered []byte
+	OfferedRoot   []byte
 	Seen          time.Time
 }
 
@@ -75,14 +99,29 @@ CREATE TABLE IF NOT EXISTS latest (
 	note    BLOB NOT NULL,
 	updated INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS cosigned (
+	origin TEXT NOT NULL,
+	size   INTEGER NOT NULL,
+	root   BLOB NOT NULL,
+	note   BLOB NOT NULL,
+	PRIMARY KEY (origin, size)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS forks (
-	id      INTEGER PRIMARY KEY,
-	origin  TEXT NOT NULL,
-	size    INTEGER NOT NULL,
-	held    BLOB NOT NULL,
-	offered BLOB NOT NULL,
-	seen    INTEGER NOT NULL
+	id           INTEGER PRIMARY KEY,
+	origin       TEXT NOT NULL,
+	size         INTEGER NOT NULL,
+	held         BLOB NOT NULL,
+	offered      BLOB NOT NULL,
+	seen         INTEGER NOT NULL,
+	offered_root BLOB
 );`
+
+// migrate brings a database made before the history of cosigned
+// checkpoints (whose latest checkpoints start the history) and the
+// deduplication of forks up to date.
+const migrate = `
+INSERT OR IGNORE INTO cosigned (origin, size, root, note) SELECT origin, size, root, note FROM latest;
+CREATE UNIQUE INDEX IF NOT EXISTS forks_offered ON forks (origin, size, offered_root);`
 
 // OpenStore opens (creating if needed) the witness database in dir, and
 // locks dir against a second process.
@@ -100,7 +139,7 @@ func OpenStore(ctx context.Context, dir string) (*Store, error) {
 	// One connection: writes are serialized, and a read sees every
 	// committed write.
 	db.SetMaxOpenConns(1)
-	if _, err := db.ExecContext(ctx, schema); err != nil {
+	if err := create(ctx, db); err != nil {
 		db.Close()
 		lock.Close()
 		return nil, fmt.Errorf("couldn't create the witness database: %w", err)
@@ -109,6 +148,24 @@ func OpenStore(ctx context.Context, dir string) (*Store, error) {
 	st.commitWG.Add(1)
 	go st.committer()
 	return st, nil
+}
+
+// create creates the tables, or brings them up to date.
+func create(ctx context.Context, db *sql.DB) error {
+	if _, err := db.ExecContext(ctx, schema); err != nil {
+		return err
+	}
+	var hasRoot bool
+	if err := db.QueryRowContext(ctx, `SELECT count(*) > 0 FROM pragma_table_info('forks') WHERE name = 'offered_root'`).Scan(&hasRoot); err != nil {
+		return err
+	}
+	if !hasRoot {
+		if _, err := db.ExecContext(ctx, `ALTER TABLE forks ADD COLUMN offered_root BLOB`); err != nil {
+			return err
+		}
+	}
+	_, err := db.ExecContext(ctx, migrate)
+	return err
 }
 
 // ErrClosed means the store is closed.
@@ -142,8 +199,10 @@ func (s *Store) committer() {
 }
 
 // writeGroup writes the Sets of group in one transaction and returns each
-// one's error. A Set refused for a smaller size changes nothing and does
-// not affect the others; if the transaction fails, all fail.
+// one's error. Each Set also adds its checkpoint to the log's history and
+// drops the oldest beyond HistorySize. A Set refused for a smaller size
+// changes nothing and does not affect the others; if the transaction
+// fails, all fail.
 func (s *Store) writeGroup(group []*setReq) []error {
 	errs := make([]error, len(group))
 	fail := func(err error) []error {
@@ -160,25 +219,52 @@ func (s *Store) writeGroup(group []*setReq) []error {
 	defer tx.Rollback()
 	stmt, err := tx.PrepareContext(ctx, `INSERT INTO latest (origin, size, root, note, updated) VALUES (?, ?, ?, ?, ?)
 		ON CONFLICT (origin) DO UPDATE SET size = excluded.size, root = excluded.root, note = excluded.note, updated = excluded.updated
-		WHERE excluded.size >= latest.size`)
+		WHERE excluded.size > latest.size OR excluded.size = latest.size AND excluded.root = latest.root`)
 	if err != nil {
 		return fail(err)
 	}
 	defer stmt.Close()
+	hist, err := tx.PrepareContext(ctx, `INSERT OR IGNORE INTO cosigned (origin, size, root, note) VALUES (?, ?, ?, ?)`)
+	if err != nil {
+		return fail(err)
+	}
+	defer hist.Close()
+	prune, err := tx.PrepareContext(ctx, `DELETE FROM cosigned WHERE origin = ?1
+		AND size <= (SELECT size FROM cosigned WHERE origin = ?1 ORDER BY size DESC LIMIT 1 OFFSET ?2)`)
+	if err != nil {
+		return fail(err)
+	}
+	defer prune.Close()
 	for i, r := range group {
 		res, err := stmt.ExecContext(ctx, r.origin, r.st.Size, r.st.Root, r.st.Note, r.now.Unix())
 		if err != nil {
 			return fail(err)
 		}
 		if n, err := res.RowsAffected(); err != nil || n != 1 {
-			errs[i] = fmt.Errorf("refusing to store size %d for %q: a larger size is stored", r.st.Size, r.origin)
+			errs[i] = fmt.Errorf("refusing to store size %d for %q: a larger size, or another root for this size, is stored", r.st.Size, r.origin)
+			continue
+		}
+		if _, err := hist.ExecContext(ctx, r.origin, r.st.Size, r.st.Root, r.st.Note); err != nil {
+			return fail(err)
+		}
+		if _, err := prune.ExecContext(ctx, r.origin, historySize); err != nil {
+			return fail(err)
 		}
 	}
 	if err := tx.Commit(); err != nil {
 		return fail(err)
 	}
+	for _, err := range errs {
+		if err == nil {
+			s.writes.Add(1)
+		}
+	}
 	return errs
 }
+
+// Writes returns the number of records the store has written durably
+// since it was opened: states stored by Set and forks by AddFork.
+func (s *Store) Writes() uint64 { return s.writes.Load() }
 
 // Close closes the database and releases the lock.
 func (s *Store) Close() error {
@@ -211,9 +297,10 @@ func (s *Store) All(ctx context.Context) (map[string]State, error) {
 	return out, rows.Err()
 }
 
-// Set stores st as the latest state of origin. It refuses, and changes
-// nothing, if a larger size is stored, so that no bug above it can roll
-// a log's state back.
+// Set stores st as the latest state of origin, and adds it to origin's
+// history, in one transaction. It refuses, and changes nothing, if a
+// larger size is stored or another root for st's size, so that no bug
+// above it can roll a log's state back or store a fork.
 func (s *Store) Set(ctx context.Context, origin string, st State, now time.Time) error {
 	r := &setReq{origin: origin, st: st, now: now, done: make(chan error, 1)}
 	select {
@@ -228,16 +315,55 @@ func (s *Store) Set(ctx context.Context, origin string, st State, now time.Time)
 	return <-r.done
 }
 
-// AddFork records evidence of a fork.
-func (s *Store) AddFork(ctx context.Context, f Fork) error {
-	_, err := s.db.ExecContext(ctx, `INSERT INTO forks (origin, size, held, offered, seen) VALUES (?, ?, ?, ?, ?)`,
-		f.Origin, f.Size, f.Held, f.Offered, f.Seen.Unix())
-	return err
+// History returns the checkpoint of the given size cosigned for origin,
+// if it is among the last HistorySize ones.
+func (s *Store) History(ctx context.Context, origin string, size uint64) (State, bool, error) {
+	st := State{Size: size}
+	err := s.db.QueryRowContext(ctx, `SELECT root, note FROM cosigned WHERE origin = ? AND size = ?`, origin, size).Scan(&st.Root, &st.Note)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return State{}, false, nil
+	case err != nil:
+		return State{}, false, fmt.Errorf("couldn't read the history of %q: %w", origin, err)
+	}
+	return st, true, nil
+}
+
+// AddFork records evidence of a fork, once: it returns false, and stores
+// nothing, if the evidence of the same root offered for that origin and
+// size is stored already, or if MaxForks records are stored for the
+// origin (then with ErrForksFull).
+func (s *Store) AddFork(ctx context.Context, f Fork) (bool, error) {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return false, fmt.Errorf("couldn't store the evidence of a fork: %w", err)
+	}
+	defer tx.Rollback()
+	var same, all int
+	if err := tx.QueryRowContext(ctx, `SELECT count(*) FILTER (WHERE size = ? AND offered_root = ?), count(*) FROM forks WHERE origin = ?`,
+		f.Size, f.OfferedRoot, f.Origin).Scan(&same, &all); err != nil {
+		return false, fmt.Errorf("couldn't store the evidence of a fork: %w", err)
+	}
+	switch {
+	case same > 0:
+		return false, nil
+	case all >= maxForks:
+		return false, ErrForksFull
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO forks (origin, size, held, offered, offered_root, seen) VALUES (?, ?, ?, ?, ?, ?)`,
+		f.Origin, f.Size, f.Held, f.Offered, f.OfferedRoot, f.Seen.Unix()); err != nil {
+		return false, fmt.Errorf("couldn't store the evidence of a fork: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return false, fmt.Errorf("couldn't store the evidence of a fork: %w", err)
+	}
+	s.writes.Add(1)
+	return true, nil
 }
 
 // Forks returns the evidence of forks, oldest first.
 func (s *Store) Forks(ctx context.Context) ([]Fork, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT origin, size, held, offered, seen FROM forks ORDER BY id`)
+	rows, err := s.db.QueryContext(ctx, `SELECT origin, size, held, offered, offered_root, seen FROM forks ORDER BY id`)
 	if err != nil {
 		return nil, err
 	}
@@ -246,7 +372,7 @@ func (s *Store) Forks(ctx context.Context) ([]Fork, error) {
 	for rows.Next() {
 		var f Fork
 		var seen int64
-		if err := rows.Scan(&f.Origin, &f.Size, &f.Held, &f.Offered, &seen); err != nil {
+		if err := rows.Scan(&f.Origin, &f.Size, &f.Held, &f.Offered, &f.OfferedRoot, &seen); err != nil {
 			return nil, err
 		}
 		f.Seen = time.Unix(seen, 0).UTC()

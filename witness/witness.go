@@ -6,12 +6,62 @@
 // # Witness state
 //
 // For each log origin a witness keeps the latest checkpoint it cosigned
-// (size, root hash and the cosigned note) in SQLite. An add-checkpoint
-// request is checked against that state and, if it passes, the new state
-// is stored durably before any cosignature is returned. Checking and
-// storing happen under one lock per origin, so two racing requests cannot
-// roll the state back (see the race in the specification); the store also
-// refuses a smaller size on its own.
+// (size, root hash and the cosigned note) in SQLite. A request that
+// advances that state (a larger checkpoint, with a valid consistency proof
+// from the latest one) is stored durably before any cosignature is
+// returned. Deciding to advance and storing happen under one lock per
+// origin, so two racing requests cannot roll the state back (see the race
+// in the specification); the store also refuses a smaller size on its own.
+//
+// Nothing else costs a durable write. The latest checkpoint sent again
+// with its own size as the old size (a log refreshing its cosignature's
+// timestamp, or anyone replaying the log's public checkpoint) is cosigned
+// again with a fresh timestamp from a snapshot of the state, without the
+// lock and without a write; the stored note keeps the first cosignature.
+// A 409 for a stale old size waits for an advance in progress, if any, so
+// that it carries the newest size.
+// A checkpoint whose exact bytes are the last ones verified for its log
+// is not verified again.
+//
+// # Fork evidence
+//
+// With each new state, in the same transaction, the store adds the
+// checkpoint to the log's history of the [HistorySize] newest it
+// cosigned. A checkpoint signed by the log with the size of one in the
+// history and another root is evidence of a fork, whatever the request's
+// old size: both notes are stored ([Store.AddFork]) and listed at GET
+// /forks, once per origin, size and offered root and at most [MaxForks]
+// per origin. The request gets the answer the specification gives it.
+//
+// # Budgets
+//
+// Requests carry no authentication, so anyone can replay a log's
+// checkpoints to its witnesses. Each log therefore has two budgets (token
+// buckets, [Config.RateLimit] and [Config.RefreshRateLimit]), and a
+// request is charged to one of them only after the state snapshot says
+// what it is:
+//
+//   - a request that advances the state is charged to the advance budget,
+//     under the origin's lock, once the state is known to be still the one
+//     its proof was checked against; only a checkpoint signed by the log
+//     and larger than the state can be charged there, so replays cannot
+//     spend it;
+//   - the latest checkpoint again (cosigned again), a checkpoint of the
+//     state's size with another root (fork evidence stored) and a
+//     checkpoint smaller than the state (a read of the history) are
+//     charged to the refresh budget;
+//   - a stale old size (409 with the size) with a checkpoint at least as
+//     large as the state, and a consistency proof that does not verify
+//     (422), cost no more than the checks every request
+//     gets (parsing, and the signature verification that a 403 costs too)
+//     and are charged to neither, like malformed requests, unknown origins
+//     and bad signatures; so a log that lost track of a witness's size
+//     (after a restart, or a request it cancelled) learns it even during a
+//     flood.
+//
+// A flood of replays can use up the refresh budget, and so delay a log's
+// refreshes of an unchanged checkpoint, but not the cosigning of its new
+// checkpoints.
 //
 // # Errors
 //
@@ -30,6 +80,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/fwledger/fwledger/client"
@@ -93,10 +144,19 @@ type Config struct {
 	Logs *LogList
 	// Store keeps the witness's state.
 	Store *Store
-	// RateLimit is the most add-checkpoint requests per second accepted
-	// for one log, with bursts of Burst; 0 means no limit.
+	// RateLimit is the most add-checkpoint requests per second that
+	// advance one log's state (a larger checkpoint with a valid proof),
+	// with bursts of Burst; 0 means no limit.
 	RateLimit float64
 	Burst     int
+	// RefreshRateLimit and RefreshBurst are the separate budget, per log,
+	// of the requests that do not advance its state but make the witness
+	// sign or read its store: the latest checkpoint again (a refresh, or
+	// anyone's replay) and checkpoints checked for fork evidence. 0 means
+	// RateLimit's value, and Burst's; math.Inf(1) means no limit. See the
+	// package documentation.
+	RefreshRateLimit float64
+	RefreshBurst     int
 	// Logger receives structured logs (default slog.Default()).
 	Logger *slog.Logger
 	// Registerer receives the witness's metrics (default: not registered).
@@ -109,10 +169,29 @@ type Witness struct {
 	logger  *slog.Logger
 	metrics *metrics
 
-	mu       sync.Mutex // guards the maps
-	locks    map[string]*sync.Mutex
-	state    map[string]State
-	limiters map[string]*rate.Limiter
+	mu    sync.Mutex // guards the maps
+	logs  map[string]*logState
+	state map[string]State
+}
+
+// A logState is what a witness keeps in memory for one log it follows,
+// besides its State.
+type logState struct {
+	// mu is held by a request from its decision to advance the state
+	// until the new state is stored.
+	mu sync.Mutex
+	// advance and refresh are the log's budgets (nil: no limit).
+	advance, refresh *rate.Limiter
+	// verified is the checkpoint whose log signature was verified last.
+	verified atomic.Pointer[verifiedCheckpoint]
+}
+
+// A verifiedCheckpoint is a checkpoint, exactly as sent, whose note is
+// well-formed and signed by the log, and whose text is a checkpoint.
+type verifiedCheckpoint struct {
+	raw []byte
+	n   *note.Note
+	cp  flog.Checkpoint
 }
 
 // New returns a witness over cfg.Store, loading its state.
@@ -126,17 +205,22 @@ func New(ctx context.Context, cfg Config) (*Witness, error) {
 	if cfg.Burst <= 0 {
 		cfg.Burst = max(1, int(cfg.RateLimit))
 	}
+	if cfg.RefreshRateLimit == 0 {
+		cfg.RefreshRateLimit = cfg.RateLimit
+	}
+	if cfg.RefreshBurst <= 0 {
+		cfg.RefreshBurst = cfg.Burst
+	}
 	state, err := cfg.Store.All(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("couldn't read the witness state: %w", err)
 	}
 	w := &Witness{
-		cfg:      cfg,
-		logger:   cfg.Logger,
-		metrics:  newMetrics(cfg.Registerer),
-		locks:    map[string]*sync.Mutex{},
-		state:    state,
-		limiters: map[string]*rate.Limiter{},
+		cfg:     cfg,
+		logger:  cfg.Logger,
+		metrics: newMetrics(cfg.Registerer, cfg.Store),
+		logs:    map[string]*logState{},
+		state:   state,
 	}
 	for origin, st := range state {
 		w.metrics.size.WithLabelValues(origin).Set(float64(st.Size))
@@ -144,106 +228,256 @@ func New(ctx context.Context, cfg Config) (*Witness, error) {
 	return w, nil
 }
 
-// lock returns origin's lock, and its rate limiter (nil for no limit).
-func (w *Witness) lock(origin string) (*sync.Mutex, *rate.Limiter) {
+// logState returns what the witness keeps for origin, or nil if origin is
+// not a log it follows.
+func (w *Witness) logState(origin string) *logState {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	m, ok := w.locks[origin]
-	if !ok {
-		m = new(sync.Mutex)
-		w.locks[origin] = m
-		if w.cfg.RateLimit > 0 {
-			w.limiters[origin] = rate.NewLimiter(rate.Limit(w.cfg.RateLimit), w.cfg.Burst)
-		}
+	ls, ok := w.logs[origin]
+	if ok {
+		return ls
 	}
-	return m, w.limiters[origin]
+	if len(w.cfg.Logs.Verifiers(origin)) == 0 {
+		return nil
+	}
+	ls = &logState{}
+	if w.cfg.RateLimit > 0 {
+		ls.advance = rate.NewLimiter(rate.Limit(w.cfg.RateLimit), w.cfg.Burst)
+	}
+	if w.cfg.RefreshRateLimit > 0 {
+		ls.refresh = rate.NewLimiter(rate.Limit(w.cfg.RefreshRateLimit), w.cfg.RefreshBurst)
+	}
+	w.logs[origin] = ls
+	return ls
+}
+
+// snapshot returns origin's state, and whether the witness has one.
+func (w *Witness) snapshot(origin string) (State, bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	st, ok := w.state[origin]
+	return st, ok
+}
+
+// allow charges one request to the budget l (nil: no limit).
+func allow(l *rate.Limiter) error {
+	if l != nil && !l.Allow() {
+		return ErrRateLimited
+	}
+	return nil
 }
 
 // AddCheckpoint implements C2SP tlog-witness add-checkpoint: it verifies
 // the checkpoint's log signature, checks the old size against the latest
 // cosigned checkpoint of the log, verifies the consistency proof (or, for
-// the same size, that the root is the same), stores the checkpoint and
-// returns this witness's cosignature lines.
+// the same size, that the root is the same), stores the checkpoint if it
+// is larger and returns this witness's cosignature lines.
 func (w *Witness) AddCheckpoint(ctx context.Context, req *AddCheckpointRequest) (_ []byte, err error) {
 	start := time.Now()
 	origin := "unknown"
 	defer func() { w.metrics.observe(origin, err, time.Since(start)) }()
 
 	first, _, _ := bytes.Cut(req.Checkpoint, []byte("\n"))
-	verifiers := w.cfg.Logs.Verifiers(string(first))
-	if len(verifiers) == 0 {
-		return nil, fmt.Errorf("%w %q", ErrUnknownLog, truncate(first))
+	ls := w.logState(string(first))
+	if ls != nil {
+		origin = string(first)
 	}
-	origin = string(first)
-	n, err := note.Open(req.Checkpoint, note.VerifierList(verifiers...))
+	v, err := w.open(ls, req.Checkpoint)
 	if err != nil {
-		var unverified *note.UnverifiedNoteError
-		var invalid *note.InvalidSignatureError
-		if errors.As(err, &unverified) || errors.As(err, &invalid) {
-			return nil, fmt.Errorf("%w: %v", ErrBadSignature, err)
-		}
-		return nil, badRequest("checkpoint is not a signed note: %v", err)
+		return nil, err
 	}
-	var cp flog.Checkpoint
-	if _, err := cp.Unmarshal([]byte(n.Text)); err != nil {
-		return nil, badRequest("invalid checkpoint: %v", err)
-	}
-	if len(cp.Hash) != rfc6962.DefaultHasher.Size() {
-		return nil, badRequest("checkpoint root hash is %d bytes, want 32", len(cp.Hash))
-	}
+	cp := v.cp
+	// SPEC: The old size MUST be equal to or lower than the checkpoint
+	// size. Otherwise, the witness MUST respond with a "400 Bad Request".
+	// The checkpoint may still be evidence of a fork.
 	if req.OldSize > cp.Size {
+		st, known := w.snapshot(origin)
+		if err := w.checkFork(ctx, origin, ls, v, st, known); err != nil {
+			return nil, err
+		}
 		return nil, badRequest("old size %d is larger than the checkpoint size %d", req.OldSize, cp.Size)
 	}
 	if cp.Size == 0 && !bytes.Equal(cp.Hash, rfc6962.DefaultHasher.EmptyRoot()) {
 		return nil, fmt.Errorf("%w: a checkpoint of size 0 must have the empty tree's root", ErrInconsistent)
 	}
 
-	m, limiter := w.lock(origin)
-	if limiter != nil && !limiter.Allow() {
-		return nil, ErrRateLimited
+	for waited := false; ; {
+		st, known := w.snapshot(origin)
+		if req.OldSize != st.Size && !waited {
+			// Wait for an advance in progress, if any, so that a 409
+			// carries the newest size and not one about to be replaced.
+			ls.mu.Lock()
+			ls.mu.Unlock()
+			waited = true
+			continue
+		}
+		if req.OldSize != st.Size || known && cp.Size <= st.Size {
+			return w.noAdvance(ctx, origin, ls, v, req, st, known)
+		}
+		// The request would advance the state: check it against the
+		// snapshot, then store it if the state is still the snapshot's.
+		if err := checkConsistency(st, req.Proof, cp); err != nil {
+			// Anyone can send a log's checkpoint with a bad proof, and this
+			// answer is not rate limited: not a warning.
+			w.logger.Debug("consistency proof does not verify", "origin", origin, "old", st.Size, "size", cp.Size, "err", err)
+			return nil, err
+		}
+		ls.mu.Lock()
+		cur, curKnown := w.snapshot(origin)
+		if curKnown != known || cur.Size != st.Size {
+			// Another request advanced the state meanwhile: decide again.
+			ls.mu.Unlock()
+			continue
+		}
+		lines, err := w.advance(ctx, origin, ls, v)
+		ls.mu.Unlock()
+		return lines, err
 	}
-	m.Lock()
-	defer m.Unlock()
-	w.mu.Lock()
-	st, known := w.state[origin]
-	w.mu.Unlock()
+}
 
-	if req.OldSize != st.Size {
-		return nil, &ConflictError{Size: st.Size}
-	}
-	switch {
-	case known && cp.Size == st.Size:
-		if !bytes.Equal(cp.Hash, st.Root) {
-			w.keepFork(ctx, origin, st, req.Checkpoint)
-			return nil, &ForkError{Size: cp.Size}
-		}
-		if len(req.Proof) != 0 {
-			return nil, fmt.Errorf("%w: the proof between equal sizes must be empty", ErrInconsistent)
-		}
-	case st.Size == 0:
-		if len(req.Proof) != 0 {
-			return nil, fmt.Errorf("%w: the proof from size 0 must be empty", ErrInconsistent)
-		}
-	default:
-		if err := proof.VerifyConsistency(rfc6962.DefaultHasher, st.Size, cp.Size, req.Proof, st.Root, cp.Hash); err != nil {
-			w.logger.Warn("consistency proof does not verify", "origin", origin, "old", st.Size, "size", cp.Size, "err", err)
-			return nil, fmt.Errorf("%w from size %d to %d: %v", ErrInconsistent, st.Size, cp.Size, err)
+// open returns the verified checkpoint raw of the log ls (nil if the
+// origin is unknown), checking, in this order, that it is a well-formed
+// signed note (400), that its origin is known (404), that the log signed
+// it (403) and that its text is a checkpoint (400). A checkpoint equal to
+// the last one verified for the log is not verified again.
+func (w *Witness) open(ls *logState, raw []byte) (*verifiedCheckpoint, error) {
+	if ls != nil {
+		if v := ls.verified.Load(); v != nil && bytes.Equal(v.raw, raw) {
+			return v, nil
 		}
 	}
+	// A checkpoint that is not a well-formed signed note is a bad request,
+	// whatever its first line: opened with no verifiers, a well-formed
+	// note gives an *UnverifiedNoteError, a malformed one another error.
+	var unverified *note.UnverifiedNoteError
+	if _, err := note.Open(raw, note.VerifierList()); !errors.As(err, &unverified) {
+		return nil, badRequest("checkpoint is not a signed note: %v", err)
+	}
+	first, _, _ := bytes.Cut(raw, []byte("\n"))
+	if ls == nil {
+		// SPEC: If the checkpoint origin is unknown, the witness MUST
+		// respond with a "404 Not Found" HTTP status code.
+		return nil, fmt.Errorf("%w %q", ErrUnknownLog, truncate(first))
+	}
+	n, err := note.Open(raw, note.VerifierList(w.cfg.Logs.Verifiers(string(first))...))
+	if err != nil {
+		// SPEC: If none of the signatures verify against a trusted public
+		// key, the witness MUST respond with a "403 Forbidden" HTTP status
+		// code.
+		return nil, fmt.Errorf("%w: %v", ErrBadSignature, err)
+	}
+	v := &verifiedCheckpoint{raw: bytes.Clone(raw), n: n}
+	if _, err := v.cp.Unmarshal([]byte(n.Text)); err != nil {
+		return nil, badRequest("invalid checkpoint: %v", err)
+	}
+	if len(v.cp.Hash) != rfc6962.DefaultHasher.Size() {
+		return nil, badRequest("checkpoint root hash is %d bytes, want 32", len(v.cp.Hash))
+	}
+	ls.verified.Store(v)
+	return v, nil
+}
 
-	full, lines, err := w.cosign(n)
+// checkConsistency verifies the consistency proof from st to cp, a larger
+// checkpoint.
+func checkConsistency(st State, p [][]byte, cp flog.Checkpoint) error {
+	if st.Size == 0 {
+		// SPEC: The proof MUST be empty if the old size is zero.
+		if len(p) != 0 {
+			return fmt.Errorf("%w: the proof from size 0 must be empty", ErrInconsistent)
+		}
+		return nil
+	}
+	if err := proof.VerifyConsistency(rfc6962.DefaultHasher, st.Size, cp.Size, p, st.Root, cp.Hash); err != nil {
+		return fmt.Errorf("%w from size %d to %d: %v", ErrInconsistent, st.Size, cp.Size, err)
+	}
+	return nil
+}
+
+// advance cosigns v, which advances origin's state, and stores it. The
+// caller holds ls.mu and has checked v against the state.
+func (w *Witness) advance(ctx context.Context, origin string, ls *logState, v *verifiedCheckpoint) ([]byte, error) {
+	if err := allow(ls.advance); err != nil {
+		return nil, err
+	}
+	full, lines, err := w.cosign(v.n)
 	if err != nil {
 		return nil, err
 	}
-	next := State{Size: cp.Size, Root: cp.Hash, Note: full}
+	next := State{Size: v.cp.Size, Root: v.cp.Hash, Note: full}
+	// SPEC: The witness MUST persist the new checkpoint before responding.
 	if err := w.cfg.Store.Set(ctx, origin, next, time.Now()); err != nil {
 		return nil, err
 	}
 	w.mu.Lock()
 	w.state[origin] = next
 	w.mu.Unlock()
-	w.metrics.size.WithLabelValues(origin).Set(float64(cp.Size))
+	w.metrics.size.WithLabelValues(origin).Set(float64(v.cp.Size))
 	return lines, nil
+}
+
+// noAdvance answers a request that does not advance origin's state st
+// (known tells whether there is one): a stale old size, the latest
+// checkpoint again, or another root for its size. It stores nothing but
+// fork evidence. The latest checkpoint again is cosigned again, with a
+// fresh timestamp, from the snapshot st: it needs no lock, since the
+// answer is the one the request would have had when st was taken.
+func (w *Witness) noAdvance(ctx context.Context, origin string, ls *logState, v *verifiedCheckpoint, req *AddCheckpointRequest, st State, known bool) ([]byte, error) {
+	cp := v.cp
+	fork := known && cp.Size == st.Size && !bytes.Equal(cp.Hash, st.Root)
+	if err := w.checkFork(ctx, origin, ls, v, st, known); err != nil {
+		return nil, err
+	}
+	// SPEC: The witness MUST check that the old size matches the size of
+	// the latest checkpoint it cosigned for the checkpoint's origin (or
+	// zero if it never cosigned a checkpoint for that origin). If it
+	// doesn't match, the witness MUST respond with a "409 Conflict".
+	if req.OldSize != st.Size {
+		return nil, &ConflictError{Size: st.Size}
+	}
+	// Here the old size, the state's and the checkpoint's are equal.
+	// SPEC: If the old size matches the checkpoint size, the witness MUST
+	// check that the root hashes are also identical. If they don't match,
+	// the witness MUST respond with a "409 Conflict" HTTP status code.
+	if fork {
+		return nil, &ForkError{Size: cp.Size}
+	}
+	if len(req.Proof) != 0 {
+		return nil, fmt.Errorf("%w: the proof between equal sizes must be empty", ErrInconsistent)
+	}
+	// The checkpoint is the state's: cosigned again, not stored again. A
+	// signature is work charged to the log's refresh budget.
+	if err := allow(ls.refresh); err != nil {
+		return nil, err
+	}
+	_, lines, err := w.cosign(v.n)
+	return lines, err
+}
+
+// checkFork keeps the evidence if v, a checkpoint signed by origin's log,
+// has the size of one the witness cosigned, among the state st (known
+// tells whether there is one) and the history, with another root. It is
+// charged to the log's refresh budget when it reads or writes the store:
+// unless v is larger than the state, or is the state.
+func (w *Witness) checkFork(ctx context.Context, origin string, ls *logState, v *verifiedCheckpoint, st State, known bool) error {
+	cp := v.cp
+	if !known || cp.Size > st.Size || cp.Size == st.Size && bytes.Equal(cp.Hash, st.Root) {
+		return nil
+	}
+	if err := allow(ls.refresh); err != nil {
+		return err
+	}
+	held := st
+	if cp.Size < st.Size {
+		var ok bool
+		var err error
+		if held, ok, err = w.cfg.Store.History(ctx, origin, cp.Size); err != nil || !ok {
+			return err
+		}
+	}
+	if !bytes.Equal(cp.Hash, held.Root) {
+		w.keepFork(origin, held, v)
+	}
+	return nil
 }
 
 // cosign returns the checkpoint with the log's verified signatures and
@@ -261,15 +495,25 @@ func (w *Witness) cosign(n *note.Note) (full, lines []byte, err error) {
 	return full, bytes.Clone(full[end:]), nil
 }
 
-func (w *Witness) keepFork(ctx context.Context, origin string, held State, offered []byte) {
-	w.metrics.forks.WithLabelValues(origin).Inc()
-	f := Fork{Origin: origin, Size: held.Size, Held: held.Note, Offered: offered, Seen: time.Now()}
-	if err := w.cfg.Store.AddFork(ctx, f); err != nil {
+// keepFork stores the evidence that origin's log signed v and held, the
+// checkpoint of the same size the witness cosigned, unless it is stored
+// already. The request's answer does not depend on it: a failure is
+// logged.
+func (w *Witness) keepFork(origin string, held State, v *verifiedCheckpoint) {
+	// The evidence is stored even if the request is cancelled.
+	ctx := context.Background()
+	f := Fork{Origin: origin, Size: held.Size, Held: held.Note, Offered: v.raw, OfferedRoot: v.cp.Hash, Seen: time.Now()}
+	added, err := w.cfg.Store.AddFork(ctx, f)
+	switch {
+	case errors.Is(err, ErrForksFull):
+		w.metrics.forksDropped.WithLabelValues(origin).Inc()
+	case err != nil:
 		w.logger.Error("couldn't store the evidence of a fork", "origin", origin, "size", held.Size, "err", err)
-		return
+	case added:
+		w.metrics.forks.WithLabelValues(origin).Inc()
+		w.logger.Error("FORK: the log signed two root hashes for one size; both checkpoints are kept", "origin", origin, "size", held.Size,
+			"held", string(held.Note), "offered", string(v.raw))
 	}
-	w.logger.Error("FORK: the log signed two root hashes for one size; both checkpoints are kept", "origin", origin, "size", held.Size,
-		"held", string(held.Note), "offered", string(offered))
 }
 
 // Latest returns the latest checkpoint the witness cosigned for origin,

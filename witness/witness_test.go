@@ -156,15 +156,20 @@ func TestAddCheckpoint(t *testing.T) {
 		wantForks  int
 		cosigned   bool
 		cosignSize uint64
+		refresh    bool   // cosigned again, not stored again
+		writes     uint64 // durable writes of the request
 	}{
-		{desc: "happy path", body: tr.request(t, 3, 5), status: 200, wantSize: 5, cosigned: true, cosignSize: 5},
-		{desc: "first contact", fresh: true, body: tr.request(t, 0, 5), status: 200, wantSize: 5, cosigned: true, cosignSize: 5},
-		{desc: "first contact at size 0", fresh: true, body: withProof(0, nil, testutil.SignCheckpoint(t, logKey, 0, rfc6962.DefaultHasher.EmptyRoot())), status: 200, wantSize: 0, cosigned: true},
-		{desc: "same checkpoint again (fresh timestamp)", body: tr.request(t, 3, 3), status: 200, wantSize: 3, cosigned: true, cosignSize: 3},
+		{desc: "happy path", body: tr.request(t, 3, 5), status: 200, wantSize: 5, cosigned: true, cosignSize: 5, writes: 1},
+		{desc: "first contact", fresh: true, body: tr.request(t, 0, 5), status: 200, wantSize: 5, cosigned: true, cosignSize: 5, writes: 1},
+		{desc: "first contact at size 0", fresh: true, body: withProof(0, nil, testutil.SignCheckpoint(t, logKey, 0, rfc6962.DefaultHasher.EmptyRoot())), status: 200, wantSize: 0, cosigned: true, writes: 1},
+		{desc: "same checkpoint again (fresh timestamp)", body: tr.request(t, 3, 3), status: 200, wantSize: 3, cosigned: true, cosignSize: 3, refresh: true},
+		{desc: "same checkpoint again with other unknown signatures", body: withProof(3, nil, testutil.Cosign(t, tr.checkpoint(t, logKey, 3), testutil.Key("witness-z.example.org"))), status: 200, wantSize: 3, cosigned: true, cosignSize: 3, refresh: true},
+		{desc: "same checkpoint again with a proof", body: withProof(3, [][]byte{hash[:]}, tr.checkpoint(t, logKey, 3)), status: 422, bodyHas: "the proof between equal sizes must be empty", wantSize: 3},
 		{desc: "stale old size", body: tr.request(t, 2, 5), status: 409, ctype: "text/x.tlog.size", bodyHas: "3\n", wantSize: 3},
 		{desc: "old size 0 when 3 is cosigned", body: tr.request(t, 0, 5), status: 409, ctype: "text/x.tlog.size", bodyHas: "3\n", wantSize: 3},
 		{desc: "old size unknown to a fresh witness", fresh: true, body: tr.request(t, 3, 5), status: 409, ctype: "text/x.tlog.size", bodyHas: "0\n", wantSize: 0},
-		{desc: "same size different root", body: withProof(3, nil, forked.checkpoint(t, logKey, 3)), status: 409, ctype: "text/plain; charset=utf-8", bodyHas: "fork", wantSize: 3, wantForks: 1},
+		{desc: "same size different root", body: withProof(3, nil, forked.checkpoint(t, logKey, 3)), status: 409, ctype: "text/plain; charset=utf-8", bodyHas: "fork", wantSize: 3, wantForks: 1, writes: 1},
+		{desc: "same size different root, stale old size", body: withProof(0, nil, forked.checkpoint(t, logKey, 3)), status: 409, ctype: "text/x.tlog.size", bodyHas: "3\n", wantSize: 3, wantForks: 1, writes: 1},
 		{desc: "smaller checkpoint", body: withProof(3, nil, tr.checkpoint(t, logKey, 2)), status: 400, bodyHas: "old size 3 is larger than the checkpoint size 2", wantSize: 3},
 		{desc: "smaller checkpoint with its own old size", body: tr.request(t, 1, 2), status: 409, ctype: "text/x.tlog.size", bodyHas: "3\n", wantSize: 3},
 		{desc: "garbage", body: []byte("hello"), status: 400, bodyHas: "no old size line", wantSize: 3},
@@ -174,6 +179,11 @@ func TestAddCheckpoint(t *testing.T) {
 		{desc: "proof line not base64", body: append([]byte("old 3\n!!!!\n\n"), tr.checkpoint(t, logKey, 5)...), status: 400, bodyHas: "proof line 1 is not a base64 SHA-256 hash", wantSize: 3},
 		{desc: "no checkpoint", body: []byte("old 3\n\n"), status: 400, bodyHas: "no checkpoint", wantSize: 3},
 		{desc: "checkpoint without signatures", body: []byte("old 3\n\nexample.com/testlog\n5\n" + line), status: 400, bodyHas: "not a signed note", wantSize: 3},
+		{desc: "checkpoint that is not a note", body: []byte("old 0\n\ngarbage"), status: 400, bodyHas: "not a signed note", wantSize: 3},
+		{desc: "checkpoint that is not a note, one line", body: []byte("old 3\n\ngarbage\n"), status: 400, bodyHas: "not a signed note", wantSize: 3},
+		{desc: "unsigned checkpoint of an unknown origin", body: []byte("old 3\n\nexample.com/otherlog\n5\n" + line), status: 400, bodyHas: "not a signed note", wantSize: 3},
+		{desc: "malformed signature line", body: []byte("old 3\n\nexample.com/otherlog\n5\n" + line + "\n— example.com/otherlog !!!\n"), status: 400, bodyHas: "not a signed note", wantSize: 3},
+		{desc: "control character in the checkpoint", body: append([]byte("old 3\n\n"), bytes.Replace(tr.checkpoint(t, logKey, 5), []byte("\n5\n"), []byte("\n5\r\n"), 1)...), status: 400, bodyHas: "not a signed note", wantSize: 3},
 		{desc: "bad consistency proof", body: withProof(3, badProof, tr.checkpoint(t, logKey, 5)), status: 422, bodyHas: "consistency proof does not verify", wantSize: 3},
 		{desc: "missing consistency proof", body: withProof(3, nil, tr.checkpoint(t, logKey, 5)), status: 422, wantSize: 3},
 		{desc: "proof from a forked tree", body: func() []byte {
@@ -195,6 +205,7 @@ func TestAddCheckpoint(t *testing.T) {
 				}
 			}
 			before := w.Latest(logKey.Name)
+			writes := w.store.Writes()
 			status, ctype, body := post(t, w.url, tc.body)
 			if status != tc.status {
 				t.Fatalf("status %d (%s), want %d", status, body, tc.status)
@@ -212,11 +223,14 @@ func TestAddCheckpoint(t *testing.T) {
 			if got := all[logKey.Name].Size; got != tc.wantSize {
 				t.Errorf("stored size %d, want %d", got, tc.wantSize)
 			}
-			if tc.status != 200 && !bytes.Equal(w.Latest(logKey.Name), before) {
-				t.Errorf("a rejected request changed the latest checkpoint")
+			if got := w.store.Writes() - writes; got != tc.writes {
+				t.Errorf("%d durable writes, want %d", got, tc.writes)
 			}
-			if tc.status != 200 && !bytes.Equal(all[logKey.Name].Note, before) {
-				t.Errorf("a rejected request changed the stored checkpoint")
+			if (tc.status != 200 || tc.refresh) && !bytes.Equal(w.Latest(logKey.Name), before) {
+				t.Errorf("the request changed the latest checkpoint")
+			}
+			if (tc.status != 200 || tc.refresh) && !bytes.Equal(all[logKey.Name].Note, before) {
+				t.Errorf("the request changed the stored checkpoint")
 			}
 			forks, err := w.Forks(context.Background())
 			if err != nil {
@@ -225,7 +239,7 @@ func TestAddCheckpoint(t *testing.T) {
 			if len(forks) != tc.wantForks {
 				t.Errorf("%d forks kept, want %d", len(forks), tc.wantForks)
 			}
-			if tc.wantForks > 0 && (!bytes.Equal(forks[0].Held, before) || !bytes.Contains(tc.body, forks[0].Offered)) {
+			if tc.wantForks > 0 && len(forks) > 0 && (!bytes.Equal(forks[0].Held, before) || !bytes.Contains(tc.body, forks[0].Offered)) {
 				t.Errorf("fork evidence %+v does not hold both checkpoints", forks[0])
 			}
 			if !tc.cosigned {
@@ -249,7 +263,7 @@ func TestAddCheckpoint(t *testing.T) {
 			if _, err := fnote.CoSigV1Timestamp(n.Sigs[1]); err != nil {
 				t.Error(err)
 			}
-			if !bytes.Equal(all[logKey.Name].Note, w.Latest(logKey.Name)) || !bytes.Contains(w.Latest(logKey.Name), []byte(body)) {
+			if !bytes.Equal(all[logKey.Name].Note, w.Latest(logKey.Name)) || !tc.refresh && !bytes.Contains(w.Latest(logKey.Name), []byte(body)) {
 				t.Errorf("stored note %q does not carry the cosignature %q", all[logKey.Name].Note, body)
 			}
 		})
@@ -318,22 +332,45 @@ func TestRotationSigners(t *testing.T) {
 	}
 }
 
+// TestRateLimit checks a log's two budgets: requests that advance its
+// state, and the refreshes (or replays) of its latest checkpoint. Using up
+// one leaves the other, a 409 for a stale old size is charged to neither,
+// and the budgets are per log.
 func TestRateLimit(t *testing.T) {
-	w := startWitness(t, "", witness.Config{RateLimit: 1, Burst: 2})
+	// Budgets that do not refill during the test.
+	w := startWitness(t, "", witness.Config{RateLimit: 0.001, Burst: 2, RefreshRateLimit: 0.001, RefreshBurst: 1})
 	tr := newTree(4, -1, "")
 	var codes []int
-	for range 4 {
-		status, _, _ := post(t, w.url, tr.request(t, 0, 1))
+	for _, body := range [][]byte{
+		tr.request(t, 0, 1), // advances: 1 of 2
+		tr.request(t, 1, 1), // refresh: 1 of 1
+		tr.request(t, 1, 1), // refresh: none left
+		tr.request(t, 0, 2), // stale old size: free
+		tr.request(t, 1, 2), // advances: 2 of 2
+		tr.request(t, 2, 2), // refresh: none left
+		tr.request(t, 2, 3), // advances: none left
+		tr.request(t, 1, 3), // stale old size: free
+	} {
+		status, _, _ := post(t, w.url, body)
 		codes = append(codes, status)
 	}
-	// The first is cosigned; the second is a conflict (the witness is at
-	// 1 now); the bucket of 2 is then empty.
-	if fmt.Sprint(codes) != "[200 409 429 429]" {
-		t.Errorf("statuses %v, want [200 409 429 429]", codes)
+	if want := "[200 200 429 409 200 429 429 409]"; fmt.Sprint(codes) != want {
+		t.Errorf("statuses %v, want %s", codes, want)
 	}
-	other := startWitness(t, "", witness.Config{RateLimit: 1, Burst: 1, Logs: testutil.LogList(t, logKey, testutil.Key("example.com/otherlog"))})
+	resp, err := http.Post(w.url+"/add-checkpoint", "text/plain", bytes.NewReader(tr.request(t, 2, 2)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") != "1" {
+		t.Errorf("rate limited: %d, Retry-After %q; want 429 with Retry-After: 1", resp.StatusCode, resp.Header.Get("Retry-After"))
+	}
+
+	otherKey := testutil.Key("example.com/otherlog")
+	other := startWitness(t, "", witness.Config{RateLimit: 0.001, Burst: 1, Logs: testutil.LogList(t, logKey, otherKey)})
 	post(t, other.url, tr.request(t, 0, 1))
-	otherReq := (&witness.AddCheckpointRequest{Checkpoint: tr.checkpoint(t, testutil.Key("example.com/otherlog"), 1)}).Marshal()
+	post(t, other.url, tr.request(t, 1, 1))
+	otherReq := (&witness.AddCheckpointRequest{Checkpoint: tr.checkpoint(t, otherKey, 1)}).Marshal()
 	if status, _, body := post(t, other.url, otherReq); status != 200 {
 		t.Errorf("another log's first request: %d %s; the limit is per log", status, body)
 	}

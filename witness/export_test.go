@@ -1,0 +1,9 @@
+package witness
+
+// SetBounds lowers the history and fork bounds of the stores opened until
+// restore is called.
+func SetBounds(history, forks int) (restore func()) {
+	h, f := historySize, maxForks
+	historySize, maxForks = history, forks
+	return func() { historySize, maxForks = h, f }
+}
