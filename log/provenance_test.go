@@ -166,6 +166,12 @@ func TestProvenanceRules(t *testing.T) {
 		subjects = append(subjects, provenance.Artifact{Name: fmt.Sprintf("part-%04d-with-a-long-name.bin", i), SHA256: sha256.Sum256([]byte{byte(i), byte(i >> 8)})})
 	}
 	huge := build(t, img, ci, "https://ci.example.com/runner/v1", func(b *provenance.Build) { b.Subjects = append(b.Subjects, subjects...) })
+	futureBuild := build(t, img, ci, "https://ci.example.com/runner/v1", func(b *provenance.Build) {
+		b.StartedOn, b.FinishedOn = time.Date(2999, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(2999, 1, 1, 1, 0, 0, 0, time.UTC)
+	})
+	soonBuild := build(t, img, ci, "https://ci.example.com/runner/v1", func(b *provenance.Build) {
+		b.FinishedOn = time.Now().Add(time.Hour).UTC().Truncate(time.Second)
+	})
 	noProv := testutil.SignRelease(t, testutil.NewRelease(img, nil), rel1)
 	badSecond := mutateEnvelope(t, rel, func(e map[string]any) { e["payloadType"] = "text/plain" })
 	many := make([][]byte, 17)
@@ -184,6 +190,8 @@ func TestProvenanceRules(t *testing.T) {
 		{"provenance by an unknown builder", jsonArray(unknownBuilder), 403, "unknown key"},
 		{"endorsed provenance about another image", jsonArray(aboutOther, releaseOf(t, img, aboutOther)), 400, "is not about the released image"},
 		{"finishedOn before startedOn", jsonArray(backwards), 400, "finishedOn"},
+		{"build started in 2999", jsonArray(futureBuild), 400, "the provenance's startedOn time 2999-01-01T00:00:00Z is in the future"},
+		{"build finished an hour from now", jsonArray(soonBuild), 400, "plus the allowed clock skew of 10m0s"},
 		{"provenance over the entry limit", jsonArray(huge), 413, "larger than 65535"},
 		{"second entry malformed: nothing logged", jsonArray(prov, badSecond), 400, "entry 1: wrong payloadType"},
 		{"too many entries", jsonArray(many...), 400, "more than the limit of 16"},

@@ -308,3 +308,48 @@ rules:
 	}
 	return pol
 }
+
+// TestReindexOldDataDirectory: a data directory written before the lookup
+// index had statement and endorsement keys (and recorded its version) is
+// reindexed when the log starts, so that statement deduplication and the
+// build/rebuild roles cover the entries logged before.
+func TestReindexOldDataDirectory(t *testing.T) {
+	ctx := context.Background()
+	opts := testutil.LogOptions{ReleaseKeys: []*keys.PrivateKey{rel1}, BuilderKeys: []*keys.PrivateKey{ci, rebuild}, RequireProvenance: true}
+	l := testutil.StartLog(t, opts)
+	lc := newClient(t, l)
+	img := testutil.Image("old directory", 1800)
+	prov := build(t, img, ci, "https://ci.example.com/runner/v1", nil)
+	rel := releaseOf(t, img, prov)
+	if _, err := lc.AddAll(ctx, [][]byte{prov, rel}); err != nil {
+		t.Fatal(err)
+	}
+	l.WaitSize(t, 2)
+	dir := l.Dir
+	l.Stop(t)
+	// Make it what an older fwlog left: no statement or endorsement keys,
+	// no index version.
+	db := openDB(t, dir)
+	if _, err := db.Exec(`DELETE FROM lookup WHERE substr(key, 1, 1) IN (x'06', x'07'); DELETE FROM meta WHERE key = 'index_version'`); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+
+	opts.Dir = dir
+	l = testutil.StartLog(t, opts)
+	lc = newClient(t, l)
+	if v, err := l.Store.IndexVersion(ctx); err != nil || v == 0 {
+		t.Errorf("index version after start-up = %d, %v; want it recorded", v, err)
+	}
+	withStranger, err := provenance.AddSignature(ctx, rel, testutil.Signer(t, testutil.Key("mallory")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r, err := lc.Add(ctx, withStranger); err != nil || r.Index != 1 {
+		t.Errorf("a copy of an old release with an untrusted signature = %+v, %v; want the old index 1", r, err)
+	}
+	sub, err := lc.Subject(ctx, sha256.Sum256(img))
+	if err != nil || len(sub.Entries) != 2 || sub.Entries[0].Role != "build" {
+		t.Errorf("subject after reindexing = %+v, %v; want the provenance as the build", sub, err)
+	}
+}
