@@ -94,6 +94,7 @@ func serve(args []string, stderr io.Writer) int {
 		witFailOpen = fs.Bool("witness-fail-open", false, "DEVELOPMENT ONLY: publish checkpoints without the witness quorum when a round fails")
 		maxConns    = fs.Int("max-conns", server.DefaultMaxConns, "most connections open at once; more wait in the listen backlog")
 		bodyTimeout = fs.Duration("body-timeout", server.DefaultBodyTimeout, "time a submission's body has to arrive (408 after it); image uploads get it as a grace period")
+		clockSkew   = fs.Duration("max-clock-skew", 10*time.Minute, "how far in the future, by this log's clock, a statement's times may be (a release's created, a build's startedOn and finishedOn)")
 		bodyBudget  = cli.Bytes(server.DefaultBodyBudget)
 		uploadRate  = cli.Bytes(server.DefaultUploadMinRate)
 	)
@@ -136,6 +137,8 @@ func serve(args []string, stderr io.Writer) int {
 	switch {
 	case *witFailOpen && *witPolicy == "":
 		return usageErr(errors.New("--witness-fail-open needs --witness-policy"))
+	case *clockSkew <= 0:
+		return usageErr(errors.New("--max-clock-skew must be positive"))
 	case *maxConns <= 0 || bodyBudget <= 0 || *bodyTimeout <= 0 || uploadRate <= 0:
 		return usageErr(errors.New("--max-conns, --body-budget, --body-timeout and --upload-min-rate must be positive"))
 	case *batch <= 0 || *queue <= 0 || *tileCache <= 0 || *interval <= 0 || *shutdown <= 0 || *witTimeout <= 0 || *witRefresh <= 0:
@@ -291,6 +294,7 @@ func serve(args []string, stderr io.Writer) int {
 		WitnessTimeout:    *witTimeout,
 		WitnessRefresh:    *witRefresh,
 		WitnessFailOpen:   *witFailOpen,
+		MaxClockSkew:      *clockSkew,
 		Logger:            logger,
 		Registerer:        reg,
 	})
