@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"crypto/sha512"
@@ -158,12 +159,11 @@ func release(ctx context.Context, e *env, args []string) error {
 		}
 	}
 	for _, f := range provFiles {
-		data, err := os.ReadFile(f)
-		if err != nil {
-			return err
-		}
 		// Endorse the exact bytes fwctl submit sends (and the log stores).
-		data = trimNewline(data)
+		data, _, err := readEntry(f)
+		if err != nil {
+			return fmt.Errorf("--provenance %w", err)
+		}
 		pe, err := provenance.ParseEntry(data)
 		if err != nil {
 			return fmt.Errorf("--provenance %s: %w", f, err)
@@ -184,11 +184,10 @@ func release(ctx context.Context, e *env, args []string) error {
 		r.Provenance = append(r.Provenance, sha256.Sum256(data))
 	}
 	entryDigest := func(flag, f string, kind provenance.Kind) (provenance.Digest, error) {
-		data, err := os.ReadFile(f)
+		data, _, err := readEntry(f)
 		if err != nil {
-			return provenance.Digest{}, err
+			return provenance.Digest{}, fmt.Errorf("--%s %w", flag, err)
 		}
-		data = trimNewline(data)
 		e, err := provenance.ParseEntry(data)
 		if err != nil {
 			return provenance.Digest{}, fmt.Errorf("--%s %s: %w", flag, f, err)
@@ -330,6 +329,28 @@ func sign(ctx context.Context, e *env, args []string) error {
 	return writeOutput(e, *out, append(env, '\n'), 0o644)
 }
 
+// readEntry reads an entry file as the log takes it: without the trailing
+// newline fwctl writes, and a bare DSSE envelope in its canonical encoding
+// (docs/FORMATS.md), which keeps the payload and signature bytes; Sigstore
+// bundles and in-toto metadata stay as their producers made them. It
+// reports whether the file was converted.
+func readEntry(path string) ([]byte, bool, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, false, err
+	}
+	data = trimNewline(data)
+	e, err := provenance.ParseEntry(bytes.TrimSpace(data))
+	if err != nil || e.Envelope == nil || e.Bundle != nil {
+		return data, false, nil // the log names what is wrong
+	}
+	canon, err := provenance.CanonicalEnvelope(&e.Envelope.Envelope)
+	if err != nil {
+		return data, false, nil
+	}
+	return canon, !bytes.Equal(canon, data), nil
+}
+
 // trimNewline drops one trailing newline, which fwctl adds to envelopes it
 // writes so that they print well; the log gets the envelope without it.
 func trimNewline(b []byte) []byte {
@@ -367,11 +388,14 @@ func submit(ctx context.Context, e *env, args []string) error {
 	}
 	var entries [][]byte
 	for _, f := range fs.Args() {
-		data, err := os.ReadFile(f)
+		data, converted, err := readEntry(f)
 		if err != nil {
 			return err
 		}
-		entries = append(entries, trimNewline(data))
+		if converted {
+			fmt.Fprintf(e.stderr, "%s: sending the envelope in its canonical encoding (the same payload and signatures)\n", f)
+		}
+		entries = append(entries, data)
 	}
 	rctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -14,6 +15,7 @@ import (
 	"github.com/fwledger/fwledger/api"
 	"github.com/fwledger/fwledger/internal/testutil"
 	"github.com/fwledger/fwledger/keys"
+	"github.com/secure-systems-lab/go-securesystemslib/dsse"
 )
 
 // fwctl runs the command in-process and returns its exit code and output.
@@ -348,5 +350,57 @@ func TestWitnessedVerify(t *testing.T) {
 	}
 	if code, _, errs := fwctl(t, "checkpoint", "--log", l.URL); code != 2 || !strings.Contains(errs, "give --witness-policy or --log-key") {
 		t.Errorf("checkpoint without trust = %d, %q; want 2", code, errs)
+	}
+}
+
+// TestSubmitCanonicalizes: an envelope from another producer, in another
+// encoding (indented, URL-alphabet signature), is endorsed and submitted in
+// its canonical encoding, which the log takes and which keeps its payload
+// and signature, so the release and its provenance verify.
+func TestSubmitCanonicalizes(t *testing.T) {
+	dir := t.TempDir()
+	p := func(s string) string { return filepath.Join(dir, s) }
+	relKey, ciKey := testutil.Key("example.com/release-1"), testutil.Key("builder.example.com/ci")
+	for name, k := range map[string]*keys.PrivateKey{"release-1": relKey, "ci": ciKey} {
+		if err := keys.Write(p(name), k); err != nil {
+			t.Fatal(err)
+		}
+	}
+	l := testutil.StartLog(t, testutil.LogOptions{ReleaseKeys: []*keys.PrivateKey{relKey}, BuilderKeys: []*keys.PrivateKey{ciKey}, RequireProvenance: true})
+	img := testutil.Image("another producer", 5000)
+	os.WriteFile(p("fw.bin"), img, 0o644)
+	if code, _, errs := fwctl(t, "attest", "--key", p("ci.key"), "--builder-id", "https://ci.example.com/runner/v1",
+		"--source", "git+https://git.example.com/acme/fw@refs/tags/v1.4.0", "--commit", strings.Repeat("ab", 20),
+		"--image", p("fw.bin"), "--out", p("prov.dsse.json")); code != 0 {
+		t.Fatalf("attest = %d: %s", code, errs)
+	}
+	canon, _ := os.ReadFile(p("prov.dsse.json"))
+	canon = bytes.TrimSuffix(canon, []byte("\n"))
+	var env dsse.Envelope
+	json.Unmarshal(canon, &env)
+	raw, _ := base64.StdEncoding.DecodeString(env.Signatures[0].Sig)
+	env.Signatures[0].Sig = base64.URLEncoding.EncodeToString(raw)
+	other, _ := json.MarshalIndent(env, "", "    ")
+	os.WriteFile(p("other.json"), other, 0o644)
+	if code, _, errs := fwctl(t, "release", "--key", p("release-1.key"), "--model", "acme-x1", "--version", "1.4.0", "--svn", "1",
+		"--image", p("fw.bin"), "--provenance", p("other.json"), "--out", p("rel.dsse.json")); code != 0 {
+		t.Fatalf("release = %d: %s", code, errs)
+	}
+	code, out, errs := fwctl(t, "submit", "--log", l.URL, p("other.json"), p("rel.dsse.json"))
+	if code != 0 || !strings.Contains(errs, "other.json: sending the envelope in its canonical encoding") {
+		t.Fatalf("submit = %d: %s%s", code, out, errs)
+	}
+	l.WaitSize(t, 2)
+	if logged, err := l.Entry(context.Background(), 0); err != nil || !bytes.Equal(logged, canon) {
+		t.Errorf("the logged provenance (%v) is not the canonical encoding of the file", err)
+	}
+	if code, _, errs := fwctl(t, "bundle", "--log", l.URL, "--image", p("fw.bin"), "--out", p("fw.bundle")); code != 0 {
+		t.Fatalf("bundle = %d: %s", code, errs)
+	}
+	pub, _ := testutil.LogKey.Public().Marshal()
+	os.WriteFile(p("log.pub"), pub, 0o644)
+	if code, out, errs := fwctl(t, "verify", "--log-key", p("log.pub"), "--release-keys", p("release-1.pub"), "--builder-keys", p("ci.pub"),
+		"--image", p("fw.bin"), "--bundle", p("fw.bundle")); code != 0 {
+		t.Errorf("verify = %d: %s%s", code, out, errs)
 	}
 }
