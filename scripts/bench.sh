@@ -146,6 +146,11 @@ cmd="make bench"
 [ "$ENTRIES" != 1020000 ] && cmd="ENTRIES=$ENTRIES make bench"
 "$bin/fwbench" report --append "$work/append.json" --read "$work/read.json" --storage "$work/storage.json" \
 	--gobench "$work/gobench.txt" --pairs "$work/pairs.json" --pair1cpu "$work/pair1cpu.txt" \
-	--witness "$work/witness.json" --rounds "$work/rounds.json" --witnessed "$work/witnessed.json" --abuse "$work/abuse.json" --command "$cmd" --cpu "$cpu" >"$OUT"
+	--witness "$work/witness.json" --rounds "$work/rounds.json" --witnessed "$work/witnessed.json" --abuse "$work/abuse.json" --command "$cmd" --cpu "$cpu" >"$work/report.md"
+# Keep the comparison that scripts/bench-compare.sh wrote, if any.
+if [ -f "$OUT" ] && grep -q '^<!-- compare -->' "$OUT"; then
+	{ echo; sed -n '/^<!-- compare -->/,/^<!-- \/compare -->/p' "$OUT"; } >>"$work/report.md"
+fi
+cp "$work/report.md" "$OUT"
 echo "wrote $OUT" >&2
 if [ -n "$KEEP" ]; then mkdir -p "$KEEP" && cp "$work"/*.json "$work"/*.txt "$KEEP"/; fi

@@ -25,8 +25,8 @@ const (
 var ErrLocked = dirlock.ErrLocked
 
 // A Store keeps a witness's state in SQLite: for each log origin, the
-// latest checkpoint it cosigned and the history of the last HistorySize
-// ones; and the evidence of forks it was shown, at most MaxForks per
+// latest checkpoint it cosigned and the history of at least the last
+// HistorySize ones (at most a sixteenth more); and the evidence of forks it was shown, at most MaxForks per
 // origin. Every write is durable (WAL, synchronous=FULL) when it returns.
 // Concurrent Sets (for different logs) are written in one transaction, so
 // that they share one sync to disk (group commit).
@@ -39,6 +39,10 @@ type Store struct {
 	commitWG sync.WaitGroup
 
 	writes atomic.Uint64 // records written durably
+
+	// histCount is the number of history rows per origin, as far as the
+	// committer (its only user) knows; -1 until it counts them.
+	histCount map[string]int
 }
 
 // A setReq is a Set waiting for the committer.
@@ -144,7 +148,7 @@ func OpenStore(ctx context.Context, dir string) (*Store, error) {
 		lock.Close()
 		return nil, fmt.Errorf("couldn't create the witness database: %w", err)
 	}
-	st := &Store{db: db, lock: lock, sets: make(chan *setReq), quit: make(chan struct{})}
+	st := &Store{db: db, lock: lock, sets: make(chan *setReq), quit: make(chan struct{}), histCount: map[string]int{}}
 	st.commitWG.Add(1)
 	go st.committer()
 	return st, nil
@@ -235,6 +239,7 @@ func (s *Store) writeGroup(group []*setReq) []error {
 		return fail(err)
 	}
 	defer prune.Close()
+	counts := map[string]int{} // the history rows per origin once this transaction commits
 	for i, r := range group {
 		res, err := stmt.ExecContext(ctx, r.origin, r.st.Size, r.st.Root, r.st.Note, r.now.Unix())
 		if err != nil {
@@ -244,15 +249,36 @@ func (s *Store) writeGroup(group []*setReq) []error {
 			errs[i] = fmt.Errorf("refusing to store size %d for %q: a larger size, or another root for this size, is stored", r.st.Size, r.origin)
 			continue
 		}
-		if _, err := hist.ExecContext(ctx, r.origin, r.st.Size, r.st.Root, r.st.Note); err != nil {
+		n, ok := counts[r.origin]
+		if !ok {
+			if n, ok = s.histCount[r.origin]; !ok {
+				if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM cosigned WHERE origin = ?`, r.origin).Scan(&n); err != nil {
+					return fail(err)
+				}
+			}
+		}
+		res, err = hist.ExecContext(ctx, r.origin, r.st.Size, r.st.Root, r.st.Note)
+		if err != nil {
 			return fail(err)
 		}
-		if _, err := prune.ExecContext(ctx, r.origin, historySize); err != nil {
-			return fail(err)
+		if added, _ := res.RowsAffected(); added == 1 {
+			n++
 		}
+		// Pruning walks the history's index, so it runs once the history
+		// holds historySize/16 rows more than it keeps, not every write.
+		if n > historySize+historySize/16 {
+			if _, err := prune.ExecContext(ctx, r.origin, historySize); err != nil {
+				return fail(err)
+			}
+			n = historySize
+		}
+		counts[r.origin] = n
 	}
 	if err := tx.Commit(); err != nil {
 		return fail(err)
+	}
+	for origin, n := range counts {
+		s.histCount[origin] = n
 	}
 	for _, err := range errs {
 		if err == nil {

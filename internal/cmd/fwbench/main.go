@@ -38,7 +38,7 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: fwbench append|read|storage|witness-setup|witness|rounds|abuse|report [flags]")
+		fmt.Fprintln(os.Stderr, "usage: fwbench append|read|storage|witness-setup|witness|rounds|abuse|report|compare [flags]")
 		os.Exit(2)
 	}
 	var err error
@@ -59,6 +59,8 @@ func main() {
 		err = roundsPhase(os.Args[2:])
 	case "abuse":
 		err = abusePhase(os.Args[2:])
+	case "compare":
+		err = comparePhase(os.Args[2:])
 	default:
 		err = fmt.Errorf("unknown phase %q", os.Args[1])
 	}
