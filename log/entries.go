@@ -111,8 +111,13 @@ func (l *Log) checkLeaf(ctx context.Context, index uint64, data []byte) error {
 	return nil
 }
 
-// statement reads, checks and parses the entry at index.
+// statement reads, checks and parses the entry at index. Integrated
+// entries, which never change, are kept parsed in a cache; the Entry
+// returned is the caller's own (see provenance.Entry.Copy).
 func (l *Log) statement(ctx context.Context, index uint64) (*Statement, error) {
+	if s, ok := l.entryCache.Get(index); ok {
+		return s.copy(), nil
+	}
 	data, err := l.readEntry(ctx, index)
 	if err != nil {
 		return nil, err
@@ -126,7 +131,20 @@ func (l *Log) statement(ctx context.Context, index uint64) (*Statement, error) {
 		s.Content = content
 	}
 	s.Entry, _ = provenance.ParseEntry(content)
+	if index < l.integrated.Load() {
+		l.entryCache.Add(index, s)
+		return s.copy(), nil
+	}
 	return s, nil
+}
+
+// copy returns s with its own copy of the parsed entry.
+func (s *Statement) copy() *Statement {
+	c := *s
+	if s.Entry != nil {
+		c.Entry = s.Entry.Copy()
+	}
+	return &c
 }
 
 // byDigest returns the logged entry whose exact bytes have SHA-256 digest

@@ -20,6 +20,7 @@ const (
 	keyModelVersion  = 5 // model key hash (first 16 bytes), then the version
 	keyStatement     = 6 // the statement digest (what the signatures sign), first 16 bytes
 	keyEndorses      = 7 // SHA-256 of an entry a release names, first 16 bytes
+	keyRelease       = 8 // the SHA-256 digest of a release's image
 )
 
 // indexVersion is the version of the lookup keys entryKeys makes. A storage
@@ -28,6 +29,7 @@ const (
 const indexVersion = 2
 
 func subjectKey(d provenance.Digest) []byte  { return append([]byte{keySubjectSHA256}, d[:]...) }
+func releaseKey(d provenance.Digest) []byte  { return append([]byte{keyRelease}, d[:]...) }
 func subject512Key(d []byte) []byte          { return append([]byte{keySubjectSHA512}, d...) }
 func envelopeKey(d provenance.Digest) []byte { return append([]byte{keyEnvelope}, d[:]...) }
 
@@ -68,12 +70,14 @@ const maxVersionInKey = 63
 // provenance, layouts) are first indexed by their statement digest, so that
 // another encoding or signature set of a logged statement is found
 // (statement deduplication); in-toto links only by their exact bytes, which
-// the release that logs them names.
+// the release that logs them names. A release is found by its image apart
+// from the provenance about the image, so that finding an image's latest
+// release reads one row whatever else is logged about the image.
 func entryKeys(e *provenance.Entry) [][]byte {
 	switch e.Kind {
 	case provenance.KindRelease:
 		r := e.Release
-		keys := [][]byte{statementKey(e.Statement), subjectKey(r.Image)}
+		keys := [][]byte{statementKey(e.Statement), releaseKey(r.Image)}
 		for _, m := range r.Models {
 			keys = append(keys, modelKey(m), modelVersionKey(m, r.Version))
 		}

@@ -176,8 +176,10 @@ type Log struct {
 	integrated atomic.Uint64
 	// inflight serializes submissions of one statement (see addAll).
 	inflight keyLock
-	// signerCache holds the signers of logged entries by index.
+	// signerCache holds the signers of logged entries by index, and
+	// entryCache integrated entries, checked and parsed.
 	signerCache *lru.Cache[uint64, []string]
+	entryCache  *lru.Cache[uint64, *Statement]
 
 	queue    chan *pending
 	kick     chan struct{}
@@ -269,6 +271,7 @@ func New(ctx context.Context, cfg Config) (*Log, error) {
 	l.rawTiles, _ = lru.New[tiles.ID, []byte](cfg.TileCacheSize)
 	l.gzBundles, _ = lru.New[uint64, []byte](cfg.BundleCacheSize)
 	l.signerCache, _ = lru.New[uint64, []string](4096)
+	l.entryCache, _ = lru.New[uint64, *Statement](4096)
 	if err := l.store.BindIdentity(ctx, cfg.VerifierKey); err != nil {
 		return nil, err
 	}

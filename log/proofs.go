@@ -51,15 +51,42 @@ type Page struct {
 }
 
 // Subject returns the statements about subject digest d (including ones not
-// yet integrated), in log order after index after (-1 for the start),
-// reading at most limit entries.
+// yet integrated): the releases of the image and the provenance about it,
+// in log order after index after (-1 for the start), reading at most limit
+// entries.
 func (l *Log) Subject(ctx context.Context, d provenance.Digest, after int64, limit int) (*Page, error) {
 	size := l.size()
-	sts, next, more, err := l.lookupPage(ctx, subjectKey(d), after, limit)
-	if err != nil {
-		return nil, err
+	var idxs []uint64
+	more := false
+	for _, key := range [][]byte{releaseKey(d), subjectKey(d)} {
+		got, err := l.store.Lookup(ctx, key, after, limit)
+		if err != nil {
+			return nil, storageError("look up entries", err)
+		}
+		idxs = append(idxs, got...)
+		more = more || len(got) == limit
 	}
-	return &Page{Statements: sts, Next: next, More: more, Size: size}, nil
+	// The first limit indices of the two lists merged; the rest come with
+	// the next page.
+	slices.Sort(idxs)
+	idxs = slices.Compact(idxs)
+	if len(idxs) > limit {
+		idxs, more = idxs[:limit], true
+	}
+	p := &Page{Size: size, More: more}
+	for _, i := range idxs {
+		s, err := l.statement(ctx, i)
+		if err != nil {
+			return nil, err
+		}
+		if s.Entry != nil {
+			p.Statements = append(p.Statements, s)
+		}
+	}
+	if more && len(idxs) > 0 {
+		p.Next = int64(idxs[len(idxs)-1])
+	}
+	return p, nil
 }
 
 // Endorsed reports whether a logged release of the image endorses the
@@ -121,12 +148,14 @@ func (e *PendingError) Error() string {
 // scanPage is how many index rows a scan reads at a time.
 const scanPage = 256
 
-// latestRelease returns the release of image d with the highest index (if
-// any, with index below before).
+// latestRelease returns the release of image d with the highest index, or
+// nil if none is logged. Every entry under the image's release key is a
+// release of it, so this reads one entry (more only for releases that no
+// longer parse).
 func (l *Log) latestRelease(ctx context.Context, d provenance.Digest) (*Statement, error) {
 	before := uint64(1<<63 - 1)
 	for {
-		idxs, err := l.store.LookupBefore(ctx, subjectKey(d), before, scanPage)
+		idxs, err := l.store.LookupBefore(ctx, releaseKey(d), before, 8)
 		if err != nil {
 			return nil, storageError("look up releases", err)
 		}
@@ -139,7 +168,7 @@ func (l *Log) latestRelease(ctx context.Context, d provenance.Digest) (*Statemen
 				return s, nil
 			}
 		}
-		if len(idxs) < scanPage {
+		if len(idxs) < 8 {
 			return nil, nil
 		}
 		before = idxs[len(idxs)-1]

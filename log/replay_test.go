@@ -10,13 +10,17 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/fwledger/fwledger/api"
 	"github.com/fwledger/fwledger/bundle"
 	"github.com/fwledger/fwledger/client"
 	"github.com/fwledger/fwledger/internal/testutil"
 	"github.com/fwledger/fwledger/keys"
+	"github.com/fwledger/fwledger/log"
+	"github.com/fwledger/fwledger/log/sqlite"
 	"github.com/fwledger/fwledger/provenance"
 	"github.com/secure-systems-lab/go-securesystemslib/dsse"
 )
@@ -351,5 +355,145 @@ func TestReindexOldDataDirectory(t *testing.T) {
 	sub, err := lc.Subject(ctx, sha256.Sum256(img))
 	if err != nil || len(sub.Entries) != 2 || sub.Entries[0].Role != "build" {
 		t.Errorf("subject after reindexing = %+v, %v; want the provenance as the build", sub, err)
+	}
+}
+
+// TestRecombinedSignatures: when trusted keys signed one statement in
+// separately logged envelopes, anyone can put their signatures together in
+// one envelope. The complete set is logged once (a device needing several
+// signatures needs them in one envelope); any other recombination, and any
+// copy padded with signatures by unknown keys, is a duplicate, so there are
+// never more than two entries per trusted signer of a statement. Two
+// envelopes of one statement in one submission are refused.
+func TestRecombinedSignatures(t *testing.T) {
+	ctx := context.Background()
+	rel3 := testutil.Key("example.com/release-3")
+	l := testutil.StartLog(t, testutil.LogOptions{ReleaseKeys: []*keys.PrivateKey{rel1, rel2, rel3}})
+	lc := newClient(t, l)
+	stmt := statement(t, testutil.Image("recombined", 1000))
+	one := map[string][]byte{}
+	for name, k := range map[string]*keys.PrivateKey{"1": rel1, "2": rel2, "3": rel3} {
+		one[name] = testutil.SignPayload(t, stmt, k)
+	}
+	sigsOf := func(names string) []dsse.Signature {
+		var out []dsse.Signature
+		for _, n := range names {
+			e, _ := provenance.ParseEnvelope(one[string(n)])
+			out = append(out, e.Signatures...)
+		}
+		return out
+	}
+	recombine := func(names string, junk int) []byte {
+		e, _ := provenance.ParseEnvelope(one["1"])
+		env := e.Envelope
+		env.Signatures = sigsOf(names)
+		for i := range junk {
+			env.Signatures = append(env.Signatures, dsse.Signature{KeyID: fmt.Sprint("junk", i), Sig: env.Signatures[0].Sig})
+		}
+		out, err := provenance.CanonicalEnvelope(&env)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	var at []uint64
+	for _, n := range []string{"1", "2", "3"} {
+		r, err := lc.Add(ctx, one[n])
+		if err != nil {
+			t.Fatal(err)
+		}
+		at = append(at, r.Index)
+	}
+	all, err := lc.Add(ctx, recombine("123", 0))
+	if err != nil || all.Index != 3 {
+		t.Fatalf("the complete set of signatures = %+v, %v; want a new entry, 3", all, err)
+	}
+	for _, tc := range []struct {
+		names string
+		junk  int
+	}{{"12", 0}, {"13", 0}, {"23", 0}, {"123", 0}, {"123", 5}, {"12", 20}, {"2", 3}} {
+		r, err := lc.Add(ctx, recombine(tc.names, tc.junk))
+		if err != nil || r.Index > 3 {
+			t.Errorf("signatures %s with %d junk ones = %+v, %v; want an existing index", tc.names, tc.junk, r, err)
+		}
+	}
+	if _, seq, _ := l.Store.Tree(ctx); seq != 4 {
+		t.Errorf("%d entries logged, want 4", seq)
+	}
+	// Before the complete set is logged, partial sets are duplicates too.
+	stmt2 := statement(t, testutil.Image("recombined 2", 1000))
+	for _, k := range []*keys.PrivateKey{rel1, rel2, rel3} {
+		if _, err := lc.Add(ctx, testutil.SignPayload(t, stmt2, k)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if r, err := lc.Add(ctx, testutil.SignPayload(t, stmt2, rel1, rel2)); err != nil || r.Index > 6 {
+		t.Errorf("two of three separately logged signatures = %+v, %v; want an existing index", r, err)
+	}
+	var he *client.HTTPError
+	if _, err := lc.AddAll(ctx, [][]byte{testutil.SignPayload(t, stmt2, rel1), testutil.SignPayload(t, stmt2, rel2, rel3)}); !errors.As(err, &he) || he.Status != 400 || !strings.Contains(he.Message, "is the statement of entry 0 again") {
+		t.Errorf("two envelopes of one statement in one submission = %v; want a 400", err)
+	}
+}
+
+// countingStorage counts the entries read from a storage.
+type countingStorage struct {
+	log.Storage
+	reads atomic.Int64
+}
+
+func (s *countingStorage) ReadEntry(ctx context.Context, i uint64) ([]byte, error) {
+	s.reads.Add(1)
+	return s.Storage.ReadEntry(ctx, i)
+}
+
+// TestBundleReadsAreBounded: an image's latest release is found by one
+// lookup, whatever else is logged about the image, and entries read once
+// are not read again from storage for the next request.
+func TestBundleReadsAreBounded(t *testing.T) {
+	ctx := context.Background()
+	store, err := sqlite.Open(ctx, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	cs := &countingStorage{Storage: store}
+	l, err := testutil.OpenLog(ctx, cs, testutil.LogOptions{Dir: t.TempDir(), ReleaseKeys: []*keys.PrivateKey{rel1}, BuilderKeys: []*keys.PrivateKey{ci, rebuild}, Interval: time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- l.Run(rctx) }()
+	defer func() { cancel(); <-done }()
+	img := testutil.Image("many statements", 1000)
+	prov := build(t, img, ci, "https://ci.example.com/runner/v1", nil)
+	if _, err := l.AddAll(ctx, [][]byte{prov, releaseOf(t, img, prov)}); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 300; i++ {
+		if _, err := l.Add(ctx, build(t, img, ci, "https://ci.example.com/runner/v1", func(b *provenance.Build) { b.InvocationID = fmt.Sprint(i) })); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, s := l.Checkpoint(); s < 302; _, s = l.Checkpoint() {
+		time.Sleep(time.Millisecond)
+	}
+	if _, err := l.Bundle(ctx, sha256.Sum256(img), -1); err != nil {
+		t.Fatal(err)
+	}
+	first := cs.reads.Load()
+	if _, err := l.Bundle(ctx, sha256.Sum256(img), -1); err != nil {
+		t.Fatal(err)
+	}
+	if again := cs.reads.Load() - first; again != 0 {
+		t.Errorf("a second bundle request read %d entries from storage, want 0 (the first read %d)", again, first)
+	}
+	cs.reads.Store(0)
+	if _, err := l.PutImage(ctx, sha256.Sum256([]byte("x")), bytes.NewReader(nil)); err == nil {
+		t.Fatal("PutImage of an image without a release succeeded")
+	}
+	if n := cs.reads.Load(); n != 0 {
+		t.Errorf("looking for the release of an image that has none read %d entries", n)
 	}
 }

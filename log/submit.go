@@ -111,6 +111,9 @@ type admitted struct {
 	e    *provenance.Entry
 	// signers are who signed it, as the log sees it (see signers).
 	signers []string
+	// dupOf is the logged entry with exactly these bytes, if any: the
+	// entry was not verified again.
+	dupOf *Statement
 }
 
 func (l *Log) addAll(ctx context.Context, entries [][]byte) ([]AddResult, error) {
@@ -123,11 +126,16 @@ func (l *Log) addAll(ctx context.Context, entries [][]byte) ([]AddResult, error)
 	now := time.Now()
 	adm := make([]admitted, len(entries))
 	inBatch := map[provenance.Digest]*provenance.Entry{}
+	statements := map[provenance.Digest]int{}
 	for i, data := range entries {
 		a, err := l.admit(ctx, data, now)
 		if err != nil {
 			return nil, &EntryError{i, err}
 		}
+		if j, ok := statements[a.e.Statement]; ok && a.e.Kind != provenance.KindLink {
+			return nil, &EntryError{i, &badRequest{msg: fmt.Sprintf("it is the statement of entry %d again: submit one envelope of a statement at a time", j)}}
+		}
+		statements[a.e.Statement] = i
 		adm[i] = a
 		if a.e.Kind != provenance.KindRelease {
 			inBatch[a.e.Digest] = a.e
@@ -140,8 +148,11 @@ func (l *Log) addAll(ctx context.Context, entries [][]byte) ([]AddResult, error)
 		if a.e.Kind != provenance.KindRelease {
 			continue
 		}
-		if err := l.checkRelease(ctx, a.e, inBatch); err != nil {
-			return nil, &EntryError{i, err}
+		// A release logged already with these bytes passed these checks.
+		if a.dupOf == nil {
+			if err := l.checkRelease(ctx, a.e, inBatch); err != nil {
+				return nil, &EntryError{i, err}
+			}
 		}
 		r := a.e.Release
 		for _, d := range r.Provenance {
@@ -192,8 +203,12 @@ func (l *Log) addAll(ctx context.Context, entries [][]byte) ([]AddResult, error)
 			if (a.e.Kind != provenance.KindRelease) != (pass == 0) {
 				continue
 			}
+			if a.dupOf != nil {
+				out[i] = AddResult{Index: a.dupOf.Index, LeafHash: tiles.LeafHash(a.dupOf.Data), Dup: true}
+				continue
+			}
 			if a.e.Kind != provenance.KindLink && !named[a.e.Digest] {
-				found, err := l.covering(ctx, a.e, a.signers)
+				found, err := l.duplicate(ctx, a.e, a.signers)
 				if err != nil {
 					return nil, err
 				}
@@ -239,6 +254,11 @@ func (l *Log) admit(ctx context.Context, data []byte, now time.Time) (admitted, 
 	e, err := provenance.ParseEntry(data)
 	if err != nil {
 		return admitted{}, err
+	}
+	// The same bytes as a logged entry were checked when it was logged:
+	// answer them without checking them again.
+	if s, err := l.sameBytes(ctx, e, data); err != nil || s != nil {
+		return admitted{data: data, e: e, dupOf: s}, err
 	}
 	if e.Envelope != nil && e.Bundle == nil {
 		// A bare DSSE envelope: only its canonical encoding, so that no
@@ -392,28 +412,105 @@ func sortedSet(ids []string) []string {
 }
 
 // maxCopies bounds the logged entries of one statement that deduplication
-// compares a new one with. Only the holders of trusted keys can make more
-// (each must add a signer), and an entry beyond the bound is logged again.
-const maxCopies = 64
+// reads. The rule in duplicate lets at most two entries per trusted signer
+// be logged for a statement, so the bound is met only by a log written
+// before the rule; beyond it, a new entry is a duplicate (the rule fails
+// closed).
+const maxCopies = 1024
 
-// covering returns the first logged entry with the same statement as e
-// whose signers include all of signers, or nil if there is none: e would
-// add nothing to the log.
-func (l *Log) covering(ctx context.Context, e *provenance.Entry, signers []string) (*Statement, error) {
-	idxs, err := l.store.Lookup(ctx, statementKey(e.Statement), -1, maxCopies)
+// copies returns the logged entries with the same statement as e.
+func (l *Log) copies(ctx context.Context, e *provenance.Entry) ([]*Statement, bool, error) {
+	var out []*Statement
+	after := int64(-1)
+	for len(out) < maxCopies {
+		idxs, err := l.store.Lookup(ctx, statementKey(e.Statement), after, 64)
+		if err != nil {
+			return nil, false, storageError("look up a statement", err)
+		}
+		for _, i := range idxs {
+			s, err := l.statement(ctx, i)
+			if err != nil {
+				return nil, false, err
+			}
+			if s.Entry != nil && s.Statement == e.Statement && s.Kind == e.Kind {
+				out = append(out, s) // not another statement under the same key prefix
+			}
+		}
+		if len(idxs) < 64 {
+			return out, false, nil
+		}
+		after = int64(idxs[len(idxs)-1])
+	}
+	return out, true, nil
+}
+
+// duplicate decides whether e, which signers signed, adds anything to the
+// logged entries of its statement, and returns the entry to answer with if
+// it does not (nil if it is new). It is new if one of its trusted signers
+// signed none of the logged entries, or if it has all the signers the
+// logged entries have between them and no one of them has them all (it
+// completes the set, so that a device needing several signatures finds
+// them in one envelope). So anyone can recombine logged signatures at most
+// once per statement and signer: each new entry needs a signer the others
+// lack, or completes them. A duplicate is answered with the earliest logged
+// entry whose signers include all of e's, or else the one with the most.
+func (l *Log) duplicate(ctx context.Context, e *provenance.Entry, signers []string) (*Statement, error) {
+	logged, full, err := l.copies(ctx, e)
+	if err != nil || len(logged) == 0 {
+		return nil, err
+	}
+	var union []string
+	var covering, most *Statement
+	mostN, complete := -1, false
+	for _, s := range logged {
+		have := l.signers(ctx, s)
+		union = sortedSet(append(union, have...))
+		if covering == nil && len(have) > 0 && isSubset(signers, have) {
+			covering = s
+		}
+		if len(have) > mostN {
+			most, mostN = s, len(have)
+		}
+	}
+	for _, s := range logged {
+		if isSubset(union, l.signers(ctx, s)) {
+			complete = true
+		}
+	}
+	switch {
+	case covering != nil:
+		return covering, nil
+	case full:
+		return most, nil // more copies than the rule allows: fail closed
+	case !isSubset(signers, union):
+		return nil, nil // a signer none of the logged entries has
+	case isSubset(union, signers) && !complete:
+		return nil, nil // completes the set of signers
+	}
+	return most, nil
+}
+
+// sameBytes returns the logged entry whose bytes are data (or, for an entry
+// stored by digest, whose content is), or nil.
+func (l *Log) sameBytes(ctx context.Context, e *provenance.Entry, data []byte) (*Statement, error) {
+	key := statementKey(e.Statement)
+	if e.Kind == provenance.KindLink {
+		key = envelopeKey(e.Digest)
+	}
+	idxs, err := l.store.Lookup(ctx, key, -1, 64)
 	if err != nil {
-		return nil, storageError("look up a statement", err)
+		return nil, storageError("look up an entry", err)
 	}
 	for _, i := range idxs {
 		s, err := l.statement(ctx, i)
 		if err != nil {
 			return nil, err
 		}
-		if s.Entry == nil || s.Statement != e.Statement || s.Kind != e.Kind {
-			continue // another statement under the same key prefix
+		got := s.Data
+		if s.Content != nil {
+			got = s.Content
 		}
-		have := l.signers(ctx, s)
-		if len(have) > 0 && isSubset(signers, have) {
+		if bytes.Equal(got, data) {
 			return s, nil
 		}
 	}

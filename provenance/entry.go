@@ -51,6 +51,19 @@ type Entry struct {
 	Identity *CertificateIdentity
 }
 
+// Copy returns a copy of e that shares its parsed, read-only parts but has
+// its own record of signature checks and identity, so that the copy and e
+// may be verified concurrently (an Envelope is not for concurrent use).
+func (e *Entry) Copy() *Entry {
+	c := *e
+	if e.Envelope != nil {
+		env := *e.Envelope
+		env.checked = nil
+		c.Envelope = &env
+	}
+	return &c
+}
+
 // SigstoreBundleMediaType prefixes the media types of Sigstore bundles.
 const SigstoreBundleMediaType = "application/vnd.dev.sigstore.bundle"
 

@@ -16,7 +16,10 @@
 //   - A signature whose keyid is empty or names no trusted key counts for
 //     the first trusted key it verifies with (the keyid is only a hint, and
 //     producers use their own: a KMS key name, an SSH fingerprint); if it
-//     verifies with none, it is ignored.
+//     verifies with none, it is ignored. Only the first [MaxForeignSignatures]
+//     such signatures are tried, each against the trusted keys that have not
+//     signed yet, so that an envelope padded with signatures nobody can
+//     verify costs a bounded amount of work; the others are ignored.
 //   - Each trusted key counts once, and at least the threshold of distinct
 //     trusted keys must have signed, or the result is a [*ThresholdError].
 package provenance
@@ -44,6 +47,10 @@ const MaxEnvelopeSize = 65535
 
 // MaxSignatures is the most signatures one envelope may carry.
 const MaxSignatures = 32
+
+// MaxForeignSignatures is the most signatures of one envelope whose keyid
+// names no trusted key that are tried against the trusted keys.
+const MaxForeignSignatures = 4
 
 // An Envelope is a parsed DSSE envelope together with its decoded payload.
 type Envelope struct {
@@ -148,6 +155,7 @@ func VerifySignatures(ctx context.Context, env *Envelope, ring *keys.Ring, thres
 	}
 	pae := dsse.PAE(env.PayloadType, env.Body)
 	var signers, unknown []string
+	foreign := 0
 	for i, s := range env.Signatures {
 		sig, err := decodeBase64(s.Sig)
 		if err != nil {
@@ -163,14 +171,17 @@ func VerifySignatures(ctx context.Context, env *Envelope, ring *keys.Ring, thres
 			continue
 		}
 		matched := false
-		for _, id := range ring.IDs() {
-			v, _ := ring.Lookup(id)
-			if env.verify(ctx, i, id, v, pae, sig) == nil {
-				if !slices.Contains(signers, id) {
-					signers = append(signers, id)
+		if foreign++; foreign <= MaxForeignSignatures {
+			for _, id := range ring.IDs() {
+				if slices.Contains(signers, id) {
+					continue // each key counts once
 				}
-				matched = true
-				break
+				v, _ := ring.Lookup(id)
+				if env.verify(ctx, i, id, v, pae, sig) == nil {
+					signers = append(signers, id)
+					matched = true
+					break
+				}
 			}
 		}
 		if !matched {

@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
@@ -146,6 +147,17 @@ func TestVerifySignatures(t *testing.T) {
 	noID := s2
 	noID.KeyID = ""
 	ring := testutil.Ring(t, k1, k2)
+	// junk returns n signatures that name no trusted key and verify with
+	// none: an envelope padded by someone without a key.
+	junk := func(n int) []dsse.Signature {
+		var out []dsse.Signature
+		for i := range n {
+			j := s3
+			j.KeyID = fmt.Sprintf("junk-%d", i)
+			out = append(out, j)
+		}
+		return out
+	}
 
 	for _, tc := range []struct {
 		desc      string
@@ -162,6 +174,9 @@ func TestVerifySignatures(t *testing.T) {
 		{"only unknown keys", []dsse.Signature{s3}, 1, 0, &provenance.ThresholdError{}},
 		{"invalid signature by a trusted key", []dsse.Signature{s1, bad}, 1, 0, &provenance.SignatureError{}},
 		{"empty keyid matched by trying keys", []dsse.Signature{s1, noID}, 2, 2, nil},
+		{"a foreign keyid matched within the bound", append(junk(4-1), noID, s1), 2, 2, nil},
+		{"a foreign keyid beyond the bound is not tried", append(junk(4), noID, s1), 2, 0, &provenance.ThresholdError{}},
+		{"padding does not hide a signature whose keyid names its key", append(junk(30), s1), 1, 1, nil},
 	} {
 		t.Run(tc.desc, func(t *testing.T) {
 			e := *env
