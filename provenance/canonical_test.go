@@ -93,7 +93,9 @@ func mustJSON(v any) []byte {
 	return b
 }
 
-func hexByte(c byte) string { return string("0123456789abcdef"[c>>4]) + string("0123456789abcdef"[c&15]) }
+func hexByte(c byte) string {
+	return string("0123456789abcdef"[c>>4]) + string("0123456789abcdef"[c&15])
+}
 
 // escapeFirstKeyID writes the first character of the first keyid as a \u
 // escape: the same string, encoded otherwise.
