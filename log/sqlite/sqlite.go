@@ -41,6 +41,7 @@ import (
 	"github.com/fwledger/fwledger/internal/dirlock"
 	"github.com/fwledger/fwledger/log"
 	"github.com/fwledger/fwledger/log/tiles"
+	lru "github.com/hashicorp/golang-lru/v2"
 	"github.com/mattn/go-sqlite3"
 )
 
@@ -102,6 +103,11 @@ type Storage struct {
 
 	stopCheckpointer chan struct{}
 	checkpointerDone chan struct{}
+
+	// full caches the entries of recently read full entry bundles, which
+	// never change, so that reading several entries of one bundle reads
+	// its blob once.
+	full *lru.Cache[uint64, [][]byte]
 }
 
 // checkpointInterval is how often the background checkpointer copies the
@@ -117,6 +123,7 @@ func Open(ctx context.Context, dir string) (*Storage, error) {
 		return nil, err
 	}
 	s := &Storage{lock: lock}
+	s.full, _ = lru.New[uint64, [][]byte](16)
 	if err := s.open(ctx, filepath.Join(dir, DatabaseFile)); err != nil {
 		s.Close()
 		return nil, err
@@ -661,6 +668,9 @@ func (s *Storage) ReadEntry(ctx context.Context, index uint64) (_ []byte, err er
 	if index >= 1<<63 {
 		return nil, fmt.Errorf("entry %d: %w", index, log.ErrNotFound)
 	}
+	if es, ok := s.full.Get(index / tiles.Width); ok {
+		return bytes.Clone(es[index%tiles.Width]), nil
+	}
 	var data []byte
 	// Entries only move from the entries table to bundles, so look there
 	// first and then in the bundle.
@@ -682,6 +692,7 @@ func (s *Storage) ReadEntry(ctx context.Context, index uint64) (_ []byte, err er
 	if err != nil || len(es) != tiles.Width {
 		return nil, fmt.Errorf("stored entry bundle %d is corrupt: %v", index/tiles.Width, err)
 	}
+	s.full.Add(index/tiles.Width, es)
 	return bytes.Clone(es[index%tiles.Width]), nil
 }
 
