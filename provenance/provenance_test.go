@@ -95,6 +95,12 @@ func TestParseReleaseRejects(t *testing.T) {
 			p["provenance"] = []any{map[string]any{"digest": map[string]any{"sha1": "00"}}}
 		}, "provenance[0]"},
 		{"wrong predicateType", func(st, _ map[string]any) { st["predicateType"] = "https://slsa.dev/provenance/v1" }, "predicateType"},
+		{"a sha384 subject digest nobody checks", func(st, _ map[string]any) {
+			st["subject"].([]any)[0].(map[string]any)["digest"].(map[string]any)["sha384"] = strings.Repeat("ab", 48)
+		}, `subject digest "sha384": a release names its image by sha256, and optionally sha512, only`},
+		{"a subject digest of an unknown algorithm", func(st, _ map[string]any) {
+			st["subject"].([]any)[0].(map[string]any)["digest"].(map[string]any)["sha3-256"] = "zz"
+		}, `subject digest "sha3-256"`},
 		{"legacy statement type", func(st, _ map[string]any) { st["_type"] = "https://in-toto.io/Statement/v0.1" }, "_type"},
 		{"two subjects", func(st, _ map[string]any) {
 			s := st["subject"].([]any)

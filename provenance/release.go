@@ -349,6 +349,14 @@ func parseRelease(st *Statement) (*Release, error) {
 	}
 	sub := st.Subject[0]
 	r := &Release{ImageName: sub.GetName()}
+	// Every digest a release names is checked against the image, and
+	// verifiers check SHA-256 and SHA-512: a release naming another would
+	// assert a digest nobody checks, which other tools might match it by.
+	for alg := range sub.GetDigest() {
+		if alg != "sha256" && alg != "sha512" {
+			return nil, &StatementError{Err: fmt.Errorf("subject digest %q: a release names its image by sha256, and optionally sha512, only", alg)}
+		}
+	}
 	h, ok := sub.GetDigest()["sha256"]
 	if !ok {
 		return nil, &StatementError{Err: errors.New("subject has no sha256 digest")}
