@@ -2,8 +2,11 @@ package log
 
 import (
 	"bytes"
+	"cmp"
 	"context"
+	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/fwledger/fwledger/log/tiles"
 	flog "github.com/transparency-dev/formats/log"
@@ -25,6 +28,11 @@ type FsckReport struct {
 	// whether it is the integrated tree's stored root.
 	Root    []byte
 	StateOK bool
+	// FirstBadTile is the path of the first stored tile (at any level)
+	// that differs from the tile recomputed from the entries, or ""; Tiles
+	// counts the tiles checked and BadTiles those that differ.
+	FirstBadTile    string
+	Tiles, BadTiles uint64
 	// Checkpoints holds, for the stored signed checkpoint and the stored
 	// witnessed one, whether the root recomputed at its size is its root.
 	Checkpoints []CheckpointCheck
@@ -41,7 +49,7 @@ type CheckpointCheck struct {
 
 // OK reports whether every check passed.
 func (r *FsckReport) OK() bool {
-	ok := r.Bad == 0 && r.StateOK
+	ok := r.Bad == 0 && r.BadTiles == 0 && r.StateOK
 	for _, c := range r.Checkpoints {
 		ok = ok && c.OK
 	}
@@ -49,9 +57,10 @@ func (r *FsckReport) OK() bool {
 }
 
 // Fsck re-hashes every integrated entry in store, checks each leaf hash
-// against the tree's tiles, recomputes the tree's root from the entries,
-// and compares it with the stored tree state and with the roots of the
-// stored checkpoints, which must verify with v. It reads everything but
+// against the tree's tiles, recomputes every tile (at every level) and the
+// tree's root from the entries, and compares them with the stored tiles,
+// the stored tree state and the roots of the stored checkpoints, which must
+// verify with v. It reads everything but
 // changes nothing; the log must not be running. progress, if not nil, is
 // called after each entry bundle with the entries done and the total.
 func Fsck(ctx context.Context, store Storage, v note.Verifier, progress func(done, total uint64)) (*FsckReport, error) {
@@ -85,6 +94,37 @@ func Fsck(ctx context.Context, store Storage, v note.Verifier, progress func(don
 		return store.ReadTile(ctx, id.Level, id.Index)
 	})
 	rng := tiles.RangeFactory.NewEmptyRange(0)
+	// open holds the tiles being recomputed; a tile is compared with the
+	// stored one once it is full, or at the end.
+	open := map[tiles.ID][]byte{}
+	var visitErr error
+	checkTile := func(id tiles.ID, built []byte) {
+		rep.Tiles++
+		stored, err := store.ReadTile(ctx, id.Level, id.Index)
+		if err != nil && !errors.Is(err, ErrNotFound) {
+			visitErr = fmt.Errorf("couldn't read tile %s: %w", tiles.Path(id.Level, id.Index, 0), err)
+			return
+		}
+		if !bytes.Equal(stored, built) {
+			rep.BadTiles++
+			if rep.FirstBadTile == "" {
+				rep.FirstBadTile = tiles.Path(id.Level, id.Index, len(built)/tiles.HashSize%tiles.Width)
+			}
+		}
+	}
+	visit := func(id compact.NodeID, hash []byte) {
+		if id.Level%tiles.Height != 0 {
+			return
+		}
+		tid := tiles.ID{Level: uint64(id.Level / tiles.Height), Index: id.Index / tiles.Width}
+		t := append(open[tid], hash...)
+		if len(t) == tiles.Width*tiles.HashSize {
+			delete(open, tid)
+			checkTile(tid, t)
+			return
+		}
+		open[tid] = t
+	}
 	checkRoots := func() error {
 		for i := range rep.Checkpoints {
 			c := &rep.Checkpoints[i]
@@ -126,8 +166,11 @@ func Fsck(ctx context.Context, store Storage, v note.Verifier, progress func(don
 					rep.FirstBad = int64(i)
 				}
 			}
-			if err := rng.Append(h, nil); err != nil {
+			if err := rng.Append(h, visit); err != nil {
 				return nil, err
+			}
+			if visitErr != nil {
+				return nil, visitErr
 			}
 			if err := checkRoots(); err != nil {
 				return nil, err
@@ -139,6 +182,23 @@ func Fsck(ctx context.Context, store Storage, v note.Verifier, progress func(don
 	}
 	if rng.End() != tree.Size {
 		return nil, fmt.Errorf("the entry bundles hold %d integrated entries, the tree state says %d", rng.End(), tree.Size)
+	}
+	// The partial tiles left: the stored ones are at their widest, which
+	// is the tree's.
+	ids := make([]tiles.ID, 0, len(open))
+	for id := range open {
+		ids = append(ids, id)
+	}
+	slices.SortFunc(ids, func(a, b tiles.ID) int {
+		if a.Level != b.Level {
+			return cmp.Compare(a.Level, b.Level)
+		}
+		return cmp.Compare(a.Index, b.Index)
+	})
+	for _, id := range ids {
+		if checkTile(id, open[id]); visitErr != nil {
+			return nil, visitErr
+		}
 	}
 	root, err := rootOf(rng)
 	if err != nil {

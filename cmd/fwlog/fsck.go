@@ -29,9 +29,10 @@ func fsck(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, `Usage: fwlog fsck [--data DIR] [--key FILE]
 
 Checks a log's storage: re-hashes every integrated entry, checks each against
-the leaf hash in the tree's tiles, recomputes the root from the entries, and
-compares it with the stored tree state and with the stored (and witnessed)
-checkpoints, which must verify with the log's key. It names the first bad
+the leaf hash in the tree's tiles, recomputes every tile (at every level) and
+the root from the entries, and compares them with the stored tiles, the stored
+tree state and the stored (and witnessed) checkpoints, which must verify with
+the log's key. It names the first bad
 entry. It changes nothing. Stop fwlog first: the data directory is locked.
 
 Exit status: 0 when every check passes, 3 when the storage is corrupt,
@@ -96,6 +97,11 @@ Flags:
 		fmt.Fprintf(stdout, "ok   every entry hashes to its leaf hash in the tiles\n")
 	} else {
 		fmt.Fprintf(stdout, "FAIL %d entries do not hash to their leaf hash in the tiles; the first is entry %d\n", rep.Bad, rep.FirstBad)
+	}
+	if rep.BadTiles == 0 {
+		fmt.Fprintf(stdout, "ok   every tile (%d, at every level) is the one the entries make\n", rep.Tiles)
+	} else {
+		fmt.Fprintf(stdout, "FAIL %d of %d tiles differ from the ones the entries make; the first is %s\n", rep.BadTiles, rep.Tiles, rep.FirstBadTile)
 	}
 	mark := map[bool]string{true: "ok  ", false: "FAIL"}
 	fmt.Fprintf(stdout, "%s the root of the entries, %x, is the stored tree's\n", mark[rep.StateOK], rep.Root)

@@ -63,3 +63,42 @@ func TestFsck(t *testing.T) {
 		t.Errorf("fsck of an altered log = %d\n%s", code, out)
 	}
 }
+
+// TestFsckTiles: fsck recomputes the tiles of every level, so a stored
+// tile above level 0 (which served proofs use) that was altered is found
+// and named.
+func TestFsckTiles(t *testing.T) {
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data")
+	l := testutil.StartLog(t, testutil.LogOptions{Dir: data, ReleaseKeys: []*keys.PrivateKey{relKey}})
+	lc, err := client.NewLogClient(l.URL, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 300; i++ {
+		img := testutil.Image(fmt.Sprint("fsck tiles ", i), 500)
+		if _, err := lc.Add(context.Background(), testutil.SignRelease(t, testutil.NewRelease(img, nil), relKey)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	l.WaitSize(t, 300)
+	l.Stop(t)
+	pub, _ := testutil.LogKey.Public().Marshal()
+	os.WriteFile(filepath.Join(data, "log.pub"), pub, 0o644)
+	var out, errb bytes.Buffer
+	if code := run([]string{"fsck", "--data", data}, &out, &errb); code != 0 || !strings.Contains(out.String(), "ok   every tile (3, at every level)") {
+		t.Fatalf("fsck of a clean log = %d\n%s%s", code, out.String(), errb.String())
+	}
+	db, err := sql.Open("sqlite3", "file:"+filepath.Join(data, sqlite.DatabaseFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Exec(`UPDATE tiles SET data = zeroblob(32) WHERE id = ?`, int64(1)<<56); err != nil {
+		t.Fatal(err)
+	}
+	out.Reset()
+	if code := run([]string{"fsck", "--data", data}, &out, &errb); code != 3 || !strings.Contains(out.String(), "FAIL 1 of 3 tiles differ from the ones the entries make; the first is tile/1/000.p/1") || !strings.Contains(out.String(), "ok   every entry hashes") {
+		t.Errorf("fsck with an altered level-1 tile = %d\n%s", code, out.String())
+	}
+}
