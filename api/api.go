@@ -54,6 +54,10 @@ type LogInfo struct {
 type AddResponse struct {
 	Index    uint64 `json:"index"`
 	LeafHash string `json:"leaf_hash"`
+	// Duplicate is true when the entry was logged already, or another
+	// logged entry proves everything it does: Index and LeafHash are then
+	// that entry's.
+	Duplicate bool `json:"duplicate,omitempty"`
 }
 
 // Entry is the response of GET /v1/entries/<index>.

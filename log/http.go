@@ -50,7 +50,7 @@ func NewHandler(l *Log) http.Handler {
 		return err
 	}))
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		h.fail(w, r, fmt.Errorf("no such endpoint %s: %w", r.URL.Path, ErrNotFound))
+		h.fail(w, r, notFound("no such endpoint %s", r.URL.Path))
 	})
 	return mux
 }
@@ -239,7 +239,7 @@ func (h *handler) add(w http.ResponseWriter, r *http.Request) error {
 		if err != nil {
 			return err
 		}
-		return writeJSON(w, "no-store", api.AddResponse{Index: res.Index, LeafHash: hex.EncodeToString(res.LeafHash)})
+		return writeJSON(w, "no-store", api.AddResponse{Index: res.Index, LeafHash: hex.EncodeToString(res.LeafHash), Duplicate: res.Dup})
 	}
 	var raw []json.RawMessage
 	if err := json.Unmarshal(body, &raw); err != nil {
@@ -255,7 +255,7 @@ func (h *handler) add(w http.ResponseWriter, r *http.Request) error {
 	}
 	out := make([]api.AddResponse, len(res))
 	for i, a := range res {
-		out[i] = api.AddResponse{Index: a.Index, LeafHash: hex.EncodeToString(a.LeafHash)}
+		out[i] = api.AddResponse{Index: a.Index, LeafHash: hex.EncodeToString(a.LeafHash), Duplicate: a.Dup}
 	}
 	return writeJSON(w, "no-store", out)
 }

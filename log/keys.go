@@ -114,6 +114,12 @@ func (l *Log) reindex(ctx context.Context) error {
 	if v == indexVersion {
 		return nil
 	}
+	if _, sequenced, err := l.store.Tree(ctx); err != nil {
+		return fmt.Errorf("couldn't read the tree state: %w", err)
+	} else if sequenced == 0 {
+		// A new log: nothing to rebuild, only the version to record.
+		return l.store.Reindex(ctx, indexVersion, nil, nil)
+	}
 	start := time.Now()
 	unparsed := 0
 	keysOf := func(index uint64, leaf []byte) ([][]byte, error) {

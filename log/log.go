@@ -726,10 +726,10 @@ func (l *Log) checkTile(level, index uint64, width int, what string) error {
 	size := l.size()
 	have := tiles.WidthAt(level, index, size)
 	if have == 0 || (width == 0 && have < tiles.Width) {
-		return fmt.Errorf("%s %s is not in the log of size %d: %w", what, tiles.Path(level, index, width), size, ErrNotFound)
+		return notFound("%s %s is not in the log of size %d", what, tiles.Path(level, index, width), size)
 	}
 	if width > have {
-		return fmt.Errorf("%s %s is wider than the log of size %d: %w", what, tiles.Path(level, index, width), size, ErrNotFound)
+		return notFound("%s %s is wider than the log of size %d", what, tiles.Path(level, index, width), size)
 	}
 	return nil
 }
@@ -738,7 +738,7 @@ func (l *Log) checkTile(level, index uint64, width int, what string) error {
 // after checking its bytes against the tree's leaf hash.
 func (l *Log) Entry(ctx context.Context, index uint64) ([]byte, error) {
 	if size := l.size(); index >= size {
-		return nil, fmt.Errorf("entry %d is not in the log of size %d: %w", index, size, ErrNotFound)
+		return nil, notFound("entry %d is not in the log of size %d", index, size)
 	}
 	return l.readEntry(ctx, index)
 }

@@ -16,7 +16,7 @@ import (
 
 func (l *Log) tlogProof(ctx context.Context, index uint64, p *published) (*proof.TLogProof, error) {
 	if index >= p.size {
-		return nil, fmt.Errorf("entry %d is not in the log of size %d: %w", index, p.size, ErrNotFound)
+		return nil, notFound("entry %d is not in the log of size %d", index, p.size)
 	}
 	hashes, err := l.tiles.InclusionProof(ctx, index, p.size)
 	if err != nil {
@@ -195,7 +195,7 @@ func (l *Log) Bundle(ctx context.Context, d provenance.Digest, index int64) ([]b
 			return nil, err
 		}
 		if err != nil || s.Entry == nil || s.Kind != provenance.KindRelease || s.Release.Image != d {
-			return nil, fmt.Errorf("entry %d is not a release of image %s: %w", index, d, ErrNotFound)
+			return nil, notFound("entry %d is not a release of image %s", index, d)
 		}
 		rel = s
 	} else {
@@ -204,7 +204,7 @@ func (l *Log) Bundle(ctx context.Context, d provenance.Digest, index int64) ([]b
 			return nil, err
 		}
 		if s == nil {
-			return nil, fmt.Errorf("no release of image %s is logged: %w", d, ErrNotFound)
+			return nil, notFound("no release of image %s is logged", d)
 		}
 		rel = s
 	}
@@ -352,7 +352,7 @@ func (l *Log) PutImage(ctx context.Context, d provenance.Digest, r io.Reader) (c
 		return false, err
 	}
 	if rel == nil {
-		return false, fmt.Errorf("no release of image %s is logged; submit the release first: %w", d, ErrNotFound)
+		return false, notFound("no release of image %s is logged; submit the release first", d)
 	}
 	created, err = l.cfg.Images.Put(d, int64(rel.Release.ImageSize), r)
 	var de *provenance.DigestError
@@ -373,7 +373,7 @@ func (l *Log) OpenImage(d provenance.Digest) (*os.File, error) {
 	}
 	f, err := l.cfg.Images.Open(d)
 	if errors.Is(err, os.ErrNotExist) {
-		return nil, fmt.Errorf("image %s is not stored: %w", d, ErrNotFound)
+		return nil, notFound("image %s is not stored", d)
 	}
 	if err != nil {
 		return nil, storageError("read the image", err)

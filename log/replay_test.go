@@ -8,8 +8,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -319,8 +321,13 @@ rules:
 // build/rebuild roles cover the entries logged before.
 func TestReindexOldDataDirectory(t *testing.T) {
 	ctx := context.Background()
-	opts := testutil.LogOptions{ReleaseKeys: []*keys.PrivateKey{rel1}, BuilderKeys: []*keys.PrivateKey{ci, rebuild}, RequireProvenance: true}
+	var logs syncBuffer
+	opts := testutil.LogOptions{ReleaseKeys: []*keys.PrivateKey{rel1}, BuilderKeys: []*keys.PrivateKey{ci, rebuild}, RequireProvenance: true,
+		Logger: slog.New(slog.NewTextHandler(&logs, nil))}
 	l := testutil.StartLog(t, opts)
+	if strings.Contains(logs.String(), "rebuilding") {
+		t.Errorf("a new log said it rebuilt its index:\n%s", logs.String())
+	}
 	lc := newClient(t, l)
 	img := testutil.Image("old directory", 1800)
 	prov := build(t, img, ci, "https://ci.example.com/runner/v1", nil)
@@ -340,8 +347,12 @@ func TestReindexOldDataDirectory(t *testing.T) {
 	db.Close()
 
 	opts.Dir = dir
+	logs.Reset()
 	l = testutil.StartLog(t, opts)
 	lc = newClient(t, l)
+	if !strings.Contains(logs.String(), "rebuilt the lookup index") {
+		t.Errorf("the log did not say it rebuilt its index:\n%s", logs.String())
+	}
 	if v, err := l.Store.IndexVersion(ctx); err != nil || v == 0 {
 		t.Errorf("index version after start-up = %d, %v; want it recorded", v, err)
 	}
@@ -496,4 +507,28 @@ func TestBundleReadsAreBounded(t *testing.T) {
 	if n := cs.reads.Load(); n != 0 {
 		t.Errorf("looking for the release of an image that has none read %d entries", n)
 	}
+}
+
+// syncBuffer is a bytes.Buffer safe for concurrent use.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
+}
+
+func (b *syncBuffer) Reset() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.b.Reset()
 }

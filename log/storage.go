@@ -9,6 +9,18 @@ import (
 // ErrNotFound is returned (wrapped) when a requested resource does not exist.
 var ErrNotFound = errors.New("not found")
 
+// notFoundError is an ErrNotFound whose message says what was not found,
+// and no more.
+type notFoundError struct{ msg string }
+
+func (e *notFoundError) Error() string        { return e.msg }
+func (e *notFoundError) Is(target error) bool { return target == ErrNotFound }
+
+// notFound returns an error that is ErrNotFound with the given message.
+func notFound(format string, a ...any) error {
+	return &notFoundError{msg: fmt.Sprintf(format, a...)}
+}
+
 // A Leaf is an entry to sequence.
 type Leaf struct {
 	// Data is the exact entry bytes.

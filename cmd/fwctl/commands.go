@@ -382,6 +382,9 @@ func submit(ctx context.Context, e *env, args []string) error {
 	if fs.NArg() == 0 {
 		return &usageError{msg: "give at least one envelope file"}
 	}
+	if err := noFlagsAfter(fs); err != nil {
+		return err
+	}
 	lc, err := client.NewLogClient(*logURL, nil)
 	if err != nil {
 		return &usageError{msg: err.Error()}
@@ -417,12 +420,18 @@ func submit(ctx context.Context, e *env, args []string) error {
 			return err
 		}
 	}
-	// Say which entry is the release, and how to fetch its bundle: without
-	// --index, fwctl bundle may find an older release of the same image.
+	// Say which entry is the release, and how to fetch its bundle.
 	for i, data := range entries {
+		if results[i].Duplicate {
+			fmt.Fprintf(e.stderr, "%s: already logged (or another logged entry of the same statement has every trusted signature it has): index %d\n", fs.Arg(i), results[i].Index)
+		}
 		if pe, err := provenance.ParseEntry(data); err == nil && pe.Kind == provenance.KindRelease {
-			fmt.Fprintf(e.stderr, "release of %s logged at index %d; fetch its bundle with fwctl bundle --log %s --digest %s --index %d\n",
-				pe.Release.Image, results[i].Index, *logURL, pe.Release.Image, results[i].Index)
+			what := "logged"
+			if results[i].Duplicate {
+				what = "already logged"
+			}
+			fmt.Fprintf(e.stderr, "release of %s %s at index %d; fetch its bundle with fwctl bundle --log %s --digest %s --index %d\n",
+				pe.Release.Image, what, results[i].Index, *logURL, pe.Release.Image, results[i].Index)
 		}
 	}
 	if *image != "" {

@@ -160,6 +160,18 @@ func parse(e *env, fs *flag.FlagSet, args []string) error {
 	return &usageError{}
 }
 
+// noFlagsAfter returns a usage error if a flag follows the first
+// argument (the flag package stops at the first argument, so the flag
+// would be taken for a file).
+func noFlagsAfter(fs *flag.FlagSet) error {
+	for _, a := range fs.Args() {
+		if len(a) > 1 && a[0] == '-' {
+			return &usageError{msg: fmt.Sprintf("%s comes after the files: flags go before them", a)}
+		}
+	}
+	return nil
+}
+
 // isHelp reports whether arg asks for help.
 func isHelp(arg string) bool {
 	switch arg {

@@ -404,3 +404,26 @@ func TestSubmitCanonicalizes(t *testing.T) {
 		t.Errorf("verify = %d: %s%s", code, out, errs)
 	}
 }
+
+// TestSubmitSaysDuplicate: a submission of an entry already logged says so,
+// and a flag after the files is a usage error naming it, not a file that
+// cannot be opened.
+func TestSubmitSaysDuplicate(t *testing.T) {
+	dir := t.TempDir()
+	p := func(s string) string { return filepath.Join(dir, s) }
+	relKey := testutil.Key("example.com/release-1")
+	l := testutil.StartLog(t, testutil.LogOptions{ReleaseKeys: []*keys.PrivateKey{relKey}})
+	img := testutil.Image("duplicate", 100)
+	os.WriteFile(p("fw.bin"), img, 0o644)
+	os.WriteFile(p("rel.dsse.json"), testutil.SignRelease(t, testutil.NewRelease(img, nil), relKey), 0o644)
+	if code, _, errs := fwctl(t, "submit", "--log", l.URL, p("rel.dsse.json")); code != 0 || strings.Contains(errs, "already logged") {
+		t.Fatalf("first submit = %d: %s", code, errs)
+	}
+	code, out, errs := fwctl(t, "submit", "--log", l.URL, p("rel.dsse.json"))
+	if code != 0 || !strings.Contains(out, `"duplicate":true`) || !strings.Contains(errs, "already logged at index 0") {
+		t.Errorf("second submit = %d: %s%s; want it to say the release was already logged", code, out, errs)
+	}
+	if code, _, errs := fwctl(t, "submit", "--log", l.URL, p("rel.dsse.json"), "--image", p("fw.bin")); code != 2 || !strings.Contains(errs, "--image comes after the files: flags go before them") {
+		t.Errorf("submit with a flag after the files = %d, %q; want a usage error naming the flag", code, errs)
+	}
+}

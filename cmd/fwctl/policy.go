@@ -70,6 +70,9 @@ func policyCheck(ctx context.Context, e *env, args []string) error {
 			entries = append(entries, content)
 		}
 	default:
+		if err := noFlagsAfter(fs); err != nil {
+			return err
+		}
 		for _, f := range fs.Args() {
 			data, err := os.ReadFile(f)
 			if err != nil {

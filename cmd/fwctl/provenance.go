@@ -37,6 +37,9 @@ func provenanceShow(ctx context.Context, e *env, args []string) error {
 	if err := parse(e, fs, args); err != nil {
 		return err
 	}
+	if err := noFlagsAfter(fs); err != nil {
+		return err
+	}
 	for _, f := range fs.Args() {
 		data, err := os.ReadFile(f)
 		if err != nil {
