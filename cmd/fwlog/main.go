@@ -92,7 +92,7 @@ func serve(args []string, stderr io.Writer) int {
 		witTimeout  = fs.Duration("witness-timeout", 5*time.Second, "how long one round of cosigning may take before it is retried")
 		witRefresh  = fs.Duration("witness-refresh", time.Minute, "how often an unchanged checkpoint is cosigned again, to keep its timestamps fresh")
 		witFailOpen = fs.Bool("witness-fail-open", false, "DEVELOPMENT ONLY: publish checkpoints without the witness quorum when a round fails")
-		maxConns    = fs.Int("max-conns", server.DefaultMaxConns, "most connections open at once; more wait in the listen backlog")
+		maxConns    = fs.Int("max-conns", server.DefaultMaxConns, "most connections open at once; at the cap a newcomer closes the connection idle the longest, and waits only while every connection has a request in progress")
 		bodyTimeout = fs.Duration("body-timeout", server.DefaultBodyTimeout, "time a submission's body has to arrive (408 after it); image uploads get it as a grace period")
 		clockSkew   = fs.Duration("max-clock-skew", 10*time.Minute, "how far in the future, by this log's clock, a statement's times may be (a release's created, a build's startedOn and finishedOn)")
 		bodyBudget  = cli.Bytes(server.DefaultBodyBudget)

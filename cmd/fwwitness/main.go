@@ -105,7 +105,7 @@ func serve(args []string, stderr io.Writer) int {
 		shutdown  = fs.Duration("shutdown-timeout", 10*time.Second, "how long in-flight requests may take at shutdown")
 		logLevel  = fs.String("log-level", "info", "log level: debug, info, warn or error")
 		logFormat = fs.String("log-format", "json", "log format: json or text")
-		maxConns  = fs.Int("max-conns", 256, "most connections open at once; more wait in the listen backlog")
+		maxConns  = fs.Int("max-conns", 256, "most connections open at once; at the cap a newcomer closes the connection idle the longest, and waits only while every connection has a request in progress")
 		bodyTime  = fs.Duration("body-timeout", server.DefaultBodyTimeout, "time an add-checkpoint body has to arrive (408 after it)")
 		budget    = cli.Bytes(4 << 20)
 	)

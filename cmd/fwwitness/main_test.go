@@ -1,12 +1,14 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -260,4 +262,57 @@ func TestHeldBodies(t *testing.T) {
 		}
 	}
 	t.Logf("held connections: statuses %v; the longest lived %v after sending", statuses, lived)
+}
+
+// TestIdleConns takes every connection fwwitness allows by default (256)
+// with keep-alive connections that send GET /healthz, read the answer and
+// stay silent: a log's add-checkpoint must still be cosigned within 5s,
+// fwwitness closing the connection idle the longest to make room.
+func TestIdleConns(t *testing.T) {
+	dir := t.TempDir()
+	p, err := testutil.StartProc(t, fwwitnessBin, setup(t, dir)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Stop(syscall.SIGTERM)
+	addr := strings.TrimPrefix(p.URL, "http://")
+	const held = 256
+	for i := range held {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(30 * time.Second))
+		fmt.Fprintf(c, "GET /healthz HTTP/1.1\r\nHost: %s\r\n\r\n", addr)
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err != nil {
+			t.Fatalf("GET /healthz on connection %d: %v", i, err)
+		}
+		io.Copy(io.Discard, resp.Body)
+	}
+	hc := &http.Client{Transport: &http.Transport{}}
+	defer hc.CloseIdleConnections()
+	c, err := witness.NewClient(p.URL, hc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tree := testonly.New(rfc6962.DefaultHasher)
+	tree.AppendData([]byte("leaf 0"))
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	t0 := time.Now()
+	if _, err := c.AddCheckpoint(ctx, &witness.AddCheckpointRequest{Checkpoint: testutil.SignCheckpoint(t, logKey, 1, tree.HashAt(1))}); err != nil {
+		t.Fatalf("add-checkpoint while %d idle connections were held: %v", held, err)
+	}
+	t.Logf("cosigned in %v while %d idle connections were held", time.Since(t0), held)
+	resp, err := hc.Get(p.URL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	metrics, _ := io.ReadAll(resp.Body)
+	if !bytes.Contains(metrics, []byte("\nfwwitness_connections_evicted_total 1\n")) {
+		t.Errorf("/metrics does not report fwwitness_connections_evicted_total 1")
+	}
 }

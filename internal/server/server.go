@@ -4,8 +4,12 @@
 //
 // # Limits
 //
-// A server holds at most [Limits].MaxConns connections; more wait in the
-// listen backlog until one closes. Handlers read request bodies with
+// A server holds at most [Limits].MaxConns connections. At the cap, a
+// newcomer closes the connection idle the longest (between requests, or
+// connected for a second without sending one) to make room; only while
+// every connection has a request in progress does it wait in the listen
+// backlog. So clients that open connections and leave them idle cannot
+// hold the server. Handlers read request bodies with
 // [ReadBody], which holds them in memory under one [Budget] per server and
 // a read deadline, or stream them with [NewUpload], which must keep up a
 // minimum rate instead. A body refused for the budget is answered 503 with
@@ -20,13 +24,11 @@ import (
 	"net"
 	"net/http"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
-	"golang.org/x/net/netutil"
 )
 
 // NewRegistry returns a Prometheus registry with the Go and process
@@ -62,8 +64,10 @@ const (
 // Limits bound what clients can make a server hold. Zero fields take the
 // defaults.
 type Limits struct {
-	// MaxConns is the most connections open at once; more wait in the
-	// listen backlog.
+	// MaxConns is the most connections open at once. A connection that
+	// arrives at the cap closes the one idle the longest to make room; it
+	// waits in the listen backlog only while every connection has a
+	// request in progress.
 	MaxConns int
 	// BodyBudget is the most request body bytes held in memory at once
 	// (see Budget).
@@ -138,6 +142,10 @@ func Serve(ctx context.Context, ln net.Listener, cfg Config) error {
 		Name: cfg.Name + "_connections_open",
 		Help: "HTTP connections open.",
 	})
+	evicted := prometheus.NewCounter(prometheus.CounterOpts{
+		Name: cfg.Name + "_connections_evicted_total",
+		Help: "HTTP connections closed, idle or without a request, to make room for a new one at the connection limit.",
+	})
 	budgetSize := prometheus.NewGauge(prometheus.GaugeOpts{
 		Name: cfg.Name + "_body_budget_bytes",
 		Help: "The most request body bytes held in memory at once.",
@@ -150,18 +158,22 @@ func Serve(ctx context.Context, ln net.Listener, cfg Config) error {
 		Name: cfg.Name + "_body_refused_total",
 		Help: "Requests refused for their body, by reason: budget (503), too_large (413), timeout (408).",
 	}, []string{"reason"})
-	cfg.Registry.MustRegister(requests, duration, conns, budgetSize, reserved, refused)
+	cfg.Registry.MustRegister(requests, duration, conns, evicted, budgetSize, reserved, refused)
 	budget := NewBudget(lim.BodyBudget)
 	budget.reserved = reserved
 	budgetSize.Set(float64(lim.BodyBudget))
 	const writeTimeout = 5 * time.Minute
 	bodyLimiter := &limiter{budget: budget, bodyTimeout: lim.BodyTimeout, minRate: lim.UploadMinRate, writeTimeout: writeTimeout, refused: refused}
-	ln = &countingListener{Listener: netutil.LimitListener(ln, lim.MaxConns), open: conns}
+	cl := newConnLimiter(ln, lim.MaxConns, conns, evicted)
+	ln = cl
 
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(cfg.Registry, promhttp.HandlerOpts{}))
 	mux.Handle("/", cfg.Handler)
 	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if evictedBefore(r.Context()) {
+			return
+		}
 		start := time.Now()
 		rw := &statusWriter{ResponseWriter: w, code: http.StatusOK}
 		mux.ServeHTTP(rw, r)
@@ -181,9 +193,13 @@ func Serve(ctx context.Context, ln net.Listener, cfg Config) error {
 		ReadHeaderTimeout: readHeaderTimeout,
 		// ReadBody and Upload set their own deadlines; this one bounds
 		// requests whose handlers read no body.
-		ReadTimeout:    readHeaderTimeout + lim.BodyTimeout,
-		WriteTimeout:   writeTimeout,
+		ReadTimeout:  readHeaderTimeout + lim.BodyTimeout,
+		WriteTimeout: writeTimeout,
+		// Idle connections are also closed sooner, when a newcomer needs
+		// the slot (connLimiter).
 		IdleTimeout:    2 * time.Minute,
+		ConnState:      cl.connState,
+		ConnContext:    withConn,
 		MaxHeaderBytes: 64 << 10,
 		ErrorLog:       slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelWarn),
 		BaseContext: func(net.Listener) context.Context {
@@ -207,32 +223,6 @@ func Serve(ctx context.Context, ln net.Listener, cfg Config) error {
 		err = errors.Join(err, e)
 	}
 	return err
-}
-
-// A countingListener counts its open connections.
-type countingListener struct {
-	net.Listener
-	open prometheus.Gauge
-}
-
-func (l *countingListener) Accept() (net.Conn, error) {
-	c, err := l.Listener.Accept()
-	if err != nil {
-		return nil, err
-	}
-	l.open.Inc()
-	return &countedConn{Conn: c, open: l.open}, nil
-}
-
-type countedConn struct {
-	net.Conn
-	open prometheus.Gauge
-	once sync.Once
-}
-
-func (c *countedConn) Close() error {
-	c.once.Do(c.open.Dec)
-	return c.Conn.Close()
 }
 
 type statusWriter struct {

@@ -339,9 +339,102 @@ func TestUpload(t *testing.T) {
 	wg.Wait()
 }
 
-// TestMaxConns shows a third connection waiting while two are open, and
-// served once one closes.
-func TestMaxConns(t *testing.T) {
+// dialGet opens a connection to addr and sends GET path on it, keeping the
+// connection open unless extra says Connection: close.
+func dialGet(t *testing.T, addr, path, extra string) net.Conn {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	c.SetDeadline(time.Now().Add(30 * time.Second))
+	if path != "" {
+		fmt.Fprintf(c, "GET %s HTTP/1.1\r\nHost: %s\r\n%s\r\n", path, addr, extra)
+	}
+	return c
+}
+
+// closedByServer reports whether the server has closed c: a read returns
+// EOF or a reset rather than data or a timeout.
+func closedByServer(c net.Conn, br *bufio.Reader) error {
+	if br == nil {
+		br = bufio.NewReader(c)
+	}
+	_, err := br.ReadByte()
+	if errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET) {
+		return nil
+	}
+	if err == nil {
+		return errors.New("read data, not the end of the connection")
+	}
+	return err
+}
+
+// TestEvictIdle holds every connection a server with MaxConns 8 allows,
+// first with keep-alive connections that made one request and then stay
+// silent, then with connections that never send one: each newcomer closes
+// the connection idle the longest, and a legitimate request on a fresh
+// connection is served.
+func TestEvictIdle(t *testing.T) {
+	const max = 8
+	addr, reg := start(t, Limits{MaxConns: max}, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "ok")
+	}))
+	type held struct {
+		c  net.Conn
+		br *bufio.Reader
+	}
+	var idle, silent []held
+	for range max {
+		c := dialGet(t, addr, "/healthz", "")
+		br := bufio.NewReader(c)
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatalf("GET /healthz: %v", err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		idle = append(idle, held{c, br})
+	}
+	for range max {
+		silent = append(silent, held{dialGet(t, addr, "", ""), nil})
+	}
+
+	// The server accepts in the order of arrival, so this request comes
+	// after every silent connection.
+	hc := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 10 * time.Second}
+	t0 := time.Now()
+	resp, err := hc.Get("http://" + addr + "/checkpoint")
+	if err != nil {
+		t.Fatalf("a request on a fresh connection while %d connections are held: %v", 2*max, err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || string(body) != "ok" {
+		t.Errorf("GET /checkpoint: %d %q; want 200", resp.StatusCode, body)
+	}
+	t.Logf("a request served after %v while %d connections were held", time.Since(t0), 2*max)
+	for i, h := range idle {
+		if err := closedByServer(h.c, h.br); err != nil {
+			t.Errorf("idle connection %d was not closed for a newcomer: %v", i, err)
+		}
+	}
+	// The oldest silent connection made room; the others are still open.
+	if err := closedByServer(silent[0].c, nil); err != nil {
+		t.Errorf("the oldest silent connection was not closed for the newcomer: %v", err)
+	}
+	waitMetric(t, reg, "test_connections_open", "", max-1)
+	if got := metric(t, reg, "test_connections_evicted_total", ""); got != max+1 {
+		t.Errorf("test_connections_evicted_total = %v; want %d", got, max+1)
+	}
+}
+
+// TestMaxConnsActive fills a server with MaxConns 8 with requests in
+// progress: a newcomer is not served, and evicts none of them, until one
+// of them ends; then it is served, and every held request is answered.
+func TestMaxConnsActive(t *testing.T) {
+	const max = 8
 	var (
 		mu     sync.Mutex
 		events []string
@@ -351,42 +444,166 @@ func TestMaxConns(t *testing.T) {
 		events = append(events, e)
 		mu.Unlock()
 	}
-	entered := make(chan string, 3)
-	addr, reg := start(t, Limits{MaxConns: 2}, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	entered := make(chan string, max+1)
+	release := map[string]chan struct{}{}
+	for i := range max {
+		release[fmt.Sprintf("/%d", i)] = make(chan struct{})
+	}
+	addr, reg := start(t, Limits{MaxConns: max}, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		event("served " + r.URL.Path)
 		entered <- r.URL.Path
-	}))
-	var conns []net.Conn
-	for _, name := range []string{"/a", "/b"} {
-		c, err := net.Dial("tcp", addr)
-		if err != nil {
-			t.Fatal(err)
+		if ch, ok := release[r.URL.Path]; ok {
+			<-ch
 		}
-		defer c.Close()
-		fmt.Fprintf(c, "GET %s HTTP/1.1\r\nHost: x\r\n\r\n", name)
+		io.WriteString(w, r.URL.Path)
+	}))
+	var active []net.Conn
+	for i := range max {
+		active = append(active, dialGet(t, addr, fmt.Sprintf("/%d", i), ""))
 		<-entered
-		conns = append(conns, c)
 	}
-	c, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	fmt.Fprintf(c, "GET /c HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-	// Give a server without the cap time to serve /c before /a closes.
+	c := dialGet(t, addr, "/new", "Connection: close\r\n")
+	// Give a server that does not wait time to serve /new before /0 ends.
 	time.Sleep(200 * time.Millisecond)
-	if got := metric(t, reg, "test_connections_open", ""); got != 2 {
-		t.Errorf("test_connections_open = %v with two connections served and one waiting; want 2", got)
+	if got := metric(t, reg, "test_connections_evicted_total", ""); got != 0 {
+		t.Errorf("test_connections_evicted_total = %v with every connection active; want 0", got)
 	}
-	event("closed /a")
-	conns[0].Close()
-	c.SetDeadline(time.Now().Add(30 * time.Second))
-	if resp, _ := response(t, c); resp.StatusCode != 200 {
-		t.Errorf("/c: %d", resp.StatusCode)
+	event("released /0")
+	close(release["/0"])
+	if resp, body := response(t, c); resp.StatusCode != 200 || body != "/new" {
+		t.Errorf("/new: %d %q", resp.StatusCode, body)
+	}
+	for i, ac := range active {
+		if i > 0 {
+			close(release[fmt.Sprintf("/%d", i)])
+		}
+		resp, err := http.ReadResponse(bufio.NewReader(ac), nil)
+		if err != nil {
+			t.Errorf("/%d: %v", i, err)
+			continue
+		}
+		body, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != 200 || string(body) != fmt.Sprintf("/%d", i) {
+			t.Errorf("/%d: %d %q", i, resp.StatusCode, body)
+		}
 	}
 	mu.Lock()
 	defer mu.Unlock()
-	if want := []string{"served /a", "served /b", "closed /a", "served /c"}; fmt.Sprint(events) != fmt.Sprint(want) {
-		t.Errorf("events %q; want %q", events, want)
+	if len(events) < max+2 || fmt.Sprint(events[max:max+2]) != fmt.Sprint([]string{"released /0", "served /new"}) {
+		t.Errorf("events %q; want the %d held requests served, then /0 released, then /new served", events, max)
 	}
+}
+
+// TestEvictUnderLoad runs 16 keep-alive clients against MaxConns 4: idle
+// connections are closed for newcomers all the time, and every request
+// succeeds (clients retry a GET on a reused connection closed before its
+// answer, as HTTP/1.1 allows), with no request in progress cut off.
+func TestEvictUnderLoad(t *testing.T) {
+	addr, reg := start(t, Limits{MaxConns: 4}, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "ok")
+	}))
+	const clients, requests = 16, 30
+	var wg sync.WaitGroup
+	errs := make(chan error, clients*requests)
+	t0 := time.Now()
+	for range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			hc := &http.Client{Transport: &http.Transport{}, Timeout: 30 * time.Second}
+			defer hc.CloseIdleConnections()
+			for range requests {
+				resp, err := hc.Get("http://" + addr + "/x")
+				if err != nil {
+					errs <- err
+					continue
+				}
+				body, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != 200 || string(body) != "ok" {
+					errs <- fmt.Errorf("%d %q", resp.StatusCode, body)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Errorf("GET: %v", err)
+	}
+	t.Logf("%d requests from %d clients in %v; %v connections evicted", clients*requests, clients, time.Since(t0), metric(t, reg, "test_connections_evicted_total", ""))
+}
+
+// TestEvictRace drives a limiter of one connection through both orders of
+// the race between a newcomer and the connection it would evict reporting
+// a request: reported first, the connection is not evicted and the
+// newcomer waits; evicted first, the request it reports is not run.
+func TestEvictRace(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	open := prometheus.NewGauge(prometheus.GaugeOpts{Name: "open"})
+	evicted := prometheus.NewCounter(prometheus.CounterOpts{Name: "evicted"})
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(open, evicted)
+	l := newConnLimiter(ln, 1, open, evicted)
+	defer l.Close()
+	accept := func() <-chan net.Conn {
+		ch := make(chan net.Conn, 1)
+		go func() {
+			c, err := l.Accept()
+			if err != nil {
+				t.Errorf("Accept: %v", err)
+			}
+			ch <- c
+		}()
+		c, err := net.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		return ch
+	}
+	a := <-accept()
+	l.connState(a, http.StateNew)
+	l.connState(a, http.StateIdle)
+	l.connState(a, http.StateActive) // a request read before the newcomer
+	next := accept()
+	select {
+	case <-next:
+		t.Fatal("a newcomer was admitted while the one connection had a request in progress")
+	case <-time.After(100 * time.Millisecond):
+	}
+	if evictedBefore(withConn(context.Background(), a)) {
+		t.Error("an active connection was evicted")
+	}
+	l.connState(a, http.StateIdle)
+	b := <-next
+	if !evictedBefore(withConn(context.Background(), a)) {
+		t.Error("an idle connection was not evicted for the newcomer")
+	}
+	// The request a reads now, too late, is not run, and its state
+	// changes and close free no slot twice.
+	l.connState(a, http.StateActive)
+	l.connState(a, http.StateIdle)
+	a.Close()
+	l.connState(a, http.StateClosed)
+	if evictedBefore(withConn(context.Background(), b)) {
+		t.Error("the newcomer is marked evicted")
+	}
+	// The next newcomer evicts b, the one connection held.
+	l.connState(b, http.StateNew)
+	l.connState(b, http.StateIdle)
+	c := <-accept()
+	if !evictedBefore(withConn(context.Background(), b)) {
+		t.Error("the second newcomer did not evict the idle connection")
+	}
+	l.mu.Lock()
+	n := l.n
+	l.mu.Unlock()
+	if o, e := metric(t, reg, "open", ""), metric(t, reg, "evicted", ""); n != 1 || o != 1 || e != 2 {
+		t.Errorf("%d slots taken, open %v, evicted %v; want 1, 1, 2", n, o, e)
+	}
+	c.Close()
 }
