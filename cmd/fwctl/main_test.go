@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"crypto/sha512"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -15,6 +17,7 @@ import (
 	"github.com/fwledger/fwledger/api"
 	"github.com/fwledger/fwledger/internal/testutil"
 	"github.com/fwledger/fwledger/keys"
+	"github.com/fwledger/fwledger/provenance"
 	"github.com/secure-systems-lab/go-securesystemslib/dsse"
 )
 
@@ -425,5 +428,43 @@ func TestSubmitSaysDuplicate(t *testing.T) {
 	}
 	if code, _, errs := fwctl(t, "submit", "--log", l.URL, p("rel.dsse.json"), "--image", p("fw.bin")); code != 2 || !strings.Contains(errs, "--image comes after the files: flags go before them") {
 		t.Errorf("submit with a flag after the files = %d, %q; want a usage error naming the flag", code, errs)
+	}
+}
+
+// TestReleaseWritesSHA512: fwctl release names the image's SHA-512 when an
+// endorsed provenance names the image by SHA-512 only, and refuses
+// provenance about another image.
+func TestReleaseWritesSHA512(t *testing.T) {
+	dir := t.TempDir()
+	p := func(s string) string { return filepath.Join(dir, s) }
+	relKey, ciKey := testutil.Key("example.com/release-1"), testutil.Key("builder.example.com/ci")
+	if err := keys.Write(p("release-1"), relKey); err != nil {
+		t.Fatal(err)
+	}
+	img := testutil.Image("sha512 image", 3000)
+	os.WriteFile(p("fw.bin"), img, 0o644)
+	s512 := sha512.Sum512(img)
+	stmt := func(digest string) []byte {
+		return []byte(`{"_type":"https://in-toto.io/Statement/v1","subject":[{"name":"fw","digest":{"sha512":"` + digest +
+			`"}}],"predicateType":"https://slsa.dev/provenance/v1","predicate":{"buildDefinition":{"buildType":"t"},"runDetails":{"builder":{"id":"b"}}}}`)
+	}
+	os.WriteFile(p("prov.json"), testutil.SignPayload(t, stmt(hex.EncodeToString(s512[:])), ciKey), 0o644)
+	os.WriteFile(p("other.json"), testutil.SignPayload(t, stmt(strings.Repeat("ab", 64)), ciKey), 0o644)
+	if code, _, errs := fwctl(t, "release", "--key", p("release-1.key"), "--model", "acme-x1", "--version", "1.0.0", "--svn", "1",
+		"--image", p("fw.bin"), "--provenance", p("prov.json"), "--out", p("rel.json")); code != 0 {
+		t.Fatalf("release = %d: %s", code, errs)
+	}
+	data, _ := os.ReadFile(p("rel.json"))
+	env, err := provenance.ParseEnvelope(bytes.TrimSpace(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := provenance.ParseRelease(env.Body)
+	if err != nil || !bytes.Equal(r.ImageSHA512, s512[:]) {
+		t.Errorf("the release names SHA-512 %x, %v; want the image's", r.ImageSHA512, err)
+	}
+	if code, _, errs := fwctl(t, "release", "--key", p("release-1.key"), "--model", "acme-x1", "--version", "1.0.0", "--svn", "1",
+		"--image", p("fw.bin"), "--provenance", p("other.json"), "--out", p("rel2.json")); code != 1 || !strings.Contains(errs, "none of its subjects has the image's SHA-256 or SHA-512 digest") {
+		t.Errorf("release endorsing provenance about another image = %d, %q; want a refusal", code, errs)
 	}
 }
