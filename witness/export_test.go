@@ -7,3 +7,6 @@ func SetBounds(history, forks int) (restore func()) {
 	historySize, maxForks = history, forks
 	return func() { historySize, maxForks = h, f }
 }
+
+// StoreReads returns the number of database reads of s's History.
+func StoreReads(s *Store) uint64 { return s.reads.Load() }

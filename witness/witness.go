@@ -27,11 +27,15 @@
 //
 // With each new state, in the same transaction, the store adds the
 // checkpoint to the log's history of the [HistorySize] newest it
-// cosigned. A checkpoint signed by the log with the size of one in the
-// history and another root is evidence of a fork, whatever the request's
-// old size: both notes are stored ([Store.AddFork]) and listed at GET
-// /forks, once per origin, size and offered root and at most [MaxForks]
-// per origin. The request gets the answer the specification gives it.
+// cosigned, which it also holds in memory (sizes and roots). A checkpoint
+// signed by the log with the size of one in the history and another root
+// is evidence of a fork, whatever the request's old size: both notes are
+// stored ([Store.AddFork]) and listed at GET /forks, once per origin, size
+// and offered root and at most [MaxForks] per origin. Every request signed
+// by the log is checked, in memory; only new evidence reads the held note
+// from the store and writes, so evidence is recorded whatever else the
+// witness is asked. The request gets the answer the specification gives
+// it.
 //
 // # Budgets
 //
@@ -46,10 +50,11 @@
 //     its proof was checked against; only a checkpoint signed by the log
 //     and larger than the state can be charged there, so replays cannot
 //     spend it;
-//   - the latest checkpoint again (cosigned again), a checkpoint of the
-//     state's size with another root (fork evidence stored) and a
-//     checkpoint smaller than the state (a read of the history) are
-//     charged to the refresh budget;
+//   - the latest checkpoint again (cosigned again) is charged to the
+//     refresh budget;
+//   - a checkpoint smaller than the state, or of its size with another
+//     root, is compared with the history in memory and charged to
+//     neither: fork evidence is always recorded;
 //   - a stale old size (409 with the size) with a checkpoint at least as
 //     large as the state, and a consistency proof that does not verify
 //     (422), cost no more than the checks every request
@@ -151,8 +156,8 @@ type Config struct {
 	Burst     int
 	// RefreshRateLimit and RefreshBurst are the separate budget, per log,
 	// of the requests that do not advance its state but make the witness
-	// sign or read its store: the latest checkpoint again (a refresh, or
-	// anyone's replay) and checkpoints checked for fork evidence. 0 means
+	// sign: the latest checkpoint again (a refresh, or anyone's replay).
+	// 0 means
 	// RateLimit's value, and Burst's; math.Inf(1) means no limit. See the
 	// package documentation.
 	RefreshRateLimit float64
@@ -184,6 +189,9 @@ type logState struct {
 	advance, refresh *rate.Limiter
 	// verified is the checkpoint whose log signature was verified last.
 	verified atomic.Pointer[verifiedCheckpoint]
+	// forkMu is held to keep the evidence of a fork, so that the held
+	// note is read once for each new piece of evidence.
+	forkMu sync.Mutex
 }
 
 // A verifiedCheckpoint is a checkpoint, exactly as sent, whose note is
@@ -291,10 +299,7 @@ func (w *Witness) AddCheckpoint(ctx context.Context, req *AddCheckpointRequest) 
 	// size. Otherwise, the witness MUST respond with a "400 Bad Request".
 	// The checkpoint may still be evidence of a fork.
 	if req.OldSize > cp.Size {
-		st, known := w.snapshot(origin)
-		if err := w.checkFork(ctx, origin, ls, v, st, known); err != nil {
-			return nil, err
-		}
+		w.checkFork(origin, ls, v)
 		return nil, badRequest("old size %d is larger than the checkpoint size %d", req.OldSize, cp.Size)
 	}
 	if cp.Size == 0 && !bytes.Equal(cp.Hash, rfc6962.DefaultHasher.EmptyRoot()) {
@@ -312,7 +317,7 @@ func (w *Witness) AddCheckpoint(ctx context.Context, req *AddCheckpointRequest) 
 			continue
 		}
 		if req.OldSize != st.Size || known && cp.Size <= st.Size {
-			return w.noAdvance(ctx, origin, ls, v, req, st, known)
+			return w.noAdvance(origin, ls, v, req, st, known)
 		}
 		// The request would advance the state: check it against the
 		// snapshot, then store it if the state is still the snapshot's.
@@ -421,12 +426,10 @@ func (w *Witness) advance(ctx context.Context, origin string, ls *logState, v *v
 // fork evidence. The latest checkpoint again is cosigned again, with a
 // fresh timestamp, from the snapshot st: it needs no lock, since the
 // answer is the one the request would have had when st was taken.
-func (w *Witness) noAdvance(ctx context.Context, origin string, ls *logState, v *verifiedCheckpoint, req *AddCheckpointRequest, st State, known bool) ([]byte, error) {
+func (w *Witness) noAdvance(origin string, ls *logState, v *verifiedCheckpoint, req *AddCheckpointRequest, st State, known bool) ([]byte, error) {
 	cp := v.cp
 	fork := known && cp.Size == st.Size && !bytes.Equal(cp.Hash, st.Root)
-	if err := w.checkFork(ctx, origin, ls, v, st, known); err != nil {
-		return nil, err
-	}
+	w.checkFork(origin, ls, v)
 	// SPEC: The witness MUST check that the old size matches the size of
 	// the latest checkpoint it cosigned for the checkpoint's origin (or
 	// zero if it never cosigned a checkpoint for that origin). If it
@@ -454,30 +457,14 @@ func (w *Witness) noAdvance(ctx context.Context, origin string, ls *logState, v 
 }
 
 // checkFork keeps the evidence if v, a checkpoint signed by origin's log,
-// has the size of one the witness cosigned, among the state st (known
-// tells whether there is one) and the history, with another root. It is
-// charged to the log's refresh budget when it reads or writes the store:
-// unless v is larger than the state, or is the state.
-func (w *Witness) checkFork(ctx context.Context, origin string, ls *logState, v *verifiedCheckpoint, st State, known bool) error {
-	cp := v.cp
-	if !known || cp.Size > st.Size || cp.Size == st.Size && bytes.Equal(cp.Hash, st.Root) {
-		return nil
+// has the size of one in the history of those the witness cosigned, with
+// another root. It compares in memory, and costs more (a read of the held
+// note and a write) only for new evidence, which needs the log's key.
+func (w *Witness) checkFork(origin string, ls *logState, v *verifiedCheckpoint) {
+	root, ok := w.cfg.Store.CosignedRoot(origin, v.cp.Size)
+	if ok && !bytes.Equal(root, v.cp.Hash) {
+		w.keepFork(origin, ls, v)
 	}
-	if err := allow(ls.refresh); err != nil {
-		return err
-	}
-	held := st
-	if cp.Size < st.Size {
-		var ok bool
-		var err error
-		if held, ok, err = w.cfg.Store.History(ctx, origin, cp.Size); err != nil || !ok {
-			return err
-		}
-	}
-	if !bytes.Equal(cp.Hash, held.Root) {
-		w.keepFork(origin, held, v)
-	}
-	return nil
 }
 
 // cosign returns the checkpoint with the log's verified signatures and
@@ -495,13 +482,32 @@ func (w *Witness) cosign(n *note.Note) (full, lines []byte, err error) {
 	return full, bytes.Clone(full[end:]), nil
 }
 
-// keepFork stores the evidence that origin's log signed v and held, the
-// checkpoint of the same size the witness cosigned, unless it is stored
-// already. The request's answer does not depend on it: a failure is
-// logged.
-func (w *Witness) keepFork(origin string, held State, v *verifiedCheckpoint) {
+// keepFork stores the evidence that origin's log signed v and the
+// checkpoint of the same size the witness cosigned, with another root,
+// unless it is stored already. The request's answer does not depend on
+// it: a failure is logged.
+func (w *Witness) keepFork(origin string, ls *logState, v *verifiedCheckpoint) {
+	ls.forkMu.Lock()
+	defer ls.forkMu.Unlock()
+	switch kept, full := w.cfg.Store.forkKept(origin, v.cp.Size, v.cp.Hash); {
+	case kept:
+		return
+	case full:
+		w.metrics.forksDropped.WithLabelValues(origin).Inc()
+		return
+	}
 	// The evidence is stored even if the request is cancelled.
 	ctx := context.Background()
+	held, ok, err := w.cfg.Store.History(ctx, origin, v.cp.Size)
+	switch {
+	case err != nil:
+		w.logger.Error("couldn't read the checkpoint cosigned for the size of a fork", "origin", origin, "size", v.cp.Size, "err", err)
+		return
+	case !ok:
+		// Dropped from the history since it was compared.
+		w.logger.Warn("the checkpoint cosigned for the size of a fork has left the history; evidence not kept", "origin", origin, "size", v.cp.Size, "offered", string(v.raw))
+		return
+	}
 	f := Fork{Origin: origin, Size: held.Size, Held: held.Note, Offered: v.raw, OfferedRoot: v.cp.Hash, Seen: time.Now()}
 	added, err := w.cfg.Store.AddFork(ctx, f)
 	switch {

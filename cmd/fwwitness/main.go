@@ -100,7 +100,7 @@ func serve(args []string, stderr io.Writer) int {
 		addr      = fs.String("addr", "127.0.0.1:8181", "listen `address`")
 		rateLimit = fs.Float64("rate-limit", 50, "most add-checkpoint requests per second, per log, that advance the log's state (0: no limit)")
 		burst     = fs.Int("burst", 100, "requests advancing one log's state that may come at once beyond the rate")
-		refRate   = fs.Float64("refresh-rate-limit", 0, "most add-checkpoint requests per second, per log, that cosign its latest checkpoint again (a refresh or a replay) or are checked for fork evidence, a separate budget (0: the --rate-limit value; inf: no limit)")
+		refRate   = fs.Float64("refresh-rate-limit", 0, "most add-checkpoint requests per second, per log, that cosign its latest checkpoint again (a refresh or a replay), a separate budget (0: the --rate-limit value; inf: no limit)")
 		refBurst  = fs.Int("refresh-burst", 0, "such requests that may come at once beyond the rate (0: the --burst value)")
 		shutdown  = fs.Duration("shutdown-timeout", 10*time.Second, "how long in-flight requests may take at shutdown")
 		logLevel  = fs.String("log-level", "info", "log level: debug, info, warn or error")
