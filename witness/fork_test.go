@@ -118,7 +118,7 @@ func TestForkEvidenceHistory(t *testing.T) {
 // their evidence is kept once each. They are compared with the history in
 // memory: the only store reads and writes are those of new evidence.
 func TestForkEvidenceUnbudgeted(t *testing.T) {
-	w := startWitness(t, "", witness.Config{RateLimit: 1000, Burst: 1000, RefreshRateLimit: 0.001, RefreshBurst: 1})
+	w := startWitness(t, "", witness.Config{RateLimit: 1000, Burst: 1000})
 	honest, evil := newTree(12, -1, ""), newTree(12, 0, "evil ")
 	for _, step := range [][2]uint64{{0, 4}, {4, 8}, {8, 12}} {
 		if status, _, body := post(t, w.url, honest.request(t, step[0], step[1])); status != 200 {
