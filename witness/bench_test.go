@@ -2,6 +2,7 @@ package witness_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"testing"
 
@@ -122,5 +123,39 @@ func benchmarkRefresh(b *testing.B, alternate bool) {
 	b.StopTimer()
 	if w.store.Writes() != writes {
 		b.Fatalf("%d writes for refreshes", w.store.Writes()-writes)
+	}
+}
+
+// BenchmarkReplayOlder measures the witness's answer to a checkpoint it
+// cosigned before its latest, sent again with its own size as the old size
+// (anyone can replay one): a 409 with the latest size, after the check of
+// its root against the history of cosigned checkpoints.
+func BenchmarkReplayOlder(b *testing.B) {
+	tr := newTree(16, -1, "")
+	w := startWitness(b, "", witness.Config{})
+	ctx := context.Background()
+	old := uint64(0)
+	for _, n := range []uint64{4, 8, 16} {
+		req := &witness.AddCheckpointRequest{OldSize: old, Checkpoint: tr.checkpoint(b, logKey, n)}
+		if old > 0 {
+			req.Proof, _ = tr.ConsistencyProof(old, n)
+		}
+		if _, err := w.AddCheckpoint(ctx, req); err != nil {
+			b.Fatal(err)
+		}
+		old = n
+	}
+	req := &witness.AddCheckpointRequest{OldSize: 8, Checkpoint: tr.checkpoint(b, logKey, 8)}
+	writes := w.store.Writes()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		var conflict *witness.ConflictError
+		if _, err := w.AddCheckpoint(ctx, req); !errors.As(err, &conflict) || conflict.Size != 16 {
+			b.Fatalf("replay of size 8: %v, want a conflict with 16", err)
+		}
+	}
+	b.StopTimer()
+	if w.store.Writes() != writes {
+		b.Fatalf("%d writes for replays", w.store.Writes()-writes)
 	}
 }

@@ -110,3 +110,65 @@ func TestForkEvidenceHistory(t *testing.T) {
 		t.Errorf("after the restart, GET /forks = %+v, want the fork at 6 and one at 3", forks)
 	}
 }
+
+// TestForkEvidenceUnbudgeted: whatever else the log's witness is sent,
+// checkpoints the log signed with another root, for its latest size and
+// for an older one it cosigned, sent many times each with various old
+// sizes, get the answers the specification gives them (never a 429), and
+// their evidence is kept once each. They are compared with the history in
+// memory: the only store reads and writes are those of new evidence.
+func TestForkEvidenceUnbudgeted(t *testing.T) {
+	w := startWitness(t, "", witness.Config{RateLimit: 1000, Burst: 1000})
+	honest, evil := newTree(12, -1, ""), newTree(12, 0, "evil ")
+	for _, step := range [][2]uint64{{0, 4}, {4, 8}, {8, 12}} {
+		if status, _, body := post(t, w.url, honest.request(t, step[0], step[1])); status != 200 {
+			t.Fatalf("cosigning %d: %d %s", step[1], status, body)
+		}
+	}
+	// Replays of the latest checkpoint, as anyone can send.
+	for range 5 {
+		post(t, w.url, honest.request(t, 12, 12))
+	}
+	held4, _, err := w.store.History(context.Background(), logKey.Name, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	writes, reads := w.store.Writes(), witness.StoreReads(w.store)
+	fork12, fork4 := evil.checkpoint(t, logKey, 12), evil.checkpoint(t, logKey, 4)
+	for i := range 20 {
+		for _, tc := range []struct {
+			old    uint64
+			cp     []byte
+			status int
+			body   string
+		}{
+			{12, fork12, 409, "the log signed another root hash for size 12"},
+			{0, fork12, 409, "12\n"},
+			{4, fork4, 409, "12\n"},
+			{12, fork4, 400, "old size 12 is larger than the checkpoint size 4"},
+		} {
+			status, _, body := post(t, w.url, (&witness.AddCheckpointRequest{OldSize: tc.old, Checkpoint: tc.cp}).Marshal())
+			if status != tc.status || !bytes.Contains([]byte(body), []byte(tc.body)) {
+				t.Fatalf("request %d, old %d: %d %q, want %d %q", i+1, tc.old, status, body, tc.status, tc.body)
+			}
+		}
+	}
+	forks := getForks(t, w.url)
+	if len(forks) != 2 {
+		t.Fatalf("GET /forks lists %d forks, want 2: %+v", len(forks), forks)
+	}
+	for i, want := range []forkJSON{
+		{Origin: logKey.Name, Size: 12, Held: string(w.Latest(logKey.Name)), Offered: string(fork12)},
+		{Origin: logKey.Name, Size: 4, Held: string(held4.Note), Offered: string(fork4)},
+	} {
+		if forks[i] != want {
+			t.Errorf("GET /forks [%d] = %+v, want %+v", i, forks[i], want)
+		}
+	}
+	if got := w.store.Writes() - writes; got != 2 {
+		t.Errorf("%d durable writes for 80 offers of two forks, want 2", got)
+	}
+	if got := witness.StoreReads(w.store) - reads; got != 2 {
+		t.Errorf("%d store reads for 80 offers of two forks, want 2", got)
+	}
+}

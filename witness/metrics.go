@@ -13,6 +13,8 @@ type metrics struct {
 	seconds  prometheus.Histogram
 	size     *prometheus.GaugeVec
 	forks    *prometheus.CounterVec
+	// cosignatures counts the cosignatures given, by how they were made.
+	cosignatures *prometheus.CounterVec
 	// forksDropped counts fork evidence not stored for lack of room.
 	forksDropped *prometheus.CounterVec
 }
@@ -36,6 +38,10 @@ func newMetrics(r prometheus.Registerer, store *Store) *metrics {
 			Name: "fwwitness_forks_total",
 			Help: "Checkpoints signed by the log with the size of one cosigned and another root hash, whose evidence was stored (once per root), by log origin.",
 		}, []string{"origin"}),
+		cosignatures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "fwwitness_cosignatures_total",
+			Help: "Cosignatures given, by log origin and kind: new (a checkpoint that advanced the state, signed and stored), again (the latest checkpoint sent again, signed again), reused (the latest checkpoint sent again within the second its cosignature was made again: those lines given again, not signed).",
+		}, []string{"origin", "kind"}),
 		forksDropped: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "fwwitness_forks_dropped_total",
 			Help: "Evidence of forks not stored because the witness keeps the most it keeps for the log, by log origin.",
@@ -46,7 +52,7 @@ func newMetrics(r prometheus.Registerer, store *Store) *metrics {
 		Help: "Records written durably: checkpoints that advanced a log's state, and fork evidence.",
 	}, func() float64 { return float64(store.Writes()) })
 	if r != nil {
-		r.MustRegister(m.requests, m.seconds, m.size, m.forks, m.forksDropped, writes)
+		r.MustRegister(m.requests, m.seconds, m.size, m.forks, m.cosignatures, m.forksDropped, writes)
 	}
 	return m
 }

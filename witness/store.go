@@ -1,12 +1,15 @@
 package witness
 
 import (
+	"bytes"
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -26,10 +29,16 @@ var ErrLocked = dirlock.ErrLocked
 
 // A Store keeps a witness's state in SQLite: for each log origin, the
 // latest checkpoint it cosigned and the history of at least the last
-// HistorySize ones (at most a sixteenth more); and the evidence of forks it was shown, at most MaxForks per
-// origin. Every write is durable (WAL, synchronous=FULL) when it returns.
-// Concurrent Sets (for different logs) are written in one transaction, so
-// that they share one sync to disk (group commit).
+// HistorySize ones (at most a sixteenth more); and the evidence of forks
+// it was shown, at most MaxForks per origin. Every write is durable (WAL,
+// synchronous=FULL) when it returns. Concurrent Sets (for different logs)
+// are written in one transaction, so that they share one sync to disk
+// (group commit).
+//
+// The store also holds in memory the size and root of each checkpoint in
+// the histories, and which fork evidence it keeps (origin, size and
+// offered root), loaded when it opens and updated once a write commits:
+// so [Store.CosignedRoot] and a fork offered again cost no database read.
 type Store struct {
 	db   *sql.DB
 	lock *os.File
@@ -39,10 +48,36 @@ type Store struct {
 	commitWG sync.WaitGroup
 
 	writes atomic.Uint64 // records written durably
+	reads  atomic.Uint64 // database reads by History
 
-	// histCount is the number of history rows per origin, as far as the
-	// committer (its only user) knows; -1 until it counts them.
-	histCount map[string]int
+	mu sync.RWMutex // guards hist and forks
+	// hist is each origin's history, in memory, by increasing size. Only
+	// the committer changes it.
+	hist map[string][]cosignedRoot
+	// forks is the fork evidence kept for each origin, in memory.
+	forks map[string]*forkIndex
+
+	// forkMu is held by AddFork, so that it writes each record once.
+	forkMu sync.Mutex
+}
+
+// A cosignedRoot is a checkpoint in a history: 40 bytes.
+type cosignedRoot struct {
+	size uint64
+	root [32]byte
+}
+
+// A forkIndex is what a Store keeps in memory of one origin's fork
+// evidence: which (size, offered root) it holds, and how many records
+// (some from before the deduplication have no offered root).
+type forkIndex struct {
+	offered map[forkKey]bool
+	count   int
+}
+
+type forkKey struct {
+	size uint64
+	root string
 }
 
 // A setReq is a Set waiting for the committer.
@@ -148,7 +183,12 @@ func OpenStore(ctx context.Context, dir string) (*Store, error) {
 		lock.Close()
 		return nil, fmt.Errorf("couldn't create the witness database: %w", err)
 	}
-	st := &Store{db: db, lock: lock, sets: make(chan *setReq), quit: make(chan struct{}), histCount: map[string]int{}}
+	st := &Store{db: db, lock: lock, sets: make(chan *setReq), quit: make(chan struct{})}
+	if err := st.load(ctx); err != nil {
+		db.Close()
+		lock.Close()
+		return nil, fmt.Errorf("couldn't read the witness database: %w", err)
+	}
 	st.commitWG.Add(1)
 	go st.committer()
 	return st, nil
@@ -170,6 +210,69 @@ func create(ctx context.Context, db *sql.DB) error {
 	}
 	_, err := db.ExecContext(ctx, migrate)
 	return err
+}
+
+// load reads the histories' sizes and roots and the fork evidence's keys
+// into memory.
+func (s *Store) load(ctx context.Context) error {
+	s.hist = map[string][]cosignedRoot{}
+	rows, err := s.db.QueryContext(ctx, `SELECT origin, size, root FROM cosigned ORDER BY origin, size`)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var origin string
+		var c cosignedRoot
+		var root []byte
+		if err := rows.Scan(&origin, &c.size, &root); err != nil {
+			return err
+		}
+		if len(root) != len(c.root) {
+			return fmt.Errorf("the history of %q holds a root hash of %d bytes for size %d, want %d", origin, len(root), c.size, len(c.root))
+		}
+		copy(c.root[:], root)
+		s.hist[origin] = append(s.hist[origin], c)
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	s.forks = map[string]*forkIndex{}
+	rows, err = s.db.QueryContext(ctx, `SELECT origin, size, offered_root FROM forks`)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var origin string
+		var size uint64
+		var root []byte
+		if err := rows.Scan(&origin, &size, &root); err != nil {
+			return err
+		}
+		s.forkIndex(origin).add(size, root)
+	}
+	return rows.Err()
+}
+
+// forkIndex returns origin's fork index, making it if needed. The caller
+// holds s.mu for writing, or is load.
+func (s *Store) forkIndex(origin string) *forkIndex {
+	fi := s.forks[origin]
+	if fi == nil {
+		fi = &forkIndex{offered: map[forkKey]bool{}}
+		s.forks[origin] = fi
+	}
+	return fi
+}
+
+// add records a fork evidence record (root nil: one from before the
+// deduplication).
+func (fi *forkIndex) add(size uint64, root []byte) {
+	if root != nil {
+		fi.offered[forkKey{size, string(root)}] = true
+	}
+	fi.count++
 }
 
 // ErrClosed means the store is closed.
@@ -206,7 +309,8 @@ func (s *Store) committer() {
 // one's error. Each Set also adds its checkpoint to the log's history and
 // drops the oldest beyond HistorySize. A Set refused for a smaller size
 // changes nothing and does not affect the others; if the transaction
-// fails, all fail.
+// fails, all fail. Once it commits, the histories in memory are updated
+// the same way.
 func (s *Store) writeGroup(group []*setReq) []error {
 	errs := make([]error, len(group))
 	fail := func(err error) []error {
@@ -239,8 +343,20 @@ func (s *Store) writeGroup(group []*setReq) []error {
 		return fail(err)
 	}
 	defer prune.Close()
-	counts := map[string]int{} // the history rows per origin once this transaction commits
+	// What the transaction does to the histories, done in memory once it
+	// commits; and the number of rows of each history by then.
+	type histOp struct {
+		origin string
+		add    cosignedRoot
+		prune  bool
+	}
+	var ops []histOp
+	counts := map[string]int{}
 	for i, r := range group {
+		if len(r.st.Root) != 32 {
+			errs[i] = fmt.Errorf("refusing to store size %d for %q: a root hash of %d bytes, want 32", r.st.Size, r.origin, len(r.st.Root))
+			continue
+		}
 		res, err := stmt.ExecContext(ctx, r.origin, r.st.Size, r.st.Root, r.st.Note, r.now.Unix())
 		if err != nil {
 			return fail(err)
@@ -251,41 +367,73 @@ func (s *Store) writeGroup(group []*setReq) []error {
 		}
 		n, ok := counts[r.origin]
 		if !ok {
-			if n, ok = s.histCount[r.origin]; !ok {
-				if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM cosigned WHERE origin = ?`, r.origin).Scan(&n); err != nil {
-					return fail(err)
-				}
-			}
+			// Only the committer changes s.hist: it reads it unlocked.
+			n = len(s.hist[r.origin])
 		}
 		res, err = hist.ExecContext(ctx, r.origin, r.st.Size, r.st.Root, r.st.Note)
 		if err != nil {
 			return fail(err)
 		}
-		if added, _ := res.RowsAffected(); added == 1 {
-			n++
+		if added, _ := res.RowsAffected(); added != 1 {
+			continue
 		}
+		op := histOp{origin: r.origin, add: cosignedRoot{size: r.st.Size}}
+		copy(op.add.root[:], r.st.Root)
 		// Pruning walks the history's index, so it runs once the history
 		// holds historySize/16 rows more than it keeps, not every write.
-		if n > historySize+historySize/16 {
+		if n++; n > historySize+historySize/16 {
 			if _, err := prune.ExecContext(ctx, r.origin, historySize); err != nil {
 				return fail(err)
 			}
-			n = historySize
+			op.prune, n = true, historySize
 		}
+		ops = append(ops, op)
 		counts[r.origin] = n
 	}
 	if err := tx.Commit(); err != nil {
 		return fail(err)
 	}
-	for origin, n := range counts {
-		s.histCount[origin] = n
+	s.mu.Lock()
+	for _, op := range ops {
+		h := insertCosigned(s.hist[op.origin], op.add)
+		if op.prune {
+			h = h[:copy(h, h[len(h)-historySize:])]
+		}
+		s.hist[op.origin] = h
 	}
+	s.mu.Unlock()
 	for _, err := range errs {
 		if err == nil {
 			s.writes.Add(1)
 		}
 	}
 	return errs
+}
+
+// insertCosigned returns h, sorted by size, with c in it. Sizes only grow,
+// so c goes at the end, but the order does not depend on it.
+func insertCosigned(h []cosignedRoot, c cosignedRoot) []cosignedRoot {
+	i, found := slices.BinarySearchFunc(h, c.size, compareSize)
+	if found {
+		h[i] = c
+		return h
+	}
+	return slices.Insert(h, i, c)
+}
+
+func compareSize(c cosignedRoot, size uint64) int { return cmp.Compare(c.size, size) }
+
+// CosignedRoot returns, from memory, the root hash of the checkpoint of
+// the given size cosigned for origin, if it is in origin's history.
+func (s *Store) CosignedRoot(origin string, size uint64) ([]byte, bool) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	h := s.hist[origin]
+	i, found := slices.BinarySearchFunc(h, size, compareSize)
+	if !found {
+		return nil, false
+	}
+	return bytes.Clone(h[i].root[:]), true
 }
 
 // Writes returns the number of records the store has written durably
@@ -342,8 +490,9 @@ func (s *Store) Set(ctx context.Context, origin string, st State, now time.Time)
 }
 
 // History returns the checkpoint of the given size cosigned for origin,
-// if it is among the last HistorySize ones.
+// if it is among the last HistorySize ones, read from the database.
 func (s *Store) History(ctx context.Context, origin string, size uint64) (State, bool, error) {
+	s.reads.Add(1)
 	st := State{Size: size}
 	err := s.db.QueryRowContext(ctx, `SELECT root, note FROM cosigned WHERE origin = ? AND size = ?`, origin, size).Scan(&st.Root, &st.Note)
 	switch {
@@ -358,8 +507,17 @@ func (s *Store) History(ctx context.Context, origin string, size uint64) (State,
 // AddFork records evidence of a fork, once: it returns false, and stores
 // nothing, if the evidence of the same root offered for that origin and
 // size is stored already, or if MaxForks records are stored for the
-// origin (then with ErrForksFull).
+// origin (then with ErrForksFull). It knows both from memory: only new
+// evidence costs a database transaction.
 func (s *Store) AddFork(ctx context.Context, f Fork) (bool, error) {
+	s.forkMu.Lock()
+	defer s.forkMu.Unlock()
+	switch kept, full := s.forkKept(f.Origin, f.Size, f.OfferedRoot); {
+	case kept:
+		return false, nil
+	case full:
+		return false, ErrForksFull
+	}
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return false, fmt.Errorf("couldn't store the evidence of a fork: %w", err)
@@ -383,8 +541,24 @@ func (s *Store) AddFork(ctx context.Context, f Fork) (bool, error) {
 	if err := tx.Commit(); err != nil {
 		return false, fmt.Errorf("couldn't store the evidence of a fork: %w", err)
 	}
+	s.mu.Lock()
+	s.forkIndex(f.Origin).add(f.Size, f.OfferedRoot)
+	s.mu.Unlock()
 	s.writes.Add(1)
 	return true, nil
+}
+
+// forkKept tells, from memory, whether the evidence that origin's log
+// signed offeredRoot for size is kept already, and whether origin has
+// MaxForks records (so AddFork would store neither).
+func (s *Store) forkKept(origin string, size uint64, offeredRoot []byte) (kept, full bool) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	fi := s.forks[origin]
+	if fi == nil {
+		return false, false
+	}
+	return fi.offered[forkKey{size, string(offeredRoot)}], fi.count >= maxForks
 }
 
 // Forks returns the evidence of forks, oldest first.

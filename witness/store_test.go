@@ -1,7 +1,9 @@
 package witness_test
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
 	"database/sql"
 	"errors"
 	"fmt"
@@ -24,14 +26,17 @@ func TestStoreGroupCommit(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Set(ctx, "log-0", witness.State{Size: 10, Root: []byte("r10"), Note: []byte("n10")}, time.Now()); err != nil {
+	if err := s.Set(ctx, "log-0", witness.State{Size: 10, Root: hash("r10"), Note: []byte("n10")}, time.Now()); err != nil {
 		t.Fatal(err)
+	}
+	if err := s.Set(ctx, "log-0", witness.State{Size: 11, Root: []byte("r11"), Note: []byte("n11")}, time.Now()); err == nil {
+		t.Error("a root hash of 3 bytes was stored")
 	}
 	var wg sync.WaitGroup
 	errs := make([]error, 200)
 	for i := range 200 {
 		wg.Go(func() {
-			st := witness.State{Size: uint64(i + 1), Root: []byte("r"), Note: fmt.Appendf(nil, "n%d", i)}
+			st := witness.State{Size: uint64(i + 1), Root: hash("r"), Note: fmt.Appendf(nil, "n%d", i)}
 			origin := fmt.Sprintf("log-%d", i)
 			if i == 0 {
 				st.Size = 5 // smaller than the stored 10
@@ -71,38 +76,66 @@ func TestStoreGroupCommit(t *testing.T) {
 	}
 }
 
+// hash returns the SHA-256 hash of s, a root hash for tests.
+func hash(s string) []byte {
+	h := sha256.Sum256([]byte(s))
+	return h[:]
+}
+
 // TestStoreHistoryAndForks checks the bounds of what a store keeps per
-// log: the history of cosigned checkpoints keeps the newest, fork evidence
-// is stored once per offered root and up to a cap, and another root for
-// the stored size is refused.
+// log: the history of cosigned checkpoints keeps the newest, in the
+// database and in memory, also after reopening; fork evidence is stored
+// once per offered root and up to a cap, and another root for the stored
+// size is refused.
 func TestStoreHistoryAndForks(t *testing.T) {
 	defer witness.SetBounds(4, 3)()
 	ctx := context.Background()
-	s, err := witness.OpenStore(ctx, t.TempDir())
+	dir := t.TempDir()
+	s, err := witness.OpenStore(ctx, dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer s.Close()
+	defer func() { s.Close() }()
+	// checkHistory checks that the history holds the sizes from first to
+	// last, in the database and in memory.
+	checkHistory := func(first, last uint64) {
+		t.Helper()
+		for size := uint64(1); size <= last+1; size++ {
+			want := first <= size && size <= last
+			st, ok, err := s.History(ctx, "log", size)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ok != want || ok && (!bytes.Equal(st.Root, hash(fmt.Sprint("r", size))) || string(st.Note) != fmt.Sprintf("n%d", size)) {
+				t.Errorf("History(%d) = %x, %q, %v; want it kept: %v", size, st.Root, st.Note, ok, want)
+			}
+			root, ok := s.CosignedRoot("log", size)
+			if ok != want || ok && !bytes.Equal(root, hash(fmt.Sprint("r", size))) {
+				t.Errorf("CosignedRoot(%d) = %x, %v; want it kept: %v", size, root, ok, want)
+			}
+		}
+	}
 	for size := uint64(1); size <= 10; size++ {
-		st := witness.State{Size: size, Root: fmt.Appendf(nil, "r%d", size), Note: fmt.Appendf(nil, "n%d", size)}
+		st := witness.State{Size: size, Root: hash(fmt.Sprint("r", size)), Note: fmt.Appendf(nil, "n%d", size)}
 		if err := s.Set(ctx, "log", st, time.Now()); err != nil {
 			t.Fatal(err)
 		}
+		// A history of 4 (4/16 = 0 more) is pruned back to 4 at its fifth.
+		first := uint64(1)
+		if size > 4 {
+			first = size - 3
+		}
+		checkHistory(first, size)
 	}
-	if err := s.Set(ctx, "log", witness.State{Size: 10, Root: []byte("other"), Note: []byte("other")}, time.Now()); err == nil {
+	if err := s.Set(ctx, "log", witness.State{Size: 10, Root: hash("other"), Note: []byte("other")}, time.Now()); err == nil {
 		t.Error("another root for the stored size was stored")
 	}
-	for size := uint64(1); size <= 10; size++ {
-		st, ok, err := s.History(ctx, "log", size)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if want := size > 6; ok != want || ok && (string(st.Root) != fmt.Sprintf("r%d", size) || string(st.Note) != fmt.Sprintf("n%d", size)) {
-			t.Errorf("History(%d) = %q, %q, %v; want it kept: %v", size, st.Root, st.Note, ok, want)
-		}
-	}
+	checkHistory(7, 10)
 	if _, ok, _ := s.History(ctx, "another log", 10); ok {
 		t.Error("History of another log found")
+	}
+	if _, ok := s.CosignedRoot("another log", 10); ok {
+		t.Error("CosignedRoot of another log found")
 	}
 
 	writes := s.Writes()
@@ -137,6 +170,25 @@ func TestStoreHistoryAndForks(t *testing.T) {
 	if got := s.Writes() - writes; got != 4 {
 		t.Errorf("%d writes for 4 forks stored", got)
 	}
+
+	// After reopening: the history is the same, in memory too, and the
+	// evidence kept is known without a write.
+	s.Close()
+	if s, err = witness.OpenStore(ctx, dir); err != nil {
+		t.Fatal(err)
+	}
+	checkHistory(7, 10)
+	for _, f := range []witness.Fork{
+		{Origin: "log", Size: 8, Held: []byte("held"), Offered: []byte("again"), OfferedRoot: []byte("b")},
+		{Origin: "log", Size: 9, Held: []byte("held"), Offered: []byte("new"), OfferedRoot: []byte("b")},
+	} {
+		if added, err := s.AddFork(ctx, f); added || err != nil && !errors.Is(err, witness.ErrForksFull) {
+			t.Errorf("AddFork(size %d, root %q) after reopening = %v, %v; want false", f.Size, f.OfferedRoot, added, err)
+		}
+	}
+	if s.Writes() != 0 {
+		t.Errorf("%d writes after reopening, want none", s.Writes())
+	}
 }
 
 // TestStoreMigration opens a database made before the history and the
@@ -152,7 +204,7 @@ func TestStoreMigration(t *testing.T) {
 	if _, err := db.Exec(`
 CREATE TABLE latest (origin TEXT PRIMARY KEY, size INTEGER NOT NULL, root BLOB NOT NULL, note BLOB NOT NULL, updated INTEGER NOT NULL);
 CREATE TABLE forks (id INTEGER PRIMARY KEY, origin TEXT NOT NULL, size INTEGER NOT NULL, held BLOB NOT NULL, offered BLOB NOT NULL, seen INTEGER NOT NULL);
-INSERT INTO latest VALUES ('log', 7, 'r7', 'n7', 0);
+INSERT INTO latest VALUES ('log', 7, zeroblob(32), 'n7', 0);
 INSERT INTO forks (origin, size, held, offered, seen) VALUES ('log', 7, 'n7', 'old evidence', 0);`); err != nil {
 		t.Fatal(err)
 	}
@@ -164,6 +216,9 @@ INSERT INTO forks (origin, size, held, offered, seen) VALUES ('log', 7, 'n7', 'o
 		}
 		if st, ok, err := s.History(ctx, "log", 7); err != nil || !ok || string(st.Note) != "n7" {
 			t.Errorf("History(7) after the migration = %+v, %v, %v", st, ok, err)
+		}
+		if root, ok := s.CosignedRoot("log", 7); !ok || !bytes.Equal(root, make([]byte, 32)) {
+			t.Errorf("CosignedRoot(7) after the migration = %x, %v", root, ok)
 		}
 		f := witness.Fork{Origin: "log", Size: 7, Held: []byte("n7"), Offered: []byte("new evidence"), OfferedRoot: []byte("x")}
 		if _, err := s.AddFork(ctx, f); err != nil {
@@ -177,5 +232,56 @@ INSERT INTO forks (origin, size, held, offered, seen) VALUES ('log', 7, 'n7', 'o
 			t.Errorf("Forks() after the migration = %+v", forks)
 		}
 		s.Close()
+	}
+}
+
+// TestStoreHistoryInMemory writes the histories of two logs at once, so
+// that the committer groups their writes, with a history bound that
+// prunes a few rows at a time: the history in memory always matches the
+// database, and holds the newest, at least the bound and at most a
+// sixteenth more.
+func TestStoreHistoryInMemory(t *testing.T) {
+	const bound = 32
+	defer witness.SetBounds(bound, 3)()
+	ctx := context.Background()
+	s, err := witness.OpenStore(ctx, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	const last = 100
+	var wg sync.WaitGroup
+	for _, origin := range []string{"log-a", "log-b"} {
+		wg.Go(func() {
+			for size := uint64(1); size <= last; size++ {
+				st := witness.State{Size: size, Root: hash(fmt.Sprint(origin, size)), Note: fmt.Appendf(nil, "n%d", size)}
+				if err := s.Set(ctx, origin, st, time.Now()); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	for _, origin := range []string{"log-a", "log-b"} {
+		kept := 0
+		for size := uint64(1); size <= last; size++ {
+			st, inDB, err := s.History(ctx, origin, size)
+			if err != nil {
+				t.Fatal(err)
+			}
+			root, inMemory := s.CosignedRoot(origin, size)
+			if inDB != inMemory || !bytes.Equal(root, st.Root) {
+				t.Errorf("%s, size %d: History = %x, %v; CosignedRoot = %x, %v", origin, size, st.Root, inDB, root, inMemory)
+			}
+			if inDB {
+				kept++
+			} else if size > last-bound {
+				t.Errorf("%s: size %d, among the newest %d, is not kept", origin, size, bound)
+			}
+		}
+		if kept < bound || kept > bound+bound/16 {
+			t.Errorf("%s: %d checkpoints kept, want %d to %d", origin, kept, bound, bound+bound/16)
+		}
 	}
 }

@@ -16,8 +16,12 @@
 // Nothing else costs a durable write. The latest checkpoint sent again
 // with its own size as the old size (a log refreshing its cosignature's
 // timestamp, or anyone replaying the log's public checkpoint) is cosigned
-// again with a fresh timestamp from a snapshot of the state, without the
-// lock and without a write; the stored note keeps the first cosignature.
+// again from a snapshot of the state, without the lock and without a
+// write; the stored note keeps the first cosignature. Cosignatures made
+// again are kept for the second they were made in and given again to the
+// same checkpoint within that second: cosignature/v1 timestamps are in
+// seconds and Ed25519 signatures are deterministic, so they are the lines
+// a new signature would give, and a replay costs no signature.
 // A 409 for a stale old size waits for an advance in progress, if any, so
 // that it carries the newest size.
 // A checkpoint whose exact bytes are the last ones verified for its log
@@ -27,41 +31,31 @@
 //
 // With each new state, in the same transaction, the store adds the
 // checkpoint to the log's history of the [HistorySize] newest it
-// cosigned. A checkpoint signed by the log with the size of one in the
-// history and another root is evidence of a fork, whatever the request's
-// old size: both notes are stored ([Store.AddFork]) and listed at GET
-// /forks, once per origin, size and offered root and at most [MaxForks]
-// per origin. The request gets the answer the specification gives it.
+// cosigned, which it also holds in memory (sizes and roots). A checkpoint
+// signed by the log with the size of one in the history and another root
+// is evidence of a fork, whatever the request's old size: both notes are
+// stored ([Store.AddFork]) and listed at GET /forks, once per origin, size
+// and offered root and at most [MaxForks] per origin. Every request signed
+// by the log is checked, in memory; only new evidence reads the held note
+// from the store and writes, so evidence is recorded whatever else the
+// witness is asked. The request gets the answer the specification gives
+// it.
 //
-// # Budgets
+// # Budget
 //
 // Requests carry no authentication, so anyone can replay a log's
-// checkpoints to its witnesses. Each log therefore has two budgets (token
-// buckets, [Config.RateLimit] and [Config.RefreshRateLimit]), and a
-// request is charged to one of them only after the state snapshot says
-// what it is:
-//
-//   - a request that advances the state is charged to the advance budget,
-//     under the origin's lock, once the state is known to be still the one
-//     its proof was checked against; only a checkpoint signed by the log
-//     and larger than the state can be charged there, so replays cannot
-//     spend it;
-//   - the latest checkpoint again (cosigned again), a checkpoint of the
-//     state's size with another root (fork evidence stored) and a
-//     checkpoint smaller than the state (a read of the history) are
-//     charged to the refresh budget;
-//   - a stale old size (409 with the size) with a checkpoint at least as
-//     large as the state, and a consistency proof that does not verify
-//     (422), cost no more than the checks every request
-//     gets (parsing, and the signature verification that a 403 costs too)
-//     and are charged to neither, like malformed requests, unknown origins
-//     and bad signatures; so a log that lost track of a witness's size
-//     (after a restart, or a request it cancelled) learns it even during a
-//     flood.
-//
-// A flood of replays can use up the refresh budget, and so delay a log's
-// refreshes of an unchanged checkpoint, but not the cosigning of its new
-// checkpoints.
+// checkpoints to its witnesses. Replays cost little: the checks every
+// request gets (parsing, and the log signature, which a 403 costs too,
+// unless the bytes are those verified last), comparisons in memory, and
+// at most one signature per second for the latest checkpoint; never a
+// write or a read of the store. Only the requests that advance a log's
+// state cost a durable write, and only they are charged to a budget, a
+// token bucket per log ([Config.RateLimit]): under the origin's lock, once
+// the state is known to be still the one the proof was checked against.
+// Only a checkpoint signed by the log and larger than the state can be
+// charged there, so replays cannot spend it; and as nothing else has a
+// budget, a flood of replays delays neither the log's new checkpoints nor
+// its refreshes, and hides no fork.
 //
 // # Errors
 //
@@ -69,7 +63,8 @@
 // codes to: [*BadRequestError] (400), [ErrBadSignature] (403),
 // [ErrUnknownLog] (404), [*ConflictError] (409, text/x.tlog.size),
 // [*ForkError] (409, same size and a different root), [ErrInconsistent]
-// (422) and [ErrRateLimited] (429). [Client] maps the status codes back to
+// (422) and [ErrRateLimited] (429, only for a request that would advance
+// the state). [Client] maps the status codes back to
 // the same errors, so a log can use a Witness in process or over HTTP.
 package witness
 
@@ -103,7 +98,8 @@ var (
 	ErrBadSignature = errors.New("the checkpoint has no valid signature by the log's key")
 	// ErrInconsistent means the consistency proof does not verify.
 	ErrInconsistent = errors.New("the consistency proof does not verify")
-	// ErrRateLimited means the log sent too many requests; retry later.
+	// ErrRateLimited means the log sent too many checkpoints that advance
+	// its state; retry later.
 	ErrRateLimited = errors.New("too many requests for this log; retry later")
 )
 
@@ -146,17 +142,10 @@ type Config struct {
 	Store *Store
 	// RateLimit is the most add-checkpoint requests per second that
 	// advance one log's state (a larger checkpoint with a valid proof),
-	// with bursts of Burst; 0 means no limit.
+	// with bursts of Burst; 0 means no limit. Other requests have no
+	// budget (see the package documentation).
 	RateLimit float64
 	Burst     int
-	// RefreshRateLimit and RefreshBurst are the separate budget, per log,
-	// of the requests that do not advance its state but make the witness
-	// sign or read its store: the latest checkpoint again (a refresh, or
-	// anyone's replay) and checkpoints checked for fork evidence. 0 means
-	// RateLimit's value, and Burst's; math.Inf(1) means no limit. See the
-	// package documentation.
-	RefreshRateLimit float64
-	RefreshBurst     int
 	// Logger receives structured logs (default slog.Default()).
 	Logger *slog.Logger
 	// Registerer receives the witness's metrics (default: not registered).
@@ -180,11 +169,29 @@ type logState struct {
 	// mu is held by a request from its decision to advance the state
 	// until the new state is stored.
 	mu sync.Mutex
-	// advance and refresh are the log's budgets (nil: no limit).
-	advance, refresh *rate.Limiter
+	// advance is the log's budget (nil: no limit).
+	advance *rate.Limiter
 	// verified is the checkpoint whose log signature was verified last.
 	verified atomic.Pointer[verifiedCheckpoint]
+	// again is the latest checkpoint's cosignature made again last;
+	// againMu is held to make one, so that one is made at a time.
+	again   atomic.Pointer[cosignedAgain]
+	againMu sync.Mutex
+	// forkMu is held to keep the evidence of a fork, so that the held
+	// note is read once for each new piece of evidence.
+	forkMu sync.Mutex
 }
+
+// A cosignedAgain is the cosignature lines made for a checkpoint text
+// again, and the second (Unix time) they were made in.
+type cosignedAgain struct {
+	text  string
+	unix  int64
+	lines []byte
+}
+
+// timeNow is the witness's clock (tests replace it).
+var timeNow = time.Now
 
 // A verifiedCheckpoint is a checkpoint, exactly as sent, whose note is
 // well-formed and signed by the log, and whose text is a checkpoint.
@@ -204,12 +211,6 @@ func New(ctx context.Context, cfg Config) (*Witness, error) {
 	}
 	if cfg.Burst <= 0 {
 		cfg.Burst = max(1, int(cfg.RateLimit))
-	}
-	if cfg.RefreshRateLimit == 0 {
-		cfg.RefreshRateLimit = cfg.RateLimit
-	}
-	if cfg.RefreshBurst <= 0 {
-		cfg.RefreshBurst = cfg.Burst
 	}
 	state, err := cfg.Store.All(ctx)
 	if err != nil {
@@ -243,9 +244,6 @@ func (w *Witness) logState(origin string) *logState {
 	ls = &logState{}
 	if w.cfg.RateLimit > 0 {
 		ls.advance = rate.NewLimiter(rate.Limit(w.cfg.RateLimit), w.cfg.Burst)
-	}
-	if w.cfg.RefreshRateLimit > 0 {
-		ls.refresh = rate.NewLimiter(rate.Limit(w.cfg.RefreshRateLimit), w.cfg.RefreshBurst)
 	}
 	w.logs[origin] = ls
 	return ls
@@ -291,10 +289,7 @@ func (w *Witness) AddCheckpoint(ctx context.Context, req *AddCheckpointRequest) 
 	// size. Otherwise, the witness MUST respond with a "400 Bad Request".
 	// The checkpoint may still be evidence of a fork.
 	if req.OldSize > cp.Size {
-		st, known := w.snapshot(origin)
-		if err := w.checkFork(ctx, origin, ls, v, st, known); err != nil {
-			return nil, err
-		}
+		w.checkFork(origin, ls, v)
 		return nil, badRequest("old size %d is larger than the checkpoint size %d", req.OldSize, cp.Size)
 	}
 	if cp.Size == 0 && !bytes.Equal(cp.Hash, rfc6962.DefaultHasher.EmptyRoot()) {
@@ -312,7 +307,7 @@ func (w *Witness) AddCheckpoint(ctx context.Context, req *AddCheckpointRequest) 
 			continue
 		}
 		if req.OldSize != st.Size || known && cp.Size <= st.Size {
-			return w.noAdvance(ctx, origin, ls, v, req, st, known)
+			return w.noAdvance(origin, ls, v, req, st, known)
 		}
 		// The request would advance the state: check it against the
 		// snapshot, then store it if the state is still the snapshot's.
@@ -405,13 +400,14 @@ func (w *Witness) advance(ctx context.Context, origin string, ls *logState, v *v
 	}
 	next := State{Size: v.cp.Size, Root: v.cp.Hash, Note: full}
 	// SPEC: The witness MUST persist the new checkpoint before responding.
-	if err := w.cfg.Store.Set(ctx, origin, next, time.Now()); err != nil {
+	if err := w.cfg.Store.Set(ctx, origin, next, timeNow()); err != nil {
 		return nil, err
 	}
 	w.mu.Lock()
 	w.state[origin] = next
 	w.mu.Unlock()
 	w.metrics.size.WithLabelValues(origin).Set(float64(v.cp.Size))
+	w.metrics.cosignatures.WithLabelValues(origin, "new").Inc()
 	return lines, nil
 }
 
@@ -421,12 +417,10 @@ func (w *Witness) advance(ctx context.Context, origin string, ls *logState, v *v
 // fork evidence. The latest checkpoint again is cosigned again, with a
 // fresh timestamp, from the snapshot st: it needs no lock, since the
 // answer is the one the request would have had when st was taken.
-func (w *Witness) noAdvance(ctx context.Context, origin string, ls *logState, v *verifiedCheckpoint, req *AddCheckpointRequest, st State, known bool) ([]byte, error) {
+func (w *Witness) noAdvance(origin string, ls *logState, v *verifiedCheckpoint, req *AddCheckpointRequest, st State, known bool) ([]byte, error) {
 	cp := v.cp
 	fork := known && cp.Size == st.Size && !bytes.Equal(cp.Hash, st.Root)
-	if err := w.checkFork(ctx, origin, ls, v, st, known); err != nil {
-		return nil, err
-	}
+	w.checkFork(origin, ls, v)
 	// SPEC: The witness MUST check that the old size matches the size of
 	// the latest checkpoint it cosigned for the checkpoint's origin (or
 	// zero if it never cosigned a checkpoint for that origin). If it
@@ -444,40 +438,49 @@ func (w *Witness) noAdvance(ctx context.Context, origin string, ls *logState, v 
 	if len(req.Proof) != 0 {
 		return nil, fmt.Errorf("%w: the proof between equal sizes must be empty", ErrInconsistent)
 	}
-	// The checkpoint is the state's: cosigned again, not stored again. A
-	// signature is work charged to the log's refresh budget.
-	if err := allow(ls.refresh); err != nil {
+	// The checkpoint is the state's: cosigned again, not stored again.
+	return w.cosignAgain(origin, ls, v.n)
+}
+
+// cosignAgain returns cosignature lines for n, origin's latest cosigned
+// checkpoint sent again. The lines made for the same text in the current
+// second are given again, not signed anew: they are the lines a new
+// signature would give.
+func (w *Witness) cosignAgain(origin string, ls *logState, n *note.Note) ([]byte, error) {
+	// SPEC (tlog-cosignature): `timestamp` is the time at which the
+	// cosignature was generated, as a POSIX timestamp [seconds since the
+	// Epoch]. Lines made within the current second carry it.
+	if a := ls.again.Load(); a != nil && a.text == n.Text && a.unix == timeNow().Unix() {
+		w.metrics.cosignatures.WithLabelValues(origin, "reused").Inc()
+		return bytes.Clone(a.lines), nil
+	}
+	ls.againMu.Lock()
+	defer ls.againMu.Unlock()
+	// The second is read before signing: the lines' timestamps are that
+	// second or a later one (then they are not given again).
+	unix := timeNow().Unix()
+	if a := ls.again.Load(); a != nil && a.text == n.Text && a.unix == unix {
+		w.metrics.cosignatures.WithLabelValues(origin, "reused").Inc()
+		return bytes.Clone(a.lines), nil
+	}
+	_, lines, err := w.cosign(n)
+	if err != nil {
 		return nil, err
 	}
-	_, lines, err := w.cosign(v.n)
-	return lines, err
+	ls.again.Store(&cosignedAgain{text: n.Text, unix: unix, lines: lines})
+	w.metrics.cosignatures.WithLabelValues(origin, "again").Inc()
+	return bytes.Clone(lines), nil
 }
 
 // checkFork keeps the evidence if v, a checkpoint signed by origin's log,
-// has the size of one the witness cosigned, among the state st (known
-// tells whether there is one) and the history, with another root. It is
-// charged to the log's refresh budget when it reads or writes the store:
-// unless v is larger than the state, or is the state.
-func (w *Witness) checkFork(ctx context.Context, origin string, ls *logState, v *verifiedCheckpoint, st State, known bool) error {
-	cp := v.cp
-	if !known || cp.Size > st.Size || cp.Size == st.Size && bytes.Equal(cp.Hash, st.Root) {
-		return nil
+// has the size of one in the history of those the witness cosigned, with
+// another root. It compares in memory, and costs more (a read of the held
+// note and a write) only for new evidence, which needs the log's key.
+func (w *Witness) checkFork(origin string, ls *logState, v *verifiedCheckpoint) {
+	root, ok := w.cfg.Store.CosignedRoot(origin, v.cp.Size)
+	if ok && !bytes.Equal(root, v.cp.Hash) {
+		w.keepFork(origin, ls, v)
 	}
-	if err := allow(ls.refresh); err != nil {
-		return err
-	}
-	held := st
-	if cp.Size < st.Size {
-		var ok bool
-		var err error
-		if held, ok, err = w.cfg.Store.History(ctx, origin, cp.Size); err != nil || !ok {
-			return err
-		}
-	}
-	if !bytes.Equal(cp.Hash, held.Root) {
-		w.keepFork(origin, held, v)
-	}
-	return nil
 }
 
 // cosign returns the checkpoint with the log's verified signatures and
@@ -495,14 +498,33 @@ func (w *Witness) cosign(n *note.Note) (full, lines []byte, err error) {
 	return full, bytes.Clone(full[end:]), nil
 }
 
-// keepFork stores the evidence that origin's log signed v and held, the
-// checkpoint of the same size the witness cosigned, unless it is stored
-// already. The request's answer does not depend on it: a failure is
-// logged.
-func (w *Witness) keepFork(origin string, held State, v *verifiedCheckpoint) {
+// keepFork stores the evidence that origin's log signed v and the
+// checkpoint of the same size the witness cosigned, with another root,
+// unless it is stored already. The request's answer does not depend on
+// it: a failure is logged.
+func (w *Witness) keepFork(origin string, ls *logState, v *verifiedCheckpoint) {
+	ls.forkMu.Lock()
+	defer ls.forkMu.Unlock()
+	switch kept, full := w.cfg.Store.forkKept(origin, v.cp.Size, v.cp.Hash); {
+	case kept:
+		return
+	case full:
+		w.metrics.forksDropped.WithLabelValues(origin).Inc()
+		return
+	}
 	// The evidence is stored even if the request is cancelled.
 	ctx := context.Background()
-	f := Fork{Origin: origin, Size: held.Size, Held: held.Note, Offered: v.raw, OfferedRoot: v.cp.Hash, Seen: time.Now()}
+	held, ok, err := w.cfg.Store.History(ctx, origin, v.cp.Size)
+	switch {
+	case err != nil:
+		w.logger.Error("couldn't read the checkpoint cosigned for the size of a fork", "origin", origin, "size", v.cp.Size, "err", err)
+		return
+	case !ok:
+		// Dropped from the history since it was compared.
+		w.logger.Warn("the checkpoint cosigned for the size of a fork has left the history; evidence not kept", "origin", origin, "size", v.cp.Size, "offered", string(v.raw))
+		return
+	}
+	f := Fork{Origin: origin, Size: held.Size, Held: held.Note, Offered: v.raw, OfferedRoot: v.cp.Hash, Seen: timeNow()}
 	added, err := w.cfg.Store.AddFork(ctx, f)
 	switch {
 	case errors.Is(err, ErrForksFull):

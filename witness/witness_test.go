@@ -332,32 +332,32 @@ func TestRotationSigners(t *testing.T) {
 	}
 }
 
-// TestRateLimit checks a log's two budgets: requests that advance its
-// state, and the refreshes (or replays) of its latest checkpoint. Using up
-// one leaves the other, a 409 for a stale old size is charged to neither,
-// and the budgets are per log.
+// TestRateLimit checks a log's one budget, of the requests that advance
+// its state. Once it is used up, those get 429 with Retry-After, while
+// everything else gets the answer it would get without a budget, however
+// often it comes: the latest checkpoint again (a log's refresh, or anyone's
+// replay), an older one, a stale old size, and checkpoints the log signed
+// with another root for a cosigned size, whose evidence is kept once each
+// and is all they write. The budget is per log.
 func TestRateLimit(t *testing.T) {
-	// Budgets that do not refill during the test.
-	w := startWitness(t, "", witness.Config{RateLimit: 0.001, Burst: 2, RefreshRateLimit: 0.001, RefreshBurst: 1})
-	tr := newTree(4, -1, "")
+	// A budget that does not refill during the test.
+	w := startWitness(t, "", witness.Config{RateLimit: 0.001, Burst: 3})
+	tr := newTree(16, -1, "")
+	evil := newTree(16, 0, "evil ")
 	var codes []int
 	for _, body := range [][]byte{
-		tr.request(t, 0, 1), // advances: 1 of 2
-		tr.request(t, 1, 1), // refresh: 1 of 1
-		tr.request(t, 1, 1), // refresh: none left
-		tr.request(t, 0, 2), // stale old size: free
-		tr.request(t, 1, 2), // advances: 2 of 2
-		tr.request(t, 2, 2), // refresh: none left
-		tr.request(t, 2, 3), // advances: none left
-		tr.request(t, 1, 3), // stale old size: free
+		tr.request(t, 0, 4),   // advances: 1 of 3
+		tr.request(t, 4, 8),   // 2 of 3
+		tr.request(t, 8, 12),  // 3 of 3
+		tr.request(t, 12, 16), // none left
 	} {
 		status, _, _ := post(t, w.url, body)
 		codes = append(codes, status)
 	}
-	if want := "[200 200 429 409 200 429 429 409]"; fmt.Sprint(codes) != want {
-		t.Errorf("statuses %v, want %s", codes, want)
+	if want := "[200 200 200 429]"; fmt.Sprint(codes) != want {
+		t.Fatalf("statuses %v, want %s", codes, want)
 	}
-	resp, err := http.Post(w.url+"/add-checkpoint", "text/plain", bytes.NewReader(tr.request(t, 2, 2)))
+	resp, err := http.Post(w.url+"/add-checkpoint", "text/plain", bytes.NewReader(tr.request(t, 12, 16)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -366,10 +366,43 @@ func TestRateLimit(t *testing.T) {
 		t.Errorf("rate limited: %d, Retry-After %q; want 429 with Retry-After: 1", resp.StatusCode, resp.Header.Get("Retry-After"))
 	}
 
+	writes := w.store.Writes()
+	fork12 := (&witness.AddCheckpointRequest{OldSize: 12, Checkpoint: evil.checkpoint(t, logKey, 12)}).Marshal()
+	fork4 := (&witness.AddCheckpointRequest{OldSize: 4, Checkpoint: evil.checkpoint(t, logKey, 4)}).Marshal()
+	for i := range 50 {
+		for _, tc := range []struct {
+			desc   string
+			body   []byte
+			status int
+			body1  string // the body's first line
+		}{
+			{"the latest checkpoint again", tr.request(t, 12, 12), 200, "— " + witKey.Name},
+			{"an older checkpoint again", tr.request(t, 8, 8), 409, "12"},
+			{"a stale old size", tr.request(t, 4, 16), 409, "12"},
+			{"another root for the latest size", fork12, 409, "the log signed another root hash for size 12"},
+			{"another root for an older size", fork4, 409, "12"},
+			{"another root for an older size, old size too large", (&witness.AddCheckpointRequest{OldSize: 12, Checkpoint: evil.checkpoint(t, logKey, 4)}).Marshal(), 400, "bad add-checkpoint request: old size 12 is larger"},
+		} {
+			status, _, body := post(t, w.url, tc.body)
+			if first, _, _ := strings.Cut(body, "\n"); status != tc.status || !strings.HasPrefix(first, tc.body1) {
+				t.Fatalf("%s, request %d: %d %q, want %d %q", tc.desc, i+1, status, first, tc.status, tc.body1)
+			}
+		}
+	}
+	forks := getForks(t, w.url)
+	if len(forks) != 2 || forks[0].Size != 12 || forks[1].Size != 4 {
+		t.Errorf("GET /forks = %+v, want the forks at 12 and 4, once each", forks)
+	}
+	if got := w.store.Writes() - writes; got != 2 {
+		t.Errorf("%d durable writes for 300 requests without a budget, want 2: the evidence of two forks", got)
+	}
+
 	otherKey := testutil.Key("example.com/otherlog")
 	other := startWitness(t, "", witness.Config{RateLimit: 0.001, Burst: 1, Logs: testutil.LogList(t, logKey, otherKey)})
 	post(t, other.url, tr.request(t, 0, 1))
-	post(t, other.url, tr.request(t, 1, 1))
+	if status, _, _ := post(t, other.url, tr.request(t, 1, 2)); status != 429 {
+		t.Errorf("a second advance with a burst of 1: %d, want 429", status)
+	}
 	otherReq := (&witness.AddCheckpointRequest{Checkpoint: tr.checkpoint(t, otherKey, 1)}).Marshal()
 	if status, _, body := post(t, other.url, otherReq); status != 200 {
 		t.Errorf("another log's first request: %d %s; the limit is per log", status, body)

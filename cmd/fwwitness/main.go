@@ -98,10 +98,8 @@ func serve(args []string, stderr io.Writer) int {
 		logsFile  = fs.String("logs", "", "log list `file`: one tlog-policy log line (\"log <vkey> [<url>]\") per followed log; the vkey's name is the log's origin (required)")
 		dataDir   = fs.String("data", "./witness", "data `directory`: the SQLite state of the witness")
 		addr      = fs.String("addr", "127.0.0.1:8181", "listen `address`")
-		rateLimit = fs.Float64("rate-limit", 50, "most add-checkpoint requests per second, per log, that advance the log's state (0: no limit)")
+		rateLimit = fs.Float64("rate-limit", 50, "most add-checkpoint requests per second, per log, that advance the log's state (0: no limit); other requests (the latest checkpoint again, older ones, forks) have no limit and cost no write")
 		burst     = fs.Int("burst", 100, "requests advancing one log's state that may come at once beyond the rate")
-		refRate   = fs.Float64("refresh-rate-limit", 0, "most add-checkpoint requests per second, per log, that cosign its latest checkpoint again (a refresh or a replay) or are checked for fork evidence, a separate budget (0: the --rate-limit value; inf: no limit)")
-		refBurst  = fs.Int("refresh-burst", 0, "such requests that may come at once beyond the rate (0: the --burst value)")
 		shutdown  = fs.Duration("shutdown-timeout", 10*time.Second, "how long in-flight requests may take at shutdown")
 		logLevel  = fs.String("log-level", "info", "log level: debug, info, warn or error")
 		logFormat = fs.String("log-format", "json", "log format: json or text")
@@ -188,7 +186,7 @@ func serve(args []string, stderr io.Writer) int {
 	reg := server.NewRegistry()
 	w, err := witness.New(ctx, witness.Config{
 		Signers: signers, VerifierKeys: vkeys, Logs: logs, Store: store,
-		RateLimit: *rateLimit, Burst: *burst, RefreshRateLimit: *refRate, RefreshBurst: *refBurst,
+		RateLimit: *rateLimit, Burst: *burst,
 		Logger: logger, Registerer: reg,
 	})
 	if err != nil {

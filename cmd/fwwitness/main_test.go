@@ -207,6 +207,8 @@ func TestUsage(t *testing.T) {
 		{[]string{"bogus"}, 2, `unknown command "bogus"`},
 		{[]string{"serve", "--help"}, 0, "--logs"},
 		{[]string{"serve"}, 2, "--key and --logs are required"},
+		// Replays and refreshes have no budget (package witness, Budget).
+		{[]string{"serve", "--refresh-rate-limit", "10"}, 2, "flag provided but not defined: -refresh-rate-limit"},
 		{[]string{"serve", "--key", filepath.Join(dir, "witness-a.key"), "--logs", filepath.Join(dir, "nope.txt")}, 1, "couldn't read the log list"},
 		{[]string{"serve", "--key", filepath.Join(dir, "witness-a.key"), "--logs", filepath.Join(dir, "witness-a.pub")}, 1, "invalid log list"},
 		{[]string{"vkey"}, 2, "usage: fwwitness vkey"},
