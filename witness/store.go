@@ -130,14 +130,10 @@ type Fork struct {
 	Seen          time.Time
 }
 
+// The cosigned table is each log's history, and its row of the largest
+// size is the log's latest checkpoint: an advance writes one row, in one
+// table, as a witness without a history did.
 const schema = `
-CREATE TABLE IF NOT EXISTS latest (
-	origin  TEXT PRIMARY KEY,
-	size    INTEGER NOT NULL,
-	root    BLOB NOT NULL,
-	note    BLOB NOT NULL,
-	updated INTEGER NOT NULL
-);
 CREATE TABLE IF NOT EXISTS cosigned (
 	origin TEXT NOT NULL,
 	size   INTEGER NOT NULL,
@@ -156,11 +152,15 @@ CREATE TABLE IF NOT EXISTS forks (
 );`
 
 // migrate brings a database made before the history of cosigned
-// checkpoints (whose latest checkpoints start the history) and the
-// deduplication of forks up to date.
+// checkpoints up to date: the latest checkpoints, kept in a table of their
+// own, start the history, and the table goes. And fork evidence is
+// deduplicated.
 const migrate = `
-INSERT OR IGNORE INTO cosigned (origin, size, root, note) SELECT origin, size, root, note FROM latest;
 CREATE UNIQUE INDEX IF NOT EXISTS forks_offered ON forks (origin, size, offered_root);`
+
+const migrateLatest = `
+INSERT OR IGNORE INTO cosigned (origin, size, root, note) SELECT origin, size, root, note FROM latest;
+DROP TABLE latest;`
 
 // OpenStore opens (creating if needed) the witness database in dir, and
 // locks dir against a second process.
@@ -208,8 +208,25 @@ func create(ctx context.Context, db *sql.DB) error {
 			return err
 		}
 	}
-	_, err := db.ExecContext(ctx, migrate)
-	return err
+	if _, err := db.ExecContext(ctx, migrate); err != nil {
+		return err
+	}
+	var hasLatest bool
+	if err := db.QueryRowContext(ctx, `SELECT count(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = 'latest'`).Scan(&hasLatest); err != nil {
+		return err
+	}
+	if hasLatest {
+		tx, err := db.BeginTx(ctx, nil)
+		if err != nil {
+			return err
+		}
+		defer tx.Rollback()
+		if _, err := tx.ExecContext(ctx, migrateLatest); err != nil {
+			return err
+		}
+		return tx.Commit()
+	}
+	return nil
 }
 
 // load reads the histories' sizes and roots and the fork evidence's keys
@@ -325,14 +342,11 @@ func (s *Store) writeGroup(group []*setReq) []error {
 		return fail(err)
 	}
 	defer tx.Rollback()
-	stmt, err := tx.PrepareContext(ctx, `INSERT INTO latest (origin, size, root, note, updated) VALUES (?, ?, ?, ?, ?)
-		ON CONFLICT (origin) DO UPDATE SET size = excluded.size, root = excluded.root, note = excluded.note, updated = excluded.updated
-		WHERE excluded.size > latest.size OR excluded.size = latest.size AND excluded.root = latest.root`)
-	if err != nil {
-		return fail(err)
-	}
-	defer stmt.Close()
-	hist, err := tx.PrepareContext(ctx, `INSERT OR IGNORE INTO cosigned (origin, size, root, note) VALUES (?, ?, ?, ?)`)
+	// A row goes in only if no larger size is stored for the origin: the
+	// store refuses a rollback on its own, whatever the history in memory
+	// says.
+	hist, err := tx.PrepareContext(ctx, `INSERT OR IGNORE INTO cosigned (origin, size, root, note)
+		SELECT ?1, ?2, ?3, ?4 WHERE NOT EXISTS (SELECT 1 FROM cosigned WHERE origin = ?1 AND size > ?2)`)
 	if err != nil {
 		return fail(err)
 	}
@@ -352,17 +366,10 @@ func (s *Store) writeGroup(group []*setReq) []error {
 	}
 	var ops []histOp
 	counts := map[string]int{}
+	written := make([]bool, len(group))
 	for i, r := range group {
 		if len(r.st.Root) != 32 {
 			errs[i] = fmt.Errorf("refusing to store size %d for %q: a root hash of %d bytes, want 32", r.st.Size, r.origin, len(r.st.Root))
-			continue
-		}
-		res, err := stmt.ExecContext(ctx, r.origin, r.st.Size, r.st.Root, r.st.Note, r.now.Unix())
-		if err != nil {
-			return fail(err)
-		}
-		if n, err := res.RowsAffected(); err != nil || n != 1 {
-			errs[i] = fmt.Errorf("refusing to store size %d for %q: a larger size, or another root for this size, is stored", r.st.Size, r.origin)
 			continue
 		}
 		n, ok := counts[r.origin]
@@ -370,13 +377,24 @@ func (s *Store) writeGroup(group []*setReq) []error {
 			// Only the committer changes s.hist: it reads it unlocked.
 			n = len(s.hist[r.origin])
 		}
-		res, err = hist.ExecContext(ctx, r.origin, r.st.Size, r.st.Root, r.st.Note)
+		res, err := hist.ExecContext(ctx, r.origin, r.st.Size, r.st.Root, r.st.Note)
 		if err != nil {
 			return fail(err)
 		}
 		if added, _ := res.RowsAffected(); added != 1 {
+			// The latest checkpoint again is stored already; anything
+			// else at its size or below is refused.
+			var latest sql.NullInt64
+			var root []byte
+			if err := tx.QueryRowContext(ctx, `SELECT max(size), (SELECT root FROM cosigned WHERE origin = ?1 AND size = ?2) FROM cosigned WHERE origin = ?1`, r.origin, r.st.Size).Scan(&latest, &root); err != nil {
+				return fail(err)
+			}
+			if !latest.Valid || uint64(latest.Int64) != r.st.Size || !bytes.Equal(root, r.st.Root) {
+				errs[i] = fmt.Errorf("refusing to store size %d for %q: a larger size, or another root for this size, is stored", r.st.Size, r.origin)
+			}
 			continue
 		}
+		written[i] = true
 		op := histOp{origin: r.origin, add: cosignedRoot{size: r.st.Size}}
 		copy(op.add.root[:], r.st.Root)
 		// Pruning walks the history's index, so it runs once the history
@@ -402,8 +420,8 @@ func (s *Store) writeGroup(group []*setReq) []error {
 		s.hist[op.origin] = h
 	}
 	s.mu.Unlock()
-	for _, err := range errs {
-		if err == nil {
+	for _, w := range written {
+		if w {
 			s.writes.Add(1)
 		}
 	}
@@ -452,9 +470,11 @@ func (s *Store) Close() error {
 	return errors.Join(s.db.Close(), s.lock.Close())
 }
 
-// All returns the state of every log.
+// All returns the state of every log: the history's row of the largest
+// size.
 func (s *Store) All(ctx context.Context) (map[string]State, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT origin, size, root, note FROM latest`)
+	rows, err := s.db.QueryContext(ctx, `SELECT c.origin, c.size, c.root, c.note FROM cosigned c
+		JOIN (SELECT origin, max(size) AS size FROM cosigned GROUP BY origin) m ON c.origin = m.origin AND c.size = m.size`)
 	if err != nil {
 		return nil, err
 	}
