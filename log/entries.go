@@ -138,6 +138,15 @@ func (l *Log) statement(ctx context.Context, index uint64) (*Statement, error) {
 	return s, nil
 }
 
+// Bytes returns the entry itself: Content for an entry stored by digest,
+// otherwise Data.
+func (s *Statement) Bytes() []byte {
+	if s.Content != nil {
+		return s.Content
+	}
+	return s.Data
+}
+
 // copy returns s with its own copy of the parsed entry.
 func (s *Statement) copy() *Statement {
 	c := *s

@@ -361,6 +361,10 @@ func (h *handler) subject(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	endorsed, err := h.l.Endorsed(r.Context(), d)
+	if err != nil {
+		return err
+	}
 	resp := api.Subject{Digest: d.String(), Entries: []api.SubjectEntry{}}
 	for _, s := range page.Statements {
 		e := api.SubjectEntry{Index: s.Index, Integrated: s.Index < page.Size, Kind: string(s.Kind), EntryDigest: s.Digest.String()}
@@ -370,12 +374,8 @@ func (h *handler) subject(w http.ResponseWriter, r *http.Request) error {
 			e.Version, e.SecurityVersion, e.Models = s.Release.Version, &sv, s.Release.Models
 		case provenance.KindProvenance:
 			p := s.Provenance
-			endorsed, err := h.l.Endorsed(r.Context(), s.Digest)
-			if err != nil {
-				return err
-			}
 			e.Role = "rebuild"
-			if endorsed {
+			if endorsed[s.Digest] {
 				e.Role = "build"
 			}
 			e.BuilderID, e.BuildType = p.BuilderID, p.BuildType

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/fwledger/fwledger/provenance"
@@ -18,14 +19,14 @@ const (
 	keySubjectSHA512 = 3 // a subject's SHA-512 digest
 	keyModel         = 4 // SHA-256 of a hardware model name, first 16 bytes
 	keyModelVersion  = 5 // model key hash (first 16 bytes), then the version
-	keyStatement     = 6 // the statement digest (what the signatures sign), first 16 bytes
-	keyEndorses      = 7 // SHA-256 of an entry a release names, first 16 bytes
+	keyStatement     = 6 // the statement digest (what the signatures sign) of a layout, first 16 bytes
 	keyRelease       = 8 // the SHA-256 digest of a release's image
 )
 
 // indexVersion is the version of the lookup keys entryKeys makes. A storage
 // indexed under another version is reindexed at start-up (see New).
-// Version 2 added the statement and endorsement keys.
+// Version 2 indexes releases by their image apart from provenance, and
+// layouts by their statement.
 const indexVersion = 2
 
 func subjectKey(d provenance.Digest) []byte  { return append([]byte{keySubjectSHA256}, d[:]...) }
@@ -33,11 +34,10 @@ func releaseKey(d provenance.Digest) []byte  { return append([]byte{keyRelease},
 func subject512Key(d []byte) []byte          { return append([]byte{keySubjectSHA512}, d...) }
 func envelopeKey(d provenance.Digest) []byte { return append([]byte{keyEnvelope}, d[:]...) }
 
-// Statement and endorsement keys use 16 bytes of the digest, as model keys
-// do: readers compare the full digests, so a collision costs a wasted read,
-// not a wrong answer.
+// Statement keys use 16 bytes of the digest, as model keys do: readers
+// compare the full digests, so a collision costs a wasted read, not a
+// wrong answer.
 func statementKey(d provenance.Digest) []byte { return append([]byte{keyStatement}, d[:16]...) }
-func endorsesKey(d provenance.Digest) []byte  { return append([]byte{keyEndorses}, d[:16]...) }
 
 // Model keys use 16 bytes of the hash: readers compare the names exactly,
 // so a collision costs a wasted read, not a wrong answer.
@@ -66,32 +66,30 @@ func modelVersionKey(model, version string) []byte {
 // readers compare versions exactly.
 const maxVersionInKey = 63
 
-// entryKeys returns the lookup keys of an entry. Statements (releases,
-// provenance, layouts) are first indexed by their statement digest, so that
-// another encoding or signature set of a logged statement is found
-// (statement deduplication); in-toto links only by their exact bytes, which
-// the release that logs them names. A release is found by its image apart
-// from the provenance about the image, so that finding an image's latest
-// release reads one row whatever else is logged about the image.
+// entryKeys returns the lookup keys of an entry. The first key of a
+// statement is one that every copy of it (another encoding, other
+// signatures) has too, so that Sequence finds the copies under it
+// (statement deduplication, see Log.duplicate): a release's image digest, a
+// provenance's first subject digest, a layout's statement digest. An
+// in-toto link is found by its exact bytes, which the release that logs it
+// names. A release is found by its image apart from the provenance about
+// the image, so that finding an image's latest release reads one row
+// whatever else is logged about the image.
 func entryKeys(e *provenance.Entry) [][]byte {
 	switch e.Kind {
 	case provenance.KindRelease:
 		r := e.Release
-		keys := [][]byte{statementKey(e.Statement), releaseKey(r.Image)}
+		keys := [][]byte{releaseKey(r.Image)}
 		for _, m := range r.Models {
 			keys = append(keys, modelKey(m), modelVersionKey(m, r.Version))
-		}
-		for _, d := range r.Provenance {
-			keys = append(keys, endorsesKey(d))
 		}
 		return keys
 	case provenance.KindLink:
 		return [][]byte{envelopeKey(e.Digest)}
+	case provenance.KindLayout:
+		return [][]byte{statementKey(e.Statement), envelopeKey(e.Digest)}
 	}
-	keys := [][]byte{statementKey(e.Statement), envelopeKey(e.Digest)}
-	if e.Provenance == nil {
-		return keys // in-toto layouts
-	}
+	var keys [][]byte
 	for _, s := range e.Provenance.Subjects {
 		switch s.Alg {
 		case "sha256":
@@ -100,7 +98,12 @@ func entryKeys(e *provenance.Entry) [][]byte {
 			keys = append(keys, subject512Key(s.Value))
 		}
 	}
-	return keys
+	// The envelope key second (a provenance has a subject of at least 256
+	// bits, so its first key is a subject's).
+	if len(keys) == 0 {
+		return [][]byte{envelopeKey(e.Digest)}
+	}
+	return slices.Insert(keys, 1, envelopeKey(e.Digest))
 }
 
 // reindex rebuilds the lookup index under indexVersion if the storage was

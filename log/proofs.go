@@ -89,24 +89,27 @@ func (l *Log) Subject(ctx context.Context, d provenance.Digest, after int64, lim
 	return p, nil
 }
 
-// Endorsed reports whether a logged release of the image endorses the
-// provenance entry with digest d (it is the image's build provenance, not
-// a rebuild).
-func (l *Log) Endorsed(ctx context.Context, d provenance.Digest) (bool, error) {
-	idxs, err := l.store.Lookup(ctx, endorsesKey(d), -1, maxCopies)
+// Endorsed returns the digests of the provenance entries that logged
+// releases of image d endorse (its build provenance, as opposed to
+// rebuilds), reading at most scanPage releases.
+func (l *Log) Endorsed(ctx context.Context, d provenance.Digest) (map[provenance.Digest]bool, error) {
+	idxs, err := l.store.LookupBefore(ctx, releaseKey(d), 1<<63-1, scanPage)
 	if err != nil {
-		return false, storageError("look up endorsements", err)
+		return nil, storageError("look up releases", err)
 	}
+	out := map[provenance.Digest]bool{}
 	for _, i := range idxs {
 		s, err := l.statement(ctx, i)
 		if err != nil {
-			return false, err
+			return nil, err
 		}
-		if s.Entry != nil && s.Kind == provenance.KindRelease && slices.Contains(s.Release.Provenance, d) {
-			return true, nil
+		if s.Entry != nil && s.Kind == provenance.KindRelease && s.Release.Image == d {
+			for _, pd := range s.Release.Provenance {
+				out[pd] = true
+			}
 		}
 	}
-	return false, nil
+	return out, nil
 }
 
 // Releases returns the releases for a hardware model (of one version, if

@@ -316,7 +316,7 @@ rules:
 }
 
 // TestReindexOldDataDirectory: a data directory written before the lookup
-// index had statement and endorsement keys (and recorded its version) is
+// index kept releases apart from provenance (and recorded its version) is
 // reindexed when the log starts, so that statement deduplication and the
 // build/rebuild roles cover the entries logged before.
 func TestReindexOldDataDirectory(t *testing.T) {
@@ -338,10 +338,10 @@ func TestReindexOldDataDirectory(t *testing.T) {
 	l.WaitSize(t, 2)
 	dir := l.Dir
 	l.Stop(t)
-	// Make it what an older fwlog left: no statement or endorsement keys,
-	// no index version.
+	// Make it what an older fwlog left: releases under their image's
+	// subject key, mixed with the provenance, and no index version.
 	db := openDB(t, dir)
-	if _, err := db.Exec(`DELETE FROM lookup WHERE substr(key, 1, 1) IN (x'06', x'07'); DELETE FROM meta WHERE key = 'index_version'`); err != nil {
+	if _, err := db.Exec(`UPDATE lookup SET key = x'01' || substr(key, 2) WHERE substr(key, 1, 1) = x'08'; DELETE FROM meta WHERE key = 'index_version'`); err != nil {
 		t.Fatal(err)
 	}
 	db.Close()

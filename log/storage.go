@@ -31,7 +31,20 @@ type Leaf struct {
 	// a kind byte followed by a subject digest. An entry is found by each of
 	// its keys. Identical entries have identical keys.
 	Keys [][]byte
+	// Dedup, when not nil, decides whether the leaf duplicates an entry
+	// with other bytes sequenced under the same first key. Sequence calls
+	// it, within its write, with the indices of the entries sequenced,
+	// before that call, under the leaf's first key, in increasing order (at most
+	// MaxDedupCandidates; more is true if there are more), unless one has
+	// the leaf's hash (a duplicate whatever Dedup would say). It returns
+	// the index to answer with and true, or false to sequence the leaf. It
+	// runs on the sequencing path: it must be quick, and must not write to
+	// the storage.
+	Dedup func(indices []uint64, more bool) (uint64, bool)
 }
+
+// MaxDedupCandidates is the most indices Sequence gives a Leaf's Dedup.
+const MaxDedupCandidates = 1024
 
 // A Sequenced reports the index a leaf got.
 type Sequenced struct {
@@ -70,8 +83,9 @@ type Storage interface {
 	BindIdentity(ctx context.Context, id string) error
 
 	// Sequence assigns consecutive indices to leaves, in order, after every
-	// index already assigned. A leaf whose hash is already sequenced, or
-	// appears earlier in the same call, gets that index with Dup set.
+	// index already assigned. A leaf whose hash is already sequenced (under
+	// its first key), or appears earlier in the same call, gets that index
+	// with Dup set; so does a leaf its Dedup finds a duplicate of.
 	Sequence(ctx context.Context, leaves []Leaf) ([]Sequenced, error)
 
 	// Integrate adds up to max sequenced leaves to the tree, storing their

@@ -111,9 +111,6 @@ type admitted struct {
 	e    *provenance.Entry
 	// signers are who signed it, as the log sees it (see signers).
 	signers []string
-	// dupOf is the logged entry with exactly these bytes, if any: the
-	// entry was not verified again.
-	dupOf *Statement
 }
 
 func (l *Log) addAll(ctx context.Context, entries [][]byte) ([]AddResult, error) {
@@ -125,20 +122,43 @@ func (l *Log) addAll(ctx context.Context, entries [][]byte) ([]AddResult, error)
 	}
 	now := time.Now()
 	adm := make([]admitted, len(entries))
-	inBatch := map[provenance.Digest]*provenance.Entry{}
 	statements := map[provenance.Digest]int{}
+	var stmts []provenance.Digest
 	for i, data := range entries {
-		a, err := l.admit(ctx, data, now)
+		e, err := l.parse(data)
 		if err != nil {
 			return nil, &EntryError{i, err}
 		}
-		if j, ok := statements[a.e.Statement]; ok && a.e.Kind != provenance.KindLink {
-			return nil, &EntryError{i, &badRequest{msg: fmt.Sprintf("it is the statement of entry %d again: submit one envelope of a statement at a time", j)}}
+		if e.Kind != provenance.KindLink {
+			if j, ok := statements[e.Statement]; ok {
+				return nil, &EntryError{i, &badRequest{msg: fmt.Sprintf("it is the statement of entry %d again: submit one envelope of a statement at a time", j)}}
+			}
+			statements[e.Statement] = i
+			stmts = append(stmts, e.Statement)
 		}
-		statements[a.e.Statement] = i
-		adm[i] = a
-		if a.e.Kind != provenance.KindRelease {
-			inBatch[a.e.Digest] = a.e
+		adm[i] = admitted{data: data, e: e}
+	}
+	// Submissions of one statement are serialized until they are
+	// sequenced, so that the statement deduplication of one (in Sequence,
+	// see duplicate) sees the other's entry committed.
+	unlock, err := l.inflight.lock(ctx, stmts)
+	if err != nil {
+		return nil, err
+	}
+	// enqueue takes the lock over once called; until then it is released
+	// on return.
+	defer func() {
+		if unlock != nil {
+			unlock()
+		}
+	}()
+	inBatch := map[provenance.Digest]*provenance.Entry{}
+	for i := range adm {
+		if err := l.admit(ctx, &adm[i], now); err != nil {
+			return nil, &EntryError{i, err}
+		}
+		if adm[i].e.Kind != provenance.KindRelease {
+			inBatch[adm[i].e.Digest] = adm[i].e
 		}
 	}
 	// named holds the digests that releases of this submission name: those
@@ -148,11 +168,8 @@ func (l *Log) addAll(ctx context.Context, entries [][]byte) ([]AddResult, error)
 		if a.e.Kind != provenance.KindRelease {
 			continue
 		}
-		// A release logged already with these bytes passed these checks.
-		if a.dupOf == nil {
-			if err := l.checkRelease(ctx, a.e, inBatch); err != nil {
-				return nil, &EntryError{i, err}
-			}
+		if err := l.checkRelease(ctx, a.e, inBatch); err != nil {
+			return nil, &EntryError{i, err}
 		}
 		r := a.e.Release
 		for _, d := range r.Provenance {
@@ -171,30 +188,10 @@ func (l *Log) addAll(ctx context.Context, entries [][]byte) ([]AddResult, error)
 		}
 	}
 
-	// Statement deduplication: an entry whose statement is logged, signed
-	// by at least its signers, adds nothing. Submissions of one statement
-	// are serialized from this check until they are sequenced, so that two
-	// at once cannot both pass it.
-	var stmts []provenance.Digest
-	for _, a := range adm {
-		if a.e.Kind != provenance.KindLink {
-			stmts = append(stmts, a.e.Statement)
-		}
-	}
-	unlock, err := l.inflight.lock(ctx, stmts)
-	if err != nil {
-		return nil, err
-	}
-	// enqueue takes the lock over once called; until then it is released
-	// on return.
-	defer func() {
-		if unlock != nil {
-			unlock()
-		}
-	}()
 	out := make([]AddResult, len(entries))
 	var leaves []Leaf
 	var order []int
+	dups := make([]*Statement, len(entries)) // set by the leaves' Dedup
 	// Releases go last, so that a release never precedes what it names. A
 	// Sigstore bundle too large for an entry is stored by digest, durably,
 	// first; its leaf is a reference to it.
@@ -202,20 +199,6 @@ func (l *Log) addAll(ctx context.Context, entries [][]byte) ([]AddResult, error)
 		for i, a := range adm {
 			if (a.e.Kind != provenance.KindRelease) != (pass == 0) {
 				continue
-			}
-			if a.dupOf != nil {
-				out[i] = AddResult{Index: a.dupOf.Index, LeafHash: tiles.LeafHash(a.dupOf.Data), Dup: true}
-				continue
-			}
-			if a.e.Kind != provenance.KindLink && !named[a.e.Digest] {
-				found, err := l.duplicate(ctx, a.e, a.signers)
-				if err != nil {
-					return nil, err
-				}
-				if found != nil {
-					out[i] = AddResult{Index: found.Index, LeafHash: tiles.LeafHash(found.Data), Dup: true}
-					continue
-				}
 			}
 			leaf := a.data
 			if len(leaf) > tiles.MaxEntrySize {
@@ -225,7 +208,21 @@ func (l *Log) addAll(ctx context.Context, entries [][]byte) ([]AddResult, error)
 				}
 				leaf = ref.Marshal()
 			}
-			leaves = append(leaves, Leaf{Data: leaf, Hash: tiles.LeafHash(leaf), Keys: entryKeys(a.e)})
+			lf := Leaf{Data: leaf, Hash: tiles.LeafHash(leaf), Keys: entryKeys(a.e)}
+			// Statement deduplication: an entry whose statement is logged,
+			// with nothing new among its signers, adds nothing. An entry a
+			// release of the submission names is logged as it is.
+			if a.e.Kind != provenance.KindLink && !named[a.e.Digest] {
+				lf.Dedup = func(indices []uint64, more bool) (uint64, bool) {
+					found := l.duplicate(context.WithoutCancel(ctx), a, indices, more)
+					if found == nil {
+						return 0, false
+					}
+					dups[i] = found
+					return found.Index, true
+				}
+			}
+			leaves = append(leaves, lf)
 			order = append(order, i)
 		}
 	}
@@ -239,42 +236,40 @@ func (l *Log) addAll(ctx context.Context, entries [][]byte) ([]AddResult, error)
 	}
 	for k, i := range order {
 		out[i] = AddResult{Index: seq[k].Index, LeafHash: leaves[k].Hash, Dup: seq[k].Dup}
+		if dups[i] != nil {
+			out[i].LeafHash = tiles.LeafHash(dups[i].Data)
+		}
 	}
 	return out, nil
 }
 
-// admit parses and verifies one entry of a submission on its own.
-func (l *Log) admit(ctx context.Context, data []byte, now time.Time) (admitted, error) {
+// parse checks an entry's size and parses it.
+func (l *Log) parse(data []byte) (*provenance.Entry, error) {
 	if len(data) > tiles.MaxEntrySize && !provenance.IsSigstoreBundle(data) {
-		return admitted{}, ErrEntryTooLarge
+		return nil, ErrEntryTooLarge
 	}
 	if len(data) > tiles.MaxEntrySize && l.cfg.Blobs == nil {
-		return admitted{}, &tooLarge{msg: fmt.Sprintf("the Sigstore bundle is %d bytes, more than a log entry holds (%d), and this log stores no large entries", len(data), tiles.MaxEntrySize)}
+		return nil, &tooLarge{msg: fmt.Sprintf("the Sigstore bundle is %d bytes, more than a log entry holds (%d), and this log stores no large entries", len(data), tiles.MaxEntrySize)}
 	}
-	e, err := provenance.ParseEntry(data)
-	if err != nil {
-		return admitted{}, err
-	}
-	// The same bytes as a logged entry were checked when it was logged:
-	// answer them without checking them again.
-	if s, err := l.sameBytes(ctx, e, data); err != nil || s != nil {
-		return admitted{data: data, e: e, dupOf: s}, err
-	}
+	return provenance.ParseEntry(data)
+}
+
+// admit checks one parsed entry of a submission on its own.
+func (l *Log) admit(ctx context.Context, a *admitted, now time.Time) error {
+	e := a.e
+	var err error
 	if e.Envelope != nil && e.Bundle == nil {
 		// A bare DSSE envelope: only its canonical encoding, so that no
 		// one can log a statement again in other bytes.
-		if err := provenance.CheckCanonical(data, e.Envelope); err != nil {
-			return admitted{}, err
+		if err := provenance.CheckCanonical(a.data, e.Envelope); err != nil {
+			return err
 		}
 	}
 	if err := l.checkTimes(e, now); err != nil {
-		return admitted{}, err
+		return err
 	}
-	signers, err := l.verifyEntry(ctx, e)
-	if err != nil {
-		return admitted{}, err
-	}
-	return admitted{data: data, e: e, signers: signers}, nil
+	a.signers, err = l.verifyEntry(ctx, e)
+	return err
 }
 
 // checkTimes refuses statement times later than now plus the allowed clock
@@ -411,54 +406,40 @@ func sortedSet(ids []string) []string {
 	return slices.Compact(out)
 }
 
-// maxCopies bounds the logged entries of one statement that deduplication
-// reads. The rule in duplicate lets at most two entries per trusted signer
-// be logged for a statement, so the bound is met only by a log written
-// before the rule; beyond it, a new entry is a duplicate (the rule fails
-// closed).
-const maxCopies = 1024
-
-// copies returns the logged entries with the same statement as e.
-func (l *Log) copies(ctx context.Context, e *provenance.Entry) ([]*Statement, bool, error) {
-	var out []*Statement
-	after := int64(-1)
-	for len(out) < maxCopies {
-		idxs, err := l.store.Lookup(ctx, statementKey(e.Statement), after, 64)
+// duplicate decides whether a, a verified entry of a submission, adds
+// anything to the logged entries of its statement, found among the entries
+// indexed under its first key (the candidates Sequence gives a Leaf's
+// Dedup; more if there are more than it gives), and returns the entry to
+// answer with if it does not (nil if it is new).
+//
+// It is new if one of its trusted signers signed none of the logged
+// entries, or if it has all the signers the logged entries have between
+// them and no one of them has them all (it completes the set, so that a
+// device needing several signatures finds them in one envelope). So anyone
+// can recombine logged signatures at most once per statement and signer:
+// each new entry needs a signer the others lack, or completes them. A
+// duplicate is answered with the earliest logged entry whose signers
+// include all of a's, or else the one with the most. With more candidates
+// than Sequence gives, a statement with copies among them is a duplicate
+// (the rule fails closed).
+func (l *Log) duplicate(ctx context.Context, a admitted, candidates []uint64, more bool) *Statement {
+	var logged []*Statement
+	for _, i := range candidates {
+		s, err := l.statement(ctx, i)
 		if err != nil {
-			return nil, false, storageError("look up a statement", err)
+			// Unreadable, it cannot be shown to be a copy: logged, and the
+			// entry is judged on the others.
+			l.logger.Error("couldn't read an entry for statement deduplication", "index", i, "err", err)
+			continue
 		}
-		for _, i := range idxs {
-			s, err := l.statement(ctx, i)
-			if err != nil {
-				return nil, false, err
-			}
-			if s.Entry != nil && s.Statement == e.Statement && s.Kind == e.Kind {
-				out = append(out, s) // not another statement under the same key prefix
-			}
+		if s.Entry != nil && s.Statement == a.e.Statement && s.Kind == a.e.Kind {
+			logged = append(logged, s)
 		}
-		if len(idxs) < 64 {
-			return out, false, nil
-		}
-		after = int64(idxs[len(idxs)-1])
 	}
-	return out, true, nil
-}
-
-// duplicate decides whether e, which signers signed, adds anything to the
-// logged entries of its statement, and returns the entry to answer with if
-// it does not (nil if it is new). It is new if one of its trusted signers
-// signed none of the logged entries, or if it has all the signers the
-// logged entries have between them and no one of them has them all (it
-// completes the set, so that a device needing several signatures finds
-// them in one envelope). So anyone can recombine logged signatures at most
-// once per statement and signer: each new entry needs a signer the others
-// lack, or completes them. A duplicate is answered with the earliest logged
-// entry whose signers include all of e's, or else the one with the most.
-func (l *Log) duplicate(ctx context.Context, e *provenance.Entry, signers []string) (*Statement, error) {
-	logged, full, err := l.copies(ctx, e)
-	if err != nil || len(logged) == 0 {
-		return nil, err
+	if len(logged) == 0 {
+		return nil
 	}
+	signers := a.signers
 	var union []string
 	var covering, most *Statement
 	mostN, complete := -1, false
@@ -479,42 +460,15 @@ func (l *Log) duplicate(ctx context.Context, e *provenance.Entry, signers []stri
 	}
 	switch {
 	case covering != nil:
-		return covering, nil
-	case full:
-		return most, nil // more copies than the rule allows: fail closed
+		return covering
+	case more:
+		return most // more copies than can be read: fail closed
 	case !isSubset(signers, union):
-		return nil, nil // a signer none of the logged entries has
+		return nil // a signer none of the logged entries has
 	case isSubset(union, signers) && !complete:
-		return nil, nil // completes the set of signers
+		return nil // completes the set of signers
 	}
-	return most, nil
-}
-
-// sameBytes returns the logged entry whose bytes are data (or, for an entry
-// stored by digest, whose content is), or nil.
-func (l *Log) sameBytes(ctx context.Context, e *provenance.Entry, data []byte) (*Statement, error) {
-	key := statementKey(e.Statement)
-	if e.Kind == provenance.KindLink {
-		key = envelopeKey(e.Digest)
-	}
-	idxs, err := l.store.Lookup(ctx, key, -1, 64)
-	if err != nil {
-		return nil, storageError("look up an entry", err)
-	}
-	for _, i := range idxs {
-		s, err := l.statement(ctx, i)
-		if err != nil {
-			return nil, err
-		}
-		got := s.Data
-		if s.Content != nil {
-			got = s.Content
-		}
-		if bytes.Equal(got, data) {
-			return s, nil
-		}
-	}
-	return nil, nil
+	return most
 }
 
 // isSubset reports whether every element of a (sorted) is in b (sorted).

@@ -82,11 +82,14 @@ func parseProvenance(st *Statement) (*Provenance, error) {
 	}
 	p := &Provenance{}
 	for i, sub := range st.Subject {
-		for alg, h := range sub.GetDigest() {
-			size, ok := digestSizes[alg]
+		// In a fixed order (the map's is random), so that every parse of
+		// a statement lists its digests alike.
+		for _, alg := range []string{"sha256", "sha384", "sha512"} {
+			h, ok := sub.GetDigest()[alg]
 			if !ok {
 				continue
 			}
+			size := digestSizes[alg]
 			v, err := hex.DecodeString(h)
 			if err != nil || len(v) != size || strings.ToLower(h) != h {
 				return nil, &StatementError{Err: fmt.Errorf("subject %q: %s digest is not %d lowercase hex digits", sub.GetName(), alg, 2*size)}

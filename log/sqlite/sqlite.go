@@ -104,6 +104,10 @@ type Storage struct {
 	stopCheckpointer chan struct{}
 	checkpointerDone chan struct{}
 
+	// The lookups, prepared once on the readers (a lookup is on the path
+	// of every submission).
+	lookupAfter, lookupBefore *sql.Stmt
+
 	// full caches the entries of recently read full entry bundles, which
 	// never change, so that reading several entries of one bundle reads
 	// its blob once.
@@ -170,6 +174,12 @@ func (s *Storage) open(ctx context.Context, path string) error {
 	}
 	s.r.SetMaxOpenConns(8)
 	s.r.SetMaxIdleConns(8)
+	if s.lookupAfter, err = s.r.PrepareContext(ctx, `SELECT idx FROM lookup WHERE key = ? AND idx > ? ORDER BY idx LIMIT ?`); err != nil {
+		return err
+	}
+	if s.lookupBefore, err = s.r.PrepareContext(ctx, `SELECT idx FROM lookup WHERE key = ? AND idx < ? ORDER BY idx DESC LIMIT ?`); err != nil {
+		return err
+	}
 	if s.c, err = sql.Open("sqlite3", "file:"+path+"?_journal_mode=WAL&_synchronous=FULL&_busy_timeout=10000"); err != nil {
 		return err
 	}
@@ -220,6 +230,11 @@ func (s *Storage) Close() error {
 			errs = append(errs, fmt.Errorf("final checkpoint: %w", err))
 		}
 		errs = append(errs, s.c.Close())
+	}
+	for _, st := range []*sql.Stmt{s.lookupAfter, s.lookupBefore} {
+		if st != nil {
+			st.Close()
+		}
 	}
 	if s.r != nil {
 		errs = append(errs, s.r.Close())
@@ -320,7 +335,8 @@ func (s *Storage) Sequence(ctx context.Context, leaves []log.Leaf) (_ []log.Sequ
 	if err := tx.QueryRowContext(ctx, `SELECT sequenced FROM state WHERE id = 0`).Scan(&next); err != nil {
 		return nil, err
 	}
-	find, err := tx.PrepareContext(ctx, `SELECT idx FROM lookup WHERE key = ? AND leaf = ? LIMIT 1`)
+	start := next
+	find, err := tx.PrepareContext(ctx, `SELECT idx, leaf FROM lookup WHERE key = ? ORDER BY idx LIMIT ?`)
 	if err != nil {
 		return nil, err
 	}
@@ -347,15 +363,21 @@ func (s *Storage) Sequence(ctx context.Context, leaves []log.Leaf) (_ []log.Sequ
 		if len(keys) == 0 {
 			keys = [][]byte{l.Hash}
 		}
-		var idx uint64
-		switch err := find.QueryRowContext(ctx, keys[0], l.Hash).Scan(&idx); {
-		case err == nil:
-			out[i] = log.Sequenced{Index: idx, Dup: true}
-			continue
-		case !errors.Is(err, sql.ErrNoRows):
+		same, others, more, err := candidates(ctx, find, keys[0], l.Hash, start)
+		if err != nil {
 			return nil, err
 		}
-		idx = next
+		if same >= 0 {
+			out[i] = log.Sequenced{Index: uint64(same), Dup: true}
+			continue
+		}
+		if l.Dedup != nil && len(others) > 0 {
+			if idx, dup := l.Dedup(others, more); dup {
+				out[i] = log.Sequenced{Index: idx, Dup: true}
+				continue
+			}
+		}
+		idx := next
 		next++
 		if _, err := addEntry.ExecContext(ctx, idx, l.Data, l.Hash); err != nil {
 			return nil, err
@@ -373,6 +395,37 @@ func (s *Storage) Sequence(ctx context.Context, leaves []log.Leaf) (_ []log.Sequ
 		return nil, fmt.Errorf("couldn't commit sequenced entries: %w", err)
 	}
 	return out, nil
+}
+
+// candidates reads the entries sequenced under key: the index of one whose
+// leaf hash is hash (same, -1 if none), and the others sequenced before
+// index start, that is before this write (at most log.MaxDedupCandidates;
+// more if there are more). Only an entry's first key's row holds its leaf
+// hash, so an entry with key as another key is among the others.
+func candidates(ctx context.Context, find *sql.Stmt, key, hash []byte, start uint64) (same int64, others []uint64, more bool, err error) {
+	rows, err := find.QueryContext(ctx, key, log.MaxDedupCandidates+1)
+	if err != nil {
+		return -1, nil, false, err
+	}
+	defer rows.Close()
+	same = -1
+	for rows.Next() {
+		var idx uint64
+		var leaf []byte
+		if err := rows.Scan(&idx, &leaf); err != nil {
+			return -1, nil, false, err
+		}
+		switch {
+		case bytes.Equal(leaf, hash):
+			same = int64(idx)
+		case idx >= start:
+		case len(others) == log.MaxDedupCandidates:
+			more = true
+		default:
+			others = append(others, idx)
+		}
+	}
+	return same, others, more, rows.Err()
 }
 
 func tileKey(level, index uint64) int64 { return int64(level<<56 | index) }
@@ -699,7 +752,7 @@ func (s *Storage) ReadEntry(ctx context.Context, index uint64) (_ []byte, err er
 // Lookup implements log.Storage.
 func (s *Storage) Lookup(ctx context.Context, key []byte, after int64, limit int) (_ []uint64, err error) {
 	defer wrapOS(&err)
-	return s.lookup(ctx, `SELECT idx FROM lookup WHERE key = ? AND idx > ? ORDER BY idx LIMIT ?`, key, after, limit)
+	return s.lookup(ctx, s.lookupAfter, key, after, limit)
 }
 
 // LookupBefore implements log.Storage.
@@ -708,11 +761,11 @@ func (s *Storage) LookupBefore(ctx context.Context, key []byte, before uint64, l
 	if before > math.MaxInt64 {
 		before = math.MaxInt64
 	}
-	return s.lookup(ctx, `SELECT idx FROM lookup WHERE key = ? AND idx < ? ORDER BY idx DESC LIMIT ?`, key, int64(before), limit)
+	return s.lookup(ctx, s.lookupBefore, key, int64(before), limit)
 }
 
-func (s *Storage) lookup(ctx context.Context, query string, key []byte, bound int64, limit int) ([]uint64, error) {
-	rows, err := s.r.QueryContext(ctx, query, key, bound, limit)
+func (s *Storage) lookup(ctx context.Context, stmt *sql.Stmt, key []byte, bound int64, limit int) ([]uint64, error) {
+	rows, err := stmt.QueryContext(ctx, key, bound, limit)
 	if err != nil {
 		return nil, err
 	}

@@ -29,6 +29,7 @@ func Run(t *testing.T, open func(t *testing.T) log.Storage) {
 		{"Witnessed", testWitnessed},
 		{"NotFound", testNotFound},
 		{"LookupBefore", testLookupBefore},
+		{"Dedup", testDedup},
 		{"Reindex", testReindex},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -381,5 +382,46 @@ func testReindex(t *testing.T, s log.Storage) {
 	}
 	if v, err := s.IndexVersion(ctx); err != nil || v != 0 {
 		t.Errorf("IndexVersion after a failed Reindex = %d, %v; want 0, so that it is redone", v, err)
+	}
+}
+
+func testDedup(t *testing.T, s log.Storage) {
+	ctx := context.Background()
+	mk := func(data string, dedup func([]uint64, bool) (uint64, bool)) log.Leaf {
+		return log.Leaf{Data: []byte(data), Hash: tiles.LeafHash([]byte(data)), Keys: [][]byte{[]byte("stmt"), []byte("other " + data)}, Dedup: dedup}
+	}
+	var got [][]uint64
+	record := func(answer uint64, dup bool) func([]uint64, bool) (uint64, bool) {
+		return func(idxs []uint64, more bool) (uint64, bool) {
+			if more {
+				t.Errorf("Dedup called with more = true for %v", idxs)
+			}
+			got = append(got, append([]uint64(nil), idxs...))
+			return answer, dup
+		}
+	}
+	// The first entry under a key: Dedup is not called.
+	res, err := s.Sequence(ctx, []log.Leaf{mk("a", record(0, true))})
+	if err != nil || fmt.Sprint(res) != fmt.Sprint([]log.Sequenced{{Index: 0}}) || len(got) != 0 {
+		t.Fatalf("first leaf = %+v, %v, Dedup called with %v", res, err, got)
+	}
+	// Other bytes under the key: Dedup decides, with the candidates
+	// sequenced before the call only.
+	res, err = s.Sequence(ctx, []log.Leaf{mk("b", record(0, true)), mk("c", record(0, false)), mk("d", record(0, false))})
+	if err != nil || fmt.Sprint(res) != fmt.Sprint([]log.Sequenced{{Index: 0, Dup: true}, {Index: 1}, {Index: 2}}) {
+		t.Fatalf("second Sequence = %+v, %v", res, err)
+	}
+	if fmt.Sprint(got) != "[[0] [0] [0]]" {
+		t.Errorf("Dedup was called with %v, want [[0] [0] [0]] (not with entries of the same call)", got)
+	}
+	// The same bytes again: a duplicate, whatever Dedup would say.
+	got = nil
+	res, err = s.Sequence(ctx, []log.Leaf{mk("c", record(0, false))})
+	if err != nil || fmt.Sprint(res) != fmt.Sprint([]log.Sequenced{{Index: 1, Dup: true}}) || len(got) != 0 {
+		t.Errorf("the same bytes again = %+v, %v, Dedup called with %v", res, err, got)
+	}
+	// A refused leaf was not stored.
+	if idx, err := s.Lookup(ctx, []byte("other b"), -1, 10); err != nil || len(idx) != 0 {
+		t.Errorf("the keys of a leaf found a duplicate by Dedup were stored: %v, %v", idx, err)
 	}
 }
