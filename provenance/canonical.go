@@ -53,6 +53,11 @@ func CanonicalEnvelope(env *dsse.Envelope) ([]byte, error) {
 	if err != nil {
 		return nil, &EnvelopeError{Err: fmt.Errorf("payload is not base64: %w", err)}
 	}
+	return canonicalEnvelope(env, payload)
+}
+
+// canonicalEnvelope is CanonicalEnvelope with the payload already decoded.
+func canonicalEnvelope(env *dsse.Envelope, payload []byte) ([]byte, error) {
 	out := dsse.Envelope{PayloadType: env.PayloadType, Payload: base64.StdEncoding.EncodeToString(payload)}
 	for i, s := range env.Signatures {
 		sig, err := decodeBase64(s.Sig)
@@ -88,7 +93,7 @@ func Canonicalize(data []byte) ([]byte, error) {
 // CheckCanonical returns a *NonCanonicalError unless data, a parsed DSSE
 // envelope env, is in the canonical encoding.
 func CheckCanonical(data []byte, env *Envelope) error {
-	canon, err := CanonicalEnvelope(&env.Envelope)
+	canon, err := canonicalEnvelope(&env.Envelope, env.Body)
 	if err != nil {
 		return err
 	}

@@ -70,10 +70,24 @@ const SigstoreBundleMediaType = "application/vnd.dev.sigstore.bundle"
 // IsSigstoreBundle reports whether data is JSON with a Sigstore bundle media
 // type (it may still be malformed).
 func IsSigstoreBundle(data []byte) bool {
-	var probe struct {
-		MediaType string `json:"mediaType"`
-	}
-	return json.Unmarshal(data, &probe) == nil && strings.HasPrefix(probe.MediaType, SigstoreBundleMediaType)
+	var p entryProbe
+	return json.Unmarshal(data, &p) == nil && p.bundle()
+}
+
+// entryProbe is the one decoding of an entry's top level that tells its form
+// apart: a Sigstore bundle has a mediaType, in-toto metadata has signed and
+// signatures, and anything else is taken as a bare DSSE envelope. Each form
+// is then checked strictly by its own parser.
+type entryProbe struct {
+	MediaType    json.RawMessage `json:"mediaType"`
+	DSSEEnvelope json.RawMessage `json:"dsseEnvelope"`
+	Signed       json.RawMessage `json:"signed"`
+	Signatures   json.RawMessage `json:"signatures"`
+}
+
+func (p *entryProbe) bundle() bool {
+	var mt string
+	return p.MediaType != nil && json.Unmarshal(p.MediaType, &mt) == nil && strings.HasPrefix(mt, SigstoreBundleMediaType)
 }
 
 // ParseEntry parses a log entry: a DSSE envelope, a Sigstore bundle holding
@@ -81,16 +95,21 @@ func IsSigstoreBundle(data []byte) bool {
 // MaxLargeEntrySize bytes (the log stores a larger one by digest); anything
 // else at most MaxEnvelopeSize.
 func ParseEntry(data []byte) (*Entry, error) {
-	bundle := IsSigstoreBundle(data)
+	var p entryProbe
+	if json.Unmarshal(data, &p) != nil {
+		// Not a JSON object: the envelope parser names what is wrong.
+		p = entryProbe{}
+	}
+	bundle := p.bundle()
 	if limit := map[bool]int{true: MaxLargeEntrySize, false: MaxEnvelopeSize}[bundle]; len(data) > limit {
 		return nil, &EnvelopeError{Err: fmt.Errorf("entry is %d bytes, more than the limit of %d", len(data), limit)}
 	}
 	e := &Entry{Digest: sha256.Sum256(data)}
-	mb, err := parseMetablock(data)
-	if err != nil {
-		return nil, err
-	}
-	if mb != nil {
+	if p.Signed != nil {
+		mb, err := parseMetablock(data, p.Signed, p.Signatures)
+		if err != nil {
+			return nil, err
+		}
 		e.Metablock = mb
 		signed, err := mb.GetSignableRepresentation()
 		if err != nil {
@@ -105,19 +124,15 @@ func ParseEntry(data []byte) (*Entry, error) {
 		return e, nil
 	}
 	envJSON := data
-	var probe struct {
-		MediaType    string          `json:"mediaType"`
-		DSSEEnvelope json.RawMessage `json:"dsseEnvelope"`
-	}
-	if json.Unmarshal(data, &probe) == nil && strings.HasPrefix(probe.MediaType, SigstoreBundleMediaType) {
+	if bundle {
 		if err := strictjson.Check(data); err != nil {
 			return nil, &EnvelopeError{Err: err}
 		}
-		if len(probe.DSSEEnvelope) == 0 {
+		if len(p.DSSEEnvelope) == 0 {
 			return nil, &EnvelopeError{Err: errors.New("the Sigstore bundle holds no DSSE envelope (a message signature is not a statement)")}
 		}
 		e.Bundle = data
-		envJSON = probe.DSSEEnvelope
+		envJSON = p.DSSEEnvelope
 	}
 	env, err := parseEnvelope(envJSON, map[bool]int{true: MaxLargeEntrySize, false: MaxEnvelopeSize}[e.Bundle != nil])
 	if err != nil {

@@ -28,16 +28,10 @@ const (
 	KindLink   Kind = "link"
 )
 
-// parseMetablock parses in-toto metadata in the classic form. It returns
-// nil, nil if data is not of that form.
-func parseMetablock(data []byte) (*intoto.Metablock, error) {
-	var raw struct {
-		Signed     json.RawMessage `json:"signed"`
-		Signatures json.RawMessage `json:"signatures"`
-	}
-	if json.Unmarshal(data, &raw) != nil || raw.Signed == nil {
-		return nil, nil
-	}
+// parseMetablock parses in-toto metadata in the classic form: data is the
+// whole object, signed and signatures its two members as ParseEntry's probe
+// found them.
+func parseMetablock(data []byte, signed, signatures json.RawMessage) (*intoto.Metablock, error) {
 	if err := strictjson.Check(data); err != nil {
 		return nil, &EnvelopeError{Err: err}
 	}
@@ -45,11 +39,11 @@ func parseMetablock(data []byte) (*intoto.Metablock, error) {
 	if err := json.Unmarshal(data, &top); err != nil {
 		return nil, &EnvelopeError{Err: err}
 	}
-	if len(top) != 2 || raw.Signatures == nil {
+	if len(top) != 2 || signatures == nil {
 		return nil, &EnvelopeError{Err: errors.New(`in-toto metadata has exactly the fields "signed" and "signatures"`)}
 	}
 	mb := &intoto.Metablock{}
-	if err := json.Unmarshal(raw.Signatures, &mb.Signatures); err != nil {
+	if err := json.Unmarshal(signatures, &mb.Signatures); err != nil {
 		return nil, &EnvelopeError{Err: fmt.Errorf("in-toto signatures: %w", err)}
 	}
 	if len(mb.Signatures) == 0 || len(mb.Signatures) > MaxSignatures {
@@ -58,10 +52,10 @@ func parseMetablock(data []byte) (*intoto.Metablock, error) {
 	var typ struct {
 		Type string `json:"_type"`
 	}
-	if err := json.Unmarshal(raw.Signed, &typ); err != nil {
+	if err := json.Unmarshal(signed, &typ); err != nil {
 		return nil, &StatementError{Err: err}
 	}
-	dec := json.NewDecoder(bytes.NewReader(raw.Signed))
+	dec := json.NewDecoder(bytes.NewReader(signed))
 	dec.DisallowUnknownFields()
 	switch typ.Type {
 	case "layout":
