@@ -2,7 +2,6 @@ package log
 
 import (
 	"bytes"
-	"compress/gzip"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -202,11 +201,7 @@ func (h *handler) entryBundle(w http.ResponseWriter, r *http.Request) error {
 	}
 	if gz {
 		w.Header().Set("Content-Encoding", "gzip")
-		zw, _ := gzip.NewWriterLevel(w, gzip.BestSpeed)
-		if _, err := zw.Write(data); err != nil {
-			return err
-		}
-		return zw.Close()
+		return gzipTo(w, data)
 	}
 	_, err = w.Write(data)
 	return err

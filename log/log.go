@@ -30,11 +30,11 @@ package log
 
 import (
 	"bytes"
-	"compress/gzip"
 	"context"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -45,6 +45,7 @@ import (
 	"github.com/fwledger/fwledger/log/tiles"
 	"github.com/fwledger/fwledger/provenance"
 	lru "github.com/hashicorp/golang-lru/v2"
+	"github.com/klauspost/compress/gzip"
 	"github.com/prometheus/client_golang/prometheus"
 	flog "github.com/transparency-dev/formats/log"
 	"golang.org/x/mod/sumdb/note"
@@ -683,13 +684,31 @@ func (l *Log) GzipEntryBundle(ctx context.Context, index uint64) ([]byte, error)
 		return nil, err
 	}
 	var b bytes.Buffer
-	zw, _ := gzip.NewWriterLevel(&b, gzip.BestSpeed)
-	zw.Write(data)
-	if err := zw.Close(); err != nil {
+	b.Grow(len(data) / 2)
+	if err := gzipTo(&b, data); err != nil {
 		return nil, err
 	}
 	l.gzBundles.Add(index, b.Bytes())
 	return b.Bytes(), nil
+}
+
+// gzipWriters holds gzip writers for reuse: a new one allocates its
+// compressor's tables, which costs as much as compressing a bundle.
+var gzipWriters = sync.Pool{New: func() any {
+	zw, _ := gzip.NewWriterLevel(nil, gzip.BestSpeed)
+	return zw
+}}
+
+// gzipTo writes data to w gzipped, at the fastest level: a full entry bundle
+// is compressed once and cached, a partial one on every request.
+func gzipTo(w io.Writer, data []byte) error {
+	zw := gzipWriters.Get().(*gzip.Writer)
+	defer gzipWriters.Put(zw)
+	zw.Reset(w)
+	if _, err := zw.Write(data); err != nil {
+		return err
+	}
+	return zw.Close()
 }
 
 // EntryBundle returns entry bundle index at width (0 for the full bundle),

@@ -2,6 +2,7 @@ package log_test
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
@@ -551,6 +552,55 @@ func TestPartialTilesOfOlderCheckpoints(t *testing.T) {
 		want, _ := tiles.TruncateBundle(fullBundle, w)
 		if err != nil || !bytes.Equal(b, want) {
 			t.Errorf("partial bundle of width %d: %v", w, err)
+		}
+	}
+}
+
+// TestEntryBundleGzip asks for entry bundles gzipped, as tlog-tiles clients
+// do, and checks that the full bundle (compressed once and cached) and a
+// partial one (compressed per request) decompress, with the standard
+// library's reader, to exactly the bytes served uncompressed.
+func TestEntryBundleGzip(t *testing.T) {
+	l := startLog(t)
+	submitN(t, l, 260)
+	l.WaitSize(t, 260)
+	raw := &http.Client{Transport: &http.Transport{DisableCompression: true}}
+	get := func(path string, gz bool) ([]byte, http.Header) {
+		t.Helper()
+		req, _ := http.NewRequest("GET", l.URL+path, nil)
+		if gz {
+			req.Header.Set("Accept-Encoding", "gzip")
+		}
+		resp, err := raw.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, err := io.ReadAll(resp.Body)
+		if err != nil || resp.StatusCode != 200 {
+			t.Fatalf("GET %s: %d %q %v", path, resp.StatusCode, body, err)
+		}
+		return body, resp.Header
+	}
+	for _, path := range []string{"/tile/entries/000", "/tile/entries/000", "/tile/entries/001.p/4"} {
+		plain, h := get(path, false)
+		if h.Get("Content-Encoding") != "" {
+			t.Errorf("%s without Accept-Encoding: Content-Encoding %q", path, h.Get("Content-Encoding"))
+		}
+		zipped, h := get(path, true)
+		if h.Get("Content-Encoding") != "gzip" {
+			t.Fatalf("%s with Accept-Encoding gzip: Content-Encoding %q", path, h.Get("Content-Encoding"))
+		}
+		zr, err := gzip.NewReader(bytes.NewReader(zipped))
+		if err != nil {
+			t.Fatalf("%s: %v", path, err)
+		}
+		got, err := io.ReadAll(zr)
+		if err != nil || !bytes.Equal(got, plain) {
+			t.Errorf("%s: gzipped body decompresses to %d bytes (%v), want the %d bytes served plain", path, len(got), err, len(plain))
+		}
+		if len(zipped) >= len(plain) {
+			t.Errorf("%s: gzipped %d bytes, plain %d", path, len(zipped), len(plain))
 		}
 	}
 }
