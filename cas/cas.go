@@ -13,7 +13,7 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/fwledger/fwledger/provenance"
+	"github.com/fwledger/fwledger/digest"
 )
 
 // A Store is a directory of images.
@@ -41,19 +41,19 @@ func Open(dir string) (*Store, error) {
 	return &Store{dir: dir}, nil
 }
 
-func (s *Store) path(d provenance.Digest) string {
+func (s *Store) path(d digest.Digest) string {
 	h := d.String()[len("sha256:"):]
 	return filepath.Join(s.dir, "sha256", h[:2], h)
 }
 
 // Put stores the image read from r if it has digest want and length size;
-// otherwise it returns a *provenance.DigestError and stores nothing. It
+// otherwise it returns a *digest.MismatchError and stores nothing. It
 // reports whether it stored a new copy: an image already present is read
 // and checked all the same (success is never reported for bytes that were
 // not checked), and not stored twice.
-func (s *Store) Put(want provenance.Digest, size int64, r io.Reader) (created bool, err error) {
+func (s *Store) Put(want digest.Digest, size int64, r io.Reader) (created bool, err error) {
 	if _, err := os.Stat(s.path(want)); err == nil {
-		return false, provenance.CheckImage(want, uint64(size), &reader{r})
+		return false, digest.Check(&reader{r}, uint64(size), want, nil)
 	}
 	tmp, err := os.CreateTemp(filepath.Join(s.dir, "tmp"), "upload-*")
 	if err != nil {
@@ -61,9 +61,9 @@ func (s *Store) Put(want provenance.Digest, size int64, r io.Reader) (created bo
 	}
 	defer os.Remove(tmp.Name())
 	defer tmp.Close()
-	// A mismatch is a *provenance.DigestError; nothing is stored.
+	// A mismatch is a *digest.MismatchError; nothing is stored.
 	fw := &fileWriter{f: tmp}
-	if err := provenance.CheckImage(want, uint64(size), io.TeeReader(&reader{r}, fw)); err != nil {
+	if err := digest.Check(io.TeeReader(&reader{r}, fw), uint64(size), want, nil); err != nil {
 		if fw.err != nil {
 			return false, fw.err // the store failed: a full disk, say
 		}
@@ -89,7 +89,7 @@ func (s *Store) Put(want provenance.Digest, size int64, r io.Reader) (created bo
 }
 
 // Open opens the stored image with digest d.
-func (s *Store) Open(d provenance.Digest) (*os.File, error) {
+func (s *Store) Open(d digest.Digest) (*os.File, error) {
 	f, err := os.Open(s.path(d))
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("image %s: %w", d, os.ErrNotExist)

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"testing/iotest"
 
-	"github.com/fwledger/fwledger/provenance"
+	"github.com/fwledger/fwledger/digest"
 )
 
 func TestPut(t *testing.T) {
@@ -20,10 +20,10 @@ func TestPut(t *testing.T) {
 		t.Fatal(err)
 	}
 	img := bytes.Repeat([]byte("firmware"), 1000)
-	d := provenance.Digest(sha256.Sum256(img))
+	d := digest.Digest(sha256.Sum256(img))
 	wrong := [][]byte{img[:len(img)-1], append(bytes.Clone(img), 0), append([]byte{'F'}, img[1:]...)}
 	for _, bad := range wrong {
-		var de *provenance.DigestError
+		var de *digest.MismatchError
 		if _, err := s.Put(d, int64(len(img)), bytes.NewReader(bad)); !errors.As(err, &de) {
 			t.Errorf("Put of wrong content = %v, want a DigestError", err)
 		}
@@ -40,7 +40,7 @@ func TestPut(t *testing.T) {
 		t.Errorf("Put of an image already stored = %v, %v; want success without a new copy", created, err)
 	}
 	for _, bad := range append(wrong, nil) {
-		var de *provenance.DigestError
+		var de *digest.MismatchError
 		if created, err := s.Put(d, int64(len(img)), bytes.NewReader(bad)); !errors.As(err, &de) || created {
 			t.Errorf("Put of wrong content for an image already stored = %v, %v; want a DigestError", created, err)
 		}
@@ -97,7 +97,7 @@ func TestPutStorageFailure(t *testing.T) {
 	os.RemoveAll(filepath.Join(dir, "tmp"))
 	img := []byte("an image")
 	_, err = s.Put(sha256.Sum256(img), int64(len(img)), bytes.NewReader(img))
-	var de *provenance.DigestError
+	var de *digest.MismatchError
 	var re *ReadError
 	var pe *os.PathError
 	if err == nil || errors.As(err, &de) || errors.As(err, &re) || !errors.As(err, &pe) {

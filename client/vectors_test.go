@@ -12,6 +12,7 @@ import (
 	"github.com/fwledger/fwledger/client"
 	"github.com/fwledger/fwledger/internal/testvectors"
 	"github.com/fwledger/fwledger/keys"
+	"github.com/fwledger/fwledger/tlogpolicy"
 )
 
 // TestVectors runs the generated bundle vectors in testdata/vectors: the good
@@ -53,7 +54,7 @@ func TestVectors(t *testing.T) {
 	trust := client.Trust{Log: lv, ReleaseKeys: ring}
 	errType := map[string]any{
 		"BundleError":     new(*client.BundleError),
-		"CheckpointError": new(*client.CheckpointError),
+		"CheckpointError": new(*tlogpolicy.CheckpointError),
 		"InclusionError":  new(*client.InclusionError),
 		"ReleaseError":    new(*client.ReleaseError),
 		"SignatureError":  new(*client.SignatureError),

@@ -1,11 +1,14 @@
-// Package client is the device and auditor side of fwledger: it verifies
-// offline proof bundles and talks to a log over HTTP.
+// Package client is the verifier a device or an auditor embeds: it verifies
+// an offline proof bundle (package bundle) and the image it is for, under
+// what the caller trusts, and nothing else. It is pure: it reads only the
+// bytes and the image stream it is given, and imports no network, storage,
+// cache or cgo package (an architecture test holds it to that). Package
+// logclient fetches bundles; package tlogpolicy parses witness policies.
 //
-// Verification is pure: VerifyBundle reads nothing but the bytes and the image
-// stream it is given, imports no cgo, and fails closed with a typed error that
-// says which check failed (see [BundleError], [CheckpointError],
-// [InclusionError], [ReleaseError], [SignatureError], [ProvenanceError],
-// [TargetError], [DigestError]).
+// Verification fails closed with a typed error that says which check
+// failed (see [BundleError], [tlogpolicy.CheckpointError],
+// [tlogpolicy.QuorumError], [InclusionError], [ReleaseError],
+// [SignatureError], [ProvenanceError], [TargetError], [DigestError]).
 package client
 
 import (
@@ -19,8 +22,10 @@ import (
 	"time"
 
 	"github.com/fwledger/fwledger/bundle"
+	"github.com/fwledger/fwledger/digest"
 	"github.com/fwledger/fwledger/keys"
 	"github.com/fwledger/fwledger/provenance"
+	"github.com/fwledger/fwledger/tlogpolicy"
 	flog "github.com/transparency-dev/formats/log"
 	"github.com/transparency-dev/merkle/proof"
 	"github.com/transparency-dev/merkle/rfc6962"
@@ -36,7 +41,7 @@ type Trust struct {
 	// Witnesses, when set, is the C2SP tlog-policy the checkpoint must
 	// meet: a valid cosignature from a quorum of its witnesses, and no bad
 	// signature from any key it names.
-	Witnesses *WitnessPolicy
+	Witnesses *tlogpolicy.Policy
 	// ReleaseKeys are the vendor's release keys.
 	ReleaseKeys *keys.Ring
 	// ReleaseThreshold is how many distinct release keys must sign
@@ -72,7 +77,7 @@ type PolicyError = provenance.PolicyViolation
 // inclusion and signature verified.
 type VerifiedProvenance struct {
 	Index      uint64
-	Digest     provenance.Digest
+	Digest     digest.Digest
 	Provenance *provenance.Provenance
 	// Signers are the DSSE key IDs of the trusted builder keys that signed.
 	Signers []string
@@ -95,7 +100,7 @@ type Verified struct {
 	CheckpointNote []byte
 	// Cosignatures are the verified cosignatures of the policy's witnesses
 	// (none without Trust.Witnesses).
-	Cosignatures []Cosignature
+	Cosignatures []tlogpolicy.Cosignature
 	// Provenance holds the verified provenance: every statement the
 	// release endorses, and the rebuilds signed by trusted builder keys.
 	Provenance []VerifiedProvenance
@@ -106,48 +111,6 @@ type BundleError struct{ Err error }
 
 func (e *BundleError) Error() string { return "malformed bundle: " + e.Err.Error() }
 func (e *BundleError) Unwrap() error { return e.Err }
-
-// CheckpointError reports a checkpoint that does not verify under the
-// trusted log key and origin. When the checkpoint was checked against a
-// log key, it carries the evidence: the key expected, and the keys of the
-// note's signature lines.
-type CheckpointError struct {
-	// Expected is the log key the checkpoint must be signed by; zero when
-	// the check was not against one log key.
-	Expected NoteKey
-	// Signatures are the keys named by the note's signature lines, in
-	// order (none if the note could not be read).
-	Signatures []NoteKey
-	Err        error
-}
-
-func (e *CheckpointError) Error() string {
-	msg := "checkpoint rejected: " + e.Err.Error()
-	if e.Expected == (NoteKey{}) || slices.Contains(e.Signatures, e.Expected) {
-		return msg
-	}
-	signed := "it has no signature lines"
-	if len(e.Signatures) > 0 {
-		names := make([]string, len(e.Signatures))
-		for i, k := range e.Signatures {
-			names[i] = k.String()
-		}
-		signed = "signed by " + strings.Join(names, ", ")
-	}
-	return fmt.Sprintf("%s (%s; expected the log key %s)", msg, signed, e.Expected)
-}
-func (e *CheckpointError) Unwrap() error { return e.Err }
-
-// A NoteKey names a signed-note key as a signature line does: by its key
-// name and its 32-bit key hash (C2SP signed-note).
-type NoteKey struct {
-	Name string
-	Hash uint32
-}
-
-// String returns the key as name+hash, the hash in 8 hex digits, as it
-// starts a vkey: "example.com/fwlog+3f1d5a7c".
-func (k NoteKey) String() string { return fmt.Sprintf("%s+%08x", k.Name, k.Hash) }
 
 // InclusionError reports an entry whose inclusion proof does not verify.
 type InclusionError struct {
@@ -179,12 +142,12 @@ func (e *SignatureError) Unwrap() error { return e.Err }
 type ProvenanceError struct {
 	// Digest is the provenance envelope's digest, zero when the release
 	// endorses none.
-	Digest provenance.Digest
+	Digest digest.Digest
 	Err    error
 }
 
 func (e *ProvenanceError) Error() string {
-	if e.Digest == (provenance.Digest{}) {
+	if e.Digest == (digest.Digest{}) {
 		return "provenance rejected: " + e.Err.Error()
 	}
 	return fmt.Sprintf("provenance %s rejected: %v", e.Digest, e.Err)
@@ -215,7 +178,7 @@ func (t Trust) checkTarget(r *provenance.Release) error {
 
 // DigestError reports an image whose digest or size is not the released
 // one.
-type DigestError = provenance.DigestError
+type DigestError = digest.MismatchError
 
 // VerifyBundle verifies a bundle and the image it is for, in this order:
 // checkpoint signature and origin, inclusion of the release and of every
@@ -225,7 +188,7 @@ type DigestError = provenance.DigestError
 // (hashed as a stream). It returns the first failure.
 func VerifyBundle(ctx context.Context, t Trust, bundleBytes []byte, image io.Reader) (*Verified, error) {
 	if t.Log == nil && t.Witnesses == nil {
-		return nil, &CheckpointError{Err: errors.New("no trusted log key")}
+		return nil, &tlogpolicy.CheckpointError{Err: errors.New("no trusted log key")}
 	}
 	b, err := bundle.Parse(bundleBytes)
 	if err != nil {
@@ -309,12 +272,12 @@ func verifyWithPolicy(ctx context.Context, t Trust, cp *flog.Checkpoint, b *bund
 	if err := t.checkTarget(rel.Release); err != nil {
 		return nil, err
 	}
-	endorsed := map[provenance.Digest]bool{}
+	endorsed := map[digest.Digest]bool{}
 	for _, d := range rel.Release.Provenance {
 		endorsed[d] = true
 	}
 	var ev []provenance.ProvenanceEvidence
-	byDigest := map[provenance.Digest]*bundle.Entry{}
+	byDigest := map[digest.Digest]*bundle.Entry{}
 	for i := range b.Provenance {
 		pe, err := provenance.ParseEntry(b.Provenance[i].Bytes())
 		if err != nil || pe.Kind != provenance.KindProvenance {
@@ -393,12 +356,12 @@ func verifyProvenance(ctx context.Context, t Trust, r *provenance.Release, entri
 	if len(r.Provenance) == 0 && t.RequireProvenance {
 		return nil, &ProvenanceError{Err: errors.New("the release endorses no build provenance")}
 	}
-	byDigest := map[provenance.Digest]*bundle.Entry{}
+	byDigest := map[digest.Digest]*bundle.Entry{}
 	for i := range entries {
 		byDigest[sha256.Sum256(entries[i].Bytes())] = &entries[i]
 	}
 	var out []VerifiedProvenance
-	endorsed := map[provenance.Digest]bool{}
+	endorsed := map[digest.Digest]bool{}
 	for _, d := range r.Provenance {
 		endorsed[d] = true
 		e, ok := byDigest[d]
@@ -423,7 +386,7 @@ func verifyProvenance(ctx context.Context, t Trust, r *provenance.Release, entri
 	return out, nil
 }
 
-func verifyProvenanceEntry(ctx context.Context, t Trust, r *provenance.Release, d provenance.Digest, e *bundle.Entry) (*VerifiedProvenance, error) {
+func verifyProvenanceEntry(ctx context.Context, t Trust, r *provenance.Release, d digest.Digest, e *bundle.Entry) (*VerifiedProvenance, error) {
 	pe, err := provenance.ParseEntry(e.Bytes())
 	if err != nil {
 		return nil, err
@@ -446,9 +409,9 @@ func verifyProvenanceEntry(ctx context.Context, t Trust, r *provenance.Release, 
 
 // verifyCheckpoint verifies the checkpoint with the log key, the witness
 // policy, or both.
-func (t Trust) verifyCheckpoint(signed []byte) (*flog.Checkpoint, []Cosignature, error) {
+func (t Trust) verifyCheckpoint(signed []byte) (*flog.Checkpoint, []tlogpolicy.Cosignature, error) {
 	if t.Witnesses == nil {
-		cp, err := VerifyCheckpoint(t.Log, signed)
+		cp, err := tlogpolicy.VerifyCheckpoint(t.Log, signed)
 		return cp, nil, err
 	}
 	wc, err := t.Witnesses.VerifyCheckpoint(signed)
@@ -456,41 +419,11 @@ func (t Trust) verifyCheckpoint(signed []byte) (*flog.Checkpoint, []Cosignature,
 		return nil, nil, err
 	}
 	if t.Log != nil {
-		if _, err := VerifyCheckpoint(t.Log, signed); err != nil {
+		if _, err := tlogpolicy.VerifyCheckpoint(t.Log, signed); err != nil {
 			return nil, nil, err
 		}
 	}
 	return &wc.Checkpoint, wc.Cosignatures, nil
-}
-
-// VerifyCheckpoint verifies a signed checkpoint with the log's verifier,
-// whose name must be the checkpoint's origin.
-// A rejection by the key carries the key expected and the keys that
-// signed (see [CheckpointError]).
-func VerifyCheckpoint(log note.Verifier, signed []byte) (*flog.Checkpoint, error) {
-	cp, _, _, err := flog.ParseCheckpoint(signed, log.Name(), log)
-	if err != nil {
-		return nil, &CheckpointError{Expected: NoteKey{log.Name(), log.KeyHash()}, Signatures: signatureKeys(signed), Err: err}
-	}
-	if len(cp.Hash) != sha256.Size {
-		return nil, &CheckpointError{Err: fmt.Errorf("root hash is %d bytes, want %d", len(cp.Hash), sha256.Size)}
-	}
-	return cp, nil
-}
-
-// signatureKeys returns the keys named by the signature lines of a signed
-// note, without verifying any; nil if it is not a signed note.
-func signatureKeys(signed []byte) []NoteKey {
-	_, err := note.Open(signed, note.VerifierList())
-	var une *note.UnverifiedNoteError
-	if !errors.As(err, &une) {
-		return nil
-	}
-	var out []NoteKey
-	for _, s := range une.Note.UnverifiedSigs {
-		out = append(out, NoteKey{s.Name, s.Hash})
-	}
-	return out
 }
 
 // VerifyInclusion checks that entry's proof proves it included in cp.

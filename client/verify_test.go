@@ -16,7 +16,9 @@ import (
 	"github.com/fwledger/fwledger/client"
 	"github.com/fwledger/fwledger/internal/testutil"
 	"github.com/fwledger/fwledger/keys"
+	"github.com/fwledger/fwledger/logclient"
 	"github.com/fwledger/fwledger/provenance"
+	"github.com/fwledger/fwledger/tlogpolicy"
 )
 
 var (
@@ -40,7 +42,7 @@ type fixture struct {
 func logged(t *testing.T, signers ...*keys.PrivateKey) fixture {
 	ctx := context.Background()
 	l := testutil.StartLog(t, testutil.LogOptions{ReleaseKeys: []*keys.PrivateKey{rel1, rel2}})
-	lc, err := client.NewLogClient(l.URL, nil)
+	lc, err := logclient.New(l.URL, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -122,7 +124,7 @@ func TestVerifyBundle(t *testing.T) {
 		{"longer image", trust(t, 1, rel1), fx.bundle, append(append([]byte{}, fx.image...), 0), new(*client.DigestError)},
 		{"malformed bundle", trust(t, 1, rel1), []byte(`{"mediaType":1}`), fx.image, new(*client.BundleError)},
 		{"trailing garbage", trust(t, 1, rel1), append(append([]byte{}, fx.bundle...), 'x'), fx.image, new(*client.BundleError)},
-		{"forged checkpoint", trust(t, 1, rel1), forgedCheckpoint, fx.image, new(*client.CheckpointError)},
+		{"forged checkpoint", trust(t, 1, rel1), forgedCheckpoint, fx.image, new(*tlogpolicy.CheckpointError)},
 		{"proof hash flipped", trust(t, 1, rel1), flipProofBit, fx.image, new(*client.InclusionError)},
 		{"proof for another index", trust(t, 1, rel1), otherIndex, fx.image, new(*client.InclusionError)},
 		{"entry tampered", trust(t, 1, rel1), tamperedEntry, fx.image, new(*client.InclusionError)},
@@ -231,61 +233,6 @@ func TestClientBuildsWithoutCgo(t *testing.T) {
 				if dep == forbidden {
 					t.Errorf("%s depends on %s", pkg, forbidden)
 				}
-			}
-		}
-	}
-}
-
-// TestCheckpointErrorNamesKeys checks that a checkpoint signed by another
-// key is rejected with the evidence: which keys signed, which was expected.
-func TestCheckpointErrorNamesKeys(t *testing.T) {
-	logV, err := testutil.LogKey.Public().NoteVerifier()
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := client.NoteKey{Name: logV.Name(), Hash: logV.KeyHash()}
-	impostor := testutil.Key("example.com/testlog-impostor")
-	impostor.Name = testutil.LogKey.Name // same name, another key: another hash
-	other := testutil.Key("example.com/another-log")
-	root := make([]byte, 32)
-	keyOf := func(k *keys.PrivateKey) client.NoteKey {
-		v, err := k.Public().NoteVerifier()
-		if err != nil {
-			t.Fatal(err)
-		}
-		return client.NoteKey{Name: v.Name(), Hash: v.KeyHash()}
-	}
-	for _, tc := range []struct {
-		desc    string
-		signers []*keys.PrivateKey
-	}{
-		{"same name, another key", []*keys.PrivateKey{impostor}},
-		{"two other keys", []*keys.PrivateKey{other, impostor}},
-	} {
-		signed := testutil.SignCheckpoint(t, tc.signers[0], 3, root)
-		if len(tc.signers) > 1 {
-			signed = testutil.Cosign(t, signed, tc.signers[1:]...)
-		}
-		_, err := client.VerifyCheckpoint(logV, signed)
-		var ce *client.CheckpointError
-		if !errors.As(err, &ce) {
-			t.Fatalf("%s: VerifyCheckpoint = %v, want a CheckpointError", tc.desc, err)
-		}
-		if ce.Expected != want {
-			t.Errorf("%s: Expected = %v, want %v", tc.desc, ce.Expected, want)
-		}
-		if len(ce.Signatures) != len(tc.signers) {
-			t.Fatalf("%s: Signatures = %v, want %d", tc.desc, ce.Signatures, len(tc.signers))
-		}
-		for i, k := range tc.signers {
-			if ce.Signatures[i].Name != k.Name || (i == 0 && ce.Signatures[0] != keyOf(k)) {
-				t.Errorf("%s: Signatures[%d] = %v, want %s's key", tc.desc, i, ce.Signatures[i], k.Name)
-			}
-		}
-		// The message names both, for the user reading it.
-		for _, k := range append([]client.NoteKey{want}, ce.Signatures...) {
-			if !strings.Contains(err.Error(), k.String()) {
-				t.Errorf("%s: %q does not name %s", tc.desc, err, k)
 			}
 		}
 	}

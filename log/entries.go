@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"syscall"
 
+	"github.com/fwledger/fwledger/digest"
 	"github.com/fwledger/fwledger/log/tiles"
 	"github.com/fwledger/fwledger/provenance"
 )
@@ -158,7 +159,7 @@ func (s *Statement) copy() *Statement {
 
 // byDigest returns the logged entry whose exact bytes have SHA-256 digest
 // d (an entry stored by digest: its content's), or nil if none is logged.
-func (l *Log) byDigest(ctx context.Context, d provenance.Digest) (*Statement, error) {
+func (l *Log) byDigest(ctx context.Context, d digest.Digest) (*Statement, error) {
 	idx, err := l.store.Lookup(ctx, envelopeKey(d), -1, 1)
 	if err != nil {
 		return nil, storageError("look up an entry", err)

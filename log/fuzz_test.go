@@ -7,6 +7,7 @@ import (
 	"errors"
 	"testing"
 
+	"github.com/fwledger/fwledger/digest"
 	"github.com/fwledger/fwledger/internal/testutil"
 	"github.com/fwledger/fwledger/keys"
 	"github.com/fwledger/fwledger/log"
@@ -29,8 +30,8 @@ func submitPool(t testing.TB) [][]byte {
 	}
 	withLayout := testutil.SignRelease(t, testutil.NewRelease(img, func(r *provenance.Release) {
 		r.Version = "1.4.2"
-		r.Provenance = []provenance.Digest{sha256.Sum256(prov)}
-		d := provenance.Digest(sha256.Sum256(layout))
+		r.Provenance = []digest.Digest{sha256.Sum256(prov)}
+		d := digest.Digest(sha256.Sum256(layout))
 		r.Layout = &d
 		for _, lk := range links {
 			r.Links = append(r.Links, sha256.Sum256(lk))

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/fwledger/fwledger/api"
+	"github.com/fwledger/fwledger/digest"
 	"github.com/fwledger/fwledger/internal/server"
 	"github.com/fwledger/fwledger/log/tiles"
 	"github.com/fwledger/fwledger/provenance"
@@ -138,8 +139,8 @@ func parseUint(name, s string) (uint64, error) {
 	return n, nil
 }
 
-func parseDigest(s string) (provenance.Digest, error) {
-	d, err := provenance.ParseDigest(s)
+func parseDigest(s string) (digest.Digest, error) {
+	d, err := digest.Parse(s)
 	if err != nil {
 		return d, &badRequest{msg: err.Error()}
 	}

@@ -13,8 +13,10 @@ import (
 
 	"github.com/fwledger/fwledger/bundle"
 	"github.com/fwledger/fwledger/client"
+	"github.com/fwledger/fwledger/digest"
 	"github.com/fwledger/fwledger/internal/testutil"
 	"github.com/fwledger/fwledger/keys"
+	"github.com/fwledger/fwledger/logclient"
 	"github.com/fwledger/fwledger/provenance"
 	"github.com/fwledger/fwledger/provenance/keyless"
 )
@@ -122,7 +124,7 @@ func TestKeylessProvenanceEndToEnd(t *testing.T) {
 	}
 
 	// Keyless provenance whose identity the policy does not know is refused.
-	var he *client.HTTPError
+	var he *logclient.HTTPError
 	if _, err := lc.Add(ctx, gha); !errors.As(err, &he) || he.Status != 403 || !strings.Contains(he.Message, "no keyless builder of the policy") {
 		t.Errorf("keyless provenance of an unknown identity = %v, want 403", err)
 	}
@@ -131,7 +133,7 @@ func TestKeylessProvenanceEndToEnd(t *testing.T) {
 func TestKeylessNeedsPolicy(t *testing.T) {
 	delegator := bytes.TrimSpace(readInterop(t, "slsa-github-generator-delegator-v2.1.0.build.slsa.json"))
 	l := testutil.StartLog(t, testutil.LogOptions{ReleaseKeys: []*keys.PrivateKey{rel1}, BuilderKeys: []*keys.PrivateKey{ci}})
-	var he *client.HTTPError
+	var he *logclient.HTTPError
 	if _, err := newClient(t, l).Add(context.Background(), delegator); !errors.As(err, &he) || he.Status != 403 || !strings.Contains(he.Message, "only with a policy") {
 		t.Errorf("keyless provenance on a log without a policy = %v, want 403", err)
 	}
@@ -166,12 +168,12 @@ func TestExternalKeySignedProvenance(t *testing.T) {
 	l := testutil.StartLog(t, testutil.LogOptions{ReleaseKeys: []*keys.PrivateKey{rel1}, BuilderPubKeys: []*keys.PublicKey{gcbKey}, RequireProvenance: true})
 	lc := newClient(t, l)
 	// The release names the container image GCB built by its digest.
-	d, _ := provenance.ParseDigest("sha256:7e9b6e7ba2842c91cf49f3e214d04a7a496f8214356f41d81a6e6dcad11f11e3")
+	d, _ := digest.Parse("sha256:7e9b6e7ba2842c91cf49f3e214d04a7a496f8214356f41d81a6e6dcad11f11e3")
 	rel := testutil.SignRelease(t, testutil.NewRelease(nil, func(r *provenance.Release) {
 		r.Image, r.ImageSize, r.ImageName = d, 1, "prod-prov-image"
-		r.Provenance = []provenance.Digest{sha256.Sum256(gcb)}
+		r.Provenance = []digest.Digest{sha256.Sum256(gcb)}
 	}), rel1)
-	var he *client.HTTPError
+	var he *logclient.HTTPError
 	if _, err := lc.Add(ctx, raw); !errors.As(err, &he) || he.Status != 400 || !strings.Contains(he.Message, "not in standard base64") {
 		t.Errorf("GCB's envelope as GCB encodes it = %v; want a 400 naming the base64 alphabet", err)
 	}
@@ -270,7 +272,7 @@ func TestSHA512OnlyProvenance(t *testing.T) {
 	img := testutil.Image("an image claiming npm's SHA-512", 4000)
 	rel := testutil.SignRelease(t, testutil.NewRelease(img, func(r *provenance.Release) {
 		r.ImageSHA512 = sha512
-		r.Provenance = []provenance.Digest{sha256.Sum256(npm)}
+		r.Provenance = []digest.Digest{sha256.Sum256(npm)}
 	}), rel1)
 	res, err := lc.AddAll(ctx, [][]byte{npm, rel})
 	if err != nil {
@@ -296,9 +298,9 @@ func TestSHA512OnlyProvenance(t *testing.T) {
 	// A release that names only the SHA-256 cannot endorse it at all.
 	plain := testutil.SignRelease(t, testutil.NewRelease(img, func(r *provenance.Release) {
 		r.Version = "1.4.1"
-		r.Provenance = []provenance.Digest{sha256.Sum256(npm)}
+		r.Provenance = []digest.Digest{sha256.Sum256(npm)}
 	}), rel1)
-	var he *client.HTTPError
+	var he *logclient.HTTPError
 	if _, err := lc.Add(ctx, plain); !errors.As(err, &he) || he.Status != 400 || !strings.Contains(he.Message, "is not about the released image") {
 		t.Errorf("a release naming no SHA-512 endorsing SHA-512-only provenance = %v; want a 400", err)
 	}
@@ -322,7 +324,7 @@ func TestSHA512Binding(t *testing.T) {
 	relOf := func(image []byte, version string) []byte {
 		return testutil.SignRelease(t, testutil.NewRelease(image, func(r *provenance.Release) {
 			r.ImageSHA512, r.Version = s512[:], version
-			r.Provenance = []provenance.Digest{sha256.Sum256(prov)}
+			r.Provenance = []digest.Digest{sha256.Sum256(prov)}
 		}), rel1)
 	}
 	if _, err := lc.AddAll(ctx, [][]byte{prov, relOf(img, "1.4.0"), relOf(other, "1.4.1")}); err != nil {

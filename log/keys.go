@@ -7,6 +7,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/fwledger/fwledger/digest"
 	"github.com/fwledger/fwledger/provenance"
 )
 
@@ -29,15 +30,15 @@ const (
 // layouts by their statement.
 const indexVersion = 2
 
-func subjectKey(d provenance.Digest) []byte  { return append([]byte{keySubjectSHA256}, d[:]...) }
-func releaseKey(d provenance.Digest) []byte  { return append([]byte{keyRelease}, d[:]...) }
-func subject512Key(d []byte) []byte          { return append([]byte{keySubjectSHA512}, d...) }
-func envelopeKey(d provenance.Digest) []byte { return append([]byte{keyEnvelope}, d[:]...) }
+func subjectKey(d digest.Digest) []byte  { return append([]byte{keySubjectSHA256}, d[:]...) }
+func releaseKey(d digest.Digest) []byte  { return append([]byte{keyRelease}, d[:]...) }
+func subject512Key(d []byte) []byte      { return append([]byte{keySubjectSHA512}, d...) }
+func envelopeKey(d digest.Digest) []byte { return append([]byte{keyEnvelope}, d[:]...) }
 
 // Statement keys use 16 bytes of the digest, as model keys do: readers
 // compare the full digests, so a collision costs a wasted read, not a
 // wrong answer.
-func statementKey(d provenance.Digest) []byte { return append([]byte{keyStatement}, d[:16]...) }
+func statementKey(d digest.Digest) []byte { return append([]byte{keyStatement}, d[:16]...) }
 
 // Model keys use 16 bytes of the hash: readers compare the names exactly,
 // so a collision costs a wasted read, not a wrong answer.
@@ -93,7 +94,7 @@ func entryKeys(e *provenance.Entry) [][]byte {
 	for _, s := range e.Provenance.Subjects {
 		switch s.Alg {
 		case "sha256":
-			keys = append(keys, subjectKey(provenance.Digest(s.Value)))
+			keys = append(keys, subjectKey(digest.Digest(s.Value)))
 		case "sha512":
 			keys = append(keys, subject512Key(s.Value))
 		}

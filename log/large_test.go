@@ -14,8 +14,10 @@ import (
 	"testing"
 
 	"github.com/fwledger/fwledger/client"
+	"github.com/fwledger/fwledger/digest"
 	"github.com/fwledger/fwledger/internal/testutil"
 	"github.com/fwledger/fwledger/keys"
+	"github.com/fwledger/fwledger/logclient"
 	"github.com/fwledger/fwledger/provenance"
 )
 
@@ -23,7 +25,7 @@ import (
 // real Sigstore verification is tested with real bundles elsewhere, and no
 // real bundle larger than a tile entry exists to test with.
 type oneBundle struct {
-	digest provenance.Digest
+	digest digest.Digest
 	id     provenance.CertificateIdentity
 }
 
@@ -143,7 +145,7 @@ rules:
 	// A bundle over the large-entry limit is refused, naming the limit.
 	huge := append([]byte(`{"mediaType":"application/vnd.dev.sigstore.bundle.v0.3+json","x":"`), bytes.Repeat([]byte("a"), provenance.MaxLargeEntrySize)...)
 	huge = append(huge, `"}`...)
-	var he *client.HTTPError
+	var he *logclient.HTTPError
 	if _, err := lc.Add(ctx, huge); !errors.As(err, &he) || !strings.Contains(he.Message, "more than the limit of 1048576") {
 		t.Errorf("a bundle over 1 MiB = %v", err)
 	}

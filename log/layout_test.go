@@ -9,8 +9,10 @@ import (
 	"testing"
 
 	"github.com/fwledger/fwledger/client"
+	"github.com/fwledger/fwledger/digest"
 	"github.com/fwledger/fwledger/internal/testutil"
 	"github.com/fwledger/fwledger/keys"
+	"github.com/fwledger/fwledger/logclient"
 	"github.com/fwledger/fwledger/provenance"
 	intoto "github.com/in-toto/in-toto-golang/in_toto"
 )
@@ -30,15 +32,15 @@ func TestLayoutEndToEnd(t *testing.T) {
 	layout, links := testutil.NewPipeline(t, img).Signed(t)
 	release := func(layout []byte, links ...[]byte) []byte {
 		return testutil.SignRelease(t, testutil.NewRelease(img, func(r *provenance.Release) {
-			r.Provenance = []provenance.Digest{sha256.Sum256(prov)}
-			d := provenance.Digest(sha256.Sum256(layout))
+			r.Provenance = []digest.Digest{sha256.Sum256(prov)}
+			d := digest.Digest(sha256.Sum256(layout))
 			r.Layout = &d
 			for _, lk := range links {
 				r.Links = append(r.Links, sha256.Sum256(lk))
 			}
 		}), rel1)
 	}
-	var he *client.HTTPError
+	var he *logclient.HTTPError
 
 	// Refusals, each leaving nothing behind.
 	if _, err := lc.Add(ctx, links[0]); !errors.As(err, &he) || !strings.Contains(he.Message, "only with a release that names it") {

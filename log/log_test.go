@@ -21,11 +21,13 @@ import (
 	"github.com/fwledger/fwledger/api"
 	"github.com/fwledger/fwledger/bundle"
 	"github.com/fwledger/fwledger/client"
+	"github.com/fwledger/fwledger/digest"
 	"github.com/fwledger/fwledger/internal/testutil"
 	"github.com/fwledger/fwledger/keys"
 	"github.com/fwledger/fwledger/log"
 	"github.com/fwledger/fwledger/log/sqlite"
 	"github.com/fwledger/fwledger/log/tiles"
+	"github.com/fwledger/fwledger/logclient"
 	"github.com/fwledger/fwledger/provenance"
 	"github.com/secure-systems-lab/go-securesystemslib/dsse"
 	flog "github.com/transparency-dev/formats/log"
@@ -52,8 +54,8 @@ func startLog(t *testing.T) *testutil.Log {
 	return testutil.StartLog(t, testutil.LogOptions{ReleaseKeys: []*keys.PrivateKey{rel1}})
 }
 
-func newClient(t testing.TB, l *testutil.Log) *client.LogClient {
-	lc, err := client.NewLogClient(l.URL, nil)
+func newClient(t testing.TB, l *testutil.Log) *logclient.Client {
+	lc, err := logclient.New(l.URL, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -110,7 +112,7 @@ func TestSubmitBundleVerify(t *testing.T) {
 	if err != nil || !bytes.Equal(e.Data, env) {
 		t.Fatalf("Entry = %q, %v; want the submitted bytes", e.Data, err)
 	}
-	d := provenance.Digest(sha256.Sum256(img))
+	d := digest.Digest(sha256.Sum256(img))
 	b, err := lc.Bundle(ctx, d, -1)
 	if err != nil {
 		t.Fatal(err)
@@ -403,13 +405,13 @@ func TestImageUploadChecksContent(t *testing.T) {
 	if _, err := lc.Add(ctx, env); err != nil {
 		t.Fatal(err)
 	}
-	d := provenance.Digest(sha256.Sum256(img))
+	d := digest.Digest(sha256.Sum256(img))
 	for _, bad := range [][]byte{img[:len(img)-1], append(append([]byte{}, img...), 0), append([]byte{img[0] ^ 1}, img[1:]...)} {
-		var he *client.HTTPError
+		var he *logclient.HTTPError
 		if err := lc.PutImage(ctx, d, bytes.NewReader(bad)); !errors.As(err, &he) || he.Status != 400 {
 			t.Errorf("PutImage of wrong content = %v, want 400", err)
 		}
-		if _, err := lc.Image(ctx, d); !client.IsNotFound(err) {
+		if _, err := lc.Image(ctx, d); !logclient.IsNotFound(err) {
 			t.Errorf("after a rejected upload, Image = %v, want 404", err)
 		}
 	}
@@ -461,7 +463,7 @@ func TestBundlePendingAndByIndex(t *testing.T) {
 	l := testutil.StartLog(t, testutil.LogOptions{ReleaseKeys: []*keys.PrivateKey{rel1, rel2}, Witnesser: noQuorum{}})
 	lc := newClient(t, l)
 	img, env := release(t, 7)
-	d := provenance.Digest(sha256.Sum256(img))
+	d := digest.Digest(sha256.Sum256(img))
 	first, err := lc.Add(ctx, env)
 	if err != nil {
 		t.Fatal(err)
@@ -511,7 +513,7 @@ func TestBundlePendingAndByIndex(t *testing.T) {
 	if _, err := client.VerifyBundle(ctx, client.Trust{Log: logVerifier(t), ReleaseKeys: testutil.Ring(t, rel1, rel2), ReleaseThreshold: 2}, b, bytes.NewReader(img)); err != nil {
 		t.Errorf("the latest bundle with threshold 2: %v", err)
 	}
-	var he *client.HTTPError
+	var he *logclient.HTTPError
 	if _, err := lc.Bundle(ctx, d, 99); !errors.As(err, &he) || he.Status != 404 || !strings.Contains(he.Message, "entry 99 is not a release of image") {
 		t.Errorf("Bundle at an index that is not a release of the image = %v, want 404", err)
 	}

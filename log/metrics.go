@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 
+	"github.com/fwledger/fwledger/digest"
 	"github.com/fwledger/fwledger/provenance"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -109,7 +110,7 @@ func classify(err error) class {
 		stErr   *provenance.StatementError
 		sigErr  *provenance.SignatureError
 		thErr   *provenance.ThresholdError
-		digErr  *provenance.DigestError
+		digErr  *digest.MismatchError
 		endErr  *provenance.EndorsementError
 		polErr  *provenance.PolicyViolation
 		klErr   *KeylessError

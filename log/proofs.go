@@ -10,6 +10,7 @@ import (
 
 	"github.com/fwledger/fwledger/bundle"
 	"github.com/fwledger/fwledger/cas"
+	"github.com/fwledger/fwledger/digest"
 	"github.com/fwledger/fwledger/provenance"
 	"github.com/transparency-dev/formats/proof"
 )
@@ -54,7 +55,7 @@ type Page struct {
 // yet integrated): the releases of the image and the provenance about it,
 // in log order after index after (-1 for the start), reading at most limit
 // entries.
-func (l *Log) Subject(ctx context.Context, d provenance.Digest, after int64, limit int) (*Page, error) {
+func (l *Log) Subject(ctx context.Context, d digest.Digest, after int64, limit int) (*Page, error) {
 	size := l.size()
 	var idxs []uint64
 	more := false
@@ -92,12 +93,12 @@ func (l *Log) Subject(ctx context.Context, d provenance.Digest, after int64, lim
 // Endorsed returns the digests of the provenance entries that logged
 // releases of image d endorse (its build provenance, as opposed to
 // rebuilds), reading at most scanPage releases.
-func (l *Log) Endorsed(ctx context.Context, d provenance.Digest) (map[provenance.Digest]bool, error) {
+func (l *Log) Endorsed(ctx context.Context, d digest.Digest) (map[digest.Digest]bool, error) {
 	idxs, err := l.store.LookupBefore(ctx, releaseKey(d), 1<<63-1, scanPage)
 	if err != nil {
 		return nil, storageError("look up releases", err)
 	}
-	out := map[provenance.Digest]bool{}
+	out := map[digest.Digest]bool{}
 	for _, i := range idxs {
 		s, err := l.statement(ctx, i)
 		if err != nil {
@@ -138,7 +139,7 @@ func (l *Log) Releases(ctx context.Context, model, version string, after int64, 
 // A PendingError reports a release that is logged but not yet covered by a
 // published checkpoint: its bundle will exist shortly.
 type PendingError struct {
-	Image provenance.Digest
+	Image digest.Digest
 	Index uint64
 	// Size is the published size.
 	Size uint64
@@ -155,7 +156,7 @@ const scanPage = 256
 // nil if none is logged. Every entry under the image's release key is a
 // release of it, so this reads one entry (more only for releases that no
 // longer parse).
-func (l *Log) latestRelease(ctx context.Context, d provenance.Digest) (*Statement, error) {
+func (l *Log) latestRelease(ctx context.Context, d digest.Digest) (*Statement, error) {
 	before := uint64(1<<63 - 1)
 	for {
 		idxs, err := l.store.LookupBefore(ctx, releaseKey(d), before, 8)
@@ -189,7 +190,7 @@ func (l *Log) latestRelease(ctx context.Context, d provenance.Digest) (*Statemen
 // does not endorse), at most one per distinct signer and none by a signer
 // of the endorsed provenance, earliest first; the in-toto layout and links
 // the release names; and a tlog-proof for each.
-func (l *Log) Bundle(ctx context.Context, d provenance.Digest, index int64) ([]byte, error) {
+func (l *Log) Bundle(ctx context.Context, d digest.Digest, index int64) ([]byte, error) {
 	p := l.latest.Load()
 	var rel *Statement
 	if index >= 0 {
@@ -346,7 +347,7 @@ var ErrNoImageStore = errors.New("this log does not store images")
 // be logged (sequenced); the image must match its digest and size. An image
 // already stored is read and checked all the same: success is never
 // reported for bytes that were not checked.
-func (l *Log) PutImage(ctx context.Context, d provenance.Digest, r io.Reader) (created bool, err error) {
+func (l *Log) PutImage(ctx context.Context, d digest.Digest, r io.Reader) (created bool, err error) {
 	if l.cfg.Images == nil {
 		return false, ErrNoImageStore
 	}
@@ -358,7 +359,7 @@ func (l *Log) PutImage(ctx context.Context, d provenance.Digest, r io.Reader) (c
 		return false, notFound("no release of image %s is logged; submit the release first", d)
 	}
 	created, err = l.cfg.Images.Put(d, int64(rel.Release.ImageSize), r)
-	var de *provenance.DigestError
+	var de *digest.MismatchError
 	var re *cas.ReadError
 	switch {
 	case err == nil, errors.As(err, &de):
@@ -370,7 +371,7 @@ func (l *Log) PutImage(ctx context.Context, d provenance.Digest, r io.Reader) (c
 }
 
 // OpenImage opens the stored image with digest d.
-func (l *Log) OpenImage(d provenance.Digest) (*os.File, error) {
+func (l *Log) OpenImage(d digest.Digest) (*os.File, error) {
 	if l.cfg.Images == nil {
 		return nil, ErrNoImageStore
 	}

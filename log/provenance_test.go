@@ -15,8 +15,10 @@ import (
 
 	"github.com/fwledger/fwledger/api"
 	"github.com/fwledger/fwledger/client"
+	"github.com/fwledger/fwledger/digest"
 	"github.com/fwledger/fwledger/internal/testutil"
 	"github.com/fwledger/fwledger/keys"
+	"github.com/fwledger/fwledger/logclient"
 	"github.com/fwledger/fwledger/provenance"
 )
 
@@ -81,7 +83,7 @@ func TestReleaseWithProvenance(t *testing.T) {
 		t.Fatalf("rebuild attestation: %v", err)
 	}
 	l.WaitSize(t, 3)
-	d := provenance.Digest(sha256.Sum256(img))
+	d := digest.Digest(sha256.Sum256(img))
 	sub, err := lc.Subject(ctx, d)
 	if err != nil {
 		t.Fatal(err)
@@ -100,7 +102,7 @@ func TestReleaseWithProvenance(t *testing.T) {
 	// Releases by model and version.
 	var rels api.Releases
 	getJSON(t, l.URL+"/v1/releases?model=acme-x1&version=1.4.0", &rels)
-	if len(rels.Releases) != 1 || rels.Releases[0].Index != 1 || rels.Releases[0].Provenance[0] != provenance.Digest(sha256.Sum256(prov)).String() {
+	if len(rels.Releases) != 1 || rels.Releases[0].Index != 1 || rels.Releases[0].Provenance[0] != digest.Digest(sha256.Sum256(prov)).String() {
 		t.Errorf("releases = %+v", rels)
 	}
 	getJSON(t, l.URL+"/v1/releases?model=acme-x1&version=9.9.9", &rels)
@@ -239,7 +241,7 @@ func TestSubmissionAllOrNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err := lc.AddAll(ctx, [][]byte{prov, rel})
-	var he *client.HTTPError
+	var he *logclient.HTTPError
 	if !errors.As(err, &he) || he.Status != http.StatusServiceUnavailable || !strings.Contains(he.Message, "the log's storage failed to store the entries") {
 		t.Fatalf("submission with a fault = %v, want a 503 naming the storage", err)
 	}
@@ -317,10 +319,10 @@ rules:
 	img := testutil.Image("policy log", 700)
 	prov := build(t, img, ci, "https://ci.example.com/runner/v1", nil)
 	twoSigs := func(prov []byte) []byte {
-		return testutil.SignRelease(t, testutil.NewRelease(img, func(r *provenance.Release) { r.Provenance = []provenance.Digest{sha256.Sum256(prov)} }), rel1, rel2)
+		return testutil.SignRelease(t, testutil.NewRelease(img, func(r *provenance.Release) { r.Provenance = []digest.Digest{sha256.Sum256(prov)} }), rel1, rel2)
 	}
 	branch := build(t, img, ci, "https://ci.example.com/runner/v1", func(b *provenance.Build) { b.Ref = "refs/heads/dev" })
-	var he *client.HTTPError
+	var he *logclient.HTTPError
 	if _, err := lc.AddAll(ctx, [][]byte{prov, releaseOf(t, img, prov)}); !errors.As(err, &he) || he.Status != 403 || !strings.Contains(he.Message, "release signatures") {
 		t.Errorf("one release signature under a 2-of-2 policy = %v, want 403 naming the release signatures", err)
 	}
@@ -400,7 +402,7 @@ func TestEndorsingWhatIsNotProvenance(t *testing.T) {
 		t.Run(tc.desc, func(t *testing.T) {
 			before := snapshot(t, l)
 			_, err := lc.AddAll(ctx, tc.entries)
-			var he *client.HTTPError
+			var he *logclient.HTTPError
 			if !errors.As(err, &he) || he.Status != http.StatusBadRequest || !strings.Contains(he.Message, "is an in-toto "+tc.kind+", not SLSA provenance") {
 				t.Errorf("AddAll = %v; want a 400 naming the in-toto %s", err, tc.kind)
 			}

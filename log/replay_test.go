@@ -19,10 +19,12 @@ import (
 	"github.com/fwledger/fwledger/api"
 	"github.com/fwledger/fwledger/bundle"
 	"github.com/fwledger/fwledger/client"
+	"github.com/fwledger/fwledger/digest"
 	"github.com/fwledger/fwledger/internal/testutil"
 	"github.com/fwledger/fwledger/keys"
 	"github.com/fwledger/fwledger/log"
 	"github.com/fwledger/fwledger/log/sqlite"
+	"github.com/fwledger/fwledger/logclient"
 	"github.com/fwledger/fwledger/provenance"
 	"github.com/secure-systems-lab/go-securesystemslib/dsse"
 )
@@ -84,7 +86,7 @@ func TestReplaysWithOtherBytes(t *testing.T) {
 		for name, v := range otherEncodings(t, env) {
 			before := snapshot(t, l)
 			_, err := lc.Add(ctx, v)
-			var he *client.HTTPError
+			var he *logclient.HTTPError
 			if !errors.As(err, &he) || he.Status != http.StatusBadRequest || !strings.Contains(he.Message, "not in the canonical encoding") {
 				t.Errorf("%s: Add = %v; want a 400 naming the canonical encoding", name, err)
 			}
@@ -212,7 +214,7 @@ func TestCopiesCannotCrowdOutBundles(t *testing.T) {
 	// replay of the old one by the same bytes.
 	newer := testutil.SignRelease(t, testutil.NewRelease(img, func(r *provenance.Release) {
 		r.Channel, r.Version = "beta", "1.5.0"
-		r.Provenance = []provenance.Digest{sha256.Sum256(prov)}
+		r.Provenance = []digest.Digest{sha256.Sum256(prov)}
 	}), rel1)
 	nres, err := lc.Add(ctx, newer)
 	if err != nil {
@@ -251,7 +253,7 @@ func TestCopiesCannotCrowdOutBundles(t *testing.T) {
 	var after int64 = -1
 	for pages := 0; ; pages++ {
 		var sub api.Subject
-		path := fmt.Sprintf("%s/v1/subjects/%s", l.URL, provenance.Digest(sha256.Sum256(img)))
+		path := fmt.Sprintf("%s/v1/subjects/%s", l.URL, digest.Digest(sha256.Sum256(img)))
 		if after >= 0 {
 			path += fmt.Sprint("?after=", after)
 		}
@@ -441,7 +443,7 @@ func TestRecombinedSignatures(t *testing.T) {
 	if r, err := lc.Add(ctx, testutil.SignPayload(t, stmt2, rel1, rel2)); err != nil || r.Index > 6 {
 		t.Errorf("two of three separately logged signatures = %+v, %v; want an existing index", r, err)
 	}
-	var he *client.HTTPError
+	var he *logclient.HTTPError
 	if _, err := lc.AddAll(ctx, [][]byte{testutil.SignPayload(t, stmt2, rel1), testutil.SignPayload(t, stmt2, rel2, rel3)}); !errors.As(err, &he) || he.Status != 400 || !strings.Contains(he.Message, "is the statement of entry 0 again") {
 		t.Errorf("two envelopes of one statement in one submission = %v; want a 400", err)
 	}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/fwledger/fwledger/api"
+	"github.com/fwledger/fwledger/digest"
 	"github.com/fwledger/fwledger/keys"
 	"github.com/fwledger/fwledger/log/tiles"
 	"github.com/fwledger/fwledger/provenance"
@@ -122,8 +123,8 @@ func (l *Log) addAll(ctx context.Context, entries [][]byte) ([]AddResult, error)
 	}
 	now := time.Now()
 	adm := make([]admitted, len(entries))
-	statements := map[provenance.Digest]int{}
-	var stmts []provenance.Digest
+	statements := map[digest.Digest]int{}
+	var stmts []digest.Digest
 	for i, data := range entries {
 		e, err := l.parse(data)
 		if err != nil {
@@ -152,7 +153,7 @@ func (l *Log) addAll(ctx context.Context, entries [][]byte) ([]AddResult, error)
 			unlock()
 		}
 	}()
-	inBatch := map[provenance.Digest]*provenance.Entry{}
+	inBatch := map[digest.Digest]*provenance.Entry{}
 	for i := range adm {
 		if err := l.admit(ctx, &adm[i], now); err != nil {
 			return nil, &EntryError{i, err}
@@ -163,7 +164,7 @@ func (l *Log) addAll(ctx context.Context, entries [][]byte) ([]AddResult, error)
 	}
 	// named holds the digests that releases of this submission name: those
 	// entries are logged as they are, never replaced by a logged copy.
-	named := map[provenance.Digest]bool{}
+	named := map[digest.Digest]bool{}
 	for i, a := range adm {
 		if a.e.Kind != provenance.KindRelease {
 			continue
@@ -296,7 +297,7 @@ func (l *Log) checkTimes(e *provenance.Entry, now time.Time) error {
 // checkRelease checks what a release of a submission names: its
 // provenance, layout and links (in the submission or logged), and, with a
 // policy, the policy's rule for each of its models.
-func (l *Log) checkRelease(ctx context.Context, rel *provenance.Entry, inBatch map[provenance.Digest]*provenance.Entry) error {
+func (l *Log) checkRelease(ctx context.Context, rel *provenance.Entry, inBatch map[digest.Digest]*provenance.Entry) error {
 	endorsed, err := l.checkEndorsements(ctx, rel.Release, inBatch)
 	if err != nil {
 		return err
@@ -509,7 +510,7 @@ func (l *Log) layoutKeys() []*keys.PublicKey {
 
 // named returns the entry with digest d of the given kind: in the
 // submission, or logged.
-func (l *Log) named(ctx context.Context, d provenance.Digest, inBatch map[provenance.Digest]*provenance.Entry) (*provenance.Entry, error) {
+func (l *Log) named(ctx context.Context, d digest.Digest, inBatch map[digest.Digest]*provenance.Entry) (*provenance.Entry, error) {
 	if e, ok := inBatch[d]; ok {
 		return e, nil
 	}
@@ -523,11 +524,11 @@ func (l *Log) named(ctx context.Context, d provenance.Digest, inBatch map[proven
 // checkLayout finds the in-toto layout and links a release names (in the
 // submission or the log) and verifies them with the accepted layout keys
 // that signed the layout.
-func (l *Log) checkLayout(ctx context.Context, r *provenance.Release, inBatch map[provenance.Digest]*provenance.Entry) (*provenance.Entry, []*provenance.Entry, error) {
+func (l *Log) checkLayout(ctx context.Context, r *provenance.Release, inBatch map[digest.Digest]*provenance.Entry) (*provenance.Entry, []*provenance.Entry, error) {
 	if r.Layout == nil {
 		return nil, nil, nil
 	}
-	find := func(d provenance.Digest, kind provenance.Kind) (*provenance.Entry, error) {
+	find := func(d digest.Digest, kind provenance.Kind) (*provenance.Entry, error) {
 		e, err := l.named(ctx, d, inBatch)
 		if err != nil {
 			return nil, err
@@ -558,7 +559,7 @@ func (l *Log) checkLayout(ctx context.Context, r *provenance.Release, inBatch ma
 
 // checkEndorsements checks the provenance a release endorses and returns
 // it.
-func (l *Log) checkEndorsements(ctx context.Context, r *provenance.Release, inBatch map[provenance.Digest]*provenance.Entry) ([]*provenance.Entry, error) {
+func (l *Log) checkEndorsements(ctx context.Context, r *provenance.Release, inBatch map[digest.Digest]*provenance.Entry) ([]*provenance.Entry, error) {
 	if len(r.Provenance) == 0 && l.cfg.RequireProvenance {
 		return nil, ErrProvenanceRequired
 	}
@@ -639,16 +640,16 @@ func (l *Log) enqueue(ctx context.Context, leaves []Leaf, done func()) ([]Sequen
 // leaving different keys independent.
 type keyLock struct {
 	mu   sync.Mutex
-	busy map[provenance.Digest]chan struct{}
+	busy map[digest.Digest]chan struct{}
 }
 
 // lock acquires keys, in sorted order so that two callers cannot deadlock,
 // and returns the function that releases them.
-func (kl *keyLock) lock(ctx context.Context, keys []provenance.Digest) (func(), error) {
+func (kl *keyLock) lock(ctx context.Context, keys []digest.Digest) (func(), error) {
 	keys = slices.Clone(keys)
-	slices.SortFunc(keys, func(a, b provenance.Digest) int { return bytes.Compare(a[:], b[:]) })
+	slices.SortFunc(keys, func(a, b digest.Digest) int { return bytes.Compare(a[:], b[:]) })
 	keys = slices.Compact(keys)
-	var held []provenance.Digest
+	var held []digest.Digest
 	release := func() {
 		kl.mu.Lock()
 		for _, k := range held {
@@ -661,7 +662,7 @@ func (kl *keyLock) lock(ctx context.Context, keys []provenance.Digest) (func(), 
 		for {
 			kl.mu.Lock()
 			if kl.busy == nil {
-				kl.busy = map[provenance.Digest]chan struct{}{}
+				kl.busy = map[digest.Digest]chan struct{}{}
 			}
 			wait, taken := kl.busy[k]
 			if !taken {

@@ -9,6 +9,7 @@ import (
 	"github.com/fwledger/fwledger/internal/testutil"
 	"github.com/fwledger/fwledger/keys"
 	"github.com/fwledger/fwledger/provenance"
+	"github.com/fwledger/fwledger/digest"
 )
 
 // BenchmarkVerifyRelease measures everything the log checks on a submitted
@@ -60,7 +61,7 @@ func BenchmarkVerifyPair(b *testing.B) {
 	}
 	provBytes := testutil.SignPayload(b, stmt, ciKey)
 	relBytes := testutil.SignRelease(b, testutil.NewRelease(img, func(r *provenance.Release) {
-		r.Provenance = []provenance.Digest{sha256.Sum256(provBytes)}
+		r.Provenance = []digest.Digest{sha256.Sum256(provBytes)}
 	}), k1)
 	pubs := map[string][]byte{}
 	for n, k := range map[string]*keys.PrivateKey{"r": k1, "ci": ciKey} {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/fwledger/fwledger/internal/strictjson"
 
+	"github.com/fwledger/fwledger/digest"
 	"github.com/fwledger/fwledger/keys"
 	intoto "github.com/in-toto/in-toto-golang/in_toto"
 )
@@ -38,14 +39,14 @@ type Entry struct {
 	Provenance *Provenance
 	// Metablock is set for KindLayout and KindLink: in-toto metadata.
 	Metablock *intoto.Metablock
-	// Digest is the SHA-256 of the exact entry bytes: how a release names
+	// digest.Digest is the SHA-256 of the exact entry bytes: how a release names
 	// the provenance it endorses.
-	Digest Digest
+	Digest digest.Digest
 	// Statement is the SHA-256 of what the entry's signatures sign: the
 	// DSSE payload, or the canonical JSON of in-toto metadata's "signed"
 	// object. Entries that encode or sign one statement differently share
 	// it.
-	Statement Digest
+	Statement digest.Digest
 	// Identity is the certificate identity of a keyless entry, set by
 	// whoever verified it with a KeylessVerifier.
 	Identity *CertificateIdentity
@@ -190,7 +191,7 @@ type KeylessVerifier interface {
 // An EndorsementError reports a release whose endorsed provenance is
 // missing or is not about the released image.
 type EndorsementError struct {
-	Provenance Digest
+	Provenance digest.Digest
 	Reason     string
 }
 
@@ -200,7 +201,7 @@ func (e *EndorsementError) Error() string {
 
 // CheckEndorsed checks that p, the provenance with envelope digest d that
 // release r endorses, is about the released image.
-func CheckEndorsed(r *Release, d Digest, p *Provenance) error {
+func CheckEndorsed(r *Release, d digest.Digest, p *Provenance) error {
 	if !p.Attests(r) {
 		return &EndorsementError{Provenance: d, Reason: fmt.Sprintf("is not about the released image %s (no subject names a digest the release names, or a subject names another value for one)", r.Image)}
 	}

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/fwledger/fwledger/digest"
 	"github.com/fwledger/fwledger/internal/strictjson"
 	"github.com/fwledger/fwledger/keys"
 	intoto "github.com/in-toto/in-toto-golang/in_toto"
@@ -111,14 +112,14 @@ func (e *LayoutError) Unwrap() error { return e.Err }
 // steps' artifact rules hold; and the image (by SHA-256) is among the
 // products of productStep (the layout's last step when empty). Layouts with
 // inspections or sublayouts are refused: verification never runs commands.
-func VerifyLayout(layout *Entry, links []*Entry, layoutKeys []*keys.PublicKey, image Digest, productStep string, now time.Time) error {
+func VerifyLayout(layout *Entry, links []*Entry, layoutKeys []*keys.PublicKey, image digest.Digest, productStep string, now time.Time) error {
 	if err := verifyLayout(layout, links, layoutKeys, image, productStep, now); err != nil {
 		return &LayoutError{Err: err}
 	}
 	return nil
 }
 
-func verifyLayout(layout *Entry, links []*Entry, layoutKeys []*keys.PublicKey, image Digest, productStep string, now time.Time) error {
+func verifyLayout(layout *Entry, links []*Entry, layoutKeys []*keys.PublicKey, image digest.Digest, productStep string, now time.Time) error {
 	if layout == nil || layout.Kind != KindLayout {
 		return errors.New("no layout")
 	}

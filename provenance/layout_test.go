@@ -13,6 +13,7 @@ import (
 	"github.com/fwledger/fwledger/keys"
 	"github.com/fwledger/fwledger/provenance"
 	intoto "github.com/in-toto/in-toto-golang/in_toto"
+	"github.com/fwledger/fwledger/digest"
 )
 
 type pipeline = testutil.Pipeline
@@ -35,7 +36,7 @@ func entries(t testing.TB, p *pipeline) (*provenance.Entry, []*provenance.Entry)
 
 func TestVerifyLayout(t *testing.T) {
 	image := testutil.Image("layout image", 2048)
-	d := provenance.Digest(sha256.Sum256(image))
+	d := digest.Digest(sha256.Sum256(image))
 	vendor := []*keys.PublicKey{testutil.LayoutKey.Public()}
 	now := time.Now()
 	for _, tc := range []struct {
@@ -143,7 +144,7 @@ rules:
 	}
 	rel := func(layout *provenance.Entry, links ...*provenance.Entry) *provenance.Entry {
 		r := testutil.NewRelease(image, func(r *provenance.Release) {
-			r.Provenance = []provenance.Digest{prov.Digest}
+			r.Provenance = []digest.Digest{prov.Digest}
 			if layout != nil {
 				r.Layout = &layout.Digest
 			}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"go.yaml.in/yaml/v3"
 	"io"
 	"path"
 	"regexp"
@@ -13,8 +14,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/fwledger/fwledger/digest"
 	"github.com/fwledger/fwledger/keys"
-	"go.yaml.in/yaml/v3"
 )
 
 // PolicyVersion is the version of the policy format.
@@ -582,7 +583,7 @@ func (p *Policy) EvaluateWith(ctx context.Context, model string, rel *Entry, ev 
 		add("release signatures", true, "%d of %d required: %s", len(signers), r.ReleaseThreshold, strings.Join(names, ", "))
 	}
 
-	byDigest := map[Digest]ProvenanceEvidence{}
+	byDigest := map[digest.Digest]ProvenanceEvidence{}
 	for _, pe := range prov {
 		byDigest[pe.Entry.Digest] = pe
 	}
@@ -628,7 +629,7 @@ func (p *Policy) EvaluateWith(ctx context.Context, model string, rel *Entry, ev 
 	return rep
 }
 
-func shortDigest(d Digest) string { return d.String()[:len("sha256:")+12] }
+func shortDigest(d digest.Digest) string { return d.String()[:len("sha256:")+12] }
 
 // checkLayout verifies the in-toto layout a release names under rule r.
 func checkLayout(r *Rule, rel *Release, ev Evidence, now time.Time) error {

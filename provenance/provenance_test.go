@@ -16,6 +16,7 @@ import (
 	"github.com/fwledger/fwledger/keys"
 	"github.com/fwledger/fwledger/provenance"
 	"github.com/secure-systems-lab/go-securesystemslib/dsse"
+	"github.com/fwledger/fwledger/digest"
 )
 
 var (
@@ -25,13 +26,13 @@ var (
 )
 
 func TestReleaseRoundTrip(t *testing.T) {
-	base := provenance.Digest{1, 2, 3}
+	base := digest.Digest{1, 2, 3}
 	r := testutil.NewRelease([]byte("image"), func(r *provenance.Release) {
 		r.Models = []string{"acme-x1", "acme-x1-pro"}
 		r.Version = "2.0.0-rc.1+build.5"
 		r.SecurityVersion = 1 << 40
 		r.ImageSize = 5_000_000_000
-		r.Provenance = []provenance.Digest{{9}, {8}}
+		r.Provenance = []digest.Digest{{9}, {8}}
 		r.BaseImage = &base
 	})
 	stmt, err := r.Statement()

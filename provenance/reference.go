@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/fwledger/fwledger/digest"
 )
 
 // Large entries. A C2SP tlog-tiles entry holds at most 65,535 bytes. A
@@ -22,7 +23,7 @@ const ReferenceMediaType = "application/vnd.fwledger.entry-ref.v1+json"
 
 // A Reference is the leaf of an entry stored by digest.
 type Reference struct {
-	Digest Digest
+	Digest digest.Digest
 	Size   uint64
 }
 
@@ -57,7 +58,8 @@ func ParseReference(leaf []byte) (*Reference, error) {
 		return nil, nil
 	}
 	var r Reference
-	if err := decodeHex256(j.Digest["sha256"], &r.Digest); err != nil || len(j.Digest) != 1 {
+	var err error
+	if r.Digest, err = digest.ParseHex(j.Digest["sha256"]); err != nil || len(j.Digest) != 1 {
 		return nil, errors.New("malformed entry reference: want one sha256 digest")
 	}
 	r.Size = j.Size

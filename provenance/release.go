@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/fwledger/fwledger/digest"
 	"github.com/fwledger/fwledger/internal/strictjson"
 	"github.com/fwledger/fwledger/keys"
 	ita1 "github.com/in-toto/attestation/go/v1"
@@ -29,40 +30,13 @@ const (
 	MaxEndorsed    = 16
 )
 
-// A Digest is a SHA-256 digest.
-type Digest [32]byte
-
-// String returns "sha256:<hex>".
-func (d Digest) String() string { return "sha256:" + hex.EncodeToString(d[:]) }
-
-// ParseDigest parses "sha256:<64 lowercase hex digits>".
-func ParseDigest(s string) (Digest, error) {
-	var d Digest
-	h, ok := strings.CutPrefix(s, "sha256:")
-	if !ok {
-		return d, fmt.Errorf("digest %q does not start with \"sha256:\"", s)
-	}
-	if err := decodeHex256(h, &d); err != nil {
-		return d, fmt.Errorf("digest %q: %w", s, err)
-	}
-	return d, nil
-}
-
-func decodeHex256(h string, d *Digest) error {
-	if len(h) != 64 || strings.ToLower(h) != h {
-		return errors.New("want 64 lowercase hex digits")
-	}
-	_, err := hex.Decode(d[:], []byte(h))
-	return err
-}
-
 // A Release is the content of a release statement: a firmware image and what
 // it is for. It is signed by the vendor's release keys.
 type Release struct {
 	// ImageName is the subject name, typically the image file name.
 	ImageName string
 	// Image is the SHA-256 digest of the image (the subject digest).
-	Image Digest
+	Image digest.Digest
 	// ImageSHA512 is the image's SHA-512 digest, if the subject has one
 	// (so that provenance naming only SHA-512 can be matched).
 	ImageSHA512 []byte
@@ -81,13 +55,13 @@ type Release struct {
 	Created time.Time
 	// Provenance lists the SHA-256 digests of the provenance envelopes this
 	// release endorses (the exact envelope bytes).
-	Provenance []Digest
+	Provenance []digest.Digest
 	// BaseImage is, for a delta image, the digest of the image it applies to.
-	BaseImage *Digest
+	BaseImage *digest.Digest
 	// Layout and Links are the SHA-256 digests of the in-toto layout and
 	// link metadata entries that prove how the image was made, if any.
-	Layout *Digest
-	Links  []Digest
+	Layout *digest.Digest
+	Links  []digest.Digest
 }
 
 // releasePredicate is the JSON form of a release predicate. See
@@ -109,8 +83,8 @@ type digestObject struct {
 	Digest map[string]string `json:"digest"`
 }
 
-func (o digestObject) sha256() (Digest, error) {
-	var d Digest
+func (o digestObject) sha256() (digest.Digest, error) {
+	var d digest.Digest
 	if len(o.Digest) != 1 {
 		return d, errors.New("digest must name exactly one algorithm, sha256")
 	}
@@ -118,7 +92,7 @@ func (o digestObject) sha256() (Digest, error) {
 	if !ok {
 		return d, errors.New("digest must be sha256")
 	}
-	return d, decodeHex256(h, &d)
+	return digest.ParseHex(h)
 }
 
 var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:/@+-]*$`)
@@ -361,7 +335,7 @@ func parseRelease(st *Statement) (*Release, error) {
 	if !ok {
 		return nil, &StatementError{Err: errors.New("subject has no sha256 digest")}
 	}
-	if err := decodeHex256(h, &r.Image); err != nil {
+	if r.Image, err = digest.ParseHex(h); err != nil {
 		return nil, &StatementError{Err: fmt.Errorf("subject sha256 digest: %w", err)}
 	}
 	if h, ok := sub.GetDigest()["sha512"]; ok {

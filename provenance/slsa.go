@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/fwledger/fwledger/digest"
 	slsa "github.com/in-toto/attestation/go/predicates/provenance/v1"
 	ita1 "github.com/in-toto/attestation/go/v1"
 	"google.golang.org/protobuf/encoding/protojson"
@@ -271,7 +272,7 @@ type Build struct {
 // An Artifact is a named SHA-256 digest.
 type Artifact struct {
 	Name   string
-	SHA256 Digest
+	SHA256 digest.Digest
 }
 
 // Statement returns b as an in-toto Statement v1 with a SLSA provenance v1

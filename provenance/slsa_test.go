@@ -10,6 +10,7 @@ import (
 
 	"github.com/fwledger/fwledger/internal/testutil"
 	"github.com/fwledger/fwledger/provenance"
+	"github.com/fwledger/fwledger/digest"
 )
 
 // statementWithSubjects returns SLSA provenance whose subject digests are
@@ -61,7 +62,7 @@ func TestSubjectDigests(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			err = provenance.CheckEndorsed(tc.release, provenance.Digest{}, p)
+			err = provenance.CheckEndorsed(tc.release, digest.Digest{}, p)
 			if (err == nil) != tc.attests {
 				t.Errorf("CheckEndorsed = %v, want attests=%v", err, tc.attests)
 			}

@@ -11,7 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/fwledger/fwledger/client"
+	"github.com/fwledger/fwledger/tlogpolicy"
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/mod/sumdb/note"
 )
@@ -23,13 +23,13 @@ type ProofFunc = func(ctx context.Context, from uint64) ([][]byte, error)
 // CollectorConfig configures a Collector.
 type CollectorConfig struct {
 	// Policy names the witnesses, with their URLs, and the quorum.
-	Policy *client.WitnessPolicy
+	Policy *tlogpolicy.Policy
 	// HTTPClient sends the requests (default: one with keep-alive and a
 	// 10s timeout per request).
 	HTTPClient *http.Client
 	// Dial, when set, returns the Cosigner of a policy witness instead of
 	// an HTTP Client of its URL (tests run witnesses in process).
-	Dial func(client.PolicyWitness) (Cosigner, error)
+	Dial func(tlogpolicy.Witness) (Cosigner, error)
 	// MinBackoff and MaxBackoff bound the wait between retries of a
 	// witness that failed with a transient error (defaults 50ms and 2s).
 	MinBackoff, MaxBackoff time.Duration
@@ -42,7 +42,7 @@ type CollectorConfig struct {
 // witness last cosigned (0 at first; a 409 answer corrects it) and sends
 // the consistency proof from there. Requests to one witness never overlap.
 type Collector struct {
-	policy  *client.WitnessPolicy
+	policy  *tlogpolicy.Policy
 	remotes []*remote
 	cfg     CollectorConfig
 	logger  *slog.Logger
@@ -120,7 +120,7 @@ func NewCollector(cfg CollectorConfig) (*Collector, error) {
 // every witness in parallel and returns it with the cosignatures received
 // once they meet the policy's quorum. If ctx ends or every witness has
 // answered first, it returns the checkpoint with the cosignatures it has
-// and a *client.QuorumError. Witnesses still working when it returns go on
+// and a *tlogpolicy.QuorumError. Witnesses still working when it returns go on
 // until ctx ends; their answers only update what the collector knows.
 func (c *Collector) Cosign(ctx context.Context, checkpoint []byte, size uint64, proofs ProofFunc) ([]byte, error) {
 	start := time.Now()
@@ -161,7 +161,7 @@ func (c *Collector) Cosign(ctx context.Context, checkpoint []byte, size uint64, 
 	}
 	if !c.policy.Satisfied(names) {
 		c.rounds.WithLabelValues("no_quorum").Observe(time.Since(start).Seconds())
-		qe := &client.QuorumError{Quorum: c.policy.Quorum, Cosigners: names}
+		qe := &tlogpolicy.QuorumError{Quorum: c.policy.Quorum, Cosigners: names}
 		if len(errs) == 0 {
 			return signed, qe
 		}

@@ -14,9 +14,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/fwledger/fwledger/client"
 	"github.com/fwledger/fwledger/internal/testutil"
 	"github.com/fwledger/fwledger/keys"
+	"github.com/fwledger/fwledger/logclient"
 	"github.com/fwledger/fwledger/witness"
 )
 
@@ -71,7 +71,7 @@ func TestReplayFlood(t *testing.T) {
 	// A refresh every second (the log's loop checks every second): one
 	// second is also the resolution of cosignature timestamps.
 	tl := testutil.StartLog(t, testutil.LogOptions{ReleaseKeys: []*keys.PrivateKey{releaseKey}, Witnesser: c, WitnessRefresh: time.Second})
-	lc, err := client.NewLogClient(tl.URL, nil)
+	lc, err := logclient.New(tl.URL, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,10 +15,12 @@ import (
 	"time"
 
 	"github.com/fwledger/fwledger/client"
+	"github.com/fwledger/fwledger/digest"
 	"github.com/fwledger/fwledger/internal/testutil"
 	"github.com/fwledger/fwledger/keys"
 	"github.com/fwledger/fwledger/log/sqlite"
-	"github.com/fwledger/fwledger/provenance"
+	"github.com/fwledger/fwledger/logclient"
+	"github.com/fwledger/fwledger/tlogpolicy"
 	"github.com/fwledger/fwledger/witness"
 	flog "github.com/transparency-dev/formats/log"
 	"golang.org/x/mod/sumdb/note"
@@ -69,7 +71,7 @@ type witnessNet struct {
 	keys     []*keys.PrivateKey
 	servers  []*switchable
 	urls     []string
-	policy   *client.WitnessPolicy
+	policy   *tlogpolicy.Policy
 	witnesss []*witness.Witness
 	stores   []*witness.Store
 }
@@ -107,7 +109,7 @@ func startWitnessesWith(t *testing.T, n, k int, cfg witness.Config) *witnessNet 
 		wn.witnesss = append(wn.witnesss, w)
 		wn.stores = append(wn.stores, store)
 	}
-	p, err := client.ParseWitnessPolicy(testutil.WitnessPolicy(t, logKey, k, wn.keys, wn.urls...))
+	p, err := tlogpolicy.Parse(testutil.WitnessPolicy(t, logKey, k, wn.keys, wn.urls...))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -123,7 +125,7 @@ func (wn *witnessNet) collector(t *testing.T) *witness.Collector {
 	return c
 }
 
-func submit(t *testing.T, lc *client.LogClient, seed string) {
+func submit(t *testing.T, lc *logclient.Client, seed string) {
 	t.Helper()
 	env := testutil.SignRelease(t, testutil.NewRelease(testutil.Image(seed, 100), nil), releaseKey)
 	if _, err := lc.Add(context.Background(), env); err != nil {
@@ -139,7 +141,7 @@ func submit(t *testing.T, lc *client.LogClient, seed string) {
 func TestLogPublishesOnlyWitnessed(t *testing.T) {
 	wn := startWitnesses(t, 3, 2)
 	tl := testutil.StartLog(t, testutil.LogOptions{ReleaseKeys: []*keys.PrivateKey{releaseKey}, Witnesser: wn.collector(t), WitnessTimeout: 300 * time.Millisecond, Logger: testutil.Logger(t)})
-	lc, err := client.NewLogClient(tl.URL, nil)
+	lc, err := logclient.New(tl.URL, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -183,7 +185,7 @@ func TestLogPublishesOnlyWitnessed(t *testing.T) {
 	// A device bundle carries the cosigned checkpoint and verifies under
 	// the policy.
 	img := testutil.Image("image 3", 100)
-	b, err := lc.Bundle(ctx, provenance.Digest(sha256.Sum256(img)), -1)
+	b, err := lc.Bundle(ctx, digest.Digest(sha256.Sum256(img)), -1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -194,11 +196,11 @@ func TestLogPublishesOnlyWitnessed(t *testing.T) {
 	if len(v.Cosignatures) < 2 {
 		t.Errorf("bundle verified with %d cosignatures", len(v.Cosignatures))
 	}
-	strict, err := client.ParseWitnessPolicy(testutil.WitnessPolicy(t, logKey, 3, append(wn.keys[:2:2], testutil.Key("witness-z.example.org"))))
+	strict, err := tlogpolicy.Parse(testutil.WitnessPolicy(t, logKey, 3, append(wn.keys[:2:2], testutil.Key("witness-z.example.org"))))
 	if err != nil {
 		t.Fatal(err)
 	}
-	var qe *client.QuorumError
+	var qe *tlogpolicy.QuorumError
 	if _, err := client.VerifyBundle(ctx, client.Trust{Witnesses: strict, ReleaseKeys: testutil.Ring(t, releaseKey)}, b, bytes.NewReader(img)); !errors.As(err, &qe) {
 		t.Errorf("VerifyBundle under a policy the witnesses cannot meet = %v, want a *QuorumError", err)
 	}
@@ -233,11 +235,11 @@ func TestFailOpen(t *testing.T) {
 	wn.servers[0].down.Store(true)
 	wn.servers[1].down.Store(true)
 	tl := testutil.StartLog(t, testutil.LogOptions{ReleaseKeys: []*keys.PrivateKey{releaseKey}, Witnesser: wn.collector(t), WitnessTimeout: 100 * time.Millisecond, WitnessFailOpen: true, Logger: testutil.Logger(t)})
-	lc, _ := client.NewLogClient(tl.URL, nil)
+	lc, _ := logclient.New(tl.URL, nil)
 	submit(t, lc, "fail open")
 	tl.WaitSize(t, 1)
 	cp, _ := lc.Checkpoint(context.Background())
-	var qe *client.QuorumError
+	var qe *tlogpolicy.QuorumError
 	if _, err := wn.policy.VerifyCheckpoint(cp); !errors.As(err, &qe) || len(qe.Cosigners) != 1 {
 		t.Errorf("VerifyCheckpoint of a fail-open checkpoint = %v, want a *QuorumError naming one cosigner", err)
 	}
@@ -280,7 +282,7 @@ func TestWitnessedCheckpointSurvivesRestart(t *testing.T) {
 	wn := startWitnesses(t, 3, 2)
 	dir := t.TempDir()
 	tl := testutil.StartLog(t, testutil.LogOptions{Dir: dir, ReleaseKeys: []*keys.PrivateKey{releaseKey}, Witnesser: wn.collector(t)})
-	lc, _ := client.NewLogClient(tl.URL, nil)
+	lc, _ := logclient.New(tl.URL, nil)
 	submit(t, lc, "before restart")
 	tl.WaitSize(t, 1)
 	tl.Stop(t)
@@ -301,7 +303,7 @@ func TestWitnessedCheckpointSurvivesRestart(t *testing.T) {
 	for _, s := range wn.servers {
 		s.down.Store(false)
 	}
-	lc2, _ := client.NewLogClient(tl2.URL, nil)
+	lc2, _ := logclient.New(tl2.URL, nil)
 	submit(t, lc2, "after restart")
 	tl2.WaitSize(t, 2)
 	cp, _ = tl2.Checkpoint()
@@ -347,13 +349,13 @@ func TestForkAttempt(t *testing.T) {
 			t.Errorf("witness %d kept %d forks (%v)", i, len(forks), err)
 		}
 	}
-	var qe *client.QuorumError
+	var qe *tlogpolicy.QuorumError
 	for _, n := range [][]byte{append(bytes.Clone(cpH), sigA...), append(bytes.Clone(cpE), sigB...)} {
 		if _, err := wn.policy.VerifyCheckpoint(n); !errors.As(err, &qe) {
 			t.Errorf("a checkpoint with one of two cosignatures: %v, want a *QuorumError", err)
 		}
 	}
-	var ce *client.CheckpointError
+	var ce *tlogpolicy.CheckpointError
 	if _, err := wn.policy.VerifyCheckpoint(append(append(bytes.Clone(cpH), sigA...), sigB...)); !errors.As(err, &ce) {
 		t.Errorf("a checkpoint with the other root's cosignature: %v, want a *CheckpointError", err)
 	}
@@ -364,7 +366,7 @@ func TestForkAttempt(t *testing.T) {
 func TestRefresh(t *testing.T) {
 	wn := startWitnesses(t, 3, 2)
 	tl := testutil.StartLog(t, testutil.LogOptions{ReleaseKeys: []*keys.PrivateKey{releaseKey}, Witnesser: wn.collector(t), WitnessRefresh: 100 * time.Millisecond})
-	lc, _ := client.NewLogClient(tl.URL, nil)
+	lc, _ := logclient.New(tl.URL, nil)
 	submit(t, lc, "refresh")
 	tl.WaitSize(t, 1)
 	time.Sleep(100 * time.Millisecond)
@@ -386,7 +388,7 @@ func TestRefresh(t *testing.T) {
 func TestRateLimitedWitnesses(t *testing.T) {
 	wn := startWitnessesWith(t, 3, 3, witness.Config{RateLimit: 5, Burst: 1})
 	tl := testutil.StartLog(t, testutil.LogOptions{ReleaseKeys: []*keys.PrivateKey{releaseKey}, Witnesser: wn.collector(t), Interval: 20 * time.Millisecond})
-	lc, _ := client.NewLogClient(tl.URL, nil)
+	lc, _ := logclient.New(tl.URL, nil)
 	for i := range 20 {
 		submit(t, lc, fmt.Sprint("rate limited ", i))
 		time.Sleep(10 * time.Millisecond)
@@ -412,7 +414,7 @@ func TestStoredWitnessedCheckpointChecked(t *testing.T) {
 	wn := startWitnesses(t, 1, 1)
 	dir := t.TempDir()
 	tl := testutil.StartLog(t, testutil.LogOptions{Dir: dir, ReleaseKeys: []*keys.PrivateKey{releaseKey}, Witnesser: wn.collector(t)})
-	lc, _ := client.NewLogClient(tl.URL, nil)
+	lc, _ := logclient.New(tl.URL, nil)
 	submit(t, lc, "stored")
 	tl.WaitSize(t, 1)
 	tl.Stop(t)

@@ -78,7 +78,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/fwledger/fwledger/client"
+	"github.com/fwledger/fwledger/tlogpolicy"
 	"github.com/prometheus/client_golang/prometheus"
 	flog "github.com/transparency-dev/formats/log"
 	"github.com/transparency-dev/merkle/proof"
@@ -557,10 +557,10 @@ type LogList struct {
 
 // ParseLogList parses a witness's log list: C2SP tlog-policy log lines
 // ("log <vkey> [<url>]"), whose key name is the log's origin, with blank
-// and comment ("#") lines, as client.ParsePolicyLogs does. Two keys for one
+// and comment ("#") lines, as tlogpolicy.ParseLogs does. Two keys for one
 // origin are both accepted (a log key rotation).
 func ParseLogList(data []byte) (*LogList, error) {
-	logs, err := client.ParsePolicyLogs(data)
+	logs, err := tlogpolicy.ParseLogs(data)
 	if err != nil {
 		return nil, err
 	}

@@ -6,9 +6,10 @@ import (
 	"os"
 	"time"
 
-	"github.com/fwledger/fwledger/client"
 	"github.com/fwledger/fwledger/internal/cli"
 	"github.com/fwledger/fwledger/keys"
+	"github.com/fwledger/fwledger/logclient"
+	"github.com/fwledger/fwledger/tlogpolicy"
 )
 
 // checkpointCmd fetches (or reads) a checkpoint and verifies it with the
@@ -36,8 +37,8 @@ func checkpointCmd(ctx context.Context, e *env, args []string) error {
 	if *file != "" {
 		cp, err = os.ReadFile(*file)
 	} else {
-		var lc *client.LogClient
-		if lc, err = client.NewLogClient(*logURL, nil); err != nil {
+		var lc *logclient.Client
+		if lc, err = logclient.New(*logURL, nil); err != nil {
 			return &usageError{msg: err.Error()}
 		}
 		cp, err = lc.Checkpoint(ctx)
@@ -55,7 +56,7 @@ func checkpointCmd(ctx context.Context, e *env, args []string) error {
 		if err != nil {
 			return err
 		}
-		if _, err := client.VerifyCheckpoint(v, cp); err != nil {
+		if _, err := tlogpolicy.VerifyCheckpoint(v, cp); err != nil {
 			return &rejectedError{err: err}
 		}
 		fmt.Fprintf(e.stdout, "ok: signed by the log key %s\n", v.Name())

@@ -20,10 +20,13 @@ import (
 	"github.com/fwledger/fwledger/api"
 	"github.com/fwledger/fwledger/bundle"
 	"github.com/fwledger/fwledger/client"
+	"github.com/fwledger/fwledger/digest"
 	"github.com/fwledger/fwledger/internal/cli"
 	"github.com/fwledger/fwledger/keys"
+	"github.com/fwledger/fwledger/logclient"
 	"github.com/fwledger/fwledger/provenance"
 	"github.com/fwledger/fwledger/provenance/keyless"
+	"github.com/fwledger/fwledger/tlogpolicy"
 	"github.com/secure-systems-lab/go-securesystemslib/dsse"
 	"golang.org/x/mod/sumdb/note"
 )
@@ -84,15 +87,15 @@ func loadSigners(files []string) ([]dsse.SignerVerifier, error) {
 }
 
 // hashFile returns the SHA-256 digest and size of a file, read as a stream.
-func hashFile(path string) (provenance.Digest, uint64, error) {
+func hashFile(path string) (digest.Digest, uint64, error) {
 	d, _, n, err := hashImage(path)
 	return d, n, err
 }
 
 // hashImage returns the SHA-256 and SHA-512 digests and the size of a file,
 // read as a stream in one pass.
-func hashImage(path string) (provenance.Digest, []byte, uint64, error) {
-	var d provenance.Digest
+func hashImage(path string) (digest.Digest, []byte, uint64, error) {
+	var d digest.Digest
 	f, err := os.Open(path)
 	if err != nil {
 		return d, nil, 0, err
@@ -183,17 +186,17 @@ func release(ctx context.Context, e *env, args []string) error {
 		}
 		r.Provenance = append(r.Provenance, sha256.Sum256(data))
 	}
-	entryDigest := func(flag, f string, kind provenance.Kind) (provenance.Digest, error) {
+	entryDigest := func(flag, f string, kind provenance.Kind) (digest.Digest, error) {
 		data, _, err := readEntry(f)
 		if err != nil {
-			return provenance.Digest{}, fmt.Errorf("--%s %w", flag, err)
+			return digest.Digest{}, fmt.Errorf("--%s %w", flag, err)
 		}
 		e, err := provenance.ParseEntry(data)
 		if err != nil {
-			return provenance.Digest{}, fmt.Errorf("--%s %s: %w", flag, f, err)
+			return digest.Digest{}, fmt.Errorf("--%s %s: %w", flag, f, err)
 		}
 		if e.Kind != kind {
-			return provenance.Digest{}, fmt.Errorf("--%s %s is an in-toto %s, not a %s", flag, f, e.Kind, kind)
+			return digest.Digest{}, fmt.Errorf("--%s %s is an in-toto %s, not a %s", flag, f, e.Kind, kind)
 		}
 		return sha256.Sum256(data), nil
 	}
@@ -212,7 +215,7 @@ func release(ctx context.Context, e *env, args []string) error {
 		r.Links = append(r.Links, d)
 	}
 	if *base != "" {
-		bd, err := provenance.ParseDigest(*base)
+		bd, err := digest.Parse(*base)
 		if err != nil {
 			if bd, _, err = hashFile(*base); err != nil {
 				return fmt.Errorf("--base-image: %w", err)
@@ -385,7 +388,7 @@ func submit(ctx context.Context, e *env, args []string) error {
 	if err := noFlagsAfter(fs); err != nil {
 		return err
 	}
-	lc, err := client.NewLogClient(*logURL, nil)
+	lc, err := logclient.New(*logURL, nil)
 	if err != nil {
 		return &usageError{msg: err.Error()}
 	}
@@ -464,7 +467,7 @@ func fetchBundle(ctx context.Context, e *env, args []string) error {
 			"Progress goes to stderr.")
 	logURL := fs.String("log", "", "log base `URL`")
 	image := fs.String("image", "", "image `file` whose release to fetch")
-	digest := fs.String("digest", "", "image `digest` sha256:<hex> (instead of --image)")
+	digestFlag := fs.String("digest", "", "image `digest` sha256:<hex> (instead of --image)")
 	var index logIndex
 	fs.Var(&index, "index", "the release's log `index`, as fwctl submit printed it (default: the log's latest release of the image)")
 	out := fs.String("out", "", "output `file` (default: stdout)")
@@ -479,23 +482,23 @@ func fetchBundle(ctx context.Context, e *env, args []string) error {
 	if *wait <= 0 || *poll <= 0 {
 		return &usageError{msg: fmt.Sprintf("--wait %s and --poll %s must be positive", *wait, *poll)}
 	}
-	var d provenance.Digest
+	var d digest.Digest
 	var err error
 	switch {
-	case *image != "" && *digest != "":
+	case *image != "" && *digestFlag != "":
 		return &usageError{msg: "give --image or --digest, not both"}
 	case *image != "":
 		if d, _, err = hashFile(*image); err != nil {
 			return err
 		}
-	case *digest != "":
-		if d, err = provenance.ParseDigest(*digest); err != nil {
+	case *digestFlag != "":
+		if d, err = digest.Parse(*digestFlag); err != nil {
 			return &usageError{msg: err.Error()}
 		}
 	default:
 		return &usageError{msg: "give --image or --digest"}
 	}
-	lc, err := client.NewLogClient(*logURL, nil)
+	lc, err := logclient.New(*logURL, nil)
 	if err != nil {
 		return &usageError{msg: err.Error()}
 	}
@@ -523,7 +526,7 @@ func fetchBundle(ctx context.Context, e *env, args []string) error {
 		// Retry only what may pass: a release logged but not yet
 		// covered (503), and a log that cannot be reached.
 		delay := *poll
-		var he *client.HTTPError
+		var he *logclient.HTTPError
 		var progress string
 		switch {
 		case errors.As(err, &he) && he.Status == http.StatusServiceUnavailable:
@@ -641,7 +644,7 @@ func verify(ctx context.Context, e *env, args []string) error {
 			return fmt.Errorf("%s: %w", *logKey, err)
 		}
 	}
-	var wp *client.WitnessPolicy
+	var wp *tlogpolicy.Policy
 	if *witnessPolicy != "" {
 		var err error
 		if wp, err = cli.LoadWitnessPolicy(*witnessPolicy); err != nil {
@@ -717,7 +720,7 @@ func verify(ctx context.Context, e *env, args []string) error {
 }
 
 // cosignatures summarizes verified cosignatures for JSON output.
-func cosignatures(cs []client.Cosignature) []map[string]any {
+func cosignatures(cs []tlogpolicy.Cosignature) []map[string]any {
 	out := []map[string]any{}
 	for _, c := range cs {
 		out = append(out, map[string]any{"witness": c.Witness, "key": c.KeyName, "time": c.Time.UTC().Format(time.RFC3339)})

@@ -8,7 +8,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/fwledger/fwledger/client"
+	"github.com/fwledger/fwledger/digest"
+	"github.com/fwledger/fwledger/logclient"
 	"github.com/fwledger/fwledger/provenance"
 )
 
@@ -33,7 +34,7 @@ func provenanceShow(ctx context.Context, e *env, args []string) error {
 			"rebuilds) and how many distinct builders attest the image (reproducibility).")
 	logURL := fs.String("log", "", "log base `URL`")
 	image := fs.String("image", "", "image `file` to look up in the log")
-	digest := fs.String("digest", "", "image `digest` sha256:<hex> to look up in the log")
+	digestFlag := fs.String("digest", "", "image `digest` sha256:<hex> to look up in the log")
 	if err := parse(e, fs, args); err != nil {
 		return err
 	}
@@ -58,21 +59,21 @@ func provenanceShow(ctx context.Context, e *env, args []string) error {
 		}
 		return nil
 	}
-	var d provenance.Digest
+	var d digest.Digest
 	var err error
 	switch {
 	case *image != "":
 		if d, _, err = hashFile(*image); err != nil {
 			return err
 		}
-	case *digest != "":
-		if d, err = provenance.ParseDigest(*digest); err != nil {
+	case *digestFlag != "":
+		if d, err = digest.Parse(*digestFlag); err != nil {
 			return &usageError{msg: err.Error()}
 		}
 	default:
 		return &usageError{msg: "--log needs --image or --digest"}
 	}
-	lc, err := client.NewLogClient(*logURL, nil)
+	lc, err := logclient.New(*logURL, nil)
 	if err != nil {
 		return &usageError{msg: err.Error()}
 	}

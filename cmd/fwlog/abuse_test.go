@@ -19,10 +19,11 @@ import (
 	"time"
 
 	"github.com/fwledger/fwledger/api"
-	"github.com/fwledger/fwledger/client"
+	"github.com/fwledger/fwledger/digest"
 	"github.com/fwledger/fwledger/internal/abuse"
 	"github.com/fwledger/fwledger/internal/server"
 	"github.com/fwledger/fwledger/internal/testutil"
+	"github.com/fwledger/fwledger/logclient"
 	"github.com/fwledger/fwledger/provenance"
 )
 
@@ -44,7 +45,7 @@ func pair(t testing.TB, n int) []byte {
 	}
 	prov := testutil.SignPayload(t, stmt, ciKey)
 	rel := testutil.SignRelease(t, testutil.NewRelease(img, func(r *provenance.Release) {
-		r.Provenance = []provenance.Digest{sha256.Sum256(prov)}
+		r.Provenance = []digest.Digest{sha256.Sum256(prov)}
 	}), relKey)
 	return fmt.Appendf(nil, "[%s,%s]", prov, rel)
 }
@@ -122,7 +123,7 @@ func TestHeldBodies(t *testing.T) {
 	if open > 0 {
 		t.Errorf("%d of %d held connections were still open after 40s", open, len(res.Held))
 	}
-	lc, _ := client.NewLogClient(p.URL, nil)
+	lc, _ := logclient.New(p.URL, nil)
 	waitSize(t, lc, uint64(2*len(bodies)))
 
 	t.Logf("fwlog peak RSS %d MiB", rss>>20)

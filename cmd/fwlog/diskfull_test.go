@@ -17,9 +17,10 @@ import (
 	"time"
 
 	"github.com/fwledger/fwledger/client"
+	"github.com/fwledger/fwledger/digest"
 	"github.com/fwledger/fwledger/internal/testutil"
 	"github.com/fwledger/fwledger/keys"
-	"github.com/fwledger/fwledger/provenance"
+	"github.com/fwledger/fwledger/logclient"
 	"golang.org/x/mod/sumdb/note"
 	"golang.org/x/sys/unix"
 )
@@ -39,7 +40,7 @@ func TestDiskFull(t *testing.T) {
 	}
 	defer p.Stop(syscall.SIGKILL)
 	ctx := context.Background()
-	lc, err := client.NewLogClient(p.URL, nil)
+	lc, err := logclient.New(p.URL, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -61,7 +62,7 @@ func TestDiskFull(t *testing.T) {
 	if err := unix.Prlimit(pid, unix.RLIMIT_FSIZE, &unix.Rlimit{Cur: 1, Max: unix.RLIM_INFINITY}, &old); err != nil {
 		t.Skipf("cannot limit the file size of fwlog: %v", err)
 	}
-	var he *client.HTTPError
+	var he *logclient.HTTPError
 	img5, env5 := release(5)
 	for attempt := 0; attempt < 3; attempt++ {
 		_, err := lc.Add(ctx, env5)
@@ -71,7 +72,7 @@ func TestDiskFull(t *testing.T) {
 	}
 	// An image upload of a logged release: its bytes cannot be stored.
 	img0, _ := release(0)
-	resp := put(t, p.URL+"/v1/images/"+provenance.Digest(sha256.Sum256(img0)).String(), img0)
+	resp := put(t, p.URL+"/v1/images/"+digest.Digest(sha256.Sum256(img0)).String(), img0)
 	if resp.code != http.StatusServiceUnavailable || resp.retryAfter == "" || !strings.Contains(resp.body, "the log's storage failed to store the image (disk full)") {
 		t.Errorf("PUT image on a full disk = %d %q (Retry-After %q); want a 503 naming the full disk", resp.code, resp.body, resp.retryAfter)
 	}
@@ -103,7 +104,7 @@ func TestDiskFull(t *testing.T) {
 			t.Errorf("acknowledged entry %d: %v", i, err)
 		}
 	}
-	if resp := put(t, p.URL+"/v1/images/"+provenance.Digest(sha256.Sum256(img0)).String(), img0); resp.code != http.StatusCreated {
+	if resp := put(t, p.URL+"/v1/images/"+digest.Digest(sha256.Sum256(img0)).String(), img0); resp.code != http.StatusCreated {
 		t.Errorf("PUT image after the disk had room again = %d %q", resp.code, resp.body)
 	}
 }
@@ -142,10 +143,10 @@ func metric(t *testing.T, base, sample string) float64 {
 }
 
 // waitBundle fetches the bundle of image d, waiting while it is pending.
-func waitBundle(ctx context.Context, lc *client.LogClient, d provenance.Digest) ([]byte, error) {
+func waitBundle(ctx context.Context, lc *logclient.Client, d digest.Digest) ([]byte, error) {
 	for i := 0; ; i++ {
 		b, err := lc.Bundle(ctx, d, -1)
-		var he *client.HTTPError
+		var he *logclient.HTTPError
 		if err == nil || !errors.As(err, &he) || he.Status != http.StatusServiceUnavailable || i > 500 {
 			return b, err
 		}

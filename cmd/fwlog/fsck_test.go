@@ -10,10 +10,10 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/fwledger/fwledger/client"
 	"github.com/fwledger/fwledger/internal/testutil"
 	"github.com/fwledger/fwledger/keys"
 	"github.com/fwledger/fwledger/log/sqlite"
+	"github.com/fwledger/fwledger/logclient"
 )
 
 // TestFsck runs fwlog fsck on a clean log (exit 0), on the log while it
@@ -23,7 +23,7 @@ func TestFsck(t *testing.T) {
 	dir := t.TempDir()
 	data := filepath.Join(dir, "data")
 	l := testutil.StartLog(t, testutil.LogOptions{Dir: data, ReleaseKeys: []*keys.PrivateKey{relKey}})
-	lc, err := client.NewLogClient(l.URL, nil)
+	lc, err := logclient.New(l.URL, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -71,7 +71,7 @@ func TestFsckTiles(t *testing.T) {
 	dir := t.TempDir()
 	data := filepath.Join(dir, "data")
 	l := testutil.StartLog(t, testutil.LogOptions{Dir: data, ReleaseKeys: []*keys.PrivateKey{relKey}})
-	lc, err := client.NewLogClient(l.URL, nil)
+	lc, err := logclient.New(l.URL, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

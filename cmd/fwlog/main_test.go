@@ -13,10 +13,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/fwledger/fwledger/client"
 	"github.com/fwledger/fwledger/internal/testutil"
 	"github.com/fwledger/fwledger/keys"
 	"github.com/fwledger/fwledger/log/sqlite"
+	"github.com/fwledger/fwledger/logclient"
+	"github.com/fwledger/fwledger/tlogpolicy"
 	flog "github.com/transparency-dev/formats/log"
 	"github.com/transparency-dev/merkle/proof"
 	"github.com/transparency-dev/merkle/rfc6962"
@@ -101,7 +102,7 @@ func TestCrashLoopWitnessed(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "policy.txt"), policy, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	wp, err := client.ParseWitnessPolicy(policy)
+	wp, err := tlogpolicy.Parse(policy)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -140,7 +141,7 @@ func crashLoop(t *testing.T, rounds int, extra []string, check func([]byte) erro
 		if err != nil {
 			t.Fatalf("round %d: %v", round, err)
 		}
-		lc, _ := client.NewLogClient(p.URL, nil)
+		lc, _ := logclient.New(p.URL, nil)
 		verifier := logVerifier(t, pubFile)
 		ctx := context.Background()
 
@@ -277,7 +278,7 @@ func logVerifier(t *testing.T, pubFile string) note.Verifier {
 	return v
 }
 
-func checkpointOf(t *testing.T, lc *client.LogClient, v note.Verifier) checkpoint {
+func checkpointOf(t *testing.T, lc *logclient.Client, v note.Verifier) checkpoint {
 	// With witnesses, a new log has no checkpoint until the first quorum.
 	raw, err := lc.Checkpoint(context.Background())
 	for deadline := time.Now().Add(10 * time.Second); err != nil && time.Now().Before(deadline); {
@@ -287,16 +288,16 @@ func checkpointOf(t *testing.T, lc *client.LogClient, v note.Verifier) checkpoin
 	if err != nil {
 		t.Fatal(err)
 	}
-	cp, err := client.VerifyCheckpoint(v, raw)
+	cp, err := tlogpolicy.VerifyCheckpoint(v, raw)
 	if err != nil {
 		t.Fatalf("checkpoint does not verify: %v", err)
 	}
 	return checkpoint{*cp, raw}
 }
 
-func checkConsistent(t *testing.T, lc *client.LogClient, v note.Verifier, raw []byte, cur checkpoint) {
+func checkConsistent(t *testing.T, lc *logclient.Client, v note.Verifier, raw []byte, cur checkpoint) {
 	t.Helper()
-	old, err := client.VerifyCheckpoint(v, raw)
+	old, err := tlogpolicy.VerifyCheckpoint(v, raw)
 	if err != nil {
 		t.Fatalf("a checkpoint seen earlier does not verify: %v", err)
 	}
@@ -321,7 +322,7 @@ func checkConsistent(t *testing.T, lc *client.LogClient, v note.Verifier, raw []
 	}
 }
 
-func waitSize(t *testing.T, lc *client.LogClient, size uint64) {
+func waitSize(t *testing.T, lc *logclient.Client, size uint64) {
 	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {
 		info, err := lc.Info(context.Background())
@@ -353,7 +354,7 @@ func TestDoubleLaunch(t *testing.T) {
 		t.Errorf("second fwlog: %v; want exit status 1 naming the lock", err)
 	}
 	// The first one is unaffected.
-	lc, _ := client.NewLogClient(p.URL, nil)
+	lc, _ := logclient.New(p.URL, nil)
 	if _, err := lc.Info(context.Background()); err != nil {
 		t.Errorf("the first fwlog stopped answering: %v", err)
 	}

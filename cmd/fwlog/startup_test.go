@@ -10,9 +10,9 @@ import (
 	"syscall"
 	"testing"
 
-	"github.com/fwledger/fwledger/client"
 	"github.com/fwledger/fwledger/internal/testutil"
 	"github.com/fwledger/fwledger/keys"
+	"github.com/fwledger/fwledger/logclient"
 )
 
 // TestNothingCreatedOnBadStart runs fwlog with a mistake in a flag or an
@@ -126,7 +126,7 @@ func TestLogReadySizes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	lc, _ := client.NewLogClient(p.URL, nil)
+	lc, _ := logclient.New(p.URL, nil)
 	for i := range 3 {
 		env := testutil.SignRelease(t, testutil.NewRelease(testutil.Image("ready "+string(rune('a'+i)), 64), nil), relKey)
 		if _, err := lc.Add(context.Background(), env); err != nil {

@@ -12,9 +12,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/fwledger/fwledger/client"
 	"github.com/fwledger/fwledger/internal/testutil"
 	"github.com/fwledger/fwledger/keys"
+	"github.com/fwledger/fwledger/logclient"
+	"github.com/fwledger/fwledger/tlogpolicy"
 )
 
 // TestReferenceWitness runs fwlog with a witness that follows C2SP
@@ -62,7 +63,7 @@ func TestReferenceWitness(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "policy.txt"), []byte(policy), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	wp, err := client.ParseWitnessPolicy([]byte(policy))
+	wp, err := tlogpolicy.Parse([]byte(policy))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,7 +74,7 @@ func TestReferenceWitness(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer p.Stop(syscall.SIGTERM)
-	lc, _ := client.NewLogClient(p.URL, nil)
+	lc, _ := logclient.New(p.URL, nil)
 	ctx := context.Background()
 	for i := range 3 {
 		env := testutil.SignRelease(t, testutil.NewRelease(testutil.Image(fmt.Sprint("reference witness ", i), 64), nil), relKey)

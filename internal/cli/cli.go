@@ -12,9 +12,9 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/fwledger/fwledger/client"
 	"github.com/fwledger/fwledger/keys"
 	"github.com/fwledger/fwledger/provenance"
+	"github.com/fwledger/fwledger/tlogpolicy"
 )
 
 // Strings is a flag that may be repeated; each use appends a value.
@@ -122,10 +122,10 @@ func LoadPolicy(path string) (*provenance.Policy, error) {
 }
 
 // LoadWitnessPolicy reads a C2SP tlog-policy file.
-func LoadWitnessPolicy(path string) (*client.WitnessPolicy, error) {
+func LoadWitnessPolicy(path string) (*tlogpolicy.Policy, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("couldn't read the witness policy: %w", err)
 	}
-	return client.ParseWitnessPolicy(data)
+	return tlogpolicy.Parse(data)
 }

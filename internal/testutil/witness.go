@@ -10,8 +10,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/fwledger/fwledger/client"
 	"github.com/fwledger/fwledger/keys"
+	"github.com/fwledger/fwledger/tlogpolicy"
 	"github.com/fwledger/fwledger/witness"
 	flog "github.com/transparency-dev/formats/log"
 	"github.com/transparency-dev/merkle/rfc6962"
@@ -178,7 +178,7 @@ func StartWitnesses(t testing.TB, witnessKeys []*keys.PrivateKey, logKeys ...*ke
 // Collector returns a witness collector for the policy text.
 func Collector(t testing.TB, policy []byte) *witness.Collector {
 	t.Helper()
-	p, err := client.ParseWitnessPolicy(policy)
+	p, err := tlogpolicy.Parse(policy)
 	if err != nil {
 		t.Fatal(err)
 	}

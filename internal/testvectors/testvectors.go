@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/fwledger/fwledger/bundle"
+	"github.com/fwledger/fwledger/digest"
 	"github.com/fwledger/fwledger/internal/testutil"
 	"github.com/fwledger/fwledger/keys"
 	"github.com/fwledger/fwledger/log/tiles"
@@ -224,7 +225,7 @@ func build(root string) (files, error) {
 		corpus("client", "FuzzVerifyBundle", v.Name, b)
 		if parsed, err := bundle.Parse(b); err == nil {
 			corpus("bundle", "FuzzParseProof", v.Name, parsed.Release.Proof.Marshal())
-			corpus("client", "FuzzVerifyCheckpoint", v.Name, parsed.Checkpoint())
+			corpus("tlogpolicy", "FuzzVerifyCheckpoint", v.Name, parsed.Checkpoint())
 		}
 	}
 	for name, env := range map[string][]byte{"release": rel, "release-2": rel2, "provenance": prov} {
@@ -246,7 +247,7 @@ func build(root string) (files, error) {
 		}
 		corpus("internal/strictjson", "FuzzCheck", name+"-statement", e.Body)
 	}
-	corpusString("provenance", "FuzzParseDigest", "image", provenance.Digest(sha256.Sum256(Image)).String())
+	corpusString("digest", "FuzzParse", "image", digest.Sum(Image).String())
 	// in-toto metadata: fixed expiry, so that the signed bytes are
 	// reproducible.
 	for name, data := range inTotoSeeds() {
@@ -275,12 +276,12 @@ func build(root string) (files, error) {
 	policy := testutil.WitnessPolicy(st, testutil.LogKey, 2, Witnesses,
 		"http://127.0.0.1:8181", "http://127.0.0.1:8182", "http://127.0.0.1:8183")
 	out["testdata/witness-policy.txt"] = policy
-	corpus("client", "FuzzParseWitnessPolicy", "two-of-three", policy)
+	corpus("tlogpolicy", "FuzzParse", "two-of-three", policy)
 	nested := fmt.Sprintf("log %s\nwitness X1 %s\nwitness X2 %s\ngroup X-witnesses 2 X1 X2\nwitness Y1 %s\ngroup Y-witnesses any Y1\ngroup X-and-Y all X-witnesses Y-witnesses\nquorum X-and-Y\n",
 		string(must(logVKey())), testutil.CosignerVKey(st, Witnesses[0]), testutil.CosignerVKey(st, Witnesses[1]), testutil.CosignerVKey(st, Witnesses[2]))
-	corpus("client", "FuzzParseWitnessPolicy", "nested", []byte(nested))
-	corpus("client", "FuzzWitnessPolicyVerifyCheckpoint", "log-signed-only", testutil.SignCheckpoint(st, testutil.LogKey, 9, tiles.EmptyRoot()))
-	corpus("client", "FuzzParseWitnessPolicy", "none", []byte("# no witnesses\nquorum none\n"))
+	corpus("tlogpolicy", "FuzzParse", "nested", []byte(nested))
+	corpus("tlogpolicy", "FuzzPolicyVerifyCheckpoint", "log-signed-only", testutil.SignCheckpoint(st, testutil.LogKey, 9, tiles.EmptyRoot()))
+	corpus("tlogpolicy", "FuzzParse", "none", []byte("# no witnesses\nquorum none\n"))
 	corpus("witness", "FuzzParseLogList", "two-logs", []byte(fmt.Sprintf("# logs this witness follows\nlog %s\n\tlog %s http://127.0.0.1:8080\n",
 		string(must(logVKey())), func() string { v, _ := testutil.Key("example.com/otherlog").Public().VerifierKey(); return v }())))
 	for name, body := range witnessRequests(st) {

@@ -30,6 +30,7 @@ import (
 	"time"
 
 	"github.com/fwledger/fwledger/api"
+	"github.com/fwledger/fwledger/digest"
 	"github.com/fwledger/fwledger/keys"
 	"github.com/fwledger/fwledger/log/tiles"
 	"github.com/fwledger/fwledger/provenance"
@@ -128,7 +129,7 @@ func makeEnvelopes(signer, builder dsse.SignerVerifier, seed, n int) ([][]byte, 
 						errs <- err
 						return
 					}
-					r.Provenance = []provenance.Digest{sha256.Sum256(prov)}
+					r.Provenance = []digest.Digest{sha256.Sum256(prov)}
 				}
 				stmt, err := r.Statement()
 				if err == nil {

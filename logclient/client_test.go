@@ -1,4 +1,4 @@
-package client_test
+package logclient_test
 
 import (
 	"context"
@@ -11,8 +11,8 @@ import (
 	"time"
 
 	"github.com/fwledger/fwledger/api"
-	"github.com/fwledger/fwledger/client"
-	"github.com/fwledger/fwledger/provenance"
+	"github.com/fwledger/fwledger/digest"
+	"github.com/fwledger/fwledger/logclient"
 )
 
 // TestNewLogClient checks which log URLs are accepted, and that the
@@ -32,7 +32,7 @@ func TestNewLogClient(t *testing.T) {
 		{"http://", "no host"},
 		{"http:///path", "no host"},
 	} {
-		_, err := client.NewLogClient(tc.url, nil)
+		_, err := logclient.New(tc.url, nil)
 		switch {
 		case tc.want == "" && err != nil:
 			t.Errorf("NewLogClient(%q) = %v, want success", tc.url, err)
@@ -65,13 +65,13 @@ func TestHTTPErrorRetryAfter(t *testing.T) {
 			w.WriteHeader(tc.status)
 			json.NewEncoder(w).Encode(api.Error{Message: tc.message})
 		}))
-		lc, err := client.NewLogClient(srv.URL, nil)
+		lc, err := logclient.New(srv.URL, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
-		_, err = lc.Bundle(context.Background(), provenance.Digest{}, -1)
+		_, err = lc.Bundle(context.Background(), digest.Digest{}, -1)
 		srv.Close()
-		var he *client.HTTPError
+		var he *logclient.HTTPError
 		if !errors.As(err, &he) || he.Status != tc.status || he.Message != tc.message {
 			t.Errorf("Retry-After %q: Bundle = %v, want an HTTPError %d %q", tc.header, err, tc.status, tc.message)
 			continue

@@ -1,4 +1,4 @@
-package client_test
+package tlogpolicy_test
 
 import (
 	"bytes"
@@ -10,9 +10,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/fwledger/fwledger/client"
 	"github.com/fwledger/fwledger/internal/testutil"
 	"github.com/fwledger/fwledger/keys"
+	"github.com/fwledger/fwledger/tlogpolicy"
 )
 
 var (
@@ -34,7 +34,7 @@ func TestParseWitnessPolicy(t *testing.T) {
 	a, b, c := testutil.CosignerVKey(t, witA), testutil.CosignerVKey(t, witB), testutil.CosignerVKey(t, witC)
 	plainA, _ := witA.Public().VerifierKey() // type 0x01: the same key as a
 	good := fmt.Sprintf("# fleet policy\nlog %s http://127.0.0.1:8080\n\n  witness\tX1 %s https://w1.example/prefix  \nwitness X2 %s\nwitness X3 %s\ngroup X 2 X1 X2 X3\n\t# comment\ngroup top all X\nquorum top\n", logVKey(t), a, b, c)
-	p, err := client.ParseWitnessPolicy([]byte(good))
+	p, err := tlogpolicy.Parse([]byte(good))
 	if err != nil {
 		t.Fatalf("ParseWitnessPolicy(good) = %v", err)
 	}
@@ -57,10 +57,10 @@ func TestParseWitnessPolicy(t *testing.T) {
 			t.Errorf("Satisfied(%q) = %v, want %v", tc.cosigned, got, tc.want)
 		}
 	}
-	if _, err := client.ParseWitnessPolicy([]byte("quorum none")); err != nil {
+	if _, err := tlogpolicy.Parse([]byte("quorum none")); err != nil {
 		t.Errorf("quorum none without a final newline: %v", err)
 	}
-	if p, err := client.ParseWitnessPolicy([]byte("witness single " + plainA + "\nquorum single\n")); err != nil || !p.Satisfied([]string{"single"}) {
+	if p, err := tlogpolicy.Parse([]byte("witness single " + plainA + "\nquorum single\n")); err != nil || !p.Satisfied([]string{"single"}) {
 		t.Errorf("a plain Ed25519 witness vkey and a witness as the quorum: %v", err)
 	}
 
@@ -98,11 +98,11 @@ func TestParseWitnessPolicy(t *testing.T) {
 		{"witness relative url", "witness w " + a + " /add-checkpoint\nquorum w\n", "is not an absolute http or https URL"},
 		{"carriage return", "quorum none\r\n", "byte 0x0d is not allowed"},
 		{"control byte", "# \x01\nquorum none\n", "line 1: byte 0x01 is not allowed"},
-		{"too large", "#" + strings.Repeat("x", client.MaxPolicySize) + "\nquorum none\n", "larger than"},
+		{"too large", "#" + strings.Repeat("x", tlogpolicy.MaxSize) + "\nquorum none\n", "larger than"},
 	} {
 		t.Run(tc.desc, func(t *testing.T) {
-			_, err := client.ParseWitnessPolicy([]byte(tc.policy))
-			var pe *client.WitnessPolicyError
+			_, err := tlogpolicy.Parse([]byte(tc.policy))
+			var pe *tlogpolicy.ParseError
 			if !errors.As(err, &pe) {
 				t.Fatalf("ParseWitnessPolicy(%q) = %v, want a *WitnessPolicyError", tc.policy, err)
 			}
@@ -116,8 +116,8 @@ func TestParseWitnessPolicy(t *testing.T) {
 func TestWitnessPolicyVerifyCheckpoint(t *testing.T) {
 	root := sha256.Sum256([]byte("root"))
 	cp := testutil.SignCheckpoint(t, testutil.LogKey, 42, root[:])
-	policy := func(t *testing.T, k int) *client.WitnessPolicy {
-		p, err := client.ParseWitnessPolicy(testutil.WitnessPolicy(t, testutil.LogKey, k, []*keys.PrivateKey{witA, witB, witC}))
+	policy := func(t *testing.T, k int) *tlogpolicy.Policy {
+		p, err := tlogpolicy.Parse(testutil.WitnessPolicy(t, testutil.LogKey, k, []*keys.PrivateKey{witA, witB, witC}))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -140,7 +140,7 @@ func TestWitnessPolicyVerifyCheckpoint(t *testing.T) {
 	before := time.Now().Add(-time.Second)
 	for _, tc := range []struct {
 		desc      string
-		policy    *client.WitnessPolicy
+		policy    *tlogpolicy.Policy
 		note      []byte
 		wantErr   any
 		cosigners []string
@@ -149,16 +149,16 @@ func TestWitnessPolicyVerifyCheckpoint(t *testing.T) {
 		{"all three", twoOfThree, testutil.Cosign(t, cp, witC, witB, witA), nil, []string{"w2", "w1", "w0"}},
 		{"unknown cosigner ignored", twoOfThree, testutil.Cosign(t, cp, witD, witA, witB), nil, []string{"w0", "w1"}},
 		{"quorum none", policy(t, 0), cp, nil, nil},
-		{"no cosignature", twoOfThree, cp, &client.QuorumError{}, nil},
-		{"one of three", twoOfThree, testutil.Cosign(t, cp, witB), &client.QuorumError{}, nil},
-		{"unknown cosigners do not count", twoOfThree, testutil.Cosign(t, cp, witB, witD), &client.QuorumError{}, nil},
-		{"a cosignature twice counts once", twoOfThree, append(testutil.Cosign(t, cp, witB), testutil.CosignatureLines(t, cp, witB)...), &client.QuorumError{}, nil},
-		{"bad cosignature from a known witness", twoOfThree, corrupt(testutil.Cosign(t, cp, witA, witB, witC), witB.Name), &client.CheckpointError{}, nil},
-		{"bad log signature", twoOfThree, corrupt(testutil.Cosign(t, cp, witA, witB), testutil.LogKey.Name), &client.CheckpointError{}, nil},
-		{"log signature missing", twoOfThree, testutil.Cosign(t, testutil.SignCheckpoint(t, &keys.PrivateKey{Name: testutil.LogKey.Name, Key: testutil.Key("impostor").Key}, 42, root[:]), witA, witB), &client.CheckpointError{}, nil},
-		{"log not in policy", twoOfThree, testutil.Cosign(t, testutil.SignCheckpoint(t, other, 42, root[:]), witA, witB), &client.CheckpointError{}, nil},
-		{"cosigned another checkpoint", twoOfThree, append(bytes.Clone(cp), testutil.CosignatureLines(t, testutil.SignCheckpoint(t, testutil.LogKey, 43, root[:]), witA, witB)...), &client.CheckpointError{}, nil},
-		{"garbage", twoOfThree, []byte("garbage"), &client.CheckpointError{}, nil},
+		{"no cosignature", twoOfThree, cp, &tlogpolicy.QuorumError{}, nil},
+		{"one of three", twoOfThree, testutil.Cosign(t, cp, witB), &tlogpolicy.QuorumError{}, nil},
+		{"unknown cosigners do not count", twoOfThree, testutil.Cosign(t, cp, witB, witD), &tlogpolicy.QuorumError{}, nil},
+		{"a cosignature twice counts once", twoOfThree, append(testutil.Cosign(t, cp, witB), testutil.CosignatureLines(t, cp, witB)...), &tlogpolicy.QuorumError{}, nil},
+		{"bad cosignature from a known witness", twoOfThree, corrupt(testutil.Cosign(t, cp, witA, witB, witC), witB.Name), &tlogpolicy.CheckpointError{}, nil},
+		{"bad log signature", twoOfThree, corrupt(testutil.Cosign(t, cp, witA, witB), testutil.LogKey.Name), &tlogpolicy.CheckpointError{}, nil},
+		{"log signature missing", twoOfThree, testutil.Cosign(t, testutil.SignCheckpoint(t, &keys.PrivateKey{Name: testutil.LogKey.Name, Key: testutil.Key("impostor").Key}, 42, root[:]), witA, witB), &tlogpolicy.CheckpointError{}, nil},
+		{"log not in policy", twoOfThree, testutil.Cosign(t, testutil.SignCheckpoint(t, other, 42, root[:]), witA, witB), &tlogpolicy.CheckpointError{}, nil},
+		{"cosigned another checkpoint", twoOfThree, append(bytes.Clone(cp), testutil.CosignatureLines(t, testutil.SignCheckpoint(t, testutil.LogKey, 43, root[:]), witA, witB)...), &tlogpolicy.CheckpointError{}, nil},
+		{"garbage", twoOfThree, []byte("garbage"), &tlogpolicy.CheckpointError{}, nil},
 	} {
 		t.Run(tc.desc, func(t *testing.T) {
 			wc, err := tc.policy.VerifyCheckpoint(tc.note)
@@ -180,11 +180,11 @@ func TestWitnessPolicyVerifyCheckpoint(t *testing.T) {
 				if fmt.Sprint(got) != fmt.Sprint(tc.cosigners) {
 					t.Errorf("cosigners = %q, want %q", got, tc.cosigners)
 				}
-			case *client.QuorumError:
+			case *tlogpolicy.QuorumError:
 				if !errors.As(err, &want) {
 					t.Fatalf("VerifyCheckpoint = %v, want a *QuorumError", err)
 				}
-			case *client.CheckpointError:
+			case *tlogpolicy.CheckpointError:
 				if !errors.As(err, &want) {
 					t.Fatalf("VerifyCheckpoint = %v, want a *CheckpointError", err)
 				}
@@ -195,7 +195,7 @@ func TestWitnessPolicyVerifyCheckpoint(t *testing.T) {
 
 func TestParsePolicyLogs(t *testing.T) {
 	log := "log " + logVKey(t) + "\n"
-	logs, err := client.ParsePolicyLogs([]byte("# followed logs\n" + log))
+	logs, err := tlogpolicy.ParseLogs([]byte("# followed logs\n" + log))
 	if err != nil || len(logs) != 1 || logs[0].Verifier.Name() != testutil.LogKey.Name {
 		t.Fatalf("ParsePolicyLogs = %+v, %v", logs, err)
 	}
@@ -205,8 +205,63 @@ func TestParsePolicyLogs(t *testing.T) {
 		{"a quorum line", log + "quorum none\n", "invalid log list: line 2: want: log <vkey> [<url>]"},
 		{"duplicate key", log + log, "has the same public key as log"},
 	} {
-		if _, err := client.ParsePolicyLogs([]byte(tc.list)); err == nil || !strings.Contains(err.Error(), tc.want) {
+		if _, err := tlogpolicy.ParseLogs([]byte(tc.list)); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: ParsePolicyLogs = %v, want %q", tc.desc, err, tc.want)
+		}
+	}
+}
+
+// TestCheckpointErrorNamesKeys checks that a checkpoint signed by another
+// key is rejected with the evidence: which keys signed, which was expected.
+func TestCheckpointErrorNamesKeys(t *testing.T) {
+	logV, err := testutil.LogKey.Public().NoteVerifier()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := tlogpolicy.NoteKey{Name: logV.Name(), Hash: logV.KeyHash()}
+	impostor := testutil.Key("example.com/testlog-impostor")
+	impostor.Name = testutil.LogKey.Name // same name, another key: another hash
+	other := testutil.Key("example.com/another-log")
+	root := make([]byte, 32)
+	keyOf := func(k *keys.PrivateKey) tlogpolicy.NoteKey {
+		v, err := k.Public().NoteVerifier()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tlogpolicy.NoteKey{Name: v.Name(), Hash: v.KeyHash()}
+	}
+	for _, tc := range []struct {
+		desc    string
+		signers []*keys.PrivateKey
+	}{
+		{"same name, another key", []*keys.PrivateKey{impostor}},
+		{"two other keys", []*keys.PrivateKey{other, impostor}},
+	} {
+		signed := testutil.SignCheckpoint(t, tc.signers[0], 3, root)
+		if len(tc.signers) > 1 {
+			signed = testutil.Cosign(t, signed, tc.signers[1:]...)
+		}
+		_, err := tlogpolicy.VerifyCheckpoint(logV, signed)
+		var ce *tlogpolicy.CheckpointError
+		if !errors.As(err, &ce) {
+			t.Fatalf("%s: VerifyCheckpoint = %v, want a CheckpointError", tc.desc, err)
+		}
+		if ce.Expected != want {
+			t.Errorf("%s: Expected = %v, want %v", tc.desc, ce.Expected, want)
+		}
+		if len(ce.Signatures) != len(tc.signers) {
+			t.Fatalf("%s: Signatures = %v, want %d", tc.desc, ce.Signatures, len(tc.signers))
+		}
+		for i, k := range tc.signers {
+			if ce.Signatures[i].Name != k.Name || (i == 0 && ce.Signatures[0] != keyOf(k)) {
+				t.Errorf("%s: Signatures[%d] = %v, want %s's key", tc.desc, i, ce.Signatures[i], k.Name)
+			}
+		}
+		// The message names both, for the user reading it.
+		for _, k := range append([]tlogpolicy.NoteKey{want}, ce.Signatures...) {
+			if !strings.Contains(err.Error(), k.String()) {
+				t.Errorf("%s: %q does not name %s", tc.desc, err, k)
+			}
 		}
 	}
 }

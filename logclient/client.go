@@ -1,4 +1,7 @@
-package client
+// Package logclient talks to a fwledger log over its HTTP API (docs/API.md):
+// submission, tiles, proofs, lookups, bundles and images. Nothing it
+// returns is verified; verify with package client or package tlogpolicy.
+package logclient
 
 import (
 	"bytes"
@@ -14,8 +17,8 @@ import (
 	"time"
 
 	"github.com/fwledger/fwledger/api"
+	"github.com/fwledger/fwledger/digest"
 	"github.com/fwledger/fwledger/log/tiles"
-	"github.com/fwledger/fwledger/provenance"
 )
 
 // maxResponse bounds the responses the client reads (tiles, bundles, JSON).
@@ -34,16 +37,16 @@ func (e *HTTPError) Error() string {
 	return fmt.Sprintf("log answered %d %s: %s", e.Status, http.StatusText(e.Status), e.Message)
 }
 
-// A LogClient talks to a log's HTTP API. Nothing it returns is verified.
-type LogClient struct {
+// A Client talks to a log's HTTP API. Nothing it returns is verified.
+type Client struct {
 	base *url.URL
 	hc   *http.Client
 }
 
-// NewLogClient returns a client for the log at baseURL, using hc (or
+// New returns a client for the log at baseURL, using hc (or
 // http.DefaultClient). baseURL must be an http:// or https:// URL with a
 // host; for a bare host:port, the error suggests the URL to give.
-func NewLogClient(baseURL string, hc *http.Client) (*LogClient, error) {
+func New(baseURL string, hc *http.Client) (*Client, error) {
 	if !strings.Contains(baseURL, "://") {
 		return nil, fmt.Errorf("invalid log URL %q: a scheme is needed: give http://%s", baseURL, strings.TrimPrefix(baseURL, "//"))
 	}
@@ -60,10 +63,10 @@ func NewLogClient(baseURL string, hc *http.Client) (*LogClient, error) {
 	if hc == nil {
 		hc = http.DefaultClient
 	}
-	return &LogClient{base: u, hc: hc}, nil
+	return &Client{base: u, hc: hc}, nil
 }
 
-func (c *LogClient) do(ctx context.Context, method, path string, body io.Reader, contentType string) ([]byte, error) {
+func (c *Client) do(ctx context.Context, method, path string, body io.Reader, contentType string) ([]byte, error) {
 	req, err := http.NewRequestWithContext(ctx, method, c.base.String()+path, body)
 	if err != nil {
 		return nil, err
@@ -108,7 +111,7 @@ func retryAfter(v string, now time.Time) time.Duration {
 	return 0
 }
 
-func (c *LogClient) getJSON(ctx context.Context, path string, v any) error {
+func (c *Client) getJSON(ctx context.Context, path string, v any) error {
 	data, err := c.do(ctx, "GET", path, nil, "")
 	if err != nil {
 		return err
@@ -126,13 +129,13 @@ func IsNotFound(err error) bool {
 }
 
 // Info returns GET /v1/log.
-func (c *LogClient) Info(ctx context.Context) (api.LogInfo, error) {
+func (c *Client) Info(ctx context.Context) (api.LogInfo, error) {
 	var info api.LogInfo
 	return info, c.getJSON(ctx, api.PathLog, &info)
 }
 
 // Add submits an entry (a DSSE envelope, exact bytes).
-func (c *LogClient) Add(ctx context.Context, entry []byte) (api.AddResponse, error) {
+func (c *Client) Add(ctx context.Context, entry []byte) (api.AddResponse, error) {
 	var r api.AddResponse
 	data, err := c.do(ctx, "POST", api.PathEntries, bytes.NewReader(entry), "application/json")
 	if err != nil {
@@ -145,7 +148,7 @@ func (c *LogClient) Add(ctx context.Context, entry []byte) (api.AddResponse, err
 }
 
 // AddAll submits several entries to be logged together or not at all.
-func (c *LogClient) AddAll(ctx context.Context, entries [][]byte) ([]api.AddResponse, error) {
+func (c *Client) AddAll(ctx context.Context, entries [][]byte) ([]api.AddResponse, error) {
 	var body bytes.Buffer
 	body.WriteByte('[')
 	for i, e := range entries {
@@ -170,40 +173,40 @@ func (c *LogClient) AddAll(ctx context.Context, entries [][]byte) ([]api.AddResp
 }
 
 // Checkpoint returns the log's latest signed checkpoint (unverified).
-func (c *LogClient) Checkpoint(ctx context.Context) ([]byte, error) {
+func (c *Client) Checkpoint(ctx context.Context) ([]byte, error) {
 	return c.do(ctx, "GET", api.PathCheckpoint, nil, "")
 }
 
 // Tile returns a tile (width 0 for a full tile).
-func (c *LogClient) Tile(ctx context.Context, level, index uint64, width int) ([]byte, error) {
+func (c *Client) Tile(ctx context.Context, level, index uint64, width int) ([]byte, error) {
 	return c.do(ctx, "GET", "/"+tiles.Path(level, index, width), nil, "")
 }
 
 // EntryBundle returns an entry bundle (width 0 for a full bundle).
-func (c *LogClient) EntryBundle(ctx context.Context, index uint64, width int) ([]byte, error) {
+func (c *Client) EntryBundle(ctx context.Context, index uint64, width int) ([]byte, error) {
 	return c.do(ctx, "GET", "/"+tiles.EntriesPath(index, width), nil, "")
 }
 
 // Entry returns GET /v1/entries/<index>.
-func (c *LogClient) Entry(ctx context.Context, index uint64) (api.Entry, error) {
+func (c *Client) Entry(ctx context.Context, index uint64) (api.Entry, error) {
 	var e api.Entry
 	return e, c.getJSON(ctx, api.PathEntries+"/"+strconv.FormatUint(index, 10), &e)
 }
 
 // InclusionProof returns the inclusion proof of index in the tree of size.
-func (c *LogClient) InclusionProof(ctx context.Context, index, size uint64) (api.InclusionProof, error) {
+func (c *Client) InclusionProof(ctx context.Context, index, size uint64) (api.InclusionProof, error) {
 	var p api.InclusionProof
 	return p, c.getJSON(ctx, fmt.Sprintf("%s?index=%d&size=%d", api.PathInclusionProof, index, size), &p)
 }
 
 // ConsistencyProof returns the consistency proof between two tree sizes.
-func (c *LogClient) ConsistencyProof(ctx context.Context, from, to uint64) (api.ConsistencyProof, error) {
+func (c *Client) ConsistencyProof(ctx context.Context, from, to uint64) (api.ConsistencyProof, error) {
 	var p api.ConsistencyProof
 	return p, c.getJSON(ctx, fmt.Sprintf("%s?from=%d&to=%d", api.PathConsistencyProof, from, to), &p)
 }
 
 // TLogProof returns the C2SP tlog-proof of entry index.
-func (c *LogClient) TLogProof(ctx context.Context, index uint64) ([]byte, error) {
+func (c *Client) TLogProof(ctx context.Context, index uint64) ([]byte, error) {
 	return c.do(ctx, "GET", api.PathTLogProof+strconv.FormatUint(index, 10), nil, "")
 }
 
@@ -212,7 +215,7 @@ const maxSubjectEntries = 10000
 
 // Subject returns the entries logged about digest d, following the pages
 // of the lookup (at most 10,000 entries).
-func (c *LogClient) Subject(ctx context.Context, d provenance.Digest) (api.Subject, error) {
+func (c *Client) Subject(ctx context.Context, d digest.Digest) (api.Subject, error) {
 	var all api.Subject
 	path := api.PathSubjects + d.String()
 	for {
@@ -237,7 +240,7 @@ func (c *LogClient) Subject(ctx context.Context, d provenance.Digest) (api.Subje
 // Unavailable (an [HTTPError] with RetryAfter) while the release is logged
 // but not yet covered by a published checkpoint, and 404 Not Found when no
 // such release is logged.
-func (c *LogClient) Bundle(ctx context.Context, d provenance.Digest, index int64) ([]byte, error) {
+func (c *Client) Bundle(ctx context.Context, d digest.Digest, index int64) ([]byte, error) {
 	p := api.PathBundles + d.String()
 	if index >= 0 {
 		p += "?index=" + strconv.FormatInt(index, 10)
@@ -246,14 +249,14 @@ func (c *LogClient) Bundle(ctx context.Context, d provenance.Digest, index int64
 }
 
 // PutImage uploads the image with digest d.
-func (c *LogClient) PutImage(ctx context.Context, d provenance.Digest, image io.Reader) error {
+func (c *Client) PutImage(ctx context.Context, d digest.Digest, image io.Reader) error {
 	_, err := c.do(ctx, "PUT", api.PathImages+d.String(), image, "application/octet-stream")
 	return err
 }
 
 // Image opens the stored image with digest d. The caller closes it and must
 // check the digest of what it reads.
-func (c *LogClient) Image(ctx context.Context, d provenance.Digest) (io.ReadCloser, error) {
+func (c *Client) Image(ctx context.Context, d digest.Digest) (io.ReadCloser, error) {
 	req, err := http.NewRequestWithContext(ctx, "GET", c.base.String()+api.PathImages+d.String(), nil)
 	if err != nil {
 		return nil, err

@@ -1,4 +1,4 @@
-package client
+package tlogpolicy
 
 import (
 	"bytes"
@@ -17,15 +17,15 @@ import (
 	"golang.org/x/mod/sumdb/note"
 )
 
-// Limits of ParseWitnessPolicy. C2SP tlog-policy recommends supporting at
+// Limits of Parse. C2SP tlog-policy recommends supporting at
 // least 32 of each.
 const (
-	MaxPolicySize    = 64 << 10
-	MaxPolicyLogs    = 256
-	MaxPolicyMembers = 256 // witnesses and groups together
+	MaxSize    = 64 << 10
+	MaxLogs    = 256
+	MaxMembers = 256 // witnesses and groups together
 )
 
-// A WitnessPolicy is a C2SP tlog-policy (https://c2sp.org/tlog-policy): the
+// A Policy is a C2SP tlog-policy (https://c2sp.org/tlog-policy): the
 // logs whose checkpoints are accepted, the witnesses that cosign them, and
 // the quorum of cosignatures a checkpoint needs. For example:
 //
@@ -35,27 +35,27 @@ const (
 //	witness c witness-c.example.org+0ff1ce00+BA... http://127.0.0.1:8183
 //	group two-of-three 2 a b c
 //	quorum two-of-three
-type WitnessPolicy struct {
+type Policy struct {
 	// Logs are the accepted logs; a checkpoint must be signed by one whose
 	// key name is the checkpoint's origin.
-	Logs []PolicyLog
+	Logs []Log
 	// Witnesses are the witnesses the policy names.
-	Witnesses []PolicyWitness
+	Witnesses []Witness
 	// Quorum is the quorum line's name ("none" for no cosignatures).
 	Quorum string
 
 	quorum *quorumNode // nil for none
 }
 
-// A PolicyLog is a log line of a policy.
-type PolicyLog struct {
+// A Log is a log line of a policy.
+type Log struct {
 	VKey     string
 	URL      string // empty if the line has none
 	Verifier note.Verifier
 }
 
-// A PolicyWitness is a witness line of a policy.
-type PolicyWitness struct {
+// A Witness is a witness line of a policy.
+type Witness struct {
 	Name     string
 	VKey     string
 	URL      string // the submission prefix; empty if the line has none
@@ -82,23 +82,23 @@ func (q *quorumNode) satisfied(cosigned []bool) bool {
 	return n >= q.k
 }
 
-// A WitnessPolicyError reports a policy file (or log list) that does not
+// A ParseError reports a policy file (or log list) that does not
 // follow C2SP tlog-policy; Line is 1-based (0 for the file as a whole).
-type WitnessPolicyError struct {
+type ParseError struct {
 	// File is what was parsed: "witness policy" or "log list".
 	File string
 	Line int
 	Msg  string
 }
 
-func (e *WitnessPolicyError) Error() string {
+func (e *ParseError) Error() string {
 	if e.Line == 0 {
 		return fmt.Sprintf("invalid %s: %s", e.File, e.Msg)
 	}
 	return fmt.Sprintf("invalid %s: line %d: %s", e.File, e.Line, e.Msg)
 }
 
-// ParseWitnessPolicy parses a C2SP tlog-policy file. It follows the
+// Parse parses a C2SP tlog-policy file. It follows the
 // specification strictly: log, witness, group and quorum lines; comment
 // and blank lines; names defined before use, each name a group member at
 // most once, 1 <= k <= n; exactly one quorum line; no duplicate log or
@@ -107,14 +107,14 @@ func (e *WitnessPolicyError) Error() string {
 // vkeys (type 0x04, or 0x06 for ML-DSA-44); a plain Ed25519 vkey (0x01) is
 // taken as the cosignature/v1 key of the same public key. URLs are
 // optional and must be absolute http or https URLs.
-func ParseWitnessPolicy(data []byte) (*WitnessPolicy, error) {
+func Parse(data []byte) (*Policy, error) {
 	return parsePolicy(data, false)
 }
 
-// ParsePolicyLogs parses a file of tlog-policy log lines only (with blank
+// ParseLogs parses a file of tlog-policy log lines only (with blank
 // and comment lines), such as a witness's list of the logs it follows, as
-// strictly as ParseWitnessPolicy, and returns its logs.
-func ParsePolicyLogs(data []byte) ([]PolicyLog, error) {
+// strictly as Parse, and returns its logs.
+func ParseLogs(data []byte) ([]Log, error) {
 	p, err := parsePolicy(data, true)
 	if err != nil {
 		return nil, err
@@ -123,15 +123,15 @@ func ParsePolicyLogs(data []byte) ([]PolicyLog, error) {
 }
 
 // parsePolicy parses a policy, or with logsOnly a list of log lines.
-func parsePolicy(data []byte, logsOnly bool) (*WitnessPolicy, error) {
+func parsePolicy(data []byte, logsOnly bool) (*Policy, error) {
 	file := "witness policy"
 	if logsOnly {
 		file = "log list"
 	}
-	if len(data) > MaxPolicySize {
-		return nil, &WitnessPolicyError{File: file, Msg: fmt.Sprintf("larger than %d bytes", MaxPolicySize)}
+	if len(data) > MaxSize {
+		return nil, &ParseError{File: file, Msg: fmt.Sprintf("larger than %d bytes", MaxSize)}
 	}
-	p := &WitnessPolicy{}
+	p := &Policy{}
 	nodes := map[string]*quorumNode{}
 	used := map[string]bool{} // names already listed as a group member
 	keys := map[string]string{}
@@ -143,7 +143,7 @@ func parsePolicy(data []byte, logsOnly bool) (*WitnessPolicy, error) {
 	for i, raw := range lines {
 		n := i + 1
 		fail := func(format string, a ...any) error {
-			return &WitnessPolicyError{File: file, Line: n, Msg: fmt.Sprintf(format, a...)}
+			return &ParseError{File: file, Line: n, Msg: fmt.Sprintf(format, a...)}
 		}
 		for _, c := range raw {
 			if c != '\t' && (c < 0x20 || c == 0x7f) {
@@ -164,8 +164,8 @@ func parsePolicy(data []byte, logsOnly bool) (*WitnessPolicy, error) {
 			if _, ok := nodes[name]; ok {
 				return fail("%q is already defined", name)
 			}
-			if len(nodes) >= MaxPolicyMembers {
-				return fail("more than %d witnesses and groups", MaxPolicyMembers)
+			if len(nodes) >= MaxMembers {
+				return fail("more than %d witnesses and groups", MaxMembers)
 			}
 			return nil
 		}
@@ -174,8 +174,8 @@ func parsePolicy(data []byte, logsOnly bool) (*WitnessPolicy, error) {
 			if len(fields) < 2 || len(fields) > 3 {
 				return nil, fail("want: log <vkey> [<url>]")
 			}
-			if len(p.Logs) >= MaxPolicyLogs {
-				return nil, fail("more than %d logs", MaxPolicyLogs)
+			if len(p.Logs) >= MaxLogs {
+				return nil, fail("more than %d logs", MaxLogs)
 			}
 			v, err := note.NewVerifier(fields[1])
 			if err != nil {
@@ -184,7 +184,7 @@ func parsePolicy(data []byte, logsOnly bool) (*WitnessPolicy, error) {
 			if err := uniqueKey(keys, fields[1], "log "+v.Name()); err != nil {
 				return nil, fail("%v", err)
 			}
-			l := PolicyLog{VKey: fields[1], Verifier: v}
+			l := Log{VKey: fields[1], Verifier: v}
 			if len(fields) == 3 {
 				if l.URL, err = policyURL(fields[2]); err != nil {
 					return nil, fail("%v", err)
@@ -205,7 +205,7 @@ func parsePolicy(data []byte, logsOnly bool) (*WitnessPolicy, error) {
 			if err := uniqueKey(keys, fields[2], "witness "+fields[1]); err != nil {
 				return nil, fail("%v", err)
 			}
-			w := PolicyWitness{Name: fields[1], VKey: fields[2], Verifier: v}
+			w := Witness{Name: fields[1], VKey: fields[2], Verifier: v}
 			if len(fields) == 4 {
 				if w.URL, err = policyURL(fields[3]); err != nil {
 					return nil, fail("%v", err)
@@ -274,9 +274,9 @@ func parsePolicy(data []byte, logsOnly bool) (*WitnessPolicy, error) {
 	}
 	switch {
 	case logsOnly && len(p.Logs) == 0:
-		return nil, &WitnessPolicyError{File: file, Msg: "no log line"}
+		return nil, &ParseError{File: file, Msg: "no log line"}
 	case !logsOnly && !quorumSeen:
-		return nil, &WitnessPolicyError{File: file, Msg: "no quorum line"}
+		return nil, &ParseError{File: file, Msg: "no quorum line"}
 	}
 	return p, nil
 }
@@ -315,17 +315,17 @@ func policyURL(s string) (string, error) {
 }
 
 // Log returns the policy's log whose key name is origin.
-func (p *WitnessPolicy) Log(origin string) (PolicyLog, bool) {
+func (p *Policy) Log(origin string) (Log, bool) {
 	for _, l := range p.Logs {
 		if l.Verifier.Name() == origin {
 			return l, true
 		}
 	}
-	return PolicyLog{}, false
+	return Log{}, false
 }
 
 // Satisfied reports whether the named witnesses meet the quorum.
-func (p *WitnessPolicy) Satisfied(witnesses []string) bool {
+func (p *Policy) Satisfied(witnesses []string) bool {
 	if p.quorum == nil {
 		return true
 	}
@@ -346,8 +346,8 @@ type Cosignature struct {
 	Time time.Time
 }
 
-// A WitnessedCheckpoint is a checkpoint verified under a policy.
-type WitnessedCheckpoint struct {
+// A Verified is a checkpoint verified under a policy.
+type Verified struct {
 	Checkpoint flog.Checkpoint
 	// Cosignatures are the valid cosignatures of the policy's witnesses.
 	Cosignatures []Cosignature
@@ -375,7 +375,7 @@ func (e *QuorumError) Error() string {
 // ignored, and the witnesses with a valid cosignature must meet the
 // quorum. Signature failures are *CheckpointError, a missing quorum is
 // *QuorumError.
-func (p *WitnessPolicy) VerifyCheckpoint(signed []byte) (*WitnessedCheckpoint, error) {
+func (p *Policy) VerifyCheckpoint(signed []byte) (*Verified, error) {
 	origin, _, ok := bytes.Cut(signed, []byte("\n"))
 	if !ok {
 		return nil, &CheckpointError{Err: errors.New("not a checkpoint: no origin line")}
@@ -394,7 +394,7 @@ func (p *WitnessPolicy) VerifyCheckpoint(signed []byte) (*WitnessedCheckpoint, e
 	}
 	var logSigned bool
 	cosigned := make([]bool, len(p.Witnesses))
-	var res WitnessedCheckpoint
+	var res Verified
 	for _, s := range n.Sigs {
 		if s.Name == logKey.Verifier.Name() && s.Hash == logKey.Verifier.KeyHash() {
 			logSigned = true
