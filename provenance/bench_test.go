@@ -6,10 +6,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/fwledger/fwledger/digest"
 	"github.com/fwledger/fwledger/internal/testutil"
 	"github.com/fwledger/fwledger/keys"
 	"github.com/fwledger/fwledger/provenance"
-	"github.com/fwledger/fwledger/digest"
 )
 
 // BenchmarkVerifyRelease measures everything the log checks on a submitted

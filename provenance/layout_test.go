@@ -9,11 +9,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fwledger/fwledger/digest"
 	"github.com/fwledger/fwledger/internal/testutil"
 	"github.com/fwledger/fwledger/keys"
 	"github.com/fwledger/fwledger/provenance"
 	intoto "github.com/in-toto/in-toto-golang/in_toto"
-	"github.com/fwledger/fwledger/digest"
 )
 
 type pipeline = testutil.Pipeline

@@ -12,11 +12,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fwledger/fwledger/digest"
 	"github.com/fwledger/fwledger/internal/testutil"
 	"github.com/fwledger/fwledger/keys"
 	"github.com/fwledger/fwledger/provenance"
 	"github.com/secure-systems-lab/go-securesystemslib/dsse"
-	"github.com/fwledger/fwledger/digest"
 )
 
 var (

@@ -8,9 +8,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/fwledger/fwledger/digest"
 	"github.com/fwledger/fwledger/internal/testutil"
 	"github.com/fwledger/fwledger/provenance"
-	"github.com/fwledger/fwledger/digest"
 )
 
 // statementWithSubjects returns SLSA provenance whose subject digests are
