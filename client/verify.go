@@ -13,7 +13,6 @@ package client
 
 import (
 	"context"
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -130,7 +129,8 @@ func (e *ReleaseError) Error() string { return "release rejected: " + e.Err.Erro
 func (e *ReleaseError) Unwrap() error { return e.Err }
 
 // SignatureError reports a release whose signatures do not satisfy the
-// trusted release keys and threshold. Err is a *provenance.SignatureError
+// trusted release keys and threshold. Err is the
+// *provenance.PolicyViolation, which unwraps to a *provenance.SignatureError
 // or *provenance.ThresholdError.
 type SignatureError struct{ Err error }
 
@@ -181,11 +181,12 @@ func (t Trust) checkTarget(r *provenance.Release) error {
 type DigestError = digest.MismatchError
 
 // VerifyBundle verifies a bundle and the image it is for, in this order:
-// checkpoint signature and origin, inclusion of the release and of every
-// provenance entry in the checkpoint, release signatures and statement,
-// build provenance (present, signed by a trusted builder key, about the
-// image), hardware model (if Trust.Model is set), image size and digest
-// (hashed as a stream). It returns the first failure.
+// checkpoint signatures and origin (and the witness policy's quorum, if
+// Trust.Witnesses is set), inclusion of every entry in the checkpoint, the
+// release statement, the hardware model (if Trust.Model is set), the
+// release and its provenance under Trust.Policy or the one-rule policy of
+// Trust's keys (see [provenance.Policy.Evaluate]), and the image's size and
+// digests (hashed as a stream). It returns the first failure.
 func VerifyBundle(ctx context.Context, t Trust, bundleBytes []byte, image io.Reader) (*Verified, error) {
 	if t.Log == nil && t.Witnesses == nil {
 		return nil, &tlogpolicy.CheckpointError{Err: errors.New("no trusted log key")}
@@ -198,10 +199,7 @@ func VerifyBundle(ctx context.Context, t Trust, bundleBytes []byte, image io.Rea
 	if err != nil {
 		return nil, err
 	}
-	if err := VerifyInclusion(cp, &b.Release); err != nil {
-		return nil, err
-	}
-	for _, e := range b.Entries()[1:] {
+	for _, e := range b.Entries() {
 		if err := VerifyInclusion(cp, e); err != nil {
 			return nil, err
 		}
@@ -220,46 +218,6 @@ func VerifyBundle(ctx context.Context, t Trust, bundleBytes []byte, image io.Rea
 			return nil, &BundleError{Err: err}
 		}
 	}
-	if t.Policy != nil {
-		v, err := verifyWithPolicy(ctx, t, cp, b, image)
-		if err != nil {
-			return nil, err
-		}
-		v.Cosignatures = cosigs
-		return v, nil
-	}
-	sr, err := provenance.VerifyRelease(ctx, b.Release.Bytes(), t.ReleaseKeys, t.ReleaseThreshold)
-	if err != nil {
-		var sigErr *provenance.SignatureError
-		var thErr *provenance.ThresholdError
-		if errors.As(err, &sigErr) || errors.As(err, &thErr) {
-			return nil, &SignatureError{Err: err}
-		}
-		return nil, &ReleaseError{Err: err}
-	}
-	vps, err := verifyProvenance(ctx, t, sr.Release, b.Provenance)
-	if err != nil {
-		return nil, err
-	}
-	if err := t.checkTarget(sr.Release); err != nil {
-		return nil, err
-	}
-	if err := CheckImage(sr.Release, image); err != nil {
-		return nil, err
-	}
-	return &Verified{
-		Release:        sr.Release,
-		Signers:        sr.Signers,
-		Index:          b.Release.Proof.Index,
-		Checkpoint:     *cp,
-		CheckpointNote: b.Checkpoint(),
-		Cosignatures:   cosigs,
-		Provenance:     vps,
-	}, nil
-}
-
-// verifyWithPolicy verifies the release and its provenance under a policy.
-func verifyWithPolicy(ctx context.Context, t Trust, cp *flog.Checkpoint, b *bundle.Bundle, image io.Reader) (*Verified, error) {
 	rel, err := provenance.ParseEntry(b.Release.Bytes())
 	if err != nil {
 		return nil, &ReleaseError{Err: err}
@@ -268,143 +226,103 @@ func verifyWithPolicy(ctx context.Context, t Trust, cp *flog.Checkpoint, b *bund
 		return nil, &ReleaseError{Err: fmt.Errorf("the bundle's release entry is %s", rel.Kind)}
 	}
 	// The policy's first check for a model is that the release names it;
-	// a mismatch is the same TargetError as without a policy.
+	// a mismatch is a TargetError of its own.
 	if err := t.checkTarget(rel.Release); err != nil {
 		return nil, err
 	}
-	endorsed := map[digest.Digest]bool{}
-	for _, d := range rel.Release.Provenance {
-		endorsed[d] = true
+	entries, index, err := bundleEntries(b, rel.Release)
+	if err != nil {
+		return nil, err
 	}
-	var ev []provenance.ProvenanceEvidence
-	byDigest := map[digest.Digest]*bundle.Entry{}
-	for i := range b.Provenance {
-		pe, err := provenance.ParseEntry(b.Provenance[i].Bytes())
-		if err != nil || pe.Kind != provenance.KindProvenance {
-			if endorsed[sha256.Sum256(b.Provenance[i].Bytes())] {
-				return nil, &ProvenanceError{Digest: sha256.Sum256(b.Provenance[i].Bytes()), Err: fmt.Errorf("not SLSA provenance: %v", err)}
-			}
-			continue
-		}
-		var id *provenance.CertificateIdentity
-		if pe.Bundle != nil {
-			if t.Keyless == nil {
-				err = errors.New("it is keyless (a Sigstore bundle), and no keyless verifier is configured")
-			} else {
-				id, err = t.Keyless.VerifyKeyless(pe)
-			}
-			if err != nil {
-				if endorsed[pe.Digest] {
-					return nil, &ProvenanceError{Digest: pe.Digest, Err: err}
-				}
-				continue // an unverifiable rebuild counts for nothing
-			}
-		}
-		ev = append(ev, provenance.ProvenanceEvidence{Entry: pe, Endorsed: endorsed[pe.Digest], Identity: id})
-		byDigest[pe.Digest] = &b.Provenance[i]
-	}
-	models := rel.Release.Models
+	opts := provenance.EvalOptions{Now: t.Now, Keyless: t.Keyless}
 	if t.Model != "" {
-		models = []string{t.Model}
+		opts.Models = []string{t.Model}
 	}
-	evidence := provenance.Evidence{Provenance: ev}
-	if b.Layout != nil {
-		if evidence.Layout, err = provenance.ParseEntry(b.Layout.Bytes()); err != nil {
-			return nil, &BundleError{Err: fmt.Errorf("layout: %w", err)}
-		}
-	}
-	for i := range b.Links {
-		lk, err := provenance.ParseEntry(b.Links[i].Bytes())
-		if err != nil {
-			return nil, &BundleError{Err: fmt.Errorf("links[%d]: %w", i, err)}
-		}
-		evidence.Links = append(evidence.Links, lk)
-	}
-	var signers []string
-	for _, m := range models {
-		rep := t.Policy.EvaluateWith(ctx, m, rel, evidence, provenance.EvalOptions{Now: t.Now})
-		if err := rep.Err(); err != nil {
-			return nil, err
-		}
-	}
-	if r := t.Policy.RuleFor(models[0]); r != nil {
-		signers, _ = provenance.VerifySignatures(ctx, rel.Envelope, r.ReleaseKeys, r.ReleaseThreshold)
+	res := t.policy().Evaluate(ctx, rel, entries, opts)
+	if err := res.Err(); err != nil {
+		return nil, classify(err)
 	}
 	if err := CheckImage(rel.Release, image); err != nil {
 		return nil, err
 	}
 	v := &Verified{
-		Release: rel.Release, Signers: signers, Index: b.Release.Proof.Index,
-		Checkpoint: *cp, CheckpointNote: b.Checkpoint(),
+		Release:        rel.Release,
+		Signers:        res.Signers,
+		Index:          b.Release.Proof.Index,
+		Checkpoint:     *cp,
+		CheckpointNote: b.Checkpoint(),
+		Cosignatures:   cosigs,
 	}
-	for _, e := range ev {
-		if !e.Endorsed {
-			continue // rebuilds only count towards the policy's reproducibility check
-		}
+	for _, a := range res.Attested {
 		v.Provenance = append(v.Provenance, VerifiedProvenance{
-			Index: byDigest[e.Entry.Digest].Proof.Index, Digest: e.Entry.Digest, Provenance: e.Entry.Provenance, Endorsed: e.Endorsed,
+			Index: index[a.Entry.Digest], Digest: a.Entry.Digest, Provenance: a.Entry.Provenance, Signers: a.Signers, Endorsed: a.Endorsed,
 		})
 	}
 	return v, nil
 }
 
-// verifyProvenance checks the provenance entries of a bundle against the
-// release: every endorsed envelope must be present, signed by a trusted
-// builder key, and about the released image. Other entries (rebuilds) are
-// kept only if they are provenance about the image signed by a trusted key.
-func verifyProvenance(ctx context.Context, t Trust, r *provenance.Release, entries []bundle.Entry) ([]VerifiedProvenance, error) {
-	if len(r.Provenance) == 0 && t.RequireProvenance {
-		return nil, &ProvenanceError{Err: errors.New("the release endorses no build provenance")}
+// policy returns the policy the release is judged by: Trust.Policy, or the
+// one rule of Trust's keys.
+func (t Trust) policy() *provenance.Policy {
+	if t.Policy != nil {
+		return t.Policy
 	}
-	byDigest := map[digest.Digest]*bundle.Entry{}
-	for i := range entries {
-		byDigest[sha256.Sum256(entries[i].Bytes())] = &entries[i]
-	}
-	var out []VerifiedProvenance
-	endorsed := map[digest.Digest]bool{}
-	for _, d := range r.Provenance {
-		endorsed[d] = true
-		e, ok := byDigest[d]
-		if !ok {
-			return nil, &ProvenanceError{Digest: d, Err: errors.New("the release endorses it, but it is not in the bundle")}
-		}
-		vp, err := verifyProvenanceEntry(ctx, t, r, d, e)
-		if err != nil {
-			return nil, &ProvenanceError{Digest: d, Err: err}
-		}
-		vp.Endorsed = true
-		out = append(out, *vp)
-	}
-	for d, e := range byDigest {
-		if endorsed[d] {
-			continue
-		}
-		if vp, err := verifyProvenanceEntry(ctx, t, r, d, e); err == nil {
-			out = append(out, *vp)
-		}
-	}
-	return out, nil
+	return provenance.KeyPolicy(provenance.KeyTrust{
+		ReleaseKeys: t.ReleaseKeys, ReleaseThreshold: t.ReleaseThreshold,
+		BuilderKeys: t.BuilderKeys, RequireProvenance: t.RequireProvenance,
+	})
 }
 
-func verifyProvenanceEntry(ctx context.Context, t Trust, r *provenance.Release, d digest.Digest, e *bundle.Entry) (*VerifiedProvenance, error) {
-	pe, err := provenance.ParseEntry(e.Bytes())
-	if err != nil {
-		return nil, err
+// bundleEntries parses the bundle's provenance, layout and links, and
+// returns them with the log index of each by digest. Provenance that does
+// not parse is left out, unless the release endorses it.
+func bundleEntries(b *bundle.Bundle, r *provenance.Release) ([]*provenance.Entry, map[digest.Digest]uint64, error) {
+	var out []*provenance.Entry
+	index := map[digest.Digest]uint64{}
+	for i := range b.Provenance {
+		data := b.Provenance[i].Bytes()
+		pe, err := provenance.ParseEntry(data)
+		if err != nil {
+			if d := digest.Sum(data); slices.Contains(r.Provenance, d) {
+				return nil, nil, &ProvenanceError{Digest: d, Err: fmt.Errorf("not SLSA provenance: %w", err)}
+			}
+			continue
+		}
+		out = append(out, pe)
+		index[pe.Digest] = b.Provenance[i].Proof.Index
 	}
-	if pe.Kind != provenance.KindProvenance {
-		return nil, fmt.Errorf("the entry is a %s, not provenance", pe.Kind)
+	if b.Layout != nil {
+		layout, err := provenance.ParseEntry(b.Layout.Bytes())
+		if err != nil {
+			return nil, nil, &BundleError{Err: fmt.Errorf("layout: %w", err)}
+		}
+		out = append(out, layout)
 	}
-	if pe.Bundle != nil {
-		return nil, errors.New("it is keyless (a Sigstore bundle): verify with a policy that names its builder")
+	for i := range b.Links {
+		lk, err := provenance.ParseEntry(b.Links[i].Bytes())
+		if err != nil {
+			return nil, nil, &BundleError{Err: fmt.Errorf("links[%d]: %w", i, err)}
+		}
+		out = append(out, lk)
 	}
-	signers, err := provenance.VerifySignatures(ctx, pe.Envelope, t.BuilderKeys, 1)
-	if err != nil {
-		return nil, err
+	return out, index, nil
+}
+
+// classify returns a policy violation as the typed error of the check that
+// failed: release signatures as a *SignatureError, provenance as a
+// *ProvenanceError; others as they are.
+func classify(err error) error {
+	var pv *provenance.PolicyViolation
+	if !errors.As(err, &pv) {
+		return err
 	}
-	if err := provenance.CheckEndorsed(r, d, pe.Provenance); err != nil {
-		return nil, err
+	switch c := pv.Failed(); {
+	case c.Name == "release signatures":
+		return &SignatureError{Err: err}
+	case c.Provenance != (digest.Digest{}) || c.Name == "build provenance":
+		return &ProvenanceError{Digest: c.Provenance, Err: err}
 	}
-	return &VerifiedProvenance{Index: e.Proof.Index, Digest: d, Provenance: pe.Provenance, Signers: signers}, nil
+	return err
 }
 
 // verifyCheckpoint verifies the checkpoint with the log key, the witness

@@ -180,6 +180,8 @@ type Log struct {
 	// signerCache holds the signers of logged entries by index, and
 	// entryCache integrated entries, checked and parsed.
 	signerCache *lru.Cache[uint64, []string]
+	// policy judges releases: Config.Policy, or the one rule of the keys.
+	policy *provenance.Policy
 	entryCache  *lru.Cache[uint64, *Statement]
 
 	queue    chan *pending
@@ -264,6 +266,12 @@ func New(ctx context.Context, cfg Config) (*Log, error) {
 		kick:    make(chan struct{}, 1),
 
 		witnessKick: make(chan struct{}, 1),
+	}
+	l.policy = cfg.Policy
+	if l.policy == nil {
+		l.policy = provenance.KeyPolicy(provenance.KeyTrust{
+			ReleaseKeys: cfg.ReleaseKeys, BuilderKeys: cfg.BuilderKeys, RequireProvenance: cfg.RequireProvenance,
+		})
 	}
 	l.latest.Store(&published{})
 	l.tiles = tiles.NewReader(cfg.TileCacheSize, func(ctx context.Context, id tiles.ID) ([]byte, error) {

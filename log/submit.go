@@ -294,11 +294,12 @@ func (l *Log) checkTimes(e *provenance.Entry, now time.Time) error {
 	return nil
 }
 
-// checkRelease checks what a release of a submission names: its
-// provenance, layout and links (in the submission or logged), and, with a
-// policy, the policy's rule for each of its models.
+// checkRelease checks what a release of a submission names (its
+// provenance, layout and links, in the submission or logged) and judges
+// the release with them under the log's policy: the policy file, or the
+// one rule of the log's keys.
 func (l *Log) checkRelease(ctx context.Context, rel *provenance.Entry, inBatch map[digest.Digest]*provenance.Entry) error {
-	endorsed, err := l.checkEndorsements(ctx, rel.Release, inBatch)
+	entries, err := l.checkEndorsements(ctx, rel.Release, inBatch)
 	if err != nil {
 		return err
 	}
@@ -306,25 +307,10 @@ func (l *Log) checkRelease(ctx context.Context, rel *provenance.Entry, inBatch m
 	if err != nil {
 		return err
 	}
-	if l.cfg.Policy == nil {
-		return nil
+	if layout != nil {
+		entries = append(append(entries, layout), links...)
 	}
-	var ev []provenance.ProvenanceEvidence
-	for _, pe := range endorsed {
-		id, err := l.identity(pe)
-		if err != nil {
-			return err
-		}
-		ev = append(ev, provenance.ProvenanceEvidence{Entry: pe, Endorsed: true, Identity: id})
-	}
-	evidence := provenance.Evidence{Provenance: ev, Layout: layout, Links: links}
-	for _, m := range rel.Release.Models {
-		rep := l.cfg.Policy.EvaluateWith(ctx, m, rel, evidence, provenance.EvalOptions{AtSubmission: true})
-		if err := rep.Err(); err != nil {
-			return err
-		}
-	}
-	return nil
+	return l.policy.Evaluate(ctx, rel, entries, provenance.EvalOptions{AtSubmission: true, Keyless: l.cfg.Keyless}).Err()
 }
 
 // A KeylessError reports keyless provenance the log cannot accept.
@@ -364,7 +350,7 @@ func (l *Log) verifyEntry(ctx context.Context, e *provenance.Entry) ([]string, e
 	}
 	for _, b := range l.cfg.Policy.Builders() {
 		if b.Keyless != nil && b.MatchesID(e.Provenance.BuilderID) && b.Keyless.Match(id) == nil {
-			return []string{keylessSigner(id)}, nil
+			return []string{provenance.KeylessSigner(id)}, nil
 		}
 	}
 	return nil, &KeylessError{Err: fmt.Errorf("no keyless builder of the policy has builder.id %q and certificate identity %s (issuer %s)", e.Provenance.BuilderID, id.SAN, id.Issuer)}
@@ -383,11 +369,6 @@ func (l *Log) signers(ctx context.Context, s *Statement) []string {
 	}
 	l.signerCache.Add(s.Index, ids)
 	return ids
-}
-
-// keylessSigner names a keyless signer by its certificate identity.
-func keylessSigner(id *provenance.CertificateIdentity) string {
-	return "keyless:" + id.Issuer + " " + id.SAN
 }
 
 // layoutSigners returns the IDs of the keys that signed a layout.

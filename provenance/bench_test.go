@@ -105,9 +105,8 @@ rules:
 		if err := provenance.CheckEndorsed(rel.Release, prov.Digest, prov.Provenance); err != nil {
 			b.Fatal(err)
 		}
-		rep := pol.EvaluateWith(ctx, "acme-x1", rel, provenance.Evidence{Provenance: []provenance.ProvenanceEvidence{{Entry: prov, Endorsed: true}}}, provenance.EvalOptions{AtSubmission: true})
-		if !rep.OK() {
-			b.Fatal(rep)
+		if err := pol.Evaluate(ctx, rel, []*provenance.Entry{prov}, provenance.EvalOptions{Models: []string{"acme-x1"}, AtSubmission: true}).Err(); err != nil {
+			b.Fatal(err)
 		}
 	}
 }

@@ -39,7 +39,7 @@ type Entry struct {
 	Provenance *Provenance
 	// Metablock is set for KindLayout and KindLink: in-toto metadata.
 	Metablock *intoto.Metablock
-	// digest.Digest is the SHA-256 of the exact entry bytes: how a release names
+	// Digest is the SHA-256 of the exact entry bytes: how a release names
 	// the provenance it endorses.
 	Digest digest.Digest
 	// Statement is the SHA-256 of what the entry's signatures sign: the

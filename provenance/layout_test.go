@@ -1,7 +1,6 @@
 package provenance_test
 
 import (
-	"context"
 	"crypto/sha256"
 	"encoding/json"
 	"errors"
@@ -112,7 +111,6 @@ func TestParseMetablockRejects(t *testing.T) {
 
 // TestPolicyLayoutRule evaluates a rule that requires an in-toto layout.
 func TestPolicyLayoutRule(t *testing.T) {
-	ctx := context.Background()
 	image := polImage
 	p := newPipeline(t, image)
 	layout, links := entries(t, p)
@@ -158,13 +156,13 @@ rules:
 		}
 		return e
 	}
-	ev := func(layout *provenance.Entry, links ...*provenance.Entry) provenance.Evidence {
-		return provenance.Evidence{Provenance: []provenance.ProvenanceEvidence{{Entry: prov, Endorsed: true}}, Layout: layout, Links: links}
+	ev := func(layout *provenance.Entry, links ...*provenance.Entry) []*provenance.Entry {
+		return append([]*provenance.Entry{prov, layout}, links...)
 	}
 	for _, tc := range []struct {
 		desc    string
 		release *provenance.Entry
-		ev      provenance.Evidence
+		ev      []*provenance.Entry
 		msg     string
 	}{
 		{"layout verified", rel(layout, links...), ev(layout, links...), ""},
@@ -173,7 +171,7 @@ rules:
 		{"a link not available", rel(layout, links...), ev(layout, links[0]), "is not available"},
 		{"release names only one link", rel(layout, links[0]), ev(layout, links...), "package"},
 	} {
-		rep := pol.Evaluate(ctx, "acme-x1", tc.release, tc.ev)
+		rep := evaluate(t, pol, "acme-x1", tc.release, tc.ev, provenance.EvalOptions{})
 		if tc.msg == "" {
 			if !rep.OK() {
 				t.Errorf("%s: report fails:\n%s", tc.desc, rep)

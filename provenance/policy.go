@@ -77,6 +77,9 @@ type Rule struct {
 	Sources            []SourceRule
 	ExternalParameters []string // nil: any
 	Reproducible       int
+	// ProvenanceOptional lets a release endorse no provenance. A policy
+	// file cannot set it; a [KeyPolicy] without RequireProvenance does.
+	ProvenanceOptional bool
 
 	// LayoutKeys, when set, require an in-toto layout signed by all of them
 	// whose supply chain produced the image at LayoutProductStep (the
@@ -443,17 +446,6 @@ func (b *Builder) MatchesID(id string) bool {
 	return b.ID == id
 }
 
-// A ProvenanceEvidence is a provenance statement presented to a policy.
-type ProvenanceEvidence struct {
-	Entry *Entry
-	// Endorsed is true for provenance the release endorses; false for
-	// rebuild attestations.
-	Endorsed bool
-	// Identity is the verified certificate identity of a keyless entry;
-	// nil for a key-signed one.
-	Identity *CertificateIdentity
-}
-
 // A CertificateIdentity is what a verified Fulcio certificate says.
 type CertificateIdentity struct {
 	Issuer           string
@@ -466,6 +458,12 @@ type Check struct {
 	Name   string
 	OK     bool
 	Detail string
+	// Err is why a failed check failed, where an error says it: a
+	// *SignatureError or *ThresholdError for release signatures, say.
+	Err error
+	// Provenance is the digest of the provenance entry the check is
+	// about; zero for a check about the release.
+	Provenance digest.Digest
 }
 
 // A Report explains, rule by rule, why a release passes or fails a policy
@@ -504,17 +502,26 @@ func (r *Report) String() string {
 	return b.String()
 }
 
-// A PolicyViolation is the error of a failed report.
+// A PolicyViolation is the error of a failed report. It unwraps to the
+// error of its first failed check, if that check has one.
 type PolicyViolation struct{ Report *Report }
 
-func (e *PolicyViolation) Error() string {
+// Failed returns the report's first failed check.
+func (e *PolicyViolation) Failed() Check {
 	for _, c := range e.Report.Checks {
 		if !c.OK {
-			return fmt.Sprintf("policy rule %q for model %s: %s: %s", e.Report.Rule, e.Report.Model, c.Name, c.Detail)
+			return c
 		}
 	}
-	return fmt.Sprintf("policy has no rule for model %s", e.Report.Model)
+	return Check{Name: "rule", Detail: "no rule covers model " + e.Report.Model}
 }
+
+func (e *PolicyViolation) Error() string {
+	c := e.Failed()
+	return fmt.Sprintf("policy rule %q for model %s: %s: %s", e.Report.Rule, e.Report.Model, c.Name, c.Detail)
+}
+
+func (e *PolicyViolation) Unwrap() error { return e.Failed().Err }
 
 // Err returns a *PolicyViolation if the report failed, or nil.
 func (r *Report) Err() error {
@@ -522,111 +529,6 @@ func (r *Report) Err() error {
 		return nil
 	}
 	return &PolicyViolation{Report: r}
-}
-
-// EvalOptions adjust an evaluation.
-type EvalOptions struct {
-	// AtSubmission skips the reproducibility check: when a log takes a
-	// release, independent rebuilds usually do not exist yet.
-	AtSubmission bool
-	// Now is the time layouts must not have expired at (default: now).
-	Now time.Time
-}
-
-// Evidence is what a release is judged with: the provenance about its image,
-// and the in-toto layout and links it names.
-type Evidence struct {
-	Provenance []ProvenanceEvidence
-	Layout     *Entry
-	Links      []*Entry
-}
-
-// Evaluate checks a release, whose envelope is rel, and the provenance
-// about its image, against the rule for model. Provenance entries must be
-// parsed; their signatures are checked here against the rule's builders.
-// Keyless entries must come with the identity their Sigstore verification
-// established.
-func (p *Policy) Evaluate(ctx context.Context, model string, rel *Entry, ev Evidence) *Report {
-	return p.EvaluateWith(ctx, model, rel, ev, EvalOptions{})
-}
-
-// EvaluateWith is Evaluate with options.
-func (p *Policy) EvaluateWith(ctx context.Context, model string, rel *Entry, ev Evidence, opts EvalOptions) *Report {
-	prov := ev.Provenance
-	if opts.Now.IsZero() {
-		opts.Now = time.Now()
-	}
-	rep := &Report{Model: model}
-	add := func(name string, ok bool, format string, a ...any) bool {
-		rep.Checks = append(rep.Checks, Check{Name: name, OK: ok, Detail: fmt.Sprintf(format, a...)})
-		return ok
-	}
-	r := p.RuleFor(model)
-	if r == nil {
-		rep.Rule = "(none)"
-		add("rule", false, "no rule covers model %s", model)
-		return rep
-	}
-	rep.Rule = r.Name
-	if !slices.Contains(rel.Release.Models, model) {
-		add("model", false, "the release is for %s, not %s", strings.Join(rel.Release.Models, ", "), model)
-		return rep
-	}
-	signers, err := VerifySignatures(ctx, rel.Envelope, r.ReleaseKeys, r.ReleaseThreshold)
-	if err != nil {
-		add("release signatures", false, "%v", err)
-	} else {
-		var names []string
-		for _, id := range signers {
-			names = append(names, r.ReleaseKeyNames[id])
-		}
-		add("release signatures", true, "%d of %d required: %s", len(signers), r.ReleaseThreshold, strings.Join(names, ", "))
-	}
-
-	byDigest := map[digest.Digest]ProvenanceEvidence{}
-	for _, pe := range prov {
-		byDigest[pe.Entry.Digest] = pe
-	}
-	if len(rel.Release.Provenance) == 0 {
-		add("build provenance", false, "the release endorses no provenance")
-	}
-	attesting := map[string]bool{} // builder names attesting the image
-	for _, d := range rel.Release.Provenance {
-		pe, ok := byDigest[d]
-		if !ok {
-			add("build provenance", false, "%s is endorsed but not available", d)
-			continue
-		}
-		name := "provenance " + shortDigest(d)
-		if b, ok := p.checkProvenance(ctx, r, rel.Release, pe, func(check string, ok bool, detail string) bool {
-			return add(name+" "+check, ok, "%s", detail)
-		}); ok {
-			attesting[b] = true
-		}
-	}
-	// Rebuilds count towards reproducibility if a builder of the rule
-	// signed them and they attest the image; they are not otherwise judged.
-	for _, pe := range prov {
-		if pe.Endorsed || slices.Contains(rel.Release.Provenance, pe.Entry.Digest) {
-			continue
-		}
-		if b, ok := p.checkProvenance(ctx, r, rel.Release, pe, func(string, bool, string) bool { return true }); ok {
-			attesting[b] = true
-		}
-	}
-	if r.LayoutKeys != nil {
-		err := checkLayout(r, rel.Release, ev, opts.Now)
-		add("layout", err == nil, "%s", layoutDetail(r, rel.Release, err))
-	}
-	if r.Reproducible > 0 && !opts.AtSubmission {
-		var names []string
-		for b := range attesting {
-			names = append(names, b)
-		}
-		sort.Strings(names)
-		add("reproducible", len(names) >= r.Reproducible, "%d distinct builder(s) attest the image (%s), %d required", len(names), strings.Join(names, ", "), r.Reproducible)
-	}
-	return rep
 }
 
 func shortDigest(d digest.Digest) string { return d.String()[:len("sha256:")+12] }
@@ -667,48 +569,54 @@ func layoutDetail(r *Rule, rel *Release, err error) string {
 }
 
 // checkProvenance checks one provenance statement against rule r, reporting
-// each check through add, and returns the name of the policy builder that
-// produced it and whether every check passed.
-func (p *Policy) checkProvenance(ctx context.Context, r *Rule, rel *Release, pe ProvenanceEvidence, add func(string, bool, string) bool) (string, bool) {
+// each check through add, and returns what the policy builder that produced
+// it verified, and whether every check passed.
+func (p *Policy) checkProvenance(ctx context.Context, r *Rule, rel *Release, pe ProvenanceEvidence, add func(Check) bool) (Attestation, bool) {
+	a := Attestation{Entry: pe.Entry, Endorsed: pe.Endorsed}
 	pr := pe.Entry.Provenance
 	if pr == nil {
-		add("kind", false, "the entry is not SLSA provenance")
-		return "", false
+		add(Check{Name: "kind", Detail: fmt.Sprintf("the entry is %s, not SLSA provenance", pe.Entry.Kind)})
+		return a, false
 	}
-	ok := add("subject", pr.Attests(rel), fmt.Sprintf("attests %s", rel.Image))
+	ok := add(Check{Name: "subject", OK: pr.Attests(rel), Detail: fmt.Sprintf("attests %s", rel.Image)})
 	// Find the rule's builder with this builder ID whose keys or identity
 	// signed the statement.
 	var b *Builder
 	var why []string
+	var errs []error
 	for _, name := range r.Builders {
 		cand := p.builders[name]
 		if !cand.MatchesID(pr.BuilderID) {
 			continue
 		}
-		if err := cand.verify(ctx, pe); err != nil {
+		signers, err := cand.verify(ctx, pe)
+		if err != nil {
 			why = append(why, fmt.Sprintf("%s: %v", name, err))
+			errs = append(errs, err)
 			continue
 		}
-		b = cand
+		b, a.Signers = cand, signers
 		break
 	}
 	if b == nil {
-		detail := fmt.Sprintf("builder.id %q is not one of the rule's builders (%s)", pr.BuilderID, strings.Join(r.Builders, ", "))
+		c := Check{Name: "builder", Detail: fmt.Sprintf("builder.id %q is not one of the rule's builders (%s)", pr.BuilderID, strings.Join(r.Builders, ", "))}
 		if len(why) > 0 {
-			detail = fmt.Sprintf("builder.id %q matches, but the signature does not: %s", pr.BuilderID, strings.Join(why, "; "))
+			c.Detail = fmt.Sprintf("builder.id %q matches, but the signature does not: %s", pr.BuilderID, strings.Join(why, "; "))
+			c.Err = errors.Join(errs...)
 		}
-		add("builder", false, detail)
-		return "", false
+		add(c)
+		return a, false
 	}
-	ok = add("builder", true, fmt.Sprintf("%s (%s)", b.Name, pr.BuilderID)) && ok
+	a.Builder = b.Name
+	ok = add(Check{Name: "builder", OK: true, Detail: fmt.Sprintf("%s (%s)", b.Name, pr.BuilderID)}) && ok
 	if r.MinSLSALevel > 0 {
-		ok = add("SLSA level", b.SLSALevel >= r.MinSLSALevel, fmt.Sprintf("builder %s is level %d, %d required", b.Name, b.SLSALevel, r.MinSLSALevel)) && ok
+		ok = add(Check{Name: "SLSA level", OK: b.SLSALevel >= r.MinSLSALevel, Detail: fmt.Sprintf("builder %s is level %d, %d required", b.Name, b.SLSALevel, r.MinSLSALevel)}) && ok
 	}
 	if len(r.BuildTypes) > 0 {
-		ok = add("build type", slices.Contains(r.BuildTypes, pr.BuildType), fmt.Sprintf("%s (allowed: %s)", pr.BuildType, strings.Join(r.BuildTypes, ", "))) && ok
+		ok = add(Check{Name: "build type", OK: slices.Contains(r.BuildTypes, pr.BuildType), Detail: fmt.Sprintf("%s (allowed: %s)", pr.BuildType, strings.Join(r.BuildTypes, ", "))}) && ok
 	}
 	if len(r.Sources) > 0 {
-		ok = add("source", r.sourceAllowed(pr.Source), fmt.Sprintf("%s at %s", pr.Source.Repo, orUnknown(pr.Source.Ref))) && ok
+		ok = add(Check{Name: "source", OK: r.sourceAllowed(pr.Source), Detail: fmt.Sprintf("%s at %s", pr.Source.Repo, orUnknown(pr.Source.Ref))}) && ok
 	}
 	if r.ExternalParameters != nil {
 		var unknown []string
@@ -722,9 +630,9 @@ func (p *Policy) checkProvenance(ctx context.Context, r *Rule, rel *Release, pe 
 		if len(unknown) > 0 {
 			detail = fmt.Sprintf("unknown key(s) %s (allowed: %s)", strings.Join(unknown, ", "), strings.Join(r.ExternalParameters, ", "))
 		}
-		ok = add("external parameters", len(unknown) == 0, detail) && ok
+		ok = add(Check{Name: "external parameters", OK: len(unknown) == 0, Detail: detail}) && ok
 	}
-	return b.Name, ok
+	return a, ok
 }
 
 func orUnknown(s string) string {
@@ -752,19 +660,31 @@ func (r *Rule) sourceAllowed(s Source) bool {
 }
 
 // verify checks that the builder signed pe: with one of its keys, or, for a
-// keyless builder, with a certificate matching its identity.
-func (b *Builder) verify(ctx context.Context, pe ProvenanceEvidence) error {
-	if b.Keys != nil {
-		if pe.Identity != nil {
-			return errors.New("signed keylessly, but the builder uses keys")
+// keyless builder, with a certificate matching its identity. It returns the
+// signers: key IDs, or the certificate identity.
+func (b *Builder) verify(ctx context.Context, pe ProvenanceEvidence) ([]string, error) {
+	if pe.Entry.Bundle != nil {
+		if b.Keys != nil {
+			return nil, errors.New("signed keylessly, but the builder uses keys")
 		}
-		_, err := VerifySignatures(ctx, pe.Entry.Envelope, b.Keys, 1)
-		return err
+		if pe.Identity == nil {
+			return nil, fmt.Errorf("keyless verification failed: %w", pe.KeylessErr)
+		}
+		if err := b.Keyless.Match(pe.Identity); err != nil {
+			return nil, err
+		}
+		return []string{KeylessSigner(pe.Identity)}, nil
 	}
-	if pe.Identity == nil {
-		return errors.New("signed with a key, but the builder is keyless")
+	if b.Keys == nil {
+		return nil, errors.New("signed with a key, but the builder is keyless")
 	}
-	return b.Keyless.Match(pe.Identity)
+	return VerifySignatures(ctx, pe.Entry.Envelope, b.Keys, 1)
+}
+
+// KeylessSigner names a keyless signer by its certificate identity:
+// "keyless:<issuer> <identity>".
+func KeylessSigner(id *CertificateIdentity) string {
+	return "keyless:" + id.Issuer + " " + id.SAN
 }
 
 // Match checks a verified certificate identity against k.

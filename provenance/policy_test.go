@@ -144,19 +144,23 @@ func releaseEntry(t *testing.T, model string, prov []*provenance.Entry, signers 
 	return e
 }
 
-func evidence(build []*provenance.Entry, rebuilds ...*provenance.Entry) provenance.Evidence {
-	var ev []provenance.ProvenanceEvidence
-	for _, e := range build {
-		ev = append(ev, provenance.ProvenanceEvidence{Entry: e, Endorsed: true})
+// evidence returns the entries a release is judged with: the build
+// provenance (which the release endorses) and rebuilds.
+func evidence(build []*provenance.Entry, rebuilds ...*provenance.Entry) []*provenance.Entry {
+	return append(append([]*provenance.Entry{}, build...), rebuilds...)
+}
+
+// evaluate judges rel for one model and returns the report.
+func evaluate(t testing.TB, p *provenance.Policy, model string, rel *provenance.Entry, entries []*provenance.Entry, opts provenance.EvalOptions) *provenance.Report {
+	opts.Models = []string{model}
+	res := p.Evaluate(context.Background(), rel, entries, opts)
+	if len(res.Reports) != 1 {
+		t.Fatalf("Evaluate returned %d reports, want 1", len(res.Reports))
 	}
-	for _, e := range rebuilds {
-		ev = append(ev, provenance.ProvenanceEvidence{Entry: e})
-	}
-	return provenance.Evidence{Provenance: ev}
+	return res.Reports[0]
 }
 
 func TestPolicyEvaluate(t *testing.T) {
-	ctx := context.Background()
 	p := mustPolicy(t, testPolicy)
 	good := provEntry(t, ciKey, "https://ci.example.com/runner/v1", nil)
 	rebuild := provEntry(t, rebuildKey, "https://rebuild.example.org/worker-7", nil)
@@ -176,7 +180,7 @@ func TestPolicyEvaluate(t *testing.T) {
 		desc     string
 		model    string
 		release  *provenance.Entry
-		prov     provenance.Evidence
+		prov     []*provenance.Entry
 		failing  string // name of the check that must fail ("" for a pass)
 		contains string
 	}{
@@ -185,8 +189,8 @@ func TestPolicyEvaluate(t *testing.T) {
 		{"release threshold not met", "acme-x1", releaseEntry(t, "acme-x1", []*provenance.Entry{good}, k1), evidence([]*provenance.Entry{good}, rebuild), "release signatures", "want at least 2"},
 		{"same release key twice counts once", "acme-x1", releaseEntry(t, "acme-x1", []*provenance.Entry{good}, k1, k1), evidence([]*provenance.Entry{good}, rebuild), "release signatures", "want at least 2"},
 		{"release signed by a key outside the rule", "acme-y2", releaseEntry(t, "acme-y2", []*provenance.Entry{good}, k2), evidence([]*provenance.Entry{good}), "release signatures", "unknown key"},
-		{"no provenance endorsed", "acme-y2", releaseEntry(t, "acme-y2", nil, k1), provenance.Evidence{}, "build provenance", "endorses no provenance"},
-		{"endorsed provenance unavailable", "acme-y2", releaseEntry(t, "acme-y2", []*provenance.Entry{good}, k1), provenance.Evidence{}, "build provenance", "not available"},
+		{"no provenance endorsed", "acme-y2", releaseEntry(t, "acme-y2", nil, k1), nil, "build provenance", "endorses no provenance"},
+		{"endorsed provenance unavailable", "acme-y2", releaseEntry(t, "acme-y2", []*provenance.Entry{good}, k1), nil, "build provenance", "not available"},
 		{"builder id signed by another builder's key", "acme-y2", releaseEntry(t, "acme-y2", []*provenance.Entry{idWithWrongKey}, k1), evidence([]*provenance.Entry{idWithWrongKey}), "builder", "signature does not"},
 		{"unknown builder id", "acme-y2", releaseEntry(t, "acme-y2", []*provenance.Entry{unknownID}, k1), evidence([]*provenance.Entry{unknownID}), "builder", "is not one of the rule's builders"},
 		{"builder below the SLSA level", "acme-x1", releaseEntry(t, "acme-x1", []*provenance.Entry{lowLevel}, k1, k2), evidence([]*provenance.Entry{lowLevel}, rebuild), "SLSA level", "level 1, 2 required"},
@@ -201,7 +205,7 @@ func TestPolicyEvaluate(t *testing.T) {
 		{"model not in the release", "acme-z9", releaseEntry(t, "acme-x1", []*provenance.Entry{good}, k1), evidence([]*provenance.Entry{good}), "model", "not acme-z9"},
 	} {
 		t.Run(tc.desc, func(t *testing.T) {
-			rep := p.Evaluate(ctx, tc.model, tc.release, tc.prov)
+			rep := evaluate(t, p, tc.model, tc.release, tc.prov, provenance.EvalOptions{})
 			if tc.failing == "" {
 				if !rep.OK() {
 					t.Fatalf("report fails:\n%s", rep)

@@ -81,67 +81,45 @@ func policyCheck(ctx context.Context, e *env, args []string) error {
 			entries = append(entries, trimNewline(data))
 		}
 	}
-	var kv *keyless.Verifier
+	var kv provenance.KeylessVerifier
 	if pol.TrustedRoot != nil {
 		if kv, err = keyless.NewVerifier(pol.TrustedRoot); err != nil {
 			return err
 		}
 	}
 	var rel *provenance.Entry
-	var ev provenance.Evidence
+	var pool []*provenance.Entry
 	for i, data := range entries {
 		pe, err := provenance.ParseEntry(data)
 		if err != nil {
 			return fmt.Errorf("entry %d: %w", i, err)
 		}
-		switch pe.Kind {
-		case provenance.KindRelease:
-			if rel != nil {
-				return &usageError{msg: "give one release"}
-			}
-			rel = pe
-		case provenance.KindProvenance:
-			var id *provenance.CertificateIdentity
-			if pe.Bundle != nil {
-				if kv == nil {
-					fmt.Fprintf(e.stderr, "entry %d is keyless, and the policy names no trusted root: it counts for nothing\n", i)
-					continue
-				}
-				if id, err = kv.VerifyKeyless(pe); err != nil {
-					fmt.Fprintf(e.stderr, "entry %d: keyless verification failed, it counts for nothing: %v\n", i, err)
-					continue
-				}
-			}
-			ev.Provenance = append(ev.Provenance, provenance.ProvenanceEvidence{Entry: pe, Identity: id})
-		case provenance.KindLayout:
-			ev.Layout = pe
-		case provenance.KindLink:
-			ev.Links = append(ev.Links, pe)
+		if pe.Kind != provenance.KindRelease {
+			pool = append(pool, pe)
+			continue
 		}
+		if rel != nil {
+			return &usageError{msg: "give one release"}
+		}
+		rel = pe
 	}
 	if rel == nil {
 		return &usageError{msg: "no release among the entries"}
 	}
-	for i := range ev.Provenance {
-		for _, d := range rel.Release.Provenance {
-			if ev.Provenance[i].Entry.Digest == d {
-				ev.Provenance[i].Endorsed = true
-			}
-		}
-	}
-	models := rel.Release.Models
+	opts := provenance.EvalOptions{Keyless: kv}
 	if *model != "" {
-		models = []string{*model}
+		opts.Models = []string{*model}
 	}
-	failed := false
-	for _, m := range models {
-		rep := pol.Evaluate(ctx, m, rel, ev)
-		fmt.Fprint(e.stdout, rep.String())
-		if !rep.OK() {
-			failed = true
+	res := pol.Evaluate(ctx, rel, pool, opts)
+	for _, ev := range res.Evidence.Provenance {
+		if ev.KeylessErr != nil {
+			fmt.Fprintf(e.stderr, "provenance %s counts for nothing: %v\n", ev.Entry.Digest, ev.KeylessErr)
 		}
 	}
-	if failed {
+	for _, rep := range res.Reports {
+		fmt.Fprint(e.stdout, rep.String())
+	}
+	if res.Err() != nil {
 		return &rejectedError{err: fmt.Errorf("the release does not pass the policy")}
 	}
 	return nil
