@@ -53,7 +53,7 @@ fuzz:
 
 ## testdata: regenerate testdata/ (keys, statements, bundles, vectors, seed corpora)
 testdata:
-	$(GO) run ./internal/cmd/gentestdata
+	$(GO) run ./cmd/internal/gentestdata
 
 clean:
 	rm -rf $(BIN)

@@ -8,14 +8,14 @@ import (
 	"testing"
 
 	"github.com/fwledger/fwledger/client"
-	"github.com/fwledger/fwledger/internal/testutil"
+	"github.com/fwledger/fwledger/fwtest"
 	"github.com/fwledger/fwledger/keys"
 	"github.com/fwledger/fwledger/provenance"
 )
 
 var (
-	ci    = testutil.Key("builder.example.com/ci")
-	other = testutil.Key("builder.example.com/other")
+	ci    = fwtest.Key("builder.example.com/ci")
+	other = fwtest.Key("builder.example.com/other")
 )
 
 func provFor(t *testing.T, img []byte, k *keys.PrivateKey) []byte {
@@ -28,32 +28,32 @@ func provFor(t *testing.T, img []byte, k *keys.PrivateKey) []byte {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return testutil.SignPayload(t, stmt, k)
+	return fwtest.SignPayload(t, stmt, k)
 }
 
 func TestVerifyBundleProvenance(t *testing.T) {
 	ctx := context.Background()
-	img := testutil.Image("device image", 4000)
-	otherImg := testutil.Image("other image", 4000)
+	img := fwtest.Image("device image", 4000)
+	otherImg := fwtest.Image("other image", 4000)
 	prov := provFor(t, img, ci)
 	provOther := provFor(t, otherImg, ci)
 	provUntrusted := provFor(t, img, other)
 	rel := func(ps ...[]byte) []byte {
-		return testutil.SignRelease(t, testutil.NewRelease(img, func(r *provenance.Release) {
+		return fwtest.SignRelease(t, fwtest.NewRelease(img, func(r *provenance.Release) {
 			for _, p := range ps {
 				r.Provenance = append(r.Provenance, sha256.Sum256(p))
 			}
 		}), rel1)
 	}
 	mk := func(entries [][]byte, release int, prov ...int) []byte {
-		b, err := testutil.MakeBundleWith(testutil.LogKey, entries, release, prov...)
+		b, err := fwtest.MakeBundleWith(fwtest.LogKey, entries, release, prov...)
 		if err != nil {
 			t.Fatal(err)
 		}
 		return b
 	}
-	v, _ := testutil.LogKey.Public().NoteVerifier()
-	trust := client.Trust{Log: v, ReleaseKeys: testutil.Ring(t, rel1), BuilderKeys: testutil.Ring(t, ci), RequireProvenance: true}
+	v, _ := fwtest.LogKey.Public().NoteVerifier()
+	trust := client.Trust{Log: v, ReleaseKeys: fwtest.Ring(t, rel1), BuilderKeys: fwtest.Ring(t, ci), RequireProvenance: true}
 	noReq := trust
 	noReq.RequireProvenance = false
 
@@ -96,13 +96,13 @@ func TestVerifyBundleProvenance(t *testing.T) {
 // is refused with a TargetError.
 func TestVerifyBundleTarget(t *testing.T) {
 	ctx := context.Background()
-	img := testutil.Image("device image", 4000)
+	img := fwtest.Image("device image", 4000)
 	prov := provFor(t, img, ci)
-	env := testutil.SignRelease(t, testutil.NewRelease(img, func(r *provenance.Release) {
+	env := fwtest.SignRelease(t, fwtest.NewRelease(img, func(r *provenance.Release) {
 		r.Models = []string{"acme-x1", "acme-x1-pro"}
 		r.Provenance = append(r.Provenance, sha256.Sum256(prov))
 	}), rel1)
-	b, err := testutil.MakeBundleWith(testutil.LogKey, [][]byte{prov, env}, 1, 0)
+	b, err := fwtest.MakeBundleWith(fwtest.LogKey, [][]byte{prov, env}, 1, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -123,8 +123,8 @@ rules:
 	if err != nil {
 		t.Fatal(err)
 	}
-	v, _ := testutil.LogKey.Public().NoteVerifier()
-	keyTrust := client.Trust{Log: v, ReleaseKeys: testutil.Ring(t, rel1), BuilderKeys: testutil.Ring(t, ci), RequireProvenance: true}
+	v, _ := fwtest.LogKey.Public().NoteVerifier()
+	keyTrust := client.Trust{Log: v, ReleaseKeys: fwtest.Ring(t, rel1), BuilderKeys: fwtest.Ring(t, ci), RequireProvenance: true}
 	policyTrust := client.Trust{Log: v, Policy: pol}
 	for _, tc := range []struct {
 		desc  string

@@ -10,7 +10,7 @@ import (
 	"testing"
 
 	"github.com/fwledger/fwledger/client"
-	"github.com/fwledger/fwledger/internal/testvectors"
+	"github.com/fwledger/fwledger/fwtest/vectors"
 	"github.com/fwledger/fwledger/keys"
 	"github.com/fwledger/fwledger/tlogpolicy"
 )
@@ -23,7 +23,7 @@ func TestVectors(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var vectors []testvectors.Vector
+	var vectors []vectors.Vector
 	if err := json.Unmarshal(data, &vectors); err != nil {
 		t.Fatal(err)
 	}

@@ -1,24 +1,35 @@
-// Package log is fwledger's transparency log: it verifies submitted
-// statements, sequences them durably, integrates them into an RFC 6962 Merkle
-// tree stored as C2SP tiles, signs C2SP checkpoints, and serves tiles,
-// entries, proofs and offline proof bundles over HTTP.
+// Package log is the transparency-log mechanism: it sequences entries
+// durably, integrates them into an RFC 6962 Merkle tree stored as C2SP tiles
+// and entry bundles, signs C2SP checkpoints, has them cosigned by witnesses,
+// and serves tiles, entries and proofs. It knows nothing of what its entries
+// mean: package ledger, in front of it, decides what is logged, and serves
+// the HTTP API.
 //
 // # Lifecycle of an entry
 //
-//  1. Add verifies the envelope (limits, strict JSON, payload type, statement,
-//     predicate, signature by an accepted release key).
-//  2. The sequencer batches concurrent submissions into one durable write
-//     (group commit) and only then acknowledges each with its index.
-//  3. The integrator appends sequenced entries to the tree in batches, storing
-//     tiles and entry bundles durably, and then signs one checkpoint for the
-//     new size. A size is never signed with two roots: the root is fixed by
-//     durable state before any signature over it exists.
-//  4. With a Witnesser, the latest signed checkpoint is sent to the
+//  1. Sequence takes a group of leaves (with their lookup keys and, for
+//     deduplication, a function that judges earlier entries under the first
+//     key). The sequencer batches concurrent groups into one durable write
+//     (group commit) and only then returns each leaf's index.
+//  2. The integrator appends sequenced entries to the tree in batches,
+//     storing tiles and entry bundles durably, and then signs one checkpoint
+//     for the new size. A size is never signed with two roots: the root is
+//     fixed by durable state before any signature over it exists.
+//  3. With a Witnesser, the latest signed checkpoint is sent to the
 //     witnesses, and published (stored with its cosignatures, then served)
 //     only once a quorum has cosigned it. Without one, the signed
 //     checkpoint is published at once.
 //
-// Reads serve only what the published checkpoint covers.
+// Reads serve only what the published checkpoint covers, and an integrated
+// entry only if its bytes hash to its leaf in the tree.
+//
+// A checkpoint, as signed and served (C2SP tlog-checkpoint):
+//
+//	example.com/fwlog
+//	4
+//	7A9nSLWfDn0cz3a2h0Tp0Fq3qKiBJMjGBJ2dJ9bKnm0=
+//
+//	— example.com/fwlog Az3grlgtzPICa5OS8npVmf1Myq/5IZniMp+ZJurmRDeOoRDe4URYN7u5/Zhcyv2q1gGzGku9nTo+zyWE+xeMcTOAYQ8=
 //
 // # Start-up checks
 //
@@ -40,10 +51,8 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/fwledger/fwledger/cas"
-	"github.com/fwledger/fwledger/keys"
+	"github.com/fwledger/fwledger/internal/groupcommit"
 	"github.com/fwledger/fwledger/log/tiles"
-	"github.com/fwledger/fwledger/provenance"
 	lru "github.com/hashicorp/golang-lru/v2"
 	"github.com/klauspost/compress/gzip"
 	"github.com/prometheus/client_golang/prometheus"
@@ -64,11 +73,29 @@ var (
 	ErrEntryTooLarge = fmt.Errorf("entry is larger than %d bytes", tiles.MaxEntrySize)
 )
 
-// A RangeError reports a request for an index or size outside what the
-// published checkpoint covers, or an inverted range.
-type RangeError struct{ Msg string }
+// A RangeError reports a proof asked for beyond what the published
+// checkpoint covers, or for an inverted range. It holds what was asked.
+type RangeError struct {
+	// Proof is "inclusion" or "consistency".
+	Proof string
+	// From is the entry index (inclusion) or the smaller tree size
+	// (consistency); To is the tree size the proof is for.
+	From, To uint64
+	// Published is the size of the published checkpoint when asked.
+	Published uint64
+}
 
-func (e *RangeError) Error() string { return e.Msg }
+func (e *RangeError) Error() string {
+	switch {
+	case e.To > e.Published:
+		return fmt.Sprintf("tree size %d is larger than the published checkpoint's %d", e.To, e.Published)
+	case e.Proof == "inclusion":
+		return fmt.Sprintf("index %d is not below tree size %d", e.From, e.To)
+	case e.From > e.To:
+		return fmt.Sprintf("from size %d is larger than to size %d", e.From, e.To)
+	}
+	return "there is no consistency proof from the empty tree"
+}
 
 // Config configures a Log.
 type Config struct {
@@ -80,34 +107,6 @@ type Config struct {
 	VerifierKey string
 	// Storage holds the log's durable state.
 	Storage Storage
-	// ReleaseKeys are the keys whose release statements the log accepts.
-	ReleaseKeys *keys.Ring
-	// BuilderKeys are the keys whose provenance the log accepts.
-	BuilderKeys *keys.Ring
-	// RequireProvenance refuses releases that endorse no provenance. It
-	// should only be off for a log migrating from unattested releases.
-	RequireProvenance bool
-	// Policy, when set, must pass for every model of every release the log
-	// takes (reproducibility excepted: rebuilds come after the release).
-	// Its builders' keys should be among BuilderKeys.
-	Policy *provenance.Policy
-	// Keyless verifies Sigstore bundle entries; with a Policy, the log
-	// accepts keyless provenance from the policy's keyless builders.
-	Keyless provenance.KeylessVerifier
-	// LayoutKeys are keys the log accepts in-toto layouts from, besides the
-	// layout keys of the Policy.
-	LayoutKeys []*keys.PublicKey
-	// MaxClockSkew is how far in the future a statement's times (a
-	// release's created, a build's startedOn and finishedOn) may be, by the
-	// log's clock (default 10 minutes).
-	MaxClockSkew time.Duration
-	// Images stores firmware images by digest; nil disables image upload.
-	Images *cas.Store
-	// Blobs stores Sigstore bundles too large for a tile entry, by digest;
-	// the log then logs a provenance.Reference in their place. Nil refuses
-	// them.
-	Blobs *cas.Store
-
 	// Witnesser, when set, gets each signed checkpoint cosigned by a
 	// quorum of witnesses; the log publishes only cosigned checkpoints.
 	Witnesser Witnesser
@@ -153,10 +152,11 @@ type Witnesser interface {
 	Cosign(ctx context.Context, checkpoint []byte, size uint64, proofs func(ctx context.Context, from uint64) ([][]byte, error)) ([]byte, error)
 }
 
-// published is an immutable signed checkpoint and its tree size.
-type published struct {
-	size uint64
-	note []byte
+// Published is a signed checkpoint the log published, and its tree size.
+// Its Note is nil before the first checkpoint is published.
+type Published struct {
+	Size uint64
+	Note []byte
 }
 
 // A Log is a running transparency log.
@@ -175,24 +175,16 @@ type Log struct {
 	// integrated is the integrated tree size: entries below it are
 	// checked against the tree when read.
 	integrated atomic.Uint64
-	// inflight serializes submissions of one statement (see addAll).
-	inflight keyLock
-	// signerCache holds the signers of logged entries by index, and
-	// entryCache integrated entries, checked and parsed.
-	signerCache *lru.Cache[uint64, []string]
-	// policy judges releases: Config.Policy, or the one rule of the keys.
-	policy *provenance.Policy
-	entryCache  *lru.Cache[uint64, *Statement]
 
-	queue    chan *pending
-	kick     chan struct{}
-	stopMu   sync.RWMutex // held for reading while a submission is queued
-	stopping bool
+	// seq writes groups of leaves, each group all or none, in one storage
+	// write (group commit).
+	seq  *groupcommit.Queue[[]Leaf, []Sequenced]
+	kick chan struct{}
 
 	// latest is the published checkpoint (note nil before the first one
 	// with witnesses); signed the latest signed one.
-	latest      atomic.Pointer[published]
-	signed      atomic.Pointer[published]
+	latest      atomic.Pointer[Published]
+	signed      atomic.Pointer[Published]
 	witnessKick chan struct{}
 	witnessedAt time.Time // used by the witnessing goroutine only
 
@@ -203,18 +195,6 @@ type Log struct {
 type ackMark struct {
 	end uint64 // index after the batch
 	at  time.Time
-}
-
-// pending is a group of leaves from one submission, sequenced in one
-// storage write so that they are all logged or none is.
-type pending struct {
-	leaves []Leaf
-	done   chan result
-}
-
-type result struct {
-	seq []Sequenced
-	err error
 }
 
 // New opens a log over cfg.Storage after the start-up checks in the package
@@ -253,41 +233,27 @@ func New(ctx context.Context, cfg Config) (*Log, error) {
 	if cfg.WitnessRefresh <= 0 {
 		cfg.WitnessRefresh = time.Minute
 	}
-	if cfg.MaxClockSkew <= 0 {
-		cfg.MaxClockSkew = 10 * time.Minute
-	}
 	l := &Log{
 		cfg:     cfg,
 		origin:  cfg.Signer.Name(),
 		store:   cfg.Storage,
 		logger:  cfg.Logger,
 		metrics: newMetrics(cfg.Registerer),
-		queue:   make(chan *pending, cfg.QueueSize),
 		kick:    make(chan struct{}, 1),
 
 		witnessKick: make(chan struct{}, 1),
 	}
-	l.policy = cfg.Policy
-	if l.policy == nil {
-		l.policy = provenance.KeyPolicy(provenance.KeyTrust{
-			ReleaseKeys: cfg.ReleaseKeys, BuilderKeys: cfg.BuilderKeys, RequireProvenance: cfg.RequireProvenance,
-		})
-	}
-	l.latest.Store(&published{})
+	l.seq = groupcommit.New(cfg.QueueSize, cfg.SequenceBatch, l.sequence)
+	l.latest.Store(&Published{})
 	l.tiles = tiles.NewReader(cfg.TileCacheSize, func(ctx context.Context, id tiles.ID) ([]byte, error) {
 		return l.store.ReadTile(ctx, id.Level, id.Index)
 	})
 	l.rawTiles, _ = lru.New[tiles.ID, []byte](cfg.TileCacheSize)
 	l.gzBundles, _ = lru.New[uint64, []byte](cfg.BundleCacheSize)
-	l.signerCache, _ = lru.New[uint64, []string](4096)
-	l.entryCache, _ = lru.New[uint64, *Statement](4096)
 	if err := l.store.BindIdentity(ctx, cfg.VerifierKey); err != nil {
 		return nil, err
 	}
 	if err := l.recover(ctx); err != nil {
-		return nil, err
-	}
-	if err := l.reindex(ctx); err != nil {
 		return nil, err
 	}
 	return l, nil
@@ -330,9 +296,9 @@ func (l *Log) recover(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		l.signed.Store(&published{size: cp.Size, note: raw})
+		l.signed.Store(&Published{Size: cp.Size, Note: raw})
 		if l.cfg.Witnesser == nil {
-			l.setPublished(&published{size: cp.Size, note: raw})
+			l.setPublished(&Published{Size: cp.Size, Note: raw})
 		} else if err := l.recoverWitnessed(ctx, cp.Size); err != nil {
 			return err
 		}
@@ -378,7 +344,7 @@ func (l *Log) recoverWitnessed(ctx context.Context, signedSize uint64) error {
 	if err != nil {
 		return err
 	}
-	l.latest.Store(&published{size: cp.Size, note: raw})
+	l.latest.Store(&Published{Size: cp.Size, Note: raw})
 	l.metrics.checkpointSize.Set(float64(cp.Size))
 	return nil
 }
@@ -393,7 +359,7 @@ func (l *Log) publish(ctx context.Context, tree Tree) error {
 	if err := l.store.SetCheckpoint(ctx, tree.Size, signed); err != nil {
 		return fmt.Errorf("couldn't store the checkpoint: %w", err)
 	}
-	p := &published{size: tree.Size, note: signed}
+	p := &Published{Size: tree.Size, Note: signed}
 	l.signed.Store(p)
 	l.metrics.signedSize.Set(float64(tree.Size))
 	l.logger.Debug("signed checkpoint", "size", tree.Size, "root", hex.EncodeToString(tree.Root))
@@ -409,10 +375,10 @@ func (l *Log) publish(ctx context.Context, tree Tree) error {
 }
 
 // setPublished makes p the published checkpoint.
-func (l *Log) setPublished(p *published) {
+func (l *Log) setPublished(p *Published) {
 	l.latest.Store(p)
-	l.metrics.checkpointSize.Set(float64(p.size))
-	l.observeIntegrated(p.size)
+	l.metrics.checkpointSize.Set(float64(p.Size))
+	l.observeIntegrated(p.Size)
 }
 
 // witnessLoop gets checkpoints cosigned until ctx is done: each newly
@@ -437,29 +403,29 @@ func (l *Log) witnessLoop(ctx context.Context) {
 // refresh, and publishes it.
 func (l *Log) witness(ctx context.Context) {
 	s, p := l.signed.Load(), l.latest.Load()
-	if s == nil || (p.note != nil && s.size == p.size && time.Since(l.witnessedAt) < l.cfg.WitnessRefresh) {
+	if s == nil || (p.Note != nil && s.Size == p.Size && time.Since(l.witnessedAt) < l.cfg.WitnessRefresh) {
 		return
 	}
 	rctx, cancel := context.WithTimeout(ctx, l.cfg.WitnessTimeout)
 	defer cancel()
-	cosigned, err := l.cfg.Witnesser.Cosign(rctx, s.note, s.size, func(ctx context.Context, from uint64) ([][]byte, error) {
-		return l.tiles.ConsistencyProof(ctx, from, s.size)
+	cosigned, err := l.cfg.Witnesser.Cosign(rctx, s.Note, s.Size, func(ctx context.Context, from uint64) ([][]byte, error) {
+		return l.tiles.ConsistencyProof(ctx, from, s.Size)
 	})
 	if err != nil {
 		l.metrics.witnessFailures.Inc()
 		if !l.cfg.WitnessFailOpen {
-			l.logger.Warn("checkpoint not published: no witness quorum yet", "size", s.size, "err", err)
+			l.logger.Warn("checkpoint not published: no witness quorum yet", "size", s.Size, "err", err)
 			return
 		}
-		l.logger.Warn("publishing a checkpoint without its witness quorum (fail-open is for development only)", "size", s.size, "err", err)
+		l.logger.Warn("publishing a checkpoint without its witness quorum (fail-open is for development only)", "size", s.Size, "err", err)
 	}
-	if err := l.store.SetWitnessed(ctx, s.size, cosigned); err != nil {
-		l.logger.Error("couldn't store the witnessed checkpoint", "size", s.size, "err", err)
+	if err := l.store.SetWitnessed(ctx, s.Size, cosigned); err != nil {
+		l.logger.Error("couldn't store the witnessed checkpoint", "size", s.Size, "err", err)
 		return
 	}
 	l.witnessedAt = time.Now()
-	l.setPublished(&published{size: s.size, note: cosigned})
-	l.logger.Debug("published witnessed checkpoint", "size", s.size)
+	l.setPublished(&Published{Size: s.Size, Note: cosigned})
+	l.logger.Debug("published witnessed checkpoint", "size", s.Size)
 }
 
 // observeIntegrated records, for each acknowledged batch now covered by a
@@ -479,10 +445,7 @@ func (l *Log) observeIntegrated(size uint64) {
 // submissions, sequences those already queued, integrates everything and
 // signs a final checkpoint before returning.
 func (l *Log) Run(ctx context.Context) error {
-	seqDone := make(chan struct{})
-	seqCtx, seqStop := context.WithCancel(context.Background())
-	defer seqStop()
-	go func() { l.sequencer(seqCtx); close(seqDone) }()
+	go l.seq.Run()
 	witDone := make(chan struct{})
 	if l.cfg.Witnesser != nil {
 		go func() { l.witnessLoop(ctx); close(witDone) }()
@@ -504,7 +467,7 @@ func (l *Log) Run(ctx context.Context) error {
 		}
 		start := time.Now()
 		if err := l.integrate(context.WithoutCancel(ctx)); err != nil {
-			l.countStorageError(storageError("integrate", err))
+			l.CountStorageError(WrapStorageError("integrate", err))
 			l.logger.Error("integration failed; retrying", "err", err)
 		}
 		if wait := l.cfg.IntegrateInterval - time.Since(start); wait > 0 {
@@ -516,13 +479,9 @@ func (l *Log) Run(ctx context.Context) error {
 		}
 	}
 
-	// Shut down: stop taking submissions, then let the sequencer drain the
-	// queue, then integrate everything.
-	l.stopMu.Lock()
-	l.stopping = true
-	l.stopMu.Unlock()
-	seqStop()
-	<-seqDone
+	// Shut down: stop taking submissions, write those queued, then
+	// integrate everything.
+	l.seq.Close()
 	if err := l.integrate(context.Background()); err != nil {
 		return fmt.Errorf("final integration: %w", err)
 	}
@@ -552,7 +511,7 @@ func (l *Log) integrate(ctx context.Context) error {
 		l.metrics.integrateSeconds.Observe(time.Since(start).Seconds())
 		l.metrics.treeSize.Set(float64(tree.Size))
 		l.integrated.Store(tree.Size)
-		if p := l.signed.Load(); p == nil || tree.Size > p.size {
+		if p := l.signed.Load(); p == nil || tree.Size > p.Size {
 			if err := l.publish(ctx, tree); err != nil {
 				return err
 			}
@@ -565,39 +524,13 @@ func (l *Log) integrate(ctx context.Context) error {
 
 // sequencer writes queued submissions in batches until ctx is done and the
 // queue is empty. A failed write fails that batch's submissions only.
-func (l *Log) sequencer(ctx context.Context) {
-	batch := make([]*pending, 0, l.cfg.SequenceBatch)
-	for {
-		batch = batch[:0]
-		select {
-		case p := <-l.queue:
-			batch = append(batch, p)
-		case <-ctx.Done():
-			// Drain whatever is left.
-			select {
-			case p := <-l.queue:
-				batch = append(batch, p)
-			default:
-				return
-			}
-		}
-	fill:
-		for len(batch) < cap(batch) {
-			select {
-			case p := <-l.queue:
-				batch = append(batch, p)
-			default:
-				break fill
-			}
-		}
-		l.sequence(batch)
-	}
-}
-
-func (l *Log) sequence(batch []*pending) {
+// sequence writes a group of Sequence calls' leaves in one storage write,
+// and answers each call.
+func (l *Log) sequence(batch [][]Leaf) []groupcommit.Result[[]Sequenced] {
+	out := make([]groupcommit.Result[[]Sequenced], len(batch))
 	var leaves []Leaf
 	for _, p := range batch {
-		leaves = append(leaves, p.leaves...)
+		leaves = append(leaves, p...)
 	}
 	start := time.Now()
 	res, err := l.store.Sequence(context.Background(), leaves)
@@ -605,11 +538,11 @@ func (l *Log) sequence(batch []*pending) {
 	l.metrics.sequenceBatch.Observe(float64(len(leaves)))
 	if err != nil {
 		l.logger.Error("sequencing failed", "entries", len(leaves), "err", err)
-		err = storageError("store the entries", err)
-		for _, p := range batch {
-			p.done <- result{err: err}
+		err = WrapStorageError("store the entries", err)
+		for i := range out {
+			out[i].Err = err
 		}
-		return
+		return out
 	}
 	var end uint64
 	for _, r := range res {
@@ -617,9 +550,9 @@ func (l *Log) sequence(batch []*pending) {
 			end = max(end, r.Index+1)
 		}
 	}
-	for _, p := range batch {
-		p.done <- result{seq: res[:len(p.leaves)]}
-		res = res[len(p.leaves):]
+	for i, p := range batch {
+		out[i].Value = res[:len(p)]
+		res = res[len(p):]
 	}
 	if end > 0 {
 		l.ackMu.Lock()
@@ -629,6 +562,50 @@ func (l *Log) sequence(batch []*pending) {
 	select {
 	case l.kick <- struct{}{}:
 	default:
+	}
+	return out
+}
+
+// Sequence queues a group of leaves for the sequencer, which writes them
+// in one storage write (all or none), and returns their indices once that
+// write is durable. A leaf already logged, or judged a duplicate by its
+// Dedup, gets the earlier index (see Storage.Sequence).
+//
+// done, if not nil, is called once the leaves are sequenced or refused,
+// even if ctx ends first (then in the background): a caller that must not
+// let a second group race this one waits for it. Sequence returns
+// ErrPushback when the queue is full, and ErrStopped once Run is ending.
+func (l *Log) Sequence(ctx context.Context, leaves []Leaf, done func()) ([]Sequenced, error) {
+	if done == nil {
+		done = func() {}
+	}
+	for i := range leaves {
+		if len(leaves[i].Data) > tiles.MaxEntrySize {
+			done()
+			return nil, ErrEntryTooLarge
+		}
+		if leaves[i].Hash == nil {
+			leaves[i].Hash = tiles.LeafHash(leaves[i].Data)
+		}
+	}
+	res, err := l.seq.TryEnqueue(leaves)
+	switch {
+	case errors.Is(err, groupcommit.ErrFull):
+		done()
+		return nil, ErrPushback
+	case err != nil:
+		done()
+		return nil, ErrStopped
+	}
+	select {
+	case r := <-res:
+		done()
+		return r.Value, r.Err
+	case <-ctx.Done():
+		// The entries may still be sequenced; a retry finds them as
+		// duplicates.
+		go func() { <-res; done() }()
+		return nil, ctx.Err()
 	}
 }
 
@@ -641,16 +618,59 @@ func (l *Log) VerifierKey() string { return l.cfg.VerifierKey }
 // Checkpoint returns the latest published signed checkpoint and its size.
 func (l *Log) Checkpoint() ([]byte, uint64) {
 	p := l.latest.Load()
-	return p.note, p.size
+	return p.Note, p.Size
 }
 
-func (l *Log) size() uint64 { return l.latest.Load().size }
+func (l *Log) size() uint64 { return l.latest.Load().Size }
+
+// Published returns the published checkpoint.
+func (l *Log) Published() Published { return *l.latest.Load() }
+
+// Integrated returns the size of the integrated tree: entries below it are
+// in the tiles, and are checked against them when read.
+func (l *Log) Integrated() uint64 { return l.integrated.Load() }
+
+// ReadEntry returns the sequenced entry at index, published or not. An
+// integrated entry is returned only if its bytes hash to its leaf hash in
+// the tree; one that does not is a *CorruptError.
+func (l *Log) ReadEntry(ctx context.Context, index uint64) ([]byte, error) {
+	return l.readEntry(ctx, index)
+}
+
+// Lookup returns the indices of up to limit sequenced entries with the
+// given lookup key, in increasing order, after index after (-1 for the
+// start).
+func (l *Log) Lookup(ctx context.Context, key []byte, after int64, limit int) ([]uint64, error) {
+	idx, err := l.store.Lookup(ctx, key, after, limit)
+	return idx, WrapStorageError("look up entries", err)
+}
+
+// LookupBefore returns the indices of up to limit sequenced entries with
+// the given lookup key, in decreasing order, below index before.
+func (l *Log) LookupBefore(ctx context.Context, key []byte, before uint64, limit int) ([]uint64, error) {
+	idx, err := l.store.LookupBefore(ctx, key, before, limit)
+	return idx, WrapStorageError("look up entries", err)
+}
+
+// IndexVersion returns the version of the lookup keys (see
+// Storage.IndexVersion).
+func (l *Log) IndexVersion(ctx context.Context) (int, error) {
+	v, err := l.store.IndexVersion(ctx)
+	return v, WrapStorageError("read the lookup index version", err)
+}
+
+// Reindex replaces the lookup keys of every sequenced entry with those
+// keysOf gives, and records version (see Storage.Reindex). It must be
+// called before Run.
+func (l *Log) Reindex(ctx context.Context, version int, keysOf func(index uint64, entry []byte) ([][]byte, error), progress func(done, total uint64)) error {
+	return WrapStorageError("rebuild the lookup index", l.store.Reindex(ctx, version, keysOf, progress))
+}
 
 // SignedSize returns the size of the latest signed checkpoint. With a
 // Witnesser it may be ahead of the published one's (see Checkpoint).
 func (l *Log) SignedSize() uint64 {
 	if s := l.signed.Load(); s != nil {
-		return s.size
+		return s.Size
 	}
 	return 0
 }
@@ -670,7 +690,7 @@ func (l *Log) Tile(ctx context.Context, level, index uint64, width int) ([]byte,
 	if !ok || len(data) < w*tiles.HashSize {
 		var err error
 		if data, err = l.store.ReadTile(ctx, level, index); err != nil {
-			return nil, storageError("read a tile", err)
+			return nil, WrapStorageError("read a tile", err)
 		}
 		l.rawTiles.Add(id, data)
 	}
@@ -680,14 +700,14 @@ func (l *Log) Tile(ctx context.Context, level, index uint64, width int) ([]byte,
 	return data[:w*tiles.HashSize], nil
 }
 
-// GzipEntryBundle returns the full entry bundle index gzipped, if the
-// published checkpoint covers it. Full bundles never change, so the result
-// is cached.
-func (l *Log) GzipEntryBundle(ctx context.Context, index uint64) ([]byte, error) {
-	if gz, ok := l.gzBundles.Get(index); ok {
+// GzipEntryBundle returns EntryBundle(ctx, index, width) gzipped. Full
+// bundles never change, so theirs are cached.
+func (l *Log) GzipEntryBundle(ctx context.Context, index uint64, width int) ([]byte, error) {
+	full := width == 0 || width == tiles.Width
+	if gz, ok := l.gzBundles.Get(index); ok && full {
 		return gz, nil
 	}
-	data, err := l.EntryBundle(ctx, index, 0)
+	data, err := l.EntryBundle(ctx, index, width)
 	if err != nil {
 		return nil, err
 	}
@@ -696,7 +716,9 @@ func (l *Log) GzipEntryBundle(ctx context.Context, index uint64) ([]byte, error)
 	if err := gzipTo(&b, data); err != nil {
 		return nil, err
 	}
-	l.gzBundles.Add(index, b.Bytes())
+	if full {
+		l.gzBundles.Add(index, b.Bytes())
+	}
 	return b.Bytes(), nil
 }
 
@@ -728,7 +750,7 @@ func (l *Log) EntryBundle(ctx context.Context, index uint64, width int) ([]byte,
 	}
 	data, err := l.store.ReadEntryBundle(ctx, index)
 	if err != nil {
-		return nil, storageError("read an entry bundle", err)
+		return nil, WrapStorageError("read an entry bundle", err)
 	}
 	if width == 0 {
 		width = tiles.Width
@@ -753,10 +775,10 @@ func (l *Log) checkTile(level, index uint64, width int, what string) error {
 	size := l.size()
 	have := tiles.WidthAt(level, index, size)
 	if have == 0 || (width == 0 && have < tiles.Width) {
-		return notFound("%s %s is not in the log of size %d", what, tiles.Path(level, index, width), size)
+		return NotFoundf("%s %s is not in the log of size %d", what, tiles.Path(level, index, width), size)
 	}
 	if width > have {
-		return notFound("%s %s is wider than the log of size %d", what, tiles.Path(level, index, width), size)
+		return NotFoundf("%s %s is wider than the log of size %d", what, tiles.Path(level, index, width), size)
 	}
 	return nil
 }
@@ -765,13 +787,14 @@ func (l *Log) checkTile(level, index uint64, width int, what string) error {
 // after checking its bytes against the tree's leaf hash.
 func (l *Log) Entry(ctx context.Context, index uint64) ([]byte, error) {
 	if size := l.size(); index >= size {
-		return nil, notFound("entry %d is not in the log of size %d", index, size)
+		return nil, NotFoundf("entry %d is not in the log of size %d", index, size)
 	}
 	return l.readEntry(ctx, index)
 }
 
-// countStorageError counts a storage failure in the metrics.
-func (l *Log) countStorageError(err error) {
+// CountStorageError counts a storage failure (a *StorageError) in the
+// log's metrics: layers above count the failures they answer with it.
+func (l *Log) CountStorageError(err error) {
 	var se *StorageError
 	if errors.As(err, &se) {
 		l.metrics.storageErrors.WithLabelValues(se.Kind()).Inc()
@@ -781,28 +804,19 @@ func (l *Log) countStorageError(err error) {
 // InclusionProof returns the inclusion proof of entry index in the tree of
 // the given size, which must be at most the published size.
 func (l *Log) InclusionProof(ctx context.Context, index, size uint64) ([][]byte, error) {
-	if cur := l.size(); size > cur {
-		return nil, &RangeError{Msg: fmt.Sprintf("tree size %d is larger than the published checkpoint's %d", size, cur)}
-	}
-	if index >= size {
-		return nil, &RangeError{Msg: fmt.Sprintf("index %d is not below tree size %d", index, size)}
+	if cur := l.size(); size > cur || index >= size {
+		return nil, &RangeError{Proof: "inclusion", From: index, To: size, Published: cur}
 	}
 	p, err := l.tiles.InclusionProof(ctx, index, size)
-	return p, storageError("read the tiles of a proof", err)
+	return p, WrapStorageError("read the tiles of a proof", err)
 }
 
 // ConsistencyProof returns the consistency proof between trees of sizes
 // from <= to, where to is at most the published size.
 func (l *Log) ConsistencyProof(ctx context.Context, from, to uint64) ([][]byte, error) {
-	if cur := l.size(); to > cur {
-		return nil, &RangeError{Msg: fmt.Sprintf("tree size %d is larger than the published checkpoint's %d", to, cur)}
-	}
-	if from > to {
-		return nil, &RangeError{Msg: fmt.Sprintf("from size %d is larger than to size %d", from, to)}
-	}
-	if from == 0 {
-		return nil, &RangeError{Msg: "there is no consistency proof from the empty tree"}
+	if cur := l.size(); to > cur || from > to || from == 0 {
+		return nil, &RangeError{Proof: "consistency", From: from, To: to, Published: cur}
 	}
 	p, err := l.tiles.ConsistencyProof(ctx, from, to)
-	return p, storageError("read the tiles of a proof", err)
+	return p, WrapStorageError("read the tiles of a proof", err)
 }

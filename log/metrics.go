@@ -1,17 +1,10 @@
 package log
 
 import (
-	"context"
-	"errors"
-	"net/http"
-
-	"github.com/fwledger/fwledger/digest"
-	"github.com/fwledger/fwledger/provenance"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
 type metrics struct {
-	submissions      *prometheus.CounterVec
 	treeSize         prometheus.Gauge
 	checkpointSize   prometheus.Gauge
 	integrateSeconds prometheus.Histogram
@@ -26,10 +19,6 @@ type metrics struct {
 
 func newMetrics(r prometheus.Registerer) *metrics {
 	m := &metrics{
-		submissions: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "fwlog_submissions_total",
-			Help: "Submitted entries by outcome: new, duplicate, or the reason for rejection.",
-		}, []string{"outcome"}),
 		treeSize: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "fwlog_tree_size",
 			Help: "Number of entries integrated into the Merkle tree.",
@@ -76,99 +65,9 @@ func newMetrics(r prometheus.Registerer) *metrics {
 		}),
 	}
 	if r != nil {
-		r.MustRegister(m.submissions, m.treeSize, m.checkpointSize, m.integrateSeconds,
+		r.MustRegister(m.treeSize, m.checkpointSize, m.integrateSeconds,
 			m.integrationDelay, m.sequenceSeconds, m.sequenceBatch, m.signedSize, m.witnessFailures,
 			m.storageErrors, m.corruptEntries)
 	}
 	return m
-}
-
-// outcome labels a submission for the submissions metric.
-func outcome(res AddResult, err error) string {
-	switch {
-	case err == nil && res.Dup:
-		return "duplicate"
-	case err == nil:
-		return "new"
-	}
-	return classify(err).outcome
-}
-
-// A class is what an error means to a client: its HTTP status, and for a
-// rejected submission, the label of the submissions metric.
-type class struct {
-	status  int
-	outcome string
-}
-
-// classify maps the typed errors of the log and of package provenance to
-// their class. Handlers and metrics both use it, so that they agree.
-func classify(err error) class {
-	var (
-		envErr  *provenance.EnvelopeError
-		ptErr   *provenance.PayloadTypeError
-		stErr   *provenance.StatementError
-		sigErr  *provenance.SignatureError
-		thErr   *provenance.ThresholdError
-		digErr  *digest.MismatchError
-		endErr  *provenance.EndorsementError
-		polErr  *provenance.PolicyViolation
-		klErr   *KeylessError
-		layErr  *provenance.LayoutError
-		large   *tooLarge
-		rngErr  *RangeError
-		ncErr   *provenance.NonCanonicalError
-		tmErr   *TimeError
-		stErr2  *StorageError
-		pendErr *PendingError
-		corrupt *CorruptError
-		badReq  *badRequest
-		mErr    *methodError
-		tooBig  *http.MaxBytesError
-	)
-	switch {
-	case errors.As(err, &mErr):
-		return class{http.StatusMethodNotAllowed, "error"}
-	case errors.As(err, &stErr2):
-		return class{http.StatusServiceUnavailable, "storage"}
-	case errors.As(err, &corrupt):
-		return class{http.StatusInternalServerError, "storage"}
-	case errors.As(err, &pendErr):
-		return class{http.StatusServiceUnavailable, "error"}
-	case errors.As(err, &ncErr):
-		return class{http.StatusBadRequest, "non_canonical"}
-	case errors.As(err, &tmErr):
-		return class{http.StatusBadRequest, "bad_statement"}
-	case errors.Is(err, ErrEntryTooLarge), errors.As(err, &tooBig), errors.As(err, &large):
-		return class{http.StatusRequestEntityTooLarge, "too_large"}
-	case errors.As(err, &endErr), errors.Is(err, ErrProvenanceRequired):
-		return class{http.StatusBadRequest, "bad_provenance"}
-	case errors.As(err, &envErr), errors.As(err, &ptErr):
-		return class{http.StatusBadRequest, "bad_envelope"}
-	case errors.Is(err, provenance.ErrKeyless):
-		return class{http.StatusForbidden, "bad_signature"}
-	case errors.As(err, &stErr):
-		return class{http.StatusBadRequest, "bad_statement"}
-	case errors.As(err, &rngErr), errors.As(err, &badReq), errors.As(err, &digErr):
-		return class{http.StatusBadRequest, "error"}
-	case errors.As(err, &sigErr), errors.As(err, &thErr):
-		return class{http.StatusForbidden, "bad_signature"}
-	case errors.As(err, &polErr):
-		return class{http.StatusForbidden, "policy"}
-	case errors.As(err, &klErr):
-		return class{http.StatusForbidden, "bad_signature"}
-	case errors.As(err, &layErr):
-		return class{http.StatusForbidden, "layout"}
-	case errors.Is(err, ErrNotFound), errors.Is(err, ErrNoImageStore):
-		return class{http.StatusNotFound, "error"}
-	case errors.Is(err, ErrPushback):
-		return class{http.StatusServiceUnavailable, "pushback"}
-	case errors.Is(err, ErrNotWitnessed):
-		return class{http.StatusServiceUnavailable, "not_witnessed"}
-	case errors.Is(err, ErrStopped):
-		return class{http.StatusServiceUnavailable, "stopped"}
-	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
-		return class{http.StatusServiceUnavailable, "error"}
-	}
-	return class{http.StatusInternalServerError, "error"}
 }

@@ -16,8 +16,8 @@ type notFoundError struct{ msg string }
 func (e *notFoundError) Error() string        { return e.msg }
 func (e *notFoundError) Is(target error) bool { return target == ErrNotFound }
 
-// notFound returns an error that is ErrNotFound with the given message.
-func notFound(format string, a ...any) error {
+// NotFoundf returns an error that is ErrNotFound with the given message.
+func NotFoundf(format string, a ...any) error {
 	return &notFoundError{msg: fmt.Sprintf(format, a...)}
 }
 

@@ -7,7 +7,7 @@ import (
 	"testing"
 
 	"github.com/fwledger/fwledger/digest"
-	"github.com/fwledger/fwledger/internal/testutil"
+	"github.com/fwledger/fwledger/fwtest"
 	"github.com/fwledger/fwledger/keys"
 	"github.com/fwledger/fwledger/provenance"
 )
@@ -16,8 +16,8 @@ import (
 // release: envelope parsing, statement and predicate decoding, and one
 // Ed25519 signature.
 func BenchmarkVerifyRelease(b *testing.B) {
-	env := testutil.SignRelease(b, testutil.NewRelease([]byte("image"), nil), k1)
-	ring := testutil.Ring(b, k1)
+	env := fwtest.SignRelease(b, fwtest.NewRelease([]byte("image"), nil), k1)
+	ring := fwtest.Ring(b, k1)
 	ctx := context.Background()
 	b.ReportAllocs()
 	for b.Loop() {
@@ -29,7 +29,7 @@ func BenchmarkVerifyRelease(b *testing.B) {
 
 // BenchmarkParseRelease measures parsing without signature verification.
 func BenchmarkParseRelease(b *testing.B) {
-	env := testutil.SignRelease(b, testutil.NewRelease([]byte("image"), nil), k1)
+	env := fwtest.SignRelease(b, fwtest.NewRelease([]byte("image"), nil), k1)
 	b.ReportAllocs()
 	for b.Loop() {
 		e, err := provenance.ParseEnvelope(env)
@@ -59,8 +59,8 @@ func BenchmarkVerifyPair(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	provBytes := testutil.SignPayload(b, stmt, ciKey)
-	relBytes := testutil.SignRelease(b, testutil.NewRelease(img, func(r *provenance.Release) {
+	provBytes := fwtest.SignPayload(b, stmt, ciKey)
+	relBytes := fwtest.SignRelease(b, fwtest.NewRelease(img, func(r *provenance.Release) {
 		r.Provenance = []digest.Digest{sha256.Sum256(provBytes)}
 	}), k1)
 	pubs := map[string][]byte{}
@@ -85,7 +85,7 @@ rules:
 	if err != nil {
 		b.Fatal(err)
 	}
-	releaseRing, builderRing := testutil.Ring(b, k1), testutil.Ring(b, ciKey)
+	releaseRing, builderRing := fwtest.Ring(b, k1), fwtest.Ring(b, ciKey)
 	b.ReportAllocs()
 	for b.Loop() {
 		rel, err := provenance.ParseEntry(relBytes)

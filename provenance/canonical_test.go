@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/fwledger/fwledger/internal/testutil"
+	"github.com/fwledger/fwledger/fwtest"
 	"github.com/fwledger/fwledger/provenance"
 )
 
@@ -18,11 +18,11 @@ import (
 // canonicalizing it gives back the canonical bytes, whose signatures verify.
 func TestCanonicalEnvelope(t *testing.T) {
 	ctx := context.Background()
-	stmt, err := testutil.NewRelease([]byte("canonical image"), nil).Statement()
+	stmt, err := fwtest.NewRelease([]byte("canonical image"), nil).Statement()
 	if err != nil {
 		t.Fatal(err)
 	}
-	canon := testutil.SignPayload(t, stmt, k1, k2)
+	canon := fwtest.SignPayload(t, stmt, k1, k2)
 	env, err := provenance.ParseEnvelope(canon)
 	if err != nil {
 		t.Fatal(err)
@@ -80,7 +80,7 @@ func TestCanonicalEnvelope(t *testing.T) {
 			}
 		})
 	}
-	if _, err := provenance.VerifySignatures(ctx, env, testutil.Ring(t, k1, k2), 2); err != nil {
+	if _, err := provenance.VerifySignatures(ctx, env, fwtest.Ring(t, k1, k2), 2); err != nil {
 		t.Errorf("the canonical envelope does not verify: %v", err)
 	}
 }

@@ -7,12 +7,12 @@ import (
 	"encoding/json"
 	"testing"
 
-	"github.com/fwledger/fwledger/internal/testutil"
+	"github.com/fwledger/fwledger/fwtest"
 	"github.com/fwledger/fwledger/keys"
 	"github.com/fwledger/fwledger/provenance"
 )
 
-func readInterop(t *testing.T, name string) []byte { return testutil.ReadInterop(t, name) }
+func readInterop(t *testing.T, name string) []byte { return fwtest.ReadInterop(t, name) }
 
 func ringFromPEM(t *testing.T, name string) *keys.Ring {
 	k, err := keys.ParsePublic(readInterop(t, name))

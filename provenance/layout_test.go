@@ -9,17 +9,17 @@ import (
 	"time"
 
 	"github.com/fwledger/fwledger/digest"
-	"github.com/fwledger/fwledger/internal/testutil"
+	"github.com/fwledger/fwledger/fwtest"
 	"github.com/fwledger/fwledger/keys"
 	"github.com/fwledger/fwledger/provenance"
 	intoto "github.com/in-toto/in-toto-golang/in_toto"
 )
 
-type pipeline = testutil.Pipeline
+type pipeline = fwtest.Pipeline
 
-func newPipeline(t testing.TB, image []byte) *pipeline { return testutil.NewPipeline(t, image) }
+func newPipeline(t testing.TB, image []byte) *pipeline { return fwtest.NewPipeline(t, image) }
 
-func hashObj(data []byte) intoto.HashObj { return testutil.HashObj(data) }
+func hashObj(data []byte) intoto.HashObj { return fwtest.HashObj(data) }
 
 func entries(t testing.TB, p *pipeline) (*provenance.Entry, []*provenance.Entry) {
 	parse := func(data []byte) *provenance.Entry {
@@ -34,9 +34,9 @@ func entries(t testing.TB, p *pipeline) (*provenance.Entry, []*provenance.Entry)
 }
 
 func TestVerifyLayout(t *testing.T) {
-	image := testutil.Image("layout image", 2048)
+	image := fwtest.Image("layout image", 2048)
 	d := digest.Digest(sha256.Sum256(image))
-	vendor := []*keys.PublicKey{testutil.LayoutKey.Public()}
+	vendor := []*keys.PublicKey{fwtest.LayoutKey.Public()}
 	now := time.Now()
 	for _, tc := range []struct {
 		desc        string
@@ -48,9 +48,9 @@ func TestVerifyLayout(t *testing.T) {
 	}{
 		{desc: "good", layoutKeys: vendor},
 		{desc: "good, explicit product step", layoutKeys: vendor, productStep: "package"},
-		{desc: "layout signed by another key", layoutKeys: []*keys.PublicKey{testutil.Key("someone").Public()}, msg: "layout signature"},
+		{desc: "layout signed by another key", layoutKeys: []*keys.PublicKey{fwtest.Key("someone").Public()}, msg: "layout signature"},
 		{desc: "layout expired", layoutKeys: vendor, edit: func(p *pipeline) { p.Layout.Expires = "2020-01-01T00:00:00Z" }, msg: "expired"},
-		{desc: "link signed by an unauthorized functionary", layoutKeys: vendor, edit: func(p *pipeline) { p.PackageKey = testutil.BuildFunc }, msg: "package"},
+		{desc: "link signed by an unauthorized functionary", layoutKeys: vendor, edit: func(p *pipeline) { p.PackageKey = fwtest.BuildFunc }, msg: "package"},
 		{desc: "a step's link missing", layoutKeys: vendor, drop: 1, msg: "build"},
 		{desc: "artifact rule broken between steps", layoutKeys: vendor, edit: func(p *pipeline) {
 			p.Package.Materials = map[string]intoto.HashObj{"fw.bin": hashObj([]byte("something else"))}
@@ -92,7 +92,7 @@ func TestVerifyLayout(t *testing.T) {
 
 func TestParseMetablockRejects(t *testing.T) {
 	p := newPipeline(t, []byte("x"))
-	good := testutil.SignMetablock(t, p.Build, testutil.BuildFunc)
+	good := fwtest.SignMetablock(t, p.Build, fwtest.BuildFunc)
 	var m map[string]any
 	json.Unmarshal(good, &m)
 	m["extra"] = 1
@@ -116,7 +116,7 @@ func TestPolicyLayoutRule(t *testing.T) {
 	layout, links := entries(t, p)
 	prov := provEntry(t, ciKey, "https://ci.example.com/runner/v1", nil)
 	load := files(t)
-	layoutPub, _ := testutil.LayoutKey.Public().Marshal()
+	layoutPub, _ := fwtest.LayoutKey.Public().Marshal()
 	pol, err := provenance.ParsePolicy([]byte(`
 version: 1
 keys:
@@ -141,7 +141,7 @@ rules:
 		t.Fatal(err)
 	}
 	rel := func(layout *provenance.Entry, links ...*provenance.Entry) *provenance.Entry {
-		r := testutil.NewRelease(image, func(r *provenance.Release) {
+		r := fwtest.NewRelease(image, func(r *provenance.Release) {
 			r.Provenance = []digest.Digest{prov.Digest}
 			if layout != nil {
 				r.Layout = &layout.Digest
@@ -150,7 +150,7 @@ rules:
 				r.Links = append(r.Links, l.Digest)
 			}
 		})
-		e, err := provenance.ParseEntry(testutil.SignRelease(t, r, k1))
+		e, err := provenance.ParseEntry(fwtest.SignRelease(t, r, k1))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -10,21 +10,21 @@ import (
 	"testing"
 	"time"
 
-	"github.com/fwledger/fwledger/internal/testutil"
+	"github.com/fwledger/fwledger/fwtest"
 	"github.com/fwledger/fwledger/keys"
 	"github.com/fwledger/fwledger/provenance"
 )
 
 var (
-	ciKey      = testutil.Key("builder.example.com/ci")
-	rebuildKey = testutil.Key("rebuilder.example.org/r1")
-	otherKey   = testutil.Key("builder.example.com/other")
+	ciKey      = fwtest.Key("builder.example.com/ci")
+	rebuildKey = fwtest.Key("rebuilder.example.org/r1")
+	otherKey   = fwtest.Key("builder.example.com/other")
 )
 
 // files serves policy-relative files from memory.
 func files(t *testing.T) func(string) ([]byte, error) {
 	m := map[string][]byte{}
-	for name, k := range map[string]*keys.PrivateKey{"release-1.pub": k1, "release-2.pub": k2, "release-3.pub": k3, "ci.pub": ciKey, "rebuild.pub": rebuildKey, "other.pub": otherKey, "layout.pub": testutil.LayoutKey} {
+	for name, k := range map[string]*keys.PrivateKey{"release-1.pub": k1, "release-2.pub": k2, "release-3.pub": k3, "ci.pub": ciKey, "rebuild.pub": rebuildKey, "other.pub": otherKey, "layout.pub": fwtest.LayoutKey} {
 		pub, err := k.Public().Marshal()
 		if err != nil {
 			t.Fatal(err)
@@ -92,7 +92,7 @@ func mustPolicy(t *testing.T, text string) *provenance.Policy {
 	return p
 }
 
-var polImage = testutil.Image("policy image", 1234)
+var polImage = fwtest.Image("policy image", 1234)
 
 // provEntry returns parsed provenance for polImage by signer, changed by
 // edit.
@@ -110,7 +110,7 @@ func provEntry(t *testing.T, signer *keys.PrivateKey, builderID string, edit fun
 	if err != nil {
 		t.Fatal(err)
 	}
-	e, err := provenance.ParseEntry(testutil.SignPayload(t, stmt, signer))
+	e, err := provenance.ParseEntry(fwtest.SignPayload(t, stmt, signer))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -123,7 +123,7 @@ func resign(t *testing.T, e *provenance.Entry, signer *keys.PrivateKey, old, new
 	if body == string(e.Envelope.Body) {
 		t.Fatalf("%q not in the statement", old)
 	}
-	out, err := provenance.ParseEntry(testutil.SignPayload(t, []byte(body), signer))
+	out, err := provenance.ParseEntry(fwtest.SignPayload(t, []byte(body), signer))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -131,13 +131,13 @@ func resign(t *testing.T, e *provenance.Entry, signer *keys.PrivateKey, old, new
 }
 
 func releaseEntry(t *testing.T, model string, prov []*provenance.Entry, signers ...*keys.PrivateKey) *provenance.Entry {
-	r := testutil.NewRelease(polImage, func(r *provenance.Release) {
+	r := fwtest.NewRelease(polImage, func(r *provenance.Release) {
 		r.Models = []string{model}
 		for _, p := range prov {
 			r.Provenance = append(r.Provenance, p.Digest)
 		}
 	})
-	e, err := provenance.ParseEntry(testutil.SignRelease(t, r, signers...))
+	e, err := provenance.ParseEntry(fwtest.SignRelease(t, r, signers...))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,21 +13,21 @@ import (
 	"time"
 
 	"github.com/fwledger/fwledger/digest"
-	"github.com/fwledger/fwledger/internal/testutil"
+	"github.com/fwledger/fwledger/fwtest"
 	"github.com/fwledger/fwledger/keys"
 	"github.com/fwledger/fwledger/provenance"
 	"github.com/secure-systems-lab/go-securesystemslib/dsse"
 )
 
 var (
-	k1 = testutil.Key("example.com/release-1")
-	k2 = testutil.Key("example.com/release-2")
-	k3 = testutil.Key("example.com/release-3")
+	k1 = fwtest.Key("example.com/release-1")
+	k2 = fwtest.Key("example.com/release-2")
+	k3 = fwtest.Key("example.com/release-3")
 )
 
 func TestReleaseRoundTrip(t *testing.T) {
 	base := digest.Digest{1, 2, 3}
-	r := testutil.NewRelease([]byte("image"), func(r *provenance.Release) {
+	r := fwtest.NewRelease([]byte("image"), func(r *provenance.Release) {
 		r.Models = []string{"acme-x1", "acme-x1-pro"}
 		r.Version = "2.0.0-rc.1+build.5"
 		r.SecurityVersion = 1 << 40
@@ -62,7 +62,7 @@ func TestValidVersion(t *testing.T) {
 // statementWith returns a valid release statement with the predicate edited
 // as JSON: keys in set are replaced, keys in del removed.
 func statementWith(t *testing.T, edit func(st, pred map[string]any)) []byte {
-	stmt, err := testutil.NewRelease([]byte("image"), nil).Statement()
+	stmt, err := fwtest.NewRelease([]byte("image"), nil).Statement()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -130,7 +130,7 @@ func TestParseReleaseRejects(t *testing.T) {
 }
 
 func sigOf(t *testing.T, k *keys.PrivateKey, env *provenance.Envelope) dsse.Signature {
-	s := testutil.Signer(t, k)
+	s := fwtest.Signer(t, k)
 	raw, err := s.Sign(context.Background(), dsse.PAE(env.PayloadType, env.Body))
 	if err != nil {
 		t.Fatal(err)
@@ -141,8 +141,8 @@ func sigOf(t *testing.T, k *keys.PrivateKey, env *provenance.Envelope) dsse.Sign
 
 func TestVerifySignatures(t *testing.T) {
 	ctx := context.Background()
-	stmt, _ := testutil.NewRelease([]byte("image"), nil).Statement()
-	env, err := provenance.ParseEnvelope(testutil.SignPayload(t, stmt, k1))
+	stmt, _ := fwtest.NewRelease([]byte("image"), nil).Statement()
+	env, err := provenance.ParseEnvelope(fwtest.SignPayload(t, stmt, k1))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -153,7 +153,7 @@ func TestVerifySignatures(t *testing.T) {
 	bad.Sig = base64.StdEncoding.EncodeToString(raw)
 	noID := s2
 	noID.KeyID = ""
-	ring := testutil.Ring(t, k1, k2)
+	ring := fwtest.Ring(t, k1, k2)
 	// junk returns n signatures that name no trusted key and verify with
 	// none: an envelope padded by someone without a key.
 	junk := func(n int) []dsse.Signature {
@@ -204,9 +204,9 @@ func TestVerifySignatures(t *testing.T) {
 
 func TestAddSignatureKeepsPayload(t *testing.T) {
 	ctx := context.Background()
-	stmt, _ := testutil.NewRelease([]byte("image"), nil).Statement()
-	env := testutil.SignPayload(t, stmt, k1)
-	two, err := provenance.AddSignature(ctx, env, testutil.Signer(t, k2))
+	stmt, _ := fwtest.NewRelease([]byte("image"), nil).Statement()
+	env := fwtest.SignPayload(t, stmt, k1)
+	two, err := provenance.AddSignature(ctx, env, fwtest.Signer(t, k2))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -215,16 +215,16 @@ func TestAddSignatureKeepsPayload(t *testing.T) {
 	if e1.Payload != e2.Payload || !bytes.Equal(e2.Body, stmt) {
 		t.Error("AddSignature changed the payload")
 	}
-	if _, err := provenance.VerifySignatures(ctx, e2, testutil.Ring(t, k1, k2), 2); err != nil {
+	if _, err := provenance.VerifySignatures(ctx, e2, fwtest.Ring(t, k1, k2), 2); err != nil {
 		t.Errorf("two signatures do not verify: %v", err)
 	}
-	if _, err := provenance.AddSignature(ctx, two, testutil.Signer(t, k2)); err == nil {
+	if _, err := provenance.AddSignature(ctx, two, fwtest.Signer(t, k2)); err == nil {
 		t.Error("adding a second signature by the same key succeeded")
 	}
 }
 
 func TestParseEnvelopeRejects(t *testing.T) {
-	good := testutil.SignPayload(t, []byte("{}"), k1)
+	good := fwtest.SignPayload(t, []byte("{}"), k1)
 	for _, tc := range []struct {
 		desc string
 		data []byte
@@ -248,7 +248,7 @@ func TestParseEnvelopeRejects(t *testing.T) {
 }
 
 func TestStatementIsProtojson(t *testing.T) {
-	r := testutil.NewRelease([]byte("x"), func(r *provenance.Release) { r.Created = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC) })
+	r := fwtest.NewRelease([]byte("x"), func(r *provenance.Release) { r.Created = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC) })
 	stmt, err := r.Statement()
 	if err != nil {
 		t.Fatal(err)

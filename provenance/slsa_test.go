@@ -9,7 +9,7 @@ import (
 	"testing"
 
 	"github.com/fwledger/fwledger/digest"
-	"github.com/fwledger/fwledger/internal/testutil"
+	"github.com/fwledger/fwledger/fwtest"
 	"github.com/fwledger/fwledger/provenance"
 )
 
@@ -29,8 +29,8 @@ func TestSubjectDigests(t *testing.T) {
 	img := []byte("an image")
 	s256 := sha256.Sum256(img)
 	s512 := sha512.Sum512(img)
-	rel := testutil.NewRelease(img, nil)
-	rel512 := testutil.NewRelease(img, func(r *provenance.Release) { r.ImageSHA512 = s512[:] })
+	rel := fwtest.NewRelease(img, nil)
+	rel512 := fwtest.NewRelease(img, func(r *provenance.Release) { r.ImageSHA512 = s512[:] })
 	for _, tc := range []struct {
 		desc     string
 		digests  map[string]string
@@ -83,7 +83,7 @@ func TestProvenanceTimes(t *testing.T) {
 func TestAttestsPerSubject(t *testing.T) {
 	img := []byte("an image")
 	s256, s512 := sha256.Sum256(img), sha512.Sum512(img)
-	rel512 := testutil.NewRelease(img, func(r *provenance.Release) { r.ImageSHA512 = s512[:] })
+	rel512 := fwtest.NewRelease(img, func(r *provenance.Release) { r.ImageSHA512 = s512[:] })
 	subjects := func(subs ...string) []byte {
 		return []byte(`{"_type":"https://in-toto.io/Statement/v1","subject":[` + strings.Join(subs, ",") +
 			`],"predicateType":"https://slsa.dev/provenance/v1","predicate":{"buildDefinition":{"buildType":"t"},"runDetails":{"builder":{"id":"b"}}}}`)

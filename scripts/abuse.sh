@@ -18,7 +18,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-go build -o "$work/bin/" ./cmd/fwlog ./cmd/fwctl ./internal/cmd/fwbench
+go build -o "$work/bin/" ./cmd/fwlog ./cmd/fwctl ./cmd/internal/fwbench
 bin=$work/bin
 "$bin/fwctl" keygen --name bench.example/release --out "$work/release" >/dev/null
 "$bin/fwctl" keygen --name bench.example/ci --out "$work/builder" >/dev/null

@@ -34,7 +34,7 @@ echo "building $base (base) and $head (head) into $work" >&2
 git worktree add --detach --force "$work/base-src" "$BASE" >/dev/null
 (cd "$work/base-src" && go build -o "$work/base/" ./cmd/fwlog ./cmd/fwwitness)
 go build -o "$work/head/" ./cmd/fwlog ./cmd/fwwitness ./cmd/fwctl
-go build -tags sqlite_dbstat -o "$work/head/" ./internal/cmd/fwbench
+go build -tags sqlite_dbstat -o "$work/head/" ./cmd/internal/fwbench
 tools=$work/head
 "$tools/fwctl" keygen --name bench.example/release --out "$work/release" >/dev/null
 "$tools/fwctl" keygen --name bench.example/ci --out "$work/builder" >/dev/null

@@ -38,7 +38,7 @@ trap cleanup EXIT
 echo "building into $work/bin" >&2
 go build -o "$work/bin/" ./cmd/fwlog ./cmd/fwctl ./cmd/fwwitness
 # fwbench reads the stopped log's database; sqlite_dbstat gives the per-table sizes.
-go build -tags sqlite_dbstat -o "$work/bin/" ./internal/cmd/fwbench
+go build -tags sqlite_dbstat -o "$work/bin/" ./cmd/internal/fwbench
 bin=$work/bin
 "$bin/fwctl" keygen --name bench.example/release --out "$work/release" >/dev/null
 "$bin/fwctl" keygen --name bench.example/ci --out "$work/builder" >/dev/null

@@ -4,14 +4,14 @@ import (
 	"crypto/sha256"
 	"testing"
 
-	"github.com/fwledger/fwledger/internal/testutil"
+	"github.com/fwledger/fwledger/fwtest"
 	"github.com/fwledger/fwledger/keys"
 	"github.com/fwledger/fwledger/tlogpolicy"
 )
 
 // FuzzVerifyCheckpoint checks checkpoint verification on arbitrary notes.
 func FuzzVerifyCheckpoint(f *testing.F) {
-	v, err := testutil.LogKey.Public().NoteVerifier()
+	v, err := fwtest.LogKey.Public().NoteVerifier()
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -50,15 +50,15 @@ func FuzzParse(f *testing.F) {
 // verification under a 2-of-3 policy: it never panics, and what it accepts
 // is signed by the log and cosigned by at least two of the witnesses.
 func FuzzPolicyVerifyCheckpoint(f *testing.F) {
-	ws := []*keys.PrivateKey{testutil.Key("witness-a.example.org"), testutil.Key("witness-b.example.org"), testutil.Key("witness-c.example.org")}
-	p, err := tlogpolicy.Parse(testutil.WitnessPolicy(f, testutil.LogKey, 2, ws))
+	ws := []*keys.PrivateKey{fwtest.Key("witness-a.example.org"), fwtest.Key("witness-b.example.org"), fwtest.Key("witness-c.example.org")}
+	p, err := tlogpolicy.Parse(fwtest.WitnessPolicy(f, fwtest.LogKey, 2, ws))
 	if err != nil {
 		f.Fatal(err)
 	}
 	root := sha256.Sum256([]byte("fuzz"))
-	cp := testutil.SignCheckpoint(f, testutil.LogKey, 9, root[:])
-	f.Add(testutil.Cosign(f, cp, ws[0], ws[2]))
-	f.Add(testutil.Cosign(f, cp, ws[1]))
+	cp := fwtest.SignCheckpoint(f, fwtest.LogKey, 9, root[:])
+	f.Add(fwtest.Cosign(f, cp, ws[0], ws[2]))
+	f.Add(fwtest.Cosign(f, cp, ws[1]))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		wc, err := p.VerifyCheckpoint(b)
 		if err != nil {
@@ -67,7 +67,7 @@ func FuzzPolicyVerifyCheckpoint(f *testing.F) {
 		if len(wc.Cosignatures) < 2 {
 			t.Fatalf("accepted %q with %d cosignatures", b, len(wc.Cosignatures))
 		}
-		v, _ := testutil.LogKey.Public().NoteVerifier()
+		v, _ := fwtest.LogKey.Public().NoteVerifier()
 		if _, err := tlogpolicy.VerifyCheckpoint(v, b); err != nil {
 			t.Fatalf("accepted %q, which the log key does not verify: %v", b, err)
 		}

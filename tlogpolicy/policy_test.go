@@ -10,20 +10,20 @@ import (
 	"testing"
 	"time"
 
-	"github.com/fwledger/fwledger/internal/testutil"
+	"github.com/fwledger/fwledger/fwtest"
 	"github.com/fwledger/fwledger/keys"
 	"github.com/fwledger/fwledger/tlogpolicy"
 )
 
 var (
-	witA = testutil.Key("witness-a.example.org")
-	witB = testutil.Key("witness-b.example.org")
-	witC = testutil.Key("witness-c.example.org")
-	witD = testutil.Key("witness-d.example.org") // in no policy
+	witA = fwtest.Key("witness-a.example.org")
+	witB = fwtest.Key("witness-b.example.org")
+	witC = fwtest.Key("witness-c.example.org")
+	witD = fwtest.Key("witness-d.example.org") // in no policy
 )
 
 func logVKey(t testing.TB) string {
-	v, err := testutil.LogKey.Public().VerifierKey()
+	v, err := fwtest.LogKey.Public().VerifierKey()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -31,14 +31,14 @@ func logVKey(t testing.TB) string {
 }
 
 func TestParseWitnessPolicy(t *testing.T) {
-	a, b, c := testutil.CosignerVKey(t, witA), testutil.CosignerVKey(t, witB), testutil.CosignerVKey(t, witC)
+	a, b, c := fwtest.CosignerVKey(t, witA), fwtest.CosignerVKey(t, witB), fwtest.CosignerVKey(t, witC)
 	plainA, _ := witA.Public().VerifierKey() // type 0x01: the same key as a
 	good := fmt.Sprintf("# fleet policy\nlog %s http://127.0.0.1:8080\n\n  witness\tX1 %s https://w1.example/prefix  \nwitness X2 %s\nwitness X3 %s\ngroup X 2 X1 X2 X3\n\t# comment\ngroup top all X\nquorum top\n", logVKey(t), a, b, c)
 	p, err := tlogpolicy.Parse([]byte(good))
 	if err != nil {
 		t.Fatalf("ParseWitnessPolicy(good) = %v", err)
 	}
-	if len(p.Logs) != 1 || p.Logs[0].URL != "http://127.0.0.1:8080" || p.Logs[0].Verifier.Name() != testutil.LogKey.Name {
+	if len(p.Logs) != 1 || p.Logs[0].URL != "http://127.0.0.1:8080" || p.Logs[0].Verifier.Name() != fwtest.LogKey.Name {
 		t.Errorf("logs = %+v", p.Logs)
 	}
 	if len(p.Witnesses) != 3 || p.Witnesses[0].Name != "X1" || p.Witnesses[0].URL != "https://w1.example/prefix" || p.Witnesses[1].URL != "" {
@@ -115,9 +115,9 @@ func TestParseWitnessPolicy(t *testing.T) {
 
 func TestWitnessPolicyVerifyCheckpoint(t *testing.T) {
 	root := sha256.Sum256([]byte("root"))
-	cp := testutil.SignCheckpoint(t, testutil.LogKey, 42, root[:])
+	cp := fwtest.SignCheckpoint(t, fwtest.LogKey, 42, root[:])
 	policy := func(t *testing.T, k int) *tlogpolicy.Policy {
-		p, err := tlogpolicy.Parse(testutil.WitnessPolicy(t, testutil.LogKey, k, []*keys.PrivateKey{witA, witB, witC}))
+		p, err := tlogpolicy.Parse(fwtest.WitnessPolicy(t, fwtest.LogKey, k, []*keys.PrivateKey{witA, witB, witC}))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -136,7 +136,7 @@ func TestWitnessPolicyVerifyCheckpoint(t *testing.T) {
 		}
 		return []byte(strings.Join(lines, "\n"))
 	}
-	other := testutil.Key("example.com/otherlog")
+	other := fwtest.Key("example.com/otherlog")
 	before := time.Now().Add(-time.Second)
 	for _, tc := range []struct {
 		desc      string
@@ -145,19 +145,19 @@ func TestWitnessPolicyVerifyCheckpoint(t *testing.T) {
 		wantErr   any
 		cosigners []string
 	}{
-		{"two of three", twoOfThree, testutil.Cosign(t, cp, witA, witC), nil, []string{"w0", "w2"}},
-		{"all three", twoOfThree, testutil.Cosign(t, cp, witC, witB, witA), nil, []string{"w2", "w1", "w0"}},
-		{"unknown cosigner ignored", twoOfThree, testutil.Cosign(t, cp, witD, witA, witB), nil, []string{"w0", "w1"}},
+		{"two of three", twoOfThree, fwtest.Cosign(t, cp, witA, witC), nil, []string{"w0", "w2"}},
+		{"all three", twoOfThree, fwtest.Cosign(t, cp, witC, witB, witA), nil, []string{"w2", "w1", "w0"}},
+		{"unknown cosigner ignored", twoOfThree, fwtest.Cosign(t, cp, witD, witA, witB), nil, []string{"w0", "w1"}},
 		{"quorum none", policy(t, 0), cp, nil, nil},
 		{"no cosignature", twoOfThree, cp, &tlogpolicy.QuorumError{}, nil},
-		{"one of three", twoOfThree, testutil.Cosign(t, cp, witB), &tlogpolicy.QuorumError{}, nil},
-		{"unknown cosigners do not count", twoOfThree, testutil.Cosign(t, cp, witB, witD), &tlogpolicy.QuorumError{}, nil},
-		{"a cosignature twice counts once", twoOfThree, append(testutil.Cosign(t, cp, witB), testutil.CosignatureLines(t, cp, witB)...), &tlogpolicy.QuorumError{}, nil},
-		{"bad cosignature from a known witness", twoOfThree, corrupt(testutil.Cosign(t, cp, witA, witB, witC), witB.Name), &tlogpolicy.CheckpointError{}, nil},
-		{"bad log signature", twoOfThree, corrupt(testutil.Cosign(t, cp, witA, witB), testutil.LogKey.Name), &tlogpolicy.CheckpointError{}, nil},
-		{"log signature missing", twoOfThree, testutil.Cosign(t, testutil.SignCheckpoint(t, &keys.PrivateKey{Name: testutil.LogKey.Name, Key: testutil.Key("impostor").Key}, 42, root[:]), witA, witB), &tlogpolicy.CheckpointError{}, nil},
-		{"log not in policy", twoOfThree, testutil.Cosign(t, testutil.SignCheckpoint(t, other, 42, root[:]), witA, witB), &tlogpolicy.CheckpointError{}, nil},
-		{"cosigned another checkpoint", twoOfThree, append(bytes.Clone(cp), testutil.CosignatureLines(t, testutil.SignCheckpoint(t, testutil.LogKey, 43, root[:]), witA, witB)...), &tlogpolicy.CheckpointError{}, nil},
+		{"one of three", twoOfThree, fwtest.Cosign(t, cp, witB), &tlogpolicy.QuorumError{}, nil},
+		{"unknown cosigners do not count", twoOfThree, fwtest.Cosign(t, cp, witB, witD), &tlogpolicy.QuorumError{}, nil},
+		{"a cosignature twice counts once", twoOfThree, append(fwtest.Cosign(t, cp, witB), fwtest.CosignatureLines(t, cp, witB)...), &tlogpolicy.QuorumError{}, nil},
+		{"bad cosignature from a known witness", twoOfThree, corrupt(fwtest.Cosign(t, cp, witA, witB, witC), witB.Name), &tlogpolicy.CheckpointError{}, nil},
+		{"bad log signature", twoOfThree, corrupt(fwtest.Cosign(t, cp, witA, witB), fwtest.LogKey.Name), &tlogpolicy.CheckpointError{}, nil},
+		{"log signature missing", twoOfThree, fwtest.Cosign(t, fwtest.SignCheckpoint(t, &keys.PrivateKey{Name: fwtest.LogKey.Name, Key: fwtest.Key("impostor").Key}, 42, root[:]), witA, witB), &tlogpolicy.CheckpointError{}, nil},
+		{"log not in policy", twoOfThree, fwtest.Cosign(t, fwtest.SignCheckpoint(t, other, 42, root[:]), witA, witB), &tlogpolicy.CheckpointError{}, nil},
+		{"cosigned another checkpoint", twoOfThree, append(bytes.Clone(cp), fwtest.CosignatureLines(t, fwtest.SignCheckpoint(t, fwtest.LogKey, 43, root[:]), witA, witB)...), &tlogpolicy.CheckpointError{}, nil},
 		{"garbage", twoOfThree, []byte("garbage"), &tlogpolicy.CheckpointError{}, nil},
 	} {
 		t.Run(tc.desc, func(t *testing.T) {
@@ -196,12 +196,12 @@ func TestWitnessPolicyVerifyCheckpoint(t *testing.T) {
 func TestParsePolicyLogs(t *testing.T) {
 	log := "log " + logVKey(t) + "\n"
 	logs, err := tlogpolicy.ParseLogs([]byte("# followed logs\n" + log))
-	if err != nil || len(logs) != 1 || logs[0].Verifier.Name() != testutil.LogKey.Name {
+	if err != nil || len(logs) != 1 || logs[0].Verifier.Name() != fwtest.LogKey.Name {
 		t.Fatalf("ParsePolicyLogs = %+v, %v", logs, err)
 	}
 	for _, tc := range []struct{ desc, list, want string }{
 		{"empty", "# nothing\n", "invalid log list: no log line"},
-		{"a witness line", log + "witness w " + testutil.CosignerVKey(t, witA) + "\n", "invalid log list: line 2: want: log <vkey> [<url>]"},
+		{"a witness line", log + "witness w " + fwtest.CosignerVKey(t, witA) + "\n", "invalid log list: line 2: want: log <vkey> [<url>]"},
 		{"a quorum line", log + "quorum none\n", "invalid log list: line 2: want: log <vkey> [<url>]"},
 		{"duplicate key", log + log, "has the same public key as log"},
 	} {
@@ -214,14 +214,14 @@ func TestParsePolicyLogs(t *testing.T) {
 // TestCheckpointErrorNamesKeys checks that a checkpoint signed by another
 // key is rejected with the evidence: which keys signed, which was expected.
 func TestCheckpointErrorNamesKeys(t *testing.T) {
-	logV, err := testutil.LogKey.Public().NoteVerifier()
+	logV, err := fwtest.LogKey.Public().NoteVerifier()
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := tlogpolicy.NoteKey{Name: logV.Name(), Hash: logV.KeyHash()}
-	impostor := testutil.Key("example.com/testlog-impostor")
-	impostor.Name = testutil.LogKey.Name // same name, another key: another hash
-	other := testutil.Key("example.com/another-log")
+	impostor := fwtest.Key("example.com/testlog-impostor")
+	impostor.Name = fwtest.LogKey.Name // same name, another key: another hash
+	other := fwtest.Key("example.com/another-log")
 	root := make([]byte, 32)
 	keyOf := func(k *keys.PrivateKey) tlogpolicy.NoteKey {
 		v, err := k.Public().NoteVerifier()
@@ -237,9 +237,9 @@ func TestCheckpointErrorNamesKeys(t *testing.T) {
 		{"same name, another key", []*keys.PrivateKey{impostor}},
 		{"two other keys", []*keys.PrivateKey{other, impostor}},
 	} {
-		signed := testutil.SignCheckpoint(t, tc.signers[0], 3, root)
+		signed := fwtest.SignCheckpoint(t, tc.signers[0], 3, root)
 		if len(tc.signers) > 1 {
-			signed = testutil.Cosign(t, signed, tc.signers[1:]...)
+			signed = fwtest.Cosign(t, signed, tc.signers[1:]...)
 		}
 		_, err := tlogpolicy.VerifyCheckpoint(logV, signed)
 		var ce *tlogpolicy.CheckpointError

@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/fwledger/fwledger/internal/testutil"
+	"github.com/fwledger/fwledger/fwtest"
 	"github.com/fwledger/fwledger/witness"
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/mod/sumdb/note"
@@ -47,7 +47,7 @@ func TestCosignAgain(t *testing.T) {
 		}
 	}
 	cp := tr.checkpoint(t, logKey, 8)
-	public := testutil.Cosign(t, cp, witKey, testutil.Key("witness-z.example.org"))
+	public := fwtest.Cosign(t, cp, witKey, fwtest.Key("witness-z.example.org"))
 	// sendAgain sends the latest checkpoint n times, alternating the log's
 	// bytes and the public ones, and returns the distinct answers.
 	sendAgain := func(n int) map[string]bool {

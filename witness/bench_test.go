@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"testing"
 
-	"github.com/fwledger/fwledger/internal/testutil"
+	"github.com/fwledger/fwledger/fwtest"
 	"github.com/fwledger/fwledger/keys"
 	"github.com/fwledger/fwledger/witness"
 )
@@ -46,9 +46,9 @@ func BenchmarkAddCheckpointLogs(b *testing.B) {
 	size := uint64(7*(b.N/logs) + 14)
 	var lks []*keys.PrivateKey
 	for i := range logs {
-		lks = append(lks, testutil.Key(fmt.Sprintf("example.com/log-%d", i)))
+		lks = append(lks, fwtest.Key(fmt.Sprintf("example.com/log-%d", i)))
 	}
-	w := startWitness(b, "", witness.Config{Logs: testutil.LogList(b, lks...)})
+	w := startWitness(b, "", witness.Config{Logs: fwtest.LogList(b, lks...)})
 	tr := newTree(int(size), -1, "")
 	reqs := make([][]*witness.AddCheckpointRequest, logs)
 	for i, lk := range lks {
@@ -111,7 +111,7 @@ func benchmarkRefresh(b *testing.B, alternate bool) {
 	}
 	reqs := []*witness.AddCheckpointRequest{{OldSize: 8, Checkpoint: cp}}
 	if alternate {
-		reqs = append(reqs, &witness.AddCheckpointRequest{OldSize: 8, Checkpoint: testutil.Cosign(b, cp, testutil.Key("witness-z.example.org"))})
+		reqs = append(reqs, &witness.AddCheckpointRequest{OldSize: 8, Checkpoint: fwtest.Cosign(b, cp, fwtest.Key("witness-z.example.org"))})
 	}
 	writes := w.store.Writes()
 	b.ResetTimer()

@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/fwledger/fwledger/internal/testutil"
+	"github.com/fwledger/fwledger/fwtest"
 	"github.com/fwledger/fwledger/witness"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -17,7 +17,7 @@ func TestCollectorCancelledAfterQuorum(t *testing.T) {
 	wn := startWitnesses(t, 3, 2)
 	wn.servers[2].slow.Store(true) // w2 answers only when the client gives up
 	reg := prometheus.NewRegistry()
-	c, err := witness.NewCollector(witness.CollectorConfig{Policy: wn.policy, Logger: testutil.Logger(t), Registerer: reg})
+	c, err := witness.NewCollector(witness.CollectorConfig{Policy: wn.policy, Logger: fwtest.Logger(t), Registerer: reg})
 	if err != nil {
 		t.Fatal(err)
 	}

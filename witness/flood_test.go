@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/fwledger/fwledger/internal/testutil"
+	"github.com/fwledger/fwledger/fwtest"
 	"github.com/fwledger/fwledger/keys"
 	"github.com/fwledger/fwledger/logclient"
 	"github.com/fwledger/fwledger/witness"
@@ -64,13 +64,13 @@ func (s *statusCounter) RoundTrip(r *http.Request) (*http.Response, error) {
 func TestReplayFlood(t *testing.T) {
 	wn := startWitnessesWith(t, 3, 2, witness.Config{RateLimit: 50, Burst: 100}) // fwwitness's defaults
 	logRequests := &statusCounter{base: http.DefaultTransport.(*http.Transport).Clone(), counts: map[int]int{}}
-	c, err := witness.NewCollector(witness.CollectorConfig{Policy: wn.policy, HTTPClient: &http.Client{Transport: logRequests, Timeout: 10 * time.Second}, Logger: testutil.Logger(t)})
+	c, err := witness.NewCollector(witness.CollectorConfig{Policy: wn.policy, HTTPClient: &http.Client{Transport: logRequests, Timeout: 10 * time.Second}, Logger: fwtest.Logger(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	// A refresh every second (the log's loop checks every second): one
 	// second is also the resolution of cosignature timestamps.
-	tl := testutil.StartLog(t, testutil.LogOptions{ReleaseKeys: []*keys.PrivateKey{releaseKey}, Witnesser: c, WitnessRefresh: time.Second})
+	tl := fwtest.StartLog(t, fwtest.LogOptions{ReleaseKeys: []*keys.PrivateKey{releaseKey}, Witnesser: c, WitnessRefresh: time.Second})
 	lc, err := logclient.New(tl.URL, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -80,11 +80,11 @@ func TestReplayFlood(t *testing.T) {
 	publish := func(n int, what string) []time.Duration {
 		var latencies []time.Duration
 		for i := range n {
-			_, size := tl.Checkpoint()
+			_, size := tl.Log.Checkpoint()
 			submit(t, lc, fmt.Sprint(what, i))
 			start := time.Now()
 			for {
-				if _, s := tl.Checkpoint(); s > size {
+				if _, s := tl.Log.Checkpoint(); s > size {
 					break
 				}
 				if time.Since(start) > 20*time.Second {
@@ -151,7 +151,7 @@ func TestReplayFlood(t *testing.T) {
 	for _, s := range wn.stores {
 		writesBefore = append(writesBefore, s.Writes())
 	}
-	_, sizeBefore := tl.Checkpoint()
+	_, sizeBefore := tl.Log.Checkpoint()
 	// New entries, spread over the flood.
 	floodFor := 3 * time.Second
 	if testing.Short() {
@@ -163,7 +163,7 @@ func TestReplayFlood(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	slices.Sort(latencies)
-	_, sizeAfter := tl.Checkpoint()
+	_, sizeAfter := tl.Log.Checkpoint()
 	for i, s := range wn.stores {
 		// Each write stores a larger size, so the new entries allow at most
 		// one write each.
@@ -199,7 +199,7 @@ func TestReplayFlood(t *testing.T) {
 		}
 		for _, size := range []uint64{latest, older} {
 			root := sha256.Sum256(fmt.Appendf(nil, "another root for %d", size))
-			offers[i] = append(offers[i], offer{size, testutil.SignCheckpoint(t, logKey, size, root[:])})
+			offers[i] = append(offers[i], offer{size, fwtest.SignCheckpoint(t, logKey, size, root[:])})
 		}
 	}
 	var forkStatuses sync.Map // status → *atomic.Int64
@@ -233,7 +233,7 @@ func TestReplayFlood(t *testing.T) {
 	if testing.Short() {
 		refreshes = 1
 	}
-	cp, size := tl.Checkpoint()
+	cp, size := tl.Log.Checkpoint()
 	timestamps := func(cp []byte) (oldest, newest time.Time) {
 		wc, err := wn.policy.VerifyCheckpoint(cp)
 		if err != nil {
@@ -255,7 +255,7 @@ func TestReplayFlood(t *testing.T) {
 			t.Errorf("%d of %d refreshes of the idle log's checkpoint published in 20s of flood", seen, refreshes)
 			break
 		}
-		next, nextSize := tl.Checkpoint()
+		next, nextSize := tl.Log.Checkpoint()
 		if bytes.Equal(next, cp) {
 			time.Sleep(5 * time.Millisecond)
 			continue

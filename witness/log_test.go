@@ -16,7 +16,7 @@ import (
 
 	"github.com/fwledger/fwledger/client"
 	"github.com/fwledger/fwledger/digest"
-	"github.com/fwledger/fwledger/internal/testutil"
+	"github.com/fwledger/fwledger/fwtest"
 	"github.com/fwledger/fwledger/keys"
 	"github.com/fwledger/fwledger/log/sqlite"
 	"github.com/fwledger/fwledger/logclient"
@@ -26,7 +26,7 @@ import (
 	"golang.org/x/mod/sumdb/note"
 )
 
-var releaseKey = testutil.Key("example.com/release-1")
+var releaseKey = fwtest.Key("example.com/release-1")
 
 // switchable serves a witness, or 503 while down is set: a witness that is
 // unreachable for a while.
@@ -87,7 +87,7 @@ func startWitnessesWith(t *testing.T, n, k int, cfg witness.Config) *witnessNet 
 	t.Helper()
 	wn := &witnessNet{}
 	for i := range n {
-		key := testutil.Key("witness-" + string(rune('a'+i)) + ".example.org")
+		key := fwtest.Key("witness-" + string(rune('a'+i)) + ".example.org")
 		s, err := key.CosignatureSigner()
 		if err != nil {
 			t.Fatal(err)
@@ -96,7 +96,7 @@ func startWitnessesWith(t *testing.T, n, k int, cfg witness.Config) *witnessNet 
 		if err != nil {
 			t.Fatal(err)
 		}
-		w, err := witness.New(context.Background(), witness.Config{Signers: []note.Signer{s}, Logs: testutil.LogList(t, logKey), Store: store, Logger: testutil.Logger(t), RateLimit: cfg.RateLimit, Burst: cfg.Burst})
+		w, err := witness.New(context.Background(), witness.Config{Signers: []note.Signer{s}, Logs: fwtest.LogList(t, logKey), Store: store, Logger: fwtest.Logger(t), RateLimit: cfg.RateLimit, Burst: cfg.Burst})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -109,7 +109,7 @@ func startWitnessesWith(t *testing.T, n, k int, cfg witness.Config) *witnessNet 
 		wn.witnesss = append(wn.witnesss, w)
 		wn.stores = append(wn.stores, store)
 	}
-	p, err := tlogpolicy.Parse(testutil.WitnessPolicy(t, logKey, k, wn.keys, wn.urls...))
+	p, err := tlogpolicy.Parse(fwtest.WitnessPolicy(t, logKey, k, wn.keys, wn.urls...))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -118,7 +118,7 @@ func startWitnessesWith(t *testing.T, n, k int, cfg witness.Config) *witnessNet 
 }
 
 func (wn *witnessNet) collector(t *testing.T) *witness.Collector {
-	c, err := witness.NewCollector(witness.CollectorConfig{Policy: wn.policy, MinBackoff: 5 * time.Millisecond, MaxBackoff: 50 * time.Millisecond, Logger: testutil.Logger(t)})
+	c, err := witness.NewCollector(witness.CollectorConfig{Policy: wn.policy, MinBackoff: 5 * time.Millisecond, MaxBackoff: 50 * time.Millisecond, Logger: fwtest.Logger(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -127,7 +127,7 @@ func (wn *witnessNet) collector(t *testing.T) *witness.Collector {
 
 func submit(t *testing.T, lc *logclient.Client, seed string) {
 	t.Helper()
-	env := testutil.SignRelease(t, testutil.NewRelease(testutil.Image(seed, 100), nil), releaseKey)
+	env := fwtest.SignRelease(t, fwtest.NewRelease(fwtest.Image(seed, 100), nil), releaseKey)
 	if _, err := lc.Add(context.Background(), env); err != nil {
 		t.Fatal(err)
 	}
@@ -140,7 +140,7 @@ func submit(t *testing.T, lc *logclient.Client, seed string) {
 // but publishes nothing new, and publishes again once one is back.
 func TestLogPublishesOnlyWitnessed(t *testing.T) {
 	wn := startWitnesses(t, 3, 2)
-	tl := testutil.StartLog(t, testutil.LogOptions{ReleaseKeys: []*keys.PrivateKey{releaseKey}, Witnesser: wn.collector(t), WitnessTimeout: 300 * time.Millisecond, Logger: testutil.Logger(t)})
+	tl := fwtest.StartLog(t, fwtest.LogOptions{ReleaseKeys: []*keys.PrivateKey{releaseKey}, Witnesser: wn.collector(t), WitnessTimeout: 300 * time.Millisecond, Logger: fwtest.Logger(t)})
 	lc, err := logclient.New(tl.URL, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -184,24 +184,24 @@ func TestLogPublishesOnlyWitnessed(t *testing.T) {
 
 	// A device bundle carries the cosigned checkpoint and verifies under
 	// the policy.
-	img := testutil.Image("image 3", 100)
+	img := fwtest.Image("image 3", 100)
 	b, err := lc.Bundle(ctx, digest.Digest(sha256.Sum256(img)), -1)
 	if err != nil {
 		t.Fatal(err)
 	}
-	v, err := client.VerifyBundle(ctx, client.Trust{Witnesses: wn.policy, ReleaseKeys: testutil.Ring(t, releaseKey)}, b, bytes.NewReader(img))
+	v, err := client.VerifyBundle(ctx, client.Trust{Witnesses: wn.policy, ReleaseKeys: fwtest.Ring(t, releaseKey)}, b, bytes.NewReader(img))
 	if err != nil {
 		t.Fatalf("VerifyBundle with the witness policy: %v", err)
 	}
 	if len(v.Cosignatures) < 2 {
 		t.Errorf("bundle verified with %d cosignatures", len(v.Cosignatures))
 	}
-	strict, err := tlogpolicy.Parse(testutil.WitnessPolicy(t, logKey, 3, append(wn.keys[:2:2], testutil.Key("witness-z.example.org"))))
+	strict, err := tlogpolicy.Parse(fwtest.WitnessPolicy(t, logKey, 3, append(wn.keys[:2:2], fwtest.Key("witness-z.example.org"))))
 	if err != nil {
 		t.Fatal(err)
 	}
 	var qe *tlogpolicy.QuorumError
-	if _, err := client.VerifyBundle(ctx, client.Trust{Witnesses: strict, ReleaseKeys: testutil.Ring(t, releaseKey)}, b, bytes.NewReader(img)); !errors.As(err, &qe) {
+	if _, err := client.VerifyBundle(ctx, client.Trust{Witnesses: strict, ReleaseKeys: fwtest.Ring(t, releaseKey)}, b, bytes.NewReader(img)); !errors.As(err, &qe) {
 		t.Errorf("VerifyBundle under a policy the witnesses cannot meet = %v, want a *QuorumError", err)
 	}
 
@@ -212,7 +212,7 @@ func TestLogPublishesOnlyWitnessed(t *testing.T) {
 	submit(t, lc, "while down")
 	deadline := time.Now().Add(time.Second)
 	for time.Now().Before(deadline) {
-		if _, s := tl.Checkpoint(); s != 5 {
+		if _, s := tl.Log.Checkpoint(); s != 5 {
 			t.Fatalf("published size %d without a quorum", s)
 		}
 		time.Sleep(20 * time.Millisecond)
@@ -234,7 +234,7 @@ func TestFailOpen(t *testing.T) {
 	wn := startWitnesses(t, 3, 2)
 	wn.servers[0].down.Store(true)
 	wn.servers[1].down.Store(true)
-	tl := testutil.StartLog(t, testutil.LogOptions{ReleaseKeys: []*keys.PrivateKey{releaseKey}, Witnesser: wn.collector(t), WitnessTimeout: 100 * time.Millisecond, WitnessFailOpen: true, Logger: testutil.Logger(t)})
+	tl := fwtest.StartLog(t, fwtest.LogOptions{ReleaseKeys: []*keys.PrivateKey{releaseKey}, Witnesser: wn.collector(t), WitnessTimeout: 100 * time.Millisecond, WitnessFailOpen: true, Logger: fwtest.Logger(t)})
 	lc, _ := logclient.New(tl.URL, nil)
 	submit(t, lc, "fail open")
 	tl.WaitSize(t, 1)
@@ -250,7 +250,7 @@ func TestFailOpen(t *testing.T) {
 func TestNoCheckpointBeforeQuorum(t *testing.T) {
 	wn := startWitnesses(t, 2, 2)
 	wn.servers[0].down.Store(true)
-	tl := testutil.StartLog(t, testutil.LogOptions{ReleaseKeys: []*keys.PrivateKey{releaseKey}, Witnesser: wn.collector(t), WitnessTimeout: 100 * time.Millisecond})
+	tl := fwtest.StartLog(t, fwtest.LogOptions{ReleaseKeys: []*keys.PrivateKey{releaseKey}, Witnesser: wn.collector(t), WitnessTimeout: 100 * time.Millisecond})
 	resp, err := http.Get(tl.URL + "/checkpoint")
 	if err != nil {
 		t.Fatal(err)
@@ -263,7 +263,7 @@ func TestNoCheckpointBeforeQuorum(t *testing.T) {
 	tl.WaitSize(t, 0)
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		if cp, _ := tl.Checkpoint(); cp != nil {
+		if cp, _ := tl.Log.Checkpoint(); cp != nil {
 			if _, err := wn.policy.VerifyCheckpoint(cp); err != nil {
 				t.Fatal(err)
 			}
@@ -281,7 +281,7 @@ func TestNoCheckpointBeforeQuorum(t *testing.T) {
 func TestWitnessedCheckpointSurvivesRestart(t *testing.T) {
 	wn := startWitnesses(t, 3, 2)
 	dir := t.TempDir()
-	tl := testutil.StartLog(t, testutil.LogOptions{Dir: dir, ReleaseKeys: []*keys.PrivateKey{releaseKey}, Witnesser: wn.collector(t)})
+	tl := fwtest.StartLog(t, fwtest.LogOptions{Dir: dir, ReleaseKeys: []*keys.PrivateKey{releaseKey}, Witnesser: wn.collector(t)})
 	lc, _ := logclient.New(tl.URL, nil)
 	submit(t, lc, "before restart")
 	tl.WaitSize(t, 1)
@@ -289,8 +289,8 @@ func TestWitnessedCheckpointSurvivesRestart(t *testing.T) {
 	for _, s := range wn.servers {
 		s.down.Store(true)
 	}
-	tl2 := testutil.StartLog(t, testutil.LogOptions{Dir: dir, ReleaseKeys: []*keys.PrivateKey{releaseKey}, Witnesser: wn.collector(t), WitnessTimeout: 100 * time.Millisecond})
-	cp, size := tl2.Checkpoint()
+	tl2 := fwtest.StartLog(t, fwtest.LogOptions{Dir: dir, ReleaseKeys: []*keys.PrivateKey{releaseKey}, Witnesser: wn.collector(t), WitnessTimeout: 100 * time.Millisecond})
+	cp, size := tl2.Log.Checkpoint()
 	if size != 1 {
 		t.Fatalf("after restart the published size is %d, want 1", size)
 	}
@@ -306,7 +306,7 @@ func TestWitnessedCheckpointSurvivesRestart(t *testing.T) {
 	lc2, _ := logclient.New(tl2.URL, nil)
 	submit(t, lc2, "after restart")
 	tl2.WaitSize(t, 2)
-	cp, _ = tl2.Checkpoint()
+	cp, _ = tl2.Log.Checkpoint()
 	if wc, err := wn.policy.VerifyCheckpoint(cp); err != nil || wc.Checkpoint.Size != 2 {
 		t.Errorf("after the witnesses came back: %v", err)
 	}
@@ -365,7 +365,7 @@ func TestForkAttempt(t *testing.T) {
 // cosigned again every WitnessRefresh, so its timestamps stay fresh.
 func TestRefresh(t *testing.T) {
 	wn := startWitnesses(t, 3, 2)
-	tl := testutil.StartLog(t, testutil.LogOptions{ReleaseKeys: []*keys.PrivateKey{releaseKey}, Witnesser: wn.collector(t), WitnessRefresh: 100 * time.Millisecond})
+	tl := fwtest.StartLog(t, fwtest.LogOptions{ReleaseKeys: []*keys.PrivateKey{releaseKey}, Witnesser: wn.collector(t), WitnessRefresh: 100 * time.Millisecond})
 	lc, _ := logclient.New(tl.URL, nil)
 	submit(t, lc, "refresh")
 	tl.WaitSize(t, 1)
@@ -376,7 +376,7 @@ func TestRefresh(t *testing.T) {
 	if after-before < 2 {
 		t.Errorf("%d add-checkpoint requests in 1.5s of an idle log with a 100ms refresh; want the checkpoint cosigned again", after-before)
 	}
-	cp, size := tl.Checkpoint()
+	cp, size := tl.Log.Checkpoint()
 	if _, err := wn.policy.VerifyCheckpoint(cp); err != nil || size != 1 {
 		t.Errorf("after refreshes: size %d, %v", size, err)
 	}
@@ -387,14 +387,14 @@ func TestRefresh(t *testing.T) {
 // off and retries.
 func TestRateLimitedWitnesses(t *testing.T) {
 	wn := startWitnessesWith(t, 3, 3, witness.Config{RateLimit: 5, Burst: 1})
-	tl := testutil.StartLog(t, testutil.LogOptions{ReleaseKeys: []*keys.PrivateKey{releaseKey}, Witnesser: wn.collector(t), Interval: 20 * time.Millisecond})
+	tl := fwtest.StartLog(t, fwtest.LogOptions{ReleaseKeys: []*keys.PrivateKey{releaseKey}, Witnesser: wn.collector(t), Interval: 20 * time.Millisecond})
 	lc, _ := logclient.New(tl.URL, nil)
 	for i := range 20 {
 		submit(t, lc, fmt.Sprint("rate limited ", i))
 		time.Sleep(10 * time.Millisecond)
 	}
 	tl.WaitSize(t, 20)
-	cp, _ := tl.Checkpoint()
+	cp, _ := tl.Log.Checkpoint()
 	if _, err := wn.policy.VerifyCheckpoint(cp); err != nil {
 		t.Error(err)
 	}
@@ -413,7 +413,7 @@ func TestRateLimitedWitnesses(t *testing.T) {
 func TestStoredWitnessedCheckpointChecked(t *testing.T) {
 	wn := startWitnesses(t, 1, 1)
 	dir := t.TempDir()
-	tl := testutil.StartLog(t, testutil.LogOptions{Dir: dir, ReleaseKeys: []*keys.PrivateKey{releaseKey}, Witnesser: wn.collector(t)})
+	tl := fwtest.StartLog(t, fwtest.LogOptions{Dir: dir, ReleaseKeys: []*keys.PrivateKey{releaseKey}, Witnesser: wn.collector(t)})
 	lc, _ := logclient.New(tl.URL, nil)
 	submit(t, lc, "stored")
 	tl.WaitSize(t, 1)
@@ -425,8 +425,8 @@ func TestStoredWitnessedCheckpointChecked(t *testing.T) {
 		note []byte
 		want string
 	}{
-		{"signed by another key", testutil.SignCheckpoint(t, &keys.PrivateKey{Name: logKey.Name, Key: testutil.Key("impostor").Key}, 1, other[:]), "the stored witnessed checkpoint does not verify"},
-		{"another root", testutil.SignCheckpoint(t, logKey, 1, other[:]), "the stored tree disagrees with the stored witnessed checkpoint"},
+		{"signed by another key", fwtest.SignCheckpoint(t, &keys.PrivateKey{Name: logKey.Name, Key: fwtest.Key("impostor").Key}, 1, other[:]), "the stored witnessed checkpoint does not verify"},
+		{"another root", fwtest.SignCheckpoint(t, logKey, 1, other[:]), "the stored tree disagrees with the stored witnessed checkpoint"},
 	} {
 		t.Run(tc.desc, func(t *testing.T) {
 			s, err := sqlite.Open(ctx, dir)
@@ -437,7 +437,7 @@ func TestStoredWitnessedCheckpointChecked(t *testing.T) {
 			if err := s.SetWitnessed(ctx, 1, tc.note); err != nil {
 				t.Fatal(err)
 			}
-			_, err = testutil.OpenLog(ctx, s, testutil.LogOptions{Dir: dir, Witnesser: wn.collector(t)})
+			_, err = fwtest.OpenLog(ctx, s, fwtest.LogOptions{Dir: dir, Witnesser: wn.collector(t)})
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("opening the log: %v, want %q", err, tc.want)
 			}

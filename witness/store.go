@@ -7,15 +7,16 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/fwledger/fwledger/internal/dirlock"
+	"github.com/fwledger/fwledger/internal/groupcommit"
+	"github.com/fwledger/fwledger/internal/sqlitedb"
 	_ "github.com/mattn/go-sqlite3" // the SQLite driver
+	"maps"
 )
 
 // Files in a witness's data directory.
@@ -40,17 +41,22 @@ var ErrLocked = dirlock.ErrLocked
 // offered root), loaded when it opens and updated once a write commits:
 // so [Store.CosignedRoot] and a fork offered again cost no database read.
 type Store struct {
-	db   *sql.DB
-	lock *os.File
+	sdb *sqlitedb.DB
+	db  *sql.DB // sdb.W
 
-	sets     chan *setReq
-	quit     chan struct{}
-	commitWG sync.WaitGroup
+	// sets writes advances in groups, each group in one transaction.
+	sets   *groupcommit.Queue[*setReq, struct{}]
+	closed atomic.Bool
 
 	writes atomic.Uint64 // records written durably
 	reads  atomic.Uint64 // database reads by History
 
-	mu sync.RWMutex // guards hist and forks
+	mu sync.RWMutex // guards latest, locks, hist and forks
+	// latest is each origin's state: the row of the largest size of its
+	// history, with its note.
+	latest map[string]State
+	// locks serialize the Updates of each origin.
+	locks map[string]*sync.Mutex
 	// hist is each origin's history, in memory, by increasing size. Only
 	// the committer changes it.
 	hist map[string][]cosignedRoot
@@ -80,16 +86,18 @@ type forkKey struct {
 	root string
 }
 
-// A setReq is a Set waiting for the committer.
+// A setReq is a state waiting for the committer.
 type setReq struct {
 	origin string
 	st     State
-	now    time.Time
-	done   chan error
 }
 
-// maxGroup bounds the Sets written in one transaction.
-const maxGroup = 256
+// maxGroup bounds the states written in one transaction, and queueSize
+// those waiting to be.
+const (
+	maxGroup  = 256
+	queueSize = 1024
+)
 
 // Bounds of what a Store keeps per log origin.
 const (
@@ -165,32 +173,21 @@ DROP TABLE latest;`
 // OpenStore opens (creating if needed) the witness database in dir, and
 // locks dir against a second process.
 func OpenStore(ctx context.Context, dir string) (*Store, error) {
-	lock, err := dirlock.Lock(dir, LockFile)
+	sdb, err := sqlitedb.Open(ctx, dir, DatabaseFile, LockFile, sqlitedb.Options{})
 	if err != nil {
 		return nil, err
 	}
-	dsn := "file:" + filepath.Join(dir, DatabaseFile) + "?_journal_mode=WAL&_synchronous=FULL&_busy_timeout=10000&_txlock=immediate"
-	db, err := sql.Open("sqlite3", dsn)
-	if err != nil {
-		lock.Close()
-		return nil, err
-	}
-	// One connection: writes are serialized, and a read sees every
-	// committed write.
-	db.SetMaxOpenConns(1)
-	if err := create(ctx, db); err != nil {
-		db.Close()
-		lock.Close()
+	if err := create(ctx, sdb.W); err != nil {
+		sdb.Close()
 		return nil, fmt.Errorf("couldn't create the witness database: %w", err)
 	}
-	st := &Store{db: db, lock: lock, sets: make(chan *setReq), quit: make(chan struct{})}
+	st := &Store{sdb: sdb, db: sdb.W, locks: map[string]*sync.Mutex{}}
 	if err := st.load(ctx); err != nil {
-		db.Close()
-		lock.Close()
+		sdb.Close()
 		return nil, fmt.Errorf("couldn't read the witness database: %w", err)
 	}
-	st.commitWG.Add(1)
-	go st.committer()
+	st.sets = groupcommit.New(queueSize, maxGroup, st.writeGroup)
+	go st.sets.Run()
 	return st, nil
 }
 
@@ -254,6 +251,9 @@ func (s *Store) load(ctx context.Context) error {
 	if err := rows.Err(); err != nil {
 		return err
 	}
+	if s.latest, err = s.all(ctx); err != nil {
+		return err
+	}
 	s.forks = map[string]*forkIndex{}
 	rows, err = s.db.QueryContext(ctx, `SELECT origin, size, offered_root FROM forks`)
 	if err != nil {
@@ -295,44 +295,17 @@ func (fi *forkIndex) add(size uint64, root []byte) {
 // ErrClosed means the store is closed.
 var ErrClosed = errors.New("the witness store is closed")
 
-// committer writes waiting Sets, each group in one transaction.
-func (s *Store) committer() {
-	defer s.commitWG.Done()
-	for {
-		var group []*setReq
-		select {
-		case r := <-s.sets:
-			group = append(group, r)
-		case <-s.quit:
-			return
-		}
-	fill:
-		for len(group) < maxGroup {
-			select {
-			case r := <-s.sets:
-				group = append(group, r)
-			default:
-				break fill
-			}
-		}
-		errs := s.writeGroup(group)
-		for i, r := range group {
-			r.done <- errs[i]
-		}
-	}
-}
-
 // writeGroup writes the Sets of group in one transaction and returns each
 // one's error. Each Set also adds its checkpoint to the log's history and
 // drops the oldest beyond HistorySize. A Set refused for a smaller size
 // changes nothing and does not affect the others; if the transaction
 // fails, all fail. Once it commits, the histories in memory are updated
 // the same way.
-func (s *Store) writeGroup(group []*setReq) []error {
-	errs := make([]error, len(group))
-	fail := func(err error) []error {
+func (s *Store) writeGroup(group []*setReq) []groupcommit.Result[struct{}] {
+	errs := make([]groupcommit.Result[struct{}], len(group))
+	fail := func(err error) []groupcommit.Result[struct{}] {
 		for i := range errs {
-			errs[i] = fmt.Errorf("couldn't store the checkpoint of %q: %w", group[i].origin, err)
+			errs[i].Err = fmt.Errorf("couldn't store the checkpoint of %q: %w", group[i].origin, err)
 		}
 		return errs
 	}
@@ -369,7 +342,7 @@ func (s *Store) writeGroup(group []*setReq) []error {
 	written := make([]bool, len(group))
 	for i, r := range group {
 		if len(r.st.Root) != 32 {
-			errs[i] = fmt.Errorf("refusing to store size %d for %q: a root hash of %d bytes, want 32", r.st.Size, r.origin, len(r.st.Root))
+			errs[i].Err = fmt.Errorf("refusing to store size %d for %q: a root hash of %d bytes, want 32", r.st.Size, r.origin, len(r.st.Root))
 			continue
 		}
 		n, ok := counts[r.origin]
@@ -390,7 +363,7 @@ func (s *Store) writeGroup(group []*setReq) []error {
 				return fail(err)
 			}
 			if !latest.Valid || uint64(latest.Int64) != r.st.Size || !bytes.Equal(root, r.st.Root) {
-				errs[i] = fmt.Errorf("refusing to store size %d for %q: a larger size, or another root for this size, is stored", r.st.Size, r.origin)
+				errs[i].Err = fmt.Errorf("refusing to store size %d for %q: a larger size, or another root for this size, is stored", r.st.Size, r.origin)
 			}
 			continue
 		}
@@ -412,6 +385,11 @@ func (s *Store) writeGroup(group []*setReq) []error {
 		return fail(err)
 	}
 	s.mu.Lock()
+	for i, r := range group {
+		if written[i] {
+			s.latest[r.origin] = r.st
+		}
+	}
 	for _, op := range ops {
 		h := insertCosigned(s.hist[op.origin], op.add)
 		if op.prune {
@@ -458,21 +436,33 @@ func (s *Store) CosignedRoot(origin string, size uint64) ([]byte, bool) {
 // since it was opened: states stored by Set and forks by AddFork.
 func (s *Store) Writes() uint64 { return s.writes.Load() }
 
-// Close closes the database and releases the lock.
+// Close writes the states queued, closes the database and releases the
+// lock.
 func (s *Store) Close() error {
-	select {
-	case <-s.quit:
+	if s.closed.Swap(true) {
 		return ErrClosed
-	default:
 	}
-	close(s.quit)
-	s.commitWG.Wait()
-	return errors.Join(s.db.Close(), s.lock.Close())
+	s.sets.Close()
+	return s.sdb.Close()
 }
 
-// All returns the state of every log: the history's row of the largest
-// size.
-func (s *Store) All(ctx context.Context) (map[string]State, error) {
+// All returns the state of every log.
+func (s *Store) All() map[string]State {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return maps.Clone(s.latest)
+}
+
+// Latest returns origin's state, and whether there is one.
+func (s *Store) Latest(origin string) (State, bool) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	st, ok := s.latest[origin]
+	return st, ok
+}
+
+// all reads the state of every log: the history's row of the largest size.
+func (s *Store) all(ctx context.Context) (map[string]State, error) {
 	rows, err := s.db.QueryContext(ctx, `SELECT c.origin, c.size, c.root, c.note FROM cosigned c
 		JOIN (SELECT origin, max(size) AS size FROM cosigned GROUP BY origin) m ON c.origin = m.origin AND c.size = m.size`)
 	if err != nil {
@@ -491,22 +481,41 @@ func (s *Store) All(ctx context.Context) (map[string]State, error) {
 	return out, rows.Err()
 }
 
-// Set stores st as the latest state of origin, and adds it to origin's
-// history, in one transaction. It refuses, and changes nothing, if a
-// larger size is stored or another root for st's size, so that no bug
-// above it can roll a log's state back or store a fork.
-func (s *Store) Set(ctx context.Context, origin string, st State, now time.Time) error {
-	r := &setReq{origin: origin, st: st, now: now, done: make(chan error, 1)}
-	select {
-	case s.sets <- r:
-	case <-s.quit:
-		return ErrClosed
-	case <-ctx.Done():
-		return ctx.Err()
+// Update is the witness's check-and-persist for one log, as in
+// transparency-dev/witness: it calls check with origin's state (known is
+// false if there is none), holding origin's lock, so that no other Update
+// of origin runs between the check and the write; and if check returns a
+// next state, it stores it, with its place in origin's history, before it
+// returns. A nil next changes nothing. Once the write is queued, Update
+// waits for it whatever ctx says, so that the caller never answers before
+// knowing whether it is durable.
+//
+// The store refuses on its own, and changes nothing, a next state smaller
+// than the stored one, or another root for its size: no bug above it can
+// roll a log back or store a fork.
+func (s *Store) Update(ctx context.Context, origin string, check func(prev State, known bool) (next *State, err error)) error {
+	s.mu.Lock()
+	lk := s.locks[origin]
+	if lk == nil {
+		lk = new(sync.Mutex)
+		s.locks[origin] = lk
 	}
-	// Once queued, the write happens: wait for it whatever ctx says, so
-	// that the caller never answers before knowing whether it is durable.
-	return <-r.done
+	s.mu.Unlock()
+	lk.Lock()
+	defer lk.Unlock()
+	prev, known := s.Latest(origin)
+	next, err := check(prev, known)
+	if err != nil || next == nil {
+		return err
+	}
+	res, err := s.sets.Enqueue(ctx, &setReq{origin: origin, st: *next})
+	if errors.Is(err, groupcommit.ErrClosed) {
+		return ErrClosed
+	}
+	if err != nil {
+		return err
+	}
+	return (<-res).Err
 }
 
 // History returns the checkpoint of the given size cosigned for origin,

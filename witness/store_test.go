@@ -26,10 +26,10 @@ func TestStoreGroupCommit(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Set(ctx, "log-0", witness.State{Size: 10, Root: hash("r10"), Note: []byte("n10")}, time.Now()); err != nil {
+	if err := set(ctx, s, "log-0", witness.State{Size: 10, Root: hash("r10"), Note: []byte("n10")}); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Set(ctx, "log-0", witness.State{Size: 11, Root: []byte("r11"), Note: []byte("n11")}, time.Now()); err == nil {
+	if err := set(ctx, s, "log-0", witness.State{Size: 11, Root: []byte("r11"), Note: []byte("n11")}); err == nil {
 		t.Error("a root hash of 3 bytes was stored")
 	}
 	var wg sync.WaitGroup
@@ -41,7 +41,7 @@ func TestStoreGroupCommit(t *testing.T) {
 			if i == 0 {
 				st.Size = 5 // smaller than the stored 10
 			}
-			errs[i] = s.Set(ctx, origin, st, time.Now())
+			errs[i] = set(ctx, s, origin, st)
 		})
 	}
 	wg.Wait()
@@ -59,21 +59,24 @@ func TestStoreGroupCommit(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Set(ctx, "log-1", witness.State{Size: 99}, time.Now()); !errors.Is(err, witness.ErrClosed) {
-		t.Errorf("Set after Close = %v, want ErrClosed", err)
+	if err := set(ctx, s, "log-1", witness.State{Size: 99}); !errors.Is(err, witness.ErrClosed) {
+		t.Errorf("Update after Close = %v, want ErrClosed", err)
 	}
 	s, err = witness.OpenStore(ctx, dir)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	all, err := s.All(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	all := s.All()
 	if len(all) != 200 || all["log-0"].Size != 10 || string(all["log-0"].Note) != "n10" || all["log-199"].Size != 200 {
 		t.Errorf("after reopening: %d logs, log-0 %+v, log-199 %+v", len(all), all["log-0"], all["log-199"])
 	}
+}
+
+// set stores st as origin's state, with an Update that takes it as it is:
+// what the store itself refuses, it refuses.
+func set(ctx context.Context, s *witness.Store, origin string, st witness.State) error {
+	return s.Update(ctx, origin, func(witness.State, bool) (*witness.State, error) { return &st, nil })
 }
 
 // hash returns the SHA-256 hash of s, a root hash for tests.
@@ -117,7 +120,7 @@ func TestStoreHistoryAndForks(t *testing.T) {
 	}
 	for size := uint64(1); size <= 10; size++ {
 		st := witness.State{Size: size, Root: hash(fmt.Sprint("r", size)), Note: fmt.Appendf(nil, "n%d", size)}
-		if err := s.Set(ctx, "log", st, time.Now()); err != nil {
+		if err := set(ctx, s, "log", st); err != nil {
 			t.Fatal(err)
 		}
 		// A history of 4 (4/16 = 0 more) is pruned back to 4 at its fifth.
@@ -127,7 +130,7 @@ func TestStoreHistoryAndForks(t *testing.T) {
 		}
 		checkHistory(first, size)
 	}
-	if err := s.Set(ctx, "log", witness.State{Size: 10, Root: hash("other"), Note: []byte("other")}, time.Now()); err == nil {
+	if err := set(ctx, s, "log", witness.State{Size: 10, Root: hash("other"), Note: []byte("other")}); err == nil {
 		t.Error("another root for the stored size was stored")
 	}
 	checkHistory(7, 10)
@@ -255,7 +258,7 @@ func TestStoreHistoryInMemory(t *testing.T) {
 		wg.Go(func() {
 			for size := uint64(1); size <= last; size++ {
 				st := witness.State{Size: size, Root: hash(fmt.Sprint(origin, size)), Note: fmt.Appendf(nil, "n%d", size)}
-				if err := s.Set(ctx, origin, st, time.Now()); err != nil {
+				if err := set(ctx, s, origin, st); err != nil {
 					t.Error(err)
 					return
 				}

@@ -158,17 +158,13 @@ type Witness struct {
 	logger  *slog.Logger
 	metrics *metrics
 
-	mu    sync.Mutex // guards the maps
-	logs  map[string]*logState
-	state map[string]State
+	mu   sync.Mutex // guards logs
+	logs map[string]*logState
 }
 
 // A logState is what a witness keeps in memory for one log it follows,
-// besides its State.
+// besides its State (which the Store keeps).
 type logState struct {
-	// mu is held by a request from its decision to advance the state
-	// until the new state is stored.
-	mu sync.Mutex
 	// advance is the log's budget (nil: no limit).
 	advance *rate.Limiter
 	// verified is the checkpoint whose log signature was verified last.
@@ -212,18 +208,13 @@ func New(ctx context.Context, cfg Config) (*Witness, error) {
 	if cfg.Burst <= 0 {
 		cfg.Burst = max(1, int(cfg.RateLimit))
 	}
-	state, err := cfg.Store.All(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("couldn't read the witness state: %w", err)
-	}
 	w := &Witness{
 		cfg:     cfg,
 		logger:  cfg.Logger,
 		metrics: newMetrics(cfg.Registerer, cfg.Store),
 		logs:    map[string]*logState{},
-		state:   state,
 	}
-	for origin, st := range state {
+	for origin, st := range cfg.Store.All() {
 		w.metrics.size.WithLabelValues(origin).Set(float64(st.Size))
 	}
 	return w, nil
@@ -247,14 +238,6 @@ func (w *Witness) logState(origin string) *logState {
 	}
 	w.logs[origin] = ls
 	return ls
-}
-
-// snapshot returns origin's state, and whether the witness has one.
-func (w *Witness) snapshot(origin string) (State, bool) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	st, ok := w.state[origin]
-	return st, ok
 }
 
 // allow charges one request to the budget l (nil: no limit).
@@ -297,38 +280,33 @@ func (w *Witness) AddCheckpoint(ctx context.Context, req *AddCheckpointRequest) 
 	}
 
 	for waited := false; ; {
-		st, known := w.snapshot(origin)
+		// A request that would not advance the state is answered from a
+		// snapshot of it, without the log's lock: replays of the latest
+		// checkpoint never wait behind a write, nor make one.
+		st, known := w.cfg.Store.Latest(origin)
 		if req.OldSize != st.Size && !waited {
-			// Wait for an advance in progress, if any, so that a 409
+			// Wait for an Update in progress, if any, so that a 409
 			// carries the newest size and not one about to be replaced.
-			ls.mu.Lock()
-			ls.mu.Unlock()
+			if err := w.cfg.Store.Update(ctx, origin, func(State, bool) (*State, error) { return nil, nil }); err != nil {
+				return nil, err
+			}
 			waited = true
 			continue
 		}
 		if req.OldSize != st.Size || known && cp.Size <= st.Size {
 			return w.noAdvance(origin, ls, v, req, st, known)
 		}
-		// The request would advance the state: check it against the
-		// snapshot, then store it if the state is still the snapshot's.
-		if err := checkConsistency(st, req.Proof, cp); err != nil {
-			// Anyone can send a log's checkpoint with a bad proof, and this
-			// answer is not rate limited: not a warning.
-			w.logger.Debug("consistency proof does not verify", "origin", origin, "old", st.Size, "size", cp.Size, "err", err)
-			return nil, err
+		lines, err := w.advance(ctx, origin, ls, v, req)
+		if errors.Is(err, errMoved) {
+			continue // another request advanced the state: decide again
 		}
-		ls.mu.Lock()
-		cur, curKnown := w.snapshot(origin)
-		if curKnown != known || cur.Size != st.Size {
-			// Another request advanced the state meanwhile: decide again.
-			ls.mu.Unlock()
-			continue
-		}
-		lines, err := w.advance(ctx, origin, ls, v)
-		ls.mu.Unlock()
 		return lines, err
 	}
 }
+
+// errMoved means the state moved between the snapshot a request was
+// judged by and its Update.
+var errMoved = errors.New("the state moved")
 
 // open returns the verified checkpoint raw of the log ls (nil if the
 // origin is unknown), checking, in this order, that it is a well-formed
@@ -388,24 +366,47 @@ func checkConsistency(st State, p [][]byte, cp flog.Checkpoint) error {
 	return nil
 }
 
-// advance cosigns v, which advances origin's state, and stores it. The
-// caller holds ls.mu and has checked v against the state.
-func (w *Witness) advance(ctx context.Context, origin string, ls *logState, v *verifiedCheckpoint) ([]byte, error) {
-	if err := allow(ls.advance); err != nil {
-		return nil, err
-	}
-	full, lines, err := w.cosign(v.n)
+// advance checks v, a larger checkpoint than origin's state, against that
+// state and, if it holds, cosigns v and stores it: the check and the write
+// run in one Store.Update, with no other advance of origin between them. It
+// returns errMoved if the state is no longer one v advances from with
+// req's old size.
+func (w *Witness) advance(ctx context.Context, origin string, ls *logState, v *verifiedCheckpoint, req *AddCheckpointRequest) ([]byte, error) {
+	var lines []byte
+	err := w.cfg.Store.Update(ctx, origin, func(prev State, known bool) (*State, error) {
+		// SPEC: The old size MUST be equal to or lower than the checkpoint
+		// size. [...] the witness MUST check that the old size matches the
+		// size of the latest checkpoint it cosigned for the checkpoint's
+		// origin (or zero if it never cosigned a checkpoint for that
+		// origin).
+		if req.OldSize != prev.Size || known && v.cp.Size <= prev.Size {
+			return nil, errMoved
+		}
+		// SPEC: If the old size matches the checkpoint size, the witness
+		// MUST check that the root hashes are also identical. Otherwise,
+		// the witness MUST verify the consistency proof between the old
+		// checkpoint and the new one.
+		if err := checkConsistency(prev, req.Proof, v.cp); err != nil {
+			// Anyone can send a log's checkpoint with a bad proof, and
+			// this answer is not rate limited: not a warning.
+			w.logger.Debug("consistency proof does not verify", "origin", origin, "old", prev.Size, "size", v.cp.Size, "err", err)
+			return nil, err
+		}
+		if err := allow(ls.advance); err != nil {
+			return nil, err
+		}
+		full, l, err := w.cosign(v.n)
+		if err != nil {
+			return nil, err
+		}
+		lines = l
+		// SPEC: The witness MUST persist the new checkpoint before
+		// responding.
+		return &State{Size: v.cp.Size, Root: v.cp.Hash, Note: full}, nil
+	})
 	if err != nil {
 		return nil, err
 	}
-	next := State{Size: v.cp.Size, Root: v.cp.Hash, Note: full}
-	// SPEC: The witness MUST persist the new checkpoint before responding.
-	if err := w.cfg.Store.Set(ctx, origin, next, timeNow()); err != nil {
-		return nil, err
-	}
-	w.mu.Lock()
-	w.state[origin] = next
-	w.mu.Unlock()
 	w.metrics.size.WithLabelValues(origin).Set(float64(v.cp.Size))
 	w.metrics.cosignatures.WithLabelValues(origin, "new").Inc()
 	return lines, nil
@@ -541,9 +542,8 @@ func (w *Witness) keepFork(origin string, ls *logState, v *verifiedCheckpoint) {
 // Latest returns the latest checkpoint the witness cosigned for origin,
 // with its cosignatures, or nil if none.
 func (w *Witness) Latest(origin string) []byte {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.state[origin].Note
+	st, _ := w.cfg.Store.Latest(origin)
+	return st.Note
 }
 
 // Forks returns the evidence of forks the witness was shown.

@@ -12,7 +12,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/fwledger/fwledger/internal/testutil"
+	"github.com/fwledger/fwledger/fwtest"
 	"github.com/fwledger/fwledger/keys"
 	"github.com/fwledger/fwledger/witness"
 	flog "github.com/transparency-dev/formats/log"
@@ -23,8 +23,8 @@ import (
 )
 
 var (
-	logKey = testutil.LogKey
-	witKey = testutil.Key("witness-a.example.org")
+	logKey = fwtest.LogKey
+	witKey = fwtest.Key("witness-a.example.org")
 )
 
 // tree is a log's tree of n leaves; prefix names its leaves, so two trees
@@ -45,7 +45,7 @@ func newTree(n int, fork int, forkPrefix string) tree {
 }
 
 func (tr tree) checkpoint(t testing.TB, key *keys.PrivateKey, size uint64) []byte {
-	return testutil.SignCheckpoint(t, key, size, tr.HashAt(size))
+	return fwtest.SignCheckpoint(t, key, size, tr.HashAt(size))
 }
 
 func (tr tree) request(t testing.TB, old, size uint64) []byte {
@@ -85,10 +85,10 @@ func startWitness(t testing.TB, dir string, cfg witness.Config) *testWitness {
 		cfg.Signers = []note.Signer{s}
 	}
 	if cfg.Logs == nil {
-		cfg.Logs = testutil.LogList(t, logKey)
+		cfg.Logs = fwtest.LogList(t, logKey)
 	}
 	cfg.Store = store
-	cfg.Logger = testutil.Logger(t)
+	cfg.Logger = fwtest.Logger(t)
 	w, err := witness.New(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -113,7 +113,7 @@ func post(t testing.TB, url string, body []byte) (int, string, string) {
 // module, as other software would.
 func cosignatureVerifier(t testing.TB, k *keys.PrivateKey) note.Verifier {
 	t.Helper()
-	v, err := fnote.NewVerifierForCosignatureV1(testutil.CosignerVKey(t, k))
+	v, err := fnote.NewVerifierForCosignatureV1(fwtest.CosignerVKey(t, k))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -127,8 +127,8 @@ func cosignatureVerifier(t testing.TB, k *keys.PrivateKey) note.Verifier {
 func TestAddCheckpoint(t *testing.T) {
 	tr := newTree(10, -1, "")
 	forked := newTree(10, 2, "evil ")
-	other := testutil.Key("example.com/otherlog")
-	impostor := &keys.PrivateKey{Name: logKey.Name, Key: testutil.Key("impostor").Key}
+	other := fwtest.Key("example.com/otherlog")
+	impostor := &keys.PrivateKey{Name: logKey.Name, Key: fwtest.Key("impostor").Key}
 	corruptSig := func(b []byte) []byte {
 		b = bytes.Clone(b)
 		i := bytes.LastIndex(b, []byte(" ")) + 5
@@ -161,9 +161,9 @@ func TestAddCheckpoint(t *testing.T) {
 	}{
 		{desc: "happy path", body: tr.request(t, 3, 5), status: 200, wantSize: 5, cosigned: true, cosignSize: 5, writes: 1},
 		{desc: "first contact", fresh: true, body: tr.request(t, 0, 5), status: 200, wantSize: 5, cosigned: true, cosignSize: 5, writes: 1},
-		{desc: "first contact at size 0", fresh: true, body: withProof(0, nil, testutil.SignCheckpoint(t, logKey, 0, rfc6962.DefaultHasher.EmptyRoot())), status: 200, wantSize: 0, cosigned: true, writes: 1},
+		{desc: "first contact at size 0", fresh: true, body: withProof(0, nil, fwtest.SignCheckpoint(t, logKey, 0, rfc6962.DefaultHasher.EmptyRoot())), status: 200, wantSize: 0, cosigned: true, writes: 1},
 		{desc: "same checkpoint again (fresh timestamp)", body: tr.request(t, 3, 3), status: 200, wantSize: 3, cosigned: true, cosignSize: 3, refresh: true},
-		{desc: "same checkpoint again with other unknown signatures", body: withProof(3, nil, testutil.Cosign(t, tr.checkpoint(t, logKey, 3), testutil.Key("witness-z.example.org"))), status: 200, wantSize: 3, cosigned: true, cosignSize: 3, refresh: true},
+		{desc: "same checkpoint again with other unknown signatures", body: withProof(3, nil, fwtest.Cosign(t, tr.checkpoint(t, logKey, 3), fwtest.Key("witness-z.example.org"))), status: 200, wantSize: 3, cosigned: true, cosignSize: 3, refresh: true},
 		{desc: "same checkpoint again with a proof", body: withProof(3, [][]byte{hash[:]}, tr.checkpoint(t, logKey, 3)), status: 422, bodyHas: "the proof between equal sizes must be empty", wantSize: 3},
 		{desc: "stale old size", body: tr.request(t, 2, 5), status: 409, ctype: "text/x.tlog.size", bodyHas: "3\n", wantSize: 3},
 		{desc: "old size 0 when 3 is cosigned", body: tr.request(t, 0, 5), status: 409, ctype: "text/x.tlog.size", bodyHas: "3\n", wantSize: 3},
@@ -191,7 +191,7 @@ func TestAddCheckpoint(t *testing.T) {
 			return withProof(3, p, forked.checkpoint(t, logKey, 5))
 		}(), status: 422, wantSize: 3},
 		{desc: "proof from size 0", fresh: true, body: withProof(0, goodProof, tr.checkpoint(t, logKey, 5)), status: 422, wantSize: 0},
-		{desc: "size 0 with a non-empty root", fresh: true, body: withProof(0, nil, testutil.SignCheckpoint(t, logKey, 0, tr.HashAt(1))), status: 422, wantSize: 0},
+		{desc: "size 0 with a non-empty root", fresh: true, body: withProof(0, nil, fwtest.SignCheckpoint(t, logKey, 0, tr.HashAt(1))), status: 422, wantSize: 0},
 		{desc: "unknown origin", body: withProof(3, goodProof, tr.checkpoint(t, other, 5)), status: 404, bodyHas: `unknown log origin "example.com/otherlog"`, wantSize: 3},
 		{desc: "signed by another key with the log's name", body: withProof(3, goodProof, tr.checkpoint(t, impostor, 5)), status: 403, bodyHas: "no valid signature", wantSize: 3},
 		{desc: "bad log signature", body: withProof(3, goodProof, corruptSig(tr.checkpoint(t, logKey, 5))), status: 403, wantSize: 3},
@@ -216,10 +216,7 @@ func TestAddCheckpoint(t *testing.T) {
 			if !strings.Contains(body, tc.bodyHas) {
 				t.Errorf("body %q, want it to contain %q", body, tc.bodyHas)
 			}
-			all, err := w.store.All(context.Background())
-			if err != nil {
-				t.Fatal(err)
-			}
+			all := w.store.All()
 			if got := all[logKey.Name].Size; got != tc.wantSize {
 				t.Errorf("stored size %d, want %d", got, tc.wantSize)
 			}
@@ -308,7 +305,7 @@ func TestMethodAndMonitorEndpoints(t *testing.T) {
 // TestRotationSigners checks that a witness with two keys returns a line
 // for each, both valid.
 func TestRotationSigners(t *testing.T) {
-	newKey := testutil.Key("witness-a.example.org/2027")
+	newKey := fwtest.Key("witness-a.example.org/2027")
 	var signers []note.Signer
 	for _, k := range []*keys.PrivateKey{witKey, newKey} {
 		s, err := k.CosignatureSigner()
@@ -397,8 +394,8 @@ func TestRateLimit(t *testing.T) {
 		t.Errorf("%d durable writes for 300 requests without a budget, want 2: the evidence of two forks", got)
 	}
 
-	otherKey := testutil.Key("example.com/otherlog")
-	other := startWitness(t, "", witness.Config{RateLimit: 0.001, Burst: 1, Logs: testutil.LogList(t, logKey, otherKey)})
+	otherKey := fwtest.Key("example.com/otherlog")
+	other := startWitness(t, "", witness.Config{RateLimit: 0.001, Burst: 1, Logs: fwtest.LogList(t, logKey, otherKey)})
 	post(t, other.url, tr.request(t, 0, 1))
 	if status, _, _ := post(t, other.url, tr.request(t, 1, 2)); status != 429 {
 		t.Errorf("a second advance with a burst of 1: %d, want 429", status)

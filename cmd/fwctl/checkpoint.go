@@ -6,7 +6,7 @@ import (
 	"os"
 	"time"
 
-	"github.com/fwledger/fwledger/internal/cli"
+	"github.com/fwledger/fwledger/cmd/internal/cli"
 	"github.com/fwledger/fwledger/keys"
 	"github.com/fwledger/fwledger/logclient"
 	"github.com/fwledger/fwledger/tlogpolicy"

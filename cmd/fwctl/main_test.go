@@ -15,7 +15,7 @@ import (
 	"testing"
 
 	"github.com/fwledger/fwledger/api"
-	"github.com/fwledger/fwledger/internal/testutil"
+	"github.com/fwledger/fwledger/fwtest"
 	"github.com/fwledger/fwledger/keys"
 	"github.com/fwledger/fwledger/provenance"
 	"github.com/secure-systems-lab/go-securesystemslib/dsse"
@@ -69,11 +69,11 @@ func TestWalkthrough(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	l := testutil.StartLog(t, testutil.LogOptions{ReleaseKeys: []*keys.PrivateKey{relKey, rel2Key}, BuilderKeys: []*keys.PrivateKey{ciKey}, RequireProvenance: true})
-	logPub, _ := testutil.LogKey.Public().Marshal()
+	l := fwtest.StartLog(t, fwtest.LogOptions{ReleaseKeys: []*keys.PrivateKey{relKey, rel2Key}, BuilderKeys: []*keys.PrivateKey{ciKey}, RequireProvenance: true})
+	logPub, _ := fwtest.LogKey.Public().Marshal()
 	os.WriteFile(p("log.pub"), logPub, 0o644)
 
-	img := testutil.Image("walkthrough firmware", 70000)
+	img := fwtest.Image("walkthrough firmware", 70000)
 	img0 := bytes.Clone(img)
 	os.WriteFile(p("fw.bin"), img, 0o644)
 	if code, _, errs := fwctl(t, "attest", "--key", p("keys/ci.key"), "--builder-id", "https://ci.example.com/runner/v1",
@@ -224,10 +224,10 @@ func TestPolicyCommands(t *testing.T) {
 		}
 		return k
 	}
-	l := testutil.StartLog(t, testutil.LogOptions{ReleaseKeys: []*keys.PrivateKey{load("release-1"), load("release-2")}, BuilderKeys: []*keys.PrivateKey{load("ci")}, RequireProvenance: true})
-	logPub, _ := testutil.LogKey.Public().Marshal()
+	l := fwtest.StartLog(t, fwtest.LogOptions{ReleaseKeys: []*keys.PrivateKey{load("release-1"), load("release-2")}, BuilderKeys: []*keys.PrivateKey{load("ci")}, RequireProvenance: true})
+	logPub, _ := fwtest.LogKey.Public().Marshal()
 	os.WriteFile(p("log.pub"), logPub, 0o644)
-	os.WriteFile(p("fw.bin"), testutil.Image("policy fw", 5000), 0o644)
+	os.WriteFile(p("fw.bin"), fwtest.Image("policy fw", 5000), 0o644)
 	steps := [][]string{
 		{"attest", "--key", p("keys/ci.key"), "--builder-id", "https://ci.example.com/runner/v1", "--source", "git+https://git.example.com/acme/fw@refs/tags/v2.0.0",
 			"--commit", "0123456789abcdef0123456789abcdef01234567", "--model", "acme-x1", "--image", p("fw.bin"), "--out", p("prov.dsse.json")},
@@ -315,20 +315,20 @@ rules:
 func TestWitnessedVerify(t *testing.T) {
 	dir := t.TempDir()
 	p := func(s string) string { return filepath.Join(dir, s) }
-	wks := []*keys.PrivateKey{testutil.Key("witness-a.example.org"), testutil.Key("witness-b.example.org"), testutil.Key("witness-c.example.org")}
-	urls := testutil.StartWitnesses(t, wks, testutil.LogKey)
-	policy := testutil.WitnessPolicy(t, testutil.LogKey, 2, wks, urls...)
+	wks := []*keys.PrivateKey{fwtest.Key("witness-a.example.org"), fwtest.Key("witness-b.example.org"), fwtest.Key("witness-c.example.org")}
+	urls := fwtest.StartWitnesses(t, wks, fwtest.LogKey)
+	policy := fwtest.WitnessPolicy(t, fwtest.LogKey, 2, wks, urls...)
 	os.WriteFile(p("policy.txt"), policy, 0o644)
-	strict := testutil.WitnessPolicy(t, testutil.LogKey, 2, []*keys.PrivateKey{wks[0], testutil.Key("witness-z.example.org")})
+	strict := fwtest.WitnessPolicy(t, fwtest.LogKey, 2, []*keys.PrivateKey{wks[0], fwtest.Key("witness-z.example.org")})
 	os.WriteFile(p("strict.txt"), strict, 0o644)
-	relKey := testutil.Key("example.com/release-1")
+	relKey := fwtest.Key("example.com/release-1")
 	pub, _ := relKey.Public().Marshal()
 	os.WriteFile(p("release-1.pub"), pub, 0o644)
-	l := testutil.StartLog(t, testutil.LogOptions{ReleaseKeys: []*keys.PrivateKey{relKey}, Witnesser: testutil.Collector(t, policy)})
+	l := fwtest.StartLog(t, fwtest.LogOptions{ReleaseKeys: []*keys.PrivateKey{relKey}, Witnesser: fwtest.Collector(t, policy)})
 
-	img := testutil.Image("witnessed firmware", 5000)
+	img := fwtest.Image("witnessed firmware", 5000)
 	os.WriteFile(p("fw.bin"), img, 0o644)
-	os.WriteFile(p("rel.dsse.json"), testutil.SignRelease(t, testutil.NewRelease(img, nil), relKey), 0o644)
+	os.WriteFile(p("rel.dsse.json"), fwtest.SignRelease(t, fwtest.NewRelease(img, nil), relKey), 0o644)
 	if code, _, errs := fwctl(t, "submit", "--log", l.URL, p("rel.dsse.json")); code != 0 {
 		t.Fatalf("submit = %d: %s", code, errs)
 	}
@@ -363,14 +363,14 @@ func TestWitnessedVerify(t *testing.T) {
 func TestSubmitCanonicalizes(t *testing.T) {
 	dir := t.TempDir()
 	p := func(s string) string { return filepath.Join(dir, s) }
-	relKey, ciKey := testutil.Key("example.com/release-1"), testutil.Key("builder.example.com/ci")
+	relKey, ciKey := fwtest.Key("example.com/release-1"), fwtest.Key("builder.example.com/ci")
 	for name, k := range map[string]*keys.PrivateKey{"release-1": relKey, "ci": ciKey} {
 		if err := keys.Write(p(name), k); err != nil {
 			t.Fatal(err)
 		}
 	}
-	l := testutil.StartLog(t, testutil.LogOptions{ReleaseKeys: []*keys.PrivateKey{relKey}, BuilderKeys: []*keys.PrivateKey{ciKey}, RequireProvenance: true})
-	img := testutil.Image("another producer", 5000)
+	l := fwtest.StartLog(t, fwtest.LogOptions{ReleaseKeys: []*keys.PrivateKey{relKey}, BuilderKeys: []*keys.PrivateKey{ciKey}, RequireProvenance: true})
+	img := fwtest.Image("another producer", 5000)
 	os.WriteFile(p("fw.bin"), img, 0o644)
 	if code, _, errs := fwctl(t, "attest", "--key", p("ci.key"), "--builder-id", "https://ci.example.com/runner/v1",
 		"--source", "git+https://git.example.com/acme/fw@refs/tags/v1.4.0", "--commit", strings.Repeat("ab", 20),
@@ -394,13 +394,13 @@ func TestSubmitCanonicalizes(t *testing.T) {
 		t.Fatalf("submit = %d: %s%s", code, out, errs)
 	}
 	l.WaitSize(t, 2)
-	if logged, err := l.Entry(context.Background(), 0); err != nil || !bytes.Equal(logged, canon) {
+	if logged, err := l.Log.Entry(context.Background(), 0); err != nil || !bytes.Equal(logged, canon) {
 		t.Errorf("the logged provenance (%v) is not the canonical encoding of the file", err)
 	}
 	if code, _, errs := fwctl(t, "bundle", "--log", l.URL, "--image", p("fw.bin"), "--out", p("fw.bundle")); code != 0 {
 		t.Fatalf("bundle = %d: %s", code, errs)
 	}
-	pub, _ := testutil.LogKey.Public().Marshal()
+	pub, _ := fwtest.LogKey.Public().Marshal()
 	os.WriteFile(p("log.pub"), pub, 0o644)
 	if code, out, errs := fwctl(t, "verify", "--log-key", p("log.pub"), "--release-keys", p("release-1.pub"), "--builder-keys", p("ci.pub"),
 		"--image", p("fw.bin"), "--bundle", p("fw.bundle")); code != 0 {
@@ -414,11 +414,11 @@ func TestSubmitCanonicalizes(t *testing.T) {
 func TestSubmitSaysDuplicate(t *testing.T) {
 	dir := t.TempDir()
 	p := func(s string) string { return filepath.Join(dir, s) }
-	relKey := testutil.Key("example.com/release-1")
-	l := testutil.StartLog(t, testutil.LogOptions{ReleaseKeys: []*keys.PrivateKey{relKey}})
-	img := testutil.Image("duplicate", 100)
+	relKey := fwtest.Key("example.com/release-1")
+	l := fwtest.StartLog(t, fwtest.LogOptions{ReleaseKeys: []*keys.PrivateKey{relKey}})
+	img := fwtest.Image("duplicate", 100)
 	os.WriteFile(p("fw.bin"), img, 0o644)
-	os.WriteFile(p("rel.dsse.json"), testutil.SignRelease(t, testutil.NewRelease(img, nil), relKey), 0o644)
+	os.WriteFile(p("rel.dsse.json"), fwtest.SignRelease(t, fwtest.NewRelease(img, nil), relKey), 0o644)
 	if code, _, errs := fwctl(t, "submit", "--log", l.URL, p("rel.dsse.json")); code != 0 || strings.Contains(errs, "already logged") {
 		t.Fatalf("first submit = %d: %s", code, errs)
 	}
@@ -437,19 +437,19 @@ func TestSubmitSaysDuplicate(t *testing.T) {
 func TestReleaseWritesSHA512(t *testing.T) {
 	dir := t.TempDir()
 	p := func(s string) string { return filepath.Join(dir, s) }
-	relKey, ciKey := testutil.Key("example.com/release-1"), testutil.Key("builder.example.com/ci")
+	relKey, ciKey := fwtest.Key("example.com/release-1"), fwtest.Key("builder.example.com/ci")
 	if err := keys.Write(p("release-1"), relKey); err != nil {
 		t.Fatal(err)
 	}
-	img := testutil.Image("sha512 image", 3000)
+	img := fwtest.Image("sha512 image", 3000)
 	os.WriteFile(p("fw.bin"), img, 0o644)
 	s512 := sha512.Sum512(img)
 	stmt := func(digest string) []byte {
 		return []byte(`{"_type":"https://in-toto.io/Statement/v1","subject":[{"name":"fw","digest":{"sha512":"` + digest +
 			`"}}],"predicateType":"https://slsa.dev/provenance/v1","predicate":{"buildDefinition":{"buildType":"t"},"runDetails":{"builder":{"id":"b"}}}}`)
 	}
-	os.WriteFile(p("prov.json"), testutil.SignPayload(t, stmt(hex.EncodeToString(s512[:])), ciKey), 0o644)
-	os.WriteFile(p("other.json"), testutil.SignPayload(t, stmt(strings.Repeat("ab", 64)), ciKey), 0o644)
+	os.WriteFile(p("prov.json"), fwtest.SignPayload(t, stmt(hex.EncodeToString(s512[:])), ciKey), 0o644)
+	os.WriteFile(p("other.json"), fwtest.SignPayload(t, stmt(strings.Repeat("ab", 64)), ciKey), 0o644)
 	if code, _, errs := fwctl(t, "release", "--key", p("release-1.key"), "--model", "acme-x1", "--version", "1.0.0", "--svn", "1",
 		"--image", p("fw.bin"), "--provenance", p("prov.json"), "--out", p("rel.json")); code != 0 {
 		t.Fatalf("release = %d: %s", code, errs)

@@ -6,7 +6,7 @@ import (
 	"os"
 
 	"github.com/fwledger/fwledger/bundle"
-	"github.com/fwledger/fwledger/internal/cli"
+	"github.com/fwledger/fwledger/cmd/internal/cli"
 	"github.com/fwledger/fwledger/provenance"
 	"github.com/fwledger/fwledger/provenance/keyless"
 )

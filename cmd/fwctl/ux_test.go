@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/fwledger/fwledger/internal/testutil"
+	"github.com/fwledger/fwledger/fwtest"
 	"github.com/fwledger/fwledger/keys"
 )
 
@@ -37,11 +37,11 @@ func TestLogURLWithoutScheme(t *testing.T) {
 func TestCheckpointByAnotherKey(t *testing.T) {
 	dir := t.TempDir()
 	p := func(s string) string { return filepath.Join(dir, s) }
-	logPub, _ := testutil.LogKey.Public().Marshal()
+	logPub, _ := fwtest.LogKey.Public().Marshal()
 	os.WriteFile(p("log.pub"), logPub, 0o644)
-	other := testutil.Key("example.com/another-log")
-	os.WriteFile(p("cp"), testutil.SignCheckpoint(t, other, 1, make([]byte, 32)), 0o644)
-	logV, _ := testutil.LogKey.Public().NoteVerifier()
+	other := fwtest.Key("example.com/another-log")
+	os.WriteFile(p("cp"), fwtest.SignCheckpoint(t, other, 1, make([]byte, 32)), 0o644)
+	logV, _ := fwtest.LogKey.Public().NoteVerifier()
 	otherV, _ := other.Public().NoteVerifier()
 	code, _, errs := fwctl(t, "checkpoint", "--file", p("cp"), "--log-key", p("log.pub"))
 	if code != exitRejected {
@@ -176,7 +176,7 @@ func TestExamplePolicyRuns(t *testing.T) {
 			t.Fatal(errs)
 		}
 	}
-	os.WriteFile(p("fw.bin"), testutil.Image("example policy", 1000), 0o644)
+	os.WriteFile(p("fw.bin"), fwtest.Image("example policy", 1000), 0o644)
 	for _, s := range [][]string{
 		{"attest", "--key", p("local/keys/ci.key"), "--builder-id", "https://ci.example.com/runner/v1", "--source", "git+https://git.example.com/acme/fw@refs/tags/v1.4.0",
 			"--commit", "0123456789abcdef0123456789abcdef01234567", "--model", "acme-x1", "--image", p("fw.bin"), "--out", p("prov.dsse.json")},
@@ -229,11 +229,11 @@ func TestFlagConflicts(t *testing.T) {
 func TestCheckpointAppliesBoth(t *testing.T) {
 	dir := t.TempDir()
 	p := func(s string) string { return filepath.Join(dir, s) }
-	logPub, _ := testutil.LogKey.Public().Marshal()
+	logPub, _ := fwtest.LogKey.Public().Marshal()
 	os.WriteFile(p("log.pub"), logPub, 0o644)
-	os.WriteFile(p("cp"), testutil.SignCheckpoint(t, testutil.LogKey, 1, make([]byte, 32)), 0o644)
-	w := testutil.Key("witness-a.example.org")
-	os.WriteFile(p("policy.txt"), testutil.WitnessPolicy(t, testutil.LogKey, 1, []*keys.PrivateKey{w}), 0o644)
+	os.WriteFile(p("cp"), fwtest.SignCheckpoint(t, fwtest.LogKey, 1, make([]byte, 32)), 0o644)
+	w := fwtest.Key("witness-a.example.org")
+	os.WriteFile(p("policy.txt"), fwtest.WitnessPolicy(t, fwtest.LogKey, 1, []*keys.PrivateKey{w}), 0o644)
 	if code, _, errs := fwctl(t, "checkpoint", "--file", p("cp"), "--log-key", p("log.pub")); code != exitOK {
 		t.Errorf("checkpoint --log-key = %d, %q; want 0", code, errs)
 	}

@@ -19,20 +19,20 @@ import (
 	"time"
 
 	"github.com/fwledger/fwledger/api"
+	"github.com/fwledger/fwledger/cmd/internal/abuse"
 	"github.com/fwledger/fwledger/digest"
-	"github.com/fwledger/fwledger/internal/abuse"
+	"github.com/fwledger/fwledger/fwtest"
 	"github.com/fwledger/fwledger/internal/server"
-	"github.com/fwledger/fwledger/internal/testutil"
 	"github.com/fwledger/fwledger/logclient"
 	"github.com/fwledger/fwledger/provenance"
 )
 
-var ciKey = testutil.Key("builder.example.com/ci")
+var ciKey = fwtest.Key("builder.example.com/ci")
 
 // pair returns the body of a legitimate submission: the SLSA provenance of
 // image n and the release endorsing it, as one JSON array.
 func pair(t testing.TB, n int) []byte {
-	img := testutil.Image(fmt.Sprint("held bodies ", n), 64)
+	img := fwtest.Image(fmt.Sprint("held bodies ", n), 64)
 	b := &provenance.Build{
 		BuilderID: "https://ci.example.com/runner/v1", BuildType: provenance.BuildTypeMake,
 		Source: "git+https://git.example.com/acme/fw", Ref: "refs/tags/v1.4.0", Commit: strings.Repeat("ab", 20),
@@ -43,8 +43,8 @@ func pair(t testing.TB, n int) []byte {
 	if err != nil {
 		t.Fatal(err)
 	}
-	prov := testutil.SignPayload(t, stmt, ciKey)
-	rel := testutil.SignRelease(t, testutil.NewRelease(img, func(r *provenance.Release) {
+	prov := fwtest.SignPayload(t, stmt, ciKey)
+	rel := fwtest.SignRelease(t, fwtest.NewRelease(img, func(r *provenance.Release) {
 		r.Provenance = []digest.Digest{sha256.Sum256(prov)}
 	}), relKey)
 	return fmt.Appendf(nil, "[%s,%s]", prov, rel)
@@ -72,7 +72,7 @@ func TestHeldBodies(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "ci.pub"), ciPub, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	p, err := testutil.StartProc(t, fwlogBin, "serve", "--addr", "127.0.0.1:0", "--data", filepath.Join(dir, "data"), "--origin", origin,
+	p, err := fwtest.StartProc(t, fwlogBin, "serve", "--addr", "127.0.0.1:0", "--data", filepath.Join(dir, "data"), "--origin", origin,
 		"--release-keys", pub, "--builder-keys", filepath.Join(dir, "ci.pub"))
 	if err != nil {
 		t.Fatal(err)

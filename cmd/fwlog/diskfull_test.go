@@ -18,7 +18,7 @@ import (
 
 	"github.com/fwledger/fwledger/client"
 	"github.com/fwledger/fwledger/digest"
-	"github.com/fwledger/fwledger/internal/testutil"
+	"github.com/fwledger/fwledger/fwtest"
 	"github.com/fwledger/fwledger/keys"
 	"github.com/fwledger/fwledger/logclient"
 	"golang.org/x/mod/sumdb/note"
@@ -45,8 +45,8 @@ func TestDiskFull(t *testing.T) {
 		t.Fatal(err)
 	}
 	release := func(i int) ([]byte, []byte) {
-		img := testutil.Image(fmt.Sprint("disk full ", i), 100000)
-		return img, testutil.SignRelease(t, testutil.NewRelease(img, nil), relKey)
+		img := fwtest.Image(fmt.Sprint("disk full ", i), 100000)
+		return img, fwtest.SignRelease(t, fwtest.NewRelease(img, nil), relKey)
 	}
 	var acked []uint64
 	for i := 0; i < 5; i++ {
@@ -96,7 +96,7 @@ func TestDiskFull(t *testing.T) {
 	if err != nil {
 		t.Fatalf("bundle after the disk has room again: %v", err)
 	}
-	if _, err := client.VerifyBundle(ctx, client.Trust{Log: verifierOf(t, filepath.Join(dir, "data", "log.pub")), ReleaseKeys: testutil.Ring(t, relKey)}, b, bytes.NewReader(img5)); err != nil {
+	if _, err := client.VerifyBundle(ctx, client.Trust{Log: verifierOf(t, filepath.Join(dir, "data", "log.pub")), ReleaseKeys: fwtest.Ring(t, relKey)}, b, bytes.NewReader(img5)); err != nil {
 		t.Errorf("VerifyBundle after the disk had room again: %v", err)
 	}
 	for _, i := range acked {

@@ -10,7 +10,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/fwledger/fwledger/internal/testutil"
+	"github.com/fwledger/fwledger/fwtest"
 	"github.com/fwledger/fwledger/keys"
 	"github.com/fwledger/fwledger/log/sqlite"
 	"github.com/fwledger/fwledger/logclient"
@@ -22,19 +22,19 @@ import (
 func TestFsck(t *testing.T) {
 	dir := t.TempDir()
 	data := filepath.Join(dir, "data")
-	l := testutil.StartLog(t, testutil.LogOptions{Dir: data, ReleaseKeys: []*keys.PrivateKey{relKey}})
+	l := fwtest.StartLog(t, fwtest.LogOptions{Dir: data, ReleaseKeys: []*keys.PrivateKey{relKey}})
 	lc, err := logclient.New(l.URL, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for i := 0; i < 300; i++ {
-		img := testutil.Image(fmt.Sprint("fsck ", i), 500)
-		if _, err := lc.Add(context.Background(), testutil.SignRelease(t, testutil.NewRelease(img, nil), relKey)); err != nil {
+		img := fwtest.Image(fmt.Sprint("fsck ", i), 500)
+		if _, err := lc.Add(context.Background(), fwtest.SignRelease(t, fwtest.NewRelease(img, nil), relKey)); err != nil {
 			t.Fatal(err)
 		}
 	}
 	l.WaitSize(t, 300)
-	pub, _ := testutil.LogKey.Public().Marshal()
+	pub, _ := fwtest.LogKey.Public().Marshal()
 	if err := os.WriteFile(filepath.Join(data, "log.pub"), pub, 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -70,20 +70,20 @@ func TestFsck(t *testing.T) {
 func TestFsckTiles(t *testing.T) {
 	dir := t.TempDir()
 	data := filepath.Join(dir, "data")
-	l := testutil.StartLog(t, testutil.LogOptions{Dir: data, ReleaseKeys: []*keys.PrivateKey{relKey}})
+	l := fwtest.StartLog(t, fwtest.LogOptions{Dir: data, ReleaseKeys: []*keys.PrivateKey{relKey}})
 	lc, err := logclient.New(l.URL, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for i := 0; i < 300; i++ {
-		img := testutil.Image(fmt.Sprint("fsck tiles ", i), 500)
-		if _, err := lc.Add(context.Background(), testutil.SignRelease(t, testutil.NewRelease(img, nil), relKey)); err != nil {
+		img := fwtest.Image(fmt.Sprint("fsck tiles ", i), 500)
+		if _, err := lc.Add(context.Background(), fwtest.SignRelease(t, fwtest.NewRelease(img, nil), relKey)); err != nil {
 			t.Fatal(err)
 		}
 	}
 	l.WaitSize(t, 300)
 	l.Stop(t)
-	pub, _ := testutil.LogKey.Public().Marshal()
+	pub, _ := fwtest.LogKey.Public().Marshal()
 	os.WriteFile(filepath.Join(data, "log.pub"), pub, 0o644)
 	var out, errb bytes.Buffer
 	if code := run([]string{"fsck", "--data", data}, &out, &errb); code != 0 || !strings.Contains(out.String(), "ok   every tile (3, at every level)") {

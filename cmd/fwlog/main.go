@@ -24,9 +24,10 @@ import (
 
 	"github.com/fwledger/fwledger/api"
 	"github.com/fwledger/fwledger/cas"
-	"github.com/fwledger/fwledger/internal/cli"
+	"github.com/fwledger/fwledger/cmd/internal/cli"
 	"github.com/fwledger/fwledger/internal/server"
 	"github.com/fwledger/fwledger/keys"
+	"github.com/fwledger/fwledger/ledger"
 	"github.com/fwledger/fwledger/log"
 	"github.com/fwledger/fwledger/log/sqlite"
 	"github.com/fwledger/fwledger/provenance"
@@ -273,19 +274,12 @@ func serve(args []string, stderr io.Writer) int {
 			return fail("couldn't open the image store", err)
 		}
 	}
+	// The log mechanism, and the firmware ledger in front of it.
 	l, err := log.New(ctx, log.Config{
 		Signer:            signer,
 		Verifier:          verifier,
 		VerifierKey:       vkey,
 		Storage:           store,
-		ReleaseKeys:       ring,
-		BuilderKeys:       builders,
-		RequireProvenance: *requireProv,
-		Policy:            pol,
-		Keyless:           keylessOrNil(kv),
-		LayoutKeys:        layouts,
-		Images:            images,
-		Blobs:             blobs,
 		IntegrateInterval: *interval,
 		IntegrateBatch:    *batch,
 		QueueSize:         *queue,
@@ -294,6 +288,21 @@ func serve(args []string, stderr io.Writer) int {
 		WitnessTimeout:    *witTimeout,
 		WitnessRefresh:    *witRefresh,
 		WitnessFailOpen:   *witFailOpen,
+		Logger:            logger,
+		Registerer:        reg,
+	})
+	if err != nil {
+		return fail("refusing to start", err)
+	}
+	led, err := ledger.New(ctx, l, ledger.Config{
+		ReleaseKeys:       ring,
+		BuilderKeys:       builders,
+		RequireProvenance: *requireProv,
+		Policy:            pol,
+		Keyless:           keylessOrNil(kv),
+		LayoutKeys:        layouts,
+		Images:            images,
+		Blobs:             blobs,
 		MaxClockSkew:      *clockSkew,
 		Logger:            logger,
 		Registerer:        reg,
@@ -317,7 +326,7 @@ func serve(args []string, stderr io.Writer) int {
 	go func() { logDone <- l.Run(logCtx) }()
 
 	srvErr := server.Serve(ctx, ln, server.Config{
-		Name: "fwlog", Handler: log.NewHandler(l), Registry: reg, Logger: logger, ShutdownTimeout: *shutdown, Limits: limits,
+		Name: "fwlog", Handler: ledger.NewHandler(led), Registry: reg, Logger: logger, ShutdownTimeout: *shutdown, Limits: limits,
 	})
 	logStop()
 	runErr := <-logDone

@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/fwledger/fwledger/internal/testutil"
+	"github.com/fwledger/fwledger/fwtest"
 	"github.com/fwledger/fwledger/keys"
 	"github.com/fwledger/fwledger/log/sqlite"
 	"github.com/fwledger/fwledger/logclient"
@@ -31,7 +31,7 @@ func TestMain(m *testing.M) {
 	if err != nil {
 		panic(err)
 	}
-	if fwlogBin, err = testutil.BuildBinary(".", filepath.Join(dir, "fwlog")); err != nil {
+	if fwlogBin, err = fwtest.BuildBinary(".", filepath.Join(dir, "fwlog")); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
@@ -42,10 +42,10 @@ func TestMain(m *testing.M) {
 
 const origin = "example.com/crashlog"
 
-var relKey = testutil.Key("example.com/release-1")
+var relKey = fwtest.Key("example.com/release-1")
 
 // proc is a running fwlog.
-type proc = testutil.Proc
+type proc = fwtest.Proc
 
 // setup writes the release public key into dir and returns its path.
 func setup(t *testing.T, dir string) string {
@@ -65,7 +65,7 @@ func setup(t *testing.T, dir string) string {
 func start(t *testing.T, args ...string) (*proc, error) {
 	t.Helper()
 	// The crash test logs bare releases; provenance has its own tests.
-	return testutil.StartProc(t, fwlogBin, append([]string{"serve", "--addr", "127.0.0.1:0", "--integrate-interval", "20ms", "--require-provenance=false"}, args...)...)
+	return fwtest.StartProc(t, fwlogBin, append([]string{"serve", "--addr", "127.0.0.1:0", "--integrate-interval", "20ms", "--require-provenance=false"}, args...)...)
 }
 
 // TestCrashLoop kills fwlog with SIGKILL at random moments while concurrent
@@ -92,13 +92,13 @@ func TestCrashLoopWitnessed(t *testing.T) {
 		rounds = 3
 	}
 	dir := t.TempDir()
-	logKey := testutil.Key(origin)
+	logKey := fwtest.Key(origin)
 	if err := keys.Write(filepath.Join(dir, "log"), logKey); err != nil {
 		t.Fatal(err)
 	}
-	wks := []*keys.PrivateKey{testutil.Key("witness-a.example.org"), testutil.Key("witness-b.example.org"), testutil.Key("witness-c.example.org")}
-	urls := testutil.StartWitnesses(t, wks, logKey)
-	policy := testutil.WitnessPolicy(t, logKey, 2, wks, urls...)
+	wks := []*keys.PrivateKey{fwtest.Key("witness-a.example.org"), fwtest.Key("witness-b.example.org"), fwtest.Key("witness-c.example.org")}
+	urls := fwtest.StartWitnesses(t, wks, logKey)
+	policy := fwtest.WitnessPolicy(t, logKey, 2, wks, urls...)
 	if err := os.WriteFile(filepath.Join(dir, "policy.txt"), policy, 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -193,8 +193,8 @@ func crashLoop(t *testing.T, rounds int, extra []string, check func([]byte) erro
 					seq++
 					n := seq
 					mu.Unlock()
-					img := testutil.Image(fmt.Sprint("crash ", n), 64)
-					env := testutil.SignRelease(t, testutil.NewRelease(img, nil), relKey)
+					img := fwtest.Image(fmt.Sprint("crash ", n), 64)
+					env := fwtest.SignRelease(t, fwtest.NewRelease(img, nil), relKey)
 					res, err := lc.Add(ctx, env)
 					if err != nil {
 						return // the log died; this one was not acknowledged
@@ -375,7 +375,7 @@ func TestIdentityChangesRefused(t *testing.T) {
 	if _, err := start(t, "--data", data, "--origin", "example.com/other", "--release-keys", pub); err == nil || !strings.Contains(err.Error(), "cannot change") {
 		t.Errorf("changed --origin: %v", err)
 	}
-	other := testutil.Key(origin + "-other")
+	other := fwtest.Key(origin + "-other")
 	other.Name = origin
 	if err := keys.Write(filepath.Join(dir, "other"), other); err != nil {
 		t.Fatal(err)

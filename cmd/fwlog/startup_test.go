@@ -10,7 +10,7 @@ import (
 	"syscall"
 	"testing"
 
-	"github.com/fwledger/fwledger/internal/testutil"
+	"github.com/fwledger/fwledger/fwtest"
 	"github.com/fwledger/fwledger/keys"
 	"github.com/fwledger/fwledger/logclient"
 )
@@ -28,7 +28,7 @@ func TestNothingCreatedOnBadStart(t *testing.T) {
 		}
 		return p
 	}
-	otherLog := testutil.WitnessPolicy(t, testutil.Key("example.com/otherlog"), 1, []*keys.PrivateKey{testutil.Key("witness-a.example.org")}, "http://127.0.0.1:1")
+	otherLog := fwtest.WitnessPolicy(t, fwtest.Key("example.com/otherlog"), 1, []*keys.PrivateKey{fwtest.Key("witness-a.example.org")}, "http://127.0.0.1:1")
 	for _, tc := range []struct {
 		desc string
 		args []string
@@ -117,7 +117,7 @@ func logLine(t *testing.T, out, msg string) map[string]any {
 // strings such as "30s".
 func TestLogReadySizes(t *testing.T) {
 	dir := t.TempDir()
-	logKey := testutil.Key(origin)
+	logKey := fwtest.Key(origin)
 	if err := keys.Write(filepath.Join(dir, "log"), logKey); err != nil {
 		t.Fatal(err)
 	}
@@ -128,7 +128,7 @@ func TestLogReadySizes(t *testing.T) {
 	}
 	lc, _ := logclient.New(p.URL, nil)
 	for i := range 3 {
-		env := testutil.SignRelease(t, testutil.NewRelease(testutil.Image("ready "+string(rune('a'+i)), 64), nil), relKey)
+		env := fwtest.SignRelease(t, fwtest.NewRelease(fwtest.Image("ready "+string(rune('a'+i)), 64), nil), relKey)
 		if _, err := lc.Add(context.Background(), env); err != nil {
 			t.Fatal(err)
 		}
@@ -141,7 +141,7 @@ func TestLogReadySizes(t *testing.T) {
 		t.Errorf("shutdown timeout logged as %#v; want \"30s\"", got)
 	}
 
-	policy := testutil.WitnessPolicy(t, logKey, 1, []*keys.PrivateKey{testutil.Key("witness-a.example.org")}, "http://127.0.0.1:1")
+	policy := fwtest.WitnessPolicy(t, logKey, 1, []*keys.PrivateKey{fwtest.Key("witness-a.example.org")}, "http://127.0.0.1:1")
 	if err := os.WriteFile(filepath.Join(dir, "policy.txt"), policy, 0o644); err != nil {
 		t.Fatal(err)
 	}

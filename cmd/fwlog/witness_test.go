@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/fwledger/fwledger/internal/testutil"
+	"github.com/fwledger/fwledger/fwtest"
 	"github.com/fwledger/fwledger/keys"
 	"github.com/fwledger/fwledger/logclient"
 	"github.com/fwledger/fwledger/tlogpolicy"
@@ -29,12 +29,12 @@ func TestReferenceWitness(t *testing.T) {
 		t.Skip("FWLEDGER_OMNIWITNESS is not set: run scripts/omniwitness.sh (make test does) to build the reference witness")
 	}
 	dir := t.TempDir()
-	logKey := testutil.Key(origin)
+	logKey := fwtest.Key(origin)
 	if err := keys.Write(filepath.Join(dir, "log"), logKey); err != nil {
 		t.Fatal(err)
 	}
 	logVKey, _ := logKey.Public().VerifierKey()
-	refKey := testutil.Key("omniwitness.example.org")
+	refKey := fwtest.Key("omniwitness.example.org")
 	skey, err := refKey.MarshalPrivate()
 	if err != nil {
 		t.Fatal(err)
@@ -59,7 +59,7 @@ func TestReferenceWitness(t *testing.T) {
 	defer func() { cmd.Process.Kill(); cmd.Wait() }()
 	waitListening(t, addr, out)
 
-	policy := fmt.Sprintf("log %s\nwitness omni %s http://%s\nquorum omni\n", logVKey, testutil.CosignerVKey(t, refKey), addr)
+	policy := fmt.Sprintf("log %s\nwitness omni %s http://%s\nquorum omni\n", logVKey, fwtest.CosignerVKey(t, refKey), addr)
 	if err := os.WriteFile(filepath.Join(dir, "policy.txt"), []byte(policy), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -77,7 +77,7 @@ func TestReferenceWitness(t *testing.T) {
 	lc, _ := logclient.New(p.URL, nil)
 	ctx := context.Background()
 	for i := range 3 {
-		env := testutil.SignRelease(t, testutil.NewRelease(testutil.Image(fmt.Sprint("reference witness ", i), 64), nil), relKey)
+		env := fwtest.SignRelease(t, fwtest.NewRelease(fwtest.Image(fmt.Sprint("reference witness ", i), 64), nil), relKey)
 		if _, err := lc.Add(ctx, env); err != nil {
 			t.Fatal(err)
 		}
@@ -132,13 +132,13 @@ func waitListening(t *testing.T, addr string, out fmt.Stringer) {
 // --witness-fail-open but no policy (a usage error, 2).
 func TestWitnessPolicyErrors(t *testing.T) {
 	dir := t.TempDir()
-	logKey := testutil.Key(origin)
+	logKey := fwtest.Key(origin)
 	if err := keys.Write(filepath.Join(dir, "log"), logKey); err != nil {
 		t.Fatal(err)
 	}
 	pub := setup(t, dir)
-	wk := testutil.Key("witness-a.example.org")
-	other := testutil.Key("example.com/otherlog")
+	wk := fwtest.Key("witness-a.example.org")
+	other := fwtest.Key("example.com/otherlog")
 	write := func(name string, data []byte) string {
 		p := filepath.Join(dir, name)
 		if err := os.WriteFile(p, data, 0o644); err != nil {
@@ -154,8 +154,8 @@ func TestWitnessPolicyErrors(t *testing.T) {
 	}{
 		{"missing file", []string{"--witness-policy", filepath.Join(dir, "nope.txt")}, 1, "couldn't read the witness policy"},
 		{"not a policy", []string{"--witness-policy", write("bad.txt", []byte("witness a\n"))}, 1, "invalid --witness-policy"},
-		{"another log's policy", []string{"--witness-policy", write("other.txt", testutil.WitnessPolicy(t, other, 1, []*keys.PrivateKey{wk}, "http://127.0.0.1:1"))}, 1, "has no log line with this log's key"},
-		{"witness without URL", []string{"--witness-policy", write("nourl.txt", testutil.WitnessPolicy(t, logKey, 1, []*keys.PrivateKey{wk}))}, 1, `witness \"w0\" has no URL in the policy`},
+		{"another log's policy", []string{"--witness-policy", write("other.txt", fwtest.WitnessPolicy(t, other, 1, []*keys.PrivateKey{wk}, "http://127.0.0.1:1"))}, 1, "has no log line with this log's key"},
+		{"witness without URL", []string{"--witness-policy", write("nourl.txt", fwtest.WitnessPolicy(t, logKey, 1, []*keys.PrivateKey{wk}))}, 1, `witness \"w0\" has no URL in the policy`},
 		{"fail-open alone", []string{"--witness-fail-open"}, 2, "--witness-fail-open needs --witness-policy"},
 	} {
 		t.Run(tc.desc, func(t *testing.T) {

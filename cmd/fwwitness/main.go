@@ -18,7 +18,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/fwledger/fwledger/internal/cli"
+	"github.com/fwledger/fwledger/cmd/internal/cli"
 	"github.com/fwledger/fwledger/internal/server"
 	"github.com/fwledger/fwledger/keys"
 	"github.com/fwledger/fwledger/witness"

@@ -18,8 +18,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/fwledger/fwledger/internal/abuse"
-	"github.com/fwledger/fwledger/internal/testutil"
+	"github.com/fwledger/fwledger/cmd/internal/abuse"
+	"github.com/fwledger/fwledger/fwtest"
 	"github.com/fwledger/fwledger/keys"
 	"github.com/fwledger/fwledger/witness"
 	flog "github.com/transparency-dev/formats/log"
@@ -36,7 +36,7 @@ func TestMain(m *testing.M) {
 	if err != nil {
 		panic(err)
 	}
-	if fwwitnessBin, err = testutil.BuildBinary(".", filepath.Join(dir, "fwwitness")); err != nil {
+	if fwwitnessBin, err = fwtest.BuildBinary(".", filepath.Join(dir, "fwwitness")); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
@@ -46,8 +46,8 @@ func TestMain(m *testing.M) {
 }
 
 var (
-	logKey = testutil.LogKey
-	witKey = testutil.Key("witness-a.example.org")
+	logKey = fwtest.LogKey
+	witKey = fwtest.Key("witness-a.example.org")
 )
 
 // setup writes the witness key and a log list naming the test log into
@@ -76,7 +76,7 @@ func TestKillAndRestart(t *testing.T) {
 	for i := range 100000 {
 		tree.AppendData(fmt.Appendf(nil, "leaf %d", i))
 	}
-	cosigV, err := fnote.NewVerifierForCosignatureV1(testutil.CosignerVKey(t, witKey))
+	cosigV, err := fnote.NewVerifierForCosignatureV1(fwtest.CosignerVKey(t, witKey))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,7 +87,7 @@ func TestKillAndRestart(t *testing.T) {
 		rounds = 2
 	}
 	for round := range rounds {
-		p, err := testutil.StartProc(t, fwwitnessBin, args...)
+		p, err := fwtest.StartProc(t, fwwitnessBin, args...)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -97,7 +97,7 @@ func TestKillAndRestart(t *testing.T) {
 		}
 		ctx := context.Background()
 		// The witness must answer from its state: old 0 gives its size.
-		_, err = c.AddCheckpoint(ctx, &witness.AddCheckpointRequest{OldSize: 0, Checkpoint: testutil.SignCheckpoint(t, logKey, 1, tree.HashAt(1))})
+		_, err = c.AddCheckpoint(ctx, &witness.AddCheckpointRequest{OldSize: 0, Checkpoint: fwtest.SignCheckpoint(t, logKey, 1, tree.HashAt(1))})
 		var conflict *witness.ConflictError
 		old := uint64(0)
 		switch {
@@ -118,7 +118,7 @@ func TestKillAndRestart(t *testing.T) {
 			defer close(done)
 			for n := old; n < tree.Size(); {
 				n = min(tree.Size(), n+uint64(rand.IntN(5))+1)
-				req := &witness.AddCheckpointRequest{OldSize: old, Checkpoint: testutil.SignCheckpoint(t, logKey, n, tree.HashAt(n))}
+				req := &witness.AddCheckpointRequest{OldSize: old, Checkpoint: fwtest.SignCheckpoint(t, logKey, n, tree.HashAt(n))}
 				if old > 0 {
 					req.Proof, _ = tree.ConsistencyProof(old, n)
 				}
@@ -143,7 +143,7 @@ func TestKillAndRestart(t *testing.T) {
 	}
 	// Finally, a clean restart serves the latest cosigned checkpoint, which
 	// verifies and is consistent with the tree.
-	p, err := testutil.StartProc(t, fwwitnessBin, args...)
+	p, err := fwtest.StartProc(t, fwwitnessBin, args...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -179,12 +179,12 @@ func TestKillAndRestart(t *testing.T) {
 func TestDoubleLaunch(t *testing.T) {
 	dir := t.TempDir()
 	args := setup(t, dir)
-	p, err := testutil.StartProc(t, fwwitnessBin, args...)
+	p, err := fwtest.StartProc(t, fwwitnessBin, args...)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer p.Stop(syscall.SIGTERM)
-	q, err := testutil.StartProc(t, fwwitnessBin, args...)
+	q, err := fwtest.StartProc(t, fwwitnessBin, args...)
 	if err == nil {
 		q.Stop(syscall.SIGKILL)
 		t.Fatal("a second fwwitness started on the same data directory")
@@ -212,8 +212,8 @@ func TestUsage(t *testing.T) {
 		{[]string{"serve", "--key", filepath.Join(dir, "witness-a.key"), "--logs", filepath.Join(dir, "nope.txt")}, 1, "couldn't read the log list"},
 		{[]string{"serve", "--key", filepath.Join(dir, "witness-a.key"), "--logs", filepath.Join(dir, "witness-a.pub")}, 1, "invalid log list"},
 		{[]string{"vkey"}, 2, "usage: fwwitness vkey"},
-		{[]string{"vkey", "--key", filepath.Join(dir, "witness-a.pub")}, 0, testutil.CosignerVKey(t, witKey)},
-		{[]string{"vkey", "--key", filepath.Join(dir, "witness-a.key")}, 0, testutil.CosignerVKey(t, witKey)},
+		{[]string{"vkey", "--key", filepath.Join(dir, "witness-a.pub")}, 0, fwtest.CosignerVKey(t, witKey)},
+		{[]string{"vkey", "--key", filepath.Join(dir, "witness-a.key")}, 0, fwtest.CosignerVKey(t, witKey)},
 	} {
 		var stdout, stderr bytes.Buffer
 		code := run(tc.args, &stdout, &stderr)
@@ -232,7 +232,7 @@ func TestHeldBodies(t *testing.T) {
 		t.Skip("the held bodies take 10s to time out")
 	}
 	dir := t.TempDir()
-	p, err := testutil.StartProc(t, fwwitnessBin, setup(t, dir)...)
+	p, err := fwtest.StartProc(t, fwwitnessBin, setup(t, dir)...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -250,7 +250,7 @@ func TestHeldBodies(t *testing.T) {
 	tree := testonly.New(rfc6962.DefaultHasher)
 	tree.AppendData([]byte("leaf 0"))
 	t0 := time.Now()
-	if _, err := c.AddCheckpoint(ctx, &witness.AddCheckpointRequest{Checkpoint: testutil.SignCheckpoint(t, logKey, 1, tree.HashAt(1))}); err != nil {
+	if _, err := c.AddCheckpoint(ctx, &witness.AddCheckpointRequest{Checkpoint: fwtest.SignCheckpoint(t, logKey, 1, tree.HashAt(1))}); err != nil {
 		t.Errorf("add-checkpoint while %d bodies were held: %v", run.Open(), err)
 	}
 	t.Logf("cosigned in %v while %d bodies were held", time.Since(t0), run.Open())
@@ -272,7 +272,7 @@ func TestHeldBodies(t *testing.T) {
 // fwwitness closing the connection idle the longest to make room.
 func TestIdleConns(t *testing.T) {
 	dir := t.TempDir()
-	p, err := testutil.StartProc(t, fwwitnessBin, setup(t, dir)...)
+	p, err := fwtest.StartProc(t, fwwitnessBin, setup(t, dir)...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -304,7 +304,7 @@ func TestIdleConns(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	t0 := time.Now()
-	if _, err := c.AddCheckpoint(ctx, &witness.AddCheckpointRequest{Checkpoint: testutil.SignCheckpoint(t, logKey, 1, tree.HashAt(1))}); err != nil {
+	if _, err := c.AddCheckpoint(ctx, &witness.AddCheckpointRequest{Checkpoint: fwtest.SignCheckpoint(t, logKey, 1, tree.HashAt(1))}); err != nil {
 		t.Fatalf("add-checkpoint while %d idle connections were held: %v", held, err)
 	}
 	t.Logf("cosigned in %v while %d idle connections were held", time.Since(t0), held)

@@ -33,16 +33,13 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"os"
 	"path/filepath"
-	"syscall"
-	"time"
 
 	"github.com/fwledger/fwledger/internal/dirlock"
+	"github.com/fwledger/fwledger/internal/sqlitedb"
 	"github.com/fwledger/fwledger/log"
 	"github.com/fwledger/fwledger/log/tiles"
 	lru "github.com/hashicorp/golang-lru/v2"
-	"github.com/mattn/go-sqlite3"
 )
 
 const schema = `
@@ -96,13 +93,9 @@ var ErrLocked = dirlock.ErrLocked
 
 // Storage is a log.Storage in a SQLite database.
 type Storage struct {
-	w    *sql.DB // the one writer connection
-	r    *sql.DB // readers
-	c    *sql.DB // the checkpointer's connection
-	lock *os.File
-
-	stopCheckpointer chan struct{}
-	checkpointerDone chan struct{}
+	db *sqlitedb.DB
+	w  *sql.DB // the one writer connection (db.W)
+	r  *sql.DB // readers (db.R)
 
 	// The lookups, prepared once on the readers (a lookup is on the path
 	// of every submission).
@@ -114,19 +107,15 @@ type Storage struct {
 	full *lru.Cache[uint64, [][]byte]
 }
 
-// checkpointInterval is how often the background checkpointer copies the
-// WAL into the database.
-const checkpointInterval = 500 * time.Millisecond
-
-var _ log.Storage = (*Storage)(nil)
-
 // Open opens (creating if needed) the log database in dir and locks dir.
 func Open(ctx context.Context, dir string) (*Storage, error) {
-	lock, err := dirlock.Lock(dir, LockFile)
+	db, err := sqlitedb.Open(ctx, dir, DatabaseFile, LockFile, sqlitedb.Options{
+		CacheKiB: 256 << 10, Readers: 8, ReaderCacheKiB: 16 << 10, Mmap: 1 << 30,
+	})
 	if err != nil {
 		return nil, err
 	}
-	s := &Storage{lock: lock}
+	s := &Storage{db: db, w: db.W, r: db.R}
 	s.full, _ = lru.New[uint64, [][]byte](16)
 	if err := s.open(ctx, filepath.Join(dir, DatabaseFile)); err != nil {
 		s.Close()
@@ -136,18 +125,6 @@ func Open(ctx context.Context, dir string) (*Storage, error) {
 }
 
 func (s *Storage) open(ctx context.Context, path string) error {
-	dsn := "file:" + path + "?_journal_mode=WAL&_synchronous=FULL&_busy_timeout=10000&_txlock=immediate&_cache_size=-262144"
-	var err error
-	if s.w, err = sql.Open("sqlite3", dsn); err != nil {
-		return err
-	}
-	s.w.SetMaxOpenConns(1)
-	s.w.SetConnMaxLifetime(0)
-	// Commits never checkpoint; a background connection does (see
-	// checkpointer), so a commit does not pay for copying the WAL.
-	if _, err := s.w.ExecContext(ctx, "PRAGMA mmap_size=1073741824; PRAGMA wal_autocheckpoint=0; PRAGMA journal_size_limit=67108864"); err != nil {
-		return err
-	}
 	if _, err := s.w.ExecContext(ctx, schema); err != nil {
 		return fmt.Errorf("couldn't create the schema in %s: %w", path, err)
 	}
@@ -164,115 +141,24 @@ func (s *Storage) open(ctx context.Context, path string) error {
 	if _, err := s.w.ExecContext(ctx, `INSERT OR IGNORE INTO state (id, sequenced, integrated, root, compact_range, checkpoint_size) VALUES (0, 0, 0, ?, x'', 0)`, tiles.EmptyRoot()); err != nil {
 		return err
 	}
-	var mode string
-	if err := s.w.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode); err != nil || mode != "wal" {
-		return fmt.Errorf("couldn't put %s in WAL mode (mode %q): %v", path, mode, err)
-	}
-	rdsn := "file:" + path + "?_journal_mode=WAL&_busy_timeout=10000&_query_only=true&_cache_size=-16384&_mmap_size=1073741824"
-	if s.r, err = sql.Open("sqlite3", rdsn); err != nil {
-		return err
-	}
-	s.r.SetMaxOpenConns(8)
-	s.r.SetMaxIdleConns(8)
+	var err error
 	if s.lookupAfter, err = s.r.PrepareContext(ctx, `SELECT idx FROM lookup WHERE key = ? AND idx > ? ORDER BY idx LIMIT ?`); err != nil {
 		return err
 	}
 	if s.lookupBefore, err = s.r.PrepareContext(ctx, `SELECT idx FROM lookup WHERE key = ? AND idx < ? ORDER BY idx DESC LIMIT ?`); err != nil {
 		return err
 	}
-	if s.c, err = sql.Open("sqlite3", "file:"+path+"?_journal_mode=WAL&_synchronous=FULL&_busy_timeout=10000"); err != nil {
-		return err
-	}
-	s.c.SetMaxOpenConns(1)
-	s.stopCheckpointer = make(chan struct{})
-	s.checkpointerDone = make(chan struct{})
-	go s.checkpointer()
 	return nil
-}
-
-// checkpointer copies the WAL into the database in the background. A
-// PASSIVE checkpoint never blocks the writer; once it has copied every frame,
-// the next write transaction starts the WAL over from its beginning, so the
-// WAL stays near what is written in one interval. When the checkpointer falls
-// behind (the WAL is over 64 MiB), it uses a RESTART checkpoint, which waits
-// for the writer between transactions.
-func (s *Storage) checkpointer() {
-	defer close(s.checkpointerDone)
-	t := time.NewTicker(checkpointInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-s.stopCheckpointer:
-			return
-		case <-t.C:
-		}
-		var busy, walPages, done int
-		if err := s.c.QueryRow("PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &walPages, &done); err != nil {
-			continue
-		}
-		if walPages > 16384 {
-			s.c.Exec("PRAGMA wal_checkpoint(RESTART)")
-		}
-	}
 }
 
 // Close closes the database and releases the lock.
 func (s *Storage) Close() error {
-	var errs []error
-	if s.stopCheckpointer != nil {
-		close(s.stopCheckpointer)
-		<-s.checkpointerDone
-		s.stopCheckpointer = nil
-	}
-	if s.c != nil {
-		// Leave one self-contained database file behind.
-		if _, err := s.c.Exec("PRAGMA wal_checkpoint(TRUNCATE)"); err != nil {
-			errs = append(errs, fmt.Errorf("final checkpoint: %w", err))
-		}
-		errs = append(errs, s.c.Close())
-	}
 	for _, st := range []*sql.Stmt{s.lookupAfter, s.lookupBefore} {
 		if st != nil {
 			st.Close()
 		}
 	}
-	if s.r != nil {
-		errs = append(errs, s.r.Close())
-	}
-	if s.w != nil {
-		errs = append(errs, s.w.Close())
-	}
-	if s.lock != nil {
-		errs = append(errs, s.lock.Close()) // closing releases the flock
-	}
-	return errors.Join(errs...)
-}
-
-// wrapOS adds to *err, if it is an error of SQLite, the operating system's
-// errno it stands for, so that callers can tell a full disk
-// (syscall.ENOSPC) or a permission problem (syscall.EACCES, EROFS) from
-// other failures without knowing SQLite.
-func wrapOS(err *error) {
-	var se sqlite3.Error
-	if *err == nil || !errors.As(*err, &se) {
-		return
-	}
-	errno := se.SystemErrno
-	if errno == 0 {
-		switch se.Code {
-		case sqlite3.ErrFull:
-			errno = syscall.ENOSPC
-		case sqlite3.ErrReadonly:
-			errno = syscall.EROFS
-		case sqlite3.ErrPerm, sqlite3.ErrCantOpen:
-			errno = syscall.EACCES
-		case sqlite3.ErrIoErr:
-			errno = syscall.EIO
-		default:
-			return
-		}
-	}
-	*err = fmt.Errorf("%w (%w)", *err, errno)
+	return s.db.Close()
 }
 
 // IntegrityCheck runs SQLite's PRAGMA integrity_check.
@@ -301,7 +187,7 @@ func (s *Storage) IntegrityCheck(ctx context.Context) error {
 
 // BindIdentity implements log.Storage.
 func (s *Storage) BindIdentity(ctx context.Context, id string) (err error) {
-	defer wrapOS(&err)
+	defer sqlitedb.WrapOS(&err)
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return err
@@ -325,7 +211,7 @@ func (s *Storage) BindIdentity(ctx context.Context, id string) (err error) {
 
 // Sequence implements log.Storage.
 func (s *Storage) Sequence(ctx context.Context, leaves []log.Leaf) (_ []log.Sequenced, err error) {
-	defer wrapOS(&err)
+	defer sqlitedb.WrapOS(&err)
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, fmt.Errorf("couldn't begin a write transaction: %w", err)
@@ -432,7 +318,7 @@ func tileKey(level, index uint64) int64 { return int64(level<<56 | index) }
 
 // Integrate implements log.Storage.
 func (s *Storage) Integrate(ctx context.Context, max int) (_ log.Tree, err error) {
-	defer wrapOS(&err)
+	defer sqlitedb.WrapOS(&err)
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return log.Tree{}, fmt.Errorf("couldn't begin a write transaction: %w", err)
@@ -586,7 +472,7 @@ func (s *Storage) entriesTx(ctx context.Context, q querier, from, to uint64) ([]
 
 // Tree implements log.Storage.
 func (s *Storage) Tree(ctx context.Context) (_ log.Tree, _ uint64, err error) {
-	defer wrapOS(&err)
+	defer sqlitedb.WrapOS(&err)
 	var t log.Tree
 	var sequenced uint64
 	err = s.r.QueryRowContext(ctx, `SELECT integrated, root, sequenced FROM state WHERE id = 0`).Scan(&t.Size, &t.Root, &sequenced)
@@ -595,7 +481,7 @@ func (s *Storage) Tree(ctx context.Context) (_ log.Tree, _ uint64, err error) {
 
 // Checkpoint implements log.Storage.
 func (s *Storage) Checkpoint(ctx context.Context) (_ []byte, err error) {
-	defer wrapOS(&err)
+	defer sqlitedb.WrapOS(&err)
 	var cp []byte
 	err = s.r.QueryRowContext(ctx, `SELECT checkpoint FROM state WHERE id = 0`).Scan(&cp)
 	return cp, err
@@ -603,7 +489,7 @@ func (s *Storage) Checkpoint(ctx context.Context) (_ []byte, err error) {
 
 // SetCheckpoint implements log.Storage.
 func (s *Storage) SetCheckpoint(ctx context.Context, size uint64, cp []byte) (err error) {
-	defer wrapOS(&err)
+	defer sqlitedb.WrapOS(&err)
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return err
@@ -628,7 +514,7 @@ func (s *Storage) SetCheckpoint(ctx context.Context, size uint64, cp []byte) (er
 
 // Witnessed implements log.Storage.
 func (s *Storage) Witnessed(ctx context.Context) (_ []byte, err error) {
-	defer wrapOS(&err)
+	defer sqlitedb.WrapOS(&err)
 	var cp []byte
 	err = s.r.QueryRowContext(ctx, `SELECT note FROM witnessed WHERE id = 0`).Scan(&cp)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -639,7 +525,7 @@ func (s *Storage) Witnessed(ctx context.Context) (_ []byte, err error) {
 
 // SetWitnessed implements log.Storage.
 func (s *Storage) SetWitnessed(ctx context.Context, size uint64, cp []byte) (err error) {
-	defer wrapOS(&err)
+	defer sqlitedb.WrapOS(&err)
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return err
@@ -668,7 +554,7 @@ func (s *Storage) SetWitnessed(ctx context.Context, size uint64, cp []byte) (err
 
 // ReadTile implements log.Storage.
 func (s *Storage) ReadTile(ctx context.Context, level, index uint64) (_ []byte, err error) {
-	defer wrapOS(&err)
+	defer sqlitedb.WrapOS(&err)
 	if level > 63 || index >= 1<<56 {
 		return nil, fmt.Errorf("tile %d/%d: %w", level, index, log.ErrNotFound)
 	}
@@ -682,7 +568,7 @@ func (s *Storage) ReadTile(ctx context.Context, level, index uint64) (_ []byte, 
 
 // ReadEntryBundle implements log.Storage.
 func (s *Storage) ReadEntryBundle(ctx context.Context, index uint64) (_ []byte, err error) {
-	defer wrapOS(&err)
+	defer sqlitedb.WrapOS(&err)
 	if index >= 1<<56 {
 		return nil, fmt.Errorf("entry bundle %d: %w", index, log.ErrNotFound)
 	}
@@ -717,7 +603,7 @@ func (s *Storage) ReadEntryBundle(ctx context.Context, index uint64) (_ []byte, 
 
 // ReadEntry implements log.Storage.
 func (s *Storage) ReadEntry(ctx context.Context, index uint64) (_ []byte, err error) {
-	defer wrapOS(&err)
+	defer sqlitedb.WrapOS(&err)
 	if index >= 1<<63 {
 		return nil, fmt.Errorf("entry %d: %w", index, log.ErrNotFound)
 	}
@@ -751,13 +637,13 @@ func (s *Storage) ReadEntry(ctx context.Context, index uint64) (_ []byte, err er
 
 // Lookup implements log.Storage.
 func (s *Storage) Lookup(ctx context.Context, key []byte, after int64, limit int) (_ []uint64, err error) {
-	defer wrapOS(&err)
+	defer sqlitedb.WrapOS(&err)
 	return s.lookup(ctx, s.lookupAfter, key, after, limit)
 }
 
 // LookupBefore implements log.Storage.
 func (s *Storage) LookupBefore(ctx context.Context, key []byte, before uint64, limit int) (_ []uint64, err error) {
-	defer wrapOS(&err)
+	defer sqlitedb.WrapOS(&err)
 	if before > math.MaxInt64 {
 		before = math.MaxInt64
 	}
@@ -783,7 +669,7 @@ func (s *Storage) lookup(ctx context.Context, stmt *sql.Stmt, key []byte, bound 
 
 // IndexVersion implements log.Storage.
 func (s *Storage) IndexVersion(ctx context.Context) (_ int, err error) {
-	defer wrapOS(&err)
+	defer sqlitedb.WrapOS(&err)
 	var v int
 	err = s.r.QueryRowContext(ctx, `SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'index_version'`).Scan(&v)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -800,7 +686,7 @@ const reindexBatch = 4096
 // lookup table, writes the new keys in transactions of reindexBatch
 // entries, and records the version in the last one.
 func (s *Storage) Reindex(ctx context.Context, version int, keysOf func(uint64, []byte) ([][]byte, error), progress func(done, total uint64)) (err error) {
-	defer wrapOS(&err)
+	defer sqlitedb.WrapOS(&err)
 	var total uint64
 	if err := s.w.QueryRowContext(ctx, `SELECT sequenced FROM state WHERE id = 0`).Scan(&total); err != nil {
 		return err

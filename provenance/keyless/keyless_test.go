@@ -7,14 +7,14 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/fwledger/fwledger/internal/testutil"
+	"github.com/fwledger/fwledger/fwtest"
 	"github.com/fwledger/fwledger/provenance"
 	"github.com/fwledger/fwledger/provenance/keyless"
 )
 
 // interop holds real provenance that real generators produced
 // (../shared/interop/provenance/README.md says where each comes from).
-func read(t *testing.T, name string) []byte { return testutil.ReadInterop(t, name) }
+func read(t *testing.T, name string) []byte { return fwtest.ReadInterop(t, name) }
 
 // samples returns the exact bytes of each real Sigstore bundle.
 func samples(t *testing.T) map[string][]byte {

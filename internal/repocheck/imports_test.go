@@ -1,0 +1,120 @@
+package repocheck
+
+import (
+	"os"
+	"os/exec"
+	"slices"
+	"strings"
+	"testing"
+)
+
+const module = "github.com/fwledger/fwledger/"
+
+// deps returns the packages pkg depends on, directly or not, as go list
+// -deps names them (standard library by path, the module's own with the
+// module prefix).
+func deps(t *testing.T, pkg string) []string {
+	t.Helper()
+	cmd := exec.Command("go", "list", "-deps", module+pkg)
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("go list -deps %s: %v", pkg, err)
+	}
+	return strings.Fields(string(out))
+}
+
+// An importRule forbids packages (and their subpackages, with a trailing
+// "/...") to a set of packages of the module.
+type importRule struct {
+	why       string
+	packages  []string
+	forbidden []string
+}
+
+// importRules are the directions the code's imports must run in; see the
+// README's layout and docs of each package.
+var importRules = []importRule{
+	{
+		why:      "the log mechanism knows nothing of firmware, keys, provenance, images or the HTTP API",
+		packages: []string{"log", "log/tiles", "log/sqlite", "log/storagetest"},
+		forbidden: []string{
+			module + "ledger", module + "provenance/...", module + "keys", module + "digest", module + "cas",
+			module + "bundle", module + "api", module + "client", module + "logclient", module + "tlogpolicy",
+			module + "witness", module + "internal/server",
+		},
+	},
+	{
+		why:      "the device verifier is pure: no network, storage, metrics or caches",
+		packages: []string{"client"},
+		forbidden: []string{
+			"net/http", "database/sql", "github.com/mattn/go-sqlite3", "github.com/prometheus/client_golang/prometheus",
+			"github.com/hashicorp/golang-lru/v2", "google.golang.org/grpc", "github.com/sigstore/sigstore-go/pkg/verify",
+			module + "log", module + "ledger", module + "logclient", module + "internal/server", module + "cas",
+		},
+	},
+	{
+		why:       "tlog-policy verification is pure",
+		packages:  []string{"tlogpolicy"},
+		forbidden: []string{"net/http", "database/sql", module + "client", module + "provenance", module + "keys"},
+	},
+	{
+		why:       "witnesses need no client of the log",
+		packages:  []string{"witness"},
+		forbidden: []string{module + "client", module + "logclient", module + "ledger", module + "log", module + "provenance"},
+	},
+	{
+		why:       "the content store knows digests, not provenance",
+		packages:  []string{"cas"},
+		forbidden: []string{module + "provenance", module + "keys"},
+	},
+	{
+		why:      "formats and helpers sit below everything that uses them",
+		packages: []string{"digest", "bundle", "api", "keys", "internal/strictjson", "internal/dirlock", "internal/server"},
+		forbidden: []string{
+			module + "log", module + "ledger", module + "provenance", module + "client", module + "logclient",
+			module + "witness", module + "cas", module + "fwtest", module + "cmd/internal/cli",
+		},
+	},
+}
+
+// TestImportRules holds every package to the import rules: a package may not
+// depend, directly or through others, on what its rule forbids.
+func TestImportRules(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs go list")
+	}
+	for _, r := range importRules {
+		for _, pkg := range r.packages {
+			if _, err := os.Stat("../../" + pkg); err != nil {
+				t.Errorf("rule %q names %s, which does not exist", r.why, pkg)
+				continue
+			}
+			for _, dep := range deps(t, pkg) {
+				for _, f := range r.forbidden {
+					if dep == f || (strings.HasSuffix(f, "/...") && (dep == strings.TrimSuffix(f, "/...") || strings.HasPrefix(dep, strings.TrimSuffix(f, "...")))) {
+						t.Errorf("%s depends on %s, but %s", pkg, dep, r.why)
+					}
+				}
+			}
+		}
+	}
+}
+
+// TestPureVerifierBuildsWithoutCgo builds the verifier, and fwctl, with cgo
+// off: a device cross-compiles them.
+func TestPureVerifierBuildsWithoutCgo(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds packages")
+	}
+	for _, pkg := range []string{"client", "tlogpolicy", "cmd/fwctl"} {
+		cmd := exec.Command("go", "build", "-o", os.DevNull, module+pkg)
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Errorf("CGO_ENABLED=0 go build %s: %v\n%s", pkg, err, out)
+		}
+		if d := deps(t, pkg); slices.Contains(d, "github.com/mattn/go-sqlite3") {
+			t.Errorf("%s depends on SQLite", pkg)
+		}
+	}
+}

@@ -1,0 +1,160 @@
+package ledger
+
+import (
+	"context"
+	"crypto/sha256"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/fwledger/fwledger/digest"
+	"github.com/fwledger/fwledger/provenance"
+)
+
+// Lookup keys: a kind byte and a digest (docs/FORMATS.md, "Lookup keys").
+// The first key of an entry is the one the storage detects exact duplicates
+// by (with the leaf hash).
+const (
+	keySubjectSHA256 = 1 // a subject's SHA-256 digest
+	keyEnvelope      = 2 // SHA-256 of the exact entry bytes
+	keySubjectSHA512 = 3 // a subject's SHA-512 digest
+	keyModel         = 4 // SHA-256 of a hardware model name, first 16 bytes
+	keyModelVersion  = 5 // model key hash (first 16 bytes), then the version
+	keyStatement     = 6 // the statement digest (what the signatures sign) of a layout, first 16 bytes
+	keyRelease       = 8 // the SHA-256 digest of a release's image
+)
+
+// indexVersion is the version of the lookup keys entryKeys makes. A storage
+// indexed under another version is reindexed at start-up (see New).
+// Version 2 indexes releases by their image apart from provenance, and
+// layouts by their statement.
+const indexVersion = 2
+
+func subjectKey(d digest.Digest) []byte  { return append([]byte{keySubjectSHA256}, d[:]...) }
+func releaseKey(d digest.Digest) []byte  { return append([]byte{keyRelease}, d[:]...) }
+func subject512Key(d []byte) []byte      { return append([]byte{keySubjectSHA512}, d...) }
+func envelopeKey(d digest.Digest) []byte { return append([]byte{keyEnvelope}, d[:]...) }
+
+// Statement keys use 16 bytes of the digest, as model keys do: readers
+// compare the full digests, so a collision costs a wasted read, not a
+// wrong answer.
+func statementKey(d digest.Digest) []byte { return append([]byte{keyStatement}, d[:16]...) }
+
+// Model keys use 16 bytes of the hash: readers compare the names exactly,
+// so a collision costs a wasted read, not a wrong answer.
+func modelKey(model string) []byte {
+	h := sha256.Sum256([]byte(model))
+	return append([]byte{keyModel}, h[:16]...)
+}
+
+// modelVersionKey is the model's key followed by the version itself (at
+// most maxVersionInKey bytes of it), not a hash of the two: a model's
+// versions mostly grow, so a new release's row lands beside its
+// predecessors' in the index instead of at a random place. A random place
+// costs a page write per entry that grows with the log (see
+// docs/BENCHMARKS.md).
+func modelVersionKey(model, version string) []byte {
+	h := sha256.Sum256([]byte(model))
+	k := append([]byte{keyModelVersion}, h[:16]...)
+	if len(version) > maxVersionInKey {
+		version = version[:maxVersionInKey]
+	}
+	return append(k, version...)
+}
+
+// maxVersionInKey keeps a model-version key within the storage's 80 bytes.
+// Longer versions share a key with others of the same first 63 bytes; the
+// readers compare versions exactly.
+const maxVersionInKey = 63
+
+// entryKeys returns the lookup keys of an entry. The first key of a
+// statement is one that every copy of it (another encoding, other
+// signatures) has too, so that Sequence finds the copies under it
+// (statement deduplication, see Log.duplicate): a release's image digest, a
+// provenance's first subject digest, a layout's statement digest. An
+// in-toto link is found by its exact bytes, which the release that logs it
+// names. A release is found by its image apart from the provenance about
+// the image, so that finding an image's latest release reads one row
+// whatever else is logged about the image.
+func entryKeys(e *provenance.Entry) [][]byte {
+	switch e.Kind {
+	case provenance.KindRelease:
+		r := e.Release
+		keys := [][]byte{releaseKey(r.Image)}
+		for _, m := range r.Models {
+			keys = append(keys, modelKey(m), modelVersionKey(m, r.Version))
+		}
+		return keys
+	case provenance.KindLink:
+		return [][]byte{envelopeKey(e.Digest)}
+	case provenance.KindLayout:
+		return [][]byte{statementKey(e.Statement), envelopeKey(e.Digest)}
+	}
+	var keys [][]byte
+	for _, s := range e.Provenance.Subjects {
+		switch s.Alg {
+		case "sha256":
+			keys = append(keys, subjectKey(digest.Digest(s.Value)))
+		case "sha512":
+			keys = append(keys, subject512Key(s.Value))
+		}
+	}
+	// The envelope key second (a provenance has a subject of at least 256
+	// bits, so its first key is a subject's).
+	if len(keys) == 0 {
+		return [][]byte{envelopeKey(e.Digest)}
+	}
+	return slices.Insert(keys, 1, envelopeKey(e.Digest))
+}
+
+// reindex rebuilds the lookup index under indexVersion if the storage was
+// indexed under another version (or none: a storage written before
+// versions were recorded, or a new one).
+func (l *Ledger) reindex(ctx context.Context) error {
+	v, err := l.log.IndexVersion(ctx)
+	if err != nil {
+		return fmt.Errorf("couldn't read the lookup index version: %w", err)
+	}
+	if v == indexVersion {
+		return nil
+	}
+	start := time.Now()
+	unparsed := 0
+	keysOf := func(index uint64, leaf []byte) ([][]byte, error) {
+		content, err := l.content(leaf)
+		if err != nil {
+			return nil, err
+		}
+		e, err := provenance.ParseEntry(content)
+		if err != nil {
+			// A parser that grew stricter since the entry was logged:
+			// it stays findable by its exact bytes.
+			unparsed++
+			return [][]byte{envelopeKey(digest.Sum(content))}, nil
+		}
+		return entryKeys(e), nil
+	}
+	var last time.Time
+	progress := func(done, total uint64) {
+		if total == 0 {
+			return // a new log: nothing to rebuild
+		}
+		if last.IsZero() {
+			l.logger.Info("the lookup index is from another version of fwlog: rebuilding it", "stored_version", v, "version", indexVersion, "entries", total)
+		}
+		if time.Since(last) > 5*time.Second || done == total {
+			last = time.Now()
+			l.logger.Info("rebuilding the lookup index", "done", done, "total", total)
+		}
+	}
+	if err := l.log.Reindex(ctx, indexVersion, keysOf, progress); err != nil {
+		return fmt.Errorf("couldn't rebuild the lookup index: %w", err)
+	}
+	if unparsed > 0 {
+		l.logger.Warn("some logged entries no longer parse; they are indexed by their bytes only", "entries", unparsed)
+	}
+	if !last.IsZero() {
+		l.logger.Info("rebuilt the lookup index", "version", indexVersion, "duration", time.Since(start))
+	}
+	return nil
+}
