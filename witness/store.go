@@ -44,6 +44,10 @@ type Store struct {
 	sdb *sqlitedb.DB
 	db  *sql.DB // sdb.W
 
+	// insertStmt and pruneStmt, prepared once on the writer, add a
+	// checkpoint to a history and drop its oldest rows.
+	insertStmt, pruneStmt *sql.Stmt
+
 	// sets writes advances in groups, each group in one transaction.
 	sets   *groupcommit.Queue[*setReq, struct{}]
 	closed atomic.Bool
@@ -182,6 +186,18 @@ func OpenStore(ctx context.Context, dir string) (*Store, error) {
 		return nil, fmt.Errorf("couldn't create the witness database: %w", err)
 	}
 	st := &Store{sdb: sdb, db: sdb.W, locks: map[string]*sync.Mutex{}}
+	// A row goes in only if no larger size is stored for the origin: the
+	// store refuses a rollback on its own, whatever the history in memory
+	// says.
+	if st.insertStmt, err = sdb.W.PrepareContext(ctx, `INSERT OR IGNORE INTO cosigned (origin, size, root, note)
+		SELECT ?1, ?2, ?3, ?4 WHERE NOT EXISTS (SELECT 1 FROM cosigned WHERE origin = ?1 AND size > ?2)`); err == nil {
+		st.pruneStmt, err = sdb.W.PrepareContext(ctx, `DELETE FROM cosigned WHERE origin = ?1
+		AND size <= (SELECT size FROM cosigned WHERE origin = ?1 ORDER BY size DESC LIMIT 1 OFFSET ?2)`)
+	}
+	if err != nil {
+		sdb.Close()
+		return nil, fmt.Errorf("couldn't prepare the witness database's statements: %w", err)
+	}
 	if err := st.load(ctx); err != nil {
 		sdb.Close()
 		return nil, fmt.Errorf("couldn't read the witness database: %w", err)
@@ -315,20 +331,9 @@ func (s *Store) writeGroup(group []*setReq) []groupcommit.Result[struct{}] {
 		return fail(err)
 	}
 	defer tx.Rollback()
-	// A row goes in only if no larger size is stored for the origin: the
-	// store refuses a rollback on its own, whatever the history in memory
-	// says.
-	hist, err := tx.PrepareContext(ctx, `INSERT OR IGNORE INTO cosigned (origin, size, root, note)
-		SELECT ?1, ?2, ?3, ?4 WHERE NOT EXISTS (SELECT 1 FROM cosigned WHERE origin = ?1 AND size > ?2)`)
-	if err != nil {
-		return fail(err)
-	}
+	hist := tx.StmtContext(ctx, s.insertStmt)
 	defer hist.Close()
-	prune, err := tx.PrepareContext(ctx, `DELETE FROM cosigned WHERE origin = ?1
-		AND size <= (SELECT size FROM cosigned WHERE origin = ?1 ORDER BY size DESC LIMIT 1 OFFSET ?2)`)
-	if err != nil {
-		return fail(err)
-	}
+	prune := tx.StmtContext(ctx, s.pruneStmt)
 	defer prune.Close()
 	// What the transaction does to the histories, done in memory once it
 	// commits; and the number of rows of each history by then.
@@ -443,6 +448,8 @@ func (s *Store) Close() error {
 		return ErrClosed
 	}
 	s.sets.Close()
+	s.insertStmt.Close()
+	s.pruneStmt.Close()
 	return s.sdb.Close()
 }
 

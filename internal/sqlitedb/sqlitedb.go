@@ -7,8 +7,9 @@
 //     its commit returns;
 //   - one writer connection, whose transactions are BEGIN IMMEDIATE;
 //   - read-only connections for concurrent readers, if asked for;
-//   - WAL checkpoints on a background connection, never inside a commit,
-//     and a last one on Close that leaves one self-contained file.
+//   - WAL checkpoints either inside commits, as SQLite makes them, or, for
+//     a database whose writes are large, on a background connection; and a
+//     last one on Close that leaves one self-contained file.
 package sqlitedb
 
 import (
@@ -36,6 +37,12 @@ type Options struct {
 	ReaderCacheKiB int
 	// Mmap is the size of the memory map reads go through (default none).
 	Mmap int64
+	// BackgroundCheckpoints moves WAL checkpoints out of the commits onto
+	// a background connection. It pays off when transactions write many
+	// pages (the log's integration); for small transactions (a witness's)
+	// the checkpoint's I/O beside every commit costs more than SQLite's
+	// own checkpoint every thousand pages.
+	BackgroundCheckpoints bool
 }
 
 // CheckpointInterval is how often the background connection copies the WAL
@@ -87,7 +94,11 @@ func (d *DB) open(ctx context.Context, path string, o Options) error {
 	// One writer: writes are serialized, and it sees every commit.
 	d.W.SetMaxOpenConns(1)
 	d.W.SetConnMaxLifetime(0)
-	if _, err := d.W.ExecContext(ctx, fmt.Sprintf("PRAGMA mmap_size=%d; PRAGMA wal_autocheckpoint=0; PRAGMA journal_size_limit=67108864", o.Mmap)); err != nil {
+	pragmas := fmt.Sprintf("PRAGMA mmap_size=%d; PRAGMA journal_size_limit=67108864", o.Mmap)
+	if o.BackgroundCheckpoints {
+		pragmas += "; PRAGMA wal_autocheckpoint=0"
+	}
+	if _, err := d.W.ExecContext(ctx, pragmas); err != nil {
 		return err
 	}
 	var mode string
@@ -113,8 +124,10 @@ func (d *DB) open(ctx context.Context, path string, o Options) error {
 		return err
 	}
 	d.c.SetMaxOpenConns(1)
-	d.stop, d.done = make(chan struct{}), make(chan struct{})
-	go d.checkpointer()
+	if o.BackgroundCheckpoints {
+		d.stop, d.done = make(chan struct{}), make(chan struct{})
+		go d.checkpointer()
+	}
 	return nil
 }
 

@@ -110,7 +110,7 @@ type Storage struct {
 // Open opens (creating if needed) the log database in dir and locks dir.
 func Open(ctx context.Context, dir string) (*Storage, error) {
 	db, err := sqlitedb.Open(ctx, dir, DatabaseFile, LockFile, sqlitedb.Options{
-		CacheKiB: 256 << 10, Readers: 8, ReaderCacheKiB: 16 << 10, Mmap: 1 << 30,
+		CacheKiB: 256 << 10, Readers: 8, ReaderCacheKiB: 16 << 10, Mmap: 1 << 30, BackgroundCheckpoints: true,
 	})
 	if err != nil {
 		return nil, err
