@@ -1,8 +1,15 @@
 // Package api defines the wire types, paths and limits of fwlog's HTTP API,
-// shared by the server (package log) and its client (package client).
+// shared by the server (package ledger) and its client (package logclient).
+// The limits are defined here once, or in the format that sets them
+// (package tiles, for the size of an entry).
 //
-// docs/API.md describes every endpoint with its errors and limits.
+// docs/API.md describes every endpoint with its errors and limits. An
+// answer to POST /v1/entries, for example:
+//
+//	[{"index":41,"leaf_hash":"9f2c46e0...b1"},{"index":17,"leaf_hash":"5d0a...e3","duplicate":true}]
 package api
+
+import "github.com/fwledger/fwledger/tiles"
 
 // Paths of the JSON API. The C2SP tlog-tiles resources are served at
 // "/checkpoint", "/tile/<L>/<N>[.p/<W>]" and "/tile/entries/<N>[.p/<W>]".
@@ -23,7 +30,7 @@ const (
 const (
 	// MaxEntrySize is the largest entry (DSSE envelope) the log accepts: the
 	// largest a C2SP entry bundle can hold.
-	MaxEntrySize = 65535
+	MaxEntrySize = tiles.MaxEntrySize
 	// MaxBatch is the most entries one submission may hold.
 	MaxBatch = 16
 	// MaxSubmissionSize is the largest request body of POST /v1/entries: a

@@ -27,7 +27,9 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/fwledger/fwledger/api"
 	"github.com/fwledger/fwledger/internal/strictjson"
+	"github.com/fwledger/fwledger/tiles"
 	"github.com/transparency-dev/formats/proof"
 )
 
@@ -38,8 +40,8 @@ const MediaType = "application/vnd.fwledger.bundle.v1+json"
 const (
 	MaxSize = 4 << 20
 	// MaxContentSize bounds an entry stored by digest (a Sigstore bundle).
-	MaxContentSize = 1 << 20
-	MaxEntrySize   = 65535
+	MaxContentSize = api.MaxLargeEntrySize
+	MaxEntrySize   = tiles.MaxEntrySize
 	MaxProofSize   = 16 << 10
 	MaxProvenance  = 8
 	MaxLinks       = 16

@@ -19,7 +19,7 @@ import (
 	"github.com/fwledger/fwledger/ledger"
 	"github.com/fwledger/fwledger/log"
 	"github.com/fwledger/fwledger/log/sqlite"
-	"github.com/fwledger/fwledger/log/tiles"
+	"github.com/fwledger/fwledger/tiles"
 	"github.com/fwledger/fwledger/provenance"
 	"github.com/secure-systems-lab/go-securesystemslib/dsse"
 	flog "github.com/transparency-dev/formats/log"
@@ -339,7 +339,7 @@ func MakeBundleWith(logKey *keys.PrivateKey, entries [][]byte, index int, prov .
 	if err != nil {
 		return nil, err
 	}
-	r := tiles.NewReader(64, func(_ context.Context, id tiles.ID) ([]byte, error) { return stored[id], nil })
+	r := tiles.NewReader(tiles.Expanding(func(_ context.Context, id tiles.ID) ([]byte, error) { return stored[id], nil }))
 	signer, err := logKey.NoteSigner()
 	if err != nil {
 		return nil, err

@@ -17,7 +17,7 @@ import (
 	"github.com/fwledger/fwledger/digest"
 	"github.com/fwledger/fwledger/internal/server"
 	"github.com/fwledger/fwledger/log"
-	"github.com/fwledger/fwledger/log/tiles"
+	"github.com/fwledger/fwledger/tiles"
 	"github.com/fwledger/fwledger/provenance"
 )
 
@@ -155,15 +155,11 @@ func (h *handler) checkpoint(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (h *handler) tile(w http.ResponseWriter, r *http.Request) error {
-	level, err := tiles.ParseLevel(r.PathValue("level"))
+	t, err := tiles.ParsePath(r.URL.Path)
 	if err != nil {
 		return &badRequest{msg: err.Error()}
 	}
-	index, width, err := tiles.ParseIndex(r.PathValue("index"))
-	if err != nil {
-		return &badRequest{msg: err.Error()}
-	}
-	data, err := h.l.log.Tile(r.Context(), level, index, width)
+	data, err := h.l.log.Tile(r.Context(), t.Level, t.Index, t.Width)
 	if err != nil {
 		return err
 	}
@@ -174,16 +170,16 @@ func (h *handler) tile(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (h *handler) entryBundle(w http.ResponseWriter, r *http.Request) error {
-	index, width, err := tiles.ParseIndex(r.PathValue("index"))
+	t, err := tiles.ParsePath(r.URL.Path)
 	if err != nil {
 		return &badRequest{msg: err.Error()}
 	}
 	gz := strings.Contains(r.Header.Get("Accept-Encoding"), "gzip")
 	var data []byte
 	if gz {
-		data, err = h.l.log.GzipEntryBundle(r.Context(), index, width)
+		data, err = h.l.log.GzipEntryBundle(r.Context(), t.Index, t.Width)
 	} else {
-		data, err = h.l.log.EntryBundle(r.Context(), index, width)
+		data, err = h.l.log.EntryBundle(r.Context(), t.Index, t.Width)
 	}
 	if err != nil {
 		return err

@@ -13,9 +13,10 @@
 //	POST /v1/entries
 //	[{"payloadType":"application/vnd.in-toto+json","payload":"eyJfdHlwZSI6...","signatures":[{"keyid":"...","sig":"..."}]}]
 //
-// and its answer gives each entry's index and leaf hash:
+// and its answer gives each entry's index and leaf hash, in hex, and says
+// which were logged already:
 //
-//	[{"index":41,"leafHash":"...","duplicate":false}]
+//	[{"index":41,"leaf_hash":"9f2c46e0...b1"}]
 package ledger
 
 import (

@@ -8,7 +8,7 @@ import (
 	"fmt"
 	"slices"
 
-	"github.com/fwledger/fwledger/log/tiles"
+	"github.com/fwledger/fwledger/tiles"
 	flog "github.com/transparency-dev/formats/log"
 	"github.com/transparency-dev/merkle/compact"
 	"golang.org/x/mod/sumdb/note"
@@ -90,9 +90,9 @@ func Fsck(ctx context.Context, store Storage, v note.Verifier, progress func(don
 		}
 		rep.Checkpoints = append(rep.Checkpoints, CheckpointCheck{What: what, Size: cp.Size, Root: cp.Hash})
 	}
-	reader := tiles.NewReader(64, func(ctx context.Context, id tiles.ID) ([]byte, error) {
+	reader := tiles.NewReader(tiles.Expanding(func(ctx context.Context, id tiles.ID) ([]byte, error) {
 		return store.ReadTile(ctx, id.Level, id.Index)
-	})
+	}))
 	rng := tiles.RangeFactory.NewEmptyRange(0)
 	// open holds the tiles being recomputed; a tile is compared with the
 	// stored one once it is full, or at the end.

@@ -52,7 +52,7 @@ import (
 	"time"
 
 	"github.com/fwledger/fwledger/internal/groupcommit"
-	"github.com/fwledger/fwledger/log/tiles"
+	"github.com/fwledger/fwledger/tiles"
 	lru "github.com/hashicorp/golang-lru/v2"
 	"github.com/klauspost/compress/gzip"
 	"github.com/prometheus/client_golang/prometheus"
@@ -165,6 +165,10 @@ type Log struct {
 	origin string
 	store  Storage
 	tiles  *tiles.Reader
+	// expanded caches tiles expanded for proofs, at their widest version
+	// read; expandMu serializes the fills of partial tiles.
+	expanded *lru.Cache[tiles.ID, *tiles.Expanded]
+	expandMu sync.Mutex
 	// rawTiles caches stored tiles by ID at their widest version read; a
 	// narrower version is a prefix.
 	rawTiles *lru.Cache[tiles.ID, []byte]
@@ -245,9 +249,8 @@ func New(ctx context.Context, cfg Config) (*Log, error) {
 	}
 	l.seq = groupcommit.New(cfg.QueueSize, cfg.SequenceBatch, l.sequence)
 	l.latest.Store(&Published{})
-	l.tiles = tiles.NewReader(cfg.TileCacheSize, func(ctx context.Context, id tiles.ID) ([]byte, error) {
-		return l.store.ReadTile(ctx, id.Level, id.Index)
-	})
+	l.expanded, _ = lru.New[tiles.ID, *tiles.Expanded](max(cfg.TileCacheSize, 16))
+	l.tiles = tiles.NewReader(l.expandedTile)
 	l.rawTiles, _ = lru.New[tiles.ID, []byte](cfg.TileCacheSize)
 	l.gzBundles, _ = lru.New[uint64, []byte](cfg.BundleCacheSize)
 	if err := l.store.BindIdentity(ctx, cfg.VerifierKey); err != nil {
@@ -257,6 +260,29 @@ func New(ctx context.Context, cfg Config) (*Log, error) {
 		return nil, err
 	}
 	return l, nil
+}
+
+// expandedTile returns tile id expanded, at least width hashes wide: from
+// the cache, or read from the storage and cached if wider than the cached
+// version.
+func (l *Log) expandedTile(ctx context.Context, id tiles.ID, width int) (*tiles.Expanded, error) {
+	if e, ok := l.expanded.Get(id); ok && e.Width() >= width {
+		return e, nil
+	}
+	data, err := l.store.ReadTile(ctx, id.Level, id.Index)
+	if err != nil {
+		return nil, err
+	}
+	e, err := tiles.Expand(data)
+	if err != nil {
+		return nil, err
+	}
+	l.expandMu.Lock()
+	if old, ok := l.expanded.Peek(id); !ok || old.Width() < e.Width() {
+		l.expanded.Add(id, e)
+	}
+	l.expandMu.Unlock()
+	return e, nil
 }
 
 // recover checks the stored checkpoint against the stored tree and publishes
@@ -772,6 +798,9 @@ func (l *Log) EntryBundle(ctx context.Context, index uint64, width int) ([]byte,
 }
 
 func (l *Log) checkTile(level, index uint64, width int, what string) error {
+	if width == tiles.Width {
+		width = 0 // the full tile
+	}
 	size := l.size()
 	have := tiles.WidthAt(level, index, size)
 	if have == 0 || (width == 0 && have < tiles.Width) {

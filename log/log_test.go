@@ -12,7 +12,7 @@ import (
 
 	"github.com/fwledger/fwledger/log"
 	"github.com/fwledger/fwledger/log/sqlite"
-	"github.com/fwledger/fwledger/log/tiles"
+	"github.com/fwledger/fwledger/tiles"
 	flog "github.com/transparency-dev/formats/log"
 	"github.com/transparency-dev/merkle/proof"
 	"github.com/transparency-dev/merkle/rfc6962"

@@ -18,7 +18,7 @@ import (
 
 	"github.com/fwledger/fwledger/api"
 	"github.com/fwledger/fwledger/digest"
-	"github.com/fwledger/fwledger/log/tiles"
+	"github.com/fwledger/fwledger/tiles"
 )
 
 // maxResponse bounds the responses the client reads (tiles, bundles, JSON).

@@ -35,6 +35,7 @@ import (
 
 	"github.com/fwledger/fwledger/internal/strictjson"
 	"github.com/fwledger/fwledger/keys"
+	"github.com/fwledger/fwledger/tiles"
 	"github.com/secure-systems-lab/go-securesystemslib/dsse"
 )
 
@@ -43,7 +44,7 @@ const PayloadType = "application/vnd.in-toto+json"
 
 // MaxEnvelopeSize is the largest envelope that is parsed: the largest entry a
 // C2SP tlog-tiles entry bundle can hold.
-const MaxEnvelopeSize = 65535
+const MaxEnvelopeSize = tiles.MaxEntrySize
 
 // MaxSignatures is the most signatures one envelope may carry.
 const MaxSignatures = 32

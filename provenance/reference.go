@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/fwledger/fwledger/api"
 	"github.com/fwledger/fwledger/digest"
 )
 
@@ -16,7 +17,7 @@ import (
 // Reference in its place. A DSSE envelope over the limit is refused instead.
 
 // MaxLargeEntrySize is the largest Sigstore bundle the log stores by digest.
-const MaxLargeEntrySize = 1 << 20
+const MaxLargeEntrySize = api.MaxLargeEntrySize
 
 // ReferenceMediaType identifies a reference leaf.
 const ReferenceMediaType = "application/vnd.fwledger.entry-ref.v1+json"

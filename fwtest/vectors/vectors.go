@@ -27,7 +27,7 @@ import (
 	"github.com/fwledger/fwledger/digest"
 	"github.com/fwledger/fwledger/fwtest"
 	"github.com/fwledger/fwledger/keys"
-	"github.com/fwledger/fwledger/log/tiles"
+	"github.com/fwledger/fwledger/tiles"
 	"github.com/fwledger/fwledger/provenance"
 )
 
@@ -261,14 +261,14 @@ func build(root string) (files, error) {
 		corpus("keys", "FuzzParsePrivate", name, out["testdata/keys/"+name+".key"])
 	}
 	for i, p := range []string{"tile/0/000", "tile/2/x001/x234/067.p/255", "tile/entries/x123/456.p/1", "tile/0/1", "tile/00/000", "tile/0/000.p/0"} {
-		corpusString("log/tiles", "FuzzParsePath", fmt.Sprintf("path-%d", i), p)
+		corpusString("tiles", "FuzzParsePath", fmt.Sprintf("path-%d", i), p)
 	}
 	var eb []byte
 	for _, e := range others {
 		eb, _ = tiles.AppendEntry(eb, e)
 	}
-	corpus("log/tiles", "FuzzSplitBundle", "five-entries", eb)
-	corpus("log/tiles", "FuzzExpand", "three-hashes", bytes.Repeat([]byte{7}, 3*tiles.HashSize))
+	corpus("tiles", "FuzzSplitBundle", "five-entries", eb)
+	corpus("tiles", "FuzzExpand", "three-hashes", bytes.Repeat([]byte{7}, 3*tiles.HashSize))
 
 	// Witnesses: a 2-of-3 tlog-policy, and the add-checkpoint requests a
 	// log sends (first contact, and an update with a consistency proof).

@@ -37,7 +37,7 @@ type importRule struct {
 var importRules = []importRule{
 	{
 		why:      "the log mechanism knows nothing of firmware, keys, provenance, images or the HTTP API",
-		packages: []string{"log", "log/tiles", "log/sqlite", "log/storagetest"},
+		packages: []string{"log", "tiles", "log/sqlite", "log/storagetest"},
 		forbidden: []string{
 			module + "ledger", module + "provenance/...", module + "keys", module + "digest", module + "cas",
 			module + "bundle", module + "api", module + "client", module + "logclient", module + "tlogpolicy",

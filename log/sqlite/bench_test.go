@@ -9,7 +9,7 @@ import (
 
 	"github.com/fwledger/fwledger/log"
 	"github.com/fwledger/fwledger/log/sqlite"
-	"github.com/fwledger/fwledger/log/tiles"
+	"github.com/fwledger/fwledger/tiles"
 )
 
 // benchLeaf is a leaf of the size of a typical release envelope (~770 bytes)

@@ -38,7 +38,7 @@ import (
 	"github.com/fwledger/fwledger/internal/dirlock"
 	"github.com/fwledger/fwledger/internal/sqlitedb"
 	"github.com/fwledger/fwledger/log"
-	"github.com/fwledger/fwledger/log/tiles"
+	"github.com/fwledger/fwledger/tiles"
 	lru "github.com/hashicorp/golang-lru/v2"
 )
 

@@ -12,7 +12,7 @@ import (
 	"github.com/fwledger/fwledger/log"
 	"github.com/fwledger/fwledger/log/sqlite"
 	"github.com/fwledger/fwledger/log/storagetest"
-	"github.com/fwledger/fwledger/log/tiles"
+	"github.com/fwledger/fwledger/tiles"
 )
 
 func TestConformance(t *testing.T) {

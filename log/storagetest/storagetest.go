@@ -10,7 +10,7 @@ import (
 	"testing"
 
 	"github.com/fwledger/fwledger/log"
-	"github.com/fwledger/fwledger/log/tiles"
+	"github.com/fwledger/fwledger/tiles"
 	"github.com/transparency-dev/merkle/proof"
 	"github.com/transparency-dev/merkle/rfc6962"
 )
@@ -179,9 +179,9 @@ func testIntegrate(t *testing.T, s log.Storage) {
 		}
 	}
 	// Tiles give the right proofs.
-	r := tiles.NewReader(16, func(ctx context.Context, id tiles.ID) ([]byte, error) {
+	r := tiles.NewReader(tiles.Expanding(func(ctx context.Context, id tiles.ID) ([]byte, error) {
 		return s.ReadTile(ctx, id.Level, id.Index)
-	})
+	}))
 	for _, i := range []uint64{0, 255, 256, 511, 999} {
 		p, err := r.InclusionProof(ctx, i, n)
 		if err != nil {

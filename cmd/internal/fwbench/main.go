@@ -32,7 +32,7 @@ import (
 	"github.com/fwledger/fwledger/api"
 	"github.com/fwledger/fwledger/digest"
 	"github.com/fwledger/fwledger/keys"
-	"github.com/fwledger/fwledger/log/tiles"
+	"github.com/fwledger/fwledger/tiles"
 	"github.com/fwledger/fwledger/provenance"
 	"github.com/secure-systems-lab/go-securesystemslib/dsse"
 )

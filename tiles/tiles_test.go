@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"sync"
 	"testing"
 
 	"github.com/transparency-dev/merkle/proof"
@@ -55,7 +56,7 @@ func (m memTiles) grow(t *testing.T, size uint64, leaves [][]byte) uint64 {
 	var rng = RangeFactory.NewEmptyRange(0)
 	if size > 0 {
 		var err error
-		rng, err = NewReader(16, m.read).Range(context.Background(), size)
+		rng, err = NewReader(cached(m.read)).Range(context.Background(), size)
 		if err != nil {
 			t.Fatalf("Range(%d): %v", size, err)
 		}
@@ -84,7 +85,7 @@ func leaf(i int) []byte { return []byte(fmt.Sprintf("leaf %d", i)) }
 func checkTree(t *testing.T, m memTiles, ref *refTree, size uint64, rnd *rand.Rand) {
 	t.Helper()
 	ctx := context.Background()
-	r := NewReader(64, m.read)
+	r := NewReader(cached(m.read))
 	want, err := tlog.TreeHash(int64(size), ref)
 	if err != nil {
 		t.Fatal(err)
@@ -219,18 +220,25 @@ func TestPaths(t *testing.T) {
 		{0, 7, 0, true, "tile/entries/007"},
 		{0, 1000000, 1, true, "tile/entries/x001/x000/000.p/1"},
 	} {
-		var got string
+		var path string
 		if tc.entries {
-			got = EntriesPath(tc.index, tc.width)
+			path = EntriesPath(tc.index, tc.width)
 		} else {
-			got = Path(tc.level, tc.index, tc.width)
+			path = Path(tc.level, tc.index, tc.width)
 		}
-		if got != tc.path {
-			t.Errorf("path(%d, %d, %d) = %q, want %q", tc.level, tc.index, tc.width, got, tc.path)
+		if path != tc.path {
+			t.Errorf("path(%d, %d, %d) = %q, want %q", tc.level, tc.index, tc.width, path, tc.path)
 		}
-		l, i, w, e, err := ParsePath(tc.path)
-		if err != nil || l != tc.level || i != tc.index || w != tc.width || e != tc.entries {
-			t.Errorf("ParsePath(%q) = %d, %d, %d, %v, %v; want %d, %d, %d, %v", tc.path, l, i, w, e, err, tc.level, tc.index, tc.width, tc.entries)
+		want := Tile{Level: tc.level, Index: tc.index, Width: tc.width, Entries: tc.entries}
+		if want.Width == 0 {
+			want.Width = Width
+		}
+		got, err := ParsePath(tc.path)
+		if err != nil || got != want {
+			t.Errorf("ParsePath(%q) = %+v, %v; want %+v", tc.path, got, err, want)
+		}
+		if p := got.Path(); p != tc.path {
+			t.Errorf("%+v.Path() = %q, want %q", got, p, tc.path)
 		}
 	}
 	for _, bad := range []string{
@@ -240,7 +248,7 @@ func TestPaths(t *testing.T) {
 		"tile/entries/", "tile/entries/01", "tile/0", "tile/", "checkpoint", "tile/0/001.p/1/2",
 		"tile/0/x001/x002/x003/x004/x005/x006/x007/008", "tile/+1/000", "tile/0/+01",
 	} {
-		if _, _, _, _, err := ParsePath(bad); err == nil {
+		if _, err := ParsePath(bad); err == nil {
 			t.Errorf("ParsePath(%q) succeeded, want an error", bad)
 		}
 	}
@@ -273,5 +281,28 @@ func TestBundles(t *testing.T) {
 	}
 	if _, err := AppendEntry(nil, make([]byte, MaxEntrySize+1)); err == nil {
 		t.Error("AppendEntry of an oversize entry succeeded")
+	}
+}
+
+// cached is Expanding with a cache of the widest version of each tile
+// read, as the log keeps one: a test reads a tree many times.
+func cached(read func(context.Context, ID) ([]byte, error)) func(context.Context, ID, int) (*Expanded, error) {
+	var mu sync.Mutex
+	seen := map[ID]*Expanded{}
+	expand := Expanding(read)
+	return func(ctx context.Context, id ID, width int) (*Expanded, error) {
+		mu.Lock()
+		e := seen[id]
+		mu.Unlock()
+		if e != nil && e.Width() >= width {
+			return e, nil
+		}
+		e, err := expand(ctx, id, width)
+		if err == nil {
+			mu.Lock()
+			seen[id] = e
+			mu.Unlock()
+		}
+		return e, err
 	}
 }

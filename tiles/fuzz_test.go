@@ -12,21 +12,15 @@ func FuzzParsePath(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, p string) {
-		level, index, width, entries, err := ParsePath(p)
+		tile, err := ParsePath(p)
 		if err != nil {
 			return
 		}
-		var again string
-		if entries {
-			again = EntriesPath(index, width)
-		} else {
-			again = Path(level, index, width)
+		if again := tile.Path(); again != p {
+			t.Fatalf("ParsePath(%q) = %+v, which encodes as %q", p, tile, again)
 		}
-		if again != p {
-			t.Fatalf("ParsePath(%q) = %d, %d, %d, %v, which encodes as %q", p, level, index, width, entries, again)
-		}
-		if width < 0 || width >= Width || level > 63 {
-			t.Fatalf("ParsePath(%q) returned out-of-range values", p)
+		if tile.Width < 1 || tile.Width > Width || tile.Level > 63 || tile.Entries && tile.Level != 0 {
+			t.Fatalf("ParsePath(%q) = %+v: out of range", p, tile)
 		}
 	})
 }

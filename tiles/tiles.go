@@ -59,10 +59,10 @@ func partial(width int) uint8 {
 	return uint8(width)
 }
 
-// ParseIndex parses the "<N>[.p/<W>]" part of a tile or entry bundle path. It
+// parseIndex parses the "<N>[.p/<W>]" part of a tile or entry bundle path. It
 // accepts only the canonical encoding (three-digit groups, "x" prefixes, W in
 // 1..255 without leading zeroes) and returns width 0 for a full tile.
-func ParseIndex(s string) (index uint64, width int, err error) {
+func parseIndex(s string) (index uint64, width int, err error) {
 	if len(s) > 64 {
 		return 0, 0, errors.New("tile path is too long")
 	}
@@ -76,8 +76,8 @@ func ParseIndex(s string) (index uint64, width int, err error) {
 	return i, int(w), nil
 }
 
-// ParseLevel parses the "<L>" part of a tile path: 0 to 63, no leading zeroes.
-func ParseLevel(s string) (uint64, error) {
+// parseLevel parses the "<L>" part of a tile path: 0 to 63, no leading zeroes.
+func parseLevel(s string) (uint64, error) {
 	l, err := layout.ParseTileLevel(s)
 	if err != nil || fmt.Sprint(l) != s {
 		return 0, fmt.Errorf("malformed tile level %q: want 0 to 63", s)
@@ -85,28 +85,57 @@ func ParseLevel(s string) (uint64, error) {
 	return l, nil
 }
 
+// A Tile is the position of a tile or an entry bundle in a tiled log, as
+// x/mod/sumdb/tlog.Tile is for sumdb's: its level, its index in the level,
+// its width (the hashes, or entries, it holds: Width when it is full), and
+// whether it is the entry bundle of the level-0 tile at Index.
+//
+//	tile/1/x001/234.p/8    Tile{Level: 1, Index: 1234, Width: 8}
+//	tile/entries/000       Tile{Index: 0, Width: 256, Entries: true}
+type Tile struct {
+	Level   uint64
+	Index   uint64
+	Width   int
+	Entries bool
+}
+
+// ID returns the tile's level and index.
+func (t Tile) ID() ID { return ID{Level: t.Level, Index: t.Index} }
+
+// Path returns the tile's C2SP path, without a leading slash.
+func (t Tile) Path() string {
+	if t.Entries {
+		return EntriesPath(t.Index, t.Width)
+	}
+	return Path(t.Level, t.Index, t.Width)
+}
+
 // ParsePath parses a tile path "tile/<L>/<N>[.p/<W>]" or an entry bundle path
-// "tile/entries/<N>[.p/<W>]" (with or without a leading slash). For entry
-// bundles, entries is true and level is 0.
-func ParsePath(p string) (level, index uint64, width int, entries bool, err error) {
+// "tile/entries/<N>[.p/<W>]" (with or without a leading slash), accepting
+// only the canonical encoding. A full tile has width Width.
+func ParsePath(p string) (Tile, error) {
 	rest, ok := strings.CutPrefix(strings.TrimPrefix(p, "/"), "tile/")
 	if !ok {
-		return 0, 0, 0, false, fmt.Errorf("%q is not a tile path", p)
+		return Tile{}, fmt.Errorf("%q is not a tile path", p)
 	}
 	head, tail, ok := strings.Cut(rest, "/")
 	if !ok {
-		return 0, 0, 0, false, fmt.Errorf("%q is not a tile path", p)
+		return Tile{}, fmt.Errorf("%q is not a tile path", p)
 	}
+	var t Tile
+	var err error
 	if head == "entries" {
-		index, width, err = ParseIndex(tail)
-		return 0, index, width, true, err
+		t.Entries = true
+	} else if t.Level, err = parseLevel(head); err != nil {
+		return Tile{}, err
 	}
-	level, err = ParseLevel(head)
-	if err != nil {
-		return 0, 0, 0, false, err
+	if t.Index, t.Width, err = parseIndex(tail); err != nil {
+		return Tile{}, err
 	}
-	index, width, err = ParseIndex(tail)
-	return level, index, width, false, err
+	if t.Width == 0 {
+		t.Width = Width
+	}
+	return t, nil
 }
 
 // WidthAt returns the width of tile (level, index) in a tree of size: Width

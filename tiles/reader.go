@@ -3,9 +3,7 @@ package tiles
 import (
 	"context"
 	"fmt"
-	"sync"
 
-	lru "github.com/hashicorp/golang-lru/v2"
 	"github.com/transparency-dev/merkle/compact"
 	"github.com/transparency-dev/merkle/proof"
 )
@@ -42,25 +40,33 @@ func Expand(data []byte) (*Expanded, error) {
 // Width returns the number of hashes in the tile.
 func (e *Expanded) Width() int { return e.width }
 
-// A Reader reads node hashes, proofs and roots of a tree from its tiles,
-// through a bounded cache of expanded tiles. It is safe for concurrent use.
+// A Reader reads node hashes, proofs and roots of a tree from its tiles. It
+// keeps nothing itself: tiles come from the function it is given, which may
+// cache them (the log keeps expanded tiles in a bounded cache). It is safe
+// for concurrent use if that function is.
 //
 // Nothing read through it is verified: it serves the log's own durable
 // tiles. Clients verify what it produces against a signed checkpoint.
 type Reader struct {
-	read  func(ctx context.Context, id ID) ([]byte, error)
-	cache *lru.Cache[ID, *Expanded]
-	mu    sync.Mutex // serializes cache fills for partial tiles
+	tile func(ctx context.Context, id ID, width int) (*Expanded, error)
 }
 
-// NewReader returns a Reader over read, which must return the widest stored
-// version of a tile. It caches up to size expanded tiles (about 16 KiB each).
-func NewReader(size int, read func(ctx context.Context, id ID) ([]byte, error)) *Reader {
-	if size < 16 {
-		size = 16
+// NewReader returns a Reader over tile, which returns tile id expanded, at
+// least width hashes wide (it may be wider: the widest stored version).
+func NewReader(tile func(ctx context.Context, id ID, width int) (*Expanded, error)) *Reader {
+	return &Reader{tile: tile}
+}
+
+// Expanding returns a tile function for NewReader that reads each tile
+// with read, which returns its widest stored version, and expands it.
+func Expanding(read func(ctx context.Context, id ID) ([]byte, error)) func(ctx context.Context, id ID, width int) (*Expanded, error) {
+	return func(ctx context.Context, id ID, _ int) (*Expanded, error) {
+		data, err := read(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		return Expand(data)
 	}
-	c, _ := lru.New[ID, *Expanded](size)
-	return &Reader{read: read, cache: c}
 }
 
 // Node returns the hash of the complete node (level, index).
@@ -68,25 +74,13 @@ func (r *Reader) Node(ctx context.Context, level uint, index uint64) ([]byte, er
 	tl, row := uint64(level/Height), level%Height
 	id := ID{Level: tl, Index: index >> (Height - row)}
 	j := int(index % (Width >> row))
-	if e, ok := r.cache.Get(id); ok && j < len(e.rows[row]) {
-		return e.rows[row][j], nil
-	}
-	data, err := r.read(ctx, id)
+	e, err := r.tile(ctx, id, (j+1)<<row)
 	if err != nil {
 		return nil, fmt.Errorf("couldn't read tile %s: %w", Path(id.Level, id.Index, 0), err)
-	}
-	e, err := Expand(data)
-	if err != nil {
-		return nil, fmt.Errorf("tile %s: %w", Path(id.Level, id.Index, 0), err)
 	}
 	if j >= len(e.rows[row]) {
 		return nil, fmt.Errorf("node (%d, %d) is not in tile %s of width %d", level, index, Path(id.Level, id.Index, 0), e.width)
 	}
-	r.mu.Lock()
-	if old, ok := r.cache.Peek(id); !ok || old.width < e.width {
-		r.cache.Add(id, e)
-	}
-	r.mu.Unlock()
 	return e.rows[row][j], nil
 }
 

@@ -26,7 +26,7 @@ func benchTree(b *testing.B, n int) memTiles {
 func BenchmarkInclusionProof(b *testing.B) {
 	const n = 1 << 20
 	m := benchTree(b, n)
-	r := NewReader(8192, m.read)
+	r := NewReader(cached(m.read))
 	ctx := context.Background()
 	for i := uint64(0); i < n; i += 256 {
 		r.InclusionProof(ctx, i, n)
