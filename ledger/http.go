@@ -17,8 +17,8 @@ import (
 	"github.com/fwledger/fwledger/digest"
 	"github.com/fwledger/fwledger/internal/server"
 	"github.com/fwledger/fwledger/log"
-	"github.com/fwledger/fwledger/tiles"
 	"github.com/fwledger/fwledger/provenance"
+	"github.com/fwledger/fwledger/tiles"
 )
 
 // Caching headers: tiles, bundles, proofs at a fixed size and images are

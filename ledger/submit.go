@@ -15,8 +15,8 @@ import (
 	"github.com/fwledger/fwledger/digest"
 	"github.com/fwledger/fwledger/keys"
 	"github.com/fwledger/fwledger/log"
-	"github.com/fwledger/fwledger/tiles"
 	"github.com/fwledger/fwledger/provenance"
+	"github.com/fwledger/fwledger/tiles"
 )
 
 // MaxBatch is the most entries one submission may hold.

@@ -27,8 +27,8 @@ import (
 	"github.com/fwledger/fwledger/digest"
 	"github.com/fwledger/fwledger/fwtest"
 	"github.com/fwledger/fwledger/keys"
-	"github.com/fwledger/fwledger/tiles"
 	"github.com/fwledger/fwledger/provenance"
+	"github.com/fwledger/fwledger/tiles"
 )
 
 // The keys of the test vectors. The log key is fwtest.LogKey.

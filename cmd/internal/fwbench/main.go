@@ -32,8 +32,8 @@ import (
 	"github.com/fwledger/fwledger/api"
 	"github.com/fwledger/fwledger/digest"
 	"github.com/fwledger/fwledger/keys"
-	"github.com/fwledger/fwledger/tiles"
 	"github.com/fwledger/fwledger/provenance"
+	"github.com/fwledger/fwledger/tiles"
 	"github.com/secure-systems-lab/go-securesystemslib/dsse"
 )
 
