@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"testing"
 
@@ -167,5 +168,25 @@ func TestForkEvidenceUnbudgeted(t *testing.T) {
 	}
 	if got := witness.StoreReads(w.store) - reads; got != 2 {
 		t.Errorf("%d store reads for 80 offers of two forks, want 2", got)
+	}
+}
+
+// TestForkErrorCarriesEvidence: offered another root for its latest size,
+// the witness answers with a *ForkError that holds both checkpoints: the
+// one it cosigned, and the one offered, exactly as sent.
+func TestForkErrorCarriesEvidence(t *testing.T) {
+	honest, evil := newTree(10, 4, ""), newTree(10, 4, "evil ")
+	w := startWitness(t, "", witness.Config{})
+	if status, _, body := post(t, w.url, honest.request(t, 0, 6)); status != 200 {
+		t.Fatalf("cosigning 6: %d %s", status, body)
+	}
+	offered := evil.checkpoint(t, logKey, 6)
+	_, err := w.AddCheckpoint(context.Background(), &witness.AddCheckpointRequest{OldSize: 6, Checkpoint: offered})
+	var fe *witness.ForkError
+	if !errors.As(err, &fe) {
+		t.Fatalf("AddCheckpoint of another root for size 6 = %v, want a *ForkError", err)
+	}
+	if fe.Size != 6 || !bytes.Equal(fe.Offered, offered) || !bytes.Equal(fe.Held, w.Latest(logKey.Name)) {
+		t.Errorf("ForkError = size %d, held %q, offered %q; want size 6, the cosigned note and the offered one", fe.Size, fe.Held, fe.Offered)
 	}
 }

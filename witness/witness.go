@@ -113,8 +113,14 @@ func (e *ConflictError) Error() string {
 
 // A ForkError means the log signed a checkpoint of the size the witness
 // already cosigned, with a different root hash: evidence of a fork, which
-// the witness keeps.
-type ForkError struct{ Size uint64 }
+// the witness keeps, and which the error carries.
+type ForkError struct {
+	Size uint64
+	// Held is the checkpoint of that size the witness cosigned, with its
+	// cosignatures; Offered is the conflicting one, signed by the log,
+	// exactly as sent.
+	Held, Offered []byte
+}
 
 func (e *ForkError) Error() string {
 	return fmt.Sprintf("the log signed another root hash for size %d, which this witness cosigned: a fork; the witness keeps both checkpoints as evidence", e.Size)
@@ -434,7 +440,7 @@ func (w *Witness) noAdvance(origin string, ls *logState, v *verifiedCheckpoint, 
 	// check that the root hashes are also identical. If they don't match,
 	// the witness MUST respond with a "409 Conflict" HTTP status code.
 	if fork {
-		return nil, &ForkError{Size: cp.Size}
+		return nil, &ForkError{Size: cp.Size, Held: st.Note, Offered: v.raw}
 	}
 	if len(req.Proof) != 0 {
 		return nil, fmt.Errorf("%w: the proof between equal sizes must be empty", ErrInconsistent)
