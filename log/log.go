@@ -262,6 +262,11 @@ func New(ctx context.Context, cfg Config) (*Log, error) {
 	return l, nil
 }
 
+// isCheckpointOf reports whether signed is a signed note whose text is text.
+func isCheckpointOf(signed, text []byte) bool {
+	return len(signed) > len(text) && bytes.HasPrefix(signed, text) && signed[len(text)] == '\n'
+}
+
 // expandedTile returns tile id expanded, at least width hashes wide: from
 // the cache, or read from the storage and cached if wider than the cached
 // version.
@@ -383,7 +388,17 @@ func (l *Log) publish(ctx context.Context, tree Tree) error {
 		return fmt.Errorf("couldn't sign the checkpoint: %w", err)
 	}
 	if err := l.store.SetCheckpoint(ctx, tree.Size, signed); err != nil {
-		return fmt.Errorf("couldn't store the checkpoint: %w", err)
+		// A write that reported an error may still have been made (an
+		// error after the commit, a failed sync): if the stored
+		// checkpoint is the one for this tree, it was, and it is the one
+		// to publish. Otherwise the log would retry a write the storage
+		// refuses (it holds this size) until the tree grows.
+		stored, rerr := l.store.Checkpoint(ctx)
+		if rerr != nil || !isCheckpointOf(stored, text) {
+			return fmt.Errorf("couldn't store the checkpoint: %w", err)
+		}
+		l.logger.Warn("the storage reported a failed checkpoint write that was made", "size", tree.Size, "err", err)
+		signed = stored
 	}
 	p := &Published{Size: tree.Size, Note: signed}
 	l.signed.Store(p)

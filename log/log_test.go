@@ -7,11 +7,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/fwledger/fwledger/log"
 	"github.com/fwledger/fwledger/log/sqlite"
+	"github.com/fwledger/fwledger/log/storagetest"
 	"github.com/fwledger/fwledger/tiles"
 	flog "github.com/transparency-dev/formats/log"
 	"github.com/transparency-dev/merkle/proof"
@@ -29,17 +31,24 @@ type mechanism struct {
 
 func startMechanism(t *testing.T, cfg log.Config) *mechanism {
 	t.Helper()
-	ctx := context.Background()
 	skey, vkey, err := note.GenerateKey(rand.Reader, "example.com/mechanism")
 	if err != nil {
 		t.Fatal(err)
 	}
-	signer, _ := note.NewSigner(skey)
-	verifier, _ := note.NewVerifier(vkey)
-	store, err := sqlite.Open(ctx, t.TempDir())
+	store, err := sqlite.Open(context.Background(), t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
+	return runMechanism(t, cfg, skey, vkey, store)
+}
+
+// runMechanism opens a log over store with the key skey (vkey) and runs it
+// until the test ends, or until stop is called; stop closes store.
+func runMechanism(t *testing.T, cfg log.Config, skey, vkey string, store log.Storage) *mechanism {
+	t.Helper()
+	ctx := context.Background()
+	signer, _ := note.NewSigner(skey)
+	verifier, _ := note.NewVerifier(vkey)
 	cfg.Signer, cfg.Verifier, cfg.VerifierKey, cfg.Storage = signer, verifier, vkey, store
 	cfg.IntegrateInterval = time.Millisecond
 	cfg.Logger = slog.New(slog.DiscardHandler)
@@ -52,12 +61,15 @@ func startMechanism(t *testing.T, cfg log.Config) *mechanism {
 	done := make(chan error, 1)
 	go func() { done <- l.Run(rctx) }()
 	m := &mechanism{Log: l, verifier: verifier}
+	var once sync.Once
 	m.stop = func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-		store.Close()
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("Run: %v", err)
+			}
+			store.Close()
+		})
 	}
 	t.Cleanup(func() { m.stop() })
 	return m
@@ -268,3 +280,104 @@ func TestRangeErrors(t *testing.T) {
 }
 
 func second[T any](_ T, err error) error { return err }
+
+// TestStorageFaults runs the log over a storage that fails one write:
+// before its commit, after it, or on the sync that makes it durable. A
+// failed Sequence is not acknowledged, and its retry gets the entries'
+// indices (the same ones, if the write was made); a failed integration or
+// checkpoint write is retried until the log publishes everything; and a
+// restart finds every acknowledged entry where it was acknowledged.
+func TestStorageFaults(t *testing.T) {
+	ctx := context.Background()
+	for _, op := range []string{storagetest.OpSequence, storagetest.OpIntegrate, storagetest.OpSetCheckpoint} {
+		for _, fault := range []storagetest.Fault{storagetest.BeforeCommit, storagetest.AfterCommit, storagetest.OnSync} {
+			t.Run(op+" "+fault.String(), func(t *testing.T) {
+				skey, vkey, err := note.GenerateKey(rand.Reader, "example.com/faults")
+				if err != nil {
+					t.Fatal(err)
+				}
+				dir := t.TempDir()
+				store, err := sqlite.Open(ctx, dir)
+				if err != nil {
+					t.Fatal(err)
+				}
+				faulty := storagetest.NewFaulty(store)
+				m := runMechanism(t, log.Config{}, skey, vkey, faulty)
+				batch := func(from int) []log.Leaf {
+					var ls []log.Leaf
+					for i := from; i < from+10; i++ {
+						ls = append(ls, leaf(fmt.Sprintf("entry %d", i)))
+					}
+					return ls
+				}
+				if _, err := m.Sequence(ctx, batch(0), nil); err != nil {
+					t.Fatal(err)
+				}
+				m.waitPublished(t, 10)
+
+				faulty.Fail(op, fault)
+				seq, err := m.Sequence(ctx, batch(10), nil)
+				if op == storagetest.OpSequence {
+					var se *log.StorageError
+					if !errors.As(err, &se) {
+						t.Fatalf("Sequence under a fault %s = %v, want a *log.StorageError", fault, err)
+					}
+					// The client retries.
+					if seq, err = m.Sequence(ctx, batch(10), nil); err != nil {
+						t.Fatalf("retry: %v", err)
+					}
+					written := fault != storagetest.BeforeCommit
+					for i, s := range seq {
+						if s.Index != uint64(10+i) || s.Dup != written {
+							t.Fatalf("retry: leaf %d got %+v, want index %d, duplicate %v", i, s, 10+i, written)
+						}
+					}
+				} else if err != nil {
+					t.Fatalf("Sequence: %v", err)
+				}
+				m.waitPublished(t, 20)
+				if n := faulty.Injected(op); n != 1 {
+					t.Errorf("%d faults injected, want 1", n)
+				}
+				checkEntries(t, m, 20)
+
+				// A restart finds the same log.
+				m.stop()
+				store, err = sqlite.Open(ctx, dir)
+				if err != nil {
+					t.Fatal(err)
+				}
+				m = runMechanism(t, log.Config{}, skey, vkey, store)
+				if p := m.Published(); p.Size != 20 {
+					t.Fatalf("after a restart the log publishes size %d, want 20", p.Size)
+				}
+				checkEntries(t, m, 20)
+			})
+		}
+	}
+}
+
+// checkEntries checks that entries 0 to n-1 are "entry <i>", included under
+// the published checkpoint.
+func checkEntries(t *testing.T, m *mechanism, n int) {
+	t.Helper()
+	ctx := context.Background()
+	p := m.Published()
+	cp, _, _, err := flog.ParseCheckpoint(p.Note, m.verifier.Name(), m.verifier)
+	if err != nil {
+		t.Fatalf("published checkpoint: %v", err)
+	}
+	for i := range n {
+		data, err := m.Entry(ctx, uint64(i))
+		if err != nil || string(data) != fmt.Sprintf("entry %d", i) {
+			t.Fatalf("Entry(%d) = %q, %v", i, data, err)
+		}
+		hashes, err := m.InclusionProof(ctx, uint64(i), cp.Size)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := proof.VerifyInclusion(rfc6962.DefaultHasher, uint64(i), cp.Size, rfc6962.DefaultHasher.HashLeaf(data), hashes, cp.Hash); err != nil {
+			t.Fatalf("entry %d: %v", i, err)
+		}
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"syscall"
 	"testing"
 
 	"github.com/fwledger/fwledger/log"
@@ -23,6 +24,52 @@ func TestConformance(t *testing.T) {
 		}
 		return s
 	})
+}
+
+// TestConformanceFaulty runs the conformance suite on the fault-injecting
+// wrapper with no fault set: it is the storage it wraps.
+func TestConformanceFaulty(t *testing.T) {
+	storagetest.Run(t, func(t *testing.T) log.Storage {
+		s, err := sqlite.Open(context.Background(), t.TempDir())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return storagetest.NewFaulty(s)
+	})
+}
+
+// TestFaults checks what each injected fault leaves behind: nothing before
+// the commit; the write after it, or on a failed sync (with EIO).
+func TestFaults(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range []struct {
+		fault   storagetest.Fault
+		written bool
+		eio     bool
+	}{
+		{storagetest.BeforeCommit, false, false},
+		{storagetest.AfterCommit, true, false},
+		{storagetest.OnSync, true, true},
+	} {
+		s, err := sqlite.Open(ctx, t.TempDir())
+		if err != nil {
+			t.Fatal(err)
+		}
+		f := storagetest.NewFaulty(s)
+		f.Fail(storagetest.OpSequence, tc.fault)
+		_, err = f.Sequence(ctx, []log.Leaf{{Data: []byte("a"), Hash: tiles.LeafHash([]byte("a"))}})
+		if !errors.Is(err, storagetest.ErrInjected) || errors.Is(err, syscall.EIO) != tc.eio {
+			t.Errorf("%s: Sequence = %v", tc.fault, err)
+		}
+		if _, n, err := f.Tree(ctx); err != nil || (n == 1) != tc.written {
+			t.Errorf("%s: %d entries sequenced (%v), want written %v", tc.fault, n, err, tc.written)
+		}
+		// The fault was for one call only.
+		if _, err := f.Sequence(ctx, []log.Leaf{{Data: []byte("b"), Hash: tiles.LeafHash([]byte("b"))}}); err != nil {
+			t.Errorf("%s: the next Sequence = %v", tc.fault, err)
+		}
+		s.Close()
+	}
 }
 
 // TestSecondOpenRefused shows that a second opener of a data directory is
