@@ -8,6 +8,7 @@
 # "<!-- compare -->" and "<!-- /compare -->" (appended if absent).
 # Usage: scripts/bench-compare.sh BASE        e.g. scripts/bench-compare.sh 4f65f54
 #        RUNS=2 ENTRIES=200000 PAIRS=30000 scripts/bench-compare.sh BASE
+#        TITLE="Compared with the commit before the redesign" scripts/bench-compare.sh BASE
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BASE=${1:?usage: scripts/bench-compare.sh BASE-COMMIT}
@@ -108,7 +109,7 @@ section=$("$tools/fwbench" compare --base "$work/base-runs" --head "$work/head-r
 cpu=$(sed -n 's/^model name[^:]*: //p' /proc/cpuinfo | head -1)
 {
 	echo "<!-- compare -->"
-	echo "## Compared with the commit before the hardening"
+	echo "## ${TITLE:-Compared with $BASE}"
 	echo
 	echo "Run on $(date -u +%Y-%m-%d) ($(nproc) cores, $cpu, $(go env GOVERSION)); $RUNS runs of each build, $ENTRIES bare releases and $PAIRS release+provenance pairs per run, reads $READ_DURATION per kind."
 	echo

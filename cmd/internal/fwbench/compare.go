@@ -103,7 +103,7 @@ func comparePhase(args []string) error {
 		return err
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "Produced by `%s`: the same load generator (this build's fwbench) against fwlog and fwwitness built from %s (the commit before the hardening issue) and from %s, in alternating runs in one session on the same machine. The ratio is the new build's mean over the base's; for latencies and bytes, lower is better.\n\n", *command, *baseName, *headName)
+	fmt.Fprintf(&b, "Produced by `%s`: the same load generator (this build's fwbench) against fwlog and fwwitness built from %s (the base) and from %s, in alternating runs in one session on the same machine. The ratio is the new build's mean over the base's; for latencies and bytes, lower is better.\n\n", *command, *baseName, *headName)
 	fmt.Fprintf(&b, "| measure | %s | %s | ratio |\n| --- | --- | --- | --- |\n", *baseName, *headName)
 	cell := func(vals []float64) string {
 		var parts []string
