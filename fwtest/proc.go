@@ -6,7 +6,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"sync"
 	"syscall"
 	"testing"
@@ -20,6 +22,26 @@ func BuildBinary(dir, out string) (string, error) {
 		return "", fmt.Errorf("building %s: %v\n%s", dir, err, b)
 	}
 	return out, nil
+}
+
+// RunWithBinary is a TestMain for the tests of a command: it builds the
+// command in the test's own directory as name in a temporary directory,
+// sets *bin to its path, runs the tests, removes the directory and exits
+// with the tests' status.
+func RunWithBinary(m *testing.M, name string, bin *string) {
+	dir, err := os.MkdirTemp("", name+"-test")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	if *bin, err = BuildBinary(".", filepath.Join(dir, name)); err != nil {
+		os.RemoveAll(dir)
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
 }
 
 // A Proc is a running server binary that logs JSON to stderr.

@@ -294,34 +294,65 @@ var ErrPublicKey = errors.New("this is a public key; give the private key (.key)
 // is needed.
 var ErrPrivateKey = errors.New("this is a private key; give the public key (.pub) file")
 
+// splitKeyFile splits a key file into its signed-note line, if its first
+// line is one (isNote), and its PEM block, if any; there must be one or the
+// other, and nothing after them. what names the key, noteWhat and pemType
+// its two forms, in errors.
+func splitKeyFile(data []byte, isNote func(first string) bool, what, noteWhat, pemType string) (line string, block *pem.Block, err error) {
+	first, rest := splitFirstLine(data)
+	if isNote(first) {
+		line, data = first, rest
+	}
+	block, trailing := pem.Decode(data)
+	if block == nil {
+		if line == "" {
+			return "", nil, fmt.Errorf("no %s found: want a signed-note %s line or a PEM %q block", what, noteWhat, pemType)
+		}
+		if len(bytes.TrimSpace(data)) != 0 {
+			return "", nil, fmt.Errorf("unexpected text after the signed-note %s", noteWhat)
+		}
+		return line, nil, nil
+	}
+	if len(bytes.TrimSpace(trailing)) != 0 {
+		return "", nil, errors.New("unexpected data after the PEM block")
+	}
+	return line, block, nil
+}
+
+// checkKeyType accepts Ed25519 keys and ECDSA keys on curves of at least
+// 256 bits: pub is the key's public half, key the key as parsed (named in
+// errors), kind "private" or "public".
+func checkKeyType(pub crypto.PublicKey, kind string, key any) error {
+	switch k := pub.(type) {
+	case ed25519.PublicKey:
+	case *ecdsa.PublicKey:
+		if k.Curve.Params().BitSize < 256 {
+			return fmt.Errorf("ECDSA curve %s is too small", k.Curve.Params().Name)
+		}
+	default:
+		return fmt.Errorf("unsupported %s key type %T (want Ed25519 or ECDSA)", kind, key)
+	}
+	return nil
+}
+
 // ParsePrivate parses a private key file (see the package documentation).
 // It returns [ErrPublicKey] for a public key file.
 func ParsePrivate(data []byte) (*PrivateKey, error) {
 	if _, err := ParsePublic(data); err == nil {
 		return nil, ErrPublicKey
 	}
-	first, rest := splitFirstLine(data)
+	line, block, err := splitKeyFile(data, func(first string) bool { return strings.HasPrefix(first, "PRIVATE+KEY+") }, "private key", "private key", "PRIVATE KEY")
+	if err != nil {
+		return nil, err
+	}
 	var fromNote *PrivateKey
-	if strings.HasPrefix(first, "PRIVATE+KEY+") {
-		k, err := parseNoteSignerKey(first)
-		if err != nil {
+	if line != "" {
+		if fromNote, err = parseNoteSignerKey(line); err != nil {
 			return nil, err
 		}
-		fromNote = k
-		data = rest
 	}
-	block, trailing := pem.Decode(data)
 	if block == nil {
-		if fromNote == nil {
-			return nil, errors.New("no private key found: want a signed-note private key line or a PEM \"PRIVATE KEY\" block")
-		}
-		if len(bytes.TrimSpace(data)) != 0 {
-			return nil, errors.New("unexpected text after the signed-note private key")
-		}
 		return fromNote, nil
-	}
-	if len(bytes.TrimSpace(trailing)) != 0 {
-		return nil, errors.New("unexpected data after the PEM block")
 	}
 	var key crypto.Signer
 	switch block.Type {
@@ -344,14 +375,8 @@ func ParsePrivate(data []byte) (*PrivateKey, error) {
 	default:
 		return nil, fmt.Errorf("unsupported PEM block type %q (want \"PRIVATE KEY\")", block.Type)
 	}
-	switch k := key.(type) {
-	case ed25519.PrivateKey:
-	case *ecdsa.PrivateKey:
-		if k.Curve.Params().BitSize < 256 {
-			return nil, fmt.Errorf("ECDSA curve %s is too small", k.Curve.Params().Name)
-		}
-	default:
-		return nil, fmt.Errorf("unsupported private key type %T (want Ed25519 or ECDSA)", k)
+	if err := checkKeyType(key.Public(), "private", key); err != nil {
+		return nil, err
 	}
 	pk := &PrivateKey{Key: key}
 	if fromNote != nil {
@@ -379,31 +404,21 @@ func parseNoteSignerKey(skey string) (*PrivateKey, error) {
 // ParsePublic parses a public key file (see the package documentation).
 // It returns [ErrPrivateKey] for a private key file.
 func ParsePublic(data []byte) (*PublicKey, error) {
-	first, rest := splitFirstLine(data)
+	line, block, err := splitKeyFile(data, func(first string) bool { return first != "" && !strings.HasPrefix(first, "-----BEGIN") }, "public key", "verifier key", "PUBLIC KEY")
+	if err != nil {
+		return nil, err
+	}
 	var fromNote *PublicKey
-	if first != "" && !strings.HasPrefix(first, "-----BEGIN") {
-		if strings.HasPrefix(first, "PRIVATE+KEY+") {
+	if line != "" {
+		if strings.HasPrefix(line, "PRIVATE+KEY+") {
 			return nil, ErrPrivateKey
 		}
-		k, err := parseVerifierKey(first)
-		if err != nil {
+		if fromNote, err = parseVerifierKey(line); err != nil {
 			return nil, err
 		}
-		fromNote = k
-		data = rest
 	}
-	block, trailing := pem.Decode(data)
 	if block == nil {
-		if fromNote == nil {
-			return nil, errors.New("no public key found: want a signed-note verifier key line or a PEM \"PUBLIC KEY\" block")
-		}
-		if len(bytes.TrimSpace(data)) != 0 {
-			return nil, errors.New("unexpected text after the signed-note verifier key")
-		}
 		return fromNote, nil
-	}
-	if len(bytes.TrimSpace(trailing)) != 0 {
-		return nil, errors.New("unexpected data after the PEM block")
 	}
 	if block.Type != "PUBLIC KEY" {
 		if strings.Contains(block.Type, "PRIVATE") {
@@ -415,14 +430,8 @@ func ParsePublic(data []byte) (*PublicKey, error) {
 	if err != nil {
 		return nil, fmt.Errorf("couldn't parse PKIX public key: %w", err)
 	}
-	switch k := key.(type) {
-	case ed25519.PublicKey:
-	case *ecdsa.PublicKey:
-		if k.Curve.Params().BitSize < 256 {
-			return nil, fmt.Errorf("ECDSA curve %s is too small", k.Curve.Params().Name)
-		}
-	default:
-		return nil, fmt.Errorf("unsupported public key type %T (want Ed25519 or ECDSA)", k)
+	if err := checkKeyType(key, "public", key); err != nil {
+		return nil, err
 	}
 	pk := &PublicKey{Key: key}
 	if fromNote != nil {

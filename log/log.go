@@ -23,13 +23,14 @@
 // Reads serve only what the published checkpoint covers, and an integrated
 // entry only if its bytes hash to its leaf in the tree.
 //
-// A checkpoint, as signed and served (C2SP tlog-checkpoint):
+// A checkpoint, as signed and served (C2SP tlog-checkpoint), here the one in
+// testdata/fw.bundle, of a log of five entries:
 //
-//	example.com/fwlog
-//	4
-//	7A9nSLWfDn0cz3a2h0Tp0Fq3qKiBJMjGBJ2dJ9bKnm0=
+//	example.com/testlog
+//	5
+//	dfUtKxiZ4Lsf5Wp+61yLx5SezdN0dls56EnaT1fDqjo=
 //
-//	— example.com/fwlog Az3grlgtzPICa5OS8npVmf1Myq/5IZniMp+ZJurmRDeOoRDe4URYN7u5/Zhcyv2q1gGzGku9nTo+zyWE+xeMcTOAYQ8=
+//	— example.com/testlog 7JqKuhCF2GPPb/2qlNld5pd/hSUQY8OT1knSDv3uT74/8o2PJg0aVW+bcinh+q+HNrOL50X2rhK1iE7y09gnY3NB9gg=
 //
 // # Start-up checks
 //

@@ -5,6 +5,20 @@
 // network. The log runs these checks before it appends an entry, and a device
 // or auditor runs the same checks on bytes it already holds.
 //
+// A release statement, the payload of testdata/release.dsse.json, signed by
+// the release key fe8d8fca…cddb:
+//
+//	{"_type":"https://in-toto.io/Statement/v1",
+//	 "subject":[{"name":"fw.bin","digest":{"sha256":"205cdeacbdb6ed1e2b21a436cd0e0f8c4c2e3fb77f0fd3e262f5d9670cb34a31"}}],
+//	 "predicateType":"https://fwledger.dev/release/v1",
+//	 "predicate":{"channel":"stable","created":"2026-11-01T12:00:00Z","hardwareModels":["acme-x1"],
+//	              "imageSize":4096,"securityVersion":7,"version":"1.4.0"}}
+//
+// (on one line in the envelope: the signature covers the exact bytes). A
+// release and its provenance are judged together by one function,
+// [Policy.Evaluate], under a policy file or the one rule of trusted keys
+// ([KeyPolicy]).
+//
 // # Verification rules for envelopes
 //
 //   - The envelope is one unambiguous JSON object (no duplicate keys, no

@@ -124,8 +124,10 @@ func TestParseReleaseRejects(t *testing.T) {
 		})
 	}
 	dup := []byte(`{"_type":"https://in-toto.io/Statement/v1","_type":"x"}`)
-	if _, err := provenance.ParseRelease(dup); err == nil || !strings.Contains(err.Error(), "duplicate") {
-		t.Errorf("ParseRelease with a duplicate key = %v", err)
+	_, err := provenance.ParseRelease(dup)
+	var se *provenance.StatementError
+	if !errors.As(err, &se) || !strings.Contains(err.Error(), "duplicate") {
+		t.Errorf("ParseRelease with a duplicate key = %v, want a *StatementError naming the duplicate", err)
 	}
 }
 

@@ -72,8 +72,10 @@ func TestSubjectDigests(t *testing.T) {
 
 func TestProvenanceTimes(t *testing.T) {
 	body := strings.Replace(string(statementWithSubjects(map[string]string{"sha256": strings.Repeat("ab", 32)})), `"finishedOn":"2026-01-01T00:01:00Z"`, `"finishedOn":"2025-12-31T23:59:00Z"`, 1)
-	if _, err := provenance.ParseProvenance([]byte(body)); err == nil || !strings.Contains(err.Error(), "before startedOn") {
-		t.Errorf("finishedOn before startedOn: %v", err)
+	_, err := provenance.ParseProvenance([]byte(body))
+	var se *provenance.StatementError
+	if !errors.As(err, &se) || !strings.Contains(err.Error(), "before startedOn") {
+		t.Errorf("finishedOn before startedOn: %v, want a *StatementError saying so", err)
 	}
 }
 

@@ -147,9 +147,18 @@ cmd="make bench"
 "$bin/fwbench" report --append "$work/append.json" --read "$work/read.json" --storage "$work/storage.json" \
 	--gobench "$work/gobench.txt" --pairs "$work/pairs.json" --pair1cpu "$work/pair1cpu.txt" \
 	--witness "$work/witness.json" --rounds "$work/rounds.json" --witnessed "$work/witnessed.json" --abuse "$work/abuse.json" --command "$cmd" --cpu "$cpu" >"$work/report.md"
-# Keep the comparison that scripts/bench-compare.sh wrote, if any.
+echo "device verifier size" >&2
+CGO_ENABLED=0 go build -trimpath -ldflags=-s -o "$work/minverify" ./cmd/internal/minverify
+{
+	echo
+	echo "## The device verifier"
+	echo
+	echo "A stripped binary that only verifies a bundle (\`CGO_ENABLED=0 go build -trimpath -ldflags=-s ./cmd/internal/minverify\`): $(stat -c %s "$work/minverify") bytes, $(go list -deps ./cmd/internal/minverify | wc -l) packages."
+} >>"$work/report.md"
+# Keep the comparison that scripts/bench-compare.sh wrote, if any, and the
+# notes after it.
 if [ -f "$OUT" ] && grep -q '^<!-- compare -->' "$OUT"; then
-	{ echo; sed -n '/^<!-- compare -->/,/^<!-- \/compare -->/p' "$OUT"; } >>"$work/report.md"
+	{ echo; sed -n '/^<!-- compare -->/,$p' "$OUT"; } >>"$work/report.md"
 fi
 cp "$work/report.md" "$OUT"
 echo "wrote $OUT" >&2

@@ -12,7 +12,11 @@
 // and "partial" below; a partial tile of width W is the first W hashes of the
 // full tile, so every version of a tile is a prefix of the next. Entry bundles
 // have the same shape with entries (big-endian uint16 length, then the bytes)
-// in place of hashes.
+// in place of hashes. Paths name them so ([Tile] holds the coordinates):
+//
+//	tile/0/x001/234          level 0, index 1234: leaf hashes 315904 to 316159
+//	tile/1/000.p/7           level 1, index 0, a partial tile of 7 hashes
+//	tile/entries/x001/234    the entries whose leaf hashes tile/0/x001/234 holds
 package tiles
 
 import (

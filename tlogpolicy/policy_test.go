@@ -104,10 +104,10 @@ func TestParseWitnessPolicy(t *testing.T) {
 			_, err := tlogpolicy.Parse([]byte(tc.policy))
 			var pe *tlogpolicy.ParseError
 			if !errors.As(err, &pe) {
-				t.Fatalf("ParseWitnessPolicy(%q) = %v, want a *WitnessPolicyError", tc.policy, err)
+				t.Fatalf("Parse(%q) = %v, want a *ParseError", tc.policy, err)
 			}
 			if !strings.Contains(err.Error(), tc.want) {
-				t.Errorf("ParseWitnessPolicy(%q) = %q, want it to contain %q", tc.policy, err, tc.want)
+				t.Errorf("Parse(%q) = %q, want it to contain %q", tc.policy, err, tc.want)
 			}
 		})
 	}
@@ -199,14 +199,20 @@ func TestParsePolicyLogs(t *testing.T) {
 	if err != nil || len(logs) != 1 || logs[0].Verifier.Name() != fwtest.LogKey.Name {
 		t.Fatalf("ParsePolicyLogs = %+v, %v", logs, err)
 	}
-	for _, tc := range []struct{ desc, list, want string }{
-		{"empty", "# nothing\n", "invalid log list: no log line"},
-		{"a witness line", log + "witness w " + fwtest.CosignerVKey(t, witA) + "\n", "invalid log list: line 2: want: log <vkey> [<url>]"},
-		{"a quorum line", log + "quorum none\n", "invalid log list: line 2: want: log <vkey> [<url>]"},
-		{"duplicate key", log + log, "has the same public key as log"},
+	for _, tc := range []struct {
+		desc, list string
+		line       int
+		want       string
+	}{
+		{"empty", "# nothing\n", 0, "invalid log list: no log line"},
+		{"a witness line", log + "witness w " + fwtest.CosignerVKey(t, witA) + "\n", 2, "invalid log list: line 2: want: log <vkey> [<url>]"},
+		{"a quorum line", log + "quorum none\n", 2, "invalid log list: line 2: want: log <vkey> [<url>]"},
+		{"duplicate key", log + log, 2, "has the same public key as log"},
 	} {
-		if _, err := tlogpolicy.ParseLogs([]byte(tc.list)); err == nil || !strings.Contains(err.Error(), tc.want) {
-			t.Errorf("%s: ParsePolicyLogs = %v, want %q", tc.desc, err, tc.want)
+		_, err := tlogpolicy.ParseLogs([]byte(tc.list))
+		var pe *tlogpolicy.ParseError
+		if !errors.As(err, &pe) || pe.File != "log list" || pe.Line != tc.line || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: ParseLogs = %v, want a *ParseError of the log list at line %d, saying %q", tc.desc, err, tc.line, tc.want)
 		}
 	}
 }

@@ -62,6 +62,9 @@ func (h *handler) addCheckpoint(w http.ResponseWriter, r *http.Request) {
 		h.w.metrics.requests.WithLabelValues("unknown", "bad_request").Inc()
 	} else {
 		var sigs []byte
+		// SPEC: The response body MUST be a sequence of one or more note
+		// signature lines, each starting with the `—` character (U+2014)
+		// and ending with a newline character (U+000A).
 		if sigs, err = h.w.AddCheckpoint(r.Context(), req); err == nil {
 			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 			w.Write(sigs)
@@ -72,6 +75,10 @@ func (h *handler) addCheckpoint(w http.ResponseWriter, r *http.Request) {
 	var conflict *ConflictError
 	switch {
 	case errors.As(err, &conflict):
+		// SPEC: The response body MUST consist of the tree size of the
+		// latest cosigned checkpoint in decimal, followed by a newline
+		// (U+000A). The response MUST have a `Content-Type` of
+		// `text/x.tlog.size`.
 		w.Header().Set("Content-Type", ContentTypeSize)
 		w.WriteHeader(http.StatusConflict)
 		fmt.Fprintf(w, "%d\n", conflict.Size)

@@ -62,6 +62,10 @@ func ParseAddCheckpoint(body []byte) (*AddCheckpointRequest, error) {
 	if !ok {
 		return nil, badRequest("no old size line")
 	}
+	// SPEC: The old size line MUST consist of the string `old`, a single
+	// space (0x20), and the tree size of the previous checkpoint encoded
+	// as an ASCII decimal with no leading zeroes (unless the size is
+	// zero, in which case the encoding MUST be `0`).
 	num, ok := bytes.CutPrefix(line, []byte("old "))
 	if !ok {
 		return nil, badRequest("first line %q is not \"old <size>\"", truncate(line))
@@ -79,6 +83,9 @@ func ParseAddCheckpoint(body []byte) (*AddCheckpointRequest, error) {
 		if len(line) == 0 {
 			break
 		}
+		// SPEC: Each consistency proof line MUST encode a single hash in
+		// base64. The client MUST NOT send more than 63 consistency proof
+		// lines.
 		if len(req.Proof) == MaxProofLines {
 			return nil, badRequest("more than %d consistency proof lines", MaxProofLines)
 		}

@@ -489,7 +489,13 @@ func (s *Store) all(ctx context.Context) (map[string]State, error) {
 }
 
 // Update is the witness's check-and-persist for one log, as in
-// transparency-dev/witness: it calls check with origin's state (known is
+// transparency-dev/witness.
+//
+// SPEC: Note that checking the old size against the latest checkpoint and
+// persisting the new checkpoint must be performed atomically, otherwise
+// the following race can occur: [...] *rolling back K leaves*.
+//
+// It calls check with origin's state (known is
 // false if there is none), holding origin's lock, so that no other Update
 // of origin runs between the check and the write; and if check returns a
 // next state, it stores it, with its place in origin's history, before it

@@ -9,9 +9,28 @@
 // (size, root hash and the cosigned note) in SQLite. A request that
 // advances that state (a larger checkpoint, with a valid consistency proof
 // from the latest one) is stored durably before any cosignature is
-// returned. Deciding to advance and storing happen under one lock per
-// origin, so two racing requests cannot roll the state back (see the race
-// in the specification); the store also refuses a smaller size on its own.
+// returned. The check of an advance and its write run in one
+// [Store.Update], under one lock per origin, so two racing requests cannot
+// roll the state back (see the race in the specification); the store also
+// refuses a smaller size on its own.
+//
+// A request, here the log refreshing the cosignature of its latest
+// checkpoint (old size and size equal, so no proof lines), and the answer,
+// one cosignature line per witness key:
+//
+//	POST /add-checkpoint
+//
+//	old 5
+//
+//	example.com/testlog
+//	5
+//	dfUtKxiZ4Lsf5Wp+61yLx5SezdN0dls56EnaT1fDqjo=
+//
+//	— example.com/testlog 7JqKuhCF2GPPb/2qlNld5pd/hSUQY8OT1knSDv3uT74/8o2PJg0aVW+bcinh+q+HNrOL50X2rhK1iE7y09gnY3NB9gg=
+//
+//	200 OK
+//
+//	— witness-a.example.org 4hGpqQAAAABn...
 //
 // Nothing else costs a durable write. The latest checkpoint sent again
 // with its own size as the old size (a log refreshing its cosignature's
@@ -275,7 +294,8 @@ func (w *Witness) AddCheckpoint(ctx context.Context, req *AddCheckpointRequest) 
 	}
 	cp := v.cp
 	// SPEC: The old size MUST be equal to or lower than the checkpoint
-	// size. Otherwise, the witness MUST respond with a "400 Bad Request".
+	// size. Otherwise, the witness MUST respond with a "400 Bad Request"
+	// HTTP status code.
 	// The checkpoint may still be evidence of a fork.
 	if req.OldSize > cp.Size {
 		w.checkFork(origin, ls, v)
@@ -338,6 +358,9 @@ func (w *Witness) open(ls *logState, raw []byte) (*verifiedCheckpoint, error) {
 		// respond with a "404 Not Found" HTTP status code.
 		return nil, fmt.Errorf("%w %q", ErrUnknownLog, truncate(first))
 	}
+	// SPEC: The witness MUST verify the checkpoint signature against the
+	// public key(s) it trusts for the checkpoint origin, and it MUST
+	// ignore signatures from unknown keys.
 	n, err := note.Open(raw, note.VerifierList(w.cfg.Logs.Verifiers(string(first))...))
 	if err != nil {
 		// SPEC: If none of the signatures verify against a trusted public
@@ -388,10 +411,11 @@ func (w *Witness) advance(ctx context.Context, origin string, ls *logState, v *v
 		if req.OldSize != prev.Size || known && v.cp.Size <= prev.Size {
 			return nil, errMoved
 		}
-		// SPEC: If the old size matches the checkpoint size, the witness
-		// MUST check that the root hashes are also identical. Otherwise,
-		// the witness MUST verify the consistency proof between the old
-		// checkpoint and the new one.
+		// SPEC: The consistency proof lines MUST encode a Merkle
+		// Consistency Proof from the old size to the checkpoint size
+		// according to [RFC 6962], Section 2.1.2. [...] If the Merkle
+		// Consistency Proof doesn't verify, the witness MUST respond with
+		// a "422 Unprocessable Entity" HTTP status code.
 		if err := checkConsistency(prev, req.Proof, v.cp); err != nil {
 			// Anyone can send a log's checkpoint with a bad proof, and
 			// this answer is not rate limited: not a warning.
@@ -406,8 +430,9 @@ func (w *Witness) advance(ctx context.Context, origin string, ls *logState, v *v
 			return nil, err
 		}
 		lines = l
-		// SPEC: The witness MUST persist the new checkpoint before
-		// responding.
+		// SPEC: If all the checks above pass, the witness MUST update its
+		// record of the latest cosigned checkpoint [...]. The witness MUST
+		// persist the new checkpoint before responding.
 		return &State{Size: v.cp.Size, Root: v.cp.Hash, Note: full}, nil
 	})
 	if err != nil {
@@ -431,7 +456,8 @@ func (w *Witness) noAdvance(origin string, ls *logState, v *verifiedCheckpoint, 
 	// SPEC: The witness MUST check that the old size matches the size of
 	// the latest checkpoint it cosigned for the checkpoint's origin (or
 	// zero if it never cosigned a checkpoint for that origin). If it
-	// doesn't match, the witness MUST respond with a "409 Conflict".
+	// doesn't match, the witness MUST respond with a "409 Conflict" HTTP
+	// status code.
 	if req.OldSize != st.Size {
 		return nil, &ConflictError{Size: st.Size}
 	}
@@ -479,6 +505,10 @@ func (w *Witness) cosignAgain(origin string, ls *logState, n *note.Note) ([]byte
 	return bytes.Clone(lines), nil
 }
 
+// SPEC: If the origin is known, and the signature is valid, the witness MAY
+// log the request even if the consistency proof doesn't verify (but MUST NOT
+// cosign the checkpoint) as it might be proof of log misbehavior.
+//
 // checkFork keeps the evidence if v, a checkpoint signed by origin's log,
 // has the size of one in the history of those the witness cosigned, with
 // another root. It compares in memory, and costs more (a read of the held

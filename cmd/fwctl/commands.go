@@ -230,11 +230,7 @@ func release(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	env, err := provenance.Sign(ctx, stmt, signers...)
-	if err != nil {
-		return err
-	}
-	return writeOutput(e, *out, append(env, '\n'), 0o644)
+	return writeSigned(ctx, e, *out, stmt, signers)
 }
 
 func attest(ctx context.Context, e *env, args []string) error {
@@ -298,11 +294,7 @@ func attest(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return &usageError{msg: err.Error()}
 	}
-	env, err := provenance.Sign(ctx, stmt, signers...)
-	if err != nil {
-		return err
-	}
-	return writeOutput(e, *out, append(env, '\n'), 0o644)
+	return writeSigned(ctx, e, *out, stmt, signers)
 }
 
 func sign(ctx context.Context, e *env, args []string) error {
@@ -329,7 +321,22 @@ func sign(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	return writeOutput(e, *out, append(env, '\n'), 0o644)
+	return writeEnvelope(e, *out, env)
+}
+
+// writeSigned signs a statement with signers and writes the envelope.
+func writeSigned(ctx context.Context, e *env, out string, stmt []byte, signers []dsse.SignerVerifier) error {
+	env, err := provenance.Sign(ctx, stmt, signers...)
+	if err != nil {
+		return err
+	}
+	return writeEnvelope(e, out, env)
+}
+
+// writeEnvelope writes an envelope, and a newline, to the file out (stdout
+// if empty).
+func writeEnvelope(e *env, out string, env []byte) error {
+	return writeOutput(e, out, append(env, '\n'), 0o644)
 }
 
 // readEntry reads an entry file as the log takes it: without the trailing

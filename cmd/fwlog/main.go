@@ -50,24 +50,10 @@ func main() {
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
-	if len(args) == 0 {
-		fmt.Fprint(stderr, usage)
-		return 2
-	}
-	switch args[0] {
-	case "serve":
-		return serve(args[1:], stderr)
-	case "fsck":
-		return fsck(args[1:], stdout, stderr)
-	case "help", "-h", "-help", "--help":
-		fmt.Fprint(stdout, usage)
-		return 0
-	}
-	fmt.Fprintf(stderr, "fwlog: unknown command %q\n\n%s", args[0], usage)
-	return 2
+	return cli.Run("fwlog", usage, args, stdout, stderr, map[string]cli.Command{"serve": serve, "fsck": fsck})
 }
 
-func serve(args []string, stderr io.Writer) int {
+func serve(args []string, _, stderr io.Writer) int {
 	fs := flag.NewFlagSet("fwlog serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var (
@@ -108,15 +94,8 @@ func serve(args []string, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "Usage: fwlog serve [flags]\n\nRuns the log on embedded SQLite in --data until SIGINT or SIGTERM.\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
-	}
-	if fs.NArg() != 0 {
-		fmt.Fprintf(stderr, "fwlog serve: unexpected arguments %q\n", fs.Args())
-		return 2
+	if code, ok := cli.ParseFlags(fs, args); !ok {
+		return code
 	}
 	logger, err := cli.NewLogger(stderr, *logLevel, *logFormat)
 	if err != nil {

@@ -26,19 +26,7 @@ import (
 
 var fwlogBin string
 
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "fwlog-test")
-	if err != nil {
-		panic(err)
-	}
-	if fwlogBin, err = fwtest.BuildBinary(".", filepath.Join(dir, "fwlog")); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { fwtest.RunWithBinary(m, "fwlog", &fwlogBin) }
 
 const origin = "example.com/crashlog"
 

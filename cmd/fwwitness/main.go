@@ -41,34 +41,17 @@ func main() {
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
-	if len(args) == 0 {
-		fmt.Fprint(stderr, usage)
-		return 2
-	}
-	switch args[0] {
-	case "serve":
-		return serve(args[1:], stderr)
-	case "vkey":
-		return vkey(args[1:], stdout, stderr)
-	case "help", "-h", "-help", "--help":
-		fmt.Fprint(stdout, usage)
-		return 0
-	}
-	fmt.Fprintf(stderr, "fwwitness: unknown command %q\n\n%s", args[0], usage)
-	return 2
+	return cli.Run("fwwitness", usage, args, stdout, stderr, map[string]cli.Command{"serve": serve, "vkey": vkey})
 }
 
 func vkey(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("fwwitness vkey", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	keyFile := fs.String("key", "", "witness private or public key `file`")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
+	if code, ok := cli.ParseFlags(fs, args); !ok {
+		return code
 	}
-	if *keyFile == "" || fs.NArg() != 0 {
+	if *keyFile == "" {
 		fmt.Fprintln(stderr, "usage: fwwitness vkey --key FILE")
 		return 2
 	}
@@ -90,7 +73,7 @@ func vkey(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-func serve(args []string, stderr io.Writer) int {
+func serve(args []string, _, stderr io.Writer) int {
 	fs := flag.NewFlagSet("fwwitness serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var keyFiles cli.Strings
@@ -113,13 +96,10 @@ func serve(args []string, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "Usage: fwwitness serve --key FILE --logs FILE [flags]\n\nServes POST /add-checkpoint (C2SP tlog-witness), GET /checkpoint/<origin>, GET /forks and /metrics until SIGINT or SIGTERM.\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
+	if code, ok := cli.ParseFlags(fs, args); !ok {
+		return code
 	}
-	if fs.NArg() != 0 || len(keyFiles) == 0 || *logsFile == "" {
+	if len(keyFiles) == 0 || *logsFile == "" {
 		fmt.Fprintln(stderr, "fwwitness serve: --key and --logs are required (fwwitness serve --help)")
 		return 2
 	}

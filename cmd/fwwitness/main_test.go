@@ -31,19 +31,7 @@ import (
 
 var fwwitnessBin string
 
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "fwwitness-test")
-	if err != nil {
-		panic(err)
-	}
-	if fwwitnessBin, err = fwtest.BuildBinary(".", filepath.Join(dir, "fwwitness")); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { fwtest.RunWithBinary(m, "fwwitness", &fwwitnessBin) }
 
 var (
 	logKey = fwtest.LogKey

@@ -3,6 +3,8 @@
 package cli
 
 import (
+	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -128,4 +130,47 @@ func LoadWitnessPolicy(path string) (*tlogpolicy.Policy, error) {
 		return nil, fmt.Errorf("couldn't read the witness policy: %w", err)
 	}
 	return tlogpolicy.Parse(data)
+}
+
+// A Command runs one subcommand of a program with its arguments, and
+// returns the exit status.
+type Command func(args []string, stdout, stderr io.Writer) int
+
+// Run runs the subcommand of program name that args[0] names. "help" (or
+// -h, --help) prints usage and exits 0; no command, or an unknown one, prints
+// usage to stderr and exits 2, the status of a usage error.
+func Run(name, usage string, args []string, stdout, stderr io.Writer, cmds map[string]Command) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	switch args[0] {
+	case "help", "-h", "-help", "--help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	}
+	cmd, ok := cmds[args[0]]
+	if !ok {
+		fmt.Fprintf(stderr, "%s: unknown command %q\n\n%s", name, args[0], usage)
+		return 2
+	}
+	return cmd(args[1:], stdout, stderr)
+}
+
+// ParseFlags parses args into fs, whose output is the command's stderr, and
+// refuses arguments left after the flags. If it returns false, the command
+// ends with status code: 0 after --help, 2 after a usage error, which fs has
+// printed.
+func ParseFlags(fs *flag.FlagSet, args []string) (code int, ok bool) {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0, false
+		}
+		return 2, false
+	}
+	if fs.NArg() != 0 {
+		fmt.Fprintf(fs.Output(), "%s: unexpected arguments %q\n", fs.Name(), fs.Args())
+		return 2, false
+	}
+	return 0, true
 }
