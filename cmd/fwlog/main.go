@@ -60,7 +60,6 @@ func serve(args []string, _, stderr io.Writer) int {
 		dataDir     = fs.String("data", "./data", "data `directory`: SQLite database, log key, images")
 		origin      = fs.String("origin", "", "checkpoint origin and log key name, e.g. example.com/fwlog (required on first start; afterwards taken from the key)")
 		keyFile     = fs.String("key", "", "log private key `file` (default <data>/log.key, generated on first start)")
-		addr        = fs.String("addr", "127.0.0.1:8080", "listen `address`")
 		releaseKeys cli.Strings
 		builderKeys cli.Strings
 		layoutKeys  cli.Strings
@@ -71,24 +70,22 @@ func serve(args []string, _, stderr io.Writer) int {
 		queue       = fs.Int("queue-size", 16384, "submissions waiting to be sequenced before new ones get 503")
 		tileCache   = fs.Int("tile-cache", 4096, "expanded tiles cached for proofs (about 16 KiB each)")
 		noImages    = fs.Bool("no-images", false, "disable the image store (PUT /v1/images)")
-		shutdown    = fs.Duration("shutdown-timeout", 30*time.Second, "how long in-flight requests may take at shutdown")
-		logLevel    = fs.String("log-level", "info", "log level: debug, info, warn or error")
-		logFormat   = fs.String("log-format", "json", "log format: json or text")
 		pprofAddr   = fs.String("pprof-addr", "", "serve Go's net/http/pprof on this `address` (off by default; never expose it)")
 		witPolicy   = fs.String("witness-policy", "", "C2SP tlog-policy `file`: publish only checkpoints cosigned by its quorum of witnesses (each witness line needs a URL)")
 		witTimeout  = fs.Duration("witness-timeout", 5*time.Second, "how long one round of cosigning may take before it is retried")
 		witRefresh  = fs.Duration("witness-refresh", time.Minute, "how often an unchanged checkpoint is cosigned again, to keep its timestamps fresh")
 		witFailOpen = fs.Bool("witness-fail-open", false, "DEVELOPMENT ONLY: publish checkpoints without the witness quorum when a round fails")
-		maxConns    = fs.Int("max-conns", server.DefaultMaxConns, "most connections open at once; at the cap a newcomer closes the connection idle the longest, and waits only while every connection has a request in progress")
-		bodyTimeout = fs.Duration("body-timeout", server.DefaultBodyTimeout, "time a submission's body has to arrive (408 after it); image uploads get it as a grace period")
 		clockSkew   = fs.Duration("max-clock-skew", 10*time.Minute, "how far in the future, by this log's clock, a statement's times may be (a release's created, a build's startedOn and finishedOn)")
-		bodyBudget  = cli.Bytes(server.DefaultBodyBudget)
-		uploadRate  = cli.Bytes(server.DefaultUploadMinRate)
+		srv         = cli.AddServerFlags(fs, cli.ServerDefaults{
+			Addr: "127.0.0.1:8080", Shutdown: 30 * time.Second, MaxConns: server.DefaultMaxConns, BodyBudget: server.DefaultBodyBudget, MaxBody: api.MaxSubmissionSize,
+			BodyTimeoutHelp: "time a submission's body has to arrive (408 after it); image uploads get it as a grace period",
+			BodyBudgetHelp:  "most submission bytes held in memory at once, e.g. 64MiB (503 with Retry-After beyond); a quarter is kept for bodies of at most 16 KiB",
+		})
+		uploadRate = cli.Bytes(server.DefaultUploadMinRate)
 	)
 	fs.Var(&releaseKeys, "release-keys", "release public key `file` whose signatures the log accepts (repeatable)")
 	fs.Var(&builderKeys, "builder-keys", "builder public key `file` whose provenance the log accepts (repeatable)")
 	fs.Var(&layoutKeys, "layout-keys", "public key `file` whose in-toto layouts the log accepts (repeatable)")
-	fs.Var(&bodyBudget, "body-budget", "most submission bytes held in memory at once, e.g. 64MiB (503 with Retry-After beyond); a quarter is kept for bodies of at most 16 KiB")
 	fs.Var(&uploadRate, "upload-min-rate", "least rate, in bytes per second, an image upload must keep up after --body-timeout, e.g. 64KiB")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: fwlog serve [flags]\n\nRuns the log on embedded SQLite in --data until SIGINT or SIGTERM.\n\nFlags:\n")
@@ -97,7 +94,7 @@ func serve(args []string, _, stderr io.Writer) int {
 	if code, ok := cli.ParseFlags(fs, args); !ok {
 		return code
 	}
-	logger, err := cli.NewLogger(stderr, *logLevel, *logFormat)
+	logger, err := srv.Logger(stderr)
 	if err != nil {
 		fmt.Fprintf(stderr, "fwlog serve: %v\n", err)
 		return 2
@@ -113,19 +110,20 @@ func serve(args []string, _, stderr io.Writer) int {
 
 	// Nothing is created until every flag and input file is checked and
 	// the port is bound: a mistake leaves no data directory or key behind.
-	limits := server.Limits{MaxConns: *maxConns, BodyBudget: int64(bodyBudget), BodyTimeout: *bodyTimeout, UploadMinRate: int64(uploadRate)}
+	limits, err := srv.Limits()
+	if err != nil {
+		return usageErr(err)
+	}
+	limits.UploadMinRate = int64(uploadRate)
 	switch {
 	case *witFailOpen && *witPolicy == "":
 		return usageErr(errors.New("--witness-fail-open needs --witness-policy"))
 	case *clockSkew <= 0:
 		return usageErr(errors.New("--max-clock-skew must be positive"))
-	case *maxConns <= 0 || bodyBudget <= 0 || *bodyTimeout <= 0 || uploadRate <= 0:
-		return usageErr(errors.New("--max-conns, --body-budget, --body-timeout and --upload-min-rate must be positive"))
-	case *batch <= 0 || *queue <= 0 || *tileCache <= 0 || *interval <= 0 || *shutdown <= 0 || *witTimeout <= 0 || *witRefresh <= 0:
+	case uploadRate <= 0:
+		return usageErr(errors.New("--upload-min-rate must be positive"))
+	case *batch <= 0 || *queue <= 0 || *tileCache <= 0 || *interval <= 0 || *witTimeout <= 0 || *witRefresh <= 0:
 		return usageErr(errors.New("--integrate-batch, --queue-size, --tile-cache and every duration must be positive"))
-	}
-	if err := limits.Check(api.MaxSubmissionSize); err != nil {
-		return usageErr(fmt.Errorf("--body-budget: %w", err))
 	}
 
 	ring, err := cli.LoadRing(releaseKeys)
@@ -213,7 +211,7 @@ func serve(args []string, _, stderr io.Writer) int {
 		logger.Warn("--witness-fail-open: checkpoints without the witness quorum are published; never use this in production")
 	}
 
-	ln, err := net.Listen("tcp", *addr)
+	ln, err := net.Listen("tcp", *srv.Addr)
 	if err != nil {
 		return fail("couldn't listen", err)
 	}
@@ -305,7 +303,7 @@ func serve(args []string, _, stderr io.Writer) int {
 	go func() { logDone <- l.Run(logCtx) }()
 
 	srvErr := server.Serve(ctx, ln, server.Config{
-		Name: "fwlog", Handler: ledger.NewHandler(led), Registry: reg, Logger: logger, ShutdownTimeout: *shutdown, Limits: limits,
+		Name: "fwlog", Handler: ledger.NewHandler(led), Registry: reg, Logger: logger, ShutdownTimeout: *srv.Shutdown, Limits: limits,
 	})
 	logStop()
 	runErr := <-logDone

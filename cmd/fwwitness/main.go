@@ -8,7 +8,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -80,18 +79,15 @@ func serve(args []string, _, stderr io.Writer) int {
 	var (
 		logsFile  = fs.String("logs", "", "log list `file`: one tlog-policy log line (\"log <vkey> [<url>]\") per followed log; the vkey's name is the log's origin (required)")
 		dataDir   = fs.String("data", "./witness", "data `directory`: the SQLite state of the witness")
-		addr      = fs.String("addr", "127.0.0.1:8181", "listen `address`")
 		rateLimit = fs.Float64("rate-limit", 50, "most add-checkpoint requests per second, per log, that advance the log's state (0: no limit); other requests (the latest checkpoint again, older ones, forks) have no limit and cost no write")
 		burst     = fs.Int("burst", 100, "requests advancing one log's state that may come at once beyond the rate")
-		shutdown  = fs.Duration("shutdown-timeout", 10*time.Second, "how long in-flight requests may take at shutdown")
-		logLevel  = fs.String("log-level", "info", "log level: debug, info, warn or error")
-		logFormat = fs.String("log-format", "json", "log format: json or text")
-		maxConns  = fs.Int("max-conns", 256, "most connections open at once; at the cap a newcomer closes the connection idle the longest, and waits only while every connection has a request in progress")
-		bodyTime  = fs.Duration("body-timeout", server.DefaultBodyTimeout, "time an add-checkpoint body has to arrive (408 after it)")
-		budget    = cli.Bytes(4 << 20)
+		srv       = cli.AddServerFlags(fs, cli.ServerDefaults{
+			Addr: "127.0.0.1:8181", Shutdown: 10 * time.Second, MaxConns: 256, BodyBudget: 4 << 20, MaxBody: witness.MaxRequestSize,
+			BodyTimeoutHelp: "time an add-checkpoint body has to arrive (408 after it)",
+			BodyBudgetHelp:  "most request body bytes held in memory at once, e.g. 4MiB (503 with Retry-After beyond)",
+		})
 	)
 	fs.Var(&keyFiles, "key", "witness private key `file` (repeatable: each key cosigns, for a key rotation)")
-	fs.Var(&budget, "body-budget", "most request body bytes held in memory at once, e.g. 4MiB (503 with Retry-After beyond)")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: fwwitness serve --key FILE --logs FILE [flags]\n\nServes POST /add-checkpoint (C2SP tlog-witness), GET /checkpoint/<origin>, GET /forks and /metrics until SIGINT or SIGTERM.\n\nFlags:\n")
 		fs.PrintDefaults()
@@ -103,7 +99,7 @@ func serve(args []string, _, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "fwwitness serve: --key and --logs are required (fwwitness serve --help)")
 		return 2
 	}
-	logger, err := cli.NewLogger(stderr, *logLevel, *logFormat)
+	logger, err := srv.Logger(stderr)
 	if err != nil {
 		fmt.Fprintf(stderr, "fwwitness serve: %v\n", err)
 		return 2
@@ -112,13 +108,9 @@ func serve(args []string, _, stderr io.Writer) int {
 		logger.Error(msg, "err", err)
 		return 1
 	}
-	limits := server.Limits{MaxConns: *maxConns, BodyBudget: int64(budget), BodyTimeout: *bodyTime}
-	if *maxConns <= 0 || budget <= 0 || *bodyTime <= 0 {
-		logger.Error("invalid flags", "err", errors.New("--max-conns, --body-budget and --body-timeout must be positive"))
-		return 2
-	}
-	if err := limits.Check(witness.MaxRequestSize); err != nil {
-		logger.Error("invalid flags", "err", fmt.Errorf("--body-budget: %w", err))
+	limits, err := srv.Limits()
+	if err != nil {
+		logger.Error("invalid flags", "err", err)
 		return 2
 	}
 
@@ -151,7 +143,7 @@ func serve(args []string, _, stderr io.Writer) int {
 
 	// Listen before the data directory is created, so that a port in use
 	// leaves nothing behind.
-	ln, err := net.Listen("tcp", *addr)
+	ln, err := net.Listen("tcp", *srv.Addr)
 	if err != nil {
 		return fail("couldn't listen", err)
 	}
@@ -174,7 +166,7 @@ func serve(args []string, _, stderr io.Writer) int {
 	}
 	logger.Info("witness ready", "addr", ln.Addr().String(), "cosigner_vkeys", vkeys, "logs", logs.Keys())
 	if err := server.Serve(ctx, ln, server.Config{
-		Name: "fwwitness", Handler: witness.NewHandler(w, logger), Registry: reg, Logger: logger, ShutdownTimeout: *shutdown, Limits: limits,
+		Name: "fwwitness", Handler: witness.NewHandler(w, logger), Registry: reg, Logger: logger, ShutdownTimeout: *srv.Shutdown, Limits: limits,
 	}); err != nil {
 		return fail("stopped with errors", err)
 	}

@@ -13,7 +13,9 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
+	"github.com/fwledger/fwledger/internal/server"
 	"github.com/fwledger/fwledger/keys"
 	"github.com/fwledger/fwledger/provenance"
 	"github.com/fwledger/fwledger/tlogpolicy"
@@ -173,4 +175,67 @@ func ParseFlags(fs *flag.FlagSet, args []string) (code int, ok bool) {
 		return 2, false
 	}
 	return 0, true
+}
+
+// ServerFlags are the flags both servers take: where to listen, how long to
+// drain at shutdown, how to log, and the connection and body limits of
+// package internal/server.
+type ServerFlags struct {
+	Addr     *string
+	Shutdown *time.Duration
+
+	logLevel, logFormat *string
+	maxConns            *int
+	bodyTimeout         *time.Duration
+	bodyBudget          Bytes
+	maxBody             int64
+}
+
+// ServerDefaults are a server's defaults for its ServerFlags, and the help
+// texts that say what its bodies are.
+type ServerDefaults struct {
+	Addr            string
+	Shutdown        time.Duration
+	MaxConns        int
+	BodyBudget      int64
+	BodyTimeoutHelp string
+	BodyBudgetHelp  string
+	// MaxBody is the largest request body the server takes: the body
+	// budget must hold it.
+	MaxBody int64
+}
+
+// AddServerFlags defines the server flags on fs.
+func AddServerFlags(fs *flag.FlagSet, d ServerDefaults) *ServerFlags {
+	f := &ServerFlags{
+		Addr:        fs.String("addr", d.Addr, "listen `address`"),
+		Shutdown:    fs.Duration("shutdown-timeout", d.Shutdown, "how long in-flight requests may take at shutdown"),
+		logLevel:    fs.String("log-level", "info", "log level: debug, info, warn or error"),
+		logFormat:   fs.String("log-format", "json", "log format: json or text"),
+		maxConns:    fs.Int("max-conns", d.MaxConns, "most connections open at once; at the cap a newcomer closes the connection idle the longest, and waits only while every connection has a request in progress"),
+		bodyTimeout: fs.Duration("body-timeout", server.DefaultBodyTimeout, d.BodyTimeoutHelp),
+		bodyBudget:  Bytes(d.BodyBudget),
+		maxBody:     d.MaxBody,
+	}
+	fs.Var(&f.bodyBudget, "body-budget", d.BodyBudgetHelp)
+	return f
+}
+
+// Logger returns the logger --log-level and --log-format ask for.
+func (f *ServerFlags) Logger(w io.Writer) (*slog.Logger, error) {
+	return NewLogger(w, *f.logLevel, *f.logFormat)
+}
+
+// Limits returns the limits the flags set, or an error naming the flag at
+// fault: every limit and duration must be positive, and the body budget
+// must hold the largest body.
+func (f *ServerFlags) Limits() (server.Limits, error) {
+	l := server.Limits{MaxConns: *f.maxConns, BodyBudget: int64(f.bodyBudget), BodyTimeout: *f.bodyTimeout}
+	if l.MaxConns <= 0 || l.BodyBudget <= 0 || l.BodyTimeout <= 0 || *f.Shutdown <= 0 {
+		return l, errors.New("--max-conns, --body-budget, --body-timeout and --shutdown-timeout must be positive")
+	}
+	if err := l.Check(f.maxBody); err != nil {
+		return l, fmt.Errorf("--body-budget: %w", err)
+	}
+	return l, nil
 }
