@@ -38,8 +38,8 @@ func checkpointCmd(ctx context.Context, e *env, args []string) error {
 		cp, err = os.ReadFile(*file)
 	} else {
 		var lc *logclient.Client
-		if lc, err = logclient.New(*logURL, nil); err != nil {
-			return &usageError{msg: err.Error()}
+		if lc, err = newLogClient(*logURL); err != nil {
+			return err
 		}
 		cp, err = lc.Checkpoint(ctx)
 	}

@@ -395,9 +395,9 @@ func submit(ctx context.Context, e *env, args []string) error {
 	if err := noFlagsAfter(fs); err != nil {
 		return err
 	}
-	lc, err := logclient.New(*logURL, nil)
+	lc, err := newLogClient(*logURL)
 	if err != nil {
-		return &usageError{msg: err.Error()}
+		return err
 	}
 	var entries [][]byte
 	for _, f := range fs.Args() {
@@ -489,25 +489,13 @@ func fetchBundle(ctx context.Context, e *env, args []string) error {
 	if *wait <= 0 || *poll <= 0 {
 		return &usageError{msg: fmt.Sprintf("--wait %s and --poll %s must be positive", *wait, *poll)}
 	}
-	var d digest.Digest
-	var err error
-	switch {
-	case *image != "" && *digestFlag != "":
-		return &usageError{msg: "give --image or --digest, not both"}
-	case *image != "":
-		if d, _, err = hashFile(*image); err != nil {
-			return err
-		}
-	case *digestFlag != "":
-		if d, err = digest.Parse(*digestFlag); err != nil {
-			return &usageError{msg: err.Error()}
-		}
-	default:
-		return &usageError{msg: "give --image or --digest"}
-	}
-	lc, err := logclient.New(*logURL, nil)
+	d, err := imageDigest(*image, *digestFlag, "give --image or --digest")
 	if err != nil {
-		return &usageError{msg: err.Error()}
+		return err
+	}
+	lc, err := newLogClient(*logURL)
+	if err != nil {
+		return err
 	}
 	what := "the latest release of " + d.String()
 	if index.set {
@@ -733,4 +721,33 @@ func cosignatures(cs []tlogpolicy.Cosignature) []map[string]any {
 		out = append(out, map[string]any{"witness": c.Witness, "key": c.KeyName, "time": c.Time.UTC().Format(time.RFC3339)})
 	}
 	return out
+}
+
+// imageDigest returns the digest of the image that --image (a file, hashed)
+// or --digest names; missing is the usage error when neither is given.
+func imageDigest(image, digestFlag, missing string) (digest.Digest, error) {
+	switch {
+	case image != "" && digestFlag != "":
+		return digest.Digest{}, &usageError{msg: "give --image or --digest, not both"}
+	case image != "":
+		d, _, err := hashFile(image)
+		return d, err
+	case digestFlag != "":
+		d, err := digest.Parse(digestFlag)
+		if err != nil {
+			return d, &usageError{msg: err.Error()}
+		}
+		return d, nil
+	}
+	return digest.Digest{}, &usageError{msg: missing}
+}
+
+// newLogClient returns a client of the log at --log; a bad URL is a usage
+// error.
+func newLogClient(logURL string) (*logclient.Client, error) {
+	lc, err := logclient.New(logURL, nil)
+	if err != nil {
+		return nil, &usageError{msg: err.Error()}
+	}
+	return lc, nil
 }

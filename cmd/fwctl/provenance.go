@@ -8,8 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/fwledger/fwledger/digest"
-	"github.com/fwledger/fwledger/logclient"
 	"github.com/fwledger/fwledger/provenance"
 )
 
@@ -59,23 +57,13 @@ func provenanceShow(ctx context.Context, e *env, args []string) error {
 		}
 		return nil
 	}
-	var d digest.Digest
-	var err error
-	switch {
-	case *image != "":
-		if d, _, err = hashFile(*image); err != nil {
-			return err
-		}
-	case *digestFlag != "":
-		if d, err = digest.Parse(*digestFlag); err != nil {
-			return &usageError{msg: err.Error()}
-		}
-	default:
-		return &usageError{msg: "--log needs --image or --digest"}
-	}
-	lc, err := logclient.New(*logURL, nil)
+	d, err := imageDigest(*image, *digestFlag, "--log needs --image or --digest")
 	if err != nil {
-		return &usageError{msg: err.Error()}
+		return err
+	}
+	lc, err := newLogClient(*logURL)
+	if err != nil {
+		return err
 	}
 	sub, err := lc.Subject(ctx, d)
 	if err != nil {
