@@ -687,8 +687,9 @@ func TestRestartRefusals(t *testing.T) {
 		t.Fatal(err)
 	}
 	db.Close()
-	if err := open(fwtest.LogOptions{}); err == nil || !strings.Contains(err.Error(), "corrupt") {
-		t.Errorf("after corrupting a tile: %v, want a refusal naming the corruption", err)
+	var se *log.StateError
+	if err := open(fwtest.LogOptions{}); !errors.As(err, &se) || se.What != "tree state" || bytes.Equal(se.Stored, se.Recomputed) {
+		t.Errorf("after corrupting a tile: %v, want a *log.StateError about the tree state, with both roots", err)
 	}
 }
 

@@ -98,6 +98,27 @@ func (e *RangeError) Error() string {
 	return "there is no consistency proof from the empty tree"
 }
 
+// A StateError is New's refusal to start on stored state that does not hold
+// together: a tree whose tiles do not hash to its stored root, or a stored
+// checkpoint that does not verify with the log's key, is beyond the tree, or
+// disagrees with it. The storage was altered, damaged or lost data; fwlog
+// fsck says more.
+type StateError struct {
+	// What is "tree state", "checkpoint" or "witnessed checkpoint".
+	What string
+	// Size is the tree size at issue; Stored the root hash the state or
+	// checkpoint holds, and Recomputed the one its tiles give (nil when
+	// the check did not get that far).
+	Size               uint64
+	Stored, Recomputed []byte
+	// Err is why a stored checkpoint does not verify, if that is the fault.
+	Err error
+	msg string
+}
+
+func (e *StateError) Error() string { return e.msg }
+func (e *StateError) Unwrap() error { return e.Err }
+
 // Config configures a Log.
 type Config struct {
 	// Signer signs checkpoints. Its name is the log's origin.
@@ -304,7 +325,8 @@ func (l *Log) recover(ctx context.Context) error {
 		return fmt.Errorf("couldn't recompute the root of %d entries from the stored tiles: %w", tree.Size, err)
 	}
 	if !bytes.Equal(root, tree.Root) {
-		return fmt.Errorf("stored tree state is corrupt: the tiles of %d entries hash to %x, the state says %x", tree.Size, root, tree.Root)
+		return &StateError{What: "tree state", Size: tree.Size, Stored: tree.Root, Recomputed: root,
+			msg: fmt.Sprintf("stored tree state is corrupt: the tiles of %d entries hash to %x, the state says %x", tree.Size, root, tree.Root)}
 	}
 	l.integrated.Store(tree.Size)
 	// Entries not yet in full entry bundles are rows of their own: check
@@ -347,17 +369,20 @@ func (l *Log) recover(ctx context.Context) error {
 func (l *Log) checkStored(ctx context.Context, what string, raw []byte, max uint64) (*flog.Checkpoint, error) {
 	cp, _, _, err := flog.ParseCheckpoint(raw, l.origin, l.cfg.Verifier)
 	if err != nil {
-		return nil, fmt.Errorf("the stored %s does not verify with this log's key and origin %q (did the key or origin change?): %w", what, l.origin, err)
+		return nil, &StateError{What: what, Err: err,
+			msg: fmt.Sprintf("the stored %s does not verify with this log's key and origin %q (did the key or origin change?): %v", what, l.origin, err)}
 	}
 	if cp.Size > max {
-		return nil, fmt.Errorf("the stored %s is for %d entries but only %d are there: storage lost data", what, cp.Size, max)
+		return nil, &StateError{What: what, Size: cp.Size, Stored: cp.Hash,
+			msg: fmt.Sprintf("the stored %s is for %d entries but only %d are there: storage lost data", what, cp.Size, max)}
 	}
 	root, err := l.tiles.Root(ctx, cp.Size)
 	if err != nil {
 		return nil, fmt.Errorf("couldn't recompute the root at the size of the stored %s, %d: %w", what, cp.Size, err)
 	}
 	if !bytes.Equal(root, cp.Hash) {
-		return nil, fmt.Errorf("the stored tree disagrees with the stored %s: at size %d the tiles hash to %x, the %s says %x", what, cp.Size, root, what, cp.Hash)
+		return nil, &StateError{What: what, Size: cp.Size, Stored: cp.Hash, Recomputed: root,
+			msg: fmt.Sprintf("the stored tree disagrees with the stored %s: at size %d the tiles hash to %x, the %s says %x", what, cp.Size, root, what, cp.Hash)}
 	}
 	return cp, nil
 }

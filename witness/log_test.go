@@ -18,6 +18,7 @@ import (
 	"github.com/fwledger/fwledger/digest"
 	"github.com/fwledger/fwledger/fwtest"
 	"github.com/fwledger/fwledger/keys"
+	"github.com/fwledger/fwledger/log"
 	"github.com/fwledger/fwledger/log/sqlite"
 	"github.com/fwledger/fwledger/logclient"
 	"github.com/fwledger/fwledger/tlogpolicy"
@@ -438,8 +439,9 @@ func TestStoredWitnessedCheckpointChecked(t *testing.T) {
 				t.Fatal(err)
 			}
 			_, err = fwtest.OpenLog(ctx, s, fwtest.LogOptions{Dir: dir, Witnesser: wn.collector(t)})
-			if err == nil || !strings.Contains(err.Error(), tc.want) {
-				t.Errorf("opening the log: %v, want %q", err, tc.want)
+			var se *log.StateError
+			if !errors.As(err, &se) || se.What != "witnessed checkpoint" || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("opening the log: %v, want a *log.StateError about the witnessed checkpoint saying %q", err, tc.want)
 			}
 		})
 	}
