@@ -91,29 +91,31 @@ func (q *Queue[Req, Res]) Run() {
 // the queue is full, and ErrClosed once Close is called. The result comes
 // on the channel returned, once req's group is written.
 func (q *Queue[Req, Res]) TryEnqueue(req Req) (<-chan Result[Res], error) {
-	q.mu.RLock()
-	defer q.mu.RUnlock()
-	if q.closed {
-		return nil, ErrClosed
-	}
-	c := call[Req, Res]{req: req, res: make(chan Result[Res], 1)}
-	select {
-	case q.calls <- c:
-		return c.res, nil
-	default:
-		return nil, ErrFull
-	}
+	return q.enqueue(context.Background(), req, false)
 }
 
 // Enqueue queues req, waiting for room until ctx ends. The result comes on
 // the channel returned, once req's group is written.
 func (q *Queue[Req, Res]) Enqueue(ctx context.Context, req Req) (<-chan Result[Res], error) {
+	return q.enqueue(ctx, req, true)
+}
+
+// enqueue queues req, waiting for room, if wait, until ctx ends.
+func (q *Queue[Req, Res]) enqueue(ctx context.Context, req Req, wait bool) (<-chan Result[Res], error) {
 	q.mu.RLock()
 	defer q.mu.RUnlock()
 	if q.closed {
 		return nil, ErrClosed
 	}
 	c := call[Req, Res]{req: req, res: make(chan Result[Res], 1)}
+	if !wait {
+		select {
+		case q.calls <- c:
+			return c.res, nil
+		default:
+			return nil, ErrFull
+		}
+	}
 	select {
 	case q.calls <- c:
 		return c.res, nil
