@@ -14,8 +14,8 @@ import (
 )
 
 var (
-	ci    = fwtest.Key("builder.example.com/ci")
-	other = fwtest.Key("builder.example.com/other")
+	ci    = fwtest.Builder
+	other = fwtest.OtherBuilder
 )
 
 func provFor(t *testing.T, img []byte, k *keys.PrivateKey) []byte {

@@ -20,8 +20,8 @@ import (
 )
 
 var (
-	rel1 = fwtest.Key("example.com/release-1")
-	rel2 = fwtest.Key("example.com/release-2")
+	rel1 = fwtest.Release1
+	rel2 = fwtest.Release2
 )
 
 func trust(t *testing.T, threshold int, ks ...*keys.PrivateKey) client.Trust {

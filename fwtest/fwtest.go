@@ -132,6 +132,27 @@ func MakeEnvelope(payload []byte, ks ...*keys.PrivateKey) ([]byte, error) {
 // LogKey is the key of test logs; its name is the origin.
 var LogKey = Key("example.com/testlog")
 
+// The well-known keys of tests and of the committed test vectors, each
+// derived from its name (see Key), so that every test means the same key by
+// the same name.
+var (
+	Release1 = Key("example.com/release-1")
+	Release2 = Key("example.com/release-2")
+	Release3 = Key("example.com/release-3")
+	// Builder signs a CI system's provenance; OtherBuilder another
+	// builder's, Rebuilder an independent rebuild's; Stranger is a builder
+	// no test trusts.
+	Builder      = Key("builder.example.com/ci")
+	OtherBuilder = Key("builder.example.com/other")
+	Rebuilder    = Key("rebuilder.example.org/r1")
+	Stranger     = Key("builder.evil.example/x")
+	// WitnessA to WitnessD are witnesses' keys.
+	WitnessA = Key("witness-a.example.org")
+	WitnessB = Key("witness-b.example.org")
+	WitnessC = Key("witness-c.example.org")
+	WitnessD = Key("witness-d.example.org")
+)
+
 // Log is a running log for tests: the ledger, and the log mechanism under
 // it (Log).
 type Log struct {

@@ -19,10 +19,10 @@ import (
 func submitPool(t testing.TB) [][]byte {
 	ctx := context.Background()
 	img := fwtest.Image("fuzzed image", 1500)
-	prov := build(t, img, ci, "https://ci.example.com/runner/v1", nil)
-	rb := build(t, img, rebuild, "https://rebuild.example.org/worker", nil)
+	prov := build(t, img, fwtest.Builder, "https://ci.example.com/runner/v1", nil)
+	rb := build(t, img, fwtest.Rebuilder, "https://rebuild.example.org/worker", nil)
 	layout, links := fwtest.NewPipeline(t, img).Signed(t)
-	stray := fwtest.SignMetablock(t, fwtest.NewPipeline(t, img).Build, stranger)
+	stray := fwtest.SignMetablock(t, fwtest.NewPipeline(t, img).Build, fwtest.Stranger)
 	rel := releaseOf(t, img, prov)
 	cosigned, err := provenance.AddSignature(ctx, rel, fwtest.Signer(t, rel2))
 	if err != nil {
@@ -42,9 +42,9 @@ func submitPool(t testing.TB) [][]byte {
 		releaseOf(t, img, stray),  // endorses a link as provenance
 		releaseOf(t, img, layout), // endorses a layout as provenance
 		stray,                     // a link no release names
-		fwtest.SignRelease(t, fwtest.NewRelease(img, nil), rel1), // endorses nothing
-		build(t, img, stranger, "https://evil.example/", nil),    // unknown builder
-		append(bytes.Clone(rel), '\n'),                           // not canonical
+		fwtest.SignRelease(t, fwtest.NewRelease(img, nil), rel1),     // endorses nothing
+		build(t, img, fwtest.Stranger, "https://evil.example/", nil), // unknown builder
+		append(bytes.Clone(rel), '\n'),                               // not canonical
 	}
 }
 
@@ -56,7 +56,7 @@ func submitPool(t testing.TB) [][]byte {
 // its endorsed provenance logged too.
 func FuzzSubmit(f *testing.F) {
 	l := fwtest.StartLog(f, fwtest.LogOptions{
-		ReleaseKeys: []*keys.PrivateKey{rel1, rel2}, BuilderKeys: []*keys.PrivateKey{ci, rebuild}, RequireProvenance: true,
+		ReleaseKeys: []*keys.PrivateKey{rel1, rel2}, BuilderKeys: []*keys.PrivateKey{fwtest.Builder, fwtest.Rebuilder}, RequireProvenance: true,
 		LayoutKeys: []*keys.PublicKey{fwtest.LayoutKey.Public()},
 	})
 	pool := submitPool(f)

@@ -132,7 +132,7 @@ func TestKeylessProvenanceEndToEnd(t *testing.T) {
 
 func TestKeylessNeedsPolicy(t *testing.T) {
 	delegator := bytes.TrimSpace(readInterop(t, "slsa-github-generator-delegator-v2.1.0.build.slsa.json"))
-	l := fwtest.StartLog(t, fwtest.LogOptions{ReleaseKeys: []*keys.PrivateKey{rel1}, BuilderKeys: []*keys.PrivateKey{ci}})
+	l := fwtest.StartLog(t, fwtest.LogOptions{ReleaseKeys: []*keys.PrivateKey{rel1}, BuilderKeys: []*keys.PrivateKey{fwtest.Builder}})
 	var he *logclient.HTTPError
 	if _, err := newClient(t, l).Add(context.Background(), delegator); !errors.As(err, &he) || he.Status != 403 || !strings.Contains(he.Message, "only with a policy") {
 		t.Errorf("keyless provenance on a log without a policy = %v, want 403", err)
@@ -320,7 +320,7 @@ func TestSHA512Binding(t *testing.T) {
 	stmt := []byte(`{"_type":"https://in-toto.io/Statement/v1","subject":[{"name":"pkg:generic/fw@1.4.0","digest":{"sha512":"` + hex.EncodeToString(s512[:]) +
 		`"}}],"predicateType":"https://slsa.dev/provenance/v1","predicate":{"buildDefinition":{"buildType":"https://fwledger.dev/build/make@v1","externalParameters":{}},` +
 		`"runDetails":{"builder":{"id":"https://ci.example.com/runner/v1"}}}}`)
-	prov := fwtest.SignPayload(t, stmt, ci)
+	prov := fwtest.SignPayload(t, stmt, fwtest.Builder)
 	relOf := func(image []byte, version string) []byte {
 		return fwtest.SignRelease(t, fwtest.NewRelease(image, func(r *provenance.Release) {
 			r.ImageSHA512, r.Version = s512[:], version
@@ -331,7 +331,7 @@ func TestSHA512Binding(t *testing.T) {
 		t.Fatal(err)
 	}
 	l.WaitSize(t, 3)
-	trust := client.Trust{Log: logVerifier(t), ReleaseKeys: fwtest.Ring(t, rel1), BuilderKeys: fwtest.Ring(t, ci), RequireProvenance: true}
+	trust := client.Trust{Log: logVerifier(t), ReleaseKeys: fwtest.Ring(t, rel1), BuilderKeys: fwtest.Ring(t, fwtest.Builder), RequireProvenance: true}
 	b, err := lc.Bundle(ctx, sha256.Sum256(img), -1)
 	if err != nil {
 		t.Fatal(err)

@@ -23,12 +23,12 @@ import (
 func TestLayoutEndToEnd(t *testing.T) {
 	ctx := context.Background()
 	l := fwtest.StartLog(t, fwtest.LogOptions{
-		ReleaseKeys: []*keys.PrivateKey{rel1}, BuilderKeys: []*keys.PrivateKey{ci}, RequireProvenance: true,
+		ReleaseKeys: []*keys.PrivateKey{rel1}, BuilderKeys: []*keys.PrivateKey{fwtest.Builder}, RequireProvenance: true,
 		LayoutKeys: []*keys.PublicKey{fwtest.LayoutKey.Public()},
 	})
 	lc := newClient(t, l)
 	img := fwtest.Image("pipeline image", 3333)
-	prov := build(t, img, ci, "https://ci.example.com/runner/v1", nil)
+	prov := build(t, img, fwtest.Builder, "https://ci.example.com/runner/v1", nil)
 	layout, links := fwtest.NewPipeline(t, img).Signed(t)
 	release := func(layout []byte, links ...[]byte) []byte {
 		return fwtest.SignRelease(t, fwtest.NewRelease(img, func(r *provenance.Release) {
@@ -79,7 +79,7 @@ func TestLayoutEndToEnd(t *testing.T) {
 	}
 	layoutPub, _ := fwtest.LayoutKey.Public().Marshal()
 	relPub, _ := rel1.Public().Marshal()
-	ciPub, _ := ci.Public().Marshal()
+	ciPub, _ := fwtest.Builder.Public().Marshal()
 	files := map[string][]byte{"layout.pub": layoutPub, "release.pub": relPub, "ci.pub": ciPub}
 	pol, err := provenance.ParsePolicy([]byte(`
 version: 1

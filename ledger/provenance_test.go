@@ -22,15 +22,9 @@ import (
 	"github.com/fwledger/fwledger/provenance"
 )
 
-var (
-	ci       = fwtest.Key("builder.example.com/ci")
-	rebuild  = fwtest.Key("rebuilder.example.org/r1")
-	stranger = fwtest.Key("builder.evil.example/x")
-)
-
 func startProvLog(t *testing.T) *fwtest.Log {
 	return fwtest.StartLog(t, fwtest.LogOptions{
-		ReleaseKeys: []*keys.PrivateKey{rel1}, BuilderKeys: []*keys.PrivateKey{ci, rebuild}, RequireProvenance: true,
+		ReleaseKeys: []*keys.PrivateKey{rel1}, BuilderKeys: []*keys.PrivateKey{fwtest.Builder, fwtest.Rebuilder}, RequireProvenance: true,
 	})
 }
 
@@ -66,7 +60,7 @@ func TestReleaseWithProvenance(t *testing.T) {
 	l := startProvLog(t)
 	lc := newClient(t, l)
 	img := fwtest.Image("provenance image", 3000)
-	prov := build(t, img, ci, "https://ci.example.com/runner/v1", nil)
+	prov := build(t, img, fwtest.Builder, "https://ci.example.com/runner/v1", nil)
 	rel := releaseOf(t, img, prov)
 	res, err := lc.AddAll(ctx, [][]byte{rel, prov}) // order in the request does not matter
 	if err != nil {
@@ -78,7 +72,7 @@ func TestReleaseWithProvenance(t *testing.T) {
 	l.WaitSize(t, 2)
 
 	// An independent rebuild of the same image, submitted alone.
-	rb := build(t, img, rebuild, "https://rebuild.example.org/worker", nil)
+	rb := build(t, img, fwtest.Rebuilder, "https://rebuild.example.org/worker", nil)
 	if _, err := lc.Add(ctx, rb); err != nil {
 		t.Fatalf("rebuild attestation: %v", err)
 	}
@@ -116,7 +110,7 @@ func TestReleaseWithProvenance(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	trust := client.Trust{Log: logVerifier(t), ReleaseKeys: fwtest.Ring(t, rel1), BuilderKeys: fwtest.Ring(t, ci, rebuild), RequireProvenance: true}
+	trust := client.Trust{Log: logVerifier(t), ReleaseKeys: fwtest.Ring(t, rel1), BuilderKeys: fwtest.Ring(t, fwtest.Builder, fwtest.Rebuilder), RequireProvenance: true}
 	v, err := client.VerifyBundle(ctx, trust, b, bytes.NewReader(img))
 	if err != nil {
 		t.Fatalf("VerifyBundle: %v", err)
@@ -150,35 +144,35 @@ func TestProvenanceRules(t *testing.T) {
 	l := startProvLog(t)
 	img := fwtest.Image("rules image", 2000)
 	other := fwtest.Image("another image", 2000)
-	prov := build(t, img, ci, "https://ci.example.com/runner/v1", nil)
+	prov := build(t, img, fwtest.Builder, "https://ci.example.com/runner/v1", nil)
 	rel := releaseOf(t, img, prov)
 	// Log one unrelated pair so that the state is not empty.
-	p0 := build(t, other, ci, "https://ci.example.com/runner/v1", nil)
+	p0 := build(t, other, fwtest.Builder, "https://ci.example.com/runner/v1", nil)
 	if _, err := newClient(t, l).AddAll(context.Background(), [][]byte{p0, releaseOf(t, other, p0)}); err != nil {
 		t.Fatal(err)
 	}
 	l.WaitSize(t, 2)
 
-	unknownBuilder := build(t, img, stranger, "https://ci.evil.example/", nil)
-	aboutOther := build(t, other, ci, "https://ci.example.com/runner/v1", func(b *provenance.Build) { b.InvocationID = "x" })
-	backwards := build(t, img, ci, "https://ci.example.com/runner/v1", nil)
-	backwards = fwtest.SignPayload(t, bytes.Replace(envelopeBody(t, backwards), []byte(`"finishedOn":"2026-11-01T11:05:00Z"`), []byte(`"finishedOn":"2026-11-01T10:05:00Z"`), 1), ci)
+	unknownBuilder := build(t, img, fwtest.Stranger, "https://ci.evil.example/", nil)
+	aboutOther := build(t, other, fwtest.Builder, "https://ci.example.com/runner/v1", func(b *provenance.Build) { b.InvocationID = "x" })
+	backwards := build(t, img, fwtest.Builder, "https://ci.example.com/runner/v1", nil)
+	backwards = fwtest.SignPayload(t, bytes.Replace(envelopeBody(t, backwards), []byte(`"finishedOn":"2026-11-01T11:05:00Z"`), []byte(`"finishedOn":"2026-11-01T10:05:00Z"`), 1), fwtest.Builder)
 	var subjects []provenance.Artifact
 	for i := 0; i < 800; i++ {
 		subjects = append(subjects, provenance.Artifact{Name: fmt.Sprintf("part-%04d-with-a-long-name.bin", i), SHA256: sha256.Sum256([]byte{byte(i), byte(i >> 8)})})
 	}
-	huge := build(t, img, ci, "https://ci.example.com/runner/v1", func(b *provenance.Build) { b.Subjects = append(b.Subjects, subjects...) })
-	futureBuild := build(t, img, ci, "https://ci.example.com/runner/v1", func(b *provenance.Build) {
+	huge := build(t, img, fwtest.Builder, "https://ci.example.com/runner/v1", func(b *provenance.Build) { b.Subjects = append(b.Subjects, subjects...) })
+	futureBuild := build(t, img, fwtest.Builder, "https://ci.example.com/runner/v1", func(b *provenance.Build) {
 		b.StartedOn, b.FinishedOn = time.Date(2999, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(2999, 1, 1, 1, 0, 0, 0, time.UTC)
 	})
-	soonBuild := build(t, img, ci, "https://ci.example.com/runner/v1", func(b *provenance.Build) {
+	soonBuild := build(t, img, fwtest.Builder, "https://ci.example.com/runner/v1", func(b *provenance.Build) {
 		b.FinishedOn = time.Now().Add(time.Hour).UTC().Truncate(time.Second)
 	})
 	noProv := fwtest.SignRelease(t, fwtest.NewRelease(img, nil), rel1)
 	badSecond := mutateEnvelope(t, rel, func(e map[string]any) { e["payloadType"] = "text/plain" })
 	many := make([][]byte, 17)
 	for i := range many {
-		many[i] = build(t, img, ci, fmt.Sprintf("https://ci.example.com/runner/%d", i), nil)
+		many[i] = build(t, img, fwtest.Builder, fmt.Sprintf("https://ci.example.com/runner/%d", i), nil)
 	}
 
 	for _, tc := range []struct {
@@ -230,7 +224,7 @@ func TestSubmissionAllOrNothing(t *testing.T) {
 	l := startProvLog(t)
 	lc := newClient(t, l)
 	img := fwtest.Image("atomic image", 1500)
-	prov := build(t, img, ci, "https://ci.example.com/runner/v1", nil)
+	prov := build(t, img, fwtest.Builder, "https://ci.example.com/runner/v1", nil)
 	rel := releaseOf(t, img, prov)
 
 	// A trigger aborts the insert of the second entry (index 1), after the
@@ -273,7 +267,7 @@ func TestReleaseEndorsingLoggedProvenance(t *testing.T) {
 	l := startProvLog(t)
 	lc := newClient(t, l)
 	img := fwtest.Image("two steps", 900)
-	prov := build(t, img, ci, "https://ci.example.com/runner/v1", nil)
+	prov := build(t, img, fwtest.Builder, "https://ci.example.com/runner/v1", nil)
 	if _, err := lc.Add(ctx, prov); err != nil {
 		t.Fatal(err)
 	}
@@ -288,7 +282,7 @@ func TestReleaseEndorsingLoggedProvenance(t *testing.T) {
 func TestLogPolicy(t *testing.T) {
 	ctx := context.Background()
 	pubs := map[string][]byte{}
-	for name, k := range map[string]*keys.PrivateKey{"release-1": rel1, "release-2": rel2, "ci": ci, "rebuild": rebuild} {
+	for name, k := range map[string]*keys.PrivateKey{"release-1": rel1, "release-2": rel2, "ci": fwtest.Builder, "rebuild": fwtest.Rebuilder} {
 		pub, _ := k.Public().Marshal()
 		pubs[name] = pub
 	}
@@ -314,14 +308,14 @@ rules:
 	if err != nil {
 		t.Fatal(err)
 	}
-	l := fwtest.StartLog(t, fwtest.LogOptions{ReleaseKeys: []*keys.PrivateKey{rel1, rel2}, BuilderKeys: []*keys.PrivateKey{ci, rebuild}, RequireProvenance: true, Policy: pol})
+	l := fwtest.StartLog(t, fwtest.LogOptions{ReleaseKeys: []*keys.PrivateKey{rel1, rel2}, BuilderKeys: []*keys.PrivateKey{fwtest.Builder, fwtest.Rebuilder}, RequireProvenance: true, Policy: pol})
 	lc := newClient(t, l)
 	img := fwtest.Image("policy log", 700)
-	prov := build(t, img, ci, "https://ci.example.com/runner/v1", nil)
+	prov := build(t, img, fwtest.Builder, "https://ci.example.com/runner/v1", nil)
 	twoSigs := func(prov []byte) []byte {
 		return fwtest.SignRelease(t, fwtest.NewRelease(img, func(r *provenance.Release) { r.Provenance = []digest.Digest{sha256.Sum256(prov)} }), rel1, rel2)
 	}
-	branch := build(t, img, ci, "https://ci.example.com/runner/v1", func(b *provenance.Build) { b.Ref = "refs/heads/dev" })
+	branch := build(t, img, fwtest.Builder, "https://ci.example.com/runner/v1", func(b *provenance.Build) { b.Ref = "refs/heads/dev" })
 	var he *logclient.HTTPError
 	if _, err := lc.AddAll(ctx, [][]byte{prov, releaseOf(t, img, prov)}); !errors.As(err, &he) || he.Status != 403 || !strings.Contains(he.Message, "release signatures") {
 		t.Errorf("one release signature under a 2-of-2 policy = %v, want 403 naming the release signatures", err)
@@ -378,14 +372,14 @@ func TestReleasesByVersion(t *testing.T) {
 func TestEndorsingWhatIsNotProvenance(t *testing.T) {
 	ctx := context.Background()
 	l := fwtest.StartLog(t, fwtest.LogOptions{
-		ReleaseKeys: []*keys.PrivateKey{rel1}, BuilderKeys: []*keys.PrivateKey{ci}, RequireProvenance: true,
+		ReleaseKeys: []*keys.PrivateKey{rel1}, BuilderKeys: []*keys.PrivateKey{fwtest.Builder}, RequireProvenance: true,
 		LayoutKeys: []*keys.PublicKey{fwtest.LayoutKey.Public()},
 	})
 	lc := newClient(t, l)
 	img := fwtest.Image("endorsing a link", 1200)
 	layout, links := fwtest.NewPipeline(t, img).Signed(t)
 	// A link signed by nobody the log knows.
-	stray := fwtest.SignMetablock(t, fwtest.NewPipeline(t, img).Build, stranger)
+	stray := fwtest.SignMetablock(t, fwtest.NewPipeline(t, img).Build, fwtest.Stranger)
 	if _, err := lc.Add(ctx, layout); err != nil {
 		t.Fatalf("logging the layout: %v", err)
 	}

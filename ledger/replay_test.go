@@ -68,11 +68,11 @@ func otherEncodings(t *testing.T, env []byte) map[string][]byte {
 func TestReplaysWithOtherBytes(t *testing.T) {
 	ctx := context.Background()
 	l := fwtest.StartLog(t, fwtest.LogOptions{
-		ReleaseKeys: []*keys.PrivateKey{rel1, rel2}, BuilderKeys: []*keys.PrivateKey{ci, rebuild}, RequireProvenance: true,
+		ReleaseKeys: []*keys.PrivateKey{rel1, rel2}, BuilderKeys: []*keys.PrivateKey{fwtest.Builder, fwtest.Rebuilder}, RequireProvenance: true,
 	})
 	lc := newClient(t, l)
 	img := fwtest.Image("replayed image", 2500)
-	prov := build(t, img, ci, "https://ci.example.com/runner/v1", nil)
+	prov := build(t, img, fwtest.Builder, "https://ci.example.com/runner/v1", nil)
 	rel := releaseOf(t, img, prov)
 	res, err := lc.AddAll(ctx, [][]byte{prov, rel})
 	if err != nil {
@@ -106,7 +106,7 @@ func TestReplaysWithOtherBytes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	provWithStranger, err := provenance.AddSignature(ctx, prov, fwtest.Signer(t, stranger))
+	provWithStranger, err := provenance.AddSignature(ctx, prov, fwtest.Signer(t, fwtest.Stranger))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -172,11 +172,11 @@ func hexLeaf(data []byte) string {
 func TestCopiesCannotCrowdOutBundles(t *testing.T) {
 	ctx := context.Background()
 	l := fwtest.StartLog(t, fwtest.LogOptions{
-		ReleaseKeys: []*keys.PrivateKey{rel1}, BuilderKeys: []*keys.PrivateKey{ci, rebuild}, RequireProvenance: true,
+		ReleaseKeys: []*keys.PrivateKey{rel1}, BuilderKeys: []*keys.PrivateKey{fwtest.Builder, fwtest.Rebuilder}, RequireProvenance: true,
 	})
 	lc := newClient(t, l)
 	img := fwtest.Image("crowded image", 2200)
-	prov := build(t, img, ci, "https://ci.example.com/runner/v1", nil)
+	prov := build(t, img, fwtest.Builder, "https://ci.example.com/runner/v1", nil)
 	old := releaseOf(t, img, prov)
 	if _, err := lc.AddAll(ctx, [][]byte{prov, old}); err != nil {
 		t.Fatal(err)
@@ -184,12 +184,12 @@ func TestCopiesCannotCrowdOutBundles(t *testing.T) {
 	// The build system's key signs 150 more statements about the image
 	// (more than a page of a lookup) before the independent rebuild.
 	for i := 0; i < 150; i++ {
-		more := build(t, img, ci, "https://ci.example.com/runner/v1", func(b *provenance.Build) { b.InvocationID = fmt.Sprint("run ", i) })
+		more := build(t, img, fwtest.Builder, "https://ci.example.com/runner/v1", func(b *provenance.Build) { b.InvocationID = fmt.Sprint("run ", i) })
 		if _, err := lc.Add(ctx, more); err != nil {
 			t.Fatal(err)
 		}
 	}
-	rb := build(t, img, rebuild, "https://rebuild.example.org/worker", nil)
+	rb := build(t, img, fwtest.Rebuilder, "https://rebuild.example.org/worker", nil)
 	rbRes, err := lc.Add(ctx, rb)
 	if err != nil {
 		t.Fatal(err)
@@ -293,7 +293,7 @@ func mapValues(m map[string][]byte) [][]byte {
 // builders, ci and the rebuilder, to attest an image.
 func reproduciblePolicy(t *testing.T) *provenance.Policy {
 	files := map[string][]byte{}
-	for name, k := range map[string]*keys.PrivateKey{"release.pub": rel1, "ci.pub": ci, "rebuild.pub": rebuild} {
+	for name, k := range map[string]*keys.PrivateKey{"release.pub": rel1, "ci.pub": fwtest.Builder, "rebuild.pub": fwtest.Rebuilder} {
 		files[name], _ = k.Public().Marshal()
 	}
 	pol, err := provenance.ParsePolicy([]byte(`
@@ -324,7 +324,7 @@ rules:
 func TestReindexOldDataDirectory(t *testing.T) {
 	ctx := context.Background()
 	var logs syncBuffer
-	opts := fwtest.LogOptions{ReleaseKeys: []*keys.PrivateKey{rel1}, BuilderKeys: []*keys.PrivateKey{ci, rebuild}, RequireProvenance: true,
+	opts := fwtest.LogOptions{ReleaseKeys: []*keys.PrivateKey{rel1}, BuilderKeys: []*keys.PrivateKey{fwtest.Builder, fwtest.Rebuilder}, RequireProvenance: true,
 		Logger: slog.New(slog.NewTextHandler(&logs, nil))}
 	l := fwtest.StartLog(t, opts)
 	if strings.Contains(logs.String(), "rebuilding") {
@@ -332,7 +332,7 @@ func TestReindexOldDataDirectory(t *testing.T) {
 	}
 	lc := newClient(t, l)
 	img := fwtest.Image("old directory", 1800)
-	prov := build(t, img, ci, "https://ci.example.com/runner/v1", nil)
+	prov := build(t, img, fwtest.Builder, "https://ci.example.com/runner/v1", nil)
 	rel := releaseOf(t, img, prov)
 	if _, err := lc.AddAll(ctx, [][]byte{prov, rel}); err != nil {
 		t.Fatal(err)
@@ -380,7 +380,7 @@ func TestReindexOldDataDirectory(t *testing.T) {
 // envelopes of one statement in one submission are refused.
 func TestRecombinedSignatures(t *testing.T) {
 	ctx := context.Background()
-	rel3 := fwtest.Key("example.com/release-3")
+	rel3 := fwtest.Release3
 	l := fwtest.StartLog(t, fwtest.LogOptions{ReleaseKeys: []*keys.PrivateKey{rel1, rel2, rel3}})
 	lc := newClient(t, l)
 	stmt := statement(t, fwtest.Image("recombined", 1000))
@@ -471,7 +471,7 @@ func TestBundleReadsAreBounded(t *testing.T) {
 	}
 	defer store.Close()
 	cs := &countingStorage{Storage: store}
-	l, err := fwtest.OpenLog(ctx, cs, fwtest.LogOptions{Dir: t.TempDir(), ReleaseKeys: []*keys.PrivateKey{rel1}, BuilderKeys: []*keys.PrivateKey{ci, rebuild}, Interval: time.Millisecond})
+	l, err := fwtest.OpenLog(ctx, cs, fwtest.LogOptions{Dir: t.TempDir(), ReleaseKeys: []*keys.PrivateKey{rel1}, BuilderKeys: []*keys.PrivateKey{fwtest.Builder, fwtest.Rebuilder}, Interval: time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -480,12 +480,12 @@ func TestBundleReadsAreBounded(t *testing.T) {
 	go func() { done <- l.Log().Run(rctx) }()
 	defer func() { cancel(); <-done }()
 	img := fwtest.Image("many statements", 1000)
-	prov := build(t, img, ci, "https://ci.example.com/runner/v1", nil)
+	prov := build(t, img, fwtest.Builder, "https://ci.example.com/runner/v1", nil)
 	if _, err := l.AddAll(ctx, [][]byte{prov, releaseOf(t, img, prov)}); err != nil {
 		t.Fatal(err)
 	}
 	for i := 0; i < 300; i++ {
-		if _, err := l.Add(ctx, build(t, img, ci, "https://ci.example.com/runner/v1", func(b *provenance.Build) { b.InvocationID = fmt.Sprint(i) })); err != nil {
+		if _, err := l.Add(ctx, build(t, img, fwtest.Builder, "https://ci.example.com/runner/v1", func(b *provenance.Build) { b.InvocationID = fmt.Sprint(i) })); err != nil {
 			t.Fatal(err)
 		}
 	}

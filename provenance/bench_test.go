@@ -16,8 +16,8 @@ import (
 // release: envelope parsing, statement and predicate decoding, and one
 // Ed25519 signature.
 func BenchmarkVerifyRelease(b *testing.B) {
-	env := fwtest.SignRelease(b, fwtest.NewRelease([]byte("image"), nil), k1)
-	ring := fwtest.Ring(b, k1)
+	env := fwtest.SignRelease(b, fwtest.NewRelease([]byte("image"), nil), fwtest.Release1)
+	ring := fwtest.Ring(b, fwtest.Release1)
 	ctx := context.Background()
 	b.ReportAllocs()
 	for b.Loop() {
@@ -29,7 +29,7 @@ func BenchmarkVerifyRelease(b *testing.B) {
 
 // BenchmarkParseRelease measures parsing without signature verification.
 func BenchmarkParseRelease(b *testing.B) {
-	env := fwtest.SignRelease(b, fwtest.NewRelease([]byte("image"), nil), k1)
+	env := fwtest.SignRelease(b, fwtest.NewRelease([]byte("image"), nil), fwtest.Release1)
 	b.ReportAllocs()
 	for b.Loop() {
 		e, err := provenance.ParseEnvelope(env)
@@ -59,12 +59,12 @@ func BenchmarkVerifyPair(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	provBytes := fwtest.SignPayload(b, stmt, ciKey)
+	provBytes := fwtest.SignPayload(b, stmt, fwtest.Builder)
 	relBytes := fwtest.SignRelease(b, fwtest.NewRelease(img, func(r *provenance.Release) {
 		r.Provenance = []digest.Digest{sha256.Sum256(provBytes)}
-	}), k1)
+	}), fwtest.Release1)
 	pubs := map[string][]byte{}
-	for n, k := range map[string]*keys.PrivateKey{"r": k1, "ci": ciKey} {
+	for n, k := range map[string]*keys.PrivateKey{"r": fwtest.Release1, "ci": fwtest.Builder} {
 		pubs[n], _ = k.Public().Marshal()
 	}
 	pol, err := provenance.ParsePolicy([]byte(`
@@ -85,7 +85,7 @@ rules:
 	if err != nil {
 		b.Fatal(err)
 	}
-	releaseRing, builderRing := fwtest.Ring(b, k1), fwtest.Ring(b, ciKey)
+	releaseRing, builderRing := fwtest.Ring(b, fwtest.Release1), fwtest.Ring(b, fwtest.Builder)
 	b.ReportAllocs()
 	for b.Loop() {
 		rel, err := provenance.ParseEntry(relBytes)

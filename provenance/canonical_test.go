@@ -22,7 +22,7 @@ func TestCanonicalEnvelope(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	canon := fwtest.SignPayload(t, stmt, k1, k2)
+	canon := fwtest.SignPayload(t, stmt, fwtest.Release1, fwtest.Release2)
 	env, err := provenance.ParseEnvelope(canon)
 	if err != nil {
 		t.Fatal(err)
@@ -80,7 +80,7 @@ func TestCanonicalEnvelope(t *testing.T) {
 			}
 		})
 	}
-	if _, err := provenance.VerifySignatures(ctx, env, fwtest.Ring(t, k1, k2), 2); err != nil {
+	if _, err := provenance.VerifySignatures(ctx, env, fwtest.Ring(t, fwtest.Release1, fwtest.Release2), 2); err != nil {
 		t.Errorf("the canonical envelope does not verify: %v", err)
 	}
 }

@@ -114,7 +114,7 @@ func TestPolicyLayoutRule(t *testing.T) {
 	image := polImage
 	p := newPipeline(t, image)
 	layout, links := entries(t, p)
-	prov := provEntry(t, ciKey, "https://ci.example.com/runner/v1", nil)
+	prov := provEntry(t, fwtest.Builder, "https://ci.example.com/runner/v1", nil)
 	load := files(t)
 	layoutPub, _ := fwtest.LayoutKey.Public().Marshal()
 	pol, err := provenance.ParsePolicy([]byte(`
@@ -150,7 +150,7 @@ rules:
 				r.Links = append(r.Links, l.Digest)
 			}
 		})
-		e, err := provenance.ParseEntry(fwtest.SignRelease(t, r, k1))
+		e, err := provenance.ParseEntry(fwtest.SignRelease(t, r, fwtest.Release1))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -15,16 +15,10 @@ import (
 	"github.com/fwledger/fwledger/provenance"
 )
 
-var (
-	ciKey      = fwtest.Key("builder.example.com/ci")
-	rebuildKey = fwtest.Key("rebuilder.example.org/r1")
-	otherKey   = fwtest.Key("builder.example.com/other")
-)
-
 // files serves policy-relative files from memory.
 func files(t *testing.T) func(string) ([]byte, error) {
 	m := map[string][]byte{}
-	for name, k := range map[string]*keys.PrivateKey{"release-1.pub": k1, "release-2.pub": k2, "release-3.pub": k3, "ci.pub": ciKey, "rebuild.pub": rebuildKey, "other.pub": otherKey, "layout.pub": fwtest.LayoutKey} {
+	for name, k := range map[string]*keys.PrivateKey{"release-1.pub": fwtest.Release1, "release-2.pub": fwtest.Release2, "release-3.pub": fwtest.Release3, "ci.pub": fwtest.Builder, "rebuild.pub": fwtest.Rebuilder, "other.pub": fwtest.OtherBuilder, "layout.pub": fwtest.LayoutKey} {
 		pub, err := k.Public().Marshal()
 		if err != nil {
 			t.Fatal(err)
@@ -162,17 +156,17 @@ func evaluate(t testing.TB, p *provenance.Policy, model string, rel *provenance.
 
 func TestPolicyEvaluate(t *testing.T) {
 	p := mustPolicy(t, testPolicy)
-	good := provEntry(t, ciKey, "https://ci.example.com/runner/v1", nil)
-	rebuild := provEntry(t, rebuildKey, "https://rebuild.example.org/worker-7", nil)
-	rebuildSame := provEntry(t, ciKey, "https://ci.example.com/runner/v1", func(b *provenance.Build) { b.InvocationID = "second run" })
-	idWithWrongKey := provEntry(t, otherKey, "https://ci.example.com/runner/v1", nil)
-	unknownID := provEntry(t, ciKey, "https://unknown.example.com/", nil)
-	lowLevel := provEntry(t, otherKey, "https://low.example.com/", nil)
-	wrongRepo := provEntry(t, ciKey, "https://ci.example.com/runner/v1", func(b *provenance.Build) { b.Source = "git+https://git.evil.example/fork" })
-	wrongRef := provEntry(t, ciKey, "https://ci.example.com/runner/v1", func(b *provenance.Build) { b.Ref = "refs/heads/main" })
-	wrongType := provEntry(t, ciKey, "https://ci.example.com/runner/v1", func(b *provenance.Build) { b.BuildType = "https://example.com/other@v1" })
-	extraParam := resign(t, good, ciKey, `"externalParameters":{`, `"externalParameters":{"debug":true,`)
-	otherImage := provEntry(t, ciKey, "https://ci.example.com/runner/v1", func(b *provenance.Build) {
+	good := provEntry(t, fwtest.Builder, "https://ci.example.com/runner/v1", nil)
+	rebuild := provEntry(t, fwtest.Rebuilder, "https://rebuild.example.org/worker-7", nil)
+	rebuildSame := provEntry(t, fwtest.Builder, "https://ci.example.com/runner/v1", func(b *provenance.Build) { b.InvocationID = "second run" })
+	idWithWrongKey := provEntry(t, fwtest.OtherBuilder, "https://ci.example.com/runner/v1", nil)
+	unknownID := provEntry(t, fwtest.Builder, "https://unknown.example.com/", nil)
+	lowLevel := provEntry(t, fwtest.OtherBuilder, "https://low.example.com/", nil)
+	wrongRepo := provEntry(t, fwtest.Builder, "https://ci.example.com/runner/v1", func(b *provenance.Build) { b.Source = "git+https://git.evil.example/fork" })
+	wrongRef := provEntry(t, fwtest.Builder, "https://ci.example.com/runner/v1", func(b *provenance.Build) { b.Ref = "refs/heads/main" })
+	wrongType := provEntry(t, fwtest.Builder, "https://ci.example.com/runner/v1", func(b *provenance.Build) { b.BuildType = "https://example.com/other@v1" })
+	extraParam := resign(t, good, fwtest.Builder, `"externalParameters":{`, `"externalParameters":{"debug":true,`)
+	otherImage := provEntry(t, fwtest.Builder, "https://ci.example.com/runner/v1", func(b *provenance.Build) {
 		b.Subjects = []provenance.Artifact{{Name: "x", SHA256: sha256.Sum256([]byte("x"))}}
 	})
 
@@ -184,25 +178,25 @@ func TestPolicyEvaluate(t *testing.T) {
 		failing  string // name of the check that must fail ("" for a pass)
 		contains string
 	}{
-		{"passes with a rebuild", "acme-x1", releaseEntry(t, "acme-x1", []*provenance.Entry{good}, k1, k2), evidence([]*provenance.Entry{good}, rebuild), "", ""},
-		{"default rule, one signature", "acme-y2", releaseEntry(t, "acme-y2", []*provenance.Entry{good}, k1), evidence([]*provenance.Entry{good}), "", ""},
-		{"release threshold not met", "acme-x1", releaseEntry(t, "acme-x1", []*provenance.Entry{good}, k1), evidence([]*provenance.Entry{good}, rebuild), "release signatures", "want at least 2"},
-		{"same release key twice counts once", "acme-x1", releaseEntry(t, "acme-x1", []*provenance.Entry{good}, k1, k1), evidence([]*provenance.Entry{good}, rebuild), "release signatures", "want at least 2"},
-		{"release signed by a key outside the rule", "acme-y2", releaseEntry(t, "acme-y2", []*provenance.Entry{good}, k2), evidence([]*provenance.Entry{good}), "release signatures", "unknown key"},
-		{"no provenance endorsed", "acme-y2", releaseEntry(t, "acme-y2", nil, k1), nil, "build provenance", "endorses no provenance"},
-		{"endorsed provenance unavailable", "acme-y2", releaseEntry(t, "acme-y2", []*provenance.Entry{good}, k1), nil, "build provenance", "not available"},
-		{"builder id signed by another builder's key", "acme-y2", releaseEntry(t, "acme-y2", []*provenance.Entry{idWithWrongKey}, k1), evidence([]*provenance.Entry{idWithWrongKey}), "builder", "signature does not"},
-		{"unknown builder id", "acme-y2", releaseEntry(t, "acme-y2", []*provenance.Entry{unknownID}, k1), evidence([]*provenance.Entry{unknownID}), "builder", "is not one of the rule's builders"},
-		{"builder below the SLSA level", "acme-x1", releaseEntry(t, "acme-x1", []*provenance.Entry{lowLevel}, k1, k2), evidence([]*provenance.Entry{lowLevel}, rebuild), "SLSA level", "level 1, 2 required"},
-		{"source repository not allowed", "acme-x1", releaseEntry(t, "acme-x1", []*provenance.Entry{wrongRepo}, k1, k2), evidence([]*provenance.Entry{wrongRepo}, rebuild), "source", "git.evil.example"},
-		{"source ref not allowed", "acme-x1", releaseEntry(t, "acme-x1", []*provenance.Entry{wrongRef}, k1, k2), evidence([]*provenance.Entry{wrongRef}, rebuild), "source", "refs/heads/main"},
-		{"build type not allowed", "acme-x1", releaseEntry(t, "acme-x1", []*provenance.Entry{wrongType}, k1, k2), evidence([]*provenance.Entry{wrongType}, rebuild), "build type", "example.com/other"},
-		{"unknown external parameter", "acme-x1", releaseEntry(t, "acme-x1", []*provenance.Entry{extraParam}, k1, k2), evidence([]*provenance.Entry{extraParam}, rebuild), "external parameters", "unknown key(s) debug"},
-		{"provenance about another image", "acme-y2", releaseEntry(t, "acme-y2", []*provenance.Entry{otherImage}, k1), evidence([]*provenance.Entry{otherImage}), "subject", ""},
-		{"reproducibility: one builder only", "acme-x1", releaseEntry(t, "acme-x1", []*provenance.Entry{good}, k1, k2), evidence([]*provenance.Entry{good}), "reproducible", "1 distinct builder(s)"},
-		{"reproducibility: two attestations by one builder", "acme-x1", releaseEntry(t, "acme-x1", []*provenance.Entry{good}, k1, k2), evidence([]*provenance.Entry{good}, rebuildSame), "reproducible", "1 distinct builder(s)"},
-		{"reproducibility: an unknown rebuilder does not count", "acme-x1", releaseEntry(t, "acme-x1", []*provenance.Entry{good}, k1, k2), evidence([]*provenance.Entry{good}, unknownID), "reproducible", "1 distinct builder(s)"},
-		{"model not in the release", "acme-z9", releaseEntry(t, "acme-x1", []*provenance.Entry{good}, k1), evidence([]*provenance.Entry{good}), "model", "not acme-z9"},
+		{"passes with a rebuild", "acme-x1", releaseEntry(t, "acme-x1", []*provenance.Entry{good}, fwtest.Release1, fwtest.Release2), evidence([]*provenance.Entry{good}, rebuild), "", ""},
+		{"default rule, one signature", "acme-y2", releaseEntry(t, "acme-y2", []*provenance.Entry{good}, fwtest.Release1), evidence([]*provenance.Entry{good}), "", ""},
+		{"release threshold not met", "acme-x1", releaseEntry(t, "acme-x1", []*provenance.Entry{good}, fwtest.Release1), evidence([]*provenance.Entry{good}, rebuild), "release signatures", "want at least 2"},
+		{"same release key twice counts once", "acme-x1", releaseEntry(t, "acme-x1", []*provenance.Entry{good}, fwtest.Release1, fwtest.Release1), evidence([]*provenance.Entry{good}, rebuild), "release signatures", "want at least 2"},
+		{"release signed by a key outside the rule", "acme-y2", releaseEntry(t, "acme-y2", []*provenance.Entry{good}, fwtest.Release2), evidence([]*provenance.Entry{good}), "release signatures", "unknown key"},
+		{"no provenance endorsed", "acme-y2", releaseEntry(t, "acme-y2", nil, fwtest.Release1), nil, "build provenance", "endorses no provenance"},
+		{"endorsed provenance unavailable", "acme-y2", releaseEntry(t, "acme-y2", []*provenance.Entry{good}, fwtest.Release1), nil, "build provenance", "not available"},
+		{"builder id signed by another builder's key", "acme-y2", releaseEntry(t, "acme-y2", []*provenance.Entry{idWithWrongKey}, fwtest.Release1), evidence([]*provenance.Entry{idWithWrongKey}), "builder", "signature does not"},
+		{"unknown builder id", "acme-y2", releaseEntry(t, "acme-y2", []*provenance.Entry{unknownID}, fwtest.Release1), evidence([]*provenance.Entry{unknownID}), "builder", "is not one of the rule's builders"},
+		{"builder below the SLSA level", "acme-x1", releaseEntry(t, "acme-x1", []*provenance.Entry{lowLevel}, fwtest.Release1, fwtest.Release2), evidence([]*provenance.Entry{lowLevel}, rebuild), "SLSA level", "level 1, 2 required"},
+		{"source repository not allowed", "acme-x1", releaseEntry(t, "acme-x1", []*provenance.Entry{wrongRepo}, fwtest.Release1, fwtest.Release2), evidence([]*provenance.Entry{wrongRepo}, rebuild), "source", "git.evil.example"},
+		{"source ref not allowed", "acme-x1", releaseEntry(t, "acme-x1", []*provenance.Entry{wrongRef}, fwtest.Release1, fwtest.Release2), evidence([]*provenance.Entry{wrongRef}, rebuild), "source", "refs/heads/main"},
+		{"build type not allowed", "acme-x1", releaseEntry(t, "acme-x1", []*provenance.Entry{wrongType}, fwtest.Release1, fwtest.Release2), evidence([]*provenance.Entry{wrongType}, rebuild), "build type", "example.com/other"},
+		{"unknown external parameter", "acme-x1", releaseEntry(t, "acme-x1", []*provenance.Entry{extraParam}, fwtest.Release1, fwtest.Release2), evidence([]*provenance.Entry{extraParam}, rebuild), "external parameters", "unknown key(s) debug"},
+		{"provenance about another image", "acme-y2", releaseEntry(t, "acme-y2", []*provenance.Entry{otherImage}, fwtest.Release1), evidence([]*provenance.Entry{otherImage}), "subject", ""},
+		{"reproducibility: one builder only", "acme-x1", releaseEntry(t, "acme-x1", []*provenance.Entry{good}, fwtest.Release1, fwtest.Release2), evidence([]*provenance.Entry{good}), "reproducible", "1 distinct builder(s)"},
+		{"reproducibility: two attestations by one builder", "acme-x1", releaseEntry(t, "acme-x1", []*provenance.Entry{good}, fwtest.Release1, fwtest.Release2), evidence([]*provenance.Entry{good}, rebuildSame), "reproducible", "1 distinct builder(s)"},
+		{"reproducibility: an unknown rebuilder does not count", "acme-x1", releaseEntry(t, "acme-x1", []*provenance.Entry{good}, fwtest.Release1, fwtest.Release2), evidence([]*provenance.Entry{good}, unknownID), "reproducible", "1 distinct builder(s)"},
+		{"model not in the release", "acme-z9", releaseEntry(t, "acme-x1", []*provenance.Entry{good}, fwtest.Release1), evidence([]*provenance.Entry{good}), "model", "not acme-z9"},
 	} {
 		t.Run(tc.desc, func(t *testing.T) {
 			rep := evaluate(t, p, tc.model, tc.release, tc.prov, provenance.EvalOptions{})

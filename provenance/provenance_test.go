@@ -19,12 +19,6 @@ import (
 	"github.com/secure-systems-lab/go-securesystemslib/dsse"
 )
 
-var (
-	k1 = fwtest.Key("example.com/release-1")
-	k2 = fwtest.Key("example.com/release-2")
-	k3 = fwtest.Key("example.com/release-3")
-)
-
 func TestReleaseRoundTrip(t *testing.T) {
 	base := digest.Digest{1, 2, 3}
 	r := fwtest.NewRelease([]byte("image"), func(r *provenance.Release) {
@@ -144,18 +138,18 @@ func sigOf(t *testing.T, k *keys.PrivateKey, env *provenance.Envelope) dsse.Sign
 func TestVerifySignatures(t *testing.T) {
 	ctx := context.Background()
 	stmt, _ := fwtest.NewRelease([]byte("image"), nil).Statement()
-	env, err := provenance.ParseEnvelope(fwtest.SignPayload(t, stmt, k1))
+	env, err := provenance.ParseEnvelope(fwtest.SignPayload(t, stmt, fwtest.Release1))
 	if err != nil {
 		t.Fatal(err)
 	}
-	s1, s2, s3 := sigOf(t, k1, env), sigOf(t, k2, env), sigOf(t, k3, env)
+	s1, s2, s3 := sigOf(t, fwtest.Release1, env), sigOf(t, fwtest.Release2, env), sigOf(t, fwtest.Release3, env)
 	bad := s2
 	raw, _ := base64.StdEncoding.DecodeString(bad.Sig)
 	raw[0] ^= 1
 	bad.Sig = base64.StdEncoding.EncodeToString(raw)
 	noID := s2
 	noID.KeyID = ""
-	ring := fwtest.Ring(t, k1, k2)
+	ring := fwtest.Ring(t, fwtest.Release1, fwtest.Release2)
 	// junk returns n signatures that name no trusted key and verify with
 	// none: an envelope padded by someone without a key.
 	junk := func(n int) []dsse.Signature {
@@ -207,8 +201,8 @@ func TestVerifySignatures(t *testing.T) {
 func TestAddSignatureKeepsPayload(t *testing.T) {
 	ctx := context.Background()
 	stmt, _ := fwtest.NewRelease([]byte("image"), nil).Statement()
-	env := fwtest.SignPayload(t, stmt, k1)
-	two, err := provenance.AddSignature(ctx, env, fwtest.Signer(t, k2))
+	env := fwtest.SignPayload(t, stmt, fwtest.Release1)
+	two, err := provenance.AddSignature(ctx, env, fwtest.Signer(t, fwtest.Release2))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -217,16 +211,16 @@ func TestAddSignatureKeepsPayload(t *testing.T) {
 	if e1.Payload != e2.Payload || !bytes.Equal(e2.Body, stmt) {
 		t.Error("AddSignature changed the payload")
 	}
-	if _, err := provenance.VerifySignatures(ctx, e2, fwtest.Ring(t, k1, k2), 2); err != nil {
+	if _, err := provenance.VerifySignatures(ctx, e2, fwtest.Ring(t, fwtest.Release1, fwtest.Release2), 2); err != nil {
 		t.Errorf("two signatures do not verify: %v", err)
 	}
-	if _, err := provenance.AddSignature(ctx, two, fwtest.Signer(t, k2)); err == nil {
+	if _, err := provenance.AddSignature(ctx, two, fwtest.Signer(t, fwtest.Release2)); err == nil {
 		t.Error("adding a second signature by the same key succeeded")
 	}
 }
 
 func TestParseEnvelopeRejects(t *testing.T) {
-	good := fwtest.SignPayload(t, []byte("{}"), k1)
+	good := fwtest.SignPayload(t, []byte("{}"), fwtest.Release1)
 	for _, tc := range []struct {
 		desc string
 		data []byte

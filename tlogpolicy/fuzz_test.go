@@ -50,7 +50,7 @@ func FuzzParse(f *testing.F) {
 // verification under a 2-of-3 policy: it never panics, and what it accepts
 // is signed by the log and cosigned by at least two of the witnesses.
 func FuzzPolicyVerifyCheckpoint(f *testing.F) {
-	ws := []*keys.PrivateKey{fwtest.Key("witness-a.example.org"), fwtest.Key("witness-b.example.org"), fwtest.Key("witness-c.example.org")}
+	ws := []*keys.PrivateKey{fwtest.WitnessA, fwtest.WitnessB, fwtest.WitnessC}
 	p, err := tlogpolicy.Parse(fwtest.WitnessPolicy(f, fwtest.LogKey, 2, ws))
 	if err != nil {
 		f.Fatal(err)

@@ -15,13 +15,6 @@ import (
 	"github.com/fwledger/fwledger/tlogpolicy"
 )
 
-var (
-	witA = fwtest.Key("witness-a.example.org")
-	witB = fwtest.Key("witness-b.example.org")
-	witC = fwtest.Key("witness-c.example.org")
-	witD = fwtest.Key("witness-d.example.org") // in no policy
-)
-
 func logVKey(t testing.TB) string {
 	v, err := fwtest.LogKey.Public().VerifierKey()
 	if err != nil {
@@ -31,8 +24,8 @@ func logVKey(t testing.TB) string {
 }
 
 func TestParseWitnessPolicy(t *testing.T) {
-	a, b, c := fwtest.CosignerVKey(t, witA), fwtest.CosignerVKey(t, witB), fwtest.CosignerVKey(t, witC)
-	plainA, _ := witA.Public().VerifierKey() // type 0x01: the same key as a
+	a, b, c := fwtest.CosignerVKey(t, fwtest.WitnessA), fwtest.CosignerVKey(t, fwtest.WitnessB), fwtest.CosignerVKey(t, fwtest.WitnessC)
+	plainA, _ := fwtest.WitnessA.Public().VerifierKey() // type 0x01: the same key as a
 	good := fmt.Sprintf("# fleet policy\nlog %s http://127.0.0.1:8080\n\n  witness\tX1 %s https://w1.example/prefix  \nwitness X2 %s\nwitness X3 %s\ngroup X 2 X1 X2 X3\n\t# comment\ngroup top all X\nquorum top\n", logVKey(t), a, b, c)
 	p, err := tlogpolicy.Parse([]byte(good))
 	if err != nil {
@@ -117,7 +110,7 @@ func TestWitnessPolicyVerifyCheckpoint(t *testing.T) {
 	root := sha256.Sum256([]byte("root"))
 	cp := fwtest.SignCheckpoint(t, fwtest.LogKey, 42, root[:])
 	policy := func(t *testing.T, k int) *tlogpolicy.Policy {
-		p, err := tlogpolicy.Parse(fwtest.WitnessPolicy(t, fwtest.LogKey, k, []*keys.PrivateKey{witA, witB, witC}))
+		p, err := tlogpolicy.Parse(fwtest.WitnessPolicy(t, fwtest.LogKey, k, []*keys.PrivateKey{fwtest.WitnessA, fwtest.WitnessB, fwtest.WitnessC}))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -145,19 +138,19 @@ func TestWitnessPolicyVerifyCheckpoint(t *testing.T) {
 		wantErr   any
 		cosigners []string
 	}{
-		{"two of three", twoOfThree, fwtest.Cosign(t, cp, witA, witC), nil, []string{"w0", "w2"}},
-		{"all three", twoOfThree, fwtest.Cosign(t, cp, witC, witB, witA), nil, []string{"w2", "w1", "w0"}},
-		{"unknown cosigner ignored", twoOfThree, fwtest.Cosign(t, cp, witD, witA, witB), nil, []string{"w0", "w1"}},
+		{"two of three", twoOfThree, fwtest.Cosign(t, cp, fwtest.WitnessA, fwtest.WitnessC), nil, []string{"w0", "w2"}},
+		{"all three", twoOfThree, fwtest.Cosign(t, cp, fwtest.WitnessC, fwtest.WitnessB, fwtest.WitnessA), nil, []string{"w2", "w1", "w0"}},
+		{"unknown cosigner ignored", twoOfThree, fwtest.Cosign(t, cp, fwtest.WitnessD, fwtest.WitnessA, fwtest.WitnessB), nil, []string{"w0", "w1"}},
 		{"quorum none", policy(t, 0), cp, nil, nil},
 		{"no cosignature", twoOfThree, cp, &tlogpolicy.QuorumError{}, nil},
-		{"one of three", twoOfThree, fwtest.Cosign(t, cp, witB), &tlogpolicy.QuorumError{}, nil},
-		{"unknown cosigners do not count", twoOfThree, fwtest.Cosign(t, cp, witB, witD), &tlogpolicy.QuorumError{}, nil},
-		{"a cosignature twice counts once", twoOfThree, append(fwtest.Cosign(t, cp, witB), fwtest.CosignatureLines(t, cp, witB)...), &tlogpolicy.QuorumError{}, nil},
-		{"bad cosignature from a known witness", twoOfThree, corrupt(fwtest.Cosign(t, cp, witA, witB, witC), witB.Name), &tlogpolicy.CheckpointError{}, nil},
-		{"bad log signature", twoOfThree, corrupt(fwtest.Cosign(t, cp, witA, witB), fwtest.LogKey.Name), &tlogpolicy.CheckpointError{}, nil},
-		{"log signature missing", twoOfThree, fwtest.Cosign(t, fwtest.SignCheckpoint(t, &keys.PrivateKey{Name: fwtest.LogKey.Name, Key: fwtest.Key("impostor").Key}, 42, root[:]), witA, witB), &tlogpolicy.CheckpointError{}, nil},
-		{"log not in policy", twoOfThree, fwtest.Cosign(t, fwtest.SignCheckpoint(t, other, 42, root[:]), witA, witB), &tlogpolicy.CheckpointError{}, nil},
-		{"cosigned another checkpoint", twoOfThree, append(bytes.Clone(cp), fwtest.CosignatureLines(t, fwtest.SignCheckpoint(t, fwtest.LogKey, 43, root[:]), witA, witB)...), &tlogpolicy.CheckpointError{}, nil},
+		{"one of three", twoOfThree, fwtest.Cosign(t, cp, fwtest.WitnessB), &tlogpolicy.QuorumError{}, nil},
+		{"unknown cosigners do not count", twoOfThree, fwtest.Cosign(t, cp, fwtest.WitnessB, fwtest.WitnessD), &tlogpolicy.QuorumError{}, nil},
+		{"a cosignature twice counts once", twoOfThree, append(fwtest.Cosign(t, cp, fwtest.WitnessB), fwtest.CosignatureLines(t, cp, fwtest.WitnessB)...), &tlogpolicy.QuorumError{}, nil},
+		{"bad cosignature from a known witness", twoOfThree, corrupt(fwtest.Cosign(t, cp, fwtest.WitnessA, fwtest.WitnessB, fwtest.WitnessC), fwtest.WitnessB.Name), &tlogpolicy.CheckpointError{}, nil},
+		{"bad log signature", twoOfThree, corrupt(fwtest.Cosign(t, cp, fwtest.WitnessA, fwtest.WitnessB), fwtest.LogKey.Name), &tlogpolicy.CheckpointError{}, nil},
+		{"log signature missing", twoOfThree, fwtest.Cosign(t, fwtest.SignCheckpoint(t, &keys.PrivateKey{Name: fwtest.LogKey.Name, Key: fwtest.Key("impostor").Key}, 42, root[:]), fwtest.WitnessA, fwtest.WitnessB), &tlogpolicy.CheckpointError{}, nil},
+		{"log not in policy", twoOfThree, fwtest.Cosign(t, fwtest.SignCheckpoint(t, other, 42, root[:]), fwtest.WitnessA, fwtest.WitnessB), &tlogpolicy.CheckpointError{}, nil},
+		{"cosigned another checkpoint", twoOfThree, append(bytes.Clone(cp), fwtest.CosignatureLines(t, fwtest.SignCheckpoint(t, fwtest.LogKey, 43, root[:]), fwtest.WitnessA, fwtest.WitnessB)...), &tlogpolicy.CheckpointError{}, nil},
 		{"garbage", twoOfThree, []byte("garbage"), &tlogpolicy.CheckpointError{}, nil},
 	} {
 		t.Run(tc.desc, func(t *testing.T) {
@@ -205,7 +198,7 @@ func TestParsePolicyLogs(t *testing.T) {
 		want       string
 	}{
 		{"empty", "# nothing\n", 0, "invalid log list: no log line"},
-		{"a witness line", log + "witness w " + fwtest.CosignerVKey(t, witA) + "\n", 2, "invalid log list: line 2: want: log <vkey> [<url>]"},
+		{"a witness line", log + "witness w " + fwtest.CosignerVKey(t, fwtest.WitnessA) + "\n", 2, "invalid log list: line 2: want: log <vkey> [<url>]"},
 		{"a quorum line", log + "quorum none\n", 2, "invalid log list: line 2: want: log <vkey> [<url>]"},
 		{"duplicate key", log + log, 2, "has the same public key as log"},
 	} {

@@ -27,7 +27,7 @@ import (
 	"golang.org/x/mod/sumdb/note"
 )
 
-var releaseKey = fwtest.Key("example.com/release-1")
+var releaseKey = fwtest.Release1
 
 // switchable serves a witness, or 503 while down is set: a witness that is
 // unreachable for a while.

@@ -24,7 +24,7 @@ import (
 
 var (
 	logKey = fwtest.LogKey
-	witKey = fwtest.Key("witness-a.example.org")
+	witKey = fwtest.WitnessA
 )
 
 // tree is a log's tree of n leaves; prefix names its leaves, so two trees

@@ -153,7 +153,7 @@ func TestBundleIndexNotARelease(t *testing.T) {
 // TestBundleNotLoggedRealLog checks fwctl bundle against a real log for an
 // image it never logged: a 404 that fails at once, naming the problem.
 func TestBundleNotLoggedRealLog(t *testing.T) {
-	l := fwtest.StartLog(t, fwtest.LogOptions{ReleaseKeys: []*keys.PrivateKey{fwtest.Key("example.com/release-1")}})
+	l := fwtest.StartLog(t, fwtest.LogOptions{ReleaseKeys: []*keys.PrivateKey{fwtest.Release1}})
 	digest := "sha256:" + strings.Repeat("cd", 32)
 	start := time.Now()
 	code, _, errs := fwctl(t, "bundle", "--log", l.URL, "--digest", digest, "--wait", "1m")

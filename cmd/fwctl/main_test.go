@@ -315,13 +315,13 @@ rules:
 func TestWitnessedVerify(t *testing.T) {
 	dir := t.TempDir()
 	p := func(s string) string { return filepath.Join(dir, s) }
-	wks := []*keys.PrivateKey{fwtest.Key("witness-a.example.org"), fwtest.Key("witness-b.example.org"), fwtest.Key("witness-c.example.org")}
+	wks := []*keys.PrivateKey{fwtest.WitnessA, fwtest.WitnessB, fwtest.WitnessC}
 	urls := fwtest.StartWitnesses(t, wks, fwtest.LogKey)
 	policy := fwtest.WitnessPolicy(t, fwtest.LogKey, 2, wks, urls...)
 	os.WriteFile(p("policy.txt"), policy, 0o644)
 	strict := fwtest.WitnessPolicy(t, fwtest.LogKey, 2, []*keys.PrivateKey{wks[0], fwtest.Key("witness-z.example.org")})
 	os.WriteFile(p("strict.txt"), strict, 0o644)
-	relKey := fwtest.Key("example.com/release-1")
+	relKey := fwtest.Release1
 	pub, _ := relKey.Public().Marshal()
 	os.WriteFile(p("release-1.pub"), pub, 0o644)
 	l := fwtest.StartLog(t, fwtest.LogOptions{ReleaseKeys: []*keys.PrivateKey{relKey}, Witnesser: fwtest.Collector(t, policy)})
@@ -363,7 +363,7 @@ func TestWitnessedVerify(t *testing.T) {
 func TestSubmitCanonicalizes(t *testing.T) {
 	dir := t.TempDir()
 	p := func(s string) string { return filepath.Join(dir, s) }
-	relKey, ciKey := fwtest.Key("example.com/release-1"), fwtest.Key("builder.example.com/ci")
+	relKey, ciKey := fwtest.Release1, fwtest.Builder
 	for name, k := range map[string]*keys.PrivateKey{"release-1": relKey, "ci": ciKey} {
 		if err := keys.Write(p(name), k); err != nil {
 			t.Fatal(err)
@@ -414,7 +414,7 @@ func TestSubmitCanonicalizes(t *testing.T) {
 func TestSubmitSaysDuplicate(t *testing.T) {
 	dir := t.TempDir()
 	p := func(s string) string { return filepath.Join(dir, s) }
-	relKey := fwtest.Key("example.com/release-1")
+	relKey := fwtest.Release1
 	l := fwtest.StartLog(t, fwtest.LogOptions{ReleaseKeys: []*keys.PrivateKey{relKey}})
 	img := fwtest.Image("duplicate", 100)
 	os.WriteFile(p("fw.bin"), img, 0o644)
@@ -437,7 +437,7 @@ func TestSubmitSaysDuplicate(t *testing.T) {
 func TestReleaseWritesSHA512(t *testing.T) {
 	dir := t.TempDir()
 	p := func(s string) string { return filepath.Join(dir, s) }
-	relKey, ciKey := fwtest.Key("example.com/release-1"), fwtest.Key("builder.example.com/ci")
+	relKey, ciKey := fwtest.Release1, fwtest.Builder
 	if err := keys.Write(p("release-1"), relKey); err != nil {
 		t.Fatal(err)
 	}

@@ -232,7 +232,7 @@ func TestCheckpointAppliesBoth(t *testing.T) {
 	logPub, _ := fwtest.LogKey.Public().Marshal()
 	os.WriteFile(p("log.pub"), logPub, 0o644)
 	os.WriteFile(p("cp"), fwtest.SignCheckpoint(t, fwtest.LogKey, 1, make([]byte, 32)), 0o644)
-	w := fwtest.Key("witness-a.example.org")
+	w := fwtest.WitnessA
 	os.WriteFile(p("policy.txt"), fwtest.WitnessPolicy(t, fwtest.LogKey, 1, []*keys.PrivateKey{w}), 0o644)
 	if code, _, errs := fwctl(t, "checkpoint", "--file", p("cp"), "--log-key", p("log.pub")); code != exitOK {
 		t.Errorf("checkpoint --log-key = %d, %q; want 0", code, errs)

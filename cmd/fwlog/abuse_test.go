@@ -27,7 +27,7 @@ import (
 	"github.com/fwledger/fwledger/provenance"
 )
 
-var ciKey = fwtest.Key("builder.example.com/ci")
+var ciKey = fwtest.Builder
 
 // pair returns the body of a legitimate submission: the SLSA provenance of
 // image n and the release endorsing it, as one JSON array.
@@ -229,7 +229,12 @@ func TestIdleConns(t *testing.T) {
 	const max = server.DefaultMaxConns
 
 	t0 := time.Now()
-	idle := holdIdle(t, addr, max)
+	// The first is opened well before the others, so that it is the one
+	// idle the longest even if the server, on a loaded machine, marks it
+	// idle late (it does so just after writing the response).
+	idle := holdIdle(t, addr, 1)
+	time.Sleep(200 * time.Millisecond)
+	idle = append(idle, holdIdle(t, addr, max-1)...)
 	t.Logf("%d idle keep-alive connections opened in %v", max, time.Since(t0))
 	metrics := getWithin(t, p.URL, "/checkpoint")
 	for _, want := range []string{"\nfwlog_connections_open 1024\n", "\nfwlog_connections_evicted_total 1\n"} {

@@ -30,7 +30,7 @@ func TestMain(m *testing.M) { fwtest.RunWithBinary(m, "fwlog", &fwlogBin) }
 
 const origin = "example.com/crashlog"
 
-var relKey = fwtest.Key("example.com/release-1")
+var relKey = fwtest.Release1
 
 // proc is a running fwlog.
 type proc = fwtest.Proc
@@ -84,7 +84,7 @@ func TestCrashLoopWitnessed(t *testing.T) {
 	if err := keys.Write(filepath.Join(dir, "log"), logKey); err != nil {
 		t.Fatal(err)
 	}
-	wks := []*keys.PrivateKey{fwtest.Key("witness-a.example.org"), fwtest.Key("witness-b.example.org"), fwtest.Key("witness-c.example.org")}
+	wks := []*keys.PrivateKey{fwtest.WitnessA, fwtest.WitnessB, fwtest.WitnessC}
 	urls := fwtest.StartWitnesses(t, wks, logKey)
 	policy := fwtest.WitnessPolicy(t, logKey, 2, wks, urls...)
 	if err := os.WriteFile(filepath.Join(dir, "policy.txt"), policy, 0o644); err != nil {

@@ -28,7 +28,7 @@ func TestNothingCreatedOnBadStart(t *testing.T) {
 		}
 		return p
 	}
-	otherLog := fwtest.WitnessPolicy(t, fwtest.Key("example.com/otherlog"), 1, []*keys.PrivateKey{fwtest.Key("witness-a.example.org")}, "http://127.0.0.1:1")
+	otherLog := fwtest.WitnessPolicy(t, fwtest.Key("example.com/otherlog"), 1, []*keys.PrivateKey{fwtest.WitnessA}, "http://127.0.0.1:1")
 	for _, tc := range []struct {
 		desc string
 		args []string
@@ -141,7 +141,7 @@ func TestLogReadySizes(t *testing.T) {
 		t.Errorf("shutdown timeout logged as %#v; want \"30s\"", got)
 	}
 
-	policy := fwtest.WitnessPolicy(t, logKey, 1, []*keys.PrivateKey{fwtest.Key("witness-a.example.org")}, "http://127.0.0.1:1")
+	policy := fwtest.WitnessPolicy(t, logKey, 1, []*keys.PrivateKey{fwtest.WitnessA}, "http://127.0.0.1:1")
 	if err := os.WriteFile(filepath.Join(dir, "policy.txt"), policy, 0o644); err != nil {
 		t.Fatal(err)
 	}

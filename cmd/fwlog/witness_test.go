@@ -137,7 +137,7 @@ func TestWitnessPolicyErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	pub := setup(t, dir)
-	wk := fwtest.Key("witness-a.example.org")
+	wk := fwtest.WitnessA
 	other := fwtest.Key("example.com/otherlog")
 	write := func(name string, data []byte) string {
 		p := filepath.Join(dir, name)

@@ -35,7 +35,7 @@ func TestMain(m *testing.M) { fwtest.RunWithBinary(m, "fwwitness", &fwwitnessBin
 
 var (
 	logKey = fwtest.LogKey
-	witKey = fwtest.Key("witness-a.example.org")
+	witKey = fwtest.WitnessA
 )
 
 // setup writes the witness key and a log list naming the test log into

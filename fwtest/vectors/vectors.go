@@ -31,14 +31,9 @@ import (
 	"github.com/fwledger/fwledger/tiles"
 )
 
-// The keys of the test vectors. The log key is fwtest.LogKey.
-var (
-	Release1 = fwtest.Key("example.com/release-1")
-	Release2 = fwtest.Key("example.com/release-2")
-	Builder  = fwtest.Key("builder.example.com/ci")
-	// Witnesses are the keys of three test witnesses.
-	Witnesses = []*keys.PrivateKey{fwtest.Key("witness-a.example.org"), fwtest.Key("witness-b.example.org"), fwtest.Key("witness-c.example.org")}
-)
+// Witnesses are the keys of the three witnesses of the test vectors' policy.
+// The other keys are fwtest's: LogKey, Release1, Release2 and Builder.
+var Witnesses = []*keys.PrivateKey{fwtest.WitnessA, fwtest.WitnessB, fwtest.WitnessC}
 
 // Image is the firmware image of the vectors.
 var Image = fwtest.Image("fwledger test vector image", 4096)
@@ -127,17 +122,17 @@ func keyFiles(out files, name string, k *keys.PrivateKey) {
 
 func build(root string) (files, error) {
 	out := files{}
-	keyFiles(out, "release-1", Release1)
-	keyFiles(out, "release-2", Release2)
+	keyFiles(out, "release-1", fwtest.Release1)
+	keyFiles(out, "release-2", fwtest.Release2)
 	keyFiles(out, "log", fwtest.LogKey)
-	keyFiles(out, "builder", Builder)
+	keyFiles(out, "builder", fwtest.Builder)
 	out["testdata/fw.bin"] = Image
 
 	rel := envelope(root, "release.dsse.json", func() []byte {
-		return must(fwtest.MakeRelease(fwtest.NewRelease(Image, nil), Release1))
+		return must(fwtest.MakeRelease(fwtest.NewRelease(Image, nil), fwtest.Release1))
 	})
 	rel2 := envelope(root, "release-by-release-2.dsse.json", func() []byte {
-		return must(fwtest.MakeRelease(fwtest.NewRelease(Image, nil), Release2))
+		return must(fwtest.MakeRelease(fwtest.NewRelease(Image, nil), fwtest.Release2))
 	})
 	prov := envelope(root, "provenance.dsse.json", func() []byte {
 		b := &provenance.Build{
@@ -153,7 +148,7 @@ func build(root string) (files, error) {
 		if err != nil {
 			panic(err)
 		}
-		return must(fwtest.MakeEnvelope(stmt, Builder))
+		return must(fwtest.MakeEnvelope(stmt, fwtest.Builder))
 	})
 	out["testdata/provenance.dsse.json"] = append(bytes.Clone(prov), '\n')
 	out["testdata/release.dsse.json"] = append(bytes.Clone(rel), '\n')
