@@ -7,6 +7,7 @@
 # Usage: scripts/abuse.sh      (make bench runs the same phase into BENCHMARKS.md)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/lib.sh
 CONNS=${CONNS:-300}
 LEGIT=${LEGIT:-300}
 
@@ -20,18 +21,11 @@ trap cleanup EXIT
 
 go build -o "$work/bin/" ./cmd/fwlog ./cmd/fwctl ./cmd/internal/fwbench
 bin=$work/bin
-"$bin/fwctl" keygen --name bench.example/release --out "$work/release" >/dev/null
-"$bin/fwctl" keygen --name bench.example/ci --out "$work/builder" >/dev/null
+bench_keys "$bin/fwctl" "$work"
 "$bin/fwlog" serve --data "$work/data" --addr 127.0.0.1:0 --origin bench.example/abuse \
 	--release-keys "$work/release.pub" --builder-keys "$work/builder.pub" 2>"$work/fwlog.log" &
 pid=$!
-addr=
-for _ in $(seq 100); do
-	addr=$(sed -n 's/.*"msg":"serving","addr":"\([^"]*\)".*/\1/p' "$work/fwlog.log" | head -1)
-	[ -n "$addr" ] && break
-	sleep 0.1
-done
-[ -n "$addr" ] || { cat "$work/fwlog.log" >&2; echo "fwlog did not start" >&2; exit 1; }
+addr=$(serving_addr "$work/fwlog.log")
 md=()
 [ -n "${MARKDOWN:-}" ] && md=(--markdown scripts/abuse.sh)
 "$bin/fwbench" abuse --log "http://$addr" --pid "$pid" --key "$work/release.key" --builder-key "$work/builder.key" \

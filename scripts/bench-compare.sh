@@ -11,6 +11,7 @@
 #        TITLE="Compared with the commit before the redesign" scripts/bench-compare.sh BASE
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/lib.sh
 BASE=${1:?usage: scripts/bench-compare.sh BASE-COMMIT}
 RUNS=${RUNS:-2}
 ENTRIES=${ENTRIES:-200000}
@@ -37,20 +38,9 @@ git worktree add --detach --force "$work/base-src" "$BASE" >/dev/null
 go build -o "$work/head/" ./cmd/fwlog ./cmd/fwwitness ./cmd/fwctl
 go build -tags sqlite_dbstat -o "$work/head/" ./cmd/internal/fwbench
 tools=$work/head
-"$tools/fwctl" keygen --name bench.example/release --out "$work/release" >/dev/null
-"$tools/fwctl" keygen --name bench.example/ci --out "$work/builder" >/dev/null
+bench_keys "$tools/fwctl" "$work"
 "$tools/fwbench" witness-setup --logs 19 --out "$work/wit"
 
-serving_addr() {
-	local addr=
-	for _ in $(seq 100); do
-		addr=$(sed -n 's/.*"msg":"serving","addr":"\([^"]*\)".*/\1/p' "$1" | head -1)
-		[ -n "$addr" ] && break
-		sleep 0.1
-	done
-	[ -n "$addr" ] || { cat "$1" >&2; echo "the server logging to $1 did not start" >&2; exit 1; }
-	echo "$addr"
-}
 
 # run BUILD K: one run of every phase against BUILD's binaries, into $work/BUILD-runs/run-K.
 run() {

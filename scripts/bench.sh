@@ -17,6 +17,7 @@
 #        ENTRIES=100000 scripts/bench.sh   for a quick run (no 1M comparison)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/lib.sh
 ENTRIES=${ENTRIES:-1020000}
 CONCURRENCY=${CONCURRENCY:-256}
 READ_DURATION=${READ_DURATION:-10s}
@@ -40,20 +41,8 @@ go build -o "$work/bin/" ./cmd/fwlog ./cmd/fwctl ./cmd/fwwitness
 # fwbench reads the stopped log's database; sqlite_dbstat gives the per-table sizes.
 go build -tags sqlite_dbstat -o "$work/bin/" ./cmd/internal/fwbench
 bin=$work/bin
-"$bin/fwctl" keygen --name bench.example/release --out "$work/release" >/dev/null
-"$bin/fwctl" keygen --name bench.example/ci --out "$work/builder" >/dev/null
+bench_keys "$bin/fwctl" "$work"
 
-# serving_addr LOGFILE: waits for a server's "serving" log line and prints its address.
-serving_addr() {
-	local addr=
-	for _ in $(seq 100); do
-		addr=$(sed -n 's/.*"msg":"serving","addr":"\([^"]*\)".*/\1/p' "$1" | head -1)
-		[ -n "$addr" ] && break
-		sleep 0.1
-	done
-	[ -n "$addr" ] || { cat "$1" >&2; echo "the server logging to $1 did not start" >&2; exit 1; }
-	echo "$addr"
-}
 
 # start_log DATA ARGS... starts fwlog and sets pid and url.
 start_log() {

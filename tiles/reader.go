@@ -100,20 +100,19 @@ func (r *Reader) nodes(ctx context.Context, ids []compact.NodeID) ([][]byte, err
 // in the tree of the given size.
 func (r *Reader) InclusionProof(ctx context.Context, index, size uint64) ([][]byte, error) {
 	n, err := proof.Inclusion(index, size)
-	if err != nil {
-		return nil, err
-	}
-	hashes, err := r.nodes(ctx, n.IDs)
-	if err != nil {
-		return nil, err
-	}
-	return n.Rehash(hashes, hasher.HashChildren)
+	return r.proof(ctx, n, err)
 }
 
 // ConsistencyProof returns the RFC 6962 consistency proof between the trees
 // of sizes size1 <= size2.
 func (r *Reader) ConsistencyProof(ctx context.Context, size1, size2 uint64) ([][]byte, error) {
 	n, err := proof.Consistency(size1, size2)
+	return r.proof(ctx, n, err)
+}
+
+// proof reads the hashes of the nodes n names and builds the proof from
+// them; err is the error of computing n.
+func (r *Reader) proof(ctx context.Context, n proof.Nodes, err error) ([][]byte, error) {
 	if err != nil {
 		return nil, err
 	}
