@@ -7,6 +7,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/sha256"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http/httptest"
@@ -392,4 +393,20 @@ func MakeBundleWith(logKey *keys.PrivateKey, entries [][]byte, index int, prov .
 		b.Provenance = append(b.Provenance, e)
 	}
 	return b.Marshal()
+}
+
+// Policy parses a policy file whose key and trusted-root files are in
+// files, by name, or fails the test.
+func Policy(t testing.TB, text string, files map[string][]byte) *provenance.Policy {
+	t.Helper()
+	p, err := provenance.ParsePolicy([]byte(text), func(name string) ([]byte, error) {
+		if data, ok := files[name]; ok {
+			return data, nil
+		}
+		return nil, fmt.Errorf("no file %q", name)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
 }

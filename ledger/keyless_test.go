@@ -54,10 +54,7 @@ rules:
       sources: [{repo: "git+https://github.com/slsa-framework/example-package", refs: ["refs/tags/v*"]}]
 `
 	files := map[string][]byte{"release-1.pub": pub, "trusted_root.json": readInterop(t, "sigstore-public-good.trusted_root.json")}
-	p, err := provenance.ParsePolicy([]byte(text), func(n string) ([]byte, error) { return files[n], nil })
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := fwtest.Policy(t, text, files)
 	return p
 }
 
@@ -231,7 +228,7 @@ func npmBundle(t *testing.T) ([]byte, []byte) {
 func npmPolicy(t *testing.T) *provenance.Policy {
 	pub, _ := rel1.Public().Marshal()
 	files := map[string][]byte{"release-1.pub": pub, "trusted_root.json": readInterop(t, "sigstore-public-good.trusted_root.json")}
-	p, err := provenance.ParsePolicy([]byte(`
+	p := fwtest.Policy(t, `
 version: 1
 keys:
   release-1: {file: release-1.pub}
@@ -247,10 +244,7 @@ rules:
     models: ["*"]
     release: {keys: [release-1]}
     provenance: {builders: [npm-gha]}
-`), func(n string) ([]byte, error) { return files[n], nil })
-	if err != nil {
-		t.Fatal(err)
-	}
+`, files)
 	return p
 }
 

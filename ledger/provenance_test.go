@@ -287,7 +287,7 @@ func TestLogPolicy(t *testing.T) {
 		pub, _ := k.Public().Marshal()
 		pubs[name] = pub
 	}
-	pol, err := provenance.ParsePolicy([]byte(`
+	pol := fwtest.Policy(t, `
 version: 1
 keys:
   release-1: {file: release-1}
@@ -305,10 +305,7 @@ rules:
       builders: [ci, rebuilder]
       sources: [{repo: "git+https://git.example.com/acme/fw", refs: ["refs/tags/v*"]}]
       reproducible: 2
-`), func(n string) ([]byte, error) { return pubs[n], nil })
-	if err != nil {
-		t.Fatal(err)
-	}
+`, pubs)
 	l := fwtest.StartLog(t, fwtest.LogOptions{ReleaseKeys: []*keys.PrivateKey{rel1, rel2}, BuilderKeys: []*keys.PrivateKey{fwtest.Builder, fwtest.Rebuilder}, RequireProvenance: true, Policy: pol})
 	lc := newClient(t, l)
 	img := fwtest.Image("policy log", 700)
@@ -472,7 +469,7 @@ func TestLayoutEndToEnd(t *testing.T) {
 	relPub, _ := rel1.Public().Marshal()
 	ciPub, _ := fwtest.Builder.Public().Marshal()
 	files := map[string][]byte{"layout.pub": layoutPub, "release.pub": relPub, "ci.pub": ciPub}
-	pol, err := provenance.ParsePolicy([]byte(`
+	pol := fwtest.Policy(t, `
 version: 1
 keys:
   vendor: {file: layout.pub}
@@ -486,10 +483,7 @@ rules:
     release: {keys: [release]}
     provenance: {builders: [ci]}
     layout: {keys: [vendor]}
-`), func(n string) ([]byte, error) { return files[n], nil })
-	if err != nil {
-		t.Fatal(err)
-	}
+`, files)
 	v, err := client.VerifyBundle(ctx, client.Trust{Log: logVerifier(t), Policy: pol, Model: "acme-x1"}, b, bytes.NewReader(img))
 	if err != nil {
 		t.Fatalf("VerifyBundle under a layout policy: %v", err)

@@ -296,7 +296,7 @@ func reproduciblePolicy(t *testing.T) *provenance.Policy {
 	for name, k := range map[string]*keys.PrivateKey{"release.pub": rel1, "ci.pub": fwtest.Builder, "rebuild.pub": fwtest.Rebuilder} {
 		files[name], _ = k.Public().Marshal()
 	}
-	pol, err := provenance.ParsePolicy([]byte(`
+	pol := fwtest.Policy(t, `
 version: 1
 keys:
   release: {file: release.pub}
@@ -310,10 +310,7 @@ rules:
     models: ["*"]
     release: {keys: [release]}
     provenance: {builders: [ci, rebuilder], reproducible: 2}
-`), func(n string) ([]byte, error) { return files[n], nil })
-	if err != nil {
-		t.Fatal(err)
-	}
+`, files)
 	return pol
 }
 

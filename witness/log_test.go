@@ -277,16 +277,25 @@ func TestNoCheckpointBeforeQuorum(t *testing.T) {
 	}
 }
 
+// witnessedOnce runs a log witnessed by wn in a new directory until it
+// publishes one release, named after name, and stops it; it returns the
+// directory.
+func witnessedOnce(t *testing.T, wn *witnessNet, name string) string {
+	t.Helper()
+	dir := t.TempDir()
+	tl := fwtest.StartLog(t, fwtest.LogOptions{Dir: dir, ReleaseKeys: []*keys.PrivateKey{releaseKey}, Witnesser: wn.collector(t)})
+	lc, _ := logclient.New(tl.URL, nil)
+	submit(t, lc, name)
+	tl.WaitSize(t, 1)
+	tl.Stop(t)
+	return dir
+}
+
 // TestWitnessedCheckpointSurvivesRestart checks that a restarted log
 // serves the stored cosigned checkpoint at once.
 func TestWitnessedCheckpointSurvivesRestart(t *testing.T) {
 	wn := startWitnesses(t, 3, 2)
-	dir := t.TempDir()
-	tl := fwtest.StartLog(t, fwtest.LogOptions{Dir: dir, ReleaseKeys: []*keys.PrivateKey{releaseKey}, Witnesser: wn.collector(t)})
-	lc, _ := logclient.New(tl.URL, nil)
-	submit(t, lc, "before restart")
-	tl.WaitSize(t, 1)
-	tl.Stop(t)
+	dir := witnessedOnce(t, wn, "before restart")
 	for _, s := range wn.servers {
 		s.down.Store(true)
 	}
@@ -413,12 +422,7 @@ func TestRateLimitedWitnesses(t *testing.T) {
 // when its stored witnessed checkpoint is not its own or not its tree's.
 func TestStoredWitnessedCheckpointChecked(t *testing.T) {
 	wn := startWitnesses(t, 1, 1)
-	dir := t.TempDir()
-	tl := fwtest.StartLog(t, fwtest.LogOptions{Dir: dir, ReleaseKeys: []*keys.PrivateKey{releaseKey}, Witnesser: wn.collector(t)})
-	lc, _ := logclient.New(tl.URL, nil)
-	submit(t, lc, "stored")
-	tl.WaitSize(t, 1)
-	tl.Stop(t)
+	dir := witnessedOnce(t, wn, "stored")
 	ctx := context.Background()
 	other := sha256.Sum256([]byte("another root"))
 	for _, tc := range []struct {

@@ -138,13 +138,8 @@ func TestHeldBodies(t *testing.T) {
 // the answer and stay open, silent, as idle keep-alive connections.
 func holdIdle(t *testing.T, addr string, n int) []net.Conn {
 	t.Helper()
-	conns := make([]net.Conn, n)
-	for i := range conns {
-		c, err := net.Dial("tcp", addr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { c.Close() })
+	conns := holdSilent(t, addr, n)
+	for i, c := range conns {
 		c.SetDeadline(time.Now().Add(30 * time.Second))
 		fmt.Fprintf(c, "GET /healthz HTTP/1.1\r\nHost: %s\r\n\r\n", addr)
 		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
@@ -152,7 +147,6 @@ func holdIdle(t *testing.T, addr string, n int) []net.Conn {
 			t.Fatalf("GET /healthz on connection %d: %v", i, err)
 		}
 		io.Copy(io.Discard, resp.Body)
-		conns[i] = c
 	}
 	return conns
 }

@@ -19,9 +19,7 @@ import (
 	"github.com/fwledger/fwledger/client"
 	"github.com/fwledger/fwledger/digest"
 	"github.com/fwledger/fwledger/fwtest"
-	"github.com/fwledger/fwledger/keys"
 	"github.com/fwledger/fwledger/logclient"
-	"golang.org/x/mod/sumdb/note"
 	"golang.org/x/sys/unix"
 )
 
@@ -96,7 +94,7 @@ func TestDiskFull(t *testing.T) {
 	if err != nil {
 		t.Fatalf("bundle after the disk has room again: %v", err)
 	}
-	if _, err := client.VerifyBundle(ctx, client.Trust{Log: verifierOf(t, filepath.Join(dir, "data", "log.pub")), ReleaseKeys: fwtest.Ring(t, relKey)}, b, bytes.NewReader(img5)); err != nil {
+	if _, err := client.VerifyBundle(ctx, client.Trust{Log: logVerifier(t, filepath.Join(dir, "data", "log.pub")), ReleaseKeys: fwtest.Ring(t, relKey)}, b, bytes.NewReader(img5)); err != nil {
 		t.Errorf("VerifyBundle after the disk had room again: %v", err)
 	}
 	for _, i := range acked {
@@ -154,15 +152,3 @@ func waitBundle(ctx context.Context, lc *logclient.Client, d digest.Digest) ([]b
 	}
 }
 
-// verifierOf returns the note verifier of a public key file.
-func verifierOf(t *testing.T, path string) note.Verifier {
-	k, err := keys.LoadPublic(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	v, err := k.NoteVerifier()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return v
-}

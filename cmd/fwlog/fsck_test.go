@@ -20,24 +20,8 @@ import (
 // runs (exit 1: the directory is locked), and after an entry was altered
 // in the database (exit 3, naming it).
 func TestFsck(t *testing.T) {
-	dir := t.TempDir()
-	data := filepath.Join(dir, "data")
-	l := fwtest.StartLog(t, fwtest.LogOptions{Dir: data, ReleaseKeys: []*keys.PrivateKey{relKey}})
-	lc, err := logclient.New(l.URL, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := 0; i < 300; i++ {
-		img := fwtest.Image(fmt.Sprint("fsck ", i), 500)
-		if _, err := lc.Add(context.Background(), fwtest.SignRelease(t, fwtest.NewRelease(img, nil), relKey)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	l.WaitSize(t, 300)
-	pub, _ := fwtest.LogKey.Public().Marshal()
-	if err := os.WriteFile(filepath.Join(data, "log.pub"), pub, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	data := filepath.Join(t.TempDir(), "data")
+	l := logReleases(t, data, "fsck", 300)
 	fsckRun := func() (int, string, string) {
 		var out, errb bytes.Buffer
 		code := run([]string{"fsck", "--data", data}, &out, &errb)
@@ -68,23 +52,8 @@ func TestFsck(t *testing.T) {
 // tile above level 0 (which served proofs use) that was altered is found
 // and named.
 func TestFsckTiles(t *testing.T) {
-	dir := t.TempDir()
-	data := filepath.Join(dir, "data")
-	l := fwtest.StartLog(t, fwtest.LogOptions{Dir: data, ReleaseKeys: []*keys.PrivateKey{relKey}})
-	lc, err := logclient.New(l.URL, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := 0; i < 300; i++ {
-		img := fwtest.Image(fmt.Sprint("fsck tiles ", i), 500)
-		if _, err := lc.Add(context.Background(), fwtest.SignRelease(t, fwtest.NewRelease(img, nil), relKey)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	l.WaitSize(t, 300)
-	l.Stop(t)
-	pub, _ := fwtest.LogKey.Public().Marshal()
-	os.WriteFile(filepath.Join(data, "log.pub"), pub, 0o644)
+	data := filepath.Join(t.TempDir(), "data")
+	logReleases(t, data, "fsck tiles", 300).Stop(t)
 	var out, errb bytes.Buffer
 	if code := run([]string{"fsck", "--data", data}, &out, &errb); code != 0 || !strings.Contains(out.String(), "ok   every tile (3, at every level)") {
 		t.Fatalf("fsck of a clean log = %d\n%s%s", code, out.String(), errb.String())
@@ -101,4 +70,28 @@ func TestFsckTiles(t *testing.T) {
 	if code := run([]string{"fsck", "--data", data}, &out, &errb); code != 3 || !strings.Contains(out.String(), "FAIL 1 of 3 tiles differ from the ones the entries make; the first is tile/1/000.p/1") || !strings.Contains(out.String(), "ok   every entry hashes") {
 		t.Errorf("fsck with an altered level-1 tile = %d\n%s", code, out.String())
 	}
+}
+
+// logReleases starts a log in data, logs n releases of images named after
+// name, waits until they are published, and writes the log's public key
+// beside the data, where fwlog fsck looks for it.
+func logReleases(t *testing.T, data, name string, n int) *fwtest.Log {
+	t.Helper()
+	l := fwtest.StartLog(t, fwtest.LogOptions{Dir: data, ReleaseKeys: []*keys.PrivateKey{relKey}})
+	lc, err := logclient.New(l.URL, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range n {
+		img := fwtest.Image(fmt.Sprint(name, " ", i), 500)
+		if _, err := lc.Add(context.Background(), fwtest.SignRelease(t, fwtest.NewRelease(img, nil), relKey)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	l.WaitSize(t, uint64(n))
+	pub, _ := fwtest.LogKey.Public().Marshal()
+	if err := os.WriteFile(filepath.Join(data, "log.pub"), pub, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return l
 }

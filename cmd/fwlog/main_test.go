@@ -254,6 +254,7 @@ type checkpoint struct {
 	raw []byte
 }
 
+// logVerifier returns the note verifier of a public key file.
 func logVerifier(t *testing.T, pubFile string) note.Verifier {
 	k, err := keys.LoadPublic(pubFile)
 	if err != nil {
@@ -322,16 +323,24 @@ func waitSize(t *testing.T, lc *logclient.Client, size uint64) {
 	t.Fatalf("the log did not reach size %d", size)
 }
 
-// TestDoubleLaunch shows that a second fwlog on the same data directory
-// refuses to start while the first runs.
-func TestDoubleLaunch(t *testing.T) {
-	dir := t.TempDir()
-	data := filepath.Join(dir, "data")
-	pub := setup(t, dir)
+// startNew starts fwlog on a new data directory, and returns the test's
+// directory, the data directory, the release key's file, and the process.
+func startNew(t *testing.T) (dir, data, pub string, p *proc) {
+	t.Helper()
+	dir = t.TempDir()
+	data = filepath.Join(dir, "data")
+	pub = setup(t, dir)
 	p, err := start(t, "--data", data, "--origin", origin, "--release-keys", pub)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return dir, data, pub, p
+}
+
+// TestDoubleLaunch shows that a second fwlog on the same data directory
+// refuses to start while the first runs.
+func TestDoubleLaunch(t *testing.T) {
+	_, data, pub, p := startNew(t)
 	defer p.Stop(syscall.SIGTERM)
 	p2, err := start(t, "--data", data, "--release-keys", pub)
 	if err == nil {
@@ -350,13 +359,7 @@ func TestDoubleLaunch(t *testing.T) {
 
 // TestIdentityChangesRefused shows fwlog refusing a changed origin or key.
 func TestIdentityChangesRefused(t *testing.T) {
-	dir := t.TempDir()
-	data := filepath.Join(dir, "data")
-	pub := setup(t, dir)
-	p, err := start(t, "--data", data, "--origin", origin, "--release-keys", pub)
-	if err != nil {
-		t.Fatal(err)
-	}
+	dir, data, pub, p := startNew(t)
 	if err := p.Stop(syscall.SIGTERM); err != nil {
 		t.Fatalf("SIGTERM: %v", err)
 	}
@@ -372,7 +375,7 @@ func TestIdentityChangesRefused(t *testing.T) {
 		t.Errorf("another key: %v", err)
 	}
 	// Unchanged, it starts again.
-	p, err = start(t, "--data", data, "--release-keys", pub)
+	p, err := start(t, "--data", data, "--release-keys", pub)
 	if err != nil {
 		t.Fatal(err)
 	}

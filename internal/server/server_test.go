@@ -98,12 +98,7 @@ func waitMetric(t *testing.T, reg *prometheus.Registry, name, label string, want
 // body is complete.
 func send(t *testing.T, addr string, length int64, body []byte) net.Conn {
 	t.Helper()
-	c, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	c.SetDeadline(time.Now().Add(30 * time.Second))
+	c := dial(t, addr)
 	var b bytes.Buffer
 	fmt.Fprintf(&b, "POST / HTTP/1.1\r\nHost: %s\r\n", addr)
 	if length < 0 {
@@ -343,12 +338,7 @@ func TestUpload(t *testing.T) {
 // connection open unless extra says Connection: close.
 func dialGet(t *testing.T, addr, path, extra string) net.Conn {
 	t.Helper()
-	c, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	c.SetDeadline(time.Now().Add(30 * time.Second))
+	c := dial(t, addr)
 	if path != "" {
 		fmt.Fprintf(c, "GET %s HTTP/1.1\r\nHost: %s\r\n%s\r\n", path, addr, extra)
 	}
@@ -606,4 +596,17 @@ func TestEvictRace(t *testing.T) {
 		t.Errorf("%d slots taken, open %v, evicted %v; want 1, 1, 2", n, o, e)
 	}
 	c.Close()
+}
+
+// dial opens a connection to addr, closed when the test ends, with a
+// deadline of 30s for everything the test does on it.
+func dial(t *testing.T, addr string) net.Conn {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	c.SetDeadline(time.Now().Add(30 * time.Second))
+	return c
 }
