@@ -151,4 +151,3 @@ func waitBundle(ctx context.Context, lc *logclient.Client, d digest.Digest) ([]b
 		time.Sleep(10 * time.Millisecond)
 	}
 }
-
