@@ -1,14 +1,11 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/sha256"
-	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -134,51 +131,6 @@ func TestHeldBodies(t *testing.T) {
 		res.OpenSent, res.OpenLegit, statuses, abuse.Percentile(lived, 0.5), slices.Max(lived))
 }
 
-// holdIdle opens n connections to addr that each send GET /healthz, read
-// the answer and stay open, silent, as idle keep-alive connections.
-func holdIdle(t *testing.T, addr string, n int) []net.Conn {
-	t.Helper()
-	conns := holdSilent(t, addr, n)
-	for i, c := range conns {
-		c.SetDeadline(time.Now().Add(30 * time.Second))
-		fmt.Fprintf(c, "GET /healthz HTTP/1.1\r\nHost: %s\r\n\r\n", addr)
-		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
-		if err != nil {
-			t.Fatalf("GET /healthz on connection %d: %v", i, err)
-		}
-		io.Copy(io.Discard, resp.Body)
-	}
-	return conns
-}
-
-// holdSilent opens n connections to addr that send nothing.
-func holdSilent(t *testing.T, addr string, n int) []net.Conn {
-	t.Helper()
-	conns := make([]net.Conn, n)
-	for i := range conns {
-		c, err := net.Dial("tcp", addr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { c.Close() })
-		conns[i] = c
-	}
-	return conns
-}
-
-// closedByServer waits for c to be closed by the other end.
-func closedByServer(c net.Conn) error {
-	c.SetReadDeadline(time.Now().Add(30 * time.Second))
-	_, err := c.Read(make([]byte, 1))
-	if errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET) {
-		return nil
-	}
-	if err == nil {
-		return errors.New("read data, not the end of the connection")
-	}
-	return err
-}
-
 // getWithin fetches url on a fresh connection as curl -m5 would, giving up
 // after 5s, then /metrics on the same connection, and returns the metrics.
 func getWithin(t *testing.T, base, path string) []byte {
@@ -226,9 +178,9 @@ func TestIdleConns(t *testing.T) {
 	// The first is opened well before the others, so that it is the one
 	// idle the longest even if the server, on a loaded machine, marks it
 	// idle late (it does so just after writing the response).
-	idle := holdIdle(t, addr, 1)
+	idle := fwtest.HoldIdle(t, addr, 1)
 	time.Sleep(200 * time.Millisecond)
-	idle = append(idle, holdIdle(t, addr, max-1)...)
+	idle = append(idle, fwtest.HoldIdle(t, addr, max-1)...)
 	t.Logf("%d idle keep-alive connections opened in %v", max, time.Since(t0))
 	metrics := getWithin(t, p.URL, "/checkpoint")
 	for _, want := range []string{"\nfwlog_connections_open 1024\n", "\nfwlog_connections_evicted_total 1\n"} {
@@ -236,12 +188,12 @@ func TestIdleConns(t *testing.T) {
 			t.Errorf("/metrics does not report %q:\n%s", strings.TrimSpace(want), grepConns(metrics))
 		}
 	}
-	if err := closedByServer(idle[0]); err != nil {
+	if err := fwtest.ClosedByServer(idle[0]); err != nil {
 		t.Errorf("the connection idle the longest was not closed: %v", err)
 	}
 
 	t0 = time.Now()
-	silent := holdSilent(t, addr, max)
+	silent := fwtest.HoldSilent(t, addr, max)
 	// On SIGTERM fwlog would wait 5s for them to send a request.
 	defer func() {
 		for _, c := range silent {
@@ -258,7 +210,7 @@ func TestIdleConns(t *testing.T) {
 		}
 	}
 	for i, c := range idle {
-		if err := closedByServer(c); err != nil {
+		if err := fwtest.ClosedByServer(c); err != nil {
 			t.Errorf("idle connection %d was not closed: %v", i, err)
 			break
 		}
@@ -290,16 +242,16 @@ func TestMaxConns(t *testing.T) {
 	// response: a pause between the two keeps the first the older even
 	// when the machine is loaded.
 	addr := strings.TrimPrefix(p.URL, "http://")
-	idle := holdIdle(t, addr, 1)
+	idle := fwtest.HoldIdle(t, addr, 1)
 	time.Sleep(200 * time.Millisecond)
-	idle = append(idle, holdIdle(t, addr, 1)...)
+	idle = append(idle, fwtest.HoldIdle(t, addr, 1)...)
 	metrics := getWithin(t, p.URL, "/healthz")
 	for _, want := range []string{"\nfwlog_connections_open 2\n", "\nfwlog_connections_evicted_total 1\n"} {
 		if !bytes.Contains(metrics, []byte(want)) {
 			t.Errorf("/metrics does not report %q:\n%s", strings.TrimSpace(want), grepConns(metrics))
 		}
 	}
-	if err := closedByServer(idle[0]); err != nil {
+	if err := fwtest.ClosedByServer(idle[0]); err != nil {
 		t.Errorf("the connection idle the longest was not closed: %v", err)
 	}
 }

@@ -1,14 +1,12 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -267,20 +265,7 @@ func TestIdleConns(t *testing.T) {
 	defer p.Stop(syscall.SIGTERM)
 	addr := strings.TrimPrefix(p.URL, "http://")
 	const held = 256
-	for i := range held {
-		c, err := net.Dial("tcp", addr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
-		c.SetDeadline(time.Now().Add(30 * time.Second))
-		fmt.Fprintf(c, "GET /healthz HTTP/1.1\r\nHost: %s\r\n\r\n", addr)
-		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
-		if err != nil {
-			t.Fatalf("GET /healthz on connection %d: %v", i, err)
-		}
-		io.Copy(io.Discard, resp.Body)
-	}
+	fwtest.HoldIdle(t, addr, held)
 	hc := &http.Client{Transport: &http.Transport{}}
 	defer hc.CloseIdleConnections()
 	c, err := witness.NewClient(p.URL, hc)
