@@ -3,11 +3,9 @@ package ledger_test
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
 	"errors"
 	"testing"
 
-	"github.com/fwledger/fwledger/digest"
 	"github.com/fwledger/fwledger/fwtest"
 	"github.com/fwledger/fwledger/keys"
 	"github.com/fwledger/fwledger/ledger"
@@ -28,15 +26,7 @@ func submitPool(t testing.TB) [][]byte {
 	if err != nil {
 		t.Fatal(err)
 	}
-	withLayout := fwtest.SignRelease(t, fwtest.NewRelease(img, func(r *provenance.Release) {
-		r.Version = "1.4.2"
-		r.Provenance = []digest.Digest{sha256.Sum256(prov)}
-		d := digest.Digest(sha256.Sum256(layout))
-		r.Layout = &d
-		for _, lk := range links {
-			r.Links = append(r.Links, sha256.Sum256(lk))
-		}
-	}), rel1)
+	withLayout := layoutRelease(t, img, prov, layout, links, func(r *provenance.Release) { r.Version = "1.4.2" })
 	return [][]byte{
 		prov, rb, rel, cosigned, layout, links[0], links[1], withLayout,
 		releaseOf(t, img, stray),  // endorses a link as provenance

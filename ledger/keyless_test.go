@@ -15,7 +15,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/fwledger/fwledger/bundle"
 	"github.com/fwledger/fwledger/client"
 	"github.com/fwledger/fwledger/digest"
 	"github.com/fwledger/fwledger/fwtest"
@@ -277,14 +276,7 @@ func TestSHA512OnlyProvenance(t *testing.T) {
 		t.Fatalf("submitting npm's provenance with a release naming its SHA-512: %v", err)
 	}
 	l.WaitSize(t, 2)
-	b, err := lc.Bundle(ctx, sha256.Sum256(img), -1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pb, err := bundle.Parse(b)
-	if err != nil {
-		t.Fatal(err)
-	}
+	b, pb := latestBundle(t, lc, sha256.Sum256(img))
 	if len(pb.Provenance) != 1 || pb.Provenance[0].Proof.Index != res[0].Index {
 		t.Fatalf("the bundle holds %d provenance entries; want npm's, at %d", len(pb.Provenance), res[0].Index)
 	}

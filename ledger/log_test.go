@@ -781,3 +781,18 @@ func TestShutdownLosesNothingAcknowledged(t *testing.T) {
 		}
 	}
 }
+
+// latestBundle fetches the bundle of the latest release of image d, and
+// returns it as served and parsed, or fails the test.
+func latestBundle(t *testing.T, lc *logclient.Client, d digest.Digest) ([]byte, *bundle.Bundle) {
+	t.Helper()
+	b, err := lc.Bundle(context.Background(), d, -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pb, err := bundle.Parse(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b, pb
+}

@@ -419,14 +419,7 @@ func TestLayoutEndToEnd(t *testing.T) {
 	prov := build(t, img, fwtest.Builder, "https://ci.example.com/runner/v1", nil)
 	layout, links := fwtest.NewPipeline(t, img).Signed(t)
 	release := func(layout []byte, links ...[]byte) []byte {
-		return fwtest.SignRelease(t, fwtest.NewRelease(img, func(r *provenance.Release) {
-			r.Provenance = []digest.Digest{sha256.Sum256(prov)}
-			d := digest.Digest(sha256.Sum256(layout))
-			r.Layout = &d
-			for _, lk := range links {
-				r.Links = append(r.Links, sha256.Sum256(lk))
-			}
-		}), rel1)
+		return layoutRelease(t, img, prov, layout, links, nil)
 	}
 	var he *logclient.HTTPError
 
@@ -491,4 +484,21 @@ rules:
 	if v.Index != 4 {
 		t.Errorf("verified index %d", v.Index)
 	}
+}
+
+// layoutRelease signs, with rel1, a release of img that endorses prov and
+// names the in-toto layout and links, changed by edit if not nil.
+func layoutRelease(t testing.TB, img, prov, layout []byte, links [][]byte, edit func(*provenance.Release)) []byte {
+	t.Helper()
+	return fwtest.SignRelease(t, fwtest.NewRelease(img, func(r *provenance.Release) {
+		r.Provenance = []digest.Digest{sha256.Sum256(prov)}
+		d := digest.Digest(sha256.Sum256(layout))
+		r.Layout = &d
+		for _, lk := range links {
+			r.Links = append(r.Links, sha256.Sum256(lk))
+		}
+		if edit != nil {
+			edit(r)
+		}
+	}), rel1)
 }

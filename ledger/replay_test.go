@@ -17,7 +17,6 @@ import (
 	"time"
 
 	"github.com/fwledger/fwledger/api"
-	"github.com/fwledger/fwledger/bundle"
 	"github.com/fwledger/fwledger/client"
 	"github.com/fwledger/fwledger/digest"
 	"github.com/fwledger/fwledger/fwtest"
@@ -228,14 +227,7 @@ func TestCopiesCannotCrowdOutBundles(t *testing.T) {
 
 	// The default bundle is the newer release's, with the build
 	// provenance first and the independent rebuild next, nothing else.
-	b, err := lc.Bundle(ctx, sha256.Sum256(img), -1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pb, err := bundle.Parse(b)
-	if err != nil {
-		t.Fatal(err)
-	}
+	b, pb := latestBundle(t, lc, sha256.Sum256(img))
 	if pb.Release.Proof.Index != nres.Index {
 		t.Errorf("the default bundle is for entry %d, want the newer release %d", pb.Release.Proof.Index, nres.Index)
 	}
