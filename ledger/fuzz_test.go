@@ -16,8 +16,7 @@ import (
 // that are refused for each of the reasons the log knows.
 func submitPool(t testing.TB) [][]byte {
 	ctx := context.Background()
-	img := fwtest.Image("fuzzed image", 1500)
-	prov := build(t, img, fwtest.Builder, "https://ci.example.com/runner/v1", nil)
+	img, prov := ciBuild(t, "fuzzed image", 1500)
 	rb := build(t, img, fwtest.Rebuilder, "https://rebuild.example.org/worker", nil)
 	layout, links := fwtest.NewPipeline(t, img).Signed(t)
 	stray := fwtest.SignMetablock(t, fwtest.NewPipeline(t, img).Build, fwtest.Stranger)

@@ -302,8 +302,7 @@ func TestSHA512OnlyProvenance(t *testing.T) {
 // holder signed) is refused.
 func TestSHA512Binding(t *testing.T) {
 	ctx := context.Background()
-	l := startProvLog(t)
-	lc := newClient(t, l)
+	l, lc := startProvLog(t)
 	img := fwtest.Image("sha512-only image", 3000)
 	other := fwtest.Image("another image", 3000)
 	s512 := sha512.Sum512(img)

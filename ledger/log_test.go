@@ -54,6 +54,12 @@ func startLog(t *testing.T) *fwtest.Log {
 	return fwtest.StartLog(t, fwtest.LogOptions{ReleaseKeys: []*keys.PrivateKey{rel1}})
 }
 
+// startLogClient starts a log, as startLog, and a client of it.
+func startLogClient(t *testing.T) (*fwtest.Log, *logclient.Client) {
+	l := startLog(t)
+	return l, newClient(t, l)
+}
+
 func newClient(t testing.TB, l *fwtest.Log) *logclient.Client {
 	lc, err := logclient.New(l.URL, nil)
 	if err != nil {
@@ -88,8 +94,7 @@ func submitN(t *testing.T, l *fwtest.Log, n int) [][]byte {
 
 func TestSubmitBundleVerify(t *testing.T) {
 	ctx := context.Background()
-	l := startLog(t)
-	lc := newClient(t, l)
+	l, lc := startLogClient(t)
 	img, env := release(t, 1)
 	res, err := lc.Add(ctx, env)
 	if err != nil {
@@ -399,8 +404,7 @@ func mutateEnvelope(t *testing.T, env []byte, f func(map[string]any)) []byte {
 
 func TestImageUploadChecksContent(t *testing.T) {
 	ctx := context.Background()
-	l := startLog(t)
-	lc := newClient(t, l)
+	l, lc := startLogClient(t)
 	img, env := release(t, 5)
 	if _, err := lc.Add(ctx, env); err != nil {
 		t.Fatal(err)
@@ -523,8 +527,7 @@ func TestBundlePendingAndByIndex(t *testing.T) {
 // bundle a checkpoint ever required is still served, matching the full one.
 func TestPartialTilesOfOlderCheckpoints(t *testing.T) {
 	ctx := context.Background()
-	l := startLog(t)
-	lc := newClient(t, l)
+	l, lc := startLogClient(t)
 	var sizes []uint64
 	var total uint64
 	for _, n := range []int{1, 5, 250, 10} {
@@ -609,8 +612,7 @@ func TestEntryBundleGzip(t *testing.T) {
 
 func TestConcurrentSubmittersGetDistinctDurableIndices(t *testing.T) {
 	ctx := context.Background()
-	l := startLog(t)
-	lc := newClient(t, l)
+	l, lc := startLogClient(t)
 	const workers, per = 8, 40
 	var mu sync.Mutex
 	got := map[uint64][]byte{}

@@ -23,10 +23,20 @@ import (
 	intoto "github.com/in-toto/in-toto-golang/in_toto"
 )
 
-func startProvLog(t *testing.T) *fwtest.Log {
-	return fwtest.StartLog(t, fwtest.LogOptions{
+// startProvLog starts a log that requires provenance, trusting rel1 for
+// releases and the CI builder and the rebuilder, and a client of it.
+func startProvLog(t *testing.T) (*fwtest.Log, *logclient.Client) {
+	l := fwtest.StartLog(t, fwtest.LogOptions{
 		ReleaseKeys: []*keys.PrivateKey{rel1}, BuilderKeys: []*keys.PrivateKey{fwtest.Builder, fwtest.Rebuilder}, RequireProvenance: true,
 	})
+	return l, newClient(t, l)
+}
+
+// ciBuild returns a test image made of name and size, and its provenance by
+// the CI builder.
+func ciBuild(t testing.TB, name string, size int) (img, prov []byte) {
+	img = fwtest.Image(name, size)
+	return img, build(t, img, fwtest.Builder, "https://ci.example.com/runner/v1", nil)
 }
 
 // build returns provenance for img signed by builder, changed by edit.
@@ -58,10 +68,8 @@ func releaseOf(t testing.TB, img []byte, prov ...[]byte) []byte {
 
 func TestReleaseWithProvenance(t *testing.T) {
 	ctx := context.Background()
-	l := startProvLog(t)
-	lc := newClient(t, l)
-	img := fwtest.Image("provenance image", 3000)
-	prov := build(t, img, fwtest.Builder, "https://ci.example.com/runner/v1", nil)
+	l, lc := startProvLog(t)
+	img, prov := ciBuild(t, "provenance image", 3000)
 	rel := releaseOf(t, img, prov)
 	res, err := lc.AddAll(ctx, [][]byte{rel, prov}) // order in the request does not matter
 	if err != nil {
@@ -142,7 +150,7 @@ func jsonArray(entries ...[]byte) []byte {
 }
 
 func TestProvenanceRules(t *testing.T) {
-	l := startProvLog(t)
+	l, _ := startProvLog(t)
 	img := fwtest.Image("rules image", 2000)
 	other := fwtest.Image("another image", 2000)
 	prov := build(t, img, fwtest.Builder, "https://ci.example.com/runner/v1", nil)
@@ -222,10 +230,8 @@ func TestProvenanceRules(t *testing.T) {
 // logged. Then, without the fault, the same submission logs both.
 func TestSubmissionAllOrNothing(t *testing.T) {
 	ctx := context.Background()
-	l := startProvLog(t)
-	lc := newClient(t, l)
-	img := fwtest.Image("atomic image", 1500)
-	prov := build(t, img, fwtest.Builder, "https://ci.example.com/runner/v1", nil)
+	l, lc := startProvLog(t)
+	img, prov := ciBuild(t, "atomic image", 1500)
 	rel := releaseOf(t, img, prov)
 
 	// A trigger aborts the insert of the second entry (index 1), after the
@@ -265,10 +271,8 @@ func TestSubmissionAllOrNothing(t *testing.T) {
 // later, as separate submissions.
 func TestReleaseEndorsingLoggedProvenance(t *testing.T) {
 	ctx := context.Background()
-	l := startProvLog(t)
-	lc := newClient(t, l)
-	img := fwtest.Image("two steps", 900)
-	prov := build(t, img, fwtest.Builder, "https://ci.example.com/runner/v1", nil)
+	_, lc := startProvLog(t)
+	img, prov := ciBuild(t, "two steps", 900)
 	if _, err := lc.Add(ctx, prov); err != nil {
 		t.Fatal(err)
 	}
@@ -308,8 +312,7 @@ rules:
 `, pubs)
 	l := fwtest.StartLog(t, fwtest.LogOptions{ReleaseKeys: []*keys.PrivateKey{rel1, rel2}, BuilderKeys: []*keys.PrivateKey{fwtest.Builder, fwtest.Rebuilder}, RequireProvenance: true, Policy: pol})
 	lc := newClient(t, l)
-	img := fwtest.Image("policy log", 700)
-	prov := build(t, img, fwtest.Builder, "https://ci.example.com/runner/v1", nil)
+	img, prov := ciBuild(t, "policy log", 700)
 	twoSigs := func(prov []byte) []byte {
 		return fwtest.SignRelease(t, fwtest.NewRelease(img, func(r *provenance.Release) { r.Provenance = []digest.Digest{sha256.Sum256(prov)} }), rel1, rel2)
 	}
@@ -415,8 +418,7 @@ func TestLayoutEndToEnd(t *testing.T) {
 		LayoutKeys: []*keys.PublicKey{fwtest.LayoutKey.Public()},
 	})
 	lc := newClient(t, l)
-	img := fwtest.Image("pipeline image", 3333)
-	prov := build(t, img, fwtest.Builder, "https://ci.example.com/runner/v1", nil)
+	img, prov := ciBuild(t, "pipeline image", 3333)
 	layout, links := fwtest.NewPipeline(t, img).Signed(t)
 	release := func(layout []byte, links ...[]byte) []byte {
 		return layoutRelease(t, img, prov, layout, links, nil)

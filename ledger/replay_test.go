@@ -70,8 +70,7 @@ func TestReplaysWithOtherBytes(t *testing.T) {
 		ReleaseKeys: []*keys.PrivateKey{rel1, rel2}, BuilderKeys: []*keys.PrivateKey{fwtest.Builder, fwtest.Rebuilder}, RequireProvenance: true,
 	})
 	lc := newClient(t, l)
-	img := fwtest.Image("replayed image", 2500)
-	prov := build(t, img, fwtest.Builder, "https://ci.example.com/runner/v1", nil)
+	img, prov := ciBuild(t, "replayed image", 2500)
 	rel := releaseOf(t, img, prov)
 	res, err := lc.AddAll(ctx, [][]byte{prov, rel})
 	if err != nil {
@@ -174,8 +173,7 @@ func TestCopiesCannotCrowdOutBundles(t *testing.T) {
 		ReleaseKeys: []*keys.PrivateKey{rel1}, BuilderKeys: []*keys.PrivateKey{fwtest.Builder, fwtest.Rebuilder}, RequireProvenance: true,
 	})
 	lc := newClient(t, l)
-	img := fwtest.Image("crowded image", 2200)
-	prov := build(t, img, fwtest.Builder, "https://ci.example.com/runner/v1", nil)
+	img, prov := ciBuild(t, "crowded image", 2200)
 	old := releaseOf(t, img, prov)
 	if _, err := lc.AddAll(ctx, [][]byte{prov, old}); err != nil {
 		t.Fatal(err)
@@ -320,8 +318,7 @@ func TestReindexOldDataDirectory(t *testing.T) {
 		t.Errorf("a new log said it rebuilt its index:\n%s", logs.String())
 	}
 	lc := newClient(t, l)
-	img := fwtest.Image("old directory", 1800)
-	prov := build(t, img, fwtest.Builder, "https://ci.example.com/runner/v1", nil)
+	img, prov := ciBuild(t, "old directory", 1800)
 	rel := releaseOf(t, img, prov)
 	if _, err := lc.AddAll(ctx, [][]byte{prov, rel}); err != nil {
 		t.Fatal(err)
@@ -468,8 +465,7 @@ func TestBundleReadsAreBounded(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- l.Log().Run(rctx) }()
 	defer func() { cancel(); <-done }()
-	img := fwtest.Image("many statements", 1000)
-	prov := build(t, img, fwtest.Builder, "https://ci.example.com/runner/v1", nil)
+	img, prov := ciBuild(t, "many statements", 1000)
 	if _, err := l.AddAll(ctx, [][]byte{prov, releaseOf(t, img, prov)}); err != nil {
 		t.Fatal(err)
 	}
