@@ -58,7 +58,7 @@ start_log() {
 start_log "$work/data" --origin bench.example/log --release-keys "$work/release.pub" --require-provenance=false
 echo "append: $ENTRIES entries, $CONCURRENCY clients" >&2
 "$bin/fwbench" append --log "$url" --key "$work/release.key" --entries "$ENTRIES" \
-	--concurrency "$CONCURRENCY" --window 20000 >"$work/append.json"
+	--concurrency "$CONCURRENCY" --window 20000 --pid "$pid" >"$work/append.json"
 echo "read: $READ_DURATION per kind" >&2
 "$bin/fwbench" read --log "$url" --duration "$READ_DURATION" --concurrency 32 >"$work/read.json"
 
@@ -66,6 +66,16 @@ kill -TERM "$pid"
 wait "$pid" || { echo "fwlog did not shut down cleanly" >&2; exit 1; }
 pid=
 "$bin/fwbench" storage --data "$work/data" >"$work/storage.json"
+
+# The same load from 64 clients, into another fresh log.
+n64=$((ENTRIES / 5))
+echo "append: $n64 entries, 64 clients" >&2
+start_log "$work/data64" --origin bench.example/log64 --release-keys "$work/release.pub" --require-provenance=false
+"$bin/fwbench" append --log "$url" --key "$work/release.key" --entries "$n64" --seed "$ENTRIES" \
+	--concurrency 64 --window 20000 --pid "$pid" >"$work/append64.json"
+kill -TERM "$pid"
+wait "$pid" || { echo "fwlog did not shut down cleanly" >&2; exit 1; }
+pid=
 
 echo "pairs: $PAIRS release+provenance submissions" >&2
 start_log "$work/pairs" --origin bench.example/pairs --release-keys "$work/release.pub" --builder-keys "$work/builder.pub"
@@ -133,7 +143,7 @@ go test -run '^$' -bench 'VerifyPair' -benchtime 3s -count 1 -cpu 1 ./provenance
 cpu=$(sed -n 's/^model name[^:]*: //p' /proc/cpuinfo | head -1)
 cmd="make bench"
 [ "$ENTRIES" != 1020000 ] && cmd="ENTRIES=$ENTRIES make bench"
-"$bin/fwbench" report --append "$work/append.json" --read "$work/read.json" --storage "$work/storage.json" \
+"$bin/fwbench" report --append "$work/append.json" --append64 "$work/append64.json" --read "$work/read.json" --storage "$work/storage.json" \
 	--gobench "$work/gobench.txt" --pairs "$work/pairs.json" --pair1cpu "$work/pair1cpu.txt" \
 	--witness "$work/witness.json" --rounds "$work/rounds.json" --witnessed "$work/witnessed.json" --abuse "$work/abuse.json" --command "$cmd" --cpu "$cpu" >"$work/report.md"
 echo "device verifier size" >&2

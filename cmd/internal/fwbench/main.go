@@ -171,6 +171,38 @@ type AppendResult struct {
 	IntegrationMax float64 `json:"ack_to_checkpoint_max_ms"`
 	Errors         int64   `json:"errors"`
 	StartSize      uint64  `json:"start_size"`
+	// ServerCPUPer1000 is the CPU time (user+sys) the log's process used
+	// during the load, in ms per 1,000 entries; 0 without --pid.
+	ServerCPUPer1000 float64 `json:"server_cpu_ms_per_1000_entries,omitempty"`
+}
+
+// processCPU returns the CPU time, user and system, that process pid has
+// used, from /proc/<pid>/stat (in clock ticks of 1/100 s, the USER_HZ of
+// Linux's interfaces).
+func processCPU(pid int) (time.Duration, error) {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	// The command name, in parentheses, may hold spaces: fields count from
+	// the last ')'.
+	i := bytes.LastIndexByte(data, ')')
+	if i < 0 {
+		return 0, fmt.Errorf("/proc/%d/stat: malformed", pid)
+	}
+	f := strings.Fields(string(data[i+1:]))
+	if len(f) < 13 {
+		return 0, fmt.Errorf("/proc/%d/stat: malformed", pid)
+	}
+	var ticks int64
+	for _, s := range f[11:13] { // utime and stime, fields 14 and 15
+		n, err := strconv.ParseInt(s, 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("/proc/%d/stat: %v", pid, err)
+		}
+		ticks += n
+	}
+	return time.Duration(ticks) * 10 * time.Millisecond, nil
 }
 
 // Rate is the append rate measured over a window of log sizes.
@@ -206,6 +238,7 @@ func appendPhase(args []string) error {
 	conc := fs.Int("concurrency", 64, "concurrent clients")
 	window := fs.Int("window", 20000, "entries per rate window")
 	seed := fs.Int("seed", 0, "first release number (for distinct entries across runs)")
+	pid := fs.Int("pid", 0, "the log's process ID: report its CPU time per entry")
 	fs.Parse(args)
 
 	k, err := keys.LoadPrivate(*keyFile)
@@ -250,6 +283,12 @@ func appendPhase(args []string) error {
 	var errCount atomic.Int64
 	var nextJob atomic.Int64
 	var done atomic.Int64
+	var cpu0 time.Duration
+	if *pid != 0 {
+		if cpu0, err = processCPU(*pid); err != nil {
+			return err
+		}
+	}
 	begin := time.Now()
 
 	// Watch the checkpoint to time integration.
@@ -352,6 +391,14 @@ loop:
 	}
 	progress.Stop()
 	elapsed := time.Since(begin)
+	var cpu time.Duration
+	if *pid != 0 {
+		cpu1, err := processCPU(*pid)
+		if err != nil {
+			return err
+		}
+		cpu = cpu1 - cpu0
+	}
 	// Wait for the last entries to be integrated.
 	select {
 	case <-watchDone:
@@ -381,6 +428,9 @@ loop:
 	}
 	if res.Pairs {
 		res.PairRate = res.Rate / 2
+	}
+	if d := done.Load(); *pid != 0 && d > 0 {
+		res.ServerCPUPer1000 = float64(cpu.Milliseconds()) * 1000 / float64(d)
 	}
 	return json.NewEncoder(os.Stdout).Encode(res)
 }

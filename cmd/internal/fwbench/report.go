@@ -105,6 +105,7 @@ func mark(ok bool) string {
 func reportPhase(args []string) error {
 	fs := flag.NewFlagSet("report", flag.ExitOnError)
 	appendFile := fs.String("append", "", "append phase JSON")
+	append64File := fs.String("append64", "", "append phase JSON with 64 clients (optional)")
 	readFile := fs.String("read", "", "read phase JSON")
 	storageFile := fs.String("storage", "", "storage phase JSON")
 	goBench := fs.String("gobench", "", "go test -bench output")
@@ -123,6 +124,12 @@ func reportPhase(args []string) error {
 	var st StorageResult
 	if err := readJSON(*appendFile, &ap); err != nil {
 		return err
+	}
+	var ap64 AppendResult
+	if *append64File != "" {
+		if err := readJSON(*append64File, &ap64); err != nil {
+			return err
+		}
 	}
 	if err := readJSON(*readFile, &rd); err != nil {
 		return err
@@ -188,7 +195,13 @@ func reportPhase(args []string) error {
 	p("| acknowledgement → signed checkpoint, p50 | %.0f ms | |\n", ap.IntegrationP50)
 	p("| acknowledgement → signed checkpoint, p99 | %.0f ms | ≤ 1,000 ms: %s |\n", ap.IntegrationP99, mark(ap.IntegrationP99 <= 1000 && ap.IntegrationP99 >= 0))
 	p("| acknowledgement → signed checkpoint, max | %.0f ms | |\n", ap.IntegrationMax)
-	p("| failed submissions | %d | 0 |\n\n", ap.Errors)
+	if ap.ServerCPUPer1000 > 0 {
+		p("| fwlog's CPU time (user+sys) during the load | %.0f ms per 1,000 entries | |\n", ap.ServerCPUPer1000)
+	}
+	if ap64.Entries > 0 {
+		p("| the same load from 64 clients, %d entries into another fresh log | %.0f entries/s, %.0f ms CPU per 1,000 entries | |\n", ap64.Entries, ap64.Rate, ap64.ServerCPUPer1000)
+	}
+	p("| failed submissions | %d | 0 |\n\n", ap.Errors+ap64.Errors)
 	p("Rate over the run, per window of about 20,000 entries:\n\n| log size | entries/s |\n| --- | --- |\n")
 	for i, w := range ap.WindowRates {
 		if i%5 == 0 || i == len(ap.WindowRates)-1 {
