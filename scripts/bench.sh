@@ -137,7 +137,7 @@ pid=
 
 echo "go benchmarks" >&2
 go test -run '^$' -bench . -benchtime 2s -count 1 \
-	./provenance ./log ./tiles ./log/sqlite ./client ./witness 2>&1 | grep -E '^(Benchmark|goos|goarch|cpu:)' | awk '/^Benchmark/ || !seen[$0]++' >"$work/gobench.txt"
+	./provenance ./ledger ./log ./tiles ./log/sqlite ./client ./witness 2>&1 | grep -E '^(Benchmark|goos|goarch|cpu:)' | awk '/^Benchmark/ || !seen[$0]++' >"$work/gobench.txt"
 go test -run '^$' -bench 'VerifyPair' -benchtime 3s -count 1 -cpu 1 ./provenance 2>&1 | grep -E '^Benchmark' >"$work/pair1cpu.txt"
 
 cpu=$(sed -n 's/^model name[^:]*: //p' /proc/cpuinfo | head -1)
