@@ -37,20 +37,32 @@ func Check(data []byte) error {
 type frame struct {
 	object    bool
 	expectKey bool
-	keys      map[string]struct{}
+	// start is where the object's keys begin in the keys of checkKeys,
+	// which hold the keys of every open object, innermost last: an
+	// object's keys are compared in order while there are few (objects in
+	// signed statements have a handful), and through set beyond
+	// smallObject.
+	start int
+	set   map[string]struct{}
 }
+
+// smallObject is the most keys an object's duplicate check compares one by
+// one before it uses a map.
+const smallObject = 16
 
 // checkKeys scans valid JSON for duplicate object keys and excess depth.
 func checkKeys(data []byte) error {
 	stack := make([]frame, 0, 8)
+	keys := make([][]byte, 0, 32)
 	for i := 0; i < len(data); i++ {
 		switch c := data[i]; c {
 		case '{', '[':
 			if len(stack) >= MaxDepth {
 				return fmt.Errorf("JSON nested deeper than %d levels", MaxDepth)
 			}
-			stack = append(stack, frame{object: c == '{', expectKey: c == '{'})
+			stack = append(stack, frame{object: c == '{', expectKey: c == '{', start: len(keys)})
 		case '}', ']':
+			keys = keys[:stack[len(stack)-1].start]
 			stack = stack[:len(stack)-1]
 		case ',':
 			if top := len(stack) - 1; top >= 0 && stack[top].object {
@@ -65,18 +77,45 @@ func checkKeys(data []byte) error {
 				if err != nil {
 					return err
 				}
-				if _, dup := f.keys[key]; dup {
+				if f.has(keys[f.start:], key) {
 					return fmt.Errorf("duplicate JSON object key %q", key)
 				}
-				if f.keys == nil {
-					f.keys = make(map[string]struct{}, 8)
-				}
-				f.keys[key] = struct{}{}
+				keys = f.add(keys, key)
 			}
 			i = end
 		}
 	}
 	return nil
+}
+
+// has reports whether the object, whose keys so far are own (or f.set),
+// has key already.
+func (f *frame) has(own [][]byte, key []byte) bool {
+	if f.set != nil {
+		_, ok := f.set[string(key)]
+		return ok
+	}
+	for _, k := range own {
+		if bytes.Equal(k, key) {
+			return true
+		}
+	}
+	return false
+}
+
+// add records key, and returns keys with it if it went there.
+func (f *frame) add(keys [][]byte, key []byte) [][]byte {
+	if f.set == nil && len(keys)-f.start < smallObject {
+		return append(keys, key)
+	}
+	if f.set == nil {
+		f.set = make(map[string]struct{}, 2*smallObject)
+		for _, k := range keys[f.start:] {
+			f.set[string(k)] = struct{}{}
+		}
+	}
+	f.set[string(key)] = struct{}{}
+	return keys
 }
 
 // stringEnd returns the index of the quote closing the string that opens at
@@ -93,14 +132,16 @@ func stringEnd(data []byte, start int) int {
 	return len(data) - 1
 }
 
-// unquote returns the value of a JSON string literal.
-func unquote(lit []byte) (string, error) {
+// unquote returns the value of a JSON string literal: its bytes between
+// the quotes when it has no escape, which is the common case and allocates
+// nothing.
+func unquote(lit []byte) ([]byte, error) {
 	if bytes.IndexByte(lit, '\\') < 0 {
-		return string(lit[1 : len(lit)-1]), nil
+		return lit[1 : len(lit)-1], nil
 	}
 	var s string
 	if err := json.Unmarshal(lit, &s); err != nil {
-		return "", fmt.Errorf("invalid JSON string: %w", err)
+		return nil, fmt.Errorf("invalid JSON string: %w", err)
 	}
-	return s, nil
+	return []byte(s), nil
 }
