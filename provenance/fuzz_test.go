@@ -2,6 +2,7 @@ package provenance
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"reflect"
 	"testing"
@@ -175,6 +176,37 @@ func FuzzCanonicalize(f *testing.F) {
 		}
 		if CheckCanonical(data, env) == nil && !bytes.Equal(data, canon) {
 			t.Fatalf("CheckCanonical accepts %q, whose canonical encoding is %q", data, canon)
+		}
+	})
+}
+
+// FuzzProbeMayFind checks that ParseEntry's shortcut is exact: whenever
+// probeMayFind says a document holds none of the probe's deciding fields,
+// decoding it finds none.
+func FuzzProbeMayFind(f *testing.F) {
+	for _, s := range []string{
+		`{"payloadType":"application/vnd.in-toto+json","payload":"e30=","signatures":[{"keyid":"k","sig":"AA=="}]}`,
+		`{"signed":{"_type":"layout"},"signatures":[]}`,
+		`{"SIGNED":{}}`,
+		`{"sign\u0065d":{}}`,
+		`{"ſigned":{}}`,
+		`{"mediaType":"application/vnd.dev.sigstore.bundle.v0.3+json","dsseEnvelope":{}}`,
+		`{"MediaType":"x"}`,
+		`{"a":"signed","b":{"dsseEnvelope":1}}`,
+		`[{"signed":1}]`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if probeMayFind(data) {
+			return
+		}
+		var p entryProbe
+		if json.Unmarshal(data, &p) != nil {
+			return
+		}
+		if p.Signed != nil || p.MediaType != nil || p.DSSEEnvelope != nil {
+			t.Fatalf("probeMayFind(%q) = false, but the probe finds %+v", data, p)
 		}
 	})
 }
