@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"io"
+	"strconv"
+	"strings"
 	"testing"
 	"unicode/utf8"
 )
@@ -76,4 +78,42 @@ func FuzzCheck(f *testing.F) {
 			t.Fatalf("Check accepted invalid JSON %q", data)
 		}
 	})
+}
+
+// TestKeysAcrossObjects checks that keys are compared within one object
+// only, and in objects of more keys than are compared one by one.
+func TestKeysAcrossObjects(t *testing.T) {
+	many := func(n int, dup string) string {
+		var b strings.Builder
+		b.WriteString("{")
+		for i := range n {
+			b.WriteString(`"k` + strconv.Itoa(i) + `":` + strconv.Itoa(i) + `,`)
+		}
+		if dup != "" {
+			b.WriteString(strconv.Quote(dup) + `:0,`)
+		}
+		b.WriteString(`"last":{"k1":1,"k2":[{"k1":2},{"k1":3}]}}`)
+		return b.String()
+	}
+	for _, tc := range []struct {
+		doc string
+		ok  bool
+	}{
+		{`[{"a":1},{"a":2}]`, true},
+		{`{"a":{"b":1},"b":2,"c":{"a":3}}`, true},
+		{`{"a":{"b":1,"b":2}}`, false},
+		{`{"a":{"b":1},"a":2}`, false},
+		{many(5, ""), true},
+		{many(40, ""), true},
+		{many(40, "k3"), false},
+		{many(40, "k39"), false},
+		{many(15, "k0"), false},
+		{`{"x":[{"k1":1}],` + many(30, "")[1:], true},
+		{`{"k1":1,"o":` + many(30, "") + `,"k1":2}`, false},
+		{`{"k1":1,"o":` + many(30, "") + `,"k2":2}`, true},
+	} {
+		if err := Check([]byte(tc.doc)); (err == nil) != tc.ok {
+			t.Errorf("Check(%.60q…) = %v, want ok %v", tc.doc, err, tc.ok)
+		}
+	}
 }

@@ -1,7 +1,6 @@
 package strictjson
 
 import (
-	"fmt"
 	"strings"
 	"testing"
 )
@@ -47,44 +46,6 @@ func BenchmarkCheck(b *testing.B) {
 	for b.Loop() {
 		if err := Check(doc); err != nil {
 			b.Fatal(err)
-		}
-	}
-}
-
-// TestKeysAcrossObjects checks that keys are compared within one object
-// only, and in objects of more keys than are compared one by one.
-func TestKeysAcrossObjects(t *testing.T) {
-	many := func(n int, dup string) string {
-		var b strings.Builder
-		b.WriteString("{")
-		for i := range n {
-			fmt.Fprintf(&b, `"k%d":%d,`, i, i)
-		}
-		if dup != "" {
-			fmt.Fprintf(&b, `%q:0,`, dup)
-		}
-		b.WriteString(`"last":{"k1":1,"k2":[{"k1":2},{"k1":3}]}}`)
-		return b.String()
-	}
-	for _, tc := range []struct {
-		doc string
-		ok  bool
-	}{
-		{`[{"a":1},{"a":2}]`, true},
-		{`{"a":{"b":1},"b":2,"c":{"a":3}}`, true},
-		{`{"a":{"b":1,"b":2}}`, false},
-		{`{"a":{"b":1},"a":2}`, false},
-		{many(5, ""), true},
-		{many(40, ""), true},
-		{many(40, "k3"), false},
-		{many(40, "k39"), false},
-		{many(15, "k0"), false},
-		{`{"x":[{"k1":1}],` + many(30, "")[1:], true},
-		{`{"k1":1,"o":` + many(30, "") + `,"k1":2}`, false},
-		{`{"k1":1,"o":` + many(30, "") + `,"k2":2}`, true},
-	} {
-		if err := Check([]byte(tc.doc)); (err == nil) != tc.ok {
-			t.Errorf("Check(%.60q…) = %v, want ok %v", tc.doc, err, tc.ok)
 		}
 	}
 }
