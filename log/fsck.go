@@ -90,9 +90,6 @@ func Fsck(ctx context.Context, store Storage, v note.Verifier, progress func(don
 		}
 		rep.Checkpoints = append(rep.Checkpoints, CheckpointCheck{What: what, Size: cp.Size, Root: cp.Hash})
 	}
-	reader := tiles.NewReader(tiles.Expanding(func(ctx context.Context, id tiles.ID) ([]byte, error) {
-		return store.ReadTile(ctx, id.Level, id.Index)
-	}))
 	rng := tiles.RangeFactory.NewEmptyRange(0)
 	// open holds the tiles being recomputed; a tile is compared with the
 	// stored one once it is full, or at the end.
@@ -150,17 +147,22 @@ func Fsck(ctx context.Context, store Storage, v note.Verifier, progress func(don
 		if err != nil {
 			return nil, fmt.Errorf("stored entry bundle %d is malformed: %w", b, err)
 		}
+		// The leaf hashes of the bundle's entries: the level-0 tile of the
+		// same index, read once for all of them.
+		leaves, err := store.ReadTile(ctx, 0, b)
+		if err != nil {
+			return nil, fmt.Errorf("couldn't read the leaf hashes of entry bundle %d from the tiles: %w", b, err)
+		}
 		for j, e := range entries {
 			i := b*tiles.Width + uint64(j)
 			if i >= tree.Size {
 				break
 			}
 			h := tiles.LeafHash(e)
-			want, err := reader.Node(ctx, 0, i)
-			if err != nil {
-				return nil, fmt.Errorf("couldn't read the leaf hash of entry %d from the tiles: %w", i, err)
+			if len(leaves) < (j+1)*tiles.HashSize {
+				return nil, fmt.Errorf("couldn't read the leaf hash of entry %d from the tiles: tile %s holds %d hashes", i, tiles.Path(0, b, 0), len(leaves)/tiles.HashSize)
 			}
-			if !bytes.Equal(h, want) {
+			if want := leaves[j*tiles.HashSize : (j+1)*tiles.HashSize]; !bytes.Equal(h, want) {
 				rep.Bad++
 				if rep.FirstBad < 0 {
 					rep.FirstBad = int64(i)
