@@ -256,6 +256,10 @@ type KeyTrust struct {
 	RequireProvenance bool
 }
 
+// anyBuilderID matches every builder ID: trust by keys names no builder.
+// Compiled once, as KeyPolicy runs for each bundle a verifier checks.
+var anyBuilderID = regexp.MustCompile("")
+
 // KeyPolicyRule is the name of the one rule of a [KeyPolicy].
 const KeyPolicyRule = "trusted keys"
 
@@ -273,7 +277,7 @@ func KeyPolicy(t KeyTrust) *Policy {
 	if builder == nil {
 		builder, _ = keys.NewRing()
 	}
-	b := &Builder{Name: "builder keys", IDRegex: regexp.MustCompile(""), Keys: builder}
+	b := &Builder{Name: "builder keys", IDRegex: anyBuilderID, Keys: builder}
 	return &Policy{
 		builders: map[string]*Builder{b.Name: b},
 		rules: []*Rule{{
