@@ -24,8 +24,6 @@ import (
 	"github.com/fwledger/fwledger/provenance/keyless"
 )
 
-func readInterop(t *testing.T, name string) []byte { return fwtest.ReadInterop(t, name) }
-
 // delegatorPolicy trusts the SLSA GitHub generator's delegator workflow,
 // keylessly, for acme-x1, with sourceRepository as given.
 func delegatorPolicy(t *testing.T, sourceRepository string) *provenance.Policy {
@@ -52,7 +50,7 @@ rules:
       minSLSALevel: 3
       sources: [{repo: "git+https://github.com/slsa-framework/example-package", refs: ["refs/tags/v*"]}]
 `
-	files := map[string][]byte{"release-1.pub": pub, "trusted_root.json": readInterop(t, "sigstore-public-good.trusted_root.json")}
+	files := map[string][]byte{"release-1.pub": pub, "trusted_root.json": fwtest.ReadInterop(t, "sigstore-public-good.trusted_root.json")}
 	p := fwtest.Policy(t, text, files)
 	return p
 }
@@ -62,8 +60,8 @@ rules:
 // release of that artifact, and verifies the bundle as a device would.
 func TestKeylessProvenanceEndToEnd(t *testing.T) {
 	ctx := context.Background()
-	delegator := bytes.TrimSpace(readInterop(t, "slsa-github-generator-delegator-v2.1.0.build.slsa.json"))
-	gha := bytes.TrimSpace(readInterop(t, "gha-attest-build-provenance.rules_lint-v1.3.1.tar.gz.intoto.jsonl"))
+	delegator := bytes.TrimSpace(fwtest.ReadInterop(t, "slsa-github-generator-delegator-v2.1.0.build.slsa.json"))
+	gha := bytes.TrimSpace(fwtest.ReadInterop(t, "gha-attest-build-provenance.rules_lint-v1.3.1.tar.gz.intoto.jsonl"))
 	pol := delegatorPolicy(t, "https://github.com/slsa-framework/example-package")
 	kv, err := keyless.NewVerifier(pol.TrustedRoot)
 	if err != nil {
@@ -131,7 +129,7 @@ func TestKeylessProvenanceEndToEnd(t *testing.T) {
 }
 
 func TestKeylessNeedsPolicy(t *testing.T) {
-	delegator := bytes.TrimSpace(readInterop(t, "slsa-github-generator-delegator-v2.1.0.build.slsa.json"))
+	delegator := bytes.TrimSpace(fwtest.ReadInterop(t, "slsa-github-generator-delegator-v2.1.0.build.slsa.json"))
 	l := fwtest.StartLog(t, fwtest.LogOptions{ReleaseKeys: []*keys.PrivateKey{rel1}, BuilderKeys: []*keys.PrivateKey{fwtest.Builder}})
 	var he *logclient.HTTPError
 	if _, err := newClient(t, l).Add(context.Background(), delegator); !errors.As(err, &he) || he.Status != 403 || !strings.Contains(he.Message, "only with a policy") {
@@ -153,7 +151,7 @@ func TestExternalKeySignedProvenance(t *testing.T) {
 			} `json:"provenance"`
 		} `json:"provenance_summary"`
 	}
-	if err := json.Unmarshal(readInterop(t, "gcb-slsa-v1.gcloud-container-github.json"), &w); err != nil {
+	if err := json.Unmarshal(fwtest.ReadInterop(t, "gcb-slsa-v1.gcloud-container-github.json"), &w); err != nil {
 		t.Fatal(err)
 	}
 	raw := []byte(w.Summary.Provenance[0].Envelope)
@@ -161,7 +159,7 @@ func TestExternalKeySignedProvenance(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	gcbKey, err := keys.ParsePublic(readInterop(t, "gcb-google-hosted-worker_1.pub.pem"))
+	gcbKey, err := keys.ParsePublic(fwtest.ReadInterop(t, "gcb-google-hosted-worker_1.pub.pem"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -206,7 +204,7 @@ func npmBundle(t *testing.T) ([]byte, []byte) {
 			Bundle        json.RawMessage `json:"bundle"`
 		} `json:"attestations"`
 	}
-	if err := json.Unmarshal(readInterop(t, "npm-gundam-visor-1.0.1.attestations.json"), &w); err != nil {
+	if err := json.Unmarshal(fwtest.ReadInterop(t, "npm-gundam-visor-1.0.1.attestations.json"), &w); err != nil {
 		t.Fatal(err)
 	}
 	for _, a := range w.Attestations {
@@ -226,7 +224,7 @@ func npmBundle(t *testing.T) ([]byte, []byte) {
 // workflow for provenance, keylessly.
 func npmPolicy(t *testing.T) *provenance.Policy {
 	pub, _ := rel1.Public().Marshal()
-	files := map[string][]byte{"release-1.pub": pub, "trusted_root.json": readInterop(t, "sigstore-public-good.trusted_root.json")}
+	files := map[string][]byte{"release-1.pub": pub, "trusted_root.json": fwtest.ReadInterop(t, "sigstore-public-good.trusted_root.json")}
 	p := fwtest.Policy(t, `
 version: 1
 keys:

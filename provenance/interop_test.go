@@ -12,10 +12,8 @@ import (
 	"github.com/fwledger/fwledger/provenance"
 )
 
-func readInterop(t *testing.T, name string) []byte { return fwtest.ReadInterop(t, name) }
-
 func ringFromPEM(t *testing.T, name string) *keys.Ring {
-	k, err := keys.ParsePublic(readInterop(t, name))
+	k, err := keys.ParsePublic(fwtest.ReadInterop(t, name))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -37,7 +35,7 @@ func gcbEnvelope(t *testing.T) []byte {
 			} `json:"provenance"`
 		} `json:"provenance_summary"`
 	}
-	if err := json.Unmarshal(readInterop(t, "gcb-slsa-v1.gcloud-container-github.json"), &w); err != nil {
+	if err := json.Unmarshal(fwtest.ReadInterop(t, "gcb-slsa-v1.gcloud-container-github.json"), &w); err != nil {
 		t.Fatal(err)
 	}
 	return w.Summary.Provenance[0].Envelope
@@ -54,7 +52,7 @@ func npmPublishEnvelope(t *testing.T) []byte {
 			} `json:"bundle"`
 		} `json:"attestations"`
 	}
-	if err := json.Unmarshal(readInterop(t, "npm-gundam-visor-1.0.1.attestations.json"), &a); err != nil {
+	if err := json.Unmarshal(fwtest.ReadInterop(t, "npm-gundam-visor-1.0.1.attestations.json"), &a); err != nil {
 		t.Fatal(err)
 	}
 	for _, at := range a.Attestations {
