@@ -15,9 +15,9 @@ import (
 	"time"
 )
 
-// BuildBinary builds the main package in dir (relative to the test's
+// buildBinary builds the main package in dir (relative to the test's
 // package) into a temporary directory and returns the binary's path.
-func BuildBinary(dir, out string) (string, error) {
+func buildBinary(dir, out string) (string, error) {
 	if b, err := exec.Command("go", "build", "-o", out, dir).CombinedOutput(); err != nil {
 		return "", fmt.Errorf("building %s: %v\n%s", dir, err, b)
 	}
@@ -34,7 +34,7 @@ func RunWithBinary(m *testing.M, name string, bin *string) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	if *bin, err = BuildBinary(".", filepath.Join(dir, name)); err != nil {
+	if *bin, err = buildBinary(".", filepath.Join(dir, name)); err != nil {
 		os.RemoveAll(dir)
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)

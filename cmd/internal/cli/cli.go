@@ -35,9 +35,9 @@ func (s *Strings) Set(v string) error {
 	return nil
 }
 
-// NewLogger returns a slog logger writing to w at level ("debug", "info",
+// newLogger returns a slog logger writing to w at level ("debug", "info",
 // "warn", "error") in format ("json" or "text").
-func NewLogger(w io.Writer, level, format string) (*slog.Logger, error) {
+func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
 	var l slog.Level
 	if err := l.UnmarshalText([]byte(level)); err != nil {
 		return nil, fmt.Errorf("invalid log level %q: want debug, info, warn or error", level)
@@ -223,7 +223,7 @@ func AddServerFlags(fs *flag.FlagSet, d ServerDefaults) *ServerFlags {
 
 // Logger returns the logger --log-level and --log-format ask for.
 func (f *ServerFlags) Logger(w io.Writer) (*slog.Logger, error) {
-	return NewLogger(w, *f.logLevel, *f.logFormat)
+	return newLogger(w, *f.logLevel, *f.logFormat)
 }
 
 // Limits returns the limits the flags set, or an error naming the flag at

@@ -12,7 +12,7 @@ import (
 func TestLoggerDurations(t *testing.T) {
 	for _, format := range []string{"json", "text"} {
 		var b bytes.Buffer
-		l, err := NewLogger(&b, "info", format)
+		l, err := newLogger(&b, "info", format)
 		if err != nil {
 			t.Fatal(err)
 		}
