@@ -237,7 +237,14 @@ func (p *PublicKey) DSSEVerifier() (dsse.Verifier, error) {
 	if err != nil {
 		return nil, err
 	}
-	return sslibVerifier(k)
+	v, err := sslibVerifier(k)
+	if err != nil {
+		return nil, err
+	}
+	if pub, ok := p.Key.(ed25519.PublicKey); ok {
+		return newEd25519Verifier(v, pub), nil
+	}
+	return v, nil
 }
 
 // DSSESigner returns a DSSE signer for k whose KeyID is k's DSSE key ID.
