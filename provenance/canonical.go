@@ -93,6 +93,9 @@ func Canonicalize(data []byte) ([]byte, error) {
 // CheckCanonical returns a *NonCanonicalError unless data, a parsed DSSE
 // envelope env, is in the canonical encoding.
 func CheckCanonical(data []byte, env *Envelope) error {
+	if env.canonical != nil && bytes.Equal(data, env.canonical) {
+		return nil // parseCanonical read it
+	}
 	canon, err := canonicalEnvelope(&env.Envelope, env.Body)
 	if err != nil {
 		return err

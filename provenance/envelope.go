@@ -78,6 +78,10 @@ type Envelope struct {
 	// checks each signature with each key once. An Envelope is not for
 	// concurrent use.
 	checked map[sigCheck]error
+
+	// canonical is the data the envelope was parsed from if parseCanonical
+	// found it in the canonical encoding.
+	canonical []byte
 }
 
 type sigCheck struct {
@@ -109,6 +113,14 @@ func parseEnvelope(data []byte, limit int) (*Envelope, error) {
 	if len(data) > limit {
 		return nil, &EnvelopeError{Err: fmt.Errorf("envelope is %d bytes, more than the limit of %d", len(data), limit)}
 	}
+	if env, ok := parseCanonical(data); ok {
+		return env, nil
+	}
+	return parseEnvelopeJSON(data)
+}
+
+// parseEnvelopeJSON parses an envelope in any encoding the rules allow.
+func parseEnvelopeJSON(data []byte) (*Envelope, error) {
 	if err := strictjson.Check(data); err != nil {
 		return nil, &EnvelopeError{Err: err}
 	}

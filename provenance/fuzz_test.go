@@ -210,3 +210,52 @@ func FuzzProbeMayFind(f *testing.F) {
 		}
 	})
 }
+
+// FuzzParseCanonical holds parseCanonical, the one-pass parser of canonical
+// envelopes, to the general parser and CheckCanonical: whatever it takes,
+// they take as canonical, with the same fields; and it takes every canonical
+// envelope whose bytes are printable ASCII that encoding/json writes as
+// they are.
+func FuzzParseCanonical(f *testing.F) {
+	for _, s := range []string{
+		`{"payloadType":"application/vnd.in-toto+json","payload":"e30=","signatures":[{"keyid":"k","sig":"AA=="}]}`,
+		`{"payloadType":"application/vnd.in-toto+json","payload":"e31=","signatures":[{"keyid":"k","sig":"AA=="}]}`,
+		`{"payloadType":"application/vnd.in-toto+json","payload":"e30=","signatures":[{"keyid":"","sig":"AA=="},{"keyid":"a","sig":"AA=="}]}`,
+		`{"payloadType":"application/vnd.in-toto+json","payload":"e30=","signatures":[{"keyid":"b","sig":"AA=="},{"keyid":"a","sig":"AA=="}]}`,
+		`{"payloadType":"application/vnd.in-toto+json","payload":"e30=","signatures":[{"keyid":"a","sig":"AA=="},{"keyid":"a","sig":"AA=="}]}`,
+		`{"payloadType":"application/vnd.in-toto+json","payload":"e30=","signatures":[{"keyid":"a\u003c","sig":"AA=="}]}`,
+		`{"payloadType":"application/vnd.in-toto+json","payload":"e30","signatures":[{"keyid":"k","sig":"AA=="}]}`,
+		`{"payloadType":"application/vnd.in-toto+json","payload":"e3\n0=","signatures":[{"keyid":"k","sig":"AA=="}]}`,
+		`{"payloadType":"application/vnd.in-toto+json","payload":"e30=","signatures":[{"keyid":"k","sig":"AA=="}]}` + "\n",
+		`{"payloadType":"application/vnd.in-toto+json","payload":"e30=","signatures":[{"keyid":"k","sig":"AA=="}],"payload":"e30="}`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		fast, ok := parseCanonical(data)
+		slow, err := parseEnvelopeJSON(data)
+		if ok {
+			if err != nil {
+				t.Fatalf("parseCanonical took %q, which the general parser refuses: %v", data, err)
+			}
+			if err := CheckCanonical(data, slow); err != nil {
+				t.Fatalf("parseCanonical took %q, which is not canonical: %v", data, err)
+			}
+			if !reflect.DeepEqual(fast.Envelope, slow.Envelope) || !bytes.Equal(fast.Body, slow.Body) {
+				t.Fatalf("the parsers disagree on %q: %+v vs %+v", data, fast.Envelope, slow.Envelope)
+			}
+			return
+		}
+		if err != nil || CheckCanonical(data, slow) != nil {
+			return
+		}
+		for _, c := range data {
+			if c < 0x20 || c > 0x7e || c == '<' || c == '>' || c == '&' || c == '\\' {
+				return
+			}
+		}
+		if len(data) <= MaxEnvelopeSize {
+			t.Fatalf("parseCanonical refused %q, a canonical envelope", data)
+		}
+	})
+}
