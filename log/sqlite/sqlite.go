@@ -105,7 +105,18 @@ type Storage struct {
 	// never change, so that reading several entries of one bundle reads
 	// its blob once.
 	full *lru.Cache[uint64, [][]byte]
+
+	// partial is the entry bundle being filled as the last integration
+	// left it, ending at entry partialEnd, so that the next integration
+	// need not read its entries again. Only Integrate uses it, and
+	// integrations do not overlap (log.Storage).
+	partial    []byte
+	partialEnd uint64
 }
+
+// bundleCap is the capacity a new entry bundle starts with: room for a
+// bundle of typical entries without growing.
+const bundleCap = 256 << 10
 
 // Open opens (creating if needed) the log database in dir and locks dir.
 func Open(ctx context.Context, dir string) (*Storage, error) {
@@ -354,14 +365,21 @@ func (s *Storage) Integrate(ctx context.Context, max int) (_ log.Tree, err error
 		return log.Tree{}, err
 	}
 	// bundle holds the entries of the entry bundle being filled.
-	var bundle []byte
+	bundle := make([]byte, 0, bundleCap)
 	first := size / tiles.Width * tiles.Width
-	if first < size {
-		if bundle, err = s.entriesTx(ctx, tx, first, size); err != nil {
+	switch {
+	case first == size:
+	case s.partial != nil && s.partialEnd == size:
+		bundle = s.partial // appended to in place: it is dropped below until the commit
+	default:
+		part, err := s.entriesTx(ctx, tx, first, size)
+		if err != nil {
 			rows.Close()
 			return log.Tree{}, err
 		}
+		bundle = append(bundle, part...)
 	}
+	s.partial = nil
 	var fullBundles []uint64
 	var bundleData [][]byte
 	want := size
@@ -393,7 +411,7 @@ func (s *Storage) Integrate(ctx context.Context, max int) (_ log.Tree, err error
 		if want%tiles.Width == 0 {
 			fullBundles = append(fullBundles, want/tiles.Width-1)
 			bundleData = append(bundleData, bundle)
-			bundle = nil
+			bundle = make([]byte, 0, bundleCap)
 		}
 	}
 	rows.Close()
@@ -430,6 +448,7 @@ func (s *Storage) Integrate(ctx context.Context, max int) (_ log.Tree, err error
 	if err := tx.Commit(); err != nil {
 		return log.Tree{}, fmt.Errorf("couldn't commit integration: %w", err)
 	}
+	s.partial, s.partialEnd = bundle, end
 	return log.Tree{Size: end, Root: newRoot}, nil
 }
 
