@@ -1,6 +1,7 @@
 package ledger
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -55,7 +56,8 @@ func (l *Ledger) Subject(ctx context.Context, d digest.Digest, after int64, limi
 		if err != nil {
 			return nil, err
 		}
-		if s.Entry != nil {
+		// The release key is a prefix of the digest: compare it whole.
+		if s.Entry != nil && about(s, d) {
 			p.Statements = append(p.Statements, s)
 		}
 	}
@@ -63,6 +65,20 @@ func (l *Ledger) Subject(ctx context.Context, d digest.Digest, after int64, limi
 		p.Next = int64(idxs[len(idxs)-1])
 	}
 	return p, nil
+}
+
+// about reports whether s is a release of image d or provenance with
+// subject d.
+func about(s *Statement, d digest.Digest) bool {
+	switch s.Kind {
+	case provenance.KindRelease:
+		return s.Release.Image == d
+	case provenance.KindProvenance:
+		return slices.ContainsFunc(s.Provenance.Subjects, func(sd provenance.SubjectDigest) bool {
+			return sd.Alg == "sha256" && bytes.Equal(sd.Value, d[:])
+		})
+	}
+	return false
 }
 
 // Endorsed returns the digests of the provenance entries that logged

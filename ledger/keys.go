@@ -27,25 +27,30 @@ const (
 // indexVersion is the version of the lookup keys entryKeys makes. A storage
 // indexed under another version is reindexed at start-up (see New).
 // Version 2 indexes releases by their image apart from provenance, and
-// layouts by their statement.
-const indexVersion = 2
+// layouts by their statement. Version 3 shortens the release and model
+// keys, a third of the index's bytes.
+const indexVersion = 3
 
 func subjectKey(d digest.Digest) []byte  { return append([]byte{keySubjectSHA256}, d[:]...) }
-func releaseKey(d digest.Digest) []byte  { return append([]byte{keyRelease}, d[:]...) }
+func releaseKey(d digest.Digest) []byte  { return append([]byte{keyRelease}, d[:16]...) }
 func subject512Key(d []byte) []byte      { return append([]byte{keySubjectSHA512}, d...) }
 func envelopeKey(d digest.Digest) []byte { return append([]byte{keyEnvelope}, d[:]...) }
 
-// Statement keys use 16 bytes of the digest, as model keys do: readers
-// compare the full digests, so a collision costs a wasted read, not a
-// wrong answer.
+// Statement and release keys use 16 bytes of the digest: readers compare
+// the full digests, so a collision costs a wasted read, not a wrong answer
+// (and deduplication compares whole statements).
 func statementKey(d digest.Digest) []byte { return append([]byte{keyStatement}, d[:16]...) }
 
-// Model keys use 16 bytes of the hash: readers compare the names exactly,
-// so a collision costs a wasted read, not a wrong answer.
+// Model keys use 8 bytes of the hash: readers compare the names exactly,
+// so a collision costs a wasted read, not a wrong answer, and one model's
+// rows are few among many models.
 func modelKey(model string) []byte {
 	h := sha256.Sum256([]byte(model))
-	return append([]byte{keyModel}, h[:16]...)
+	return append([]byte{keyModel}, h[:modelHashBytes]...)
 }
+
+// modelHashBytes is how many bytes of a model name's hash its keys use.
+const modelHashBytes = 8
 
 // modelVersionKey is the model's key followed by the version itself (at
 // most maxVersionInKey bytes of it), not a hash of the two: a model's
@@ -55,7 +60,7 @@ func modelKey(model string) []byte {
 // docs/BENCHMARKS.md).
 func modelVersionKey(model, version string) []byte {
 	h := sha256.Sum256([]byte(model))
-	k := append([]byte{keyModelVersion}, h[:16]...)
+	k := append([]byte{keyModelVersion}, h[:modelHashBytes]...)
 	if len(version) > maxVersionInKey {
 		version = version[:maxVersionInKey]
 	}

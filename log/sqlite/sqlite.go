@@ -34,6 +34,7 @@ import (
 	"fmt"
 	"math"
 	"path/filepath"
+	"slices"
 
 	"github.com/fwledger/fwledger/internal/dirlock"
 	"github.com/fwledger/fwledger/internal/sqlitedb"
@@ -77,7 +78,7 @@ CREATE TABLE IF NOT EXISTS tiles (
 CREATE TABLE IF NOT EXISTS lookup (
 	key  BLOB NOT NULL,
 	idx  INTEGER NOT NULL,
-	leaf BLOB NOT NULL, -- leaf hash (in the row of an entry's first key), for duplicate detection
+	leaf BLOB NOT NULL, -- in the row of an entry's first key, the first leafPrefix bytes of its leaf hash (all 32 in rows written before), for duplicate detection
 	PRIMARY KEY (key, idx)
 ) WITHOUT ROWID;
 `
@@ -260,7 +261,7 @@ func (s *Storage) Sequence(ctx context.Context, leaves []log.Leaf) (_ []log.Sequ
 		if len(keys) == 0 {
 			keys = [][]byte{l.Hash}
 		}
-		same, others, more, err := candidates(ctx, find, keys[0], l.Hash, start)
+		same, others, more, err := candidates(ctx, tx, find, keys[0], l.Hash, start)
 		if err != nil {
 			return nil, err
 		}
@@ -298,22 +299,46 @@ func (s *Storage) Sequence(ctx context.Context, leaves []log.Leaf) (_ []log.Sequ
 // leaf hash is hash (same, -1 if none), and the others sequenced before
 // index start, that is before this write (at most log.MaxDedupCandidates;
 // more if there are more). Only an entry's first key's row holds its leaf
-// hash, so an entry with key as another key is among the others.
-func candidates(ctx context.Context, find *sql.Stmt, key, hash []byte, start uint64) (same int64, others []uint64, more bool, err error) {
+// hash, so an entry with key as another key is among the others. The row
+// holds the hash's first leafPrefix bytes; an entry whose prefix matches is
+// read to compare the whole hash, which costs a read only for a duplicate.
+func candidates(ctx context.Context, tx *sql.Tx, find *sql.Stmt, key, hash []byte, start uint64) (same int64, others []uint64, more bool, err error) {
 	rows, err := find.QueryContext(ctx, key, log.MaxDedupCandidates+1)
 	if err != nil {
 		return -1, nil, false, err
 	}
-	defer rows.Close()
 	same = -1
+	var check []uint64 // rows whose prefix matches
 	for rows.Next() {
 		var idx uint64
 		var leaf []byte
 		if err := rows.Scan(&idx, &leaf); err != nil {
+			rows.Close()
 			return -1, nil, false, err
 		}
 		switch {
 		case bytes.Equal(leaf, hash):
+			same = int64(idx)
+		case len(leaf) == leafPrefix && bytes.HasPrefix(hash, leaf):
+			check = append(check, idx)
+		case idx >= start:
+		case len(others) == log.MaxDedupCandidates:
+			more = true
+		default:
+			others = append(others, idx)
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return -1, nil, false, err
+	}
+	for _, idx := range check {
+		data, err := entryTx(ctx, tx, idx)
+		if err != nil {
+			return -1, nil, false, err
+		}
+		switch {
+		case bytes.Equal(tiles.LeafHash(data), hash):
 			same = int64(idx)
 		case idx >= start:
 		case len(others) == log.MaxDedupCandidates:
@@ -322,7 +347,32 @@ func candidates(ctx context.Context, find *sql.Stmt, key, hash []byte, start uin
 			others = append(others, idx)
 		}
 	}
-	return same, others, more, rows.Err()
+	slices.Sort(others)
+	return same, others, more, nil
+}
+
+// leafPrefix is how many bytes of an entry's leaf hash its first lookup row
+// holds: enough that another entry under the same key rarely shares them
+// (which costs a read of that entry, not a wrong answer).
+const leafPrefix = 8
+
+// entryTx reads entry idx in tx: from the entries table, or from its full
+// entry bundle.
+func entryTx(ctx context.Context, tx *sql.Tx, idx uint64) ([]byte, error) {
+	var data []byte
+	err := tx.QueryRowContext(ctx, `SELECT data FROM entries WHERE idx = ?`, idx).Scan(&data)
+	if !errors.Is(err, sql.ErrNoRows) {
+		return data, err
+	}
+	var bundle []byte
+	if err := tx.QueryRowContext(ctx, `SELECT data FROM bundles WHERE idx = ?`, idx/tiles.Width).Scan(&bundle); err != nil {
+		return nil, fmt.Errorf("entry %d, found in the lookup index: %w", idx, err)
+	}
+	es, err := tiles.SplitBundle(bundle)
+	if err != nil || len(es) != tiles.Width {
+		return nil, fmt.Errorf("stored entry bundle %d is corrupt: %v", idx/tiles.Width, err)
+	}
+	return es[idx%tiles.Width], nil
 }
 
 func tileKey(level, index uint64) int64 { return int64(level<<56 | index) }
@@ -802,7 +852,7 @@ func insertKeys(ctx context.Context, addKey *sql.Stmt, idx uint64, leafHash []by
 		if len(k) > 80 {
 			return fmt.Errorf("lookup key of %d bytes is longer than 80", len(k))
 		}
-		leaf := leafHash
+		leaf := leafHash[:leafPrefix]
 		if j > 0 {
 			leaf = []byte{}
 		}
