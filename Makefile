@@ -43,7 +43,8 @@ test: vet
 vet:
 	$(GO) vet ./...
 
-## bench: Go benchmarks and the HTTP load benchmark; writes docs/BENCHMARKS.md
+## bench: Go benchmarks and the HTTP load benchmark; writes docs/BENCHMARKS.md.
+## BASE=<commit> also runs the same loads against that commit, built in a git worktree
 bench:
 	./scripts/bench.sh
 

@@ -52,10 +52,19 @@ run() {
 		--require-provenance=false 2>"$d/log.err" &
 	pid=$!; pids=("$pid")
 	url=http://$(serving_addr "$d/log.err")
-	"$tools/fwbench" append --log "$url" --key "$work/release.key" --entries "$ENTRIES" --concurrency "$CONCURRENCY" --window 20000 >"$out/append.json"
+	"$tools/fwbench" append --log "$url" --key "$work/release.key" --entries "$ENTRIES" --concurrency "$CONCURRENCY" --window 20000 \
+		--pid "$pid" >"$out/append.json"
 	"$tools/fwbench" read --log "$url" --duration "$READ_DURATION" --concurrency 32 >"$out/read.json"
 	kill -TERM "$pid"; wait "$pid"; pids=()
 	"$tools/fwbench" storage --data "$d/log" >"$out/storage.json"
+	# The same load from 64 clients, a fifth as many entries, into a fresh log.
+	"$bin/fwlog" serve --data "$d/log64" --addr 127.0.0.1:0 --origin bench.example/log64 --release-keys "$work/release.pub" \
+		--require-provenance=false 2>"$d/log64.err" &
+	pid=$!; pids=("$pid")
+	url=http://$(serving_addr "$d/log64.err")
+	"$tools/fwbench" append --log "$url" --key "$work/release.key" --entries $((ENTRIES / 5)) --seed "$ENTRIES" \
+		--concurrency 64 --window 20000 >"$out/append64.json"
+	kill -TERM "$pid"; wait "$pid"; pids=()
 	"$bin/fwlog" serve --data "$d/pairs" --addr 127.0.0.1:0 --origin bench.example/pairs --release-keys "$work/release.pub" \
 		--builder-keys "$work/builder.pub" 2>"$d/pairs.err" &
 	pid=$!; pids=("$pid")

@@ -13,8 +13,11 @@
 #   6. abuse without a key: 300 connections holding 2 MiB bodies into a fresh fwlog
 #      while releases with provenance are submitted (scripts/abuse.sh alone);
 #   7. the Go benchmarks (go test -bench), and BenchmarkVerifyPair on one core.
+#   8. with BASE set, scripts/bench-compare.sh BASE: the same loads against
+#      fwlog and fwwitness built from commit BASE, in the same session.
 # Usage: scripts/bench.sh            (or: make bench)
 #        ENTRIES=100000 scripts/bench.sh   for a quick run (no 1M comparison)
+#        BASE=2b68ffb make bench           beside commit 2b68ffb
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
@@ -142,7 +145,8 @@ go test -run '^$' -bench 'VerifyPair' -benchtime 3s -count 1 -cpu 1 ./provenance
 
 cpu=$(sed -n 's/^model name[^:]*: //p' /proc/cpuinfo | head -1)
 cmd="make bench"
-[ "$ENTRIES" != 1020000 ] && cmd="ENTRIES=$ENTRIES make bench"
+[ "$ENTRIES" != 1020000 ] && cmd="ENTRIES=$ENTRIES $cmd"
+[ -n "${BASE:-}" ] && cmd="BASE=$BASE $cmd"
 "$bin/fwbench" report --append "$work/append.json" --append64 "$work/append64.json" --read "$work/read.json" --storage "$work/storage.json" \
 	--gobench "$work/gobench.txt" --pairs "$work/pairs.json" --pair1cpu "$work/pair1cpu.txt" \
 	--witness "$work/witness.json" --rounds "$work/rounds.json" --witnessed "$work/witnessed.json" --abuse "$work/abuse.json" --command "$cmd" --cpu "$cpu" >"$work/report.md"
@@ -162,3 +166,7 @@ fi
 cp "$work/report.md" "$OUT"
 echo "wrote $OUT" >&2
 if [ -n "$KEEP" ]; then mkdir -p "$KEEP" && cp "$work"/*.json "$work"/*.txt "$KEEP"/; fi
+if [ -n "${BASE:-}" ]; then
+	echo "comparison with $BASE" >&2
+	OUT=$OUT TITLE="${TITLE:-Compared with $BASE, in the same session}" scripts/bench-compare.sh "$BASE"
+fi

@@ -50,6 +50,14 @@ func comparePhase(args []string) error {
 			return r.IntegrationP99, err
 		}
 	}
+	appendCPU := func(dir string) (float64, error) {
+		var r AppendResult
+		err := readJSON(filepath.Join(dir, "append.json"), &r)
+		if err == nil && r.ServerCPUPer1000 == 0 {
+			err = fmt.Errorf("%s: no server CPU time measured", dir)
+		}
+		return r.ServerCPUPer1000, err
+	}
 	readRate := func(kind string) func(string) (float64, error) {
 		return func(dir string) (float64, error) {
 			var r ReadResult
@@ -65,6 +73,8 @@ func comparePhase(args []string) error {
 	measures := []measure{
 		{"appends over HTTP (bare releases, 256 clients)", "entries/s", appendRate("append.json", false), false},
 		{"acknowledgement → checkpoint p99, same load", "ms", appendP99("append.json"), true},
+		{"fwlog's CPU time (user+sys), same load", "ms per 1,000 entries", appendCPU, true},
+		{"appends over HTTP (bare releases, 64 clients)", "entries/s", appendRate("append64.json", false), false},
 		{"release+provenance pairs over HTTP", "pairs/s", appendRate("pairs.json", true), false},
 		{"`GET /checkpoint`", "requests/s", readRate("checkpoint"), false},
 		{"`GET /tile/<L>/<N>`", "requests/s", readRate("tile"), false},
