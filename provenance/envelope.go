@@ -36,6 +36,11 @@
 //     verify costs a bounded amount of work; the others are ignored.
 //   - Each trusted key counts once, and at least the threshold of distinct
 //     trusted keys must have signed, or the result is a [*ThresholdError].
+//   - An Ed25519 signature verifies exactly when crypto/ed25519 says so (the
+//     cofactorless equation, S below the group order, R compared in its
+//     canonical encoding); the keys package checks it with precomputed
+//     tables of the key under those rules, and never in batches, whose
+//     cofactored equation accepts more.
 package provenance
 
 import (
