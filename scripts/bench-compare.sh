@@ -31,7 +31,8 @@ trap cleanup EXIT
 
 base=$(git rev-parse --short "$BASE")
 head=$(git rev-parse --short HEAD)
-[ -z "$(git status --porcelain --untracked-files=no)" ] || head="$head+changes"
+# Changes to the report itself (make bench writes it first) are not changes to the build.
+[ -z "$(git status --porcelain --untracked-files=no -- . ":(exclude)$OUT")" ] || head="$head+changes"
 echo "building $base (base) and $head (head) into $work" >&2
 git worktree add --detach --force "$work/base-src" "$BASE" >/dev/null
 (cd "$work/base-src" && go build -o "$work/base/" ./cmd/fwlog ./cmd/fwwitness)
