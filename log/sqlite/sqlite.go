@@ -78,7 +78,7 @@ CREATE TABLE IF NOT EXISTS tiles (
 CREATE TABLE IF NOT EXISTS lookup (
 	key  BLOB NOT NULL,
 	idx  INTEGER NOT NULL,
-	leaf BLOB NOT NULL, -- in the row of an entry's first key, the first leafPrefix bytes of its leaf hash (all 32 in rows written before), for duplicate detection
+	leaf BLOB NOT NULL, -- in the row of an entry's first key, the first leafPrefix bytes of its leaf hash (more in rows written before), for duplicate detection
 	PRIMARY KEY (key, idx)
 ) WITHOUT ROWID;
 `
@@ -319,7 +319,7 @@ func candidates(ctx context.Context, tx *sql.Tx, find *sql.Stmt, key, hash []byt
 		switch {
 		case bytes.Equal(leaf, hash):
 			same = int64(idx)
-		case len(leaf) == leafPrefix && bytes.HasPrefix(hash, leaf):
+		case len(leaf) > 0 && bytes.HasPrefix(hash, leaf):
 			check = append(check, idx)
 		case idx >= start:
 		case len(others) == log.MaxDedupCandidates:
@@ -352,9 +352,10 @@ func candidates(ctx context.Context, tx *sql.Tx, find *sql.Stmt, key, hash []byt
 }
 
 // leafPrefix is how many bytes of an entry's leaf hash its first lookup row
-// holds: enough that another entry under the same key rarely shares them
-// (which costs a read of that entry, not a wrong answer).
-const leafPrefix = 8
+// holds: enough that another entry under the same key (another release of
+// one image, say) rarely shares them, which costs a read of that entry, not
+// a wrong answer.
+const leafPrefix = 4
 
 // entryTx reads entry idx in tx: from the entries table, or from its full
 // entry bundle.

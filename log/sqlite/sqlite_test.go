@@ -154,7 +154,8 @@ func TestDuplicateByLeafPrefix(t *testing.T) {
 	if _, err := s.Sequence(ctx, []log.Leaf{first}); err != nil {
 		t.Fatal(err)
 	}
-	// Another entry whose (claimed) leaf hash shares the first 8 bytes.
+	// Another entry whose (claimed) leaf hash shares the first 8 bytes (more
+	// than the row holds).
 	collide := append(append([]byte(nil), first.Hash[:8]...), bytes.Repeat([]byte{1}, 24)...)
 	var offered []uint64
 	other := log.Leaf{Data: []byte("other"), Hash: collide, Keys: [][]byte{key}, Dedup: func(idxs []uint64, more bool) (uint64, bool) {
@@ -208,12 +209,15 @@ func TestDuplicateByLeafPrefix(t *testing.T) {
 		t.Errorf("entry 0 again, from its bundle = %+v, %v; want a duplicate of 0", res, err)
 	}
 
-	// A row written with the whole leaf hash, as before.
-	if _, err := db.Exec(`UPDATE lookup SET leaf = ? WHERE key = ? AND idx = 0`, first.Hash, key); err != nil {
-		t.Fatal(err)
-	}
-	res, err = s.Sequence(ctx, []log.Leaf{first})
-	if err != nil || !res[0].Dup || res[0].Index != 0 {
-		t.Errorf("entry 0 again, under a whole-hash row = %+v, %v; want a duplicate of 0", res, err)
+	// Rows written with more of the leaf hash, as before: 8 bytes, and all.
+	for _, n := range []int{8, 32} {
+		if _, err := db.Exec(`UPDATE lookup SET leaf = ? WHERE key = ? AND idx = 0`, first.Hash[:n], key); err != nil {
+			t.Fatal(err)
+		}
+		res, err = s.Sequence(ctx, []log.Leaf{first})
+		if err != nil || !res[0].Dup || res[0].Index != 0 {
+			t.Errorf("entry 0 again, under a row with %d bytes of its hash = %+v, %v; want a duplicate of 0", n, res, err)
+		}
 	}
 }
+

@@ -267,7 +267,7 @@ func reportPhase(args []string) error {
 		p("| part | table | bytes per entry |\n| --- | --- | --- |\n")
 		p("| leaf: the entry bytes, in full entry bundles or not yet bundled | `bundles`, `entries` | %.1f |\n", leaf)
 		p("| hashes: the Merkle tree as C2SP tiles | `tiles` | %.1f |\n", pe["tiles"])
-		p("| index: image digest (16 bytes, with 8 of the leaf hash, for deduplication), model and model+version of each release, envelope digest of provenance → index | `lookup` | %.1f |\n", pe["lookup"])
+		p("| index: image digest (16 bytes, with 4 of the leaf hash, for deduplication), model and model+version of each release, envelope digest of provenance → index | `lookup` | %.1f |\n", pe["lookup"])
 		p("| everything else (schema, state, free pages) | | %.1f |\n", other)
 	}
 
