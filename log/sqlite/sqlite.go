@@ -416,7 +416,7 @@ func (s *Storage) Integrate(ctx context.Context, max int) (_ log.Tree, err error
 		return log.Tree{}, err
 	}
 	// bundle holds the entries of the entry bundle being filled.
-	bundle := make([]byte, 0, bundleCap)
+	var bundle []byte
 	first := size / tiles.Width * tiles.Width
 	switch {
 	case first == size:
@@ -428,7 +428,7 @@ func (s *Storage) Integrate(ctx context.Context, max int) (_ log.Tree, err error
 			rows.Close()
 			return log.Tree{}, err
 		}
-		bundle = append(bundle, part...)
+		bundle = append(make([]byte, 0, bundleCap), part...)
 	}
 	s.partial = nil
 	var fullBundles []uint64
@@ -455,6 +455,9 @@ func (s *Storage) Integrate(ctx context.Context, max int) (_ log.Tree, err error
 			rows.Close()
 			return log.Tree{}, err
 		}
+		if bundle == nil {
+			bundle = make([]byte, 0, bundleCap)
+		}
 		if bundle, err = tiles.AppendEntry(bundle, data); err != nil {
 			rows.Close()
 			return log.Tree{}, err
@@ -462,7 +465,7 @@ func (s *Storage) Integrate(ctx context.Context, max int) (_ log.Tree, err error
 		if want%tiles.Width == 0 {
 			fullBundles = append(fullBundles, want/tiles.Width-1)
 			bundleData = append(bundleData, bundle)
-			bundle = make([]byte, 0, bundleCap)
+			bundle = nil
 		}
 	}
 	rows.Close()

@@ -220,4 +220,3 @@ func TestDuplicateByLeafPrefix(t *testing.T) {
 		}
 	}
 }
-
