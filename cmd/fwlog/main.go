@@ -65,7 +65,7 @@ func serve(args []string, _, stderr io.Writer) int {
 		layoutKeys  cli.Strings
 		requireProv = fs.Bool("require-provenance", true, "refuse releases that endorse no provenance; set false only for a log migrating from unattested releases")
 		policyFile  = fs.String("policy", "", "policy `file` every release must pass (its builders' keys are accepted for provenance)")
-		interval    = fs.Duration("integrate-interval", 100*time.Millisecond, "least time between integrations into a signed checkpoint")
+		interval    = fs.Duration("integrate-interval", 50*time.Millisecond, "least time between integrations into a signed checkpoint")
 		batch       = fs.Int("integrate-batch", 8192, "most entries integrated in one step")
 		queue       = fs.Int("queue-size", 16384, "submissions waiting to be sequenced before new ones get 503")
 		tileCache   = fs.Int("tile-cache", 4096, "expanded tiles cached for proofs (about 16 KiB each)")
