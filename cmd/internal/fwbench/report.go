@@ -276,6 +276,7 @@ func reportPhase(args []string) error {
 	p("- `BenchmarkVerifyRelease`: what the log checks per release, on one core.\n")
 	p("- `BenchmarkVerifyPair`: a release and its provenance, with a policy rule.\n")
 	p("- `BenchmarkAdd`: verified, durable submissions without HTTP (128 goroutines per core).\n")
+	p("- `BenchmarkAppendStages`: each stage of the append path alone, per entry: parse, verify, and the SQLite sequencing write and integration of 256 entries (see \"The verified append path, stage by stage\").\n")
 	p("- `BenchmarkSequence`: the SQLite storage alone, batches of 64, at two log sizes.\n")
 	p("- `BenchmarkInclusionProof`: a proof in a 2^20-leaf tree from cached tiles.\n")
 	p("- `BenchmarkVerifyBundle`: a device's offline verification of a bundle with a 1 MiB image.\n")
