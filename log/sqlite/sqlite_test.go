@@ -97,18 +97,31 @@ func TestSecondOpenRefused(t *testing.T) {
 	s2.Close()
 }
 
+// openWithDB opens a storage in a new directory, and its database file
+// directly, for a test to alter behind the storage's back.
+func openWithDB(t *testing.T) (*sqlite.Storage, *sql.DB) {
+	t.Helper()
+	dir := t.TempDir()
+	s, err := sqlite.Open(context.Background(), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	db, err := sql.Open("sqlite3", "file:"+filepath.Join(dir, sqlite.DatabaseFile)+"?_busy_timeout=5000")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return s, db
+}
+
 // TestIntegrateRefusesCorruptEntry: an entry altered after it was
 // sequenced, before it was integrated, is refused by Integrate, which
 // changes nothing; the tree never commits to bytes other than those
 // acknowledged.
 func TestIntegrateRefusesCorruptEntry(t *testing.T) {
 	ctx := context.Background()
-	dir := t.TempDir()
-	s, err := sqlite.Open(ctx, dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s, db := openWithDB(t)
 	var leaves []log.Leaf
 	for i := 0; i < 5; i++ {
 		data := []byte(fmt.Sprint("entry ", i))
@@ -117,15 +130,10 @@ func TestIntegrateRefusesCorruptEntry(t *testing.T) {
 	if _, err := s.Sequence(ctx, leaves); err != nil {
 		t.Fatal(err)
 	}
-	db, err := sql.Open("sqlite3", "file:"+filepath.Join(dir, sqlite.DatabaseFile))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
 	if _, err := db.Exec(`UPDATE entries SET data = 'entry X' WHERE idx = 3`); err != nil {
 		t.Fatal(err)
 	}
-	_, err = s.Integrate(ctx, 10)
+	_, err := s.Integrate(ctx, 10)
 	var ce *log.CorruptError
 	if !errors.As(err, &ce) || ce.Index != 3 || !bytes.Equal(ce.Want, leaves[3].Hash) {
 		t.Fatalf("Integrate of a corrupt entry = %v, want a CorruptError for entry 3", err)
@@ -143,12 +151,7 @@ func TestIntegrateRefusesCorruptEntry(t *testing.T) {
 // written with the whole hash, as before, still match.
 func TestDuplicateByLeafPrefix(t *testing.T) {
 	ctx := context.Background()
-	dir := t.TempDir()
-	s, err := sqlite.Open(ctx, dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s, db := openWithDB(t)
 	key := []byte("image")
 	first := log.Leaf{Data: []byte("first"), Hash: tiles.LeafHash([]byte("first")), Keys: [][]byte{key}}
 	if _, err := s.Sequence(ctx, []log.Leaf{first}); err != nil {
@@ -187,11 +190,6 @@ func TestDuplicateByLeafPrefix(t *testing.T) {
 	if _, err := s.Sequence(ctx, fill); err != nil {
 		t.Fatal(err)
 	}
-	db, err := sql.Open("sqlite3", "file:"+filepath.Join(dir, sqlite.DatabaseFile)+"?_busy_timeout=5000")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
 	// Entry 1's stored leaf hash is not its data's (the test claimed one),
 	// so integration stops there; correct it first, as a real leaf would be.
 	if _, err := db.Exec(`UPDATE entries SET leaf = ? WHERE idx = 1`, tiles.LeafHash([]byte("other"))); err != nil {
