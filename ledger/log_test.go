@@ -272,6 +272,8 @@ func TestBadInput(t *testing.T) {
 	badVersion := fwtest.SignRelease(t, fwtest.NewRelease(img, nil), rel1)
 	badVersion = fwtest.SignPayload(t, bytes.Replace(envelopeBody(t, badVersion), []byte(`"1.4.0"`), []byte(`"1.4"`), 1), rel1)
 	dupKey := []byte(`{"payloadType":"application/vnd.in-toto+json","payloadType":"x","payload":"e30=","signatures":[{"keyid":"","sig":"AA=="}]}`)
+	// in-toto-golang's validation panicked on an empty rule (FuzzParseEntry).
+	emptyRuleLayout := []byte(`{"signed":{"_type":"layout","steps":[{"_type":"step","pubkeys":[],"expected_command":null,"threshold":1,"name":"build","expected_materials":[[]],"expected_products":[]}],"inspect":[],"keys":{},"expires":"2030-01-01T00:00:00Z","readme":""},"signatures":[{"keyid":"k","sig":"00"}]}`)
 
 	for _, tc := range []struct {
 		desc, method, path string
@@ -288,6 +290,7 @@ func TestBadInput(t *testing.T) {
 		{"no signatures", "POST", "/v1/entries", noSigs, 400, "no signatures"},
 		{"payload not a statement", "POST", "/v1/entries", payloadNotJSON, 400, "invalid statement"},
 		{"wrong predicate type", "POST", "/v1/entries", wrongPredicate, 400, "predicateType"},
+		{"layout with an empty artifact rule", "POST", "/v1/entries", emptyRuleLayout, 400, `"build": artifact rule 0 is empty`},
 		{"invalid version", "POST", "/v1/entries", badVersion, 400, "invalid version"},
 		{"bad signature", "POST", "/v1/entries", badSig, 403, "does not verify"},
 		{"trailing newline", "POST", "/v1/entries", append(bytes.Clone(good), '\n'), 400, "not in the canonical encoding (docs/FORMATS.md, \"Canonical envelope\"): it ends with whitespace or a newline"},

@@ -74,10 +74,49 @@ func parseMetablock(data []byte, signed, signatures json.RawMessage) (*intoto.Me
 	default:
 		return nil, &StatementError{Err: fmt.Errorf("in-toto metadata _type is %q, want layout or link", typ.Type)}
 	}
-	if err := intoto.ValidateMetablock(*mb); err != nil {
+	if l, ok := mb.Signed.(intoto.Layout); ok {
+		if err := checkRules(l); err != nil {
+			return nil, &StatementError{Err: fmt.Errorf("invalid in-toto layout: %w", err)}
+		}
+	}
+	if err := validateMetablock(mb); err != nil {
 		return nil, &StatementError{Err: fmt.Errorf("invalid in-toto metadata: %w", err)}
 	}
 	return mb, nil
+}
+
+// checkRules refuses an empty artifact rule, on which in-toto-golang's
+// validation indexes past the end and panics (FuzzParseEntry found it).
+func checkRules(l intoto.Layout) error {
+	items := make([]intoto.SupplyChainItem, 0, len(l.Steps)+len(l.Inspect))
+	for _, st := range l.Steps {
+		items = append(items, st.SupplyChainItem)
+	}
+	for _, in := range l.Inspect {
+		items = append(items, in.SupplyChainItem)
+	}
+	for _, it := range items {
+		for _, rules := range [][][]string{it.ExpectedMaterials, it.ExpectedProducts} {
+			for i, r := range rules {
+				if len(r) == 0 {
+					return fmt.Errorf("%q: artifact rule %d is empty", it.Name, i)
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// validateMetablock is in-toto-golang's validation, with any panic of
+// its on hostile input turned into an error: every byte of an entry comes
+// from the network.
+func validateMetablock(mb *intoto.Metablock) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("in-toto-golang could not validate it: %v", r)
+		}
+	}()
+	return intoto.ValidateMetablock(*mb)
 }
 
 // Layout returns the in-toto layout of a layout entry.
