@@ -333,12 +333,12 @@ func candidates(ctx context.Context, tx *sql.Tx, find *sql.Stmt, key, hash []byt
 		return -1, nil, false, err
 	}
 	for _, idx := range check {
-		data, err := entryTx(ctx, tx, idx)
+		leaf, err := leafHashTx(ctx, tx, idx)
 		if err != nil {
 			return -1, nil, false, err
 		}
 		switch {
-		case bytes.Equal(tiles.LeafHash(data), hash):
+		case bytes.Equal(leaf, hash):
 			same = int64(idx)
 		case idx >= start:
 		case len(others) == log.MaxDedupCandidates:
@@ -357,23 +357,35 @@ func candidates(ctx context.Context, tx *sql.Tx, find *sql.Stmt, key, hash []byt
 // a wrong answer.
 const leafPrefix = 4
 
-// entryTx reads entry idx in tx: from the entries table, or from its full
-// entry bundle.
-func entryTx(ctx context.Context, tx *sql.Tx, idx uint64) ([]byte, error) {
-	var data []byte
-	err := tx.QueryRowContext(ctx, `SELECT data FROM entries WHERE idx = ?`, idx).Scan(&data)
-	if !errors.Is(err, sql.ErrNoRows) {
-		return data, err
+// leafHashTx reads the leaf hash of entry idx in tx: from the entries
+// table (hashing the entry in rows written before the hash was kept), or
+// from the level-0 tile once its entry bundle is full. Either costs a small
+// read, whatever the size of the entry bundle: a replay of a logged entry,
+// which anyone can send, must not make the writer read a whole bundle.
+func leafHashTx(ctx context.Context, tx *sql.Tx, idx uint64) ([]byte, error) {
+	var leaf []byte
+	err := tx.QueryRowContext(ctx, `SELECT leaf FROM entries WHERE idx = ?`, idx).Scan(&leaf)
+	switch {
+	case err == nil && len(leaf) == tiles.HashSize:
+		return leaf, nil
+	case err == nil:
+		var data []byte
+		if err := tx.QueryRowContext(ctx, `SELECT data FROM entries WHERE idx = ?`, idx).Scan(&data); err != nil {
+			return nil, err
+		}
+		return tiles.LeafHash(data), nil
+	case !errors.Is(err, sql.ErrNoRows):
+		return nil, err
 	}
-	var bundle []byte
-	if err := tx.QueryRowContext(ctx, `SELECT data FROM bundles WHERE idx = ?`, idx/tiles.Width).Scan(&bundle); err != nil {
+	var tile []byte
+	if err := tx.QueryRowContext(ctx, `SELECT data FROM tiles WHERE id = ?`, tileKey(0, idx/tiles.Width)).Scan(&tile); err != nil {
 		return nil, fmt.Errorf("entry %d, found in the lookup index: %w", idx, err)
 	}
-	es, err := tiles.SplitBundle(bundle)
-	if err != nil || len(es) != tiles.Width {
-		return nil, fmt.Errorf("stored entry bundle %d is corrupt: %v", idx/tiles.Width, err)
+	i := int(idx%tiles.Width) * tiles.HashSize
+	if len(tile) < i+tiles.HashSize {
+		return nil, fmt.Errorf("entry %d, found in the lookup index, is beyond its level-0 tile of %d bytes", idx, len(tile))
 	}
-	return es[idx%tiles.Width], nil
+	return tile[i : i+tiles.HashSize], nil
 }
 
 func tileKey(level, index uint64) int64 { return int64(level<<56 | index) }
