@@ -74,7 +74,8 @@ func parseCanonical(data []byte) (*Envelope, bool) {
 	if len(p.data) != 0 {
 		return nil, false
 	}
-	return &Envelope{Envelope: env, Body: body, canonical: data}, true
+	// A copy: the caller may reuse data once it is parsed.
+	return &Envelope{Envelope: env, Body: body, canonical: bytes.Clone(data)}, true
 }
 
 // canonicalScanner consumes the front of data.
