@@ -28,12 +28,19 @@ func comparePhase(args []string) error {
 		// lower is better (latencies, bytes).
 		lower bool
 	}
-	appendRate := func(file string, pairs bool) func(string) (float64, error) {
+	// fromAppend reads an append phase's JSON in a run's directory and
+	// takes one figure of it.
+	fromAppend := func(file string, pick func(dir string, r AppendResult) (float64, error)) func(string) (float64, error) {
 		return func(dir string) (float64, error) {
 			var r AppendResult
 			if err := readJSON(filepath.Join(dir, file), &r); err != nil {
 				return 0, err
 			}
+			return pick(dir, r)
+		}
+	}
+	appendRate := func(file string, pairs bool) func(string) (float64, error) {
+		return fromAppend(file, func(dir string, r AppendResult) (float64, error) {
 			if r.Errors != 0 {
 				return 0, fmt.Errorf("%s: %d failed submissions", dir, r.Errors)
 			}
@@ -41,23 +48,17 @@ func comparePhase(args []string) error {
 				return r.PairRate, nil
 			}
 			return r.Rate, nil
-		}
+		})
 	}
 	appendP99 := func(file string) func(string) (float64, error) {
-		return func(dir string) (float64, error) {
-			var r AppendResult
-			err := readJSON(filepath.Join(dir, file), &r)
-			return r.IntegrationP99, err
-		}
+		return fromAppend(file, func(_ string, r AppendResult) (float64, error) { return r.IntegrationP99, nil })
 	}
-	appendCPU := func(dir string) (float64, error) {
-		var r AppendResult
-		err := readJSON(filepath.Join(dir, "append.json"), &r)
-		if err == nil && r.ServerCPUPer1000 == 0 {
-			err = fmt.Errorf("%s: no server CPU time measured", dir)
+	appendCPU := fromAppend("append.json", func(dir string, r AppendResult) (float64, error) {
+		if r.ServerCPUPer1000 == 0 {
+			return 0, fmt.Errorf("%s: no server CPU time measured", dir)
 		}
-		return r.ServerCPUPer1000, err
-	}
+		return r.ServerCPUPer1000, nil
+	})
 	readRate := func(kind string) func(string) (float64, error) {
 		return func(dir string) (float64, error) {
 			var r ReadResult
