@@ -34,7 +34,6 @@ import (
 	"fmt"
 	"math"
 	"path/filepath"
-	"slices"
 
 	"github.com/fwledger/fwledger/internal/dirlock"
 	"github.com/fwledger/fwledger/internal/sqlitedb"
@@ -303,51 +302,45 @@ func (s *Storage) Sequence(ctx context.Context, leaves []log.Leaf) (_ []log.Sequ
 // holds the hash's first leafPrefix bytes; an entry whose prefix matches is
 // read to compare the whole hash, which costs a read only for a duplicate.
 func candidates(ctx context.Context, tx *sql.Tx, find *sql.Stmt, key, hash []byte, start uint64) (same int64, others []uint64, more bool, err error) {
+	type row struct {
+		idx  uint64
+		leaf []byte
+	}
+	var found []row
 	rows, err := find.QueryContext(ctx, key, log.MaxDedupCandidates+1)
 	if err != nil {
 		return -1, nil, false, err
 	}
-	same = -1
-	var check []uint64 // rows whose prefix matches
 	for rows.Next() {
-		var idx uint64
-		var leaf []byte
-		if err := rows.Scan(&idx, &leaf); err != nil {
+		var r row
+		if err := rows.Scan(&r.idx, &r.leaf); err != nil {
 			rows.Close()
 			return -1, nil, false, err
 		}
-		switch {
-		case bytes.Equal(leaf, hash):
-			same = int64(idx)
-		case len(leaf) > 0 && bytes.HasPrefix(hash, leaf):
-			check = append(check, idx)
-		case idx >= start:
-		case len(others) == log.MaxDedupCandidates:
-			more = true
-		default:
-			others = append(others, idx)
-		}
+		found = append(found, r)
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
 		return -1, nil, false, err
 	}
-	for _, idx := range check {
-		leaf, err := leafHashTx(ctx, tx, idx)
-		if err != nil {
-			return -1, nil, false, err
+	same = -1
+	for _, r := range found {
+		if len(r.leaf) > 0 && len(r.leaf) < len(hash) && bytes.HasPrefix(hash, r.leaf) {
+			// Only a prefix: the whole hash decides.
+			if r.leaf, err = leafHashTx(ctx, tx, r.idx); err != nil {
+				return -1, nil, false, err
+			}
 		}
 		switch {
-		case bytes.Equal(leaf, hash):
-			same = int64(idx)
-		case idx >= start:
+		case bytes.Equal(r.leaf, hash):
+			same = int64(r.idx)
+		case r.idx >= start:
 		case len(others) == log.MaxDedupCandidates:
 			more = true
 		default:
-			others = append(others, idx)
+			others = append(others, r.idx)
 		}
 	}
-	slices.Sort(others)
 	return same, others, more, nil
 }
 
@@ -377,8 +370,8 @@ func leafHashTx(ctx context.Context, tx *sql.Tx, idx uint64) ([]byte, error) {
 	case !errors.Is(err, sql.ErrNoRows):
 		return nil, err
 	}
-	var tile []byte
-	if err := tx.QueryRowContext(ctx, `SELECT data FROM tiles WHERE id = ?`, tileKey(0, idx/tiles.Width)).Scan(&tile); err != nil {
+	tile, err := tileTx(ctx, tx, 0, idx/tiles.Width)
+	if err != nil {
 		return nil, fmt.Errorf("entry %d, found in the lookup index: %w", idx, err)
 	}
 	i := int(idx%tiles.Width) * tiles.HashSize
@@ -389,6 +382,16 @@ func leafHashTx(ctx context.Context, tx *sql.Tx, idx uint64) ([]byte, error) {
 }
 
 func tileKey(level, index uint64) int64 { return int64(level<<56 | index) }
+
+// tileTx reads tile level/index in tx: nil if there is none.
+func tileTx(ctx context.Context, tx *sql.Tx, level, index uint64) ([]byte, error) {
+	var data []byte
+	err := tx.QueryRowContext(ctx, `SELECT data FROM tiles WHERE id = ?`, tileKey(level, index)).Scan(&data)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	return data, err
+}
 
 // Integrate implements log.Storage.
 func (s *Storage) Integrate(ctx context.Context, max int) (_ log.Tree, err error) {
@@ -412,15 +415,7 @@ func (s *Storage) Integrate(ctx context.Context, max int) (_ log.Tree, err error
 	if err != nil {
 		return log.Tree{}, fmt.Errorf("stored compact range: %w", err)
 	}
-	readTile := func(id tiles.ID) ([]byte, error) {
-		var data []byte
-		err := tx.QueryRowContext(ctx, `SELECT data FROM tiles WHERE id = ?`, tileKey(id.Level, id.Index)).Scan(&data)
-		if errors.Is(err, sql.ErrNoRows) {
-			return nil, nil
-		}
-		return data, err
-	}
-	b := tiles.NewBuilder(rng, readTile)
+	b := tiles.NewBuilder(rng, func(id tiles.ID) ([]byte, error) { return tileTx(ctx, tx, id.Level, id.Index) })
 
 	end := min(sequenced, size+uint64(max))
 	rows, err := tx.QueryContext(ctx, `SELECT idx, data, leaf FROM entries WHERE idx >= ? AND idx < ? ORDER BY idx`, size, end)
