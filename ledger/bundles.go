@@ -1,7 +1,6 @@
 package ledger
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -74,9 +73,7 @@ func about(s *Statement, d digest.Digest) bool {
 	case provenance.KindRelease:
 		return s.Release.Image == d
 	case provenance.KindProvenance:
-		return slices.ContainsFunc(s.Provenance.Subjects, func(sd provenance.SubjectDigest) bool {
-			return sd.Alg == "sha256" && bytes.Equal(sd.Value, d[:])
-		})
+		return s.Provenance.HasDigest("sha256", d[:])
 	}
 	return false
 }
