@@ -23,6 +23,7 @@ const (
 	PathBundles          = "/v1/bundles/"     // + sha256:<hex>
 	PathReleases         = "/v1/releases"     // ?model=&version=
 	PathImages           = "/v1/images/"      // + sha256:<hex>
+	PathRevocations      = "/v1/revocations"  // ?after=
 	PathCheckpoint       = "/checkpoint"
 )
 
@@ -145,6 +146,31 @@ type Release struct {
 // Releases is the response of GET /v1/releases.
 type Releases struct {
 	Releases []Release `json:"releases"`
+	// Next, when present, is the value of "after" that continues the list.
+	Next *uint64 `json:"next,omitempty"`
+}
+
+// Revocation is one logged revocation in the response of GET
+// /v1/revocations.
+type Revocation struct {
+	Index      uint64 `json:"index"`
+	Integrated bool   `json:"integrated"`
+	// Revokes is "key" or "release".
+	Revokes string `json:"revokes"`
+	// KeyID and FromIndex are set for a key revocation; Image for a
+	// release revocation.
+	KeyID     string  `json:"key_id,omitempty"`
+	FromIndex *uint64 `json:"from_index,omitempty"`
+	Image     string  `json:"image,omitempty"`
+	Reason    string  `json:"reason"`
+	Created   string  `json:"created"`
+	// Entry is the exact logged envelope (standard base64 in JSON).
+	Entry []byte `json:"entry"`
+}
+
+// Revocations is the response of GET /v1/revocations.
+type Revocations struct {
+	Revocations []Revocation `json:"revocations"`
 	// Next, when present, is the value of "after" that continues the list.
 	Next *uint64 `json:"next,omitempty"`
 }

@@ -14,10 +14,16 @@
 //	  },
 //	  "provenance": [
 //	    {"entry": "<base64 of a provenance envelope>", "proof": "c2sp.org/tlog-proof@v1\nindex 4\n..."}
+//	  ],
+//	  "revocations": [
+//	    {"entry": "<base64 of a revocation envelope>", "proof": "c2sp.org/tlog-proof@v1\nindex 2\n..."}
 //	  ]
 //	}
 //
-// Every proof in a bundle carries the same checkpoint. Parsing checks
+// Every proof in a bundle carries the same checkpoint. Revocations are
+// every revocation the log holds below the checkpoint's size, in log
+// order, so that a verifier can match them to the checkpoint's
+// commitment (package revocation). Parsing checks
 // structure and limits only; package client verifies.
 package bundle
 
@@ -45,6 +51,9 @@ const (
 	MaxProofSize   = 16 << 10
 	MaxProvenance  = 8
 	MaxLinks       = 16
+	// MaxRevocations is the most revocations a log holds: a bundle
+	// carries them all.
+	MaxRevocations = 1024
 )
 
 // A Bundle is a release and the provenance about its image, each with its
@@ -58,6 +67,9 @@ type Bundle struct {
 	// names, if any.
 	Layout *Entry
 	Links  []Entry
+	// Revocations are every revocation logged below the checkpoint's size,
+	// in log order.
+	Revocations []Entry
 }
 
 // Bytes returns the entry itself: Content when the leaf is a reference,
@@ -82,6 +94,9 @@ func (b *Bundle) Entries() []*Entry {
 	for i := range b.Links {
 		out = append(out, &b.Links[i])
 	}
+	for i := range b.Revocations {
+		out = append(out, &b.Revocations[i])
+	}
 	return out
 }
 
@@ -102,6 +117,8 @@ type jsonBundle struct {
 	Provenance []jsonEntry `json:"provenance,omitempty"`
 	Layout     *jsonEntry  `json:"layout,omitempty"`
 	Links      []jsonEntry `json:"links,omitempty"`
+	// Revocations is absent when there are none.
+	Revocations []jsonEntry `json:"revocations,omitempty"`
 }
 
 type jsonEntry struct {
@@ -124,6 +141,9 @@ func (b *Bundle) Marshal() ([]byte, error) {
 	}
 	for _, l := range b.Links {
 		jb.Links = append(jb.Links, jsonEntry{Entry: l.Data, Proof: string(l.Proof.Marshal())})
+	}
+	for _, r := range b.Revocations {
+		jb.Revocations = append(jb.Revocations, jsonEntry{Entry: r.Data, Proof: string(r.Proof.Marshal())})
 	}
 	return json.MarshalIndent(jb, "", "  ")
 }
@@ -162,6 +182,9 @@ func Parse(data []byte) (*Bundle, error) {
 	if len(jb.Links) > MaxLinks {
 		return nil, fmt.Errorf("bundle holds %d links, more than the limit of %d", len(jb.Links), MaxLinks)
 	}
+	if len(jb.Revocations) > MaxRevocations {
+		return nil, fmt.Errorf("bundle holds %d revocations, more than the limit of %d", len(jb.Revocations), MaxRevocations)
+	}
 	same := func(what string, je *jsonEntry) (*Entry, error) {
 		e, err := parseEntry(je)
 		if err != nil {
@@ -190,6 +213,19 @@ func Parse(data []byte) (*Bundle, error) {
 			return nil, err
 		}
 		b.Links = append(b.Links, *e)
+	}
+	for i := range jb.Revocations {
+		e, err := same(fmt.Sprintf("revocations[%d]", i), &jb.Revocations[i])
+		if err != nil {
+			return nil, err
+		}
+		if e.Content != nil {
+			return nil, fmt.Errorf("revocations[%d] comes with content: a revocation is a DSSE envelope logged as it is", i)
+		}
+		if i > 0 && e.Proof.Index <= b.Revocations[i-1].Proof.Index {
+			return nil, fmt.Errorf("revocations[%d] is not after revocations[%d] in the log: revocations are in log order", i, i-1)
+		}
+		b.Revocations = append(b.Revocations, *e)
 	}
 	return b, nil
 }

@@ -188,6 +188,9 @@ type LogOptions struct {
 	WitnessTimeout  time.Duration
 	WitnessRefresh  time.Duration
 	WitnessFailOpen bool
+	// RevocationKeys sign revocations; RevocationThreshold of them must.
+	RevocationKeys      []*keys.PrivateKey
+	RevocationThreshold int
 	// Logger receives the log's logs (default: discarded).
 	Logger *slog.Logger
 }
@@ -270,13 +273,18 @@ func OpenLog(ctx context.Context, store log.Storage, o LogOptions) (*ledger.Ledg
 		Signer: signer, Verifier: verifier, VerifierKey: vkey, Storage: store,
 		IntegrateInterval: o.Interval, QueueSize: o.QueueSize,
 		Witnesser: o.Witnesser, WitnessTimeout: o.WitnessTimeout, WitnessRefresh: o.WitnessRefresh, WitnessFailOpen: o.WitnessFailOpen,
-		Logger: o.Logger,
+		Extensions: ledger.CheckpointExtensions(), Logger: o.Logger,
 	})
+	if err != nil {
+		return nil, err
+	}
+	revokers, err := ringOf(o.RevocationKeys)
 	if err != nil {
 		return nil, err
 	}
 	return ledger.New(ctx, l, ledger.Config{
 		ReleaseKeys: ring, BuilderKeys: builders, RequireProvenance: o.RequireProvenance, Policy: o.Policy, Keyless: o.Keyless, LayoutKeys: o.LayoutKeys,
+		RevocationKeys: revokers, RevocationThreshold: o.RevocationThreshold,
 		Images: images, Blobs: blobs, Logger: o.Logger,
 	})
 }

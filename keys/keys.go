@@ -56,6 +56,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -626,6 +627,22 @@ func Merge(rings ...*Ring) *Ring {
 			}
 			v, _ := r.Lookup(id)
 			out.byID[id] = v
+			out.ids = append(out.ids, id)
+		}
+	}
+	return out
+}
+
+// Without returns a ring of the keys of r that drop does not name, in the
+// same order; r itself when drop is nil or names none.
+func (r *Ring) Without(drop func(id string) bool) *Ring {
+	if drop == nil || !slices.ContainsFunc(r.IDs(), drop) {
+		return r
+	}
+	out := &Ring{byID: make(map[string]dsse.Verifier)}
+	for _, id := range r.ids {
+		if !drop(id) {
+			out.byID[id] = r.byID[id]
 			out.ids = append(out.ids, id)
 		}
 	}

@@ -177,7 +177,8 @@ func (l *Ledger) latestRelease(ctx context.Context, d digest.Digest) (*Statement
 // it names them; then rebuilds (provenance about the image that the release
 // does not endorse), at most one per distinct signer and none by a signer
 // of the endorsed provenance, earliest first; the in-toto layout and links
-// the release names; and a tlog-proof for each.
+// the release names; every revocation logged below the checkpoint's size,
+// which its extension line commits to; and a tlog-proof for each.
 func (l *Ledger) Bundle(ctx context.Context, d digest.Digest, index int64) ([]byte, error) {
 	p := l.log.Published()
 	var rel *Statement
@@ -262,6 +263,17 @@ func (l *Ledger) Bundle(ctx context.Context, d digest.Digest, index int64) ([]by
 				b.Links = append(b.Links, e)
 			}
 		}
+	}
+	revs, err := l.revocationsBelow(ctx, p.Size)
+	if err != nil {
+		return nil, err
+	}
+	for _, s := range revs {
+		e, err := entry(s)
+		if err != nil {
+			return nil, err
+		}
+		b.Revocations = append(b.Revocations, e)
 	}
 	return b.Marshal()
 }

@@ -57,6 +57,7 @@ func classify(err error) class {
 		badReq  *badRequest
 		mErr    *methodError
 		tooBig  *http.MaxBytesError
+		revoked *RevokedError
 	)
 	switch {
 	case errors.As(err, &mErr):
@@ -67,6 +68,14 @@ func classify(err error) class {
 		return class{http.StatusInternalServerError, "storage"}
 	case errors.As(err, &pendErr):
 		return class{http.StatusServiceUnavailable, "error"}
+	case errors.As(err, &revoked):
+		// Before the policy violation it may unwrap to: the revocation
+		// is why.
+		return class{http.StatusForbidden, "revoked"}
+	case errors.Is(err, ErrNoRevocationKeys):
+		return class{http.StatusForbidden, "bad_signature"}
+	case errors.Is(err, ErrRevocationsFull):
+		return class{http.StatusConflict, "error"}
 	case errors.As(err, &polErr):
 		// Before the errors a policy violation unwraps to (the failed
 		// check's): it is the policy's verdict.

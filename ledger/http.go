@@ -44,6 +44,7 @@ func NewHandler(l *Ledger) http.Handler {
 	mux.HandleFunc(api.PathSubjects+"{digest}", h.get(h.subject))
 	mux.HandleFunc(api.PathBundles+"{digest}", h.get(h.bundle))
 	mux.HandleFunc(api.PathReleases, h.get(h.releases))
+	mux.HandleFunc(api.PathRevocations, h.get(h.revocations))
 	mux.HandleFunc(api.PathImages+"{digest}", h.image)
 	mux.HandleFunc("/healthz", h.get(func(w http.ResponseWriter, r *http.Request) error {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
@@ -398,6 +399,38 @@ func (h *handler) releases(w http.ResponseWriter, r *http.Request) error {
 			a.Provenance = append(a.Provenance, pd.String())
 		}
 		resp.Releases = append(resp.Releases, a)
+	}
+	if page.More {
+		next := uint64(page.Next)
+		resp.Next = &next
+	}
+	return writeJSON(w, cacheMutable, resp)
+}
+
+func (h *handler) revocations(w http.ResponseWriter, r *http.Request) error {
+	after, err := parseAfter(r)
+	if err != nil {
+		return err
+	}
+	page, err := h.l.Revocations(r.Context(), after, api.MaxLookupResults)
+	if err != nil {
+		return err
+	}
+	resp := api.Revocations{Revocations: []api.Revocation{}}
+	for _, s := range page.Statements {
+		rv := s.Revocation
+		a := api.Revocation{
+			Index: s.Index, Integrated: s.Index < page.Size, Revokes: rv.Revokes, Reason: rv.Reason,
+			Created: rv.Created.UTC().Format(time.RFC3339), Entry: s.Data,
+		}
+		switch rv.Revokes {
+		case provenance.RevokeKey:
+			from := rv.FromIndex
+			a.KeyID, a.FromIndex = rv.KeyID, &from
+		case provenance.RevokeRelease:
+			a.Image = rv.Image.String()
+		}
+		resp.Revocations = append(resp.Revocations, a)
 	}
 	if page.More {
 		next := uint64(page.Next)

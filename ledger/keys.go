@@ -22,13 +22,22 @@ const (
 	keyModelVersion  = 5 // model key hash (first 8 bytes), then the version
 	keyStatement     = 6 // the statement digest (what the signatures sign) of a layout, first 16 bytes
 	keyRelease       = 8 // the SHA-256 digest of a release's image, first 16 bytes
+	keyRevocations   = 9 // every revocation (the key is this byte alone)
+	keyRevocationOf  = 10 // a revocation's subject digest (revoked key ID or image), first 16 bytes
 )
+
+// revocationsKey lists every revocation, in log order: the set a
+// checkpoint commits to and a bundle carries.
+var revocationsKey = []byte{keyRevocations}
+
+func revocationOfKey(d digest.Digest) []byte { return append([]byte{keyRevocationOf}, d[:16]...) }
 
 // indexVersion is the version of the lookup keys entryKeys makes. A storage
 // indexed under another version is reindexed at start-up (see New).
 // Version 2 indexes releases by their image apart from provenance, and
 // layouts by their statement. Version 3 shortens the release and model
-// keys, a third of the index's bytes.
+// keys, a third of the index's bytes. (Revocation keys came later without
+// a new version: no entry written before them is a revocation.)
 const indexVersion = 3
 
 func subjectKey(d digest.Digest) []byte  { return append([]byte{keySubjectSHA256}, d[:]...) }
@@ -94,6 +103,8 @@ func entryKeys(e *provenance.Entry) [][]byte {
 		return [][]byte{envelopeKey(e.Digest)}
 	case provenance.KindLayout:
 		return [][]byte{statementKey(e.Statement), envelopeKey(e.Digest)}
+	case provenance.KindRevocation:
+		return [][]byte{revocationOfKey(revokedSubject(e.Revocation)), revocationsKey}
 	}
 	var keys [][]byte
 	for _, s := range e.Provenance.Subjects {
@@ -110,6 +121,16 @@ func entryKeys(e *provenance.Entry) [][]byte {
 		return [][]byte{envelopeKey(e.Digest)}
 	}
 	return slices.Insert(keys, 1, envelopeKey(e.Digest))
+}
+
+// revokedSubject is the subject digest of a revocation: the revoked key's
+// ID (a SHA-256 digest) or image.
+func revokedSubject(r *provenance.Revocation) digest.Digest {
+	if r.Revokes == provenance.RevokeKey {
+		d, _ := digest.ParseHex(r.KeyID) // validated by the parser
+		return d
+	}
+	return r.Image
 }
 
 // reindex rebuilds the lookup index under indexVersion if the storage was

@@ -22,6 +22,7 @@ package ledger
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"time"
 
@@ -53,6 +54,11 @@ type Config struct {
 	// LayoutKeys are keys the log accepts in-toto layouts from, besides the
 	// layout keys of the Policy.
 	LayoutKeys []*keys.PublicKey
+	// RevocationKeys sign revocations; RevocationThreshold of them (default
+	// 1) must sign one. Without them the log accepts no revocation. They
+	// are apart from the release keys (docs/FORMATS.md, "Revocations").
+	RevocationKeys      *keys.Ring
+	RevocationThreshold int
 	// MaxClockSkew is how far in the future a statement's times (a
 	// release's created, a build's startedOn and finishedOn) may be, by the
 	// log's clock (default 10 minutes).
@@ -84,6 +90,8 @@ type Ledger struct {
 	// entryCache integrated entries, checked and parsed.
 	signerCache *lru.Cache[uint64, []string]
 	entryCache  *lru.Cache[uint64, *Statement]
+	// revs is the revocations the log applies to submissions.
+	revs revocations
 }
 
 // New returns the ledger over lg, a log not yet running: it first brings
@@ -107,7 +115,16 @@ func New(ctx context.Context, lg *log.Log, cfg Config) (*Ledger, error) {
 	}
 	l.signerCache, _ = lru.New[uint64, []string](4096)
 	l.entryCache, _ = lru.New[uint64, *Statement](4096)
+	if cfg.RevocationThreshold <= 0 {
+		l.cfg.RevocationThreshold = 1
+	}
+	if n := cfg.RevocationKeys.Len(); n > 0 && l.cfg.RevocationThreshold > n {
+		return nil, fmt.Errorf("ledger: the revocation threshold %d is more than the %d revocation keys", l.cfg.RevocationThreshold, n)
+	}
 	if err := l.reindex(ctx); err != nil {
+		return nil, err
+	}
+	if err := l.loadRevocations(ctx); err != nil {
 		return nil, err
 	}
 	return l, nil

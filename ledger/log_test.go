@@ -28,6 +28,7 @@ import (
 	"github.com/fwledger/fwledger/log/sqlite"
 	"github.com/fwledger/fwledger/logclient"
 	"github.com/fwledger/fwledger/provenance"
+	"github.com/fwledger/fwledger/revocation"
 	"github.com/fwledger/fwledger/tiles"
 	"github.com/secure-systems-lab/go-securesystemslib/dsse"
 	flog "github.com/transparency-dev/formats/log"
@@ -173,10 +174,12 @@ func TestCheckpointInterop(t *testing.T) {
 	if err != nil {
 		t.Fatalf("formats ParseCheckpoint: %v", err)
 	}
-	if len(ext) != 0 {
-		t.Errorf("checkpoint has extension lines %q; C2SP tlog-checkpoint here has none", ext)
+	// One extension line: the commitment to the revocations, none here.
+	want := revocation.Commitment{Count: 0, Root: rfc6962.DefaultHasher.EmptyRoot()}.Line() + "\n"
+	if string(ext) != want {
+		t.Errorf("checkpoint extension lines %q, want %q", ext, want)
 	}
-	if cp.Size != 300 || strings.Count(n.Text, "\n") != 3 {
+	if cp.Size != 300 || strings.Count(n.Text, "\n") != 4 {
 		t.Errorf("checkpoint = %+v, text %q", cp, n.Text)
 	}
 

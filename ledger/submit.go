@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"slices"
 	"sort"
 	"sync"
@@ -168,6 +169,9 @@ func (l *Ledger) addAll(ctx context.Context, entries [][]byte) ([]AddResult, err
 			unlock()
 		}
 	}()
+	if release := l.lockRevocations(adm); release != nil {
+		defer release()
+	}
 	inBatch := map[digest.Digest]*provenance.Entry{}
 	for i := range adm {
 		if err := l.admit(ctx, &adm[i], now); err != nil {
@@ -245,6 +249,9 @@ func (l *Ledger) addAll(ctx context.Context, entries [][]byte) ([]AddResult, err
 	if len(leaves) == 0 {
 		return out, nil
 	}
+	if err := l.checkRevocable(adm); err != nil {
+		return nil, err
+	}
 	seq, err := l.log.Sequence(ctx, leaves, unlock)
 	unlock = nil
 	if err != nil {
@@ -256,6 +263,7 @@ func (l *Ledger) addAll(ctx context.Context, entries [][]byte) ([]AddResult, err
 			out[i].LeafHash = tiles.LeafHash(dups[i].Data)
 		}
 	}
+	l.addRevocations(adm, out)
 	return out, nil
 }
 
@@ -325,7 +333,17 @@ func (l *Ledger) checkRelease(ctx context.Context, rel *provenance.Entry, inBatc
 	if layout != nil {
 		entries = append(append(entries, layout), links...)
 	}
-	return l.policy.Evaluate(ctx, rel, entries, provenance.EvalOptions{AtSubmission: true, Keyless: l.cfg.Keyless}).Err()
+	revoked, err := l.checkRevoked(rel)
+	if err != nil {
+		return err
+	}
+	err = l.policy.Evaluate(ctx, rel, entries, provenance.EvalOptions{AtSubmission: true, Keyless: l.cfg.Keyless, Revoked: revoked}).Err()
+	if err != nil && revoked != nil {
+		if by, ok := revokedSigner(l.revs.set, rel.Envelope, math.MaxUint64); ok {
+			return &RevokedError{By: by, Err: err}
+		}
+	}
+	return err
 }
 
 // A KeylessError reports keyless provenance the log cannot accept.
@@ -348,6 +366,15 @@ func (l *Ledger) verifyEntry(ctx context.Context, e *provenance.Entry) ([]string
 		return layoutSigners(e, l.layoutKeys()), nil
 	case provenance.KindLink:
 		return nil, nil
+	case provenance.KindRevocation:
+		if l.cfg.RevocationKeys.Len() == 0 {
+			return nil, ErrNoRevocationKeys
+		}
+		ids, err := provenance.VerifyRevocation(ctx, e, l.cfg.RevocationKeys, l.cfg.RevocationThreshold)
+		if err != nil {
+			return nil, err
+		}
+		return sortedSet(ids), nil
 	}
 	if e.Bundle == nil {
 		ids, err := provenance.VerifyEntry(ctx, e, l.cfg.ReleaseKeys, 1, l.cfg.BuilderKeys)

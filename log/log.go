@@ -48,9 +48,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/fwledger/fwledger/internal/groupcommit"
 	"github.com/fwledger/fwledger/tiles"
@@ -161,6 +163,13 @@ type Config struct {
 	// BundleCacheSize is the number of gzipped full entry bundles cached
 	// for serving (default 256).
 	BundleCacheSize int
+
+	// Extensions, when set, returns the extension lines (C2SP
+	// tlog-checkpoint) of the checkpoint the log signs for the tree of the
+	// given size, which is integrated. It must return the same lines for
+	// the same tree: the log never signs two checkpoints of one size. An
+	// error fails the integration round, which is retried.
+	Extensions func(ctx context.Context, lg *Log, size uint64) ([]string, error)
 
 	// Logger receives structured logs (default slog.Default()).
 	Logger *slog.Logger
@@ -411,6 +420,18 @@ func (l *Log) recoverWitnessed(ctx context.Context, signedSize uint64) error {
 // publish signs and stores a checkpoint for tree and makes it the latest.
 func (l *Log) publish(ctx context.Context, tree Tree) error {
 	text := flog.Checkpoint{Origin: l.origin, Size: tree.Size, Hash: tree.Root}.Marshal()
+	if l.cfg.Extensions != nil {
+		lines, err := l.cfg.Extensions(ctx, l, tree.Size)
+		if err != nil {
+			return fmt.Errorf("couldn't make the checkpoint's extension lines: %w", err)
+		}
+		for _, line := range lines {
+			if line == "" || strings.ContainsAny(line, "\n\r") || !utf8.ValidString(line) {
+				return fmt.Errorf("invalid checkpoint extension line %q", line)
+			}
+			text = append(append(text, line...), '\n')
+		}
+	}
 	signed, err := note.Sign(&note.Note{Text: string(text)}, l.cfg.Signer)
 	if err != nil {
 		return fmt.Errorf("couldn't sign the checkpoint: %w", err)

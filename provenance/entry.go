@@ -34,9 +34,11 @@ type Entry struct {
 	// (keyless provenance), verified with a KeylessVerifier; nil for a bare
 	// DSSE envelope.
 	Bundle []byte
-	// Release is set for KindRelease, Provenance for KindProvenance.
+	// Release is set for KindRelease, Provenance for KindProvenance,
+	// Revocation for KindRevocation.
 	Release    *Release
 	Provenance *Provenance
+	Revocation *Revocation
 	// Metablock is set for KindLayout and KindLink: in-toto metadata.
 	Metablock *intoto.Metablock
 	// Digest is the SHA-256 of the exact entry bytes: how a release names
@@ -152,8 +154,11 @@ func ParseEntry(data []byte) (*Entry, error) {
 	case SLSAPredicateType:
 		e.Kind = KindProvenance
 		e.Provenance, err = parseProvenance(st)
+	case RevocationPredicateType:
+		e.Kind = KindRevocation
+		e.Revocation, err = parseRevocation(st)
 	default:
-		return nil, &StatementError{Err: fmt.Errorf("predicateType %q is neither a release (%s) nor SLSA provenance (%s)", st.PredicateType, ReleasePredicateType, SLSAPredicateType)}
+		return nil, &StatementError{Err: fmt.Errorf("predicateType %q is not a release (%s), SLSA provenance (%s) or a revocation (%s)", st.PredicateType, ReleasePredicateType, SLSAPredicateType, RevocationPredicateType)}
 	}
 	if err != nil {
 		return nil, err
@@ -175,10 +180,27 @@ func VerifyEntry(ctx context.Context, e *Entry, releaseKeys *keys.Ring, releaseT
 	if e.Metablock != nil {
 		return nil, fmt.Errorf("in-toto %s metadata is verified with its layout, not alone", e.Kind)
 	}
-	if e.Kind == KindRelease {
+	switch e.Kind {
+	case KindRelease:
 		return VerifySignatures(ctx, e.Envelope, releaseKeys, releaseThreshold)
+	case KindRevocation:
+		return nil, ErrRevocation
 	}
 	return VerifySignatures(ctx, e.Envelope, builderKeys, 1)
+}
+
+// ErrRevocation is returned by VerifyEntry for a revocation: it is
+// verified with the revocation keys (VerifyRevocation).
+var ErrRevocation = errors.New("the entry is a revocation: it is verified with the revocation keys")
+
+// VerifyRevocation checks that at least threshold distinct keys of
+// revocationKeys signed the revocation entry e, under the signature rules
+// of the package documentation, and returns their key IDs.
+func VerifyRevocation(ctx context.Context, e *Entry, revocationKeys *keys.Ring, threshold int) ([]string, error) {
+	if e.Kind != KindRevocation || e.Envelope == nil || e.Bundle != nil {
+		return nil, &StatementError{Err: fmt.Errorf("the entry is %s, not a revocation in a DSSE envelope", e.Kind)}
+	}
+	return VerifySignatures(ctx, e.Envelope, revocationKeys, threshold)
 }
 
 // A KeylessVerifier verifies a Sigstore bundle entry offline (certificate

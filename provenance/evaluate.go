@@ -27,6 +27,10 @@ type EvalOptions struct {
 	// no verified identity yet; without it, such provenance fails the
 	// builder check.
 	Keyless KeylessVerifier
+	// Revoked, when set, names the release keys whose signatures do not
+	// count (keys revoked for the release's log index): they are left out
+	// of the rule's release keys.
+	Revoked func(keyID string) bool
 }
 
 // Evidence is what a release is judged with: the provenance about its
@@ -171,7 +175,7 @@ func (p *Policy) evaluate(ctx context.Context, model string, rel *Entry, ev Evid
 		add(Check{Name: "model", Detail: fmt.Sprintf("the release is for %s, not %s", strings.Join(rel.Release.Models, ", "), model)})
 		return rep, nil, nil
 	}
-	signers, err := VerifySignatures(ctx, rel.Envelope, r.ReleaseKeys, r.ReleaseThreshold)
+	signers, err := VerifySignatures(ctx, rel.Envelope, r.ReleaseKeys.Without(opts.Revoked), r.ReleaseThreshold)
 	if err != nil {
 		add(Check{Name: "release signatures", Detail: err.Error(), Err: err})
 	} else {

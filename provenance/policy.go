@@ -37,6 +37,10 @@ type Policy struct {
 	// TrustedRoot is the Sigstore trusted root (JSON) for keyless builders,
 	// or nil.
 	TrustedRoot []byte
+	// RevocationKeys sign revocations, RevocationThreshold of them (at
+	// least 1) each; nil if the policy names none.
+	RevocationKeys      *keys.Ring
+	RevocationThreshold int
 }
 
 // A Builder is a build system the policy knows.
@@ -102,7 +106,11 @@ type policyFile struct {
 	Keys        map[string]keyRef   `yaml:"keys"`
 	Builders    []builderFile       `yaml:"builders"`
 	RiskClasses map[string][]string `yaml:"riskClasses"`
-	Rules       []ruleFile          `yaml:"rules"`
+	Revocation  *struct {
+		Keys      []string `yaml:"keys"`
+		Threshold int      `yaml:"threshold"`
+	} `yaml:"revocation"`
+	Rules []ruleFile `yaml:"rules"`
 }
 
 type keyRef struct {
@@ -357,6 +365,28 @@ func parsePolicy(data []byte, load func(name string) ([]byte, error)) (*Policy, 
 			r.LayoutKeyNames, r.LayoutProductStep = rf.Layout.Keys, rf.Layout.ProductStep
 		}
 		p.rules = append(p.rules, r)
+	}
+	if rv := f.Revocation; rv != nil {
+		if len(rv.Keys) == 0 {
+			return nil, errors.New("revocation.keys is required")
+		}
+		var err error
+		if p.RevocationKeys, _, err = ring(rv.Keys, "revocation"); err != nil {
+			return nil, err
+		}
+		p.RevocationThreshold = max(rv.Threshold, 1)
+		if rv.Threshold < 0 || p.RevocationThreshold > p.RevocationKeys.Len() {
+			return nil, fmt.Errorf("revocation.threshold %d is not between 1 and the %d keys listed", rv.Threshold, p.RevocationKeys.Len())
+		}
+		// Revocation keys stop a stolen release key: one key holding both
+		// roles could revoke the others and keep signing.
+		for _, id := range p.RevocationKeys.IDs() {
+			for _, r := range p.rules {
+				if _, ok := r.ReleaseKeys.Lookup(id); ok {
+					return nil, fmt.Errorf("revocation key %q is also a release key of %s: keep the two roles apart", r.keyName(id), r.Name)
+				}
+			}
+		}
 	}
 	return p, nil
 }

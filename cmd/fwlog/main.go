@@ -63,6 +63,8 @@ func serve(args []string, _, stderr io.Writer) int {
 		releaseKeys cli.Strings
 		builderKeys cli.Strings
 		layoutKeys  cli.Strings
+		revokeKeys  cli.Strings
+		revokeK     = fs.Int("revocation-threshold", 1, "how many distinct --revocation-keys must sign a revocation")
 		requireProv = fs.Bool("require-provenance", true, "refuse releases that endorse no provenance; set false only for a log migrating from unattested releases")
 		policyFile  = fs.String("policy", "", "policy `file` every release must pass (its builders' keys are accepted for provenance)")
 		interval    = fs.Duration("integrate-interval", 50*time.Millisecond, "least time between integrations into a signed checkpoint")
@@ -86,6 +88,7 @@ func serve(args []string, _, stderr io.Writer) int {
 	fs.Var(&releaseKeys, "release-keys", "release public key `file` whose signatures the log accepts (repeatable)")
 	fs.Var(&builderKeys, "builder-keys", "builder public key `file` whose provenance the log accepts (repeatable)")
 	fs.Var(&layoutKeys, "layout-keys", "public key `file` whose in-toto layouts the log accepts (repeatable)")
+	fs.Var(&revokeKeys, "revocation-keys", "revocation public key `file`: --revocation-threshold of them sign a revocation the log accepts (repeatable; or the policy's revocation section)")
 	fs.Var(&uploadRate, "upload-min-rate", "least rate, in bytes per second, an image upload must keep up after --body-timeout, e.g. 64KiB")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: fwlog serve [flags]\n\nRuns the log on embedded SQLite in --data until SIGINT or SIGTERM.\n\nFlags:\n")
@@ -118,6 +121,8 @@ func serve(args []string, _, stderr io.Writer) int {
 	switch {
 	case *witFailOpen && *witPolicy == "":
 		return usageErr(errors.New("--witness-fail-open needs --witness-policy"))
+	case *revokeK < 1:
+		return usageErr(errors.New("--revocation-threshold must be at least 1"))
 	case *clockSkew <= 0:
 		return usageErr(errors.New("--max-clock-skew must be positive"))
 	case uploadRate <= 0:
@@ -134,6 +139,13 @@ func serve(args []string, _, stderr io.Writer) int {
 	if err != nil {
 		return fail("invalid --builder-keys", err)
 	}
+	revokers, err := cli.LoadRing(revokeKeys)
+	if err != nil {
+		return fail("invalid --revocation-keys", err)
+	}
+	if revokers.Len() > 0 && *revokeK > revokers.Len() {
+		return usageErr(fmt.Errorf("--revocation-threshold %d is more than the %d --revocation-keys", *revokeK, revokers.Len()))
+	}
 	var layouts []*keys.PublicKey
 	for _, f := range layoutKeys {
 		k, err := keys.LoadPublic(f)
@@ -141,6 +153,11 @@ func serve(args []string, _, stderr io.Writer) int {
 			return fail("invalid --layout-keys", err)
 		}
 		layouts = append(layouts, k)
+	}
+	for _, id := range revokers.IDs() {
+		if _, ok := ring.Lookup(id); ok {
+			return usageErr(fmt.Errorf("revocation key %s is also a --release-keys key: keep the two roles apart", id))
+		}
 	}
 	var pol *provenance.Policy
 	var kv *keyless.Verifier
@@ -153,6 +170,12 @@ func serve(args []string, _, stderr io.Writer) int {
 			return fail("invalid policy builder keys", err)
 		}
 		builders = keys.Merge(builders, pk)
+		if pol.RevocationKeys != nil {
+			if revokers.Len() > 0 {
+				return usageErr(errors.New("the policy names revocation keys: give them there or with --revocation-keys, not both"))
+			}
+			revokers, *revokeK = pol.RevocationKeys, pol.RevocationThreshold
+		}
 		if pol.TrustedRoot != nil {
 			if kv, err = keyless.NewVerifier(pol.TrustedRoot); err != nil {
 				return fail("invalid trusted root in the policy", err)
@@ -265,6 +288,7 @@ func serve(args []string, _, stderr io.Writer) int {
 		WitnessTimeout:    *witTimeout,
 		WitnessRefresh:    *witRefresh,
 		WitnessFailOpen:   *witFailOpen,
+		Extensions:        ledger.CheckpointExtensions(),
 		Logger:            logger,
 		Registerer:        reg,
 	})
@@ -272,17 +296,19 @@ func serve(args []string, _, stderr io.Writer) int {
 		return fail("refusing to start", err)
 	}
 	led, err := ledger.New(ctx, l, ledger.Config{
-		ReleaseKeys:       ring,
-		BuilderKeys:       builders,
-		RequireProvenance: *requireProv,
-		Policy:            pol,
-		Keyless:           keylessOrNil(kv),
-		LayoutKeys:        layouts,
-		Images:            images,
-		Blobs:             blobs,
-		MaxClockSkew:      *clockSkew,
-		Logger:            logger,
-		Registerer:        reg,
+		ReleaseKeys:         ring,
+		BuilderKeys:         builders,
+		RequireProvenance:   *requireProv,
+		Policy:              pol,
+		Keyless:             keylessOrNil(kv),
+		LayoutKeys:          layouts,
+		RevocationKeys:      revokers,
+		RevocationThreshold: *revokeK,
+		Images:              images,
+		Blobs:               blobs,
+		MaxClockSkew:        *clockSkew,
+		Logger:              logger,
+		Registerer:          reg,
 	})
 	if err != nil {
 		return fail("refusing to start", err)
