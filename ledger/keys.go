@@ -15,14 +15,14 @@ import (
 // The first key of an entry is the one the storage detects exact duplicates
 // by (with the leaf hash).
 const (
-	keySubjectSHA256 = 1 // a subject's SHA-256 digest
-	keyEnvelope      = 2 // SHA-256 of the exact entry bytes
-	keySubjectSHA512 = 3 // a subject's SHA-512 digest
-	keyModel         = 4 // SHA-256 of a hardware model name, first 8 bytes
-	keyModelVersion  = 5 // model key hash (first 8 bytes), then the version
-	keyStatement     = 6 // the statement digest (what the signatures sign) of a layout, first 16 bytes
-	keyRelease       = 8 // the SHA-256 digest of a release's image, first 16 bytes
-	keyRevocations   = 9 // every revocation (the key is this byte alone)
+	keySubjectSHA256 = 1  // a subject's SHA-256 digest
+	keyEnvelope      = 2  // SHA-256 of the exact entry bytes
+	keySubjectSHA512 = 3  // a subject's SHA-512 digest
+	keyModel         = 4  // SHA-256 of a hardware model name, first 8 bytes
+	keyModelVersion  = 5  // model key hash (first 8 bytes), then the version
+	keyStatement     = 6  // the statement digest (what the signatures sign) of a layout, first 16 bytes
+	keyRelease       = 8  // the SHA-256 digest of a release's image, first 16 bytes
+	keyRevocations   = 9  // every revocation (the key is this byte alone)
 	keyRevocationOf  = 10 // a revocation's subject digest (revoked key ID or image), first 16 bytes
 )
 
