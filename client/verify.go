@@ -8,7 +8,8 @@
 // Verification fails closed with a typed error that says which check
 // failed (see [BundleError], [tlogpolicy.CheckpointError],
 // [tlogpolicy.QuorumError], [InclusionError], [ReleaseError],
-// [SignatureError], [ProvenanceError], [TargetError], [DigestError]).
+// [SignatureError], [RevocationError], [RevokedError], [ProvenanceError],
+// [TargetError], [DigestError]).
 package client
 
 import (
@@ -24,6 +25,7 @@ import (
 	"github.com/fwledger/fwledger/digest"
 	"github.com/fwledger/fwledger/keys"
 	"github.com/fwledger/fwledger/provenance"
+	"github.com/fwledger/fwledger/revocation"
 	"github.com/fwledger/fwledger/tlogpolicy"
 	flog "github.com/transparency-dev/formats/log"
 	"github.com/transparency-dev/merkle/proof"
@@ -66,6 +68,93 @@ type Trust struct {
 	// Now is the time in-toto layouts must not have expired at (default:
 	// the current time).
 	Now time.Time
+	// RevocationKeys are the vendor's revocation keys: a revocation the
+	// bundle carries applies if RevocationThreshold of them (default 1)
+	// signed it. With them, the checkpoint must commit to the log's
+	// revocations, and the bundle must carry every one (package
+	// revocation), or verification fails with a *RevocationError.
+	RevocationKeys      *keys.Ring
+	RevocationThreshold int
+}
+
+// A RevocationError reports a bundle whose revocations do not match what
+// its checkpoint commits to (one was left out, added or changed), or a
+// checkpoint that commits to none when the verifier has revocation keys.
+type RevocationError struct{ Err error }
+
+func (e *RevocationError) Error() string { return "revocations rejected: " + e.Err.Error() }
+func (e *RevocationError) Unwrap() error { return e.Err }
+
+// RevokedError reports a release refused for a revocation the bundle
+// carries: of its image, or of a key it needs.
+type RevokedError = revocation.RevokedError
+
+// revocations checks the bundle's revocations against the commitment in
+// its checkpoint (which verified) and returns those signed by a threshold
+// of the trusted revocation keys. Inclusion is checked with the other
+// entries.
+func (t Trust) revocations(ctx context.Context, b *bundle.Bundle) (*revocation.Set, error) {
+	c, err := revocation.FromCheckpoint(b.Checkpoint())
+	if errors.Is(err, revocation.ErrNoCommitment) {
+		if t.RevocationKeys.Len() > 0 {
+			return nil, &RevocationError{Err: err}
+		}
+		if len(b.Revocations) > 0 {
+			return nil, &BundleError{Err: errors.New("the bundle carries revocations, but its checkpoint commits to none")}
+		}
+		return nil, nil
+	}
+	if err != nil {
+		return nil, &RevocationError{Err: err}
+	}
+	hashes := make([][]byte, len(b.Revocations))
+	for i := range b.Revocations {
+		hashes[i] = rfc6962.DefaultHasher.HashLeaf(b.Revocations[i].Data)
+	}
+	got, err := revocation.Commit(hashes)
+	if err != nil {
+		return nil, &RevocationError{Err: err}
+	}
+	if !got.Equal(c) {
+		return nil, &RevocationError{Err: fmt.Errorf("the bundle's %d revocations do not match the checkpoint, which commits to %d: a revocation was left out, added or changed", len(b.Revocations), c.Count)}
+	}
+	set := &revocation.Set{}
+	if t.RevocationKeys.Len() == 0 {
+		return set, nil
+	}
+	for i := range b.Revocations {
+		r := &b.Revocations[i]
+		e, err := provenance.ParseEntry(r.Data)
+		if err != nil {
+			// Committed to as a revocation: one that cannot be read
+			// cannot be shown not to apply.
+			return nil, &RevocationError{Err: fmt.Errorf("the revocation at index %d does not parse: %w", r.Proof.Index, err)}
+		}
+		if e.Kind != provenance.KindRevocation {
+			return nil, &BundleError{Err: fmt.Errorf("revocations: entry %d is %s, not a revocation", r.Proof.Index, e.Kind)}
+		}
+		// Revocations by other keys (another vendor's, in a shared log)
+		// do not apply.
+		if lg, err := revocation.Verify(ctx, e, r.Data, r.Proof.Index, t.RevocationKeys, t.RevocationThreshold); err == nil {
+			set.Add(lg)
+		}
+	}
+	return set, nil
+}
+
+// checkRevoked refuses a release of a revoked image, and returns what
+// leaves the revoked keys out of the release's signatures at its index.
+func checkRevoked(set *revocation.Set, r *provenance.Release, index uint64) (func(string) bool, error) {
+	if set.Len() == 0 {
+		return nil, nil
+	}
+	if by, ok := set.Release(r.Image); ok {
+		return nil, &RevokedError{By: by}
+	}
+	return func(id string) bool {
+		_, ok := set.Key(id, index)
+		return ok
+	}, nil
 }
 
 // PolicyError reports a release or provenance the policy does not trust;
@@ -103,6 +192,11 @@ type Verified struct {
 	// Provenance holds the verified provenance: every statement the
 	// release endorses, and the rebuilds signed by trusted builder keys.
 	Provenance []VerifiedProvenance
+	// Revocations is how many revocations the bundle carries (every one
+	// the log holds below the checkpoint's size, as its commitment
+	// proves), and Applied how many of them the trusted revocation keys
+	// signed: those were applied.
+	Revocations, Applied int
 }
 
 // BundleError reports a malformed bundle.
@@ -204,6 +298,10 @@ func VerifyBundle(ctx context.Context, t Trust, bundleBytes []byte, image io.Rea
 			return nil, err
 		}
 	}
+	revs, err := t.revocations(ctx, b)
+	if err != nil {
+		return nil, err
+	}
 	// An entry stored by digest comes with its content; it must be the
 	// referenced bytes, and content comes with nothing else.
 	for _, e := range b.Entries() {
@@ -234,12 +332,23 @@ func VerifyBundle(ctx context.Context, t Trust, bundleBytes []byte, image io.Rea
 	if err != nil {
 		return nil, err
 	}
-	opts := provenance.EvalOptions{Now: t.Now, Keyless: t.Keyless}
+	revoked, err := checkRevoked(revs, rel.Release, b.Release.Proof.Index)
+	if err != nil {
+		return nil, err
+	}
+	opts := provenance.EvalOptions{Now: t.Now, Keyless: t.Keyless, Revoked: revoked}
 	if t.Model != "" {
 		opts.Models = []string{t.Model}
 	}
 	res := t.policy().Evaluate(ctx, rel, entries, opts)
 	if err := res.Err(); err != nil {
+		if revoked != nil {
+			for _, s := range rel.Envelope.Signatures {
+				if by, ok := revs.Key(s.KeyID, b.Release.Proof.Index); ok {
+					return nil, &RevokedError{By: by, Err: classify(err)}
+				}
+			}
+		}
 		return nil, classify(err)
 	}
 	if err := CheckImage(rel.Release, image); err != nil {
@@ -252,6 +361,8 @@ func VerifyBundle(ctx context.Context, t Trust, bundleBytes []byte, image io.Rea
 		Checkpoint:     *cp,
 		CheckpointNote: b.Checkpoint(),
 		Cosignatures:   cosigs,
+		Revocations:    len(b.Revocations),
+		Applied:        revs.Len(),
 	}
 	for _, a := range res.Attested {
 		v.Provenance = append(v.Provenance, VerifiedProvenance{

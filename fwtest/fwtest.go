@@ -107,6 +107,26 @@ func MakeRelease(r *provenance.Release, ks ...*keys.PrivateKey) ([]byte, error) 
 	return MakeEnvelope(stmt, ks...)
 }
 
+// SignRevocation returns the DSSE envelope of r signed by every key.
+func SignRevocation(t testing.TB, r *provenance.Revocation, ks ...*keys.PrivateKey) []byte {
+	t.Helper()
+	stmt, err := r.Statement()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return SignPayload(t, stmt, ks...)
+}
+
+// KeyID returns the DSSE key ID of k.
+func KeyID(t testing.TB, k *keys.PrivateKey) string {
+	t.Helper()
+	id, err := k.Public().KeyID()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
+
 // SignPayload signs arbitrary payload bytes as an in-toto DSSE envelope.
 func SignPayload(t testing.TB, payload []byte, ks ...*keys.PrivateKey) []byte {
 	t.Helper()
@@ -140,6 +160,10 @@ var (
 	Release1 = Key("example.com/release-1")
 	Release2 = Key("example.com/release-2")
 	Release3 = Key("example.com/release-3")
+	// Security1 to Security3 are the vendor's revocation keys.
+	Security1 = Key("example.com/security-1")
+	Security2 = Key("example.com/security-2")
+	Security3 = Key("example.com/security-3")
 	// Builder signs a CI system's provenance; OtherBuilder another
 	// builder's, Rebuilder an independent rebuild's; Stranger is a builder
 	// no test trusts.

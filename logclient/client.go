@@ -235,6 +235,33 @@ func (c *Client) Subject(ctx context.Context, d digest.Digest) (api.Subject, err
 	}
 }
 
+// Revocations returns the logged revocations after index after (-1 for
+// the start), following the pages of the list (at most MaxRevocations).
+func (c *Client) Revocations(ctx context.Context, after int64) ([]api.Revocation, error) {
+	var all []api.Revocation
+	for {
+		path := api.PathRevocations
+		if after >= 0 {
+			path += "?after=" + strconv.FormatInt(after, 10)
+		}
+		var r api.Revocations
+		if err := c.getJSON(ctx, path, &r); err != nil {
+			return all, err
+		}
+		all = append(all, r.Revocations...)
+		if r.Next == nil {
+			return all, nil
+		}
+		if len(all) > maxRevocations {
+			return all, fmt.Errorf("the log lists more than %d revocations", maxRevocations)
+		}
+		after = int64(*r.Next)
+	}
+}
+
+// maxRevocations bounds what Revocations reads: the most a log holds.
+const maxRevocations = 1024
+
 // Bundle returns the offline proof bundle for the release of image d; for
 // the release at index if index >= 0. The log answers 503 Service
 // Unavailable (an [HTTPError] with RetryAfter) while the release is logged

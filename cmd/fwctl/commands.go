@@ -597,6 +597,9 @@ func verify(ctx context.Context, e *env, args []string) error {
 	image := fs.String("image", "", "image `file`")
 	bundleFile := fs.String("bundle", "", "proof bundle `file`")
 	witnessPolicy := fs.String("witness-policy", "", "C2SP tlog-policy `file`: the checkpoint must carry its quorum of witness cosignatures (its log lines then make --log-key optional)")
+	var revocationKeys cli.Strings
+	fs.Var(&revocationKeys, "revocation-keys", "the vendor's revocation public key `file` (repeatable; or the policy's revocation section): the checkpoint must commit to the log's revocations, the bundle must carry all of them, and those they sign apply")
+	revocationThreshold := fs.Int("revocation-threshold", 1, "distinct --revocation-keys that must have signed a revocation")
 	if err := parse(e, fs, args); err != nil {
 		return err
 	}
@@ -628,6 +631,12 @@ func verify(ctx context.Context, e *env, args []string) error {
 		if *requireProv && len(builderKeys) == 0 {
 			return &usageError{msg: "--builder-keys is required: the release's build provenance must be signed by a trusted builder (or give --policy, or --require-provenance=false for a release without provenance)"}
 		}
+	}
+	if len(revocationKeys) > 0 && (*revocationThreshold < 1 || *revocationThreshold > len(revocationKeys)) {
+		return &usageError{msg: fmt.Sprintf("--revocation-threshold %d: want between 1 and the %d --revocation-keys given", *revocationThreshold, len(revocationKeys))}
+	}
+	if given["revocation-threshold"] && len(revocationKeys) == 0 {
+		return &usageError{msg: "--revocation-threshold needs --revocation-keys"}
 	}
 	var lv note.Verifier
 	if *logKey != "" {
@@ -663,10 +672,21 @@ func verify(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer f.Close()
-	trust := client.Trust{Log: lv, Witnesses: wp, ReleaseKeys: ring, ReleaseThreshold: *threshold, BuilderKeys: builders, RequireProvenance: *requireProv, Model: *model}
+	revokers, err := cli.LoadRing(revocationKeys)
+	if err != nil {
+		return err
+	}
+	trust := client.Trust{Log: lv, Witnesses: wp, ReleaseKeys: ring, ReleaseThreshold: *threshold, BuilderKeys: builders, RequireProvenance: *requireProv, Model: *model,
+		RevocationKeys: revokers, RevocationThreshold: *revocationThreshold}
 	if *policyFile != "" {
 		if trust.Policy, err = cli.LoadPolicy(*policyFile); err != nil {
 			return err
+		}
+		if trust.Policy.RevocationKeys != nil {
+			if len(revocationKeys) > 0 {
+				return &usageError{msg: "--revocation-keys and the policy's revocation section conflict: give one of them"}
+			}
+			trust.RevocationKeys, trust.RevocationThreshold = trust.Policy.RevocationKeys, trust.Policy.RevocationThreshold
 		}
 		if trust.Policy.TrustedRoot != nil {
 			kv, err := keyless.NewVerifier(trust.Policy.TrustedRoot)
@@ -710,6 +730,7 @@ func verify(ctx context.Context, e *env, args []string) error {
 		"log_origin":       v.Checkpoint.Origin,
 		"log_index":        v.Index,
 		"checkpoint_size":  v.Checkpoint.Size,
+		"revocations":      map[string]int{"carried": v.Revocations, "applied": v.Applied},
 		"cosignatures":     cosignatures(v.Cosignatures),
 	})
 }

@@ -25,6 +25,9 @@ Usage:
   fwctl attest   --key K --builder-id URI --source git+URL@REF --commit SHA --image F --out FILE
                                                   sign SLSA v1 provenance for a built image (builder key)
   fwctl sign     --key K --in FILE --out FILE     add a release signature to an envelope
+  fwctl revoke key --key-id ID --from-index N --reason R --key K --out FILE
+  fwctl revoke release (--image F | --image-digest D) --reason R --key K --out FILE
+                                                  sign a revocation with revocation keys
   fwctl submit   --log URL FILE...                submit envelopes to a log (stderr names the release's index)
   fwctl bundle   --log URL --image F [--index N] --out FILE
                                                   wait until a checkpoint covers a release, fetch its proof bundle
@@ -65,6 +68,7 @@ var commands = map[string]command{
 	"provenance": {provenanceCmd, "show provenance"},
 	"policy":     {policyCmd, "check a release against a policy"},
 	"sign":       {sign, "add a signature to an envelope"},
+	"revoke":     {revokeCmd, "sign a revocation of a key or a release"},
 	"submit":     {submit, "submit envelopes to a log"},
 	"bundle":     {fetchBundle, "fetch a proof bundle"},
 	"verify":     {verify, "verify a bundle and image"},

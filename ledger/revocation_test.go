@@ -1,0 +1,250 @@
+package ledger_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/fwledger/fwledger/client"
+	"github.com/fwledger/fwledger/digest"
+	"github.com/fwledger/fwledger/fwtest"
+	"github.com/fwledger/fwledger/keys"
+	"github.com/fwledger/fwledger/logclient"
+	"github.com/fwledger/fwledger/provenance"
+	"github.com/fwledger/fwledger/revocation"
+)
+
+var (
+	sec1 = fwtest.Security1
+	sec2 = fwtest.Security2
+	sec3 = fwtest.Security3
+)
+
+func startRevocableLog(t *testing.T, dir string) (*fwtest.Log, *logclient.Client) {
+	l := fwtest.StartLog(t, fwtest.LogOptions{
+		Dir: dir, ReleaseKeys: []*keys.PrivateKey{rel1, rel2},
+		RevocationKeys: []*keys.PrivateKey{sec1, sec2, sec3}, RevocationThreshold: 2,
+	})
+	return l, newClient(t, l)
+}
+
+func revokeKey(t *testing.T, k *keys.PrivateKey, from uint64, signers ...*keys.PrivateKey) []byte {
+	return fwtest.SignRevocation(t, &provenance.Revocation{
+		Revokes: provenance.RevokeKey, KeyID: fwtest.KeyID(t, k), FromIndex: from,
+		Reason: "compromised", Created: time.Date(2026, 11, 2, 0, 0, 0, 0, time.UTC),
+	}, signers...)
+}
+
+func revokeImage(t *testing.T, img []byte, signers ...*keys.PrivateKey) []byte {
+	return fwtest.SignRevocation(t, &provenance.Revocation{
+		Revokes: provenance.RevokeRelease, Image: sha256.Sum256(img), ImageName: "fw.bin",
+		Reason: "bricks rev B boards", Created: time.Date(2026, 11, 2, 0, 0, 0, 0, time.UTC),
+	}, signers...)
+}
+
+// addStatus submits env and returns the HTTP status of a refusal (0 for
+// success) and the error.
+func addStatus(t *testing.T, lc *logclient.Client, env []byte) (int, error) {
+	t.Helper()
+	_, err := lc.Add(context.Background(), env)
+	var he *logclient.HTTPError
+	if errors.As(err, &he) {
+		return he.Status, err
+	}
+	if err != nil {
+		t.Fatalf("Add: %v", err)
+	}
+	return 0, nil
+}
+
+func revocationTrust(t *testing.T) client.Trust {
+	return client.Trust{
+		Log: logVerifier(t), ReleaseKeys: fwtest.Ring(t, rel1, rel2),
+		RevocationKeys: fwtest.Ring(t, sec1, sec2, sec3), RevocationThreshold: 2,
+	}
+}
+
+// TestRevokedKey is DESIGN.md threat 9: a release key stolen at index 1,
+// with which the thief logged a release there, is revoked from index 1.
+// The release logged before stays valid; the thief's release is refused
+// by verifiers, and the log refuses new releases the key alone signs.
+func TestRevokedKey(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	l, lc := startRevocableLog(t, dir)
+	imgA, imgB, imgC := fwtest.Image("a", 1000), fwtest.Image("b", 1001), fwtest.Image("c", 1002)
+	envA := fwtest.SignRelease(t, fwtest.NewRelease(imgA, nil), rel1)
+	envB := fwtest.SignRelease(t, fwtest.NewRelease(imgB, nil), rel1)
+	for _, env := range [][]byte{envA, envB} {
+		if _, err := addStatus(t, lc, env); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	// One revocation key of the two needed: refused, nothing logged.
+	if code, err := addStatus(t, lc, revokeKey(t, rel1, 1, sec1)); code != http.StatusForbidden {
+		t.Fatalf("a revocation signed by 1 of 2 revocation keys: status %d (%v), want 403", code, err)
+	}
+	// A release key cannot revoke.
+	if code, err := addStatus(t, lc, revokeKey(t, rel2, 0, rel1, rel2)); code != http.StatusForbidden {
+		t.Fatalf("a revocation signed by release keys: status %d (%v), want 403", code, err)
+	}
+	if _, seq, _ := l.Store.Tree(ctx); seq != 2 {
+		t.Fatalf("%d entries sequenced after refused revocations, want 2", seq)
+	}
+	res, err := lc.Add(ctx, revokeKey(t, rel1, 1, sec2, sec1))
+	if err != nil {
+		t.Fatalf("a revocation signed by 2 of 2 (in the other order): %v", err)
+	}
+	if res.Index != 2 {
+		t.Fatalf("revocation logged at %d, want 2", res.Index)
+	}
+
+	// The log refuses a new release rel1 alone signs, and takes one rel2
+	// signs too: its threshold is 1, and rel2 is not revoked.
+	envC := fwtest.SignRelease(t, fwtest.NewRelease(imgC, nil), rel1)
+	code, err := addStatus(t, lc, envC)
+	if code != http.StatusForbidden || !strings.Contains(err.Error(), "revoked") {
+		t.Fatalf("a release signed by the revoked key: status %d (%v), want 403 naming the revocation", code, err)
+	}
+	if _, err := lc.Add(ctx, fwtest.SignRelease(t, fwtest.NewRelease(imgC, nil), rel1, rel2)); err != nil {
+		t.Fatalf("a release signed by the revoked key and a valid one: %v", err)
+	}
+	l.WaitSize(t, 4)
+
+	// The checkpoint commits to the one revocation.
+	cp, _ := l.Log.Checkpoint()
+	c, err := revocation.FromCheckpoint(cp)
+	if err != nil || c.Count != 1 {
+		t.Fatalf("checkpoint commitment = %+v, %v; want 1 revocation", c, err)
+	}
+	revs, err := lc.Revocations(ctx, -1)
+	if err != nil || len(revs) != 1 || revs[0].Index != 2 || revs[0].KeyID != fwtest.KeyID(t, rel1) || *revs[0].FromIndex != 1 || !revs[0].Integrated {
+		t.Fatalf("/v1/revocations = %+v, %v", revs, err)
+	}
+
+	trust := revocationTrust(t)
+	bundleOf := func(img []byte) []byte {
+		b, err := lc.Bundle(ctx, digest.Digest(sha256.Sum256(img)), -1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	// The release before the revocation's index verifies.
+	v, err := client.VerifyBundle(ctx, trust, bundleOf(imgA), bytes.NewReader(imgA))
+	if err != nil {
+		t.Fatalf("the release logged before the key's revocation index: %v", err)
+	}
+	if v.Revocations != 1 || v.Applied != 1 {
+		t.Errorf("Verified carries %d revocations, applied %d; want 1, 1", v.Revocations, v.Applied)
+	}
+	// The thief's release, at the revocation index, is refused.
+	_, err = client.VerifyBundle(ctx, trust, bundleOf(imgB), bytes.NewReader(imgB))
+	var re *client.RevokedError
+	if !errors.As(err, &re) || re.By.Index != 2 || re.By.Revocation.KeyID != fwtest.KeyID(t, rel1) {
+		t.Fatalf("the release signed by the revoked key at the revocation index: %v, want a *RevokedError", err)
+	}
+	// Without the revocation keys, the verifier does not apply it.
+	if _, err := client.VerifyBundle(ctx, client.Trust{Log: logVerifier(t), ReleaseKeys: fwtest.Ring(t, rel1)}, bundleOf(imgB), bytes.NewReader(imgB)); err != nil {
+		t.Errorf("without revocation keys: %v", err)
+	}
+
+	// A restarted log still applies the revocation.
+	l.Stop(t)
+	l, lc = startRevocableLog(t, dir)
+	envD := fwtest.SignRelease(t, fwtest.NewRelease(fwtest.Image("d", 1003), nil), rel1)
+	if code, err := addStatus(t, lc, envD); code != http.StatusForbidden {
+		t.Fatalf("after a restart, a release signed by the revoked key: status %d (%v), want 403", code, err)
+	}
+}
+
+// TestRevokedRelease revokes an image: verifiers refuse its release, and
+// the log refuses a new release of it.
+func TestRevokedRelease(t *testing.T) {
+	ctx := context.Background()
+	l, lc := startRevocableLog(t, t.TempDir())
+	img := fwtest.Image("a", 1000)
+	if _, err := lc.Add(ctx, fwtest.SignRelease(t, fwtest.NewRelease(img, nil), rel1)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := lc.Add(ctx, revokeImage(t, img, sec1, sec3)); err != nil {
+		t.Fatal(err)
+	}
+	again := fwtest.SignRelease(t, fwtest.NewRelease(img, func(r *provenance.Release) { r.Version = "1.4.1" }), rel2)
+	if code, err := addStatus(t, lc, again); code != http.StatusForbidden {
+		t.Fatalf("a new release of a revoked image: status %d (%v), want 403", code, err)
+	}
+	l.WaitSize(t, 2)
+	b, err := lc.Bundle(ctx, digest.Digest(sha256.Sum256(img)), -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = client.VerifyBundle(ctx, revocationTrust(t), b, bytes.NewReader(img))
+	var re *client.RevokedError
+	if !errors.As(err, &re) || re.By.Revocation.Revokes != provenance.RevokeRelease {
+		t.Fatalf("VerifyBundle of a revoked release: %v, want a *RevokedError", err)
+	}
+}
+
+// TestHiddenRevocation is DESIGN.md threat 13: a bundle assembled without
+// a logged revocation, or with one changed, is refused, by a verifier with
+// revocation keys and by one without.
+func TestHiddenRevocation(t *testing.T) {
+	ctx := context.Background()
+	l, lc := startRevocableLog(t, t.TempDir())
+	imgA, imgB := fwtest.Image("a", 1000), fwtest.Image("b", 1001)
+	for _, env := range [][]byte{
+		fwtest.SignRelease(t, fwtest.NewRelease(imgA, nil), rel1),
+		revokeImage(t, imgB, sec1, sec2),
+		revokeKey(t, rel2, 0, sec1, sec2),
+		fwtest.SignRelease(t, fwtest.NewRelease(imgB, nil), rel1),
+	} {
+		if _, err := lc.Add(ctx, env); err != nil && !strings.Contains(err.Error(), "revoked") {
+			t.Fatal(err)
+		}
+	}
+	l.WaitSize(t, 3)
+	b, err := lc.Bundle(ctx, digest.Digest(sha256.Sum256(imgA)), -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := client.VerifyBundle(ctx, revocationTrust(t), b, bytes.NewReader(imgA)); err != nil {
+		t.Fatalf("the bundle as the log made it: %v", err)
+	}
+	edit := func(f func(revs []any) []any) []byte {
+		var m map[string]any
+		if err := json.Unmarshal(b, &m); err != nil {
+			t.Fatal(err)
+		}
+		revs, _ := m["revocations"].([]any)
+		if out := f(revs); out == nil {
+			delete(m, "revocations")
+		} else {
+			m["revocations"] = out
+		}
+		data, _ := json.Marshal(m)
+		return data
+	}
+	for name, tampered := range map[string][]byte{
+		"one left out":  edit(func(r []any) []any { return r[1:] }),
+		"all left out":  edit(func([]any) []any { return nil }),
+		"one twice":     edit(func(r []any) []any { return []any{r[0], r[0], r[1]} }),
+		"order swapped": edit(func(r []any) []any { return []any{r[1], r[0]} }),
+	} {
+		for _, trust := range []client.Trust{revocationTrust(t), {Log: logVerifier(t), ReleaseKeys: fwtest.Ring(t, rel1)}} {
+			_, err := client.VerifyBundle(ctx, trust, tampered, bytes.NewReader(imgA))
+			var re *client.RevocationError
+			var be *client.BundleError
+			if !errors.As(err, &re) && !errors.As(err, &be) {
+				t.Errorf("%s (revocation keys: %v): %v, want a *RevocationError or *BundleError", name, trust.RevocationKeys != nil, err)
+			}
+		}
+	}
+}
