@@ -259,3 +259,34 @@ func FuzzParseCanonical(f *testing.F) {
 		}
 	})
 }
+
+// FuzzParseRevocation checks that an accepted revocation statement is
+// valid and survives a Statement and ParseRevocation round trip.
+func FuzzParseRevocation(f *testing.F) {
+	f.Add([]byte(`{"_type":"https://in-toto.io/Statement/v1","subject":[{"name":"dsse-key","digest":{"sha256":"0000000000000000000000000000000000000000000000000000000000000000"}}],"predicateType":"https://fwledger.dev/revocation/v1","predicate":{"revokes":"key","fromIndex":3,"reason":"compromised","created":"2026-01-01T00:00:00Z"}}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		r, err := ParseRevocation(data)
+		if err != nil {
+			var se *StatementError
+			if !errors.As(err, &se) {
+				t.Fatalf("ParseRevocation returned an untyped error: %v", err)
+			}
+			return
+		}
+		if err := r.Validate(); err != nil {
+			t.Fatalf("ParseRevocation accepted an invalid revocation: %v", err)
+		}
+		stmt, err := r.Statement()
+		if err != nil {
+			t.Fatalf("Statement of an accepted revocation: %v", err)
+		}
+		r2, err := ParseRevocation(stmt)
+		if err != nil {
+			t.Fatalf("re-parse: %v", err)
+		}
+		r2.Created = r.Created
+		if !reflect.DeepEqual(r, r2) {
+			t.Fatalf("round trip changed the revocation: %+v vs %+v", r, r2)
+		}
+	})
+}

@@ -54,6 +54,14 @@ var importRules = []importRule{
 		},
 	},
 	{
+		why:      "revocations are checked by the pure verifier: no network, storage or log",
+		packages: []string{"revocation"},
+		forbidden: []string{
+			"net/http", "database/sql", "github.com/mattn/go-sqlite3",
+			module + "log", module + "ledger", module + "logclient", module + "client", module + "internal/server", module + "cas",
+		},
+	},
+	{
 		why:       "tlog-policy verification is pure",
 		packages:  []string{"tlogpolicy"},
 		forbidden: []string{"net/http", "database/sql", module + "client", module + "provenance", module + "keys"},
