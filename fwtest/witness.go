@@ -19,15 +19,18 @@ import (
 	"golang.org/x/mod/sumdb/note"
 )
 
-// SignCheckpoint returns a checkpoint for (size, root) signed by logKey,
-// whose name is the origin.
-func SignCheckpoint(t testing.TB, logKey *keys.PrivateKey, size uint64, root []byte) []byte {
+// SignCheckpoint returns a checkpoint for (size, root), with the given
+// extension lines, signed by logKey, whose name is the origin.
+func SignCheckpoint(t testing.TB, logKey *keys.PrivateKey, size uint64, root []byte, extensions ...string) []byte {
 	t.Helper()
 	s, err := logKey.NoteSigner()
 	if err != nil {
 		t.Fatal(err)
 	}
 	text := flog.Checkpoint{Origin: logKey.Name, Size: size, Hash: root}.Marshal()
+	for _, e := range extensions {
+		text = append(append(text, e...), '\n')
+	}
 	signed, err := note.Sign(&note.Note{Text: string(text)}, s)
 	if err != nil {
 		t.Fatal(err)

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"testing"
 
+	"github.com/fwledger/fwledger/fwtest"
 	"github.com/fwledger/fwledger/witness"
 )
 
@@ -188,5 +189,42 @@ func TestForkErrorCarriesEvidence(t *testing.T) {
 	}
 	if fe.Size != 6 || !bytes.Equal(fe.Offered, offered) || !bytes.Equal(fe.Held, w.Latest(logKey.Name)) {
 		t.Errorf("ForkError = size %d, held %q, offered %q; want size 6, the cosigned note and the offered one", fe.Size, fe.Held, fe.Offered)
+	}
+}
+
+// TestOneTextPerSize: the log signs, for a size the witness cosigned, the
+// same root with other extension lines (as a log hiding a revocation from
+// some parties would change its revocation commitment). The witness
+// refuses it with a 409 that is not a size conflict, keeps its state, and
+// still cosigns the text it holds.
+func TestOneTextPerSize(t *testing.T) {
+	tr := newTree(10, -1, "")
+	w := startWitness(t, "", witness.Config{})
+	held := fwtest.SignCheckpoint(t, logKey, 6, tr.HashAt(6), "fwledger.dev/revocations 0 47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=")
+	req := func(cp []byte) []byte {
+		return (&witness.AddCheckpointRequest{OldSize: 6, Checkpoint: cp}).Marshal()
+	}
+	if status, _, body := post(t, w.url, (&witness.AddCheckpointRequest{OldSize: 0, Checkpoint: held}).Marshal()); status != 200 {
+		t.Fatalf("cosigning 6: %d %s", status, body)
+	}
+	for _, other := range [][]byte{
+		fwtest.SignCheckpoint(t, logKey, 6, tr.HashAt(6)),
+		fwtest.SignCheckpoint(t, logKey, 6, tr.HashAt(6), "fwledger.dev/revocations 1 x4xXt8+sRWY8k0dAH2iDQokT0KIp24tQBmwEKecRdOs="),
+	} {
+		status, ctype, body := post(t, w.url, req(other))
+		if status != http.StatusConflict || ctype == witness.ContentTypeSize {
+			t.Errorf("another text for size 6: %d %s %q, want 409 without a size", status, ctype, body)
+		}
+		_, err := w.AddCheckpoint(context.Background(), &witness.AddCheckpointRequest{OldSize: 6, Checkpoint: other})
+		var fe *witness.ForkError
+		if !errors.As(err, &fe) || !fe.Lines || !bytes.Equal(fe.Held, w.Latest(logKey.Name)) {
+			t.Errorf("AddCheckpoint of another text for size 6 = %v, want a *ForkError about extension lines", err)
+		}
+	}
+	if !bytes.HasPrefix(w.Latest(logKey.Name), held[:bytes.Index(held, []byte("\n\n"))]) {
+		t.Errorf("the witness's state changed: %q", w.Latest(logKey.Name))
+	}
+	if status, _, body := post(t, w.url, req(held)); status != 200 {
+		t.Errorf("the held text again: %d %s", status, body)
 	}
 }

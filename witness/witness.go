@@ -60,6 +60,17 @@
 // witness is asked. The request gets the answer the specification gives
 // it.
 //
+// # One text per size
+//
+// Cosignature/v1 signs a checkpoint's extension lines too, though the
+// specification lets a witness make no statement about them. This witness
+// does: for the size of its latest cosigned checkpoint it cosigns only
+// that checkpoint's text, and refuses the same root with other extension
+// lines (409, a [*ForkError] with Lines set). An fwledger log commits to
+// its revocations in an extension line, so a quorum of such witnesses
+// keeps the log from showing one party a commitment that leaves a
+// revocation out and another party the true one at the same size.
+//
 // # Budget
 //
 // Requests carry no authentication, so anyone can replay a log's
@@ -139,9 +150,17 @@ type ForkError struct {
 	// cosignatures; Offered is the conflicting one, signed by the log,
 	// exactly as sent.
 	Held, Offered []byte
+	// Lines is true when the two have one root hash and other extension
+	// lines: the witness cosigns one checkpoint text per size, so that
+	// the log cannot show other extension lines (an fwledger log's
+	// revocation commitment) to other parties at one size.
+	Lines bool
 }
 
 func (e *ForkError) Error() string {
+	if e.Lines {
+		return fmt.Sprintf("the log signed other extension lines for size %d, whose checkpoint this witness cosigned: it cosigns one checkpoint text per size", e.Size)
+	}
 	return fmt.Sprintf("the log signed another root hash for size %d, which this witness cosigned: a fork; the witness keeps both checkpoints as evidence", e.Size)
 }
 
@@ -468,11 +487,24 @@ func (w *Witness) noAdvance(origin string, ls *logState, v *verifiedCheckpoint, 
 	if fork {
 		return nil, &ForkError{Size: cp.Size, Held: st.Note, Offered: v.raw}
 	}
+	// The same root with other extension lines: one text per size (see
+	// ForkError). Only the latest size is compared; the history keeps
+	// roots.
+	if known && !isNoteOf(st.Note, v.n.Text) {
+		w.logger.Error("the log signed two checkpoint texts for one size and root (other extension lines); the second is refused", "origin", origin, "size", cp.Size,
+			"held", string(st.Note), "offered", string(v.raw))
+		return nil, &ForkError{Size: cp.Size, Held: st.Note, Offered: v.raw, Lines: true}
+	}
 	if len(req.Proof) != 0 {
 		return nil, fmt.Errorf("%w: the proof between equal sizes must be empty", ErrInconsistent)
 	}
 	// The checkpoint is the state's: cosigned again, not stored again.
 	return w.cosignAgain(origin, ls, v.n)
+}
+
+// isNoteOf reports whether signed is a signed note whose text is text.
+func isNoteOf(signed []byte, text string) bool {
+	return len(signed) > len(text) && string(signed[:len(text)]) == text && signed[len(text)] == '\n'
 }
 
 // cosignAgain returns cosignature lines for n, origin's latest cosigned
