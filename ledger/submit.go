@@ -308,6 +308,8 @@ func (l *Ledger) checkTimes(e *provenance.Entry, now time.Time) error {
 	switch {
 	case e.Release != nil:
 		return check("created", e.Release.Created)
+	case e.Revocation != nil:
+		return check("created", e.Revocation.Created)
 	case e.Provenance != nil:
 		if err := check("startedOn", e.Provenance.StartedOn); err != nil {
 			return err
