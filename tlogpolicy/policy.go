@@ -314,14 +314,25 @@ func policyURL(s string) (string, error) {
 	return s, nil
 }
 
-// Log returns the policy's log whose key name is origin.
+// Log returns the policy's first log whose key name is origin.
 func (p *Policy) Log(origin string) (Log, bool) {
-	for _, l := range p.Logs {
-		if l.Verifier.Name() == origin {
-			return l, true
-		}
+	if ls := p.LogKeys(origin); len(ls) > 0 {
+		return ls[0], true
 	}
 	return Log{}, false
+}
+
+// LogKeys returns every log line whose key name is origin, in order: a
+// policy names two keys for one log while the log rotates its key, and a
+// checkpoint signed by any of them is the log's.
+func (p *Policy) LogKeys(origin string) []Log {
+	var out []Log
+	for _, l := range p.Logs {
+		if l.Verifier.Name() == origin {
+			out = append(out, l)
+		}
+	}
+	return out
 }
 
 // Satisfied reports whether the named witnesses meet the quorum.
@@ -380,11 +391,14 @@ func (p *Policy) VerifyCheckpoint(signed []byte) (*Verified, error) {
 	if !ok {
 		return nil, &CheckpointError{Err: errors.New("not a checkpoint: no origin line")}
 	}
-	logKey, ok := p.Log(string(origin))
-	if !ok {
+	logKeys := p.LogKeys(string(origin))
+	if len(logKeys) == 0 {
 		return nil, &CheckpointError{Err: fmt.Errorf("origin %q is not a log of the policy", origin)}
 	}
-	verifiers := []note.Verifier{logKey.Verifier}
+	var verifiers []note.Verifier
+	for _, l := range logKeys {
+		verifiers = append(verifiers, l.Verifier)
+	}
 	for _, w := range p.Witnesses {
 		verifiers = append(verifiers, w.Verifier)
 	}
@@ -396,7 +410,7 @@ func (p *Policy) VerifyCheckpoint(signed []byte) (*Verified, error) {
 	cosigned := make([]bool, len(p.Witnesses))
 	var res Verified
 	for _, s := range n.Sigs {
-		if s.Name == logKey.Verifier.Name() && s.Hash == logKey.Verifier.KeyHash() {
+		if slices.ContainsFunc(logKeys, func(l Log) bool { return s.Name == l.Verifier.Name() && s.Hash == l.Verifier.KeyHash() }) {
 			logSigned = true
 			continue
 		}
@@ -412,7 +426,7 @@ func (p *Policy) VerifyCheckpoint(signed []byte) (*Verified, error) {
 		}
 	}
 	if !logSigned {
-		return nil, &CheckpointError{Err: fmt.Errorf("no signature by the log key %q", logKey.Verifier.Name())}
+		return nil, &CheckpointError{Err: fmt.Errorf("no signature by a log key of %q", origin)}
 	}
 	// Extension lines (an fwledger log's revocation commitment) are
 	// opaque here: the caller reads those it knows.

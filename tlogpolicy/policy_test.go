@@ -13,6 +13,7 @@ import (
 	"github.com/fwledger/fwledger/fwtest"
 	"github.com/fwledger/fwledger/keys"
 	"github.com/fwledger/fwledger/tlogpolicy"
+	"golang.org/x/mod/sumdb/note"
 )
 
 func logVKey(t testing.TB) string {
@@ -263,4 +264,68 @@ func TestCheckpointErrorNamesKeys(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestTwoLogKeys: during a log key rotation a policy names two keys for
+// one origin; a checkpoint signed by either is the log's, one signed by
+// neither is not, and a bad signature by either rejects it.
+func TestTwoLogKeys(t *testing.T) {
+	next := fwtest.Key("example.com/testlog-next")
+	next.Name = fwtest.LogKey.Name // the same origin, a new key
+	nextVKey, _ := next.Public().VerifierKey()
+	pol := fmt.Sprintf("log %s\nlog %s\nwitness a %s\nquorum a\n", logVKey(t), nextVKey, fwtest.CosignerVKey(t, fwtest.WitnessA))
+	p, err := tlogpolicy.Parse([]byte(pol))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ks := p.LogKeys(fwtest.LogKey.Name); len(ks) != 2 {
+		t.Fatalf("LogKeys = %d keys, want 2", len(ks))
+	}
+	root := sha256.Sum256([]byte("root"))
+	impostor := fwtest.Key("impostor")
+	impostor.Name = fwtest.LogKey.Name
+	for _, c := range []struct {
+		name   string
+		signer *keys.PrivateKey
+		ok     bool
+	}{{"the old key", fwtest.LogKey, true}, {"the new key", next, true}, {"neither", impostor, false}} {
+		cp := fwtest.Cosign(t, fwtest.SignCheckpoint(t, c.signer, 7, root[:]), fwtest.WitnessA)
+		if _, err := p.VerifyCheckpoint(cp); (err == nil) != c.ok {
+			t.Errorf("signed by %s: %v, want ok %v", c.name, err, c.ok)
+		}
+	}
+	both := fwtest.SignCheckpoint(t, fwtest.LogKey, 7, root[:])
+	s, _ := next.NoteSigner()
+	n, err := note.Open(both, note.VerifierList(mustVerifier(t, fwtest.LogKey)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	twice, err := note.Sign(n, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.VerifyCheckpoint(fwtest.Cosign(t, twice, fwtest.WitnessA)); err != nil {
+		t.Errorf("signed by both keys: %v", err)
+	}
+	// The first signature line is the old key's: corrupt it alone.
+	lines := strings.Split(string(twice), "\n")
+	for i, l := range lines {
+		if rest, ok := strings.CutPrefix(l, "— "+fwtest.LogKey.Name+" "); ok {
+			raw, _ := base64.StdEncoding.DecodeString(rest)
+			raw[len(raw)-1] ^= 1
+			lines[i] = "— " + fwtest.LogKey.Name + " " + base64.StdEncoding.EncodeToString(raw)
+			break
+		}
+	}
+	if _, err := p.VerifyCheckpoint(fwtest.Cosign(t, []byte(strings.Join(lines, "\n")), fwtest.WitnessA)); err == nil {
+		t.Error("a bad signature by one of the log's keys was accepted")
+	}
+}
+
+func mustVerifier(t *testing.T, k *keys.PrivateKey) note.Verifier {
+	v, err := k.Public().NoteVerifier()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
 }

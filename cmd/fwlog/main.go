@@ -18,6 +18,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -32,6 +33,7 @@ import (
 	"github.com/fwledger/fwledger/log/sqlite"
 	"github.com/fwledger/fwledger/provenance"
 	"github.com/fwledger/fwledger/provenance/keyless"
+	"github.com/fwledger/fwledger/tlogpolicy"
 	"github.com/fwledger/fwledger/witness"
 )
 
@@ -207,7 +209,7 @@ func serve(args []string, _, stderr io.Writer) int {
 		if err != nil {
 			return fail("invalid --witness-policy", err)
 		}
-		if l, ok := wp.Log(key.Name); !ok || l.VKey != vkey {
+		if !slices.ContainsFunc(wp.LogKeys(key.Name), func(l tlogpolicy.Log) bool { return l.VKey == vkey }) {
 			return fail("invalid --witness-policy", fmt.Errorf("it has no log line with this log's key %s", vkey))
 		}
 		col, err := witness.NewCollector(witness.CollectorConfig{Policy: wp, Logger: logger, Registerer: reg})
