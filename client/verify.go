@@ -336,7 +336,14 @@ func VerifyBundle(ctx context.Context, t Trust, bundleBytes []byte, image io.Rea
 	if err != nil {
 		return nil, err
 	}
-	opts := provenance.EvalOptions{Now: t.Now, Keyless: t.Keyless, Revoked: revoked}
+	relIndex := b.Release.Proof.Index
+	opts := provenance.EvalOptions{Now: t.Now, Keyless: t.Keyless, Revoked: revoked, IndexOf: func(d digest.Digest) (uint64, bool) {
+		if d == rel.Digest {
+			return relIndex, true
+		}
+		i, ok := index[d]
+		return i, ok
+	}}
 	if t.Model != "" {
 		opts.Models = []string{t.Model}
 	}

@@ -339,7 +339,19 @@ func (l *Ledger) checkRelease(ctx context.Context, rel *provenance.Entry, inBatc
 	if err != nil {
 		return err
 	}
-	err = l.policy.Evaluate(ctx, rel, entries, provenance.EvalOptions{AtSubmission: true, Keyless: l.cfg.Keyless, Revoked: revoked}).Err()
+	// Validity windows judge a new entry by the integrated size, a lower
+	// bound of the index it will get, and a logged one by its index.
+	size := l.log.Integrated()
+	indexOf := func(d digest.Digest) (uint64, bool) {
+		if _, ok := inBatch[d]; ok || d == rel.Digest {
+			return size, true
+		}
+		if s, err := l.byDigest(ctx, d); err == nil && s != nil {
+			return s.Index, true
+		}
+		return size, true
+	}
+	err = l.policy.Evaluate(ctx, rel, entries, provenance.EvalOptions{AtSubmission: true, Keyless: l.cfg.Keyless, Revoked: revoked, IndexOf: indexOf}).Err()
 	if err != nil && revoked != nil {
 		if by, ok := revokedSigner(l.revs.set, rel.Envelope, math.MaxUint64); ok {
 			return &RevokedError{By: by, Err: err}

@@ -31,6 +31,58 @@ type EvalOptions struct {
 	// count (keys revoked for the release's log index): they are left out
 	// of the rule's release keys.
 	Revoked func(keyID string) bool
+	// IndexOf returns the log index of the entry with the given digest
+	// (the release, or a provenance), for the keys' validity windows; a
+	// verifier knows it from the inclusion proofs, a log judging a
+	// submission gives a lower bound. Without it, index bounds are not
+	// checked.
+	IndexOf func(d digest.Digest) (uint64, bool)
+}
+
+// outside returns the keys of ring whose validity window leaves out entry
+// e, with why, or nil if none does.
+func (p *Policy) outside(ring *keys.Ring, e *Entry, opts EvalOptions) map[string]string {
+	if len(p.validity) == 0 {
+		return nil
+	}
+	var idx *uint64
+	if opts.IndexOf != nil {
+		if i, ok := opts.IndexOf(e.Digest); ok {
+			idx = &i
+		}
+	}
+	var out map[string]string
+	for _, id := range ring.IDs() {
+		v, ok := p.validity[id]
+		if !ok {
+			continue
+		}
+		why := v.Check(idx, statementTime(e))
+		if why == "" && opts.AtSubmission && v.Until != nil && !opts.Now.Before(*v.Until) {
+			why = fmt.Sprintf("valid until %s, which the log's clock has passed", v.Until.UTC().Format(time.RFC3339))
+		}
+		if why != "" {
+			if out == nil {
+				out = map[string]string{}
+			}
+			out[id] = why
+		}
+	}
+	return out
+}
+
+// leftOut describes the keys outside their validity windows, for a check's
+// detail.
+func leftOut(out map[string]string, name func(string) string) string {
+	if len(out) == 0 {
+		return ""
+	}
+	var parts []string
+	for id, why := range out {
+		parts = append(parts, name(id)+" ("+why+")")
+	}
+	sort.Strings(parts)
+	return "; outside their validity window, not counted: " + strings.Join(parts, ", ")
 }
 
 // Evidence is what a release is judged with: the provenance about its
@@ -175,15 +227,20 @@ func (p *Policy) evaluate(ctx context.Context, model string, rel *Entry, ev Evid
 		add(Check{Name: "model", Detail: fmt.Sprintf("the release is for %s, not %s", strings.Join(rel.Release.Models, ", "), model)})
 		return rep, nil, nil
 	}
-	signers, err := VerifySignatures(ctx, rel.Envelope, r.ReleaseKeys.Without(opts.Revoked), r.ReleaseThreshold)
+	out := p.outside(r.ReleaseKeys, rel, opts)
+	ring := r.ReleaseKeys.Without(func(id string) bool {
+		_, o := out[id]
+		return o || opts.Revoked != nil && opts.Revoked(id)
+	})
+	signers, err := VerifySignatures(ctx, rel.Envelope, ring, r.ReleaseThreshold)
 	if err != nil {
-		add(Check{Name: "release signatures", Detail: err.Error(), Err: err})
+		add(Check{Name: "release signatures", Detail: err.Error() + leftOut(out, r.keyName), Err: err})
 	} else {
 		var names []string
 		for _, id := range signers {
 			names = append(names, r.keyName(id))
 		}
-		add(Check{Name: "release signatures", OK: true, Detail: fmt.Sprintf("%d of %d required: %s", len(signers), max(r.ReleaseThreshold, 1), strings.Join(names, ", "))})
+		add(Check{Name: "release signatures", OK: true, Detail: fmt.Sprintf("%d of %d required: %s", len(signers), max(r.ReleaseThreshold, 1), strings.Join(names, ", ")) + leftOut(out, r.keyName)})
 	}
 
 	byDigest := map[digest.Digest]ProvenanceEvidence{}
@@ -206,7 +263,7 @@ func (p *Policy) evaluate(ctx context.Context, model string, rel *Entry, ev Evid
 			continue
 		}
 		name := "provenance " + shortDigest(d)
-		if a, ok := p.checkProvenance(ctx, r, rel.Release, pe, func(c Check) bool {
+		if a, ok := p.checkProvenance(ctx, r, rel.Release, pe, opts, func(c Check) bool {
 			c.Name, c.Provenance = name+" "+c.Name, d
 			return add(c)
 		}); ok {
@@ -220,7 +277,7 @@ func (p *Policy) evaluate(ctx context.Context, model string, rel *Entry, ev Evid
 		if pe.Endorsed {
 			continue
 		}
-		if a, ok := p.checkProvenance(ctx, r, rel.Release, pe, func(Check) bool { return true }); ok {
+		if a, ok := p.checkProvenance(ctx, r, rel.Release, pe, opts, func(Check) bool { return true }); ok {
 			attesting[a.Builder] = true
 			attested = append(attested, a)
 		}

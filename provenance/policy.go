@@ -41,6 +41,8 @@ type Policy struct {
 	// least 1) each; nil if the policy names none.
 	RevocationKeys      *keys.Ring
 	RevocationThreshold int
+	// validity holds the keys' validity windows by DSSE key ID.
+	validity map[string]Validity
 }
 
 // A Builder is a build system the policy knows.
@@ -114,9 +116,17 @@ type policyFile struct {
 }
 
 type keyRef struct {
-	File string `yaml:"file"`
-	VKey string `yaml:"vkey"`
-	PEM  string `yaml:"pem"`
+	File     string        `yaml:"file"`
+	VKey     string        `yaml:"vkey"`
+	PEM      string        `yaml:"pem"`
+	Validity *validityFile `yaml:"validity"`
+}
+
+type validityFile struct {
+	FromIndex  *uint64    `yaml:"fromIndex"`
+	UntilIndex *uint64    `yaml:"untilIndex"`
+	From       *time.Time `yaml:"from"`
+	Until      *time.Time `yaml:"until"`
 }
 
 type builderFile struct {
@@ -198,7 +208,7 @@ func parsePolicy(data []byte, load func(name string) ([]byte, error)) (*Policy, 
 	if f.Version != PolicyVersion {
 		return nil, fmt.Errorf("version is %d, want %d", f.Version, PolicyVersion)
 	}
-	p := &Policy{keys: map[string]*keys.PublicKey{}, builders: map[string]*Builder{}, riskClasses: f.RiskClasses}
+	p := &Policy{keys: map[string]*keys.PublicKey{}, builders: map[string]*Builder{}, riskClasses: f.RiskClasses, validity: map[string]Validity{}}
 	if f.TrustedRoot != "" {
 		root, err := load(f.TrustedRoot)
 		if err != nil {
@@ -212,6 +222,25 @@ func parsePolicy(data []byte, load func(name string) ([]byte, error)) (*Policy, 
 			return nil, fmt.Errorf("key %q: %w", name, err)
 		}
 		p.keys[name] = k
+		if vf := ref.Validity; vf != nil {
+			v := Validity{FromIndex: vf.FromIndex, UntilIndex: vf.UntilIndex, From: vf.From, Until: vf.Until}
+			switch {
+			case v.zero():
+				return nil, fmt.Errorf("key %q: validity names no bound (fromIndex, untilIndex, from, until)", name)
+			case v.FromIndex != nil && v.UntilIndex != nil && *v.FromIndex >= *v.UntilIndex:
+				return nil, fmt.Errorf("key %q: validity fromIndex %d is not below untilIndex %d", name, *v.FromIndex, *v.UntilIndex)
+			case v.From != nil && v.Until != nil && !v.From.Before(*v.Until):
+				return nil, fmt.Errorf("key %q: validity from is not before until", name)
+			}
+			id, err := k.KeyID()
+			if err != nil {
+				return nil, fmt.Errorf("key %q: %w", name, err)
+			}
+			if _, dup := p.validity[id]; dup {
+				return nil, fmt.Errorf("key %q is listed twice with a validity window", name)
+			}
+			p.validity[id] = v
+		}
 	}
 	ring := func(names []string, what string) (*keys.Ring, map[string]string, error) {
 		var pubs []*keys.PublicKey
@@ -601,7 +630,7 @@ func layoutDetail(r *Rule, rel *Release, err error) string {
 // checkProvenance checks one provenance statement against rule r, reporting
 // each check through add, and returns what the policy builder that produced
 // it verified, and whether every check passed.
-func (p *Policy) checkProvenance(ctx context.Context, r *Rule, rel *Release, pe ProvenanceEvidence, add func(Check) bool) (Attestation, bool) {
+func (p *Policy) checkProvenance(ctx context.Context, r *Rule, rel *Release, pe ProvenanceEvidence, opts EvalOptions, add func(Check) bool) (Attestation, bool) {
 	a := Attestation{Entry: pe.Entry, Endorsed: pe.Endorsed}
 	pr := pe.Entry.Provenance
 	if pr == nil {
@@ -619,9 +648,13 @@ func (p *Policy) checkProvenance(ctx context.Context, r *Rule, rel *Release, pe 
 		if !cand.MatchesID(pr.BuilderID) {
 			continue
 		}
-		signers, err := cand.verify(ctx, pe)
+		var out map[string]string
+		if cand.Keys != nil {
+			out = p.outside(cand.Keys, pe.Entry, opts)
+		}
+		signers, err := cand.verify(ctx, pe, func(id string) bool { _, o := out[id]; return o })
 		if err != nil {
-			why = append(why, fmt.Sprintf("%s: %v", name, err))
+			why = append(why, fmt.Sprintf("%s: %v%s", name, err, leftOut(out, func(id string) string { return id })))
 			errs = append(errs, err)
 			continue
 		}
@@ -692,7 +725,7 @@ func (r *Rule) sourceAllowed(s Source) bool {
 // verify checks that the builder signed pe: with one of its keys, or, for a
 // keyless builder, with a certificate matching its identity. It returns the
 // signers: key IDs, or the certificate identity.
-func (b *Builder) verify(ctx context.Context, pe ProvenanceEvidence) ([]string, error) {
+func (b *Builder) verify(ctx context.Context, pe ProvenanceEvidence, drop func(id string) bool) ([]string, error) {
 	if pe.Entry.Bundle != nil {
 		if b.Keys != nil {
 			return nil, errors.New("signed keylessly, but the builder uses keys")
@@ -708,7 +741,7 @@ func (b *Builder) verify(ctx context.Context, pe ProvenanceEvidence) ([]string, 
 	if b.Keys == nil {
 		return nil, errors.New("signed with a key, but the builder is keyless")
 	}
-	return VerifySignatures(ctx, pe.Entry.Envelope, b.Keys, 1)
+	return VerifySignatures(ctx, pe.Entry.Envelope, b.Keys.Without(drop), 1)
 }
 
 // KeylessSigner names a keyless signer by its certificate identity:
