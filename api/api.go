@@ -55,6 +55,9 @@ type LogInfo struct {
 	Size uint64 `json:"size"`
 	// MaxEntrySize is the largest entry accepted, in bytes.
 	MaxEntrySize int `json:"max_entry_size"`
+	// Successor is, for a frozen log, the verifier key of the log it
+	// handed over to (docs/KEYS.md); it takes no more entries.
+	Successor string `json:"successor,omitempty"`
 }
 
 // AddResponse is the response of POST /v1/entries: the durable index of the

@@ -58,6 +58,7 @@ func classify(err error) class {
 		mErr    *methodError
 		tooBig  *http.MaxBytesError
 		revoked *RevokedError
+		frozen  *FrozenError
 	)
 	switch {
 	case errors.As(err, &mErr):
@@ -68,6 +69,8 @@ func classify(err error) class {
 		return class{http.StatusInternalServerError, "storage"}
 	case errors.As(err, &pendErr):
 		return class{http.StatusServiceUnavailable, "error"}
+	case errors.As(err, &frozen):
+		return class{http.StatusGone, "frozen"}
 	case errors.As(err, &revoked):
 		// Before the policy violation it may unwrap to: the revocation
 		// is why.

@@ -202,6 +202,7 @@ func (h *handler) info(w http.ResponseWriter, r *http.Request) error {
 		VerifierKey:  h.l.log.VerifierKey(),
 		Size:         size,
 		MaxEntrySize: api.MaxEntrySize,
+		Successor:    h.l.Successor(),
 	})
 }
 

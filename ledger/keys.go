@@ -24,6 +24,7 @@ const (
 	keyRelease       = 8  // the SHA-256 digest of a release's image, first 16 bytes
 	keyRevocations   = 9  // every revocation (the key is this byte alone)
 	keyRevocationOf  = 10 // a revocation's subject digest (revoked key ID or image), first 16 bytes
+	keyHandover      = 11 // the handover entry of a frozen log (the key is this byte alone)
 )
 
 // revocationsKey lists every revocation, in log order: the set a

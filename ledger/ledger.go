@@ -24,6 +24,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/fwledger/fwledger/cas"
@@ -92,6 +94,11 @@ type Ledger struct {
 	entryCache  *lru.Cache[uint64, *Statement]
 	// revs is the revocations the log applies to submissions.
 	revs revocations
+	// frozen is the successor's verifier key once the log handed over.
+	// Submissions hold freezeMu for reading from their checks until they
+	// are sequenced, Freeze for writing: no entry follows the handover.
+	frozen   atomic.Pointer[string]
+	freezeMu sync.RWMutex
 }
 
 // New returns the ledger over lg, a log not yet running: it first brings
@@ -126,6 +133,11 @@ func New(ctx context.Context, lg *log.Log, cfg Config) (*Ledger, error) {
 	}
 	if err := l.loadRevocations(ctx); err != nil {
 		return nil, err
+	}
+	if _, successor, ok, err := handoverIndex(ctx, lg); err != nil {
+		return nil, fmt.Errorf("couldn't read the handover entry: %w", err)
+	} else if ok {
+		l.frozen.Store(&successor)
 	}
 	return l, nil
 }

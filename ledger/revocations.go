@@ -7,6 +7,7 @@ import (
 	"math"
 	"sync"
 
+	"github.com/fwledger/fwledger/handover"
 	"github.com/fwledger/fwledger/log"
 	"github.com/fwledger/fwledger/provenance"
 	"github.com/fwledger/fwledger/revocation"
@@ -195,8 +196,9 @@ func (l *Ledger) revocationsBelow(ctx context.Context, size uint64) ([]*Statemen
 
 // CheckpointExtensions returns the function a log (log.Config.Extensions)
 // gives the extension lines of its checkpoints with: the commitment to the
-// revocations below the checkpoint's size (package revocation). It reads
-// the revocations through the log, so it serves before the Ledger exists.
+// revocations below the checkpoint's size (package revocation), and, once
+// the tree holds a handover entry, the successor (package handover). It
+// reads them through the log, so it serves before the Ledger exists.
 func CheckpointExtensions() func(ctx context.Context, lg *log.Log, size uint64) ([]string, error) {
 	var mu sync.Mutex
 	leaves := map[uint64][]byte{} // leaf hashes of revocations by index
@@ -227,6 +229,14 @@ func CheckpointExtensions() func(ctx context.Context, lg *log.Log, size uint64) 
 		if err != nil {
 			return nil, err
 		}
-		return []string{c.Line()}, nil
+		lines := []string{c.Line()}
+		// A frozen log's checkpoints name its successor, from the size
+		// that holds the handover entry on.
+		if i, successor, ok, err := handoverIndex(ctx, lg); err != nil {
+			return nil, err
+		} else if ok && i < size {
+			lines = append(lines, handover.Line(successor))
+		}
+		return lines, nil
 	}
 }

@@ -137,6 +137,11 @@ func (l *Ledger) addAll(ctx context.Context, entries [][]byte) ([]AddResult, err
 	if len(entries) > MaxBatch {
 		return nil, &SubmissionError{Msg: fmt.Sprintf("the submission holds %d entries, more than the limit of %d", len(entries), MaxBatch)}
 	}
+	l.freezeMu.RLock()
+	defer l.freezeMu.RUnlock()
+	if s := l.Successor(); s != "" {
+		return nil, &FrozenError{Successor: s}
+	}
 	now := time.Now()
 	adm := make([]admitted, len(entries))
 	statements := map[digest.Digest]int{}

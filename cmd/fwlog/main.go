@@ -26,6 +26,7 @@ import (
 	"github.com/fwledger/fwledger/api"
 	"github.com/fwledger/fwledger/cas"
 	"github.com/fwledger/fwledger/cmd/internal/cli"
+	"github.com/fwledger/fwledger/handover"
 	"github.com/fwledger/fwledger/internal/server"
 	"github.com/fwledger/fwledger/keys"
 	"github.com/fwledger/fwledger/ledger"
@@ -67,6 +68,7 @@ func serve(args []string, _, stderr io.Writer) int {
 		layoutKeys  cli.Strings
 		revokeKeys  cli.Strings
 		revokeK     = fs.Int("revocation-threshold", 1, "how many distinct --revocation-keys must sign a revocation")
+		successor   = fs.String("successor", "", "FREEZE the log: the public key `file` of the log it hands over to (a new origin); the log logs the handover, takes no more entries, names the successor in its checkpoints, and keeps serving reads")
 		requireProv = fs.Bool("require-provenance", true, "refuse releases that endorse no provenance; set false only for a log migrating from unattested releases")
 		policyFile  = fs.String("policy", "", "policy `file` every release must pass (its builders' keys are accepted for provenance)")
 		interval    = fs.Duration("integrate-interval", 50*time.Millisecond, "least time between integrations into a signed checkpoint")
@@ -315,6 +317,24 @@ func serve(args []string, _, stderr io.Writer) int {
 	if err != nil {
 		return fail("refusing to start", err)
 	}
+	var successorVKey string
+	if *successor != "" {
+		k, err := keys.LoadPublic(*successor)
+		if err != nil {
+			return fail("invalid --successor", err)
+		}
+		if successorVKey, err = k.VerifierKey(); err != nil {
+			return fail("invalid --successor", err)
+		}
+		if err := handover.Check(l.Origin(), successorVKey); err != nil {
+			return fail("invalid --successor", err)
+		}
+		if s := led.Successor(); s != "" && s != successorVKey {
+			return fail("invalid --successor", fmt.Errorf("the log is frozen already, with the successor %s", s))
+		}
+	} else if s := led.Successor(); s != "" {
+		logger.Warn("this log is frozen: it takes no entries and its checkpoints name its successor", "successor", s)
+	}
 	tree, sequenced, err := store.Tree(ctx)
 	if err != nil {
 		return fail("couldn't read the tree state", err)
@@ -329,6 +349,15 @@ func serve(args []string, _, stderr io.Writer) int {
 	logCtx, logStop := context.WithCancel(context.Background())
 	logDone := make(chan error, 1)
 	go func() { logDone <- l.Run(logCtx) }()
+	if successorVKey != "" {
+		// Before the listener serves: no submission can follow the
+		// handover entry.
+		if err := led.Freeze(ctx, successorVKey); err != nil {
+			logStop()
+			<-logDone
+			return fail("couldn't freeze the log", err)
+		}
+	}
 
 	srvErr := server.Serve(ctx, ln, server.Config{
 		Name: "fwlog", Handler: ledger.NewHandler(led), Registry: reg, Logger: logger, ShutdownTimeout: *srv.Shutdown, Limits: limits,

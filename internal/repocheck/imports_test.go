@@ -54,8 +54,8 @@ var importRules = []importRule{
 		},
 	},
 	{
-		why:      "revocations are checked by the pure verifier: no network, storage or log",
-		packages: []string{"revocation"},
+		why:      "revocations and handovers are checked by the pure verifier: no network, storage or log",
+		packages: []string{"revocation", "handover"},
 		forbidden: []string{
 			"net/http", "database/sql", "github.com/mattn/go-sqlite3",
 			module + "log", module + "ledger", module + "logclient", module + "client", module + "internal/server", module + "cas",
