@@ -140,3 +140,54 @@ func mustParse(t *testing.T, data []byte) *provenance.Entry {
 	}
 	return e
 }
+
+// TestBuilderKeyRotation hands a builder over from one key to another at
+// log index 10: provenance counts only when signed by the key valid at
+// its own index.
+func TestBuilderKeyRotation(t *testing.T) {
+	ctx := context.Background()
+	oldCI, newCI := fwtest.Builder, fwtest.Key("builder.example.com/ci-2027")
+	pubs := map[string][]byte{}
+	for name, k := range map[string]*keys.PrivateKey{"release-1": rel1, "ci": oldCI, "ci-2027": newCI} {
+		pub, _ := k.Public().Marshal()
+		pubs[name] = pub
+	}
+	pol := fwtest.Policy(t, `
+version: 1
+keys:
+  release-1: {file: release-1}
+  ci: {file: ci, validity: {untilIndex: 10}}
+  ci-2027: {file: ci-2027, validity: {fromIndex: 10}}
+builders:
+  - {name: ci, id: "https://ci.example.com/runner/v1", keys: [ci, ci-2027]}
+rules:
+  - {name: acme, models: ["*"], release: {keys: [release-1]}, provenance: {builders: [ci]}}
+`, pubs)
+	img := fwtest.Image("rotated build", 500)
+	for _, c := range []struct {
+		name    string
+		builder *keys.PrivateKey
+		at      uint64
+		ok      bool
+	}{
+		{"old key before the handover", oldCI, 9, true},
+		{"old key after it", oldCI, 10, false},
+		{"new key before it", newCI, 9, false},
+		{"new key after it", newCI, 10, true},
+	} {
+		prov := build(t, img, c.builder, "https://ci.example.com/runner/v1", nil)
+		rel := fwtest.SignRelease(t, fwtest.NewRelease(img, func(r *provenance.Release) { r.Provenance = []digest.Digest{sha256.Sum256(prov)} }), rel1)
+		pe, re := mustParse(t, prov), mustParse(t, rel)
+		res := pol.Evaluate(ctx, re, []*provenance.Entry{pe}, provenance.EvalOptions{IndexOf: func(d digest.Digest) (uint64, bool) {
+			if d == pe.Digest {
+				return c.at, true
+			}
+			return c.at + 1, true
+		}})
+		if err := res.Err(); (err == nil) != c.ok {
+			t.Errorf("%s: %v, want ok %v", c.name, err, c.ok)
+		} else if err != nil && !strings.Contains(err.Error(), "validity window") {
+			t.Errorf("%s: %v, want the validity window named", c.name, err)
+		}
+	}
+}
