@@ -277,10 +277,13 @@ type DigestError = digest.MismatchError
 // VerifyBundle verifies a bundle and the image it is for, in this order:
 // checkpoint signatures and origin (and the witness policy's quorum, if
 // Trust.Witnesses is set), inclusion of every entry in the checkpoint, the
-// release statement, the hardware model (if Trust.Model is set), the
-// release and its provenance under Trust.Policy or the one-rule policy of
-// Trust's keys (see [provenance.Policy.Evaluate]), and the image's size and
-// digests (hashed as a stream). It returns the first failure.
+// bundle's revocations against the checkpoint's commitment (package
+// revocation), the release statement, the hardware model (if Trust.Model
+// is set), a revocation of the image, the release and its provenance
+// under Trust.Policy or the one-rule policy of Trust's keys (see
+// [provenance.Policy.Evaluate]) with the keys revoked at the release's
+// index left out, and the image's size and digests (hashed as a stream).
+// It returns the first failure.
 func VerifyBundle(ctx context.Context, t Trust, bundleBytes []byte, image io.Reader) (*Verified, error) {
 	if t.Log == nil && t.Witnesses == nil {
 		return nil, &tlogpolicy.CheckpointError{Err: errors.New("no trusted log key")}

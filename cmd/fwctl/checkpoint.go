@@ -2,13 +2,16 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"time"
 
 	"github.com/fwledger/fwledger/cmd/internal/cli"
+	"github.com/fwledger/fwledger/handover"
 	"github.com/fwledger/fwledger/keys"
 	"github.com/fwledger/fwledger/logclient"
+	"github.com/fwledger/fwledger/revocation"
 	"github.com/fwledger/fwledger/tlogpolicy"
 )
 
@@ -73,6 +76,19 @@ func checkpointCmd(ctx context.Context, e *env, args []string) error {
 		fmt.Fprintf(e.stdout, "ok: size %d, signed by the log and cosigned by %d witnesses, meeting quorum %q\n", wc.Checkpoint.Size, len(wc.Cosignatures), wp.Quorum)
 		for _, c := range wc.Cosignatures {
 			fmt.Fprintf(e.stdout, "   %s (%s) at %s\n", c.Witness, c.KeyName, c.Time.UTC().Format(time.RFC3339))
+		}
+	}
+	// What the (verified) checkpoint says beyond its tree.
+	if c, err := revocation.FromCheckpoint(cp); err == nil {
+		fmt.Fprintf(e.stdout, "revocations: the log holds %d below this size (a bundle under it must carry them all)\n", c.Count)
+	} else if !errors.Is(err, revocation.ErrNoCommitment) {
+		return &rejectedError{err: err}
+	}
+	if lk, err := keys.LoadPublic(*logKey); *logKey != "" && err == nil {
+		if v, err := lk.NoteVerifier(); err == nil {
+			if _, next, err := handover.Verify(v, cp); err == nil {
+				fmt.Fprintf(e.stdout, "FROZEN: the log handed over to its successor %s\n", next.Name())
+			}
 		}
 	}
 	return nil

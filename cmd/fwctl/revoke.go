@@ -11,9 +11,8 @@ import (
 	"github.com/fwledger/fwledger/provenance"
 )
 
-const revokeUsage = `Usage:
-  fwctl revoke key     --key-id ID --from-index N --reason TEXT --key K [--key K2 ...] [--out FILE]
-  fwctl revoke release (--image F | --image-digest sha256:HEX) --reason TEXT --key K [--key K2 ...] [--out FILE]
+const revokeUsage = `Usage: fwctl revoke key     --key-id ID --from-index N --reason TEXT --key K [--key K2 ...] [--out FILE]
+       fwctl revoke release (--image F | --image-digest sha256:HEX) --reason TEXT --key K [--key K2 ...] [--out FILE]
 
 Signs a revocation statement (docs/FORMATS.md, "Revocations") with the vendor's
 revocation keys, as many as the log's and devices' revocation threshold needs.

@@ -73,6 +73,8 @@ func TestVerifyFlagConflicts(t *testing.T) {
 		{[]string{"--release-keys", "r.pub", "--builder-keys", "b.pub", "--threshold", "0"}, []string{"--threshold 0"}},
 		{[]string{"--release-keys", "r.pub"}, []string{"--builder-keys is required", "--policy", "--require-provenance=false"}},
 		{[]string{"--builder-keys", "b.pub"}, []string{"--release-keys is required"}},
+		{[]string{"--release-keys", "r.pub", "--builder-keys", "b.pub", "--revocation-threshold", "2"}, []string{"--revocation-threshold needs --revocation-keys"}},
+		{[]string{"--release-keys", "r.pub", "--builder-keys", "b.pub", "--revocation-keys", "s.pub", "--revocation-threshold", "2"}, []string{"--revocation-threshold 2", "1 --revocation-keys"}},
 	} {
 		args := append(append([]string{}, base...), tc.args...)
 		code, _, errs := fwctl(t, args...)
@@ -97,6 +99,7 @@ func TestHelp(t *testing.T) {
 		"keygen": nil, "release": nil, "attest": nil, "sign": nil, "submit": nil, "bundle": nil, "verify": nil, "checkpoint": nil,
 		"provenance": {"show"},
 		"policy":     {"check"},
+		"revoke":     {"key", "release"},
 	}
 	for name := range commands {
 		if _, ok := tree[name]; !ok {
