@@ -15,6 +15,7 @@ import (
 	"github.com/fwledger/fwledger/fwtest"
 	"github.com/fwledger/fwledger/keys"
 	"github.com/fwledger/fwledger/logclient"
+	"github.com/fwledger/fwledger/revocation"
 	"github.com/fwledger/fwledger/tlogpolicy"
 )
 
@@ -22,7 +23,9 @@ import (
 // tlog-witness but is not fwwitness: transparency-dev/witness's
 // omniwitness, built by scripts/omniwitness.sh (make test runs it and sets
 // FWLEDGER_OMNIWITNESS). fwlog must get its checkpoints cosigned by it and
-// publish them; the result verifies under the policy.
+// publish them; the result verifies under the policy. fwlog's checkpoints
+// carry an extension line (the revocation commitment), which the
+// reference witness cosigns too.
 func TestReferenceWitness(t *testing.T) {
 	bin := os.Getenv("FWLEDGER_OMNIWITNESS")
 	if bin == "" {
@@ -92,6 +95,12 @@ func TestReferenceWitness(t *testing.T) {
 					t.Fatalf("published checkpoint does not meet the policy: %v\n%s", err, cp)
 				}
 				if wc.Checkpoint.Size == uint64(i+1) {
+					// The reference witness cosigns checkpoints with
+					// fwledger's extension line (the revocation
+					// commitment).
+					if _, err := revocation.FromCheckpoint(cp); err != nil {
+						t.Fatalf("the cosigned checkpoint has no revocation commitment: %v\n%s", err, cp)
+					}
 					break
 				}
 			}
