@@ -427,6 +427,20 @@ func MakeBundleWith(logKey *keys.PrivateKey, entries [][]byte, index int, prov .
 	return b.Marshal()
 }
 
+// PubFiles returns the public key files of ks by name, for Policy.
+func PubFiles(t testing.TB, ks map[string]*keys.PrivateKey) map[string][]byte {
+	t.Helper()
+	out := map[string][]byte{}
+	for name, k := range ks {
+		pub, err := k.Public().Marshal()
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[name] = pub
+	}
+	return out
+}
+
 // Policy parses a policy file whose key and trusted-root files are in
 // files, by name, or fails the test.
 func Policy(t testing.TB, text string, files map[string][]byte) *provenance.Policy {

@@ -286,11 +286,7 @@ func TestReleaseEndorsingLoggedProvenance(t *testing.T) {
 // its models at submission (reproducibility excepted).
 func TestLogPolicy(t *testing.T) {
 	ctx := context.Background()
-	pubs := map[string][]byte{}
-	for name, k := range map[string]*keys.PrivateKey{"release-1": rel1, "release-2": rel2, "ci": fwtest.Builder, "rebuild": fwtest.Rebuilder} {
-		pub, _ := k.Public().Marshal()
-		pubs[name] = pub
-	}
+	pubs := fwtest.PubFiles(t, map[string]*keys.PrivateKey{"release-1": rel1, "release-2": rel2, "ci": fwtest.Builder, "rebuild": fwtest.Rebuilder})
 	pol := fwtest.Policy(t, `
 version: 1
 keys:

@@ -21,11 +21,7 @@ import (
 // index 2: release-1 is valid below it, release-2 from it on, and neither
 // for releases created from 2027 on.
 func rotationPolicy(t *testing.T) *provenance.Policy {
-	pubs := map[string][]byte{}
-	for name, k := range map[string]*keys.PrivateKey{"release-1": rel1, "release-2": rel2, "ci": fwtest.Builder} {
-		pub, _ := k.Public().Marshal()
-		pubs[name] = pub
-	}
+	pubs := fwtest.PubFiles(t, map[string]*keys.PrivateKey{"release-1": rel1, "release-2": rel2, "ci": fwtest.Builder})
 	return fwtest.Policy(t, `
 version: 1
 keys:
@@ -147,11 +143,7 @@ func mustParse(t *testing.T, data []byte) *provenance.Entry {
 func TestBuilderKeyRotation(t *testing.T) {
 	ctx := context.Background()
 	oldCI, newCI := fwtest.Builder, fwtest.Key("builder.example.com/ci-2027")
-	pubs := map[string][]byte{}
-	for name, k := range map[string]*keys.PrivateKey{"release-1": rel1, "ci": oldCI, "ci-2027": newCI} {
-		pub, _ := k.Public().Marshal()
-		pubs[name] = pub
-	}
+	pubs := fwtest.PubFiles(t, map[string]*keys.PrivateKey{"release-1": rel1, "ci": oldCI, "ci-2027": newCI})
 	pol := fwtest.Policy(t, `
 version: 1
 keys:
