@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -247,4 +248,44 @@ func TestHiddenRevocation(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestRevocationCap fills the log with the most revocations a bundle
+// carries: one more is refused (409), and a bundle carrying them all
+// verifies.
+func TestRevocationCap(t *testing.T) {
+	if testing.Short() {
+		t.Skip("logs 1,024 revocations")
+	}
+	ctx := context.Background()
+	l, lc := startRevocableLog(t, t.TempDir())
+	img := fwtest.Image("capped", 1000)
+	if _, err := lc.Add(ctx, fwtest.SignRelease(t, fwtest.NewRelease(img, nil), rel1)); err != nil {
+		t.Fatal(err)
+	}
+	revoke := func(i int) []byte {
+		return revokeImage(t, fwtest.Image(fmt.Sprint("other ", i), 10), sec1, sec2)
+	}
+	for i := 0; i < revocation.MaxRevocations; i += 16 {
+		var batch [][]byte
+		for j := i; j < i+16; j++ {
+			batch = append(batch, revoke(j))
+		}
+		if _, err := lc.AddAll(ctx, batch); err != nil {
+			t.Fatalf("revocations %d to %d: %v", i, i+15, err)
+		}
+	}
+	if code, err := addStatus(t, lc, revoke(revocation.MaxRevocations)); code != http.StatusConflict {
+		t.Fatalf("revocation %d: status %d (%v), want 409", revocation.MaxRevocations+1, code, err)
+	}
+	l.WaitSize(t, 1+revocation.MaxRevocations)
+	b, err := lc.Bundle(ctx, digest.Digest(sha256.Sum256(img)), -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := client.VerifyBundle(ctx, revocationTrust(t), b, bytes.NewReader(img))
+	if err != nil || v.Revocations != revocation.MaxRevocations || v.Applied != revocation.MaxRevocations {
+		t.Fatalf("VerifyBundle with %d revocations (%d bytes) = %+v, %v", revocation.MaxRevocations, len(b), v, err)
+	}
+	t.Logf("a bundle carrying %d revocations is %d bytes", revocation.MaxRevocations, len(b))
 }

@@ -98,13 +98,13 @@ func (l *Ledger) lockRevocations(adm []admitted) func() {
 // checkRevocable refuses a new revocation beyond the most a bundle
 // carries. The caller holds the revocation lock for writing.
 func (l *Ledger) checkRevocable(adm []admitted) error {
-	n := l.revs.count
+	n := 0
 	for _, a := range adm {
 		if a.e.Kind == provenance.KindRevocation {
 			n++
 		}
 	}
-	if n > revocation.MaxRevocations {
+	if n > 0 && l.revs.count+n > revocation.MaxRevocations {
 		return ErrRevocationsFull
 	}
 	return nil
