@@ -17,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"slices"
 	"strings"
 	"time"
@@ -72,9 +73,23 @@ type Trust struct {
 	// bundle carries applies if RevocationThreshold of them (default 1)
 	// signed it. With them, the checkpoint must commit to the log's
 	// revocations, and the bundle must carry every one (package
-	// revocation), or verification fails with a *RevocationError.
+	// revocation), or verification fails with a *RevocationError. Without
+	// them, the Policy's revocation section names them, if it has one
+	// (giving both is an error).
 	RevocationKeys      *keys.Ring
 	RevocationThreshold int
+}
+
+// revocationKeys returns the revocation keys and threshold that apply:
+// Trust's, or the policy's.
+func (t Trust) revocationKeys() (*keys.Ring, int, error) {
+	if t.Policy != nil && t.Policy.RevocationKeys != nil {
+		if t.RevocationKeys.Len() > 0 {
+			return nil, 0, &RevocationError{Err: errors.New("revocation keys are given twice: in the trust and in the policy's revocation section")}
+		}
+		return t.Policy.RevocationKeys, t.Policy.RevocationThreshold, nil
+	}
+	return t.RevocationKeys, t.RevocationThreshold, nil
 }
 
 // A RevocationError reports a bundle whose revocations do not match what
@@ -89,14 +104,33 @@ func (e *RevocationError) Unwrap() error { return e.Err }
 // carries: of its image, or of a key it needs.
 type RevokedError = revocation.RevokedError
 
+// revokedSigner returns the revocation of a key that signed the release
+// (by its keyid) at its index, if the release's signatures failed.
+func revokedSigner(revs *revocation.Set, rel *provenance.Entry, index uint64, err error) (revocation.Logged, bool) {
+	var se *SignatureError
+	if revs.Len() == 0 || !errors.As(classify(err), &se) {
+		return revocation.Logged{}, false
+	}
+	for _, s := range rel.Envelope.Signatures {
+		if by, ok := revs.Key(s.KeyID, index); ok {
+			return by, true
+		}
+	}
+	return revocation.Logged{}, false
+}
+
 // revocations checks the bundle's revocations against the commitment in
 // its checkpoint (which verified) and returns those signed by a threshold
 // of the trusted revocation keys. Inclusion is checked with the other
 // entries.
 func (t Trust) revocations(ctx context.Context, b *bundle.Bundle) (*revocation.Set, error) {
+	ring, threshold, err := t.revocationKeys()
+	if err != nil {
+		return nil, err
+	}
 	c, err := revocation.FromCheckpoint(b.Checkpoint())
 	if errors.Is(err, revocation.ErrNoCommitment) {
-		if t.RevocationKeys.Len() > 0 {
+		if ring.Len() > 0 {
 			return nil, &RevocationError{Err: err}
 		}
 		if len(b.Revocations) > 0 {
@@ -119,7 +153,7 @@ func (t Trust) revocations(ctx context.Context, b *bundle.Bundle) (*revocation.S
 		return nil, &RevocationError{Err: fmt.Errorf("the bundle's %d revocations do not match the checkpoint, which commits to %d: a revocation was left out, added or changed", len(b.Revocations), c.Count)}
 	}
 	set := &revocation.Set{}
-	if t.RevocationKeys.Len() == 0 {
+	if ring.Len() == 0 {
 		return set, nil
 	}
 	for i := range b.Revocations {
@@ -135,26 +169,11 @@ func (t Trust) revocations(ctx context.Context, b *bundle.Bundle) (*revocation.S
 		}
 		// Revocations by other keys (another vendor's, in a shared log)
 		// do not apply.
-		if lg, err := revocation.Verify(ctx, e, r.Data, r.Proof.Index, t.RevocationKeys, t.RevocationThreshold); err == nil {
+		if lg, err := revocation.Verify(ctx, e, r.Data, r.Proof.Index, ring, threshold); err == nil {
 			set.Add(lg)
 		}
 	}
 	return set, nil
-}
-
-// checkRevoked refuses a release of a revoked image, and returns what
-// leaves the revoked keys out of the release's signatures at its index.
-func checkRevoked(set *revocation.Set, r *provenance.Release, index uint64) (func(string) bool, error) {
-	if set.Len() == 0 {
-		return nil, nil
-	}
-	if by, ok := set.Release(r.Image); ok {
-		return nil, &RevokedError{By: by}
-	}
-	return func(id string) bool {
-		_, ok := set.Key(id, index)
-		return ok
-	}, nil
 }
 
 // PolicyError reports a release or provenance the policy does not trust;
@@ -335,29 +354,38 @@ func VerifyBundle(ctx context.Context, t Trust, bundleBytes []byte, image io.Rea
 	if err != nil {
 		return nil, err
 	}
-	revoked, err := checkRevoked(revs, rel.Release, b.Release.Proof.Index)
-	if err != nil {
-		return nil, err
+	if by, ok := revs.Release(rel.Release.Image); ok {
+		return nil, &RevokedError{By: by}
 	}
 	relIndex := b.Release.Proof.Index
-	opts := provenance.EvalOptions{Now: t.Now, Keyless: t.Keyless, Revoked: revoked, IndexOf: func(d digest.Digest) (uint64, bool) {
+	indexOf := func(d digest.Digest) (uint64, bool) {
 		if d == rel.Digest {
 			return relIndex, true
 		}
 		i, ok := index[d]
 		return i, ok
-	}}
+	}
+	opts := provenance.EvalOptions{Now: t.Now, Keyless: t.Keyless, IndexOf: indexOf}
+	if revs.Len() > 0 {
+		// A key revoked at an entry's index does not count on it; an
+		// entry whose index the bundle does not prove is judged as if
+		// after every revocation.
+		opts.Revoked = func(id string, d digest.Digest) bool {
+			at, ok := indexOf(d)
+			if !ok {
+				at = math.MaxUint64
+			}
+			_, r := revs.Key(id, at)
+			return r
+		}
+	}
 	if t.Model != "" {
 		opts.Models = []string{t.Model}
 	}
 	res := t.policy().Evaluate(ctx, rel, entries, opts)
 	if err := res.Err(); err != nil {
-		if revoked != nil {
-			for _, s := range rel.Envelope.Signatures {
-				if by, ok := revs.Key(s.KeyID, b.Release.Proof.Index); ok {
-					return nil, &RevokedError{By: by, Err: classify(err)}
-				}
-			}
+		if by, ok := revokedSigner(revs, rel, relIndex, err); ok {
+			return nil, &RevokedError{By: by, Err: classify(err)}
 		}
 		return nil, classify(err)
 	}

@@ -22,6 +22,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/fwledger/fwledger/tlogpolicy"
 	flog "github.com/transparency-dev/formats/log"
 	"golang.org/x/mod/sumdb/note"
 )
@@ -73,12 +74,39 @@ func Check(origin, successor string) error {
 var ErrNotFrozen = errors.New("the checkpoint names no successor: the log is not frozen")
 
 // Verify verifies the final checkpoint of a frozen log with the old log's
-// verifier, and returns it and a verifier of the successor it names.
+// verifier, and returns it and a verifier of the successor it names. It
+// trusts the old key alone: a verifier with a witness policy uses
+// VerifyUnder.
 func Verify(old note.Verifier, final []byte) (*flog.Checkpoint, note.Verifier, error) {
 	cp, ext, _, err := flog.ParseCheckpoint(final, old.Name(), old)
 	if err != nil {
 		return nil, nil, fmt.Errorf("the final checkpoint does not verify with the old log's key: %w", err)
 	}
+	return successorOf(cp, ext)
+}
+
+// VerifyUnder is Verify for a verifier that trusts the old log under a
+// witness policy: the final checkpoint must also carry the policy's
+// quorum of cosignatures, so that a holder of the old log key alone (the
+// likeliest reason to rotate it) cannot name a successor nobody saw. A
+// device also checks it against the checkpoint it stored, as for any
+// checkpoint.
+func VerifyUnder(p *tlogpolicy.Policy, final []byte) (*flog.Checkpoint, note.Verifier, error) {
+	v, err := p.VerifyCheckpoint(final)
+	if err != nil {
+		return nil, nil, fmt.Errorf("the final checkpoint does not meet the witness policy: %w", err)
+	}
+	// The verified note's text ends at its last blank line.
+	var cp flog.Checkpoint
+	ext, err := cp.Unmarshal(final[:bytes.LastIndex(final, []byte("\n\n"))+1])
+	if err != nil {
+		return nil, nil, err
+	}
+	return successorOf(&v.Checkpoint, ext)
+}
+
+// successorOf returns the successor the extension lines of cp name.
+func successorOf(cp *flog.Checkpoint, ext []byte) (*flog.Checkpoint, note.Verifier, error) {
 	successor, err := successorIn(ext)
 	if err != nil {
 		return nil, nil, err

@@ -1,12 +1,16 @@
 package ledger_test
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
 	"errors"
 	"net/http"
 	"strings"
 	"testing"
 
+	"github.com/fwledger/fwledger/client"
+	"github.com/fwledger/fwledger/digest"
 	"github.com/fwledger/fwledger/fwtest"
 	"github.com/fwledger/fwledger/handover"
 	"github.com/fwledger/fwledger/keys"
@@ -106,5 +110,68 @@ func TestHandover(t *testing.T) {
 	}
 	if _, err := newClient(t, old).Add(ctx, fwtest.SignRelease(t, fwtest.NewRelease(fwtest.Image("late", 10), nil), rel1)); !errors.As(err, &he) || he.Status != http.StatusGone {
 		t.Errorf("after a restart, a submission: %v, want 410", err)
+	}
+}
+
+// TestFrozenLogTakesRevocations: a key stolen before the handover can
+// still be revoked in the old log, whose bundles keep serving devices
+// that trust it; nothing else is taken.
+func TestFrozenLogTakesRevocations(t *testing.T) {
+	ctx := context.Background()
+	l, lc := startRevocableLog(t, t.TempDir())
+	img := fwtest.Image("thief", 1000)
+	if _, err := lc.Add(ctx, fwtest.SignRelease(t, fwtest.NewRelease(img, nil), rel1)); err != nil {
+		t.Fatal(err)
+	}
+	next, _ := fwtest.Key("example.com/testlog-2027").Public().VerifierKey()
+	if err := l.Freeze(ctx, next); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := lc.Add(ctx, revokeKey(t, rel1, 0, sec1, sec2)); err != nil {
+		t.Fatalf("a revocation to the frozen log: %v", err)
+	}
+	l.WaitSize(t, 3)
+	b, err := lc.Bundle(ctx, digest.Digest(sha256.Sum256(img)), -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = client.VerifyBundle(ctx, revocationTrust(t), b, bytes.NewReader(img))
+	var re *client.RevokedError
+	if !errors.As(err, &re) {
+		t.Errorf("the thief's release in the frozen log, revoked after the freeze: %v, want a *RevokedError", err)
+	}
+	cp, _ := l.Log.Checkpoint()
+	if _, s, err := handover.Verify(logVerifier(t), cp); err != nil || s == nil {
+		t.Errorf("the checkpoint after the revocation no longer names the successor: %v", err)
+	}
+}
+
+// TestReindexKeepsFreeze: rebuilding the lookup index (after an upgrade
+// that changes it) keeps a frozen log frozen.
+func TestReindexKeepsFreeze(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	opts := fwtest.LogOptions{Dir: dir, ReleaseKeys: []*keys.PrivateKey{rel1}}
+	l := fwtest.StartLog(t, opts)
+	submitN(t, l, 2)
+	next, _ := fwtest.Key("example.com/testlog-2027").Public().VerifierKey()
+	if err := l.Freeze(ctx, next); err != nil {
+		t.Fatal(err)
+	}
+	l.WaitSize(t, 3)
+	l.Stop(t)
+	db := openDB(t, dir)
+	if _, err := db.Exec(`DELETE FROM meta WHERE key = 'index_version'`); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	l = fwtest.StartLog(t, opts)
+	if l.Successor() != next {
+		t.Fatalf("after rebuilding the index, the successor is %q", l.Successor())
+	}
+	_, err := newClient(t, l).Add(ctx, fwtest.SignRelease(t, fwtest.NewRelease(fwtest.Image("late", 10), nil), rel1))
+	var he *logclient.HTTPError
+	if !errors.As(err, &he) || he.Status != http.StatusGone {
+		t.Errorf("a submission after rebuilding the index: %v, want 410", err)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/fwledger/fwledger/digest"
+	"github.com/fwledger/fwledger/handover"
 	"github.com/fwledger/fwledger/provenance"
 )
 
@@ -151,6 +152,9 @@ func (l *Ledger) reindex(ctx context.Context) error {
 		content, err := l.content(leaf)
 		if err != nil {
 			return nil, err
+		}
+		if _, ok := handover.ParseLeaf(content); ok {
+			return [][]byte{handoverKey}, nil // a frozen log stays frozen
 		}
 		e, err := provenance.ParseEntry(content)
 		if err != nil {

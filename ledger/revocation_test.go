@@ -289,3 +289,96 @@ func TestRevocationCap(t *testing.T) {
 	}
 	t.Logf("a bundle carrying %d revocations is %d bytes", revocation.MaxRevocations, len(b))
 }
+
+// TestRevocationsAlone: a revocation is submitted on its own, so that no
+// entry of a submission is judged without a revocation logged with it.
+func TestRevocationsAlone(t *testing.T) {
+	l, lc := startRevocableLog(t, t.TempDir())
+	rel := fwtest.SignRelease(t, fwtest.NewRelease(fwtest.Image("x", 100), nil), rel1)
+	for _, batch := range [][][]byte{{revokeKey(t, rel1, 0, sec1, sec2), rel}, {rel, revokeKey(t, rel1, 0, sec1, sec2)}} {
+		_, err := lc.AddAll(context.Background(), batch)
+		var he *logclient.HTTPError
+		if !errors.As(err, &he) || he.Status != http.StatusBadRequest || !strings.Contains(he.Message, "on their own") {
+			t.Errorf("a revocation and a release in one submission: %v, want 400", err)
+		}
+	}
+	if _, seq, _ := l.Store.Tree(context.Background()); seq != 0 {
+		t.Errorf("%d entries sequenced, want 0", seq)
+	}
+}
+
+// TestRevokedBuilderKey: a revoked builder key's provenance is refused by
+// the log from then on, and by a verifier at or after the revocation's
+// index, while provenance it signed before stays valid.
+func TestRevokedBuilderKey(t *testing.T) {
+	ctx := context.Background()
+	l := fwtest.StartLog(t, fwtest.LogOptions{ReleaseKeys: []*keys.PrivateKey{rel1}, BuilderKeys: []*keys.PrivateKey{fwtest.Builder, fwtest.Rebuilder},
+		RequireProvenance: true, RevocationKeys: []*keys.PrivateKey{sec1, sec2}, RevocationThreshold: 2})
+	lc := newClient(t, l)
+	imgA, provA := ciBuild(t, "before", 600)
+	imgB, provB := ciBuild(t, "after", 601)
+	if _, err := lc.AddAll(ctx, [][]byte{provA, releaseOf(t, imgA, provA)}); err != nil { // 0, 1
+		t.Fatal(err)
+	}
+	if _, err := lc.AddAll(ctx, [][]byte{provB, releaseOf(t, imgB, provB)}); err != nil { // 2, 3
+		t.Fatal(err)
+	}
+	if _, err := lc.Add(ctx, revokeKey(t, fwtest.Builder, 2, sec1, sec2)); err != nil { // 4
+		t.Fatal(err)
+	}
+	imgC, provC := ciBuild(t, "later", 602)
+	_, err := lc.AddAll(ctx, [][]byte{provC, releaseOf(t, imgC, provC)})
+	var he *logclient.HTTPError
+	if !errors.As(err, &he) || he.Status != http.StatusForbidden || !strings.Contains(he.Message, "revoked") {
+		t.Errorf("provenance by the revoked builder key: %v, want 403 naming the revocation", err)
+	}
+	l.WaitSize(t, 5)
+	trust := client.Trust{Log: logVerifier(t), ReleaseKeys: fwtest.Ring(t, rel1), BuilderKeys: fwtest.Ring(t, fwtest.Builder), RequireProvenance: true,
+		RevocationKeys: fwtest.Ring(t, sec1, sec2), RevocationThreshold: 2}
+	for _, c := range []struct {
+		img []byte
+		ok  bool
+	}{{imgA, true}, {imgB, false}} {
+		b, err := lc.Bundle(ctx, digest.Digest(sha256.Sum256(c.img)), -1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = client.VerifyBundle(ctx, trust, b, bytes.NewReader(c.img))
+		var pe *client.ProvenanceError
+		if c.ok && err != nil || !c.ok && !errors.As(err, &pe) {
+			t.Errorf("provenance at index %d: VerifyBundle = %v, want ok %v or a *ProvenanceError", map[bool]int{true: 0, false: 2}[c.ok], err, c.ok)
+		}
+	}
+}
+
+// TestPolicyRevocationSection: a verifier given a policy applies the
+// revocations its revocation section names, without more configuration;
+// revocation keys given twice are refused.
+func TestPolicyRevocationSection(t *testing.T) {
+	ctx := context.Background()
+	l, lc := startRevocableLog(t, t.TempDir())
+	img := fwtest.Image("a", 1000)
+	if _, err := lc.Add(ctx, fwtest.SignRelease(t, fwtest.NewRelease(img, nil), rel1)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := lc.Add(ctx, revokeImage(t, img, sec1, sec2)); err != nil {
+		t.Fatal(err)
+	}
+	pol := provenance.KeyPolicy(provenance.KeyTrust{ReleaseKeys: fwtest.Ring(t, rel1)})
+	pol.RevocationKeys, pol.RevocationThreshold = fwtest.Ring(t, sec1, sec2), 2
+	l.WaitSize(t, 2)
+	b, err := lc.Bundle(ctx, digest.Digest(sha256.Sum256(img)), -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = client.VerifyBundle(ctx, client.Trust{Log: logVerifier(t), Policy: pol}, b, bytes.NewReader(img))
+	var re *client.RevokedError
+	if !errors.As(err, &re) {
+		t.Errorf("with the policy's revocation keys: %v, want a *RevokedError", err)
+	}
+	_, err = client.VerifyBundle(ctx, client.Trust{Log: logVerifier(t), Policy: pol, RevocationKeys: fwtest.Ring(t, sec3)}, b, bytes.NewReader(img))
+	var ve *client.RevocationError
+	if !errors.As(err, &ve) {
+		t.Errorf("revocation keys in the trust and the policy: %v, want a *RevocationError", err)
+	}
+}

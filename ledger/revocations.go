@@ -1,11 +1,13 @@
 package ledger
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
-	"math"
+	"slices"
 	"sync"
+	"sync/atomic"
 
 	"github.com/fwledger/fwledger/handover"
 	"github.com/fwledger/fwledger/log"
@@ -33,8 +35,8 @@ type RevokedError = revocation.RevokedError
 type revocations struct {
 	mu     sync.RWMutex
 	logged []revocation.Logged // guarded by mu, in log order
-	set    *revocation.Set     // built from logged; replaced, never changed
-	count  int                 // every logged revocation, verified or not
+	// set is built from logged, replaced (under mu), never changed.
+	set atomic.Pointer[revocation.Set]
 }
 
 // loadRevocations reads the logged revocations at start-up and keeps those
@@ -44,7 +46,6 @@ func (l *Ledger) loadRevocations(ctx context.Context) error {
 	if err != nil {
 		return log.WrapStorageError("look up revocations", err)
 	}
-	l.revs.count = len(idxs)
 	var ignored int
 	for _, i := range idxs {
 		s, err := l.statement(ctx, i)
@@ -61,7 +62,7 @@ func (l *Ledger) loadRevocations(ctx context.Context) error {
 		}
 		l.revs.logged = append(l.revs.logged, lg)
 	}
-	l.revs.set = setOf(l.revs.logged)
+	l.revs.set.Store(setOf(l.revs.logged))
 	if ignored > 0 {
 		l.logger.Warn("some logged revocations do not verify under this log's revocation keys; they are not applied to submissions", "revocations", ignored)
 	}
@@ -76,73 +77,66 @@ func setOf(logged []revocation.Logged) *revocation.Set {
 	return s
 }
 
-// lockRevocations takes the revocation lock a submission of adm needs (see
-// revocations) and returns its release, or nil.
-func (l *Ledger) lockRevocations(adm []admitted) func() {
-	var release, revoke bool
-	for _, a := range adm {
-		release = release || a.e.Kind == provenance.KindRelease
-		revoke = revoke || a.e.Kind == provenance.KindRevocation
+// checkRevocable refuses n new revocations beyond the most a bundle
+// carries, counting those logged (in the storage: every one sequenced,
+// whatever became of its submission). The caller holds the revocation
+// lock for writing.
+func (l *Ledger) checkRevocable(ctx context.Context, n int) error {
+	idxs, err := l.log.Lookup(ctx, revocationsKey, -1, revocation.MaxRevocations+1)
+	if err != nil {
+		return log.WrapStorageError("look up revocations", err)
 	}
-	switch {
-	case revoke:
-		l.revs.mu.Lock()
-		return l.revs.mu.Unlock
-	case release:
-		l.revs.mu.RLock()
-		return l.revs.mu.RUnlock
-	}
-	return nil
-}
-
-// checkRevocable refuses a new revocation beyond the most a bundle
-// carries. The caller holds the revocation lock for writing.
-func (l *Ledger) checkRevocable(adm []admitted) error {
-	n := 0
-	for _, a := range adm {
-		if a.e.Kind == provenance.KindRevocation {
-			n++
-		}
-	}
-	if n > 0 && l.revs.count+n > revocation.MaxRevocations {
+	if len(idxs)+n > revocation.MaxRevocations {
 		return ErrRevocationsFull
 	}
 	return nil
 }
 
-// addRevocations records the revocations of a sequenced submission. The
-// caller holds the revocation lock for writing.
-func (l *Ledger) addRevocations(adm []admitted, res []AddResult) {
+// addRevocations records the revocations of a sequenced submission. A
+// duplicate is recorded too if the revocation it duplicates is not yet
+// (a copy logged when another encoding or set of signatures was sent,
+// say). The caller holds the revocation lock for writing.
+func (l *Ledger) addRevocations(ctx context.Context, adm []admitted, res []AddResult) {
+	have := map[uint64]bool{}
+	for _, lg := range l.revs.logged {
+		have[lg.Index] = true
+	}
 	changed := false
 	for i, a := range adm {
-		if a.e.Kind != provenance.KindRevocation || res[i].Dup {
+		if have[res[i].Index] {
 			continue
 		}
-		l.revs.count++
-		l.revs.logged = append(l.revs.logged, revocation.Logged{Index: res[i].Index, Revocation: a.e.Revocation, Signers: a.signers, Data: a.data})
+		lg := revocation.Logged{Index: res[i].Index, Revocation: a.e.Revocation, Signers: a.signers, Data: a.data}
+		if res[i].Dup {
+			s, err := l.statement(ctx, res[i].Index)
+			if err != nil || s.Entry == nil || s.Kind != provenance.KindRevocation {
+				continue
+			}
+			if lg, err = revocation.Verify(ctx, s.Entry, s.Data, s.Index, l.cfg.RevocationKeys, l.cfg.RevocationThreshold); err != nil {
+				continue
+			}
+		}
+		have[lg.Index] = true
+		l.revs.logged = append(l.revs.logged, lg)
 		changed = true
 	}
 	if changed {
-		l.revs.set = setOf(l.revs.logged)
+		slices.SortFunc(l.revs.logged, func(a, b revocation.Logged) int { return cmp.Compare(a.Index, b.Index) })
+		l.revs.set.Store(setOf(l.revs.logged))
 	}
 }
 
-// checkRevoked judges a release of a submission against the revocations:
-// its image must not be revoked, and it must pass the policy with the
-// revoked keys left out. Every logged revocation applies to it, as it is
-// logged after them. The caller holds the revocation lock.
-func (l *Ledger) checkRevoked(rel *provenance.Entry) (revoked func(string) bool, err error) {
-	set := l.revs.set
-	if by, ok := set.Release(rel.Release.Image); ok {
-		return nil, &RevokedError{By: by}
-	}
+// revokedAt returns what names the keys a logged revocation revokes for an
+// entry at index at, or nil if none is logged.
+func (l *Ledger) revokedAt(at uint64) func(id string) bool {
+	set := l.revs.set.Load()
 	if set.Len() == 0 {
-		return nil, nil
+		return nil
 	}
 	return func(id string) bool {
-		_, ok := set.Key(id, math.MaxUint64)
+		_, ok := set.Key(id, at)
 		return ok
-	}, nil
+	}
 }
 
 // revokedSigner returns the revocation of a key that a signature of env

@@ -139,9 +139,6 @@ func (l *Ledger) addAll(ctx context.Context, entries [][]byte) ([]AddResult, err
 	}
 	l.freezeMu.RLock()
 	defer l.freezeMu.RUnlock()
-	if s := l.Successor(); s != "" {
-		return nil, &FrozenError{Successor: s}
-	}
 	now := time.Now()
 	adm := make([]admitted, len(entries))
 	statements := map[digest.Digest]int{}
@@ -160,6 +157,18 @@ func (l *Ledger) addAll(ctx context.Context, entries [][]byte) ([]AddResult, err
 		}
 		adm[i] = admitted{data: data, e: e}
 	}
+	// Revocations are submitted on their own, so that no entry of a
+	// submission is judged without the revocations logged with it. A
+	// frozen log takes nothing else (see Freeze).
+	revoking := adm[0].e.Kind == provenance.KindRevocation
+	for i, a := range adm {
+		if (a.e.Kind == provenance.KindRevocation) != revoking {
+			return nil, &EntryError{i, &SubmissionError{Msg: "revocations are submitted on their own, not with other entries"}}
+		}
+	}
+	if s := l.Successor(); s != "" && !revoking {
+		return nil, &FrozenError{Successor: s}
+	}
 	// Submissions of one statement are serialized until they are
 	// sequenced, so that the statement deduplication of one (in Sequence,
 	// see duplicate) sees the other's entry committed.
@@ -174,8 +183,12 @@ func (l *Ledger) addAll(ctx context.Context, entries [][]byte) ([]AddResult, err
 			unlock()
 		}
 	}()
-	if release := l.lockRevocations(adm); release != nil {
-		defer release()
+	// Other submissions are judged by the revocations logged (see
+	// revocations): they hold the lock for reading until sequenced. A
+	// submission of revocations takes it for writing once they verified.
+	if !revoking {
+		l.revs.mu.RLock()
+		defer l.revs.mu.RUnlock()
 	}
 	inBatch := map[digest.Digest]*provenance.Entry{}
 	for i := range adm {
@@ -185,6 +198,17 @@ func (l *Ledger) addAll(ctx context.Context, entries [][]byte) ([]AddResult, err
 		if adm[i].e.Kind != provenance.KindRelease {
 			inBatch[adm[i].e.Digest] = adm[i].e
 		}
+	}
+	seqCtx := ctx
+	if revoking {
+		l.revs.mu.Lock()
+		defer l.revs.mu.Unlock()
+		if err := l.checkRevocable(ctx, len(adm)); err != nil {
+			return nil, err
+		}
+		// Once sent to the log, a revocation is recorded as applied
+		// whether or not its submitter waits for the answer.
+		seqCtx = context.WithoutCancel(ctx)
 	}
 	// named holds the digests that releases of this submission name: those
 	// entries are logged as they are, never replaced by a logged copy.
@@ -254,10 +278,7 @@ func (l *Ledger) addAll(ctx context.Context, entries [][]byte) ([]AddResult, err
 	if len(leaves) == 0 {
 		return out, nil
 	}
-	if err := l.checkRevocable(adm); err != nil {
-		return nil, err
-	}
-	seq, err := l.log.Sequence(ctx, leaves, unlock)
+	seq, err := l.log.Sequence(seqCtx, leaves, unlock)
 	unlock = nil
 	if err != nil {
 		return nil, err
@@ -268,7 +289,9 @@ func (l *Ledger) addAll(ctx context.Context, entries [][]byte) ([]AddResult, err
 			out[i].LeafHash = tiles.LeafHash(dups[i].Data)
 		}
 	}
-	l.addRevocations(adm, out)
+	if revoking {
+		l.addRevocations(ctx, adm, out)
+	}
 	return out, nil
 }
 
@@ -297,7 +320,7 @@ func (l *Ledger) admit(ctx context.Context, a *admitted, now time.Time) error {
 	if err := l.checkTimes(e, now); err != nil {
 		return err
 	}
-	a.signers, err = l.verifyEntry(ctx, e)
+	a.signers, err = l.verifyEntry(ctx, e, math.MaxUint64)
 	return err
 }
 
@@ -340,25 +363,44 @@ func (l *Ledger) checkRelease(ctx context.Context, rel *provenance.Entry, inBatc
 	if layout != nil {
 		entries = append(append(entries, layout), links...)
 	}
-	revoked, err := l.checkRevoked(rel)
-	if err != nil {
-		return err
+	set := l.revs.set.Load()
+	if by, ok := set.Release(rel.Release.Image); ok {
+		return &RevokedError{By: by}
 	}
-	// Validity windows judge a new entry by the integrated size, a lower
-	// bound of the index it will get, and a logged one by its index.
-	size := l.log.Integrated()
-	indexOf := func(d digest.Digest) (uint64, bool) {
+	// A new entry is after every logged revocation, and a logged one is
+	// at its index. Validity windows judge a new entry by the integrated
+	// size instead, a lower bound of the index it will get.
+	logged := func(d digest.Digest) (uint64, bool) {
 		if _, ok := inBatch[d]; ok || d == rel.Digest {
-			return size, true
+			return 0, false
 		}
 		if s, err := l.byDigest(ctx, d); err == nil && s != nil {
 			return s.Index, true
 		}
-		return size, true
+		return 0, false
 	}
-	err = l.policy.Evaluate(ctx, rel, entries, provenance.EvalOptions{AtSubmission: true, Keyless: l.cfg.Keyless, Revoked: revoked, IndexOf: indexOf}).Err()
-	if err != nil && revoked != nil {
-		if by, ok := revokedSigner(l.revs.set, rel.Envelope, math.MaxUint64); ok {
+	size := l.log.Integrated()
+	opts := provenance.EvalOptions{AtSubmission: true, Keyless: l.cfg.Keyless,
+		IndexOf: func(d digest.Digest) (uint64, bool) {
+			if i, ok := logged(d); ok {
+				return i, true
+			}
+			return size, true
+		},
+	}
+	if set.Len() > 0 {
+		opts.Revoked = func(id string, d digest.Digest) bool {
+			at := uint64(math.MaxUint64)
+			if i, ok := logged(d); ok {
+				at = i
+			}
+			_, ok := set.Key(id, at)
+			return ok
+		}
+	}
+	err = l.policy.Evaluate(ctx, rel, entries, opts).Err()
+	if err != nil && opts.Revoked != nil {
+		if by, ok := revokedSigner(set, rel.Envelope, math.MaxUint64); ok {
 			return &RevokedError{By: by, Err: err}
 		}
 	}
@@ -371,12 +413,14 @@ type KeylessError struct{ Err error }
 func (e *KeylessError) Error() string { return "keyless provenance refused: " + e.Err.Error() }
 func (e *KeylessError) Unwrap() error { return e.Err }
 
-// verifyEntry checks an entry's signatures: by the accepted keys, or, for
-// keyless provenance, by a certificate of one of the policy's keyless
-// builders. An in-toto layout must be signed by an accepted layout key; a
-// link is verified with the layout of the release that names it. It
-// returns the entry's signers (see signers).
-func (l *Ledger) verifyEntry(ctx context.Context, e *provenance.Entry) ([]string, error) {
+// verifyEntry checks the signatures of an entry logged (or to be logged)
+// at index at: by the accepted keys, less those a logged revocation
+// revokes at that index, or, for keyless provenance, by a certificate of
+// one of the policy's keyless builders. An in-toto layout must be signed
+// by an accepted layout key; a link is verified with the layout of the
+// release that names it. It returns the entry's signers (see signers). A
+// new entry is at math.MaxUint64: after every logged revocation.
+func (l *Ledger) verifyEntry(ctx context.Context, e *provenance.Entry, at uint64) ([]string, error) {
 	switch e.Kind {
 	case provenance.KindLayout:
 		if err := provenance.VerifyLayoutSignature(e, l.layoutKeys()); err != nil {
@@ -396,8 +440,12 @@ func (l *Ledger) verifyEntry(ctx context.Context, e *provenance.Entry) ([]string
 		return sortedSet(ids), nil
 	}
 	if e.Bundle == nil {
-		ids, err := provenance.VerifyEntry(ctx, e, l.cfg.ReleaseKeys, 1, l.cfg.BuilderKeys)
+		revoked := l.revokedAt(at)
+		ids, err := provenance.VerifyEntry(ctx, e, l.cfg.ReleaseKeys.Without(revoked), 1, l.cfg.BuilderKeys.Without(revoked))
 		if err != nil {
+			if by, ok := revokedSigner(l.revs.set.Load(), e.Envelope, at); ok {
+				return nil, &RevokedError{By: by, Err: err}
+			}
 			return nil, err
 		}
 		return sortedSet(ids), nil
@@ -424,7 +472,7 @@ func (l *Ledger) signers(ctx context.Context, s *Statement) []string {
 	if ids, ok := l.signerCache.Get(s.Index); ok {
 		return ids
 	}
-	ids, err := l.verifyEntry(ctx, s.Entry)
+	ids, err := l.verifyEntry(ctx, s.Entry, s.Index)
 	if err != nil {
 		ids = nil
 	}

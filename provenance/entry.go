@@ -195,12 +195,16 @@ var ErrRevocation = errors.New("the entry is a revocation: it is verified with t
 
 // VerifyRevocation checks that at least threshold distinct keys of
 // revocationKeys signed the revocation entry e, under the signature rules
-// of the package documentation, and returns their key IDs.
+// of the package documentation but one: a signature by a trusted key that
+// does not verify is passed over, not a reason to reject the envelope.
+// Extra signatures cannot weaken a revocation, and a copy with a bad
+// signature added must revoke as the clean one does, whichever of them
+// the log kept. It returns the key IDs of the trusted signers.
 func VerifyRevocation(ctx context.Context, e *Entry, revocationKeys *keys.Ring, threshold int) ([]string, error) {
 	if e.Kind != KindRevocation || e.Envelope == nil || e.Bundle != nil {
 		return nil, &StatementError{Err: fmt.Errorf("the entry is %s, not a revocation in a DSSE envelope", e.Kind)}
 	}
-	return VerifySignatures(ctx, e.Envelope, revocationKeys, threshold)
+	return verifySignatures(ctx, e.Envelope, revocationKeys, threshold, true)
 }
 
 // A KeylessVerifier verifies a Sigstore bundle entry offline (certificate

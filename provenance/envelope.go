@@ -182,6 +182,13 @@ func decodeBase64(s string) ([]byte, error) {
 // under the rules in the package documentation and returns the key IDs of
 // the distinct trusted keys that signed, in signature order.
 func VerifySignatures(ctx context.Context, env *Envelope, ring *keys.Ring, threshold int) ([]string, error) {
+	return verifySignatures(ctx, env, ring, threshold, false)
+}
+
+// verifySignatures is VerifySignatures; lenient passes over a signature
+// by a trusted key that does not verify instead of rejecting the envelope
+// (see VerifyRevocation).
+func verifySignatures(ctx context.Context, env *Envelope, ring *keys.Ring, threshold int, lenient bool) ([]string, error) {
 	if threshold < 1 {
 		threshold = 1
 	}
@@ -195,6 +202,9 @@ func VerifySignatures(ctx context.Context, env *Envelope, ring *keys.Ring, thres
 		}
 		if v, ok := ring.Lookup(s.KeyID); ok && s.KeyID != "" {
 			if err := env.verify(ctx, i, s.KeyID, v, pae, sig); err != nil {
+				if lenient {
+					continue
+				}
 				return nil, &SignatureError{KeyID: s.KeyID, Err: err}
 			}
 			if !slices.Contains(signers, s.KeyID) {

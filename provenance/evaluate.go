@@ -27,10 +27,11 @@ type EvalOptions struct {
 	// no verified identity yet; without it, such provenance fails the
 	// builder check.
 	Keyless KeylessVerifier
-	// Revoked, when set, names the release keys whose signatures do not
-	// count (keys revoked for the release's log index): they are left out
-	// of the rule's release keys.
-	Revoked func(keyID string) bool
+	// Revoked, when set, reports whether the signatures of a key do not
+	// count on the entry with the given digest (the release, or a
+	// provenance): a key revoked at the entry's log index. Revoked keys
+	// are left out of the rule's release keys and builders' keys.
+	Revoked func(keyID string, entry digest.Digest) bool
 	// IndexOf returns the log index of the entry with the given digest
 	// (the release, or a provenance), for the keys' validity windows; a
 	// verifier knows it from the inclusion proofs, a log judging a
@@ -230,7 +231,7 @@ func (p *Policy) evaluate(ctx context.Context, model string, rel *Entry, ev Evid
 	out := p.outside(r.ReleaseKeys, rel, opts)
 	ring := r.ReleaseKeys.Without(func(id string) bool {
 		_, o := out[id]
-		return o || opts.Revoked != nil && opts.Revoked(id)
+		return o || opts.Revoked != nil && opts.Revoked(id, rel.Digest)
 	})
 	signers, err := VerifySignatures(ctx, rel.Envelope, ring, r.ReleaseThreshold)
 	if err != nil {

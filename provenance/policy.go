@@ -652,7 +652,10 @@ func (p *Policy) checkProvenance(ctx context.Context, r *Rule, rel *Release, pe 
 		if cand.Keys != nil {
 			out = p.outside(cand.Keys, pe.Entry, opts)
 		}
-		signers, err := cand.verify(ctx, pe, func(id string) bool { _, o := out[id]; return o })
+		signers, err := cand.verify(ctx, pe, func(id string) bool {
+			_, o := out[id]
+			return o || opts.Revoked != nil && opts.Revoked(id, pe.Entry.Digest)
+		})
 		if err != nil {
 			why = append(why, fmt.Sprintf("%s: %v%s", name, err, leftOut(out, func(id string) string { return id })))
 			errs = append(errs, err)

@@ -35,6 +35,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -98,15 +99,23 @@ func (c Commitment) Equal(o Commitment) bool {
 var ErrNoCommitment = errors.New("the checkpoint commits to no revocation set (no " + LineKeyword + " line): the log predates revocations or is not an fwledger log")
 
 // FromCheckpoint returns the commitment in the text of a checkpoint (the
-// note text, or the signed note: its body is read up to the blank line).
+// note text, or the signed note: its text is read up to its last blank
+// line, as note.Open reads it; a text with an empty line is refused).
 // It does not verify the checkpoint: pass only checkpoint text that
 // verified. Other extension lines are ignored; a second commitment line,
 // or a malformed one, is an error.
 func FromCheckpoint(text []byte) (Commitment, error) {
-	body, _, _ := bytes.Cut(text, []byte("\n\n"))
-	lines := strings.Split(string(body), "\n")
+	// The text ends where a signed note's does: at its last blank line.
+	body := text
+	if i := bytes.LastIndex(text, []byte("\n\n")); i >= 0 {
+		body = text[:i]
+	}
+	lines := strings.Split(strings.TrimSuffix(string(body), "\n"), "\n")
 	if len(lines) < 3 {
 		return Commitment{}, errors.New("not a checkpoint: fewer than three lines")
+	}
+	if slices.Contains(lines, "") {
+		return Commitment{}, errors.New("not a checkpoint: an empty line in its text")
 	}
 	var found *Commitment
 	for _, l := range lines[3:] {

@@ -72,6 +72,9 @@ func TestFromCheckpointRefuses(t *testing.T) {
 		"too many":         "o\n1\nAAAA\n" + Commitment{MaxRevocations + 1, empty}.Line() + "\n",
 		"extra field":      "o\n1\nAAAA\n" + good + " x\n",
 		"in the signature": "o\n1\nAAAA\n\n" + good + "\n",
+		// note.Open ends the text at the last blank line: a line after an
+		// empty one is in the text, and an empty line is refused.
+		"after a blank line": "o\n1\nAAAA\n" + Commitment{0, empty}.Line() + "\n\n" + good + "\n\n— o sig\n",
 	} {
 		_, err := FromCheckpoint([]byte(body))
 		if err == nil {

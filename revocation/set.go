@@ -98,8 +98,8 @@ func Verify(ctx context.Context, e *provenance.Entry, data []byte, index uint64,
 }
 
 // A RevokedError reports a release that a logged revocation revokes, or
-// whose signatures fall below the threshold once the revoked keys are left
-// out.
+// an entry whose signatures fall below the threshold once the revoked keys
+// are left out (a release's, or the build provenance it endorses).
 type RevokedError struct {
 	// By is the revocation: of the release's image, or of a key that
 	// signed it.
@@ -114,7 +114,7 @@ func (e *RevokedError) Error() string {
 	if r.Revokes == provenance.RevokeRelease {
 		return fmt.Sprintf("the release of image %s is revoked by entry %d (%q)", r.Image, e.By.Index, r.Reason)
 	}
-	msg := fmt.Sprintf("release key %s is revoked from index %d by entry %d (%q)", r.KeyID, min(r.FromIndex, e.By.Index), e.By.Index, r.Reason)
+	msg := fmt.Sprintf("key %s is revoked from index %d by entry %d (%q)", r.KeyID, min(r.FromIndex, e.By.Index), e.By.Index, r.Reason)
 	if e.Err != nil {
 		msg += ", and without it: " + e.Err.Error()
 	}

@@ -57,7 +57,8 @@ func TestKeyRevokedFrom(t *testing.T) {
 }
 
 // TestRevocationThreshold holds a revocation to the signature rules of a
-// threshold of revocation keys.
+// threshold of revocation keys: k-1 refused, k accepted in any order, one
+// key signing twice counts once, and a bad signature does not count.
 func TestRevocationThreshold(t *testing.T) {
 	ctx := context.Background()
 	s1, s2, s3 := fwtest.Security1, fwtest.Security2, fwtest.Security3
@@ -82,16 +83,20 @@ func TestRevocationThreshold(t *testing.T) {
 		{"k of k", fwtest.SignRevocation(t, r, s1, s2), true},
 		{"k, in the other order", fwtest.SignRevocation(t, r, s2, s1), true},
 		{"two signatures by one key", fwtest.SignRevocation(t, r, s1, s1), false},
-		{"a bad signature by a known key beside k good ones", badSig(fwtest.SignRevocation(t, r, s1, s2, s3), 2), false},
+		// A revocation counts its valid signatures: a bad one by a known
+		// key is passed over (extra signatures cannot weaken it), and
+		// does not count.
+		{"a bad signature by a known key beside k good ones", badSig(fwtest.SignRevocation(t, r, s1, s2, s3), 2), true},
+		{"a bad signature by a known key leaving k-1 good ones", badSig(fwtest.SignRevocation(t, r, s1, s2), 1), false},
 		{"a release key and a revocation key", fwtest.SignRevocation(t, r, s1, fwtest.Release1), false},
 	} {
 		_, err := revocation.Verify(ctx, parse(t, c.env), c.env, 7, ring, 2)
 		if (err == nil) != c.ok {
 			t.Errorf("%s: err = %v, want ok %v", c.name, err, c.ok)
 		}
-		var se *provenance.SignatureError
-		if c.name[:5] == "a bad" && !errors.As(err, &se) {
-			t.Errorf("%s: err = %T, want a *provenance.SignatureError", c.name, err)
+		var te *provenance.ThresholdError
+		if !c.ok && !errors.As(err, &te) {
+			t.Errorf("%s: err = %T, want a *provenance.ThresholdError", c.name, err)
 		}
 	}
 	// A release is not a revocation, whoever signed it.

@@ -1,6 +1,7 @@
 package tlogpolicy
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"errors"
 	"fmt"
@@ -58,14 +59,26 @@ func (k NoteKey) String() string { return fmt.Sprintf("%s+%08x", k.Name, k.Hash)
 // A rejection by the key carries the key expected and the keys that
 // signed (see [CheckpointError]).
 func VerifyCheckpoint(log note.Verifier, signed []byte) (*flog.Checkpoint, error) {
-	cp, _, _, err := flog.ParseCheckpoint(signed, log.Name(), log)
+	cp, ext, _, err := flog.ParseCheckpoint(signed, log.Name(), log)
 	if err != nil {
 		return nil, &CheckpointError{Expected: NoteKey{log.Name(), log.KeyHash()}, Signatures: signatureKeys(signed), Err: err}
+	}
+	if err := checkExtensions(ext); err != nil {
+		return nil, &CheckpointError{Err: err}
 	}
 	if len(cp.Hash) != sha256.Size {
 		return nil, &CheckpointError{Err: fmt.Errorf("root hash is %d bytes, want %d", len(cp.Hash), sha256.Size)}
 	}
 	return cp, nil
+}
+
+// checkExtensions checks a checkpoint's extension lines (C2SP
+// tlog-checkpoint): opaque, but each MUST be non-empty.
+func checkExtensions(ext []byte) error {
+	if len(ext) > 0 && (ext[0] == '\n' || bytes.Contains(ext, []byte("\n\n"))) {
+		return errors.New("the checkpoint has an empty extension line")
+	}
+	return nil
 }
 
 // signatureKeys returns the keys named by the signature lines of a signed

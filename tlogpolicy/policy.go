@@ -430,7 +430,11 @@ func (p *Policy) VerifyCheckpoint(signed []byte) (*Verified, error) {
 	}
 	// Extension lines (an fwledger log's revocation commitment) are
 	// opaque here: the caller reads those it knows.
-	if _, err := res.Checkpoint.Unmarshal([]byte(n.Text)); err != nil {
+	ext, err := res.Checkpoint.Unmarshal([]byte(n.Text))
+	if err != nil {
+		return nil, &CheckpointError{Err: err}
+	}
+	if err := checkExtensions(ext); err != nil {
 		return nil, &CheckpointError{Err: err}
 	}
 	if len(res.Checkpoint.Hash) != sha256.Size {

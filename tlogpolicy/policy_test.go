@@ -329,3 +329,24 @@ func mustVerifier(t *testing.T, k *keys.PrivateKey) note.Verifier {
 	}
 	return v
 }
+
+// TestEmptyExtensionLine: C2SP tlog-checkpoint extension lines are opaque
+// but must not be empty; a checkpoint with one is refused, by the log key
+// and under a policy.
+func TestEmptyExtensionLine(t *testing.T) {
+	root := sha256.Sum256([]byte("root"))
+	cp := fwtest.SignCheckpoint(t, fwtest.LogKey, 5, root[:], "example.dev/a 1", "", "example.dev/b 2")
+	if _, err := tlogpolicy.VerifyCheckpoint(mustVerifier(t, fwtest.LogKey), cp); err == nil {
+		t.Error("VerifyCheckpoint took an empty extension line")
+	}
+	p, err := tlogpolicy.Parse([]byte("log " + logVKey(t) + "\nquorum none\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.VerifyCheckpoint(cp); err == nil {
+		t.Error("Policy.VerifyCheckpoint took an empty extension line")
+	}
+	if _, err := p.VerifyCheckpoint(fwtest.SignCheckpoint(t, fwtest.LogKey, 5, root[:], "example.dev/a 1")); err != nil {
+		t.Errorf("a checkpoint with an extension line: %v", err)
+	}
+}

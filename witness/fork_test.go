@@ -5,7 +5,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
 	"net/http"
+	"strings"
 	"testing"
 
 	"github.com/fwledger/fwledger/fwtest"
@@ -226,5 +229,47 @@ func TestOneTextPerSize(t *testing.T) {
 	}
 	if status, _, body := post(t, w.url, req(held)); status != 200 {
 		t.Errorf("the held text again: %d %s", status, body)
+	}
+}
+
+// TestHistoryServed: an auditor lists the sizes a witness cosigned and
+// fetches each cosigned checkpoint, not only the latest, so that a
+// checkpoint cosigned between two polls of the latest is not missed.
+func TestHistoryServed(t *testing.T) {
+	tr := newTree(10, -1, "")
+	w := startWitness(t, "", witness.Config{})
+	old := uint64(0)
+	for _, n := range []uint64{2, 5, 9} {
+		cp := fwtest.SignCheckpoint(t, logKey, n, tr.HashAt(n), fmt.Sprintf("example.dev/extension %d", n))
+		if status, _, body := post(t, w.url, tr.requestFor(t, old, n, cp)); status != 200 {
+			t.Fatalf("cosigning %d: %d %s", n, status, body)
+		}
+		old = n
+	}
+	get := func(path string) (int, string) {
+		resp, err := http.Get(w.url + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if code, body := get("/history/" + logKey.Name); code != 200 || body != "2\n5\n9\n" {
+		t.Errorf("history = %d %q, want the three sizes", code, body)
+	}
+	code, body := get("/checkpoint/" + logKey.Name + "?size=5")
+	if code != 200 || !strings.HasPrefix(body, logKey.Name+"\n5\n") || !strings.Contains(body, "example.dev/extension 5\n") || !strings.Contains(body, "— witness") {
+		t.Errorf("checkpoint?size=5 = %d %q, want the cosigned checkpoint of size 5", code, body)
+	}
+	for path, want := range map[string]int{
+		"/checkpoint/" + logKey.Name + "?size=4":  404,
+		"/checkpoint/" + logKey.Name + "?size=05": 400,
+		"/checkpoint/" + logKey.Name + "?size=x":  400,
+		"/history/example.com/unknown":            404,
+	} {
+		if code, body := get(path); code != want {
+			t.Errorf("GET %s = %d %q, want %d", path, code, body, want)
+		}
 	}
 }

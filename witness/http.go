@@ -39,6 +39,7 @@ func NewHandler(w *Witness, logger *slog.Logger) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /add-checkpoint", h.addCheckpoint)
 	mux.HandleFunc("GET /checkpoint/{origin...}", h.checkpoint)
+	mux.HandleFunc("GET /history/{origin...}", h.history)
 	mux.HandleFunc("GET /forks", h.forks)
 	mux.HandleFunc("GET /{$}", h.info)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok\n")) })
@@ -95,6 +96,10 @@ func (h *handler) addCheckpoint(w http.ResponseWriter, r *http.Request) {
 
 func (h *handler) checkpoint(w http.ResponseWriter, r *http.Request) {
 	origin := r.PathValue("origin")
+	if q := r.URL.Query().Get("size"); q != "" {
+		h.cosignedAt(w, r, origin, q)
+		return
+	}
 	cp := h.w.Latest(origin)
 	if cp == nil {
 		http.Error(w, fmt.Sprintf("no checkpoint cosigned for %q", origin), http.StatusNotFound)
@@ -103,6 +108,49 @@ func (h *handler) checkpoint(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
 	w.Write(cp)
+}
+
+// cosignedAt answers GET /checkpoint/<origin>?size=N: the checkpoint of
+// that size cosigned for origin, if the history keeps it.
+func (h *handler) cosignedAt(w http.ResponseWriter, r *http.Request, origin, q string) {
+	size, err := parseDecimal([]byte(q))
+	if err != nil {
+		http.Error(w, fmt.Sprintf("invalid size %q: want a decimal number", truncate([]byte(q))), http.StatusBadRequest)
+		return
+	}
+	if _, ok := h.w.cfg.Store.CosignedRoot(origin, size); !ok {
+		http.Error(w, fmt.Sprintf("no checkpoint of size %d cosigned for %q in the history", size, origin), http.StatusNotFound)
+		return
+	}
+	st, ok, err := h.w.cfg.Store.History(r.Context(), origin, size)
+	if err != nil || !ok {
+		if err != nil {
+			h.logger.Error("couldn't read the history", "origin", origin, "size", size, "err", err)
+		}
+		http.Error(w, "the checkpoint left the history; try again", http.StatusServiceUnavailable)
+		return
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("Cache-Control", "public, max-age=3600")
+	w.Write(st.Note)
+}
+
+// history answers GET /history/<origin>: the sizes of the checkpoints
+// cosigned for origin that the witness keeps, one a line, increasing, for
+// auditors to fetch each (GET /checkpoint/<origin>?size=N) and check
+// every checkpoint a quorum may have cosigned, not just the latest.
+func (h *handler) history(w http.ResponseWriter, r *http.Request) {
+	origin := r.PathValue("origin")
+	sizes := h.w.cfg.Store.CosignedSizes(origin)
+	if len(sizes) == 0 {
+		http.Error(w, fmt.Sprintf("no checkpoint cosigned for %q", origin), http.StatusNotFound)
+		return
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	for _, n := range sizes {
+		fmt.Fprintf(w, "%d\n", n)
+	}
 }
 
 func (h *handler) forks(w http.ResponseWriter, r *http.Request) {

@@ -437,6 +437,18 @@ func (s *Store) CosignedRoot(origin string, size uint64) ([]byte, bool) {
 	return bytes.Clone(h[i].root[:]), true
 }
 
+// CosignedSizes returns, from memory, the sizes of origin's history: the
+// checkpoints cosigned for it that the store keeps, in increasing order.
+func (s *Store) CosignedSizes(origin string) []uint64 {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	out := make([]uint64, len(s.hist[origin]))
+	for i, c := range s.hist[origin] {
+		out[i] = c.size
+	}
+	return out
+}
+
 // Writes returns the number of records the store has written durably
 // since it was opened: states stored by Set and forks by AddFork.
 func (s *Store) Writes() uint64 { return s.writes.Load() }

@@ -50,7 +50,13 @@ func (tr tree) checkpoint(t testing.TB, key *keys.PrivateKey, size uint64) []byt
 
 func (tr tree) request(t testing.TB, old, size uint64) []byte {
 	t.Helper()
-	req := &witness.AddCheckpointRequest{OldSize: old, Checkpoint: tr.checkpoint(t, logKey, size)}
+	return tr.requestFor(t, old, size, tr.checkpoint(t, logKey, size))
+}
+
+// requestFor is request for a given checkpoint of the tree's size.
+func (tr tree) requestFor(t testing.TB, old, size uint64, cp []byte) []byte {
+	t.Helper()
+	req := &witness.AddCheckpointRequest{OldSize: old, Checkpoint: cp}
 	if old > 0 && old <= size {
 		p, err := tr.ConsistencyProof(old, size)
 		if err != nil {

@@ -682,11 +682,8 @@ func verify(ctx context.Context, e *env, args []string) error {
 		if trust.Policy, err = cli.LoadPolicy(*policyFile); err != nil {
 			return err
 		}
-		if trust.Policy.RevocationKeys != nil {
-			if len(revocationKeys) > 0 {
-				return &usageError{msg: "--revocation-keys and the policy's revocation section conflict: give one of them"}
-			}
-			trust.RevocationKeys, trust.RevocationThreshold = trust.Policy.RevocationKeys, trust.Policy.RevocationThreshold
+		if trust.Policy.RevocationKeys != nil && len(revocationKeys) > 0 {
+			return &usageError{msg: "--revocation-keys and the policy's revocation section conflict: give one of them"}
 		}
 		if trust.Policy.TrustedRoot != nil {
 			kv, err := keyless.NewVerifier(trust.Policy.TrustedRoot)

@@ -3,12 +3,15 @@ package main
 import (
 	"context"
 	"fmt"
+	"math"
 	"os"
 
 	"github.com/fwledger/fwledger/bundle"
 	"github.com/fwledger/fwledger/cmd/internal/cli"
+	"github.com/fwledger/fwledger/digest"
 	"github.com/fwledger/fwledger/provenance"
 	"github.com/fwledger/fwledger/provenance/keyless"
+	"github.com/fwledger/fwledger/revocation"
 )
 
 const policyUsage = `Usage: fwctl policy check --policy P (--bundle B | RELEASE [PROVENANCE...]) [--model M]
@@ -52,6 +55,10 @@ func policyCheck(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	var entries [][]byte
+	// From a bundle, the entries' log indices (for keys' validity
+	// windows) and the revocations signed by the policy's revocation keys.
+	index := map[digest.Digest]uint64{}
+	revs := &revocation.Set{}
 	switch {
 	case *bundleFile != "":
 		data, err := os.ReadFile(*bundleFile)
@@ -62,12 +69,24 @@ func policyCheck(ctx context.Context, e *env, args []string) error {
 		if err != nil {
 			return err
 		}
-		for _, be := range b.Entries() {
+		// Entries lists the revocations last: they are not evidence.
+		all := b.Entries()
+		for _, be := range all[:len(all)-len(b.Revocations)] {
 			content, err := provenance.Resolve(be.Data, be.Content)
 			if err != nil {
 				return err
 			}
+			index[digest.Sum(content)] = be.Proof.Index
 			entries = append(entries, content)
+		}
+		for _, r := range b.Revocations {
+			re, err := provenance.ParseEntry(r.Data)
+			if err != nil || re.Kind != provenance.KindRevocation || pol.RevocationKeys == nil {
+				continue
+			}
+			if lg, err := revocation.Verify(ctx, re, r.Data, r.Proof.Index, pol.RevocationKeys, pol.RevocationThreshold); err == nil {
+				revs.Add(lg)
+			}
 		}
 	default:
 		if err := noFlagsAfter(fs); err != nil {
@@ -107,6 +126,26 @@ func policyCheck(ctx context.Context, e *env, args []string) error {
 		return &usageError{msg: "no release among the entries"}
 	}
 	opts := provenance.EvalOptions{Keyless: kv}
+	if *bundleFile != "" {
+		opts.IndexOf = func(d digest.Digest) (uint64, bool) {
+			i, ok := index[d]
+			return i, ok
+		}
+	}
+	if revs.Len() > 0 {
+		if by, ok := revs.Release(rel.Release.Image); ok {
+			return &rejectedError{err: &revocation.RevokedError{By: by}}
+		}
+		opts.Revoked = func(id string, d digest.Digest) bool {
+			at, ok := index[d]
+			if !ok {
+				at = math.MaxUint64
+			}
+			_, r := revs.Key(id, at)
+			return r
+		}
+		fmt.Fprintf(e.stdout, "%d revocation(s) in the bundle, signed by the policy's revocation keys, apply\n", revs.Len())
+	}
 	if *model != "" {
 		opts.Models = []string{*model}
 	}
