@@ -97,6 +97,7 @@ func TestHelp(t *testing.T) {
 		"keygen": nil, "release": nil, "attest": nil, "sign": nil, "submit": nil, "bundle": nil, "verify": nil, "checkpoint": nil,
 		"provenance": {"show"},
 		"policy":     {"check"},
+		"revoke":     {"key", "release"},
 	}
 	for name := range commands {
 		if _, ok := tree[name]; !ok {

@@ -59,6 +59,9 @@ type URI struct {
 	path, query map[string]string
 }
 
+var errPINValue = errors.New("pin-value puts the PIN on the command line, where other users can read it: " +
+	"use pin-source=file:<path> or the environment variable " + PINEnv)
+
 // ParseURI parses a PKCS #11 URI that names a key; see [URI]. Errors name
 // the attribute at fault.
 func ParseURI(s string) (*URI, error) {
@@ -107,6 +110,11 @@ func parseAttrs(m map[string]string, part, sep, kind string, known []string, val
 		if _, dup := m[name]; dup {
 			return fmt.Errorf("attribute %q appears twice", name)
 		}
+		if name == "pin-value" {
+			// Refused before its value is looked at, so that no error
+			// quotes a piece of it.
+			return errPINValue
+		}
 		v, err := unescape(raw, valid)
 		if err != nil {
 			return fmt.Errorf("attribute %q: %w", name, err)
@@ -143,10 +151,6 @@ func (u *URI) check() error {
 		if !allDigits(major) || (dot && !allDigits(minor)) {
 			return fmt.Errorf("invalid library-version %q: want M or M.N", v)
 		}
-	}
-	if _, ok := u.query["pin-value"]; ok {
-		return errors.New("pin-value puts the PIN on the command line, where other users can read it: " +
-			"use pin-source=file:<path> or the environment variable " + PINEnv)
 	}
 	if v, ok := u.query["module-path"]; ok && !filepath.IsAbs(v) {
 		return fmt.Errorf("module-path %q is not an absolute path", v)

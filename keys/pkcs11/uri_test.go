@@ -107,6 +107,7 @@ func TestParseURIErrors(t *testing.T) {
 		{"invalid library-version", "pkcs11:library-version=2.x", "invalid library-version"},
 		{"relative module path", "pkcs11:object=k?module-path=libsofthsm2.so", "not an absolute path"},
 		{"not UTF-8", "pkcs11:object=%ff", "not UTF-8"},
+		{"PIN in the URI, badly encoded", "pkcs11:object=k?pin-value=12%zz", "pin-value puts the PIN on the command line"},
 		{"too long", "pkcs11:object=" + strings.Repeat("a", maxURI), "longer than"},
 	} {
 		t.Run(tc.desc, func(t *testing.T) {
