@@ -113,7 +113,7 @@ func TestPKCS11Walkthrough(t *testing.T) {
 	os.WriteFile(wrong, []byte("0000\n"), 0o600)
 	for _, tc := range []struct {
 		desc, key, want string
-		code           int
+		code            int
 	}{
 		{"wrong PIN", strings.Replace(uris["release-1"], "pin-source=file:"+tk.PINFile, "pin-source=file:"+wrong, 1), "wrong PIN for token", 1},
 		{"missing object", tk.URI("no-such-key"), "no private key in token", 1},
