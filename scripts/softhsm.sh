@@ -44,6 +44,7 @@ if [ -z "$module" ]; then
 	exit 1
 fi
 
+mkdir -p "$PWD/local"
 umask 077
 mkdir -p "$dir"
 conf="$dir/softhsm2.conf"
