@@ -113,7 +113,9 @@ func printKey(e *env, pub *keys.PublicKey, where map[string]string) error {
 	vkey, _ := pub.VerifierKey()
 	cosigner, _ := pub.CosignatureVerifierKey()
 	where["key_id"], where["vkey"], where["cosigner_vkey"] = id, vkey, cosigner
-	return json.NewEncoder(e.stdout).Encode(where)
+	enc := json.NewEncoder(e.stdout)
+	enc.SetEscapeHTML(false) // a URI's '&' stays '&'
+	return enc.Encode(where)
 }
 
 func mkdirFor(prefix string) error {
