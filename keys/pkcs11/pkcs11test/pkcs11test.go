@@ -47,15 +47,16 @@ func SoftHSM(t testing.TB) *Token {
 	if !cgoEnabled {
 		t.Skip("built without cgo: PKCS#11 keys are unavailable")
 	}
+	names := []string{ModuleEnv, TokenEnv, PINFileEnv, ConfEnv}
 	env := map[string]string{}
-	for _, k := range []string{ConfEnv, ModuleEnv, TokenEnv, PINFileEnv} {
+	for _, k := range names {
 		env[k] = os.Getenv(k)
 	}
 	if env[ModuleEnv] == "" {
 		readEnvFile(env)
 	}
-	for k, v := range env {
-		if v == "" {
+	for _, k := range names {
+		if env[k] == "" {
 			t.Skipf("no SoftHSM2 token (%s is not set): run `make softhsm`, or `make test`, which runs it and exports local/softhsm/env, to run the PKCS#11 tests", k)
 		}
 	}
