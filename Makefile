@@ -7,7 +7,7 @@ ORIGIN   ?= example.com/fwlog
 ADDR     ?= 127.0.0.1:8080
 FUZZTIME ?= 30s
 
-.PHONY: all build run demo test test-race bench fuzz testdata vet clean
+.PHONY: all build run demo test test-race bench fuzz testdata vet softhsm clean
 
 all: build
 
@@ -35,13 +35,20 @@ demo:
 	./scripts/demo.sh
 
 ## test: vet, then every test (unit, HTTP, crash loops, fuzz seed corpora). It first builds
-## the reference witness (scripts/omniwitness.sh) for the witness interop test.
-test: vet
-	FWLEDGER_OMNIWITNESS="$$(./scripts/omniwitness.sh)" $(GO) test -count=1 ./...
+## the reference witness (scripts/omniwitness.sh) for the witness interop test, and makes the
+## SoftHSM2 token of the PKCS#11 tests (make softhsm), whose environment it exports.
+test: vet softhsm
+	. ./local/softhsm/env && FWLEDGER_OMNIWITNESS="$$(./scripts/omniwitness.sh)" $(GO) test -count=1 ./...
 	$(GO) test -count=1 -race -short ./log/... ./client/... ./provenance/... ./witness/... ./revocation/... ./handover/...
 
 vet:
 	$(GO) vet ./...
+
+## softhsm: install SoftHSM2 (apt) if it is missing and make the token of the PKCS#11 tests
+## under local/softhsm (git-ignored, never system-wide); prints the environment the tests
+## need (also in local/softhsm/env). Running it again changes nothing.
+softhsm:
+	./scripts/softhsm.sh
 
 ## bench: Go benchmarks and the HTTP load benchmark; writes docs/BENCHMARKS.md.
 ## BASE=<commit> also runs the same loads against that commit, built in a git worktree

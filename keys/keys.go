@@ -39,6 +39,14 @@
 //
 // Both depend only on the public key (and, for the note hash, the name), so
 // they are stable across files and machines.
+//
+// # Keys held elsewhere
+//
+// A [PrivateKey] need not hold its private half: any crypto.Signer with an
+// Ed25519 public key signs notes, cosignatures and DSSE envelopes, the same
+// bytes a key file's key would sign (Ed25519 is deterministic). Package
+// keys/pkcs11 makes such signers from keys held in a PKCS #11 token; only
+// their public key file is ever written ([WritePublic]).
 package keys
 
 import (
@@ -76,7 +84,11 @@ const algEd25519 = 1
 type PrivateKey struct {
 	// Name is the signed-note key name; empty for a bare PEM key.
 	Name string
-	// Key is an ed25519.PrivateKey or an *ecdsa.PrivateKey.
+	// Key is an ed25519.PrivateKey or an *ecdsa.PrivateKey read from a
+	// file, or any other crypto.Signer whose public key is an
+	// ed25519.PublicKey and that signs with pure Ed25519 (opts
+	// crypto.Hash(0)), such as a key held in a PKCS #11 token. Only a key
+	// in memory can be written to a file.
 	Key crypto.Signer
 }
 
@@ -116,6 +128,9 @@ func (k *PrivateKey) Public() *PublicKey {
 
 // MarshalPrivate returns the private key file contents for k.
 func (k *PrivateKey) MarshalPrivate() ([]byte, error) {
+	if err := k.inMemory(); err != nil {
+		return nil, err
+	}
 	der, err := x509.MarshalPKCS8PrivateKey(k.Key)
 	if err != nil {
 		return nil, fmt.Errorf("couldn't encode private key: %w", err)
@@ -170,27 +185,6 @@ func (p *PublicKey) NoteVerifier() (note.Verifier, error) {
 	return note.NewVerifier(vkey)
 }
 
-// NoteSigner returns a signed-note signer for k.
-func (k *PrivateKey) NoteSigner() (note.Signer, error) {
-	skey, err := k.signerKey()
-	if err != nil {
-		return nil, err
-	}
-	return note.NewSigner(skey)
-}
-
-// signerKey returns k as a C2SP signed-note private key.
-func (k *PrivateKey) signerKey() (string, error) {
-	priv, ok := k.Key.(ed25519.PrivateKey)
-	if !ok {
-		return "", errors.New("only Ed25519 keys can sign notes and cosign checkpoints")
-	}
-	if k.Name == "" {
-		return "", errors.New("key has no name; a signed-note key needs one")
-	}
-	return noteSignerKey(k.Name, priv), nil
-}
-
 // CosignatureVerifierKey returns p's C2SP tlog-cosignature/v1 verifier key
 // (an Ed25519 vkey of type 0x04), as a witness line of a tlog-policy names
 // it.
@@ -200,17 +194,6 @@ func (p *PublicKey) CosignatureVerifierKey() (string, error) {
 		return "", err
 	}
 	return fnote.VKeyToCosignatureV1(vkey)
-}
-
-// CosignatureSigner returns a signer of timestamped C2SP
-// tlog-cosignature/v1 cosignatures with k. The timestamp is the time of
-// signing.
-func (k *PrivateKey) CosignatureSigner() (*fnote.Signer, error) {
-	skey, err := k.signerKey()
-	if err != nil {
-		return nil, err
-	}
-	return fnote.NewSignerForCosignatureV1(skey)
 }
 
 // KeyID returns the DSSE key ID of p (see the package documentation).
@@ -248,18 +231,12 @@ func (p *PublicKey) DSSEVerifier() (dsse.Verifier, error) {
 	return v, nil
 }
 
-// DSSESigner returns a DSSE signer for k whose KeyID is k's DSSE key ID.
-func (k *PrivateKey) DSSESigner() (dsse.SignerVerifier, error) {
-	sk, err := k.SSLib()
-	if err != nil {
-		return nil, err
-	}
-	return sslibVerifier(sk)
-}
-
 // SSLib returns k as a go-securesystemslib private key (for in-toto
 // tooling); its KeyID is the securesystemslib key ID.
 func (k *PrivateKey) SSLib() (*signerverifier.SSLibKey, error) {
+	if err := k.inMemory(); err != nil {
+		return nil, err
+	}
 	der, err := x509.MarshalPKCS8PrivateKey(k.Key)
 	if err != nil {
 		return nil, fmt.Errorf("couldn't encode private key: %w", err)
@@ -547,6 +524,19 @@ func Write(prefix string, k *PrivateKey) error {
 		return err
 	}
 	return writeNew(prefix+".pub", pub, 0o644)
+}
+
+// WritePublic writes p's public key file to path (mode 0644). It refuses
+// to overwrite an existing file.
+func WritePublic(path string, p *PublicKey) error {
+	pub, err := p.Marshal()
+	if err != nil {
+		return err
+	}
+	if _, err := os.Lstat(path); err == nil {
+		return fmt.Errorf("%s already exists; refusing to overwrite it", path)
+	}
+	return writeNew(path, pub, 0o644)
 }
 
 // writeNew creates path with mode and contents, durably, failing if it exists.

@@ -23,6 +23,7 @@ import (
 	"github.com/fwledger/fwledger/cmd/internal/cli"
 	"github.com/fwledger/fwledger/digest"
 	"github.com/fwledger/fwledger/keys"
+	"github.com/fwledger/fwledger/keys/pkcs11"
 	"github.com/fwledger/fwledger/logclient"
 	"github.com/fwledger/fwledger/provenance"
 	"github.com/fwledger/fwledger/provenance/keyless"
@@ -32,16 +33,28 @@ import (
 )
 
 func keygen(ctx context.Context, e *env, args []string) error {
-	fs := newFlags(e, "keygen", "--name NAME --out PREFIX",
+	fs := newFlags(e, "keygen", "--name NAME --out PREFIX | --pkcs11 URI --out PREFIX",
 		"Generates an Ed25519 key and writes PREFIX.key (mode 0600) and PREFIX.pub.\n"+
 			"Each file holds the C2SP signed-note form on its first line and the PEM form after it.\n"+
 			"The name is the signed-note key name: for a log, its origin; for a witness, its name.\n"+
 			"It prints the key ID, the vkey, and the cosignature/v1 vkey a witness key has in a\n"+
-			"tlog-policy's witness line.")
+			"tlog-policy's witness line.\n\n"+
+			"With --pkcs11, the key is made in a PKCS #11 token (RFC 7512 URI, e.g.\n"+
+			"'pkcs11:token=fw;object=release-3?module-path=/usr/lib/softhsm/libsofthsm2.so&pin-source=file:pin.txt')\n"+
+			"and never leaves it: only PREFIX.pub is written. Its label (object=) is its name. The PIN\n"+
+			"comes from pin-source=file:<path> or the environment variable FWLEDGER_PKCS11_PIN.\n"+
+			"Give the same URI to --key of release, sign, attest and revoke, fwlog serve or fwwitness serve.")
 	name := fs.String("name", "", "key `name`, e.g. example.com/release-1")
+	token := fs.String("pkcs11", "", "make the key in the PKCS #11 token this `URI` names, labelled with its object=")
 	out := fs.String("out", "", "output path `prefix`")
 	if err := parse(e, fs, args); err != nil {
 		return err
+	}
+	if *token != "" {
+		if err := required(fs, "out"); err != nil {
+			return err
+		}
+		return keygenPKCS11(e, *token, *name, *out)
 	}
 	if err := required(fs, "name", "out"); err != nil {
 		return err
@@ -50,40 +63,84 @@ func keygen(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return &usageError{msg: err.Error()}
 	}
-	if dir := filepath.Dir(*out); dir != "" {
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			return err
-		}
+	if err := mkdirFor(*out); err != nil {
+		return err
 	}
 	if err := keys.Write(*out, k); err != nil {
 		return err
 	}
-	id, _ := k.Public().KeyID()
-	vkey, _ := k.Public().VerifierKey()
-	cosigner, _ := k.Public().CosignatureVerifierKey()
-	return json.NewEncoder(e.stdout).Encode(map[string]string{
-		"private_key":   *out + ".key",
-		"public_key":    *out + ".pub",
-		"key_id":        id,
-		"vkey":          vkey,
-		"cosigner_vkey": cosigner,
-	})
+	return printKey(e, k.Public(), map[string]string{"private_key": *out + ".key", "public_key": *out + ".pub"})
 }
 
-func loadSigners(files []string) ([]dsse.SignerVerifier, error) {
-	var out []dsse.SignerVerifier
-	for _, f := range files {
-		k, err := keys.LoadPrivate(f)
-		if err != nil {
-			return nil, err
-		}
+// keygenPKCS11 makes a key in the token that uri names and writes
+// out.pub.
+func keygenPKCS11(e *env, uri, name, out string) error {
+	u, err := pkcs11.ParseURI(uri)
+	if err != nil {
+		return &usageError{msg: fmt.Sprintf("--pkcs11: %v", err)}
+	}
+	label := u.Object()
+	switch {
+	case label == "":
+		return &usageError{msg: "--pkcs11: the URI needs object=<label>: the key's label, which is also its signed-note name"}
+	case !keys.ValidName(label):
+		return &usageError{msg: fmt.Sprintf("--pkcs11: the label %q is not a valid signed-note key name (no spaces or '+')", label)}
+	case name != "" && name != label:
+		return &usageError{msg: fmt.Sprintf("--name %q differs from the URI's object=%q: a key in a token is named by its label", name, label)}
+	}
+	pubFile := out + ".pub"
+	if _, err := os.Lstat(pubFile); err == nil {
+		return fmt.Errorf("%s already exists; refusing to overwrite it", pubFile)
+	}
+	if err := mkdirFor(out); err != nil {
+		return err
+	}
+	hk, err := pkcs11.Generate(u)
+	if err != nil {
+		return err
+	}
+	defer hk.Close()
+	pub := &keys.PublicKey{Name: hk.Label(), Key: hk.Public()}
+	if err := keys.WritePublic(pubFile, pub); err != nil {
+		return fmt.Errorf("the key was made in the token, but its public key file was not written (write it with the public key below): %w", err)
+	}
+	return printKey(e, pub, map[string]string{"pkcs11": u.String(), "public_key": pubFile})
+}
+
+// printKey prints what keygen made: where, and the key's identifiers.
+func printKey(e *env, pub *keys.PublicKey, where map[string]string) error {
+	id, _ := pub.KeyID()
+	vkey, _ := pub.VerifierKey()
+	cosigner, _ := pub.CosignatureVerifierKey()
+	where["key_id"], where["vkey"], where["cosigner_vkey"] = id, vkey, cosigner
+	enc := json.NewEncoder(e.stdout)
+	enc.SetEscapeHTML(false) // a URI's '&' stays '&'
+	return enc.Encode(where)
+}
+
+func mkdirFor(prefix string) error {
+	if dir := filepath.Dir(prefix); dir != "" {
+		return os.MkdirAll(dir, 0o755)
+	}
+	return nil
+}
+
+// loadSigners loads the keys of --key flags, files or PKCS #11 URIs, as
+// DSSE signers; close closes them (ending tokens' sessions).
+func loadSigners(refs []string) (signers []dsse.SignerVerifier, close func(), err error) {
+	ks, close, err := cli.LoadSigners(refs)
+	if err != nil {
+		return nil, nil, err
+	}
+	for i, k := range ks {
 		s, err := k.DSSESigner()
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", f, err)
+			close()
+			return nil, nil, fmt.Errorf("%s: %w", refs[i], err)
 		}
-		out = append(out, s)
+		signers = append(signers, s)
 	}
-	return out, nil
+	return signers, close, nil
 }
 
 // hashFile returns the SHA-256 digest and size of a file, read as a stream.
@@ -115,7 +172,7 @@ func release(ctx context.Context, e *env, args []string) error {
 		"Signs a release statement for an image: an in-toto Statement v1 with predicate\n"+
 			provenance.ReleasePredicateType+" in a DSSE envelope (docs/FORMATS.md).")
 	var keyFiles, models, provFiles cli.Strings
-	fs.Var(&keyFiles, "key", "release private key `file` (repeatable: one signature each)")
+	fs.Var(&keyFiles, "key", "release private key `file` or PKCS#11 URI (repeatable: one signature each)")
 	fs.Var(&models, "model", "hardware `model` the image is for (repeatable)")
 	version := fs.String("version", "", "semantic `version`, e.g. 1.4.0")
 	svn := fs.Uint64("svn", 0, "security version: the anti-rollback `counter`")
@@ -135,10 +192,11 @@ func release(ctx context.Context, e *env, args []string) error {
 	if err := required(fs, "key", "model", "version", "svn", "image"); err != nil {
 		return err
 	}
-	signers, err := loadSigners(keyFiles)
+	signers, closeKeys, err := loadSigners(keyFiles)
 	if err != nil {
 		return err
 	}
+	defer closeKeys()
 	d, d512, size, err := hashImage(*image)
 	if err != nil {
 		return err
@@ -237,7 +295,7 @@ func attest(ctx context.Context, e *env, args []string) error {
 	fs := newFlags(e, "attest", "--key K --builder-id URI --build-type URI --source git+URL@REF --commit SHA --image F --out FILE",
 		"Signs SLSA provenance v1 (https://slsa.dev/provenance/v1) for a built image, as an in-toto\n"+
 			"statement in a DSSE envelope, with the builder's key.")
-	keyFile := fs.String("key", "", "builder private key `file`")
+	keyFile := fs.String("key", "", "builder private key `file` or PKCS#11 URI")
 	builderID := fs.String("builder-id", "", "builder.id `URI`, e.g. https://ci.example.com/runner/v1")
 	buildType := fs.String("build-type", provenance.BuildTypeMake, "buildType `URI`")
 	source := fs.String("source", "", "source repository and ref, `git+https://host/repo@refs/...`")
@@ -256,10 +314,11 @@ func attest(ctx context.Context, e *env, args []string) error {
 	if err := required(fs, "key", "builder-id", "source", "commit", "image"); err != nil {
 		return err
 	}
-	signers, err := loadSigners([]string{*keyFile})
+	signers, closeKeys, err := loadSigners([]string{*keyFile})
 	if err != nil {
 		return err
 	}
+	defer closeKeys()
 	repo, ref, _ := strings.Cut(*source, "@")
 	if !strings.HasPrefix(repo, "git+") {
 		return &usageError{msg: fmt.Sprintf("--source %q: want git+<url>@<ref>", *source)}
@@ -300,7 +359,7 @@ func attest(ctx context.Context, e *env, args []string) error {
 func sign(ctx context.Context, e *env, args []string) error {
 	fs := newFlags(e, "sign", "--key K --in FILE [--out FILE]",
 		"Adds a signature by another release key to an envelope, keeping the payload bytes exactly.")
-	keyFile := fs.String("key", "", "release private key `file`")
+	keyFile := fs.String("key", "", "release private key `file` or PKCS#11 URI")
 	in := fs.String("in", "", "envelope `file`")
 	out := fs.String("out", "", "output `file` (default: stdout)")
 	if err := parse(e, fs, args); err != nil {
@@ -309,10 +368,11 @@ func sign(ctx context.Context, e *env, args []string) error {
 	if err := required(fs, "key", "in"); err != nil {
 		return err
 	}
-	signers, err := loadSigners([]string{*keyFile})
+	signers, closeKeys, err := loadSigners([]string{*keyFile})
 	if err != nil {
 		return err
 	}
+	defer closeKeys()
 	data, err := os.ReadFile(*in)
 	if err != nil {
 		return err

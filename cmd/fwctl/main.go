@@ -20,6 +20,7 @@ const usage = `fwctl manages fwledger keys, releases and proofs.
 
 Usage:
   fwctl keygen   --name NAME --out PREFIX         generate an Ed25519 key pair (PREFIX.key, PREFIX.pub)
+  fwctl keygen   --pkcs11 URI --out PREFIX        generate it in a PKCS#11 token instead (writes PREFIX.pub only)
   fwctl release  --key K --model M --version V --svn N --image F --out FILE
                                                   sign a release statement (DSSE envelope)
   fwctl attest   --key K --builder-id URI --source git+URL@REF --commit SHA --image F --out FILE
@@ -42,7 +43,8 @@ Usage:
                                                   explain, rule by rule, why a release passes or fails a policy
   fwctl help                                      show this help
 
-Run "fwctl <command> --help" for a command's flags.
+Run "fwctl <command> --help" for a command's flags. Every --key K is a private key file
+or a PKCS#11 URI (pkcs11:token=…;object=…?module-path=…&pin-source=file:…).
 
 Exit status: 0 on success, 1 on an error, 2 on a usage error,
 3 when verification fails (the image or bundle must not be trusted).

@@ -41,7 +41,7 @@ func revoke(ctx context.Context, e *env, what string, args []string) error {
 			"Revokes every release of an image: verifiers refuse it wherever it was logged.")
 	}
 	var keyFiles cli.Strings
-	fs.Var(&keyFiles, "key", "revocation private key `file` (repeatable: one signature each)")
+	fs.Var(&keyFiles, "key", "revocation private key `file` or PKCS#11 URI (repeatable: one signature each)")
 	keyID := fs.String("key-id", "", "DSSE key `ID` of the key to revoke (fwctl keygen prints it)")
 	from := fs.Uint64("from-index", 0, "first log `index` at which the key's signatures no longer count")
 	image := fs.String("image", "", "firmware image `file` whose releases to revoke (hashed)")
@@ -93,10 +93,11 @@ func revoke(ctx context.Context, e *env, what string, args []string) error {
 	if err := r.Validate(); err != nil {
 		return &usageError{msg: err.Error()}
 	}
-	signers, err := loadSigners(keyFiles)
+	signers, closeKeys, err := loadSigners(keyFiles)
 	if err != nil {
 		return err
 	}
+	defer closeKeys()
 	stmt, err := r.Statement()
 	if err != nil {
 		return err

@@ -3,7 +3,9 @@
 //	fwlog serve --data ./data --origin example.com/fwlog --release-keys keys/release-1.pub --addr 127.0.0.1:8080
 //
 // On first start it generates the log key (data/log.key, mode 0600, and
-// data/log.pub). Run "fwlog serve --help" for every flag.
+// data/log.pub), unless --key names one: a file, or a key in a PKCS #11
+// token (--key 'pkcs11:token=…;object=<origin>?module-path=…&pin-source=file:…').
+// Run "fwlog serve --help" for every flag.
 package main
 
 import (
@@ -15,6 +17,7 @@ import (
 	"net"
 	"net/http"
 	_ "net/http/pprof"
+	"net/url"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -62,7 +65,7 @@ func serve(args []string, _, stderr io.Writer) int {
 	var (
 		dataDir     = fs.String("data", "./data", "data `directory`: SQLite database, log key, images")
 		origin      = fs.String("origin", "", "checkpoint origin and log key name, e.g. example.com/fwlog (required on first start; afterwards taken from the key)")
-		keyFile     = fs.String("key", "", "log private key `file` (default <data>/log.key, generated on first start)")
+		keyFile     = fs.String("key", "", "log private key `file` (default <data>/log.key, generated on first start), or a PKCS#11 URI of a key in a token labelled with the origin (pkcs11:token=…;object=<origin>?module-path=…&pin-source=file:…, made by fwctl keygen --pkcs11)")
 		releaseKeys cli.Strings
 		builderKeys cli.Strings
 		layoutKeys  cli.Strings
@@ -194,6 +197,7 @@ func serve(args []string, _, stderr io.Writer) int {
 	if err != nil {
 		return fail("couldn't load the log key", err)
 	}
+	defer key.Close()
 	signer, err := key.NoteSigner()
 	if err != nil {
 		return fail("the log key cannot sign checkpoints", err)
@@ -385,6 +389,17 @@ func keylessOrNil(kv *keyless.Verifier) provenance.KeylessVerifier {
 // named origin without writing it (new is then true): the caller writes it
 // once everything else has been checked.
 func loadKey(path, origin string) (k *keys.PrivateKey, new bool, err error) {
+	if cli.IsPKCS11(path) {
+		if k, err = cli.LoadSigner(path); err != nil {
+			return nil, false, err
+		}
+		if origin != "" && origin != k.Name {
+			k.Close()
+			return nil, false, fmt.Errorf("--origin %q differs from the name of the log key in the token, which is its label %q: the origin of a log cannot change, and a log key in a token is labelled with it (object=%s)",
+				origin, k.Name, url.PathEscape(origin))
+		}
+		return k, false, nil
+	}
 	k, err = keys.LoadPrivate(path)
 	if errors.Is(err, os.ErrNotExist) {
 		if origin == "" {

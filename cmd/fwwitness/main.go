@@ -3,6 +3,9 @@
 //
 //	fwwitness serve --key keys/witness-a.key --logs logs.txt --data ./witness-a --addr 127.0.0.1:8181
 //
+// --key may also be a PKCS #11 URI of a key held in a token (see fwctl
+// keygen --pkcs11): pkcs11:token=…;object=<witness name>?module-path=…&pin-source=file:….
+//
 // Run "fwwitness serve --help" for every flag.
 package main
 
@@ -28,7 +31,7 @@ const usage = `fwwitness runs a C2SP tlog-witness for fwledger logs.
 
 Usage:
   fwwitness serve [flags]        run the witness server (fwwitness serve --help for flags)
-  fwwitness vkey --key FILE      print the cosignature/v1 verifier key of a witness key,
+  fwwitness vkey --key K         print the cosignature/v1 verifier key of a witness key (a file or a PKCS#11 URI),
                                  for the witness lines of a tlog-policy
   fwwitness help                 show this help
 
@@ -46,7 +49,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 func vkey(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("fwwitness vkey", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	keyFile := fs.String("key", "", "witness private or public key `file`")
+	keyFile := fs.String("key", "", "witness private or public key `file`, or PKCS#11 URI")
 	if code, ok := cli.ParseFlags(fs, args); !ok {
 		return code
 	}
@@ -54,14 +57,22 @@ func vkey(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "usage: fwwitness vkey --key FILE")
 		return 2
 	}
-	pub, err := keys.LoadPublic(*keyFile)
-	if err != nil {
-		priv, perr := keys.LoadPrivate(*keyFile)
-		if perr != nil {
-			fmt.Fprintf(stderr, "fwwitness vkey: %v\n", err)
-			return 1
+	var pub *keys.PublicKey
+	var err error
+	if cli.IsPKCS11(*keyFile) {
+		var priv *keys.PrivateKey
+		if priv, err = cli.LoadSigner(*keyFile); err == nil {
+			pub = priv.Public()
+			priv.Close()
 		}
-		pub = priv.Public()
+	} else if pub, err = keys.LoadPublic(*keyFile); err != nil {
+		if priv, perr := keys.LoadPrivate(*keyFile); perr == nil {
+			pub, err = priv.Public(), nil
+		}
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "fwwitness vkey: %v\n", err)
+		return 1
 	}
 	v, err := pub.CosignatureVerifierKey()
 	if err != nil {
@@ -87,7 +98,7 @@ func serve(args []string, _, stderr io.Writer) int {
 			BodyBudgetHelp:  "most request body bytes held in memory at once, e.g. 4MiB (503 with Retry-After beyond)",
 		})
 	)
-	fs.Var(&keyFiles, "key", "witness private key `file` (repeatable: each key cosigns, for a key rotation)")
+	fs.Var(&keyFiles, "key", "witness private key `file`, or PKCS#11 URI of a key in a token labelled with the witness's name (repeatable: each key cosigns, for a key rotation)")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: fwwitness serve --key FILE --logs FILE [flags]\n\nServes POST /add-checkpoint (C2SP tlog-witness), GET /checkpoint/<origin>, GET /forks and /metrics until SIGINT or SIGTERM.\n\nFlags:\n")
 		fs.PrintDefaults()
@@ -116,11 +127,13 @@ func serve(args []string, _, stderr io.Writer) int {
 
 	var signers []note.Signer
 	var vkeys []string
-	for _, f := range keyFiles {
-		k, err := keys.LoadPrivate(f)
-		if err != nil {
-			return fail("couldn't load the witness key", err)
-		}
+	ks, closeKeys, err := cli.LoadSigners(keyFiles)
+	if err != nil {
+		return fail("couldn't load the witness key", err)
+	}
+	defer closeKeys()
+	for i, k := range ks {
+		f := keyFiles[i]
 		s, err := k.CosignatureSigner()
 		if err != nil {
 			return fail("the witness key cannot cosign", fmt.Errorf("%s: %w", f, err))

@@ -77,6 +77,13 @@ var importRules = []importRule{
 		forbidden: []string{module + "provenance", module + "keys"},
 	},
 	{
+		why:      "PKCS #11 (cgo and a token's module) is linked only into the commands that sign",
+		packages: []string{"client", "tlogpolicy", "keys", "provenance", "witness", "log", "ledger", "logclient", "fwtest"},
+		forbidden: []string{
+			module + "keys/pkcs11/...", "github.com/miekg/pkcs11", "github.com/ThalesGroup/crypto11",
+		},
+	},
+	{
 		why:      "formats and helpers sit below everything that uses them",
 		packages: []string{"digest", "bundle", "api", "keys", "internal/strictjson", "internal/dirlock", "internal/server"},
 		forbidden: []string{
@@ -106,6 +113,44 @@ func TestImportRules(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// TestPKCS11OnlyInCommands checks, with cgo on (the only build in which
+// package keys/pkcs11 links the PKCS #11 binding), that no package outside
+// cmd/ depends on keys/pkcs11 or on a PKCS #11 binding: only the commands,
+// and cmd/internal/cli for them, load keys from tokens.
+func TestPKCS11OnlyInCommands(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs go list")
+	}
+	cmd := exec.Command("go", "list", "-f", "{{.ImportPath}}{{range .Deps}} {{.}}{{end}}", module+"...")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=1")
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	pkcs11Pkg := module + "keys/pkcs11"
+	users := 0
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		fields := strings.Fields(line)
+		pkg, deps := fields[0], fields[1:]
+		if pkg == pkcs11Pkg || strings.HasPrefix(pkg, pkcs11Pkg+"/") {
+			continue
+		}
+		for _, d := range deps {
+			if d != pkcs11Pkg && d != "github.com/miekg/pkcs11" && d != "github.com/ThalesGroup/crypto11" {
+				continue
+			}
+			if !strings.HasPrefix(pkg, module+"cmd/") {
+				t.Errorf("%s depends on %s, but PKCS #11 is linked only into the commands (cmd/...)", pkg, d)
+			} else if d == pkcs11Pkg {
+				users++
+			}
+		}
+	}
+	if users == 0 {
+		t.Error("no command depends on keys/pkcs11: is the rule still checking anything?")
 	}
 }
 
