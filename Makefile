@@ -55,6 +55,11 @@ softhsm:
 bench:
 	./scripts/bench.sh
 
+## bench-revocation: the append rate with revocation checks against BASE (a commit before them),
+## in one session; writes its section of docs/BENCHMARKS.md
+bench-revocation:
+	./scripts/bench-revocation.sh $(or $(BASE),f8938ef)
+
 ## fuzz: run every fuzz target for $(FUZZTIME)
 fuzz:
 	FUZZTIME=$(FUZZTIME) ./scripts/fuzz.sh
