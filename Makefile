@@ -7,7 +7,7 @@ ORIGIN   ?= example.com/fwlog
 ADDR     ?= 127.0.0.1:8080
 FUZZTIME ?= 30s
 
-.PHONY: all build run demo test test-race bench fuzz testdata vet softhsm clean
+.PHONY: all build run demo test test-race bench bench-revocation fuzz testdata vet softhsm clean
 
 all: build
 
