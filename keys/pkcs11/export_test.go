@@ -19,38 +19,21 @@ func DropSession(k *Key) {
 // GenerateECDSA makes an ECDSA P-256 key pair in the token u names,
 // labelled with u's object: a key of the wrong type.
 func GenerateECDSA(u *URI) error {
-	mod, err := loadModule(u)
-	if err != nil {
-		return err
-	}
-	defer mod.release()
-	slot, token, err := findSlot(mod, u)
-	if err != nil {
-		return err
-	}
-	pin, err := u.PIN()
-	if err != nil {
-		return err
-	}
-	k := &Key{mod: mod, uri: u, pin: pin, token: token}
-	sh, err := k.login(slot, true)
-	if err != nil {
-		return err
-	}
-	defer mod.ctx.CloseSession(sh)
-	p256 := []byte{0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07}
-	id := []byte("ecdsa-" + u.Object())
-	_, _, err = mod.ctx.GenerateKeyPair(sh, []*p11.Mechanism{p11.NewMechanism(p11.CKM_EC_KEY_PAIR_GEN, nil)},
-		[]*p11.Attribute{
-			p11.NewAttribute(p11.CKA_TOKEN, true), p11.NewAttribute(p11.CKA_VERIFY, true),
-			p11.NewAttribute(p11.CKA_EC_PARAMS, p256), p11.NewAttribute(p11.CKA_LABEL, u.Object()), p11.NewAttribute(p11.CKA_ID, id),
-		},
-		[]*p11.Attribute{
-			p11.NewAttribute(p11.CKA_TOKEN, true), p11.NewAttribute(p11.CKA_PRIVATE, true), p11.NewAttribute(p11.CKA_SIGN, true),
-			p11.NewAttribute(p11.CKA_LABEL, u.Object()), p11.NewAttribute(p11.CKA_ID, id),
-		})
-	if err != nil {
-		return fmt.Errorf("couldn't make an ECDSA key: %w", err)
-	}
-	return nil
+	return withSession(u, func(k *Key, sh p11.SessionHandle) error {
+		p256 := []byte{0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07}
+		id := []byte("ecdsa-" + u.Object())
+		_, _, err := k.mod.ctx.GenerateKeyPair(sh, []*p11.Mechanism{p11.NewMechanism(p11.CKM_EC_KEY_PAIR_GEN, nil)},
+			[]*p11.Attribute{
+				p11.NewAttribute(p11.CKA_TOKEN, true), p11.NewAttribute(p11.CKA_VERIFY, true),
+				p11.NewAttribute(p11.CKA_EC_PARAMS, p256), p11.NewAttribute(p11.CKA_LABEL, u.Object()), p11.NewAttribute(p11.CKA_ID, id),
+			},
+			[]*p11.Attribute{
+				p11.NewAttribute(p11.CKA_TOKEN, true), p11.NewAttribute(p11.CKA_PRIVATE, true), p11.NewAttribute(p11.CKA_SIGN, true),
+				p11.NewAttribute(p11.CKA_LABEL, u.Object()), p11.NewAttribute(p11.CKA_ID, id),
+			})
+		if err != nil {
+			return fmt.Errorf("couldn't make an ECDSA key: %w", err)
+		}
+		return nil
+	})
 }

@@ -646,10 +646,34 @@ func (k *Key) Close() error {
 // objects) in the token: to retire a key, and for tests. It needs an
 // object or id, so that it never destroys more than one key's objects by
 // accident.
-func Delete(u *URI) (err error) {
+func Delete(u *URI) error {
 	if u.Object() == "" && !hasID(u) {
 		return errors.New("the URI names no key: give object=<label> or id=<CKA_ID>")
 	}
+	return withSession(u, func(k *Key, sh p11.SessionHandle) error {
+		var objs []p11.ObjectHandle
+		for _, class := range []uint{p11.CKO_PRIVATE_KEY, p11.CKO_PUBLIC_KEY} {
+			o, err := k.findObjects(sh, keyTemplate(u, class))
+			if err != nil {
+				return err
+			}
+			objs = append(objs, o...)
+		}
+		if len(objs) == 0 {
+			return fmt.Errorf("no key in token %q matches %s", k.token, u.selector())
+		}
+		for _, o := range objs {
+			if err := k.mod.ctx.DestroyObject(sh, o); err != nil {
+				return fmt.Errorf("couldn't destroy an object of %s in token %q: %w", u.selector(), k.token, err)
+			}
+		}
+		return nil
+	})
+}
+
+// withSession runs f with a logged-in read-write session on the token u
+// names, for one operation, and closes the session after it.
+func withSession(u *URI, f func(k *Key, sh p11.SessionHandle) error) error {
 	mod, err := loadModule(u)
 	if err != nil {
 		return err
@@ -669,21 +693,5 @@ func Delete(u *URI) (err error) {
 		return err
 	}
 	defer mod.ctx.CloseSession(sh)
-	var objs []p11.ObjectHandle
-	for _, class := range []uint{p11.CKO_PRIVATE_KEY, p11.CKO_PUBLIC_KEY} {
-		o, err := k.findObjects(sh, keyTemplate(u, class))
-		if err != nil {
-			return err
-		}
-		objs = append(objs, o...)
-	}
-	if len(objs) == 0 {
-		return fmt.Errorf("no key in token %q matches %s", token, u.selector())
-	}
-	for _, o := range objs {
-		if err := mod.ctx.DestroyObject(sh, o); err != nil {
-			return fmt.Errorf("couldn't destroy an object of %s in token %q: %w", u.selector(), token, err)
-		}
-	}
-	return nil
+	return f(k, sh)
 }
