@@ -52,8 +52,11 @@ const (
 	MaxProvenance  = 8
 	MaxLinks       = 16
 	// MaxRevocations is the most revocations a log holds: a bundle
-	// carries them all.
-	MaxRevocations = 1024
+	// carries them all, each at most MaxRevocationSize bytes, in about
+	// 1.8 MiB at most with their proofs.
+	MaxRevocations = 256
+	// MaxRevocationSize is the largest revocation entry a log takes.
+	MaxRevocationSize = 4096
 )
 
 // A Bundle is a release and the provenance about its image, each with its
@@ -221,6 +224,9 @@ func Parse(data []byte) (*Bundle, error) {
 		}
 		if e.Content != nil {
 			return nil, fmt.Errorf("revocations[%d] comes with content: a revocation is a DSSE envelope logged as it is", i)
+		}
+		if len(e.Data) > MaxRevocationSize {
+			return nil, fmt.Errorf("revocations[%d] is %d bytes, more than the limit of %d", i, len(e.Data), MaxRevocationSize)
 		}
 		if i > 0 && e.Proof.Index <= b.Revocations[i-1].Proof.Index {
 			return nil, fmt.Errorf("revocations[%d] is not after revocations[%d] in the log: revocations are in log order", i, i-1)

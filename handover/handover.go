@@ -85,16 +85,22 @@ func Verify(old note.Verifier, final []byte) (*flog.Checkpoint, note.Verifier, e
 	return successorOf(cp, ext)
 }
 
-// VerifyUnder is Verify for a verifier that trusts the old log under a
-// witness policy: the final checkpoint must also carry the policy's
-// quorum of cosignatures, so that a holder of the old log key alone (the
-// likeliest reason to rotate it) cannot name a successor nobody saw. A
-// device also checks it against the checkpoint it stored, as for any
-// checkpoint.
-func VerifyUnder(p *tlogpolicy.Policy, final []byte) (*flog.Checkpoint, note.Verifier, error) {
+// VerifyUnder is Verify for a verifier that trusts the old log, whose
+// origin is origin, under a witness policy: the checkpoint must also
+// carry the policy's quorum of cosignatures. Witnesses do not judge
+// extension lines, so this does not stop a holder of the old log key from
+// naming a successor; it makes the naming public: the witnesses hold it
+// (and serve it from their history), and the honest log's next checkpoint
+// is then a fork they refuse. A device accepts a successor only if its
+// trust names it too, and checks the checkpoint against the one it
+// stored, as for any checkpoint.
+func VerifyUnder(p *tlogpolicy.Policy, origin string, final []byte) (*flog.Checkpoint, note.Verifier, error) {
 	v, err := p.VerifyCheckpoint(final)
 	if err != nil {
 		return nil, nil, fmt.Errorf("the final checkpoint does not meet the witness policy: %w", err)
+	}
+	if v.Checkpoint.Origin != origin {
+		return nil, nil, fmt.Errorf("the checkpoint is of the log %q, not %q", v.Checkpoint.Origin, origin)
 	}
 	// The verified note's text ends at its last blank line.
 	var cp flog.Checkpoint

@@ -8,10 +8,12 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/fwledger/fwledger/bundle"
 	"github.com/fwledger/fwledger/client"
 	"github.com/fwledger/fwledger/digest"
 	"github.com/fwledger/fwledger/fwtest"
@@ -19,6 +21,7 @@ import (
 	"github.com/fwledger/fwledger/logclient"
 	"github.com/fwledger/fwledger/provenance"
 	"github.com/fwledger/fwledger/revocation"
+	"github.com/secure-systems-lab/go-securesystemslib/dsse"
 )
 
 var (
@@ -251,8 +254,9 @@ func TestHiddenRevocation(t *testing.T) {
 }
 
 // TestRevocationCap fills the log with the most revocations a bundle
-// carries: one more is refused (409), and a bundle carrying them all
-// verifies.
+// carries, each as large as its fields allow: one more is refused (409),
+// a logged one sent again still gets its index, and a bundle carrying
+// them all verifies, within the bundle's size limit.
 func TestRevocationCap(t *testing.T) {
 	if testing.Short() {
 		t.Skip("logs 1,024 revocations")
@@ -264,7 +268,11 @@ func TestRevocationCap(t *testing.T) {
 		t.Fatal(err)
 	}
 	revoke := func(i int) []byte {
-		return revokeImage(t, fwtest.Image(fmt.Sprint("other ", i), 10), sec1, sec2)
+		return fwtest.SignRevocation(t, &provenance.Revocation{
+			Revokes: provenance.RevokeRelease, Image: sha256.Sum256([]byte(fmt.Sprint("other ", i))),
+			ImageName: strings.Repeat("n", provenance.MaxRevocationNameLength), Reason: strings.Repeat("r", provenance.MaxReasonLength),
+			Created: time.Date(2026, 11, 2, 0, 0, 0, 0, time.UTC),
+		}, sec1, sec2)
 	}
 	for i := 0; i < revocation.MaxRevocations; i += 16 {
 		var batch [][]byte
@@ -278,6 +286,9 @@ func TestRevocationCap(t *testing.T) {
 	if code, err := addStatus(t, lc, revoke(revocation.MaxRevocations)); code != http.StatusConflict {
 		t.Fatalf("revocation %d: status %d (%v), want 409", revocation.MaxRevocations+1, code, err)
 	}
+	if res, err := lc.Add(ctx, revoke(7)); err != nil || !res.Duplicate || res.Index != 8 {
+		t.Errorf("a logged revocation sent again at the cap: %+v, %v; want the duplicate's index 8", res, err)
+	}
 	l.WaitSize(t, 1+revocation.MaxRevocations)
 	b, err := lc.Bundle(ctx, digest.Digest(sha256.Sum256(img)), -1)
 	if err != nil {
@@ -286,6 +297,9 @@ func TestRevocationCap(t *testing.T) {
 	v, err := client.VerifyBundle(ctx, revocationTrust(t), b, bytes.NewReader(img))
 	if err != nil || v.Revocations != revocation.MaxRevocations || v.Applied != revocation.MaxRevocations {
 		t.Fatalf("VerifyBundle with %d revocations (%d bytes) = %+v, %v", revocation.MaxRevocations, len(b), v, err)
+	}
+	if len(b) > bundle.MaxSize/2 {
+		t.Errorf("a bundle with the most revocations is %d bytes, more than half the bundle limit", len(b))
 	}
 	t.Logf("a bundle carrying %d revocations is %d bytes", revocation.MaxRevocations, len(b))
 }
@@ -380,5 +394,77 @@ func TestPolicyRevocationSection(t *testing.T) {
 	var ve *client.RevocationError
 	if !errors.As(err, &ve) {
 		t.Errorf("revocation keys in the trust and the policy: %v, want a *RevocationError", err)
+	}
+}
+
+// TestRetroactiveRevocationAndDuplicates: a key revoked from an index
+// below the revocation's own changes who signed entries logged already.
+// A release signed by the two keys a threshold-2 device still trusts is
+// then new, not a duplicate of an entry that carries one valid signature
+// once the revoked key is left out.
+func TestRetroactiveRevocationAndDuplicates(t *testing.T) {
+	ctx := context.Background()
+	l := fwtest.StartLog(t, fwtest.LogOptions{
+		ReleaseKeys: []*keys.PrivateKey{rel1, rel2, fwtest.Release3}, RevocationKeys: []*keys.PrivateKey{sec1, sec2, sec3}, RevocationThreshold: 2,
+	})
+	lc := newClient(t, l)
+	img := fwtest.Image("threshold-2", 1000)
+	r := fwtest.NewRelease(img, nil)
+	e12, e13, e23 := fwtest.SignRelease(t, r, rel1, rel2), fwtest.SignRelease(t, r, rel1, fwtest.Release3), fwtest.SignRelease(t, r, rel2, fwtest.Release3)
+	for _, env := range [][]byte{e12, e13, e13} { // the replay reads the signers of 0 and 1
+		if _, err := lc.Add(ctx, env); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if res, err := lc.Add(ctx, revokeKey(t, rel1, 0, sec1, sec2)); err != nil || res.Index != 2 {
+		t.Fatalf("revocation: %+v, %v", res, err)
+	}
+	res, err := lc.Add(ctx, e23)
+	if err != nil || res.Duplicate || res.Index != 3 {
+		t.Fatalf("the release signed by the two unrevoked keys: %+v, %v; want it logged at 3", res, err)
+	}
+	l.WaitSize(t, 4)
+	b, err := lc.Bundle(ctx, digest.Digest(sha256.Sum256(img)), 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	trust := client.Trust{Log: logVerifier(t), ReleaseKeys: fwtest.Ring(t, rel1, rel2, fwtest.Release3), ReleaseThreshold: 2,
+		RevocationKeys: fwtest.Ring(t, sec1, sec2, sec3), RevocationThreshold: 2}
+	if _, err := client.VerifyBundle(ctx, trust, b, bytes.NewReader(img)); err != nil {
+		t.Errorf("a threshold-2 device, the new entry: %v", err)
+	}
+}
+
+// TestRevocationPaddingRefused: nobody on a revocation's way to the log
+// can pad it: the log takes only signatures by its revocation keys, each
+// valid, and at most 4096 bytes.
+func TestRevocationPaddingRefused(t *testing.T) {
+	_, lc := startRevocableLog(t, t.TempDir())
+	clean := revokeKey(t, rel1, 0, sec1, sec2)
+	env, err := provenance.ParseEnvelope(clean)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pad := func(sigs ...dsse.Signature) []byte {
+		e := env.Envelope
+		e.Signatures = append(append([]dsse.Signature{}, e.Signatures...), sigs...)
+		out, err := provenance.CanonicalEnvelope(&e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	junk := env.Signatures[0].Sig
+	for name, padded := range map[string][]byte{
+		"a signature by an unknown key":       pad(dsse.Signature{KeyID: strings.Repeat("ab", 32), Sig: junk}),
+		"a bad signature by a revocation key": pad(dsse.Signature{KeyID: fwtest.KeyID(t, sec3), Sig: junk}),
+		"many signatures":                     pad(slices.Repeat([]dsse.Signature{{KeyID: "x", Sig: junk}}, 30)...),
+	} {
+		if code, err := addStatus(t, lc, padded); code/100 != 4 {
+			t.Errorf("%s: status %d (%v), want a 4xx refusal", name, code, err)
+		}
+	}
+	if _, err := lc.Add(context.Background(), clean); err != nil {
+		t.Errorf("the clean revocation: %v", err)
 	}
 }

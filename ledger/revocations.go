@@ -77,19 +77,70 @@ func setOf(logged []revocation.Logged) *revocation.Set {
 	return s
 }
 
-// checkRevocable refuses n new revocations beyond the most a bundle
-// carries, counting those logged (in the storage: every one sequenced,
-// whatever became of its submission). The caller holds the revocation
-// lock for writing.
-func (l *Ledger) checkRevocable(ctx context.Context, n int) error {
+// checkRevocationEntry holds a new revocation to more than its signature
+// rules, since every bundle carries every revocation: at most
+// revocation.MaxSize bytes, and no signature but one valid signature by
+// each of the log's revocation keys that signed (a bad one rejects it,
+// and none may be added, so that nobody can pad a revocation on its way
+// to the log).
+func (l *Ledger) checkRevocationEntry(ctx context.Context, a *admitted) error {
+	if len(a.data) > revocation.MaxSize {
+		return &SubmissionError{Msg: fmt.Sprintf("the revocation is %d bytes, more than the limit of %d", len(a.data), revocation.MaxSize)}
+	}
+	ids, err := provenance.VerifySignatures(ctx, a.e.Envelope, l.cfg.RevocationKeys, l.cfg.RevocationThreshold)
+	if err != nil {
+		return err
+	}
+	if n := len(a.e.Envelope.Signatures); len(ids) != n {
+		return &SubmissionError{Msg: fmt.Sprintf("the revocation carries %d signatures, of which %d are by distinct revocation keys of this log: a revocation carries theirs only", n, len(ids))}
+	}
+	return nil
+}
+
+// checkRevocable refuses the new revocations of a submission beyond the
+// most a bundle carries, counting those logged (in the storage: every one
+// sequenced, whatever became of its submission). The caller holds the
+// revocation lock for writing.
+func (l *Ledger) checkRevocable(ctx context.Context, adm []admitted) error {
 	idxs, err := l.log.Lookup(ctx, revocationsKey, -1, revocation.MaxRevocations+1)
 	if err != nil {
 		return log.WrapStorageError("look up revocations", err)
+	}
+	// A revocation whose statement is logged is answered as a duplicate,
+	// whatever the count.
+	n := 0
+	for _, a := range adm {
+		logged, err := l.revocationLogged(ctx, a.e)
+		if err != nil {
+			return err
+		}
+		if !logged {
+			n++
+		}
 	}
 	if len(idxs)+n > revocation.MaxRevocations {
 		return ErrRevocationsFull
 	}
 	return nil
+}
+
+// revocationLogged reports whether a revocation of e's statement is
+// logged.
+func (l *Ledger) revocationLogged(ctx context.Context, e *provenance.Entry) (bool, error) {
+	idxs, err := l.log.Lookup(ctx, revocationOfKey(revokedSubject(e.Revocation)), -1, revocation.MaxRevocations+1)
+	if err != nil {
+		return false, log.WrapStorageError("look up revocations", err)
+	}
+	for _, i := range idxs {
+		s, err := l.statement(ctx, i)
+		if err != nil {
+			return false, err
+		}
+		if s.Entry != nil && s.Kind == provenance.KindRevocation && s.Statement == e.Statement {
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
 // addRevocations records the revocations of a sequenced submission. A
@@ -123,6 +174,9 @@ func (l *Ledger) addRevocations(ctx context.Context, adm []admitted, res []AddRe
 	if changed {
 		slices.SortFunc(l.revs.logged, func(a, b revocation.Logged) int { return cmp.Compare(a.Index, b.Index) })
 		l.revs.set.Store(setOf(l.revs.logged))
+		// A key revoked from an index below the revocation's own changes
+		// who signed entries logged already.
+		l.signerCache.Purge()
 	}
 }
 

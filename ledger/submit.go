@@ -203,7 +203,7 @@ func (l *Ledger) addAll(ctx context.Context, entries [][]byte) ([]AddResult, err
 	if revoking {
 		l.revs.mu.Lock()
 		defer l.revs.mu.Unlock()
-		if err := l.checkRevocable(ctx, len(adm)); err != nil {
+		if err := l.checkRevocable(ctx, adm); err != nil {
 			return nil, err
 		}
 		// Once sent to the log, a revocation is recorded as applied
@@ -321,7 +321,10 @@ func (l *Ledger) admit(ctx context.Context, a *admitted, now time.Time) error {
 		return err
 	}
 	a.signers, err = l.verifyEntry(ctx, e, math.MaxUint64)
-	return err
+	if err != nil || e.Kind != provenance.KindRevocation {
+		return err
+	}
+	return l.checkRevocationEntry(ctx, a)
 }
 
 // checkTimes refuses statement times later than now plus the allowed clock

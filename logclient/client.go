@@ -260,7 +260,7 @@ func (c *Client) Revocations(ctx context.Context, after int64) ([]api.Revocation
 }
 
 // maxRevocations bounds what Revocations reads: the most a log holds.
-const maxRevocations = 1024
+const maxRevocations = 256
 
 // Bundle returns the offline proof bundle for the release of image d; for
 // the release at index if index >= 0. The log answers 503 Service

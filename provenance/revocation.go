@@ -35,6 +35,11 @@ const (
 // MaxReasonLength bounds a revocation's reason, in bytes.
 const MaxReasonLength = 256
 
+// MaxRevocationNameLength bounds a release revocation's subject name (an
+// image file name, informative), in bytes: every bundle carries every
+// revocation.
+const MaxRevocationNameLength = 256
+
 // The subject name of a key revocation; its digest is the key's DSSE key
 // ID, itself a SHA-256 digest (see package keys).
 const revokedKeyName = "dsse-key"
@@ -82,8 +87,8 @@ func (r *Revocation) Validate() error {
 		if r.KeyID != "" || r.FromIndex != 0 {
 			return errors.New("a release revocation names no key and no index")
 		}
-		if len(r.ImageName) > 1024 {
-			return errors.New("image name is longer than 1024 bytes")
+		if len(r.ImageName) > MaxRevocationNameLength {
+			return fmt.Errorf("image name is longer than %d bytes", MaxRevocationNameLength)
 		}
 	default:
 		return fmt.Errorf("revokes is %q, want %q or %q", r.Revokes, RevokeKey, RevokeRelease)

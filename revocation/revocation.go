@@ -51,6 +51,9 @@ const LineKeyword = "fwledger.dev/revocations"
 // them all.
 const MaxRevocations = bundle.MaxRevocations
 
+// MaxSize is the largest revocation entry a log takes.
+const MaxSize = bundle.MaxRevocationSize
+
 // A Commitment is what a checkpoint's extension line says: how many
 // revocations the log holds below the checkpoint's size, and the Merkle
 // tree hash of their leaf hashes in log order.

@@ -37,3 +37,26 @@ func GenerateECDSA(u *URI) error {
 		return nil
 	})
 }
+
+// GenerateExtractable makes an Ed25519 key pair labelled with u's object
+// whose private key can be read out of the token: not what fwctl keygen
+// makes, and refused by Open.
+func GenerateExtractable(u *URI) error {
+	return withSession(u, func(k *Key, sh p11.SessionHandle) error {
+		id := []byte("extractable-" + u.Object())
+		_, _, err := k.mod.ctx.GenerateKeyPair(sh, []*p11.Mechanism{p11.NewMechanism(ckmEdwardsKeyPairGen, nil)},
+			[]*p11.Attribute{
+				p11.NewAttribute(p11.CKA_TOKEN, true), p11.NewAttribute(p11.CKA_VERIFY, true), p11.NewAttribute(p11.CKA_KEY_TYPE, ckkEdwards),
+				p11.NewAttribute(p11.CKA_EC_PARAMS, ecParamsEd25519OID), p11.NewAttribute(p11.CKA_LABEL, u.Object()), p11.NewAttribute(p11.CKA_ID, id),
+			},
+			[]*p11.Attribute{
+				p11.NewAttribute(p11.CKA_TOKEN, true), p11.NewAttribute(p11.CKA_PRIVATE, true), p11.NewAttribute(p11.CKA_SIGN, true),
+				p11.NewAttribute(p11.CKA_KEY_TYPE, ckkEdwards), p11.NewAttribute(p11.CKA_SENSITIVE, false), p11.NewAttribute(p11.CKA_EXTRACTABLE, true),
+				p11.NewAttribute(p11.CKA_LABEL, u.Object()), p11.NewAttribute(p11.CKA_ID, id),
+			})
+		if err != nil {
+			return fmt.Errorf("couldn't make an extractable key: %w", err)
+		}
+		return nil
+	})
+}

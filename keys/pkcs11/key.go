@@ -472,6 +472,8 @@ func (k *Key) findKey(sh p11.SessionHandle) (p11.ObjectHandle, string, ed25519.P
 		p11.NewAttribute(p11.CKA_LABEL, nil),
 		p11.NewAttribute(p11.CKA_ID, nil),
 		p11.NewAttribute(p11.CKA_SIGN, nil),
+		p11.NewAttribute(p11.CKA_SENSITIVE, nil),
+		p11.NewAttribute(p11.CKA_EXTRACTABLE, nil),
 	})
 	if err != nil {
 		return 0, "", nil, fmt.Errorf("couldn't read the private key %s in token %q: %w", u.selector(), k.token, err)
@@ -482,6 +484,11 @@ func (k *Key) findKey(sh p11.SessionHandle) (p11.ObjectHandle, string, ed25519.P
 	}
 	if len(sign) != 1 || sign[0] == 0 {
 		return 0, "", nil, fmt.Errorf("the key %s in token %q may not sign (its CKA_SIGN is false)", u.selector(), k.token)
+	}
+	// A key that can leave the token is not what a key in an HSM
+	// promises: one made by another tool, or imported, is refused.
+	if sensitive, extractable := attrs[4].Value, attrs[5].Value; len(sensitive) != 1 || sensitive[0] == 0 || len(extractable) != 1 || extractable[0] != 0 {
+		return 0, "", nil, fmt.Errorf("the private key %s in token %q can be read out of the token (it is not CKA_SENSITIVE, or it is CKA_EXTRACTABLE): refusing it; make a key that cannot with fwctl keygen --pkcs11", u.selector(), k.token)
 	}
 	// The public key object is the one with the same id, or, for a key
 	// without one, the same label.

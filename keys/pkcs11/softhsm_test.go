@@ -406,3 +406,27 @@ func BenchmarkSign(b *testing.B) {
 		bench(b, k)
 	})
 }
+
+// TestExtractableKeyRefused: a key that can be read out of the token (made
+// by another tool, or imported) is refused: a key in an HSM never leaves
+// it.
+func TestExtractableKeyRefused(t *testing.T) {
+	tk := pkcs11test.SoftHSM(t)
+	uri := tk.URI(pkcs11test.Label("extractable"))
+	u, err := pkcs11.ParseURI(uri)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := pkcs11.GenerateExtractable(u); err != nil {
+		t.Fatal(err)
+	}
+	tk.Cleanup(t, uri)
+	k, err := pkcs11.Open(u)
+	if err == nil {
+		k.Close()
+		t.Fatal("Open took a key that can be read out of the token")
+	}
+	if !strings.Contains(err.Error(), "can be read out of the token") {
+		t.Errorf("Open = %v, want it to say the key can be read out", err)
+	}
+}

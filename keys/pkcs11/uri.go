@@ -96,10 +96,16 @@ func parseAttrs(m map[string]string, part, sep, kind string, known []string, val
 	if part == "" {
 		return nil
 	}
-	for _, a := range strings.Split(part, sep) {
+	for i, a := range strings.Split(part, sep) {
+		if strings.HasPrefix(a, "pin-value") {
+			// However it is written, refused before it is quoted: no
+			// error quotes a piece of a PIN.
+			return errPINValue
+		}
 		name, raw, ok := strings.Cut(a, "=")
 		if !ok || name == "" {
-			return fmt.Errorf("malformed %s attribute %q: want name=value", kind, a)
+			// Not quoted: an attribute's text may hold a secret.
+			return fmt.Errorf("malformed %s attribute (the %s one): want name=value", kind, ordinal(i+1))
 		}
 		if !slices.Contains(known, name) {
 			if slices.Contains(pathAttrs, name) || slices.Contains(queryAttrs, name) {
@@ -332,8 +338,8 @@ func readPIN(path string) (string, error) {
 	if !fi.Mode().IsRegular() {
 		return "", fmt.Errorf("PIN file %s is not a regular file", path)
 	}
-	if fi.Mode().Perm()&0o007 != 0 {
-		return "", fmt.Errorf("PIN file %s has mode %04o: other users must not be able to access it (chmod 600 %s)", path, fi.Mode().Perm(), path)
+	if fi.Mode().Perm()&0o077 != 0 {
+		return "", fmt.Errorf("PIN file %s has mode %04o: it must not be accessible by group or others (chmod 600 %s)", path, fi.Mode().Perm(), path)
 	}
 	data, err := io.ReadAll(io.LimitReader(f, maxPIN+1))
 	if err != nil {
@@ -356,4 +362,19 @@ func readPIN(path string) (string, error) {
 func (u *URI) selector() string {
 	s, _, _ := strings.Cut(u.String(), "?")
 	return s
+}
+
+// ordinal names a position: 1st, 2nd, 3rd, 4th...
+func ordinal(n int) string {
+	switch {
+	case n%100 >= 11 && n%100 <= 13:
+		return fmt.Sprintf("%dth", n)
+	case n%10 == 1:
+		return fmt.Sprintf("%dst", n)
+	case n%10 == 2:
+		return fmt.Sprintf("%dnd", n)
+	case n%10 == 3:
+		return fmt.Sprintf("%drd", n)
+	}
+	return fmt.Sprintf("%dth", n)
 }

@@ -100,6 +100,8 @@ func TestParseURIErrors(t *testing.T) {
 		{"unencoded space", "pkcs11:object=a b", "must be percent-encoded"},
 		{"unencoded slash in the path", "pkcs11:object=example.com/log", `'/' must be percent-encoded`},
 		{"unencoded ampersand in the query", "pkcs11:?module-path=/a&b", "want name=value"},
+		{"a PIN in the URI without =", "pkcs11:object=a?pin-value:S3cr3t", "pin-value"},
+		{"a PIN in the URI run together", "pkcs11:object=a?pin-valueS3cr3t", "pin-value"},
 		{"fragment", "pkcs11:object=k#frag", "no fragment"},
 		{"public key", "pkcs11:object=k;type=public", "type=public does not name a signing key"},
 		{"invalid type", "pkcs11:object=k;type=key", `invalid type "key"`},
@@ -117,6 +119,9 @@ func TestParseURIErrors(t *testing.T) {
 			}
 			if !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("ParseURI(%q) = %q, want an error containing %q", tc.uri, err, tc.want)
+			}
+			if strings.Contains(err.Error(), "S3cr3t") {
+				t.Errorf("ParseURI(%q) = %q, which quotes the PIN", tc.uri, err)
 			}
 		})
 	}
@@ -156,7 +161,7 @@ func TestPIN(t *testing.T) {
 		{"file URI with an empty host", "file://" + good, "", "123456", ""},
 		{"file URI with localhost", "file://localhost" + good, "", "123456", ""},
 		{"CRLF", "file:crlf", "", "123456", ""},
-		{"readable by the group", "file:group", "", "123456", ""},
+		{"readable by the group", "file:group", "", "", "chmod 600"},
 		{"the file wins over the environment", "file:pin", "other", "123456", ""},
 		{"environment", "", "654321", "654321", ""},
 		{"nothing", "", "", "", "no PIN for the token"},
