@@ -346,7 +346,8 @@ func serve(args []string, _, stderr io.Writer) int {
 	_, published := l.Checkpoint()
 	logger.Info("log ready", "origin", l.Origin(), "vkey", vkey,
 		"sequenced", sequenced, "integrated", tree.Size, "signed", l.SignedSize(), "published", published,
-		"release_keys", ring.IDs(), "builder_keys", builders.IDs(), "require_provenance", *requireProv)
+		"release_keys", ring.IDs(), "builder_keys", builders.IDs(), "require_provenance", *requireProv,
+		"revocation_keys", revokers.IDs(), "revocation_threshold", *revokeK, "successor", led.Successor())
 
 	// The log runs until the HTTP server has finished every request, so
 	// that every submission in flight is acknowledged or refused.
