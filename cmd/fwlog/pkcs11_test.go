@@ -11,8 +11,6 @@ import (
 	"time"
 
 	"github.com/fwledger/fwledger/fwtest"
-	"github.com/fwledger/fwledger/keys"
-	"github.com/fwledger/fwledger/keys/pkcs11"
 	"github.com/fwledger/fwledger/keys/pkcs11/pkcs11test"
 	"github.com/fwledger/fwledger/logclient"
 	flog "github.com/transparency-dev/formats/log"
@@ -34,24 +32,11 @@ func TestPKCS11LogKey(t *testing.T) {
 	// The log's key, labelled with its origin, made as fwctl keygen
 	// --pkcs11 makes it.
 	logOrigin := pkcs11test.Label("example.com/hsmlog")
-	uri := tk.URI(logOrigin)
+	pubFile := filepath.Join(dir, "log.pub")
+	uri := tk.NewPublicKeyFile(t, logOrigin, pubFile)
 	if !strings.Contains(uri, "object=example.com%2Fhsmlog-") {
 		t.Fatalf("URI %s: the origin's '/' is not percent-encoded", uri)
 	}
-	u, err := pkcs11.ParseURI(uri)
-	if err != nil {
-		t.Fatal(err)
-	}
-	hk, err := pkcs11.Generate(u)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tk.Cleanup(t, uri)
-	pubFile := filepath.Join(dir, "log.pub")
-	if err := keys.WritePublic(pubFile, &keys.PublicKey{Name: hk.Label(), Key: hk.Public()}); err != nil {
-		t.Fatal(err)
-	}
-	hk.Close()
 	pubData, err := os.ReadFile(pubFile)
 	if err != nil {
 		t.Fatal(err)

@@ -13,7 +13,6 @@ import (
 
 	"github.com/fwledger/fwledger/fwtest"
 	"github.com/fwledger/fwledger/keys"
-	"github.com/fwledger/fwledger/keys/pkcs11"
 	"github.com/fwledger/fwledger/keys/pkcs11/pkcs11test"
 	"github.com/fwledger/fwledger/witness"
 	flog "github.com/transparency-dev/formats/log"
@@ -31,21 +30,8 @@ func TestPKCS11WitnessKey(t *testing.T) {
 	tk := pkcs11test.SoftHSM(t)
 	dir := t.TempDir()
 	name := pkcs11test.Label("witness-hsm.example.org")
-	uri := tk.URI(name)
-	u, err := pkcs11.ParseURI(uri)
-	if err != nil {
-		t.Fatal(err)
-	}
-	hk, err := pkcs11.Generate(u)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tk.Cleanup(t, uri)
 	pubFile := filepath.Join(dir, "witness.pub")
-	if err := keys.WritePublic(pubFile, &keys.PublicKey{Name: hk.Label(), Key: hk.Public()}); err != nil {
-		t.Fatal(err)
-	}
-	hk.Close()
+	uri := tk.NewPublicKeyFile(t, name, pubFile)
 	pub, err := keys.LoadPublic(pubFile)
 	if err != nil {
 		t.Fatal(err)

@@ -142,6 +142,29 @@ func (tk *Token) NewKey(t testing.TB, prefix string) (string, *keys.PrivateKey) 
 	return uri, &keys.PrivateKey{Name: k.Label(), Key: k}
 }
 
+// NewPublicKeyFile generates a key labelled label in the token, as fwctl
+// keygen --pkcs11 does, writes its public key file to pubFile, closes it
+// (a process under test opens it by its URI) and returns its URI. The key
+// is deleted from the token when the test ends.
+func (tk *Token) NewPublicKeyFile(t testing.TB, label, pubFile string) string {
+	t.Helper()
+	uri := tk.URI(label)
+	u, err := pkcs11.ParseURI(uri)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, err := pkcs11.Generate(u)
+	if err != nil {
+		t.Fatalf("Generate(%s): %v", uri, err)
+	}
+	tk.Cleanup(t, uri)
+	defer k.Close()
+	if err := keys.WritePublic(pubFile, &keys.PublicKey{Name: k.Label(), Key: k.Public()}); err != nil {
+		t.Fatal(err)
+	}
+	return uri
+}
+
 // Cleanup deletes the key that uri names from the token when the test
 // ends (after the cleanups registered later, such as closing it).
 func (tk *Token) Cleanup(t testing.TB, uri string) {
