@@ -17,7 +17,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"slices"
 	"strings"
 	"time"
@@ -103,21 +102,6 @@ func (e *RevocationError) Unwrap() error { return e.Err }
 // RevokedError reports a release refused for a revocation the bundle
 // carries: of its image, or of a key it needs.
 type RevokedError = revocation.RevokedError
-
-// revokedSigner returns the revocation of a key that signed the release
-// (by its keyid) at its index, if the release's signatures failed.
-func revokedSigner(revs *revocation.Set, rel *provenance.Entry, index uint64, err error) (revocation.Logged, bool) {
-	var se *SignatureError
-	if revs.Len() == 0 || !errors.As(classify(err), &se) {
-		return revocation.Logged{}, false
-	}
-	for _, s := range rel.Envelope.Signatures {
-		if by, ok := revs.Key(s.KeyID, index); ok {
-			return by, true
-		}
-	}
-	return revocation.Logged{}, false
-}
 
 // revocations checks the bundle's revocations against the commitment in
 // its checkpoint (which verified) and returns those signed by a threshold
@@ -365,27 +349,22 @@ func VerifyBundle(ctx context.Context, t Trust, bundleBytes []byte, image io.Rea
 		i, ok := index[d]
 		return i, ok
 	}
-	opts := provenance.EvalOptions{Now: t.Now, Keyless: t.Keyless, IndexOf: indexOf}
-	if revs.Len() > 0 {
-		// A key revoked at an entry's index does not count on it; an
-		// entry whose index the bundle does not prove is judged as if
-		// after every revocation.
-		opts.Revoked = func(id string, d digest.Digest) bool {
-			at, ok := indexOf(d)
-			if !ok {
-				at = math.MaxUint64
-			}
-			_, r := revs.Key(id, at)
-			return r
-		}
-	}
+	// A key revoked at an entry's index does not count on it; an entry
+	// whose index the bundle does not prove is judged as if after every
+	// revocation.
+	opts := provenance.EvalOptions{Now: t.Now, Keyless: t.Keyless, IndexOf: indexOf, Revoked: revs.Revoked(indexOf)}
 	if t.Model != "" {
 		opts.Models = []string{t.Model}
 	}
 	res := t.policy().Evaluate(ctx, rel, entries, opts)
 	if err := res.Err(); err != nil {
-		if by, ok := revokedSigner(revs, rel, relIndex, err); ok {
-			return nil, &RevokedError{By: by, Err: classify(err)}
+		// Release signatures that fail with a revoked key among them
+		// fail for the revocation.
+		var se *SignatureError
+		if errors.As(classify(err), &se) {
+			if by, ok := revs.SignedBy(rel.Envelope, relIndex); ok {
+				return nil, &RevokedError{By: by, Err: classify(err)}
+			}
 		}
 		return nil, classify(err)
 	}

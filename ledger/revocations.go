@@ -62,39 +62,34 @@ func (l *Ledger) loadRevocations(ctx context.Context) error {
 		}
 		l.revs.logged = append(l.revs.logged, lg)
 	}
-	l.revs.set.Store(setOf(l.revs.logged))
+	l.revs.set.Store(revocation.NewSet(l.revs.logged...))
 	if ignored > 0 {
 		l.logger.Warn("some logged revocations do not verify under this log's revocation keys; they are not applied to submissions", "revocations", ignored)
 	}
 	return nil
 }
 
-func setOf(logged []revocation.Logged) *revocation.Set {
-	s := &revocation.Set{}
-	for _, lg := range logged {
-		s.Add(lg)
+// checkRevocationEntry verifies a new revocation and returns its signers.
+// It holds it to more than a logged one's signature rules (verifyEntry),
+// since every bundle carries every revocation: at most revocation.MaxSize
+// bytes, and no signature but one valid signature by each of the log's
+// revocation keys that signed (a bad one rejects it, and none may be
+// added, so that nobody can pad a revocation on its way to the log).
+func (l *Ledger) checkRevocationEntry(ctx context.Context, a *admitted) ([]string, error) {
+	if l.cfg.RevocationKeys.Len() == 0 {
+		return nil, ErrNoRevocationKeys
 	}
-	return s
-}
-
-// checkRevocationEntry holds a new revocation to more than its signature
-// rules, since every bundle carries every revocation: at most
-// revocation.MaxSize bytes, and no signature but one valid signature by
-// each of the log's revocation keys that signed (a bad one rejects it,
-// and none may be added, so that nobody can pad a revocation on its way
-// to the log).
-func (l *Ledger) checkRevocationEntry(ctx context.Context, a *admitted) error {
 	if len(a.data) > revocation.MaxSize {
-		return &SubmissionError{Msg: fmt.Sprintf("the revocation is %d bytes, more than the limit of %d", len(a.data), revocation.MaxSize)}
+		return nil, &SubmissionError{Msg: fmt.Sprintf("the revocation is %d bytes, more than the limit of %d", len(a.data), revocation.MaxSize)}
 	}
 	ids, err := provenance.VerifySignatures(ctx, a.e.Envelope, l.cfg.RevocationKeys, l.cfg.RevocationThreshold)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if n := len(a.e.Envelope.Signatures); len(ids) != n {
-		return &SubmissionError{Msg: fmt.Sprintf("the revocation carries %d signatures, of which %d are by distinct revocation keys of this log: a revocation carries theirs only", n, len(ids))}
+		return nil, &SubmissionError{Msg: fmt.Sprintf("the revocation carries %d signatures, of which %d are by distinct revocation keys of this log: a revocation carries theirs only", n, len(ids))}
 	}
-	return nil
+	return sortedSet(ids), nil
 }
 
 // checkRevocable refuses the new revocations of a submission beyond the
@@ -173,35 +168,11 @@ func (l *Ledger) addRevocations(ctx context.Context, adm []admitted, res []AddRe
 	}
 	if changed {
 		slices.SortFunc(l.revs.logged, func(a, b revocation.Logged) int { return cmp.Compare(a.Index, b.Index) })
-		l.revs.set.Store(setOf(l.revs.logged))
+		l.revs.set.Store(revocation.NewSet(l.revs.logged...))
 		// A key revoked from an index below the revocation's own changes
 		// who signed entries logged already.
 		l.signerCache.Purge()
 	}
-}
-
-// revokedAt returns what names the keys a logged revocation revokes for an
-// entry at index at, or nil if none is logged.
-func (l *Ledger) revokedAt(at uint64) func(id string) bool {
-	set := l.revs.set.Load()
-	if set.Len() == 0 {
-		return nil
-	}
-	return func(id string) bool {
-		_, ok := set.Key(id, at)
-		return ok
-	}
-}
-
-// revokedSigner returns the revocation of a key that a signature of env
-// names (by its keyid) for an entry logged at index, if any.
-func revokedSigner(set *revocation.Set, env *provenance.Envelope, index uint64) (revocation.Logged, bool) {
-	for _, s := range env.Signatures {
-		if by, ok := set.Key(s.KeyID, index); ok {
-			return by, true
-		}
-	}
-	return revocation.Logged{}, false
 }
 
 // Revocations returns the logged revocations in log order after index
@@ -250,6 +221,8 @@ func (l *Ledger) revocationsBelow(ctx context.Context, size uint64) ([]*Statemen
 func CheckpointExtensions() func(ctx context.Context, lg *log.Log, size uint64) ([]string, error) {
 	var mu sync.Mutex
 	leaves := map[uint64][]byte{} // leaf hashes of revocations by index
+	var handoverAt uint64         // the handover entry's index, once found
+	var successor string          // and its successor: they never change
 	return func(ctx context.Context, lg *log.Log, size uint64) ([]string, error) {
 		idxs, err := lg.Lookup(ctx, revocationsKey, -1, revocation.MaxRevocations+1)
 		if err != nil {
@@ -280,9 +253,14 @@ func CheckpointExtensions() func(ctx context.Context, lg *log.Log, size uint64) 
 		lines := []string{c.Line()}
 		// A frozen log's checkpoints name its successor, from the size
 		// that holds the handover entry on.
-		if i, successor, ok, err := handoverIndex(ctx, lg); err != nil {
-			return nil, err
-		} else if ok && i < size {
+		if successor == "" {
+			if i, s, ok, err := handoverIndex(ctx, lg); err != nil {
+				return nil, err
+			} else if ok {
+				handoverAt, successor = i, s
+			}
+		}
+		if successor != "" && handoverAt < size {
 			lines = append(lines, handover.Line(successor))
 		}
 		return lines, nil

@@ -320,11 +320,12 @@ func (l *Ledger) admit(ctx context.Context, a *admitted, now time.Time) error {
 	if err := l.checkTimes(e, now); err != nil {
 		return err
 	}
-	a.signers, err = l.verifyEntry(ctx, e, math.MaxUint64)
-	if err != nil || e.Kind != provenance.KindRevocation {
+	if e.Kind == provenance.KindRevocation {
+		a.signers, err = l.checkRevocationEntry(ctx, a)
 		return err
 	}
-	return l.checkRevocationEntry(ctx, a)
+	a.signers, err = l.verifyEntry(ctx, e, math.MaxUint64)
+	return err
 }
 
 // checkTimes refuses statement times later than now plus the allowed clock
@@ -371,19 +372,29 @@ func (l *Ledger) checkRelease(ctx context.Context, rel *provenance.Entry, inBatc
 		return &RevokedError{By: by}
 	}
 	// A new entry is after every logged revocation, and a logged one is
-	// at its index. Validity windows judge a new entry by the integrated
+	// at its index, looked up when a revocation or a validity window asks,
+	// once per entry. Validity windows judge a new entry by the integrated
 	// size instead, a lower bound of the index it will get.
+	type found struct {
+		index uint64
+		ok    bool
+	}
+	indices := map[digest.Digest]found{}
 	logged := func(d digest.Digest) (uint64, bool) {
-		if _, ok := inBatch[d]; ok || d == rel.Digest {
-			return 0, false
+		if f, seen := indices[d]; seen {
+			return f.index, f.ok
 		}
-		if s, err := l.byDigest(ctx, d); err == nil && s != nil {
-			return s.Index, true
+		var f found
+		if _, ok := inBatch[d]; !ok && d != rel.Digest {
+			if s, err := l.byDigest(ctx, d); err == nil && s != nil {
+				f = found{s.Index, true}
+			}
 		}
-		return 0, false
+		indices[d] = f
+		return f.index, f.ok
 	}
 	size := l.log.Integrated()
-	opts := provenance.EvalOptions{AtSubmission: true, Keyless: l.cfg.Keyless,
+	opts := provenance.EvalOptions{AtSubmission: true, Keyless: l.cfg.Keyless, Revoked: set.Revoked(logged),
 		IndexOf: func(d digest.Digest) (uint64, bool) {
 			if i, ok := logged(d); ok {
 				return i, true
@@ -391,19 +402,9 @@ func (l *Ledger) checkRelease(ctx context.Context, rel *provenance.Entry, inBatc
 			return size, true
 		},
 	}
-	if set.Len() > 0 {
-		opts.Revoked = func(id string, d digest.Digest) bool {
-			at := uint64(math.MaxUint64)
-			if i, ok := logged(d); ok {
-				at = i
-			}
-			_, ok := set.Key(id, at)
-			return ok
-		}
-	}
 	err = l.policy.Evaluate(ctx, rel, entries, opts).Err()
 	if err != nil && opts.Revoked != nil {
-		if by, ok := revokedSigner(set, rel.Envelope, math.MaxUint64); ok {
+		if by, ok := set.SignedBy(rel.Envelope, math.MaxUint64); ok {
 			return &RevokedError{By: by, Err: err}
 		}
 	}
@@ -443,10 +444,14 @@ func (l *Ledger) verifyEntry(ctx context.Context, e *provenance.Entry, at uint64
 		return sortedSet(ids), nil
 	}
 	if e.Bundle == nil {
-		revoked := l.revokedAt(at)
+		set := l.revs.set.Load()
+		var revoked func(string) bool
+		if set.Len() > 0 {
+			revoked = func(id string) bool { _, ok := set.Key(id, at); return ok }
+		}
 		ids, err := provenance.VerifyEntry(ctx, e, l.cfg.ReleaseKeys.Without(revoked), 1, l.cfg.BuilderKeys.Without(revoked))
 		if err != nil {
-			if by, ok := revokedSigner(l.revs.set.Load(), e.Envelope, at); ok {
+			if by, ok := set.SignedBy(e.Envelope, at); ok {
 				return nil, &RevokedError{By: by, Err: err}
 			}
 			return nil, err

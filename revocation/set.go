@@ -3,6 +3,7 @@ package revocation
 import (
 	"context"
 	"fmt"
+	"math"
 
 	"github.com/fwledger/fwledger/digest"
 	"github.com/fwledger/fwledger/keys"
@@ -26,6 +27,15 @@ type Set struct {
 	keys   map[string][]Logged
 	images map[digest.Digest]Logged
 	n      int
+}
+
+// NewSet returns the set of the given verified revocations.
+func NewSet(logged ...Logged) *Set {
+	s := &Set{}
+	for _, l := range logged {
+		s.Add(l)
+	}
+	return s
 }
 
 // Add adds a verified revocation.
@@ -76,6 +86,36 @@ func (s *Set) RevokedKeys(ids []string, index uint64) map[string]Logged {
 		}
 	}
 	return out
+}
+
+// Revoked returns what reports whether a key's signatures do not count on
+// the entry with digest d (provenance.EvalOptions.Revoked), given the log
+// index of each entry; an entry whose index indexOf does not know is
+// judged as logged after every revocation. It returns nil for an empty
+// set.
+func (s *Set) Revoked(indexOf func(d digest.Digest) (uint64, bool)) func(id string, d digest.Digest) bool {
+	if s.Len() == 0 {
+		return nil
+	}
+	return func(id string, d digest.Digest) bool {
+		at, ok := indexOf(d)
+		if !ok {
+			at = math.MaxUint64
+		}
+		_, r := s.Key(id, at)
+		return r
+	}
+}
+
+// SignedBy returns the revocation of a key that a signature of env names
+// (by its keyid), for an entry logged at index, if any.
+func (s *Set) SignedBy(env *provenance.Envelope, index uint64) (Logged, bool) {
+	for _, sig := range env.Signatures {
+		if by, ok := s.Key(sig.KeyID, index); ok {
+			return by, true
+		}
+	}
+	return Logged{}, false
 }
 
 // Release returns the revocation of image d, if any: the earliest logged.

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"math"
 	"os"
 
 	"github.com/fwledger/fwledger/bundle"
@@ -126,24 +125,18 @@ func policyCheck(ctx context.Context, e *env, args []string) error {
 		return &usageError{msg: "no release among the entries"}
 	}
 	opts := provenance.EvalOptions{Keyless: kv}
+	indexOf := func(d digest.Digest) (uint64, bool) {
+		i, ok := index[d]
+		return i, ok
+	}
 	if *bundleFile != "" {
-		opts.IndexOf = func(d digest.Digest) (uint64, bool) {
-			i, ok := index[d]
-			return i, ok
-		}
+		opts.IndexOf = indexOf
 	}
 	if revs.Len() > 0 {
 		if by, ok := revs.Release(rel.Release.Image); ok {
 			return &rejectedError{err: &revocation.RevokedError{By: by}}
 		}
-		opts.Revoked = func(id string, d digest.Digest) bool {
-			at, ok := index[d]
-			if !ok {
-				at = math.MaxUint64
-			}
-			_, r := revs.Key(id, at)
-			return r
-		}
+		opts.Revoked = revs.Revoked(indexOf)
 		fmt.Fprintf(e.stdout, "%d revocation(s) in the bundle, signed by the policy's revocation keys, apply\n", revs.Len())
 	}
 	if *model != "" {
