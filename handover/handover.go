@@ -102,13 +102,7 @@ func VerifyUnder(p *tlogpolicy.Policy, origin string, final []byte) (*flog.Check
 	if v.Checkpoint.Origin != origin {
 		return nil, nil, fmt.Errorf("the checkpoint is of the log %q, not %q", v.Checkpoint.Origin, origin)
 	}
-	// The verified note's text ends at its last blank line.
-	var cp flog.Checkpoint
-	ext, err := cp.Unmarshal(final[:bytes.LastIndex(final, []byte("\n\n"))+1])
-	if err != nil {
-		return nil, nil, err
-	}
-	return successorOf(&v.Checkpoint, ext)
+	return successorOf(&v.Checkpoint, v.Extensions)
 }
 
 // successorOf returns the successor the extension lines of cp name.

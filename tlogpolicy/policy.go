@@ -360,6 +360,9 @@ type Cosignature struct {
 // A Verified is a checkpoint verified under a policy.
 type Verified struct {
 	Checkpoint flog.Checkpoint
+	// Extensions are the checkpoint's extension lines, each ending in a
+	// newline: opaque here, for the caller to read those it knows.
+	Extensions []byte
 	// Cosignatures are the valid cosignatures of the policy's witnesses.
 	Cosignatures []Cosignature
 }
@@ -437,6 +440,7 @@ func (p *Policy) VerifyCheckpoint(signed []byte) (*Verified, error) {
 	if err := checkExtensions(ext); err != nil {
 		return nil, &CheckpointError{Err: err}
 	}
+	res.Extensions = ext
 	if len(res.Checkpoint.Hash) != sha256.Size {
 		return nil, &CheckpointError{Err: fmt.Errorf("root hash is %d bytes, want %d", len(res.Checkpoint.Hash), sha256.Size)}
 	}
