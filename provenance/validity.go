@@ -56,13 +56,6 @@ func (v Validity) Check(index *uint64, t time.Time) string {
 	return strings.Join(why, "; ")
 }
 
-// Validity returns the validity window the policy gives the key with DSSE
-// key ID id, and whether it gives one.
-func (p *Policy) Validity(id string) (Validity, bool) {
-	v, ok := p.validity[id]
-	return v, ok
-}
-
 // statementTime is the time a validity window judges an entry by.
 func statementTime(e *Entry) time.Time {
 	switch {

@@ -76,18 +76,6 @@ func (s *Set) Key(id string, index uint64) (Logged, bool) {
 	return Logged{}, false
 }
 
-// RevokedKeys returns the key IDs, among ids, that a revocation revokes
-// for an entry logged at index.
-func (s *Set) RevokedKeys(ids []string, index uint64) map[string]Logged {
-	out := map[string]Logged{}
-	for _, id := range ids {
-		if l, ok := s.Key(id, index); ok {
-			out[id] = l
-		}
-	}
-	return out
-}
-
 // Revoked returns what reports whether a key's signatures do not count on
 // the entry with digest d (provenance.EvalOptions.Revoked), given the log
 // index of each entry; an entry whose index indexOf does not know is

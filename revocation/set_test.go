@@ -51,8 +51,13 @@ func TestKeyRevokedFrom(t *testing.T) {
 			t.Errorf("key %s… at index %d: revoked = %v, want %v", c.id[:8], c.index, got, c.revoked)
 		}
 	}
-	if got := s.RevokedKeys([]string{id, other, "unknown"}, 5); len(got) != 1 || got[id].Index != 10 {
-		t.Errorf("RevokedKeys at 5 = %v", got)
+	if by, ok := s.Key(id, 5); !ok || by.Index != 10 {
+		t.Errorf("key %s… at 5: %+v, %v; want the revocation at 10", id[:8], by, ok)
+	}
+	for _, k := range []string{other, "unknown"} {
+		if _, ok := s.Key(k, 5); ok {
+			t.Errorf("key %q at 5 is revoked", k)
+		}
 	}
 }
 
