@@ -13,6 +13,7 @@ import (
 	"github.com/fwledger/fwledger/logclient"
 	"github.com/fwledger/fwledger/revocation"
 	"github.com/fwledger/fwledger/tlogpolicy"
+	"golang.org/x/mod/sumdb/note"
 )
 
 // checkpointCmd fetches (or reads) a checkpoint and verifies it with the
@@ -50,6 +51,7 @@ func checkpointCmd(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	fmt.Fprintf(e.stdout, "%s\n", cp)
+	var logV note.Verifier // the log key's verifier, with --log-key
 	if *logKey != "" {
 		k, err := keys.LoadPublic(*logKey)
 		if err != nil {
@@ -59,6 +61,7 @@ func checkpointCmd(ctx context.Context, e *env, args []string) error {
 		if err != nil {
 			return err
 		}
+		logV = v
 		if _, err := tlogpolicy.VerifyCheckpoint(v, cp); err != nil {
 			return &rejectedError{err: err}
 		}
@@ -84,11 +87,9 @@ func checkpointCmd(ctx context.Context, e *env, args []string) error {
 	} else if !errors.Is(err, revocation.ErrNoCommitment) {
 		return &rejectedError{err: err}
 	}
-	if lk, err := keys.LoadPublic(*logKey); *logKey != "" && err == nil {
-		if v, err := lk.NoteVerifier(); err == nil {
-			if _, next, err := handover.Verify(v, cp); err == nil {
-				fmt.Fprintf(e.stdout, "FROZEN: the log handed over to its successor %s\n", next.Name())
-			}
+	if logV != nil {
+		if _, next, err := handover.Verify(logV, cp); err == nil {
+			fmt.Fprintf(e.stdout, "FROZEN: the log handed over to its successor %s\n", next.Name())
 		}
 	}
 	return nil
