@@ -18,7 +18,7 @@ import (
 // anything else, whether valid or not: parseEnvelope and CheckCanonical
 // then decide, and name what is wrong. FuzzParseCanonical holds the two
 // paths to the same result.
-func parseCanonical(data []byte) (*Envelope, bool) {
+func parseCanonical(data []byte, payloadType string) (*Envelope, bool) {
 	p := canonicalScanner{data: data}
 	var env dsse.Envelope
 	var body []byte
@@ -26,7 +26,7 @@ func parseCanonical(data []byte) (*Envelope, bool) {
 	if !p.lit(`{"payloadType":"`) {
 		return nil, false
 	}
-	if env.PayloadType, ok = p.str(); !ok || env.PayloadType != PayloadType {
+	if env.PayloadType, ok = p.str(); !ok || env.PayloadType != payloadType {
 		return nil, false
 	}
 	if !p.lit(`","payload":"`) {

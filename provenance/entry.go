@@ -137,7 +137,7 @@ func ParseEntry(data []byte) (*Entry, error) {
 		e.Bundle = data
 		envJSON = p.DSSEEnvelope
 	}
-	env, err := parseEnvelope(envJSON, map[bool]int{true: MaxLargeEntrySize, false: MaxEnvelopeSize}[e.Bundle != nil])
+	env, err := parseEnvelope(envJSON, PayloadType, map[bool]int{true: MaxLargeEntrySize, false: MaxEnvelopeSize}[e.Bundle != nil])
 	if err != nil {
 		return nil, err
 	}

@@ -111,21 +111,28 @@ func (env *Envelope) verify(ctx context.Context, i int, id string, v dsse.Verifi
 // ParseEnvelope parses a DSSE envelope, enforcing the size limit, strict JSON,
 // the payload type and the presence of signatures. It checks no signature.
 func ParseEnvelope(data []byte) (*Envelope, error) {
-	return parseEnvelope(data, MaxEnvelopeSize)
+	return parseEnvelope(data, PayloadType, MaxEnvelopeSize)
 }
 
-func parseEnvelope(data []byte, limit int) (*Envelope, error) {
+// ParseTypedEnvelope is [ParseEnvelope] for an envelope of another payload
+// type than in-toto's (a device trust file, a device report), of at most
+// limit bytes. The same rules apply; [VerifySignatures] checks it.
+func ParseTypedEnvelope(data []byte, payloadType string, limit int) (*Envelope, error) {
+	return parseEnvelope(data, payloadType, limit)
+}
+
+func parseEnvelope(data []byte, payloadType string, limit int) (*Envelope, error) {
 	if len(data) > limit {
 		return nil, &EnvelopeError{Err: fmt.Errorf("envelope is %d bytes, more than the limit of %d", len(data), limit)}
 	}
-	if env, ok := parseCanonical(data); ok {
+	if env, ok := parseCanonical(data, payloadType); ok {
 		return env, nil
 	}
-	return parseEnvelopeJSON(data)
+	return parseEnvelopeJSON(data, payloadType)
 }
 
 // parseEnvelopeJSON parses an envelope in any encoding the rules allow.
-func parseEnvelopeJSON(data []byte) (*Envelope, error) {
+func parseEnvelopeJSON(data []byte, payloadType string) (*Envelope, error) {
 	if err := strictjson.Check(data); err != nil {
 		return nil, &EnvelopeError{Err: err}
 	}
@@ -138,8 +145,8 @@ func parseEnvelopeJSON(data []byte) (*Envelope, error) {
 	if env.PayloadType == "" {
 		return nil, &EnvelopeError{Err: errors.New("payloadType is missing")}
 	}
-	if env.PayloadType != PayloadType {
-		return nil, &PayloadTypeError{Got: env.PayloadType}
+	if env.PayloadType != payloadType {
+		return nil, &PayloadTypeError{Got: env.PayloadType, Want: payloadType}
 	}
 	if env.Payload == "" {
 		return nil, &EnvelopeError{Err: errors.New("payload is missing")}
@@ -242,6 +249,11 @@ func verifySignatures(ctx context.Context, env *Envelope, ring *keys.Ring, thres
 // Sign returns a DSSE envelope over body, signed by every signer, in the
 // canonical encoding.
 func Sign(ctx context.Context, body []byte, signers ...dsse.SignerVerifier) ([]byte, error) {
+	return SignTyped(ctx, PayloadType, body, signers...)
+}
+
+// SignTyped is [Sign] for a payload of another type than in-toto's.
+func SignTyped(ctx context.Context, payloadType string, body []byte, signers ...dsse.SignerVerifier) ([]byte, error) {
 	if len(signers) == 0 {
 		return nil, errors.New("no signing key given")
 	}
@@ -253,7 +265,7 @@ func Sign(ctx context.Context, body []byte, signers ...dsse.SignerVerifier) ([]b
 	if err != nil {
 		return nil, err
 	}
-	env, err := es.SignPayload(ctx, PayloadType, body)
+	env, err := es.SignPayload(ctx, payloadType, body)
 	if err != nil {
 		return nil, fmt.Errorf("couldn't sign: %w", err)
 	}

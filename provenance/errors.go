@@ -11,11 +11,12 @@ type EnvelopeError struct{ Err error }
 func (e *EnvelopeError) Error() string { return "malformed envelope: " + e.Err.Error() }
 func (e *EnvelopeError) Unwrap() error { return e.Err }
 
-// A PayloadTypeError reports an envelope whose payloadType is not [PayloadType].
-type PayloadTypeError struct{ Got string }
+// A PayloadTypeError reports an envelope whose payloadType is not the one
+// expected ([PayloadType] for statements).
+type PayloadTypeError struct{ Got, Want string }
 
 func (e *PayloadTypeError) Error() string {
-	return fmt.Sprintf("wrong payloadType %q: want %q", e.Got, PayloadType)
+	return fmt.Sprintf("wrong payloadType %q: want %q", e.Got, e.Want)
 }
 
 // A SignatureError reports a signature by a trusted key that does not verify.

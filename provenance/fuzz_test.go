@@ -232,8 +232,8 @@ func FuzzParseCanonical(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		fast, ok := parseCanonical(data)
-		slow, err := parseEnvelopeJSON(data)
+		fast, ok := parseCanonical(data, PayloadType)
+		slow, err := parseEnvelopeJSON(data, PayloadType)
 		if ok {
 			if err != nil {
 				t.Fatalf("parseCanonical took %q, which the general parser refuses: %v", data, err)
