@@ -20,7 +20,8 @@ const (
 	PathConsistencyProof = "/v1/proofs/consistency"
 	PathTLogProof        = "/v1/proofs/tlog/" // + <index>
 	PathSubjects         = "/v1/subjects/"    // + sha256:<hex>
-	PathBundles          = "/v1/bundles/"     // + sha256:<hex>
+	PathBundles          = "/v1/bundles/"     // + sha256:<hex> [?index=&from=]
+	PathUpdates          = "/v1/updates"      // ?model=&channel=[&from=]
 	PathReleases         = "/v1/releases"     // ?model=&version=
 	PathImages           = "/v1/images/"      // + sha256:<hex>
 	PathRevocations      = "/v1/revocations"  // ?after=

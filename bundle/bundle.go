@@ -17,8 +17,14 @@
 //	  ],
 //	  "revocations": [
 //	    {"entry": "<base64 of a revocation envelope>", "proof": "c2sp.org/tlog-proof@v1\nindex 2\n..."}
-//	  ]
+//	  ],
+//	  "consistency": {"from": 41, "hashes": ["<base64 of a 32-byte hash>", ...]}
 //	}
+//
+// A bundle made for a device that stored a checkpoint of size N (GET
+// /v1/bundles/...?from=N) carries "consistency": the RFC 6962 consistency
+// proof from size N to the size of the bundle's checkpoint, so that the
+// device can check that the log only grew since.
 //
 // Every proof in a bundle carries the same checkpoint. Revocations are
 // every revocation the log holds below the checkpoint's size, in log
@@ -29,6 +35,7 @@ package bundle
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -49,6 +56,11 @@ const (
 	MaxContentSize = api.MaxLargeEntrySize
 	MaxEntrySize   = tiles.MaxEntrySize
 	MaxProofSize   = 16 << 10
+	// MaxProofHashes bounds the hashes of an inclusion or consistency
+	// proof. An inclusion proof in a tree below 2^63 entries needs at
+	// most 63; a consistency proof at most about twice the tree's
+	// height, so 64 covers trees below 2^32 entries.
+	MaxProofHashes = 64
 	MaxProvenance  = 8
 	MaxLinks       = 16
 	// MaxRevocations is the most revocations a log holds: a bundle
@@ -73,6 +85,16 @@ type Bundle struct {
 	// Revocations are every revocation logged below the checkpoint's size,
 	// in log order.
 	Revocations []Entry
+	// Consistency, if set, proves the bundle's checkpoint consistent with
+	// an earlier size the device stored.
+	Consistency *Consistency
+}
+
+// A Consistency is an RFC 6962 consistency proof from the tree of size
+// From to the tree of the bundle's checkpoint.
+type Consistency struct {
+	From   uint64
+	Hashes [][]byte
 }
 
 // Bytes returns the entry itself: Content when the leaf is a reference,
@@ -121,7 +143,13 @@ type jsonBundle struct {
 	Layout     *jsonEntry  `json:"layout,omitempty"`
 	Links      []jsonEntry `json:"links,omitempty"`
 	// Revocations is absent when there are none.
-	Revocations []jsonEntry `json:"revocations,omitempty"`
+	Revocations []jsonEntry      `json:"revocations,omitempty"`
+	Consistency *jsonConsistency `json:"consistency,omitempty"`
+}
+
+type jsonConsistency struct {
+	From   *uint64  `json:"from"`
+	Hashes [][]byte `json:"hashes"`
 }
 
 type jsonEntry struct {
@@ -147,6 +175,12 @@ func (b *Bundle) Marshal() ([]byte, error) {
 	}
 	for _, r := range b.Revocations {
 		jb.Revocations = append(jb.Revocations, jsonEntry{Entry: r.Data, Proof: string(r.Proof.Marshal())})
+	}
+	if c := b.Consistency; c != nil {
+		jb.Consistency = &jsonConsistency{From: &c.From, Hashes: c.Hashes}
+		if c.Hashes == nil {
+			jb.Consistency.Hashes = [][]byte{}
+		}
 	}
 	return json.MarshalIndent(jb, "", "  ")
 }
@@ -233,6 +267,23 @@ func Parse(data []byte) (*Bundle, error) {
 		}
 		b.Revocations = append(b.Revocations, *e)
 	}
+	if jc := jb.Consistency; jc != nil {
+		if jc.From == nil || jc.Hashes == nil {
+			return nil, errors.New("consistency needs both from and hashes")
+		}
+		if *jc.From >= 1<<63 {
+			return nil, fmt.Errorf("consistency from %d is not below 2^63", *jc.From)
+		}
+		if len(jc.Hashes) > MaxProofHashes {
+			return nil, fmt.Errorf("consistency proof has %d hashes, more than %d", len(jc.Hashes), MaxProofHashes)
+		}
+		for i, h := range jc.Hashes {
+			if len(h) != sha256.Size {
+				return nil, fmt.Errorf("consistency hash %d is %d bytes, want %d", i, len(h), sha256.Size)
+			}
+		}
+		b.Consistency = &Consistency{From: *jc.From, Hashes: jc.Hashes}
+	}
 	return b, nil
 }
 
@@ -263,8 +314,8 @@ func ParseProof(data []byte) (*proof.TLogProof, error) {
 	if err := p.Unmarshal(data); err != nil {
 		return nil, fmt.Errorf("malformed tlog-proof: %w", err)
 	}
-	if len(p.Hashes) > 64 {
-		return nil, fmt.Errorf("tlog-proof has %d hashes, more than 64", len(p.Hashes))
+	if len(p.Hashes) > MaxProofHashes {
+		return nil, fmt.Errorf("tlog-proof has %d hashes, more than %d", len(p.Hashes), MaxProofHashes)
 	}
 	if len(p.Checkpoint) == 0 {
 		return nil, errors.New("malformed tlog-proof: no checkpoint")

@@ -60,6 +60,17 @@ type Trust struct {
 	// Model, when set, is the device's hardware model: the release must
 	// name it, or verification fails with a [TargetError].
 	Model string
+	// Channel, when set, is the device's release channel ("stable",
+	// "beta"): the release must be on it, or verification fails with a
+	// [TargetError].
+	Channel string
+	// MaxCosignatureAge is, for [VerifyUpdate], how old the witness
+	// quorum's cosignatures may be at the reference time (see
+	// [FreezeError]); zero skips the check. It needs Witnesses.
+	MaxCosignatureAge time.Duration
+	// AllowSameSecurityVersion lets [VerifyUpdate] install a release at
+	// the security version the device runs; otherwise it must be higher.
+	AllowSameSecurityVersion bool
 	// Keyless verifies keyless (Sigstore) provenance; the policy then
 	// matches the certificate identity. Package provenance/keyless
 	// implements it (and is large: a small device may leave it nil and
@@ -195,6 +206,10 @@ type Verified struct {
 	// Provenance holds the verified provenance: every statement the
 	// release endorses, and the rebuilds signed by trusted builder keys.
 	Provenance []VerifiedProvenance
+	// QuorumTime is, for [VerifyUpdate], the newest time at which the
+	// witness quorum had cosigned the checkpoint: the time floor a device
+	// may move to (zero without witnesses).
+	QuorumTime time.Time
 	// Revocations is how many revocations the bundle carries (every one
 	// the log holds below the checkpoint's size, as its commitment
 	// proves), and Applied how many of them the trusted revocation keys
@@ -252,25 +267,35 @@ func (e *ProvenanceError) Error() string {
 func (e *ProvenanceError) Unwrap() error { return e.Err }
 
 // TargetError reports a release that is not for the device's hardware
-// model.
+// model, or not on its channel.
 type TargetError struct {
-	// Model is the device's model (Trust.Model).
+	// Model is the device's model (Trust.Model), set when the release does
+	// not name it.
 	Model string
 	// Models are the models the release names.
 	Models []string
+	// Channel is the device's channel (Trust.Channel), set when the
+	// release is on another one, ReleaseChannel.
+	Channel, ReleaseChannel string
 }
 
 func (e *TargetError) Error() string {
+	if e.Channel != "" {
+		return fmt.Sprintf("the release is on channel %q, not %q", e.ReleaseChannel, e.Channel)
+	}
 	return fmt.Sprintf("the release is for model %s, not %s", strings.Join(e.Models, ", "), e.Model)
 }
 
-// checkTarget checks that the release is for the device's model, if the
-// trust names one.
+// checkTarget checks that the release is for the device's model and
+// channel, if the trust names them.
 func (t Trust) checkTarget(r *provenance.Release) error {
-	if t.Model == "" || slices.Contains(r.Models, t.Model) {
-		return nil
+	if t.Model != "" && !slices.Contains(r.Models, t.Model) {
+		return &TargetError{Model: t.Model, Models: r.Models}
 	}
-	return &TargetError{Model: t.Model, Models: r.Models}
+	if t.Channel != "" && r.Channel != t.Channel {
+		return &TargetError{Channel: t.Channel, ReleaseChannel: r.Channel}
+	}
+	return nil
 }
 
 // DigestError reports an image whose digest or size is not the released
@@ -288,6 +313,11 @@ type DigestError = digest.MismatchError
 // index left out, and the image's size and digests (hashed as a stream).
 // It returns the first failure.
 func VerifyBundle(ctx context.Context, t Trust, bundleBytes []byte, image io.Reader) (*Verified, error) {
+	return verify(ctx, t, nil, bundleBytes, image)
+}
+
+// verify is VerifyBundle, and with st, VerifyUpdate.
+func verify(ctx context.Context, t Trust, st *State, bundleBytes []byte, image io.Reader) (*Verified, error) {
 	if t.Log == nil && t.Witnesses == nil {
 		return nil, &tlogpolicy.CheckpointError{Err: errors.New("no trusted log key")}
 	}
@@ -298,6 +328,16 @@ func VerifyBundle(ctx context.Context, t Trust, bundleBytes []byte, image io.Rea
 	cp, cosigs, err := t.verifyCheckpoint(b.Checkpoint())
 	if err != nil {
 		return nil, err
+	}
+	var quorumAt time.Time
+	if st != nil {
+		if err := st.checkConsistency(b, cp); err != nil {
+			return nil, err
+		}
+		t.Now = st.reference(t.Now)
+		if quorumAt, err = t.checkFreshness(cosigs); err != nil {
+			return nil, err
+		}
 	}
 	for _, e := range b.Entries() {
 		if err := VerifyInclusion(cp, e); err != nil {
@@ -368,10 +408,16 @@ func VerifyBundle(ctx context.Context, t Trust, bundleBytes []byte, image io.Rea
 		}
 		return nil, classify(err)
 	}
+	if st != nil {
+		if err := t.checkSecurityVersion(st, rel.Release); err != nil {
+			return nil, err
+		}
+	}
 	if err := CheckImage(rel.Release, image); err != nil {
 		return nil, err
 	}
 	v := &Verified{
+		QuorumTime:     quorumAt,
 		Release:        rel.Release,
 		Signers:        res.Signers,
 		Index:          b.Release.Proof.Index,

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"golang.org/x/mod/semver"
 	"io"
 	"os"
 	"slices"
@@ -179,7 +180,11 @@ func (l *Ledger) latestRelease(ctx context.Context, d digest.Digest) (*Statement
 // of the endorsed provenance, earliest first; the in-toto layout and links
 // the release names; every revocation logged below the checkpoint's size,
 // which its extension line commits to; and a tlog-proof for each.
-func (l *Ledger) Bundle(ctx context.Context, d digest.Digest, index int64) ([]byte, error) {
+//
+// With from non-negative (the tree size a device stored), the bundle also
+// carries the consistency proof from that size to the checkpoint's, if
+// from is not beyond it.
+func (l *Ledger) Bundle(ctx context.Context, d digest.Digest, index, from int64) ([]byte, error) {
 	p := l.log.Published()
 	var rel *Statement
 	if index >= 0 {
@@ -204,6 +209,12 @@ func (l *Ledger) Bundle(ctx context.Context, d digest.Digest, index int64) ([]by
 	if rel.Index >= p.Size {
 		return nil, &PendingError{Image: d, Index: rel.Index, Size: p.Size}
 	}
+	return l.bundle(ctx, rel, p, from)
+}
+
+// bundle returns the bundle of release rel under the published checkpoint
+// p (see Bundle), which covers rel.
+func (l *Ledger) bundle(ctx context.Context, rel *Statement, p log.Published, from int64) ([]byte, error) {
 	entry := func(s *Statement) (bundle.Entry, error) {
 		tp, err := l.log.TLogProofUnder(ctx, s.Index, p)
 		if err != nil {
@@ -275,7 +286,79 @@ func (l *Ledger) Bundle(ctx context.Context, d digest.Digest, index int64) ([]by
 		}
 		b.Revocations = append(b.Revocations, e)
 	}
+	// A device whose tree is larger than the published one gets no
+	// proof, and refuses the bundle as a rollback.
+	if from >= 0 && uint64(from) <= p.Size {
+		hashes, err := l.log.ConsistencyProof(ctx, uint64(from), p.Size)
+		if err != nil {
+			return nil, err
+		}
+		b.Consistency = &bundle.Consistency{From: uint64(from), Hashes: hashes}
+	}
 	return b.Marshal()
+}
+
+// maxUpdateScan bounds the releases of a model that Update looks through,
+// newest first.
+const maxUpdateScan = 1000
+
+// Update returns the bundle (see Bundle) of the newest eligible release for
+// a hardware model on a channel, under the published checkpoint: of those
+// the checkpoint covers, among the newest maxUpdateScan releases of the
+// model, the one with the highest security version, then the highest
+// version (semantic versioning), then the highest index, leaving out
+// releases of a revoked image or signed by a key revoked at their index.
+// The device judges it all again; this only saves it from fetching
+// bundles it would refuse. It returns a log.NotFoundError if there is
+// none.
+func (l *Ledger) Update(ctx context.Context, model, channel string, from int64) ([]byte, error) {
+	p := l.log.Published()
+	set := l.revs.set.Load()
+	var best *Statement
+	before, scanned := p.Size, 0
+	for scanned < maxUpdateScan {
+		idxs, err := l.log.LookupBefore(ctx, modelKey(model), before, 64)
+		if err != nil {
+			return nil, log.WrapStorageError("look up releases", err)
+		}
+		for _, i := range idxs {
+			scanned++
+			s, err := l.statement(ctx, i)
+			if err != nil {
+				return nil, err
+			}
+			if s.Entry == nil || s.Kind != provenance.KindRelease || s.Release.Channel != channel || !slices.Contains(s.Release.Models, model) {
+				continue
+			}
+			if _, revoked := set.Release(s.Release.Image); revoked {
+				continue
+			}
+			if _, revoked := set.SignedBy(s.Envelope, s.Index); revoked {
+				continue
+			}
+			if best == nil || newer(s.Release, best.Release) {
+				best = s
+			}
+		}
+		if len(idxs) < 64 {
+			break
+		}
+		before = idxs[len(idxs)-1]
+	}
+	if best == nil {
+		return nil, log.NotFoundf("no release for model %q on channel %q is logged", model, channel)
+	}
+	return l.bundle(ctx, best, p, from)
+}
+
+// newer reports whether release a is newer than b (both scanned newest
+// first, so an equal one is not newer): by security version, then by
+// semantic version.
+func newer(a, b *provenance.Release) bool {
+	if a.SecurityVersion != b.SecurityVersion {
+		return a.SecurityVersion > b.SecurityVersion
+	}
+	return semver.Compare("v"+a.Version, "v"+b.Version) > 0
 }
 
 // maxRebuildScan bounds the entries about an image that a bundle looks

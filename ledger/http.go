@@ -43,6 +43,7 @@ func NewHandler(l *Ledger) http.Handler {
 	mux.HandleFunc(api.PathTLogProof+"{index}", h.get(h.tlogProof))
 	mux.HandleFunc(api.PathSubjects+"{digest}", h.get(h.subject))
 	mux.HandleFunc(api.PathBundles+"{digest}", h.get(h.bundle))
+	mux.HandleFunc(api.PathUpdates, h.get(h.update))
 	mux.HandleFunc(api.PathReleases, h.get(h.releases))
 	mux.HandleFunc(api.PathRevocations, h.get(h.revocations))
 	mux.HandleFunc(api.PathImages+"{digest}", h.image)
@@ -445,21 +446,52 @@ func (h *handler) bundle(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	index := int64(-1)
-	if s := r.URL.Query().Get("index"); s != "" {
-		n, err := parseUint("index", s)
-		if err != nil {
-			return err
-		}
-		index = int64(n)
-	}
-	b, err := h.l.Bundle(r.Context(), d, index)
+	index, err := optionalUint(r, "index")
 	if err != nil {
 		return err
 	}
+	from, err := optionalUint(r, "from")
+	if err != nil {
+		return err
+	}
+	b, err := h.l.Bundle(r.Context(), d, index, from)
+	if err != nil {
+		return err
+	}
+	return writeBundle(w, b)
+}
+
+// optionalUint parses an optional integer query parameter; -1 when absent.
+func optionalUint(r *http.Request, name string) (int64, error) {
+	s := r.URL.Query().Get(name)
+	if s == "" {
+		return -1, nil
+	}
+	n, err := parseUint(name, s)
+	return int64(n), err
+}
+
+func (h *handler) update(w http.ResponseWriter, r *http.Request) error {
+	q := r.URL.Query()
+	model, channel := q.Get("model"), q.Get("channel")
+	if model == "" || channel == "" {
+		return &badRequest{msg: "parameters \"model\" and \"channel\" are required"}
+	}
+	from, err := optionalUint(r, "from")
+	if err != nil {
+		return err
+	}
+	b, err := h.l.Update(r.Context(), model, channel, from)
+	if err != nil {
+		return err
+	}
+	return writeBundle(w, b)
+}
+
+func writeBundle(w http.ResponseWriter, b []byte) error {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", cacheMutable)
-	_, err = w.Write(b)
+	_, err := w.Write(b)
 	return err
 }
 

@@ -477,11 +477,11 @@ func TestBundleReadsAreBounded(t *testing.T) {
 	for _, s := l.Log().Checkpoint(); s < 302; _, s = l.Log().Checkpoint() {
 		time.Sleep(time.Millisecond)
 	}
-	if _, err := l.Bundle(ctx, sha256.Sum256(img), -1); err != nil {
+	if _, err := l.Bundle(ctx, sha256.Sum256(img), -1, -1); err != nil {
 		t.Fatal(err)
 	}
 	first := cs.reads.Load()
-	if _, err := l.Bundle(ctx, sha256.Sum256(img), -1); err != nil {
+	if _, err := l.Bundle(ctx, sha256.Sum256(img), -1, -1); err != nil {
 		t.Fatal(err)
 	}
 	if again := cs.reads.Load() - first; again != 0 {

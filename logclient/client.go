@@ -275,6 +275,17 @@ func (c *Client) Bundle(ctx context.Context, d digest.Digest, index int64) ([]by
 	return c.do(ctx, "GET", p, nil, "")
 }
 
+// Update fetches the bundle of the newest eligible release for a hardware
+// model on a channel, with the consistency proof from tree size from if
+// from is non-negative (GET /v1/updates).
+func (c *Client) Update(ctx context.Context, model, channel string, from int64) ([]byte, error) {
+	q := url.Values{"model": {model}, "channel": {channel}}
+	if from >= 0 {
+		q.Set("from", strconv.FormatInt(from, 10))
+	}
+	return c.do(ctx, "GET", api.PathUpdates+"?"+q.Encode(), nil, "")
+}
+
 // PutImage uploads the image with digest d.
 func (c *Client) PutImage(ctx context.Context, d digest.Digest, image io.Reader) error {
 	_, err := c.do(ctx, "PUT", api.PathImages+d.String(), image, "application/octet-stream")
