@@ -223,4 +223,3 @@ func (t Trust) checkSecurityVersion(st *State, r *provenance.Release) error {
 	}
 	return nil
 }
-
