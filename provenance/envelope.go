@@ -276,7 +276,13 @@ func SignTyped(ctx context.Context, payloadType string, body []byte, signers ...
 // same payload, in the canonical encoding. The payload bytes are kept
 // exactly; a key that already signed is an error.
 func AddSignature(ctx context.Context, envelope []byte, signer dsse.SignerVerifier) ([]byte, error) {
-	env, err := ParseEnvelope(envelope)
+	return AddTypedSignature(ctx, envelope, PayloadType, MaxEnvelopeSize, signer)
+}
+
+// AddTypedSignature is [AddSignature] for an envelope of another payload
+// type, of at most limit bytes (see [ParseTypedEnvelope]).
+func AddTypedSignature(ctx context.Context, envelope []byte, payloadType string, limit int, signer dsse.SignerVerifier) ([]byte, error) {
+	env, err := ParseTypedEnvelope(envelope, payloadType, limit)
 	if err != nil {
 		return nil, err
 	}
