@@ -35,7 +35,9 @@ func TestParse(t *testing.T) {
 		{"unsigned", []byte(`{"payloadType":"application/vnd.fwledger.trust.v1+json","payload":"e30=","signatures":[]}`), "no signatures"},
 		{"a bare payload", fwtest.TrustFile{}.Payload(t), "envelope"},
 		{"another payload type", fwtest.SignTyped(t, "application/vnd.in-toto+json", fwtest.TrustFile{}.Payload(t), fwtest.Root1, fwtest.Root2), "payloadType"},
-		{"version 0", edit(func(s string) string { return strings.Replace(s, `"version":1,"witnesses"`, `"version":0,"witnesses"`, 1) }), "version is missing"},
+		{"version 0", edit(func(s string) string {
+			return strings.Replace(s, `"version":1,"witnesses"`, `"version":0,"witnesses"`, 1)
+		}), "version is missing"},
 		{"expires before created", fwtest.TrustFile{Created: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), Expires: time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)}.Signed(t), "expires is not after created"},
 		{"no cosignature age", fwtest.TrustFile{MaxCosignatureAge: "0s"}.Signed(t), "maxCosignatureAge"},
 		{"cosignature age beyond a year", fwtest.TrustFile{MaxCosignatureAge: "10000h"}.Signed(t), "maxCosignatureAge"},
