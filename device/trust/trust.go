@@ -137,13 +137,12 @@ type rootJSON struct {
 
 // Parse parses a signed trust file and checks that a threshold of its own
 // root keys signed it.
+// The root keys are read and the signatures checked before the rest is
+// parsed, so that a file its root keys did not sign costs little.
 func Parse(ctx context.Context, signed []byte) (*File, error) {
-	f, env, err := parse(signed)
+	f, err := parse(ctx, signed)
 	if err != nil {
 		return nil, &Error{Err: err}
-	}
-	if f.Signers, err = provenance.VerifySignatures(ctx, env, f.RootKeys, f.RootThreshold); err != nil {
-		return nil, &Error{Err: fmt.Errorf("not signed by a threshold of its own root keys: %w", err)}
 	}
 	return f, nil
 }
@@ -199,94 +198,97 @@ func (f *File) ClientTrust(model, channel string, now time.Time) (client.Trust, 
 	}, nil
 }
 
-func parse(signed []byte) (*File, *provenance.Envelope, error) {
+func parse(ctx context.Context, signed []byte) (*File, error) {
 	env, err := provenance.ParseTypedEnvelope(signed, PayloadType, MaxSize)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	if err := strictjson.Check(env.Body); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	var fj fileJSON
 	dec := json.NewDecoder(bytes.NewReader(env.Body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&fj); err != nil {
-		return nil, nil, fmt.Errorf("not a trust file: %w", err)
+		return nil, fmt.Errorf("not a trust file: %w", err)
 	}
 	if dec.More() {
-		return nil, nil, errors.New("not a trust file: data after the object")
+		return nil, errors.New("not a trust file: data after the object")
 	}
 	f := &File{Signed: signed, Created: fj.Created, Expires: fj.Expires, Models: fj.Models, Channels: fj.Channels, AllowSameSecurityVersion: fj.AllowSameSecurityVersion}
 	switch {
 	case fj.Version == nil || *fj.Version == 0:
-		return nil, nil, errors.New("version is missing (it starts at 1)")
+		return nil, errors.New("version is missing (it starts at 1)")
 	case fj.Created.IsZero() || fj.Expires.IsZero():
-		return nil, nil, errors.New("created and expires are required")
+		return nil, errors.New("created and expires are required")
 	case !fj.Created.Before(fj.Expires):
-		return nil, nil, errors.New("expires is not after created")
+		return nil, errors.New("expires is not after created")
 	case fj.Log == nil || fj.Log.Origin == "":
-		return nil, nil, errors.New("log.origin is missing")
+		return nil, errors.New("log.origin is missing")
 	case fj.Root == nil:
-		return nil, nil, errors.New("root is missing")
+		return nil, errors.New("root is missing")
 	}
 	f.Version, f.Origin, f.URL = *fj.Version, fj.Log.Origin, fj.Log.URL
-	if err := names("models", fj.Models); err != nil {
-		return nil, nil, err
-	}
-	if err := names("channels", fj.Channels); err != nil {
-		return nil, nil, err
-	}
-	if f.MaxCosignatureAge, err = time.ParseDuration(fj.MaxCosignatureAge); err != nil {
-		return nil, nil, fmt.Errorf("maxCosignatureAge: %w", err)
-	}
-	if f.MaxCosignatureAge <= 0 || f.MaxCosignatureAge > MaxCosignatureAge {
-		return nil, nil, fmt.Errorf("maxCosignatureAge %s is not between 0 and %s", f.MaxCosignatureAge, MaxCosignatureAge)
-	}
-	if f.Witnesses, err = tlogpolicy.Parse([]byte(fj.Witnesses)); err != nil {
-		return nil, nil, fmt.Errorf("witnesses: %w", err)
-	}
-	if len(f.Witnesses.LogKeys(f.Origin)) == 0 {
-		return nil, nil, fmt.Errorf("witnesses: the policy names no key for the log %q", f.Origin)
-	}
-	if len(f.Witnesses.Witnesses) == 0 {
-		return nil, nil, errors.New("witnesses: the policy names no witness; a device needs a witness quorum")
-	}
-	if len(fj.Policy) == 0 {
-		return nil, nil, errors.New("policy is missing")
-	}
-	f.Policy, err = provenance.ParsePolicy(fj.Policy, func(name string) ([]byte, error) {
-		return nil, fmt.Errorf("a trust file's policy cannot name a file (%q): write the key inline", name)
-	})
-	if err != nil {
-		return nil, nil, err
-	}
-	if f.Policy.TrustedRoot != nil {
-		return nil, nil, errors.New("policy: a trust file's policy has no trustedRoot (a device verifies key-signed provenance only)")
-	}
-	for _, m := range f.Models {
-		if f.Policy.RuleFor(m) == nil {
-			return nil, nil, fmt.Errorf("policy: no rule applies to model %q", m)
-		}
-	}
 	if n := len(fj.Root.Keys); n == 0 || n > MaxRootKeys {
-		return nil, nil, fmt.Errorf("root: %d keys, want 1 to %d", n, MaxRootKeys)
+		return nil, fmt.Errorf("root: %d keys, want 1 to %d", n, MaxRootKeys)
 	}
 	var pubs []*keys.PublicKey
 	for i, vk := range fj.Root.Keys {
 		p, err := keys.ParsePublic([]byte(vk))
 		if err != nil {
-			return nil, nil, fmt.Errorf("root key %d: %w", i, err)
+			return nil, fmt.Errorf("root key %d: %w", i, err)
 		}
 		pubs = append(pubs, p)
 	}
 	if f.RootKeys, err = keys.NewRing(pubs...); err != nil {
-		return nil, nil, fmt.Errorf("root: %w", err)
+		return nil, fmt.Errorf("root: %w", err)
 	}
 	if fj.Root.Threshold < 1 || fj.Root.Threshold > len(pubs) {
-		return nil, nil, fmt.Errorf("root threshold %d is not between 1 and the %d keys", fj.Root.Threshold, len(pubs))
+		return nil, fmt.Errorf("root threshold %d is not between 1 and the %d keys", fj.Root.Threshold, len(pubs))
 	}
 	f.RootThreshold = fj.Root.Threshold
-	return f, env, nil
+	if f.Signers, err = provenance.VerifySignatures(ctx, env, f.RootKeys, f.RootThreshold); err != nil {
+		return nil, fmt.Errorf("not signed by a threshold of its own root keys: %w", err)
+	}
+	if err := names("models", fj.Models); err != nil {
+		return nil, err
+	}
+	if err := names("channels", fj.Channels); err != nil {
+		return nil, err
+	}
+	if f.MaxCosignatureAge, err = time.ParseDuration(fj.MaxCosignatureAge); err != nil {
+		return nil, fmt.Errorf("maxCosignatureAge: %w", err)
+	}
+	if f.MaxCosignatureAge <= 0 || f.MaxCosignatureAge > MaxCosignatureAge {
+		return nil, fmt.Errorf("maxCosignatureAge %s is not between 0 and %s", f.MaxCosignatureAge, MaxCosignatureAge)
+	}
+	if f.Witnesses, err = tlogpolicy.Parse([]byte(fj.Witnesses)); err != nil {
+		return nil, fmt.Errorf("witnesses: %w", err)
+	}
+	if len(f.Witnesses.LogKeys(f.Origin)) == 0 {
+		return nil, fmt.Errorf("witnesses: the policy names no key for the log %q", f.Origin)
+	}
+	if len(f.Witnesses.Witnesses) == 0 {
+		return nil, errors.New("witnesses: the policy names no witness; a device needs a witness quorum")
+	}
+	if len(fj.Policy) == 0 {
+		return nil, errors.New("policy is missing")
+	}
+	f.Policy, err = provenance.ParsePolicy(fj.Policy, func(name string) ([]byte, error) {
+		return nil, fmt.Errorf("a trust file's policy cannot name a file (%q): write the key inline", name)
+	})
+	if err != nil {
+		return nil, err
+	}
+	if f.Policy.TrustedRoot != nil {
+		return nil, errors.New("policy: a trust file's policy has no trustedRoot (a device verifies key-signed provenance only)")
+	}
+	for _, m := range f.Models {
+		if f.Policy.RuleFor(m) == nil {
+			return nil, fmt.Errorf("policy: no rule applies to model %q", m)
+		}
+	}
+	return f, nil
 }
 
 func names(what string, ns []string) error {
