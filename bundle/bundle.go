@@ -18,13 +18,16 @@
 //	  "revocations": [
 //	    {"entry": "<base64 of a revocation envelope>", "proof": "c2sp.org/tlog-proof@v1\nindex 2\n..."}
 //	  ],
-//	  "consistency": {"from": 41, "hashes": ["<base64 of a 32-byte hash>", ...]}
+//	  "consistency": {"from": 41, "hashes": ["<base64 of a 32-byte hash>", ...]},
+//	  "trust": ["<base64 of a signed device trust file>", ...]
 //	}
 //
 // A bundle made for a device that stored a checkpoint of size N (GET
 // /v1/bundles/...?from=N) carries "consistency": the RFC 6962 consistency
 // proof from size N to the size of the bundle's checkpoint, so that the
-// device can check that the log only grew since.
+// device can check that the log only grew since. It may also carry
+// "trust": newer device trust files (package device/trust), oldest first,
+// which the device verifies against the one it holds.
 //
 // Every proof in a bundle carries the same checkpoint. Revocations are
 // every revocation the log holds below the checkpoint's size, in log
@@ -69,6 +72,10 @@ const (
 	MaxRevocations = 256
 	// MaxRevocationSize is the largest revocation entry a log takes.
 	MaxRevocationSize = 4096
+	// MaxTrustFiles and MaxTrustSize bound the device trust files a
+	// bundle carries.
+	MaxTrustFiles = 4
+	MaxTrustSize  = 64 << 10
 )
 
 // A Bundle is a release and the provenance about its image, each with its
@@ -88,6 +95,9 @@ type Bundle struct {
 	// Consistency, if set, proves the bundle's checkpoint consistent with
 	// an earlier size the device stored.
 	Consistency *Consistency
+	// Trust are signed device trust files for the device to take, oldest
+	// first; the bundle vouches for nothing about them.
+	Trust [][]byte
 }
 
 // A Consistency is an RFC 6962 consistency proof from the tree of size
@@ -145,6 +155,7 @@ type jsonBundle struct {
 	// Revocations is absent when there are none.
 	Revocations []jsonEntry      `json:"revocations,omitempty"`
 	Consistency *jsonConsistency `json:"consistency,omitempty"`
+	Trust       [][]byte         `json:"trust,omitempty"`
 }
 
 type jsonConsistency struct {
@@ -182,6 +193,7 @@ func (b *Bundle) Marshal() ([]byte, error) {
 			jb.Consistency.Hashes = [][]byte{}
 		}
 	}
+	jb.Trust = b.Trust
 	return json.MarshalIndent(jb, "", "  ")
 }
 
@@ -284,6 +296,15 @@ func Parse(data []byte) (*Bundle, error) {
 		}
 		b.Consistency = &Consistency{From: *jc.From, Hashes: jc.Hashes}
 	}
+	if len(jb.Trust) > MaxTrustFiles {
+		return nil, fmt.Errorf("bundle holds %d trust files, more than the limit of %d", len(jb.Trust), MaxTrustFiles)
+	}
+	for i, t := range jb.Trust {
+		if len(t) == 0 || len(t) > MaxTrustSize {
+			return nil, fmt.Errorf("trust[%d] is %d bytes, want 1 to %d", i, len(t), MaxTrustSize)
+		}
+	}
+	b.Trust = jb.Trust
 	return b, nil
 }
 

@@ -27,10 +27,19 @@ const BuilderID = "https://ci.example.com/runner/v1"
 // from git+https://git.example.com/acme/fw, signed by k.
 func Provenance(t testing.TB, image []byte, k *keys.PrivateKey) []byte {
 	t.Helper()
+	return ProvenanceWith(t, image, k, nil)
+}
+
+// ProvenanceWith is Provenance with the build changed by edit.
+func ProvenanceWith(t testing.TB, image []byte, k *keys.PrivateKey, edit func(*provenance.Build)) []byte {
+	t.Helper()
 	b := &provenance.Build{
 		BuilderID: BuilderID, BuildType: provenance.BuildTypeMake,
 		Source: "git+https://git.example.com/acme/fw", Ref: "refs/tags/v1", Commit: "0123456789abcdef0123456789abcdef01234567",
 		Subjects: []provenance.Artifact{{Name: "fw.bin", SHA256: sha256.Sum256(image)}},
+	}
+	if edit != nil {
+		edit(b)
 	}
 	stmt, err := b.Statement()
 	if err != nil {

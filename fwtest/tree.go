@@ -12,6 +12,7 @@ import (
 
 	"github.com/fwledger/fwledger/bundle"
 	"github.com/fwledger/fwledger/keys"
+	"github.com/fwledger/fwledger/revocation"
 	"github.com/transparency-dev/formats/proof"
 	"github.com/transparency-dev/merkle/rfc6962"
 	"github.com/transparency-dev/merkle/testonly"
@@ -60,9 +61,14 @@ type Tree struct {
 	tree       *testonly.Tree
 }
 
-// NewTree returns an empty tree.
+// NewTree returns an empty tree, whose checkpoints commit to no
+// revocation (as an fwledger log's without any).
 func NewTree(logKey *keys.PrivateKey, witnesses ...*keys.PrivateKey) *Tree {
-	return &Tree{LogKey: logKey, Witnesses: witnesses, tree: testonly.New(rfc6962.DefaultHasher)}
+	none, err := revocation.Commit(nil)
+	if err != nil {
+		panic(err)
+	}
+	return &Tree{LogKey: logKey, Witnesses: witnesses, Extensions: []string{none.Line()}, tree: testonly.New(rfc6962.DefaultHasher)}
 }
 
 // Append adds entries and returns the index of the first.

@@ -268,9 +268,22 @@ const maxRevocations = 256
 // but not yet covered by a published checkpoint, and 404 Not Found when no
 // such release is logged.
 func (c *Client) Bundle(ctx context.Context, d digest.Digest, index int64) ([]byte, error) {
-	p := api.PathBundles + d.String()
+	return c.BundleFrom(ctx, d, index, -1)
+}
+
+// BundleFrom is Bundle with, if from is non-negative, the consistency
+// proof from the tree size from to the bundle's checkpoint.
+func (c *Client) BundleFrom(ctx context.Context, d digest.Digest, index, from int64) ([]byte, error) {
+	q := url.Values{}
 	if index >= 0 {
-		p += "?index=" + strconv.FormatInt(index, 10)
+		q.Set("index", strconv.FormatInt(index, 10))
+	}
+	if from >= 0 {
+		q.Set("from", strconv.FormatInt(from, 10))
+	}
+	p := api.PathBundles + d.String()
+	if len(q) > 0 {
+		p += "?" + q.Encode()
 	}
 	return c.do(ctx, "GET", p, nil, "")
 }
