@@ -31,7 +31,7 @@
 // dictionary), the decoded block, the compressed frame and the decoder's own
 // state. With the default options (4 MiB blocks, 4 MiB margins, so windows
 // of at most 12 MiB) that is 21.2 MiB, for an image of 4 KiB or of 1 TiB;
-// the largest a header may ask for is 57.4 MiB. A device that has less to
+// the most a header may ask for is 49.2 MiB. A device that has less to
 // give reads the header first ([ParseHeader]) and checks [Header.Memory].
 //
 // Why blocks with windows, rather than one frame with the whole base as its

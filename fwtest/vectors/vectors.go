@@ -18,12 +18,14 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/fwledger/fwledger/bundle"
+	"github.com/fwledger/fwledger/delta"
 	"github.com/fwledger/fwledger/digest"
 	"github.com/fwledger/fwledger/fwtest"
 	"github.com/fwledger/fwledger/keys"
@@ -37,6 +39,15 @@ var Witnesses = []*keys.PrivateKey{fwtest.WitnessA, fwtest.WitnessB, fwtest.Witn
 
 // Image is the firmware image of the vectors.
 var Image = fwtest.Image("fwledger test vector image", 4096)
+
+// DeltaBase and DeltaTarget are the images of the delta seed corpus, made
+// with DeltaOptions: the target has 8 bytes inserted near the start and a
+// byte changed, and the delta six blocks.
+var (
+	DeltaBase    = fwtest.Image("fwledger delta base", 24<<10)
+	DeltaTarget  = slices.Concat(DeltaBase[:100], []byte("inserted"), DeltaBase[100:9000], []byte{^DeltaBase[9000]}, DeltaBase[9001:])
+	DeltaOptions = &delta.Options{BlockSize: delta.MinBlockSize, Margin: 1024}
+)
 
 // A Vector is one bundle verification case in testdata/vectors/manifest.json.
 type Vector struct {
@@ -243,6 +254,9 @@ func build(root string) (files, error) {
 		corpus("internal/strictjson", "FuzzCheck", name+"-statement", e.Body)
 	}
 	corpusString("digest", "FuzzParse", "image", digest.Sum(Image).String())
+	if err := deltaSeeds(corpus); err != nil {
+		return nil, err
+	}
 	// in-toto metadata: fixed expiry, so that the signed bytes are
 	// reproducible.
 	for name, data := range inTotoSeeds() {
@@ -283,6 +297,35 @@ func build(root string) (files, error) {
 		corpus("witness", "FuzzParseAddCheckpoint", name, body)
 	}
 	return out, nil
+}
+
+// deltaSeeds adds the seed corpora of package delta: a delta from DeltaBase
+// to DeltaTarget, and mutations that Apply must refuse.
+func deltaSeeds(corpus func(pkg, target, name string, data []byte)) error {
+	var d bytes.Buffer
+	if err := delta.Create(&d, bytes.NewReader(DeltaBase), int64(len(DeltaBase)), bytes.NewReader(DeltaTarget), int64(len(DeltaTarget)), DeltaOptions); err != nil {
+		return err
+	}
+	good := d.Bytes()
+	corpus("delta", "FuzzParseHeader", "good", good[:delta.HeaderSize])
+	for name, data := range map[string][]byte{
+		"good":                   good,
+		"header-only":            good[:delta.HeaderSize],
+		"truncated":              good[:len(good)-10],
+		"trailing-garbage":       append(bytes.Clone(good), 'x'),
+		"frame-bit-@130":         flipBit(good, 130),
+		"window-offset-bit-@107": flipBit(good, delta.HeaderSize+7),
+		"target-digest-bit-@60":  flipBit(good, 60),
+	} {
+		corpus("delta", "FuzzApply", name, data)
+	}
+	return nil
+}
+
+func flipBit(b []byte, at int) []byte {
+	b = bytes.Clone(b)
+	b[at] ^= 1
+	return b
 }
 
 func editBundle(b []byte, f func(rel map[string]any)) []byte {

@@ -67,6 +67,14 @@ var importRules = []importRule{
 		forbidden: []string{"net/http", "database/sql", module + "client", module + "provenance", module + "keys"},
 	},
 	{
+		why:      "a device applies deltas with nothing but io and zstd: no network, storage, cgo or log",
+		packages: []string{"delta"},
+		forbidden: []string{
+			"net/http", "database/sql", "github.com/mattn/go-sqlite3",
+			module + "log", module + "ledger", module + "logclient", module + "client", module + "cas", module + "provenance",
+		},
+	},
+	{
 		why:       "witnesses need no client of the log",
 		packages:  []string{"witness"},
 		forbidden: []string{module + "client", module + "logclient", module + "ledger", module + "log", module + "provenance"},
@@ -160,7 +168,7 @@ func TestPureVerifierBuildsWithoutCgo(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds packages")
 	}
-	for _, pkg := range []string{"client", "tlogpolicy", "cmd/fwctl"} {
+	for _, pkg := range []string{"client", "tlogpolicy", "delta", "cmd/fwctl"} {
 		cmd := exec.Command("go", "build", "-o", os.DevNull, module+pkg)
 		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 		if out, err := cmd.CombinedOutput(); err != nil {
