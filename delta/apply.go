@@ -153,8 +153,8 @@ func (a *applier) decode(frame, dict []byte, n int) ([]byte, error) {
 	if err := zh.Decode(frame); err != nil {
 		return nil, err
 	}
-	if zh.Skippable || !zh.HasFCS || zh.FrameContentSize != uint64(n) {
-		return nil, fmt.Errorf("frame does not declare its block's length %d", n)
+	if zh.Skippable || !zh.HasFCS || zh.FrameContentSize != uint64(n) || !zh.HasCheckSum {
+		return nil, fmt.Errorf("frame does not declare its block's length %d and a checksum", n)
 	}
 	if err := a.dec.ResetWithOptions(nil, zstd.WithDecoderDictRaw(0, dict)); err != nil {
 		return nil, err

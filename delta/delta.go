@@ -20,9 +20,10 @@
 //
 // Neither side holds an image in memory. [Create] holds one block of the
 // target, one window of the base and the encoder's state (its history,
-// which is the window and the block, and its hash tables): about 60 MiB
-// with the default options, whatever the image size. [Apply] allocates,
-// for the whole call, at most [Header.Memory] bytes:
+// which is the window and the block, and its hash tables, 68 MiB at the
+// best level): about 100 MiB with the default options, whatever the image
+// size. [Apply] allocates, for the whole call, at most [Header.Memory]
+// bytes:
 //
 //	window + (block + 128 KiB + 16) + (block + block/256 + 1 KiB) + 1 MiB
 //
@@ -30,7 +31,7 @@
 // window the header's largest window: one window of the base (the
 // dictionary), the decoded block, the compressed frame and the decoder's own
 // state. With the default options (4 MiB blocks, 4 MiB margins, so windows
-// of at most 12 MiB) that is 21.2 MiB, for an image of 4 KiB or of 1 TiB;
+// of at most 12 MiB) that is 21.1 MiB, for an image of 4 KiB or of 1 TiB;
 // the most a header may ask for is 49.2 MiB. A device that has less to
 // give reads the header first ([ParseHeader]) and checks [Header.Memory].
 //
@@ -67,10 +68,14 @@
 //	frame          a zstd frame (RFC 8878) with its content size (n) and checksum, whose
 //	               dictionary (ID 0, raw content) is base[offset : offset+length]
 //
-// and nothing after the last record. For example, a 10 MiB target with 4 MiB
-// blocks has three records, of blocks of 4, 4 and 2 MiB; with 4 MiB margins
-// the second record's window is base[0 : 12 MiB] (the block's offset, 4 MiB,
-// less the margin, to its end, 8 MiB, plus the margin, cut to the base).
+// and nothing after the last record. Apply refuses a frame that does not
+// declare its content size and a checksum.
+//
+// For example, Create with the default options makes a delta from a 16 MiB
+// base to a 10 MiB target with B = 4 MiB and W = 12 MiB (a block and a 4 MiB
+// margin on either side), and three records: blocks of 4, 4 and 2 MiB, whose
+// windows start 4 MiB before the block or at the start of the base, and are
+// W long: base[0 : 12 MiB], base[0 : 12 MiB] and base[4 MiB : 16 MiB].
 package delta
 
 import (
