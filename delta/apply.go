@@ -39,12 +39,11 @@ func Apply(w io.Writer, base io.ReaderAt, baseSize int64, baseDigest digest.Dige
 	if h.TargetSize > maxSize {
 		return 0, &SizeError{Size: h.TargetSize, Max: maxSize}
 	}
-	a, err := newApplier(h)
+	a, err := newApplier(h, d, base)
 	if err != nil {
 		return 0, err
 	}
 	defer a.dec.Close()
-	a.d, a.base, a.off = d, base, HeaderSize
 	hash := sha256.New()
 	for i := range h.Blocks() {
 		block, err := a.next(i)
@@ -85,11 +84,12 @@ type applier struct {
 	out   []byte
 }
 
-func newApplier(h *Header) (*applier, error) {
+func newApplier(h *Header, d io.Reader, base io.ReaderAt) (*applier, error) {
 	b := h.block()
-	// A frame of n bytes declares a window of at least n rounded up to a
-	// power of two, which is what the decoder must accept; the decoded
-	// size is bounded by out's capacity and the frame's content size.
+	// Create's frames of n bytes declare a window of at most the power of
+	// two above n, which is what the decoder must accept. The window costs
+	// DecodeAll no memory: what it decodes is bounded by out's capacity and
+	// the frame's content size, checked before it starts.
 	maxWindow := uint64(1) << bits.Len(uint(max(b, zstd.MinWindowSize)))
 	dec, err := zstd.NewReader(nil,
 		zstd.WithDecoderConcurrency(1),
@@ -105,7 +105,10 @@ func newApplier(h *Header) (*applier, error) {
 	// out has room for one zstd block more than the longest block, so that
 	// a frame decoding to more than it declares is stopped before the
 	// decoder needs a larger buffer.
-	return &applier{h: h, dec: dec, win: newWindow(h.Window), out: make([]byte, 0, b+zstdBlockMax+16)}, nil
+	return &applier{
+		h: h, d: d, base: base, off: HeaderSize, dec: dec,
+		win: newWindow(h.Window), out: make([]byte, 0, b+zstdBlockMax+16),
+	}, nil
 }
 
 // next reads, checks and decodes record i and returns its block.
