@@ -69,6 +69,10 @@ type Config struct {
 	Now func() time.Time
 	// Logger receives structured logs (default: discarded).
 	Logger *slog.Logger
+	// MaxAttempts is, at Init, how many times a trial slot boots without
+	// a confirm before its update is reverted (default
+	// DefaultMaxAttempts).
+	MaxAttempts int
 }
 
 // A Device is the update agent of one device. It is not for concurrent
@@ -87,6 +91,9 @@ func (c *Config) defaults() {
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.MaxAttempts <= 0 {
+		c.MaxAttempts = DefaultMaxAttempts
 	}
 }
 
@@ -133,7 +140,7 @@ func Init(ctx context.Context, cfg Config, signedTrust []byte, model, channel st
 		Model: model, Channel: channel, DeviceKey: kid,
 		Trust: tf.Signed, TrustVersion: tf.Version, TimeFloor: floor.UTC().Truncate(time.Second),
 		Slots:  map[string]*state.Slot{},
-		Update: state.Update{Phase: state.Idle, MaxAttempts: DefaultMaxAttempts},
+		Update: state.Update{Phase: state.Idle, MaxAttempts: cfg.MaxAttempts},
 	}
 	if err := store.Save(nil, st); err != nil {
 		return nil, err

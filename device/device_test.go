@@ -412,6 +412,9 @@ func TestAttacks(t *testing.T) {
 			if err == nil || !errors.As(err, tc.want) {
 				t.Fatalf("Install = %T %v, want %T", err, err, tc.want)
 			}
+			if !device.Refused(err) || device.Reason(err) == device.ReasonError {
+				t.Errorf("Reason(%v) = %q: not counted as a refusal", err, device.Reason(err))
+			}
 			sameSnapshot(t, before, w.snapshot(t))
 		})
 	}

@@ -96,8 +96,6 @@ type State struct {
 	Update Update `json:"update"`
 	// Booted is the slot the device booted last.
 	Booted string `json:"booted,omitempty"`
-	// LastRefusal is the last update refused, and why.
-	LastRefusal *Refusal `json:"lastRefusal,omitempty"`
 }
 
 // A Slot is the verified firmware in a slot.
@@ -121,14 +119,6 @@ type Update struct {
 	Started     time.Time `json:"started,omitzero"`
 	// Reason says why the last update was reverted.
 	Reason string `json:"reason,omitempty"`
-}
-
-// A Refusal is an update that was refused.
-type Refusal struct {
-	Time time.Time `json:"time"`
-	// Reason is the kind of refusal (rollback, freeze, split_view, ...).
-	Reason string `json:"reason"`
-	Detail string `json:"detail"`
 }
 
 // A Store reads and writes the state in a directory.
@@ -324,10 +314,6 @@ func (st *State) Clone() *State {
 	for k, v := range st.Slots {
 		sv := *v
 		c.Slots[k] = &sv
-	}
-	if st.LastRefusal != nil {
-		r := *st.LastRefusal
-		c.LastRefusal = &r
 	}
 	return &c
 }
