@@ -24,6 +24,7 @@ const (
 	PathUpdates          = "/v1/updates"      // ?model=&channel=[&from=]
 	PathReleases         = "/v1/releases"     // ?model=&version=
 	PathImages           = "/v1/images/"      // + sha256:<hex>
+	PathDeltas           = "/v1/deltas/"      // + sha256:<hex of the target image>
 	PathRevocations      = "/v1/revocations"  // ?after=
 	PathCheckpoint       = "/checkpoint"
 )

@@ -137,3 +137,62 @@ func syncDir(dir string) error {
 	defer f.Close()
 	return f.Sync()
 }
+
+func (s *Store) deltaPath(target digest.Digest) string {
+	h := target.String()[len("sha256:"):]
+	return filepath.Join(s.dir, "delta", h[:2], h)
+}
+
+// PutDelta stores what r holds, at most max bytes, as the delta update to
+// the image target, if check accepts the complete file (checks it
+// against the release and the base image); otherwise it returns check's
+// error and stores nothing. A delta already stored is kept: the new one is
+// checked all the same, and created is false.
+func (s *Store) PutDelta(target digest.Digest, max int64, r io.Reader, check func(*os.File) error) (created bool, err error) {
+	tmp, err := os.CreateTemp(filepath.Join(s.dir, "tmp"), "delta-*")
+	if err != nil {
+		return false, err
+	}
+	defer os.Remove(tmp.Name())
+	defer tmp.Close()
+	fw := &fileWriter{f: tmp}
+	n, err := io.Copy(fw, &reader{io.LimitReader(r, max+1)})
+	if err != nil {
+		if fw.err != nil {
+			return false, fw.err
+		}
+		return false, err
+	}
+	if n > max {
+		return false, &ReadError{Err: fmt.Errorf("the delta is more than %d bytes", max)}
+	}
+	if err := tmp.Sync(); err != nil {
+		return false, err
+	}
+	if err := check(tmp); err != nil {
+		return false, err
+	}
+	dst := s.deltaPath(target)
+	if _, err := os.Stat(dst); err == nil {
+		return false, nil
+	}
+	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+		return false, err
+	}
+	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
+		return false, err
+	}
+	if err := os.Rename(tmp.Name(), dst); err != nil {
+		return false, err
+	}
+	return true, syncDir(filepath.Dir(dst))
+}
+
+// OpenDelta opens the stored delta update to the image target.
+func (s *Store) OpenDelta(target digest.Digest) (*os.File, error) {
+	f, err := os.Open(s.deltaPath(target))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("delta to %s: %w", target, os.ErrNotExist)
+	}
+	return f, err
+}

@@ -215,6 +215,8 @@ type LogOptions struct {
 	// RevocationKeys sign revocations; RevocationThreshold of them must.
 	RevocationKeys      []*keys.PrivateKey
 	RevocationThreshold int
+	// DeviceTrust are signed device trust files for updates.
+	DeviceTrust [][]byte
 	// Logger receives the log's logs (default: discarded).
 	Logger *slog.Logger
 }
@@ -309,7 +311,7 @@ func OpenLog(ctx context.Context, store log.Storage, o LogOptions) (*ledger.Ledg
 	return ledger.New(ctx, l, ledger.Config{
 		ReleaseKeys: ring, BuilderKeys: builders, RequireProvenance: o.RequireProvenance, Policy: o.Policy, Keyless: o.Keyless, LayoutKeys: o.LayoutKeys,
 		RevocationKeys: revokers, RevocationThreshold: o.RevocationThreshold,
-		Images: images, Blobs: blobs, Logger: o.Logger,
+		Images: images, Blobs: blobs, Logger: o.Logger, DeviceTrust: o.DeviceTrust,
 	})
 }
 

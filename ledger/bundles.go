@@ -209,12 +209,16 @@ func (l *Ledger) Bundle(ctx context.Context, d digest.Digest, index, from int64)
 	if rel.Index >= p.Size {
 		return nil, &PendingError{Image: d, Index: rel.Index, Size: p.Size}
 	}
-	return l.bundle(ctx, rel, p, from)
+	b, err := l.bundle(ctx, rel, p, from)
+	if err != nil {
+		return nil, err
+	}
+	return b.Marshal()
 }
 
 // bundle returns the bundle of release rel under the published checkpoint
 // p (see Bundle), which covers rel.
-func (l *Ledger) bundle(ctx context.Context, rel *Statement, p log.Published, from int64) ([]byte, error) {
+func (l *Ledger) bundle(ctx context.Context, rel *Statement, p log.Published, from int64) (*bundle.Bundle, error) {
 	entry := func(s *Statement) (bundle.Entry, error) {
 		tp, err := l.log.TLogProofUnder(ctx, s.Index, p)
 		if err != nil {
@@ -295,7 +299,7 @@ func (l *Ledger) bundle(ctx context.Context, rel *Statement, p log.Published, fr
 		}
 		b.Consistency = &bundle.Consistency{From: uint64(from), Hashes: hashes}
 	}
-	return b.Marshal()
+	return b, nil
 }
 
 // maxUpdateScan bounds the releases of a model that Update looks through,
@@ -311,7 +315,12 @@ const maxUpdateScan = 1000
 // The device judges it all again; this only saves it from fetching
 // bundles it would refuse. It returns a log.NotFoundError if there is
 // none.
-func (l *Ledger) Update(ctx context.Context, model, channel string, from int64) ([]byte, error) {
+//
+// With trustVersion non-negative (the version of the device's trust
+// file), the bundle also carries the device trust files the log serves
+// (Config.DeviceTrust) of higher versions, oldest first, as many as a
+// bundle holds.
+func (l *Ledger) Update(ctx context.Context, model, channel string, from, trustVersion int64) ([]byte, error) {
 	p := l.log.Published()
 	set := l.revs.set.Load()
 	var best *Statement
@@ -348,7 +357,18 @@ func (l *Ledger) Update(ctx context.Context, model, channel string, from int64) 
 	if best == nil {
 		return nil, log.NotFoundf("no release for model %q on channel %q is logged", model, channel)
 	}
-	return l.bundle(ctx, best, p, from)
+	b, err := l.bundle(ctx, best, p, from)
+	if err != nil {
+		return nil, err
+	}
+	if trustVersion >= 0 {
+		for _, tf := range l.deviceTrust {
+			if tf.Version > uint64(trustVersion) && len(b.Trust) < bundle.MaxTrustFiles {
+				b.Trust = append(b.Trust, tf.Signed)
+			}
+		}
+	}
+	return b.Marshal()
 }
 
 // newer reports whether release a is newer than b (both scanned newest

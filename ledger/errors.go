@@ -59,6 +59,7 @@ func classify(err error) class {
 		tooBig  *http.MaxBytesError
 		revoked *RevokedError
 		frozen  *FrozenError
+		deltaE  *DeltaError
 	)
 	switch {
 	case errors.As(err, &mErr):
@@ -71,6 +72,8 @@ func classify(err error) class {
 		return class{http.StatusServiceUnavailable, "error"}
 	case errors.As(err, &frozen):
 		return class{http.StatusGone, "frozen"}
+	case errors.As(err, &deltaE):
+		return class{http.StatusBadRequest, "error"}
 	case errors.As(err, &revoked):
 		// Before the policy violation it may unwrap to: the revocation
 		// is why.

@@ -2,6 +2,7 @@ package ledger
 
 import (
 	"bytes"
+	"context"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -9,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -47,6 +49,7 @@ func NewHandler(l *Ledger) http.Handler {
 	mux.HandleFunc(api.PathReleases, h.get(h.releases))
 	mux.HandleFunc(api.PathRevocations, h.get(h.revocations))
 	mux.HandleFunc(api.PathImages+"{digest}", h.image)
+	mux.HandleFunc(api.PathDeltas+"{digest}", h.delta)
 	mux.HandleFunc("/healthz", h.get(func(w http.ResponseWriter, r *http.Request) error {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, err := io.WriteString(w, "ok\n")
@@ -481,7 +484,11 @@ func (h *handler) update(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	b, err := h.l.Update(r.Context(), model, channel, from)
+	tv, err := optionalUint(r, "trust")
+	if err != nil {
+		return err
+	}
+	b, err := h.l.Update(r.Context(), model, channel, from, tv)
 	if err != nil {
 		return err
 	}
@@ -496,6 +503,16 @@ func writeBundle(w http.ResponseWriter, b []byte) error {
 }
 
 func (h *handler) image(w http.ResponseWriter, r *http.Request) {
+	h.content(w, r, h.l.OpenImage, h.l.PutImage)
+}
+
+func (h *handler) delta(w http.ResponseWriter, r *http.Request) {
+	h.content(w, r, h.l.OpenDelta, h.l.PutDelta)
+}
+
+// content serves a content-addressed resource: GET or HEAD with range
+// support, or PUT to store it.
+func (h *handler) content(w http.ResponseWriter, r *http.Request, open func(digest.Digest) (*os.File, error), put func(context.Context, digest.Digest, io.Reader) (bool, error)) {
 	d, err := parseDigest(r.PathValue("digest"))
 	if err != nil {
 		h.fail(w, r, err)
@@ -503,7 +520,7 @@ func (h *handler) image(w http.ResponseWriter, r *http.Request) {
 	}
 	switch r.Method {
 	case "GET", "HEAD":
-		f, err := h.l.OpenImage(d)
+		f, err := open(d)
 		if err != nil {
 			h.fail(w, r, err)
 			return
@@ -514,7 +531,7 @@ func (h *handler) image(w http.ResponseWriter, r *http.Request) {
 		http.ServeContent(w, r, "", time.Time{}, f)
 	case "PUT":
 		body := server.NewUpload(w, r)
-		created, err := h.l.PutImage(r.Context(), d, body)
+		created, err := put(r.Context(), d, body)
 		if err != nil {
 			if berr := body.Err(); berr != nil {
 				err = berr

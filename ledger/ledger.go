@@ -20,10 +20,13 @@
 package ledger
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"github.com/fwledger/fwledger/device/trust"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -65,6 +68,10 @@ type Config struct {
 	// release's created, a build's startedOn and finishedOn) may be, by the
 	// log's clock (default 10 minutes).
 	MaxClockSkew time.Duration
+	// DeviceTrust are signed device trust files (package device/trust)
+	// that the log hands devices with their updates (GET /v1/updates
+	// ?trust=N): devices verify them against the trust file they hold.
+	DeviceTrust [][]byte
 	// Images stores firmware images by digest; nil disables image upload.
 	Images *cas.Store
 	// Blobs stores Sigstore bundles too large for a tile entry, by digest;
@@ -84,8 +91,10 @@ type Ledger struct {
 	cfg    Config
 	logger *slog.Logger
 	// policy judges releases: Config.Policy, or the one rule of the keys.
-	policy  *provenance.Policy
-	metrics *metrics
+	policy *provenance.Policy
+	// deviceTrust are Config.DeviceTrust, parsed, by version.
+	deviceTrust []*trust.File
+	metrics     *metrics
 	// inflight serializes submissions of one statement (see addAll).
 	inflight keyLock
 	// signerCache holds the signers of logged entries by index, and
@@ -128,6 +137,14 @@ func New(ctx context.Context, lg *log.Log, cfg Config) (*Ledger, error) {
 	if n := cfg.RevocationKeys.Len(); n > 0 && l.cfg.RevocationThreshold > n {
 		return nil, fmt.Errorf("ledger: the revocation threshold %d is more than the %d revocation keys", l.cfg.RevocationThreshold, n)
 	}
+	for i, signed := range cfg.DeviceTrust {
+		tf, err := trust.Parse(ctx, signed)
+		if err != nil {
+			return nil, fmt.Errorf("ledger: device trust file %d: %w", i, err)
+		}
+		l.deviceTrust = append(l.deviceTrust, tf)
+	}
+	slices.SortFunc(l.deviceTrust, func(a, b *trust.File) int { return cmp.Compare(a.Version, b.Version) })
 	if err := l.reindex(ctx); err != nil {
 		return nil, err
 	}

@@ -290,11 +290,15 @@ func (c *Client) BundleFrom(ctx context.Context, d digest.Digest, index, from in
 
 // Update fetches the bundle of the newest eligible release for a hardware
 // model on a channel, with the consistency proof from tree size from if
-// from is non-negative (GET /v1/updates).
-func (c *Client) Update(ctx context.Context, model, channel string, from int64) ([]byte, error) {
+// from is non-negative, and the device trust files of versions above
+// trustVersion if it is non-negative (GET /v1/updates).
+func (c *Client) Update(ctx context.Context, model, channel string, from, trustVersion int64) ([]byte, error) {
 	q := url.Values{"model": {model}, "channel": {channel}}
 	if from >= 0 {
 		q.Set("from", strconv.FormatInt(from, 10))
+	}
+	if trustVersion >= 0 {
+		q.Set("trust", strconv.FormatInt(trustVersion, 10))
 	}
 	return c.do(ctx, "GET", api.PathUpdates+"?"+q.Encode(), nil, "")
 }
@@ -302,6 +306,13 @@ func (c *Client) Update(ctx context.Context, model, channel string, from int64) 
 // PutImage uploads the image with digest d.
 func (c *Client) PutImage(ctx context.Context, d digest.Digest, image io.Reader) error {
 	_, err := c.do(ctx, "PUT", api.PathImages+d.String(), image, "application/octet-stream")
+	return err
+}
+
+// PutDelta uploads a delta update (package delta) to the image with
+// digest target, from the base image its release names.
+func (c *Client) PutDelta(ctx context.Context, target digest.Digest, d io.Reader) error {
+	_, err := c.do(ctx, "PUT", api.PathDeltas+target.String(), d, "application/octet-stream")
 	return err
 }
 

@@ -70,6 +70,7 @@ func serve(args []string, _, stderr io.Writer) int {
 		builderKeys cli.Strings
 		layoutKeys  cli.Strings
 		revokeKeys  cli.Strings
+		deviceTrust cli.Strings
 		revokeK     = fs.Int("revocation-threshold", 1, "how many distinct --revocation-keys must sign a revocation")
 		successor   = fs.String("successor", "", "FREEZE the log: the public key `file` of the log it hands over to (a new origin); the log logs the handover, takes no more entries, names the successor in its checkpoints, and keeps serving reads")
 		requireProv = fs.Bool("require-provenance", true, "refuse releases that endorse no provenance; set false only for a log migrating from unattested releases")
@@ -95,6 +96,7 @@ func serve(args []string, _, stderr io.Writer) int {
 	fs.Var(&releaseKeys, "release-keys", "release public key `file` whose signatures the log accepts (repeatable)")
 	fs.Var(&builderKeys, "builder-keys", "builder public key `file` whose provenance the log accepts (repeatable)")
 	fs.Var(&layoutKeys, "layout-keys", "public key `file` whose in-toto layouts the log accepts (repeatable)")
+	fs.Var(&deviceTrust, "device-trust", "a signed device trust `file` to hand devices with their updates (GET /v1/updates?trust=N; repeatable)")
 	fs.Var(&revokeKeys, "revocation-keys", "revocation public key `file`: --revocation-threshold of them sign a revocation the log accepts (repeatable; or the policy's revocation section)")
 	fs.Var(&uploadRate, "upload-min-rate", "least rate, in bytes per second, an image upload must keep up after --body-timeout, e.g. 64KiB")
 	fs.Usage = func() {
@@ -303,7 +305,16 @@ func serve(args []string, _, stderr io.Writer) int {
 	if err != nil {
 		return fail("refusing to start", err)
 	}
+	var trustFiles [][]byte
+	for _, p := range deviceTrust {
+		data, err := os.ReadFile(p)
+		if err != nil {
+			return fail("invalid --device-trust", err)
+		}
+		trustFiles = append(trustFiles, data)
+	}
 	led, err := ledger.New(ctx, l, ledger.Config{
+		DeviceTrust:         trustFiles,
 		ReleaseKeys:         ring,
 		BuilderKeys:         builders,
 		RequireProvenance:   *requireProv,
