@@ -494,3 +494,16 @@ func TestAttacks(t *testing.T) {
 		sameSnapshot(t, before, w.snapshot(t))
 	})
 }
+
+func updateRelease(t *testing.T, b []byte) (*bundle.Bundle, *provenance.Release) {
+	t.Helper()
+	bd, err := bundle.Parse(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := provenance.ParseEntry(bd.Release.Bytes())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return bd, e.Release
+}

@@ -18,7 +18,7 @@ const (
 	ReasonRevoked    = "revoked"    // a revoked key or release, or a revocation left out
 	ReasonProvenance = "provenance" // provenance missing or outside the policy
 	ReasonTarget     = "target"     // another model or channel
-	ReasonDigest     = "digest"     // the image is not the released one
+	ReasonDigest     = "digest"     // the image is not the released one, or a delta is corrupt
 	ReasonSize       = "size"       // a download larger than the release says
 	ReasonTrust      = "trust"      // a trust file refused, or expired
 	ReasonBundle     = "bundle"     // a malformed bundle
@@ -51,6 +51,7 @@ func Reason(err error) string {
 		target     *client.TargetError
 		ttarget    *trust.TargetError
 		dig        *client.DigestError
+		deltaErr   *DeltaError
 		size       *SizeError
 		tr         *trust.Error
 		expired    *ExpiredError
@@ -77,7 +78,7 @@ func Reason(err error) string {
 		return ReasonTarget
 	case errors.As(err, &size):
 		return ReasonSize
-	case errors.As(err, &dig):
+	case errors.As(err, &dig), errors.As(err, &deltaErr):
 		return ReasonDigest
 	case errors.As(err, &tr), errors.As(err, &expired):
 		return ReasonTrust
