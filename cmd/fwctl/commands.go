@@ -442,6 +442,7 @@ func submit(ctx context.Context, e *env, args []string) error {
 			"With --image, uploads the image to the log's image store after the release is logged.")
 	logURL := fs.String("log", "", "log base `URL`, e.g. http://127.0.0.1:8080")
 	image := fs.String("image", "", "image `file` to upload after the releases")
+	deltaFile := fs.String("delta", "", "delta update `file` to the image (fwctl delta) to upload after it")
 	timeout := fs.Duration("timeout", time.Minute, "timeout per request")
 	if err := parse(e, fs, args); err != nil {
 		return err
@@ -454,6 +455,9 @@ func submit(ctx context.Context, e *env, args []string) error {
 	}
 	if err := noFlagsAfter(fs); err != nil {
 		return err
+	}
+	if *deltaFile != "" && *image == "" {
+		return &usageError{msg: "--delta needs --image, the image it is a delta to"}
 	}
 	lc, err := newLogClient(*logURL)
 	if err != nil {
@@ -518,6 +522,21 @@ func submit(ctx context.Context, e *env, args []string) error {
 			return fmt.Errorf("uploading %s: %w", *image, err)
 		}
 		fmt.Fprintf(e.stderr, "uploaded %s as %s\n", *image, d)
+	}
+	if *deltaFile != "" {
+		d, _, err := hashFile(*image)
+		if err != nil {
+			return err
+		}
+		f, err := os.Open(*deltaFile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := lc.PutDelta(ctx, d, f); err != nil {
+			return fmt.Errorf("uploading %s: %w", *deltaFile, err)
+		}
+		fmt.Fprintf(e.stderr, "uploaded %s as the delta to %s\n", *deltaFile, d)
 	}
 	return nil
 }

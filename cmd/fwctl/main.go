@@ -29,7 +29,9 @@ Usage:
   fwctl revoke key --key-id ID --from-index N --reason R --key K --out FILE
   fwctl revoke release (--image F | --image-digest D) --reason R --key K --out FILE
                                                   sign a revocation with revocation keys
-  fwctl submit   --log URL FILE...                submit envelopes to a log (stderr names the release's index)
+  fwctl submit   --log URL [--image F] [--delta F] FILE...
+                                                  submit envelopes to a log (stderr names the release's index),
+                                                  then upload the image and a delta update to it
   fwctl bundle   --log URL --image F [--index N] --out FILE
                                                   wait until a checkpoint covers a release, fetch its proof bundle
   fwctl verify   (--log-key K | --witness-policy W) (--release-keys K --builder-keys K [--threshold N] | --policy P)
@@ -41,6 +43,11 @@ Usage:
                                                   summarize provenance: builder, source, commit, times, reproducibility
   fwctl policy check --policy P (--bundle B | RELEASE [PROVENANCE...]) [--model M]
                                                   explain, rule by rule, why a release passes or fails a policy
+  fwctl trust init --witness-policy W --policy P --model M --channel C --root-key K [--key K] --out FILE
+                                                  write (and sign) a device trust file
+  fwctl trust sign --in FILE --key K --out FILE   sign a trust file with root keys (or add signatures)
+  fwctl trust show FILE                           verify a signed trust file and summarize it
+  fwctl delta --base F --target F --out FILE      make a delta update from one image to another
   fwctl help                                      show this help
 
 Run "fwctl <command> --help" for a command's flags. Every --key K is a private key file
@@ -75,6 +82,8 @@ var commands = map[string]command{
 	"bundle":     {fetchBundle, "fetch a proof bundle"},
 	"verify":     {verify, "verify a bundle and image"},
 	"checkpoint": {checkpointCmd, "fetch and verify a log's checkpoint"},
+	"trust":      {trustCmd, "make and sign device trust files"},
+	"delta":      {deltaCmd, "make a delta update"},
 }
 
 // env is what a command talks to.
