@@ -102,6 +102,10 @@ func validName(s string) bool {
 	return len(s) <= MaxFieldLength && nameRE.MatchString(s)
 }
 
+// ValidName reports whether s is a valid hardware model or channel name: at
+// most MaxFieldLength bytes of [A-Za-z0-9][A-Za-z0-9._:/@+-]*.
+func ValidName(s string) bool { return validName(s) }
+
 // ValidVersion reports whether v is a full semantic version such as 1.4.0 or
 // 2.0.0-rc.1+build.5.
 func ValidVersion(v string) bool {
