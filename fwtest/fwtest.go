@@ -176,6 +176,10 @@ var (
 	WitnessB = Key("witness-b.example.org")
 	WitnessC = Key("witness-c.example.org")
 	WitnessD = Key("witness-d.example.org")
+	// Device1 and Device2 are devices' own keys, which sign their outcome
+	// reports (package report).
+	Device1 = Key("dev-0001.acme.example")
+	Device2 = Key("dev-0002.acme.example")
 )
 
 // Log is a running log for tests: the ledger, and the log mechanism under

@@ -296,6 +296,7 @@ func build(root string) (files, error) {
 	for name, body := range witnessRequests(st) {
 		corpus("witness", "FuzzParseAddCheckpoint", name, body)
 	}
+	reportSeeds(st, corpus)
 	return out, nil
 }
 

@@ -62,6 +62,15 @@ var importRules = []importRule{
 		},
 	},
 	{
+		why:      "device reports are signed and verified by devices and auditors: pure, no network, storage or cgo",
+		packages: []string{"report"},
+		forbidden: []string{
+			"net/http", "database/sql", "github.com/mattn/go-sqlite3", "github.com/prometheus/client_golang/prometheus",
+			module + "log", module + "ledger", module + "logclient", module + "client", module + "internal/server", module + "cas",
+			module + "report/sqlite", module + "internal/sqlitedb",
+		},
+	},
+	{
 		why:       "tlog-policy verification is pure",
 		packages:  []string{"tlogpolicy"},
 		forbidden: []string{"net/http", "database/sql", module + "client", module + "provenance", module + "keys"},
@@ -86,7 +95,7 @@ var importRules = []importRule{
 	},
 	{
 		why:      "PKCS #11 (cgo and a token's module) is linked only into the commands that sign",
-		packages: []string{"client", "tlogpolicy", "keys", "provenance", "witness", "log", "ledger", "logclient", "fwtest"},
+		packages: []string{"client", "tlogpolicy", "keys", "provenance", "report", "witness", "log", "ledger", "logclient", "fwtest"},
 		forbidden: []string{
 			module + "keys/pkcs11/...", "github.com/miekg/pkcs11", "github.com/ThalesGroup/crypto11",
 		},
@@ -168,7 +177,7 @@ func TestPureVerifierBuildsWithoutCgo(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds packages")
 	}
-	for _, pkg := range []string{"client", "tlogpolicy", "delta", "cmd/fwctl"} {
+	for _, pkg := range []string{"client", "tlogpolicy", "delta", "report", "cmd/fwctl"} {
 		cmd := exec.Command("go", "build", "-o", os.DevNull, module+pkg)
 		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 		if out, err := cmd.CombinedOutput(); err != nil {
