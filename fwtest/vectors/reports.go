@@ -76,7 +76,9 @@ func reportSeeds(t *seedTB, corpus func(pkg, target, name string, data []byte)) 
 	} {
 		corpus("report", "FuzzParsePayload", name, []byte(p))
 	}
-	vkey := func(k *keys.PrivateKey) string { return string(must(func() ([]byte, error) { v, err := k.Public().VerifierKey(); return []byte(v), err }())) }
+	vkey := func(k *keys.PrivateKey) string {
+		return string(must(func() ([]byte, error) { v, err := k.Public().VerifierKey(); return []byte(v), err }()))
+	}
 	corpus("report", "FuzzParseDevices", "two-devices", []byte(fmt.Sprintf("# acme-x1 fleet\n%s\n\n  # batch 2\n\t%s  \n", vkey(fwtest.Device1), vkey(fwtest.Device2))))
 	corpus("report", "FuzzParseDevices", "twice", []byte(vkey(fwtest.Device1)+"\n"+vkey(fwtest.Device1)+"\n"))
 }

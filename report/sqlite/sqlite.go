@@ -1,0 +1,271 @@
+// Package sqlite stores device reports (package report) in a SQLite
+// database of their own, beside the log's in its data directory: reports
+// never enter the log's tables or its Merkle tree.
+//
+// The store keeps each report's exact envelope bytes as received, and
+// beside them the columns reports are found and counted by: the device,
+// the outcome and reason, the image, the device's time, the time received,
+// and whether the report's checkpoint is a fork of the log. It keeps the
+// newest MaxPerDevice reports of each device, by the device's time, and
+// reports of at most MaxDevices devices. Writes are durable when they
+// return (package sqlitedb: WAL, synchronous=FULL, one writer).
+package sqlite
+
+import (
+	"context"
+	"crypto/sha256"
+	"database/sql"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"time"
+
+	"github.com/fwledger/fwledger/internal/sqlitedb"
+	"github.com/fwledger/fwledger/report"
+)
+
+// DatabaseFile and LockFile are the store's files in the data directory.
+const (
+	DatabaseFile = "reports.db"
+	LockFile     = "reports.lock"
+)
+
+// Default limits.
+const (
+	// DefaultMaxPerDevice is how many reports of one device are kept.
+	DefaultMaxPerDevice = 1000
+	// DefaultMaxDevices is how many devices' reports are kept.
+	DefaultMaxDevices = report.MaxDevices
+)
+
+// Options are the store's limits.
+type Options struct {
+	// MaxPerDevice is how many reports of one device are kept, the newest
+	// by the device's time (default DefaultMaxPerDevice).
+	MaxPerDevice int
+	// MaxDevices is how many devices' reports are kept (default
+	// DefaultMaxDevices); the reports of a further device are refused.
+	MaxDevices int
+}
+
+const schema = `
+CREATE TABLE IF NOT EXISTS reports (
+	id       INTEGER PRIMARY KEY AUTOINCREMENT, -- never reused, so that "after" paging never misses a report
+	device   TEXT NOT NULL,    -- the device's DSSE key ID
+	payload  BLOB NOT NULL,    -- SHA-256 of the signed payload: one report, whatever its envelope
+	time     INTEGER NOT NULL, -- the device's time of the report, Unix milliseconds
+	received INTEGER NOT NULL, -- when the log stored it, Unix milliseconds
+	outcome  TEXT NOT NULL,
+	reason   TEXT NOT NULL,
+	image    TEXT NOT NULL,    -- sha256:<hex>
+	fork     INTEGER NOT NULL, -- 1 if its checkpoint is a fork of the log
+	envelope BLOB NOT NULL     -- the exact bytes received
+);
+CREATE UNIQUE INDEX IF NOT EXISTS reports_payload ON reports (device, payload);
+CREATE INDEX IF NOT EXISTS reports_device ON reports (device, time, id);
+CREATE INDEX IF NOT EXISTS reports_outcome ON reports (outcome, id);
+CREATE INDEX IF NOT EXISTS reports_fork ON reports (id) WHERE fork;
+CREATE TABLE IF NOT EXISTS devices (
+	device  TEXT PRIMARY KEY,
+	reports INTEGER NOT NULL -- how many of its reports are kept
+) WITHOUT ROWID;
+`
+
+// A Store is the report database.
+type Store struct {
+	db   *sqlitedb.DB
+	opts Options
+}
+
+// Open opens (creating if needed) the report database in dir.
+func Open(ctx context.Context, dir string, o Options) (*Store, error) {
+	if o.MaxPerDevice <= 0 {
+		o.MaxPerDevice = DefaultMaxPerDevice
+	}
+	if o.MaxDevices <= 0 {
+		o.MaxDevices = DefaultMaxDevices
+	}
+	db, err := sqlitedb.Open(ctx, dir, DatabaseFile, LockFile, sqlitedb.Options{Readers: 2})
+	if err != nil {
+		return nil, err
+	}
+	if _, err := db.W.ExecContext(ctx, schema); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("couldn't create the report database %s: %w", filepath.Join(dir, DatabaseFile), err)
+	}
+	return &Store{db: db, opts: o}, nil
+}
+
+// Close closes the database.
+func (s *Store) Close() error { return s.db.Close() }
+
+// A Report is a report to store, or one stored.
+type Report struct {
+	// ID is the report's number, given when stored: increasing, never
+	// reused.
+	ID uint64
+	// Envelope is the parsed report: its exact bytes as received (Data),
+	// its payload and what it says.
+	*report.Envelope
+	// Received is when the log stored it (to the millisecond).
+	Received time.Time
+	// Fork is set when the report's checkpoint is signed by the log with
+	// a root hash other than the log's tree of that size.
+	Fork bool
+}
+
+// A StaleError reports a report of a device whose MaxPerDevice reports
+// kept are all newer, by the device's time: it would be the first to go.
+type StaleError struct {
+	Device string
+	// Time is the report's; Oldest the oldest kept report's.
+	Time, Oldest time.Time
+	Max          int
+}
+
+func (e *StaleError) Error() string {
+	return fmt.Sprintf("the report (of %s) is older than every one of the %d reports kept for device %s (the oldest is of %s)",
+		e.Time.UTC().Format(time.RFC3339), e.Max, e.Device, e.Oldest.UTC().Format(time.RFC3339))
+}
+
+// A DevicesFullError reports a report of a new device when the store holds
+// reports of MaxDevices devices.
+type DevicesFullError struct{ Max int }
+
+func (e *DevicesFullError) Error() string {
+	return fmt.Sprintf("the log holds reports of %d devices, the most it keeps", e.Max)
+}
+
+// Add stores r (its ID is ignored) and returns its ID, or, if the
+// device's report with the same payload is stored, that one's ID with dup
+// set: one report has one envelope (package report, "Replays"). When the
+// device has MaxPerDevice reports, its oldest (by the device's time, then
+// ID) is removed; a report older than all of them is refused with a
+// *StaleError. A report of a device beyond MaxDevices is refused with a
+// *DevicesFullError.
+func (s *Store) Add(ctx context.Context, r *Report) (id uint64, dup bool, err error) {
+	defer sqlitedb.WrapOS(&err)
+	rep := r.Report
+	payload := sha256.Sum256(r.Payload)
+	tx, err := s.db.W.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, false, err
+	}
+	defer tx.Rollback()
+	switch err := tx.QueryRowContext(ctx, `SELECT id FROM reports WHERE device = ? AND payload = ?`, rep.Device, payload[:]).Scan(&id); {
+	case err == nil:
+		return id, true, nil
+	case !errors.Is(err, sql.ErrNoRows):
+		return 0, false, err
+	}
+	var kept int
+	switch err := tx.QueryRowContext(ctx, `SELECT reports FROM devices WHERE device = ?`, rep.Device).Scan(&kept); {
+	case errors.Is(err, sql.ErrNoRows):
+		var n int
+		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM devices`).Scan(&n); err != nil {
+			return 0, false, err
+		}
+		if n >= s.opts.MaxDevices {
+			return 0, false, &DevicesFullError{Max: s.opts.MaxDevices}
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO devices (device, reports) VALUES (?, 0)`, rep.Device); err != nil {
+			return 0, false, err
+		}
+	case err != nil:
+		return 0, false, err
+	}
+	t := rep.Time.UnixMilli()
+	if kept >= s.opts.MaxPerDevice {
+		var oldID, oldTime int64
+		if err := tx.QueryRowContext(ctx, `SELECT id, time FROM reports WHERE device = ? ORDER BY time, id LIMIT 1`, rep.Device).Scan(&oldID, &oldTime); err != nil {
+			return 0, false, err
+		}
+		if t < oldTime {
+			return 0, false, &StaleError{Device: rep.Device, Time: rep.Time, Oldest: time.UnixMilli(oldTime), Max: s.opts.MaxPerDevice}
+		}
+		// Over the cap (a lowered MaxPerDevice) by more than one: remove
+		// the oldest until one is free.
+		res, err := tx.ExecContext(ctx, `DELETE FROM reports WHERE id IN (SELECT id FROM reports WHERE device = ? ORDER BY time, id LIMIT ?)`,
+			rep.Device, kept-s.opts.MaxPerDevice+1)
+		if err != nil {
+			return 0, false, err
+		}
+		n, _ := res.RowsAffected()
+		kept -= int(n)
+	}
+	res, err := tx.ExecContext(ctx, `INSERT INTO reports (device, payload, time, received, outcome, reason, image, fork, envelope) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		rep.Device, payload[:], t, r.Received.UnixMilli(), string(rep.Outcome), string(rep.Reason), rep.Image.String(), r.Fork, r.Data)
+	if err != nil {
+		return 0, false, err
+	}
+	last, err := res.LastInsertId()
+	if err != nil {
+		return 0, false, err
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE devices SET reports = ? WHERE device = ?`, kept+1, rep.Device); err != nil {
+		return 0, false, err
+	}
+	if err := tx.Commit(); err != nil {
+		return 0, false, err
+	}
+	return uint64(last), false, nil
+}
+
+// A Query selects reports: those after ID After, of Device and with
+// Outcome when not empty, at most Limit of them (at least 1), in ID order.
+type Query struct {
+	After   uint64
+	Device  string
+	Outcome report.Outcome
+	Limit   int
+}
+
+// List returns the reports q selects, and whether there are more.
+func (s *Store) List(ctx context.Context, q Query) (out []Report, more bool, err error) {
+	defer sqlitedb.WrapOS(&err)
+	limit := max(q.Limit, 1)
+	query := `SELECT id, received, fork, envelope FROM reports WHERE id > ?`
+	args := []any{int64(min(q.After, 1<<63-1))}
+	if q.Device != "" {
+		query += ` AND device = ?`
+		args = append(args, q.Device)
+	}
+	if q.Outcome != "" {
+		query += ` AND outcome = ?`
+		args = append(args, string(q.Outcome))
+	}
+	query += ` ORDER BY id LIMIT ?`
+	args = append(args, limit+1)
+	rows, err := s.db.R.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, false, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var (
+			r        Report
+			received int64
+			data     []byte
+		)
+		if err := rows.Scan(&r.ID, &received, &r.Fork, &data); err != nil {
+			return nil, false, err
+		}
+		if len(out) == limit {
+			more = true
+			break
+		}
+		if r.Envelope, err = report.Parse(data); err != nil {
+			return nil, false, fmt.Errorf("stored report %d does not parse: %w", r.ID, err)
+		}
+		r.Received = time.UnixMilli(received)
+		out = append(out, r)
+	}
+	return out, more, rows.Err()
+}
+
+// Devices returns how many devices have reports kept.
+func (s *Store) Devices(ctx context.Context) (n int, err error) {
+	defer sqlitedb.WrapOS(&err)
+	err = s.db.R.QueryRowContext(ctx, `SELECT count(*) FROM devices`).Scan(&n)
+	return n, err
+}
