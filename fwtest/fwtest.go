@@ -21,7 +21,10 @@ import (
 	"github.com/fwledger/fwledger/log"
 	"github.com/fwledger/fwledger/log/sqlite"
 	"github.com/fwledger/fwledger/provenance"
+	"github.com/fwledger/fwledger/report"
+	reportsqlite "github.com/fwledger/fwledger/report/sqlite"
 	"github.com/fwledger/fwledger/tiles"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/secure-systems-lab/go-securesystemslib/dsse"
 	flog "github.com/transparency-dev/formats/log"
 	"github.com/transparency-dev/formats/proof"
@@ -193,6 +196,9 @@ type Log struct {
 	URL    string
 	cancel context.CancelFunc
 	done   chan error
+
+	// Reports is the report store, with LogOptions.Devices.
+	Reports *reportsqlite.Store
 }
 
 // LogOptions adjusts a test log.
@@ -221,8 +227,17 @@ type LogOptions struct {
 	RevocationThreshold int
 	// DeviceTrust are signed device trust files for updates.
 	DeviceTrust [][]byte
+	// Devices are the devices whose reports the log takes; nil takes none
+	// (an empty, non-nil slice takes reports and knows no device).
+	// StartLog opens the report store in Dir with ReportOptions.
+	Devices       []*keys.PrivateKey
+	ReportOptions reportsqlite.Options
+	// Reports is the report store OpenLog gives the ledger with Devices.
+	Reports *reportsqlite.Store
 	// Logger receives the log's logs (default: discarded).
 	Logger *slog.Logger
+	// Registerer receives the ledger's metrics (default: not registered).
+	Registerer prometheus.Registerer
 }
 
 // StartLog starts a log on SQLite in a temporary directory with an HTTP
@@ -243,12 +258,21 @@ func StartLog(t testing.TB, o LogOptions) *Log {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if o.Devices != nil && o.Reports == nil {
+		if o.Reports, err = reportsqlite.Open(ctx, o.Dir, o.ReportOptions); err != nil {
+			store.Close()
+			t.Fatal(err)
+		}
+	}
 	l, err := OpenLog(ctx, store, o)
 	if err != nil {
 		store.Close()
+		if o.Reports != nil {
+			o.Reports.Close()
+		}
 		t.Fatal(err)
 	}
-	tl := &Log{Ledger: l, Log: l.Log(), Store: store, Dir: o.Dir, done: make(chan error, 1)}
+	tl := &Log{Ledger: l, Log: l.Log(), Store: store, Reports: o.Reports, Dir: o.Dir, done: make(chan error, 1)}
 	var rctx context.Context
 	rctx, tl.cancel = context.WithCancel(ctx)
 	go func() { tl.done <- tl.Log.Run(rctx) }()
@@ -312,10 +336,20 @@ func OpenLog(ctx context.Context, store log.Storage, o LogOptions) (*ledger.Ledg
 	if err != nil {
 		return nil, err
 	}
+	var devices *report.Devices
+	if o.Devices != nil {
+		var pubs []*keys.PublicKey
+		for _, k := range o.Devices {
+			pubs = append(pubs, k.Public())
+		}
+		if devices, err = report.NewDevices(pubs...); err != nil {
+			return nil, err
+		}
+	}
 	return ledger.New(ctx, l, ledger.Config{
 		ReleaseKeys: ring, BuilderKeys: builders, RequireProvenance: o.RequireProvenance, Policy: o.Policy, Keyless: o.Keyless, LayoutKeys: o.LayoutKeys,
 		RevocationKeys: revokers, RevocationThreshold: o.RevocationThreshold,
-		Images: images, Blobs: blobs, Logger: o.Logger, DeviceTrust: o.DeviceTrust,
+		Images: images, Blobs: blobs, Devices: devices, Reports: o.Reports, Logger: o.Logger, Registerer: o.Registerer, DeviceTrust: o.DeviceTrust,
 	})
 }
 
@@ -340,6 +374,11 @@ func (l *Log) Stop(t testing.TB) {
 	l.cancel = nil
 	if err := l.Store.Close(); err != nil {
 		t.Errorf("closing storage: %v", err)
+	}
+	if l.Reports != nil {
+		if err := l.Reports.Close(); err != nil {
+			t.Errorf("closing the report store: %v", err)
+		}
 	}
 }
 

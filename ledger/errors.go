@@ -60,8 +60,11 @@ func classify(err error) class {
 		revoked *RevokedError
 		frozen  *FrozenError
 		deltaE  *DeltaError
+		decided *classifiedError
 	)
 	switch {
+	case errors.As(err, &decided):
+		return decided.c
 	case errors.As(err, &mErr):
 		return class{http.StatusMethodNotAllowed, "error"}
 	case errors.As(err, &stErr2):

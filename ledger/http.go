@@ -50,6 +50,7 @@ func NewHandler(l *Ledger) http.Handler {
 	mux.HandleFunc(api.PathRevocations, h.get(h.revocations))
 	mux.HandleFunc(api.PathImages+"{digest}", h.image)
 	mux.HandleFunc(api.PathDeltas+"{digest}", h.delta)
+	mux.HandleFunc(api.PathReports, h.deviceReports)
 	mux.HandleFunc("/healthz", h.get(func(w http.ResponseWriter, r *http.Request) error {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, err := io.WriteString(w, "ok\n")

@@ -35,6 +35,8 @@ import (
 	"github.com/fwledger/fwledger/keys"
 	"github.com/fwledger/fwledger/log"
 	"github.com/fwledger/fwledger/provenance"
+	"github.com/fwledger/fwledger/report"
+	reportsqlite "github.com/fwledger/fwledger/report/sqlite"
 	lru "github.com/hashicorp/golang-lru/v2"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -78,6 +80,11 @@ type Config struct {
 	// the log then logs a provenance.Reference in their place. Nil refuses
 	// them.
 	Blobs *cas.Store
+	// Devices are the devices whose outcome reports the log takes, and
+	// Reports keeps them (see AddReport). Without Devices, the log takes
+	// no reports.
+	Devices *report.Devices
+	Reports *reportsqlite.Store
 
 	// Logger receives structured logs (default slog.Default()).
 	Logger *slog.Logger
@@ -108,6 +115,8 @@ type Ledger struct {
 	// are sequenced, Freeze for writing: no entry follows the handover.
 	frozen   atomic.Pointer[string]
 	freezeMu sync.RWMutex
+	// reports is nil when the log takes no device reports.
+	reports *deviceReports
 }
 
 // New returns the ledger over lg, a log not yet running: it first brings
@@ -145,6 +154,10 @@ func New(ctx context.Context, lg *log.Log, cfg Config) (*Ledger, error) {
 		l.deviceTrust = append(l.deviceTrust, tf)
 	}
 	slices.SortFunc(l.deviceTrust, func(a, b *trust.File) int { return cmp.Compare(a.Version, b.Version) })
+	var err error
+	if l.reports, err = newDeviceReports(cfg, lg); err != nil {
+		return nil, err
+	}
 	if err := l.reindex(ctx); err != nil {
 		return nil, err
 	}

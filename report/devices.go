@@ -5,12 +5,13 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/fwledger/fwledger/api"
 	"github.com/fwledger/fwledger/keys"
 )
 
 // MaxDevices is the most devices a log takes reports from, and the most
 // keys a device key file lists.
-const MaxDevices = 100_000
+const MaxDevices = api.ReportDevices
 
 // MaxDevicesFileSize is the largest device key file read: MaxDevices keys
 // of about 100 bytes each, and comments.

@@ -52,6 +52,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/fwledger/fwledger/api"
 	"github.com/fwledger/fwledger/digest"
 	"github.com/fwledger/fwledger/internal/strictjson"
 	"github.com/fwledger/fwledger/keys"
@@ -65,7 +66,7 @@ const PayloadType = "application/vnd.fwledger.device-report.v1+json"
 // Limits.
 const (
 	// MaxSize is the largest report envelope.
-	MaxSize = 16 << 10
+	MaxSize = api.MaxReportSize
 	// MaxDetail is the longest detail, in bytes.
 	MaxDetail = 512
 	// MaxCheckpoint is the longest checkpoint, in bytes, with its
@@ -193,7 +194,8 @@ type Report struct {
 // its limit.
 type FieldError struct {
 	// Field is the field's JSON name ("outcome"), "payload" for the
-	// payload as a whole, or "signatures" for the envelope's signatures.
+	// payload as a whole, "signatures" for the envelope's signatures, or
+	// "envelope" for an envelope not in the canonical encoding.
 	Field string
 	Err   error
 }
@@ -492,8 +494,9 @@ type Envelope struct {
 // Parse parses a report envelope: at most MaxSize bytes, a DSSE envelope
 // in the canonical encoding with PayloadType and one signature, whose keyid
 // is the report's device, over a valid report. It checks no signature.
-// Errors are a *SizeError, a *FieldError, or provenance's
-// *EnvelopeError, *PayloadTypeError and *NonCanonicalError.
+// Errors are a *SizeError, a *FieldError (naming "envelope" for one not in
+// the canonical encoding), or provenance's *EnvelopeError and
+// *PayloadTypeError.
 func Parse(data []byte) (*Envelope, error) {
 	if len(data) > MaxSize {
 		return nil, &SizeError{Size: len(data)}
@@ -503,6 +506,10 @@ func Parse(data []byte) (*Envelope, error) {
 		return nil, err
 	}
 	if err := provenance.CheckCanonical(data, env); err != nil {
+		var nc *provenance.NonCanonicalError
+		if errors.As(err, &nc) {
+			return nil, fieldErr("envelope", "not in the canonical encoding (docs/FORMATS.md, \"Canonical envelope\"): %s; report.Sign writes it", nc.Reason)
+		}
 		return nil, err
 	}
 	if n := len(env.Signatures); n != 1 {

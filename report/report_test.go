@@ -167,7 +167,7 @@ func TestVerifyRefusals(t *testing.T) {
 			env, _ := provenance.Sign(ctx, body, s)
 			return env
 		}(), ring(t, device), new(*provenance.PayloadTypeError)},
-		{"not canonical", append(bytes.Clone(good), '\n'), ring(t, device), new(*provenance.NonCanonicalError)},
+		{"not canonical", append(bytes.Clone(good), '\n'), ring(t, device), new(*report.FieldError)},
 		{"two signatures", func() []byte {
 			var two dsse.Envelope
 			json.Unmarshal(resign(other, body), &two)

@@ -20,6 +20,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/fwledger/fwledger/api"
 	"github.com/fwledger/fwledger/internal/sqlitedb"
 	"github.com/fwledger/fwledger/report"
 )
@@ -33,7 +34,7 @@ const (
 // Default limits.
 const (
 	// DefaultMaxPerDevice is how many reports of one device are kept.
-	DefaultMaxPerDevice = 1000
+	DefaultMaxPerDevice = api.ReportsPerDevice
 	// DefaultMaxDevices is how many devices' reports are kept.
 	DefaultMaxDevices = report.MaxDevices
 )
@@ -209,6 +210,20 @@ func (s *Store) Add(ctx context.Context, r *Report) (id uint64, dup bool, err er
 		return 0, false, err
 	}
 	return uint64(last), false, nil
+}
+
+// Find returns the ID of the stored report of e's device with e's payload,
+// if there is one.
+func (s *Store) Find(ctx context.Context, e *report.Envelope) (id uint64, ok bool, err error) {
+	defer sqlitedb.WrapOS(&err)
+	payload := sha256.Sum256(e.Payload)
+	switch err := s.db.R.QueryRowContext(ctx, `SELECT id FROM reports WHERE device = ? AND payload = ?`, e.Report.Device, payload[:]).Scan(&id); {
+	case errors.Is(err, sql.ErrNoRows):
+		return 0, false, nil
+	case err != nil:
+		return 0, false, err
+	}
+	return id, true, nil
 }
 
 // A Query selects reports: those after ID After, of Device and with
