@@ -37,6 +37,8 @@ import (
 	"github.com/fwledger/fwledger/log/sqlite"
 	"github.com/fwledger/fwledger/provenance"
 	"github.com/fwledger/fwledger/provenance/keyless"
+	"github.com/fwledger/fwledger/report"
+	reportsqlite "github.com/fwledger/fwledger/report/sqlite"
 	"github.com/fwledger/fwledger/tlogpolicy"
 	"github.com/fwledger/fwledger/witness"
 )
@@ -86,6 +88,7 @@ func serve(args []string, _, stderr io.Writer) int {
 		witRefresh  = fs.Duration("witness-refresh", time.Minute, "how often an unchanged checkpoint is cosigned again, to keep its timestamps fresh")
 		witFailOpen = fs.Bool("witness-fail-open", false, "DEVELOPMENT ONLY: publish checkpoints without the witness quorum when a round fails")
 		clockSkew   = fs.Duration("max-clock-skew", 10*time.Minute, "how far in the future, by this log's clock, a statement's times may be (a release's created, a build's startedOn and finishedOn)")
+		deviceKeys  = fs.String("device-keys", "", "`file` of the public keys of the devices whose outcome reports the log takes (POST /v1/reports), one signed-note verifier key a line; read again on SIGHUP (off by default)")
 		srv         = cli.AddServerFlags(fs, cli.ServerDefaults{
 			Addr: "127.0.0.1:8080", Shutdown: 30 * time.Second, MaxConns: server.DefaultMaxConns, BodyBudget: server.DefaultBodyBudget, MaxBody: api.MaxSubmissionSize,
 			BodyTimeoutHelp: "time a submission's body has to arrive (408 after it); image uploads get it as a grace period",
@@ -166,6 +169,12 @@ func serve(args []string, _, stderr io.Writer) int {
 	for _, id := range revokers.IDs() {
 		if _, ok := ring.Lookup(id); ok {
 			return usageErr(fmt.Errorf("revocation key %s is also a --release-keys key: keep the two roles apart", id))
+		}
+	}
+	var devices *report.Devices
+	if *deviceKeys != "" {
+		if devices, err = loadDevices(*deviceKeys); err != nil {
+			return fail("invalid --device-keys", err)
 		}
 	}
 	var pol *provenance.Policy
@@ -278,6 +287,13 @@ func serve(args []string, _, stderr io.Writer) int {
 	if err != nil {
 		return fail("couldn't open the store of large entries", err)
 	}
+	var reports *reportsqlite.Store
+	if devices != nil {
+		if reports, err = reportsqlite.Open(ctx, *dataDir, reportsqlite.Options{}); err != nil {
+			return fail("couldn't open the report database", err)
+		}
+		defer reports.Close()
+	}
 	var images *cas.Store
 	if !*noImages {
 		if images, err = cas.Open(filepath.Join(*dataDir, "images")); err != nil {
@@ -325,6 +341,8 @@ func serve(args []string, _, stderr io.Writer) int {
 		RevocationThreshold: *revokeK,
 		Images:              images,
 		Blobs:               blobs,
+		Devices:             devices,
+		Reports:             reports,
 		MaxClockSkew:        *clockSkew,
 		Logger:              logger,
 		Registerer:          reg,
@@ -358,7 +376,10 @@ func serve(args []string, _, stderr io.Writer) int {
 	logger.Info("log ready", "origin", l.Origin(), "vkey", vkey,
 		"sequenced", sequenced, "integrated", tree.Size, "signed", l.SignedSize(), "published", published,
 		"release_keys", ring.IDs(), "builder_keys", builders.IDs(), "require_provenance", *requireProv,
-		"revocation_keys", revokers.IDs(), "revocation_threshold", *revokeK, "successor", led.Successor())
+		"revocation_keys", revokers.IDs(), "revocation_threshold", *revokeK, "successor", led.Successor(), "device_reports", devices != nil, "devices", devices.Len())
+	if devices != nil {
+		reloadDevices(ctx, *deviceKeys, led, logger)
+	}
 
 	// The log runs until the HTTP server has finished every request, so
 	// that every submission in flight is acknowledged or refused.
