@@ -20,7 +20,6 @@ import (
 	"github.com/fwledger/fwledger/keys"
 	"github.com/fwledger/fwledger/ledger"
 	"github.com/fwledger/fwledger/logclient"
-	"github.com/fwledger/fwledger/provenance"
 	"github.com/fwledger/fwledger/report"
 	reportsqlite "github.com/fwledger/fwledger/report/sqlite"
 	"github.com/prometheus/client_golang/prometheus"
@@ -58,15 +57,6 @@ func deviceReport(outcome report.Outcome, at time.Time, cp []byte) *report.Repor
 		r.InstallMillis, r.HasInstallTime = 42000, true
 	}
 	return r
-}
-
-func signReport(t *testing.T, k *keys.PrivateKey, r *report.Report) []byte {
-	t.Helper()
-	env, err := report.Sign(context.Background(), k, r)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return env
 }
 
 // postReport sends body and returns the status and the decoded answer or
@@ -110,7 +100,7 @@ func TestReportAcceptedServedAndReverified(t *testing.T) {
 	submitN(t, l, 2)
 	l.WaitSize(t, 2)
 	cp, _ := l.Log.Checkpoint()
-	env := signReport(t, dev1, deviceReport(report.Refused, reportTime, cp))
+	env := fwtest.SignReport(t, dev1, deviceReport(report.Refused, reportTime, cp))
 	res, err := lc.AddReport(ctx, env)
 	if err != nil || res.Duplicate {
 		t.Fatalf("AddReport = %+v, %v", res, err)
@@ -139,7 +129,7 @@ func TestReportAcceptedServedAndReverified(t *testing.T) {
 	}
 
 	// Filters.
-	env2 := signReport(t, dev1, deviceReport(report.Confirmed, reportTime.Add(time.Minute), cp))
+	env2 := fwtest.SignReport(t, dev1, deviceReport(report.Confirmed, reportTime.Add(time.Minute), cp))
 	res2, err := lc.AddReport(ctx, env2)
 	if err != nil {
 		t.Fatal(err)
@@ -191,27 +181,16 @@ func counter(t *testing.T, reg *prometheus.Registry, name string, lvs ...string)
 }
 
 func TestReportRefusals(t *testing.T) {
-	ctx := context.Background()
 	reg := prometheus.NewRegistry()
 	l, _ := startReportLog(t, t.TempDir(), reportsqlite.Options{}, reg)
 	submitN(t, l, 1)
 	l.WaitSize(t, 1)
-	good := signReport(t, dev1, deviceReport(report.Installed, reportTime, nil))
+	good := fwtest.SignReport(t, dev1, deviceReport(report.Installed, reportTime, nil))
 	var de dsse.Envelope
 	json.Unmarshal(good, &de)
 	payload, _ := base64.StdEncoding.DecodeString(de.Payload)
 	// byDevice signs payload as dev1 would, whatever it says.
-	byDevice := func(p []byte) []byte {
-		s, err := dev1.DSSESigner()
-		if err != nil {
-			t.Fatal(err)
-		}
-		env, err := provenance.SignTyped(ctx, report.PayloadType, p, s)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return env
-	}
+	byDevice := func(p []byte) []byte { return fwtest.SignReportPayload(t, dev1, p) }
 	tampered := bytes.Replace(good, []byte(de.Payload),
 		[]byte(base64.StdEncoding.EncodeToString(bytes.Replace(payload, []byte(`"installMs":42000`), []byte(`"installMs":1000`), 1))), 1)
 	impostor := &keys.PrivateKey{Name: fwtest.LogKey.Name, Key: fwtest.Key("impostor").Key}
@@ -221,16 +200,16 @@ func TestReportRefusals(t *testing.T) {
 		status int
 		msg    string // a part of the message
 	}{
-		{"unknown device", signReport(t, dev2, deviceReport(report.Installed, reportTime, nil)), 403, "not registered"},
+		{"unknown device", fwtest.SignReport(t, dev2, deviceReport(report.Installed, reportTime, nil)), 403, "not registered"},
 		{"tampered payload", tampered, 403, "not validly signed"},
 		{"oversize", bytes.Repeat([]byte("x"), api.MaxReportSize+1), 413, ""},
 		{"not JSON", []byte("report"), 400, "envelope"},
 		{"bad model", byDevice(bytes.Replace(payload, []byte(`"acme-x1"`), []byte(`"acme x1"`), 1)), 400, `report field "model"`},
 		{"unknown field", byDevice(bytes.Replace(payload, []byte(`{`), []byte(`{"firmware":"x",`), 1)), 400, `report field "firmware"`},
 		{"not canonical", append(bytes.Clone(good), '\n'), 400, "canonical"},
-		{"checkpoint of another key", signReport(t, dev1, deviceReport(report.Installed, reportTime,
+		{"checkpoint of another key", fwtest.SignReport(t, dev1, deviceReport(report.Installed, reportTime,
 			fwtest.SignCheckpoint(t, impostor, 1, make([]byte, 32)))), 400, `report field "checkpoint"`},
-		{"checkpoint of another origin", signReport(t, dev1, deviceReport(report.Installed, reportTime,
+		{"checkpoint of another origin", fwtest.SignReport(t, dev1, deviceReport(report.Installed, reportTime,
 			fwtest.SignCheckpoint(t, fwtest.Key("example.com/otherlog"), 1, make([]byte, 32)))), 400, `report field "checkpoint"`},
 	} {
 		t.Run(tc.desc, func(t *testing.T) {
@@ -265,7 +244,7 @@ func TestReportRefusals(t *testing.T) {
 // rate.
 func TestReportDuplicate(t *testing.T) {
 	l, lc := startReportLog(t, t.TempDir(), reportsqlite.Options{}, nil)
-	env := signReport(t, dev1, deviceReport(report.Installed, reportTime, nil))
+	env := fwtest.SignReport(t, dev1, deviceReport(report.Installed, reportTime, nil))
 	status, first, _, _ := postReport(t, l, env)
 	if status != http.StatusCreated {
 		t.Fatalf("POST = %d, want 201", status)
@@ -286,7 +265,7 @@ func TestReportDuplicate(t *testing.T) {
 func TestReportRateLimit(t *testing.T) {
 	l, _ := startReportLog(t, t.TempDir(), reportsqlite.Options{}, nil)
 	for i := range ledger.ReportBurst + 1 {
-		status, _, msg, h := postReport(t, l, signReport(t, dev1, deviceReport(report.Installed, reportTime.Add(time.Duration(i)*time.Second), nil)))
+		status, _, msg, h := postReport(t, l, fwtest.SignReport(t, dev1, deviceReport(report.Installed, reportTime.Add(time.Duration(i)*time.Second), nil)))
 		switch {
 		case i < ledger.ReportBurst && status != http.StatusCreated:
 			t.Fatalf("report %d: POST = %d %q, want 201", i, status, msg)
@@ -309,7 +288,7 @@ func TestReportPerDeviceCap(t *testing.T) {
 	var ids []uint64
 	var envs [][]byte
 	for i := range 5 {
-		env := signReport(t, dev1, deviceReport(report.Installed, reportTime.Add(time.Duration(i)*time.Minute), nil))
+		env := fwtest.SignReport(t, dev1, deviceReport(report.Installed, reportTime.Add(time.Duration(i)*time.Minute), nil))
 		status, res, msg, _ := postReport(t, l, env)
 		if status != http.StatusCreated {
 			t.Fatalf("POST %d = %d %q", i, status, msg)
@@ -354,7 +333,7 @@ func TestReportFork(t *testing.T) {
 		{"beyond the published size", fwtest.SignCheckpoint(t, fwtest.LogKey, 100, other[:]), false},
 	} {
 		t.Run(tc.desc, func(t *testing.T) {
-			env := signReport(t, dev1, deviceReport(report.Refused, reportTime.Add(time.Duration(i)*time.Second), tc.cp))
+			env := fwtest.SignReport(t, dev1, deviceReport(report.Refused, reportTime.Add(time.Duration(i)*time.Second), tc.cp))
 			res, err := lc.AddReport(ctx, env)
 			if err != nil {
 				t.Fatalf("AddReport: %v", err)
@@ -372,7 +351,7 @@ func TestReportFork(t *testing.T) {
 
 func TestReportsDisabled(t *testing.T) {
 	l, lc := startLogClient(t)
-	status, _, msg, _ := postReport(t, l, signReport(t, dev1, deviceReport(report.Installed, reportTime, nil)))
+	status, _, msg, _ := postReport(t, l, fwtest.SignReport(t, dev1, deviceReport(report.Installed, reportTime, nil)))
 	if status != http.StatusNotFound || !strings.Contains(msg, "device reports are not enabled") {
 		t.Errorf("POST = %d %q, want 404 saying reports are not enabled", status, msg)
 	}
@@ -391,7 +370,7 @@ func TestReportsDisabled(t *testing.T) {
 func TestReportsKeptAcrossRestart(t *testing.T) {
 	dir := t.TempDir()
 	l, lc := startReportLog(t, dir, reportsqlite.Options{}, nil)
-	env := signReport(t, dev1, deviceReport(report.Confirmed, reportTime, nil))
+	env := fwtest.SignReport(t, dev1, deviceReport(report.Confirmed, reportTime, nil))
 	res, err := lc.AddReport(context.Background(), env)
 	if err != nil {
 		t.Fatal(err)
@@ -407,7 +386,7 @@ func TestReportsKeptAcrossRestart(t *testing.T) {
 		t.Errorf("AddReport after a restart = %+v, %v; want the duplicate %d", again, err, res.ID)
 	}
 
-	env2 := signReport(t, dev2, deviceReport(report.Installed, reportTime, nil))
+	env2 := fwtest.SignReport(t, dev2, deviceReport(report.Installed, reportTime, nil))
 	if status, _, _, _ := postReport(t, l, env2); status != http.StatusForbidden {
 		t.Fatalf("POST of device 2 = %d, want 403", status)
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"testing"
 
+	"github.com/fwledger/fwledger/fwtest"
 	"github.com/fwledger/fwledger/report"
 )
 
@@ -15,7 +16,7 @@ import (
 // FuzzParse holds Parse to its limits, and what it accepts to a report
 // that round-trips and whose verification does not panic.
 func FuzzParse(f *testing.F) {
-	r := ring(f, device)
+	r := fwtest.Ring(f, device)
 	f.Fuzz(func(t *testing.T, data []byte) {
 		e, err := report.Parse(data)
 		if err != nil {
@@ -28,7 +29,7 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("Parse gave keyid %s for a report of device %s", e.KeyID, e.Report.Device)
 		}
 		roundTrip(t, e.Report)
-		if got, id, err := e.Verify(context.Background(), r); err == nil && (id != got.Device || id != keyID(t, device)) {
+		if got, id, err := e.Verify(context.Background(), r); err == nil && (id != got.Device || id != fwtest.KeyID(t, device)) {
 			t.Fatalf("Verify = device %s, signer %s; only the test device's key is known", got.Device, id)
 		}
 	})

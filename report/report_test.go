@@ -3,7 +3,6 @@ package report_test
 import (
 	"bytes"
 	"context"
-	"crypto/ed25519"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
@@ -13,63 +12,23 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fwledger/fwledger/fwtest"
 	"github.com/fwledger/fwledger/keys"
 	"github.com/fwledger/fwledger/provenance"
 	"github.com/fwledger/fwledger/report"
 	"github.com/secure-systems-lab/go-securesystemslib/dsse"
-	flog "github.com/transparency-dev/formats/log"
-	"golang.org/x/mod/sumdb/note"
 )
 
-// key returns the Ed25519 key named name, derived from the name (as
-// fwtest.Key does: fwtest imports the ledger, which imports this package).
-func key(name string) *keys.PrivateKey {
-	seed := sha256.Sum256([]byte("fwledger test key " + name))
-	return &keys.PrivateKey{Name: name, Key: ed25519.NewKeyFromSeed(seed[:])}
-}
-
 var (
-	device  = key("dev-0001.acme.example")
-	other   = key("dev-0002.acme.example")
-	logKey  = key("example.com/testlog")
+	device  = fwtest.Device1
+	other   = fwtest.Device2
 	image   = sha256.Sum256([]byte("image"))
 	reportT = time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC)
 )
 
-func keyID(t testing.TB, k *keys.PrivateKey) string {
-	t.Helper()
-	id, err := k.Public().KeyID()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return id
-}
-
-func ring(t testing.TB, ks ...*keys.PrivateKey) *keys.Ring {
-	t.Helper()
-	var pubs []*keys.PublicKey
-	for _, k := range ks {
-		pubs = append(pubs, k.Public())
-	}
-	r, err := keys.NewRing(pubs...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return r
-}
-
 func checkpoint(t testing.TB) []byte {
-	t.Helper()
-	s, err := logKey.NoteSigner()
-	if err != nil {
-		t.Fatal(err)
-	}
 	root := sha256.Sum256([]byte("root"))
-	cp, err := note.Sign(&note.Note{Text: string(flog.Checkpoint{Origin: logKey.Name, Size: 42, Hash: root[:]}.Marshal())}, s)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return cp
+	return fwtest.SignCheckpoint(t, fwtest.LogKey, 42, root[:])
 }
 
 func refused(t testing.TB) *report.Report {
@@ -79,15 +38,6 @@ func refused(t testing.TB) *report.Report {
 		Version: "1.3.9", SecurityVersion: 6, LogIndex: 41, HasRelease: true,
 		Checkpoint: checkpoint(t), Time: reportT,
 	}
-}
-
-func sign(t testing.TB, k *keys.PrivateKey, r *report.Report) []byte {
-	t.Helper()
-	env, err := report.Sign(context.Background(), k, r)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return env
 }
 
 func TestSignVerify(t *testing.T) {
@@ -103,13 +53,13 @@ func TestSignVerify(t *testing.T) {
 			Image: image, Time: reportT.Add(1500 * time.Millisecond)}},
 	} {
 		t.Run(tc.desc, func(t *testing.T) {
-			env := sign(t, device, tc.r)
-			got, id, err := report.Verify(ctx, env, ring(t, other, device))
+			env := fwtest.SignReport(t, device, tc.r)
+			got, id, err := report.Verify(ctx, env, fwtest.Ring(t, other, device))
 			if err != nil {
 				t.Fatalf("Verify: %v", err)
 			}
-			if id != keyID(t, device) {
-				t.Errorf("Verify signer = %s, want %s", id, keyID(t, device))
+			if id != fwtest.KeyID(t, device) {
+				t.Errorf("Verify signer = %s, want %s", id, fwtest.KeyID(t, device))
 			}
 			want := *tc.r
 			want.Device = id
@@ -134,24 +84,12 @@ func TestSignVerify(t *testing.T) {
 
 func TestVerifyRefusals(t *testing.T) {
 	ctx := context.Background()
-	good := sign(t, device, refused(t))
+	good := fwtest.SignReport(t, device, refused(t))
 	var envelope dsse.Envelope
 	if err := json.Unmarshal(good, &envelope); err != nil {
 		t.Fatal(err)
 	}
 	body, _ := base64.StdEncoding.DecodeString(envelope.Payload)
-	// resign returns good with its payload replaced, signed by k.
-	resign := func(k *keys.PrivateKey, payload []byte) []byte {
-		s, err := k.DSSESigner()
-		if err != nil {
-			t.Fatal(err)
-		}
-		env, err := provenance.SignTyped(ctx, report.PayloadType, payload, s)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return env
-	}
 	tampered := bytes.Replace(good, []byte(envelope.Payload), []byte(base64.StdEncoding.EncodeToString(bytes.Replace(body, []byte(`"logIndex":41`), []byte(`"logIndex":40`), 1))), 1)
 	for _, tc := range []struct {
 		desc string
@@ -159,26 +97,26 @@ func TestVerifyRefusals(t *testing.T) {
 		ring *keys.Ring
 		want any
 	}{
-		{"unknown key", good, ring(t, other), new(*report.SignatureError)},
-		{"tampered payload", tampered, ring(t, device), new(*report.SignatureError)},
-		{"signed by another key that names the device", resign(other, body), ring(t, device, other), new(*report.FieldError)},
+		{"unknown key", good, fwtest.Ring(t, other), new(*report.SignatureError)},
+		{"tampered payload", tampered, fwtest.Ring(t, device), new(*report.SignatureError)},
+		{"signed by another key that names the device", fwtest.SignReportPayload(t, other, body), fwtest.Ring(t, device, other), new(*report.FieldError)},
 		{"other payload type", func() []byte {
 			s, _ := device.DSSESigner()
 			env, _ := provenance.Sign(ctx, body, s)
 			return env
-		}(), ring(t, device), new(*provenance.PayloadTypeError)},
-		{"not canonical", append(bytes.Clone(good), '\n'), ring(t, device), new(*report.FieldError)},
+		}(), fwtest.Ring(t, device), new(*provenance.PayloadTypeError)},
+		{"not canonical", append(bytes.Clone(good), '\n'), fwtest.Ring(t, device), new(*report.FieldError)},
 		{"two signatures", func() []byte {
 			var two dsse.Envelope
-			json.Unmarshal(resign(other, body), &two)
+			json.Unmarshal(fwtest.SignReportPayload(t, other, body), &two)
 			two.Signatures = append(two.Signatures, envelope.Signatures...)
 			env, err := provenance.CanonicalEnvelope(&two)
 			if err != nil {
 				t.Fatal(err)
 			}
 			return env
-		}(), ring(t, device, other), new(*report.FieldError)},
-		{"too large", bytes.Repeat([]byte(" "), report.MaxSize+1), ring(t, device), new(*report.SizeError)},
+		}(), fwtest.Ring(t, device, other), new(*report.FieldError)},
+		{"too large", bytes.Repeat([]byte(" "), report.MaxSize+1), fwtest.Ring(t, device), new(*report.SizeError)},
 	} {
 		t.Run(tc.desc, func(t *testing.T) {
 			_, _, err := report.Verify(ctx, tc.data, tc.ring)
@@ -193,7 +131,7 @@ func TestVerifyRefusals(t *testing.T) {
 // *FieldError that names the field at fault.
 func TestParsePayloadNamesTheField(t *testing.T) {
 	good, err := (&report.Report{
-		Device: keyID(t, device), Model: "acme-x1", Channel: "stable", Outcome: report.Refused, Reason: report.Rollback,
+		Device: fwtest.KeyID(t, device), Model: "acme-x1", Channel: "stable", Outcome: report.Refused, Reason: report.Rollback,
 		Image: image, Version: "1.3.9", SecurityVersion: 6, LogIndex: 41, HasRelease: true, Checkpoint: checkpoint(t), Time: reportT,
 	}).Marshal()
 	if err != nil {
@@ -231,7 +169,7 @@ func TestParsePayloadNamesTheField(t *testing.T) {
 		{"null", set("detail", nil), "detail"},
 		{"no device", del("device"), "device"},
 		{"device not a key ID", set("device", "dev-0001"), "device"},
-		{"device in capitals", set("device", strings.ToUpper(keyID(t, device))), "device"},
+		{"device in capitals", set("device", strings.ToUpper(fwtest.KeyID(t, device))), "device"},
 		{"bad model", set("model", "acme x1"), "model"},
 		{"no channel", del("channel"), "channel"},
 		{"bad outcome", set("outcome", "bricked"), "outcome"},
@@ -276,7 +214,7 @@ func TestParsePayloadNamesTheField(t *testing.T) {
 
 func TestSignRefusesAnotherDevice(t *testing.T) {
 	r := refused(t)
-	r.Device = keyID(t, other)
+	r.Device = fwtest.KeyID(t, other)
 	if _, err := report.Sign(context.Background(), device, r); err == nil {
 		t.Error("Sign of a report naming another device succeeded")
 	}
@@ -297,8 +235,8 @@ func TestParseDevices(t *testing.T) {
 	if d.Len() != 2 {
 		t.Errorf("Len = %d, want 2", d.Len())
 	}
-	if _, ok := d.Lookup(keyID(t, other)); !ok {
-		t.Errorf("Lookup(%s) found nothing", keyID(t, other))
+	if _, ok := d.Lookup(fwtest.KeyID(t, other)); !ok {
+		t.Errorf("Lookup(%s) found nothing", fwtest.KeyID(t, other))
 	}
 	priv, _ := device.MarshalPrivate()
 	privLine, _, _ := bytes.Cut(priv, []byte("\n"))
@@ -328,19 +266,19 @@ func TestVerifyDevice(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e, err := report.Parse(sign(t, device, refused(t)))
+	e, err := report.Parse(fwtest.SignReport(t, device, refused(t)))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if _, err := e.VerifyDevice(ctx, d); err != nil {
 		t.Errorf("VerifyDevice = %v", err)
 	}
-	e, err = report.Parse(sign(t, other, refused(t)))
+	e, err = report.Parse(fwtest.SignReport(t, other, refused(t)))
 	if err != nil {
 		t.Fatal(err)
 	}
 	var ue *report.UnknownDeviceError
-	if _, err := e.VerifyDevice(ctx, d); !errors.As(err, &ue) || ue.Device != keyID(t, other) {
+	if _, err := e.VerifyDevice(ctx, d); !errors.As(err, &ue) || ue.Device != fwtest.KeyID(t, other) {
 		t.Errorf("VerifyDevice of an unknown device = %v, want an *UnknownDeviceError naming it", err)
 	}
 }

@@ -36,14 +36,11 @@ func writeDeviceKeys(t *testing.T, path string, ks ...*keys.PrivateKey) {
 
 func sendReport(t *testing.T, lc *logclient.Client, k *keys.PrivateKey) error {
 	t.Helper()
-	env, err := report.Sign(context.Background(), k, &report.Report{
+	env := fwtest.SignReport(t, k, &report.Report{
 		Model: "acme-x1", Channel: "stable", Outcome: report.Refused, Reason: report.Transport,
 		Image: sha256.Sum256([]byte("image")), Time: time.Now(),
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, err = lc.AddReport(context.Background(), env)
+	_, err := lc.AddReport(context.Background(), env)
 	return err
 }
 

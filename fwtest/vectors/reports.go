@@ -2,7 +2,6 @@ package vectors
 
 import (
 	"bytes"
-	"context"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
@@ -11,7 +10,6 @@ import (
 
 	"github.com/fwledger/fwledger/fwtest"
 	"github.com/fwledger/fwledger/keys"
-	"github.com/fwledger/fwledger/provenance"
 	"github.com/fwledger/fwledger/report"
 	"github.com/secure-systems-lab/go-securesystemslib/dsse"
 )
@@ -21,7 +19,6 @@ import (
 // payload's encoding are deterministic), mutated ones that must fail, and
 // device key files.
 func reportSeeds(t *seedTB, corpus func(pkg, target, name string, data []byte)) {
-	ctx := context.Background()
 	at := time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC)
 	img := sha256.Sum256(Image)
 	cp := fwtest.SignCheckpoint(t, fwtest.LogKey, 5, bytes.Repeat([]byte{7}, 32))
@@ -40,7 +37,7 @@ func reportSeeds(t *seedTB, corpus func(pkg, target, name string, data []byte)) 
 	}
 	var good []byte
 	for name, r := range reports {
-		env := must(report.Sign(ctx, fwtest.Device1, r))
+		env := fwtest.SignReport(t, fwtest.Device1, r)
 		corpus("report", "FuzzParse", name, env)
 		e, err := report.Parse(env)
 		if err != nil {
@@ -56,19 +53,12 @@ func reportSeeds(t *seedTB, corpus func(pkg, target, name string, data []byte)) 
 		panic(err)
 	}
 	body, _ := base64.StdEncoding.DecodeString(de.Payload)
-	signAs := func(k *keys.PrivateKey, payloadType string, payload []byte) []byte {
-		s, err := k.DSSESigner()
-		if err != nil {
-			panic(err)
-		}
-		return must(provenance.SignTyped(ctx, payloadType, payload, s))
-	}
 	flipped := bytes.Clone(body)
 	flipped[bytes.Index(flipped, []byte(`"logIndex":3`))+len(`"logIndex":`)] = '4'
 	corpus("report", "FuzzParse", "payload-changed", bytes.Replace(good, []byte(de.Payload), []byte(base64.StdEncoding.EncodeToString(flipped)), 1))
 	corpus("report", "FuzzParse", "trailing-newline", append(bytes.Clone(good), '\n'))
-	corpus("report", "FuzzParse", "in-toto-payload-type", signAs(fwtest.Device1, provenance.PayloadType, body))
-	corpus("report", "FuzzParse", "signed-by-another-device", signAs(fwtest.Device2, report.PayloadType, body))
+	corpus("report", "FuzzParse", "in-toto-payload-type", must(fwtest.MakeEnvelope(body, fwtest.Device1)))
+	corpus("report", "FuzzParse", "signed-by-another-device", fwtest.SignReportPayload(t, fwtest.Device2, body))
 	for name, p := range map[string]string{
 		"unknown-field": `{"device":"x","firmware":1}`,
 		"null-detail":   `{"detail":null}`,
