@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -399,5 +400,39 @@ func TestReportsKeptAcrossRestart(t *testing.T) {
 	}
 	if status, _, msg, _ := postReport(t, l, env2); status != http.StatusCreated {
 		t.Errorf("POST of device 2 once registered = %d %q, want 201", status, msg)
+	}
+}
+
+// TestReportConcurrentDuplicates sends one report from several clients at
+// once: one is stored, and every answer names it.
+func TestReportConcurrentDuplicates(t *testing.T) {
+	_, lc := startReportLog(t, t.TempDir(), reportsqlite.Options{}, nil)
+	env := fwtest.SignReport(t, dev1, deviceReport(report.Confirmed, reportTime, nil))
+	const n = 8
+	ids := make(chan uint64, n)
+	var wg sync.WaitGroup
+	for range n {
+		wg.Go(func() {
+			res, err := lc.AddReport(context.Background(), env)
+			if err != nil {
+				t.Errorf("AddReport: %v", err)
+				return
+			}
+			ids <- res.ID
+		})
+	}
+	wg.Wait()
+	close(ids)
+	first := uint64(0)
+	for id := range ids {
+		if first == 0 {
+			first = id
+		}
+		if id != first {
+			t.Errorf("one report got IDs %d and %d", first, id)
+		}
+	}
+	if got := listReports(t, lc, logclient.ReportQuery{}); len(got.Reports) != 1 {
+		t.Errorf("%d reports stored, want 1", len(got.Reports))
 	}
 }
