@@ -191,7 +191,7 @@ func TestReportRefusals(t *testing.T) {
 	json.Unmarshal(good, &de)
 	payload, _ := base64.StdEncoding.DecodeString(de.Payload)
 	// byDevice signs payload as dev1 would, whatever it says.
-	byDevice := func(p []byte) []byte { return fwtest.SignReportPayload(t, dev1, p) }
+	byDevice := func(p []byte) []byte { return fwtest.SignTyped(t, report.PayloadType, p, dev1) }
 	tampered := bytes.Replace(good, []byte(de.Payload),
 		[]byte(base64.StdEncoding.EncodeToString(bytes.Replace(payload, []byte(`"installMs":42000`), []byte(`"installMs":1000`), 1))), 1)
 	impostor := &keys.PrivateKey{Name: fwtest.LogKey.Name, Key: fwtest.Key("impostor").Key}

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	fwdevice "github.com/fwledger/fwledger/device"
 	"github.com/fwledger/fwledger/fwtest"
 	"github.com/fwledger/fwledger/keys"
 	"github.com/fwledger/fwledger/provenance"
@@ -99,7 +100,7 @@ func TestVerifyRefusals(t *testing.T) {
 	}{
 		{"unknown key", good, fwtest.Ring(t, other), new(*report.SignatureError)},
 		{"tampered payload", tampered, fwtest.Ring(t, device), new(*report.SignatureError)},
-		{"signed by another key that names the device", fwtest.SignReportPayload(t, other, body), fwtest.Ring(t, device, other), new(*report.FieldError)},
+		{"signed by another key that names the device", fwtest.SignTyped(t, report.PayloadType, body, other), fwtest.Ring(t, device, other), new(*report.FieldError)},
 		{"other payload type", func() []byte {
 			s, _ := device.DSSESigner()
 			env, _ := provenance.Sign(ctx, body, s)
@@ -108,7 +109,7 @@ func TestVerifyRefusals(t *testing.T) {
 		{"not canonical", append(bytes.Clone(good), '\n'), fwtest.Ring(t, device), new(*report.FieldError)},
 		{"two signatures", func() []byte {
 			var two dsse.Envelope
-			json.Unmarshal(fwtest.SignReportPayload(t, other, body), &two)
+			json.Unmarshal(fwtest.SignTyped(t, report.PayloadType, body, other), &two)
 			two.Signatures = append(two.Signatures, envelope.Signatures...)
 			env, err := provenance.CanonicalEnvelope(&two)
 			if err != nil {
@@ -280,5 +281,20 @@ func TestVerifyDevice(t *testing.T) {
 	var ue *report.UnknownDeviceError
 	if _, err := e.VerifyDevice(ctx, d); !errors.As(err, &ue) || ue.Device != fwtest.KeyID(t, other) {
 		t.Errorf("VerifyDevice of an unknown device = %v, want an *UnknownDeviceError naming it", err)
+	}
+}
+
+// TestDeviceReasons holds the reasons of package device, by which a device
+// classifies its refusals, to reasons a report can carry.
+func TestDeviceReasons(t *testing.T) {
+	for _, r := range []string{
+		fwdevice.ReasonRollback, fwdevice.ReasonFreeze, fwdevice.ReasonSplitView, fwdevice.ReasonSignature, fwdevice.ReasonRevoked,
+		fwdevice.ReasonProvenance, fwdevice.ReasonTarget, fwdevice.ReasonDigest, fwdevice.ReasonSize, fwdevice.ReasonTrust,
+		fwdevice.ReasonBundle, fwdevice.ReasonCheckpoint, fwdevice.ReasonQuorum, fwdevice.ReasonInclusion, fwdevice.ReasonTransport,
+		fwdevice.ReasonError,
+	} {
+		if !report.Reason(r).Valid() {
+			t.Errorf("device reason %q is not a report reason", r)
+		}
 	}
 }

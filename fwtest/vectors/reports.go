@@ -58,7 +58,7 @@ func reportSeeds(t *seedTB, corpus func(pkg, target, name string, data []byte)) 
 	corpus("report", "FuzzParse", "payload-changed", bytes.Replace(good, []byte(de.Payload), []byte(base64.StdEncoding.EncodeToString(flipped)), 1))
 	corpus("report", "FuzzParse", "trailing-newline", append(bytes.Clone(good), '\n'))
 	corpus("report", "FuzzParse", "in-toto-payload-type", must(fwtest.MakeEnvelope(body, fwtest.Device1)))
-	corpus("report", "FuzzParse", "signed-by-another-device", fwtest.SignReportPayload(t, fwtest.Device2, body))
+	corpus("report", "FuzzParse", "signed-by-another-device", fwtest.SignTyped(t, report.PayloadType, body, fwtest.Device2))
 	for name, p := range map[string]string{
 		"unknown-field": `{"device":"x","firmware":1}`,
 		"null-detail":   `{"detail":null}`,
