@@ -360,10 +360,12 @@ type Boot struct {
 	// attempt this is, of MaxAttempts.
 	Trial                bool
 	Attempt, MaxAttempts int
-	// Reverted is true when this boot reverted an update, and Reason says
-	// why.
-	Reverted bool
-	Reason   string
+	// Reverted is true when this boot reverted an update; Reason says
+	// why, and Cause is the kind of reason (ReasonUnconfirmed, or the
+	// Reason of the failed verification, or ReasonError for an install
+	// that did not finish).
+	Reverted      bool
+	Reason, Cause string
 }
 
 // Boot chooses the slot to boot as a bootloader would, verifies its
@@ -374,11 +376,11 @@ type Boot struct {
 // does, at or above the security floor.
 func (d *Device) Boot(ctx context.Context) (*Boot, error) {
 	u := d.st.Update
-	var reason string
+	var reason, cause string
 	switch u.Phase {
 	case state.Trial:
 		if u.Attempts >= u.MaxAttempts {
-			reason = fmt.Sprintf("slot %s booted %d times without a confirm", u.Slot, u.Attempts)
+			reason, cause = fmt.Sprintf("slot %s booted %d times without a confirm", u.Slot, u.Attempts), ReasonUnconfirmed
 			break
 		}
 		next := d.st.Clone()
@@ -391,11 +393,11 @@ func (d *Device) Boot(ctx context.Context) (*Boot, error) {
 		if err == nil {
 			return &Boot{Slot: u.Slot, Release: r, Trial: true, Attempt: next.Update.Attempts, MaxAttempts: u.MaxAttempts}, nil
 		}
-		reason = fmt.Sprintf("slot %s failed verification at boot: %v", u.Slot, err)
+		reason, cause = fmt.Sprintf("slot %s failed verification at boot: %v", u.Slot, err), Reason(err)
 	case state.Staged:
 		// A power cut while the slot was written: it holds nothing
 		// verified, and the update starts over.
-		reason = fmt.Sprintf("the install into slot %s did not finish", u.Slot)
+		reason, cause = fmt.Sprintf("the install into slot %s did not finish", u.Slot), ReasonError
 	}
 	var reverted bool
 	if reason != "" {
@@ -412,7 +414,7 @@ func (d *Device) Boot(ctx context.Context) (*Boot, error) {
 	if err != nil {
 		return nil, err
 	}
-	b.Reverted, b.Reason = reverted, reason
+	b.Reverted, b.Reason, b.Cause = reverted, reason, cause
 	return b, nil
 }
 

@@ -26,7 +26,10 @@ const (
 	ReasonQuorum     = "quorum"     // too few witness cosignatures
 	ReasonInclusion  = "inclusion"  // an entry not proven in the tree
 	ReasonTransport  = "transport"  // the log could not be reached
-	ReasonError      = "error"      // anything else
+	// ReasonUnconfirmed is why an update is reverted when the new
+	// firmware booted as often as allowed without confirming itself.
+	ReasonUnconfirmed = "unconfirmed"
+	ReasonError       = "error" // anything else
 )
 
 // A SizeError reports a download larger than the size the release

@@ -135,11 +135,14 @@ const (
 	Quorum     Reason = "quorum"     // too few witness cosignatures
 	Inclusion  Reason = "inclusion"  // an inclusion proof does not verify
 	Transport  Reason = "transport"  // the bundle or image could not be fetched
-	Error      Reason = "error"      // anything else (the detail says what)
+	// Unconfirmed: the new firmware booted as often as allowed without
+	// confirming itself, and the device reverted it.
+	Unconfirmed Reason = "unconfirmed"
+	Error       Reason = "error" // anything else (the detail says what)
 )
 
 // Reasons lists every reason.
-var Reasons = []Reason{Rollback, Freeze, SplitView, Signature, Revoked, Provenance, Target, Digest, Size, Trust, Bundle, Checkpoint, Quorum, Inclusion, Transport, Error}
+var Reasons = []Reason{Rollback, Freeze, SplitView, Signature, Revoked, Provenance, Target, Digest, Size, Trust, Bundle, Checkpoint, Quorum, Inclusion, Transport, Unconfirmed, Error}
 
 // Valid reports whether r is one of Reasons.
 func (r Reason) Valid() bool {

@@ -291,7 +291,7 @@ func TestDeviceReasons(t *testing.T) {
 		fwdevice.ReasonRollback, fwdevice.ReasonFreeze, fwdevice.ReasonSplitView, fwdevice.ReasonSignature, fwdevice.ReasonRevoked,
 		fwdevice.ReasonProvenance, fwdevice.ReasonTarget, fwdevice.ReasonDigest, fwdevice.ReasonSize, fwdevice.ReasonTrust,
 		fwdevice.ReasonBundle, fwdevice.ReasonCheckpoint, fwdevice.ReasonQuorum, fwdevice.ReasonInclusion, fwdevice.ReasonTransport,
-		fwdevice.ReasonError,
+		fwdevice.ReasonUnconfirmed, fwdevice.ReasonError,
 	} {
 		if !report.Reason(r).Valid() {
 			t.Errorf("device reason %q is not a report reason", r)
