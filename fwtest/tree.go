@@ -2,10 +2,6 @@ package fwtest
 
 import (
 	"bytes"
-	"crypto/ed25519"
-	"crypto/sha256"
-	"encoding/base64"
-	"encoding/binary"
 	"fmt"
 	"testing"
 	"time"
@@ -16,6 +12,7 @@ import (
 	"github.com/transparency-dev/formats/proof"
 	"github.com/transparency-dev/merkle/rfc6962"
 	"github.com/transparency-dev/merkle/testonly"
+	"golang.org/x/mod/sumdb/note"
 )
 
 // CosignAt returns signed with a cosignature/v1 line of each witness key
@@ -23,27 +20,32 @@ import (
 // (keys' own signer always uses the current time).
 func CosignAt(t testing.TB, signed []byte, at time.Time, witnesses ...*keys.PrivateKey) []byte {
 	t.Helper()
+	out, err := AppendCosignatures(signed, at, witnesses...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// AppendCosignatures is CosignAt for callers without a testing.TB.
+func AppendCosignatures(signed []byte, at time.Time, witnesses ...*keys.PrivateKey) ([]byte, error) {
 	text, _, ok := bytes.Cut(signed, []byte("\n\n"))
 	if !ok {
-		t.Fatalf("not a signed note: %q", signed)
+		return nil, fmt.Errorf("not a signed note: %q", signed)
 	}
 	out := bytes.Clone(signed)
 	for _, w := range witnesses {
-		priv, ok := w.Key.(ed25519.PrivateKey)
-		if !ok {
-			t.Fatalf("witness key %s is not an in-memory Ed25519 key", w.Name)
+		s, err := w.CosignatureSignerAt(at)
+		if err != nil {
+			return nil, err
 		}
-		ts := uint64(at.Unix())
-		msg := fmt.Appendf(nil, "cosignature/v1\ntime %d\n%s\n", ts, text)
-		sig := binary.BigEndian.AppendUint64(nil, ts)
-		sig = append(sig, ed25519.Sign(priv, msg)...)
-		h := sha256.New()
-		h.Write([]byte(w.Name + "\n"))
-		h.Write(append([]byte{0x04}, priv.Public().(ed25519.PublicKey)...))
-		blob := append(h.Sum(nil)[:4], sig...)
-		out = fmt.Appendf(out, "— %s %s\n", w.Name, base64.StdEncoding.EncodeToString(blob))
+		one, err := note.Sign(&note.Note{Text: string(text) + "\n"}, s)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, one[bytes.LastIndex(one, []byte("\n— "))+1:]...)
 	}
-	return out
+	return out, nil
 }
 
 // A Tree is an in-memory log of entries that makes bundles under

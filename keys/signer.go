@@ -108,6 +108,8 @@ type cosignatureSigner struct {
 	name string
 	hash uint32
 	key  crypto.Signer
+	// at, if set, is the timestamp of every cosignature.
+	at time.Time
 }
 
 func (s *cosignatureSigner) Name() string    { return s.name }
@@ -118,7 +120,11 @@ func (s *cosignatureSigner) Sign(msg []byte) ([]byte, error) {
 	if bytes.Count(msg, []byte("\n")) < 2 {
 		return nil, errors.New("cosigned note format invalid: a checkpoint has at least three lines")
 	}
-	t := uint64(timeNow().Unix())
+	now := timeNow()
+	if !s.at.IsZero() {
+		now = s.at
+	}
+	t := uint64(now.Unix())
 	m := fmt.Appendf(nil, "cosignature/v1\ntime %d\n%s", t, msg)
 	sig, err := signEd25519(s.key, m)
 	if err != nil {
@@ -159,6 +165,19 @@ func (k *PrivateKey) CosignatureSigner() (note.Signer, error) {
 		return nil, err
 	}
 	return &cosignatureSigner{name: k.Name, hash: noteKeyHash(k.Name, append([]byte{algEd25519CosignatureV1}, pub...)), key: k.Key}, nil
+}
+
+// CosignatureSignerAt is CosignatureSigner with every cosignature
+// timestamped at, not at the time of signing: for tests and tools that
+// show what old (or future) cosignatures do to a verifier.
+func (k *PrivateKey) CosignatureSignerAt(at time.Time) (note.Signer, error) {
+	ns, err := k.CosignatureSigner()
+	if err != nil {
+		return nil, err
+	}
+	s := ns.(*cosignatureSigner)
+	s.at = at
+	return s, nil
 }
 
 // DSSESigner returns a DSSE signer for k whose KeyID is k's DSSE key ID.
