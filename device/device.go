@@ -366,6 +366,8 @@ type Boot struct {
 	// that did not finish).
 	Reverted      bool
 	Reason, Cause string
+	// Dropped is what the reverted slot held, if it was known.
+	Dropped *state.Slot
 }
 
 // Boot chooses the slot to boot as a bootloader would, verifies its
@@ -400,7 +402,12 @@ func (d *Device) Boot(ctx context.Context) (*Boot, error) {
 		reason, cause = fmt.Sprintf("the install into slot %s did not finish", u.Slot), ReasonError
 	}
 	var reverted bool
+	var dropped *state.Slot
 	if reason != "" {
+		if s := d.st.Slots[u.Slot]; s != nil {
+			c := *s
+			dropped = &c
+		}
 		next := d.st.Clone()
 		delete(next.Slots, u.Slot)
 		next.Update.Phase, next.Update.Reason = state.Reverted, reason
@@ -414,7 +421,7 @@ func (d *Device) Boot(ctx context.Context) (*Boot, error) {
 	if err != nil {
 		return nil, err
 	}
-	b.Reverted, b.Reason, b.Cause = reverted, reason, cause
+	b.Reverted, b.Reason, b.Cause, b.Dropped = reverted, reason, cause, dropped
 	return b, nil
 }
 

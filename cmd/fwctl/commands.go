@@ -542,7 +542,7 @@ func submit(ctx context.Context, e *env, args []string) error {
 }
 
 func fetchBundle(ctx context.Context, e *env, args []string) error {
-	fs := newFlags(e, "bundle", "--log URL (--image F | --digest sha256:HEX) [--index N] --out FILE",
+	fs := newFlags(e, "bundle", "--log URL (--image F | --digest sha256:HEX) [--index N] [--from SIZE] --out FILE",
 		"Waits until the release of the image is covered by a published checkpoint, then writes\n"+
 			"its offline proof bundle. Without --index, it is the latest release of the image the log\n"+
 			"holds; to fetch a given one (an older release, or exactly the one you just submitted),\n"+
@@ -556,6 +556,8 @@ func fetchBundle(ctx context.Context, e *env, args []string) error {
 	digestFlag := fs.String("digest", "", "image `digest` sha256:<hex> (instead of --image)")
 	var index logIndex
 	fs.Var(&index, "index", "the release's log `index`, as fwctl submit printed it (default: the log's latest release of the image)")
+	var from logIndex
+	fs.Var(&from, "from", "add the consistency proof from this tree `size` (a device's stored checkpoint) to the bundle's")
 	out := fs.String("out", "", "output `file` (default: stdout)")
 	wait := fs.Duration("wait", 2*time.Minute, "how long to wait for the release to be covered by a checkpoint")
 	poll := fs.Duration("poll", 250*time.Millisecond, "interval between attempts while waiting (a longer Retry-After from the log is honoured)")
@@ -585,7 +587,7 @@ func fetchBundle(ctx context.Context, e *env, args []string) error {
 	start := time.Now()
 	var lastProgress time.Time
 	for {
-		b, err := lc.Bundle(ctx, d, index.int64())
+		b, err := lc.BundleFrom(ctx, d, index.int64(), from.int64())
 		if err == nil {
 			at := ""
 			if pb, err := bundle.Parse(b); err == nil && !index.set {
