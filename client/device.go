@@ -101,7 +101,7 @@ func (e *SplitViewError) Error() string {
 	if e.Err == nil {
 		return "split view: the checkpoint has another root hash than the one the device stored for the same tree size"
 	}
-	return "split view: the checkpoint is not proven consistent with the one the device stored: " + e.Err.Error()
+	return "split view: the checkpoint is not proven consistent with the one the device stored: " + proofError(e.Err).Error()
 }
 func (e *SplitViewError) Unwrap() error { return e.Err }
 

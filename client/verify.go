@@ -230,7 +230,17 @@ type InclusionError struct {
 }
 
 func (e *InclusionError) Error() string {
-	return fmt.Sprintf("entry %d is not proven included in the tree of size %d: %v", e.Index, e.Size, e.Err)
+	return fmt.Sprintf("entry %d is not proven included in the tree of size %d: %v", e.Index, e.Size, proofError(e.Err))
+}
+
+// proofError returns err, with a root mismatch of package proof (whose
+// message spans lines of byte values) said in one line, in hex.
+func proofError(err error) error {
+	var rm proof.RootMismatchError
+	if errors.As(err, &rm) {
+		return fmt.Errorf("the proof leads to root %x, not the checkpoint's %x", rm.CalculatedRoot, rm.ExpectedRoot)
+	}
+	return err
 }
 func (e *InclusionError) Unwrap() error { return e.Err }
 

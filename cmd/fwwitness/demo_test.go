@@ -12,7 +12,9 @@ import (
 
 // TestDemo runs make demo's script once through (DEMO_ONESHOT): a log and
 // three witnesses from fresh keys, a release submitted, and the cosigned
-// checkpoint and the bundle verified under the 2-of-3 policy.
+// checkpoint and the bundle verified under the 2-of-3 policy; then a device
+// installs, upgrades (once by a delta), and refuses each attack with its
+// reason.
 func TestDemo(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the binaries")
@@ -28,6 +30,17 @@ func TestDemo(t *testing.T) {
 		"ok: size 2, signed by the log and cosigned by",
 		`"verified": true`,
 		`"role": "build"`,
+		"confirmed 1.0.0 (security version 1)",
+		"confirmed 2.0.0 (security version 2)",
+		"fetched a delta of",
+		"confirmed 3.0.0 (security version 3)",
+		`reported confirmed to the log: {"id":1}`,
+		"REFUSED (rollback)",
+		"REFUSED (digest)",
+		"REFUSED (inclusion)",
+		"REFUSED (quorum)",
+		"REFUSED (split_view)",
+		"REFUSED (freeze)",
 	} {
 		if !strings.Contains(string(out), want) {
 			t.Errorf("demo output lacks %q:\n%s", want, out)
