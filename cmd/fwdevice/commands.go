@@ -4,8 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"flag"
 	"errors"
+	"flag"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -445,4 +445,3 @@ func trustCmd(ctx context.Context, e *env, args []string) error {
 	fmt.Fprintf(e.stdout, "trust file updated from version %d to %d (expires %s)\n", old, tf.Version, tf.Expires.Format(time.RFC3339))
 	return nil
 }
-
