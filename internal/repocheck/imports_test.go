@@ -84,6 +84,20 @@ var importRules = []importRule{
 		},
 	},
 	{
+		why:      "the device agent is pure Go for small devices: no SQLite, no PKCS #11, no metrics, no log server",
+		packages: []string{"device", "device/trust", "device/state", "device/fsys", "device/transport", "cmd/fwdevice", "report"},
+		forbidden: []string{
+			"database/sql", "github.com/mattn/go-sqlite3", "github.com/prometheus/client_golang/prometheus",
+			"github.com/miekg/pkcs11", module + "keys/pkcs11/...", module + "log", module + "ledger", module + "cas",
+			module + "logclient", module + "cmd/internal/cli", module + "provenance/keyless", "github.com/sigstore/sigstore-go/pkg/verify",
+		},
+	},
+	{
+		why:       "a device's trust file and state are pure formats",
+		packages:  []string{"device/trust", "device/state"},
+		forbidden: []string{"net/http", module + "device/transport"},
+	},
+	{
 		why:       "witnesses need no client of the log",
 		packages:  []string{"witness"},
 		forbidden: []string{module + "client", module + "logclient", module + "ledger", module + "log", module + "provenance"},
@@ -168,6 +182,30 @@ func TestPKCS11OnlyInCommands(t *testing.T) {
 	}
 	if users == 0 {
 		t.Error("no command depends on keys/pkcs11: is the rule still checking anything?")
+	}
+}
+
+// TestDeviceLinksNoCgo checks, with cgo on, that nothing fwdevice links
+// outside the standard library has cgo files: the device agent is pure Go
+// whatever the build.
+func TestDeviceLinksNoCgo(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs go list")
+	}
+	cmd := exec.Command("go", "list", "-deps", "-f", "{{if and (not .Standard) .CgoFiles}}{{.ImportPath}}{{end}}", module+"cmd/fwdevice")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=1")
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	if s := strings.TrimSpace(string(out)); s != "" {
+		t.Errorf("fwdevice links packages with cgo: %s", s)
+	}
+	// The check itself sees cgo where there is some.
+	cmd = exec.Command("go", "list", "-deps", "-f", "{{if and (not .Standard) .CgoFiles}}{{.ImportPath}}{{end}}", module+"cmd/fwlog")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=1")
+	if out, err := cmd.Output(); err != nil || !strings.Contains(string(out), "go-sqlite3") {
+		t.Errorf("the check finds no cgo in fwlog (%v): is it still checking anything?", err)
 	}
 }
 
