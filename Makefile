@@ -7,7 +7,7 @@ ORIGIN   ?= example.com/fwlog
 ADDR     ?= 127.0.0.1:8080
 FUZZTIME ?= 30s
 
-.PHONY: all build run demo test test-race bench bench-revocation fuzz testdata vet softhsm clean
+.PHONY: all build run demo test test-race bench bench-revocation bench-device fuzz testdata vet softhsm clean
 
 all: build
 
@@ -29,8 +29,9 @@ run: build
 	$(BIN)/fwlog serve --data $(DATA) --origin $(ORIGIN) --addr $(ADDR) --log-format text \
 		$(foreach k,$(RELEASE_KEYS),--release-keys $(k)) $(foreach k,$(BUILDER_KEYS),--builder-keys $(k))
 
-## demo: fwlog and three fwwitness on loopback with fresh keys (in ./demo), a release submitted,
-## the cosigned checkpoint printed and verified under a 2-of-3 witness policy; Ctrl-C stops all
+## demo: the whole story on loopback with fresh keys (in ./demo): fwlog and three fwwitness, a
+## release with provenance, a device (fwdevice) that installs, upgrades (once by a delta), and
+## refuses five attacks, each with its reason; Ctrl-C stops all
 demo:
 	./scripts/demo.sh
 
@@ -39,7 +40,7 @@ demo:
 ## SoftHSM2 token of the PKCS#11 tests (make softhsm), whose environment it exports.
 test: vet softhsm
 	. ./local/softhsm/env && FWLEDGER_OMNIWITNESS="$$(./scripts/omniwitness.sh)" $(GO) test -count=1 ./...
-	$(GO) test -count=1 -race -short ./log/... ./client/... ./provenance/... ./witness/... ./revocation/... ./handover/...
+	$(GO) test -count=1 -race -short ./log/... ./client/... ./provenance/... ./witness/... ./revocation/... ./handover/... ./device/... ./report/...
 
 vet:
 	$(GO) vet ./...
@@ -59,6 +60,11 @@ bench:
 ## in one session; writes its section of docs/BENCHMARKS.md
 bench-revocation:
 	./scripts/bench-revocation.sh $(or $(BASE),f8938ef)
+
+## bench-device: the device's numbers (update check, image hashing against sha256sum, a 1 GiB
+## install's peak RSS, the binary's size); writes its section of docs/BENCHMARKS.md
+bench-device:
+	./scripts/bench-device.sh
 
 ## fuzz: run every fuzz target for $(FUZZTIME)
 fuzz:

@@ -4,6 +4,7 @@
 //	fwbench append --log URL --key release.key --entries 1000000 --concurrency 64
 //	fwbench read   --log URL --duration 10s --concurrency 32
 //	fwbench abuse  --log URL --pid PID --key release.key --builder-key builder.key
+//	fwbench hash   --file image        (as a device hashes an image)
 //
 // Every phase prints one JSON object with its measurements to stdout and
 // progress to stderr.
@@ -62,6 +63,8 @@ func main() {
 		err = abusePhase(os.Args[2:])
 	case "compare":
 		err = comparePhase(os.Args[2:])
+	case "hash":
+		err = hashPhase(os.Args[2:])
 	default:
 		err = fmt.Errorf("unknown phase %q", os.Args[1])
 	}
