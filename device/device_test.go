@@ -507,3 +507,55 @@ func updateRelease(t *testing.T, b []byte) (*bundle.Bundle, *provenance.Release)
 	}
 	return bd, e.Release
 }
+
+// TestExpiredTrust: an expired trust file stops new installs, but the
+// device keeps booting what it runs, and takes a newer trust file.
+func TestExpiredTrust(t *testing.T) {
+	ctx := context.Background()
+	w := newWorld(t)
+	now := time.Now()
+	clock := now
+	cfg := device.Config{
+		StateDir: filepath.Join(t.TempDir(), "state"),
+		Slots:    map[string]string{state.SlotA: filepath.Join(w.dir, "x-a.img"), state.SlotB: filepath.Join(w.dir, "x-b.img")},
+		Now:      func() time.Time { return clock },
+	}
+	expiring := fwtest.TrustFile{Created: now.Add(-time.Hour), Expires: now.Add(time.Hour)}
+	d, err := device.Init(ctx, cfg, expiring.Signed(t), "acme-x1", "stable")
+	if err != nil {
+		t.Fatal(err)
+	}
+	install := func(img []byte) error {
+		b, err := w.lc.BundleFrom(ctx, sha256.Sum256(img), -1, int64(d.State().CheckpointSize))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := d.Install(ctx, b, w.imageFile(t, img)); err != nil {
+			return err
+		}
+		if _, err := d.Boot(ctx); err != nil {
+			t.Fatal(err)
+		}
+		_, err = d.Confirm(ctx)
+		return err
+	}
+	if err := install(w.release(t, "v1", 1, nil)); err != nil {
+		t.Fatal(err)
+	}
+	v2 := w.release(t, "v2", 2, nil)
+	clock = now.Add(2 * time.Hour)
+	var ee *device.ExpiredError
+	if err := install(v2); !errors.As(err, &ee) || device.Reason(err) != device.ReasonTrust {
+		t.Fatalf("install under an expired trust file = %v, want an *ExpiredError", err)
+	}
+	if boot, err := d.Boot(ctx); err != nil || boot.Release.SecurityVersion != 1 {
+		t.Fatalf("boot under an expired trust file = %+v, %v", boot, err)
+	}
+	renewed := fwtest.TrustFile{Version: 2, Created: now, Expires: now.AddDate(1, 0, 0)}
+	if _, err := d.UpdateTrust(ctx, renewed.Signed(t)); err != nil {
+		t.Fatalf("a newer trust file under an expired one: %v", err)
+	}
+	if err := install(v2); err != nil {
+		t.Fatalf("install under the renewed trust file: %v", err)
+	}
+}

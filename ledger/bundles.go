@@ -291,8 +291,9 @@ func (l *Ledger) bundle(ctx context.Context, rel *Statement, p log.Published, fr
 		b.Revocations = append(b.Revocations, e)
 	}
 	// A device whose tree is larger than the published one gets no
-	// proof, and refuses the bundle as a rollback.
-	if from >= 0 && uint64(from) <= p.Size {
+	// proof, and refuses the bundle as a rollback; one with none (0)
+	// needs none.
+	if from > 0 && uint64(from) <= p.Size {
 		hashes, err := l.log.ConsistencyProof(ctx, uint64(from), p.Size)
 		if err != nil {
 			return nil, err
