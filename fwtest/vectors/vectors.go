@@ -297,6 +297,7 @@ func build(root string) (files, error) {
 		corpus("witness", "FuzzParseAddCheckpoint", name, body)
 	}
 	reportSeeds(st, corpus)
+	deviceSeeds(st, corpus)
 	return out, nil
 }
 
