@@ -66,9 +66,10 @@ import (
 	"net/http"
 	"net/http/httptrace"
 	"net/url"
-	"strconv"
 	"strings"
 	"time"
+
+	"github.com/fwledger/fwledger/internal/retryafter"
 )
 
 // Options configures a [Client]. Zero values take the defaults named.
@@ -406,7 +407,7 @@ func (c *Client) statusError(ctx, actx context.Context, resp *http.Response, bod
 	if json.Unmarshal(data, &e) == nil && e.Error != "" {
 		msg = e.Error
 	}
-	se := &StatusError{Code: resp.StatusCode, Message: msg, RetryAfter: retryAfter(resp.Header.Get("Retry-After"), timeNow())}
+	se := &StatusError{Code: resp.StatusCode, Message: msg, RetryAfter: retryafter.Parse(resp.Header.Get("Retry-After"), timeNow())}
 	switch resp.StatusCode {
 	case http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
 		return transient(se)
@@ -448,21 +449,6 @@ func (c *Client) backoff(err error, attempt int) (time.Duration, bool) {
 		d = max(d, se.RetryAfter)
 	}
 	return d, true
-}
-
-// retryAfter parses a Retry-After value (RFC 9110, Section 10.2.3):
-// seconds, or an HTTP date. It returns zero for none or a malformed one.
-func retryAfter(v string, now time.Time) time.Duration {
-	if v == "" {
-		return 0
-	}
-	if n, err := strconv.ParseUint(v, 10, 31); err == nil {
-		return time.Duration(n) * time.Second
-	}
-	if t, err := http.ParseTime(v); err == nil && t.After(now) {
-		return t.Sub(now)
-	}
-	return 0
 }
 
 // Time and randomness, replaced by tests.
