@@ -553,3 +553,54 @@ func TestDownloadEmpty(t *testing.T) {
 	}
 	d.checkFile(nil)
 }
+
+// TestDownloadAfterCrash resumes .part files as a crash can leave them:
+// with bytes past the length the sidecar says were synced (they may never
+// have reached the disk, and are fetched again), or with no sidecar (the
+// download starts over).
+func TestDownloadAfterCrash(t *testing.T) {
+	const size, k = 100 << 10, 30 << 10
+	content := image(size, 14)
+	for _, tc := range []struct {
+		desc  string
+		crash func(dst string) error
+		want  string // the Range of the request after the crash
+	}{
+		{"unsynced bytes", func(dst string) error {
+			f, err := os.OpenFile(dst+".part", os.O_WRONLY|os.O_APPEND, 0)
+			if err != nil {
+				return err
+			}
+			f.Write(make([]byte, 5000)) // zeros, as after a power loss
+			return f.Close()
+		}, bytesFrom(k)},
+		{"no sidecar", func(dst string) error { return os.Remove(dst + ".part.meta") }, ""},
+		{"malformed sidecar", func(dst string) error { return os.WriteFile(dst+".part.meta", []byte(`{"url":`), 0o666) }, ""},
+	} {
+		t.Run(tc.desc, func(t *testing.T) {
+			transport.StubWaits(t)
+			d := newDownload(t)
+			u := d.server(func(w http.ResponseWriter, r *http.Request, n int) {
+				cut := -1
+				if n == 1 {
+					cut = k
+				}
+				serve(w, r, content, `"v1"`, cut)
+			})
+			opts := d.options()
+			opts.MaxAttempts = 1
+			var ie *transport.IncompleteError
+			if err := newClient(t, u, opts).Download(context.Background(), "/img", d.dst, size); !errors.As(err, &ie) {
+				t.Fatalf("Download = %v, want an IncompleteError", err)
+			}
+			if err := tc.crash(d.dst); err != nil {
+				t.Fatal(err)
+			}
+			if err := newClient(t, u, d.options()).Download(context.Background(), "/img", d.dst, size); err != nil {
+				t.Fatalf("Download after a crash = %v", err)
+			}
+			d.checkFile(content)
+			d.checkRanges("", tc.want)
+		})
+	}
+}
