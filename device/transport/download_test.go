@@ -42,6 +42,34 @@ func (w *cutWriter) Write(p []byte) (int, error) {
 	panic(http.ErrAbortHandler)
 }
 
+// cutFirst serves content with the ETag "v1", dropping the connection
+// after k bytes of the body in the first attempts requests.
+func cutFirst(content []byte, attempts, k int) func(w http.ResponseWriter, r *http.Request, n int) {
+	return func(w http.ResponseWriter, r *http.Request, n int) {
+		cut := -1
+		if n <= attempts {
+			cut = k
+		}
+		serve(w, r, content, `"v1"`, cut)
+	}
+}
+
+// hangFirst serves content with the ETag "v1", but answers the first
+// request with k bytes of it and then nothing until the client goes.
+func hangFirst(content []byte, k int) func(w http.ResponseWriter, r *http.Request, n int) {
+	return func(w http.ResponseWriter, r *http.Request, n int) {
+		w.Header().Set("ETag", `"v1"`)
+		if n > 1 {
+			http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(content))
+			return
+		}
+		w.Header().Set("Content-Length", strconv.Itoa(len(content)))
+		w.Write(content[:k])
+		http.NewResponseController(w).Flush()
+		<-r.Context().Done()
+	}
+}
+
 // serve serves content with ServeContent and the ETag etag, which honours
 // Range and If-Range; if cut >= 0 it drops the connection after cut bytes
 // of the body.
@@ -58,7 +86,7 @@ func serve(w http.ResponseWriter, r *http.Request, content []byte, etag string, 
 type download struct {
 	t        *testing.T
 	dst      string
-	rec      recorder
+	rec      *recorder
 	mu       sync.Mutex
 	progress [][2]int64
 }
@@ -80,12 +108,9 @@ func (d *download) options() transport.Options {
 // server starts a server whose handler gets the number of the request,
 // from 1, and returns its URL.
 func (d *download) server(h func(w http.ResponseWriter, r *http.Request, n int)) string {
-	srv, _ := quietServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		h(w, r, d.rec.add(r))
-	}))
-	srv.Start()
-	d.t.Cleanup(srv.Close)
-	return srv.URL
+	u, rec := startServer(d.t, h)
+	d.rec = rec
+	return u
 }
 
 // checkFile checks that dst holds want and that no .part or sidecar is left.
@@ -98,9 +123,15 @@ func (d *download) checkFile(want []byte) {
 	if !bytes.Equal(got, want) {
 		d.t.Errorf("the downloaded file differs: %d bytes, want %d", len(got), len(want))
 	}
-	for _, p := range []string{d.dst + ".part", d.dst + ".part.meta"} {
-		if _, err := os.Stat(p); !errors.Is(err, os.ErrNotExist) {
-			d.t.Errorf("%s is left: %v", filepath.Base(p), err)
+	d.checkGone(".part", ".part.meta")
+}
+
+// checkGone checks that the files dst+suffix do not exist.
+func (d *download) checkGone(suffixes ...string) {
+	d.t.Helper()
+	for _, suffix := range suffixes {
+		if _, err := os.Stat(d.dst + suffix); !errors.Is(err, os.ErrNotExist) {
+			d.t.Errorf("%s exists: %v", filepath.Base(d.dst+suffix), err)
 		}
 	}
 }
@@ -141,13 +172,7 @@ func TestDownloadResumes(t *testing.T) {
 	const size, k = 200 << 10, 50 << 10
 	content := image(size, 1)
 	d := newDownload(t)
-	u := d.server(func(w http.ResponseWriter, r *http.Request, n int) {
-		cut := -1
-		if n <= 3 {
-			cut = k
-		}
-		serve(w, r, content, `"v1"`, cut)
-	})
+	u := d.server(cutFirst(content, 3, k))
 	c := newClient(t, u, d.options())
 	if err := c.Download(context.Background(), "/v1/images/x", d.dst, size); err != nil {
 		t.Fatalf("Download = %v", err)
@@ -167,16 +192,7 @@ func TestDownloadStall(t *testing.T) {
 	const size, k = 100 << 10, 30 << 10
 	content := image(size, 2)
 	d := newDownload(t)
-	u := d.server(func(w http.ResponseWriter, r *http.Request, n int) {
-		if n == 1 {
-			w.Header().Set("Content-Length", strconv.Itoa(size))
-			w.Write(content[:k])
-			http.NewResponseController(w).Flush()
-			<-r.Context().Done()
-			return
-		}
-		serve(w, r, content, `"v1"`, -1)
-	})
+	u := d.server(hangFirst(content, k))
 	c := newClient(t, u, d.options())
 	if err := c.Download(context.Background(), "/img", d.dst, size); err != nil {
 		t.Fatalf("Download = %v", err)
@@ -389,11 +405,7 @@ func TestDownloadTooLarge(t *testing.T) {
 			if !isTooLarge(size, tc.declared)(err) {
 				t.Fatalf("Download = %v, want a TooLargeError of %d declared", err, tc.declared)
 			}
-			for _, p := range []string{d.dst, d.dst + ".part", d.dst + ".part.meta"} {
-				if _, err := os.Stat(p); !errors.Is(err, os.ErrNotExist) {
-					t.Errorf("%s exists after a download too large: %v", filepath.Base(p), err)
-				}
-			}
+			d.checkGone("", ".part", ".part.meta")
 		})
 	}
 }
@@ -422,13 +434,7 @@ func TestDownloadAcrossRestarts(t *testing.T) {
 	const size, k = 100 << 10, 30 << 10
 	content := image(size, 10)
 	d := newDownload(t)
-	u := d.server(func(w http.ResponseWriter, r *http.Request, n int) {
-		cut := -1
-		if n <= 2 {
-			cut = k
-		}
-		serve(w, r, content, `"v1"`, cut)
-	})
+	u := d.server(cutFirst(content, 2, k))
 	opts := d.options()
 	opts.MaxAttempts = 2
 	err := newClient(t, u, opts).Download(context.Background(), "/img", d.dst, size)
@@ -483,17 +489,7 @@ func TestDownloadCancel(t *testing.T) {
 	const size, k = 100 << 10, 30 << 10
 	content := image(size, 13)
 	d := newDownload(t)
-	u := d.server(func(w http.ResponseWriter, r *http.Request, n int) {
-		if n == 1 {
-			w.Header().Set("ETag", `"v1"`)
-			w.Header().Set("Content-Length", strconv.Itoa(size))
-			w.Write(content[:k])
-			http.NewResponseController(w).Flush()
-			<-r.Context().Done()
-			return
-		}
-		serve(w, r, content, `"v1"`, -1)
-	})
+	u := d.server(hangFirst(content, k))
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	opts := d.options()
@@ -536,11 +532,7 @@ func TestDownloadNotFound(t *testing.T) {
 	if d.rec.count() != 1 {
 		t.Errorf("the server got %d requests, want 1", d.rec.count())
 	}
-	for _, p := range []string{d.dst, d.dst + ".part", d.dst + ".part.meta"} {
-		if _, err := os.Stat(p); !errors.Is(err, os.ErrNotExist) {
-			t.Errorf("%s exists: %v", filepath.Base(p), err)
-		}
-	}
+	d.checkGone("", ".part", ".part.meta")
 }
 
 // TestDownloadEmpty downloads a file of no bytes.
@@ -580,13 +572,7 @@ func TestDownloadAfterCrash(t *testing.T) {
 		t.Run(tc.desc, func(t *testing.T) {
 			transport.StubWaits(t)
 			d := newDownload(t)
-			u := d.server(func(w http.ResponseWriter, r *http.Request, n int) {
-				cut := -1
-				if n == 1 {
-					cut = k
-				}
-				serve(w, r, content, `"v1"`, cut)
-			})
+			u := d.server(cutFirst(content, 1, k))
 			opts := d.options()
 			opts.MaxAttempts = 1
 			var ie *transport.IncompleteError

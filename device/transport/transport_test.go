@@ -62,6 +62,19 @@ func quietServer(h http.Handler) (*httptest.Server, *atomic.Int64) {
 	return srv, conns
 }
 
+// startServer starts a server on 127.0.0.1 for the test, whose handler gets
+// the number of the request, from 1; it returns its URL and the recorder of
+// its requests.
+func startServer(t *testing.T, h func(w http.ResponseWriter, r *http.Request, n int)) (string, *recorder) {
+	rec := new(recorder)
+	srv, _ := quietServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h(w, r, rec.add(r))
+	}))
+	srv.Start()
+	t.Cleanup(srv.Close)
+	return srv.URL, rec
+}
+
 // A recorder counts a handler's requests and keeps their headers.
 type recorder struct {
 	mu   sync.Mutex
@@ -430,13 +443,8 @@ func TestGet(t *testing.T) {
 	} {
 		t.Run(tc.desc, func(t *testing.T) {
 			waits := transport.StubWaits(t)
-			var rec recorder
-			srv, _ := quietServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				tc.handler(w, r, rec.add(r))
-			}))
-			srv.Start()
-			defer srv.Close()
-			c := newClient(t, srv.URL, fastOptions())
+			u, rec := startServer(t, tc.handler)
+			c := newClient(t, u, fastOptions())
 			got, err := c.Get(context.Background(), "/v1/bundles/x", url.Values{"index": {"7"}, "size": {"9"}}, tc.max)
 			if tc.check == nil && (err != nil || string(got) != tc.want) {
 				t.Errorf("Get = %q, %v, want %q", got, err, tc.want)
@@ -497,18 +505,15 @@ func TestPost(t *testing.T) {
 	} {
 		t.Run(tc.desc, func(t *testing.T) {
 			transport.StubWaits(t)
-			var rec recorder
-			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				n := rec.add(r)
+			u, rec := startServer(t, func(w http.ResponseWriter, r *http.Request, n int) {
 				body, _ := io.ReadAll(r.Body)
 				if r.Method != "POST" || r.Header.Get("Content-Type") != "application/json" || string(body) != `{"outcome":"installed"}` {
 					t.Errorf("the server got %s %q with %q", r.Method, body, r.Header.Get("Content-Type"))
 				}
 				w.WriteHeader(tc.statuses[n-1])
 				io.WriteString(w, `{"ok":true}`)
-			}))
-			defer srv.Close()
-			c := newClient(t, srv.URL, fastOptions())
+			})
+			c := newClient(t, u, fastOptions())
 			got, err := c.Post(context.Background(), "/v1/reports", "application/json", []byte(`{"outcome":"installed"}`), 100)
 			if tc.ok && (err != nil || string(got) != `{"ok":true}`) {
 				t.Errorf("Post = %q, %v, want {\"ok\":true}", got, err)
