@@ -48,7 +48,8 @@ const (
 // failures are retried as for [Client.Get]; after Options.MaxAttempts
 // requests a download still short of size fails with an [IncompleteError]
 // and keeps its .part for the next call. When ctx ends, Download returns
-// its cause promptly and keeps the .part too.
+// its cause promptly and keeps the .part too. A .part without a byte is
+// not kept.
 //
 // A complete .part is synced, renamed to dst, and its directory synced; dst
 // is replaced if it exists. Options.Progress is told of each write.

@@ -33,8 +33,9 @@
 // is stitched from several responses; the If-Range validator (see
 // [Client.Download]) makes the server restart from zero when the file
 // changed, but a server that sends no validator (fwlog's content-addressed
-// /v1/images/sha256:<hex> need none) or lies about it can make a file whose
-// digest is wrong. The caller then deletes it and downloads again.
+// /v1/images/sha256:<hex>, which needs none, sends none today) or lies about
+// it can make a file whose digest is wrong. The caller then deletes it and
+// downloads again.
 //
 // # Server authentication
 //
@@ -220,7 +221,7 @@ func (c *Client) url(path string, query url.Values) (string, error) {
 // Transient failures are retried, up to Options.MaxAttempts requests: a
 // connection that could not be made or dropped, a [StallError], a timeout,
 // and 502, 503 and 504 (after their Retry-After if longer than the
-// backoff). Other statuses (4xx), a [PinError], a certificate that does not
+// backoff). Other statuses (4xx, 500), a [PinError], a certificate that does not
 // verify, a refused redirect and a [TooLargeError] are not. After the last
 // attempt the last error is returned, wrapped.
 func (c *Client) Get(ctx context.Context, path string, query url.Values, max int64) ([]byte, error) {
