@@ -18,6 +18,7 @@ import (
 
 	"github.com/fwledger/fwledger/api"
 	"github.com/fwledger/fwledger/digest"
+	"github.com/fwledger/fwledger/internal/retryafter"
 	"github.com/fwledger/fwledger/tiles"
 )
 
@@ -91,24 +92,9 @@ func (c *Client) do(ctx context.Context, method, path string, body io.Reader, co
 		if json.Unmarshal(data, &e) != nil || e.Message == "" {
 			e.Message = strings.TrimSpace(string(data))
 		}
-		return nil, &HTTPError{Status: resp.StatusCode, Message: e.Message, RetryAfter: retryAfter(resp.Header.Get("Retry-After"), time.Now())}
+		return nil, &HTTPError{Status: resp.StatusCode, Message: e.Message, RetryAfter: retryafter.Parse(resp.Header.Get("Retry-After"), time.Now())}
 	}
 	return data, nil
-}
-
-// retryAfter parses a Retry-After header value (RFC 9110, Section 10.2.3):
-// seconds, or an HTTP date. It returns zero for none or a malformed one.
-func retryAfter(v string, now time.Time) time.Duration {
-	if v == "" {
-		return 0
-	}
-	if n, err := strconv.ParseUint(v, 10, 31); err == nil {
-		return time.Duration(n) * time.Second
-	}
-	if t, err := http.ParseTime(v); err == nil && t.After(now) {
-		return t.Sub(now)
-	}
-	return 0
 }
 
 func (c *Client) getJSON(ctx context.Context, path string, v any) error {
