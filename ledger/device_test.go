@@ -247,6 +247,24 @@ func TestDeltas(t *testing.T) {
 	if resp.StatusCode != http.StatusOK || !bytes.Equal(got.Bytes(), good) {
 		t.Fatalf("GET delta = %d, %d bytes; want the stored delta", resp.StatusCode, got.Len())
 	}
+	// A resumed download: Range with If-Range of the strong ETag gets the
+	// rest; another ETag gets it all.
+	for _, tc := range []struct {
+		ifRange string
+		want    int
+	}{{`"delta-` + td.String() + `"`, http.StatusPartialContent}, {`"something else"`, http.StatusOK}} {
+		req, _ := http.NewRequest("GET", l.URL+"/v1/deltas/"+td.String(), nil)
+		req.Header.Set("Range", "bytes=10-")
+		req.Header.Set("If-Range", tc.ifRange)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != tc.want || resp.Header.Get("ETag") != `"delta-`+td.String()+`"` {
+			t.Errorf("GET with If-Range %s = %d, ETag %q; want %d", tc.ifRange, resp.StatusCode, resp.Header.Get("ETag"), tc.want)
+		}
+	}
 	if len(good) > len(target)/20 {
 		t.Errorf("the delta of a 7-byte insertion is %d bytes of %d", len(good), len(target))
 	}

@@ -504,16 +504,19 @@ func writeBundle(w http.ResponseWriter, b []byte) error {
 }
 
 func (h *handler) image(w http.ResponseWriter, r *http.Request) {
-	h.content(w, r, h.l.OpenImage, h.l.PutImage)
+	h.content(w, r, "", h.l.OpenImage, h.l.PutImage)
 }
 
 func (h *handler) delta(w http.ResponseWriter, r *http.Request) {
-	h.content(w, r, h.l.OpenDelta, h.l.PutDelta)
+	h.content(w, r, "delta-", h.l.OpenDelta, h.l.PutDelta)
 }
 
 // content serves a content-addressed resource: GET or HEAD with range
-// support, or PUT to store it.
-func (h *handler) content(w http.ResponseWriter, r *http.Request, open func(digest.Digest) (*os.File, error), put func(context.Context, digest.Digest, io.Reader) (bool, error)) {
+// support, or PUT to store it. Its strong ETag is the digest in its path
+// (after tag, for a resource named by another's digest), which never
+// names other bytes: a stored image or delta is never replaced, so an
+// interrupted download resumes with If-Range.
+func (h *handler) content(w http.ResponseWriter, r *http.Request, tag string, open func(digest.Digest) (*os.File, error), put func(context.Context, digest.Digest, io.Reader) (bool, error)) {
 	d, err := parseDigest(r.PathValue("digest"))
 	if err != nil {
 		h.fail(w, r, err)
@@ -529,6 +532,7 @@ func (h *handler) content(w http.ResponseWriter, r *http.Request, open func(dige
 		defer f.Close()
 		w.Header().Set("Content-Type", "application/octet-stream")
 		w.Header().Set("Cache-Control", cacheImmutable)
+		w.Header().Set("ETag", `"`+tag+d.String()+`"`)
 		http.ServeContent(w, r, "", time.Time{}, f)
 	case "PUT":
 		body := server.NewUpload(w, r)
