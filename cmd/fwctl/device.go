@@ -20,13 +20,13 @@ import (
 	"go.yaml.in/yaml/v3"
 )
 
-const trustUsage = `Usage:
-  fwctl trust init --witness-policy W --policy P --model M --channel C --root-key K... [flags] --out FILE
-                 write a device trust file's payload (docs/FORMATS.md), or, with --key, sign it
-  fwctl trust sign --in FILE --key K [--key K...] --out FILE
-                 sign a trust file payload with root keys, or add their signatures to a signed one
-  fwctl trust show FILE
-                 verify a signed trust file against its own root keys and summarize it
+const trustUsage = `Usage: fwctl trust init --witness-policy W --policy P --model M --channel C --root-key K... [flags] --out FILE
+       fwctl trust sign --in FILE --key K [--key K...] --out FILE
+       fwctl trust show FILE
+
+Device trust files (docs/FORMATS.md, "Device trust file"): init writes one's payload
+(or, with --key, signs it), sign signs a payload with root keys or adds their
+signatures to a signed file, show verifies a signed file against its own root keys.
 `
 
 func trustCmd(ctx context.Context, e *env, args []string) error {

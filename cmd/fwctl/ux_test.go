@@ -100,6 +100,8 @@ func TestHelp(t *testing.T) {
 		"provenance": {"show"},
 		"policy":     {"check"},
 		"revoke":     {"key", "release"},
+		"trust":      {"init", "sign", "show"},
+		"delta":      nil,
 	}
 	for name := range commands {
 		if _, ok := tree[name]; !ok {
