@@ -9,8 +9,8 @@ import (
 	"testing"
 
 	"github.com/fwledger/fwledger/delta"
-	"github.com/fwledger/fwledger/digest"
 	"github.com/fwledger/fwledger/device/trust"
+	"github.com/fwledger/fwledger/digest"
 	"github.com/fwledger/fwledger/fwtest"
 	"github.com/fwledger/fwledger/keys"
 )
