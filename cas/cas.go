@@ -146,8 +146,8 @@ func (s *Store) deltaPath(target digest.Digest) string {
 // PutDelta stores what r holds, at most max bytes, as the delta update to
 // the image target, if check accepts the complete file (checks it
 // against the release and the base image); otherwise it returns check's
-// error and stores nothing. A delta already stored is kept: the new one is
-// checked all the same, and created is false.
+// error and stores nothing. A delta already stored is kept, and created
+// is false.
 func (s *Store) PutDelta(target digest.Digest, max int64, r io.Reader, check func(*os.File) error) (created bool, err error) {
 	tmp, err := os.CreateTemp(filepath.Join(s.dir, "tmp"), "delta-*")
 	if err != nil {
@@ -186,6 +186,12 @@ func (s *Store) PutDelta(target digest.Digest, max int64, r io.Reader, check fun
 		return false, err
 	}
 	return true, syncDir(filepath.Dir(dst))
+}
+
+// HasDelta reports whether a delta update to the image target is stored.
+func (s *Store) HasDelta(target digest.Digest) bool {
+	_, err := os.Stat(s.deltaPath(target))
+	return err == nil
 }
 
 // OpenDelta opens the stored delta update to the image target.

@@ -12,6 +12,7 @@ import (
 	"github.com/fwledger/fwledger/bundle"
 	"github.com/fwledger/fwledger/digest"
 	"github.com/fwledger/fwledger/provenance"
+	"github.com/fwledger/fwledger/revocation"
 	"github.com/fwledger/fwledger/tlogpolicy"
 	flog "github.com/transparency-dev/formats/log"
 	"github.com/transparency-dev/merkle/proof"
@@ -59,7 +60,15 @@ type State struct {
 // On success, the device may store the bundle's checkpoint and move its
 // time floor to [Verified.QuorumTime]; VerifyUpdate changes nothing itself.
 func VerifyUpdate(ctx context.Context, t Trust, st State, bundleBytes []byte, image io.Reader) (*Verified, error) {
-	return verify(ctx, t, &st, bundleBytes, image)
+	return verify(ctx, t, &st, bundleBytes, image, true)
+}
+
+// VerifyUpdateBundle is VerifyUpdate without the image: everything a
+// device checks before it fetches one, so that nothing unverified decides
+// what it downloads, or how much. VerifyUpdate must still check the
+// bundle with the image.
+func VerifyUpdateBundle(ctx context.Context, t Trust, st State, bundleBytes []byte) (*Verified, error) {
+	return verify(ctx, t, &st, bundleBytes, nil, false)
 }
 
 // A RollbackError reports an update that would move the device backwards:
@@ -115,9 +124,16 @@ type FreezeError struct {
 	// Reference is the device's reference time, MaxAge the trust's limit.
 	Reference time.Time
 	MaxAge    time.Duration
+	// Future is true for a quorum that cosigned after the device's clock
+	// (beyond MaxClockSkew).
+	Future bool
 }
 
 func (e *FreezeError) Error() string {
+	if e.Future {
+		return fmt.Sprintf("freeze: the witness quorum cosigned at %s, after the device's clock %s (more than %s ahead)",
+			e.QuorumTime.UTC().Format(time.RFC3339), e.Reference.UTC().Format(time.RFC3339), MaxClockSkew)
+	}
 	return fmt.Sprintf("freeze: the witness quorum last cosigned at %s, more than %s before the device's reference time %s",
 		e.QuorumTime.UTC().Format(time.RFC3339), e.MaxAge, e.Reference.UTC().Format(time.RFC3339))
 }
@@ -165,6 +181,11 @@ func (st *State) checkConsistency(b *bundle.Bundle, cp *flog.Checkpoint) error {
 		if !bytes.Equal(cp.Hash, old.Hash) {
 			return &SplitViewError{Stored: st.Checkpoint, Got: b.Checkpoint()}
 		}
+		// The same tree, and the same text: another set of extension
+		// lines for one tree is a log signing two checkpoints for it.
+		if got, _ := checkpointBody(b.Checkpoint()); !bytes.Equal(got, body) {
+			return &SplitViewError{Stored: st.Checkpoint, Got: b.Checkpoint(), Err: errors.New("the checkpoint's text differs from the stored one's for the same tree")}
+		}
 		return nil
 	}
 	c := b.Consistency
@@ -196,9 +217,15 @@ func quorumTime(p *tlogpolicy.Policy, cosigs []tlogpolicy.Cosignature) (time.Tim
 	return time.Time{}, false
 }
 
+// MaxClockSkew is how far after a device's clock a witness quorum may
+// have cosigned: more is a cosignature from the future, which would move
+// the device's time floor past every honest checkpoint.
+const MaxClockSkew = 10 * time.Minute
+
 // checkFreshness checks that the quorum cosigned within the maximum age
-// of the reference time t.Now, and returns the quorum time.
-func (t Trust) checkFreshness(cosigs []tlogpolicy.Cosignature) (time.Time, error) {
+// of the reference time t.Now, and, on a device with a clock (clock), not
+// after it (beyond MaxClockSkew); it returns the quorum time.
+func (t Trust) checkFreshness(cosigs []tlogpolicy.Cosignature, clock bool) (time.Time, error) {
 	if t.Witnesses == nil {
 		if t.MaxCosignatureAge > 0 {
 			return time.Time{}, errors.New("a maximum cosignature age needs a witness policy")
@@ -209,7 +236,43 @@ func (t Trust) checkFreshness(cosigs []tlogpolicy.Cosignature) (time.Time, error
 	if t.MaxCosignatureAge > 0 && at.Add(t.MaxCosignatureAge).Before(t.Now) {
 		return time.Time{}, &FreezeError{QuorumTime: at, Reference: t.Now, MaxAge: t.MaxCosignatureAge}
 	}
+	if clock && at.After(t.Now.Add(MaxClockSkew)) {
+		return time.Time{}, &FreezeError{QuorumTime: at, Reference: t.Now, MaxAge: t.MaxCosignatureAge, Future: true}
+	}
 	return at, nil
+}
+
+// checkRevocationsKept checks that the bundle's checkpoint commits to
+// every revocation the stored one did: at least as many, and the stored
+// ones first (the commitment is to the revocations in log order, so the
+// stored commitment is a prefix of the new one). The log's key alone
+// could otherwise drop a revocation the device has seen committed.
+func (st *State) checkRevocationsKept(b *bundle.Bundle) error {
+	if len(st.Checkpoint) == 0 {
+		return nil
+	}
+	old, err := revocation.FromCheckpoint(st.Checkpoint)
+	if errors.Is(err, revocation.ErrNoCommitment) {
+		return nil
+	}
+	if err != nil {
+		return &RevocationError{Err: fmt.Errorf("the stored checkpoint's revocation commitment: %w", err)}
+	}
+	if uint64(len(b.Revocations)) < old.Count {
+		return &RevocationError{Err: fmt.Errorf("the checkpoint commits to %d revocations, fewer than the %d of the checkpoint the device stored: a revocation was dropped", len(b.Revocations), old.Count)}
+	}
+	hashes := make([][]byte, old.Count)
+	for i := range hashes {
+		hashes[i] = rfc6962.DefaultHasher.HashLeaf(b.Revocations[i].Data)
+	}
+	got, err := revocation.Commit(hashes)
+	if err != nil {
+		return &RevocationError{Err: err}
+	}
+	if !got.Equal(old) {
+		return &RevocationError{Err: fmt.Errorf("the first %d revocations of the bundle are not the ones the device's stored checkpoint committed to: a revocation was dropped or changed", old.Count)}
+	}
+	return nil
 }
 
 // checkSecurityVersion checks the release's security version against the

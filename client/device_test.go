@@ -12,7 +12,9 @@ import (
 	"github.com/fwledger/fwledger/fwtest"
 	"github.com/fwledger/fwledger/keys"
 	"github.com/fwledger/fwledger/provenance"
+	"github.com/fwledger/fwledger/revocation"
 	"github.com/fwledger/fwledger/tlogpolicy"
+	"github.com/transparency-dev/merkle/rfc6962"
 )
 
 var witnessKeys = []*keys.PrivateKey{fwtest.WitnessA, fwtest.WitnessB, fwtest.WitnessC}
@@ -176,5 +178,69 @@ func TestQuorumTime(t *testing.T) {
 	}
 	if want := base.Add(2 * time.Hour); !v.QuorumTime.Equal(want) {
 		t.Errorf("QuorumTime = %v, want %v (the second newest of a quorum of two)", v.QuorumTime, want)
+	}
+}
+
+// TestFutureCosignatures: a quorum that cosigned far after a device's
+// clock is refused (it would move the time floor past every honest
+// checkpoint); a device without a clock takes it.
+func TestFutureCosignatures(t *testing.T) {
+	ctx := context.Background()
+	u := newUpdates(t)
+	size := u.tree.Size()
+	now := time.Now()
+	future := *u.tree
+	future.CosignTime = now.Add(100 * 365 * 24 * time.Hour)
+	b := future.Bundle(t, u.index[3], size, -1)
+	tr := deviceTrust(t)
+	tr.Now = now
+	st := client.State{TimeFloor: now.Add(-time.Hour)}
+	var fe *client.FreezeError
+	if _, err := client.VerifyUpdate(ctx, tr, st, b, bytes.NewReader(u.images[3])); !errors.As(err, &fe) || !fe.Future {
+		t.Fatalf("VerifyUpdate with cosignatures a century ahead = %v, want a *FreezeError from the future", err)
+	}
+	// Within the skew: taken.
+	near := *u.tree
+	near.CosignTime = now.Add(client.MaxClockSkew / 2)
+	if _, err := client.VerifyUpdate(ctx, tr, st, near.Bundle(t, u.index[3], size, -1), bytes.NewReader(u.images[3])); err != nil {
+		t.Fatalf("VerifyUpdate with cosignatures a little ahead: %v", err)
+	}
+	tr.Now = time.Time{}
+	if v, err := client.VerifyUpdate(ctx, tr, st, b, bytes.NewReader(u.images[3])); err != nil || !v.QuorumTime.Equal(future.CosignTime.Truncate(time.Second)) {
+		t.Fatalf("VerifyUpdate without a clock = %+v, %v", v, err)
+	}
+}
+
+// TestRevocationsKept: the log's key alone cannot drop a revocation a
+// device has seen committed to, nor sign another text for a tree the
+// device stored.
+func TestRevocationsKept(t *testing.T) {
+	ctx := context.Background()
+	u := newUpdates(t)
+	size := u.tree.Size()
+	rev := fwtest.SignRevocation(t, &provenance.Revocation{
+		Revokes: provenance.RevokeRelease, Image: sha256.Sum256([]byte("some other image")), ImageName: "x.bin",
+		Reason: "test", Created: time.Date(2026, 11, 2, 0, 0, 0, 0, time.UTC),
+	}, fwtest.Security1)
+	one, err := revocation.Commit([][]byte{rfc6962.DefaultHasher.HashLeaf(rev)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The device stored a checkpoint of 4 entries that committed to one
+	// revocation; the log now shows the tree of all entries with none.
+	withRev := *u.tree
+	withRev.Extensions = []string{one.Line()}
+	st := client.State{Checkpoint: withRev.Checkpoint(t, 4), SecurityFloor: 2, Installed: sha256.Sum256(u.images[1]), TimeFloor: time.Now().Add(-time.Hour)}
+	tr := deviceTrust(t)
+	tr.Now = time.Now()
+	var re *client.RevocationError
+	if _, err := client.VerifyUpdate(ctx, tr, st, u.tree.Bundle(t, u.index[3], size, 4), bytes.NewReader(u.images[3])); !errors.As(err, &re) {
+		t.Fatalf("VerifyUpdate of a checkpoint that dropped a revocation = %v, want a *RevocationError", err)
+	}
+	// The same tree as the stored one, with another text.
+	var sv *client.SplitViewError
+	st.Checkpoint = withRev.Checkpoint(t, size)
+	if _, err := client.VerifyUpdate(ctx, tr, st, u.tree.Bundle(t, u.index[3], size, -1), bytes.NewReader(u.images[3])); !errors.As(err, &sv) {
+		t.Fatalf("VerifyUpdate of another text for the stored tree = %v, want a *SplitViewError", err)
 	}
 }

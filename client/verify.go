@@ -323,11 +323,12 @@ type DigestError = digest.MismatchError
 // index left out, and the image's size and digests (hashed as a stream).
 // It returns the first failure.
 func VerifyBundle(ctx context.Context, t Trust, bundleBytes []byte, image io.Reader) (*Verified, error) {
-	return verify(ctx, t, nil, bundleBytes, image)
+	return verify(ctx, t, nil, bundleBytes, image, true)
 }
 
-// verify is VerifyBundle, and with st, VerifyUpdate.
-func verify(ctx context.Context, t Trust, st *State, bundleBytes []byte, image io.Reader) (*Verified, error) {
+// verify is VerifyBundle, and with st, VerifyUpdate; without withImage,
+// it checks everything but the image.
+func verify(ctx context.Context, t Trust, st *State, bundleBytes []byte, image io.Reader, withImage bool) (*Verified, error) {
 	if t.Log == nil && t.Witnesses == nil {
 		return nil, &tlogpolicy.CheckpointError{Err: errors.New("no trusted log key")}
 	}
@@ -344,8 +345,9 @@ func verify(ctx context.Context, t Trust, st *State, bundleBytes []byte, image i
 		if err := st.checkConsistency(b, cp); err != nil {
 			return nil, err
 		}
+		clock := !t.Now.IsZero()
 		t.Now = st.reference(t.Now)
-		if quorumAt, err = t.checkFreshness(cosigs); err != nil {
+		if quorumAt, err = t.checkFreshness(cosigs, clock); err != nil {
 			return nil, err
 		}
 	}
@@ -357,6 +359,11 @@ func verify(ctx context.Context, t Trust, st *State, bundleBytes []byte, image i
 	revs, err := t.revocations(ctx, b)
 	if err != nil {
 		return nil, err
+	}
+	if st != nil {
+		if err := st.checkRevocationsKept(b); err != nil {
+			return nil, err
+		}
 	}
 	// An entry stored by digest comes with its content; it must be the
 	// referenced bytes, and content comes with nothing else.
@@ -423,8 +430,10 @@ func verify(ctx context.Context, t Trust, st *State, bundleBytes []byte, image i
 			return nil, err
 		}
 	}
-	if err := CheckImage(rel.Release, image); err != nil {
-		return nil, err
+	if withImage {
+		if err := CheckImage(rel.Release, image); err != nil {
+			return nil, err
+		}
 	}
 	v := &Verified{
 		QuorumTime:     quorumAt,

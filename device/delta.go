@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 
 	"github.com/fwledger/fwledger/delta"
 	"github.com/fwledger/fwledger/digest"
@@ -41,7 +42,11 @@ func (d *Device) ApplyDelta(r *provenance.Release, dr io.Reader, out string) err
 		return err
 	}
 	defer bf.Close()
-	f, err := d.cfg.FS.Create(out)
+	// Never through a link planted at out.
+	if err := d.cfg.FS.Remove(out); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	f, err := d.cfg.FS.CreateNew(out)
 	if err != nil {
 		return err
 	}

@@ -222,17 +222,35 @@ func (e *BusyError) Error() string {
 	return fmt.Sprintf("slot %s is on trial: boot it and confirm it (or let it revert) first", e.Slot)
 }
 
+// VerifyBundle verifies bundle as an update without its image: all that
+// can be checked before the image is fetched (which it is only then, and
+// only as large as the verified release says). Like Verify, it applies the
+// trust files the bundle carries first.
+func (d *Device) VerifyBundle(ctx context.Context, bundleBytes []byte) (*client.Verified, error) {
+	ct, err := d.updateTrust(ctx, bundleBytes)
+	if err != nil {
+		return nil, err
+	}
+	return client.VerifyUpdateBundle(ctx, ct, d.clientState(), bundleBytes)
+}
+
+// updateTrust applies the trust files a bundle carries, and returns what
+// the device trusts for an update, or an *ExpiredError.
+func (d *Device) updateTrust(ctx context.Context, bundleBytes []byte) (client.Trust, error) {
+	if err := d.applyBundledTrust(ctx, bundleBytes); err != nil {
+		return client.Trust{}, err
+	}
+	if ref := d.reference(); d.trust.Expired(ref) {
+		return client.Trust{}, &ExpiredError{Expires: d.trust.Expires, Reference: ref}
+	}
+	return d.clientTrust()
+}
+
 // Verify verifies bundle and the image at imagePath as an update, changing
 // nothing. It applies trust files the bundle carries first (see
 // UpdateTrust), which is the one change it may make.
 func (d *Device) Verify(ctx context.Context, bundleBytes []byte, imagePath string) (*client.Verified, error) {
-	if err := d.applyBundledTrust(ctx, bundleBytes); err != nil {
-		return nil, err
-	}
-	if ref := d.reference(); d.trust.Expired(ref) {
-		return nil, &ExpiredError{Expires: d.trust.Expires, Reference: ref}
-	}
-	ct, err := d.clientTrust()
+	ct, err := d.updateTrust(ctx, bundleBytes)
 	if err != nil {
 		return nil, err
 	}
@@ -276,13 +294,22 @@ func (d *Device) Install(ctx context.Context, bundleBytes []byte, imagePath stri
 	trial := d.st.Clone()
 	trial.Slots[target] = &state.Slot{
 		Image: v.Release.Image.String(), Size: v.Release.ImageSize, Version: v.Release.Version,
-		SecurityVersion: v.Release.SecurityVersion, Index: v.Index,
+		SecurityVersion: v.Release.SecurityVersion, Index: v.Index, Verified: d.reference().UTC(),
 	}
 	trial.Update.Phase = state.Trial
 	trial.Update.Attempts = 0
 	trial.Checkpoint, trial.CheckpointSize = v.CheckpointNote, v.Checkpoint.Size
-	if v.QuorumTime.After(trial.TimeFloor) {
-		trial.TimeFloor = v.QuorumTime.UTC()
+	// The time floor moves to when the quorum cosigned: on a device
+	// without a clock, by at most the maximum cosignature age at a time,
+	// so that cosignatures dated far ahead (a quorum of witnesses with
+	// wrong clocks, or stolen keys) cannot put every honest checkpoint
+	// out of date at once. (With a clock, VerifyUpdate refuses them.)
+	floor := v.QuorumTime
+	if lim := d.st.TimeFloor.Add(d.trust.MaxCosignatureAge); d.cfg.Now == nil && floor.After(lim) {
+		floor = lim
+	}
+	if floor.After(trial.TimeFloor) {
+		trial.TimeFloor = floor.UTC()
 	}
 	if err := d.save(trial); err != nil {
 		return nil, err
@@ -467,7 +494,8 @@ func (d *Device) bootActive(ctx context.Context) (*Boot, error) {
 
 // verifySlot verifies a slot's bundle and image under the trust in force
 // (not for freshness or the stored checkpoint, which an installed image
-// need not meet again) and against the security floor.
+// need not meet again), at the time it was installed, and against the
+// security floor.
 func (d *Device) verifySlot(ctx context.Context, slot string) (*provenance.Release, error) {
 	s := d.st.Slots[slot]
 	b, err := readFile(d.cfg.FS, d.bundlePath(slot), bundle.MaxSize)
@@ -477,6 +505,9 @@ func (d *Device) verifySlot(ctx context.Context, slot string) (*provenance.Relea
 	ct, err := d.clientTrust()
 	if err != nil {
 		return nil, err
+	}
+	if !s.Verified.IsZero() {
+		ct.Now = s.Verified
 	}
 	f, err := d.cfg.FS.Open(d.cfg.Slots[slot])
 	if err != nil {

@@ -58,6 +58,20 @@ func (l *Ledger) PutDelta(ctx context.Context, target digest.Digest, r io.Reader
 		return false, log.WrapStorageError("read the base image", err)
 	}
 	want := rel.Release.ImageSize
+	if l.cfg.Images.HasDelta(target) {
+		// Checking another costs as much as making the image; the one
+		// stored was checked.
+		return false, nil
+	}
+	// Checking a delta is applying it: a small upload can make the log
+	// decode the whole image. One at a time, then, and not for a client
+	// that went away.
+	select {
+	case l.deltaSem <- struct{}{}:
+		defer func() { <-l.deltaSem }()
+	default:
+		return false, ErrDeltaBusy
+	}
 	created, err = l.cfg.Images.PutDelta(target, MaxDeltaSize(want), r, func(f *os.File) error {
 		hdr, err := delta.ParseHeader(io.NewSectionReader(f, 0, 1<<62))
 		if err != nil {
@@ -66,7 +80,10 @@ func (l *Ledger) PutDelta(ctx context.Context, target digest.Digest, r io.Reader
 		if hdr.TargetDigest != target || uint64(hdr.TargetSize) != want {
 			return &DeltaError{Err: fmt.Errorf("the delta is to image %s of %d bytes, not the release's %s of %d", hdr.TargetDigest, hdr.TargetSize, target, want)}
 		}
-		if _, err := delta.Apply(io.Discard, bf, fi.Size(), base, io.NewSectionReader(f, 0, 1<<62), int64(want)); err != nil {
+		if _, err := delta.Apply(ctxWriter{ctx}, bf, fi.Size(), base, io.NewSectionReader(f, 0, 1<<62), int64(want)); err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
 			return &DeltaError{Err: err}
 		}
 		return nil
@@ -78,6 +95,19 @@ func (l *Ledger) PutDelta(ctx context.Context, target digest.Digest, r io.Reader
 		return created, err
 	}
 	return false, log.WrapStorageError("store the delta", err)
+}
+
+// ErrDeltaBusy is returned for a delta upload while another is checked.
+var ErrDeltaBusy = errors.New("another delta is being checked; retry shortly")
+
+// ctxWriter discards what it is given until its context ends.
+type ctxWriter struct{ ctx context.Context }
+
+func (w ctxWriter) Write(p []byte) (int, error) {
+	if err := w.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return len(p), nil
 }
 
 // OpenDelta opens the stored delta update to the image target.

@@ -77,6 +77,8 @@ func classify(err error) class {
 		return class{http.StatusGone, "frozen"}
 	case errors.As(err, &deltaE):
 		return class{http.StatusBadRequest, "error"}
+	case errors.Is(err, ErrDeltaBusy):
+		return class{http.StatusServiceUnavailable, "error"}
 	case errors.As(err, &revoked):
 		// Before the policy violation it may unwrap to: the revocation
 		// is why.

@@ -101,6 +101,8 @@ type Ledger struct {
 	policy *provenance.Policy
 	// deviceTrust are Config.DeviceTrust, parsed, by version.
 	deviceTrust []*trust.File
+	// deltaSem admits one delta check at a time.
+	deltaSem chan struct{}
 	metrics     *metrics
 	// inflight serializes submissions of one statement (see addAll).
 	inflight keyLock
@@ -138,6 +140,7 @@ func New(ctx context.Context, lg *log.Log, cfg Config) (*Ledger, error) {
 			ReleaseKeys: cfg.ReleaseKeys, BuilderKeys: cfg.BuilderKeys, RequireProvenance: cfg.RequireProvenance,
 		})
 	}
+	l.deltaSem = make(chan struct{}, 1)
 	l.signerCache, _ = lru.New[uint64, []string](4096)
 	l.entryCache, _ = lru.New[uint64, *Statement](4096)
 	if cfg.RevocationThreshold <= 0 {

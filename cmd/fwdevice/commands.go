@@ -12,11 +12,11 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/fwledger/fwledger/api"
 	"github.com/fwledger/fwledger/bundle"
-	"github.com/fwledger/fwledger/client"
 	"github.com/fwledger/fwledger/device"
 	"github.com/fwledger/fwledger/device/fsys"
 	"github.com/fwledger/fwledger/device/state"
@@ -134,18 +134,23 @@ func check(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return fmt.Errorf("couldn't fetch the update: %w", err)
 	}
-	// What to download; nothing of it is trusted before Verify.
-	rel, err := releaseOf(b)
+	var o outcome
+	if rel, err := releaseOf(b); err == nil {
+		o = outcome{Image: rel.Image.String(), Version: rel.Version, SecurityVersion: rel.SecurityVersion}
+		if s := st.Slots[st.Active]; s != nil && s.Image == rel.Image.String() {
+			fmt.Fprintf(e.stdout, "up to date: %s (security version %d) runs in slot %s\n", s.Version, s.SecurityVersion, st.Active)
+			return nil
+		}
+	}
+	// Everything but the image is verified before it is fetched: nothing
+	// unverified decides what is downloaded, or how much.
+	vb, err := a.dev.VerifyBundle(ctx, b)
 	if err != nil {
-		return a.refused(&client.BundleError{Err: err}, outcome{})
+		return a.refused(err, o)
 	}
-	o := outcome{Image: rel.Image.String(), Version: rel.Version, SecurityVersion: rel.SecurityVersion}
-	if s := st.Slots[st.Active]; s != nil && s.Image == rel.Image.String() {
-		fmt.Fprintf(e.stdout, "up to date: %s (security version %d) runs in slot %s\n", s.Version, s.SecurityVersion, st.Active)
-		return nil
-	}
+	rel := vb.Release
 	dl := filepath.Join(*dir, "download", fmt.Sprintf("%x.img", rel.Image[:]))
-	if err := os.MkdirAll(filepath.Dir(dl), 0o700); err != nil {
+	if err := cleanDownloads(filepath.Dir(dl), filepath.Base(dl)); err != nil {
 		return err
 	}
 	viaDelta, err := fetchDelta(ctx, e, a, tc, rel, dl, *noDelta)
@@ -177,6 +182,28 @@ func check(ctx context.Context, e *env, args []string) error {
 	}
 	fmt.Fprintf(e.stdout, "update verified: %s (security version %d), %s at index %d under a checkpoint of size %d cosigned by %d witnesses; run fwdevice install\n",
 		v.Release.Version, v.Release.SecurityVersion, v.Release.Image, v.Index, v.Checkpoint.Size, len(v.Cosignatures))
+	return nil
+}
+
+// cleanDownloads makes the download directory (mode 0700) and removes
+// everything in it but the files of the download named keep (its .part
+// and sidecar, to resume): at most one download's worth of disk is ever
+// used.
+func cleanDownloads(dir, keep string) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return err
+	}
+	for _, e := range ents {
+		if !strings.HasPrefix(e.Name(), keep) {
+			if err := os.RemoveAll(filepath.Join(dir, e.Name())); err != nil {
+				return err
+			}
+		}
+	}
 	return nil
 }
 

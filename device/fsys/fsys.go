@@ -27,6 +27,9 @@ type File interface {
 type FS interface {
 	// Create creates or truncates a regular file, mode 0600.
 	Create(name string) (File, error)
+	// CreateNew creates a regular file, mode 0600, that must not exist,
+	// not even as a symbolic link.
+	CreateNew(name string) (File, error)
 	// OpenWrite opens an existing file or block device for writing from
 	// its start, without truncating it.
 	OpenWrite(name string) (File, error)
@@ -45,6 +48,9 @@ type osFS struct{}
 
 func (osFS) Create(name string) (File, error) {
 	return os.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+}
+func (osFS) CreateNew(name string) (File, error) {
+	return os.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 }
 func (osFS) OpenWrite(name string) (File, error) { return os.OpenFile(name, os.O_WRONLY, 0) }
 func (osFS) Open(name string) (*os.File, error)  { return os.Open(name) }
@@ -65,7 +71,12 @@ func (osFS) SyncDir(dir string) error {
 // never a mix.
 func WriteFile(fs FS, name string, data []byte) error {
 	tmp := name + ".tmp"
-	f, err := fs.Create(tmp)
+	// A temporary file left by a power cut, or a link planted in its
+	// place, is removed (the link, not what it points to).
+	if err := fs.Remove(tmp); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	f, err := fs.CreateNew(tmp)
 	if err != nil {
 		return err
 	}
@@ -141,6 +152,17 @@ func (f *Faulty) Create(name string) (File, error) {
 		return nil, ErrPowerCut
 	}
 	w, err := OS.Create(name)
+	if err != nil {
+		return nil, err
+	}
+	return &faultyFile{f: f, w: w}, nil
+}
+
+func (f *Faulty) CreateNew(name string) (File, error) {
+	if ok, _ := f.step(); !ok {
+		return nil, ErrPowerCut
+	}
+	w, err := OS.CreateNew(name)
 	if err != nil {
 		return nil, err
 	}

@@ -21,7 +21,8 @@
 //
 // [Store.Save] refuses a state that would move backwards: a lower security
 // floor, time floor, trust file version or checkpoint size than the saved
-// one.
+// one. The one exception: a newer trust file may clear the checkpoint (for
+// a device moved to another log).
 package state
 
 import (
@@ -106,6 +107,10 @@ type Slot struct {
 	SecurityVersion uint64 `json:"securityVersion"`
 	// Index is the release's index in the log.
 	Index uint64 `json:"index"`
+	// Verified is the device's reference time when it installed the
+	// slot: what the slot is judged at again at boot (an in-toto layout
+	// that has expired since does not unmake firmware installed in time).
+	Verified time.Time `json:"verified,omitzero"`
 }
 
 // An Update is the progress of an update.
@@ -288,7 +293,9 @@ func checkForward(old, st *State) error {
 		return &RegressionError{"security floor", u(old.SecurityFloor), u(st.SecurityFloor)}
 	case st.TrustVersion < old.TrustVersion:
 		return &RegressionError{"trust version", u(old.TrustVersion), u(st.TrustVersion)}
-	case st.CheckpointSize < old.CheckpointSize:
+	case st.CheckpointSize < old.CheckpointSize && !(st.TrustVersion > old.TrustVersion && st.CheckpointSize == 0 && len(st.Checkpoint) == 0):
+		// Only a newer trust file (of another log) clears the stored
+		// checkpoint.
 		return &RegressionError{"checkpoint size", u(old.CheckpointSize), u(st.CheckpointSize)}
 	case st.TimeFloor.Before(old.TimeFloor):
 		return &RegressionError{"time floor", old.TimeFloor.Format(time.RFC3339), st.TimeFloor.Format(time.RFC3339)}

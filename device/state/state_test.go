@@ -134,3 +134,24 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// TestCheckpointReset: only a newer trust file clears the stored
+// checkpoint.
+func TestCheckpointReset(t *testing.T) {
+	s := state.Open(t.TempDir(), fsys.OS)
+	old := sample(1)
+	old.Checkpoint, old.CheckpointSize = []byte("cp"), 9
+	if err := s.Save(nil, old); err != nil {
+		t.Fatal(err)
+	}
+	cleared := old.Clone()
+	cleared.Checkpoint, cleared.CheckpointSize = nil, 0
+	var re *state.RegressionError
+	if err := s.Save(old, cleared); !errors.As(err, &re) {
+		t.Fatalf("clearing the checkpoint = %v, want a *RegressionError", err)
+	}
+	cleared.TrustVersion++
+	if err := s.Save(old, cleared); err != nil {
+		t.Fatalf("clearing the checkpoint with a newer trust file: %v", err)
+	}
+}

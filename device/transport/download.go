@@ -251,7 +251,7 @@ type sidecar struct {
 // names if the sidecar is for the same URL and size, and nothing otherwise.
 func openPart(dst, u string, size int64) (*part, error) {
 	p := &part{path: dst + ".part", sidecar: dst + ".part.meta", meta: sidecar{URL: u, Size: size}}
-	f, err := os.OpenFile(p.path, os.O_RDWR|os.O_CREATE, 0o666)
+	f, err := os.OpenFile(p.path, os.O_RDWR|os.O_CREATE|oNoFollow, 0o600)
 	if err != nil {
 		return nil, err
 	}
@@ -271,7 +271,7 @@ func openPart(dst, u string, size int64) (*part, error) {
 
 // readSidecar reads a sidecar; false if there is none or it is malformed.
 func readSidecar(path string) (sidecar, bool) {
-	f, err := os.Open(path)
+	f, err := os.OpenFile(path, os.O_RDONLY|oNoFollow, 0)
 	if err != nil {
 		return sidecar{}, false
 	}
@@ -291,7 +291,8 @@ func (p *part) writeSidecar() error {
 		return err
 	}
 	tmp := p.sidecar + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o666)
+	os.Remove(tmp)
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL|oNoFollow, 0o600)
 	if err != nil {
 		return err
 	}

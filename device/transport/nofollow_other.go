@@ -1,0 +1,6 @@
+//go:build !unix
+
+package transport
+
+// oNoFollow is zero where the system has no O_NOFOLLOW.
+const oNoFollow = 0
