@@ -103,7 +103,7 @@ type Ledger struct {
 	deviceTrust []*trust.File
 	// deltaSem admits one delta check at a time.
 	deltaSem chan struct{}
-	metrics     *metrics
+	metrics  *metrics
 	// inflight serializes submissions of one statement (see addAll).
 	inflight keyLock
 	// signerCache holds the signers of logged entries by index, and
