@@ -4,16 +4,20 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"golang.org/x/mod/semver"
 	"io"
 	"os"
 	"slices"
+	"time"
 
 	"github.com/fwledger/fwledger/bundle"
 	"github.com/fwledger/fwledger/cas"
+	"github.com/fwledger/fwledger/client"
+	"github.com/fwledger/fwledger/device/trust"
 	"github.com/fwledger/fwledger/digest"
 	"github.com/fwledger/fwledger/log"
 	"github.com/fwledger/fwledger/provenance"
+	"golang.org/x/mod/semver"
+	"golang.org/x/mod/sumdb/note"
 )
 
 // A Page is one page of a lookup: the statements found, in log order, and
@@ -324,7 +328,7 @@ const maxUpdateScan = 1000
 func (l *Ledger) Update(ctx context.Context, model, channel string, from, trustVersion int64) ([]byte, error) {
 	p := l.log.Published()
 	set := l.revs.set.Load()
-	var best *Statement
+	var cands []*Statement
 	before, scanned := p.Size, 0
 	for scanned < maxUpdateScan {
 		idxs, err := l.log.LookupBefore(ctx, modelKey(model), before, 64)
@@ -346,21 +350,52 @@ func (l *Ledger) Update(ctx context.Context, model, channel string, from, trustV
 			if _, revoked := set.SignedBy(s.Envelope, s.Index); revoked {
 				continue
 			}
-			if best == nil || newer(s.Release, best.Release) {
-				best = s
-			}
+			cands = append(cands, s)
 		}
 		if len(idxs) < 64 {
 			break
 		}
 		before = idxs[len(idxs)-1]
 	}
-	if best == nil {
+	if len(cands) == 0 {
 		return nil, log.NotFoundf("no release for model %q on channel %q is logged", model, channel)
 	}
-	b, err := l.bundle(ctx, best, p, from)
-	if err != nil {
-		return nil, err
+	// Newest first; the scan went newest first, so among equals the
+	// higher index stays ahead.
+	slices.SortStableFunc(cands, func(a, b *Statement) int {
+		switch {
+		case newer(a.Release, b.Release):
+			return -1
+		case newer(b.Release, a.Release):
+			return 1
+		}
+		return 0
+	})
+	var tf *trust.File
+	for _, f := range l.deviceTrust {
+		if trustVersion >= 0 && f.Version == uint64(trustVersion) {
+			tf = f
+		}
+	}
+	var b *bundle.Bundle
+	for i, s := range cands {
+		nb, err := l.bundle(ctx, s, p, from)
+		if err != nil {
+			return nil, err
+		}
+		if b == nil {
+			b = nb
+		}
+		// With the device's trust file, the first release it would take:
+		// one key the log takes but devices do not (or one of a device's
+		// k keys) cannot hold a fleet back with a release it refuses.
+		if tf == nil || i == maxUpdateTries {
+			break
+		}
+		if l.installable(ctx, tf, model, channel, nb) {
+			b = nb
+			break
+		}
 	}
 	if trustVersion >= 0 {
 		for _, tf := range l.deviceTrust {
@@ -370,6 +405,33 @@ func (l *Ledger) Update(ctx context.Context, model, channel string, from, trustV
 		}
 	}
 	return b.Marshal()
+}
+
+// maxUpdateTries bounds the releases Update judges under a device's trust
+// file before it answers with the newest.
+const maxUpdateTries = 16
+
+// installable reports whether a device of the model and channel that
+// holds the trust file tf would take b's release, image aside: its
+// signatures, provenance, model, channel and revocations under the trust
+// file's policy. The witnesses' cosignatures are the device's to judge
+// (the published checkpoint is the one every device gets); the log's own
+// signature stands in for them here.
+func (l *Ledger) installable(ctx context.Context, tf *trust.File, model, channel string, b *bundle.Bundle) bool {
+	ct, err := tf.ClientTrust(model, channel, time.Now())
+	if err != nil {
+		return false
+	}
+	if ct.Log, err = note.NewVerifier(l.log.VerifierKey()); err != nil {
+		return false
+	}
+	ct.Witnesses, ct.MaxCosignatureAge = nil, 0
+	data, err := b.Marshal()
+	if err != nil {
+		return false
+	}
+	_, err = client.VerifyUpdateBundle(ctx, ct, client.State{}, data)
+	return err == nil
 }
 
 // newer reports whether release a is newer than b (both scanned newest

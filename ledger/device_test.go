@@ -269,3 +269,42 @@ func TestDeltas(t *testing.T) {
 		t.Errorf("the delta of a 7-byte insertion is %d bytes of %d", len(good), len(target))
 	}
 }
+
+// TestUpdateSkipsWhatDevicesRefuse: a release by a key the log takes but
+// devices do not, of the highest security version, does not hold back
+// the fleet whose trust file the log serves: with ?trust=, the newest
+// release the device would take is served.
+func TestUpdateSkipsWhatDevicesRefuse(t *testing.T) {
+	ctx := context.Background()
+	v1 := fwtest.TrustFile{}.Signed(t) // trusts Release1 and Builder
+	l := fwtest.StartLog(t, fwtest.LogOptions{ReleaseKeys: []*keys.PrivateKey{rel1, rel2}, BuilderKeys: []*keys.PrivateKey{fwtest.Builder}, DeviceTrust: [][]byte{v1}})
+	lc := newClient(t, l)
+	add := func(seed string, sv uint64, k *keys.PrivateKey) []byte {
+		img := fwtest.Image(seed, 100)
+		prov := fwtest.Provenance(t, img, fwtest.Builder)
+		if _, err := lc.AddAll(ctx, [][]byte{prov, fwtest.SignRelease(t, fwtest.NewRelease(img, func(r *provenance.Release) {
+			r.SecurityVersion = sv
+			r.Provenance = []digest.Digest{sha256.Sum256(prov)}
+		}), k)}); err != nil {
+			t.Fatal(err)
+		}
+		return img
+	}
+	honest := add("honest", 2, rel1)
+	add("by another key", 60, rel2)
+	l.WaitSize(t, 4)
+	for _, tc := range []struct {
+		trust int64
+		sv    uint64
+	}{{-1, 60}, {1, 2}, {7, 60}} {
+		b, err := lc.Update(ctx, "acme-x1", "stable", -1, tc.trust)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, r := updateRelease(t, b); r.SecurityVersion != tc.sv {
+			t.Errorf("trust=%d: served security version %d, want %d", tc.trust, r.SecurityVersion, tc.sv)
+		} else if tc.sv == 2 && r.Image != sha256.Sum256(honest) {
+			t.Errorf("trust=%d: served another release", tc.trust)
+		}
+	}
+}

@@ -24,7 +24,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/fwledger/fwledger/device/trust"
 	"log/slog"
 	"slices"
 	"sync"
@@ -32,6 +31,7 @@ import (
 	"time"
 
 	"github.com/fwledger/fwledger/cas"
+	"github.com/fwledger/fwledger/device/trust"
 	"github.com/fwledger/fwledger/keys"
 	"github.com/fwledger/fwledger/log"
 	"github.com/fwledger/fwledger/provenance"
