@@ -26,7 +26,7 @@
 // /v1/bundles/...?from=N) carries "consistency": the RFC 6962 consistency
 // proof from size N to the size of the bundle's checkpoint, so that the
 // device can check that the log only grew since. It may also carry
-// "trust": newer device trust files (package device/trust), oldest first,
+// "trust": newer device trust files (package trust), oldest first,
 // which the device verifies against the one it holds.
 //
 // Every proof in a bundle carries the same checkpoint. Revocations are

@@ -8,10 +8,10 @@ import (
 	"time"
 
 	"github.com/fwledger/fwledger/client"
-	devicetrust "github.com/fwledger/fwledger/device/trust"
 	"github.com/fwledger/fwledger/digest"
 	"github.com/fwledger/fwledger/fwtest"
 	"github.com/fwledger/fwledger/provenance"
+	devicetrust "github.com/fwledger/fwledger/trust"
 )
 
 // BenchmarkVerifyBundle measures a device's offline check of a bundle and a

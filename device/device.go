@@ -44,10 +44,10 @@ import (
 	"github.com/fwledger/fwledger/client"
 	"github.com/fwledger/fwledger/device/fsys"
 	"github.com/fwledger/fwledger/device/state"
-	"github.com/fwledger/fwledger/device/trust"
 	"github.com/fwledger/fwledger/digest"
 	"github.com/fwledger/fwledger/keys"
 	"github.com/fwledger/fwledger/provenance"
+	"github.com/fwledger/fwledger/trust"
 )
 
 // DefaultMaxAttempts is how many times a trial slot boots without a

@@ -14,13 +14,13 @@ import (
 	"github.com/fwledger/fwledger/client"
 	"github.com/fwledger/fwledger/device"
 	"github.com/fwledger/fwledger/device/state"
-	"github.com/fwledger/fwledger/device/trust"
 	"github.com/fwledger/fwledger/digest"
 	"github.com/fwledger/fwledger/fwtest"
 	"github.com/fwledger/fwledger/keys"
 	"github.com/fwledger/fwledger/logclient"
 	"github.com/fwledger/fwledger/provenance"
 	"github.com/fwledger/fwledger/tlogpolicy"
+	"github.com/fwledger/fwledger/trust"
 )
 
 var witnessKeys = []*keys.PrivateKey{fwtest.WitnessA, fwtest.WitnessB, fwtest.WitnessC}

@@ -4,9 +4,9 @@ import (
 	"errors"
 
 	"github.com/fwledger/fwledger/client"
-	"github.com/fwledger/fwledger/device/trust"
 	"github.com/fwledger/fwledger/provenance"
 	"github.com/fwledger/fwledger/tlogpolicy"
+	"github.com/fwledger/fwledger/trust"
 )
 
 // Reasons a device refuses an update, for a fleet to count ([Reason]).

@@ -12,10 +12,10 @@ import (
 	"github.com/fwledger/fwledger/bundle"
 	"github.com/fwledger/fwledger/cas"
 	"github.com/fwledger/fwledger/client"
-	"github.com/fwledger/fwledger/device/trust"
 	"github.com/fwledger/fwledger/digest"
 	"github.com/fwledger/fwledger/log"
 	"github.com/fwledger/fwledger/provenance"
+	"github.com/fwledger/fwledger/trust"
 	"golang.org/x/mod/semver"
 	"golang.org/x/mod/sumdb/note"
 )

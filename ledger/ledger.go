@@ -31,12 +31,12 @@ import (
 	"time"
 
 	"github.com/fwledger/fwledger/cas"
-	"github.com/fwledger/fwledger/device/trust"
 	"github.com/fwledger/fwledger/keys"
 	"github.com/fwledger/fwledger/log"
 	"github.com/fwledger/fwledger/provenance"
 	"github.com/fwledger/fwledger/report"
 	reportsqlite "github.com/fwledger/fwledger/report/sqlite"
+	"github.com/fwledger/fwledger/trust"
 	lru "github.com/hashicorp/golang-lru/v2"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -70,7 +70,7 @@ type Config struct {
 	// release's created, a build's startedOn and finishedOn) may be, by the
 	// log's clock (default 10 minutes).
 	MaxClockSkew time.Duration
-	// DeviceTrust are signed device trust files (package device/trust)
+	// DeviceTrust are signed device trust files (package trust)
 	// that the log hands devices with their updates (GET /v1/updates
 	// ?trust=N): devices verify them against the trust file they hold.
 	DeviceTrust [][]byte

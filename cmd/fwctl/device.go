@@ -13,10 +13,10 @@ import (
 
 	"github.com/fwledger/fwledger/cmd/internal/cli"
 	"github.com/fwledger/fwledger/delta"
-	"github.com/fwledger/fwledger/device/trust"
 	"github.com/fwledger/fwledger/keys"
 	"github.com/fwledger/fwledger/provenance"
 	"github.com/fwledger/fwledger/tlogpolicy"
+	"github.com/fwledger/fwledger/trust"
 	"go.yaml.in/yaml/v3"
 )
 

@@ -9,10 +9,10 @@ import (
 	"testing"
 
 	"github.com/fwledger/fwledger/delta"
-	"github.com/fwledger/fwledger/device/trust"
 	"github.com/fwledger/fwledger/digest"
 	"github.com/fwledger/fwledger/fwtest"
 	"github.com/fwledger/fwledger/keys"
+	"github.com/fwledger/fwledger/trust"
 )
 
 // TestTrustWalkthrough makes a device trust file as a vendor would: the

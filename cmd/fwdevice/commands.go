@@ -21,8 +21,8 @@ import (
 	"github.com/fwledger/fwledger/device/fsys"
 	"github.com/fwledger/fwledger/device/state"
 	"github.com/fwledger/fwledger/device/transport"
-	"github.com/fwledger/fwledger/device/trust"
 	"github.com/fwledger/fwledger/provenance"
+	"github.com/fwledger/fwledger/trust"
 )
 
 func initCmd(ctx context.Context, e *env, args []string) error {

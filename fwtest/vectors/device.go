@@ -6,8 +6,8 @@ import (
 
 	"github.com/fwledger/fwledger/bundle"
 	"github.com/fwledger/fwledger/device/state"
-	"github.com/fwledger/fwledger/device/trust"
 	"github.com/fwledger/fwledger/fwtest"
+	"github.com/fwledger/fwledger/trust"
 )
 
 // deviceSeeds adds the seed corpora of the device's parsers: trust files
@@ -17,13 +17,13 @@ import (
 func deviceSeeds(t *seedTB, corpus func(pkg, target, name string, data []byte)) {
 	good := fwtest.TrustFile{}.Signed(t)
 	payload := string(fwtest.TrustFile{}.Payload(t))
-	corpus("device/trust", "FuzzParse", "good", good)
-	corpus("device/trust", "FuzzParse", "three-roots-version-9", fwtest.TrustFile{Version: 9, AllowSameSecurityVersion: true, Channels: []string{"stable"}}.Signed(t, fwtest.Root1, fwtest.Root2, fwtest.Root3))
-	corpus("device/trust", "FuzzParse", "below-root-threshold", fwtest.TrustFile{}.Signed(t, fwtest.Root1))
-	corpus("device/trust", "FuzzParse", "version-0", fwtest.SignTyped(t, trust.PayloadType, []byte(strings.Replace(payload, `"version":1,"witnesses"`, `"version":0,"witnesses"`, 1)), fwtest.Root1, fwtest.Root2))
-	corpus("device/trust", "FuzzParse", "empty-object", fwtest.SignTyped(t, trust.PayloadType, []byte(`{}`), fwtest.Root1))
-	corpus("device/trust", "FuzzParse", "bare-payload", []byte(payload))
-	corpus("device/trust", "FuzzParse", "truncated", good[:len(good)/2])
+	corpus("trust", "FuzzParse", "good", good)
+	corpus("trust", "FuzzParse", "three-roots-version-9", fwtest.TrustFile{Version: 9, AllowSameSecurityVersion: true, Channels: []string{"stable"}}.Signed(t, fwtest.Root1, fwtest.Root2, fwtest.Root3))
+	corpus("trust", "FuzzParse", "below-root-threshold", fwtest.TrustFile{}.Signed(t, fwtest.Root1))
+	corpus("trust", "FuzzParse", "version-0", fwtest.SignTyped(t, trust.PayloadType, []byte(strings.Replace(payload, `"version":1,"witnesses"`, `"version":0,"witnesses"`, 1)), fwtest.Root1, fwtest.Root2))
+	corpus("trust", "FuzzParse", "empty-object", fwtest.SignTyped(t, trust.PayloadType, []byte(`{}`), fwtest.Root1))
+	corpus("trust", "FuzzParse", "bare-payload", []byte(payload))
+	corpus("trust", "FuzzParse", "truncated", good[:len(good)/2])
 
 	// A device's bundle: with a consistency proof and a trust file.
 	tree := fwtest.NewTree(fwtest.LogKey, fwtest.WitnessA)

@@ -85,7 +85,7 @@ var importRules = []importRule{
 	},
 	{
 		why:      "the device agent is pure Go for small devices: no SQLite, no PKCS #11, no metrics, no log server",
-		packages: []string{"device", "device/trust", "device/state", "device/fsys", "device/transport", "cmd/fwdevice", "report"},
+		packages: []string{"device", "trust", "device/state", "device/fsys", "device/transport", "cmd/fwdevice", "report"},
 		forbidden: []string{
 			"database/sql", "github.com/mattn/go-sqlite3", "github.com/prometheus/client_golang/prometheus",
 			"github.com/miekg/pkcs11", module + "keys/pkcs11/...", module + "log", module + "ledger", module + "cas",
@@ -94,7 +94,7 @@ var importRules = []importRule{
 	},
 	{
 		why:       "a device's trust file and state are pure formats",
-		packages:  []string{"device/trust", "device/state"},
+		packages:  []string{"trust", "device/state"},
 		forbidden: []string{"net/http", module + "device/transport"},
 	},
 	{

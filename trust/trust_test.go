@@ -7,9 +7,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/fwledger/fwledger/device/trust"
 	"github.com/fwledger/fwledger/fwtest"
 	"github.com/fwledger/fwledger/keys"
+	"github.com/fwledger/fwledger/trust"
 )
 
 var (

@@ -4,8 +4,8 @@ import (
 	"context"
 	"testing"
 
-	"github.com/fwledger/fwledger/device/trust"
 	"github.com/fwledger/fwledger/fwtest"
+	"github.com/fwledger/fwledger/trust"
 )
 
 // FuzzParse checks that Parse never panics, and that a file it accepts
