@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -86,6 +87,15 @@ func openAgent(ctx context.Context, dir string) (*agent, error) {
 }
 
 func (a *agent) close() { a.lock.Close() }
+
+// parseAndOpen parses a command's flags and opens the device in the state
+// directory they name.
+func parseAndOpen(ctx context.Context, e *env, fs *flag.FlagSet, dir *string, args []string) (*agent, error) {
+	if err := parse(e, fs, args); err != nil {
+		return nil, err
+	}
+	return openAgent(ctx, *dir)
+}
 
 // client returns a transport to the log at logURL (or the one init
 // recorded, or the trust file's), printing download progress to w.

@@ -107,10 +107,7 @@ func check(ctx context.Context, e *env, args []string) error {
 	logURL := fs.String("log", "", "the log's `URL` (default: the one init recorded, or the trust file's)")
 	pin := fs.String("pin", "", "the log server's TLS key `pin`")
 	noDelta := fs.Bool("no-delta", false, "fetch the whole image even if the release has a delta from the running image")
-	if err := parse(e, fs, args); err != nil {
-		return err
-	}
-	a, err := openAgent(ctx, *dir)
+	a, err := parseAndOpen(ctx, e, fs, dir, args)
 	if err != nil {
 		return err
 	}
@@ -317,10 +314,7 @@ func install(ctx context.Context, e *env, args []string) error {
 func boot(ctx context.Context, e *env, args []string) error {
 	fs, dir := newFlags(e, "boot", "", "Boot as a bootloader would (simulated): verify the chosen slot's bundle and image again,\n"+
 		"count a trial boot, or revert an update that was not confirmed in time.")
-	if err := parse(e, fs, args); err != nil {
-		return err
-	}
-	a, err := openAgent(ctx, *dir)
+	a, err := parseAndOpen(ctx, e, fs, dir, args)
 	if err != nil {
 		return err
 	}
@@ -351,10 +345,7 @@ func boot(ctx context.Context, e *env, args []string) error {
 func confirm(ctx context.Context, e *env, args []string) error {
 	fs, dir := newFlags(e, "confirm", "", "Confirm the firmware booted on trial: its slot becomes the active one, and the\n"+
 		"security floor moves to its security version.")
-	if err := parse(e, fs, args); err != nil {
-		return err
-	}
-	a, err := openAgent(ctx, *dir)
+	a, err := parseAndOpen(ctx, e, fs, dir, args)
 	if err != nil {
 		return err
 	}
@@ -373,10 +364,7 @@ func confirm(ctx context.Context, e *env, args []string) error {
 func status(ctx context.Context, e *env, args []string) error {
 	fs, dir := newFlags(e, "status", "[--json]", "Show the device's state.")
 	asJSON := fs.Bool("json", false, "print the state as JSON")
-	if err := parse(e, fs, args); err != nil {
-		return err
-	}
-	a, err := openAgent(ctx, *dir)
+	a, err := parseAndOpen(ctx, e, fs, dir, args)
 	if err != nil {
 		return err
 	}

@@ -23,10 +23,7 @@ func reportCmd(ctx context.Context, e *env, args []string) error {
 			"with this device's device.pub); reports never enter the Merkle log.")
 	logURL := fs.String("log", "", "the log's `URL` (default: the one init recorded, or the trust file's)")
 	pin := fs.String("pin", "", "the log server's TLS key `pin`")
-	if err := parse(e, fs, args); err != nil {
-		return err
-	}
-	a, err := openAgent(ctx, *dir)
+	a, err := parseAndOpen(ctx, e, fs, dir, args)
 	if err != nil {
 		return err
 	}
