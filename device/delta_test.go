@@ -32,7 +32,7 @@ func TestDeltaUpdate(t *testing.T) {
 		r.Provenance = []digest.Digest{sha256.Sum256(prov)}
 	}), fwtest.Release1))
 	b, _ := w.bundle(t, v2)
-	_, rel := updateRelease(t, b)
+	_, rel := fwtest.BundleRelease(t, b)
 	mk := func(from, to []byte) []byte {
 		var buf bytes.Buffer
 		if err := delta.Create(&buf, bytes.NewReader(from), int64(len(from)), bytes.NewReader(to), int64(len(to)), nil); err != nil {

@@ -495,19 +495,6 @@ func TestAttacks(t *testing.T) {
 	})
 }
 
-func updateRelease(t *testing.T, b []byte) (*bundle.Bundle, *provenance.Release) {
-	t.Helper()
-	bd, err := bundle.Parse(b)
-	if err != nil {
-		t.Fatal(err)
-	}
-	e, err := provenance.ParseEntry(bd.Release.Bytes())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return bd, e.Release
-}
-
 // TestExpiredTrust: an expired trust file stops new installs, but the
 // device keeps booting what it runs, and takes a newer trust file.
 func TestExpiredTrust(t *testing.T) {

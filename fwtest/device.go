@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fwledger/fwledger/bundle"
 	"github.com/fwledger/fwledger/keys"
 	"github.com/fwledger/fwledger/provenance"
 	"github.com/secure-systems-lab/go-securesystemslib/dsse"
@@ -191,4 +192,22 @@ func SignTyped(t testing.TB, payloadType string, payload []byte, ks ...*keys.Pri
 		t.Fatal(err)
 	}
 	return env
+}
+
+// BundleRelease parses a bundle and its release statement (verifying
+// nothing).
+func BundleRelease(t testing.TB, b []byte) (*bundle.Bundle, *provenance.Release) {
+	t.Helper()
+	bd, err := bundle.Parse(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := provenance.ParseEntry(bd.Release.Bytes())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e.Kind != provenance.KindRelease {
+		t.Fatalf("the bundle's release entry is %s", e.Kind)
+	}
+	return bd, e.Release
 }

@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/fwledger/fwledger/bundle"
 	"github.com/fwledger/fwledger/delta"
 	"github.com/fwledger/fwledger/digest"
 	"github.com/fwledger/fwledger/fwtest"
@@ -22,19 +21,6 @@ import (
 	"github.com/transparency-dev/merkle/rfc6962"
 	"github.com/transparency-dev/merkle/testonly"
 )
-
-func updateRelease(t *testing.T, b []byte) (*bundle.Bundle, *provenance.Release) {
-	t.Helper()
-	bd, err := bundle.Parse(b)
-	if err != nil {
-		t.Fatal(err)
-	}
-	e, err := provenance.ParseEntry(bd.Release.Bytes())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return bd, e.Release
-}
 
 // TestUpdates checks GET /v1/updates: the newest eligible release for a
 // model on a channel (by security version, then version), with a
@@ -76,7 +62,7 @@ func TestUpdates(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	bd, r := updateRelease(t, b)
+	bd, r := fwtest.BundleRelease(t, b)
 	if r.Image != sha256.Sum256(newest) {
 		t.Errorf("Update chose %s %d, want 1.10.0", r.Version, r.SecurityVersion)
 	}
@@ -105,14 +91,14 @@ func TestUpdates(t *testing.T) {
 	}
 	if b, err := lc.Update(ctx, "acme-x1", "beta", -1, -1); err != nil {
 		t.Fatal(err)
-	} else if _, r := updateRelease(t, b); r.Channel != "beta" {
+	} else if _, r := fwtest.BundleRelease(t, b); r.Channel != "beta" {
 		t.Errorf("the beta update is on %q", r.Channel)
 	}
 	// A device whose tree is larger than the published one gets no
 	// proof.
 	if b, err := lc.Update(ctx, "acme-x1", "stable", 1000, -1); err != nil {
 		t.Fatal(err)
-	} else if bd, _ := updateRelease(t, b); bd.Consistency != nil {
+	} else if bd, _ := fwtest.BundleRelease(t, b); bd.Consistency != nil {
 		t.Errorf("a bundle from beyond the tree carries a consistency proof")
 	}
 	for _, q := range []string{"model=acme-x1", "channel=stable", "model=acme-x1&channel=stable&from=-1", "model=acme-x1&channel=stable&trust=01"} {
@@ -147,7 +133,7 @@ func TestUpdateTrustFiles(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		bd, _ := updateRelease(t, b)
+		bd, _ := fwtest.BundleRelease(t, b)
 		if len(bd.Trust) != len(tc.want) {
 			t.Fatalf("trust=%d: %d trust files, want %d", tc.have, len(bd.Trust), len(tc.want))
 		}
@@ -301,7 +287,7 @@ func TestUpdateSkipsWhatDevicesRefuse(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, r := updateRelease(t, b); r.SecurityVersion != tc.sv {
+		if _, r := fwtest.BundleRelease(t, b); r.SecurityVersion != tc.sv {
 			t.Errorf("trust=%d: served security version %d, want %d", tc.trust, r.SecurityVersion, tc.sv)
 		} else if tc.sv == 2 && r.Image != sha256.Sum256(honest) {
 			t.Errorf("trust=%d: served another release", tc.trust)
