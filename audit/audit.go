@@ -1,0 +1,351 @@
+// Package audit follows an fwledger log as an independent auditor: it
+// reads only the log's C2SP checkpoint and entry bundles (so it audits a
+// mirror as well as the log), verifies every checkpoint and its
+// consistency with the last one verified, recomputes the tree from the
+// entries and checks it against the checkpoint, and judges every entry
+// by a policy. What it finds it raises as an Alert with the evidence that
+// proves it, once.
+//
+// Its state is a SQLite database (audit.db in its state directory): the
+// last checkpoint verified, the compact range of the entries read, the
+// index of releases and statements the rules need, and the alerts. One
+// step's changes are committed together, so that after a crash it
+// resumes without reading again what it verified, and without raising an
+// alert twice.
+package audit
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/fwledger/fwledger/keys"
+	"github.com/fwledger/fwledger/provenance"
+	"github.com/fwledger/fwledger/tiles"
+	"github.com/fwledger/fwledger/tlogpolicy"
+	flog "github.com/transparency-dev/formats/log"
+	"github.com/transparency-dev/merkle/compact"
+	"github.com/transparency-dev/merkle/rfc6962"
+	"golang.org/x/mod/sumdb/note"
+)
+
+// Config configures an auditor.
+type Config struct {
+	// LogURL is where the log (or a mirror) serves C2SP tlog-tiles.
+	LogURL string
+	// Log verifies the log's checkpoints; Witnesses, if set, is the
+	// witness policy they must meet. One of them is required.
+	Log       note.Verifier
+	Witnesses *tlogpolicy.Policy
+	// Policy judges releases and their provenance. RevocationKeys (and
+	// RevocationThreshold) sign the revocations that apply, or the
+	// policy's revocation section names them.
+	Policy              *provenance.Policy
+	RevocationKeys      *keys.Ring
+	RevocationThreshold int
+	// StateDir holds the audit database.
+	StateDir string
+	// HTTP is the client the log is read with (default: one with a
+	// timeout of a minute).
+	HTTP *http.Client
+	// Logger receives progress and errors (default: discarded).
+	Logger *slog.Logger
+	// Progress, if set, is called as entries are read.
+	Progress func(read, size uint64)
+}
+
+// An Auditor follows one log.
+type Auditor struct {
+	cfg   Config
+	store *store
+	log   *slog.Logger
+	base  *url.URL
+}
+
+// New opens the auditor's state.
+func New(ctx context.Context, cfg Config) (*Auditor, error) {
+	if cfg.Log == nil && cfg.Witnesses == nil {
+		return nil, errors.New("audit: a log key or a witness policy is required")
+	}
+	if cfg.Policy == nil {
+		return nil, errors.New("audit: a policy is required")
+	}
+	base, err := url.Parse(strings.TrimSuffix(cfg.LogURL, "/"))
+	if err != nil || (base.Scheme != "http" && base.Scheme != "https") {
+		return nil, fmt.Errorf("audit: the log URL %q is not http(s)", cfg.LogURL)
+	}
+	if cfg.HTTP == nil {
+		cfg.HTTP = &http.Client{Timeout: time.Minute}
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.RevocationKeys.Len() == 0 && cfg.Policy.RevocationKeys != nil {
+		cfg.RevocationKeys, cfg.RevocationThreshold = cfg.Policy.RevocationKeys, cfg.Policy.RevocationThreshold
+	}
+	st, err := openStore(ctx, cfg.StateDir)
+	if err != nil {
+		return nil, err
+	}
+	return &Auditor{cfg: cfg, store: st, log: cfg.Logger, base: base}, nil
+}
+
+// Close closes the auditor's state.
+func (a *Auditor) Close() error { return a.store.Close() }
+
+// Alerts returns every alert raised so far, oldest first.
+func (a *Auditor) Alerts(ctx context.Context) ([]*Alert, error) { return a.store.alerts(ctx) }
+
+// Limits on what is read from the log.
+const (
+	maxCheckpoint = 16 << 10
+	maxBundle     = tiles.Width * (tiles.MaxEntrySize + 2)
+)
+
+func (a *Auditor) get(ctx context.Context, path string, limit int64) ([]byte, error) {
+	req, err := http.NewRequestWithContext(ctx, "GET", a.base.String()+path, nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := a.cfg.HTTP.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("GET %s: %s", path, resp.Status)
+	}
+	data, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(data)) > limit {
+		return nil, fmt.Errorf("GET %s: more than %d bytes", path, limit)
+	}
+	return data, nil
+}
+
+// verifyCheckpoint verifies a signed checkpoint under the log key and the
+// witness policy.
+func (a *Auditor) verifyCheckpoint(signed []byte) (*flog.Checkpoint, error) {
+	if a.cfg.Witnesses != nil {
+		v, err := a.cfg.Witnesses.VerifyCheckpoint(signed)
+		if err != nil {
+			return nil, err
+		}
+		if a.cfg.Log == nil {
+			return &v.Checkpoint, nil
+		}
+	}
+	return tlogpolicy.VerifyCheckpoint(a.cfg.Log, signed)
+}
+
+// A Result is what one step of the audit did.
+type Result struct {
+	// Size is the size of the checkpoint verified, and Read how many
+	// entries were read in this step.
+	Size, Read uint64
+	// Alerts are the alerts this step raised.
+	Alerts []*Alert
+}
+
+// Step fetches the log's checkpoint and, if it is new, verifies it, reads
+// the entries up to it and judges them. It returns the alerts it raised;
+// an error means the step could not be done (the log could not be read)
+// and is to be retried.
+func (a *Auditor) Step(ctx context.Context) (*Result, error) {
+	signed, err := a.get(ctx, "/checkpoint", maxCheckpoint)
+	if err != nil {
+		return nil, fmt.Errorf("couldn't fetch the checkpoint: %w", err)
+	}
+	return a.Check(ctx, signed)
+}
+
+// Check verifies a signed checkpoint (the log's, a witness's, a device's
+// or a user's) against what the auditor verified, and reads the log up to
+// it.
+func (a *Auditor) Check(ctx context.Context, signed []byte) (*Result, error) {
+	p, err := a.store.progress(ctx)
+	if err != nil {
+		return nil, err
+	}
+	res := &Result{Size: p.Verified}
+	cp, err := a.verifyCheckpoint(signed)
+	if err != nil {
+		return res, a.raiseOne(ctx, res, &Alert{
+			Key:  "bad_checkpoint/" + digestKey(signed),
+			Type: TypeBadCheckpoint, Severity: Critical, Time: time.Now().UTC(),
+			Message:  fmt.Sprintf("a checkpoint that does not verify: %v", err),
+			Evidence: Evidence{Checkpoints: [][]byte{signed}},
+		})
+	}
+	switch {
+	case len(p.Checkpoint) == 0:
+	case cp.Size < p.Verified:
+		// A smaller tree: it must be a prefix of the verified one, which
+		// the auditor cannot prove without the log; it is a rollback of
+		// the log's view (or a fork, if its root is not the prefix's).
+		return res, a.raiseOne(ctx, res, &Alert{
+			Key:  "rollback/" + digestKey(signed),
+			Type: TypeRollback, Severity: Critical, Time: time.Now().UTC(),
+			Message:  fmt.Sprintf("the log's checkpoint went back to size %d from the verified %d", cp.Size, p.Verified),
+			Evidence: Evidence{Checkpoints: [][]byte{signed, p.Checkpoint}},
+		})
+	case cp.Size == p.Verified:
+		old, err := parseCheckpoint(p.Checkpoint)
+		if err != nil {
+			return res, err
+		}
+		if !bytes.Equal(old.Hash, cp.Hash) {
+			return res, a.raiseOne(ctx, res, forkAlert(signed, p.Checkpoint, "two checkpoints of one size with different roots"))
+		}
+		return res, nil
+	}
+	return res, a.catchUp(ctx, p, cp, signed, res)
+}
+
+func forkAlert(a, b []byte, why string) *Alert {
+	return &Alert{
+		Key:  "fork/" + digestKey(a) + "/" + digestKey(b),
+		Type: TypeFork, Severity: Critical, Time: time.Now().UTC(),
+		Message:  "split view: " + why,
+		Evidence: Evidence{Checkpoints: [][]byte{a, b}},
+	}
+}
+
+// raiseOne records one alert in a transaction of its own.
+func (a *Auditor) raiseOne(ctx context.Context, res *Result, al *Alert) error {
+	t, err := a.store.begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer t.Rollback()
+	if err := t.raise(al); err != nil {
+		return err
+	}
+	if err := t.Commit(); err != nil {
+		return err
+	}
+	res.Alerts = append(res.Alerts, t.raised...)
+	return nil
+}
+
+func digestKey(b []byte) string {
+	h := sha256.Sum256(b)
+	return fmt.Sprintf("%x", h[:8])
+}
+
+func parseCheckpoint(signed []byte) (*flog.Checkpoint, error) {
+	body, _, _ := bytes.Cut(signed, []byte("\n\n"))
+	var cp flog.Checkpoint
+	if _, err := cp.Unmarshal(append(body, '\n')); err != nil {
+		return nil, err
+	}
+	return &cp, nil
+}
+
+var hasher = rfc6962.DefaultHasher
+
+// catchUp reads the entries from p.Size up to cp's size, a bundle at a
+// time (each committed with what it changed), judges them, and checks the
+// recomputed root against cp's.
+func (a *Auditor) catchUp(ctx context.Context, p *progress, cp *flog.Checkpoint, signed []byte, res *Result) error {
+	rf := &compact.RangeFactory{Hash: hasher.HashChildren}
+	rng := rf.NewEmptyRange(0)
+	if p.Size > 0 {
+		var err error
+		if rng, err = tiles.DecodeRange(p.Size, p.Range); err != nil {
+			return fmt.Errorf("the audit database's range: %w", err)
+		}
+	}
+	// The auditor has read past what it verified only if a step stopped
+	// after reading; the entries are the same (their range is kept).
+	r := &rules{a: a, cp: signed, size: cp.Size}
+	for rng.End() < cp.Size {
+		start := rng.End()
+		n := uint64(tiles.Width) - start%tiles.Width
+		n = min(n, cp.Size-start)
+		bundleIndex := start / tiles.Width
+		width := int((start%tiles.Width + n))
+		if width == tiles.Width {
+			width = 0
+		}
+		data, err := a.get(ctx, "/"+tiles.EntriesPath(bundleIndex, width), maxBundle)
+		if err != nil {
+			return fmt.Errorf("couldn't fetch entries from %d: %w", start, err)
+		}
+		entries, err := tiles.SplitBundle(data)
+		if err != nil || uint64(len(entries)) != start%tiles.Width+n {
+			why := fmt.Sprintf("the entry bundle %d holds %d entries, want %d", bundleIndex, len(entries), start%tiles.Width+n)
+			if err != nil {
+				why = fmt.Sprintf("the entry bundle %d is malformed: %v", bundleIndex, err)
+			}
+			return a.raiseOne(ctx, res, &Alert{
+				Key: fmt.Sprintf("bad_bundle/%d/%d", bundleIndex, cp.Size), Type: TypeBadBundle, Severity: Critical,
+				Time: time.Now().UTC(), Message: why, Evidence: Evidence{Checkpoints: [][]byte{signed}},
+			})
+		}
+		t, err := a.store.begin(ctx)
+		if err != nil {
+			return err
+		}
+		r.tx = t
+		for i, e := range entries[start%tiles.Width:] {
+			idx := start + uint64(i)
+			if err := rng.Append(hasher.HashLeaf(e), nil); err != nil {
+				t.Rollback()
+				return err
+			}
+			if err := r.judge(ctx, idx, e); err != nil {
+				t.Rollback()
+				return err
+			}
+		}
+		p.Size, p.Range = rng.End(), tiles.EncodeRange(rng)
+		if err := t.setProgress(p); err != nil {
+			t.Rollback()
+			return err
+		}
+		if err := t.Commit(); err != nil {
+			return err
+		}
+		res.Read += n
+		res.Alerts = append(res.Alerts, t.raised...)
+		if a.cfg.Progress != nil {
+			a.cfg.Progress(rng.End(), cp.Size)
+		}
+	}
+	root, err := rng.GetRootHash(nil)
+	if err != nil {
+		return err
+	}
+	if !bytes.Equal(root, cp.Hash) {
+		return a.raiseOne(ctx, res, &Alert{
+			Key: fmt.Sprintf("tree_mismatch/%s", digestKey(signed)), Type: TypeTreeMismatch, Severity: Critical, Time: time.Now().UTC(),
+			Message:  fmt.Sprintf("the log's %d entries hash to root %x, not the checkpoint's %x: an entry was changed, or the checkpoint is of another tree", cp.Size, root, cp.Hash),
+			Evidence: Evidence{Checkpoints: [][]byte{signed}},
+		})
+	}
+	t, err := a.store.begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer t.Rollback()
+	p.Checkpoint, p.Verified = signed, cp.Size
+	if err := t.setProgress(p); err != nil {
+		return err
+	}
+	if err := t.Commit(); err != nil {
+		return err
+	}
+	res.Size = cp.Size
+	return nil
+}

@@ -1,0 +1,261 @@
+package audit_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/fwledger/fwledger/audit"
+	"github.com/fwledger/fwledger/digest"
+	"github.com/fwledger/fwledger/fwtest"
+	"github.com/fwledger/fwledger/keys"
+	"github.com/fwledger/fwledger/logclient"
+	"github.com/fwledger/fwledger/provenance"
+)
+
+// scene is a real log on 127.0.0.1 that takes releases by Release1 and
+// Release2 and provenance by Builder, with revocations by Security1; the
+// auditor trusts Release1 and Builder, and requires provenance.
+type scene struct {
+	log *fwtest.Log
+	lc  *logclient.Client
+}
+
+func newScene(t *testing.T) *scene {
+	l := fwtest.StartLog(t, fwtest.LogOptions{
+		ReleaseKeys: []*keys.PrivateKey{fwtest.Release1, fwtest.Release2}, BuilderKeys: []*keys.PrivateKey{fwtest.Builder},
+		RevocationKeys: []*keys.PrivateKey{fwtest.Security1},
+	})
+	lc, err := logclient.New(l.URL, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &scene{log: l, lc: lc}
+}
+
+func (s *scene) add(t *testing.T, entries ...[]byte) uint64 {
+	t.Helper()
+	res, err := s.lc.AddAll(context.Background(), entries)
+	if err != nil {
+		t.Fatal(err)
+	}
+	last := res[len(res)-1].Index
+	s.log.WaitSize(t, last+1)
+	return last
+}
+
+// release logs provenance by Builder and a release endorsing it.
+func (s *scene) release(t *testing.T, seed, version string, sv uint64, k *keys.PrivateKey) uint64 {
+	t.Helper()
+	img := fwtest.Image(seed, 1000)
+	prov := fwtest.Provenance(t, img, fwtest.Builder)
+	return s.add(t, prov, fwtest.SignRelease(t, fwtest.NewRelease(img, func(r *provenance.Release) {
+		r.Version, r.SecurityVersion = version, sv
+		r.Provenance = []digest.Digest{sha256.Sum256(prov)}
+	}), k))
+}
+
+func auditor(t *testing.T, logURL, dir string) *audit.Auditor {
+	t.Helper()
+	v, err := fwtest.LogKey.Public().NoteVerifier()
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := audit.New(context.Background(), audit.Config{
+		LogURL: logURL, Log: v, StateDir: dir,
+		Policy: provenance.KeyPolicy(provenance.KeyTrust{
+			ReleaseKeys: fwtest.Ring(t, fwtest.Release1), BuilderKeys: fwtest.Ring(t, fwtest.Builder), RequireProvenance: true,
+		}),
+		RevocationKeys: fwtest.Ring(t, fwtest.Security1),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { a.Close() })
+	return a
+}
+
+func types(as []*audit.Alert) []string {
+	var out []string
+	for _, a := range as {
+		out = append(out, a.Type)
+	}
+	return out
+}
+
+// TestClean: releases with provenance, rebuilds and an unrelated
+// revocation raise nothing, and the tree recomputed from the entries is
+// the checkpoint's.
+func TestClean(t *testing.T) {
+	ctx := context.Background()
+	s := newScene(t)
+	for i, v := range []string{"1.0.0", "1.1.0", "2.0.0"} {
+		s.release(t, v, v, uint64(i+1), fwtest.Release1)
+	}
+	s.add(t, fwtest.Provenance(t, fwtest.Image("1.0.0", 1000), fwtest.Builder)) // the same build again: a duplicate
+	s.add(t, fwtest.SignRevocation(t, &provenance.Revocation{Revokes: provenance.RevokeRelease, Image: sha256.Sum256([]byte("x")), ImageName: "x",
+		Reason: "test", Created: time.Date(2026, 11, 2, 0, 0, 0, 0, time.UTC)}, fwtest.Security1))
+	a := auditor(t, s.log.URL, t.TempDir())
+	res, err := a.Step(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Alerts) != 0 || res.Size != 7 || res.Read != 7 {
+		t.Fatalf("Step = size %d, read %d, alerts %v", res.Size, res.Read, types(res.Alerts))
+	}
+	// Nothing new: nothing read.
+	if res, err := a.Step(ctx); err != nil || res.Read != 0 || len(res.Alerts) != 0 {
+		t.Fatalf("a second Step = %+v, %v", res, err)
+	}
+}
+
+// TestEntryAlerts: one crafted entry per entry rule, each alerted once,
+// also after a restart.
+func TestEntryAlerts(t *testing.T) {
+	ctx := context.Background()
+	s := newScene(t)
+	dir := t.TempDir()
+	s.release(t, "a", "1.4.0", 5, fwtest.Release1)
+	equivocation := s.release(t, "b", "1.4.0", 5, fwtest.Release1) // another image as 1.4.0
+	regression := s.release(t, "c", "1.5.0", 3, fwtest.Release1)   // below 5
+	unknownKey := s.release(t, "d", "1.6.0", 6, fwtest.Release2)
+	img := fwtest.Image("e", 1000)
+	noProvenance := s.add(t, fwtest.SignRelease(t, fwtest.NewRelease(img, func(r *provenance.Release) { r.Version, r.SecurityVersion = "1.7.0", 7 }), fwtest.Release1))
+	stolen := s.release(t, "f", "1.8.0", 8, fwtest.Release1)
+	s.add(t, fwtest.SignRevocation(t, &provenance.Revocation{Revokes: provenance.RevokeKey, KeyID: fwtest.KeyID(t, fwtest.Release1), FromIndex: stolen,
+		Reason: "stolen", Created: time.Date(2026, 11, 2, 0, 0, 0, 0, time.UTC)}, fwtest.Security1))
+
+	a := auditor(t, s.log.URL, dir)
+	res, err := a.Step(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]uint64{
+		audit.TypeEquivocation: equivocation, audit.TypeSecurityRegressed: regression, audit.TypeReleaseSignature: unknownKey,
+		audit.TypeProvenance: noProvenance, audit.TypeRevokedKey: stolen,
+	}
+	got := map[string]uint64{}
+	for _, al := range res.Alerts {
+		if _, dup := got[al.Type]; dup {
+			t.Errorf("alert %s raised twice", al.Type)
+		}
+		got[al.Type] = *al.Index
+		if len(al.Evidence.Checkpoints) == 0 || len(al.Evidence.Entries) == 0 {
+			t.Errorf("alert %s has no evidence", al.Type)
+		}
+	}
+	for typ, idx := range want {
+		if got[typ] != idx {
+			t.Errorf("alert %s at %d, want at %d (alerts: %v)", typ, got[typ], idx, types(res.Alerts))
+		}
+	}
+	if len(res.Alerts) != len(want) {
+		t.Errorf("alerts %v, want one each of %v", types(res.Alerts), want)
+	}
+	// A restart raises nothing again.
+	a.Close()
+	b := auditor(t, s.log.URL, dir)
+	if res, err := b.Step(ctx); err != nil || len(res.Alerts) != 0 {
+		t.Fatalf("Step after a restart = %+v, %v", res, err)
+	}
+	all, err := b.Alerts(ctx)
+	if err != nil || len(all) != len(want) {
+		t.Fatalf("Alerts = %d, %v", len(all), err)
+	}
+}
+
+// TestCheckpointAlerts: a fork signed by the log key, a checkpoint that
+// goes back, and a checkpoint the log did not sign.
+func TestCheckpointAlerts(t *testing.T) {
+	ctx := context.Background()
+	s := newScene(t)
+	s.release(t, "a", "1.0.0", 1, fwtest.Release1)
+	old, err := s.lc.Checkpoint(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.release(t, "b", "2.0.0", 2, fwtest.Release1)
+	a := auditor(t, s.log.URL, t.TempDir())
+	res, err := a.Step(ctx)
+	if err != nil || len(res.Alerts) != 0 {
+		t.Fatalf("Step = %+v, %v", res, err)
+	}
+	impostor := fwtest.Key("example.com/impostor")
+	impostor.Name = fwtest.LogKey.Name
+	for _, tc := range []struct {
+		desc string
+		cp   []byte
+		want string
+	}{
+		{"another root at the verified size", fwtest.SignCheckpoint(t, fwtest.LogKey, res.Size, bytes.Repeat([]byte{1}, 32)), audit.TypeFork},
+		{"an older checkpoint", old, audit.TypeRollback},
+		{"signed by another key", fwtest.SignCheckpoint(t, impostor, res.Size+1, bytes.Repeat([]byte{2}, 32)), audit.TypeBadCheckpoint},
+	} {
+		for range 2 {
+			r, err := a.Check(ctx, tc.cp)
+			if err != nil {
+				t.Fatalf("%s: %v", tc.desc, err)
+			}
+			if len(r.Alerts) > 1 || (len(r.Alerts) == 1 && r.Alerts[0].Type != tc.want) {
+				t.Errorf("%s: alerts %v, want one %s", tc.desc, types(r.Alerts), tc.want)
+			}
+		}
+	}
+	all, _ := a.Alerts(ctx)
+	if got := strings.Join(types(all), ","); got != "fork,rollback,bad_checkpoint" {
+		t.Errorf("alerts %s, want each once", got)
+	}
+}
+
+// TestBadServer: a mirror that changes a byte of an entry, and one that
+// truncates an entry bundle, are caught.
+func TestBadServer(t *testing.T) {
+	ctx := context.Background()
+	s := newScene(t)
+	for i := range 3 {
+		s.release(t, string(rune('a'+i)), "1.0."+string(rune('0'+i)), uint64(i+1), fwtest.Release1)
+	}
+	target, _ := url.Parse(s.log.URL)
+	for _, tc := range []struct {
+		desc   string
+		change func([]byte) []byte
+		want   string
+	}{
+		{"a byte flipped", func(b []byte) []byte { b = bytes.Clone(b); b[len(b)/2] ^= 1; return b }, audit.TypeTreeMismatch},
+		{"truncated", func(b []byte) []byte { return b[:len(b)-10] }, audit.TypeBadBundle},
+	} {
+		proxy := httputil.NewSingleHostReverseProxy(target)
+		direct := proxy.Director
+		proxy.Director = func(r *http.Request) { direct(r); r.Header.Del("Accept-Encoding") }
+		proxy.ModifyResponse = func(resp *http.Response) error {
+			if !strings.HasPrefix(resp.Request.URL.Path, "/tile/entries/") {
+				return nil
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			body = tc.change(body)
+			resp.Body = io.NopCloser(bytes.NewReader(body))
+			resp.ContentLength = int64(len(body))
+			resp.Header.Del("Content-Length")
+			return nil
+		}
+		srv := httptest.NewServer(proxy)
+		a := auditor(t, srv.URL, t.TempDir())
+		res, err := a.Step(ctx)
+		srv.Close()
+		if err != nil {
+			t.Fatalf("%s: %v", tc.desc, err)
+		}
+		if len(res.Alerts) == 0 || res.Alerts[len(res.Alerts)-1].Type != tc.want {
+			t.Errorf("%s: alerts %v, want %s", tc.desc, types(res.Alerts), tc.want)
+		}
+	}
+}

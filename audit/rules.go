@@ -1,0 +1,266 @@
+package audit
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+
+	"github.com/fwledger/fwledger/digest"
+	"github.com/fwledger/fwledger/provenance"
+	"github.com/fwledger/fwledger/revocation"
+	"github.com/fwledger/fwledger/tiles"
+)
+
+// rules judges entries in log order, in one step's transaction.
+type rules struct {
+	a  *Auditor
+	tx *tx
+	// cp is the checkpoint the step reads up to (the evidence's), and
+	// size its tree size.
+	cp   []byte
+	size uint64
+	// revs are the revocations seen, signed by the revocation keys
+	// (loaded at the first entry).
+	revs *revocation.Set
+}
+
+// judge applies every rule to the entry at idx.
+func (r *rules) judge(ctx context.Context, idx uint64, data []byte) error {
+	ev := EvidenceEntry{Index: idx, Data: data}
+	if ref, err := provenance.ParseReference(data); err == nil && ref != nil {
+		// An entry stored by digest (a large Sigstore bundle): its content
+		// is not in the tiles, and provenance it holds is judged with the
+		// release that names it.
+		return nil
+	}
+	e, err := provenance.ParseEntry(data)
+	if err != nil {
+		return r.tx.raise(entryAlert(TypeUnparseable, Critical, idx, r.cp, fmt.Sprintf("entry %d does not parse: %v", idx, err), ev))
+	}
+	if err := r.loadRevocations(ctx); err != nil {
+		return err
+	}
+	switch e.Kind {
+	case provenance.KindRelease:
+		return r.release(ctx, idx, e, ev)
+	case provenance.KindRevocation:
+		if err := r.keep(idx, e, data); err != nil {
+			return err
+		}
+		if lg, err := revocation.Verify(ctx, e, data, idx, r.a.cfg.RevocationKeys, r.a.cfg.RevocationThreshold); err == nil {
+			r.revs.Add(lg)
+			return r.revokedBefore(ctx, lg, ev)
+		}
+		return nil
+	default:
+		return r.keep(idx, e, data)
+	}
+}
+
+// keep stores a statement that releases name, by digest.
+func (r *rules) keep(idx uint64, e *provenance.Entry, data []byte) error {
+	_, err := r.tx.ExecContext(r.tx.ctx, "INSERT INTO statements (digest, idx, kind, data) VALUES (?, ?, ?, ?) ON CONFLICT (digest) DO NOTHING",
+		e.Digest[:], idx, string(e.Kind), data)
+	return err
+}
+
+func (r *rules) loadRevocations(ctx context.Context) error {
+	if r.revs != nil {
+		return nil
+	}
+	r.revs = revocation.NewSet()
+	rows, err := r.tx.QueryContext(ctx, "SELECT idx, data FROM statements WHERE kind = ? ORDER BY idx", string(provenance.KindRevocation))
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var idx uint64
+		var data []byte
+		if err := rows.Scan(&idx, &data); err != nil {
+			return err
+		}
+		e, err := provenance.ParseEntry(data)
+		if err != nil {
+			continue
+		}
+		if lg, err := revocation.Verify(ctx, e, data, idx, r.a.cfg.RevocationKeys, r.a.cfg.RevocationThreshold); err == nil {
+			r.revs.Add(lg)
+		}
+	}
+	return rows.Err()
+}
+
+// statement returns the stored statement with digest d.
+func (r *rules) statement(d digest.Digest) (*provenance.Entry, uint64, bool, error) {
+	var idx uint64
+	var data []byte
+	err := r.tx.QueryRowContext(r.tx.ctx, "SELECT idx, data FROM statements WHERE digest = ?", d[:]).Scan(&idx, &data)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, 0, false, nil
+	}
+	if err != nil {
+		return nil, 0, false, err
+	}
+	e, err := provenance.ParseEntry(data)
+	if err != nil {
+		return nil, 0, false, nil
+	}
+	return e, idx, true, nil
+}
+
+func (r *rules) release(ctx context.Context, idx uint64, e *provenance.Entry, ev EvidenceEntry) error {
+	rel := e.Release
+	// The release judged by the policy, with the statements it names.
+	var entries []*provenance.Entry
+	index := map[digest.Digest]uint64{e.Digest: idx}
+	names := append([]digest.Digest{}, rel.Provenance...)
+	if rel.Layout != nil {
+		names = append(names, *rel.Layout)
+	}
+	names = append(names, rel.Links...)
+	for _, d := range names {
+		s, at, ok, err := r.statement(d)
+		if err != nil {
+			return err
+		}
+		if ok {
+			entries = append(entries, s)
+			index[d] = at
+		}
+	}
+	indexOf := func(d digest.Digest) (uint64, bool) { i, ok := index[d]; return i, ok }
+	res := r.a.cfg.Policy.Evaluate(ctx, e, entries, provenance.EvalOptions{IndexOf: indexOf, Revoked: r.revs.Revoked(indexOf)})
+	for _, id := range res.Signers {
+		if _, err := r.tx.ExecContext(ctx, "INSERT INTO signers (key, idx) VALUES (?, ?) ON CONFLICT DO NOTHING", id, idx); err != nil {
+			return err
+		}
+	}
+	if err := res.Err(); err != nil {
+		var pv *provenance.PolicyViolation
+		typ := TypeProvenance
+		if errors.As(err, &pv) && pv.Failed().Name == "release signatures" {
+			typ = TypeReleaseSignature
+			if by, ok := r.revs.SignedBy(e.Envelope, idx); ok {
+				typ = TypeRevokedKey
+				err = fmt.Errorf("%w (key %s was revoked by entry %d)", err, by.Revocation.KeyID, by.Index)
+			}
+		}
+		if err := r.tx.raise(entryAlert(typ, Critical, idx, r.cp, fmt.Sprintf("release %s %s at %d: %v", rel.Version, rel.Image, idx, err), ev)); err != nil {
+			return err
+		}
+	}
+	for _, model := range rel.Models {
+		if err := r.equivocation(ctx, idx, model, rel, ev); err != nil {
+			return err
+		}
+		if err := r.securityVersion(ctx, idx, model, rel, ev); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// revokedBefore raises an alert for each release logged before a key
+// revocation that it applies to: signed by the key, at or after the index
+// it is revoked from (a retroactive revocation, after a key was found
+// stolen).
+func (r *rules) revokedBefore(ctx context.Context, lg revocation.Logged, ev EvidenceEntry) error {
+	if lg.Revocation.Revokes != provenance.RevokeKey {
+		return nil
+	}
+	rows, err := r.tx.QueryContext(ctx, "SELECT idx FROM signers WHERE key = ? AND idx < ? ORDER BY idx", lg.Revocation.KeyID, lg.Index)
+	if err != nil {
+		return err
+	}
+	var hit []uint64
+	for rows.Next() {
+		var idx uint64
+		if err := rows.Scan(&idx); err != nil {
+			rows.Close()
+			return err
+		}
+		if lg.Revocation.Applies(lg.Revocation.KeyID, idx, lg.Index) {
+			hit = append(hit, idx)
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	for _, idx := range hit {
+		data, err := r.a.entryAt(ctx, idx, r.size)
+		if err != nil {
+			return err
+		}
+		if err := r.tx.raise(entryAlert(TypeRevokedKey, Critical, idx, r.cp,
+			fmt.Sprintf("the release at %d is signed by key %s, which entry %d revokes from index %d", idx, lg.Revocation.KeyID, lg.Index, lg.Revocation.FromIndex),
+			EvidenceEntry{Index: idx, Data: data}, ev)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// equivocation raises an alert for a second image of a model's version.
+func (r *rules) equivocation(ctx context.Context, idx uint64, model string, rel *provenance.Release, ev EvidenceEntry) error {
+	var image []byte
+	var first uint64
+	err := r.tx.QueryRowContext(ctx, "SELECT image, idx FROM releases WHERE model = ? AND version = ?", model, rel.Version).Scan(&image, &first)
+	if errors.Is(err, sql.ErrNoRows) {
+		_, err = r.tx.ExecContext(ctx, "INSERT INTO releases (model, version, image, idx) VALUES (?, ?, ?, ?)", model, rel.Version, rel.Image[:], idx)
+		return err
+	}
+	if err != nil || digest.Digest(image) == rel.Image {
+		return err
+	}
+	other, err := r.a.entryAt(ctx, first, r.size)
+	if err != nil {
+		return err
+	}
+	al := entryAlert(TypeEquivocation, Critical, idx, r.cp, fmt.Sprintf("two images for %s %s: %s at %d and %s at %d", model, rel.Version, digest.Digest(image), first, rel.Image, idx), EvidenceEntry{Index: first, Data: other}, ev)
+	al.Key = fmt.Sprintf("%s/%s/%s/%d", TypeEquivocation, model, rel.Version, idx)
+	return r.tx.raise(al)
+}
+
+// securityVersion raises an alert for a release below an earlier one's
+// security version for the same model and channel.
+func (r *rules) securityVersion(ctx context.Context, idx uint64, model string, rel *provenance.Release, ev EvidenceEntry) error {
+	var max, at uint64
+	err := r.tx.QueryRowContext(ctx, "SELECT version, idx FROM security WHERE model = ? AND channel = ?", model, rel.Channel).Scan(&max, &at)
+	switch {
+	case errors.Is(err, sql.ErrNoRows) || (err == nil && rel.SecurityVersion > max):
+		_, err = r.tx.ExecContext(ctx, "INSERT INTO security (model, channel, version, idx) VALUES (?, ?, ?, ?) ON CONFLICT (model, channel) DO UPDATE SET version = excluded.version, idx = excluded.idx",
+			model, rel.Channel, rel.SecurityVersion, idx)
+		return err
+	case err != nil || rel.SecurityVersion == max:
+		return err
+	}
+	other, err := r.a.entryAt(ctx, at, r.size)
+	if err != nil {
+		return err
+	}
+	al := entryAlert(TypeSecurityRegressed, Critical, idx, r.cp, fmt.Sprintf("%s on %s: security version %d at %d, below %d at %d", model, rel.Channel, rel.SecurityVersion, idx, max, at), EvidenceEntry{Index: at, Data: other}, ev)
+	al.Key = fmt.Sprintf("%s/%s/%d", TypeSecurityRegressed, model, idx)
+	return r.tx.raise(al)
+}
+
+// entryAt reads the entry at index from the log, whose tree has size
+// entries.
+func (a *Auditor) entryAt(ctx context.Context, index, size uint64) ([]byte, error) {
+	b := index / tiles.Width
+	width := 0
+	if (b+1)*tiles.Width > size {
+		width = int(size - b*tiles.Width)
+	}
+	data, err := a.get(ctx, "/"+tiles.EntriesPath(b, width), maxBundle)
+	if err != nil {
+		return nil, fmt.Errorf("couldn't read entry %d again: %w", index, err)
+	}
+	entries, err := tiles.SplitBundle(data)
+	if err != nil || uint64(len(entries)) <= index%tiles.Width {
+		return nil, fmt.Errorf("couldn't read entry %d again: %v", index, err)
+	}
+	return entries[index%tiles.Width], nil
+}
