@@ -13,6 +13,7 @@ const (
 	TypeFork          = "fork"           // two checkpoints the log signed that no consistency proof joins
 	TypeTreeMismatch  = "tree_mismatch"  // the log's entries do not hash to its checkpoint's root
 	TypeBadBundle     = "bad_bundle"     // an entry bundle that is malformed or truncated
+	TypeBadTile       = "bad_tile"       // the log's tiles give an inclusion proof that does not verify under its checkpoint
 	// Entries.
 	TypeUnparseable       = "unparseable"         // an entry that does not parse
 	TypeReleaseSignature  = "release_signature"   // a release not signed by a threshold of the model's keys
@@ -48,12 +49,17 @@ type Alert struct {
 type Evidence struct {
 	Checkpoints [][]byte        `json:"checkpoints,omitempty"`
 	Entries     []EvidenceEntry `json:"entries,omitempty"`
+	// Proof is, for a fork of two sizes, the consistency proof the log's
+	// tiles gave between them, which does not verify.
+	Proof [][]byte `json:"proof,omitempty"`
 }
 
-// An EvidenceEntry is a logged entry.
+// An EvidenceEntry is a logged entry, with its inclusion proof under
+// Evidence.Checkpoints[0].
 type EvidenceEntry struct {
-	Index uint64 `json:"index"`
-	Data  []byte `json:"data"`
+	Index uint64   `json:"index"`
+	Data  []byte   `json:"data"`
+	Proof [][]byte `json:"proof,omitempty"`
 }
 
 func entryAlert(typ, severity string, index uint64, cp []byte, msg string, entries ...EvidenceEntry) *Alert {
@@ -62,4 +68,15 @@ func entryAlert(typ, severity string, index uint64, cp []byte, msg string, entri
 		Key: fmt.Sprintf("%s/%d", typ, index), Type: typ, Severity: severity, Message: msg,
 		Time: time.Now().UTC(), Index: &i, Evidence: Evidence{Checkpoints: [][]byte{cp}, Entries: entries},
 	}
+}
+
+// A badTileError reports an inclusion proof from the log's tiles that
+// does not verify.
+type badTileError struct {
+	index uint64
+	err   error
+}
+
+func (e *badTileError) Error() string {
+	return fmt.Sprintf("the log's tiles give an inclusion proof of entry %d that does not verify under its checkpoint: %v", e.index, e.err)
 }

@@ -33,6 +33,7 @@ import (
 	"github.com/fwledger/fwledger/tlogpolicy"
 	flog "github.com/transparency-dev/formats/log"
 	"github.com/transparency-dev/merkle/compact"
+	"github.com/transparency-dev/merkle/proof"
 	"github.com/transparency-dev/merkle/rfc6962"
 	"golang.org/x/mod/sumdb/note"
 )
@@ -166,13 +167,105 @@ func (a *Auditor) Step(ctx context.Context) (*Result, error) {
 	if err != nil {
 		return nil, fmt.Errorf("couldn't fetch the checkpoint: %w", err)
 	}
-	return a.Check(ctx, signed)
+	return a.check(ctx, signed)
 }
 
-// Check verifies a signed checkpoint (the log's, a witness's, a device's
-// or a user's) against what the auditor verified, and reads the log up to
-// it.
+// Check verifies a checkpoint someone else was shown (a witness, a
+// device, a user) against what the auditor verified: it must be signed by
+// the log, and be consistent with the verified tree (a proof from the
+// log's tiles must join them), or it is a fork. One larger than the
+// verified tree is caught up to, as the log's own.
 func (a *Auditor) Check(ctx context.Context, signed []byte) (*Result, error) {
+	p, err := a.store.progress(ctx)
+	if err != nil {
+		return nil, err
+	}
+	res := &Result{Size: p.Verified}
+	cp, err := a.verifyLogSigned(signed)
+	if err != nil {
+		return res, a.raiseOne(ctx, res, &Alert{
+			Key:  "bad_checkpoint/" + digestKey(signed),
+			Type: TypeBadCheckpoint, Severity: Critical, Time: time.Now().UTC(),
+			Message:  fmt.Sprintf("a checkpoint that does not verify: %v", err),
+			Evidence: Evidence{Checkpoints: [][]byte{signed}},
+		})
+	}
+	if len(p.Checkpoint) == 0 || cp.Size > p.Verified {
+		return a.check(ctx, signed)
+	}
+	old, err := parseCheckpoint(p.Checkpoint)
+	if err != nil {
+		return res, err
+	}
+	if cp.Size == p.Verified {
+		if !bytes.Equal(old.Hash, cp.Hash) {
+			return res, a.raiseOne(ctx, res, forkAlert(signed, p.Checkpoint, "two checkpoints of one size with different roots", nil))
+		}
+		return res, nil
+	}
+	hashes, err := a.tileReader(p.Verified).ConsistencyProof(ctx, cp.Size, p.Verified)
+	if err != nil {
+		return res, fmt.Errorf("couldn't read a consistency proof from the log's tiles: %w", err)
+	}
+	if err := proof.VerifyConsistency(hasher, cp.Size, p.Verified, hashes, cp.Hash, old.Hash); err != nil {
+		return res, a.raiseOne(ctx, res, forkAlert(signed, p.Checkpoint, "no consistency proof joins the two checkpoints (the log's tiles give one that fails)", hashes))
+	}
+	return res, nil
+}
+
+// verifyLogSigned verifies that the log signed a checkpoint (a witness's
+// or a device's need not carry the quorum).
+func (a *Auditor) verifyLogSigned(signed []byte) (*flog.Checkpoint, error) {
+	v := a.cfg.Log
+	if v == nil {
+		origin, _, _ := bytes.Cut(signed, []byte("\n"))
+		var vs []note.Verifier
+		for _, l := range a.cfg.Witnesses.LogKeys(string(origin)) {
+			vs = append(vs, l.Verifier)
+		}
+		if len(vs) == 0 {
+			return nil, fmt.Errorf("origin %q is not the log's", origin)
+		}
+		n, err := note.Open(signed, note.VerifierList(vs...))
+		if err != nil {
+			return nil, err
+		}
+		return parseCheckpoint([]byte(n.Text + "\n"))
+	}
+	return tlogpolicy.VerifyCheckpoint(v, signed)
+}
+
+// tileReader reads the log's tiles for the tree of the given size.
+func (a *Auditor) tileReader(size uint64) *tiles.Reader {
+	return tiles.NewReader(func(ctx context.Context, id tiles.ID, _ int) (*tiles.Expanded, error) {
+		w := tiles.WidthAt(id.Level, id.Index, size)
+		data, err := a.get(ctx, "/"+tiles.Path(id.Level, id.Index, w), tiles.Width*tiles.HashSize)
+		if err != nil {
+			return nil, err
+		}
+		return tiles.Expand(data)
+	})
+}
+
+// prover returns inclusion proofs under cp from the log's tiles, each
+// verified against cp's root.
+func (a *Auditor) prover(ctx context.Context, cp *flog.Checkpoint) func(uint64, []byte) ([][]byte, error) {
+	r := a.tileReader(cp.Size)
+	return func(index uint64, data []byte) ([][]byte, error) {
+		hashes, err := r.InclusionProof(ctx, index, cp.Size)
+		if err != nil {
+			return nil, fmt.Errorf("couldn't read the inclusion proof of entry %d from the log's tiles: %w", index, err)
+		}
+		if err := proof.VerifyInclusion(hasher, index, cp.Size, hasher.HashLeaf(data), hashes, cp.Hash); err != nil {
+			return nil, &badTileError{index: index, err: err}
+		}
+		return hashes, nil
+	}
+}
+
+// check verifies the log's checkpoint against what the auditor verified,
+// and reads the log up to it.
+func (a *Auditor) check(ctx context.Context, signed []byte) (*Result, error) {
 	p, err := a.store.progress(ctx)
 	if err != nil {
 		return nil, err
@@ -205,19 +298,19 @@ func (a *Auditor) Check(ctx context.Context, signed []byte) (*Result, error) {
 			return res, err
 		}
 		if !bytes.Equal(old.Hash, cp.Hash) {
-			return res, a.raiseOne(ctx, res, forkAlert(signed, p.Checkpoint, "two checkpoints of one size with different roots"))
+			return res, a.raiseOne(ctx, res, forkAlert(signed, p.Checkpoint, "two checkpoints of one size with different roots", nil))
 		}
 		return res, nil
 	}
 	return res, a.catchUp(ctx, p, cp, signed, res)
 }
 
-func forkAlert(a, b []byte, why string) *Alert {
+func forkAlert(a, b []byte, why string, failed [][]byte) *Alert {
 	return &Alert{
 		Key:  "fork/" + digestKey(a) + "/" + digestKey(b),
 		Type: TypeFork, Severity: Critical, Time: time.Now().UTC(),
 		Message:  "split view: " + why,
-		Evidence: Evidence{Checkpoints: [][]byte{a, b}},
+		Evidence: Evidence{Checkpoints: [][]byte{a, b}, Proof: failed},
 	}
 }
 
@@ -297,6 +390,7 @@ func (a *Auditor) catchUp(ctx context.Context, p *progress, cp *flog.Checkpoint,
 		if err != nil {
 			return err
 		}
+		t.prove = a.prover(ctx, cp)
 		r.tx = t
 		for i, e := range entries[start%tiles.Width:] {
 			idx := start + uint64(i)
@@ -348,4 +442,14 @@ func (a *Auditor) catchUp(ctx context.Context, p *progress, cp *flog.Checkpoint,
 	}
 	res.Size = cp.Size
 	return nil
+}
+
+// ReadAlerts returns the alerts recorded in an auditor's state directory.
+func ReadAlerts(ctx context.Context, dir string) ([]*Alert, error) {
+	st, err := openStore(ctx, dir)
+	if err != nil {
+		return nil, err
+	}
+	defer st.Close()
+	return st.alerts(ctx)
 }

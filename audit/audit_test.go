@@ -19,6 +19,7 @@ import (
 	"github.com/fwledger/fwledger/keys"
 	"github.com/fwledger/fwledger/logclient"
 	"github.com/fwledger/fwledger/provenance"
+	"golang.org/x/mod/sumdb/note"
 )
 
 // scene is a real log on 127.0.0.1 that takes releases by Release1 and
@@ -81,6 +82,14 @@ func auditor(t *testing.T, logURL, dir string) *audit.Auditor {
 	}
 	t.Cleanup(func() { a.Close() })
 	return a
+}
+
+func logVerifier(t *testing.T) note.Verifier {
+	v, err := fwtest.LogKey.Public().NoteVerifier()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
 }
 
 func types(as []*audit.Alert) []string {
@@ -152,6 +161,21 @@ func TestEntryAlerts(t *testing.T) {
 			t.Errorf("alert %s has no evidence", al.Type)
 		}
 	}
+	for _, al := range res.Alerts {
+		if left, err := audit.VerifyEvidence(al, logVerifier(t), nil); err != nil {
+			t.Errorf("the evidence of %s: %v", al.Type, err)
+		} else if al.Type == audit.TypeEquivocation && left != "" {
+			t.Errorf("the evidence of %s leaves %q unchecked", al.Type, left)
+		}
+		// Tampered evidence does not verify.
+		bad := *al
+		bad.Evidence.Entries = append([]audit.EvidenceEntry{}, al.Evidence.Entries...)
+		bad.Evidence.Entries[0].Data = append([]byte{}, al.Evidence.Entries[0].Data...)
+		bad.Evidence.Entries[0].Data[20] ^= 1
+		if _, err := audit.VerifyEvidence(&bad, logVerifier(t), nil); err == nil {
+			t.Errorf("tampered evidence of %s verifies", al.Type)
+		}
+	}
 	for typ, idx := range want {
 		if got[typ] != idx {
 			t.Errorf("alert %s at %d, want at %d (alerts: %v)", typ, got[typ], idx, types(res.Alerts))
@@ -195,8 +219,9 @@ func TestCheckpointAlerts(t *testing.T) {
 		cp   []byte
 		want string
 	}{
+		{"an older genuine checkpoint", old, ""},
 		{"another root at the verified size", fwtest.SignCheckpoint(t, fwtest.LogKey, res.Size, bytes.Repeat([]byte{1}, 32)), audit.TypeFork},
-		{"an older checkpoint", old, audit.TypeRollback},
+		{"another root at an older size", fwtest.SignCheckpoint(t, fwtest.LogKey, 1, bytes.Repeat([]byte{3}, 32)), audit.TypeFork},
 		{"signed by another key", fwtest.SignCheckpoint(t, impostor, res.Size+1, bytes.Repeat([]byte{2}, 32)), audit.TypeBadCheckpoint},
 	} {
 		for range 2 {
@@ -204,14 +229,51 @@ func TestCheckpointAlerts(t *testing.T) {
 			if err != nil {
 				t.Fatalf("%s: %v", tc.desc, err)
 			}
-			if len(r.Alerts) > 1 || (len(r.Alerts) == 1 && r.Alerts[0].Type != tc.want) {
+			if len(r.Alerts) > 1 || (len(r.Alerts) == 1 && r.Alerts[0].Type != tc.want) || (tc.want == "" && len(r.Alerts) > 0) {
 				t.Errorf("%s: alerts %v, want one %s", tc.desc, types(r.Alerts), tc.want)
 			}
 		}
 	}
 	all, _ := a.Alerts(ctx)
-	if got := strings.Join(types(all), ","); got != "fork,rollback,bad_checkpoint" {
+	if got := strings.Join(types(all), ","); got != "fork,fork,bad_checkpoint" {
 		t.Errorf("alerts %s, want each once", got)
+	}
+	for _, al := range all {
+		if _, err := audit.VerifyEvidence(al, logVerifier(t), nil); err != nil {
+			t.Errorf("the evidence of %s: %v", al.Type, err)
+		}
+	}
+}
+
+// TestRollback: a log (or mirror) whose checkpoint goes back is caught.
+func TestRollback(t *testing.T) {
+	ctx := context.Background()
+	s := newScene(t)
+	s.release(t, "a", "1.0.0", 1, fwtest.Release1)
+	old, err := s.lc.Checkpoint(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.release(t, "b", "2.0.0", 2, fwtest.Release1)
+	var stale bool
+	target, _ := url.Parse(s.log.URL)
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if stale && r.URL.Path == "/checkpoint" {
+			w.Write(old)
+			return
+		}
+		proxy.ServeHTTP(w, r)
+	}))
+	defer srv.Close()
+	a := auditor(t, srv.URL, t.TempDir())
+	if res, err := a.Step(ctx); err != nil || len(res.Alerts) != 0 {
+		t.Fatalf("Step = %+v, %v", res, err)
+	}
+	stale = true
+	res, err := a.Step(ctx)
+	if err != nil || len(res.Alerts) != 1 || res.Alerts[0].Type != audit.TypeRollback {
+		t.Fatalf("Step of an older checkpoint = %+v, %v; want a rollback", res, err)
 	}
 }
 

@@ -109,6 +109,9 @@ type tx struct {
 	ctx context.Context
 	// raised are the alerts this step raised (new ones only).
 	raised []*Alert
+	// prove, if set, returns the inclusion proof of an entry under the
+	// checkpoint of the step's evidence, verified.
+	prove func(index uint64, data []byte) ([][]byte, error)
 }
 
 func (s *store) begin(ctx context.Context) (*tx, error) {
@@ -131,6 +134,31 @@ func (t *tx) setProgress(p *progress) error {
 // raise records an alert, unless one with the same key was raised
 // before.
 func (t *tx) raise(a *Alert) error {
+	if t.prove != nil {
+		for i := range a.Evidence.Entries {
+			e := &a.Evidence.Entries[i]
+			if e.Proof != nil {
+				continue
+			}
+			p, err := t.prove(e.Index, e.Data)
+			if err != nil {
+				var bt *badTileError
+				if !errors.As(err, &bt) {
+					return err
+				}
+				// The alert stands on its entries; the log's tiles do not
+				// prove them, which is an alert of its own.
+				if err := t.raise(&Alert{
+					Key: "bad_tile/" + digestKey(a.Evidence.Checkpoints[0]), Type: TypeBadTile, Severity: Critical,
+					Time: a.Time, Message: err.Error(), Evidence: Evidence{Checkpoints: a.Evidence.Checkpoints[:1]},
+				}); err != nil {
+					return err
+				}
+				continue
+			}
+			e.Proof = p
+		}
+	}
 	data, err := json.Marshal(a)
 	if err != nil {
 		return err

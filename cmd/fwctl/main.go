@@ -48,6 +48,9 @@ Usage:
   fwctl trust sign --in FILE --key K --out FILE   sign a trust file with root keys (or add signatures)
   fwctl trust show FILE                           verify a signed trust file and summarize it
   fwctl delta --base F --target F --out FILE      make a delta update from one image to another
+  fwctl audit --log URL (--log-key K | --witness-policy W) (--release-keys K | --policy P) --state DIR [--once]
+                                                  follow a log as an auditor; alerts as JSON lines
+  fwctl audit alerts --state DIR [--json]         list the alerts raised
   fwctl help                                      show this help
 
 Run "fwctl <command> --help" for a command's flags. Every --key K is a private key file
@@ -84,6 +87,7 @@ var commands = map[string]command{
 	"checkpoint": {checkpointCmd, "fetch and verify a log's checkpoint"},
 	"trust":      {trustCmd, "make and sign device trust files"},
 	"delta":      {deltaCmd, "make a delta update"},
+	"audit":      {auditCmd, "follow a log as an auditor"},
 }
 
 // env is what a command talks to.

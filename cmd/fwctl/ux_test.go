@@ -102,6 +102,7 @@ func TestHelp(t *testing.T) {
 		"revoke":     {"key", "release"},
 		"trust":      {"init", "sign", "show"},
 		"delta":      nil,
+		"audit":      nil,
 	}
 	for name := range commands {
 		if _, ok := tree[name]; !ok {

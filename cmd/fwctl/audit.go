@@ -1,0 +1,189 @@
+//go:build cgo
+
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/fwledger/fwledger/audit"
+	"github.com/fwledger/fwledger/cmd/internal/cli"
+	"github.com/fwledger/fwledger/keys"
+	"github.com/fwledger/fwledger/provenance"
+	"github.com/fwledger/fwledger/tlogpolicy"
+	"golang.org/x/mod/sumdb/note"
+)
+
+func auditCmd(ctx context.Context, e *env, args []string) error {
+	if len(args) > 0 && args[0] == "alerts" {
+		return auditAlerts(ctx, e, args[1:])
+	}
+	fs := newFlags(e, "audit", "--log URL (--log-key K | --witness-policy W) (--release-keys K... | --policy P) --state DIR [--once]",
+		"Follows a log as an auditor: catch up, then poll every --interval. Alerts go to stdout as\n"+
+			"JSON lines (docs/AUDIT.md), progress to stderr. With --once, it stops after catching up,\n"+
+			"and exits 3 if it raised an alert. \"fwctl audit alerts\" lists the alerts raised so far.")
+	logURL := fs.String("log", "", "the log's (or a mirror's) `URL`")
+	logKey := fs.String("log-key", "", "the log's public key `file`")
+	witnessPolicy := fs.String("witness-policy", "", "C2SP tlog-policy `file`: checkpoints must carry its quorum")
+	policyFile := fs.String("policy", "", "policy `file` releases are judged by (instead of the key flags)")
+	var releaseKeys, builderKeys, revocationKeys, checkpoints cli.Strings
+	fs.Var(&releaseKeys, "release-keys", "release public key `file` (repeatable)")
+	fs.Var(&builderKeys, "builder-keys", "builder public key `file` (repeatable)")
+	fs.Var(&revocationKeys, "revocation-keys", "revocation public key `file` (repeatable)")
+	fs.Var(&checkpoints, "checkpoint", "a signed checkpoint `file` someone was shown, to check against the log (repeatable)")
+	threshold := fs.Int("threshold", 1, "distinct release keys that must sign")
+	state := fs.String("state", "", "the auditor's state `directory`")
+	once := fs.Bool("once", false, "catch up once and exit (3 if an alert was raised)")
+	interval := fs.Duration("interval", 30*time.Second, "how often to poll the log")
+	if err := parse(e, fs, args); err != nil {
+		return err
+	}
+	if err := required(fs, "log", "state"); err != nil {
+		return err
+	}
+	if *logKey == "" && *witnessPolicy == "" {
+		return &usageError{msg: "give --log-key or --witness-policy"}
+	}
+	if (*policyFile == "") == (len(releaseKeys) == 0) {
+		return &usageError{msg: "give --release-keys (and --builder-keys), or --policy"}
+	}
+	cfg := audit.Config{LogURL: *logURL, StateDir: *state}
+	if *logKey != "" {
+		k, err := keys.LoadPublic(*logKey)
+		if err != nil {
+			return err
+		}
+		var v note.Verifier
+		if v, err = k.NoteVerifier(); err != nil {
+			return err
+		}
+		cfg.Log = v
+	}
+	if *witnessPolicy != "" {
+		var err error
+		var wp *tlogpolicy.Policy
+		if wp, err = cli.LoadWitnessPolicy(*witnessPolicy); err != nil {
+			return err
+		}
+		cfg.Witnesses = wp
+	}
+	var err error
+	if *policyFile != "" {
+		if cfg.Policy, err = cli.LoadPolicy(*policyFile); err != nil {
+			return err
+		}
+	} else {
+		ring, err := cli.LoadRing(releaseKeys)
+		if err != nil {
+			return err
+		}
+		builders, err := cli.LoadRing(builderKeys)
+		if err != nil {
+			return err
+		}
+		cfg.Policy = provenance.KeyPolicy(provenance.KeyTrust{ReleaseKeys: ring, ReleaseThreshold: *threshold, BuilderKeys: builders, RequireProvenance: len(builderKeys) > 0})
+	}
+	if cfg.RevocationKeys, err = cli.LoadRing(revocationKeys); err != nil {
+		return err
+	}
+	start := time.Now()
+	cfg.Progress = func(read, size uint64) {
+		if time.Since(start) < time.Second && read != size {
+			return
+		}
+		rate := float64(read) / time.Since(start).Seconds()
+		fmt.Fprintf(e.stderr, "audit: %d of %d entries (%.0f/s)\n", read, size, rate)
+	}
+	a, err := audit.New(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	enc := json.NewEncoder(e.stdout)
+	raised := 0
+	emit := func(res *audit.Result) error {
+		for _, al := range res.Alerts {
+			raised++
+			if err := enc.Encode(al); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	for _, f := range checkpoints {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			return err
+		}
+		res, err := a.Check(ctx, data)
+		if res != nil {
+			if eerr := emit(res); eerr != nil {
+				return eerr
+			}
+		}
+		if err != nil {
+			return fmt.Errorf("%s: %w", f, err)
+		}
+	}
+	for {
+		res, err := a.Step(ctx)
+		if res != nil {
+			if eerr := emit(res); eerr != nil {
+				return eerr
+			}
+		}
+		if err != nil && (*once || errors.Is(err, context.Canceled)) {
+			return err
+		}
+		if err != nil {
+			fmt.Fprintf(e.stderr, "audit: %v (retrying in %s)\n", err, *interval)
+		}
+		if *once {
+			fmt.Fprintf(e.stderr, "audit: verified the tree of %d entries; %d alerts raised\n", res.Size, raised)
+			if raised > 0 {
+				return &rejectedError{err: fmt.Errorf("%d alerts raised", raised)}
+			}
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(*interval):
+		}
+	}
+}
+
+func auditAlerts(ctx context.Context, e *env, args []string) error {
+	fs := newFlags(e, "audit alerts", "--state DIR [--json]", "Lists the alerts the auditor raised, oldest first.")
+	state := fs.String("state", "", "the auditor's state `directory`")
+	asJSON := fs.Bool("json", false, "one JSON object a line, with the evidence")
+	if err := parse(e, fs, args); err != nil {
+		return err
+	}
+	if err := required(fs, "state"); err != nil {
+		return err
+	}
+	alerts, err := audit.ReadAlerts(ctx, *state)
+	if err != nil {
+		return err
+	}
+	enc := json.NewEncoder(e.stdout)
+	for _, al := range alerts {
+		if *asJSON {
+			if err := enc.Encode(al); err != nil {
+				return err
+			}
+			continue
+		}
+		idx := ""
+		if al.Index != nil {
+			idx = fmt.Sprintf(" at %d", *al.Index)
+		}
+		fmt.Fprintf(e.stdout, "%d %s %s%s: %s\n", al.ID, al.Severity, al.Type, idx, al.Message)
+	}
+	return nil
+}

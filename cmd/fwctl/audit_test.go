@@ -1,0 +1,64 @@
+//go:build cgo
+
+package main
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/fwledger/fwledger/digest"
+	"github.com/fwledger/fwledger/fwtest"
+	"github.com/fwledger/fwledger/keys"
+	"github.com/fwledger/fwledger/logclient"
+	"github.com/fwledger/fwledger/provenance"
+)
+
+// TestAudit: fwctl audit --once over a log where a second image was logged
+// as version 1.4.0: one alert, as a JSON line, exit 3; run again, nothing
+// new, exit 0; fwctl audit alerts lists it.
+func TestAudit(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	p := func(s string) string { return filepath.Join(dir, s) }
+	l := fwtest.StartLog(t, fwtest.LogOptions{ReleaseKeys: []*keys.PrivateKey{fwtest.Release1}, BuilderKeys: []*keys.PrivateKey{fwtest.Builder}})
+	lc, _ := logclient.New(l.URL, nil)
+	for _, seed := range []string{"genuine", "second image"} {
+		img := fwtest.Image(seed, 1000)
+		prov := fwtest.Provenance(t, img, fwtest.Builder)
+		res, err := lc.AddAll(ctx, [][]byte{prov, fwtest.SignRelease(t, fwtest.NewRelease(img, func(r *provenance.Release) {
+			r.Provenance = []digest.Digest{sha256.Sum256(prov)}
+		}), fwtest.Release1)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		l.WaitSize(t, res[1].Index+1)
+	}
+	for name, k := range map[string]*keys.PrivateKey{"log": fwtest.LogKey, "release": fwtest.Release1, "builder": fwtest.Builder} {
+		pub, _ := k.Public().Marshal()
+		os.WriteFile(p(name+".pub"), pub, 0o644)
+	}
+	args := []string{"audit", "--log", l.URL, "--log-key", p("log.pub"), "--release-keys", p("release.pub"), "--builder-keys", p("builder.pub"), "--state", p("state"), "--once"}
+	code, out, errs := fwctl(t, args...)
+	if code != exitRejected || strings.Count(out, "\n") != 1 {
+		t.Fatalf("fwctl audit --once = %d:\n%s%s", code, out, errs)
+	}
+	var al struct {
+		Type     string
+		Index    uint64
+		Evidence struct{ Entries []struct{ Index uint64 } }
+	}
+	if err := json.Unmarshal([]byte(out), &al); err != nil || al.Type != "equivocation" || al.Index != 3 || len(al.Evidence.Entries) != 2 {
+		t.Fatalf("the alert: %+v, %v\n%s", al, err, out)
+	}
+	if code, out, errs := fwctl(t, args...); code != 0 || out != "" {
+		t.Fatalf("fwctl audit --once again = %d: %q %s", code, out, errs)
+	}
+	if code, out, _ := fwctl(t, "audit", "alerts", "--state", p("state")); code != 0 || !strings.Contains(out, "critical equivocation at 3") {
+		t.Fatalf("fwctl audit alerts = %d: %s", code, out)
+	}
+}
