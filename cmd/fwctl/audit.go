@@ -22,6 +22,9 @@ func auditCmd(ctx context.Context, e *env, args []string) error {
 	if len(args) > 0 && args[0] == "alerts" {
 		return auditAlerts(ctx, e, args[1:])
 	}
+	if len(args) > 0 && args[0] == "verify-evidence" {
+		return auditVerifyEvidence(e, args[1:])
+	}
 	fs := newFlags(e, "audit", "--log URL (--log-key K | --witness-policy W) (--release-keys K... | --policy P) --state DIR [--once]",
 		"Follows a log as an auditor: catch up, then poll every --interval. Alerts go to stdout as\n"+
 			"JSON lines (docs/AUDIT.md), progress to stderr. With --once, it stops after catching up,\n"+
@@ -185,5 +188,58 @@ func auditAlerts(ctx context.Context, e *env, args []string) error {
 		}
 		fmt.Fprintf(e.stdout, "%d %s %s%s: %s\n", al.ID, al.Severity, al.Type, idx, al.Message)
 	}
+	return nil
+}
+
+func auditVerifyEvidence(e *env, args []string) error {
+	fs := newFlags(e, "audit verify-evidence", "(--log-key K | --witness-policy W) ALERT.json",
+		"Checks an alert's evidence offline (docs/AUDIT.md): its checkpoints are signed by the log,\n"+
+			"its entries are included under the first, and what it says follows from them. Says\n"+
+			"what it could not check offline. Exits 3 if the evidence does not prove the alert.")
+	logKey := fs.String("log-key", "", "the log's public key `file`")
+	witnessPolicy := fs.String("witness-policy", "", "C2SP tlog-policy `file` naming the log's keys")
+	if err := parse(e, fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		return &usageError{msg: "give one alert file (a JSON line of fwctl audit)"}
+	}
+	if *logKey == "" && *witnessPolicy == "" {
+		return &usageError{msg: "give --log-key or --witness-policy"}
+	}
+	var v note.Verifier
+	if *logKey != "" {
+		k, err := keys.LoadPublic(*logKey)
+		if err != nil {
+			return err
+		}
+		if v, err = k.NoteVerifier(); err != nil {
+			return err
+		}
+	}
+	var wp *tlogpolicy.Policy
+	if *witnessPolicy != "" {
+		var err error
+		if wp, err = cli.LoadWitnessPolicy(*witnessPolicy); err != nil {
+			return err
+		}
+	}
+	data, err := os.ReadFile(fs.Arg(0))
+	if err != nil {
+		return err
+	}
+	var al audit.Alert
+	if err := json.Unmarshal(data, &al); err != nil {
+		return fmt.Errorf("%s is not an alert: %w", fs.Arg(0), err)
+	}
+	left, err := audit.VerifyEvidence(&al, v, wp)
+	if err != nil {
+		return &rejectedError{err: err}
+	}
+	fmt.Fprintf(e.stdout, "ok: the evidence proves the %s alert", al.Type)
+	if left != "" {
+		fmt.Fprintf(e.stdout, "; not checked offline: %s", left)
+	}
+	fmt.Fprintln(e.stdout)
 	return nil
 }

@@ -61,4 +61,12 @@ func TestAudit(t *testing.T) {
 	if code, out, _ := fwctl(t, "audit", "alerts", "--state", p("state")); code != 0 || !strings.Contains(out, "critical equivocation at 3") {
 		t.Fatalf("fwctl audit alerts = %d: %s", code, out)
 	}
+	os.WriteFile(p("alert.json"), []byte(out), 0o644)
+	if code, got, errs := fwctl(t, "audit", "verify-evidence", "--log-key", p("log.pub"), p("alert.json")); code != 0 || !strings.Contains(got, "ok: the evidence proves the equivocation alert") {
+		t.Fatalf("fwctl audit verify-evidence = %d: %s%s", code, got, errs)
+	}
+	os.WriteFile(p("forged.json"), []byte(strings.Replace(out, `"index":3,"data"`, `"index":2,"data"`, 1)), 0o644)
+	if code, _, errs := fwctl(t, "audit", "verify-evidence", "--log-key", p("log.pub"), p("forged.json")); code != exitRejected {
+		t.Fatalf("fwctl audit verify-evidence of forged evidence = %d: %s", code, errs)
+	}
 }
