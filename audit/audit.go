@@ -112,7 +112,21 @@ const (
 )
 
 func (a *Auditor) get(ctx context.Context, path string, limit int64) ([]byte, error) {
-	req, err := http.NewRequestWithContext(ctx, "GET", a.base.String()+path, nil)
+	return a.getURL(ctx, a.base.String()+path, limit)
+}
+
+// A statusError is an answer other than 200.
+type statusError struct {
+	url  string
+	code int
+}
+
+func (e *statusError) Error() string {
+	return fmt.Sprintf("GET %s: %d %s", e.url, e.code, http.StatusText(e.code))
+}
+
+func (a *Auditor) getURL(ctx context.Context, u string, limit int64) ([]byte, error) {
+	req, err := http.NewRequestWithContext(ctx, "GET", u, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -122,8 +136,9 @@ func (a *Auditor) get(ctx context.Context, path string, limit int64) ([]byte, er
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("GET %s: %s", path, resp.Status)
+		return nil, &statusError{url: u, code: resp.StatusCode}
 	}
+	path := u
 	data, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
 	if err != nil {
 		return nil, err

@@ -19,6 +19,8 @@ import (
 	"github.com/fwledger/fwledger/keys"
 	"github.com/fwledger/fwledger/logclient"
 	"github.com/fwledger/fwledger/provenance"
+	"github.com/fwledger/fwledger/report"
+	"github.com/fwledger/fwledger/tlogpolicy"
 	"golang.org/x/mod/sumdb/note"
 )
 
@@ -319,5 +321,72 @@ func TestBadServer(t *testing.T) {
 		if len(res.Alerts) == 0 || res.Alerts[len(res.Alerts)-1].Type != tc.want {
 			t.Errorf("%s: alerts %v, want %s", tc.desc, types(res.Alerts), tc.want)
 		}
+	}
+}
+
+// TestOtherViews: the checkpoints a witness holds and a device reported
+// are checked against the auditor's; a forked one is a fork alert.
+func TestOtherViews(t *testing.T) {
+	ctx := context.Background()
+	wks := []*keys.PrivateKey{fwtest.WitnessA, fwtest.WitnessB}
+	urls := fwtest.StartWitnesses(t, wks, fwtest.LogKey)
+	// A third "witness" that was shown a forked checkpoint of size 1.
+	forked := fwtest.SignCheckpoint(t, fwtest.LogKey, 1, bytes.Repeat([]byte{9}, 32))
+	liar := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, "/checkpoint/") {
+			w.Write(forked)
+			return
+		}
+		http.NotFound(w, r)
+	}))
+	defer liar.Close()
+	policy := fwtest.WitnessPolicy(t, fwtest.LogKey, 2, append(wks, fwtest.WitnessC), append(urls, liar.URL)...)
+	l := fwtest.StartLog(t, fwtest.LogOptions{
+		ReleaseKeys: []*keys.PrivateKey{fwtest.Release1}, BuilderKeys: []*keys.PrivateKey{fwtest.Builder},
+		Witnesser: fwtest.Collector(t, fwtest.WitnessPolicy(t, fwtest.LogKey, 2, wks, urls...)), Devices: []*keys.PrivateKey{fwtest.Device1},
+	})
+	lc, _ := logclient.New(l.URL, nil)
+	s := &scene{log: l, lc: lc}
+	s.release(t, "a", "1.0.0", 1, fwtest.Release1)
+	s.release(t, "b", "2.0.0", 2, fwtest.Release1)
+	wp, err := tlogpolicy.Parse(policy)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := audit.New(ctx, audit.Config{
+		LogURL: l.URL, Witnesses: wp, StateDir: t.TempDir(),
+		Policy: provenance.KeyPolicy(provenance.KeyTrust{ReleaseKeys: fwtest.Ring(t, fwtest.Release1), BuilderKeys: fwtest.Ring(t, fwtest.Builder), RequireProvenance: true}),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	if res, err := a.Step(ctx); err != nil || len(res.Alerts) != 0 {
+		t.Fatalf("Step = %+v, %v", res, err)
+	}
+	res, err := a.Witnessed(ctx)
+	if err != nil || len(res.Alerts) != 1 || res.Alerts[0].Type != audit.TypeFork {
+		t.Fatalf("Witnessed = %v, %v; want one fork (from the lying witness only)", types(res.Alerts), err)
+	}
+	if _, err := audit.VerifyEvidence(res.Alerts[0], nil, wp); err != nil {
+		t.Errorf("the fork's evidence: %v", err)
+	}
+	// A device that was shown another fork reports it.
+	other := fwtest.SignCheckpoint(t, fwtest.LogKey, 2, bytes.Repeat([]byte{8}, 32))
+	genuine, _ := lc.Checkpoint(ctx)
+	for _, cp := range [][]byte{genuine, other} {
+		if _, err := lc.AddReport(ctx, fwtest.SignReport(t, fwtest.Device1, &report.Report{
+			Device: fwtest.KeyID(t, fwtest.Device1), Model: "acme-x1", Channel: "stable", Outcome: report.Refused, Reason: report.SplitView,
+			Image: sha256.Sum256(cp), Checkpoint: cp, Time: time.Now().UTC().Truncate(time.Second),
+		})); err != nil {
+			t.Fatal(err)
+		}
+	}
+	res, err = a.Reported(ctx)
+	if err != nil || len(res.Alerts) != 1 || res.Alerts[0].Type != audit.TypeFork {
+		t.Fatalf("Reported = %v, %v; want one fork", types(res.Alerts), err)
+	}
+	if res, err := a.Reported(ctx); err != nil || len(res.Alerts) != 0 {
+		t.Fatalf("Reported again = %v, %v", types(res.Alerts), err)
 	}
 }

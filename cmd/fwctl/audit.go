@@ -139,6 +139,20 @@ func auditCmd(ctx context.Context, e *env, args []string) error {
 				return eerr
 			}
 		}
+		// The views others were shown: the witnesses', the devices'.
+		if err == nil {
+			for _, other := range []func(context.Context) (*audit.Result, error){a.Witnessed, a.Reported} {
+				r, oerr := other(ctx)
+				if r != nil {
+					if eerr := emit(r); eerr != nil {
+						return eerr
+					}
+				}
+				if oerr != nil {
+					fmt.Fprintf(e.stderr, "audit: %v\n", oerr)
+				}
+			}
+		}
 		if err != nil && (*once || errors.Is(err, context.Canceled)) {
 			return err
 		}

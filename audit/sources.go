@@ -1,0 +1,131 @@
+package audit
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"github.com/fwledger/fwledger/api"
+)
+
+// Witnessed checks the latest checkpoint each witness of the witness
+// policy (with a URL) holds for the log (fwwitness: GET
+// <url>/checkpoint/<origin>): a witness shown another tree than the
+// auditor is a fork. A witness that cannot be reached is skipped.
+func (a *Auditor) Witnessed(ctx context.Context) (*Result, error) {
+	res := &Result{}
+	if a.cfg.Witnesses == nil {
+		return res, nil
+	}
+	origin, err := a.origin(ctx)
+	if err != nil || origin == "" {
+		return res, err
+	}
+	for _, w := range a.cfg.Witnesses.Witnesses {
+		if w.URL == "" {
+			continue
+		}
+		cp, err := a.getURL(ctx, strings.TrimSuffix(w.URL, "/")+"/checkpoint/"+origin, maxCheckpoint)
+		if err != nil {
+			a.log.Warn("couldn't read a witness's checkpoint", "witness", w.Name, "err", err)
+			continue
+		}
+		r, err := a.Check(ctx, cp)
+		if r != nil {
+			res.Alerts = append(res.Alerts, r.Alerts...)
+		}
+		if err != nil {
+			return res, fmt.Errorf("witness %s: %w", w.Name, err)
+		}
+	}
+	return res, nil
+}
+
+// Reported checks the checkpoints devices reported to the log (GET
+// /v1/reports), after those checked by an earlier call: a device shown
+// another tree than the auditor is a fork.
+func (a *Auditor) Reported(ctx context.Context) (*Result, error) {
+	res := &Result{}
+	after, err := a.stateInt(ctx, "reports_after")
+	if err != nil {
+		return res, err
+	}
+	for {
+		q := url.Values{}
+		if after >= 0 {
+			q.Set("after", strconv.FormatInt(after, 10))
+		}
+		data, err := a.get(ctx, api.PathReports+"?"+q.Encode(), 8<<20)
+		if err != nil {
+			var se *statusError
+			if errors.As(err, &se) && se.code == http.StatusNotFound {
+				return res, nil // the log takes no reports
+			}
+			return res, err
+		}
+		var page api.DeviceReports
+		if err := json.Unmarshal(data, &page); err != nil {
+			return res, fmt.Errorf("the log's reports: %w", err)
+		}
+		for _, rp := range page.Reports {
+			if rp.Checkpoint != "" {
+				r, err := a.Check(ctx, []byte(rp.Checkpoint))
+				if r != nil {
+					res.Alerts = append(res.Alerts, r.Alerts...)
+				}
+				if err != nil {
+					return res, fmt.Errorf("report %d: %w", rp.ID, err)
+				}
+			}
+			after = int64(rp.ID)
+		}
+		if err := a.setStateInt(ctx, "reports_after", after); err != nil {
+			return res, err
+		}
+		if page.Next == nil {
+			return res, nil
+		}
+		after = int64(*page.Next)
+	}
+}
+
+// origin returns the log's origin: of the verified checkpoint, or the log
+// key's name.
+func (a *Auditor) origin(ctx context.Context) (string, error) {
+	p, err := a.store.progress(ctx)
+	if err != nil {
+		return "", err
+	}
+	if len(p.Checkpoint) > 0 {
+		o, _, _ := bytes.Cut(p.Checkpoint, []byte("\n"))
+		return string(o), nil
+	}
+	if a.cfg.Log != nil {
+		return a.cfg.Log.Name(), nil
+	}
+	return "", nil
+}
+
+func (a *Auditor) stateInt(ctx context.Context, k string) (int64, error) {
+	var v []byte
+	err := a.store.db.W.QueryRowContext(ctx, "SELECT v FROM state WHERE k = ?", k).Scan(&v)
+	if errors.Is(err, sql.ErrNoRows) {
+		return -1, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	return strconv.ParseInt(string(v), 10, 64)
+}
+
+func (a *Auditor) setStateInt(ctx context.Context, k string, n int64) error {
+	_, err := a.store.db.W.ExecContext(ctx, "INSERT INTO state (k, v) VALUES (?, ?) ON CONFLICT (k) DO UPDATE SET v = excluded.v", k, []byte(strconv.FormatInt(n, 10)))
+	return err
+}
