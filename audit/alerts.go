@@ -14,6 +14,7 @@ const (
 	TypeTreeMismatch  = "tree_mismatch"  // the log's entries do not hash to its checkpoint's root
 	TypeBadBundle     = "bad_bundle"     // an entry bundle that is malformed or truncated
 	TypeBadTile       = "bad_tile"       // the log's tiles give an inclusion proof that does not verify under its checkpoint
+	TypeStale         = "stale"          // the log's checkpoint was last cosigned by the witness quorum too long ago
 	// Entries.
 	TypeUnparseable       = "unparseable"         // an entry that does not parse
 	TypeReleaseSignature  = "release_signature"   // a release not signed by a threshold of the model's keys

@@ -24,6 +24,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -61,6 +62,10 @@ type Config struct {
 	Logger *slog.Logger
 	// Progress, if set, is called as entries are read.
 	Progress func(read, size uint64)
+	// MaxCosignatureAge, with Witnesses, is how long before now the
+	// witness quorum may have last cosigned the log's checkpoint; older is
+	// a stale alert (zero: not checked).
+	MaxCosignatureAge time.Duration
 }
 
 // An Auditor follows one log.
@@ -150,18 +155,36 @@ func (a *Auditor) getURL(ctx context.Context, u string, limit int64) ([]byte, er
 }
 
 // verifyCheckpoint verifies a signed checkpoint under the log key and the
-// witness policy.
+// witness policy, and returns it with the newest time at which the
+// witness quorum had cosigned it (zero without a witness policy).
 func (a *Auditor) verifyCheckpoint(signed []byte) (*flog.Checkpoint, error) {
+	cp, _, err := a.verifyWitnessed(signed)
+	return cp, err
+}
+
+func (a *Auditor) verifyWitnessed(signed []byte) (*flog.Checkpoint, time.Time, error) {
+	var quorumAt time.Time
 	if a.cfg.Witnesses != nil {
 		v, err := a.cfg.Witnesses.VerifyCheckpoint(signed)
 		if err != nil {
-			return nil, err
+			return nil, quorumAt, err
+		}
+		cosigs := slices.Clone(v.Cosignatures)
+		slices.SortFunc(cosigs, func(x, y tlogpolicy.Cosignature) int { return y.Time.Compare(x.Time) })
+		var names []string
+		for _, c := range cosigs {
+			names = append(names, c.Witness)
+			if a.cfg.Witnesses.Satisfied(names) {
+				quorumAt = c.Time
+				break
+			}
 		}
 		if a.cfg.Log == nil {
-			return &v.Checkpoint, nil
+			return &v.Checkpoint, quorumAt, nil
 		}
 	}
-	return tlogpolicy.VerifyCheckpoint(a.cfg.Log, signed)
+	cp, err := tlogpolicy.VerifyCheckpoint(a.cfg.Log, signed)
+	return cp, quorumAt, err
 }
 
 // A Result is what one step of the audit did.
@@ -286,7 +309,16 @@ func (a *Auditor) check(ctx context.Context, signed []byte) (*Result, error) {
 		return nil, err
 	}
 	res := &Result{Size: p.Verified}
-	cp, err := a.verifyCheckpoint(signed)
+	cp, quorumAt, err := a.verifyWitnessed(signed)
+	if err == nil && a.cfg.MaxCosignatureAge > 0 && time.Since(quorumAt) > a.cfg.MaxCosignatureAge {
+		if err := a.raiseOne(ctx, res, &Alert{
+			Key: "stale/" + digestKey(signed), Type: TypeStale, Severity: Warning, Time: time.Now().UTC(),
+			Message:  fmt.Sprintf("the log's checkpoint was last cosigned by the witness quorum at %s, more than %s ago: the log or its witnesses are stuck, or the log shows an old view", quorumAt.UTC().Format(time.RFC3339), a.cfg.MaxCosignatureAge),
+			Evidence: Evidence{Checkpoints: [][]byte{signed}},
+		}); err != nil {
+			return res, err
+		}
+	}
 	if err != nil {
 		return res, a.raiseOne(ctx, res, &Alert{
 			Key:  "bad_checkpoint/" + digestKey(signed),

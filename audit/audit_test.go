@@ -389,4 +389,58 @@ func TestOtherViews(t *testing.T) {
 	if res, err := a.Reported(ctx); err != nil || len(res.Alerts) != 0 {
 		t.Fatalf("Reported again = %v, %v", types(res.Alerts), err)
 	}
+
+	// An auditor that wants the quorum to have cosigned within a
+	// nanosecond finds the checkpoint stale, once.
+	strict, err := audit.New(ctx, audit.Config{
+		LogURL: l.URL, Witnesses: wp, StateDir: t.TempDir(), MaxCosignatureAge: time.Nanosecond,
+		Policy: provenance.KeyPolicy(provenance.KeyTrust{ReleaseKeys: fwtest.Ring(t, fwtest.Release1), BuilderKeys: fwtest.Ring(t, fwtest.Builder), RequireProvenance: true}),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer strict.Close()
+	for i := range 2 {
+		res, err := strict.Step(ctx)
+		if err != nil || (i == 0) != (len(res.Alerts) == 1) || (i == 0 && res.Alerts[0].Type != audit.TypeStale) {
+			t.Fatalf("Step %d with a nanosecond's cosignature age = %v, %v", i, types(res.Alerts), err)
+		}
+	}
+}
+
+// TestWebhook: a webhook that is down, then comes back, receives every
+// alert exactly once, in order.
+func TestWebhook(t *testing.T) {
+	ctx := context.Background()
+	s := newScene(t)
+	s.release(t, "a", "1.4.0", 5, fwtest.Release1)
+	s.release(t, "b", "1.4.0", 5, fwtest.Release1) // equivocation
+	s.release(t, "c", "1.5.0", 3, fwtest.Release1) // regression
+	a := auditor(t, s.log.URL, t.TempDir())
+	if res, err := a.Step(ctx); err != nil || len(res.Alerts) != 2 {
+		t.Fatalf("Step = %+v, %v", res, err)
+	}
+	var up bool
+	var got []string
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !up {
+			http.Error(w, "down", http.StatusServiceUnavailable)
+			return
+		}
+		got = append(got, r.Header.Get("Fwledger-Alert-Key"))
+	}))
+	defer hook.Close()
+	if n, err := a.Deliver(ctx, hook.URL); err == nil || n != 0 {
+		t.Fatalf("Deliver to a webhook that is down = %d, %v", n, err)
+	}
+	up = true
+	if n, err := a.DeliverRetrying(ctx, hook.URL, time.Millisecond, 10*time.Millisecond); err != nil || n != 2 {
+		t.Fatalf("DeliverRetrying = %d, %v", n, err)
+	}
+	if n, err := a.Deliver(ctx, hook.URL); err != nil || n != 0 {
+		t.Fatalf("Deliver again = %d, %v", n, err)
+	}
+	if len(got) != 2 || !strings.HasPrefix(got[0], "equivocation/") || !strings.HasPrefix(got[1], "security_regression/") {
+		t.Fatalf("the webhook received %v", got)
+	}
 }

@@ -130,6 +130,8 @@ func VerifyEvidence(a *Alert, log note.Verifier, witnesses *tlogpolicy.Policy) (
 		return "the policy's judgement: check the entries with fwctl policy check", nil
 	case TypeTreeMismatch, TypeBadBundle, TypeBadTile:
 		return "what the log served, which is not in the evidence", nil
+	case TypeStale:
+		return "the time the alert was raised at", nil
 	}
 	return "", &EvidenceError{Err: fmt.Errorf("unknown alert type %q", a.Type)}
 }

@@ -42,6 +42,8 @@ func auditCmd(ctx context.Context, e *env, args []string) error {
 	state := fs.String("state", "", "the auditor's state `directory`")
 	once := fs.Bool("once", false, "catch up once and exit (3 if an alert was raised)")
 	interval := fs.Duration("interval", 30*time.Second, "how often to poll the log")
+	webhook := fs.String("webhook", "", "POST each alert (JSON) to this `URL`, exactly once, retried until it answers 2xx")
+	maxAge := fs.Duration("max-cosignature-age", 0, "with --witness-policy: alert (stale) when the quorum last cosigned the log's checkpoint longer ago than this")
 	if err := parse(e, fs, args); err != nil {
 		return err
 	}
@@ -54,7 +56,7 @@ func auditCmd(ctx context.Context, e *env, args []string) error {
 	if (*policyFile == "") == (len(releaseKeys) == 0) {
 		return &usageError{msg: "give --release-keys (and --builder-keys), or --policy"}
 	}
-	cfg := audit.Config{LogURL: *logURL, StateDir: *state}
+	cfg := audit.Config{LogURL: *logURL, StateDir: *state, MaxCosignatureAge: *maxAge}
 	if *logKey != "" {
 		k, err := keys.LoadPublic(*logKey)
 		if err != nil {
@@ -158,6 +160,18 @@ func auditCmd(ctx context.Context, e *env, args []string) error {
 		}
 		if err != nil {
 			fmt.Fprintf(e.stderr, "audit: %v (retrying in %s)\n", err, *interval)
+		}
+		if *webhook != "" {
+			if *once {
+				dctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+				_, derr := a.DeliverRetrying(dctx, *webhook, time.Second, 30*time.Second)
+				cancel()
+				if derr != nil {
+					return fmt.Errorf("couldn't deliver the alerts to the webhook (they are kept, and delivered by the next run): %w", derr)
+				}
+			} else if _, derr := a.Deliver(ctx, *webhook); derr != nil {
+				fmt.Fprintf(e.stderr, "audit: %v (retrying at the next poll)\n", derr)
+			}
 		}
 		if *once {
 			fmt.Fprintf(e.stderr, "audit: verified the tree of %d entries; %d alerts raised\n", res.Size, raised)

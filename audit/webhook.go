@@ -1,0 +1,98 @@
+package audit
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"time"
+)
+
+// Deliver posts the alerts not yet delivered to the webhook URL, oldest
+// first, each as one JSON object (the alert) with the header
+// Fwledger-Alert-Key (the alert's key, for the receiver to drop a
+// repeat). An alert counts as delivered on a 2xx answer, and is never
+// posted again after that; on any other outcome Deliver stops, and the
+// next call starts again from that alert. It returns how many it
+// delivered.
+func (a *Auditor) Deliver(ctx context.Context, webhook string) (int, error) {
+	rows, err := a.store.db.W.QueryContext(ctx, "SELECT id, alert FROM alerts WHERE id > COALESCE((SELECT CAST(v AS INTEGER) FROM state WHERE k = 'delivered'), 0) ORDER BY id")
+	if err != nil {
+		return 0, err
+	}
+	type pending struct {
+		id   int64
+		data []byte
+	}
+	var todo []pending
+	for rows.Next() {
+		var p pending
+		if err := rows.Scan(&p.id, &p.data); err != nil {
+			rows.Close()
+			return 0, err
+		}
+		todo = append(todo, p)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, p := range todo {
+		var al Alert
+		if err := json.Unmarshal(p.data, &al); err != nil {
+			return n, err
+		}
+		al.ID = p.id
+		body, err := json.Marshal(&al)
+		if err != nil {
+			return n, err
+		}
+		req, err := http.NewRequestWithContext(ctx, "POST", webhook, bytes.NewReader(body))
+		if err != nil {
+			return n, err
+		}
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Fwledger-Alert-Key", al.Key)
+		resp, err := a.cfg.HTTP.Do(req)
+		if err != nil {
+			return n, fmt.Errorf("the webhook: %w", err)
+		}
+		io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+		resp.Body.Close()
+		if resp.StatusCode/100 != 2 {
+			return n, fmt.Errorf("the webhook answered %s", resp.Status)
+		}
+		if err := a.setStateInt(ctx, "delivered", p.id); err != nil {
+			return n, err
+		}
+		n++
+	}
+	return n, nil
+}
+
+// DeliverRetrying is Deliver, retried with exponential backoff (from
+// min to max) until everything is delivered or ctx ends.
+func (a *Auditor) DeliverRetrying(ctx context.Context, webhook string, min, max time.Duration) (int, error) {
+	total, wait := 0, min
+	for {
+		n, err := a.Deliver(ctx, webhook)
+		total += n
+		if err == nil {
+			return total, nil
+		}
+		a.log.Warn("couldn't deliver alerts", "err", err, "retry_in", wait)
+		select {
+		case <-ctx.Done():
+			return total, err
+		case <-time.After(wait):
+		}
+		wait = min * 2
+		if wait > max {
+			wait = max
+		}
+		min = wait
+	}
+}
