@@ -98,6 +98,11 @@ var importRules = []importRule{
 		forbidden: []string{"net/http", module + "device/transport"},
 	},
 	{
+		why:       "the auditor reads a log only over its public HTTP interface (tiles, checkpoint, reports), never its storage",
+		packages:  []string{"audit"},
+		forbidden: []string{module + "ledger", module + "log", module + "log/sqlite", module + "cas", module + "witness"},
+	},
+	{
 		why:       "witnesses need no client of the log",
 		packages:  []string{"witness"},
 		forbidden: []string{module + "client", module + "logclient", module + "ledger", module + "log", module + "provenance"},
