@@ -15,6 +15,9 @@ const (
 	TypeBadBundle     = "bad_bundle"     // an entry bundle that is malformed or truncated
 	TypeBadTile       = "bad_tile"       // the log's tiles give an inclusion proof that does not verify under its checkpoint
 	TypeStale         = "stale"          // the log's checkpoint was last cosigned by the witness quorum too long ago
+	// TypeRevocationCommitment: a checkpoint's revocation commitment is not
+	// of the revocations logged below its size.
+	TypeRevocationCommitment = "revocation_commitment"
 	// Entries.
 	TypeUnparseable       = "unparseable"         // an entry that does not parse
 	TypeReleaseSignature  = "release_signature"   // a release not signed by a threshold of the model's keys

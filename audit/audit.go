@@ -30,6 +30,7 @@ import (
 
 	"github.com/fwledger/fwledger/keys"
 	"github.com/fwledger/fwledger/provenance"
+	"github.com/fwledger/fwledger/revocation"
 	"github.com/fwledger/fwledger/tiles"
 	"github.com/fwledger/fwledger/tlogpolicy"
 	flog "github.com/transparency-dev/formats/log"
@@ -475,6 +476,9 @@ func (a *Auditor) catchUp(ctx context.Context, p *progress, cp *flog.Checkpoint,
 			Evidence: Evidence{Checkpoints: [][]byte{signed}},
 		})
 	}
+	if err := a.checkCommitment(ctx, signed, cp, res); err != nil {
+		return err
+	}
 	t, err := a.store.begin(ctx)
 	if err != nil {
 		return err
@@ -499,4 +503,62 @@ func ReadAlerts(ctx context.Context, dir string) ([]*Alert, error) {
 	}
 	defer st.Close()
 	return st.alerts(ctx)
+}
+
+// checkCommitment checks the checkpoint's revocation commitment (an
+// fwledger log's extension line) against the revocations logged below
+// its size, which the auditor has read.
+func (a *Auditor) checkCommitment(ctx context.Context, signed []byte, cp *flog.Checkpoint, res *Result) error {
+	size := cp.Size
+	c, err := revocation.FromCheckpoint(signed)
+	if errors.Is(err, revocation.ErrNoCommitment) {
+		return nil // not an fwledger log, or one from before revocations
+	}
+	var hashes [][]byte
+	var entries []EvidenceEntry
+	if err == nil {
+		rows, qerr := a.store.db.W.QueryContext(ctx, "SELECT idx, data FROM statements WHERE kind = ? AND idx < ? ORDER BY idx", string(provenance.KindRevocation), size)
+		if qerr != nil {
+			return qerr
+		}
+		for rows.Next() {
+			var e EvidenceEntry
+			if err := rows.Scan(&e.Index, &e.Data); err != nil {
+				rows.Close()
+				return err
+			}
+			hashes = append(hashes, hasher.HashLeaf(e.Data))
+			entries = append(entries, e)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		got, cerr := revocation.Commit(hashes)
+		if cerr != nil {
+			return cerr
+		}
+		if got.Equal(c) {
+			return nil
+		}
+		err = fmt.Errorf("it commits to %d revocations, and the log holds %d below its size", c.Count, len(hashes))
+	}
+	t, terr := a.store.begin(ctx)
+	if terr != nil {
+		return terr
+	}
+	defer t.Rollback()
+	t.prove = a.prover(ctx, cp)
+	if err := t.raise(&Alert{
+		Key: "revocation_commitment/" + digestKey(signed), Type: TypeRevocationCommitment, Severity: Critical, Time: time.Now().UTC(),
+		Message:  fmt.Sprintf("the checkpoint's revocation commitment does not match the logged revocations: %v", err),
+		Evidence: Evidence{Checkpoints: [][]byte{signed}, Entries: entries},
+	}); err != nil {
+		return err
+	}
+	if err := t.Commit(); err != nil {
+		return err
+	}
+	res.Alerts = append(res.Alerts, t.raised...)
+	return nil
 }

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/base64"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -20,6 +22,7 @@ import (
 	"github.com/fwledger/fwledger/logclient"
 	"github.com/fwledger/fwledger/provenance"
 	"github.com/fwledger/fwledger/report"
+	"github.com/fwledger/fwledger/revocation"
 	"github.com/fwledger/fwledger/tlogpolicy"
 	"golang.org/x/mod/sumdb/note"
 )
@@ -442,5 +445,44 @@ func TestWebhook(t *testing.T) {
 	}
 	if len(got) != 2 || !strings.HasPrefix(got[0], "equivocation/") || !strings.HasPrefix(got[1], "security_regression/") {
 		t.Fatalf("the webhook received %v", got)
+	}
+}
+
+// TestRevocationCommitment: a checkpoint signed by the log key whose
+// revocation commitment leaves out a logged revocation is caught.
+func TestRevocationCommitment(t *testing.T) {
+	ctx := context.Background()
+	s := newScene(t)
+	s.release(t, "a", "1.0.0", 1, fwtest.Release1)
+	s.add(t, fwtest.SignRevocation(t, &provenance.Revocation{Revokes: provenance.RevokeRelease, Image: sha256.Sum256([]byte("x")), ImageName: "x",
+		Reason: "test", Created: time.Date(2026, 11, 2, 0, 0, 0, 0, time.UTC)}, fwtest.Security1))
+	genuine, err := s.lc.Checkpoint(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	none, _ := revocation.Commit(nil)
+	var size uint64
+	var root []byte
+	lines := strings.Split(string(genuine), "\n")
+	fmt.Sscan(lines[1], &size)
+	root, _ = base64.StdEncoding.DecodeString(lines[2])
+	hiding := fwtest.SignCheckpoint(t, fwtest.LogKey, size, root, none.Line())
+	target, _ := url.Parse(s.log.URL)
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/checkpoint" {
+			w.Write(hiding)
+			return
+		}
+		proxy.ServeHTTP(w, r)
+	}))
+	defer srv.Close()
+	a := auditor(t, srv.URL, t.TempDir())
+	res, err := a.Step(ctx)
+	if err != nil || len(res.Alerts) != 1 || res.Alerts[0].Type != audit.TypeRevocationCommitment || len(res.Alerts[0].Evidence.Entries) != 1 {
+		t.Fatalf("Step = %v, %v; want one revocation_commitment alert with the revocation", types(res.Alerts), err)
+	}
+	if _, err := audit.VerifyEvidence(res.Alerts[0], logVerifier(t), nil); err != nil {
+		t.Errorf("the evidence: %v", err)
 	}
 }

@@ -132,6 +132,8 @@ func VerifyEvidence(a *Alert, log note.Verifier, witnesses *tlogpolicy.Policy) (
 		return "what the log served, which is not in the evidence", nil
 	case TypeStale:
 		return "the time the alert was raised at", nil
+	case TypeRevocationCommitment:
+		return "that the entries are every revocation the log holds below the checkpoint's size (the tree has them all)", nil
 	}
 	return "", &EvidenceError{Err: fmt.Errorf("unknown alert type %q", a.Type)}
 }
