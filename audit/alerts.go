@@ -25,6 +25,7 @@ const (
 	TypeEquivocation      = "equivocation"        // two images logged for one model and version
 	TypeSecurityRegressed = "security_regression" // a release below an earlier security version of its model and channel
 	TypeRevokedKey        = "revoked_key"         // a release signed by a key revoked before its index
+	TypeReproducibility   = "reproducibility"     // a release the policy wants rebuilt, not rebuilt by enough builders in time
 )
 
 // Severities.

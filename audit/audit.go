@@ -63,6 +63,12 @@ type Config struct {
 	Logger *slog.Logger
 	// Progress, if set, is called as entries are read.
 	Progress func(read, size uint64)
+	// ReproducibleWithin is how long after a release is made (its created
+	// time) the rebuilds its policy rule requires must be logged
+	// (default 7 days).
+	ReproducibleWithin time.Duration
+	// Now is the auditor's clock (default time.Now), for the deadlines.
+	Now func() time.Time
 	// MaxCosignatureAge, with Witnesses, is how long before now the
 	// witness quorum may have last cosigned the log's checkpoint; older is
 	// a stale alert (zero: not checked).
@@ -94,6 +100,12 @@ func New(ctx context.Context, cfg Config) (*Auditor, error) {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.ReproducibleWithin <= 0 {
+		cfg.ReproducibleWithin = 7 * 24 * time.Hour
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
 	}
 	if cfg.RevocationKeys.Len() == 0 && cfg.Policy.RevocationKeys != nil {
 		cfg.RevocationKeys, cfg.RevocationThreshold = cfg.Policy.RevocationKeys, cfg.Policy.RevocationThreshold
@@ -206,7 +218,16 @@ func (a *Auditor) Step(ctx context.Context) (*Result, error) {
 	if err != nil {
 		return nil, fmt.Errorf("couldn't fetch the checkpoint: %w", err)
 	}
-	return a.check(ctx, signed)
+	res, err := a.check(ctx, signed)
+	if err != nil {
+		return res, err
+	}
+	// Rebuilds come due with time, also while the log is idle.
+	p, err := a.store.progress(ctx)
+	if err != nil || len(p.Checkpoint) == 0 {
+		return res, err
+	}
+	return res, a.checkRebuilds(ctx, p.Checkpoint, p.Verified, a.cfg.Now(), res)
 }
 
 // Check verifies a checkpoint someone else was shown (a witness, a
@@ -479,6 +500,7 @@ func (a *Auditor) catchUp(ctx context.Context, p *progress, cp *flog.Checkpoint,
 	if err := a.checkCommitment(ctx, signed, cp, res); err != nil {
 		return err
 	}
+
 	t, err := a.store.begin(ctx)
 	if err != nil {
 		return err

@@ -486,3 +486,50 @@ func TestRevocationCommitment(t *testing.T) {
 		t.Errorf("the evidence: %v", err)
 	}
 }
+
+// TestReproducibility: a release whose policy rule wants two builders is
+// alerted once its rebuild is due and missing, not before, and not when a
+// second builder rebuilt it.
+func TestReproducibility(t *testing.T) {
+	ctx := context.Background()
+	l := fwtest.StartLog(t, fwtest.LogOptions{ReleaseKeys: []*keys.PrivateKey{fwtest.Release1}, BuilderKeys: []*keys.PrivateKey{fwtest.Builder, fwtest.Rebuilder}})
+	lc, _ := logclient.New(l.URL, nil)
+	s := &scene{log: l, lc: lc}
+	rebuilt := s.release(t, "rebuilt", "1.0.0", 1, fwtest.Release1)
+	lonely := s.release(t, "lonely", "1.1.0", 2, fwtest.Release1)
+	s.add(t, fwtest.ProvenanceWith(t, fwtest.Image("rebuilt", 1000), fwtest.Rebuilder, func(b *provenance.Build) { b.BuilderID = "https://rebuild.example.org/r1" }))
+	_ = rebuilt
+	policy := fwtest.Policy(t, `version: 1
+keys:
+  rel: {file: rel.pub}
+  ci: {file: ci.pub}
+  rb: {file: rb.pub}
+builders:
+  - {name: ci, id: `+fwtest.BuilderID+`, keys: [ci], slsaLevel: 2}
+  - {name: rebuilder, id: https://rebuild.example.org/r1, keys: [rb], slsaLevel: 2}
+rules:
+  - name: all
+    models: ["*"]
+    release: {keys: [rel], threshold: 1}
+    provenance: {builders: [ci, rebuilder], reproducible: 2}
+`, fwtest.PubFiles(t, map[string]*keys.PrivateKey{"rel.pub": fwtest.Release1, "ci.pub": fwtest.Builder, "rb.pub": fwtest.Rebuilder}))
+	created := fwtest.NewRelease(nil, nil).Created
+	now := created.Add(24 * time.Hour)
+	a, err := audit.New(ctx, audit.Config{LogURL: l.URL, Log: logVerifier(t), StateDir: t.TempDir(), Policy: policy,
+		ReproducibleWithin: 72 * time.Hour, Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	if res, err := a.Step(ctx); err != nil || len(res.Alerts) != 0 {
+		t.Fatalf("Step before the rebuilds are due = %v, %v", types(res.Alerts), err)
+	}
+	now = created.Add(96 * time.Hour)
+	res, err := a.Step(ctx)
+	if err != nil || len(res.Alerts) != 1 || res.Alerts[0].Type != audit.TypeReproducibility || *res.Alerts[0].Index != lonely {
+		t.Fatalf("Step when the rebuilds are due = %v, %v; want one reproducibility alert for %d", types(res.Alerts), err, lonely)
+	}
+	if res, err := a.Step(ctx); err != nil || len(res.Alerts) != 0 {
+		t.Fatalf("Step again = %v, %v", types(res.Alerts), err)
+	}
+}

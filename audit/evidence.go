@@ -123,7 +123,7 @@ func VerifyEvidence(a *Alert, log note.Verifier, witnesses *tlogpolicy.Policy) (
 			return "", &EvidenceError{Err: errors.New("the later release is not below the earlier one's security version on the same channel")}
 		}
 		return "", nil
-	case TypeReleaseSignature, TypeProvenance, TypeRevokedKey:
+	case TypeReleaseSignature, TypeProvenance, TypeRevokedKey, TypeReproducibility:
 		if err := need(1, 1); err != nil {
 			return "", err
 		}

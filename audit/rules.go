@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/fwledger/fwledger/digest"
 	"github.com/fwledger/fwledger/provenance"
@@ -51,6 +52,19 @@ func (r *rules) judge(ctx context.Context, idx uint64, data []byte) error {
 		if lg, err := revocation.Verify(ctx, e, data, idx, r.a.cfg.RevocationKeys, r.a.cfg.RevocationThreshold); err == nil {
 			r.revs.Add(lg)
 			return r.revokedBefore(ctx, lg, ev)
+		}
+		return nil
+	case provenance.KindProvenance:
+		if err := r.keep(idx, e, data); err != nil {
+			return err
+		}
+		// Indexed by the images it is about, for rebuilds.
+		if e.Provenance != nil {
+			for _, sub := range e.Provenance.Subjects {
+				if _, err := r.tx.ExecContext(ctx, "INSERT INTO subjects (image, digest) VALUES (?, ?) ON CONFLICT DO NOTHING", subjectKey(sub.Alg, sub.Value), e.Digest[:]); err != nil {
+					return err
+				}
+			}
 		}
 		return nil
 	default:
@@ -131,7 +145,18 @@ func (r *rules) release(ctx context.Context, idx uint64, e *provenance.Entry, ev
 		}
 	}
 	indexOf := func(d digest.Digest) (uint64, bool) { i, ok := index[d]; return i, ok }
-	res := r.a.cfg.Policy.Evaluate(ctx, e, entries, provenance.EvalOptions{IndexOf: indexOf, Revoked: r.revs.Revoked(indexOf)})
+	// Judged as the log judged it when it took it (at the release's
+	// time, without the rebuilds, which come later): reproducibility is
+	// judged when it is due (Config.ReproducibleWithin).
+	res := r.a.cfg.Policy.Evaluate(ctx, e, entries, provenance.EvalOptions{
+		IndexOf: indexOf, Revoked: r.revs.Revoked(indexOf), AtSubmission: true, Now: rel.Created,
+	})
+	if r.a.reproducibleNeeded(rel) {
+		due := rel.Created.Add(r.a.cfg.ReproducibleWithin).Unix()
+		if _, err := r.tx.ExecContext(ctx, "INSERT INTO rebuilds_due (idx, due) VALUES (?, ?) ON CONFLICT DO NOTHING", idx, due); err != nil {
+			return err
+		}
+	}
 	for _, id := range res.Signers {
 		if _, err := r.tx.ExecContext(ctx, "INSERT INTO signers (key, idx) VALUES (?, ?) ON CONFLICT DO NOTHING", id, idx); err != nil {
 			return err
@@ -263,4 +288,122 @@ func (a *Auditor) entryAt(ctx context.Context, index, size uint64) ([]byte, erro
 		return nil, fmt.Errorf("couldn't read entry %d again: %v", index, err)
 	}
 	return entries[index%tiles.Width], nil
+}
+
+// reproducibleNeeded reports whether the policy requires rebuilds of the
+// release (a rule of one of its models asks for more than one builder).
+func (a *Auditor) reproducibleNeeded(rel *provenance.Release) bool {
+	for _, m := range rel.Models {
+		if rule := a.cfg.Policy.RuleFor(m); rule != nil && rule.Reproducible > 1 {
+			return true
+		}
+	}
+	return false
+}
+
+// checkRebuilds judges the releases whose rebuilds are due by now: each
+// with every provenance about its image the auditor has read, under the
+// policy's reproducibility requirement. One that falls short is a
+// reproducibility alert.
+func (a *Auditor) checkRebuilds(ctx context.Context, cp []byte, size uint64, now time.Time, res *Result) error {
+	rows, err := a.store.db.W.QueryContext(ctx, "SELECT idx FROM rebuilds_due WHERE due <= ? ORDER BY idx", now.Unix())
+	if err != nil {
+		return err
+	}
+	var due []uint64
+	for rows.Next() {
+		var idx uint64
+		if err := rows.Scan(&idx); err != nil {
+			rows.Close()
+			return err
+		}
+		due = append(due, idx)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	cpv, err := parseCheckpoint(cp)
+	if err != nil {
+		return err
+	}
+	for _, idx := range due {
+		t, err := a.store.begin(ctx)
+		if err != nil {
+			return err
+		}
+		t.prove = a.prover(ctx, cpv)
+		r := &rules{a: a, tx: t, cp: cp, size: size}
+		if err := r.loadRevocations(ctx); err != nil {
+			t.Rollback()
+			return err
+		}
+		if err := r.judgeRebuilds(ctx, idx); err != nil {
+			t.Rollback()
+			return err
+		}
+		if _, err := t.ExecContext(ctx, "DELETE FROM rebuilds_due WHERE idx = ?", idx); err != nil {
+			t.Rollback()
+			return err
+		}
+		if err := t.Commit(); err != nil {
+			return err
+		}
+		res.Alerts = append(res.Alerts, t.raised...)
+	}
+	return nil
+}
+
+func (r *rules) judgeRebuilds(ctx context.Context, idx uint64) error {
+	data, err := r.a.entryAt(ctx, idx, r.size)
+	if err != nil {
+		return err
+	}
+	e, err := provenance.ParseEntry(data)
+	if err != nil || e.Kind != provenance.KindRelease {
+		return nil
+	}
+	sha512 := subjectKey("sha512", e.Release.ImageSHA512)
+	if e.Release.ImageSHA512 == nil {
+		sha512 = nil
+	}
+	rows, err := r.tx.QueryContext(ctx, "SELECT DISTINCT s.idx, s.data FROM subjects j JOIN statements s ON s.digest = j.digest WHERE j.image IN (?, ?) ORDER BY s.idx",
+		subjectKey("sha256", e.Release.Image[:]), sha512)
+	if err != nil {
+		return err
+	}
+	var entries []*provenance.Entry
+	index := map[digest.Digest]uint64{e.Digest: idx}
+	for rows.Next() {
+		var at uint64
+		var pd []byte
+		if err := rows.Scan(&at, &pd); err != nil {
+			rows.Close()
+			return err
+		}
+		if pe, err := provenance.ParseEntry(pd); err == nil {
+			entries = append(entries, pe)
+			index[pe.Digest] = at
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	indexOf := func(d digest.Digest) (uint64, bool) { i, ok := index[d]; return i, ok }
+	res := r.a.cfg.Policy.Evaluate(ctx, e, entries, provenance.EvalOptions{IndexOf: indexOf, Revoked: r.revs.Revoked(indexOf), Now: e.Release.Created})
+	if err := res.Err(); err != nil {
+		var pv *provenance.PolicyViolation
+		if errors.As(err, &pv) && pv.Failed().Name == "reproducible" {
+			al := entryAlert(TypeReproducibility, Critical, idx, r.cp, fmt.Sprintf("release %s %s at %d is not reproduced %s after it was made: %v", e.Release.Version, e.Release.Image, idx, r.a.cfg.ReproducibleWithin, err), EvidenceEntry{Index: idx, Data: data})
+			return r.tx.raise(al)
+		}
+	}
+	return nil
+}
+
+// subjectKey is how the subjects table names an image: its digest's
+// algorithm and value.
+func subjectKey(alg string, value []byte) []byte {
+	return append([]byte(alg+":"), value...)
 }

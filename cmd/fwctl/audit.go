@@ -43,6 +43,7 @@ func auditCmd(ctx context.Context, e *env, args []string) error {
 	once := fs.Bool("once", false, "catch up once and exit (3 if an alert was raised)")
 	interval := fs.Duration("interval", 30*time.Second, "how often to poll the log")
 	webhook := fs.String("webhook", "", "POST each alert (JSON) to this `URL`, exactly once, retried until it answers 2xx")
+	within := fs.Duration("reproducible-within", 7*24*time.Hour, "how long after a release is made the rebuilds its policy rule requires must be logged")
 	maxAge := fs.Duration("max-cosignature-age", 0, "with --witness-policy: alert (stale) when the quorum last cosigned the log's checkpoint longer ago than this")
 	if err := parse(e, fs, args); err != nil {
 		return err
@@ -56,7 +57,7 @@ func auditCmd(ctx context.Context, e *env, args []string) error {
 	if (*policyFile == "") == (len(releaseKeys) == 0) {
 		return &usageError{msg: "give --release-keys (and --builder-keys), or --policy"}
 	}
-	cfg := audit.Config{LogURL: *logURL, StateDir: *state, MaxCosignatureAge: *maxAge}
+	cfg := audit.Config{LogURL: *logURL, StateDir: *state, MaxCosignatureAge: *maxAge, ReproducibleWithin: *within}
 	if *logKey != "" {
 		k, err := keys.LoadPublic(*logKey)
 		if err != nil {
