@@ -26,6 +26,7 @@ const (
 	TypeSecurityRegressed = "security_regression" // a release below an earlier security version of its model and channel
 	TypeRevokedKey        = "revoked_key"         // a release signed by a key revoked before its index
 	TypeReproducibility   = "reproducibility"     // a release the policy wants rebuilt, not rebuilt by enough builders in time
+	TypeNewModel          = "new_model"           // a warning: a key signs a release for a model it never signed for before
 )
 
 // Severities.

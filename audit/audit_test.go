@@ -533,3 +533,31 @@ rules:
 		t.Fatalf("Step again = %v, %v", types(res.Alerts), err)
 	}
 }
+
+// TestNewModel: a key that signed for one model signing for another is a
+// warning, once.
+func TestNewModel(t *testing.T) {
+	ctx := context.Background()
+	s := newScene(t)
+	model := func(m string) func(*provenance.Release) { return func(r *provenance.Release) { r.Models = []string{m} } }
+	add := func(seed, version string, edit func(*provenance.Release)) uint64 {
+		img := fwtest.Image(seed, 1000)
+		prov := fwtest.Provenance(t, img, fwtest.Builder)
+		return s.add(t, prov, fwtest.SignRelease(t, fwtest.NewRelease(img, func(r *provenance.Release) {
+			r.Version = version
+			r.Provenance = []digest.Digest{sha256.Sum256(prov)}
+			edit(r)
+		}), fwtest.Release1))
+	}
+	add("x1", "1.0.0", model("acme-x1"))
+	first := add("x2", "1.0.0", model("acme-x2"))
+	add("x2b", "1.1.0", model("acme-x2"))
+	a := auditor(t, s.log.URL, t.TempDir())
+	res, err := a.Step(ctx)
+	if err != nil || len(res.Alerts) != 1 || res.Alerts[0].Type != audit.TypeNewModel || res.Alerts[0].Severity != audit.Warning || *res.Alerts[0].Index != first {
+		t.Fatalf("Step = %v, %v; want one new_model warning at %d", types(res.Alerts), err, first)
+	}
+	if _, err := audit.VerifyEvidence(res.Alerts[0], logVerifier(t), nil); err != nil {
+		t.Errorf("the evidence: %v", err)
+	}
+}

@@ -123,6 +123,11 @@ func VerifyEvidence(a *Alert, log note.Verifier, witnesses *tlogpolicy.Policy) (
 			return "", &EvidenceError{Err: errors.New("the later release is not below the earlier one's security version on the same channel")}
 		}
 		return "", nil
+	case TypeNewModel:
+		if err := need(1, 2); err != nil {
+			return "", err
+		}
+		return "that the key signed both, and never for the second's model before (the policy knows the key)", nil
 	case TypeReleaseSignature, TypeProvenance, TypeRevokedKey, TypeReproducibility:
 		if err := need(1, 1); err != nil {
 			return "", err

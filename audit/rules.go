@@ -161,6 +161,11 @@ func (r *rules) release(ctx context.Context, idx uint64, e *provenance.Entry, ev
 		if _, err := r.tx.ExecContext(ctx, "INSERT INTO signers (key, idx) VALUES (?, ?) ON CONFLICT DO NOTHING", id, idx); err != nil {
 			return err
 		}
+		for _, model := range rel.Models {
+			if err := r.newModel(ctx, id, model, idx, ev); err != nil {
+				return err
+			}
+		}
 	}
 	if err := res.Err(); err != nil {
 		var pv *provenance.PolicyViolation
@@ -406,4 +411,34 @@ func (r *rules) judgeRebuilds(ctx context.Context, idx uint64) error {
 // algorithm and value.
 func subjectKey(alg string, value []byte) []byte {
 	return append([]byte(alg+":"), value...)
+}
+
+// newModel records that key signed a release for model, and raises a
+// warning the first time a key that signed for other models signs for
+// this one: an unusual pattern (a stolen key used where it never was).
+func (r *rules) newModel(ctx context.Context, key, model string, idx uint64, ev EvidenceEntry) error {
+	res, err := r.tx.ExecContext(ctx, "INSERT INTO key_models (key, model, idx) VALUES (?, ?, ?) ON CONFLICT DO NOTHING", key, model, idx)
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return nil // signed for this model before
+	}
+	var first uint64
+	var other string
+	err = r.tx.QueryRowContext(ctx, "SELECT idx, model FROM key_models WHERE key = ? AND model != ? ORDER BY idx LIMIT 1", key, model).Scan(&first, &other)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil // the key's first release
+	}
+	if err != nil {
+		return err
+	}
+	prev, err := r.a.entryAt(ctx, first, r.size)
+	if err != nil {
+		return err
+	}
+	al := entryAlert(TypeNewModel, Warning, idx, r.cp, fmt.Sprintf("key %s, which signed releases for %s (first at %d), signs one for %s for the first time", key, other, first, model),
+		EvidenceEntry{Index: first, Data: prev}, ev)
+	al.Key = fmt.Sprintf("%s/%s/%s", TypeNewModel, key, model)
+	return r.tx.raise(al)
 }
