@@ -539,7 +539,9 @@ rules:
 func TestNewModel(t *testing.T) {
 	ctx := context.Background()
 	s := newScene(t)
-	model := func(m string) func(*provenance.Release) { return func(r *provenance.Release) { r.Models = []string{m} } }
+	model := func(m string) func(*provenance.Release) {
+		return func(r *provenance.Release) { r.Models = []string{m} }
+	}
 	add := func(seed, version string, edit func(*provenance.Release)) uint64 {
 		img := fwtest.Image(seed, 1000)
 		prov := fwtest.Provenance(t, img, fwtest.Builder)
