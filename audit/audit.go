@@ -33,6 +33,7 @@ import (
 	"github.com/fwledger/fwledger/revocation"
 	"github.com/fwledger/fwledger/tiles"
 	"github.com/fwledger/fwledger/tlogpolicy"
+	"github.com/prometheus/client_golang/prometheus"
 	flog "github.com/transparency-dev/formats/log"
 	"github.com/transparency-dev/merkle/compact"
 	"github.com/transparency-dev/merkle/proof"
@@ -69,6 +70,8 @@ type Config struct {
 	ReproducibleWithin time.Duration
 	// Now is the auditor's clock (default time.Now), for the deadlines.
 	Now func() time.Time
+	// Registerer, if set, registers the auditor's Prometheus metrics.
+	Registerer prometheus.Registerer
 	// MaxCosignatureAge, with Witnesses, is how long before now the
 	// witness quorum may have last cosigned the log's checkpoint; older is
 	// a stale alert (zero: not checked).
@@ -77,10 +80,11 @@ type Config struct {
 
 // An Auditor follows one log.
 type Auditor struct {
-	cfg   Config
-	store *store
-	log   *slog.Logger
-	base  *url.URL
+	cfg     Config
+	store   *store
+	log     *slog.Logger
+	base    *url.URL
+	metrics *metrics
 }
 
 // New opens the auditor's state.
@@ -114,7 +118,7 @@ func New(ctx context.Context, cfg Config) (*Auditor, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Auditor{cfg: cfg, store: st, log: cfg.Logger, base: base}, nil
+	return &Auditor{cfg: cfg, store: st, log: cfg.Logger, base: base, metrics: newMetrics(cfg.Registerer)}, nil
 }
 
 // Close closes the auditor's state.
@@ -213,12 +217,13 @@ type Result struct {
 // the entries up to it and judges them. It returns the alerts it raised;
 // an error means the step could not be done (the log could not be read)
 // and is to be retried.
-func (a *Auditor) Step(ctx context.Context) (*Result, error) {
+func (a *Auditor) Step(ctx context.Context) (res *Result, err error) {
+	defer func() { a.metrics.count(res, err) }()
 	signed, err := a.get(ctx, "/checkpoint", maxCheckpoint)
 	if err != nil {
 		return nil, fmt.Errorf("couldn't fetch the checkpoint: %w", err)
 	}
-	res, err := a.check(ctx, signed)
+	res, err = a.check(ctx, signed)
 	if err != nil {
 		return res, err
 	}

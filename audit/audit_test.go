@@ -24,6 +24,7 @@ import (
 	"github.com/fwledger/fwledger/report"
 	"github.com/fwledger/fwledger/revocation"
 	"github.com/fwledger/fwledger/tlogpolicy"
+	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/mod/sumdb/note"
 )
 
@@ -562,4 +563,56 @@ func TestNewModel(t *testing.T) {
 	if _, err := audit.VerifyEvidence(res.Alerts[0], logVerifier(t), nil); err != nil {
 		t.Errorf("the evidence: %v", err)
 	}
+}
+
+// TestMetrics: alerts and entries are counted.
+func TestMetrics(t *testing.T) {
+	ctx := context.Background()
+	s := newScene(t)
+	s.release(t, "a", "1.4.0", 5, fwtest.Release1)
+	s.release(t, "b", "1.4.0", 5, fwtest.Release1)
+	reg := prometheus.NewRegistry()
+	a, err := audit.New(ctx, audit.Config{LogURL: s.log.URL, Log: logVerifier(t), StateDir: t.TempDir(), Registerer: reg,
+		Policy: provenance.KeyPolicy(provenance.KeyTrust{ReleaseKeys: fwtest.Ring(t, fwtest.Release1), BuilderKeys: fwtest.Ring(t, fwtest.Builder), RequireProvenance: true})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	if _, err := a.Step(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := counterSum(t, reg, "fwaudit_alerts_total"); got != 1 {
+		t.Errorf("fwaudit_alerts_total = %v, want 1", got)
+	}
+	families, _ := reg.Gather()
+	for _, f := range families {
+		switch f.GetName() {
+		case "fwaudit_entries_read_total":
+			if v := f.GetMetric()[0].GetCounter().GetValue(); v != 4 {
+				t.Errorf("entries read = %v, want 4", v)
+			}
+		case "fwaudit_verified_size":
+			if v := f.GetMetric()[0].GetGauge().GetValue(); v != 4 {
+				t.Errorf("verified size = %v, want 4", v)
+			}
+		}
+	}
+}
+
+// counterSum returns the sum over the labels of a gathered counter.
+func counterSum(t *testing.T, reg *prometheus.Registry, name string) float64 {
+	t.Helper()
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := 0.0
+	for _, f := range families {
+		if f.GetName() == name {
+			for _, m := range f.GetMetric() {
+				sum += m.GetCounter().GetValue()
+			}
+		}
+	}
+	return sum
 }

@@ -19,8 +19,9 @@ import (
 // policy (with a URL) holds for the log (fwwitness: GET
 // <url>/checkpoint/<origin>): a witness shown another tree than the
 // auditor is a fork. A witness that cannot be reached is skipped.
-func (a *Auditor) Witnessed(ctx context.Context) (*Result, error) {
-	res := &Result{}
+func (a *Auditor) Witnessed(ctx context.Context) (res *Result, err error) {
+	res = &Result{}
+	defer func() { a.metrics.countAlerts(res) }()
 	if a.cfg.Witnesses == nil {
 		return res, nil
 	}
@@ -51,8 +52,9 @@ func (a *Auditor) Witnessed(ctx context.Context) (*Result, error) {
 // Reported checks the checkpoints devices reported to the log (GET
 // /v1/reports), after those checked by an earlier call: a device shown
 // another tree than the auditor is a fork.
-func (a *Auditor) Reported(ctx context.Context) (*Result, error) {
-	res := &Result{}
+func (a *Auditor) Reported(ctx context.Context) (res *Result, err error) {
+	res = &Result{}
+	defer func() { a.metrics.countAlerts(res) }()
 	after, err := a.stateInt(ctx, "reports_after")
 	if err != nil {
 		return res, err

@@ -7,6 +7,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
+	"net/http"
 	"os"
 	"time"
 
@@ -15,6 +17,9 @@ import (
 	"github.com/fwledger/fwledger/keys"
 	"github.com/fwledger/fwledger/provenance"
 	"github.com/fwledger/fwledger/tlogpolicy"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"golang.org/x/mod/sumdb/note"
 )
 
@@ -43,6 +48,7 @@ func auditCmd(ctx context.Context, e *env, args []string) error {
 	once := fs.Bool("once", false, "catch up once and exit (3 if an alert was raised)")
 	interval := fs.Duration("interval", 30*time.Second, "how often to poll the log")
 	webhook := fs.String("webhook", "", "POST each alert (JSON) to this `URL`, exactly once, retried until it answers 2xx")
+	metricsAddr := fs.String("metrics", "", "serve Prometheus metrics at http://`ADDR`/metrics (e.g. 127.0.0.1:9464)")
 	within := fs.Duration("reproducible-within", 7*24*time.Hour, "how long after a release is made the rebuilds its policy rule requires must be logged")
 	maxAge := fs.Duration("max-cosignature-age", 0, "with --witness-policy: alert (stale) when the quorum last cosigned the log's checkpoint longer ago than this")
 	if err := parse(e, fs, args); err != nil {
@@ -96,13 +102,35 @@ func auditCmd(ctx context.Context, e *env, args []string) error {
 	if cfg.RevocationKeys, err = cli.LoadRing(revocationKeys); err != nil {
 		return err
 	}
-	start := time.Now()
+	start, last := time.Now(), time.Time{}
+	var first uint64
 	cfg.Progress = func(read, size uint64) {
-		if time.Since(start) < time.Second && read != size {
+		if first == 0 {
+			first = read
+		}
+		if time.Since(last) < time.Second && read != size {
 			return
 		}
-		rate := float64(read) / time.Since(start).Seconds()
-		fmt.Fprintf(e.stderr, "audit: %d of %d entries (%.0f/s)\n", read, size, rate)
+		last = time.Now()
+		rate := float64(read-first) / time.Since(start).Seconds()
+		eta := ""
+		if rate > 0 && read < size {
+			eta = fmt.Sprintf(", %s to go", (time.Duration(float64(size-read)/rate) * time.Second).Round(time.Second))
+		}
+		fmt.Fprintf(e.stderr, "audit: %d of %d entries (%.0f/s%s)\n", read, size, rate, eta)
+	}
+	if *metricsAddr != "" {
+		reg := prometheus.NewRegistry()
+		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+		cfg.Registerer = reg
+		ln, err := net.Listen("tcp", *metricsAddr)
+		if err != nil {
+			return err
+		}
+		srv := &http.Server{Handler: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), ReadHeaderTimeout: 10 * time.Second}
+		go srv.Serve(ln)
+		defer srv.Close()
+		fmt.Fprintf(e.stderr, "audit: metrics at http://%s/metrics\n", ln.Addr())
 	}
 	a, err := audit.New(ctx, cfg)
 	if err != nil {
