@@ -7,7 +7,7 @@ ORIGIN   ?= example.com/fwlog
 ADDR     ?= 127.0.0.1:8080
 FUZZTIME ?= 30s
 
-.PHONY: all build run demo test test-race bench bench-revocation bench-device fuzz testdata vet softhsm clean
+.PHONY: all build run demo test test-race bench bench-revocation bench-device bench-audit fuzz testdata vet softhsm clean
 
 all: build
 
@@ -65,6 +65,11 @@ bench-revocation:
 ## install's peak RSS, the binary's size); writes its section of docs/BENCHMARKS.md
 bench-device:
 	./scripts/bench-device.sh
+
+## bench-audit: the auditor's catch-up rate and peak RSS at each of SIZES entries, beside the
+## log's append rate, on clean logs (no alert expected); writes its section of docs/BENCHMARKS.md
+bench-audit:
+	./scripts/bench-audit.sh
 
 ## fuzz: run every fuzz target for $(FUZZTIME)
 fuzz:

@@ -83,6 +83,19 @@ func httpClient(conc int) *http.Client {
 	}, Timeout: time.Minute}
 }
 
+// fixedSecurityVersion, if not negative, is every release's security
+// version (append --security-version): releases submitted at once are
+// logged in any order, and an auditor rightly flags a lower security
+// version logged after a higher one.
+var fixedSecurityVersion = -1
+
+func securityVersion(i int) uint64 {
+	if fixedSecurityVersion >= 0 {
+		return uint64(fixedSecurityVersion)
+	}
+	return uint64(i)
+}
+
 // makeEnvelopes signs n distinct releases, starting at seed, using every
 // core. Signing happens before the measurement, as a build system signs
 // before it submits. With a builder signer, each body is a JSON array of the
@@ -109,7 +122,7 @@ func makeEnvelopes(signer, builder dsse.SignerVerifier, seed, n int) ([][]byte, 
 					ImageSize:       4 << 20,
 					Models:          []string{"acme-x1"},
 					Version:         fmt.Sprintf("1.%d.%d", (seed+i)/1000, (seed+i)%1000),
-					SecurityVersion: uint64(seed + i),
+					SecurityVersion: securityVersion(seed + i),
 					Channel:         "stable",
 					// In the past, whatever the seed: a log refuses times
 					// in its future.
@@ -241,6 +254,7 @@ func appendPhase(args []string) error {
 	conc := fs.Int("concurrency", 64, "concurrent clients")
 	window := fs.Int("window", 20000, "entries per rate window")
 	seed := fs.Int("seed", 0, "first release number (for distinct entries across runs)")
+	fs.IntVar(&fixedSecurityVersion, "security-version", -1, "every release's security version (default: its number)")
 	pid := fs.Int("pid", 0, "the log's process ID: report its CPU time per entry")
 	fs.Parse(args)
 
