@@ -466,13 +466,15 @@ func (a *Auditor) catchUp(ctx context.Context, p *progress, cp *flog.Checkpoint,
 		}
 		t.prove = a.prover(ctx, cp)
 		r.tx = t
-		for i, e := range entries[start%tiles.Width:] {
+		todo := entries[start%tiles.Width:]
+		pre := a.parseAll(ctx, todo)
+		for i, e := range todo {
 			idx := start + uint64(i)
 			if err := rng.Append(hasher.HashLeaf(e), nil); err != nil {
 				t.Rollback()
 				return err
 			}
-			if err := r.judge(ctx, idx, e); err != nil {
+			if err := r.judge(ctx, idx, e, pre[i]); err != nil {
 				t.Rollback()
 				return err
 			}

@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"runtime"
+	"sync"
 	"time"
 
 	"github.com/fwledger/fwledger/digest"
@@ -24,18 +26,29 @@ type rules struct {
 	// revs are the revocations seen, signed by the revocation keys
 	// (loaded at the first entry).
 	revs *revocation.Set
+	// recent are the statements kept in this step, parsed: a release
+	// usually follows its provenance closely.
+	recent map[digest.Digest]recentEntry
 }
 
+type recentEntry struct {
+	e   *provenance.Entry
+	idx uint64
+}
+
+// maxRecent bounds the statements held parsed.
+const maxRecent = 1024
+
 // judge applies every rule to the entry at idx.
-func (r *rules) judge(ctx context.Context, idx uint64, data []byte) error {
+func (r *rules) judge(ctx context.Context, idx uint64, data []byte, p parsed) error {
 	ev := EvidenceEntry{Index: idx, Data: data}
-	if ref, err := provenance.ParseReference(data); err == nil && ref != nil {
+	if p.reference {
 		// An entry stored by digest (a large Sigstore bundle): its content
 		// is not in the tiles, and provenance it holds is judged with the
 		// release that names it.
 		return nil
 	}
-	e, err := provenance.ParseEntry(data)
+	e, err := p.e, p.err
 	if err != nil {
 		return r.tx.raise(entryAlert(TypeUnparseable, Critical, idx, r.cp, fmt.Sprintf("entry %d does not parse: %v", idx, err), ev))
 	}
@@ -74,6 +87,10 @@ func (r *rules) judge(ctx context.Context, idx uint64, data []byte) error {
 
 // keep stores a statement that releases name, by digest.
 func (r *rules) keep(idx uint64, e *provenance.Entry, data []byte) error {
+	if r.recent == nil || len(r.recent) >= maxRecent {
+		r.recent = map[digest.Digest]recentEntry{}
+	}
+	r.recent[e.Digest] = recentEntry{e: e, idx: idx}
 	_, err := r.tx.ExecContext(r.tx.ctx, "INSERT INTO statements (digest, idx, kind, data) VALUES (?, ?, ?, ?) ON CONFLICT (digest) DO NOTHING",
 		e.Digest[:], idx, string(e.Kind), data)
 	return err
@@ -108,6 +125,11 @@ func (r *rules) loadRevocations(ctx context.Context) error {
 
 // statement returns the stored statement with digest d.
 func (r *rules) statement(d digest.Digest) (*provenance.Entry, uint64, bool, error) {
+	if re, ok := r.recent[d]; ok {
+		// The same Entry: its envelope keeps the signature checks made
+		// (one goroutine judges, after the parallel parse).
+		return re.e, re.idx, true, nil
+	}
 	var idx uint64
 	var data []byte
 	err := r.tx.QueryRowContext(r.tx.ctx, "SELECT idx, data FROM statements WHERE digest = ?", d[:]).Scan(&idx, &data)
@@ -441,4 +463,53 @@ func (r *rules) newModel(ctx context.Context, key, model string, idx uint64, ev 
 		EvidenceEntry{Index: first, Data: prev}, ev)
 	al.Key = fmt.Sprintf("%s/%s/%s", TypeNewModel, key, model)
 	return r.tx.raise(al)
+}
+
+// parsed is an entry parsed ahead of the rules.
+type parsed struct {
+	e         *provenance.Entry
+	err       error
+	reference bool
+}
+
+// parseAll parses entries on every core, and checks the signatures the
+// rules will need (release keys of the models' rules, builder keys): the
+// checks are kept in each envelope, so the rules, which judge one entry
+// after another, find them made.
+func (a *Auditor) parseAll(ctx context.Context, entries [][]byte) []parsed {
+	out := make([]parsed, len(entries))
+	builders, _ := a.cfg.Policy.BuilderKeys()
+	var wg sync.WaitGroup
+	workers := min(runtime.GOMAXPROCS(0), len(entries))
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w; i < len(entries); i += workers {
+				if ref, err := provenance.ParseReference(entries[i]); err == nil && ref != nil {
+					out[i].reference = true
+					continue
+				}
+				e, err := provenance.ParseEntry(entries[i])
+				out[i] = parsed{e: e, err: err}
+				if err != nil {
+					continue
+				}
+				switch e.Kind {
+				case provenance.KindRelease:
+					for _, m := range e.Release.Models {
+						if rule := a.cfg.Policy.RuleFor(m); rule != nil {
+							provenance.VerifySignatures(ctx, e.Envelope, rule.ReleaseKeys, 1)
+						}
+					}
+				case provenance.KindProvenance:
+					if builders.Len() > 0 && e.Envelope != nil {
+						provenance.VerifySignatures(ctx, e.Envelope, builders, 1)
+					}
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	return out
 }
