@@ -90,6 +90,22 @@ func auditor(t *testing.T, logURL, dir string) *audit.Auditor {
 	return a
 }
 
+// withCheckpoint serves the log at logURL, but for its checkpoint what cp
+// returns (the log's own if nil), as a mirror that lies would.
+func withCheckpoint(t *testing.T, logURL string, cp func() []byte) *httptest.Server {
+	target, _ := url.Parse(logURL)
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if c := cp(); c != nil && r.URL.Path == "/checkpoint" {
+			w.Write(c)
+			return
+		}
+		proxy.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
 func logVerifier(t *testing.T) note.Verifier {
 	v, err := fwtest.LogKey.Public().NoteVerifier()
 	if err != nil {
@@ -262,16 +278,12 @@ func TestRollback(t *testing.T) {
 	}
 	s.release(t, "b", "2.0.0", 2, fwtest.Release1)
 	var stale bool
-	target, _ := url.Parse(s.log.URL)
-	proxy := httputil.NewSingleHostReverseProxy(target)
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if stale && r.URL.Path == "/checkpoint" {
-			w.Write(old)
-			return
+	srv := withCheckpoint(t, s.log.URL, func() []byte {
+		if stale {
+			return old
 		}
-		proxy.ServeHTTP(w, r)
-	}))
-	defer srv.Close()
+		return nil
+	})
 	a := auditor(t, srv.URL, t.TempDir())
 	if res, err := a.Step(ctx); err != nil || len(res.Alerts) != 0 {
 		t.Fatalf("Step = %+v, %v", res, err)
@@ -468,16 +480,7 @@ func TestRevocationCommitment(t *testing.T) {
 	fmt.Sscan(lines[1], &size)
 	root, _ = base64.StdEncoding.DecodeString(lines[2])
 	hiding := fwtest.SignCheckpoint(t, fwtest.LogKey, size, root, none.Line())
-	target, _ := url.Parse(s.log.URL)
-	proxy := httputil.NewSingleHostReverseProxy(target)
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/checkpoint" {
-			w.Write(hiding)
-			return
-		}
-		proxy.ServeHTTP(w, r)
-	}))
-	defer srv.Close()
+	srv := withCheckpoint(t, s.log.URL, func() []byte { return hiding })
 	a := auditor(t, srv.URL, t.TempDir())
 	res, err := a.Step(ctx)
 	if err != nil || len(res.Alerts) != 1 || res.Alerts[0].Type != audit.TypeRevocationCommitment || len(res.Alerts[0].Evidence.Entries) != 1 {

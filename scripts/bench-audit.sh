@@ -84,10 +84,5 @@ ${rows%$'\n'}
 <!-- /audit -->
 SECTION
 )
-if grep -q '<!-- audit -->' "$OUT"; then
-	awk -v s="$section" 'BEGIN {skip=0} /<!-- audit -->/ {print s; skip=1; next} /<!-- \/audit -->/ {skip=0; next} !skip {print}' "$OUT" >"$work/out.md"
-else
-	{ cat "$OUT"; echo; echo "$section"; } >"$work/out.md"
-fi
-cp "$work/out.md" "$OUT"
+write_section audit "$section" "$OUT"
 echo "$section"

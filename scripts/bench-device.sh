@@ -122,10 +122,5 @@ $(echo "$top" | awk '{printf "%8d  %s\n", $1/1024, $2}')
 <!-- /device -->
 SECTION
 )
-if grep -q '<!-- device -->' "$OUT"; then
-	awk -v s="$section" 'BEGIN {skip=0} /<!-- device -->/ {print s; skip=1; next} /<!-- \/device -->/ {skip=0; next} !skip {print}' "$OUT" >"$work/out.md"
-else
-	{ cat "$OUT"; echo; echo "$section"; } >"$work/out.md"
-fi
-cp "$work/out.md" "$OUT"
+write_section device "$section" "$OUT"
 echo "$section"

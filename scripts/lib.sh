@@ -18,3 +18,19 @@ bench_keys() {
 	"$1" keygen --name bench.example/release --out "$2/release" >/dev/null
 	"$1" keygen --name bench.example/ci --out "$2/builder" >/dev/null
 }
+
+# write_section NAME SECTION FILE: replaces the lines of FILE from
+# "<!-- NAME -->" to "<!-- /NAME -->" with SECTION (which holds both
+# markers), or appends SECTION if FILE has none.
+write_section() {
+	local tmp
+	tmp=$(mktemp)
+	if grep -q "<!-- $1 -->" "$3"; then
+		awk -v s="$2" -v op="<!-- $1 -->" -v cl="<!-- /$1 -->" \
+			'BEGIN {skip=0} $0 == op {print s; skip=1; next} $0 == cl {skip=0; next} !skip {print}' "$3" >"$tmp"
+	else
+		{ cat "$3"; echo; echo "$2"; } >"$tmp"
+	fi
+	if [ -s "$tmp" ]; then cp "$tmp" "$3"; fi
+	rm -f "$tmp"
+}
