@@ -74,7 +74,7 @@ func (r *rules) judge(ctx context.Context, idx uint64, data []byte, p parsed) er
 		// Indexed by the images it is about, for rebuilds.
 		if e.Provenance != nil {
 			for _, sub := range e.Provenance.Subjects {
-				if _, err := r.tx.ExecContext(ctx, "INSERT INTO subjects (image, digest) VALUES (?, ?) ON CONFLICT DO NOTHING", subjectKey(sub.Alg, sub.Value), e.Digest[:]); err != nil {
+				if _, err := r.tx.exec("INSERT INTO subjects (image, digest) VALUES (?, ?) ON CONFLICT DO NOTHING", subjectKey(sub.Alg, sub.Value), e.Digest[:]); err != nil {
 					return err
 				}
 			}
@@ -91,7 +91,7 @@ func (r *rules) keep(idx uint64, e *provenance.Entry, data []byte) error {
 		r.recent = map[digest.Digest]recentEntry{}
 	}
 	r.recent[e.Digest] = recentEntry{e: e, idx: idx}
-	_, err := r.tx.ExecContext(r.tx.ctx, "INSERT INTO statements (digest, idx, kind, data) VALUES (?, ?, ?, ?) ON CONFLICT (digest) DO NOTHING",
+	_, err := r.tx.exec("INSERT INTO statements (digest, idx, kind, data) VALUES (?, ?, ?, ?) ON CONFLICT (digest) DO NOTHING",
 		e.Digest[:], idx, string(e.Kind), data)
 	return err
 }
@@ -132,7 +132,7 @@ func (r *rules) statement(d digest.Digest) (*provenance.Entry, uint64, bool, err
 	}
 	var idx uint64
 	var data []byte
-	err := r.tx.QueryRowContext(r.tx.ctx, "SELECT idx, data FROM statements WHERE digest = ?", d[:]).Scan(&idx, &data)
+	err := r.tx.queryRow("SELECT idx, data FROM statements WHERE digest = ?", d[:]).Scan(&idx, &data)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, 0, false, nil
 	}
@@ -175,12 +175,12 @@ func (r *rules) release(ctx context.Context, idx uint64, e *provenance.Entry, ev
 	})
 	if r.a.reproducibleNeeded(rel) {
 		due := rel.Created.Add(r.a.cfg.ReproducibleWithin).Unix()
-		if _, err := r.tx.ExecContext(ctx, "INSERT INTO rebuilds_due (idx, due) VALUES (?, ?) ON CONFLICT DO NOTHING", idx, due); err != nil {
+		if _, err := r.tx.exec("INSERT INTO rebuilds_due (idx, due) VALUES (?, ?) ON CONFLICT DO NOTHING", idx, due); err != nil {
 			return err
 		}
 	}
 	for _, id := range res.Signers {
-		if _, err := r.tx.ExecContext(ctx, "INSERT INTO signers (key, idx) VALUES (?, ?) ON CONFLICT DO NOTHING", id, idx); err != nil {
+		if _, err := r.tx.exec("INSERT INTO signers (key, idx) VALUES (?, ?) ON CONFLICT DO NOTHING", id, idx); err != nil {
 			return err
 		}
 		for _, model := range rel.Models {
@@ -259,9 +259,9 @@ func (r *rules) revokedBefore(ctx context.Context, lg revocation.Logged, ev Evid
 func (r *rules) equivocation(ctx context.Context, idx uint64, model string, rel *provenance.Release, ev EvidenceEntry) error {
 	var image []byte
 	var first uint64
-	err := r.tx.QueryRowContext(ctx, "SELECT image, idx FROM releases WHERE model = ? AND version = ?", model, rel.Version).Scan(&image, &first)
+	err := r.tx.queryRow("SELECT image, idx FROM releases WHERE model = ? AND version = ?", model, rel.Version).Scan(&image, &first)
 	if errors.Is(err, sql.ErrNoRows) {
-		_, err = r.tx.ExecContext(ctx, "INSERT INTO releases (model, version, image, idx) VALUES (?, ?, ?, ?)", model, rel.Version, rel.Image[:], idx)
+		_, err = r.tx.exec("INSERT INTO releases (model, version, image, idx) VALUES (?, ?, ?, ?)", model, rel.Version, rel.Image[:], idx)
 		return err
 	}
 	if err != nil || digest.Digest(image) == rel.Image {
@@ -280,10 +280,10 @@ func (r *rules) equivocation(ctx context.Context, idx uint64, model string, rel 
 // security version for the same model and channel.
 func (r *rules) securityVersion(ctx context.Context, idx uint64, model string, rel *provenance.Release, ev EvidenceEntry) error {
 	var max, at uint64
-	err := r.tx.QueryRowContext(ctx, "SELECT version, idx FROM security WHERE model = ? AND channel = ?", model, rel.Channel).Scan(&max, &at)
+	err := r.tx.queryRow("SELECT version, idx FROM security WHERE model = ? AND channel = ?", model, rel.Channel).Scan(&max, &at)
 	switch {
 	case errors.Is(err, sql.ErrNoRows) || (err == nil && rel.SecurityVersion > max):
-		_, err = r.tx.ExecContext(ctx, "INSERT INTO security (model, channel, version, idx) VALUES (?, ?, ?, ?) ON CONFLICT (model, channel) DO UPDATE SET version = excluded.version, idx = excluded.idx",
+		_, err = r.tx.exec("INSERT INTO security (model, channel, version, idx) VALUES (?, ?, ?, ?) ON CONFLICT (model, channel) DO UPDATE SET version = excluded.version, idx = excluded.idx",
 			model, rel.Channel, rel.SecurityVersion, idx)
 		return err
 	case err != nil || rel.SecurityVersion == max:
@@ -439,7 +439,7 @@ func subjectKey(alg string, value []byte) []byte {
 // warning the first time a key that signed for other models signs for
 // this one: an unusual pattern (a stolen key used where it never was).
 func (r *rules) newModel(ctx context.Context, key, model string, idx uint64, ev EvidenceEntry) error {
-	res, err := r.tx.ExecContext(ctx, "INSERT INTO key_models (key, model, idx) VALUES (?, ?, ?) ON CONFLICT DO NOTHING", key, model, idx)
+	res, err := r.tx.exec("INSERT INTO key_models (key, model, idx) VALUES (?, ?, ?) ON CONFLICT DO NOTHING", key, model, idx)
 	if err != nil {
 		return err
 	}
@@ -448,7 +448,7 @@ func (r *rules) newModel(ctx context.Context, key, model string, idx uint64, ev 
 	}
 	var first uint64
 	var other string
-	err = r.tx.QueryRowContext(ctx, "SELECT idx, model FROM key_models WHERE key = ? AND model != ? ORDER BY idx LIMIT 1", key, model).Scan(&first, &other)
+	err = r.tx.queryRow("SELECT idx, model FROM key_models WHERE key = ? AND model != ? ORDER BY idx LIMIT 1", key, model).Scan(&first, &other)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil // the key's first release
 	}

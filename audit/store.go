@@ -63,11 +63,11 @@ CREATE TABLE IF NOT EXISTS signers (
 	PRIMARY KEY (key, idx)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS statements (
-	digest BLOB PRIMARY KEY,
-	idx INTEGER NOT NULL,
+	idx INTEGER PRIMARY KEY,
+	digest BLOB NOT NULL UNIQUE,
 	kind TEXT NOT NULL,
 	data BLOB NOT NULL
-) WITHOUT ROWID;
+);
 `
 
 // A store is the auditor's state: what it verified, what it indexed, and
@@ -124,6 +124,8 @@ type tx struct {
 	ctx context.Context
 	// raised are the alerts this step raised (new ones only).
 	raised []*Alert
+	// stmts are the statements prepared in the transaction, by query.
+	stmts map[string]*sql.Stmt
 	// prove, if set, returns the inclusion proof of an entry under the
 	// checkpoint of the step's evidence, verified.
 	prove func(index uint64, data []byte) ([][]byte, error)
@@ -135,6 +137,39 @@ func (s *store) begin(ctx context.Context) (*tx, error) {
 		return nil, err
 	}
 	return &tx{Tx: t, ctx: ctx}, nil
+}
+
+// prep returns the query prepared in the transaction (once: the rules
+// run the same few queries for every entry).
+func (t *tx) prep(q string) (*sql.Stmt, error) {
+	if st, ok := t.stmts[q]; ok {
+		return st, nil
+	}
+	st, err := t.PrepareContext(t.ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	if t.stmts == nil {
+		t.stmts = map[string]*sql.Stmt{}
+	}
+	t.stmts[q] = st
+	return st, nil
+}
+
+func (t *tx) exec(q string, args ...any) (sql.Result, error) {
+	st, err := t.prep(q)
+	if err != nil {
+		return nil, err
+	}
+	return st.ExecContext(t.ctx, args...)
+}
+
+func (t *tx) queryRow(q string, args ...any) *sql.Row {
+	st, err := t.prep(q)
+	if err != nil {
+		return t.QueryRowContext(t.ctx, q, args...) // which fails the same way
+	}
+	return st.QueryRowContext(t.ctx, args...)
 }
 
 func (t *tx) setProgress(p *progress) error {
