@@ -41,7 +41,6 @@
 package trust
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -203,17 +202,9 @@ func parse(ctx context.Context, signed []byte) (*File, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := strictjson.Check(env.Body); err != nil {
-		return nil, err
-	}
 	var fj fileJSON
-	dec := json.NewDecoder(bytes.NewReader(env.Body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&fj); err != nil {
+	if err := strictjson.Decode(env.Body, &fj); err != nil {
 		return nil, fmt.Errorf("not a trust file: %w", err)
-	}
-	if dec.More() {
-		return nil, errors.New("not a trust file: data after the object")
 	}
 	f := &File{Signed: signed, Created: fj.Created, Expires: fj.Expires, Models: fj.Models, Channels: fj.Channels, AllowSameSecurityVersion: fj.AllowSameSecurityVersion}
 	switch {

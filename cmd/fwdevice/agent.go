@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -75,7 +74,7 @@ func openAgent(ctx context.Context, dir string) (*agent, error) {
 		}
 		return nil, err
 	}
-	if err := decodeStrict(data, &a.cfg); err != nil {
+	if err := strictjson.Decode(data, &a.cfg); err != nil {
 		lock.Close()
 		return nil, fmt.Errorf("%s: %w", configFile, err)
 	}
@@ -189,7 +188,7 @@ func (a *agent) lastOutcome() (*outcome, error) {
 		return nil, err
 	}
 	var o outcome
-	if err := decodeStrict(data, &o); err != nil {
+	if err := strictjson.Decode(data, &o); err != nil {
 		return nil, fmt.Errorf("%s: %w", outcomeFile, err)
 	}
 	return &o, nil
@@ -220,13 +219,4 @@ func readLimited(path string, limit int64) ([]byte, error) {
 		return nil, fmt.Errorf("%s is larger than %d bytes", path, limit)
 	}
 	return data, nil
-}
-
-func decodeStrict(data []byte, v any) error {
-	if err := strictjson.Check(data); err != nil {
-		return err
-	}
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	return dec.Decode(v)
 }

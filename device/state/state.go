@@ -202,13 +202,8 @@ func Parse(data []byte) (*State, error) {
 	if sum != hex.EncodeToString(want[:]) || string(header) != fmt.Sprintf("fwdevice-state/v1 seq=%d sha256=%s", seq, sum) {
 		return nil, errors.New("state checksum does not match: the copy is torn or corrupt")
 	}
-	if err := strictjson.Check(body); err != nil {
-		return nil, err
-	}
 	var st State
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&st); err != nil {
+	if err := strictjson.Decode(body, &st); err != nil {
 		return nil, fmt.Errorf("state does not parse: %w", err)
 	}
 	if err := st.validate(); err != nil {

@@ -145,3 +145,14 @@ func unquote(lit []byte) ([]byte, error) {
 	}
 	return []byte(s), nil
 }
+
+// Decode checks data (see Check) and decodes it into v, refusing an
+// object field v has no place for.
+func Decode(data []byte, v any) error {
+	if err := Check(data); err != nil {
+		return err
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	return dec.Decode(v)
+}
