@@ -93,6 +93,10 @@ type File struct {
 	Signed []byte
 	// Signers are the key IDs of the root keys that signed it.
 	Signers []string
+
+	// env is the parsed envelope, for Next to check against the
+	// previous file's root keys.
+	env *provenance.Envelope
 }
 
 // An Error reports a trust file that is malformed, not signed as the rules
@@ -157,11 +161,7 @@ func (f *File) Next(ctx context.Context, signed []byte) (*File, error) {
 	if next.Version <= f.Version {
 		return nil, &Error{Err: &VersionError{Have: f.Version, Got: next.Version}}
 	}
-	env, err := provenance.ParseTypedEnvelope(signed, PayloadType, MaxSize)
-	if err != nil {
-		return nil, &Error{Err: err}
-	}
-	if _, err := provenance.VerifySignatures(ctx, env, f.RootKeys, f.RootThreshold); err != nil {
+	if _, err := provenance.VerifySignatures(ctx, next.env, f.RootKeys, f.RootThreshold); err != nil {
 		return nil, &Error{Err: fmt.Errorf("version %d is not signed by a threshold of version %d's root keys: %w", next.Version, f.Version, err)}
 	}
 	return next, nil
@@ -206,7 +206,7 @@ func parse(ctx context.Context, signed []byte) (*File, error) {
 	if err := strictjson.Decode(env.Body, &fj); err != nil {
 		return nil, fmt.Errorf("not a trust file: %w", err)
 	}
-	f := &File{Signed: signed, Created: fj.Created, Expires: fj.Expires, Models: fj.Models, Channels: fj.Channels, AllowSameSecurityVersion: fj.AllowSameSecurityVersion}
+	f := &File{Signed: signed, env: env, Created: fj.Created, Expires: fj.Expires, Models: fj.Models, Channels: fj.Channels, AllowSameSecurityVersion: fj.AllowSameSecurityVersion}
 	switch {
 	case fj.Version == nil || *fj.Version == 0:
 		return nil, errors.New("version is missing (it starts at 1)")
