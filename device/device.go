@@ -498,7 +498,7 @@ func (d *Device) bootActive(ctx context.Context) (*Boot, error) {
 // security floor.
 func (d *Device) verifySlot(ctx context.Context, slot string) (*provenance.Release, error) {
 	s := d.st.Slots[slot]
-	b, err := readFile(d.cfg.FS, d.bundlePath(slot), bundle.MaxSize)
+	b, err := fsys.ReadFile(d.cfg.FS, d.bundlePath(slot), bundle.MaxSize)
 	if err != nil {
 		return nil, err
 	}
@@ -614,20 +614,4 @@ func (d *Device) applyBundledTrust(ctx context.Context, bundleBytes []byte) erro
 		}
 	}
 	return nil
-}
-
-func readFile(fs fsys.FS, name string, limit int64) ([]byte, error) {
-	f, err := fs.Open(name)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, limit+1))
-	if err != nil {
-		return nil, err
-	}
-	if int64(len(data)) > limit {
-		return nil, fmt.Errorf("%s is larger than %d bytes", name, limit)
-	}
-	return data, nil
 }

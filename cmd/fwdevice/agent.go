@@ -66,7 +66,7 @@ func openAgent(ctx context.Context, dir string) (*agent, error) {
 		return nil, err
 	}
 	a := &agent{dir: dir, lock: lock}
-	data, err := readLimited(filepath.Join(dir, configFile), 64<<10)
+	data, err := fsys.ReadFile(fsys.OS, filepath.Join(dir, configFile), 64<<10)
 	if err != nil {
 		lock.Close()
 		if errors.Is(err, os.ErrNotExist) {
@@ -183,7 +183,7 @@ func (a *agent) record(o outcome) error {
 }
 
 func (a *agent) lastOutcome() (*outcome, error) {
-	data, err := readLimited(filepath.Join(a.dir, outcomeFile), 16<<10)
+	data, err := fsys.ReadFile(fsys.OS, filepath.Join(a.dir, outcomeFile), 16<<10)
 	if err != nil {
 		return nil, err
 	}
@@ -203,20 +203,4 @@ func (a *agent) refused(err error, o outcome) error {
 		}
 	}
 	return err
-}
-
-func readLimited(path string, limit int64) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, limit+1))
-	if err != nil {
-		return nil, err
-	}
-	if int64(len(data)) > limit {
-		return nil, fmt.Errorf("%s is larger than %d bytes", path, limit)
-	}
-	return data, nil
 }

@@ -56,7 +56,7 @@ func initCmd(ctx context.Context, e *env, args []string) error {
 			return &usageError{msg: fmt.Sprintf("--pin: %v", err)}
 		}
 	}
-	signed, err := readLimited(*trustFile, trust.MaxSize)
+	signed, err := fsys.ReadFile(fsys.OS, *trustFile, trust.MaxSize)
 	if err != nil {
 		return err
 	}
@@ -284,7 +284,7 @@ func install(ctx context.Context, e *env, args []string) error {
 			return errors.New("no update is pending: run fwdevice check, or give --bundle and --image")
 		}
 	}
-	b, err := readLimited(bp, bundle.MaxSize)
+	b, err := fsys.ReadFile(fsys.OS, bp, bundle.MaxSize)
 	if err != nil {
 		return err
 	}
@@ -443,7 +443,7 @@ func trustCmd(ctx context.Context, e *env, args []string) error {
 	if *file == "" {
 		return &usageError{msg: "--file is required"}
 	}
-	signed, err := readLimited(*file, trust.MaxSize)
+	signed, err := fsys.ReadFile(fsys.OS, *file, trust.MaxSize)
 	if err != nil {
 		return err
 	}

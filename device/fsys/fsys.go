@@ -9,6 +9,7 @@ package fsys
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -95,6 +96,24 @@ func WriteFile(fs FS, name string, data []byte) error {
 		return err
 	}
 	return fs.SyncDir(filepath.Dir(name))
+}
+
+// ReadFile reads the file name through fs, refusing one larger than
+// limit bytes (reading at most one byte more).
+func ReadFile(fs FS, name string, limit int64) ([]byte, error) {
+	f, err := fs.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, limit+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(data)) > limit {
+		return nil, fmt.Errorf("%s is larger than %d bytes", name, limit)
+	}
+	return data, nil
 }
 
 // ErrPowerCut is what every operation of a [Faulty] file system returns

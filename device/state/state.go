@@ -32,7 +32,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -172,12 +171,7 @@ func (s *Store) Load() (*State, error) {
 }
 
 func (s *Store) read(i int) (*State, error) {
-	f, err := s.fs.Open(s.path(i))
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, MaxSize+1))
+	data, err := fsys.ReadFile(s.fs, s.path(i), MaxSize)
 	if err != nil {
 		return nil, err
 	}
