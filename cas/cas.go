@@ -72,20 +72,25 @@ func (s *Store) Put(want digest.Digest, size int64, r io.Reader) (created bool, 
 	if err := tmp.Sync(); err != nil {
 		return false, err
 	}
+	return true, place(tmp, s.path(want))
+}
+
+// place closes the synced temporary file tmp and renames it to dst,
+// durably: a stored file is always complete.
+func place(tmp *os.File, dst string) error {
 	if err := tmp.Close(); err != nil {
-		return false, err
+		return err
 	}
-	dst := s.path(want)
 	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
-		return false, err
+		return err
 	}
 	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
-		return false, err
+		return err
 	}
 	if err := os.Rename(tmp.Name(), dst); err != nil {
-		return false, err
+		return err
 	}
-	return true, syncDir(filepath.Dir(dst))
+	return syncDir(filepath.Dir(dst))
 }
 
 // Open opens the stored image with digest d.
@@ -172,20 +177,10 @@ func (s *Store) PutDelta(target digest.Digest, max int64, r io.Reader, check fun
 	if err := check(tmp); err != nil {
 		return false, err
 	}
-	dst := s.deltaPath(target)
-	if _, err := os.Stat(dst); err == nil {
+	if s.HasDelta(target) {
 		return false, nil
 	}
-	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
-		return false, err
-	}
-	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
-		return false, err
-	}
-	if err := os.Rename(tmp.Name(), dst); err != nil {
-		return false, err
-	}
-	return true, syncDir(filepath.Dir(dst))
+	return true, place(tmp, s.deltaPath(target))
 }
 
 // HasDelta reports whether a delta update to the image target is stored.
