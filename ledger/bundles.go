@@ -371,10 +371,10 @@ func (l *Ledger) Update(ctx context.Context, model, channel string, from, trustV
 		}
 		return 0
 	})
-	var tf *trust.File
+	var judge *client.Trust
 	for _, f := range l.deviceTrust {
 		if trustVersion >= 0 && f.Version == uint64(trustVersion) {
-			tf = f
+			judge = l.deviceJudge(f, model, channel)
 		}
 	}
 	var b *bundle.Bundle
@@ -389,10 +389,10 @@ func (l *Ledger) Update(ctx context.Context, model, channel string, from, trustV
 		// With the device's trust file, the first release it would take:
 		// one key the log takes but devices do not (or one of a device's
 		// k keys) cannot hold a fleet back with a release it refuses.
-		if tf == nil || i == maxUpdateTries {
+		if judge == nil || i == maxUpdateTries {
 			break
 		}
-		if l.installable(ctx, tf, model, channel, nb) {
+		if installable(ctx, *judge, nb) {
 			b = nb
 			break
 		}
@@ -411,21 +411,27 @@ func (l *Ledger) Update(ctx context.Context, model, channel string, from, trustV
 // file before it answers with the newest.
 const maxUpdateTries = 16
 
-// installable reports whether a device of the model and channel that
-// holds the trust file tf would take b's release, image aside: its
-// signatures, provenance, model, channel and revocations under the trust
-// file's policy. The witnesses' cosignatures are the device's to judge
-// (the published checkpoint is the one every device gets); the log's own
-// signature stands in for them here.
-func (l *Ledger) installable(ctx context.Context, tf *trust.File, model, channel string, b *bundle.Bundle) bool {
+// deviceJudge returns what a device of the model and channel that holds
+// the trust file tf trusts, to judge releases by (installable), or nil
+// if the file is not for it. The witnesses' cosignatures are the device's
+// to judge (the published checkpoint is the one every device gets); the
+// log's own signature stands in for them here.
+func (l *Ledger) deviceJudge(tf *trust.File, model, channel string) *client.Trust {
 	ct, err := tf.ClientTrust(model, channel, time.Now())
 	if err != nil {
-		return false
+		return nil
 	}
 	if ct.Log, err = note.NewVerifier(l.log.VerifierKey()); err != nil {
-		return false
+		return nil
 	}
 	ct.Witnesses, ct.MaxCosignatureAge = nil, 0
+	return &ct
+}
+
+// installable reports whether a device that trusts ct would take b's
+// release, image aside: its signatures, provenance, model, channel and
+// revocations under the trust file's policy.
+func installable(ctx context.Context, ct client.Trust, b *bundle.Bundle) bool {
 	data, err := b.Marshal()
 	if err != nil {
 		return false
