@@ -120,6 +120,16 @@ func SignRevocation(t testing.TB, r *provenance.Revocation, ks ...*keys.PrivateK
 	return SignPayload(t, stmt, ks...)
 }
 
+// SignProbe returns the DSSE envelope of p signed by every key.
+func SignProbe(t testing.TB, p *provenance.Probe, ks ...*keys.PrivateKey) []byte {
+	t.Helper()
+	stmt, err := p.Statement()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return SignPayload(t, stmt, ks...)
+}
+
 // KeyID returns the DSSE key ID of k.
 func KeyID(t testing.TB, k *keys.PrivateKey) string {
 	t.Helper()
@@ -183,6 +193,8 @@ var (
 	// reports (package report).
 	Device1 = Key("dev-0001.acme.example")
 	Device2 = Key("dev-0002.acme.example")
+	// Prober is an auditor's probe key (provenance.Probe).
+	Prober = Key("auditor.example.net/probe")
 )
 
 // Log is a running log for tests: the ledger, and the log mechanism under
@@ -225,6 +237,8 @@ type LogOptions struct {
 	// RevocationKeys sign revocations; RevocationThreshold of them must.
 	RevocationKeys      []*keys.PrivateKey
 	RevocationThreshold int
+	// ProbeKeys sign the probes the log accepts.
+	ProbeKeys []*keys.PrivateKey
 	// DeviceTrust are signed device trust files for updates.
 	DeviceTrust [][]byte
 	// Devices are the devices whose reports the log takes; nil takes none
@@ -336,6 +350,10 @@ func OpenLog(ctx context.Context, store log.Storage, o LogOptions) (*ledger.Ledg
 	if err != nil {
 		return nil, err
 	}
+	probers, err := ringOf(o.ProbeKeys)
+	if err != nil {
+		return nil, err
+	}
 	var devices *report.Devices
 	if o.Devices != nil {
 		var pubs []*keys.PublicKey
@@ -348,7 +366,7 @@ func OpenLog(ctx context.Context, store log.Storage, o LogOptions) (*ledger.Ledg
 	}
 	return ledger.New(ctx, l, ledger.Config{
 		ReleaseKeys: ring, BuilderKeys: builders, RequireProvenance: o.RequireProvenance, Policy: o.Policy, Keyless: o.Keyless, LayoutKeys: o.LayoutKeys,
-		RevocationKeys: revokers, RevocationThreshold: o.RevocationThreshold,
+		RevocationKeys: revokers, RevocationThreshold: o.RevocationThreshold, ProbeKeys: probers,
 		Images: images, Blobs: blobs, Devices: devices, Reports: o.Reports, Logger: o.Logger, Registerer: o.Registerer, DeviceTrust: o.DeviceTrust,
 	})
 }

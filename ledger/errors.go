@@ -61,6 +61,7 @@ func classify(err error) class {
 		frozen  *FrozenError
 		deltaE  *DeltaError
 		decided *classifiedError
+		prErr   *ProbeError
 	)
 	switch {
 	case errors.As(err, &decided):
@@ -83,7 +84,7 @@ func classify(err error) class {
 		// Before the policy violation it may unwrap to: the revocation
 		// is why.
 		return class{http.StatusForbidden, "revoked"}
-	case errors.Is(err, ErrNoRevocationKeys):
+	case errors.Is(err, ErrNoRevocationKeys), errors.Is(err, ErrNoProbeKeys):
 		return class{http.StatusForbidden, "bad_signature"}
 	case errors.Is(err, ErrRevocationsFull):
 		return class{http.StatusConflict, "error"}
@@ -93,7 +94,7 @@ func classify(err error) class {
 		return class{http.StatusForbidden, "policy"}
 	case errors.As(err, &ncErr):
 		return class{http.StatusBadRequest, "non_canonical"}
-	case errors.As(err, &tmErr):
+	case errors.As(err, &tmErr), errors.As(err, &prErr):
 		return class{http.StatusBadRequest, "bad_statement"}
 	case errors.Is(err, log.ErrEntryTooLarge), errors.As(err, &tooBig), errors.As(err, &large):
 		return class{http.StatusRequestEntityTooLarge, "too_large"}

@@ -105,6 +105,8 @@ func entryKeys(e *provenance.Entry) [][]byte {
 		return [][]byte{envelopeKey(e.Digest)}
 	case provenance.KindLayout:
 		return [][]byte{statementKey(e.Statement), envelopeKey(e.Digest)}
+	case provenance.KindProbe:
+		return [][]byte{statementKey(e.Statement)}
 	case provenance.KindRevocation:
 		return [][]byte{revocationOfKey(revokedSubject(e.Revocation)), revocationsKey}
 	}

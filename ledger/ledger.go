@@ -66,6 +66,10 @@ type Config struct {
 	// are apart from the release keys (docs/FORMATS.md, "Revocations").
 	RevocationKeys      *keys.Ring
 	RevocationThreshold int
+	// ProbeKeys sign the probes auditors submit as canaries (provenance.Probe,
+	// docs/AUDIT.md); one of them must sign a probe. Without them the log
+	// accepts no probe.
+	ProbeKeys *keys.Ring
 	// MaxClockSkew is how far in the future a statement's times (a
 	// release's created, a build's startedOn and finishedOn) may be, by the
 	// log's clock (default 10 minutes).

@@ -52,6 +52,17 @@ func (e *SizeError) Error() string {
 	return fmt.Sprintf("the Sigstore bundle is %d bytes, more than a log entry holds (%d), and this log stores no large entries", e.Size, e.Max)
 }
 
+// ErrNoProbeKeys is returned for a probe submitted to a log that takes
+// none.
+var ErrNoProbeKeys = errors.New("this log accepts no probes: it has no probe keys (fwlog --probe-keys)")
+
+// A ProbeError reports a probe for another log.
+type ProbeError struct{ Origin, Want string }
+
+func (e *ProbeError) Error() string {
+	return fmt.Sprintf("the probe is for the log %q, and this log is %q", e.Origin, e.Want)
+}
+
 // An EntryError reports which entry of a submission was refused.
 type EntryError struct {
 	Entry int
@@ -164,6 +175,9 @@ func (l *Ledger) addAll(ctx context.Context, entries [][]byte) ([]AddResult, err
 	for i, a := range adm {
 		if (a.e.Kind == provenance.KindRevocation) != revoking {
 			return nil, &EntryError{i, &SubmissionError{Msg: "revocations are submitted on their own, not with other entries"}}
+		}
+		if a.e.Kind == provenance.KindProbe && len(adm) > 1 {
+			return nil, &EntryError{i, &SubmissionError{Msg: "a probe is submitted on its own, not with other entries"}}
 		}
 	}
 	if s := l.Successor(); s != "" && !revoking {
@@ -324,6 +338,9 @@ func (l *Ledger) admit(ctx context.Context, a *admitted, now time.Time) error {
 		a.signers, err = l.checkRevocationEntry(ctx, a)
 		return err
 	}
+	if e.Kind == provenance.KindProbe && e.Probe.Origin != l.log.Origin() {
+		return &ProbeError{Origin: e.Probe.Origin, Want: l.log.Origin()}
+	}
 	a.signers, err = l.verifyEntry(ctx, e, math.MaxUint64)
 	return err
 }
@@ -342,6 +359,8 @@ func (l *Ledger) checkTimes(e *provenance.Entry, now time.Time) error {
 		return check("created", e.Release.Created)
 	case e.Revocation != nil:
 		return check("created", e.Revocation.Created)
+	case e.Probe != nil:
+		return check("created", e.Probe.Created)
 	case e.Provenance != nil:
 		if err := check("startedOn", e.Provenance.StartedOn); err != nil {
 			return err
@@ -438,6 +457,18 @@ func (l *Ledger) verifyEntry(ctx context.Context, e *provenance.Entry, at uint64
 			return nil, ErrNoRevocationKeys
 		}
 		ids, err := provenance.VerifyRevocation(ctx, e, l.cfg.RevocationKeys, l.cfg.RevocationThreshold)
+		if err != nil {
+			return nil, err
+		}
+		return sortedSet(ids), nil
+	case provenance.KindProbe:
+		if l.cfg.ProbeKeys.Len() == 0 {
+			return nil, ErrNoProbeKeys
+		}
+		if e.Bundle != nil {
+			return nil, &KeylessError{Err: errors.New("a probe is signed with a probe key, not keylessly")}
+		}
+		ids, err := provenance.VerifySignatures(ctx, e.Envelope, l.cfg.ProbeKeys, 1)
 		if err != nil {
 			return nil, err
 		}

@@ -35,10 +35,11 @@ type Entry struct {
 	// DSSE envelope.
 	Bundle []byte
 	// Release is set for KindRelease, Provenance for KindProvenance,
-	// Revocation for KindRevocation.
+	// Revocation for KindRevocation, Probe for KindProbe.
 	Release    *Release
 	Provenance *Provenance
 	Revocation *Revocation
+	Probe      *Probe
 	// Metablock is set for KindLayout and KindLink: in-toto metadata.
 	Metablock *intoto.Metablock
 	// Digest is the SHA-256 of the exact entry bytes: how a release names
@@ -157,8 +158,11 @@ func ParseEntry(data []byte) (*Entry, error) {
 	case RevocationPredicateType:
 		e.Kind = KindRevocation
 		e.Revocation, err = parseRevocation(st)
+	case ProbePredicateType:
+		e.Kind = KindProbe
+		e.Probe, err = parseProbe(st)
 	default:
-		return nil, &StatementError{Err: fmt.Errorf("predicateType %q is not a release (%s), SLSA provenance (%s) or a revocation (%s)", st.PredicateType, ReleasePredicateType, SLSAPredicateType, RevocationPredicateType)}
+		return nil, &StatementError{Err: fmt.Errorf("predicateType %q is not a release (%s), SLSA provenance (%s), a revocation (%s) or a probe (%s)", st.PredicateType, ReleasePredicateType, SLSAPredicateType, RevocationPredicateType, ProbePredicateType)}
 	}
 	if err != nil {
 		return nil, err
@@ -185,9 +189,15 @@ func VerifyEntry(ctx context.Context, e *Entry, releaseKeys *keys.Ring, releaseT
 		return VerifySignatures(ctx, e.Envelope, releaseKeys, releaseThreshold)
 	case KindRevocation:
 		return nil, ErrRevocation
+	case KindProbe:
+		return nil, ErrProbe
 	}
 	return VerifySignatures(ctx, e.Envelope, builderKeys, 1)
 }
+
+// ErrProbe is returned by VerifyEntry for a probe: it is verified with the
+// log's probe keys.
+var ErrProbe = errors.New("the entry is a probe: it is verified with the log's probe keys")
 
 // ErrRevocation is returned by VerifyEntry for a revocation: it is
 // verified with the revocation keys (VerifyRevocation).

@@ -74,6 +74,14 @@ func FuzzParseEntry(f *testing.F) {
 			if e.Metablock == nil || len(e.Metablock.Signatures) == 0 {
 				t.Fatal("accepted in-toto metadata without signatures")
 			}
+		case KindRevocation:
+			if e.Revocation == nil || e.Revocation.Validate() != nil {
+				t.Fatal("accepted an invalid revocation")
+			}
+		case KindProbe:
+			if e.Probe == nil || e.Probe.Validate() != nil {
+				t.Fatal("accepted an invalid probe")
+			}
 		default:
 			t.Fatalf("unknown kind %q", e.Kind)
 		}
@@ -287,6 +295,37 @@ func FuzzParseRevocation(f *testing.F) {
 		r2.Created = r.Created
 		if !reflect.DeepEqual(r, r2) {
 			t.Fatalf("round trip changed the revocation: %+v vs %+v", r, r2)
+		}
+	})
+}
+
+// FuzzParseProbe checks that an accepted probe statement is valid and
+// survives a Statement and ParseProbe round trip.
+func FuzzParseProbe(f *testing.F) {
+	f.Add([]byte(`{"_type":"https://in-toto.io/Statement/v1","subject":[{"name":"fwledger-probe","digest":{"sha256":"0000000000000000000000000000000000000000000000000000000000000000"}}],"predicateType":"https://fwledger.dev/probe/v1","predicate":{"origin":"example.com/log","created":"2026-01-01T00:00:00Z"}}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		p, err := ParseProbe(data)
+		if err != nil {
+			var se *StatementError
+			if !errors.As(err, &se) {
+				t.Fatalf("ParseProbe returned an untyped error: %v", err)
+			}
+			return
+		}
+		if err := p.Validate(); err != nil {
+			t.Fatalf("ParseProbe accepted an invalid probe: %v", err)
+		}
+		stmt, err := p.Statement()
+		if err != nil {
+			t.Fatalf("Statement of an accepted probe: %v", err)
+		}
+		p2, err := ParseProbe(stmt)
+		if err != nil {
+			t.Fatalf("re-parse: %v", err)
+		}
+		p2.Created = p.Created
+		if !reflect.DeepEqual(p, p2) {
+			t.Fatalf("round trip changed the probe: %+v vs %+v", p, p2)
 		}
 	})
 }

@@ -72,6 +72,7 @@ func serve(args []string, _, stderr io.Writer) int {
 		builderKeys cli.Strings
 		layoutKeys  cli.Strings
 		revokeKeys  cli.Strings
+		probeKeys   cli.Strings
 		deviceTrust cli.Strings
 		revokeK     = fs.Int("revocation-threshold", 1, "how many distinct --revocation-keys must sign a revocation")
 		successor   = fs.String("successor", "", "FREEZE the log: the public key `file` of the log it hands over to (a new origin); the log logs the handover, takes no more entries, names the successor in its checkpoints, and keeps serving reads")
@@ -101,6 +102,7 @@ func serve(args []string, _, stderr io.Writer) int {
 	fs.Var(&layoutKeys, "layout-keys", "public key `file` whose in-toto layouts the log accepts (repeatable)")
 	fs.Var(&deviceTrust, "device-trust", "a signed device trust `file` to hand devices with their updates (GET /v1/updates?trust=N; repeatable)")
 	fs.Var(&revokeKeys, "revocation-keys", "revocation public key `file`: --revocation-threshold of them sign a revocation the log accepts (repeatable; or the policy's revocation section)")
+	fs.Var(&probeKeys, "probe-keys", "public key `file` of an auditor whose probes (canary statements, docs/AUDIT.md) the log accepts (repeatable; off by default)")
 	fs.Var(&uploadRate, "upload-min-rate", "least rate, in bytes per second, an image upload must keep up after --body-timeout, e.g. 64KiB")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: fwlog serve [flags]\n\nRuns the log on embedded SQLite in --data until SIGINT or SIGTERM.\n\nFlags:\n")
@@ -154,6 +156,10 @@ func serve(args []string, _, stderr io.Writer) int {
 	revokers, err := cli.LoadRing(revokeKeys)
 	if err != nil {
 		return fail("invalid --revocation-keys", err)
+	}
+	probers, err := cli.LoadRing(probeKeys)
+	if err != nil {
+		return fail("invalid --probe-keys", err)
 	}
 	if revokers.Len() > 0 && *revokeK > revokers.Len() {
 		return usageErr(fmt.Errorf("--revocation-threshold %d is more than the %d --revocation-keys", *revokeK, revokers.Len()))
@@ -338,6 +344,7 @@ func serve(args []string, _, stderr io.Writer) int {
 		Keyless:             keylessOrNil(kv),
 		LayoutKeys:          layouts,
 		RevocationKeys:      revokers,
+		ProbeKeys:           probers,
 		RevocationThreshold: *revokeK,
 		Images:              images,
 		Blobs:               blobs,

@@ -253,6 +253,17 @@ func build(root string) (files, error) {
 		}
 		corpus("internal/strictjson", "FuzzCheck", name+"-statement", e.Body)
 	}
+	probe := &provenance.Probe{Origin: fwtest.LogKey.Name, Nonce: digest.Sum([]byte("probe 1")), Created: time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)}
+	probeStmt, err := probe.Statement()
+	if err != nil {
+		return nil, err
+	}
+	probeEnv, err := fwtest.MakeEnvelope(probeStmt, fwtest.Prober)
+	if err != nil {
+		return nil, err
+	}
+	corpus("provenance", "FuzzParseEntry", "probe", probeEnv)
+	corpus("provenance", "FuzzParseProbe", "probe", probeStmt)
 	corpusString("digest", "FuzzParse", "image", digest.Sum(Image).String())
 	if err := deltaSeeds(corpus); err != nil {
 		return nil, err
