@@ -15,6 +15,8 @@ const (
 	TypeBadBundle     = "bad_bundle"     // an entry bundle that is malformed or truncated
 	TypeBadTile       = "bad_tile"       // the log's tiles give an inclusion proof that does not verify under its checkpoint
 	TypeStale         = "stale"          // the log's checkpoint was last cosigned by the witness quorum too long ago
+	TypeStall         = "stall"          // a warning: the log's checkpoint has not grown for too long
+	TypeCanary        = "canary"         // a probe the log acknowledged is not in its checkpoint in time, or the log refuses probes
 	// TypeRevocationCommitment: a checkpoint's revocation commitment is not
 	// of the revocations logged below its size.
 	TypeRevocationCommitment = "revocation_commitment"
@@ -58,6 +60,9 @@ type Evidence struct {
 	// Proof is, for a fork of two sizes, the consistency proof the log's
 	// tiles gave between them, which does not verify.
 	Proof [][]byte `json:"proof,omitempty"`
+	// Probe is, for a canary alert, the probe the auditor submitted (a
+	// DSSE envelope of a provenance.Probe).
+	Probe []byte `json:"probe,omitempty"`
 }
 
 // An EvidenceEntry is a logged entry, with its inclusion proof under

@@ -29,11 +29,13 @@ import (
 	"time"
 
 	"github.com/fwledger/fwledger/keys"
+	"github.com/fwledger/fwledger/logclient"
 	"github.com/fwledger/fwledger/provenance"
 	"github.com/fwledger/fwledger/revocation"
 	"github.com/fwledger/fwledger/tiles"
 	"github.com/fwledger/fwledger/tlogpolicy"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/secure-systems-lab/go-securesystemslib/dsse"
 	flog "github.com/transparency-dev/formats/log"
 	"github.com/transparency-dev/merkle/compact"
 	"github.com/transparency-dev/merkle/proof"
@@ -76,6 +78,19 @@ type Config struct {
 	// witness quorum may have last cosigned the log's checkpoint; older is
 	// a stale alert (zero: not checked).
 	MaxCosignatureAge time.Duration
+	// Probe, if set, signs a probe the auditor submits to the log each
+	// step (the canary, docs/AUDIT.md): the log must take probes from its
+	// key (fwlog --probe-keys). ProbeURL is where the log takes
+	// submissions (default LogURL: give it when LogURL is a mirror).
+	Probe    dsse.SignerVerifier
+	ProbeURL string
+	// MaxMergeDelay is how long after the log acknowledged a probe it
+	// must be in a checkpoint the auditor read (default 5 minutes).
+	MaxMergeDelay time.Duration
+	// MaxStall, if not zero, is how long the log's verified tree may stay
+	// the same size; longer is a stall alert. A log that takes probes
+	// grows every step.
+	MaxStall time.Duration
 }
 
 // An Auditor follows one log.
@@ -85,6 +100,8 @@ type Auditor struct {
 	log     *slog.Logger
 	base    *url.URL
 	metrics *metrics
+	// submit submits probes.
+	submit *logclient.Client
 }
 
 // New opens the auditor's state.
@@ -111,6 +128,16 @@ func New(ctx context.Context, cfg Config) (*Auditor, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.MaxMergeDelay <= 0 {
+		cfg.MaxMergeDelay = 5 * time.Minute
+	}
+	if cfg.ProbeURL == "" {
+		cfg.ProbeURL = cfg.LogURL
+	}
+	submit, err := logclient.New(cfg.ProbeURL, cfg.HTTP)
+	if err != nil {
+		return nil, fmt.Errorf("audit: the probe URL: %w", err)
+	}
 	if cfg.RevocationKeys.Len() == 0 && cfg.Policy.RevocationKeys != nil {
 		cfg.RevocationKeys, cfg.RevocationThreshold = cfg.Policy.RevocationKeys, cfg.Policy.RevocationThreshold
 	}
@@ -118,7 +145,7 @@ func New(ctx context.Context, cfg Config) (*Auditor, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Auditor{cfg: cfg, store: st, log: cfg.Logger, base: base, metrics: newMetrics(cfg.Registerer)}, nil
+	return &Auditor{cfg: cfg, store: st, log: cfg.Logger, base: base, metrics: newMetrics(cfg.Registerer), submit: submit}, nil
 }
 
 // Close closes the auditor's state.
@@ -217,8 +244,12 @@ type Result struct {
 // the entries up to it and judges them. It returns the alerts it raised;
 // an error means the step could not be done (the log could not be read)
 // and is to be retried.
+//
+// With a probe key, it then submits a probe, and raises a canary alert for
+// each probe of earlier steps the checkpoint should hold and does not.
 func (a *Auditor) Step(ctx context.Context) (res *Result, err error) {
 	defer func() { a.metrics.count(res, err) }()
+	fetchedAt := a.cfg.Now()
 	signed, err := a.get(ctx, "/checkpoint", maxCheckpoint)
 	if err != nil {
 		return nil, fmt.Errorf("couldn't fetch the checkpoint: %w", err)
@@ -227,11 +258,24 @@ func (a *Auditor) Step(ctx context.Context) (res *Result, err error) {
 	if err != nil {
 		return res, err
 	}
-	// Rebuilds come due with time, also while the log is idle.
 	p, err := a.store.progress(ctx)
 	if err != nil || len(p.Checkpoint) == 0 {
 		return res, err
 	}
+	if a.cfg.Probe != nil {
+		if err := a.checkProbes(ctx, p.Checkpoint, p.Verified, fetchedAt, res); err != nil {
+			return res, err
+		}
+		if err := a.probe(ctx, p.Checkpoint, a.cfg.Now(), res); err != nil {
+			return res, err
+		}
+	}
+	if a.cfg.MaxStall > 0 {
+		if err := a.checkStall(ctx, p, fetchedAt, res); err != nil {
+			return res, err
+		}
+	}
+	// Rebuilds come due with time, also while the log is idle.
 	return res, a.checkRebuilds(ctx, p.Checkpoint, p.Verified, a.cfg.Now(), res)
 }
 
@@ -493,9 +537,12 @@ func (a *Auditor) catchUp(ctx context.Context, p *progress, cp *flog.Checkpoint,
 			a.cfg.Progress(rng.End(), cp.Size)
 		}
 	}
-	root, err := rng.GetRootHash(nil)
-	if err != nil {
-		return err
+	root := hasher.EmptyRoot()
+	if rng.End() > 0 {
+		var err error
+		if root, err = rng.GetRootHash(nil); err != nil {
+			return err
+		}
 	}
 	if !bytes.Equal(root, cp.Hash) {
 		return a.raiseOne(ctx, res, &Alert{

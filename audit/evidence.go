@@ -49,7 +49,7 @@ func VerifyEvidence(a *Alert, log note.Verifier, witnesses *tlogpolicy.Policy) (
 		if err != nil {
 			return "", &EvidenceError{Err: fmt.Errorf("checkpoint %d: %w", i, err)}
 		}
-		cps = append(cps, &cpInfo{size: cp.Size, root: cp.Hash})
+		cps = append(cps, &cpInfo{size: cp.Size, root: cp.Hash, origin: cp.Origin})
 	}
 	for _, e := range ev.Entries {
 		if len(cps) == 0 {
@@ -137,6 +137,13 @@ func VerifyEvidence(a *Alert, log note.Verifier, witnesses *tlogpolicy.Policy) (
 		return "what the log served, which is not in the evidence", nil
 	case TypeStale:
 		return "the time the alert was raised at", nil
+	case TypeStall:
+		if err := need(1, 0); err != nil {
+			return "", err
+		}
+		return "the times the auditor read the checkpoint, which are not in the evidence", nil
+	case TypeCanary:
+		return verifyCanary(a, ev, cps)
 	case TypeRevocationCommitment:
 		return "that the entries are every revocation the log holds below the checkpoint's size (the tree has them all)", nil
 	}
@@ -144,8 +151,41 @@ func VerifyEvidence(a *Alert, log note.Verifier, witnesses *tlogpolicy.Policy) (
 }
 
 type cpInfo struct {
-	size uint64
-	root []byte
+	size   uint64
+	root   []byte
+	origin string
+}
+
+// verifyCanary checks a canary alert's evidence: the probe, and the
+// checkpoint that should hold it and does not (it is too small, or holds
+// another entry at the index the log acknowledged).
+func verifyCanary(a *Alert, ev Evidence, cps []*cpInfo) (string, error) {
+	e, err := provenance.ParseEntry(ev.Probe)
+	if err != nil || e.Kind != provenance.KindProbe {
+		return "", &EvidenceError{Err: fmt.Errorf("the evidence holds no probe: %v", err)}
+	}
+	if len(cps) == 0 {
+		return "the log's refusals, which are not in the evidence", nil
+	}
+	const unsigned = "that the log acknowledged the probe at this index (its answer is not signed)"
+	cp := cps[0]
+	switch {
+	case a.Index == nil:
+		return "", &EvidenceError{Err: errors.New("a canary alert names the index the log acknowledged")}
+	case e.Probe.Origin != cp.origin:
+		return "", &EvidenceError{Err: fmt.Errorf("the probe is for the log %q, the checkpoint is of %q", e.Probe.Origin, cp.origin)}
+	case *a.Index >= cp.size:
+		return unsigned + ", and that the checkpoint was the log's latest more than the maximum merge delay after the probe", nil
+	}
+	for _, x := range ev.Entries {
+		if x.Index == *a.Index {
+			if bytes.Equal(x.Data, ev.Probe) {
+				return "", &EvidenceError{Err: fmt.Errorf("the checkpoint holds the probe at index %d", x.Index)}
+			}
+			return unsigned, nil
+		}
+	}
+	return "", &EvidenceError{Err: fmt.Errorf("the checkpoint covers index %d, and the evidence does not hold the entry there", *a.Index)}
 }
 
 func parseRelease(data []byte) (*provenance.Release, error) {

@@ -8,6 +8,10 @@ type metrics struct {
 	entries  prometheus.Counter
 	verified prometheus.Gauge
 	steps    *prometheus.CounterVec
+	// probes counts probes submitted, by the log's answer, and
+	// mergeDelay observes how long after submission they were read.
+	probes     *prometheus.CounterVec
+	mergeDelay prometheus.Histogram
 }
 
 func newMetrics(r prometheus.Registerer) *metrics {
@@ -28,9 +32,18 @@ func newMetrics(r prometheus.Registerer) *metrics {
 			Name: "fwaudit_polls_total",
 			Help: "Polls of the log, by outcome (ok, error: the log could not be read).",
 		}, []string{"outcome"}),
+		probes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "fwaudit_probes_total",
+			Help: "Probes submitted to the log, by its answer (acknowledged, refused).",
+		}, []string{"outcome"}),
+		mergeDelay: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "fwaudit_probe_merge_seconds",
+			Help:    "Time from a probe's submission until the auditor read it in a checkpoint it verified.",
+			Buckets: prometheus.ExponentialBuckets(0.25, 2, 12),
+		}),
 	}
 	if r != nil {
-		r.MustRegister(m.alerts, m.entries, m.verified, m.steps)
+		r.MustRegister(m.alerts, m.entries, m.verified, m.steps, m.probes, m.mergeDelay)
 	}
 	return m
 }

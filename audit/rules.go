@@ -58,6 +58,8 @@ func (r *rules) judge(ctx context.Context, idx uint64, data []byte, p parsed) er
 	switch e.Kind {
 	case provenance.KindRelease:
 		return r.release(ctx, idx, e, ev)
+	case provenance.KindProbe:
+		return r.probeMet(e)
 	case provenance.KindRevocation:
 		if err := r.keep(idx, e, data); err != nil {
 			return err

@@ -83,7 +83,7 @@ func openStore(ctx context.Context, dir string) (*store, error) {
 	if err != nil {
 		return nil, err
 	}
-	if _, err := db.W.ExecContext(ctx, schema); err != nil {
+	if _, err := db.W.ExecContext(ctx, schema+probeSchema); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("couldn't create the audit database: %w", err)
 	}
