@@ -245,8 +245,8 @@ type Result struct {
 // an error means the step could not be done (the log could not be read)
 // and is to be retried.
 //
-// With a probe key, it then submits a probe, and raises a canary alert for
-// each probe of earlier steps the checkpoint should hold and does not.
+// With a probe key, it raises a canary alert for each probe (see Probe)
+// the checkpoint should hold and does not.
 func (a *Auditor) Step(ctx context.Context) (res *Result, err error) {
 	defer func() { a.metrics.count(res, err) }()
 	fetchedAt := a.cfg.Now()
@@ -264,9 +264,6 @@ func (a *Auditor) Step(ctx context.Context) (res *Result, err error) {
 	}
 	if a.cfg.Probe != nil {
 		if err := a.checkProbes(ctx, p.Checkpoint, p.Verified, fetchedAt, res); err != nil {
-			return res, err
-		}
-		if err := a.probe(ctx, p.Checkpoint, a.cfg.Now(), res); err != nil {
 			return res, err
 		}
 	}

@@ -16,7 +16,7 @@ import (
 	"github.com/secure-systems-lab/go-securesystemslib/dsse"
 )
 
-// The canary: each step, an auditor with a probe key submits a probe
+// The canary: each poll, an auditor with a probe key submits a probe
 // statement (provenance.Probe, signed by a key the log takes probes
 // from) and records the index the log acknowledged. Reading the log, it
 // marks the probe merged when it meets it. A probe that is not in a
@@ -62,8 +62,27 @@ type probeFailing struct {
 	Err   string `json:"err"`
 }
 
-// probe submits a probe to the log of the verified checkpoint, and
-// records the index the log gave it, or its refusal.
+// Probe submits a probe to the log (Config.Probe signs it), and records
+// the index the log gave it: the steps that follow check that the log
+// merges it within the maximum merge delay. A log that refuses probes for
+// longer than that raises a canary alert. The auditor must have verified
+// a checkpoint of the log (Step) first.
+func (a *Auditor) Probe(ctx context.Context) (*Result, error) {
+	res := &Result{}
+	if a.cfg.Probe == nil {
+		return res, errors.New("audit: no probe key")
+	}
+	p, err := a.store.progress(ctx)
+	if err != nil {
+		return res, err
+	}
+	res.Size = p.Verified
+	if len(p.Checkpoint) == 0 {
+		return res, errors.New("audit: no checkpoint of the log verified yet, to take its origin from")
+	}
+	return res, a.probe(ctx, p.Checkpoint, a.cfg.Now(), res)
+}
+
 func (a *Auditor) probe(ctx context.Context, signed []byte, now time.Time, res *Result) error {
 	origin, _, _ := bytes.Cut(signed, []byte("\n"))
 	env, err := makeProbe(ctx, string(origin), now, a.cfg.Probe)

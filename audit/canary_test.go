@@ -67,16 +67,27 @@ func canaryLog(t *testing.T) *fwtest.Log {
 	})
 }
 
+// step is a step of an auditor that probes: Step, then Probe.
+func step(t *testing.T, a *audit.Auditor) *audit.Result {
+	t.Helper()
+	res, err := a.Step(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	pres, err := a.Probe(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Alerts = append(res.Alerts, pres.Alerts...)
+	return res
+}
+
 // stepUntilMerged steps a until it has no pending probe, or fails.
 func stepUntilMerged(t *testing.T, a *audit.Auditor) []*audit.Alert {
 	t.Helper()
 	var alerts []*audit.Alert
 	for range 100 {
-		res, err := a.Step(context.Background())
-		if err != nil {
-			t.Fatal(err)
-		}
-		alerts = append(alerts, res.Alerts...)
+		alerts = append(alerts, step(t, a).Alerts...)
 		if n, _, err := a.PendingProbes(context.Background()); err != nil {
 			t.Fatal(err)
 		} else if n <= 1 { // the one this step submitted
@@ -93,7 +104,6 @@ func stepUntilMerged(t *testing.T, a *audit.Auditor) []*audit.Alert {
 // another entry, or that refuses probes, is caught with a canary alert,
 // once, whose evidence verifies.
 func TestCanary(t *testing.T) {
-	ctx := context.Background()
 	l := canaryLog(t)
 	clk := &clock{now: time.Now()}
 
@@ -142,10 +152,7 @@ func TestCanary(t *testing.T) {
 		a := canaryAuditor(t, l.URL, liar.URL, clk, nil)
 		var alerts []*audit.Alert
 		for i := range 4 {
-			res, err := a.Step(ctx)
-			if err != nil {
-				t.Fatal(err)
-			}
+			res := step(t, a)
 			if i < 2 && len(res.Alerts) != 0 {
 				t.Fatalf("step %d, within the merge delay: %v", i, types(res.Alerts))
 			}
@@ -170,9 +177,9 @@ func TestCanary(t *testing.T) {
 		}
 		// Each dropped probe is an alert of its own, raised once: the
 		// next step finds the next probe overdue, and no other.
-		res, err := a.Step(ctx)
-		if err != nil || len(res.Alerts) != 1 || res.Alerts[0].Key == alerts[0].Key || res.Alerts[0].Key == alerts[1].Key {
-			t.Fatalf("the step after = %v, %v; want the next probe's alert only", types(res.Alerts), err)
+		res := step(t, a)
+		if len(res.Alerts) != 1 || res.Alerts[0].Key == alerts[0].Key || res.Alerts[0].Key == alerts[1].Key {
+			t.Fatalf("the step after = %v; want the next probe's alert only", types(res.Alerts))
 		}
 	})
 
@@ -181,12 +188,12 @@ func TestCanary(t *testing.T) {
 		fakeIndex = func(uint64) uint64 { return 0 } // the first entry's
 		mu.Unlock()
 		a := canaryAuditor(t, l.URL, liar.URL, clk, nil)
-		if res, err := a.Step(ctx); err != nil || len(res.Alerts) != 0 {
-			t.Fatalf("first step = %v, %v", types(res.Alerts), err)
+		if res := step(t, a); len(res.Alerts) != 0 {
+			t.Fatalf("first step = %v", types(res.Alerts))
 		}
-		res, err := a.Step(ctx)
-		if err != nil || len(res.Alerts) != 1 || res.Alerts[0].Type != audit.TypeCanary {
-			t.Fatalf("second step = %v, %v; want a canary alert at once", types(res.Alerts), err)
+		res := step(t, a)
+		if len(res.Alerts) != 1 || res.Alerts[0].Type != audit.TypeCanary {
+			t.Fatalf("second step = %v; want a canary alert at once", types(res.Alerts))
 		}
 		al := res.Alerts[0]
 		if *al.Index != 0 || len(al.Evidence.Entries) != 1 {
@@ -207,11 +214,7 @@ func TestCanary(t *testing.T) {
 		a := canaryAuditor(t, plain.URL, plain.URL, clk, nil)
 		var alerts []*audit.Alert
 		for range 4 {
-			res, err := a.Step(ctx)
-			if err != nil {
-				t.Fatal(err)
-			}
-			alerts = append(alerts, res.Alerts...)
+			alerts = append(alerts, step(t, a).Alerts...)
 			clk.Add(40 * time.Second)
 		}
 		if len(alerts) != 1 || alerts[0].Type != audit.TypeCanary || alerts[0].Severity != audit.Warning {

@@ -51,6 +51,10 @@ func auditCmd(ctx context.Context, e *env, args []string) error {
 	metricsAddr := fs.String("metrics", "", "serve Prometheus metrics at http://`ADDR`/metrics (e.g. 127.0.0.1:9464)")
 	within := fs.Duration("reproducible-within", 7*24*time.Hour, "how long after a release is made the rebuilds its policy rule requires must be logged")
 	maxAge := fs.Duration("max-cosignature-age", 0, "with --witness-policy: alert (stale) when the quorum last cosigned the log's checkpoint longer ago than this")
+	probeKey := fs.String("probe-key", "", "private key `file` to sign a probe with each poll (the canary, docs/AUDIT.md): the log must take probes from it (fwlog --probe-keys)")
+	probeURL := fs.String("probe-url", "", "where the log takes submissions, for probes (default --log; give it when --log is a mirror)")
+	mmd := fs.Duration("max-merge-delay", 5*time.Minute, "with --probe-key: how soon a probe the log acknowledged must be in a checkpoint read")
+	maxStall := fs.Duration("max-stall", 0, "alert (stall) when the log's checkpoint has not grown for longer than this (default with --probe-key: --max-merge-delay; else off)")
 	if err := parse(e, fs, args); err != nil {
 		return err
 	}
@@ -63,7 +67,23 @@ func auditCmd(ctx context.Context, e *env, args []string) error {
 	if (*policyFile == "") == (len(releaseKeys) == 0) {
 		return &usageError{msg: "give --release-keys (and --builder-keys), or --policy"}
 	}
-	cfg := audit.Config{LogURL: *logURL, StateDir: *state, MaxCosignatureAge: *maxAge, ReproducibleWithin: *within}
+	cfg := audit.Config{LogURL: *logURL, StateDir: *state, MaxCosignatureAge: *maxAge, ReproducibleWithin: *within,
+		ProbeURL: *probeURL, MaxMergeDelay: *mmd, MaxStall: *maxStall}
+	if *mmd <= 0 || *maxStall < 0 {
+		return &usageError{msg: "--max-merge-delay must be positive, and --max-stall not negative"}
+	}
+	if *probeKey != "" {
+		k, err := keys.LoadPrivate(*probeKey)
+		if err != nil {
+			return err
+		}
+		if cfg.Probe, err = k.DSSESigner(); err != nil {
+			return err
+		}
+		if cfg.MaxStall == 0 {
+			cfg.MaxStall = *mmd
+		}
+	}
 	if *logKey != "" {
 		k, err := keys.LoadPublic(*logKey)
 		if err != nil {
@@ -187,6 +207,11 @@ func auditCmd(ctx context.Context, e *env, args []string) error {
 		if err != nil && (*once || errors.Is(err, context.Canceled)) {
 			return err
 		}
+		if err == nil && cfg.Probe != nil {
+			if err := auditProbe(ctx, e, a, *once, *interval, emit); err != nil {
+				return err
+			}
+		}
 		if err != nil {
 			fmt.Fprintf(e.stderr, "audit: %v (retrying in %s)\n", err, *interval)
 		}
@@ -213,6 +238,48 @@ func auditCmd(ctx context.Context, e *env, args []string) error {
 		case <-ctx.Done():
 			return nil
 		case <-time.After(*interval):
+		}
+	}
+}
+
+// auditProbe submits a probe; with once, it then polls the log until the
+// probe is read or its merge delay has passed.
+func auditProbe(ctx context.Context, e *env, a *audit.Auditor, once bool, interval time.Duration, emit func(*audit.Result) error) error {
+	res, err := a.Probe(ctx)
+	if res != nil {
+		if eerr := emit(res); eerr != nil {
+			return eerr
+		}
+	}
+	if err != nil {
+		fmt.Fprintf(e.stderr, "audit: %v\n", err)
+	}
+	if !once {
+		return nil
+	}
+	for {
+		n, deadline, err := a.PendingProbes(ctx)
+		if err != nil || n == 0 {
+			return err
+		}
+		wait := min(time.Until(deadline)+time.Second, max(interval/10, time.Second))
+		if deadline.Before(time.Now().Add(-time.Second)) {
+			return nil // the last step judged it late
+		}
+		fmt.Fprintf(e.stderr, "audit: waiting for the log to merge the probe (until %s)\n", deadline.Format(time.RFC3339))
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(wait):
+		}
+		res, err := a.Step(ctx)
+		if res != nil {
+			if eerr := emit(res); eerr != nil {
+				return eerr
+			}
+		}
+		if err != nil {
+			return err
 		}
 	}
 }

@@ -70,3 +70,40 @@ func TestAudit(t *testing.T) {
 		t.Fatalf("fwctl audit verify-evidence of forged evidence = %d: %s", code, errs)
 	}
 }
+
+// TestAuditProbe: fwctl audit --once --probe-key submits a probe, waits
+// until the log merged it, and exits 0; the log holds the probe.
+func TestAuditProbe(t *testing.T) {
+	dir := t.TempDir()
+	p := func(s string) string { return filepath.Join(dir, s) }
+	l := fwtest.StartLog(t, fwtest.LogOptions{ReleaseKeys: []*keys.PrivateKey{fwtest.Release1}, ProbeKeys: []*keys.PrivateKey{fwtest.Prober}})
+	pub, _ := fwtest.LogKey.Public().Marshal()
+	os.WriteFile(p("log.pub"), pub, 0o644)
+	pub, _ = fwtest.Release1.Public().Marshal()
+	os.WriteFile(p("release.pub"), pub, 0o644)
+	priv, _ := fwtest.Prober.MarshalPrivate()
+	os.WriteFile(p("probe.key"), priv, 0o600)
+	args := []string{"audit", "--log", l.URL, "--log-key", p("log.pub"), "--release-keys", p("release.pub"), "--state", p("state"), "--once", "--probe-key", p("probe.key"), "--interval", "1s"}
+	code, out, errs := fwctl(t, args...)
+	if code != 0 || out != "" {
+		t.Fatalf("fwctl audit --once --probe-key = %d: %q\n%s", code, out, errs)
+	}
+	if _, size := l.Log.Checkpoint(); size != 1 {
+		t.Fatalf("the log holds %d entries, want the probe", size)
+	}
+	lc, _ := logclient.New(l.URL, nil)
+	e, err := lc.Entry(context.Background(), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pe, err := provenance.ParseEntry(e.Data); err != nil || pe.Kind != provenance.KindProbe || pe.Probe.Origin != fwtest.LogKey.Name {
+		t.Fatalf("entry 0 = %v, %v; want a probe for the log", pe, err)
+	}
+	// The next run reads the first probe merged, and waits for its own.
+	if code, out, errs := fwctl(t, args...); code != 0 || out != "" {
+		t.Fatalf("fwctl audit --once --probe-key again = %d: %q\n%s", code, out, errs)
+	}
+	if _, size := l.Log.Checkpoint(); size != 2 {
+		t.Fatalf("the log holds %d entries, want two probes", size)
+	}
+}
