@@ -29,6 +29,7 @@ const (
 	TypeRevokedKey        = "revoked_key"         // a release signed by a key revoked before its index
 	TypeReproducibility   = "reproducibility"     // a release the policy wants rebuilt, not rebuilt by enough builders in time
 	TypeNewModel          = "new_model"           // a warning: a key signs a release for a model it never signed for before
+	TypeKeyWindow         = "key_window"          // a warning: a key of the policy signed an entry outside its validity window
 )
 
 // Severities.

@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -565,6 +566,65 @@ func TestNewModel(t *testing.T) {
 	}
 	if _, err := audit.VerifyEvidence(res.Alerts[0], logVerifier(t), nil); err != nil {
 		t.Errorf("the evidence: %v", err)
+	}
+}
+
+// TestKeyWindow: release-1 is valid below index 4 and release-2 from it
+// on. A signature outside a key's window is a warning (key_window), also
+// when other signatures meet the threshold; a release with no signature
+// inside a window is also a release_signature alert.
+func TestKeyWindow(t *testing.T) {
+	ctx := context.Background()
+	s := newScene(t)
+	pol := fwtest.Policy(t, `
+version: 1
+keys:
+  release-1: {file: release-1, validity: {untilIndex: 4}}
+  release-2: {file: release-2, validity: {fromIndex: 4}}
+  ci: {file: ci}
+builders:
+  - {name: ci, id: "https://ci.example.com/runner/v1", keys: [ci]}
+rules:
+  - name: acme
+    models: ["*"]
+    release: {keys: [release-1, release-2]}
+    provenance: {builders: [ci]}
+`, fwtest.PubFiles(t, map[string]*keys.PrivateKey{"release-1": fwtest.Release1, "release-2": fwtest.Release2, "ci": fwtest.Builder}))
+	add := func(seed string, ks ...*keys.PrivateKey) uint64 {
+		img := fwtest.Image(seed, 1000)
+		prov := fwtest.Provenance(t, img, fwtest.Builder)
+		return s.add(t, prov, fwtest.SignRelease(t, fwtest.NewRelease(img, func(r *provenance.Release) {
+			r.Version = seed
+			r.Provenance = []digest.Digest{sha256.Sum256(prov)}
+		}), ks...))
+	}
+	add("1.0.0", fwtest.Release1)
+	both := add("1.1.0", fwtest.Release1, fwtest.Release2) // release-2 before its window
+	late := add("1.2.0", fwtest.Release1)                  // release-1 after its window
+	a, err := audit.New(ctx, audit.Config{LogURL: s.log.URL, Log: logVerifier(t), StateDir: t.TempDir(), Policy: pol})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	res, err := a.Step(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{fmt.Sprintf("key_window/%d/%s", both, fwtest.KeyID(t, fwtest.Release2)), fmt.Sprintf("release_signature/%d", late), fmt.Sprintf("key_window/%d/%s", late, fwtest.KeyID(t, fwtest.Release1))}
+	var got []string
+	for _, al := range res.Alerts {
+		got = append(got, al.Key)
+		if al.Type == audit.TypeKeyWindow && al.Severity != audit.Warning {
+			t.Errorf("%s is %s, want a warning", al.Key, al.Severity)
+		}
+		if _, err := audit.VerifyEvidence(al, logVerifier(t), nil); err != nil {
+			t.Errorf("the evidence of %s: %v", al.Key, err)
+		}
+	}
+	slices.Sort(got)
+	slices.Sort(want)
+	if !slices.Equal(got, want) {
+		t.Fatalf("alerts %q, want %q", got, want)
 	}
 }
 

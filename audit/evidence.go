@@ -128,7 +128,7 @@ func VerifyEvidence(a *Alert, log note.Verifier, witnesses *tlogpolicy.Policy) (
 			return "", err
 		}
 		return "that the key signed both, and never for the second's model before (the policy knows the key)", nil
-	case TypeReleaseSignature, TypeProvenance, TypeRevokedKey, TypeReproducibility:
+	case TypeReleaseSignature, TypeProvenance, TypeRevokedKey, TypeReproducibility, TypeKeyWindow:
 		if err := need(1, 1); err != nil {
 			return "", err
 		}

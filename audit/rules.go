@@ -5,7 +5,9 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"maps"
 	"runtime"
+	"slices"
 	"sync"
 	"time"
 
@@ -71,6 +73,9 @@ func (r *rules) judge(ctx context.Context, idx uint64, data []byte, p parsed) er
 		return nil
 	case provenance.KindProvenance:
 		if err := r.keep(idx, e, data); err != nil {
+			return err
+		}
+		if err := r.keyWindows(ctx, idx, e, ev); err != nil {
 			return err
 		}
 		// Indexed by the images it is about, for rebuilds.
@@ -175,6 +180,9 @@ func (r *rules) release(ctx context.Context, idx uint64, e *provenance.Entry, ev
 	res := r.a.cfg.Policy.Evaluate(ctx, e, entries, provenance.EvalOptions{
 		IndexOf: indexOf, Revoked: r.revs.Revoked(indexOf), AtSubmission: true, Now: rel.Created,
 	})
+	if err := r.keyWindows(ctx, idx, e, ev); err != nil {
+		return err
+	}
 	if r.a.reproducibleNeeded(rel) {
 		due := rel.Created.Add(r.a.cfg.ReproducibleWithin).Unix()
 		if _, err := r.tx.exec("INSERT INTO rebuilds_due (idx, due) VALUES (?, ?) ON CONFLICT DO NOTHING", idx, due); err != nil {
@@ -210,6 +218,21 @@ func (r *rules) release(ctx context.Context, idx uint64, e *provenance.Entry, ev
 			return err
 		}
 		if err := r.securityVersion(ctx, idx, model, rel, ev); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// keyWindows raises a warning for each key of the policy that signed the
+// entry at idx outside its validity window: a verifier does not count the
+// signature, and a key used after its rotation is worth a look.
+func (r *rules) keyWindows(ctx context.Context, idx uint64, e *provenance.Entry, ev EvidenceEntry) error {
+	out := r.a.cfg.Policy.OutsideWindow(ctx, e, idx)
+	for _, id := range slices.Sorted(maps.Keys(out)) {
+		al := entryAlert(TypeKeyWindow, Warning, idx, r.cp, fmt.Sprintf("the %s at %d is signed by key %s outside its validity window (%s)", e.Kind, idx, id, out[id]), ev)
+		al.Key = fmt.Sprintf("%s/%d/%s", TypeKeyWindow, idx, id)
+		if err := r.tx.raise(al); err != nil {
 			return err
 		}
 	}

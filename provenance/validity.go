@@ -1,9 +1,12 @@
 package provenance
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/fwledger/fwledger/keys"
 )
 
 // A Validity is a key's validity window, as a policy or trust file gives
@@ -69,4 +72,42 @@ func statementTime(e *Entry) time.Time {
 		return e.Revocation.Created
 	}
 	return time.Time{}
+}
+
+// OutsideWindow returns the keys of the policy with a validity window
+// that signed e, logged at index (their signature verifies), although the
+// window leaves e out: by DSSE key ID, the key's name and why. Their
+// signatures do not count for p; an auditor warns of them, as a
+// rotated-out or stolen key still in use.
+func (p *Policy) OutsideWindow(ctx context.Context, e *Entry, index uint64) map[string]string {
+	if len(p.validity) == 0 || e.Envelope == nil {
+		return nil
+	}
+	var out map[string]string
+	for name, k := range p.keys {
+		id, err := k.KeyID()
+		if err != nil {
+			continue
+		}
+		v, ok := p.validity[id]
+		if !ok {
+			continue
+		}
+		why := v.Check(&index, statementTime(e))
+		if why == "" {
+			continue
+		}
+		ring, err := keys.NewRing(k)
+		if err != nil {
+			continue
+		}
+		if _, err := VerifySignatures(ctx, e.Envelope, ring, 1); err != nil {
+			continue
+		}
+		if out == nil {
+			out = map[string]string{}
+		}
+		out[id] = name + ": " + why
+	}
+	return out
 }
