@@ -262,6 +262,9 @@ func (a *Auditor) Step(ctx context.Context) (res *Result, err error) {
 	if err != nil || len(p.Checkpoint) == 0 {
 		return res, err
 	}
+	if err := a.recheck(ctx, p, fetchedAt, res); err != nil {
+		return res, err
+	}
 	if a.cfg.Probe != nil {
 		if err := a.checkProbes(ctx, p.Checkpoint, p.Verified, fetchedAt, res); err != nil {
 			return res, err
@@ -297,7 +300,13 @@ func (a *Auditor) Check(ctx context.Context, signed []byte) (*Result, error) {
 		})
 	}
 	if len(p.Checkpoint) == 0 || cp.Size > p.Verified {
-		return a.check(ctx, signed)
+		r, err := a.check(ctx, signed)
+		if err != nil && len(p.Checkpoint) > 0 {
+			// The log does not serve the tree it signed (yet): judged
+			// again at each step (see recheck).
+			return r, a.deferCheckpoint(ctx, signed, cp.Size, err)
+		}
+		return r, err
 	}
 	old, err := parseCheckpoint(p.Checkpoint)
 	if err != nil {

@@ -1,6 +1,7 @@
 package audit_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/hex"
 	"encoding/json"
@@ -9,6 +10,7 @@ import (
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -270,4 +272,82 @@ func TestStall(t *testing.T) {
 	step(1)
 	clk.Add(time.Hour)
 	step(0) // once
+}
+
+// TestDeferredCheckpoint: a checkpoint signed by the log, of a tree
+// larger than the log serves, is kept and judged again at each step: once
+// the log serves the tree it is checked against it (no alert for the
+// genuine one), and one the log still does not serve after the maximum
+// merge delay is a rollback, once, whose evidence verifies.
+func TestDeferredCheckpoint(t *testing.T) {
+	ctx := context.Background()
+	s := newScene(t)
+	s.release(t, "a", "1.0.0", 1, fwtest.Release1)
+	clk := &clock{now: time.Now()}
+	// A mirror that can hide the log's entries.
+	var hide sync.Mutex
+	hidden := false
+	target, _ := url.Parse(s.log.URL)
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	var old []byte
+	mirror := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hide.Lock()
+		h := hidden
+		hide.Unlock()
+		if h && r.URL.Path == "/checkpoint" {
+			w.Write(old)
+			return
+		}
+		if h && strings.HasPrefix(r.URL.Path, "/tile/entries/") {
+			http.NotFound(w, r)
+			return
+		}
+		proxy.ServeHTTP(w, r)
+	}))
+	defer mirror.Close()
+	a, err := audit.New(ctx, audit.Config{
+		LogURL: mirror.URL, Log: logVerifier(t), StateDir: t.TempDir(), Now: clk.Now, MaxMergeDelay: time.Minute,
+		Policy: provenance.KeyPolicy(provenance.KeyTrust{ReleaseKeys: fwtest.Ring(t, fwtest.Release1), BuilderKeys: fwtest.Ring(t, fwtest.Builder), RequireProvenance: true}),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	if res, err := a.Step(ctx); err != nil || len(res.Alerts) != 0 {
+		t.Fatalf("Step = %v, %v", types(res.Alerts), err)
+	}
+	old, _ = s.lc.Checkpoint(ctx)
+	s.release(t, "b", "1.1.0", 2, fwtest.Release1)
+	genuine, _ := s.lc.Checkpoint(ctx)
+	_, size := s.log.Log.Checkpoint()
+	larger := fwtest.SignCheckpoint(t, fwtest.LogKey, size+5, bytes.Repeat([]byte{7}, 32))
+	hide.Lock()
+	hidden = true
+	hide.Unlock()
+	for _, cp := range [][]byte{genuine, larger} {
+		if res, err := a.Check(ctx, cp); err != nil || len(res.Alerts) != 0 {
+			t.Fatalf("Check of a tree the log does not serve = %v, %v; want it kept for later", types(res.Alerts), err)
+		}
+	}
+	if res, err := a.Step(ctx); err != nil || len(res.Alerts) != 0 {
+		t.Fatalf("Step within the merge delay = %v, %v", types(res.Alerts), err)
+	}
+	// The log serves its tree again: the genuine checkpoint is of it.
+	hide.Lock()
+	hidden = false
+	hide.Unlock()
+	if res, err := a.Step(ctx); err != nil || len(res.Alerts) != 0 {
+		t.Fatalf("Step once the log serves its tree = %v, %v", types(res.Alerts), err)
+	}
+	clk.Add(2 * time.Minute)
+	res, err := a.Step(ctx)
+	if err != nil || len(res.Alerts) != 1 || res.Alerts[0].Type != audit.TypeRollback {
+		t.Fatalf("Step after the merge delay = %v, %v; want one rollback", types(res.Alerts), err)
+	}
+	if _, err := audit.VerifyEvidence(res.Alerts[0], logVerifier(t), nil); err != nil {
+		t.Errorf("the rollback's evidence: %v", err)
+	}
+	if res, err := a.Step(ctx); err != nil || len(res.Alerts) != 0 {
+		t.Fatalf("the step after = %v, %v; want nothing again", types(res.Alerts), err)
+	}
 }

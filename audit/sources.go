@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/fwledger/fwledger/api"
 )
@@ -130,4 +131,77 @@ func (a *Auditor) stateInt(ctx context.Context, k string) (int64, error) {
 func (a *Auditor) setStateInt(ctx context.Context, k string, n int64) error {
 	_, err := a.store.db.W.ExecContext(ctx, "INSERT INTO state (k, v) VALUES (?, ?) ON CONFLICT (k) DO UPDATE SET v = excluded.v", k, []byte(strconv.FormatInt(n, 10)))
 	return err
+}
+
+// maxDeferred bounds the checkpoints kept to judge again: each is signed
+// by the log's key.
+const maxDeferred = 1024
+
+// deferCheckpoint keeps a checkpoint signed by the log, of a tree larger
+// than the auditor verified, that it could not catch up to (why): the
+// log does not serve that tree yet. Each step judges it again (recheck).
+func (a *Auditor) deferCheckpoint(ctx context.Context, signed []byte, size uint64, why error) error {
+	a.log.Warn("a checkpoint signed by the log, of a tree it does not serve yet: judged again at each poll", "size", size, "err", why)
+	_, err := a.store.db.W.ExecContext(ctx, `INSERT INTO deferred (digest, note, size, seen)
+		SELECT ?, ?, ?, ? WHERE (SELECT count(*) FROM deferred) < ? ON CONFLICT DO NOTHING`,
+		digestKey(signed), signed, size, a.cfg.Now().UnixNano(), maxDeferred)
+	return err
+}
+
+// recheck judges the deferred checkpoints again: one the verified tree
+// has reached is checked against it (a fork if it is not of it); one the
+// log still does not serve, MaxMergeDelay after the auditor was shown
+// it, is a rollback: the log signed a larger tree than it shows.
+func (a *Auditor) recheck(ctx context.Context, p *progress, now time.Time, res *Result) error {
+	type deferred struct {
+		digest string
+		note   []byte
+		size   uint64
+		seen   int64
+	}
+	rows, err := a.store.db.W.QueryContext(ctx, "SELECT digest, note, size, seen FROM deferred")
+	if err != nil {
+		return err
+	}
+	var all []deferred
+	for rows.Next() {
+		var d deferred
+		if err := rows.Scan(&d.digest, &d.note, &d.size, &d.seen); err != nil {
+			rows.Close()
+			return err
+		}
+		all = append(all, d)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	for _, d := range all {
+		seen := time.Unix(0, d.seen)
+		switch {
+		case d.size <= p.Verified:
+			r, err := a.Check(ctx, d.note)
+			if r != nil {
+				res.Alerts = append(res.Alerts, r.Alerts...)
+			}
+			if err != nil {
+				return err
+			}
+		case now.Sub(seen) > a.cfg.MaxMergeDelay:
+			if err := a.raiseOne(ctx, res, &Alert{
+				Key: "rollback/" + d.digest, Type: TypeRollback, Severity: Critical, Time: now.UTC(),
+				Message: fmt.Sprintf("the log signed a tree of size %d, shown to others by %s, and still serves only %d entries: it keeps a larger tree from the auditor",
+					d.size, seen.UTC().Format(time.RFC3339), p.Verified),
+				Evidence: Evidence{Checkpoints: [][]byte{p.Checkpoint, d.note}},
+			}); err != nil {
+				return err
+			}
+		default:
+			continue
+		}
+		if _, err := a.store.db.W.ExecContext(ctx, "DELETE FROM deferred WHERE digest = ?", d.digest); err != nil {
+			return err
+		}
+	}
+	return nil
 }
