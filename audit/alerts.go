@@ -90,5 +90,5 @@ type badTileError struct {
 }
 
 func (e *badTileError) Error() string {
-	return fmt.Sprintf("the log's tiles give an inclusion proof of entry %d that does not verify under its checkpoint: %v", e.index, e.err)
+	return fmt.Sprintf("the log's tiles give a proof (at %d) that does not verify under its checkpoint: %v", e.index, e.err)
 }

@@ -283,7 +283,9 @@ func (a *Auditor) Step(ctx context.Context) (res *Result, err error) {
 // device, a user) against what the auditor verified: it must be signed by
 // the log, and be consistent with the verified tree (a proof from the
 // log's tiles must join them), or it is a fork. One larger than the
-// verified tree is caught up to, as the log's own.
+// verified tree is kept and judged again at each step, once the log's
+// own checkpoint has reached its size (see recheck): the log's tree is
+// read only up to what the log itself publishes, with its quorum.
 func (a *Auditor) Check(ctx context.Context, signed []byte) (*Result, error) {
 	p, err := a.store.progress(ctx)
 	if err != nil {
@@ -291,22 +293,19 @@ func (a *Auditor) Check(ctx context.Context, signed []byte) (*Result, error) {
 	}
 	res := &Result{Size: p.Verified}
 	cp, err := a.verifyLogSigned(signed)
+	if err == nil {
+		err = a.checkOrigin(p, cp)
+	}
 	if err != nil {
 		return res, a.raiseOne(ctx, res, &Alert{
 			Key:  "bad_checkpoint/" + digestKey(signed),
 			Type: TypeBadCheckpoint, Severity: Critical, Time: time.Now().UTC(),
-			Message:  fmt.Sprintf("a checkpoint that does not verify: %v", err),
+			Message:  fmt.Sprintf("a checkpoint that does not verify as the log's: %v", err),
 			Evidence: Evidence{Checkpoints: [][]byte{signed}},
 		})
 	}
 	if len(p.Checkpoint) == 0 || cp.Size > p.Verified {
-		r, err := a.check(ctx, signed)
-		if err != nil && len(p.Checkpoint) > 0 {
-			// The log does not serve the tree it signed (yet): judged
-			// again at each step (see recheck).
-			return r, a.deferCheckpoint(ctx, signed, cp.Size, err)
-		}
-		return r, err
+		return res, a.deferCheckpoint(ctx, signed, cp.Size)
 	}
 	old, err := parseCheckpoint(p.Checkpoint)
 	if err != nil {
@@ -318,14 +317,33 @@ func (a *Auditor) Check(ctx context.Context, signed []byte) (*Result, error) {
 		}
 		return res, nil
 	}
-	hashes, err := a.tileReader(p.Verified).ConsistencyProof(ctx, cp.Size, p.Verified)
-	if err != nil {
-		return res, fmt.Errorf("couldn't read a consistency proof from the log's tiles: %w", err)
-	}
-	if err := proof.VerifyConsistency(hasher, cp.Size, p.Verified, hashes, cp.Hash, old.Hash); err != nil {
-		return res, a.raiseOne(ctx, res, forkAlert(signed, p.Checkpoint, "no consistency proof joins the two checkpoints (the log's tiles give one that fails)", hashes))
+	hashes, ok, err := a.consistentWith(ctx, cp.Size, cp.Hash, p.Verified, old.Hash)
+	var bt *badTileError
+	switch {
+	case errors.As(err, &bt):
+		return res, a.raiseOne(ctx, res, &Alert{
+			Key: "bad_tile/" + digestKey(p.Checkpoint), Type: TypeBadTile, Severity: Critical, Time: time.Now().UTC(),
+			Message: bt.Error(), Evidence: Evidence{Checkpoints: [][]byte{p.Checkpoint}},
+		})
+	case err != nil:
+		return res, err
+	case !ok:
+		return res, a.raiseOne(ctx, res, forkAlert(signed, p.Checkpoint, fmt.Sprintf("the log's tree of %d entries has another root at size %d than the checkpoint of that size (the consistency proof from its tiles rebuilds its verified root)", p.Verified, cp.Size), hashes))
 	}
 	return res, nil
+}
+
+// checkOrigin requires cp to be of the log the auditor verified (with a
+// witness policy naming several logs, any of them verifies).
+func (a *Auditor) checkOrigin(p *progress, cp *flog.Checkpoint) error {
+	if len(p.Checkpoint) == 0 {
+		return nil
+	}
+	origin, _, _ := bytes.Cut(p.Checkpoint, []byte("\n"))
+	if cp.Origin != string(origin) {
+		return fmt.Errorf("the checkpoint is of the log %q, not of the audited log %q", cp.Origin, origin)
+	}
+	return nil
 }
 
 // verifyLogSigned verifies that the log signed a checkpoint (a witness's
@@ -387,6 +405,9 @@ func (a *Auditor) check(ctx context.Context, signed []byte) (*Result, error) {
 	}
 	res := &Result{Size: p.Verified}
 	cp, quorumAt, err := a.verifyWitnessed(signed)
+	if err == nil {
+		err = a.checkOrigin(p, cp)
+	}
 	if err == nil && a.cfg.MaxCosignatureAge > 0 && time.Since(quorumAt) > a.cfg.MaxCosignatureAge {
 		if err := a.raiseOne(ctx, res, &Alert{
 			Key: "stale/" + digestKey(signed), Type: TypeStale, Severity: Warning, Time: time.Now().UTC(),
@@ -407,9 +428,15 @@ func (a *Auditor) check(ctx context.Context, signed []byte) (*Result, error) {
 	switch {
 	case len(p.Checkpoint) == 0:
 	case cp.Size < p.Verified:
-		// A smaller tree: it must be a prefix of the verified one, which
-		// the auditor cannot prove without the log; it is a rollback of
-		// the log's view (or a fork, if its root is not the prefix's).
+		// A smaller tree: a rollback of the log's view, or a fork if its
+		// root is not the verified tree's at its size.
+		old, err := parseCheckpoint(p.Checkpoint)
+		if err != nil {
+			return res, err
+		}
+		if hashes, ok, err := a.consistentWith(ctx, cp.Size, cp.Hash, p.Verified, old.Hash); err == nil && !ok {
+			return res, a.raiseOne(ctx, res, forkAlert(signed, p.Checkpoint, fmt.Sprintf("the log's checkpoint went back to size %d from the verified %d, with another root than the verified tree's at that size", cp.Size, p.Verified), hashes))
+		}
 		return res, a.raiseOne(ctx, res, &Alert{
 			Key:  "rollback/" + digestKey(signed),
 			Type: TypeRollback, Severity: Critical, Time: time.Now().UTC(),
@@ -430,8 +457,12 @@ func (a *Auditor) check(ctx context.Context, signed []byte) (*Result, error) {
 }
 
 func forkAlert(a, b []byte, why string, failed [][]byte) *Alert {
+	ka, kb := digestKey(a), digestKey(b)
+	if ka > kb {
+		ka, kb = kb, ka
+	}
 	return &Alert{
-		Key:  "fork/" + digestKey(a) + "/" + digestKey(b),
+		Key:  "fork/" + ka + "/" + kb,
 		Type: TypeFork, Severity: Critical, Time: time.Now().UTC(),
 		Message:  "split view: " + why,
 		Evidence: Evidence{Checkpoints: [][]byte{a, b}, Proof: failed},
@@ -455,8 +486,12 @@ func (a *Auditor) raiseOne(ctx context.Context, res *Result, al *Alert) error {
 	return nil
 }
 
-func digestKey(b []byte) string {
-	h := sha256.Sum256(b)
+// digestKey names a checkpoint in alert keys by its text (origin, size,
+// root, extensions), without its signatures: the same checkpoint with a
+// signature line added or cosignatures refreshed is the same finding.
+func digestKey(signed []byte) string {
+	text, _, _ := bytes.Cut(signed, []byte("\n\n"))
+	h := sha256.Sum256(text)
 	return fmt.Sprintf("%x", h[:8])
 }
 

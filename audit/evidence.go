@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/fwledger/fwledger/provenance"
+	"github.com/fwledger/fwledger/revocation"
 	"github.com/fwledger/fwledger/tlogpolicy"
 	"github.com/transparency-dev/merkle/proof"
 	"golang.org/x/mod/sumdb/note"
@@ -22,170 +24,260 @@ func (e *EvidenceError) Unwrap() error { return e.Err }
 
 // VerifyEvidence checks, without the log, that an alert's evidence proves
 // it: every checkpoint is signed by the log (log, or the log keys of
-// witnesses), every entry is included under the first checkpoint, and
-// what the alert says follows from them. It returns what it could not
-// check offline (an empty string when it checked all): alerts about the
-// log's serving (tree_mismatch, bad_bundle, bad_tile) are of bytes the
-// log served, and policy alerts (release_signature, provenance,
-// revoked_key) are judged again with the policy (fwctl policy check).
+// witnesses) and of one origin, every entry is included under the first
+// checkpoint, and what the alert says follows from them. It returns what
+// it could not check offline (an empty string when it checked all): what
+// the log served or answered, times, and the policy's judgement of
+// entries (fwctl policy check judges them again).
 func VerifyEvidence(a *Alert, log note.Verifier, witnesses *tlogpolicy.Policy) (string, error) {
-	au := &Auditor{cfg: Config{Log: log, Witnesses: witnesses}}
 	if log == nil && witnesses == nil {
 		return "", errors.New("a log key or a witness policy is needed")
 	}
-	ev := a.Evidence
+	v := &evidence{au: &Auditor{cfg: Config{Log: log, Witnesses: witnesses}}, a: a}
+	if err := v.verify(); err != nil {
+		return "", err
+	}
+	return strings.Join(v.left, "; "), nil
+}
+
+// evidence is one alert's evidence being verified.
+type evidence struct {
+	au   *Auditor
+	a    *Alert
+	cps  []*cpInfo
+	left []string // what is not checked offline
+}
+
+func (v *evidence) fail(format string, args ...any) error {
+	return &EvidenceError{Err: fmt.Errorf(format, args...)}
+}
+
+// need requires nc checkpoints and ne entries.
+func (v *evidence) need(nc, ne int) error {
+	if len(v.cps) < nc || len(v.a.Evidence.Entries) < ne {
+		return v.fail("a %s alert needs %d checkpoints and %d entries", v.a.Type, nc, ne)
+	}
+	return nil
+}
+
+func (v *evidence) verify() error {
+	a, ev := v.a, v.a.Evidence
 	if a.Type == TypeBadCheckpoint {
 		if len(ev.Checkpoints) != 1 {
-			return "", &EvidenceError{Err: errors.New("a bad_checkpoint alert holds one checkpoint")}
+			return v.fail("a bad_checkpoint alert holds one checkpoint")
 		}
-		if _, err := au.verifyCheckpoint(ev.Checkpoints[0]); err == nil {
-			return "", &EvidenceError{Err: errors.New("the checkpoint verifies")}
+		if _, err := v.au.verifyCheckpoint(ev.Checkpoints[0]); err == nil {
+			return v.fail("the checkpoint verifies")
 		}
-		return "", nil
-	}
-	var cps []*cpInfo
-	for i, signed := range ev.Checkpoints {
-		cp, err := au.verifyLogSigned(signed)
-		if err != nil {
-			return "", &EvidenceError{Err: fmt.Errorf("checkpoint %d: %w", i, err)}
+		if v.au.cfg.Witnesses == nil {
+			if _, err := v.au.verifyLogSigned(ev.Checkpoints[0]); err == nil {
+				v.left = append(v.left, "the witness quorum (the log signed the checkpoint: give the witness policy)")
+			}
 		}
-		cps = append(cps, &cpInfo{size: cp.Size, root: cp.Hash, origin: cp.Origin})
-	}
-	for _, e := range ev.Entries {
-		if len(cps) == 0 {
-			return "", &EvidenceError{Err: errors.New("entries without a checkpoint")}
-		}
-		if err := proof.VerifyInclusion(hasher, e.Index, cps[0].size, hasher.HashLeaf(e.Data), e.Proof, cps[0].root); err != nil {
-			return "", &EvidenceError{Err: fmt.Errorf("entry %d is not proven included: %w", e.Index, err)}
-		}
-	}
-	need := func(nc, ne int) error {
-		if len(cps) < nc || len(ev.Entries) < ne {
-			return &EvidenceError{Err: fmt.Errorf("a %s alert needs %d checkpoints and %d entries", a.Type, nc, ne)}
-		}
+		v.left = append(v.left, "that the log, or a witness, device or user, presented these bytes as the log's checkpoint")
 		return nil
 	}
+	for i, signed := range ev.Checkpoints {
+		cp, err := v.au.verifyLogSigned(signed)
+		if err != nil {
+			return v.fail("checkpoint %d: %w", i, err)
+		}
+		if i > 0 && cp.Origin != v.cps[0].origin {
+			return v.fail("checkpoint %d is of the log %q, checkpoint 0 of %q", i, cp.Origin, v.cps[0].origin)
+		}
+		v.cps = append(v.cps, &cpInfo{size: cp.Size, root: cp.Hash, origin: cp.Origin, signed: signed})
+	}
+	var unproven []string
+	for _, e := range ev.Entries {
+		if len(v.cps) == 0 {
+			return v.fail("entries without a checkpoint")
+		}
+		if e.Proof == nil && e.Index < v.cps[0].size {
+			// The log's tiles gave no valid proof (a bad_tile alert of
+			// its own): the entry stands unproven.
+			unproven = append(unproven, fmt.Sprint(e.Index))
+			continue
+		}
+		if err := proof.VerifyInclusion(hasher, e.Index, v.cps[0].size, hasher.HashLeaf(e.Data), e.Proof, v.cps[0].root); err != nil {
+			return v.fail("entry %d is not proven included: %w", e.Index, err)
+		}
+	}
+	if len(unproven) > 0 {
+		v.left = append(v.left, fmt.Sprintf("that entries %s are in the log (no inclusion proof: the log's tiles gave none that verifies)", strings.Join(unproven, ", ")))
+	}
+	return v.byType()
+}
+
+func (v *evidence) byType() error {
+	a, ev, cps := v.a, v.a.Evidence, v.cps
 	switch a.Type {
 	case TypeFork:
-		if err := need(2, 0); err != nil {
-			return "", err
+		if err := v.need(2, 0); err != nil {
+			return err
 		}
 		x, y := cps[0], cps[1]
 		if x.size == y.size {
 			if bytes.Equal(x.root, y.root) {
-				return "", &EvidenceError{Err: errors.New("the two checkpoints have the same root")}
+				return v.fail("the two checkpoints have the same root")
 			}
-			return "", nil
+			return nil
 		}
 		small, large := x, y
 		if small.size > large.size {
 			small, large = large, small
 		}
-		if proof.VerifyConsistency(hasher, small.size, large.size, ev.Proof, small.root, large.root) == nil {
-			return "", &EvidenceError{Err: errors.New("the consistency proof joins the two checkpoints")}
+		if small.size == 0 {
+			if bytes.Equal(small.root, hasher.EmptyRoot()) {
+				return v.fail("the smaller checkpoint is of the empty tree")
+			}
+			return nil
 		}
-		return "that no other consistency proof joins the two checkpoints (the one the log's tiles gave does not)", nil
+		prefix, err := prefixRoot(small.size, large.size, ev.Proof, large.root)
+		if err != nil {
+			return v.fail("the proof does not rebuild the larger checkpoint's root: %w", err)
+		}
+		if bytes.Equal(prefix, small.root) {
+			return v.fail("the proof joins the two checkpoints")
+		}
+		return nil
 	case TypeRollback:
-		if err := need(2, 0); err != nil {
-			return "", err
+		if err := v.need(2, 0); err != nil {
+			return err
 		}
 		if cps[0].size >= cps[1].size {
-			return "", &EvidenceError{Err: errors.New("the first checkpoint is not smaller than the second")}
+			return v.fail("the first checkpoint is not smaller than the second")
 		}
-		return "", nil
+		v.left = append(v.left, "that the log served the smaller checkpoint after the larger one was shown (checkpoints carry no time of their own)")
+		return nil
 	case TypeUnparseable:
-		if err := need(1, 1); err != nil {
-			return "", err
+		if err := v.need(1, 1); err != nil {
+			return err
+		}
+		if ref, _ := provenance.ParseReference(ev.Entries[0].Data); ref != nil {
+			return v.fail("the entry is a reference to an entry stored by digest, which is judged by what it refers to")
 		}
 		if _, err := provenance.ParseEntry(ev.Entries[0].Data); err == nil {
-			return "", &EvidenceError{Err: errors.New("the entry parses")}
+			return v.fail("the entry parses")
 		}
-		return "", nil
+		return nil
 	case TypeEquivocation, TypeSecurityRegressed:
-		if err := need(1, 2); err != nil {
-			return "", err
+		if err := v.need(1, 2); err != nil {
+			return err
 		}
 		x, err := parseRelease(ev.Entries[0].Data)
 		if err != nil {
-			return "", err
+			return err
 		}
 		y, err := parseRelease(ev.Entries[1].Data)
 		if err != nil {
-			return "", err
+			return err
 		}
 		shared := slices.ContainsFunc(x.Models, func(m string) bool { return slices.Contains(y.Models, m) })
 		switch {
 		case !shared:
-			return "", &EvidenceError{Err: errors.New("the two releases share no model")}
+			return v.fail("the two releases share no model")
 		case a.Type == TypeEquivocation && (x.Version != y.Version || x.Image == y.Image):
-			return "", &EvidenceError{Err: errors.New("the two releases are not two images of one version")}
+			return v.fail("the two releases are not two images of one version")
 		case a.Type == TypeSecurityRegressed && (x.Channel != y.Channel || ev.Entries[0].Index > ev.Entries[1].Index || x.SecurityVersion <= y.SecurityVersion):
-			return "", &EvidenceError{Err: errors.New("the later release is not below the earlier one's security version on the same channel")}
+			return v.fail("the later release is not below the earlier one's security version on the same channel")
 		}
-		return "", nil
+		v.left = append(v.left, "that both releases pass the policy (fwctl policy check)")
+		return nil
 	case TypeNewModel:
-		if err := need(1, 2); err != nil {
-			return "", err
+		if err := v.need(1, 2); err != nil {
+			return err
 		}
-		return "that the key signed both, and never for the second's model before (the policy knows the key)", nil
+		v.left = append(v.left, "that the key signed both, and never for the second's model before (the policy knows the key)")
+		return nil
 	case TypeReleaseSignature, TypeProvenance, TypeRevokedKey, TypeReproducibility, TypeKeyWindow:
-		if err := need(1, 1); err != nil {
-			return "", err
+		if err := v.need(1, 1); err != nil {
+			return err
 		}
-		return "the policy's judgement: check the entries with fwctl policy check", nil
+		v.left = append(v.left, "the policy's judgement: check the entries with fwctl policy check")
+		return nil
 	case TypeTreeMismatch, TypeBadBundle, TypeBadTile:
-		return "what the log served, which is not in the evidence", nil
-	case TypeStale:
-		return "the time the alert was raised at", nil
-	case TypeStall:
-		if err := need(1, 0); err != nil {
-			return "", err
+		if err := v.need(1, 0); err != nil {
+			return err
 		}
-		return "the times the auditor read the checkpoint, which are not in the evidence", nil
+		v.left = append(v.left, "what the log served, which is not in the evidence")
+		return nil
+	case TypeStale:
+		if err := v.need(1, 0); err != nil {
+			return err
+		}
+		v.left = append(v.left, "the time the alert was raised at")
+		return nil
+	case TypeStall:
+		if err := v.need(1, 0); err != nil {
+			return err
+		}
+		v.left = append(v.left, "the times the auditor read the checkpoint, which are not in the evidence")
+		return nil
 	case TypeCanary:
-		return verifyCanary(a, ev, cps)
+		return v.canary()
 	case TypeRevocationCommitment:
-		return "that the entries are every revocation the log holds below the checkpoint's size (the tree has them all)", nil
+		if err := v.need(1, 0); err != nil {
+			return err
+		}
+		var hashes [][]byte
+		for _, e := range ev.Entries {
+			hashes = append(hashes, hasher.HashLeaf(e.Data))
+		}
+		got, err := revocation.Commit(hashes)
+		if err != nil {
+			return v.fail("the entries: %w", err)
+		}
+		text, _, _ := bytes.Cut(cps[0].signed, []byte("\n\n"))
+		if c, err := revocation.FromCheckpoint(append(text, '\n')); err == nil && got.Equal(c) {
+			return v.fail("the checkpoint commits to the revocations in the evidence")
+		}
+		v.left = append(v.left, "that the entries are every revocation the log holds below the checkpoint's size (the tree has them all)")
+		return nil
 	}
-	return "", &EvidenceError{Err: fmt.Errorf("unknown alert type %q", a.Type)}
+	return v.fail("unknown alert type %q", a.Type)
 }
 
 type cpInfo struct {
 	size   uint64
 	root   []byte
 	origin string
+	signed []byte
 }
 
-// verifyCanary checks a canary alert's evidence: the probe, and the
-// checkpoint that should hold it and does not (it is too small, or holds
-// another entry at the index the log acknowledged).
-func verifyCanary(a *Alert, ev Evidence, cps []*cpInfo) (string, error) {
+// canary checks a canary alert's evidence: the probe, and the checkpoint
+// that should hold it and does not (it is too small, or holds another
+// entry at the index the log acknowledged).
+func (v *evidence) canary() error {
+	a, ev, cps := v.a, v.a.Evidence, v.cps
 	e, err := provenance.ParseEntry(ev.Probe)
 	if err != nil || e.Kind != provenance.KindProbe {
-		return "", &EvidenceError{Err: fmt.Errorf("the evidence holds no probe: %v", err)}
+		return v.fail("the evidence holds no probe: %v", err)
 	}
+	v.left = append(v.left, "that the probe is the auditor's (signed by its probe key)")
 	if len(cps) == 0 {
-		return "the log's refusals, which are not in the evidence", nil
+		v.left = append(v.left, "the log's refusals, which are not in the evidence")
+		return nil
 	}
-	const unsigned = "that the log acknowledged the probe at this index (its answer is not signed)"
+	v.left = append(v.left, "that the log acknowledged the probe at this index (its answer is not signed)")
 	cp := cps[0]
 	switch {
 	case a.Index == nil:
-		return "", &EvidenceError{Err: errors.New("a canary alert names the index the log acknowledged")}
+		return v.fail("a canary alert names the index the log acknowledged")
 	case e.Probe.Origin != cp.origin:
-		return "", &EvidenceError{Err: fmt.Errorf("the probe is for the log %q, the checkpoint is of %q", e.Probe.Origin, cp.origin)}
+		return v.fail("the probe is for the log %q, the checkpoint is of %q", e.Probe.Origin, cp.origin)
 	case *a.Index >= cp.size:
-		return unsigned + ", and that the checkpoint was the log's latest more than the maximum merge delay after the probe", nil
+		v.left = append(v.left, "that the checkpoint was the log's latest more than the maximum merge delay after the probe")
+		return nil
 	}
 	for _, x := range ev.Entries {
 		if x.Index == *a.Index {
 			if bytes.Equal(x.Data, ev.Probe) {
-				return "", &EvidenceError{Err: fmt.Errorf("the checkpoint holds the probe at index %d", x.Index)}
+				return v.fail("the checkpoint holds the probe at index %d", x.Index)
 			}
-			return unsigned, nil
+			return nil
 		}
 	}
-	return "", &EvidenceError{Err: fmt.Errorf("the checkpoint covers index %d, and the evidence does not hold the entry there", *a.Index)}
+	return v.fail("the checkpoint covers index %d, and the evidence does not hold the entry there", *a.Index)
 }
 
 func parseRelease(data []byte) (*provenance.Release, error) {
@@ -195,3 +287,4 @@ func parseRelease(data []byte) (*provenance.Release, error) {
 	}
 	return e.Release, nil
 }
+

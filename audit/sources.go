@@ -138,10 +138,9 @@ func (a *Auditor) setStateInt(ctx context.Context, k string, n int64) error {
 const maxDeferred = 1024
 
 // deferCheckpoint keeps a checkpoint signed by the log, of a tree larger
-// than the auditor verified, that it could not catch up to (why): the
-// log does not serve that tree yet. Each step judges it again (recheck).
-func (a *Auditor) deferCheckpoint(ctx context.Context, signed []byte, size uint64, why error) error {
-	a.log.Warn("a checkpoint signed by the log, of a tree it does not serve yet: judged again at each poll", "size", size, "err", why)
+// than the auditor verified. Each step judges it again (recheck).
+func (a *Auditor) deferCheckpoint(ctx context.Context, signed []byte, size uint64) error {
+	a.log.Debug("a checkpoint signed by the log, of a larger tree than verified: judged again at each poll", "size", size)
 	_, err := a.store.db.W.ExecContext(ctx, `INSERT INTO deferred (digest, note, size, seen)
 		SELECT ?, ?, ?, ? WHERE (SELECT count(*) FROM deferred) < ? ON CONFLICT DO NOTHING`,
 		digestKey(signed), signed, size, a.cfg.Now().UnixNano(), maxDeferred)
