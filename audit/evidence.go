@@ -287,4 +287,3 @@ func parseRelease(data []byte) (*provenance.Release, error) {
 	}
 	return e.Release, nil
 }
-
