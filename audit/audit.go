@@ -248,8 +248,16 @@ type Result struct {
 // With a probe key, it raises a canary alert for each probe (see Probe)
 // the checkpoint should hold and does not.
 func (a *Auditor) Step(ctx context.Context) (res *Result, err error) {
-	defer func() { a.metrics.count(res, err) }()
 	fetchedAt := a.cfg.Now()
+	defer func() {
+		if res == nil {
+			res = &Result{}
+		}
+		if ferr := a.unreadable(ctx, fetchedAt, err, res); ferr != nil && err == nil {
+			err = ferr
+		}
+		a.metrics.count(res, err)
+	}()
 	signed, err := a.get(ctx, "/checkpoint", maxCheckpoint)
 	if err != nil {
 		return nil, fmt.Errorf("couldn't fetch the checkpoint: %w", err)

@@ -90,8 +90,12 @@ func (a *Auditor) probe(ctx context.Context, signed []byte, now time.Time, res *
 		return fmt.Errorf("couldn't make a probe: %w", err)
 	}
 	ack, err := a.submit.Add(ctx, env)
-	if want := hex.EncodeToString(hasher.HashLeaf(env)); err == nil && ack.LeafHash != want {
+	switch want := hex.EncodeToString(hasher.HashLeaf(env)); {
+	case err != nil:
+	case ack.LeafHash != want:
 		err = fmt.Errorf("the log acknowledged the probe with leaf hash %q, not its own %s", ack.LeafHash, want)
+	case ack.Index >= 1<<63:
+		err = fmt.Errorf("the log acknowledged the probe at index %d, beyond any tree", ack.Index)
 	}
 	if err != nil {
 		a.metrics.probes.WithLabelValues("refused").Inc()
@@ -304,6 +308,70 @@ func (a *Auditor) checkStall(ctx context.Context, p *progress, now time.Time, re
 	}
 	if err := t.Commit(); err != nil {
 		return err
+	}
+	res.Alerts = append(res.Alerts, t.raised...)
+	return nil
+}
+
+// unreadable raises a stall alert when the log could not be read (Step
+// failed with err) for longer than MaxStall (or, with a probe key,
+// MaxMergeDelay): a log that stops answering, or withholds what it
+// published, is not let off for failing.
+func (a *Auditor) unreadable(ctx context.Context, now time.Time, err error, res *Result) error {
+	limit := a.cfg.MaxStall
+	if limit == 0 && a.cfg.Probe != nil {
+		limit = a.cfg.MaxMergeDelay
+	}
+	if limit == 0 || errors.Is(err, context.Canceled) {
+		return nil
+	}
+	ctx = context.WithoutCancel(ctx)
+	if err == nil {
+		_, derr := a.store.db.W.ExecContext(ctx, "DELETE FROM state WHERE k = 'failing'")
+		return derr
+	}
+	t, terr := a.store.begin(ctx)
+	if terr != nil {
+		return terr
+	}
+	defer t.Rollback()
+	f := probeFailing{Since: now.UnixNano()}
+	var data []byte
+	switch qerr := t.queryRow("SELECT v FROM state WHERE k = 'failing'").Scan(&data); {
+	case errors.Is(qerr, sql.ErrNoRows):
+	case qerr != nil:
+		return qerr
+	default:
+		if jerr := json.Unmarshal(data, &f); jerr != nil {
+			return fmt.Errorf("the audit database's failing state: %w", jerr)
+		}
+	}
+	f.Err = err.Error()
+	if data, terr = json.Marshal(f); terr != nil {
+		return terr
+	}
+	if _, terr := t.exec("INSERT INTO state (k, v) VALUES ('failing', ?) ON CONFLICT (k) DO UPDATE SET v = excluded.v", data); terr != nil {
+		return terr
+	}
+	if since := time.Unix(0, f.Since); now.Sub(since) > limit {
+		p, perr := a.store.progress(ctx)
+		if perr != nil {
+			return perr
+		}
+		var ev Evidence
+		if len(p.Checkpoint) > 0 {
+			ev.Checkpoints = [][]byte{p.Checkpoint}
+		}
+		if terr := t.raise(&Alert{
+			Key: fmt.Sprintf("%s/unreadable/%d", TypeStall, f.Since), Type: TypeStall, Severity: Warning, Time: now.UTC(),
+			Message: fmt.Sprintf("the log could not be audited since %s, longer than %s: %v", since.UTC().Format(time.RFC3339), limit, err),
+			Evidence: ev,
+		}); terr != nil {
+			return terr
+		}
+	}
+	if terr := t.Commit(); terr != nil {
+		return terr
 	}
 	res.Alerts = append(res.Alerts, t.raised...)
 	return nil

@@ -60,7 +60,10 @@ func (a *Auditor) Reported(ctx context.Context) (res *Result, err error) {
 	if err != nil {
 		return res, err
 	}
-	for {
+	for pages := 0; ; pages++ {
+		if pages == maxReportPages {
+			return res, nil // the rest at the next poll
+		}
 		q := url.Values{}
 		if after >= 0 {
 			q.Set("after", strconv.FormatInt(after, 10))
@@ -78,6 +81,9 @@ func (a *Auditor) Reported(ctx context.Context) (res *Result, err error) {
 			return res, fmt.Errorf("the log's reports: %w", err)
 		}
 		for _, rp := range page.Reports {
+			if int64(rp.ID) <= after {
+				return res, fmt.Errorf("the log's reports go back: report %d after %d", rp.ID, after)
+			}
 			if rp.Checkpoint != "" {
 				r, err := a.Check(ctx, []byte(rp.Checkpoint))
 				if r != nil {
@@ -95,7 +101,11 @@ func (a *Auditor) Reported(ctx context.Context) (res *Result, err error) {
 		if page.Next == nil {
 			return res, nil
 		}
-		after = int64(*page.Next)
+		// The next page starts after the last report of this one: a log
+		// that skips ahead would hide the reports in between.
+		if int64(*page.Next) != after || len(page.Reports) == 0 {
+			return res, fmt.Errorf("the log's reports: the next page is after %d, and this page ended at %d", *page.Next, after)
+		}
 	}
 }
 
@@ -132,6 +142,9 @@ func (a *Auditor) setStateInt(ctx context.Context, k string, n int64) error {
 	_, err := a.store.db.W.ExecContext(ctx, "INSERT INTO state (k, v) VALUES (?, ?) ON CONFLICT (k) DO UPDATE SET v = excluded.v", k, []byte(strconv.FormatInt(n, 10)))
 	return err
 }
+
+// maxReportPages bounds the pages of device reports read in one poll.
+const maxReportPages = 100
 
 // maxDeferred bounds the checkpoints kept to judge again: each is signed
 // by the log's key.

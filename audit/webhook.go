@@ -13,12 +13,14 @@ import (
 // Deliver posts the alerts not yet delivered to the webhook URL, oldest
 // first, each as one JSON object (the alert) with the header
 // Fwledger-Alert-Key (the alert's key, for the receiver to drop a
-// repeat). An alert counts as delivered on a 2xx answer, and is never
-// posted again after that; on any other outcome Deliver stops, and the
-// next call starts again from that alert. It returns how many it
-// delivered.
+// repeat). An alert counts as delivered on a 2xx answer (a redirect is
+// not one), and is never posted again after that; on any other outcome
+// Deliver stops, and the next call starts again from that alert. Only a
+// crash between the webhook's answer and the record of it posts an alert
+// twice, with the same key. It posts at most maxDeliver alerts a call,
+// and returns how many it delivered.
 func (a *Auditor) Deliver(ctx context.Context, webhook string) (int, error) {
-	rows, err := a.store.db.W.QueryContext(ctx, "SELECT id, alert FROM alerts WHERE id > COALESCE((SELECT CAST(v AS INTEGER) FROM state WHERE k = 'delivered'), 0) ORDER BY id")
+	rows, err := a.store.db.W.QueryContext(ctx, "SELECT id, alert FROM alerts WHERE id > COALESCE((SELECT CAST(v AS INTEGER) FROM state WHERE k = 'delivered'), 0) ORDER BY id LIMIT ?", maxDeliver)
 	if err != nil {
 		return 0, err
 	}
@@ -39,6 +41,8 @@ func (a *Auditor) Deliver(ctx context.Context, webhook string) (int, error) {
 	if err := rows.Err(); err != nil {
 		return 0, err
 	}
+	hc := *a.cfg.HTTP
+	hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	n := 0
 	for _, p := range todo {
 		var al Alert
@@ -56,7 +60,7 @@ func (a *Auditor) Deliver(ctx context.Context, webhook string) (int, error) {
 		}
 		req.Header.Set("Content-Type", "application/json")
 		req.Header.Set("Fwledger-Alert-Key", al.Key)
-		resp, err := a.cfg.HTTP.Do(req)
+		resp, err := hc.Do(req)
 		if err != nil {
 			return n, fmt.Errorf("the webhook: %w", err)
 		}
@@ -73,6 +77,9 @@ func (a *Auditor) Deliver(ctx context.Context, webhook string) (int, error) {
 	return n, nil
 }
 
+// maxDeliver bounds the alerts one Deliver reads and posts.
+const maxDeliver = 1000
+
 // DeliverRetrying is Deliver, retried with exponential backoff (from
 // min to max) until everything is delivered or ctx ends.
 func (a *Auditor) DeliverRetrying(ctx context.Context, webhook string, min, max time.Duration) (int, error) {
@@ -80,6 +87,9 @@ func (a *Auditor) DeliverRetrying(ctx context.Context, webhook string, min, max 
 	for {
 		n, err := a.Deliver(ctx, webhook)
 		total += n
+		if err == nil && n == maxDeliver {
+			continue
+		}
 		if err == nil {
 			return total, nil
 		}

@@ -207,7 +207,7 @@ func auditCmd(ctx context.Context, e *env, args []string) error {
 		if err != nil && (*once || errors.Is(err, context.Canceled)) {
 			return err
 		}
-		if err == nil && cfg.Probe != nil {
+		if cfg.Probe != nil {
 			if err := auditProbe(ctx, e, a, *once, *interval, emit); err != nil {
 				return err
 			}
