@@ -62,10 +62,13 @@ func classify(err error) class {
 		deltaE  *DeltaError
 		decided *classifiedError
 		prErr   *ProbeError
+		prRate  *ProbeRateError
 	)
 	switch {
 	case errors.As(err, &decided):
 		return decided.c
+	case errors.As(err, &prRate):
+		return class{http.StatusTooManyRequests, "rate"}
 	case errors.As(err, &mErr):
 		return class{http.StatusMethodNotAllowed, "error"}
 	case errors.As(err, &stErr2):

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net/http"
 	"os"
 	"strconv"
@@ -110,8 +111,12 @@ func (h *handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 		h.logger.ErrorContext(r.Context(), "request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 		msg = "internal error"
 	}
-	if code == http.StatusServiceUnavailable {
+	var prRate *ProbeRateError
+	switch {
+	case code == http.StatusServiceUnavailable:
 		w.Header().Set("Retry-After", "1")
+	case errors.As(err, &prRate):
+		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(prRate.RetryAfter.Seconds()))))
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")

@@ -123,6 +123,8 @@ type Ledger struct {
 	freezeMu sync.RWMutex
 	// reports is nil when the log takes no device reports.
 	reports *deviceReports
+	// probes limits each probe key's probes.
+	probes *rateLimiter
 }
 
 // New returns the ledger over lg, a log not yet running: it first brings
@@ -145,6 +147,7 @@ func New(ctx context.Context, lg *log.Log, cfg Config) (*Ledger, error) {
 		})
 	}
 	l.deltaSem = make(chan struct{}, 1)
+	l.probes = newRateLimiter(ProbeRate, ProbeBurst)
 	l.signerCache, _ = lru.New[uint64, []string](4096)
 	l.entryCache, _ = lru.New[uint64, *Statement](4096)
 	if cfg.RevocationThreshold <= 0 {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/fwledger/fwledger/fwtest"
 	"github.com/fwledger/fwledger/keys"
+	"github.com/fwledger/fwledger/ledger"
 	"github.com/fwledger/fwledger/logclient"
 	"github.com/fwledger/fwledger/provenance"
 )
@@ -63,6 +64,7 @@ func TestProbes(t *testing.T) {
 		{"release key", [][]byte{probe(t, origin, now, 3, rel1)}, http.StatusForbidden, "key"},
 		{"other log", [][]byte{probe(t, "example.com/otherlog", now, 4, fwtest.Prober)}, http.StatusBadRequest, `"example.com/otherlog"`},
 		{"future", [][]byte{probe(t, origin, now.Add(time.Hour), 5, fwtest.Prober)}, http.StatusBadRequest, "in the future"},
+		{"stale", [][]byte{probe(t, origin, now.Add(-2*time.Hour), 8, fwtest.Prober)}, http.StatusBadRequest, "more than 1h0m0s before the log's clock"},
 		{"with a release", [][]byte{rel, probe(t, origin, now, 6, fwtest.Prober)}, http.StatusBadRequest, "on its own"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -82,9 +84,21 @@ func TestProbes(t *testing.T) {
 		})
 	}
 
+	// A probe key sends at most ProbeBurst probes at once (two were
+	// taken above: the probe, and again): then 429 with Retry-After.
+	for i := range ledger.ProbeBurst - 2 {
+		if _, err := lc.Add(ctx, probe(t, origin, now, 100+i, fwtest.Prober)); err != nil {
+			t.Fatalf("probe %d of the burst: %v", i, err)
+		}
+	}
+	status, err := addStatus(t, lc, probe(t, origin, now, 200, fwtest.Prober))
+	if status != http.StatusTooManyRequests || !strings.Contains(err.Error(), "faster than one every 10s") {
+		t.Errorf("a probe past the burst: %v (status %d), want 429", err, status)
+	}
+
 	// A log without probe keys takes none.
 	plain, plc := startLogClient(t)
-	status, err := addStatus(t, plc, probe(t, origin, now, 7, fwtest.Prober))
+	status, err = addStatus(t, plc, probe(t, origin, now, 7, fwtest.Prober))
 	if status != http.StatusForbidden || !strings.Contains(err.Error(), "accepts no probes") {
 		t.Errorf("a probe to a log without probe keys: %v (status %d), want 403 saying it accepts no probes", err, status)
 	}

@@ -82,7 +82,7 @@ type deviceReports struct {
 	store   *reportsqlite.Store
 	// logKey verifies the checkpoints reports carry.
 	logKey  note.Verifier
-	limiter rateLimiter
+	limiter *rateLimiter
 	metrics *reportMetrics
 }
 
@@ -99,7 +99,7 @@ func newDeviceReports(cfg Config, lg *log.Log) (*deviceReports, error) {
 	}
 	d := &deviceReports{store: cfg.Reports, logKey: v, metrics: newReportMetrics(cfg.Registerer)}
 	d.devices.Store(cfg.Devices)
-	d.limiter.buckets = map[string]*bucket{}
+	d.limiter = newRateLimiter(ReportRate, ReportBurst)
 	return d, nil
 }
 
@@ -243,6 +243,9 @@ func (l *Ledger) Reports(ctx context.Context, q reportsqlite.Query) ([]reportsql
 
 // rateLimiter holds a token bucket per device.
 type rateLimiter struct {
+	// rate is the tokens a second, burst the most a bucket holds.
+	rate    float64
+	burst   float64
 	mu      sync.Mutex
 	buckets map[string]*bucket
 	// pruneAt is the number of buckets at which full ones are dropped.
@@ -252,6 +255,10 @@ type rateLimiter struct {
 type bucket struct {
 	tokens float64
 	at     time.Time
+}
+
+func newRateLimiter(rate, burst float64) *rateLimiter {
+	return &rateLimiter{rate: rate, burst: burst, buckets: map[string]*bucket{}}
 }
 
 // take takes a token of device's bucket at now, and returns zero, or how
@@ -264,23 +271,23 @@ func (rl *rateLimiter) take(device string, now time.Time) time.Duration {
 		if len(rl.buckets) >= rl.pruneAt {
 			rl.prune(now)
 		}
-		b = &bucket{tokens: ReportBurst, at: now}
+		b = &bucket{tokens: rl.burst, at: now}
 		rl.buckets[device] = b
 	}
-	b.tokens = min(ReportBurst, b.tokens+now.Sub(b.at).Seconds()*ReportRate)
+	b.tokens = min(rl.burst, b.tokens+now.Sub(b.at).Seconds()*rl.rate)
 	b.at = now
 	if b.tokens >= 1 {
 		b.tokens--
 		return 0
 	}
-	return time.Duration(math.Ceil((1 - b.tokens) / ReportRate * float64(time.Second)))
+	return time.Duration(math.Ceil((1 - b.tokens) / rl.rate * float64(time.Second)))
 }
 
 // prune drops the buckets that are full again (a new one starts full), so
 // that the limiter holds about the devices that reported lately.
 func (rl *rateLimiter) prune(now time.Time) {
 	for id, b := range rl.buckets {
-		if b.tokens+now.Sub(b.at).Seconds()*ReportRate >= ReportBurst {
+		if b.tokens+now.Sub(b.at).Seconds()*rl.rate >= rl.burst {
 			delete(rl.buckets, id)
 		}
 	}

@@ -52,16 +52,56 @@ func (e *SizeError) Error() string {
 	return fmt.Sprintf("the Sigstore bundle is %d bytes, more than a log entry holds (%d), and this log stores no large entries", e.Size, e.Max)
 }
 
+// Probes: each probe key's, ProbeBurst at once, then one every ten
+// seconds; none made more than MaxProbeAge before the log's clock.
+const (
+	ProbeRate   = 0.1
+	ProbeBurst  = 5
+	MaxProbeAge = time.Hour
+)
+
+// admitProbe checks a probe: for this log, signed by a probe key that has
+// not sent probes faster than ProbeRate, and fresh.
+func (l *Ledger) admitProbe(ctx context.Context, a *admitted, now time.Time) error {
+	p := a.e.Probe
+	switch {
+	case p.Origin != l.log.Origin():
+		return &ProbeError{Msg: fmt.Sprintf("the probe is for the log %q, and this log is %q", p.Origin, l.log.Origin())}
+	case p.Created.Before(now.Add(-MaxProbeAge)):
+		return &ProbeError{Msg: fmt.Sprintf("the probe was made at %s, more than %s before the log's clock (%s): a probe is sent when it is made",
+			p.Created.UTC().Format(time.RFC3339), MaxProbeAge, now.UTC().Format(time.RFC3339))}
+	}
+	signers, err := l.verifyEntry(ctx, a.e, math.MaxUint64)
+	if err != nil {
+		return err
+	}
+	if wait := l.probes.take(signers[0], now); wait > 0 {
+		return &ProbeRateError{Key: signers[0], RetryAfter: wait}
+	}
+	a.signers = signers
+	return nil
+}
+
+// A ProbeRateError reports a probe key that sent probes faster than
+// ProbeRate allows.
+type ProbeRateError struct {
+	Key        string
+	RetryAfter time.Duration
+}
+
+func (e *ProbeRateError) Error() string {
+	return fmt.Sprintf("probe key %s sends probes faster than one every %s (a burst of %d); retry in %s",
+		e.Key, time.Duration(float64(time.Second)/ProbeRate), ProbeBurst, e.RetryAfter.Round(time.Millisecond))
+}
+
 // ErrNoProbeKeys is returned for a probe submitted to a log that takes
 // none.
 var ErrNoProbeKeys = errors.New("this log accepts no probes: it has no probe keys (fwlog --probe-keys)")
 
-// A ProbeError reports a probe for another log.
-type ProbeError struct{ Origin, Want string }
+// A ProbeError reports a probe for another log, or a stale one.
+type ProbeError struct{ Msg string }
 
-func (e *ProbeError) Error() string {
-	return fmt.Sprintf("the probe is for the log %q, and this log is %q", e.Origin, e.Want)
-}
+func (e *ProbeError) Error() string { return e.Msg }
 
 // An EntryError reports which entry of a submission was refused.
 type EntryError struct {
@@ -338,8 +378,8 @@ func (l *Ledger) admit(ctx context.Context, a *admitted, now time.Time) error {
 		a.signers, err = l.checkRevocationEntry(ctx, a)
 		return err
 	}
-	if e.Kind == provenance.KindProbe && e.Probe.Origin != l.log.Origin() {
-		return &ProbeError{Origin: e.Probe.Origin, Want: l.log.Origin()}
+	if e.Kind == provenance.KindProbe {
+		return l.admitProbe(ctx, a, now)
 	}
 	a.signers, err = l.verifyEntry(ctx, e, math.MaxUint64)
 	return err
