@@ -364,7 +364,7 @@ func (a *Auditor) unreadable(ctx context.Context, now time.Time, err error, res 
 		}
 		if terr := t.raise(&Alert{
 			Key: fmt.Sprintf("%s/unreadable/%d", TypeStall, f.Since), Type: TypeStall, Severity: Warning, Time: now.UTC(),
-			Message: fmt.Sprintf("the log could not be audited since %s, longer than %s: %v", since.UTC().Format(time.RFC3339), limit, err),
+			Message:  fmt.Sprintf("the log could not be audited since %s, longer than %s: %v", since.UTC().Format(time.RFC3339), limit, err),
 			Evidence: ev,
 		}); terr != nil {
 			return terr
