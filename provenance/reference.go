@@ -82,7 +82,8 @@ func (e *ContentError) Error() string {
 func (e *ContentError) Unwrap() error { return e.Err }
 
 // Resolve returns the entry a leaf stands for: the leaf itself, or, for a
-// reference, content after checking that it is the referenced bytes.
+// reference, content after checking that it is the referenced bytes, and a
+// Sigstore bundle.
 func Resolve(leaf, content []byte) ([]byte, error) {
 	ref, err := ParseReference(leaf)
 	if err != nil || ref == nil {
@@ -93,6 +94,12 @@ func Resolve(leaf, content []byte) ([]byte, error) {
 	}
 	if got := ReferenceTo(content); got != *ref {
 		return nil, &ContentError{Ref: *ref, Err: fmt.Errorf("got %d bytes with digest %s, want %d bytes", got.Size, got.Digest, ref.Size)}
+	}
+	// Only a Sigstore bundle too large for a tile entry is stored by
+	// digest: a release, or anything else, behind a reference would
+	// escape whoever reads the log's tiles alone.
+	if !IsSigstoreBundle(content) {
+		return nil, &ContentError{Ref: *ref, Err: errors.New("the content is not a Sigstore bundle, the only entry stored by digest")}
 	}
 	return content, nil
 }
