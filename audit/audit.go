@@ -31,6 +31,7 @@ import (
 	"github.com/fwledger/fwledger/keys"
 	"github.com/fwledger/fwledger/logclient"
 	"github.com/fwledger/fwledger/provenance"
+	"github.com/fwledger/fwledger/provenance/keyless"
 	"github.com/fwledger/fwledger/revocation"
 	"github.com/fwledger/fwledger/tiles"
 	"github.com/fwledger/fwledger/tlogpolicy"
@@ -51,6 +52,9 @@ type Config struct {
 	// witness policy they must meet. One of them is required.
 	Log       note.Verifier
 	Witnesses *tlogpolicy.Policy
+	// Keyless verifies keyless (Sigstore bundle) provenance (default: one
+	// from the Policy's trusted root, if it has one).
+	Keyless provenance.KeylessVerifier
 	// Policy judges releases and their provenance. RevocationKeys (and
 	// RevocationThreshold) sign the revocations that apply, or the
 	// policy's revocation section names them.
@@ -127,6 +131,13 @@ func New(ctx context.Context, cfg Config) (*Auditor, error) {
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if cfg.Keyless == nil && cfg.Policy.TrustedRoot != nil {
+		kv, err := keyless.NewVerifier(cfg.Policy.TrustedRoot)
+		if err != nil {
+			return nil, fmt.Errorf("audit: the policy's trusted root: %w", err)
+		}
+		cfg.Keyless = kv
 	}
 	if cfg.MaxMergeDelay <= 0 {
 		cfg.MaxMergeDelay = 5 * time.Minute
@@ -636,8 +647,19 @@ func ReadAlerts(ctx context.Context, dir string) ([]*Alert, error) {
 func (a *Auditor) checkCommitment(ctx context.Context, signed []byte, cp *flog.Checkpoint, res *Result) error {
 	size := cp.Size
 	c, err := revocation.FromCheckpoint(signed)
-	if errors.Is(err, revocation.ErrNoCommitment) {
+	seen, serr := a.stateInt(ctx, "commitment_seen")
+	if serr != nil {
+		return serr
+	}
+	switch {
+	case errors.Is(err, revocation.ErrNoCommitment) && seen < 0:
 		return nil // not an fwledger log, or one from before revocations
+	case errors.Is(err, revocation.ErrNoCommitment):
+		err = fmt.Errorf("it carries none, and the log's checkpoint of size %d did", seen)
+	case err == nil && seen < 0:
+		if serr := a.setStateInt(ctx, "commitment_seen", int64(size)); serr != nil {
+			return serr
+		}
 	}
 	var hashes [][]byte
 	var entries []EvidenceEntry

@@ -330,6 +330,10 @@ func (a *Auditor) unreadable(ctx context.Context, now time.Time, err error, res 
 		_, derr := a.store.db.W.ExecContext(ctx, "DELETE FROM state WHERE k = 'failing'")
 		return derr
 	}
+	p, perr := a.store.progress(ctx)
+	if perr != nil {
+		return perr
+	}
 	t, terr := a.store.begin(ctx)
 	if terr != nil {
 		return terr
@@ -354,10 +358,6 @@ func (a *Auditor) unreadable(ctx context.Context, now time.Time, err error, res 
 		return terr
 	}
 	if since := time.Unix(0, f.Since); now.Sub(since) > limit {
-		p, perr := a.store.progress(ctx)
-		if perr != nil {
-			return perr
-		}
 		var ev Evidence
 		if len(p.Checkpoint) > 0 {
 			ev.Checkpoints = [][]byte{p.Checkpoint}

@@ -178,7 +178,7 @@ func (r *rules) release(ctx context.Context, idx uint64, e *provenance.Entry, ev
 	// time, without the rebuilds, which come later): reproducibility is
 	// judged when it is due (Config.ReproducibleWithin).
 	res := r.a.cfg.Policy.Evaluate(ctx, e, entries, provenance.EvalOptions{
-		IndexOf: indexOf, Revoked: r.revs.Revoked(indexOf), AtSubmission: true, Now: rel.Created,
+		IndexOf: indexOf, Revoked: r.revs.Revoked(indexOf), AtSubmission: true, Now: rel.Created, Keyless: r.a.cfg.Keyless,
 	})
 	if err := r.keyWindows(ctx, idx, e, ev); err != nil {
 		return err
@@ -443,7 +443,7 @@ func (r *rules) judgeRebuilds(ctx context.Context, idx uint64) error {
 		return err
 	}
 	indexOf := func(d digest.Digest) (uint64, bool) { i, ok := index[d]; return i, ok }
-	res := r.a.cfg.Policy.Evaluate(ctx, e, entries, provenance.EvalOptions{IndexOf: indexOf, Revoked: r.revs.Revoked(indexOf), Now: e.Release.Created})
+	res := r.a.cfg.Policy.Evaluate(ctx, e, entries, provenance.EvalOptions{IndexOf: indexOf, Revoked: r.revs.Revoked(indexOf), Now: e.Release.Created, Keyless: r.a.cfg.Keyless})
 	if err := res.Err(); err != nil {
 		var pv *provenance.PolicyViolation
 		if errors.As(err, &pv) && pv.Failed().Name == "reproducible" {
