@@ -72,6 +72,9 @@ type EvidenceEntry struct {
 	Index uint64   `json:"index"`
 	Data  []byte   `json:"data"`
 	Proof [][]byte `json:"proof,omitempty"`
+	// Content is, for an entry stored by digest (Data is the reference),
+	// the content the log served for it.
+	Content []byte `json:"content,omitempty"`
 }
 
 func entryAlert(typ, severity string, index uint64, cp []byte, msg string, entries ...EvidenceEntry) *Alert {

@@ -35,6 +35,7 @@ import (
 	"github.com/fwledger/fwledger/revocation"
 	"github.com/fwledger/fwledger/tiles"
 	"github.com/fwledger/fwledger/tlogpolicy"
+	lru "github.com/hashicorp/golang-lru/v2"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/secure-systems-lab/go-securesystemslib/dsse"
 	flog "github.com/transparency-dev/formats/log"
@@ -106,6 +107,8 @@ type Auditor struct {
 	metrics *metrics
 	// submit submits probes.
 	submit *logclient.Client
+	// bundles are entry bundles read again (entryAt), by path.
+	bundles *lru.Cache[string, [][]byte]
 }
 
 // New opens the auditor's state.
@@ -156,7 +159,8 @@ func New(ctx context.Context, cfg Config) (*Auditor, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Auditor{cfg: cfg, store: st, log: cfg.Logger, base: base, metrics: newMetrics(cfg.Registerer), submit: submit}, nil
+	bundles, _ := lru.New[string, [][]byte](4)
+	return &Auditor{cfg: cfg, store: st, log: cfg.Logger, base: base, metrics: newMetrics(cfg.Registerer), submit: submit, bundles: bundles}, nil
 }
 
 // Close closes the auditor's state.

@@ -155,10 +155,22 @@ func (v *evidence) byType() error {
 		if err := v.need(1, 1); err != nil {
 			return err
 		}
-		if ref, _ := provenance.ParseReference(ev.Entries[0].Data); ref != nil {
-			return v.fail("the entry is a reference to an entry stored by digest, which is judged by what it refers to")
+		x := ev.Entries[0]
+		if ref, _ := provenance.ParseReference(x.Data); ref != nil {
+			// An entry stored by digest: what the log served for it.
+			if x.Content == nil {
+				return v.fail("the entry is stored by digest, and the evidence holds no content for it")
+			}
+			content, err := provenance.Resolve(x.Data, x.Content)
+			if err == nil {
+				if _, err := provenance.ParseEntry(content); err == nil {
+					return v.fail("the entry parses")
+				}
+			}
+			v.left = append(v.left, "that the log served this content for the entry stored by digest")
+			return nil
 		}
-		if _, err := provenance.ParseEntry(ev.Entries[0].Data); err == nil {
+		if _, err := provenance.ParseEntry(x.Data); err == nil {
 			return v.fail("the entry parses")
 		}
 		return nil

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
+	"net/http"
 	"testing"
 
 	"github.com/fwledger/fwledger/audit"
@@ -54,6 +55,14 @@ func TestReviewReferenceReleaseUnaudited(t *testing.T) {
 			f := newFakeLog(t)
 			f.add(t, provA, relA, provB, tc.leaf)
 			cp := f.publish(t, 4)
+			// The log serves the release as the reference's content.
+			f.hook = func(w http.ResponseWriter, r *http.Request) bool {
+				if r.URL.Path != "/v1/entries/3" {
+					return false
+				}
+				json.NewEncoder(w).Encode(map[string]any{"index": 3, "data": tc.leaf, "content": relB})
+				return true
+			}
 			a := plainAuditor(t, f.srv.URL, nil)
 			res, err := a.Step(ctx)
 			if err != nil {
@@ -79,6 +88,9 @@ func TestReviewReferenceReleaseUnaudited(t *testing.T) {
 			}
 			if derr == nil && len(res.Alerts) == 0 {
 				t.Errorf("UNAUDITED: a device installs the second image of acme-x1 1.0.0, and the auditor raised no alert")
+			}
+			if !bytes.Equal(tc.leaf, relB) && (derr == nil || len(res.Alerts) != 1 || res.Alerts[0].Type != audit.TypeUnparseable) {
+				t.Errorf("a release behind a reference: device error %v, alerts %v; want it refused, and one unparseable alert", derr, types(res.Alerts))
 			}
 
 			if !bytes.Equal(tc.leaf, relB) {

@@ -1,8 +1,10 @@
 package audit
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
@@ -11,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/fwledger/fwledger/api"
 	"github.com/fwledger/fwledger/digest"
 	"github.com/fwledger/fwledger/provenance"
 	"github.com/fwledger/fwledger/revocation"
@@ -46,9 +49,19 @@ func (r *rules) judge(ctx context.Context, idx uint64, data []byte, p parsed) er
 	ev := EvidenceEntry{Index: idx, Data: data}
 	if p.reference {
 		// An entry stored by digest (a large Sigstore bundle): its content
-		// is not in the tiles, and provenance it holds is judged with the
-		// release that names it.
-		return nil
+		// is not in the tiles. It is read from the log and judged as the
+		// entry, and must be a Sigstore bundle.
+		content, err := r.a.referenced(ctx, idx, data)
+		var ce *provenance.ContentError
+		switch {
+		case errors.As(err, &ce):
+			ev.Content = content
+			return r.tx.raise(entryAlert(TypeUnparseable, Critical, idx, r.cp, fmt.Sprintf("entry %d is a reference to an entry stored by digest, and %v", idx, err), ev))
+		case err != nil:
+			return err
+		}
+		ev.Content, data = content, content
+		p.e, p.err = provenance.ParseEntry(content)
 	}
 	e, err := p.e, p.err
 	if err != nil {
@@ -199,7 +212,8 @@ func (r *rules) release(ctx context.Context, idx uint64, e *provenance.Entry, ev
 			}
 		}
 	}
-	if err := res.Err(); err != nil {
+	err := res.Err()
+	if err != nil {
 		var pv *provenance.PolicyViolation
 		typ := TypeProvenance
 		if errors.As(err, &pv) && pv.Failed().Name == "release signatures" {
@@ -212,6 +226,10 @@ func (r *rules) release(ctx context.Context, idx uint64, e *provenance.Entry, ev
 		if err := r.tx.raise(entryAlert(typ, Critical, idx, r.cp, fmt.Sprintf("release %s %s at %d: %v", rel.Version, rel.Image, idx, err), ev)); err != nil {
 			return err
 		}
+		// A release devices refuse takes no model's version, nor sets a
+		// security version others are held to: an untrusted key cannot
+		// squat them.
+		return nil
 	}
 	for _, model := range rel.Models {
 		if err := r.equivocation(ctx, idx, model, rel, ev); err != nil {
@@ -324,22 +342,57 @@ func (r *rules) securityVersion(ctx context.Context, idx uint64, model string, r
 }
 
 // entryAt reads the entry at index from the log, whose tree has size
-// entries.
+// entries (the few bundles read last are kept: alerts often cite entries
+// of one bundle).
 func (a *Auditor) entryAt(ctx context.Context, index, size uint64) ([]byte, error) {
 	b := index / tiles.Width
 	width := 0
 	if (b+1)*tiles.Width > size {
 		width = int(size - b*tiles.Width)
 	}
-	data, err := a.get(ctx, "/"+tiles.EntriesPath(b, width), maxBundle)
-	if err != nil {
-		return nil, fmt.Errorf("couldn't read entry %d again: %w", index, err)
+	path := "/" + tiles.EntriesPath(b, width)
+	entries, ok := a.bundles.Get(path)
+	if !ok {
+		data, err := a.get(ctx, path, maxBundle)
+		if err != nil {
+			return nil, fmt.Errorf("couldn't read entry %d again: %w", index, err)
+		}
+		if entries, err = tiles.SplitBundle(data); err != nil {
+			return nil, fmt.Errorf("couldn't read entry %d again: %v", index, err)
+		}
+		a.bundles.Add(path, entries)
 	}
-	entries, err := tiles.SplitBundle(data)
-	if err != nil || uint64(len(entries)) <= index%tiles.Width {
-		return nil, fmt.Errorf("couldn't read entry %d again: %v", index, err)
+	if uint64(len(entries)) <= index%tiles.Width {
+		return nil, fmt.Errorf("couldn't read entry %d again: the bundle holds %d entries", index, len(entries))
 	}
 	return entries[index%tiles.Width], nil
+}
+
+// maxReferenced bounds the answer of GET /v1/entries/<i> for an entry
+// stored by digest: the content, up to provenance.MaxLargeEntrySize bytes,
+// in base64 beside the reference.
+const maxReferenced = 2*provenance.MaxLargeEntrySize + 64<<10
+
+// referenced reads the content of the reference leaf at index from the
+// log (GET /v1/entries/<i>), and checks it (provenance.Resolve: a
+// *provenance.ContentError, with the content served, if it is not the
+// referenced Sigstore bundle).
+func (a *Auditor) referenced(ctx context.Context, index uint64, leaf []byte) ([]byte, error) {
+	data, err := a.get(ctx, fmt.Sprintf("%s/%d", api.PathEntries, index), maxReferenced)
+	if err != nil {
+		return nil, fmt.Errorf("couldn't read the content of entry %d, stored by digest: %w", index, err)
+	}
+	var e api.Entry
+	if err := json.Unmarshal(data, &e); err != nil {
+		return nil, fmt.Errorf("the log's entry %d: %w", index, err)
+	}
+	if !bytes.Equal(e.Data, leaf) {
+		return nil, fmt.Errorf("the log's entry %d is not the leaf of its tiles", index)
+	}
+	if _, err := provenance.Resolve(leaf, e.Content); err != nil {
+		return e.Content, err
+	}
+	return e.Content, nil
 }
 
 // reproducibleNeeded reports whether the policy requires rebuilds of the
