@@ -55,9 +55,9 @@ func makeProbe(ctx context.Context, origin string, now time.Time, s dsse.SignerV
 	return provenance.Sign(ctx, stmt, s)
 }
 
-// probeFailing is, in the state table, since when the log has refused or
-// failed every probe, and its last answer.
-type probeFailing struct {
+// failure is, in the state table, since when something (the log's
+// answers to probes, reading the log) has failed, and the last error.
+type failure struct {
 	Since int64  `json:"since"`
 	Err   string `json:"err"`
 }
@@ -122,37 +122,46 @@ func (a *Auditor) probe(ctx context.Context, signed []byte, now time.Time, res *
 // probeRefused records a refused probe, and raises a canary alert once
 // the log has refused probes for longer than the maximum merge delay.
 func (a *Auditor) probeRefused(ctx context.Context, env []byte, now time.Time, why error, res *Result) error {
+	return a.failing(ctx, "probe_failing", now, why, a.cfg.MaxMergeDelay, res, func(since time.Time) *Alert {
+		return &Alert{
+			Key: fmt.Sprintf("%s/refused/%d", TypeCanary, since.UnixNano()), Type: TypeCanary, Severity: Warning, Time: now.UTC(),
+			Message: fmt.Sprintf("the log has not taken a probe since %s, longer than the maximum merge delay of %s; its last answer: %v",
+				since.UTC().Format(time.RFC3339), a.cfg.MaxMergeDelay, why),
+			Evidence: Evidence{Probe: env},
+		}
+	})
+}
+
+// failing records, under the state key k, that something failed at now
+// (why), and since when it has failed without a success between (a
+// success deletes k). Once that is longer than limit, it raises the alert
+// alert returns.
+func (a *Auditor) failing(ctx context.Context, k string, now time.Time, why error, limit time.Duration, res *Result, alert func(since time.Time) *Alert) error {
 	t, err := a.store.begin(ctx)
 	if err != nil {
 		return err
 	}
 	defer t.Rollback()
-	f := probeFailing{Since: now.UnixNano()}
+	f := failure{Since: now.UnixNano()}
 	var data []byte
-	switch err := t.queryRow("SELECT v FROM state WHERE k = 'probe_failing'").Scan(&data); {
+	switch err := t.queryRow("SELECT v FROM state WHERE k = ?", k).Scan(&data); {
 	case errors.Is(err, sql.ErrNoRows):
 	case err != nil:
 		return err
 	default:
 		if err := json.Unmarshal(data, &f); err != nil {
-			return fmt.Errorf("the audit database's probe state: %w", err)
+			return fmt.Errorf("the audit database's %s state: %w", k, err)
 		}
 	}
 	f.Err = why.Error()
 	if data, err = json.Marshal(f); err != nil {
 		return err
 	}
-	if _, err := t.exec("INSERT INTO state (k, v) VALUES ('probe_failing', ?) ON CONFLICT (k) DO UPDATE SET v = excluded.v", data); err != nil {
+	if _, err := t.exec("INSERT INTO state (k, v) VALUES (?, ?) ON CONFLICT (k) DO UPDATE SET v = excluded.v", k, data); err != nil {
 		return err
 	}
-	since := time.Unix(0, f.Since)
-	if now.Sub(since) > a.cfg.MaxMergeDelay {
-		if err := t.raise(&Alert{
-			Key: fmt.Sprintf("%s/refused/%d", TypeCanary, f.Since), Type: TypeCanary, Severity: Warning, Time: now.UTC(),
-			Message: fmt.Sprintf("the log has not taken a probe since %s, longer than the maximum merge delay of %s; its last answer: %v",
-				since.UTC().Format(time.RFC3339), a.cfg.MaxMergeDelay, why),
-			Evidence: Evidence{Probe: env},
-		}); err != nil {
+	if since := time.Unix(0, f.Since); now.Sub(since) > limit {
+		if err := t.raise(alert(since)); err != nil {
 			return err
 		}
 	}
@@ -334,45 +343,15 @@ func (a *Auditor) unreadable(ctx context.Context, now time.Time, err error, res 
 	if perr != nil {
 		return perr
 	}
-	t, terr := a.store.begin(ctx)
-	if terr != nil {
-		return terr
-	}
-	defer t.Rollback()
-	f := probeFailing{Since: now.UnixNano()}
-	var data []byte
-	switch qerr := t.queryRow("SELECT v FROM state WHERE k = 'failing'").Scan(&data); {
-	case errors.Is(qerr, sql.ErrNoRows):
-	case qerr != nil:
-		return qerr
-	default:
-		if jerr := json.Unmarshal(data, &f); jerr != nil {
-			return fmt.Errorf("the audit database's failing state: %w", jerr)
-		}
-	}
-	f.Err = err.Error()
-	if data, terr = json.Marshal(f); terr != nil {
-		return terr
-	}
-	if _, terr := t.exec("INSERT INTO state (k, v) VALUES ('failing', ?) ON CONFLICT (k) DO UPDATE SET v = excluded.v", data); terr != nil {
-		return terr
-	}
-	if since := time.Unix(0, f.Since); now.Sub(since) > limit {
+	return a.failing(ctx, "failing", now, err, limit, res, func(since time.Time) *Alert {
 		var ev Evidence
 		if len(p.Checkpoint) > 0 {
 			ev.Checkpoints = [][]byte{p.Checkpoint}
 		}
-		if terr := t.raise(&Alert{
-			Key: fmt.Sprintf("%s/unreadable/%d", TypeStall, f.Since), Type: TypeStall, Severity: Warning, Time: now.UTC(),
+		return &Alert{
+			Key: fmt.Sprintf("%s/unreadable/%d", TypeStall, since.UnixNano()), Type: TypeStall, Severity: Warning, Time: now.UTC(),
 			Message:  fmt.Sprintf("the log could not be audited since %s, longer than %s: %v", since.UTC().Format(time.RFC3339), limit, err),
 			Evidence: ev,
-		}); terr != nil {
-			return terr
 		}
-	}
-	if terr := t.Commit(); terr != nil {
-		return terr
-	}
-	res.Alerts = append(res.Alerts, t.raised...)
-	return nil
+	})
 }
