@@ -13,8 +13,6 @@ import (
 
 	"github.com/fwledger/fwledger/digest"
 	ita1 "github.com/in-toto/attestation/go/v1"
-	"google.golang.org/protobuf/encoding/protojson"
-	"google.golang.org/protobuf/types/known/structpb"
 )
 
 // ProbePredicateType is the predicateType of a probe statement.
@@ -66,20 +64,8 @@ func (p *Probe) Statement() ([]byte, error) {
 	if err := p.Validate(); err != nil {
 		return nil, err
 	}
-	ps, err := structpb.NewStruct(map[string]any{"origin": p.Origin, "created": p.Created.UTC().Format(time.RFC3339)})
-	if err != nil {
-		return nil, err
-	}
-	st := &ita1.Statement{
-		Type:          ita1.StatementTypeUri,
-		Subject:       []*ita1.ResourceDescriptor{{Name: probeSubjectName, Digest: map[string]string{"sha256": hex.EncodeToString(p.Nonce[:])}}},
-		PredicateType: ProbePredicateType,
-		Predicate:     ps,
-	}
-	if err := st.Validate(); err != nil {
-		return nil, err
-	}
-	return protojson.Marshal(st)
+	sub := &ita1.ResourceDescriptor{Name: probeSubjectName, Digest: map[string]string{"sha256": hex.EncodeToString(p.Nonce[:])}}
+	return marshalStatement(sub, ProbePredicateType, map[string]any{"origin": p.Origin, "created": p.Created.UTC().Format(time.RFC3339)})
 }
 
 // ParseProbe parses and validates a probe statement: the decoded payload

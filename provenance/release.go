@@ -208,21 +208,24 @@ func (r *Release) Statement() ([]byte, error) {
 		}
 		pred["links"] = ls
 	}
-	ps, err := structpb.NewStruct(pred)
-	if err != nil {
-		return nil, err
-	}
 	digests := map[string]string{"sha256": hex.EncodeToString(r.Image[:])}
 	if r.ImageSHA512 != nil {
 		digests["sha512"] = hex.EncodeToString(r.ImageSHA512)
 	}
+	return marshalStatement(&ita1.ResourceDescriptor{Name: r.ImageName, Digest: digests}, ReleasePredicateType, pred)
+}
+
+// marshalStatement returns the in-toto Statement v1 of one subject and a
+// predicate, validated and marshalled with protojson: the bytes to sign.
+func marshalStatement(subject *ita1.ResourceDescriptor, predicateType string, pred map[string]any) ([]byte, error) {
+	ps, err := structpb.NewStruct(pred)
+	if err != nil {
+		return nil, err
+	}
 	st := &ita1.Statement{
-		Type: ita1.StatementTypeUri,
-		Subject: []*ita1.ResourceDescriptor{{
-			Name:   r.ImageName,
-			Digest: digests,
-		}},
-		PredicateType: ReleasePredicateType,
+		Type:          ita1.StatementTypeUri,
+		Subject:       []*ita1.ResourceDescriptor{subject},
+		PredicateType: predicateType,
 		Predicate:     ps,
 	}
 	if err := st.Validate(); err != nil {

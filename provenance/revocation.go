@@ -13,8 +13,6 @@ import (
 
 	"github.com/fwledger/fwledger/digest"
 	ita1 "github.com/in-toto/attestation/go/v1"
-	"google.golang.org/protobuf/encoding/protojson"
-	"google.golang.org/protobuf/types/known/structpb"
 )
 
 // RevocationPredicateType is the predicateType of a revocation statement.
@@ -142,20 +140,7 @@ func (r *Revocation) Statement() ([]byte, error) {
 	case RevokeRelease:
 		sub.Name, sub.Digest = r.ImageName, map[string]string{"sha256": hex.EncodeToString(r.Image[:])}
 	}
-	ps, err := structpb.NewStruct(pred)
-	if err != nil {
-		return nil, err
-	}
-	st := &ita1.Statement{
-		Type:          ita1.StatementTypeUri,
-		Subject:       []*ita1.ResourceDescriptor{sub},
-		PredicateType: RevocationPredicateType,
-		Predicate:     ps,
-	}
-	if err := st.Validate(); err != nil {
-		return nil, err
-	}
-	return protojson.Marshal(st)
+	return marshalStatement(sub, RevocationPredicateType, pred)
 }
 
 // ParseRevocation parses and validates a revocation statement: the decoded
