@@ -8,10 +8,10 @@
 //
 // Its state is a SQLite database (audit.db in its state directory): the
 // last checkpoint verified, the compact range of the entries read, the
-// index of releases and statements the rules need, and the alerts. One
-// step's changes are committed together, so that after a crash it
-// resumes without reading again what it verified, and without raising an
-// alert twice.
+// index of releases and statements the rules need, and the alerts. What
+// the entries of a few bundles changed is committed together with the
+// range that covers them, so that after a crash it resumes without
+// reading again what it committed, and without raising an alert twice.
 package audit
 
 import (
@@ -529,9 +529,107 @@ func parseCheckpoint(signed []byte) (*flog.Checkpoint, error) {
 
 var hasher = rfc6962.DefaultHasher
 
+// A catch-up commits what it read every commitBundles entry bundles, or
+// sooner when commitInterval has passed since the transaction began, and
+// at its end: a crash loses at most that much work, read again on restart,
+// and never an alert that was reported (alerts are reported once their
+// transaction commits). Fewer, larger transactions spare a WAL commit, with
+// its fsync, for each bundle; a bound keeps the WAL and the work lost
+// small.
+const (
+	commitBundles  = 16
+	commitInterval = time.Second
+)
+
+// A fetched is an entry bundle read ahead of the rules: the entries from
+// start that the auditor has not read, parsed, with their leaf hashes. Or
+// the error that kept it from being read, or the alert for a malformed
+// bundle.
+type fetched struct {
+	start   uint64
+	entries [][]byte
+	parsed  []parsed
+	err     error
+	bad     *Alert
+}
+
+// readAhead reads the entry bundles from entry from up to size into out,
+// in order, each parsed on every core (parseAll), while the rules judge the
+// one before: the judging, on one goroutine, and its commits overlap the
+// parsing, and the parsing overlaps the fetching of the next bundles
+// (fetchAhead of them). It stops after the first bundle it could not read,
+// or when ctx is done, and closes out.
+func (a *Auditor) readAhead(ctx context.Context, from, size uint64, signed []byte, out chan<- *fetched) {
+	defer close(out)
+	raw := make(chan *fetched, fetchAhead)
+	go func() {
+		defer close(raw)
+		for start := from; start < size; {
+			n := min(uint64(tiles.Width)-start%tiles.Width, size-start)
+			f := a.readBundle(ctx, start, n, size, signed)
+			select {
+			case raw <- f:
+			case <-ctx.Done():
+				return
+			}
+			if f.err != nil || f.bad != nil {
+				return
+			}
+			start += n
+		}
+	}()
+	defer func() {
+		for range raw { // until the fetching returns
+		}
+	}()
+	for f := range raw {
+		if f.err == nil && f.bad == nil {
+			f.parsed = a.parseAll(ctx, f.entries)
+		}
+		select {
+		case out <- f:
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// fetchAhead is how many entry bundles readAhead fetches ahead of the one
+// it parses: with the one parsed, the one judged and one waiting between
+// them, a catch-up holds at most fetchAhead+4 bundles (each at most
+// maxBundle bytes), whatever the size of the log.
+const fetchAhead = 1
+
+// readBundle fetches the n entries from start, of the tree of size
+// entries.
+func (a *Auditor) readBundle(ctx context.Context, start, n, size uint64, signed []byte) *fetched {
+	bundleIndex := start / tiles.Width
+	width := int((start%tiles.Width + n))
+	if width == tiles.Width {
+		width = 0
+	}
+	data, err := a.get(ctx, "/"+tiles.EntriesPath(bundleIndex, width), maxBundle)
+	if err != nil {
+		return &fetched{err: fmt.Errorf("couldn't fetch entries from %d: %w", start, err)}
+	}
+	entries, err := tiles.SplitBundle(data)
+	if err != nil || uint64(len(entries)) != start%tiles.Width+n {
+		why := fmt.Sprintf("the entry bundle %d holds %d entries, want %d", bundleIndex, len(entries), start%tiles.Width+n)
+		if err != nil {
+			why = fmt.Sprintf("the entry bundle %d is malformed: %v", bundleIndex, err)
+		}
+		return &fetched{bad: &Alert{
+			Key: fmt.Sprintf("bad_bundle/%d/%d", bundleIndex, size), Type: TypeBadBundle, Severity: Critical,
+			Time: time.Now().UTC(), Message: why, Evidence: Evidence{Checkpoints: [][]byte{signed}},
+		}}
+	}
+	return &fetched{start: start, entries: entries[start%tiles.Width:]}
+}
+
 // catchUp reads the entries from p.Size up to cp's size, a bundle at a
-// time (each committed with what it changed), judges them, and checks the
-// recomputed root against cp's.
+// time (read ahead, see readAhead, and committed with what they changed,
+// see commitBundles), judges them, and checks the recomputed root against
+// cp's.
 func (a *Auditor) catchUp(ctx context.Context, p *progress, cp *flog.Checkpoint, signed []byte, res *Result) error {
 	rf := &compact.RangeFactory{Hash: hasher.HashChildren}
 	rng := rf.NewEmptyRange(0)
@@ -544,62 +642,87 @@ func (a *Auditor) catchUp(ctx context.Context, p *progress, cp *flog.Checkpoint,
 	// The auditor has read past what it verified only if a step stopped
 	// after reading; the entries are the same (their range is kept).
 	r := &rules{a: a, cp: signed, size: cp.Size}
-	for rng.End() < cp.Size {
-		start := rng.End()
-		n := uint64(tiles.Width) - start%tiles.Width
-		n = min(n, cp.Size-start)
-		bundleIndex := start / tiles.Width
-		width := int((start%tiles.Width + n))
-		if width == tiles.Width {
-			width = 0
+	aheadCtx, stop := context.WithCancel(ctx)
+	ahead := make(chan *fetched, 1)
+	go a.readAhead(aheadCtx, rng.End(), cp.Size, signed, ahead)
+	defer func() {
+		stop()
+		for range ahead { // until readAhead returns
 		}
-		data, err := a.get(ctx, "/"+tiles.EntriesPath(bundleIndex, width), maxBundle)
-		if err != nil {
-			return fmt.Errorf("couldn't fetch entries from %d: %w", start, err)
-		}
-		entries, err := tiles.SplitBundle(data)
-		if err != nil || uint64(len(entries)) != start%tiles.Width+n {
-			why := fmt.Sprintf("the entry bundle %d holds %d entries, want %d", bundleIndex, len(entries), start%tiles.Width+n)
-			if err != nil {
-				why = fmt.Sprintf("the entry bundle %d is malformed: %v", bundleIndex, err)
-			}
-			return a.raiseOne(ctx, res, &Alert{
-				Key: fmt.Sprintf("bad_bundle/%d/%d", bundleIndex, cp.Size), Type: TypeBadBundle, Severity: Critical,
-				Time: time.Now().UTC(), Message: why, Evidence: Evidence{Checkpoints: [][]byte{signed}},
-			})
-		}
-		t, err := a.store.begin(ctx)
-		if err != nil {
-			return err
-		}
-		t.prove = a.prover(ctx, cp)
-		r.tx = t
-		todo := entries[start%tiles.Width:]
-		pre := a.parseAll(ctx, todo)
-		for i, e := range todo {
-			idx := start + uint64(i)
-			if err := rng.Append(hasher.HashLeaf(e), nil); err != nil {
-				t.Rollback()
-				return err
-			}
-			if err := r.judge(ctx, idx, e, pre[i]); err != nil {
-				t.Rollback()
-				return err
-			}
+	}()
+	// t is the open transaction, if any, with the bundles and entries it
+	// holds.
+	var t *tx
+	var began time.Time
+	var bundles int
+	var read uint64
+	commit := func() error {
+		if t == nil {
+			return nil
 		}
 		p.Size, p.Range = rng.End(), tiles.EncodeRange(rng)
 		if err := t.setProgress(p); err != nil {
-			t.Rollback()
+			return err // rolled back below
+		}
+		err := t.Commit()
+		if err != nil {
+			t = nil
 			return err
 		}
-		if err := t.Commit(); err != nil {
-			return err
-		}
-		res.Read += n
+		res.Read += read
 		res.Alerts = append(res.Alerts, t.raised...)
+		t, bundles, read = nil, 0, 0
+		return nil
+	}
+	defer func() {
+		if t != nil {
+			t.Rollback()
+		}
+	}()
+	for f := range ahead {
+		if f.err != nil || f.bad != nil {
+			// What was read before stands.
+			if err := commit(); err != nil {
+				return err
+			}
+			if f.err != nil {
+				return f.err
+			}
+			return a.raiseOne(ctx, res, f.bad)
+		}
+		if t == nil {
+			var err error
+			if t, err = a.store.begin(ctx); err != nil {
+				return err
+			}
+			t.prove = a.prover(ctx, cp)
+			r.tx, began = t, time.Now()
+		}
+		for i, e := range f.entries {
+			if err := rng.Append(f.parsed[i].leaf, nil); err != nil {
+				return err
+			}
+			if err := r.judge(ctx, f.start+uint64(i), e, f.parsed[i]); err != nil {
+				return err
+			}
+		}
+		bundles++
+		read += uint64(len(f.entries))
+		if bundles >= commitBundles || time.Since(began) >= commitInterval || rng.End() == cp.Size {
+			if err := commit(); err != nil {
+				return err
+			}
+		}
 		if a.cfg.Progress != nil {
 			a.cfg.Progress(rng.End(), cp.Size)
 		}
+	}
+	if err := commit(); err != nil {
+		return err
+	}
+	if rng.End() < cp.Size {
+		// readAhead stopped without a reason: ctx is done.
+		return ctx.Err()
 	}
 	root := hasher.EmptyRoot()
 	if rng.End() > 0 {
@@ -619,16 +742,16 @@ func (a *Auditor) catchUp(ctx context.Context, p *progress, cp *flog.Checkpoint,
 		return err
 	}
 
-	t, err := a.store.begin(ctx)
+	vt, err := a.store.begin(ctx)
 	if err != nil {
 		return err
 	}
-	defer t.Rollback()
+	defer vt.Rollback()
 	p.Checkpoint, p.Verified = signed, cp.Size
-	if err := t.setProgress(p); err != nil {
+	if err := vt.setProgress(p); err != nil {
 		return err
 	}
-	if err := t.Commit(); err != nil {
+	if err := vt.Commit(); err != nil {
 		return err
 	}
 	res.Size = cp.Size

@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -338,6 +339,53 @@ func TestBadServer(t *testing.T) {
 		if len(res.Alerts) == 0 || res.Alerts[len(res.Alerts)-1].Type != tc.want {
 			t.Errorf("%s: alerts %v, want %s", tc.desc, types(res.Alerts), tc.want)
 		}
+	}
+}
+
+// TestCatchUpResumes: when an entry bundle cannot be fetched, a catch-up
+// keeps what it read before (and reports the alerts it raised there), and
+// the next step reads only the rest, raising nothing twice.
+func TestCatchUpResumes(t *testing.T) {
+	ctx := context.Background()
+	s := newScene(t)
+	var batch [][]byte
+	for i := range 300 { // 600 entries: bundles 0 and 1 full, 2 partial
+		img := fwtest.Image(fmt.Sprint("image ", i), 100)
+		prov := fwtest.Provenance(t, img, fwtest.Builder)
+		version := fmt.Sprintf("1.%d.0", i)
+		if i == 10 {
+			version = "1.9.0" // a second image of 1.9.0, in bundle 0
+		}
+		batch = append(batch, prov, fwtest.SignRelease(t, fwtest.NewRelease(img, func(r *provenance.Release) {
+			r.Version, r.SecurityVersion = version, 1
+			r.Provenance = []digest.Digest{sha256.Sum256(prov)}
+		}), fwtest.Release1))
+		if len(batch) == 16 || i == 299 {
+			s.add(t, batch...)
+			batch = nil
+		}
+	}
+	var failing atomic.Bool
+	failing.Store(true)
+	target, _ := url.Parse(s.log.URL)
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if failing.Load() && strings.HasPrefix(r.URL.Path, "/tile/entries/002") {
+			http.Error(w, "try later", http.StatusServiceUnavailable)
+			return
+		}
+		proxy.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	a := auditor(t, srv.URL, t.TempDir())
+	res, err := a.Step(ctx)
+	if err == nil || res == nil || res.Read != 512 || !slices.Equal(types(res.Alerts), []string{audit.TypeEquivocation}) {
+		t.Fatalf("Step with bundle 2 failing = %+v (alerts %v), %v; want 512 entries read, an equivocation, and an error", res, types(res.Alerts), err)
+	}
+	failing.Store(false)
+	res, err = a.Step(ctx)
+	if err != nil || res.Read != 600-512 || res.Size != 600 || len(res.Alerts) != 0 {
+		t.Fatalf("Step again = %+v (alerts %v), %v; want the other 88 entries read, and no alert", res, types(res.Alerts), err)
 	}
 }
 

@@ -543,17 +543,18 @@ func (r *rules) newModel(ctx context.Context, key, model string, idx uint64, ev 
 	return r.tx.raise(al)
 }
 
-// parsed is an entry parsed ahead of the rules.
+// parsed is an entry parsed ahead of the rules, with its leaf hash.
 type parsed struct {
 	e         *provenance.Entry
 	err       error
 	reference bool
+	leaf      []byte
 }
 
-// parseAll parses entries on every core, and checks the signatures the
-// rules will need (release keys of the models' rules, builder keys): the
-// checks are kept in each envelope, so the rules, which judge one entry
-// after another, find them made.
+// parseAll parses and hashes entries on every core, and checks the
+// signatures the rules will need (release keys of the models' rules,
+// builder keys): the checks are kept in each envelope, so the rules, which
+// judge one entry after another, find them made.
 func (a *Auditor) parseAll(ctx context.Context, entries [][]byte) []parsed {
 	out := make([]parsed, len(entries))
 	builders, _ := a.cfg.Policy.BuilderKeys()
@@ -564,12 +565,13 @@ func (a *Auditor) parseAll(ctx context.Context, entries [][]byte) []parsed {
 		go func() {
 			defer wg.Done()
 			for i := w; i < len(entries); i += workers {
+				leaf := hasher.HashLeaf(entries[i])
 				if ref, err := provenance.ParseReference(entries[i]); err == nil && ref != nil {
-					out[i].reference = true
+					out[i] = parsed{reference: true, leaf: leaf}
 					continue
 				}
 				e, err := provenance.ParseEntry(entries[i])
-				out[i] = parsed{e: e, err: err}
+				out[i] = parsed{e: e, err: err, leaf: leaf}
 				if err != nil {
 					continue
 				}

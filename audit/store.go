@@ -77,9 +77,10 @@ CREATE TABLE IF NOT EXISTS statements (
 `
 
 // A store is the auditor's state: what it verified, what it indexed, and
-// the alerts it raised. Everything one step of the audit changes is
-// written in one transaction, so that after a crash it resumes where the
-// last step ended, and raises no alert twice.
+// the alerts it raised. What the rules change for a run of entries is
+// written in one transaction with the range read up to them, so that after
+// a crash it resumes where the last transaction ended, and raises no alert
+// twice.
 type store struct {
 	db *sqlitedb.DB
 }

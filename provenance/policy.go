@@ -444,28 +444,21 @@ func loadKey(ref keyRef, load func(string) ([]byte, error)) (*keys.PublicKey, er
 func (p *Policy) Builders() map[string]*Builder { return p.builders }
 
 // BuilderKeys returns a ring of every key of every keyed builder: the keys a
-// log following the policy accepts provenance from.
+// log following the policy accepts provenance from. It covers a policy
+// read from a file and one made of keys ([KeyPolicy]) alike.
 func (p *Policy) BuilderKeys() (*keys.Ring, error) {
-	names := make([]string, 0, len(p.keys))
-	for name := range p.keys {
-		names = append(names, name)
+	names := make([]string, 0, len(p.builders))
+	for name, b := range p.builders {
+		if b.Keys != nil {
+			names = append(names, name)
+		}
 	}
 	sort.Strings(names)
-	var pubs []*keys.PublicKey
+	rings := make([]*keys.Ring, 0, len(names))
 	for _, name := range names {
-		k := p.keys[name]
-		id, err := k.KeyID()
-		if err != nil {
-			return nil, err
-		}
-		for _, b := range p.builders {
-			if _, ok := b.Keys.Lookup(id); ok {
-				pubs = append(pubs, k)
-				break
-			}
-		}
+		rings = append(rings, p.builders[name].Keys)
 	}
-	return keys.NewRing(pubs...)
+	return keys.Merge(rings...), nil
 }
 
 // LayoutKeys returns every key that some rule requires to sign a layout.

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -277,5 +278,46 @@ func TestExamplePolicyParses(t *testing.T) {
 	}
 	if p.RuleFor("acme-x1") == nil || p.RuleFor("anything") == nil {
 		t.Error("the example policy should cover acme-x1 and every other model")
+	}
+}
+
+// TestBuilderKeys: the keys of every keyed builder, each once, whether the
+// policy comes from a file or from keys (the auditor checks provenance
+// signatures ahead of the rules with them).
+func TestBuilderKeys(t *testing.T) {
+	ring := func(ks ...*keys.PrivateKey) *keys.Ring {
+		var pubs []*keys.PublicKey
+		for _, k := range ks {
+			pubs = append(pubs, k.Public())
+		}
+		r, err := keys.NewRing(pubs...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	file, err := provenance.ParsePolicy([]byte(testPolicy), files(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		desc string
+		p    *provenance.Policy
+		want *keys.Ring
+	}{
+		{"policy file", file, ring(fwtest.Builder, fwtest.Rebuilder, fwtest.OtherBuilder)},
+		{"key policy", provenance.KeyPolicy(provenance.KeyTrust{ReleaseKeys: ring(fwtest.Release1), BuilderKeys: ring(fwtest.Builder, fwtest.Rebuilder)}), ring(fwtest.Builder, fwtest.Rebuilder)},
+		{"key policy without builders", provenance.KeyPolicy(provenance.KeyTrust{ReleaseKeys: ring(fwtest.Release1)}), ring()},
+	} {
+		got, err := tc.p.BuilderKeys()
+		if err != nil {
+			t.Fatalf("%s: BuilderKeys: %v", tc.desc, err)
+		}
+		g, w := got.IDs(), tc.want.IDs()
+		slices.Sort(g)
+		slices.Sort(w)
+		if !slices.Equal(g, w) {
+			t.Errorf("%s: BuilderKeys() = %v, want %v", tc.desc, g, w)
+		}
 	}
 }

@@ -2,6 +2,8 @@
 // runs it against a fresh fwlog and writes docs/BENCHMARKS.md.
 //
 //	fwbench append --log URL --key release.key --entries 1000000 --concurrency 64
+//	fwbench append --log URL --key release.key --builder-key builder.key \
+//	               --rebuilder-key rebuilder.key --rebuild-every 4 --entries 100000
 //	fwbench read   --log URL --duration 10s --concurrency 32
 //	fwbench abuse  --log URL --pid PID --key release.key --builder-key builder.key
 //	fwbench hash   --file image        (as a device hashes an image)
@@ -101,7 +103,26 @@ func securityVersion(i int) uint64 {
 // before it submits. With a builder signer, each body is a JSON array of the
 // release's SLSA provenance and the release endorsing it.
 func makeEnvelopes(signer, builder dsse.SignerVerifier, seed, n int) ([][]byte, error) {
-	out := make([][]byte, n)
+	out, _, err := makeSubmissions(signer, builder, nil, 0, seed, n)
+	return out, err
+}
+
+// RebuilderID is the builder ID of the rebuilds fwbench append submits
+// (--rebuilder-key): an independent builder's, not the build system's.
+const RebuilderID = "https://rebuild.example.org/r1"
+
+// makeSubmissions is makeEnvelopes, and with a rebuilder signer (and a
+// builder), also signs a rebuild of every rebuildEvery'th release (the
+// first of each run of rebuildEvery): SLSA provenance of the same image,
+// from the same source, by the independent builder RebuilderID, made an
+// hour after the release. The release does not endorse it: it is what a
+// rebuilder logs once the release is out. rebuilds[i] is the rebuild of
+// release i, or nil.
+func makeSubmissions(signer, builder, rebuilder dsse.SignerVerifier, rebuildEvery, seed, n int) (out, rebuilds [][]byte, err error) {
+	out = make([][]byte, n)
+	if rebuilder != nil {
+		rebuilds = make([][]byte, n)
+	}
 	var next atomic.Int64
 	var wg sync.WaitGroup
 	errs := make(chan error, runtime.NumCPU())
@@ -146,6 +167,19 @@ func makeEnvelopes(signer, builder dsse.SignerVerifier, seed, n int) ([][]byte, 
 						return
 					}
 					r.Provenance = []digest.Digest{sha256.Sum256(prov)}
+					if rebuilder != nil && i%rebuildEvery == 0 {
+						rb := *b
+						rb.BuilderID = RebuilderID
+						rb.StartedOn, rb.FinishedOn = r.Created.Add(time.Hour), r.Created.Add(time.Hour+time.Minute)
+						stmt, err := rb.Statement()
+						if err == nil {
+							rebuilds[i], err = provenance.Sign(context.Background(), stmt, rebuilder)
+						}
+						if err != nil {
+							errs <- err
+							return
+						}
+					}
 				}
 				stmt, err := r.Statement()
 				if err == nil {
@@ -164,19 +198,23 @@ func makeEnvelopes(signer, builder dsse.SignerVerifier, seed, n int) ([][]byte, 
 	wg.Wait()
 	select {
 	case err := <-errs:
-		return nil, err
+		return nil, nil, err
 	default:
 	}
-	return out, nil
+	return out, rebuilds, nil
 }
 
 // AppendResult is what the append phase measures.
 type AppendResult struct {
 	// Pairs is true when each request held a release and its provenance;
-	// Entries counts requests then, and the log grows by twice as many.
+	// Entries counts requests then, and the log grows by twice as many,
+	// plus Rebuilds: independent rebuilds, each submitted on its own once
+	// its release was acknowledged (--rebuilder-key).
 	Pairs          bool    `json:"pairs"`
 	PairRate       float64 `json:"pairs_per_second,omitempty"`
 	Entries        int     `json:"entries"`
+	Rebuilds       int     `json:"rebuilds,omitempty"`
+	LogEntries     int64   `json:"log_entries"`
 	Concurrency    int     `json:"concurrency"`
 	EnvelopeBytes  float64 `json:"mean_envelope_bytes"`
 	Seconds        float64 `json:"seconds"`
@@ -250,6 +288,8 @@ func appendPhase(args []string) error {
 	base := fs.String("log", "http://127.0.0.1:8080", "log URL")
 	keyFile := fs.String("key", "", "release private key")
 	builderFile := fs.String("builder-key", "", "builder private key: submit pairs of provenance and release")
+	rebuilderFile := fs.String("rebuilder-key", "", "with --builder-key, an independent rebuilder's private key: once a release is acknowledged, also submit a rebuild of its image (provenance by builder "+RebuilderID+", which the release does not endorse)")
+	rebuildEvery := fs.Int("rebuild-every", 4, "with --rebuilder-key, rebuild one release in this many")
 	n := fs.Int("entries", 100000, "entries to append")
 	conc := fs.Int("concurrency", 64, "concurrent clients")
 	window := fs.Int("window", 20000, "entries per rate window")
@@ -278,14 +318,33 @@ func appendPhase(args []string) error {
 		}
 		perRequest = 2
 	}
+	var rebuilder dsse.SignerVerifier
+	if *rebuilderFile != "" {
+		if builder == nil || *rebuildEvery < 1 {
+			return fmt.Errorf("--rebuilder-key needs --builder-key, and --rebuild-every at least 1")
+		}
+		rk, err := keys.LoadPrivate(*rebuilderFile)
+		if err != nil {
+			return err
+		}
+		if rebuilder, err = rk.DSSESigner(); err != nil {
+			return err
+		}
+	}
 	t0 := time.Now()
-	envs, err := makeEnvelopes(signer, builder, *seed, *n)
+	envs, rebuilds, err := makeSubmissions(signer, builder, rebuilder, *rebuildEvery, *seed, *n)
 	if err != nil {
 		return err
 	}
-	var bodyBytes int
+	var bodyBytes, nRebuilds int
 	for _, e := range envs {
 		bodyBytes += len(e)
+	}
+	for _, e := range rebuilds {
+		if e != nil {
+			bodyBytes += len(e)
+			nRebuilds++
+		}
 	}
 	fmt.Fprintf(os.Stderr, "signed %d envelopes in %s\n", *n, time.Since(t0).Round(time.Millisecond))
 
@@ -294,12 +353,12 @@ func appendPhase(args []string) error {
 	if err != nil {
 		return err
 	}
-	total := *n * perRequest      // entries the log grows by
-	ackAt := make([]int64, total) // nanoseconds since begin, by index - start
+	total := *n*perRequest + nRebuilds // entries the log grows by
+	ackAt := make([]int64, total)      // nanoseconds since begin, by index - start
 	integratedAt := make([]int64, total)
 	var errCount atomic.Int64
 	var nextJob atomic.Int64
-	var done atomic.Int64
+	var done, pairsDone atomic.Int64
 	var cpu0 time.Duration
 	if *pid != 0 {
 		if cpu0, err = processCPU(*pid); err != nil {
@@ -382,6 +441,27 @@ func appendPhase(args []string) error {
 					continue
 				}
 				done.Add(int64(perRequest))
+				pairsDone.Add(1)
+				if rebuilds == nil || rebuilds[i] == nil {
+					continue
+				}
+				// The rebuild, once its release is logged.
+				resp, err = hc.Post(*base+api.PathEntries, "application/json", bytes.NewReader(rebuilds[i]))
+				if err != nil {
+					errCount.Add(1)
+					continue
+				}
+				body, _ = io.ReadAll(resp.Body)
+				resp.Body.Close()
+				var ar api.AddResponse
+				if resp.StatusCode != 200 || json.Unmarshal(body, &ar) != nil || ar.Index < start || ar.Index-start >= uint64(total) {
+					if errCount.Add(1) < 5 {
+						fmt.Fprintf(os.Stderr, "submit rebuild: %d %s\n", resp.StatusCode, body)
+					}
+					continue
+				}
+				ackAt[ar.Index-start] = time.Since(begin).Nanoseconds()
+				done.Add(1)
 			}
 		}()
 	}
@@ -438,13 +518,13 @@ loop:
 		return lat[min(len(lat)-1, int(p*float64(len(lat))))]
 	}
 	res := AppendResult{
-		Pairs: perRequest == 2, Entries: *n, Concurrency: *conc, EnvelopeBytes: float64(bodyBytes) / float64(*n*perRequest),
+		Pairs: perRequest == 2, Entries: *n, Rebuilds: nRebuilds, LogEntries: done.Load(), Concurrency: *conc, EnvelopeBytes: float64(bodyBytes) / float64(total),
 		Seconds: elapsed.Seconds(), Rate: float64(done.Load()) / elapsed.Seconds(),
 		WindowRates: windows, IntegrationP50: pct(0.50), IntegrationP99: pct(0.99), IntegrationMax: pct(1),
 		Errors: errCount.Load(), StartSize: start,
 	}
 	if res.Pairs {
-		res.PairRate = res.Rate / 2
+		res.PairRate = float64(pairsDone.Load()) / elapsed.Seconds()
 	}
 	if d := done.Load(); *pid != 0 && d > 0 {
 		res.ServerCPUPer1000 = float64(cpu.Milliseconds()) * 1000 / float64(d)
