@@ -660,6 +660,15 @@ func (a *Auditor) catchUp(ctx context.Context, p *progress, cp *flog.Checkpoint,
 		if t == nil {
 			return nil
 		}
+		// Nothing read is kept unless the tree it makes is a prefix of
+		// the checkpoint's: bytes changed on the way (or by the log) are
+		// read again at the next step, and judged then.
+		if err := a.checkPrefix(ctx, rng, cp, signed); err != nil {
+			t.Rollback()
+			t = nil
+			a.bundles.Purge()
+			return err
+		}
 		p.Size, p.Range = rng.End(), tiles.EncodeRange(rng)
 		if err := t.setProgress(p); err != nil {
 			return err // rolled back below
@@ -674,6 +683,7 @@ func (a *Auditor) catchUp(ctx context.Context, p *progress, cp *flog.Checkpoint,
 		t, bundles, read = nil, 0, 0
 		return nil
 	}
+	var mismatch *mismatchError
 	defer func() {
 		if t != nil {
 			t.Rollback()
@@ -682,7 +692,9 @@ func (a *Auditor) catchUp(ctx context.Context, p *progress, cp *flog.Checkpoint,
 	for f := range ahead {
 		if f.err != nil || f.bad != nil {
 			// What was read before stands.
-			if err := commit(); err != nil {
+			if err := commit(); errors.As(err, &mismatch) {
+				return a.raiseOne(ctx, res, mismatch.alert)
+			} else if err != nil {
 				return err
 			}
 			if f.err != nil {
@@ -709,7 +721,9 @@ func (a *Auditor) catchUp(ctx context.Context, p *progress, cp *flog.Checkpoint,
 		bundles++
 		read += uint64(len(f.entries))
 		if bundles >= commitBundles || time.Since(began) >= commitInterval || rng.End() == cp.Size {
-			if err := commit(); err != nil {
+			if err := commit(); errors.As(err, &mismatch) {
+				return a.raiseOne(ctx, res, mismatch.alert)
+			} else if err != nil {
 				return err
 			}
 		}
@@ -717,26 +731,22 @@ func (a *Auditor) catchUp(ctx context.Context, p *progress, cp *flog.Checkpoint,
 			a.cfg.Progress(rng.End(), cp.Size)
 		}
 	}
-	if err := commit(); err != nil {
+	if err := commit(); errors.As(err, &mismatch) {
+		return a.raiseOne(ctx, res, mismatch.alert)
+	} else if err != nil {
 		return err
 	}
 	if rng.End() < cp.Size {
 		// readAhead stopped without a reason: ctx is done.
 		return ctx.Err()
 	}
-	root := hasher.EmptyRoot()
-	if rng.End() > 0 {
-		var err error
-		if root, err = rng.GetRootHash(nil); err != nil {
-			return err
-		}
-	}
-	if !bytes.Equal(root, cp.Hash) {
-		return a.raiseOne(ctx, res, &Alert{
-			Key: fmt.Sprintf("tree_mismatch/%s", digestKey(signed)), Type: TypeTreeMismatch, Severity: Critical, Time: time.Now().UTC(),
-			Message:  fmt.Sprintf("the log's %d entries hash to root %x, not the checkpoint's %x: an entry was changed, or the checkpoint is of another tree", cp.Size, root, cp.Hash),
-			Evidence: Evidence{Checkpoints: [][]byte{signed}},
-		})
+	// Entries read by an earlier step that stopped before verifying them
+	// were checked against that step's checkpoint; they must make this
+	// one's tree too.
+	if err := a.checkPrefix(ctx, rng, cp, signed); errors.As(err, &mismatch) {
+		return a.raiseOne(ctx, res, mismatch.alert)
+	} else if err != nil {
+		return err
 	}
 	if err := a.checkCommitment(ctx, signed, cp, res); err != nil {
 		return err
@@ -756,6 +766,47 @@ func (a *Auditor) catchUp(ctx context.Context, p *progress, cp *flog.Checkpoint,
 	}
 	res.Size = cp.Size
 	return nil
+}
+
+// A mismatchError is entries read that do not make a prefix of the
+// checkpoint's tree: the alert to raise.
+type mismatchError struct{ alert *Alert }
+
+func (e *mismatchError) Error() string { return e.alert.Message }
+
+// checkPrefix checks that rng, the tree of the entries read, is the
+// checkpoint's tree or a prefix of it: its root is the checkpoint's, or
+// the log's tiles give a consistency proof from it to the checkpoint. If
+// not, the entries read or the tiles are not the log's: a *mismatchError.
+func (a *Auditor) checkPrefix(ctx context.Context, rng *compact.Range, cp *flog.Checkpoint, signed []byte) error {
+	root := hasher.EmptyRoot()
+	if rng.End() > 0 {
+		var err error
+		if root, err = rng.GetRootHash(nil); err != nil {
+			return err
+		}
+	}
+	var why string
+	switch {
+	case rng.End() == cp.Size:
+		if bytes.Equal(root, cp.Hash) {
+			return nil
+		}
+		why = fmt.Sprintf("the log's %d entries hash to root %x, not the checkpoint's %x: an entry was changed, or the checkpoint is of another tree", cp.Size, root, cp.Hash)
+	default:
+		p, err := a.tileReader(cp.Size).ConsistencyProof(ctx, rng.End(), cp.Size)
+		if err != nil {
+			return fmt.Errorf("couldn't read a consistency proof from the log's tiles: %w", err)
+		}
+		if proof.VerifyConsistency(hasher, rng.End(), cp.Size, p, root, cp.Hash) == nil {
+			return nil
+		}
+		why = fmt.Sprintf("the log's first %d entries hash to root %x, which the log's tiles do not prove a prefix of the checkpoint's tree of %d: an entry or a tile was changed, or the checkpoint is of another tree", rng.End(), root, cp.Size)
+	}
+	return &mismatchError{alert: &Alert{
+		Key: fmt.Sprintf("tree_mismatch/%s", digestKey(signed)), Type: TypeTreeMismatch, Severity: Critical, Time: time.Now().UTC(),
+		Message: why + "; what was read is not kept, and is read again at the next poll", Evidence: Evidence{Checkpoints: [][]byte{signed}},
+	}}
 }
 
 // ReadAlerts returns the alerts recorded in an auditor's state directory.

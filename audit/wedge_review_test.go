@@ -36,7 +36,6 @@ import (
 //     and each new checkpoint of the log is one more critical
 //     tree_mismatch alert.
 func TestReviewWedgeAfterOneCorruptBundle(t *testing.T) {
-	t.Skip("fixed with the catch-up's rework (the read-ahead branch), next")
 	ctx := context.Background()
 	s := newScene(t)
 	good := s.release(t, "a", "1.0.0", 1, fwtest.Release1) // provenance at 0, release at 1
