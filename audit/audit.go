@@ -842,7 +842,7 @@ func (a *Auditor) checkCommitment(ctx context.Context, signed []byte, cp *flog.C
 	var hashes [][]byte
 	var entries []EvidenceEntry
 	if err == nil {
-		rows, qerr := a.store.db.W.QueryContext(ctx, "SELECT idx, data FROM statements WHERE kind = ? AND idx < ? ORDER BY idx", string(provenance.KindRevocation), size)
+		rows, qerr := a.store.db.W.QueryContext(ctx, revocationsQuery+" AND idx < ? ORDER BY idx", size)
 		if qerr != nil {
 			return qerr
 		}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -94,7 +95,10 @@ func (r *rules) judge(ctx context.Context, idx uint64, data []byte, p parsed) er
 		// Indexed by the images it is about, for rebuilds.
 		if e.Provenance != nil {
 			for _, sub := range e.Provenance.Subjects {
-				if _, err := r.tx.exec("INSERT INTO subjects (image, digest) VALUES (?, ?) ON CONFLICT DO NOTHING", subjectKey(sub.Alg, sub.Value), e.Digest[:]); err != nil {
+				if (sub.Alg != "sha256" && sub.Alg != "sha512") || len(sub.Value) < 8 {
+					continue // not how a release names its image
+				}
+				if _, err := r.tx.exec("INSERT INTO subjects (image, idx) VALUES (?, ?) ON CONFLICT DO NOTHING", prefixKey(sub.Value), idx); err != nil {
 					return err
 				}
 			}
@@ -105,23 +109,43 @@ func (r *rules) judge(ctx context.Context, idx uint64, data []byte, p parsed) er
 	}
 }
 
-// keep stores a statement that releases name, by digest.
+// keep stores a statement that releases name, by digest; one logged again
+// is kept at its first index.
 func (r *rules) keep(idx uint64, e *provenance.Entry, data []byte) error {
 	if r.recent == nil || len(r.recent) >= maxRecent {
 		r.recent = map[digest.Digest]recentEntry{}
 	}
 	r.recent[e.Digest] = recentEntry{e: e, idx: idx}
-	_, err := r.tx.exec("INSERT INTO statements (digest, idx, kind, data) VALUES (?, ?, ?, ?) ON CONFLICT (digest) DO NOTHING",
-		e.Digest[:], idx, string(e.Kind), data)
+	var first uint64
+	err := r.tx.queryRow("SELECT idx FROM statements WHERE dkey = ? AND digest = ?", prefixKey(e.Digest[:]), e.Digest[:]).Scan(&first)
+	if err == nil || !errors.Is(err, sql.ErrNoRows) {
+		return err
+	}
+	_, err = r.tx.exec("INSERT INTO statements (idx, dkey, digest, kind, data) VALUES (?, ?, ?, ?, ?)",
+		idx, prefixKey(e.Digest[:]), e.Digest[:], string(e.Kind), data)
 	return err
 }
+
+// prefixKey is the integer that indexes a digest (a statement's, an
+// image's): its first 8 bytes, big-endian. Digests that share it are told
+// apart by the rows they index.
+func prefixKey(d []byte) int64 {
+	return int64(binary.BigEndian.Uint64(d[:8]))
+}
+
+// isRevocation is the condition of the statements_revocations index, which
+// a query repeats to use it (a bound parameter would not do).
+const isRevocation = "kind = '" + string(provenance.KindRevocation) + "'"
+
+// revocationsQuery reads the stored revocations.
+const revocationsQuery = "SELECT idx, data FROM statements WHERE " + isRevocation
 
 func (r *rules) loadRevocations(ctx context.Context) error {
 	if r.revs != nil {
 		return nil
 	}
 	r.revs = revocation.NewSet()
-	rows, err := r.tx.QueryContext(ctx, "SELECT idx, data FROM statements WHERE kind = ? ORDER BY idx", string(provenance.KindRevocation))
+	rows, err := r.tx.QueryContext(ctx, revocationsQuery+" ORDER BY idx")
 	if err != nil {
 		return err
 	}
@@ -152,7 +176,7 @@ func (r *rules) statement(d digest.Digest) (*provenance.Entry, uint64, bool, err
 	}
 	var idx uint64
 	var data []byte
-	err := r.tx.queryRow("SELECT idx, data FROM statements WHERE digest = ?", d[:]).Scan(&idx, &data)
+	err := r.tx.queryRow("SELECT idx, data FROM statements WHERE dkey = ? AND digest = ? ORDER BY idx LIMIT 1", prefixKey(d[:]), d[:]).Scan(&idx, &data)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, 0, false, nil
 	}
@@ -468,12 +492,12 @@ func (r *rules) judgeRebuilds(ctx context.Context, idx uint64) error {
 	if err != nil || e.Kind != provenance.KindRelease {
 		return nil
 	}
-	sha512 := subjectKey("sha512", e.Release.ImageSHA512)
-	if e.Release.ImageSHA512 == nil {
-		sha512 = nil
+	var sha512 any // NULL: no SHA-512 digest
+	if len(e.Release.ImageSHA512) >= 8 {
+		sha512 = prefixKey(e.Release.ImageSHA512)
 	}
-	rows, err := r.tx.QueryContext(ctx, "SELECT DISTINCT s.idx, s.data FROM subjects j JOIN statements s ON s.digest = j.digest WHERE j.image IN (?, ?) ORDER BY s.idx",
-		subjectKey("sha256", e.Release.Image[:]), sha512)
+	rows, err := r.tx.QueryContext(ctx, "SELECT idx, data FROM statements WHERE idx IN (SELECT idx FROM subjects WHERE image IN (?, ?)) ORDER BY idx",
+		prefixKey(e.Release.Image[:]), sha512)
 	if err != nil {
 		return err
 	}
@@ -486,7 +510,8 @@ func (r *rules) judgeRebuilds(ctx context.Context, idx uint64) error {
 			rows.Close()
 			return err
 		}
-		if pe, err := provenance.ParseEntry(pd); err == nil {
+		// The index found it by a prefix of the image's digest.
+		if pe, err := provenance.ParseEntry(pd); err == nil && about(pe, e.Release) {
 			entries = append(entries, pe)
 			index[pe.Digest] = at
 		}
@@ -507,10 +532,20 @@ func (r *rules) judgeRebuilds(ctx context.Context, idx uint64) error {
 	return nil
 }
 
-// subjectKey is how the subjects table names an image: its digest's
-// algorithm and value.
-func subjectKey(alg string, value []byte) []byte {
-	return append([]byte(alg+":"), value...)
+// about reports whether provenance pe names rel's image as a subject, by
+// its SHA-256 or its SHA-512 digest.
+func about(pe *provenance.Entry, rel *provenance.Release) bool {
+	if pe.Provenance == nil {
+		return false
+	}
+	for _, sub := range pe.Provenance.Subjects {
+		switch {
+		case sub.Alg == "sha256" && bytes.Equal(sub.Value, rel.Image[:]),
+			sub.Alg == "sha512" && rel.ImageSHA512 != nil && bytes.Equal(sub.Value, rel.ImageSHA512):
+			return true
+		}
+	}
+	return false
 }
 
 // newModel records that key signed a release for model, and raises a

@@ -1,6 +1,7 @@
 package audit
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -43,9 +44,9 @@ CREATE TABLE IF NOT EXISTS security (
 	PRIMARY KEY (model, channel)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS subjects (
-	image BLOB NOT NULL,
-	digest BLOB NOT NULL,
-	PRIMARY KEY (image, digest)
+	image INTEGER NOT NULL,
+	idx INTEGER NOT NULL,
+	PRIMARY KEY (image, idx)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS rebuilds_due (
 	idx INTEGER PRIMARY KEY,
@@ -70,11 +71,32 @@ CREATE TABLE IF NOT EXISTS deferred (
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS statements (
 	idx INTEGER PRIMARY KEY,
-	digest BLOB NOT NULL UNIQUE,
+	dkey INTEGER NOT NULL,
+	digest BLOB NOT NULL,
 	kind TEXT NOT NULL,
 	data BLOB NOT NULL
 );
+CREATE INDEX IF NOT EXISTS statements_dkey ON statements (dkey);
+CREATE INDEX IF NOT EXISTS statements_revocations ON statements (idx) WHERE ` + isRevocation + `;
 `
+
+// The index tables that grow with the log are keyed by integers where they
+// can, for small index pages: entries arrive in log order, but their
+// digests, and the images they are about, in random order, so each insert
+// into an index by digest lands on a random page, and the smaller the
+// index, the more of it stays in the page cache, and the fewer pages a
+// commit writes.
+//
+//   - statements holds, in log order, the statements releases may name
+//     (provenance, layouts, links) and revocations; dkey (see prefixKey)
+//     indexes them by digest, and digest tells apart two whose digests
+//     share a prefix.
+//   - subjects indexes provenance by the images it is about: image is
+//     prefixKey of the image's SHA-256 or SHA-512 digest, idx the
+//     statement's. A prefix shared by another image only adds a candidate,
+//     which judgeRebuilds checks.
+//   - statements_revocations is the revocations, which are few, so that
+//     reading them does not scan every statement.
 
 // A store is the auditor's state: what it verified, what it indexed, and
 // the alerts it raised. What the rules change for a run of entries is
@@ -85,16 +107,150 @@ type store struct {
 	db *sqlitedb.DB
 }
 
+// schemaVersion is the layout of the audit database, in its user_version:
+// 0 before statements and subjects were indexed by integers (prefixKey).
+const schemaVersion = 1
+
 func openStore(ctx context.Context, dir string) (*store, error) {
 	db, err := sqlitedb.Open(ctx, dir, DatabaseFile, LockFile, sqlitedb.Options{})
 	if err != nil {
 		return nil, err
 	}
-	if _, err := db.W.ExecContext(ctx, schema+probeSchema); err != nil {
+	if err := setUp(ctx, db.W); err != nil {
 		db.Close()
-		return nil, fmt.Errorf("couldn't create the audit database: %w", err)
+		return nil, fmt.Errorf("couldn't set up the audit database: %w", err)
 	}
 	return &store{db: db}, nil
+}
+
+// setUp creates the audit database's tables, or brings those of an earlier
+// version up to date, in one transaction.
+func setUp(ctx context.Context, db *sql.DB) error {
+	var version int
+	if err := db.QueryRowContext(ctx, "PRAGMA user_version").Scan(&version); err != nil {
+		return err
+	}
+	if version > schemaVersion {
+		return fmt.Errorf("it is of version %d, from a later fwctl than this one (version %d)", version, schemaVersion)
+	}
+	t, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer t.Rollback()
+	var old int
+	if err := t.QueryRowContext(ctx, "SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = 'statements'").Scan(&old); err != nil {
+		return err
+	}
+	if version == 0 && old > 0 {
+		if _, err := t.ExecContext(ctx, "ALTER TABLE statements RENAME TO statements_v0; ALTER TABLE subjects RENAME TO subjects_v0"); err != nil {
+			return err
+		}
+	}
+	if _, err := t.ExecContext(ctx, schema+probeSchema); err != nil {
+		return err
+	}
+	if version == 0 && old > 0 {
+		if err := migrateV0(ctx, t); err != nil {
+			return fmt.Errorf("couldn't bring it up from version 0: %w", err)
+		}
+	}
+	if _, err := t.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", schemaVersion)); err != nil {
+		return err
+	}
+	return t.Commit()
+}
+
+// migrateV0 copies statements_v0 and subjects_v0, the tables of version 0,
+// indexed by digest (and by image and digest), into statements and
+// subjects, a thousand rows at a time, and drops them.
+func migrateV0(ctx context.Context, t *sql.Tx) error {
+	const chunk = 1000
+	type statement struct {
+		idx          int64
+		digest, data []byte
+		kind         string
+	}
+	for after := int64(-1); ; {
+		rows, err := t.QueryContext(ctx, "SELECT idx, digest, kind, data FROM statements_v0 WHERE idx > ? ORDER BY idx LIMIT ?", after, chunk)
+		if err != nil {
+			return err
+		}
+		var todo []statement
+		for rows.Next() {
+			var s statement
+			if err := rows.Scan(&s.idx, &s.digest, &s.kind, &s.data); err != nil {
+				rows.Close()
+				return err
+			}
+			todo = append(todo, s)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		for _, s := range todo {
+			if len(s.digest) < 8 {
+				return fmt.Errorf("statement %d has a digest of %d bytes", s.idx, len(s.digest))
+			}
+			if _, err := t.ExecContext(ctx, "INSERT INTO statements (idx, dkey, digest, kind, data) VALUES (?, ?, ?, ?, ?)", s.idx, prefixKey(s.digest), s.digest, s.kind, s.data); err != nil {
+				return err
+			}
+			after = s.idx
+		}
+		if len(todo) < chunk {
+			break
+		}
+	}
+	// subjects_v0 names an image "<alg>:<digest>", and a statement by its
+	// digest.
+	var image, stmt []byte
+	for first := true; ; first = false {
+		q := "SELECT image, digest FROM subjects_v0 ORDER BY image, digest LIMIT ?"
+		args := []any{chunk}
+		if !first {
+			q = "SELECT image, digest FROM subjects_v0 WHERE (image, digest) > (?, ?) ORDER BY image, digest LIMIT ?"
+			args = []any{image, stmt, chunk}
+		}
+		rows, err := t.QueryContext(ctx, q, args...)
+		if err != nil {
+			return err
+		}
+		var todo [][2][]byte
+		for rows.Next() {
+			if err := rows.Scan(&image, &stmt); err != nil {
+				rows.Close()
+				return err
+			}
+			todo = append(todo, [2][]byte{image, stmt})
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		for _, r := range todo {
+			alg, value, _ := bytes.Cut(r[0], []byte(":"))
+			if (string(alg) != "sha256" && string(alg) != "sha512") || len(value) < 8 {
+				continue
+			}
+			var idx int64
+			err := t.QueryRowContext(ctx, "SELECT idx FROM statements_v0 WHERE digest = ?", r[1]).Scan(&idx)
+			if errors.Is(err, sql.ErrNoRows) {
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			if _, err := t.ExecContext(ctx, "INSERT INTO subjects (image, idx) VALUES (?, ?) ON CONFLICT DO NOTHING", prefixKey(value), idx); err != nil {
+				return err
+			}
+		}
+		if len(todo) < chunk {
+			break
+		}
+	}
+	_, err := t.ExecContext(ctx, "DROP TABLE statements_v0; DROP TABLE subjects_v0")
+	return err
 }
 
 func (s *store) Close() error { return s.db.Close() }
