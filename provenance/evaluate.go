@@ -273,12 +273,14 @@ func (p *Policy) evaluate(ctx context.Context, model string, rel *Entry, ev Evid
 		}
 	}
 	// Rebuilds count towards reproducibility if a builder of the rule
-	// signed them and they attest the image; they are not otherwise judged.
+	// signed them and they attest the image; they are not otherwise judged
+	// (a rebuilder may build from a mirror, with a build type of its own).
+	attestsImage := func(c Check) bool { return c.OK || c.Name != "subject" }
 	for _, pe := range ev.Provenance {
 		if pe.Endorsed {
 			continue
 		}
-		if a, ok := p.checkProvenance(ctx, r, rel.Release, pe, opts, func(Check) bool { return true }); ok {
+		if a, ok := p.checkProvenance(ctx, r, rel.Release, pe, opts, attestsImage); ok {
 			attesting[a.Builder] = true
 			attested = append(attested, a)
 		}

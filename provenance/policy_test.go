@@ -170,6 +170,9 @@ func TestPolicyEvaluate(t *testing.T) {
 	otherImage := provEntry(t, fwtest.Builder, "https://ci.example.com/runner/v1", func(b *provenance.Build) {
 		b.Subjects = []provenance.Artifact{{Name: "x", SHA256: sha256.Sum256([]byte("x"))}}
 	})
+	rebuildOfAnother := provEntry(t, fwtest.Rebuilder, "https://rebuild.example.org/worker-7", func(b *provenance.Build) {
+		b.Subjects = []provenance.Artifact{{Name: "x", SHA256: sha256.Sum256([]byte("x"))}}
+	})
 
 	for _, tc := range []struct {
 		desc     string
@@ -196,6 +199,7 @@ func TestPolicyEvaluate(t *testing.T) {
 		{"provenance about another image", "acme-y2", releaseEntry(t, "acme-y2", []*provenance.Entry{otherImage}, fwtest.Release1), evidence([]*provenance.Entry{otherImage}), "subject", ""},
 		{"reproducibility: one builder only", "acme-x1", releaseEntry(t, "acme-x1", []*provenance.Entry{good}, fwtest.Release1, fwtest.Release2), evidence([]*provenance.Entry{good}), "reproducible", "1 distinct builder(s)"},
 		{"reproducibility: two attestations by one builder", "acme-x1", releaseEntry(t, "acme-x1", []*provenance.Entry{good}, fwtest.Release1, fwtest.Release2), evidence([]*provenance.Entry{good}, rebuildSame), "reproducible", "1 distinct builder(s)"},
+		{"reproducibility: a trusted rebuilder's rebuild of another image does not count", "acme-x1", releaseEntry(t, "acme-x1", []*provenance.Entry{good}, fwtest.Release1, fwtest.Release2), evidence([]*provenance.Entry{good}, rebuildOfAnother), "reproducible", "1 distinct builder(s)"},
 		{"reproducibility: an unknown rebuilder does not count", "acme-x1", releaseEntry(t, "acme-x1", []*provenance.Entry{good}, fwtest.Release1, fwtest.Release2), evidence([]*provenance.Entry{good}, unknownID), "reproducible", "1 distinct builder(s)"},
 		{"model not in the release", "acme-z9", releaseEntry(t, "acme-x1", []*provenance.Entry{good}, fwtest.Release1), evidence([]*provenance.Entry{good}), "model", "not acme-z9"},
 	} {
