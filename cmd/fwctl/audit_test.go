@@ -6,10 +6,12 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/fwledger/fwledger/digest"
 	"github.com/fwledger/fwledger/fwtest"
@@ -105,5 +107,89 @@ func TestAuditProbe(t *testing.T) {
 	}
 	if _, size := l.Log.Checkpoint(); size != 2 {
 		t.Fatalf("the log holds %d entries, want two probes", size)
+	}
+}
+
+// TestAuditCleanLog: fwctl audit --once over a clean log of 100,000
+// entries (releases, their provenance, an independent rebuild of each,
+// and revocations of other images), under a policy that wants every
+// release rebuilt by a second builder, due long ago: no alert, exit 0.
+func TestAuditCleanLog(t *testing.T) {
+	if testing.Short() {
+		t.Skip("logs 100,000 entries")
+	}
+	ctx := context.Background()
+	dir := t.TempDir()
+	p := func(s string) string { return filepath.Join(dir, s) }
+	l := fwtest.StartLog(t, fwtest.LogOptions{
+		ReleaseKeys: []*keys.PrivateKey{fwtest.Release1}, BuilderKeys: []*keys.PrivateKey{fwtest.Builder, fwtest.Rebuilder},
+		RevocationKeys: []*keys.PrivateKey{fwtest.Security1},
+	})
+	lc, _ := logclient.New(l.URL, nil)
+	const releases = 33332 // 3 entries each, and 4 revocations: 100,000
+	const workers = 4
+	errs := make(chan error, workers)
+	for w := range workers {
+		go func() {
+			var batch [][]byte
+			for i := w; i < releases; i += workers {
+				img := fwtest.Image(fmt.Sprint("clean ", i), 64)
+				prov := fwtest.Provenance(t, img, fwtest.Builder)
+				rebuild := fwtest.ProvenanceWith(t, img, fwtest.Rebuilder, func(b *provenance.Build) { b.BuilderID = "https://rebuild.example.org/r1" })
+				// One security version for all: the workers' order in the
+				// log is no regression.
+				batch = append(batch, prov, rebuild, fwtest.SignRelease(t, fwtest.NewRelease(img, func(r *provenance.Release) {
+					r.Version, r.SecurityVersion = fmt.Sprintf("1.%d.0", i), 1
+					r.Provenance = []digest.Digest{sha256.Sum256(prov)}
+				}), fwtest.Release1))
+				if len(batch) == 15 || i+workers >= releases {
+					if _, err := lc.AddAll(ctx, batch); err != nil {
+						errs <- err
+						return
+					}
+					batch = nil
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for range workers {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range 4 {
+		if _, err := lc.Add(ctx, fwtest.SignRevocation(t, &provenance.Revocation{Revokes: provenance.RevokeRelease, Image: sha256.Sum256(fmt.Append(nil, "other ", i)),
+			ImageName: "other.bin", Reason: "bricks rev B boards", Created: time.Date(2026, 11, 2, 0, 0, 0, 0, time.UTC)}, fwtest.Security1)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	l.WaitSize(t, 3*releases+4)
+	for name, k := range map[string]*keys.PrivateKey{"log": fwtest.LogKey, "rel": fwtest.Release1, "ci": fwtest.Builder, "rb": fwtest.Rebuilder, "sec": fwtest.Security1} {
+		pub, _ := k.Public().Marshal()
+		os.WriteFile(p(name+".pub"), pub, 0o644)
+	}
+	os.WriteFile(p("policy.yaml"), []byte(`version: 1
+keys:
+  rel: {file: rel.pub}
+  ci: {file: ci.pub}
+  rb: {file: rb.pub}
+  sec: {file: sec.pub}
+builders:
+  - {name: ci, id: `+fwtest.BuilderID+`, keys: [ci], slsaLevel: 2}
+  - {name: rebuilder, id: https://rebuild.example.org/r1, keys: [rb], slsaLevel: 2}
+revocation: {keys: [sec], threshold: 1}
+rules:
+  - name: all
+    models: ["*"]
+    release: {keys: [rel], threshold: 1}
+    provenance: {builders: [ci, rebuilder], reproducible: 2}
+`), 0o644)
+	code, out, errs2 := fwctl(t, "audit", "--log", l.URL, "--log-key", p("log.pub"), "--policy", p("policy.yaml"), "--state", p("state"), "--once", "--reproducible-within", "1h")
+	if code != 0 || out != "" {
+		t.Fatalf("fwctl audit --once over a clean log = %d: %.2000s\n%.2000s", code, out, errs2)
+	}
+	if !strings.Contains(errs2, fmt.Sprintf("verified the tree of %d entries; 0 alerts raised", 3*releases+4)) {
+		t.Fatalf("fwctl audit said:\n%s", errs2)
 	}
 }
