@@ -7,7 +7,7 @@ ORIGIN   ?= example.com/fwlog
 ADDR     ?= 127.0.0.1:8080
 FUZZTIME ?= 30s
 
-.PHONY: all build run demo test test-race bench bench-revocation bench-device bench-audit fuzz testdata vet softhsm clean
+.PHONY: all build run demo test test-race bench bench-revocation bench-device bench-audit fuzz testdata vet softhsm trillian-up trillian-down clean
 
 all: build
 
@@ -50,6 +50,16 @@ vet:
 ## need (also in local/softhsm/env). Running it again changes nothing.
 softhsm:
 	./scripts/softhsm.sh
+
+## trillian-up: a private MariaDB (installed with apt if missing) and Trillian v1.8.0 on
+## 127.0.0.1, state under local/trillian, binaries built once under .cache; creates a LOG
+## and a PREORDERED_LOG tree and prints the environment (also in local/trillian/env).
+## Idempotent. trillian-down stops exactly what it started, by PID.
+trillian-up:
+	./scripts/trillian.sh up
+
+trillian-down:
+	./scripts/trillian.sh down
 
 ## bench: Go benchmarks and the HTTP load benchmark; writes docs/BENCHMARKS.md.
 ## BASE=<commit> also runs the same loads against that commit, built in a git worktree
