@@ -355,36 +355,13 @@ func (o oneBundle) VerifyKeyless(e *provenance.Entry) (*provenance.CertificateId
 	return &o.id, nil
 }
 
-// largeBundle returns a Sigstore bundle holding SLSA provenance for img
-// whose many resolved dependencies make it larger than a tile entry.
-func largeBundle(t *testing.T, img []byte) []byte {
-	var deps []string
-	for i := 0; i < 900; i++ {
-		deps = append(deps, fmt.Sprintf(`{"uri":"pkg:generic/dependency-number-%04d@1.0.0","digest":{"sha256":"%064x"}}`, i, i))
-	}
-	stmt := fmt.Sprintf(`{"_type":"https://in-toto.io/Statement/v1","subject":[{"name":"fw.bin","digest":{"sha256":"%x"}}],"predicateType":"https://slsa.dev/provenance/v1","predicate":{"buildDefinition":{"buildType":"https://actions.github.io/buildtypes/workflow/v1","externalParameters":{"workflow":{"repository":"https://github.com/acme/fw","ref":"refs/tags/v9","path":".github/workflows/release.yml"}},"resolvedDependencies":[%s]},"runDetails":{"builder":{"id":"https://github.com/acme/fw/.github/workflows/release.yml@refs/tags/v9"}}}}`,
-		sha256.Sum256(img), strings.Join(deps, ","))
-	b, err := json.Marshal(map[string]any{
-		"mediaType":            "application/vnd.dev.sigstore.bundle.v0.3+json",
-		"verificationMaterial": map[string]any{"certificate": map[string]any{"rawBytes": "AAAA"}},
-		"dsseEnvelope": map[string]any{
-			"payload": base64.StdEncoding.EncodeToString([]byte(stmt)), "payloadType": "application/vnd.in-toto+json",
-			"signatures": []any{map[string]any{"sig": "AAAA"}},
-		},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
-
 // TestLargeBundleStoredByDigest logs a Sigstore bundle larger than a tile
 // entry: the exact bytes go to the content store, a reference is the leaf,
 // and reads, bundles and devices resolve it.
 func TestLargeBundleStoredByDigest(t *testing.T) {
 	ctx := context.Background()
 	img := fwtest.Image("large provenance image", 900)
-	big := largeBundle(t, img)
+	big := fwtest.SigstoreBundle(t, img, 900)
 	if len(big) <= 65535 || len(big) > provenance.MaxLargeEntrySize {
 		t.Fatalf("the test bundle is %d bytes", len(big))
 	}
