@@ -253,17 +253,19 @@ func build(root string) (files, error) {
 		}
 		corpus("internal/strictjson", "FuzzCheck", name+"-statement", e.Body)
 	}
-	probe := &provenance.Probe{Origin: fwtest.LogKey.Name, Nonce: digest.Sum([]byte("probe 1")), Created: time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)}
-	probeStmt, err := probe.Statement()
-	if err != nil {
-		return nil, err
-	}
-	probeEnv, err := fwtest.MakeEnvelope(probeStmt, fwtest.Prober)
+	// A probe, made once and then read back (protojson's output is not
+	// stable from one build to the next).
+	probeEnv := envelope(root, "probe.dsse.json", func() []byte {
+		probe := &provenance.Probe{Origin: fwtest.LogKey.Name, Nonce: digest.Sum([]byte("probe 1")), Created: time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)}
+		return must(fwtest.MakeEnvelope(must(probe.Statement()), fwtest.Prober))
+	})
+	out["testdata/probe.dsse.json"] = append(bytes.Clone(probeEnv), '\n')
+	probeParsed, err := provenance.ParseEnvelope(probeEnv)
 	if err != nil {
 		return nil, err
 	}
 	corpus("provenance", "FuzzParseEntry", "probe", probeEnv)
-	corpus("provenance", "FuzzParseProbe", "probe", probeStmt)
+	corpus("provenance", "FuzzParseProbe", "probe", probeParsed.Body)
 	corpusString("digest", "FuzzParse", "image", digest.Sum(Image).String())
 	if err := deltaSeeds(corpus); err != nil {
 		return nil, err

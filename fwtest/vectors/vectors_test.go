@@ -17,7 +17,7 @@ func TestCommittedTestdataIsGenerated(t *testing.T) {
 		t.Fatal(err)
 	}
 	tmp := t.TempDir()
-	for _, name := range []string{"release.dsse.json", "release-by-release-2.dsse.json", "provenance.dsse.json"} {
+	for _, name := range []string{"release.dsse.json", "release-by-release-2.dsse.json", "provenance.dsse.json", "probe.dsse.json"} {
 		data, err := os.ReadFile(filepath.Join(repo, "testdata", name))
 		if err != nil {
 			t.Fatalf("%v (run make testdata)", err)
