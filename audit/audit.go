@@ -18,6 +18,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"database/sql"
 	"errors"
 	"fmt"
 	"io"
@@ -842,22 +843,15 @@ func (a *Auditor) checkCommitment(ctx context.Context, signed []byte, cp *flog.C
 	var hashes [][]byte
 	var entries []EvidenceEntry
 	if err == nil {
-		rows, qerr := a.store.db.W.QueryContext(ctx, revocationsQuery+" AND idx < ? ORDER BY idx", size)
+		var qerr error
+		entries, qerr = queryAll(ctx, a.store.db.W, func(rows *sql.Rows, e *EvidenceEntry) error {
+			return rows.Scan(&e.Index, &e.Data)
+		}, revocationsQuery+" AND idx < ? ORDER BY idx", size)
 		if qerr != nil {
 			return qerr
 		}
-		for rows.Next() {
-			var e EvidenceEntry
-			if err := rows.Scan(&e.Index, &e.Data); err != nil {
-				rows.Close()
-				return err
-			}
+		for _, e := range entries {
 			hashes = append(hashes, hasher.HashLeaf(e.Data))
-			entries = append(entries, e)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return err
 		}
 		got, cerr := revocation.Commit(hashes)
 		if cerr != nil {

@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/fwledger/fwledger/digest"
@@ -199,24 +200,17 @@ func (a *Auditor) checkProbes(ctx context.Context, signed []byte, size uint64, f
 		submitted int64
 		idx       uint64
 	}
-	rows, err := a.store.db.W.QueryContext(ctx, "SELECT digest, data, submitted, idx FROM probes WHERE state = ?", probePending)
+	all, err := queryAll(ctx, a.store.db.W, func(rows *sql.Rows, p *pending) error {
+		return rows.Scan(&p.digest, &p.data, &p.submitted, &p.idx)
+	}, "SELECT digest, data, submitted, idx FROM probes WHERE state = ?", probePending)
 	if err != nil {
 		return err
 	}
-	var late []pending
-	for rows.Next() {
-		var p pending
-		if err := rows.Scan(&p.digest, &p.data, &p.submitted, &p.idx); err != nil {
-			rows.Close()
-			return err
-		}
-		if p.idx < size || fetchedAt.Sub(time.Unix(0, p.submitted)) > a.cfg.MaxMergeDelay {
-			late = append(late, p)
-		}
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil || len(late) == 0 {
-		return err
+	late := slices.DeleteFunc(all, func(p pending) bool {
+		return p.idx >= size && fetchedAt.Sub(time.Unix(0, p.submitted)) <= a.cfg.MaxMergeDelay
+	})
+	if len(late) == 0 {
+		return nil
 	}
 	cp, err := parseCheckpoint(signed)
 	if err != nil {

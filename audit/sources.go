@@ -171,21 +171,10 @@ func (a *Auditor) recheck(ctx context.Context, p *progress, now time.Time, res *
 		size   uint64
 		seen   int64
 	}
-	rows, err := a.store.db.W.QueryContext(ctx, "SELECT digest, note, size, seen FROM deferred")
+	all, err := queryAll(ctx, a.store.db.W, func(rows *sql.Rows, d *deferred) error {
+		return rows.Scan(&d.digest, &d.note, &d.size, &d.seen)
+	}, "SELECT digest, note, size, seen FROM deferred")
 	if err != nil {
-		return err
-	}
-	var all []deferred
-	for rows.Next() {
-		var d deferred
-		if err := rows.Scan(&d.digest, &d.note, &d.size, &d.seen); err != nil {
-			rows.Close()
-			return err
-		}
-		all = append(all, d)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
 		return err
 	}
 	for _, d := range all {

@@ -391,6 +391,30 @@ func (t *tx) raise(a *Alert) error {
 	return nil
 }
 
+// A querier is a database or a transaction.
+type querier interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
+// queryAll runs a query and returns its rows, each scanned by scan, with
+// the rows closed.
+func queryAll[T any](ctx context.Context, q querier, scan func(*sql.Rows, *T) error, query string, args ...any) ([]T, error) {
+	rows, err := q.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []T
+	for rows.Next() {
+		var v T
+		if err := scan(rows, &v); err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
+}
+
 // Alerts returns the alerts raised so far, in order.
 func (s *store) alerts(ctx context.Context) ([]*Alert, error) {
 	rows, err := s.db.W.QueryContext(ctx, "SELECT id, alert FROM alerts ORDER BY id")

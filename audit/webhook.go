@@ -3,6 +3,7 @@ package audit
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -20,25 +21,14 @@ import (
 // twice, with the same key. It posts at most maxDeliver alerts a call,
 // and returns how many it delivered.
 func (a *Auditor) Deliver(ctx context.Context, webhook string) (int, error) {
-	rows, err := a.store.db.W.QueryContext(ctx, "SELECT id, alert FROM alerts WHERE id > COALESCE((SELECT CAST(v AS INTEGER) FROM state WHERE k = 'delivered'), 0) ORDER BY id LIMIT ?", maxDeliver)
-	if err != nil {
-		return 0, err
-	}
 	type pending struct {
 		id   int64
 		data []byte
 	}
-	var todo []pending
-	for rows.Next() {
-		var p pending
-		if err := rows.Scan(&p.id, &p.data); err != nil {
-			rows.Close()
-			return 0, err
-		}
-		todo = append(todo, p)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
+	todo, err := queryAll(ctx, a.store.db.W, func(rows *sql.Rows, p *pending) error {
+		return rows.Scan(&p.id, &p.data)
+	}, "SELECT id, alert FROM alerts WHERE id > COALESCE((SELECT CAST(v AS INTEGER) FROM state WHERE k = 'delivered'), 0) ORDER BY id LIMIT ?", maxDeliver)
+	if err != nil {
 		return 0, err
 	}
 	hc := *a.cfg.HTTP
