@@ -289,26 +289,15 @@ func (r *rules) revokedBefore(ctx context.Context, lg revocation.Logged, ev Evid
 	if lg.Revocation.Revokes != provenance.RevokeKey {
 		return nil
 	}
-	rows, err := r.tx.QueryContext(ctx, "SELECT idx FROM signers WHERE key = ? AND idx < ? ORDER BY idx", lg.Revocation.KeyID, lg.Index)
+	signed, err := queryAll(ctx, r.tx, func(rows *sql.Rows, idx *uint64) error { return rows.Scan(idx) },
+		"SELECT idx FROM signers WHERE key = ? AND idx < ? ORDER BY idx", lg.Revocation.KeyID, lg.Index)
 	if err != nil {
 		return err
 	}
-	var hit []uint64
-	for rows.Next() {
-		var idx uint64
-		if err := rows.Scan(&idx); err != nil {
-			rows.Close()
-			return err
+	for _, idx := range signed {
+		if !lg.Revocation.Applies(lg.Revocation.KeyID, idx, lg.Index) {
+			continue
 		}
-		if lg.Revocation.Applies(lg.Revocation.KeyID, idx, lg.Index) {
-			hit = append(hit, idx)
-		}
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return err
-	}
-	for _, idx := range hit {
 		data, err := r.a.entryAt(ctx, idx, r.size)
 		if err != nil {
 			return err

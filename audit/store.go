@@ -417,24 +417,17 @@ func queryAll[T any](ctx context.Context, q querier, scan func(*sql.Rows, *T) er
 
 // Alerts returns the alerts raised so far, in order.
 func (s *store) alerts(ctx context.Context) ([]*Alert, error) {
-	rows, err := s.db.W.QueryContext(ctx, "SELECT id, alert FROM alerts ORDER BY id")
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []*Alert
-	for rows.Next() {
+	return queryAll(ctx, s.db.W, func(rows *sql.Rows, a **Alert) error {
 		var id int64
 		var data []byte
 		if err := rows.Scan(&id, &data); err != nil {
-			return nil, err
+			return err
 		}
-		var a Alert
-		if err := json.Unmarshal(data, &a); err != nil {
-			return nil, err
+		*a = &Alert{}
+		if err := json.Unmarshal(data, *a); err != nil {
+			return err
 		}
-		a.ID = id
-		out = append(out, &a)
-	}
-	return out, rows.Err()
+		(*a).ID = id
+		return nil
+	}, "SELECT id, alert FROM alerts ORDER BY id")
 }
