@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 )
 
 // ErrNotFound is returned (wrapped) when a requested resource does not exist.
@@ -148,4 +149,29 @@ type Storage interface {
 
 	// Close releases the storage.
 	Close() error
+}
+
+// ErrNotPublisher is returned (wrapped) by a SharedStorage's writes of the
+// tree and its checkpoints when this handle does not hold the publisher
+// lease: another frontend publishes.
+var ErrNotPublisher = errors.New("this frontend does not hold the publisher lease")
+
+// A SharedStorage is a Storage that several Logs, in several processes (the
+// frontends), use at once. Each sequences submissions and serves reads;
+// one at a time, the holder of the publisher lease, integrates, signs and
+// has checkpoints witnessed. The others follow the checkpoints it stores.
+//
+// Integrate, SetCheckpoint and SetWitnessed change nothing and return an
+// error wrapping ErrNotPublisher unless this handle holds an unexpired
+// lease when they commit: so a publisher whose lease ran out while it
+// worked (a pause, a partition) cannot overwrite its successor's work.
+type SharedStorage interface {
+	Storage
+	// Lease takes the publisher lease for this handle, or renews it, for
+	// ttl from now by the storage's clock, if no other handle holds an
+	// unexpired one; it reports whether this handle holds it.
+	Lease(ctx context.Context, ttl time.Duration) (bool, error)
+	// Release gives the lease up, if this handle holds it, so that
+	// another frontend can take it at once.
+	Release(ctx context.Context) error
 }

@@ -1,0 +1,1154 @@
+// Package trillian is the log storage for more than one machine: Google
+// Trillian holds the Merkle tree, and MySQL (or MariaDB) holds what fwlog
+// serves, so that any number of stateless frontends share one log.
+//
+// # Division of labour
+//
+// A submission is sequenced in fwlog's own database: one transaction locks
+// the state row, finds duplicates in the lookup index, and writes the
+// entries with their indices, leaf hashes and lookup keys. Its commit is
+// the acknowledgement; the index is known at once and deduplication is
+// exact, because both happen under one lock.
+//
+// The holder of the publisher lease (log.SharedStorage) then integrates: it
+// hands the new entries to Trillian with AddSequencedLeaves on a
+// PREORDERED_LOG tree, waits for Trillian's signer to integrate them, reads
+// the leaves back with GetLeavesByRange, checks each against the leaf hash
+// fwlog recorded, recomputes the root from them, and checks it against
+// Trillian's root and Trillian's consistency proof from the previous tree.
+// Only then does it write the C2SP tiles and entry bundles and advance the
+// tree, in one transaction that holds the lease; the log signs a checkpoint
+// only for a tree so written. A root that disagrees stops integration:
+// Integrate returns a *RootMismatchError, which is logged and counted
+// (fwlog_trillian_root_mismatches_total), and nothing is published past it.
+//
+// Why PREORDERED_LOG and not QueueLeaf on a LOG tree: QueueLeaf answers
+// before Trillian assigns an index, so a frontend would wait for the
+// signer to learn it, and duplicates of another entry under one key (the
+// ledger's Dedup) could not be judged in the same transaction that orders
+// the entry. docs/BENCHMARKS.md measures both calls on the same database.
+//
+// # Schema
+//
+// The tables mirror package sqlite's: state (one row: sequenced and
+// integrated sizes, root, compact range, stored checkpoints), entries
+// (sequenced entries until their bundle is full), bundles, tiles (at their
+// widest version), lookup (key, index, and in the first key's row the leaf
+// hash), meta (identity, tree ID, index version) and lease. Open creates
+// them.
+package trillian
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/fwledger/fwledger/log"
+	"github.com/fwledger/fwledger/tiles"
+	"github.com/go-sql-driver/mysql"
+	tpb "github.com/google/trillian"
+	"github.com/google/trillian/types"
+	lru "github.com/hashicorp/golang-lru/v2"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/transparency-dev/merkle/proof"
+	"github.com/transparency-dev/merkle/rfc6962"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+)
+
+var schema = []string{
+	`CREATE TABLE IF NOT EXISTS meta (
+	k VARCHAR(64) NOT NULL PRIMARY KEY,
+	v VARBINARY(4096) NOT NULL
+) ENGINE=InnoDB`,
+	`CREATE TABLE IF NOT EXISTS state (
+	id              TINYINT NOT NULL PRIMARY KEY,
+	sequenced       BIGINT UNSIGNED NOT NULL,
+	integrated      BIGINT UNSIGNED NOT NULL,
+	root            VARBINARY(32) NOT NULL,
+	compact_range   VARBINARY(4096) NOT NULL,
+	checkpoint_size BIGINT UNSIGNED NOT NULL,
+	checkpoint      MEDIUMBLOB NULL,
+	witnessed_size  BIGINT UNSIGNED NULL,
+	witnessed       MEDIUMBLOB NULL
+) ENGINE=InnoDB`,
+	`CREATE TABLE IF NOT EXISTS entries (
+	idx  BIGINT UNSIGNED NOT NULL PRIMARY KEY,
+	data MEDIUMBLOB NOT NULL,
+	leaf BINARY(32) NOT NULL
+) ENGINE=InnoDB`,
+	`CREATE TABLE IF NOT EXISTS bundles (
+	idx  BIGINT UNSIGNED NOT NULL PRIMARY KEY,
+	data LONGBLOB NOT NULL
+) ENGINE=InnoDB`,
+	`CREATE TABLE IF NOT EXISTS tiles (
+	id   BIGINT UNSIGNED NOT NULL PRIMARY KEY,
+	data BLOB NOT NULL
+) ENGINE=InnoDB`,
+	`CREATE TABLE IF NOT EXISTS lookup (
+	k    VARBINARY(80) NOT NULL,
+	idx  BIGINT UNSIGNED NOT NULL,
+	leaf VARBINARY(32) NOT NULL,
+	PRIMARY KEY (k, idx)
+) ENGINE=InnoDB`,
+	`CREATE TABLE IF NOT EXISTS lease (
+	id      TINYINT NOT NULL PRIMARY KEY,
+	holder  VARCHAR(255) NOT NULL,
+	expires DATETIME(6) NOT NULL
+) ENGINE=InnoDB`,
+}
+
+// Config configures a Storage.
+type Config struct {
+	// DB is fwlog's database (OpenDB opens one with the settings the
+	// storage needs). Every frontend of one log uses the same database.
+	DB *sql.DB
+	// Client is a Trillian log client, and TreeID a PREORDERED_LOG tree
+	// with the RFC 6962 SHA-256 hasher, used by this log only.
+	Client tpb.TrillianLogClient
+	TreeID int64
+	// Holder names this handle in the publisher lease (default: the
+	// host name, the process ID and a random suffix).
+	Holder string
+	// IntegrateTimeout bounds how long Integrate waits for Trillian's
+	// signer to integrate the leaves it handed over (default 30s).
+	IntegrateTimeout time.Duration
+	// Logger receives structured logs (default slog.Default()).
+	Logger *slog.Logger
+	// Registerer receives the storage's metrics (default: not registered).
+	Registerer prometheus.Registerer
+}
+
+// Storage is a log.SharedStorage on Trillian and MySQL.
+type Storage struct {
+	db      *sql.DB
+	client  tpb.TrillianLogClient
+	tree    int64
+	holder  string
+	timeout time.Duration
+	logger  *slog.Logger
+
+	mismatches prometheus.Counter
+	pushed     prometheus.Counter
+
+	// full caches the entries of recently read full entry bundles.
+	full *lru.Cache[uint64, [][]byte]
+}
+
+// A RootMismatchError reports a tree that Trillian and fwlog's own
+// recomputation from Trillian's leaves disagree on: Trillian's root, or its
+// consistency proof, or a leaf differs from what fwlog sequenced. Nothing is
+// integrated or signed past it until an operator finds out why.
+type RootMismatchError struct {
+	// Size is the tree size at issue, What what disagreed.
+	Size uint64
+	What string
+}
+
+func (e *RootMismatchError) Error() string {
+	return fmt.Sprintf("Trillian's tree of size %d disagrees with fwlog's entries: %s; nothing is published past it", e.Size, e.What)
+}
+
+// OpenDB opens fwlog's MySQL database from a Go MySQL driver DSN
+// (user:password@tcp(host:port)/dbname), with the settings the storage
+// relies on: parameters interpolated on the client (one round trip a
+// query), and a packet limit large enough for a full entry bundle (the
+// server's max_allowed_packet must allow it too: 64 MiB).
+func OpenDB(dsn string) (*sql.DB, error) {
+	cfg, err := mysql.ParseDSN(dsn)
+	if err != nil {
+		return nil, fmt.Errorf("invalid MySQL DSN: %w", err)
+	}
+	cfg.InterpolateParams = true
+	cfg.MaxAllowedPacket = 64 << 20
+	cfg.ParseTime = false
+	cfg.MultiStatements = false
+	conn, err := mysql.NewConnector(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("invalid MySQL DSN: %w", err)
+	}
+	db := sql.OpenDB(conn)
+	db.SetMaxOpenConns(32)
+	db.SetMaxIdleConns(32)
+	db.SetConnMaxIdleTime(5 * time.Minute)
+	return db, nil
+}
+
+// Open checks the tree and the database and creates the schema if needed.
+// The database is bound to the tree on first use: Open refuses a database
+// made for another tree.
+func Open(ctx context.Context, cfg Config) (*Storage, error) {
+	if cfg.DB == nil || cfg.Client == nil || cfg.TreeID == 0 {
+		return nil, errors.New("trillian: DB, Client and TreeID are required")
+	}
+	if cfg.Holder == "" {
+		host, _ := os.Hostname()
+		var r [4]byte
+		rand.Read(r[:])
+		cfg.Holder = fmt.Sprintf("%s:%d:%x", host, os.Getpid(), r)
+	}
+	if cfg.IntegrateTimeout <= 0 {
+		cfg.IntegrateTimeout = 30 * time.Second
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	s := &Storage{
+		db: cfg.DB, client: cfg.Client, tree: cfg.TreeID, holder: cfg.Holder, timeout: cfg.IntegrateTimeout, logger: cfg.Logger,
+		mismatches: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "fwlog_trillian_root_mismatches_total",
+			Help: "Integrations refused because Trillian's root, consistency proof or leaves disagree with fwlog's entries (publication stops).",
+		}),
+		pushed: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "fwlog_trillian_leaves_added_total",
+			Help: "Leaves handed to Trillian with AddSequencedLeaves.",
+		}),
+	}
+	if cfg.Registerer != nil {
+		cfg.Registerer.MustRegister(s.mismatches, s.pushed)
+	}
+	s.full, _ = lru.New[uint64, [][]byte](16)
+	for _, q := range schema {
+		if _, err := s.db.ExecContext(ctx, q); err != nil {
+			return nil, fmt.Errorf("couldn't create the schema: %w", err)
+		}
+	}
+	if _, err := s.db.ExecContext(ctx, `INSERT IGNORE INTO state (id, sequenced, integrated, root, compact_range, checkpoint_size) VALUES (0, 0, 0, ?, '', 0)`, tiles.EmptyRoot()); err != nil {
+		return nil, err
+	}
+	if err := s.bindMeta(ctx, "tree_id", fmt.Append(nil, cfg.TreeID), func(stored []byte) error {
+		return fmt.Errorf("the database belongs to Trillian tree %s, not %d", stored, cfg.TreeID)
+	}); err != nil {
+		return nil, err
+	}
+	if _, err := s.trillianRoot(ctx); err != nil {
+		return nil, fmt.Errorf("couldn't read tree %d from Trillian: %w", cfg.TreeID, err)
+	}
+	return s, nil
+}
+
+// Holder returns the name this handle takes the publisher lease under.
+func (s *Storage) Holder() string { return s.holder }
+
+// Close closes nothing: the database and the client belong to the caller.
+func (s *Storage) Close() error { return nil }
+
+// bindMeta records value under key on first use; later, it returns
+// mismatch(stored) if the stored value differs.
+func (s *Storage) bindMeta(ctx context.Context, key string, value []byte, mismatch func(stored []byte) error) error {
+	if _, err := s.db.ExecContext(ctx, `INSERT IGNORE INTO meta (k, v) VALUES (?, ?)`, key, value); err != nil {
+		return err
+	}
+	var stored []byte
+	if err := s.db.QueryRowContext(ctx, `SELECT v FROM meta WHERE k = ?`, key).Scan(&stored); err != nil {
+		return err
+	}
+	if !bytes.Equal(stored, value) {
+		return mismatch(stored)
+	}
+	return nil
+}
+
+// BindIdentity implements log.Storage.
+func (s *Storage) BindIdentity(ctx context.Context, id string) error {
+	return s.bindMeta(ctx, "identity", []byte(id), func(stored []byte) error {
+		return &log.IdentityError{Stored: string(stored), Given: id}
+	})
+}
+
+func (s *Storage) begin(ctx context.Context) (*sql.Tx, error) {
+	tx, err := s.db.BeginTx(ctx, &sql.TxOptions{Isolation: sql.LevelReadCommitted})
+	if err != nil {
+		return nil, fmt.Errorf("couldn't begin a transaction: %w", err)
+	}
+	return tx, nil
+}
+
+// insertChunk is the most rows one INSERT statement writes, and
+// insertBytes about the most bytes.
+const (
+	insertChunk = 256
+	insertBytes = 4 << 20
+)
+
+// insertRows writes rows (each a slice of len(cols) values) with multi-row
+// INSERT statements: prefix is "INSERT INTO t (a, b) VALUES", suffix an
+// optional ON DUPLICATE KEY clause.
+func insertRows(ctx context.Context, tx *sql.Tx, prefix, suffix string, cols int, rows [][]any) error {
+	one := "(" + strings.TrimSuffix(strings.Repeat("?,", cols), ",") + ")"
+	for len(rows) > 0 {
+		n, size := 0, 0
+		for n < len(rows) && n < insertChunk && size < insertBytes {
+			for _, v := range rows[n] {
+				if b, ok := v.([]byte); ok {
+					size += len(b)
+				}
+			}
+			n++
+		}
+		var q strings.Builder
+		q.WriteString(prefix)
+		args := make([]any, 0, n*cols)
+		for i := 0; i < n; i++ {
+			if i > 0 {
+				q.WriteByte(',')
+			}
+			q.WriteString(one)
+			args = append(args, rows[i]...)
+		}
+		q.WriteString(suffix)
+		if _, err := tx.ExecContext(ctx, q.String(), args...); err != nil {
+			return err
+		}
+		rows = rows[n:]
+	}
+	return nil
+}
+
+// Sequence implements log.Storage.
+func (s *Storage) Sequence(ctx context.Context, leaves []log.Leaf) ([]log.Sequenced, error) {
+	tx, err := s.begin(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer tx.Rollback()
+	var next uint64
+	if err := tx.QueryRowContext(ctx, `SELECT sequenced FROM state WHERE id = 0 FOR UPDATE`).Scan(&next); err != nil {
+		return nil, err
+	}
+	start := next
+	out := make([]log.Sequenced, len(leaves))
+	batch := make(map[string]uint64)
+	var entryRows, keyRows [][]any
+	for i, l := range leaves {
+		if idx, ok := batch[string(l.Hash)]; ok {
+			out[i] = log.Sequenced{Index: idx, Dup: true}
+			continue
+		}
+		keys := l.Keys
+		if len(keys) == 0 {
+			keys = [][]byte{l.Hash}
+		}
+		for _, k := range keys {
+			if len(k) > 80 {
+				return nil, fmt.Errorf("lookup key of %d bytes is longer than 80", len(k))
+			}
+		}
+		same, others, more, err := candidates(ctx, tx, keys[0], l.Hash, start)
+		if err != nil {
+			return nil, err
+		}
+		if same >= 0 {
+			out[i] = log.Sequenced{Index: uint64(same), Dup: true}
+			continue
+		}
+		if l.Dedup != nil && len(others) > 0 {
+			if idx, dup := l.Dedup(others, more); dup {
+				out[i] = log.Sequenced{Index: idx, Dup: true}
+				continue
+			}
+		}
+		idx := next
+		next++
+		entryRows = append(entryRows, []any{idx, l.Data, l.Hash})
+		for j, k := range keys {
+			leaf := []byte{}
+			if j == 0 {
+				leaf = l.Hash
+			}
+			keyRows = append(keyRows, []any{k, idx, leaf})
+		}
+		batch[string(l.Hash)] = idx
+		out[i] = log.Sequenced{Index: idx}
+	}
+	if next == start {
+		return out, nil
+	}
+	if err := insertRows(ctx, tx, `INSERT INTO entries (idx, data, leaf) VALUES `, "", 3, entryRows); err != nil {
+		return nil, err
+	}
+	if err := insertRows(ctx, tx, `INSERT IGNORE INTO lookup (k, idx, leaf) VALUES `, "", 3, keyRows); err != nil {
+		return nil, err
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE state SET sequenced = ? WHERE id = 0`, next); err != nil {
+		return nil, err
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, fmt.Errorf("couldn't commit sequenced entries: %w", err)
+	}
+	return out, nil
+}
+
+// candidates reads the entries sequenced under key: the index of one whose
+// leaf hash is hash (same, -1 if none), and the others sequenced before
+// index start (at most log.MaxDedupCandidates; more if there are more).
+// Only an entry's first key's row holds its leaf hash.
+func candidates(ctx context.Context, tx *sql.Tx, key, hash []byte, start uint64) (same int64, others []uint64, more bool, err error) {
+	rows, err := tx.QueryContext(ctx, `SELECT idx, leaf FROM lookup WHERE k = ? ORDER BY idx LIMIT ?`, key, log.MaxDedupCandidates+1)
+	if err != nil {
+		return -1, nil, false, err
+	}
+	defer rows.Close()
+	same = -1
+	for rows.Next() {
+		var idx uint64
+		var leaf []byte
+		if err := rows.Scan(&idx, &leaf); err != nil {
+			return -1, nil, false, err
+		}
+		switch {
+		case bytes.Equal(leaf, hash):
+			same = int64(idx)
+		case idx >= start:
+		case len(others) == log.MaxDedupCandidates:
+			more = true
+		default:
+			others = append(others, idx)
+		}
+	}
+	return same, others, more, rows.Err()
+}
+
+func tileKey(level, index uint64) uint64 { return level<<56 | index }
+
+type state struct {
+	sequenced, integrated uint64
+	root, rng             []byte
+}
+
+func readState(ctx context.Context, q interface {
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}, suffix string) (state, error) {
+	var st state
+	err := q.QueryRowContext(ctx, `SELECT sequenced, integrated, root, compact_range FROM state WHERE id = 0`+suffix).Scan(&st.sequenced, &st.integrated, &st.root, &st.rng)
+	return st, err
+}
+
+// trillianRoot returns Trillian's latest root of the tree.
+func (s *Storage) trillianRoot(ctx context.Context) (*types.LogRootV1, error) {
+	resp, err := s.client.GetLatestSignedLogRoot(ctx, &tpb.GetLatestSignedLogRootRequest{LogId: s.tree})
+	if err != nil {
+		return nil, err
+	}
+	if resp.GetSignedLogRoot() == nil {
+		return nil, errors.New("Trillian returned no log root")
+	}
+	var r types.LogRootV1
+	if err := r.UnmarshalBinary(resp.GetSignedLogRoot().GetLogRoot()); err != nil {
+		return nil, fmt.Errorf("Trillian's log root: %w", err)
+	}
+	return &r, nil
+}
+
+// pushChunk and pushBytes bound one AddSequencedLeaves request, under
+// gRPC's default 4 MiB message limit.
+const (
+	pushChunk = 1000
+	pushBytes = 3 << 20
+)
+
+// push hands the sequenced entries [from, to) to Trillian. Leaves it holds
+// already are answered with an error status per leaf, and are checked when
+// read back.
+func (s *Storage) push(ctx context.Context, from, to uint64) error {
+	rows, err := s.db.QueryContext(ctx, `SELECT idx, data, leaf FROM entries WHERE idx >= ? AND idx < ? ORDER BY idx`, from, to)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	var leaves []*tpb.LogLeaf
+	size := 0
+	want := from
+	send := func() error {
+		if len(leaves) == 0 {
+			return nil
+		}
+		resp, err := s.client.AddSequencedLeaves(ctx, &tpb.AddSequencedLeavesRequest{LogId: s.tree, Leaves: leaves})
+		if err != nil {
+			return fmt.Errorf("Trillian's AddSequencedLeaves: %w", err)
+		}
+		for _, r := range resp.GetResults() {
+			if c := codes.Code(r.GetStatus().GetCode()); c != codes.OK && c != codes.FailedPrecondition && c != codes.AlreadyExists {
+				return fmt.Errorf("Trillian refused leaf %d: %s", r.GetLeaf().GetLeafIndex(), r.GetStatus().GetMessage())
+			}
+		}
+		s.pushed.Add(float64(len(leaves)))
+		leaves, size = leaves[:0], 0
+		return nil
+	}
+	for rows.Next() {
+		var idx uint64
+		var data, leaf []byte
+		if err := rows.Scan(&idx, &data, &leaf); err != nil {
+			return err
+		}
+		if idx != want {
+			return fmt.Errorf("sequenced entry %d is missing from storage", want)
+		}
+		want++
+		if len(leaves) == pushChunk || size+len(data) > pushBytes {
+			if err := send(); err != nil {
+				return err
+			}
+		}
+		leaves = append(leaves, &tpb.LogLeaf{LeafIndex: int64(idx), LeafValue: data, MerkleLeafHash: leaf, LeafIdentityHash: leaf})
+		size += len(data) + 100
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	if want != to {
+		return fmt.Errorf("sequenced entry %d is missing from storage", want)
+	}
+	return send()
+}
+
+// awaitTrillian waits until Trillian's tree holds at least size leaves, and
+// returns its root then.
+func (s *Storage) awaitTrillian(ctx context.Context, size uint64) (*types.LogRootV1, error) {
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	for wait := 5 * time.Millisecond; ; wait = min(2*wait, 100*time.Millisecond) {
+		r, err := s.trillianRoot(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if r.TreeSize >= size {
+			return r, nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("Trillian's tree has %d leaves after %v, not the %d handed to it: is trillian_log_signer running for tree %d? (%w)", r.TreeSize, s.timeout, size, s.tree, ctx.Err())
+		case <-time.After(wait):
+		}
+	}
+}
+
+// fetchChunk is the most leaves one GetLeavesByRange asks for; maxFetch is
+// the largest answer accepted (256 entries of 64 KiB and their hashes).
+const (
+	fetchChunk = 256
+	maxFetch   = 32 << 20
+)
+
+// leaves reads the leaves [from, to) from Trillian and checks each: its
+// index, its leaf hash against its value, and that it is the entry fwlog
+// sequenced there (its leaf hash in the entries table).
+func (s *Storage) leaves(ctx context.Context, from, to uint64) ([][]byte, error) {
+	want := make(map[uint64][]byte, to-from)
+	rows, err := s.db.QueryContext(ctx, `SELECT idx, leaf FROM entries WHERE idx >= ? AND idx < ?`, from, to)
+	if err != nil {
+		return nil, err
+	}
+	for rows.Next() {
+		var idx uint64
+		var leaf []byte
+		if err := rows.Scan(&idx, &leaf); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		want[idx] = leaf
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	out := make([][]byte, 0, to-from)
+	for next := from; next < to; {
+		n := min(to-next, fetchChunk)
+		resp, err := s.client.GetLeavesByRange(ctx, &tpb.GetLeavesByRangeRequest{LogId: s.tree, StartIndex: int64(next), Count: int64(n)}, grpc.MaxCallRecvMsgSize(maxFetch))
+		if err != nil {
+			return nil, fmt.Errorf("Trillian's GetLeavesByRange(%d, %d): %w", next, n, err)
+		}
+		if len(resp.GetLeaves()) == 0 {
+			return nil, fmt.Errorf("Trillian returned no leaves from %d, below its tree size %d", next, to)
+		}
+		for _, l := range resp.GetLeaves() {
+			if next == to {
+				break
+			}
+			if l.GetLeafIndex() != int64(next) {
+				return nil, &RootMismatchError{Size: to, What: fmt.Sprintf("asked for leaf %d, Trillian returned leaf %d", next, l.GetLeafIndex())}
+			}
+			h := tiles.LeafHash(l.GetLeafValue())
+			if !bytes.Equal(h, l.GetMerkleLeafHash()) {
+				return nil, &RootMismatchError{Size: to, What: fmt.Sprintf("leaf %d's value does not hash to its Merkle leaf hash", next)}
+			}
+			if w, ok := want[next]; !ok || !bytes.Equal(w, h) {
+				return nil, &RootMismatchError{Size: to, What: fmt.Sprintf("leaf %d is not the entry fwlog sequenced at that index", next)}
+			}
+			out = append(out, l.GetLeafValue())
+			next++
+		}
+	}
+	return out, nil
+}
+
+// Integrate implements log.Storage: see the package documentation.
+func (s *Storage) Integrate(ctx context.Context, max int) (_ log.Tree, err error) {
+	defer func() {
+		var rm *RootMismatchError
+		if errors.As(err, &rm) {
+			s.mismatches.Inc()
+			s.logger.Error("integration stopped: Trillian disagrees with fwlog", "tree_id", s.tree, "size", rm.Size, "problem", rm.What)
+		}
+	}()
+	st, err := readState(ctx, s.db, "")
+	if err != nil {
+		return log.Tree{}, err
+	}
+	size := st.integrated
+	tr, err := s.trillianRoot(ctx)
+	if err != nil {
+		return log.Tree{}, fmt.Errorf("Trillian's root: %w", err)
+	}
+	if tr.TreeSize > st.sequenced {
+		return log.Tree{}, &RootMismatchError{Size: tr.TreeSize, What: fmt.Sprintf("Trillian holds %d leaves, fwlog sequenced %d (is the tree used by another log?)", tr.TreeSize, st.sequenced)}
+	}
+	if tr.TreeSize < size {
+		return log.Tree{}, &RootMismatchError{Size: tr.TreeSize, What: fmt.Sprintf("Trillian's tree has %d leaves, fewer than the %d fwlog integrated (was Trillian's database restored from an older backup?)", tr.TreeSize, size)}
+	}
+	if st.sequenced == size {
+		return log.Tree{Size: size, Root: st.root}, nil
+	}
+	end := tr.TreeSize
+	if end == size {
+		// Hand Trillian the next batch, and wait for its signer.
+		end = min(st.sequenced, size+uint64(max))
+		if err := s.push(ctx, size, end); err != nil {
+			return log.Tree{}, err
+		}
+		if tr, err = s.awaitTrillian(ctx, end); err != nil {
+			return log.Tree{}, err
+		}
+		end = tr.TreeSize // more, if a publisher before handed it more
+		if end > st.sequenced {
+			return log.Tree{}, &RootMismatchError{Size: end, What: fmt.Sprintf("Trillian holds %d leaves, fwlog sequenced %d", end, st.sequenced)}
+		}
+	}
+	// Trillian's tree must extend the one fwlog integrated.
+	if size > 0 {
+		resp, err := s.client.GetConsistencyProof(ctx, &tpb.GetConsistencyProofRequest{LogId: s.tree, FirstTreeSize: int64(size), SecondTreeSize: int64(end)})
+		if err != nil {
+			return log.Tree{}, fmt.Errorf("Trillian's GetConsistencyProof(%d, %d): %w", size, end, err)
+		}
+		if err := proof.VerifyConsistency(rfc6962.DefaultHasher, size, end, resp.GetProof().GetHashes(), st.root, tr.RootHash); err != nil {
+			return log.Tree{}, &RootMismatchError{Size: end, What: fmt.Sprintf("Trillian's consistency proof from fwlog's tree of size %d does not verify: %v", size, err)}
+		}
+	}
+	entries, err := s.leaves(ctx, size, end)
+	if err != nil {
+		return log.Tree{}, err
+	}
+
+	rng, err := tiles.DecodeRange(size, st.rng)
+	if err != nil {
+		return log.Tree{}, fmt.Errorf("stored compact range: %w", err)
+	}
+	b := tiles.NewBuilder(rng, func(id tiles.ID) ([]byte, error) { return s.tileOrNil(ctx, id.Level, id.Index) })
+	var bundle []byte
+	first := size / tiles.Width * tiles.Width
+	if first < size {
+		if bundle, err = s.entryRows(ctx, s.db, first, size); err != nil {
+			return log.Tree{}, err
+		}
+	}
+	var bundleRows [][]any
+	for i, data := range entries {
+		if err := b.Append(tiles.LeafHash(data)); err != nil {
+			return log.Tree{}, err
+		}
+		if bundle, err = tiles.AppendEntry(bundle, data); err != nil {
+			return log.Tree{}, err
+		}
+		if idx := size + uint64(i) + 1; idx%tiles.Width == 0 {
+			bundleRows = append(bundleRows, []any{idx/tiles.Width - 1, bundle})
+			bundle = nil
+		}
+	}
+	root, err := b.Range().GetRootHash(nil)
+	if err != nil {
+		return log.Tree{}, err
+	}
+	if !bytes.Equal(root, tr.RootHash) {
+		return log.Tree{}, &RootMismatchError{Size: end, What: fmt.Sprintf("Trillian's root is %x, the leaves hash to %x", tr.RootHash, root)}
+	}
+	changed, err := b.Tiles()
+	if err != nil {
+		return log.Tree{}, err
+	}
+	var tileRows [][]any
+	for id, data := range changed {
+		tileRows = append(tileRows, []any{tileKey(id.Level, id.Index), data})
+	}
+
+	tx, err := s.begin(ctx)
+	if err != nil {
+		return log.Tree{}, err
+	}
+	defer tx.Rollback()
+	if err := s.checkLease(ctx, tx); err != nil {
+		return log.Tree{}, err
+	}
+	cur, err := readState(ctx, tx, " FOR UPDATE")
+	if err != nil {
+		return log.Tree{}, err
+	}
+	if cur.integrated != size {
+		return log.Tree{}, fmt.Errorf("another publisher integrated the tree to %d meanwhile", cur.integrated)
+	}
+	if err := insertRows(ctx, tx, `INSERT INTO tiles (id, data) VALUES `, ` ON DUPLICATE KEY UPDATE data = IF(LENGTH(VALUES(data)) > LENGTH(data), VALUES(data), data)`, 2, tileRows); err != nil {
+		return log.Tree{}, err
+	}
+	if err := insertRows(ctx, tx, `INSERT INTO bundles (idx, data) VALUES `, "", 2, bundleRows); err != nil {
+		return log.Tree{}, err
+	}
+	if len(bundleRows) > 0 {
+		last := bundleRows[len(bundleRows)-1][0].(uint64)
+		if _, err := tx.ExecContext(ctx, `DELETE FROM entries WHERE idx < ?`, (last+1)*tiles.Width); err != nil {
+			return log.Tree{}, err
+		}
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE state SET integrated = ?, root = ?, compact_range = ? WHERE id = 0`, end, root, tiles.EncodeRange(b.Range())); err != nil {
+		return log.Tree{}, err
+	}
+	if err := tx.Commit(); err != nil {
+		return log.Tree{}, fmt.Errorf("couldn't commit integration: %w", err)
+	}
+	return log.Tree{Size: end, Root: root}, nil
+}
+
+// tileOrNil reads tile level/index: nil if there is none.
+func (s *Storage) tileOrNil(ctx context.Context, level, index uint64) ([]byte, error) {
+	var data []byte
+	err := s.db.QueryRowContext(ctx, `SELECT data FROM tiles WHERE id = ?`, tileKey(level, index)).Scan(&data)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	return data, err
+}
+
+type querier interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
+// entryRows returns the entries [from, to) from the entries table as a
+// bundle.
+func (s *Storage) entryRows(ctx context.Context, q querier, from, to uint64) ([]byte, error) {
+	rows, err := q.QueryContext(ctx, `SELECT idx, data FROM entries WHERE idx >= ? AND idx < ? ORDER BY idx`, from, to)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var bundle []byte
+	want := from
+	for rows.Next() {
+		var idx uint64
+		var data []byte
+		if err := rows.Scan(&idx, &data); err != nil {
+			return nil, err
+		}
+		if idx != want {
+			return nil, fmt.Errorf("entry %d is missing from storage", want)
+		}
+		want++
+		if bundle, err = tiles.AppendEntry(bundle, data); err != nil {
+			return nil, err
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	if want != to {
+		return nil, fmt.Errorf("entry %d is missing from storage", want)
+	}
+	return bundle, nil
+}
+
+// checkLease fails with log.ErrNotPublisher unless this handle holds an
+// unexpired lease; it locks the lease row until tx ends, so that the lease
+// cannot pass to another handle before tx commits.
+func (s *Storage) checkLease(ctx context.Context, tx *sql.Tx) error {
+	var holder string
+	var valid bool
+	err := tx.QueryRowContext(ctx, `SELECT holder, expires > NOW(6) FROM lease WHERE id = 0 FOR UPDATE`).Scan(&holder, &valid)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return fmt.Errorf("%w: no frontend holds it", log.ErrNotPublisher)
+	case err != nil:
+		return err
+	case holder != s.holder:
+		return fmt.Errorf("%w: %s holds it", log.ErrNotPublisher, holder)
+	case !valid:
+		return fmt.Errorf("%w: this frontend's lease expired", log.ErrNotPublisher)
+	}
+	return nil
+}
+
+// Lease implements log.SharedStorage, by the database's clock.
+func (s *Storage) Lease(ctx context.Context, ttl time.Duration) (bool, error) {
+	tx, err := s.begin(ctx)
+	if err != nil {
+		return false, err
+	}
+	defer tx.Rollback()
+	var holder string
+	var valid bool
+	err = tx.QueryRowContext(ctx, `SELECT holder, expires > NOW(6) FROM lease WHERE id = 0 FOR UPDATE`).Scan(&holder, &valid)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		_, err = tx.ExecContext(ctx, `INSERT INTO lease (id, holder, expires) VALUES (0, ?, NOW(6) + INTERVAL ? MICROSECOND)`, s.holder, ttl.Microseconds())
+	case err != nil:
+	case holder == s.holder || !valid:
+		_, err = tx.ExecContext(ctx, `UPDATE lease SET holder = ?, expires = NOW(6) + INTERVAL ? MICROSECOND WHERE id = 0`, s.holder, ttl.Microseconds())
+	default:
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	if err := tx.Commit(); err != nil {
+		return false, err
+	}
+	if holder != s.holder {
+		s.logger.Info("took the publisher lease", "holder", s.holder, "previous", holder)
+	}
+	return true, nil
+}
+
+// Release implements log.SharedStorage.
+func (s *Storage) Release(ctx context.Context) error {
+	_, err := s.db.ExecContext(ctx, `UPDATE lease SET expires = NOW(6) WHERE id = 0 AND holder = ?`, s.holder)
+	return err
+}
+
+// Tree implements log.Storage.
+func (s *Storage) Tree(ctx context.Context) (log.Tree, uint64, error) {
+	st, err := readState(ctx, s.db, "")
+	return log.Tree{Size: st.integrated, Root: st.root}, st.sequenced, err
+}
+
+// Checkpoint implements log.Storage.
+func (s *Storage) Checkpoint(ctx context.Context) ([]byte, error) {
+	var cp []byte
+	err := s.db.QueryRowContext(ctx, `SELECT checkpoint FROM state WHERE id = 0`).Scan(&cp)
+	return cp, err
+}
+
+// SetCheckpoint implements log.Storage.
+func (s *Storage) SetCheckpoint(ctx context.Context, size uint64, cp []byte) error {
+	tx, err := s.begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if err := s.checkLease(ctx, tx); err != nil {
+		return err
+	}
+	var integrated, stored uint64
+	var old []byte
+	if err := tx.QueryRowContext(ctx, `SELECT integrated, checkpoint_size, checkpoint FROM state WHERE id = 0 FOR UPDATE`).Scan(&integrated, &stored, &old); err != nil {
+		return err
+	}
+	if old != nil && size <= stored {
+		return fmt.Errorf("refusing to store a checkpoint for size %d: one for size %d is stored", size, stored)
+	}
+	if size > integrated {
+		return fmt.Errorf("refusing to store a checkpoint for size %d: only %d entries are integrated", size, integrated)
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE state SET checkpoint_size = ?, checkpoint = ? WHERE id = 0`, size, cp); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// Witnessed implements log.Storage.
+func (s *Storage) Witnessed(ctx context.Context) ([]byte, error) {
+	var cp []byte
+	err := s.db.QueryRowContext(ctx, `SELECT witnessed FROM state WHERE id = 0`).Scan(&cp)
+	return cp, err
+}
+
+// SetWitnessed implements log.Storage.
+func (s *Storage) SetWitnessed(ctx context.Context, size uint64, cp []byte) error {
+	tx, err := s.begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if err := s.checkLease(ctx, tx); err != nil {
+		return err
+	}
+	var signed uint64
+	var hasSigned bool
+	var stored sql.NullInt64
+	if err := tx.QueryRowContext(ctx, `SELECT checkpoint_size, checkpoint IS NOT NULL, witnessed_size FROM state WHERE id = 0 FOR UPDATE`).Scan(&signed, &hasSigned, &stored); err != nil {
+		return err
+	}
+	if !hasSigned {
+		return errors.New("refusing to store a witnessed checkpoint: no checkpoint is signed")
+	}
+	if stored.Valid && size < uint64(stored.Int64) {
+		return fmt.Errorf("refusing to store a witnessed checkpoint for size %d: one for size %d is stored", size, stored.Int64)
+	}
+	if size > signed {
+		return fmt.Errorf("refusing to store a witnessed checkpoint for size %d: the latest signed checkpoint is for size %d", size, signed)
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE state SET witnessed_size = ?, witnessed = ? WHERE id = 0`, size, cp); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// ReadTile implements log.Storage.
+func (s *Storage) ReadTile(ctx context.Context, level, index uint64) ([]byte, error) {
+	if level > 63 || index >= 1<<56 {
+		return nil, fmt.Errorf("tile %d/%d: %w", level, index, log.ErrNotFound)
+	}
+	data, err := s.tileOrNil(ctx, level, index)
+	if err == nil && data == nil {
+		return nil, fmt.Errorf("tile %d/%d: %w", level, index, log.ErrNotFound)
+	}
+	return data, err
+}
+
+// ReadEntryBundle implements log.Storage.
+func (s *Storage) ReadEntryBundle(ctx context.Context, index uint64) ([]byte, error) {
+	if index >= 1<<56 {
+		return nil, fmt.Errorf("entry bundle %d: %w", index, log.ErrNotFound)
+	}
+	var data []byte
+	err := s.db.QueryRowContext(ctx, `SELECT data FROM bundles WHERE idx = ?`, index).Scan(&data)
+	if err == nil {
+		return data, nil
+	}
+	if !errors.Is(err, sql.ErrNoRows) {
+		return nil, err
+	}
+	// A partial bundle: read its entries in one snapshot, so that an
+	// integration that fills the bundle meanwhile cannot tear the read.
+	tx, err := s.db.BeginTx(ctx, &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true})
+	if err != nil {
+		return nil, err
+	}
+	defer tx.Rollback()
+	st, err := readState(ctx, tx, "")
+	if err != nil {
+		return nil, err
+	}
+	start := index * tiles.Width
+	if start >= st.integrated {
+		return nil, fmt.Errorf("entry bundle %d: %w", index, log.ErrNotFound)
+	}
+	if err := tx.QueryRowContext(ctx, `SELECT data FROM bundles WHERE idx = ?`, index).Scan(&data); err == nil {
+		return data, nil
+	}
+	return s.entryRows(ctx, tx, start, min(st.integrated, start+tiles.Width))
+}
+
+// ReadEntry implements log.Storage.
+func (s *Storage) ReadEntry(ctx context.Context, index uint64) ([]byte, error) {
+	if index >= 1<<63 {
+		return nil, fmt.Errorf("entry %d: %w", index, log.ErrNotFound)
+	}
+	if es, ok := s.full.Get(index / tiles.Width); ok {
+		return bytes.Clone(es[index%tiles.Width]), nil
+	}
+	var data []byte
+	// Entries only move from the entries table to bundles, so look there
+	// first and then in the bundle.
+	err := s.db.QueryRowContext(ctx, `SELECT data FROM entries WHERE idx = ?`, index).Scan(&data)
+	if err == nil {
+		return data, nil
+	}
+	if !errors.Is(err, sql.ErrNoRows) {
+		return nil, err
+	}
+	err = s.db.QueryRowContext(ctx, `SELECT data FROM bundles WHERE idx = ?`, index/tiles.Width).Scan(&data)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("entry %d: %w", index, log.ErrNotFound)
+	}
+	if err != nil {
+		return nil, err
+	}
+	es, err := tiles.SplitBundle(data)
+	if err != nil || len(es) != tiles.Width {
+		return nil, fmt.Errorf("stored entry bundle %d is corrupt: %v", index/tiles.Width, err)
+	}
+	s.full.Add(index/tiles.Width, es)
+	return bytes.Clone(es[index%tiles.Width]), nil
+}
+
+// Lookup implements log.Storage.
+func (s *Storage) Lookup(ctx context.Context, key []byte, after int64, limit int) ([]uint64, error) {
+	return s.lookup(ctx, `SELECT idx FROM lookup WHERE k = ? AND idx > ? ORDER BY idx LIMIT ?`, key, after, limit)
+}
+
+// LookupBefore implements log.Storage.
+func (s *Storage) LookupBefore(ctx context.Context, key []byte, before uint64, limit int) ([]uint64, error) {
+	if before > math.MaxInt64 {
+		before = math.MaxInt64
+	}
+	return s.lookup(ctx, `SELECT idx FROM lookup WHERE k = ? AND idx < ? ORDER BY idx DESC LIMIT ?`, key, int64(before), limit)
+}
+
+func (s *Storage) lookup(ctx context.Context, query string, key []byte, bound int64, limit int) ([]uint64, error) {
+	if limit <= 0 {
+		return nil, nil
+	}
+	rows, err := s.db.QueryContext(ctx, query, key, bound, limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []uint64
+	for rows.Next() {
+		var idx uint64
+		if err := rows.Scan(&idx); err != nil {
+			return nil, err
+		}
+		out = append(out, idx)
+	}
+	return out, rows.Err()
+}
+
+// IndexVersion implements log.Storage.
+func (s *Storage) IndexVersion(ctx context.Context) (int, error) {
+	var v []byte
+	err := s.db.QueryRowContext(ctx, `SELECT v FROM meta WHERE k = 'index_version'`).Scan(&v)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	var n int
+	if _, err := fmt.Sscan(string(v), &n); err != nil {
+		return 0, fmt.Errorf("stored index version %q: %w", v, err)
+	}
+	return n, nil
+}
+
+// reindexBatch is the most entries whose keys one Reindex transaction
+// writes.
+const reindexBatch = 4096
+
+// Reindex implements log.Storage. It forgets the version and empties the
+// lookup table, writes the new keys in transactions of reindexBatch
+// entries, and records the version in the last one. No frontend may
+// sequence meanwhile.
+func (s *Storage) Reindex(ctx context.Context, version int, keysOf func(uint64, []byte) ([][]byte, error), progress func(done, total uint64)) error {
+	st, err := readState(ctx, s.db, "")
+	if err != nil {
+		return err
+	}
+	total := st.sequenced
+	if _, err := s.db.ExecContext(ctx, `DELETE FROM meta WHERE k = 'index_version'`); err != nil {
+		return fmt.Errorf("couldn't forget the index version: %w", err)
+	}
+	if _, err := s.db.ExecContext(ctx, `DELETE FROM lookup`); err != nil {
+		return fmt.Errorf("couldn't empty the lookup index: %w", err)
+	}
+	for start := uint64(0); ; start += reindexBatch {
+		end := min(total, start+reindexBatch)
+		if err := s.reindex(ctx, start, end, keysOf, end == total, version); err != nil {
+			return err
+		}
+		if progress != nil {
+			progress(end, total)
+		}
+		if end == total {
+			return nil
+		}
+	}
+}
+
+func (s *Storage) reindex(ctx context.Context, start, end uint64, keysOf func(uint64, []byte) ([][]byte, error), last bool, version int) error {
+	tx, err := s.begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	var keyRows [][]any
+	for first := start / tiles.Width * tiles.Width; first < end; first += tiles.Width {
+		entries, err := s.entriesFrom(ctx, tx, first)
+		if err != nil {
+			return err
+		}
+		for j, data := range entries {
+			idx := first + uint64(j)
+			if idx < start || idx >= end {
+				continue
+			}
+			keys, err := keysOf(idx, data)
+			if err != nil {
+				return fmt.Errorf("entry %d: %w", idx, err)
+			}
+			h := tiles.LeafHash(data)
+			if len(keys) == 0 {
+				keys = [][]byte{h}
+			}
+			for k, key := range keys {
+				if len(key) > 80 {
+					return fmt.Errorf("lookup key of %d bytes is longer than 80", len(key))
+				}
+				leaf := []byte{}
+				if k == 0 {
+					leaf = h
+				}
+				keyRows = append(keyRows, []any{key, idx, leaf})
+			}
+		}
+	}
+	if err := insertRows(ctx, tx, `INSERT IGNORE INTO lookup (k, idx, leaf) VALUES `, "", 3, keyRows); err != nil {
+		return err
+	}
+	if last {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO meta (k, v) VALUES ('index_version', ?) ON DUPLICATE KEY UPDATE v = VALUES(v)`, fmt.Append(nil, version)); err != nil {
+			return err
+		}
+	}
+	return tx.Commit()
+}
+
+// entriesFrom returns the sequenced entries of the entry bundle that starts
+// at index first: a full stored bundle, or the entries table's rows.
+func (s *Storage) entriesFrom(ctx context.Context, tx *sql.Tx, first uint64) ([][]byte, error) {
+	var data []byte
+	err := tx.QueryRowContext(ctx, `SELECT data FROM bundles WHERE idx = ?`, first/tiles.Width).Scan(&data)
+	if err == nil {
+		return tiles.SplitBundle(data)
+	}
+	if !errors.Is(err, sql.ErrNoRows) {
+		return nil, err
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT data FROM entries WHERE idx >= ? AND idx < ? ORDER BY idx`, first, first+tiles.Width)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out [][]byte
+	for rows.Next() {
+		var d []byte
+		if err := rows.Scan(&d); err != nil {
+			return nil, err
+		}
+		out = append(out, d)
+	}
+	return out, rows.Err()
+}
+
+// String names the storage in logs: the tree and the lease holder.
+func (s *Storage) String() string {
+	return "trillian tree " + fmt.Sprint(s.tree) + " as " + s.holder
+}
+
+var _ log.SharedStorage = (*Storage)(nil)
