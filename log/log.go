@@ -171,11 +171,21 @@ type Config struct {
 	// error fails the integration round, which is retried.
 	Extensions func(ctx context.Context, lg *Log, size uint64) ([]string, error)
 
+	// LeaseTTL is how long the publisher lease of a SharedStorage lasts
+	// unless renewed (default 10s). The publisher renews it every
+	// quarter of it; after a publisher dies, another frontend takes over
+	// within LeaseTTL.
+	LeaseTTL time.Duration
+
 	// Logger receives structured logs (default slog.Default()).
 	Logger *slog.Logger
 	// Registerer receives the log's metrics (default: not registered).
 	Registerer prometheus.Registerer
 }
+
+// followInterval is how often a frontend that does not publish reads the
+// stored checkpoints, and tries to take the publisher lease.
+const followInterval = 250 * time.Millisecond
 
 // A Witnesser gets a signed checkpoint of the given size cosigned by a
 // quorum of witnesses, and returns it with the cosignatures; proofs returns
@@ -227,6 +237,13 @@ type Log struct {
 
 	ackMu   sync.Mutex
 	ackTime []ackMark // the end and time of each acknowledged batch, in order
+
+	// shared is the storage when it is a SharedStorage: then this Log
+	// integrates, signs and witnesses only while leading (it holds the
+	// publisher lease), and otherwise follows the stored checkpoints.
+	shared  SharedStorage
+	leading atomic.Bool
+	leaseAt time.Time // the last attempt to take or renew the lease (Run's goroutine only)
 }
 
 type ackMark struct {
@@ -270,6 +287,9 @@ func New(ctx context.Context, cfg Config) (*Log, error) {
 	if cfg.WitnessRefresh <= 0 {
 		cfg.WitnessRefresh = time.Minute
 	}
+	if cfg.LeaseTTL <= 0 {
+		cfg.LeaseTTL = 10 * time.Second
+	}
 	l := &Log{
 		cfg:     cfg,
 		origin:  cfg.Signer.Name(),
@@ -289,7 +309,9 @@ func New(ctx context.Context, cfg Config) (*Log, error) {
 	if err := l.store.BindIdentity(ctx, cfg.VerifierKey); err != nil {
 		return nil, err
 	}
-	if err := l.recover(ctx); err != nil {
+	l.shared, _ = cfg.Storage.(SharedStorage)
+	// A frontend of a shared storage signs only once Run holds the lease.
+	if err := l.recover(ctx, l.shared == nil); err != nil {
 		return nil, err
 	}
 	return l, nil
@@ -324,8 +346,8 @@ func (l *Log) expandedTile(ctx context.Context, id tiles.ID, width int) (*tiles.
 }
 
 // recover checks the stored checkpoint against the stored tree and publishes
-// it, signing a new one if the tree has grown past it.
-func (l *Log) recover(ctx context.Context) error {
+// it, and, if sign is set, signs a new one if the tree has grown past it.
+func (l *Log) recover(ctx context.Context, sign bool) error {
 	tree, _, err := l.store.Tree(ctx)
 	if err != nil {
 		return fmt.Errorf("couldn't read the tree state: %w", err)
@@ -370,6 +392,9 @@ func (l *Log) recover(ctx context.Context) error {
 		if cp.Size == tree.Size {
 			return nil
 		}
+	}
+	if !sign {
+		return nil
 	}
 	return l.publish(ctx, tree)
 }
@@ -492,6 +517,9 @@ func (l *Log) witnessLoop(ctx context.Context) {
 // the published one or the published one's cosignatures are due for a
 // refresh, and publishes it.
 func (l *Log) witness(ctx context.Context) {
+	if l.shared != nil && !l.leading.Load() {
+		return
+	}
 	s, p := l.signed.Load(), l.latest.Load()
 	if s == nil || (p.Note != nil && s.Size == p.Size && time.Since(l.witnessedAt) < l.cfg.WitnessRefresh) {
 		return
@@ -510,6 +538,9 @@ func (l *Log) witness(ctx context.Context) {
 		l.logger.Warn("publishing a checkpoint without its witness quorum (fail-open is for development only)", "size", s.Size, "err", err)
 	}
 	if err := l.store.SetWitnessed(ctx, s.Size, cosigned); err != nil {
+		if errors.Is(err, ErrNotPublisher) {
+			l.leading.Store(false)
+		}
 		l.logger.Error("couldn't store the witnessed checkpoint", "size", s.Size, "err", err)
 		return
 	}
@@ -556,7 +587,15 @@ func (l *Log) Run(ctx context.Context) error {
 		case <-ticker.C:
 		}
 		start := time.Now()
-		if err := l.integrate(context.WithoutCancel(ctx)); err != nil {
+		if l.shared != nil && !l.lead(ctx) {
+			if err := l.follow(ctx); err != nil {
+				l.CountStorageError(WrapStorageError("read the stored checkpoints", err))
+				l.logger.Error("couldn't follow the published checkpoints; retrying", "err", err)
+			}
+		} else if err := l.integrate(context.WithoutCancel(ctx)); err != nil {
+			if errors.Is(err, ErrNotPublisher) {
+				l.setLeading(false)
+			}
 			l.CountStorageError(WrapStorageError("integrate", err))
 			l.logger.Error("integration failed; retrying", "err", err)
 		}
@@ -570,8 +609,13 @@ func (l *Log) Run(ctx context.Context) error {
 	}
 
 	// Shut down: stop taking submissions, write those queued, then
-	// integrate everything.
+	// integrate everything. A frontend that does not publish leaves the
+	// entries it sequenced to the publisher.
 	l.seq.Close()
+	if l.shared != nil && !l.leading.Load() {
+		<-witDone
+		return nil
+	}
 	if err := l.integrate(context.Background()); err != nil {
 		return fmt.Errorf("final integration: %w", err)
 	}
@@ -580,6 +624,110 @@ func (l *Log) Run(ctx context.Context) error {
 	<-witDone
 	if l.cfg.Witnesser != nil {
 		l.witness(context.Background())
+	}
+	if l.shared != nil {
+		if err := l.shared.Release(context.Background()); err != nil {
+			l.logger.Warn("couldn't release the publisher lease; another frontend takes it when it expires", "err", err)
+		}
+		l.setLeading(false)
+	}
+	return nil
+}
+
+// lead takes or renews the publisher lease when due, and reports whether
+// this Log publishes. On taking the lease it first loads, and checks, what
+// the previous publisher stored.
+func (l *Log) lead(ctx context.Context) bool {
+	since := time.Since(l.leaseAt)
+	if l.leading.Load() && since < l.cfg.LeaseTTL/4 {
+		return true
+	}
+	if !l.leading.Load() && since < followInterval {
+		return false
+	}
+	l.leaseAt = time.Now()
+	held, err := l.shared.Lease(ctx, l.cfg.LeaseTTL)
+	if err != nil {
+		l.CountStorageError(WrapStorageError("take the publisher lease", err))
+		l.logger.Error("couldn't take or renew the publisher lease", "err", err)
+		held = false
+	}
+	if held && !l.leading.Load() {
+		if err := l.recover(ctx, true); err != nil {
+			l.logger.Error("took the publisher lease but refuse to publish on the stored state", "err", err)
+			if err := l.shared.Release(ctx); err != nil {
+				l.logger.Warn("couldn't release the publisher lease", "err", err)
+			}
+			held = false
+		} else {
+			l.logger.Info("publishing: this frontend holds the publisher lease", "signed", l.SignedSize())
+		}
+	}
+	l.setLeading(held)
+	return held
+}
+
+func (l *Log) setLeading(v bool) {
+	if l.leading.Swap(v) != v && !v {
+		l.logger.Info("following: another frontend publishes")
+	}
+	if v {
+		l.metrics.publisher.Set(1)
+	} else {
+		l.metrics.publisher.Set(0)
+	}
+}
+
+// Publishing reports whether this Log integrates and signs: always for a
+// storage of its own, and for a SharedStorage while it holds the lease.
+func (l *Log) Publishing() bool { return l.shared == nil || l.leading.Load() }
+
+// follow reads the checkpoints the publisher stored, checks them as the
+// start-up checks do (the log's key, and the root of the stored tiles at
+// their size), and publishes them.
+func (l *Log) follow(ctx context.Context) error {
+	tree, _, err := l.store.Tree(ctx)
+	if err != nil {
+		return err
+	}
+	if tree.Size > l.integrated.Load() {
+		l.integrated.Store(tree.Size)
+		l.metrics.treeSize.Set(float64(tree.Size))
+	}
+	raw, err := l.store.Checkpoint(ctx)
+	if err != nil {
+		return err
+	}
+	if s := l.signed.Load(); raw != nil && (s == nil || !bytes.Equal(s.Note, raw)) {
+		cp, err := l.checkStored(ctx, "checkpoint", raw, tree.Size)
+		if err != nil {
+			return err
+		}
+		if s == nil || cp.Size > s.Size {
+			l.signed.Store(&Published{Size: cp.Size, Note: raw})
+			l.metrics.signedSize.Set(float64(cp.Size))
+		}
+	}
+	s := l.signed.Load()
+	if s == nil {
+		return nil
+	}
+	if l.cfg.Witnesser == nil {
+		if s.Size > l.size() {
+			l.setPublished(s)
+		}
+		return nil
+	}
+	raw, err = l.store.Witnessed(ctx)
+	if err != nil || raw == nil || bytes.Equal(raw, l.latest.Load().Note) {
+		return err
+	}
+	cp, err := l.checkStored(ctx, "witnessed checkpoint", raw, s.Size)
+	if err != nil {
+		return err
+	}
+	if cp.Size >= l.size() {
+		l.setPublished(&Published{Size: cp.Size, Note: raw})
 	}
 	return nil
 }

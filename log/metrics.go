@@ -15,6 +15,7 @@ type metrics struct {
 	witnessFailures  prometheus.Counter
 	storageErrors    *prometheus.CounterVec
 	corruptEntries   prometheus.Counter
+	publisher        prometheus.Gauge
 }
 
 func newMetrics(r prometheus.Registerer) *metrics {
@@ -63,11 +64,15 @@ func newMetrics(r prometheus.Registerer) *metrics {
 			Name: "fwlog_corrupt_entries_total",
 			Help: "Reads of stored entries whose bytes do not hash to the tree's leaf hash (storage corruption; the entry is not served).",
 		}),
+		publisher: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "fwlog_publisher",
+			Help: "1 while this frontend holds the publisher lease of a shared storage (it integrates, signs and witnesses), else 0.",
+		}),
 	}
 	if r != nil {
 		r.MustRegister(m.treeSize, m.checkpointSize, m.integrateSeconds,
 			m.integrationDelay, m.sequenceSeconds, m.sequenceBatch, m.signedSize, m.witnessFailures,
-			m.storageErrors, m.corruptEntries)
+			m.storageErrors, m.corruptEntries, m.publisher)
 	}
 	return m
 }

@@ -2,6 +2,7 @@ package trillian_test
 
 import (
 	"context"
+	"log/slog"
 	"testing"
 
 	"github.com/fwledger/fwledger/log"
@@ -25,7 +26,7 @@ func openEnv(t *testing.T, e *trilliantest.Env, holder string) *trillian.Storage
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	s, err := trillian.Open(context.Background(), trillian.Config{DB: db, Client: e.Client, TreeID: e.TreeID, Holder: holder})
+	s, err := trillian.Open(context.Background(), trillian.Config{DB: db, Client: e.Client, TreeID: e.TreeID, Holder: holder, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}
