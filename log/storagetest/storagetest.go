@@ -7,7 +7,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/fwledger/fwledger/log"
 	"github.com/fwledger/fwledger/tiles"
@@ -31,6 +34,7 @@ func Run(t *testing.T, open func(t *testing.T) log.Storage) {
 		{"LookupBefore", testLookupBefore},
 		{"Dedup", testDedup},
 		{"Reindex", testReindex},
+		{"BadInput", testBadInput},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := open(t)
@@ -424,4 +428,217 @@ func testDedup(t *testing.T, s log.Storage) {
 	if idx, err := s.Lookup(ctx, []byte("other b"), -1, 10); err != nil || len(idx) != 0 {
 		t.Errorf("the keys of a leaf found a duplicate by Dedup were stored: %v, %v", idx, err)
 	}
+}
+
+func testBadInput(t *testing.T, s log.Storage) {
+	ctx := context.Background()
+	if _, err := s.Sequence(ctx, []log.Leaf{leaf(0)}); err != nil {
+		t.Fatal(err)
+	}
+	long := leaf(1)
+	long.Keys = [][]byte{bytes.Repeat([]byte{'k'}, 81)}
+	if _, err := s.Sequence(ctx, []log.Leaf{leaf(2), long}); err == nil {
+		t.Error("Sequence of a leaf with an 81-byte key succeeded")
+	}
+	// The failed write changed nothing: not even the good leaf before it.
+	if _, seq, err := s.Tree(ctx); err != nil || seq != 1 {
+		t.Errorf("after a refused Sequence: sequenced %d, %v; want 1", seq, err)
+	}
+	if _, err := s.ReadEntry(ctx, 1); !errors.Is(err, log.ErrNotFound) {
+		t.Errorf("ReadEntry(1) after a refused Sequence = %v, want ErrNotFound", err)
+	}
+	if got, err := s.Lookup(ctx, leaf(2).Keys[0], -1, 10); err != nil || fmt.Sprint(got) != "[]" && fmt.Sprint(got) != "[0]" {
+		t.Errorf("Lookup after a refused Sequence = %v, %v", got, err)
+	}
+	for _, tc := range []struct{ level, index uint64 }{{64, 0}, {0, 1 << 60}, {1 << 63, 1 << 63}} {
+		if _, err := s.ReadTile(ctx, tc.level, tc.index); !errors.Is(err, log.ErrNotFound) {
+			t.Errorf("ReadTile(%d, %d) = %v, want ErrNotFound", tc.level, tc.index, err)
+		}
+	}
+	if _, err := s.ReadEntryBundle(ctx, 1<<62); !errors.Is(err, log.ErrNotFound) {
+		t.Errorf("ReadEntryBundle(2^62) = %v, want ErrNotFound", err)
+	}
+	if _, err := s.ReadEntry(ctx, 1<<63); !errors.Is(err, log.ErrNotFound) {
+		t.Errorf("ReadEntry(2^63) = %v, want ErrNotFound", err)
+	}
+}
+
+// RunShared runs the tests of a SharedStorage: open must return two handles
+// on one new, empty storage, as two frontends would hold.
+func RunShared(t *testing.T, open func(t *testing.T) (a, b log.SharedStorage)) {
+	for _, tc := range []struct {
+		name string
+		f    func(t *testing.T, a, b log.SharedStorage)
+	}{
+		{"Lease", testLease},
+		{"LeaseExpires", testLeaseExpires},
+		{"PublisherRace", testPublisherRace},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			a, b := open(t)
+			defer a.Close()
+			defer b.Close()
+			tc.f(t, a, b)
+		})
+	}
+}
+
+func testLease(t *testing.T, a, b log.SharedStorage) {
+	ctx := context.Background()
+	if ok, err := a.Lease(ctx, time.Minute); err != nil || !ok {
+		t.Fatalf("a.Lease = %v, %v; want it taken", ok, err)
+	}
+	if ok, err := b.Lease(ctx, time.Minute); err != nil || ok {
+		t.Fatalf("b.Lease while a holds it = %v, %v; want refused", ok, err)
+	}
+	if ok, err := a.Lease(ctx, time.Minute); err != nil || !ok {
+		t.Fatalf("a.Lease renewal = %v, %v", ok, err)
+	}
+	// Both frontends sequence; only the holder integrates and signs.
+	if _, err := b.Sequence(ctx, []log.Leaf{leaf(0), leaf(1)}); err != nil {
+		t.Fatal(err)
+	}
+	if res, err := a.Sequence(ctx, []log.Leaf{leaf(1), leaf(2)}); err != nil || !res[0].Dup || res[0].Index != 1 || res[1].Index != 2 {
+		t.Fatalf("a.Sequence after b's = %+v, %v; want leaf 1 a duplicate of index 1", res, err)
+	}
+	if _, err := b.Integrate(ctx, 10); !errors.Is(err, log.ErrNotPublisher) {
+		t.Errorf("b.Integrate without the lease = %v, want ErrNotPublisher", err)
+	}
+	if tree, _, _ := a.Tree(ctx); tree.Size != 0 {
+		t.Errorf("b's refused Integrate changed the tree to size %d", tree.Size)
+	}
+	tree, err := a.Integrate(ctx, 10)
+	if err != nil || tree.Size != 3 {
+		t.Fatalf("a.Integrate = %+v, %v", tree, err)
+	}
+	if err := b.SetCheckpoint(ctx, 3, []byte("b3")); !errors.Is(err, log.ErrNotPublisher) {
+		t.Errorf("b.SetCheckpoint without the lease = %v, want ErrNotPublisher", err)
+	}
+	if err := a.SetCheckpoint(ctx, 3, []byte("a3")); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.SetWitnessed(ctx, 3, []byte("b3w")); !errors.Is(err, log.ErrNotPublisher) {
+		t.Errorf("b.SetWitnessed without the lease = %v, want ErrNotPublisher", err)
+	}
+	// b reads what a wrote.
+	if cp, err := b.Checkpoint(ctx); err != nil || string(cp) != "a3" {
+		t.Errorf("b.Checkpoint = %q, %v; want a3", cp, err)
+	}
+	if data, err := b.ReadEntry(ctx, 2); err != nil || !bytes.Equal(data, leaf(2).Data) {
+		t.Errorf("b.ReadEntry(2) = %q, %v", data, err)
+	}
+	// A released lease passes at once.
+	if err := a.Release(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := b.Lease(ctx, time.Minute); err != nil || !ok {
+		t.Fatalf("b.Lease after a released it = %v, %v", ok, err)
+	}
+	if err := a.SetWitnessed(ctx, 3, []byte("a3w")); !errors.Is(err, log.ErrNotPublisher) {
+		t.Errorf("a.SetWitnessed after releasing = %v, want ErrNotPublisher", err)
+	}
+	if err := b.SetWitnessed(ctx, 3, []byte("b3w")); err != nil {
+		t.Errorf("b.SetWitnessed holding the lease = %v", err)
+	}
+}
+
+func testLeaseExpires(t *testing.T, a, b log.SharedStorage) {
+	ctx := context.Background()
+	if ok, err := a.Lease(ctx, 100*time.Millisecond); err != nil || !ok {
+		t.Fatalf("a.Lease = %v, %v", ok, err)
+	}
+	if _, err := a.Sequence(ctx, []log.Leaf{leaf(0)}); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond)
+	// a's lease ran out while it was paused: its writes are fenced off
+	// even before anyone else takes the lease.
+	if _, err := a.Integrate(ctx, 10); !errors.Is(err, log.ErrNotPublisher) {
+		t.Errorf("a.Integrate after its lease expired = %v, want ErrNotPublisher", err)
+	}
+	if ok, err := b.Lease(ctx, time.Minute); err != nil || !ok {
+		t.Fatalf("b.Lease after a's expired = %v, %v", ok, err)
+	}
+	if ok, err := a.Lease(ctx, time.Minute); err != nil || ok {
+		t.Errorf("a.Lease while b holds it = %v, %v; want refused", ok, err)
+	}
+	if tree, err := b.Integrate(ctx, 10); err != nil || tree.Size != 1 {
+		t.Errorf("b.Integrate = %+v, %v", tree, err)
+	}
+}
+
+// testPublisherRace runs two publishers whose leases are short against each
+// other while both sequence, each integrating and storing a checkpoint that
+// names its size and root whenever it can. Whatever the interleaving, no
+// size gets two checkpoints, and every root stored is the root of the
+// entries at that size.
+func testPublisherRace(t *testing.T, a, b log.SharedStorage) {
+	ctx := context.Background()
+	var (
+		mu     sync.Mutex
+		stored = map[uint64][]string{}
+		wg     sync.WaitGroup
+		next   atomic.Int64
+	)
+	stop := time.Now().Add(2 * time.Second)
+	for _, s := range []log.SharedStorage{a, b} {
+		wg.Add(2)
+		go func() {
+			defer wg.Done()
+			for time.Now().Before(stop) {
+				i := int(next.Add(1))
+				if _, err := s.Sequence(ctx, []log.Leaf{leaf(i)}); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+		go func() {
+			defer wg.Done()
+			for time.Now().Before(stop) {
+				if ok, err := s.Lease(ctx, 30*time.Millisecond); err != nil || !ok {
+					time.Sleep(5 * time.Millisecond)
+					continue
+				}
+				tree, err := s.Integrate(ctx, 64)
+				if err != nil {
+					continue
+				}
+				note := fmt.Sprintf("%d %x", tree.Size, tree.Root)
+				if err := s.SetCheckpoint(ctx, tree.Size, []byte(note)); err == nil {
+					mu.Lock()
+					stored[tree.Size] = append(stored[tree.Size], note)
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if len(stored) < 2 {
+		t.Fatalf("only %d checkpoints stored: the race did not run", len(stored))
+	}
+	// The roots at each size, from the entries in order.
+	_, seq, err := a.Tree(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rng := tiles.RangeFactory.NewEmptyRange(0)
+	roots := map[uint64][]byte{0: rfc6962.DefaultHasher.EmptyRoot()}
+	for i := uint64(0); i < seq; i++ {
+		data, err := a.ReadEntry(ctx, i)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rng.Append(tiles.LeafHash(data), nil)
+		roots[i+1], _ = rng.GetRootHash(nil)
+	}
+	for size, notes := range stored {
+		if len(notes) > 1 {
+			t.Errorf("size %d got %d checkpoints: %q", size, len(notes), notes)
+		}
+		if want := fmt.Sprintf("%d %x", size, roots[size]); notes[0] != want {
+			t.Errorf("checkpoint %q, want %q", notes[0], want)
+		}
+	}
+	t.Logf("%d entries sequenced, %d checkpoints stored", seq, len(stored))
 }

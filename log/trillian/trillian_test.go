@@ -42,3 +42,10 @@ func TestConformance(t *testing.T) {
 		return s
 	})
 }
+
+func TestConformanceShared(t *testing.T) {
+	storagetest.RunShared(t, func(t *testing.T) (a, b log.SharedStorage) {
+		e := trilliantest.New(t)
+		return openEnv(t, e, "a"), openEnv(t, e, "b")
+	})
+}
