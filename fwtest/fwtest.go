@@ -11,6 +11,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http/httptest"
+	"os"
 	"testing"
 	"time"
 
@@ -19,7 +20,6 @@ import (
 	"github.com/fwledger/fwledger/keys"
 	"github.com/fwledger/fwledger/ledger"
 	"github.com/fwledger/fwledger/log"
-	"github.com/fwledger/fwledger/log/sqlite"
 	"github.com/fwledger/fwledger/provenance"
 	"github.com/fwledger/fwledger/report"
 	reportsqlite "github.com/fwledger/fwledger/report/sqlite"
@@ -202,7 +202,7 @@ var (
 type Log struct {
 	*ledger.Ledger
 	Log    *log.Log
-	Store  *sqlite.Storage
+	Store  log.Storage
 	Server *httptest.Server
 	Dir    string
 	URL    string
@@ -268,7 +268,7 @@ func StartLog(t testing.TB, o LogOptions) *Log {
 	if o.Interval == 0 {
 		o.Interval = 5 * time.Millisecond
 	}
-	store, err := sqlite.Open(ctx, o.Dir)
+	store, err := OpenStorage(t, o.Dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -336,6 +336,9 @@ func OpenLog(ctx context.Context, store log.Storage, o LogOptions) (*ledger.Ledg
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+		if os.Getenv("FWLEDGER_TEST_LOG") != "" {
+			o.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+		}
 	}
 	l, err := log.New(ctx, log.Config{
 		Signer: signer, Verifier: verifier, VerifierKey: vkey, Storage: store,

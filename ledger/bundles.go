@@ -172,6 +172,12 @@ func (l *Ledger) latestRelease(ctx context.Context, d digest.Digest) (*Statement
 	}
 }
 
+// readSync is how stale, at most, the revocations a frontend of a shared
+// storage puts in a bundle may be (see syncShared): a bundle whose
+// revocations disagree with its checkpoint's commitment is refused by
+// devices, and asked for again.
+const readSync = 500 * time.Millisecond
+
 // Bundle returns the offline proof bundle for the release of image digest d
 // under the published checkpoint: for the release at index when index is
 // non-negative, or else for the latest release of d. If that release is
@@ -189,6 +195,9 @@ func (l *Ledger) latestRelease(ctx context.Context, d digest.Digest) (*Statement
 // carries the consistency proof from that size to the checkpoint's, if
 // from is not beyond it.
 func (l *Ledger) Bundle(ctx context.Context, d digest.Digest, index, from int64) ([]byte, error) {
+	if err := l.syncShared(ctx, readSync); err != nil {
+		return nil, err
+	}
 	p := l.log.Published()
 	var rel *Statement
 	if index >= 0 {
@@ -326,6 +335,9 @@ const maxUpdateScan = 1000
 // (Config.DeviceTrust) of higher versions, oldest first, as many as a
 // bundle holds.
 func (l *Ledger) Update(ctx context.Context, model, channel string, from, trustVersion int64) ([]byte, error) {
+	if err := l.syncShared(ctx, readSync); err != nil {
+		return nil, err
+	}
 	p := l.log.Published()
 	set := l.revs.set.Load()
 	var cands []*Statement

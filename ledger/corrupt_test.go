@@ -24,6 +24,7 @@ import (
 // bundle is bad; and an entry that does not hash to its leaf is never
 // served (it once was, with a leaf hash recomputed from the altered bytes).
 func TestCorruptEntries(t *testing.T) {
+	fwtest.RequireSQLite(t, "alters entries in the SQLite file")
 	ctx := context.Background()
 	opts := fwtest.LogOptions{ReleaseKeys: []*keys.PrivateKey{rel1}}
 	l := fwtest.StartLog(t, opts)

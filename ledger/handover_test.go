@@ -149,6 +149,7 @@ func TestFrozenLogTakesRevocations(t *testing.T) {
 // TestReindexKeepsFreeze: rebuilding the lookup index (after an upgrade
 // that changes it) keeps a frozen log frozen.
 func TestReindexKeepsFreeze(t *testing.T) {
+	fwtest.RequireSQLite(t, "edits the SQLite file to force a reindex")
 	ctx := context.Background()
 	dir := t.TempDir()
 	opts := fwtest.LogOptions{Dir: dir, ReleaseKeys: []*keys.PrivateKey{rel1}}

@@ -171,7 +171,8 @@ func New(ctx context.Context, lg *log.Log, cfg Config) (*Ledger, error) {
 	if err := l.reindex(ctx); err != nil {
 		return nil, err
 	}
-	if err := l.loadRevocations(ctx); err != nil {
+	l.revs.scanned = -1
+	if err := l.scanRevocations(ctx); err != nil {
 		return nil, err
 	}
 	if _, successor, ok, err := handoverIndex(ctx, lg); err != nil {

@@ -656,6 +656,7 @@ func TestConcurrentSubmittersGetDistinctDurableIndices(t *testing.T) {
 // TestRestartRefusals shows the log refusing to start on storage that is not
 // its own or that disagrees with its checkpoint.
 func TestRestartRefusals(t *testing.T) {
+	fwtest.RequireSQLite(t, "corrupts tiles and checkpoints in the SQLite file")
 	ctx := context.Background()
 	dir := t.TempDir()
 	l := fwtest.StartLog(t, fwtest.LogOptions{Dir: dir, ReleaseKeys: []*keys.PrivateKey{rel1}})

@@ -309,6 +309,7 @@ rules:
 // reindexed when the log starts, so that statement deduplication and the
 // build/rebuild roles cover the entries logged before.
 func TestReindexOldDataDirectory(t *testing.T) {
+	fwtest.RequireSQLite(t, "rewrites the SQLite file as an old version made it")
 	ctx := context.Background()
 	var logs syncBuffer
 	opts := fwtest.LogOptions{ReleaseKeys: []*keys.PrivateKey{rel1}, BuilderKeys: []*keys.PrivateKey{fwtest.Builder, fwtest.Rebuilder}, RequireProvenance: true,

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/fwledger/fwledger/handover"
 	"github.com/fwledger/fwledger/log"
@@ -35,24 +36,37 @@ type RevokedError = revocation.RevokedError
 type revocations struct {
 	mu     sync.RWMutex
 	logged []revocation.Logged // guarded by mu, in log order
+	// scanned is the highest index scanRevocations read (-1 before);
+	// guarded by mu.
+	scanned int64
 	// set is built from logged, replaced (under mu), never changed.
 	set atomic.Pointer[revocation.Set]
+	// synced is when syncShared last ran (unix nanoseconds).
+	synced atomic.Int64
 }
 
-// loadRevocations reads the logged revocations at start-up and keeps those
-// that verify under the log's revocation keys.
-func (l *Ledger) loadRevocations(ctx context.Context) error {
-	idxs, err := l.log.Lookup(ctx, revocationsKey, -1, revocation.MaxRevocations+1)
+// scanRevocations reads the revocations logged after the last it read and
+// keeps those that verify under the log's revocation keys, and not kept
+// already. The caller holds revs.mu for writing (or runs before any
+// submission).
+func (l *Ledger) scanRevocations(ctx context.Context) error {
+	idxs, err := l.log.Lookup(ctx, revocationsKey, l.revs.scanned, revocation.MaxRevocations+1)
 	if err != nil {
 		return log.WrapStorageError("look up revocations", err)
 	}
+	have := map[uint64]bool{}
+	for _, lg := range l.revs.logged {
+		have[lg.Index] = true
+	}
 	var ignored int
+	changed := false
 	for _, i := range idxs {
 		s, err := l.statement(ctx, i)
 		if err != nil {
 			return err
 		}
-		if s.Entry == nil || s.Kind != provenance.KindRevocation {
+		l.revs.scanned = max(l.revs.scanned, int64(i))
+		if have[i] || s.Entry == nil || s.Kind != provenance.KindRevocation {
 			continue
 		}
 		lg, err := revocation.Verify(ctx, s.Entry, s.Data, i, l.cfg.RevocationKeys, l.cfg.RevocationThreshold)
@@ -61,11 +75,48 @@ func (l *Ledger) loadRevocations(ctx context.Context) error {
 			continue
 		}
 		l.revs.logged = append(l.revs.logged, lg)
+		changed = true
 	}
-	l.revs.set.Store(revocation.NewSet(l.revs.logged...))
+	if changed || l.revs.set.Load() == nil {
+		slices.SortFunc(l.revs.logged, func(a, b revocation.Logged) int { return cmp.Compare(a.Index, b.Index) })
+		l.revs.set.Store(revocation.NewSet(l.revs.logged...))
+		l.signerCache.Purge()
+	}
 	if ignored > 0 {
 		l.logger.Warn("some logged revocations do not verify under this log's revocation keys; they are not applied to submissions", "revocations", ignored)
 	}
+	return nil
+}
+
+// syncShared brings what this ledger knows of entries that other frontends
+// of a shared storage logged up to date, if it was last done more than
+// maxAge ago: the revocations it applies, and a handover. A submission
+// syncs first (maxAge 0), so that a revocation or handover acknowledged by
+// any frontend applies to a submission made after it; reads that depend on
+// the revocations sync now and then. With a storage of its own, the ledger
+// sees every entry as it is logged, and this does nothing.
+func (l *Ledger) syncShared(ctx context.Context, maxAge time.Duration) error {
+	if !l.log.Shared() {
+		return nil
+	}
+	if maxAge > 0 && time.Since(time.Unix(0, l.revs.synced.Load())) < maxAge {
+		return nil
+	}
+	start := time.Now()
+	l.revs.mu.Lock()
+	err := l.scanRevocations(ctx)
+	l.revs.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	if l.frozen.Load() == nil {
+		if _, successor, ok, err := handoverIndex(ctx, l.log); err != nil {
+			return log.WrapStorageError("look up the handover", err)
+		} else if ok {
+			l.frozen.Store(&successor)
+		}
+	}
+	l.revs.synced.Store(start.UnixNano())
 	return nil
 }
 

@@ -188,6 +188,9 @@ func (l *Ledger) addAll(ctx context.Context, entries [][]byte) ([]AddResult, err
 	if len(entries) > MaxBatch {
 		return nil, &SubmissionError{Msg: fmt.Sprintf("the submission holds %d entries, more than the limit of %d", len(entries), MaxBatch)}
 	}
+	if err := l.syncShared(ctx, 0); err != nil {
+		return nil, err
+	}
 	l.freezeMu.RLock()
 	defer l.freezeMu.RUnlock()
 	now := time.Now()

@@ -587,8 +587,8 @@ func (l *Log) Run(ctx context.Context) error {
 		case <-ticker.C:
 		}
 		start := time.Now()
-		if l.shared != nil && !l.lead(ctx) {
-			if err := l.follow(ctx); err != nil {
+		if l.shared != nil && !l.lead(context.WithoutCancel(ctx)) {
+			if err := l.follow(context.WithoutCancel(ctx)); err != nil {
 				l.CountStorageError(WrapStorageError("read the stored checkpoints", err))
 				l.logger.Error("couldn't follow the published checkpoints; retrying", "err", err)
 			}
@@ -677,6 +677,10 @@ func (l *Log) setLeading(v bool) {
 		l.metrics.publisher.Set(0)
 	}
 }
+
+// Shared reports whether the storage is a SharedStorage: other frontends
+// log entries too, which this Log learns of only by reading the storage.
+func (l *Log) Shared() bool { return l.shared != nil }
 
 // Publishing reports whether this Log integrates and signs: always for a
 // storage of its own, and for a SharedStorage while it holds the lease.

@@ -34,7 +34,6 @@ import (
 	"github.com/fwledger/fwledger/keys"
 	"github.com/fwledger/fwledger/ledger"
 	"github.com/fwledger/fwledger/log"
-	"github.com/fwledger/fwledger/log/sqlite"
 	"github.com/fwledger/fwledger/provenance"
 	"github.com/fwledger/fwledger/provenance/keyless"
 	"github.com/fwledger/fwledger/report"
@@ -89,6 +88,9 @@ func serve(args []string, _, stderr io.Writer) int {
 		witRefresh  = fs.Duration("witness-refresh", time.Minute, "how often an unchanged checkpoint is cosigned again, to keep its timestamps fresh")
 		witFailOpen = fs.Bool("witness-fail-open", false, "DEVELOPMENT ONLY: publish checkpoints without the witness quorum when a round fails")
 		clockSkew   = fs.Duration("max-clock-skew", 10*time.Minute, "how far in the future, by this log's clock, a statement's times may be (a release's created, a build's startedOn and finishedOn)")
+		contentDir  = fs.String("content-dir", "", "`directory` of uploaded images and of entries too large for a tile (default <data>); with --backend trillian, one directory every frontend shares (docs/DEPLOYMENT.md)")
+		leaseTTL    = fs.Duration("lease-ttl", 10*time.Second, "--backend trillian: how long the publisher lease lasts unless renewed; when the publishing frontend dies another takes over within it")
+		backend     = addBackendFlags(fs)
 		deviceKeys  = fs.String("device-keys", "", "`file` of the public keys of the devices whose outcome reports the log takes (POST /v1/reports), one signed-note verifier key a line; read again on SIGHUP (off by default)")
 		srv         = cli.AddServerFlags(fs, cli.ServerDefaults{
 			Addr: "127.0.0.1:8080", Shutdown: 30 * time.Second, MaxConns: server.DefaultMaxConns, BodyBudget: server.DefaultBodyBudget, MaxBody: api.MaxSubmissionSize,
@@ -105,7 +107,7 @@ func serve(args []string, _, stderr io.Writer) int {
 	fs.Var(&probeKeys, "probe-keys", "public key `file` of an auditor whose probes (canary statements, docs/AUDIT.md) the log accepts (repeatable; off by default)")
 	fs.Var(&uploadRate, "upload-min-rate", "least rate, in bytes per second, an image upload must keep up after --body-timeout, e.g. 64KiB")
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: fwlog serve [flags]\n\nRuns the log on embedded SQLite in --data until SIGINT or SIGTERM.\n\nFlags:\n")
+		fmt.Fprintf(stderr, "Usage: fwlog serve [flags]\n\nRuns the log until SIGINT or SIGTERM: on embedded SQLite in --data, or, with --backend trillian,\nas one of any number of frontends of a log on Google Trillian and MySQL (docs/DEPLOYMENT.md).\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
 	if code, ok := cli.ParseFlags(fs, args); !ok {
@@ -141,8 +143,14 @@ func serve(args []string, _, stderr io.Writer) int {
 		return usageErr(errors.New("--max-clock-skew must be positive"))
 	case uploadRate <= 0:
 		return usageErr(errors.New("--upload-min-rate must be positive"))
-	case *batch <= 0 || *queue <= 0 || *tileCache <= 0 || *interval <= 0 || *witTimeout <= 0 || *witRefresh <= 0:
+	case *batch <= 0 || *queue <= 0 || *tileCache <= 0 || *interval <= 0 || *witTimeout <= 0 || *witRefresh <= 0 || *leaseTTL <= 0:
 		return usageErr(errors.New("--integrate-batch, --queue-size, --tile-cache and every duration must be positive"))
+	}
+	if err := backend.check(); err != nil {
+		return usageErr(err)
+	}
+	if *contentDir == "" {
+		*contentDir = *dataDir
 	}
 
 	ring, err := cli.LoadRing(releaseKeys)
@@ -277,11 +285,11 @@ func serve(args []string, _, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 
-	store, err := sqlite.Open(ctx, *dataDir)
+	store, err := backend.open(ctx, *dataDir, logger, reg)
 	if err != nil {
-		return fail("couldn't open the data directory", err)
+		return fail("couldn't open the log's storage", err)
 	}
-	defer store.Close()
+	defer store.close()
 	if newKey {
 		prefix := strings.TrimSuffix(*keyFile, ".key")
 		if err := keys.Write(prefix, key); err != nil {
@@ -289,7 +297,7 @@ func serve(args []string, _, stderr io.Writer) int {
 		}
 		logger.Info("generated a new log key", "key", *keyFile, "public", prefix+".pub")
 	}
-	blobs, err := cas.Open(filepath.Join(*dataDir, "entries"))
+	blobs, err := cas.Open(filepath.Join(*contentDir, "entries"))
 	if err != nil {
 		return fail("couldn't open the store of large entries", err)
 	}
@@ -302,7 +310,7 @@ func serve(args []string, _, stderr io.Writer) int {
 	}
 	var images *cas.Store
 	if !*noImages {
-		if images, err = cas.Open(filepath.Join(*dataDir, "images")); err != nil {
+		if images, err = cas.Open(filepath.Join(*contentDir, "images")); err != nil {
 			return fail("couldn't open the image store", err)
 		}
 	}
@@ -311,7 +319,8 @@ func serve(args []string, _, stderr io.Writer) int {
 		Signer:            signer,
 		Verifier:          verifier,
 		VerifierKey:       vkey,
-		Storage:           store,
+		Storage:           store.Storage,
+		LeaseTTL:          *leaseTTL,
 		IntegrateInterval: *interval,
 		IntegrateBatch:    *batch,
 		QueueSize:         *queue,
