@@ -310,8 +310,22 @@ func New(ctx context.Context, cfg Config) (*Log, error) {
 		return nil, err
 	}
 	l.shared, _ = cfg.Storage.(SharedStorage)
-	// A frontend of a shared storage signs only once Run holds the lease.
-	if err := l.recover(ctx, l.shared == nil); err != nil {
+	sign := true
+	if l.shared != nil {
+		// A frontend of a shared storage signs only while it holds the
+		// lease; it tries for it once now, and then in Run.
+		l.leaseAt = time.Now()
+		held, err := l.shared.Lease(ctx, cfg.LeaseTTL)
+		if err != nil {
+			return nil, fmt.Errorf("couldn't read the publisher lease: %w", err)
+		}
+		sign = held
+		l.setLeading(held)
+	}
+	if err := l.recover(ctx, sign); err != nil {
+		if l.leading.Load() {
+			l.shared.Release(context.WithoutCancel(ctx))
+		}
 		return nil, err
 	}
 	return l, nil

@@ -421,6 +421,7 @@ func TestRateLimitedWitnesses(t *testing.T) {
 // TestStoredWitnessedCheckpointChecked checks that a log refuses to start
 // when its stored witnessed checkpoint is not its own or not its tree's.
 func TestStoredWitnessedCheckpointChecked(t *testing.T) {
+	fwtest.RequireSQLite(t, "writes checkpoints into the SQLite file")
 	wn := startWitnesses(t, 1, 1)
 	dir := witnessedOnce(t, wn, "stored")
 	ctx := context.Background()
