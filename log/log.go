@@ -362,6 +362,20 @@ func (l *Log) expandedTile(ctx context.Context, id tiles.ID, width int) (*tiles.
 // recover checks the stored checkpoint against the stored tree and publishes
 // it, and, if sign is set, signs a new one if the tree has grown past it.
 func (l *Log) recover(ctx context.Context, sign bool) error {
+	// The witnessed checkpoint, then the signed one, then the tree: each
+	// is at most the next, and with a shared storage the publisher may
+	// advance them between the reads.
+	var witnessed []byte
+	var err error
+	if l.cfg.Witnesser != nil {
+		if witnessed, err = l.store.Witnessed(ctx); err != nil {
+			return fmt.Errorf("couldn't read the stored witnessed checkpoint: %w", err)
+		}
+	}
+	raw, err := l.store.Checkpoint(ctx)
+	if err != nil {
+		return fmt.Errorf("couldn't read the stored checkpoint: %w", err)
+	}
 	tree, _, err := l.store.Tree(ctx)
 	if err != nil {
 		return fmt.Errorf("couldn't read the tree state: %w", err)
@@ -388,10 +402,6 @@ func (l *Log) recover(ctx context.Context, sign bool) error {
 			return fmt.Errorf("refusing to start: %w", err)
 		}
 	}
-	raw, err := l.store.Checkpoint(ctx)
-	if err != nil {
-		return fmt.Errorf("couldn't read the stored checkpoint: %w", err)
-	}
 	if raw != nil {
 		cp, err := l.checkStored(ctx, "checkpoint", raw, tree.Size)
 		if err != nil {
@@ -400,7 +410,7 @@ func (l *Log) recover(ctx context.Context, sign bool) error {
 		l.signed.Store(&Published{Size: cp.Size, Note: raw})
 		if l.cfg.Witnesser == nil {
 			l.setPublished(&Published{Size: cp.Size, Note: raw})
-		} else if err := l.recoverWitnessed(ctx, cp.Size); err != nil {
+		} else if err := l.recoverWitnessed(ctx, witnessed, cp.Size); err != nil {
 			return err
 		}
 		if cp.Size == tree.Size {
@@ -439,11 +449,7 @@ func (l *Log) checkStored(ctx context.Context, what string, raw []byte, max uint
 
 // recoverWitnessed publishes the stored witnessed checkpoint, after
 // checking it against the log's key and the stored tree.
-func (l *Log) recoverWitnessed(ctx context.Context, signedSize uint64) error {
-	raw, err := l.store.Witnessed(ctx)
-	if err != nil {
-		return fmt.Errorf("couldn't read the stored witnessed checkpoint: %w", err)
-	}
+func (l *Log) recoverWitnessed(ctx context.Context, raw []byte, signedSize uint64) error {
 	if raw == nil {
 		return nil
 	}
@@ -704,6 +710,18 @@ func (l *Log) Publishing() bool { return l.shared == nil || l.leading.Load() }
 // start-up checks do (the log's key, and the root of the stored tiles at
 // their size), and publishes them.
 func (l *Log) follow(ctx context.Context) error {
+	// Read in the order recover does.
+	var witnessed []byte
+	var err error
+	if l.cfg.Witnesser != nil {
+		if witnessed, err = l.store.Witnessed(ctx); err != nil {
+			return err
+		}
+	}
+	raw, err := l.store.Checkpoint(ctx)
+	if err != nil {
+		return err
+	}
 	tree, _, err := l.store.Tree(ctx)
 	if err != nil {
 		return err
@@ -711,10 +729,6 @@ func (l *Log) follow(ctx context.Context) error {
 	if tree.Size > l.integrated.Load() {
 		l.integrated.Store(tree.Size)
 		l.metrics.treeSize.Set(float64(tree.Size))
-	}
-	raw, err := l.store.Checkpoint(ctx)
-	if err != nil {
-		return err
 	}
 	if s := l.signed.Load(); raw != nil && (s == nil || !bytes.Equal(s.Note, raw)) {
 		cp, err := l.checkStored(ctx, "checkpoint", raw, tree.Size)
@@ -736,16 +750,15 @@ func (l *Log) follow(ctx context.Context) error {
 		}
 		return nil
 	}
-	raw, err = l.store.Witnessed(ctx)
-	if err != nil || raw == nil || bytes.Equal(raw, l.latest.Load().Note) {
-		return err
+	if witnessed == nil || bytes.Equal(witnessed, l.latest.Load().Note) {
+		return nil
 	}
-	cp, err := l.checkStored(ctx, "witnessed checkpoint", raw, s.Size)
+	cp, err := l.checkStored(ctx, "witnessed checkpoint", witnessed, s.Size)
 	if err != nil {
 		return err
 	}
 	if cp.Size >= l.size() {
-		l.setPublished(&Published{Size: cp.Size, Note: raw})
+		l.setPublished(&Published{Size: cp.Size, Note: witnessed})
 	}
 	return nil
 }

@@ -71,8 +71,8 @@ func TestReferenceWitness(t *testing.T) {
 		t.Fatal(err)
 	}
 	pub := setup(t, dir)
-	p, err := start(t, "--data", filepath.Join(dir, "data"), "--key", filepath.Join(dir, "log.key"), "--release-keys", pub,
-		"--witness-policy", filepath.Join(dir, "policy.txt"))
+	p, err := start(t, append(backendArgs(t, dir, "data"), "--key", filepath.Join(dir, "log.key"), "--release-keys", pub,
+		"--witness-policy", filepath.Join(dir, "policy.txt"))...)
 	if err != nil {
 		t.Fatal(err)
 	}
