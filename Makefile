@@ -7,7 +7,7 @@ ORIGIN   ?= example.com/fwlog
 ADDR     ?= 127.0.0.1:8080
 FUZZTIME ?= 30s
 
-.PHONY: all build run demo test test-race bench bench-revocation bench-device bench-audit fuzz testdata vet softhsm trillian-up trillian-down clean
+.PHONY: all build run demo test test-trillian test-race bench bench-revocation bench-device bench-audit fuzz testdata vet softhsm trillian-up trillian-down clean
 
 all: build
 
@@ -41,6 +41,16 @@ demo:
 test: vet softhsm
 	. ./local/softhsm/env && FWLEDGER_OMNIWITNESS="$$(./scripts/omniwitness.sh)" $(GO) test -count=1 ./...
 	$(GO) test -count=1 -race -short ./log/... ./client/... ./provenance/... ./witness/... ./revocation/... ./handover/... ./device/... ./report/... ./audit/...
+
+## test-trillian: the Trillian backend against real Trillian and MariaDB (make trillian-up first,
+## which installs and starts them): the storage conformance suite, the publisher lease and race,
+## a bad root, two fwlog frontends under a SIGKILL loop, the reference witness, and the ledger,
+## witness, auditor and device tests on a Trillian-backed log (FWLEDGER_BACKEND=trillian)
+TRILLIAN_PKGS ?= ./log/... ./ledger/... ./witness/... ./audit/... ./device/... ./client/...
+test-trillian: trillian-up
+	. ./local/trillian/env && FWLEDGER_BACKEND=trillian $(GO) test -count=1 $(TRILLIAN_PKGS)
+	. ./local/trillian/env && FWLEDGER_BACKEND=trillian FWLEDGER_OMNIWITNESS="$$(./scripts/omniwitness.sh)" \
+		$(GO) test -count=1 -run 'TestTrillian|TestReferenceWitness' ./cmd/fwlog/
 
 vet:
 	$(GO) vet ./...

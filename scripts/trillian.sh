@@ -112,7 +112,7 @@ up() {
 	if ! running mariadbd; then
 		"$mariadbd" --no-defaults --user="$(id -un)" --datadir="$dir/db" --socket="$sock" --port="$mysql_port" \
 			--bind-address=127.0.0.1 --pid-file="$dir/mariadbd.pid" --log-error="$dir/mariadbd.log" \
-			--innodb-buffer-pool-size=256M --max-connections=500 >/dev/null 2>&1 &
+			--innodb-buffer-pool-size=256M --max-connections=500 --max-allowed-packet=64M >/dev/null 2>&1 &
 		echo $! >"$pids/mariadbd"
 		say "started mariadbd ($!) on 127.0.0.1:$mysql_port"
 	fi
