@@ -64,12 +64,13 @@ func (r *FsckReport) OK() bool {
 // changes nothing; the log must not be running. progress, if not nil, is
 // called after each entry bundle with the entries done and the total.
 func Fsck(ctx context.Context, store Storage, v note.Verifier, progress func(done, total uint64)) (*FsckReport, error) {
-	tree, sequenced, err := store.Tree(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("couldn't read the tree state: %w", err)
-	}
-	rep := &FsckReport{Entries: tree.Size, Sequenced: sequenced, FirstBad: -1}
-	for _, what := range []string{"checkpoint", "witnessed checkpoint"} {
+	// A shared storage may be checked while its frontends run: the
+	// checkpoints are read before the tree (each is at most the next),
+	// and the tree is checked at the size first read, its rightmost
+	// tiles as prefixes of the stored ones, which may have grown.
+	_, live := store.(SharedStorage)
+	rep := &FsckReport{FirstBad: -1}
+	for _, what := range []string{"witnessed checkpoint", "checkpoint"} {
 		read := store.Checkpoint
 		if what != "checkpoint" {
 			read = store.Witnessed
@@ -85,22 +86,32 @@ func Fsck(ctx context.Context, store Storage, v note.Verifier, progress func(don
 		if err != nil {
 			return nil, fmt.Errorf("the stored %s does not verify with the log's key: %w", what, err)
 		}
-		if cp.Size > tree.Size {
-			return nil, fmt.Errorf("the stored %s is for %d entries, but only %d are integrated", what, cp.Size, tree.Size)
+		rep.Checkpoints = append([]CheckpointCheck{{What: what, Size: cp.Size, Root: cp.Hash}}, rep.Checkpoints...)
+	}
+	tree, sequenced, err := store.Tree(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("couldn't read the tree state: %w", err)
+	}
+	rep.Entries, rep.Sequenced = tree.Size, sequenced
+	for _, c := range rep.Checkpoints {
+		if c.Size > tree.Size {
+			return nil, fmt.Errorf("the stored %s is for %d entries, but only %d are integrated", c.What, c.Size, tree.Size)
 		}
-		rep.Checkpoints = append(rep.Checkpoints, CheckpointCheck{What: what, Size: cp.Size, Root: cp.Hash})
 	}
 	rng := tiles.RangeFactory.NewEmptyRange(0)
 	// open holds the tiles being recomputed; a tile is compared with the
 	// stored one once it is full, or at the end.
 	open := map[tiles.ID][]byte{}
 	var visitErr error
-	checkTile := func(id tiles.ID, built []byte) {
+	checkTile := func(id tiles.ID, built []byte, partial bool) {
 		rep.Tiles++
 		stored, err := store.ReadTile(ctx, id.Level, id.Index)
 		if err != nil && !errors.Is(err, ErrNotFound) {
 			visitErr = fmt.Errorf("couldn't read tile %s: %w", tiles.Path(id.Level, id.Index, 0), err)
 			return
+		}
+		if partial && live && len(stored) > len(built) {
+			stored = stored[:len(built)]
 		}
 		if !bytes.Equal(stored, built) {
 			rep.BadTiles++
@@ -117,7 +128,7 @@ func Fsck(ctx context.Context, store Storage, v note.Verifier, progress func(don
 		t := append(open[tid], hash...)
 		if len(t) == tiles.Width*tiles.HashSize {
 			delete(open, tid)
-			checkTile(tid, t)
+			checkTile(tid, t, false)
 			return
 		}
 		open[tid] = t
@@ -198,7 +209,7 @@ func Fsck(ctx context.Context, store Storage, v note.Verifier, progress func(don
 		return cmp.Compare(a.Index, b.Index)
 	})
 	for _, id := range ids {
-		if checkTile(id, open[id]); visitErr != nil {
+		if checkTile(id, open[id], true); visitErr != nil {
 			return nil, visitErr
 		}
 	}

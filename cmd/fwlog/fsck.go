@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -25,8 +26,9 @@ func fsck(args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	dataDir := fs.String("data", "./data", "data `directory` of the log (fwlog must not be running on it)")
 	keyFile := fs.String("key", "", "the log's public or private key `file` (default <data>/log.pub)")
+	backend := addBackendFlags(fs)
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, `Usage: fwlog fsck [--data DIR] [--key FILE]
+		fmt.Fprintf(stderr, `Usage: fwlog fsck [--data DIR] [--key FILE] [--backend trillian --trillian ADDR --tree-id N --mysql DSN]
 
 Checks a log's storage: re-hashes every integrated entry, checks each against
 the leaf hash in the tree's tiles, recomputes every tile (at every level) and
@@ -34,6 +36,9 @@ the root from the entries, and compares them with the stored tiles, the stored
 tree state and the stored (and witnessed) checkpoints, which must verify with
 the log's key. It names the first bad
 entry. It changes nothing. Stop fwlog first: the data directory is locked.
+On the Trillian backend it reads the database the frontends share, and may
+run while they do: a tree that grows meanwhile is checked at the size read
+first.
 
 Exit status: 0 when every check passes, 3 when the storage is corrupt,
 1 on an error, 2 on a usage error.
@@ -64,16 +69,22 @@ Flags:
 	if err != nil {
 		return fail(fmt.Errorf("%s: %w", *keyFile, err))
 	}
-	if _, err := os.Stat(filepath.Join(*dataDir, sqlite.DatabaseFile)); err != nil {
-		return fail(fmt.Errorf("no log database in %s: %w", *dataDir, err))
+	if err := backend.check(); err != nil {
+		fmt.Fprintf(stderr, "fwlog fsck: %v\n", err)
+		return 2
+	}
+	if *backend.backend == "sqlite" {
+		if _, err := os.Stat(filepath.Join(*dataDir, sqlite.DatabaseFile)); err != nil {
+			return fail(fmt.Errorf("no log database in %s: %w", *dataDir, err))
+		}
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	store, err := sqlite.Open(ctx, *dataDir)
+	store, err := backend.open(ctx, *dataDir, slog.New(slog.DiscardHandler), nil)
 	if err != nil {
 		return fail(err)
 	}
-	defer store.Close()
+	defer store.close()
 	start, last := time.Now(), time.Now()
 	rep, err := log.Fsck(ctx, store, v, func(done, total uint64) {
 		if time.Since(last) >= 2*time.Second || done == total {
