@@ -1,0 +1,710 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/fwledger/fwledger/keys"
+	"github.com/fwledger/fwledger/tiles"
+	tpb "github.com/google/trillian"
+	"github.com/google/trillian/types"
+	"github.com/transparency-dev/merkle/proof"
+	"github.com/transparency-dev/merkle/rfc6962"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/durationpb"
+)
+
+// TrillianResult is what the trillian phase measures: Trillian alone, with
+// no fwlog in front, fed the leaves fwlog would log for the same
+// submissions (fwbench append's release envelopes).
+//
+// Times are on fwbench's clock, in nanoseconds since the first call. A
+// leaf is acknowledged when the answer to the call that carried it
+// arrives (QueueLeaf: its own call; AddSequencedLeaves: its batch's). A
+// leaf is integrated when a GetLatestSignedLogRoot answer, polled every
+// PollMS during the load, is the first to show a TreeSize above the leaf's
+// index. AddSequencedLeaves fixes each leaf's index; QueueLeaf's answer
+// does not hold one, so once the load is over and every leaf integrated,
+// the phase reads the tree's leaves back (GetLeavesByRange) and finds each
+// leaf's index by its Merkle leaf hash: every accepted leaf is timed,
+// nothing is sampled, and nothing is asked of Trillian during the load but
+// the submissions and the root polls.
+type TrillianResult struct {
+	Mode        string `json:"mode"` // queue or sequenced
+	TreeID      int64  `json:"tree_id"`
+	TreeCreated bool   `json:"tree_created"`
+	Leaves      int    `json:"leaves"`
+	Accepted    int64  `json:"accepted"`
+	Errors      int64  `json:"errors"`
+	Concurrency int    `json:"concurrency"`
+	// Batch is the leaves per AddSequencedLeaves call (sequenced only).
+	Batch     int     `json:"batch,omitempty"`
+	LeafBytes float64 `json:"mean_leaf_bytes"`
+	StartSize uint64  `json:"start_size"`
+	// Seconds is the wall time from the first call to the last answer;
+	// Rate is Accepted over it.
+	Seconds float64 `json:"seconds"`
+	Rate    float64 `json:"leaves_per_second"`
+	PollMS  float64 `json:"poll_ms"`
+	// Acknowledgement to the first polled root that covers the leaf, over
+	// IntegrationSamples leaves (every accepted leaf whose index is known
+	// and that was integrated within --wait).
+	IntegrationSamples int     `json:"integration_samples"`
+	IntegrationP50     float64 `json:"ack_to_root_p50_ms"`
+	IntegrationP99     float64 `json:"ack_to_root_p99_ms"`
+	IntegrationMax     float64 `json:"ack_to_root_max_ms"`
+	// The same, to the timestamp inside that root (when the signer signed
+	// it, on the same machine's clock): free of the poll's delay, but it
+	// counts a leaf as integrated in the root the poll first saw, which
+	// is late if two roots came between two polls.
+	SignedP50 float64 `json:"ack_to_root_timestamp_p50_ms"`
+	SignedP99 float64 `json:"ack_to_root_timestamp_p99_ms"`
+	// AllIntegrated is the time from the first call until a polled root
+	// covered every accepted leaf (-1 if none did within --wait after the
+	// last answer); IntegratedRate is Accepted over it.
+	AllIntegrated  float64 `json:"seconds_to_integrate_all"`
+	IntegratedRate float64 `json:"integrated_per_second,omitempty"`
+	// IndexedLeaves is how many accepted leaves were found in the tree
+	// (QueueLeaf: read back by hash; AddSequencedLeaves: all accepted, at
+	// the indices given, once integrated).
+	IndexedLeaves int64 `json:"indexed_leaves"`
+	// CPU is the CPU time (user+sys) of the processes of --pids from the
+	// first call until every leaf was integrated (or --wait ran out), in ms
+	// per 1,000 accepted leaves: summed, and per process.
+	CPUPer1000 float64      `json:"cpu_ms_per_1000_entries,omitempty"`
+	CPU        []ProcessCPU `json:"cpu,omitempty"`
+	// Inclusion proofs: GetInclusionProof for uniformly random accepted
+	// leaves at the tree size of the latest root, from Concurrency
+	// clients for ProofSeconds; every proof is verified against that
+	// root. ProofCPUPer1000 is the --pids' CPU time per 1,000 proofs.
+	ProofTreeSize   uint64  `json:"proof_tree_size"`
+	ProofSeconds    float64 `json:"proof_seconds"`
+	Proofs          int64   `json:"proofs"`
+	ProofRate       float64 `json:"proofs_per_second"`
+	ProofErrors     int64   `json:"proof_errors"`
+	ProofCPUPer1000 float64 `json:"proof_cpu_ms_per_1000_proofs,omitempty"`
+}
+
+// ProcessCPU is one process's share of TrillianResult.CPU.
+type ProcessCPU struct {
+	PID     int     `json:"pid"`
+	Name    string  `json:"name"`
+	MS      float64 `json:"cpu_ms"`
+	Per1000 float64 `json:"ms_per_1000_entries,omitempty"`
+}
+
+// pidList is the --pids flag: process IDs, comma-separated.
+type pidList []int
+
+func (p *pidList) String() string {
+	s := make([]string, len(*p))
+	for i, v := range *p {
+		s[i] = strconv.Itoa(v)
+	}
+	return strings.Join(s, ",")
+}
+
+func (p *pidList) Set(v string) error {
+	for f := range strings.SplitSeq(v, ",") {
+		if f = strings.TrimSpace(f); f == "" {
+			continue
+		}
+		n, err := strconv.Atoi(f)
+		if err != nil || n <= 0 {
+			return fmt.Errorf("invalid PID %q", f)
+		}
+		*p = append(*p, n)
+	}
+	return nil
+}
+
+// cpuOf returns the CPU time of each process.
+func cpuOf(pids []int) ([]time.Duration, error) {
+	out := make([]time.Duration, len(pids))
+	for i, p := range pids {
+		var err error
+		if out[i], err = processCPU(p); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+func processName(pid int) string {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))
+	if err != nil {
+		return "?"
+	}
+	return strings.TrimSpace(string(b))
+}
+
+// latestRoot returns the tree's latest signed root.
+func latestRoot(ctx context.Context, c tpb.TrillianLogClient, tree int64) (*types.LogRootV1, error) {
+	resp, err := c.GetLatestSignedLogRoot(ctx, &tpb.GetLatestSignedLogRootRequest{LogId: tree})
+	if err != nil {
+		return nil, err
+	}
+	var r types.LogRootV1
+	if err := r.UnmarshalBinary(resp.GetSignedLogRoot().GetLogRoot()); err != nil {
+		return nil, fmt.Errorf("the tree's log root: %w", err)
+	}
+	return &r, nil
+}
+
+// createTree creates and initialises a tree of the given type (LOG or
+// PREORDERED_LOG) with the RFC 6962 SHA-256 hasher and an hour's maximum
+// root duration, as scripts/trillian.sh's createtree does.
+func createTree(ctx context.Context, conn *grpc.ClientConn, kind string) (int64, error) {
+	tt, ok := tpb.TreeType_value[kind]
+	if !ok || (tpb.TreeType(tt) != tpb.TreeType_LOG && tpb.TreeType(tt) != tpb.TreeType_PREORDERED_LOG) {
+		return 0, fmt.Errorf("--create %q: want LOG or PREORDERED_LOG", kind)
+	}
+	tree, err := tpb.NewTrillianAdminClient(conn).CreateTree(ctx, &tpb.CreateTreeRequest{Tree: &tpb.Tree{
+		TreeState:       tpb.TreeState_ACTIVE,
+		TreeType:        tpb.TreeType(tt),
+		DisplayName:     "fwbench",
+		Description:     "fwbench trillian, " + time.Now().UTC().Format(time.RFC3339),
+		MaxRootDuration: durationpb.New(time.Hour),
+	}})
+	if err != nil {
+		return 0, fmt.Errorf("CreateTree: %w", err)
+	}
+	lc := tpb.NewTrillianLogClient(conn)
+	if _, err := lc.InitLog(ctx, &tpb.InitLogRequest{LogId: tree.TreeId}); err != nil {
+		return 0, fmt.Errorf("InitLog(%d): %w", tree.TreeId, err)
+	}
+	// The first root may take a moment to be readable.
+	for {
+		_, err := latestRoot(ctx, lc, tree.TreeId)
+		if err == nil {
+			return tree.TreeId, nil
+		}
+		if status.Code(err) != codes.FailedPrecondition && status.Code(err) != codes.NotFound {
+			return 0, fmt.Errorf("the new tree %d's root: %w", tree.TreeId, err)
+		}
+		select {
+		case <-ctx.Done():
+			return 0, fmt.Errorf("the new tree %d has no root: %w", tree.TreeId, ctx.Err())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// warmUp adds one leaf that is not a release to a new, empty tree, and
+// waits until a root covers it.
+func warmUp(ctx context.Context, lc tpb.TrillianLogClient, tree int64, mode string, wait time.Duration) error {
+	t0 := time.Now()
+	leaf := &tpb.LogLeaf{LeafValue: []byte("fwbench warm-up " + t0.UTC().Format(time.RFC3339Nano))}
+	var err error
+	if mode == "queue" {
+		_, err = lc.QueueLeaf(ctx, &tpb.QueueLeafRequest{LogId: tree, Leaf: leaf})
+	} else {
+		var resp *tpb.AddSequencedLeavesResponse
+		resp, err = lc.AddSequencedLeaves(ctx, &tpb.AddSequencedLeavesRequest{LogId: tree, Leaves: []*tpb.LogLeaf{leaf}})
+		if err == nil && codes.Code(resp.GetResults()[0].GetStatus().GetCode()) != codes.OK {
+			err = errors.New(resp.GetResults()[0].GetStatus().GetMessage())
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("the warm-up leaf: %w", err)
+	}
+	for time.Since(t0) < wait {
+		if r, err := latestRoot(ctx, lc, tree); err == nil && r.TreeSize > 0 {
+			fmt.Fprintf(os.Stderr, "the signer integrated a warm-up leaf into the new tree in %s\n", time.Since(t0).Round(time.Millisecond))
+			return nil
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return fmt.Errorf("the signer did not integrate a leaf into the new tree %d in %s: is trillian_log_signer running?", tree, wait)
+}
+
+func trillianPhase(args []string) error {
+	fs := flag.NewFlagSet("trillian", flag.ExitOnError)
+	addr := fs.String("trillian", "127.0.0.1:8090", "Trillian log server's gRPC address")
+	treeID := fs.Int64("tree", 0, "the tree to load (LOG for queue, PREORDERED_LOG for sequenced)")
+	create := fs.String("create", "", "create a fresh tree of this type (LOG or PREORDERED_LOG) instead of --tree, and print its ID; with --entries 0, only that")
+	del := fs.Bool("delete", false, "delete the tree at the end (only one --create made, or, with --entries 0, --tree)")
+	mode := fs.String("mode", "", "queue (QueueLeaf, one leaf a call) or sequenced (AddSequencedLeaves in batches, consecutive indices from the tree's size); default: from --create")
+	keyFile := fs.String("key", "", "release private key (the leaves are fwbench append's release envelopes)")
+	n := fs.Int("entries", 100000, "leaves to submit")
+	conc := fs.Int("concurrency", 64, "concurrent calls")
+	batch := fs.Int("batch", 1000, "sequenced: leaves per AddSequencedLeaves call")
+	seed := fs.Int("seed", 0, "first release number (for distinct leaves across runs)")
+	var pids pidList
+	fs.Var(&pids, "pids", "comma-separated PIDs whose CPU time to count (trillian_log_server, trillian_log_signer, mariadbd)")
+	poll := fs.Duration("poll", 5*time.Millisecond, "interval between GetLatestSignedLogRoot polls during the load")
+	wait := fs.Duration("wait", 2*time.Minute, "after the last answer, how long to wait for every leaf to be integrated")
+	proofDur := fs.Duration("proof-duration", 10*time.Second, "how long to request inclusion proofs (0: not at all)")
+	fs.Parse(args)
+
+	if *create != "" && *mode == "" {
+		*mode = map[string]string{"LOG": "queue", "PREORDERED_LOG": "sequenced"}[*create]
+	}
+	wantType := map[string]string{"queue": "LOG", "sequenced": "PREORDERED_LOG"}[*mode]
+	switch {
+	case *create != "" && *treeID != 0:
+		return errors.New("--tree and --create exclude each other")
+	case *n == 0 && *create == "" && !(*del && *treeID != 0):
+		return errors.New("--entries 0 needs --create TYPE (create a tree), or --tree ID --delete (delete one)")
+	case *n == 0:
+	case wantType == "":
+		return fmt.Errorf("--mode %q: want queue or sequenced", *mode)
+	case *create != "" && *create != wantType:
+		return fmt.Errorf("--mode %s needs a %s tree, not --create %s", *mode, wantType, *create)
+	case *create == "" && *treeID == 0:
+		return errors.New("give --tree ID or --create " + wantType)
+	case *n < 0 || *conc < 1 || *batch < 1:
+		return errors.New("--entries, --concurrency and --batch must be positive")
+	case *poll <= 0:
+		return errors.New("--poll must be positive")
+	}
+
+	conn, err := grpc.NewClient(*addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	lc := tpb.NewTrillianLogClient(conn)
+	ctx := context.Background()
+	deleteTree := func() error {
+		if _, err := tpb.NewTrillianAdminClient(conn).DeleteTree(ctx, &tpb.DeleteTreeRequest{TreeId: *treeID}); err != nil {
+			return fmt.Errorf("DeleteTree(%d): %w", *treeID, err)
+		}
+		fmt.Fprintf(os.Stderr, "deleted tree %d\n", *treeID)
+		return nil
+	}
+	if *n == 0 && *create == "" {
+		return deleteTree()
+	}
+	if *create != "" {
+		cctx, cancel := context.WithTimeout(ctx, time.Minute)
+		*treeID, err = createTree(cctx, conn, *create)
+		cancel()
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(os.Stderr, "created %s tree %d\n", *create, *treeID)
+		if *n == 0 {
+			fmt.Println(*treeID)
+			if *del {
+				return deleteTree()
+			}
+			return nil
+		}
+	}
+
+	// Check the tree's type before signing anything.
+	tree, err := tpb.NewTrillianAdminClient(conn).GetTree(ctx, &tpb.GetTreeRequest{TreeId: *treeID})
+	if err != nil {
+		return fmt.Errorf("GetTree(%d): %w", *treeID, err)
+	}
+	if tree.TreeType.String() != wantType {
+		return fmt.Errorf("tree %d is a %s tree; --mode %s needs a %s tree", *treeID, tree.TreeType, *mode, wantType)
+	}
+
+	k, err := keys.LoadPrivate(*keyFile)
+	if err != nil {
+		return err
+	}
+	signer, err := k.DSSESigner()
+	if err != nil {
+		return err
+	}
+	t0 := time.Now()
+	leaves, err := makeEnvelopes(signer, nil, *seed, *n)
+	if err != nil {
+		return err
+	}
+	hashes := make([][]byte, *n)
+	var leafBytes int
+	for i, l := range leaves {
+		hashes[i] = tiles.LeafHash(l)
+		leafBytes += len(l)
+	}
+	fmt.Fprintf(os.Stderr, "signed %d envelopes in %s\n", *n, time.Since(t0).Round(time.Millisecond))
+
+	if *create != "" {
+		// The signer takes a moment to notice a new tree and act as its
+		// master: one leaf, integrated before the clock starts, keeps that
+		// delay out of the measurement.
+		if err := warmUp(ctx, lc, *treeID, *mode, *wait); err != nil {
+			return err
+		}
+	}
+	root0, err := latestRoot(ctx, lc, *treeID)
+	if err != nil {
+		return fmt.Errorf("GetLatestSignedLogRoot(%d): %w", *treeID, err)
+	}
+	start := root0.TreeSize
+	res := TrillianResult{
+		Mode: *mode, TreeID: *treeID, TreeCreated: *create != "", Leaves: *n, Concurrency: *conc,
+		LeafBytes: float64(leafBytes) / float64(*n), StartSize: start, PollMS: float64(*poll) / float64(time.Millisecond),
+		AllIntegrated: -1,
+	}
+	if *mode == "sequenced" {
+		res.Batch = *batch
+	}
+
+	// ackAt[i] is when leaf i (in submission order) was acknowledged, in
+	// ns since begin, or 0. seenAt[p] and signedAt[p] are when a polled
+	// root first covered tree position start+p, and that root's timestamp.
+	ackAt := make([]int64, *n)
+	seenAt := make([]int64, *n)
+	signedAt := make([]int64, *n)
+	var accepted, errCount atomic.Int64
+	cpu0, err := cpuOf(pids)
+	if err != nil {
+		return err
+	}
+	var cpu1 []time.Duration
+	begin := time.Now()
+	since := func() int64 { return max(time.Since(begin).Nanoseconds(), 1) }
+
+	// The root watcher. target is the tree size that covers every leaf:
+	// start+n until the load ends, then start+accepted.
+	var target atomic.Uint64
+	target.Store(start + uint64(*n))
+	var allAt atomic.Int64 // ns since begin when a root covered target
+	var treeSize atomic.Uint64
+	treeSize.Store(start)
+	stopWatch := make(chan struct{})
+	watchDone := make(chan struct{})
+	go func() {
+		defer close(watchDone)
+		seen := start
+		tick := time.NewTicker(*poll)
+		defer tick.Stop()
+		for {
+			select {
+			case <-stopWatch:
+				return
+			case <-tick.C:
+			}
+			pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			r, err := latestRoot(pctx, lc, *treeID)
+			cancel()
+			if err != nil {
+				continue
+			}
+			now := since()
+			signed := int64(r.TimestampNanos) - begin.UnixNano()
+			for ; seen < r.TreeSize && seen-start < uint64(*n); seen++ {
+				seenAt[seen-start], signedAt[seen-start] = now, signed
+			}
+			treeSize.Store(r.TreeSize)
+			if r.TreeSize >= target.Load() {
+				// Every leaf is covered (a load with errors lowers
+				// target once it ends).
+				if c, err := cpuOf(pids); err == nil {
+					cpu1 = c
+				}
+				allAt.Store(now)
+				return
+			}
+		}
+	}()
+
+	// The load.
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	logErr := func(format string, a ...any) {
+		if errCount.Add(1) <= 5 {
+			fmt.Fprintf(os.Stderr, format+"\n", a...)
+		}
+	}
+	for w := 0; w < *conc; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if *mode == "queue" {
+				for {
+					i := int(next.Add(1) - 1)
+					if i >= *n {
+						return
+					}
+					resp, err := lc.QueueLeaf(ctx, &tpb.QueueLeafRequest{LogId: *treeID, Leaf: &tpb.LogLeaf{LeafValue: leaves[i]}})
+					if err != nil {
+						logErr("QueueLeaf: %v", err)
+						continue
+					}
+					if c := codes.Code(resp.GetQueuedLeaf().GetStatus().GetCode()); c != codes.OK {
+						logErr("QueueLeaf: %v %s", c, resp.GetQueuedLeaf().GetStatus().GetMessage())
+						continue
+					}
+					ackAt[i] = since()
+					accepted.Add(1)
+				}
+			}
+			for { // sequenced
+				from := int(next.Add(int64(*batch)) - int64(*batch))
+				if from >= *n {
+					return
+				}
+				to := min(from+*batch, *n)
+				req := &tpb.AddSequencedLeavesRequest{LogId: *treeID, Leaves: make([]*tpb.LogLeaf, 0, to-from)}
+				for i := from; i < to; i++ {
+					req.Leaves = append(req.Leaves, &tpb.LogLeaf{LeafIndex: int64(start) + int64(i), LeafValue: leaves[i], LeafIdentityHash: hashes[i]})
+				}
+				resp, err := lc.AddSequencedLeaves(ctx, req)
+				if err != nil {
+					logErr("AddSequencedLeaves(%d, %d leaves): %v", int(start)+from, to-from, err)
+					errCount.Add(int64(to - from - 1))
+					continue
+				}
+				now := since()
+				ok := 0
+				for j, r := range resp.GetResults() {
+					if c := codes.Code(r.GetStatus().GetCode()); c != codes.OK {
+						logErr("AddSequencedLeaves: leaf %d: %v %s", int(start)+from+j, c, r.GetStatus().GetMessage())
+						continue
+					}
+					ackAt[from+j] = now
+					ok++
+				}
+				if len(resp.GetResults()) != to-from {
+					logErr("AddSequencedLeaves: %d results for %d leaves", len(resp.GetResults()), to-from)
+				}
+				accepted.Add(int64(ok))
+			}
+		}()
+	}
+	finished := make(chan struct{})
+	go func() { wg.Wait(); close(finished) }()
+	progress := time.NewTicker(5 * time.Second)
+loop:
+	for {
+		select {
+		case <-finished:
+			break loop
+		case <-progress.C:
+			a := accepted.Load()
+			fmt.Fprintf(os.Stderr, "accepted %d/%d leaves (%.0f/s), tree size %d\n", a, *n, float64(a)/time.Since(begin).Seconds(), treeSize.Load()-start)
+		}
+	}
+	progress.Stop()
+	elapsed := time.Since(begin)
+	res.Accepted, res.Errors = accepted.Load(), errCount.Load()
+	res.Seconds = elapsed.Seconds()
+	res.Rate = float64(res.Accepted) / res.Seconds
+	fmt.Fprintf(os.Stderr, "accepted %d leaves in %s (%.0f/s), %d errors; waiting for integration\n", res.Accepted, elapsed.Round(time.Millisecond), res.Rate, res.Errors)
+
+	// Wait for the last leaves to be integrated.
+	target.Store(start + uint64(res.Accepted))
+	timeout := time.After(*wait)
+	waitProgress := time.NewTicker(5 * time.Second)
+waitLoop:
+	for {
+		select {
+		case <-watchDone:
+			break waitLoop
+		case <-waitProgress.C:
+			fmt.Fprintf(os.Stderr, "integrated %d/%d leaves\n", treeSize.Load()-start, res.Accepted)
+		case <-timeout:
+			close(stopWatch)
+			<-watchDone
+			fmt.Fprintf(os.Stderr, "after %s, a root covers %d of the %d accepted leaves\n", *wait, treeSize.Load()-start, res.Accepted)
+			break waitLoop
+		}
+	}
+	waitProgress.Stop()
+	if cpu1 == nil {
+		if cpu1, err = cpuOf(pids); err != nil {
+			return err
+		}
+	}
+	if a := allAt.Load(); a > 0 {
+		res.AllIntegrated = float64(a) / 1e9
+		res.IntegratedRate = float64(res.Accepted) / res.AllIntegrated
+		fmt.Fprintf(os.Stderr, "every accepted leaf integrated %.2f s after the first call\n", res.AllIntegrated)
+	}
+	if res.Accepted > 0 {
+		var sum time.Duration
+		for i, p := range pids {
+			d := cpu1[i] - cpu0[i]
+			sum += d
+			res.CPU = append(res.CPU, ProcessCPU{PID: p, Name: processName(p), MS: float64(d.Milliseconds()), Per1000: float64(d.Milliseconds()) * 1000 / float64(res.Accepted)})
+		}
+		if len(pids) > 0 {
+			res.CPUPer1000 = float64(sum.Milliseconds()) * 1000 / float64(res.Accepted)
+		}
+	}
+
+	// Each accepted leaf's tree position, and the leaf hash at each
+	// position: given (sequenced), or read back (queue).
+	pos := make([]int, *n) // -1: unknown
+	hashAt := make([][]byte, *n)
+	integrated := treeSize.Load()
+	for i := range pos {
+		pos[i] = -1
+	}
+	if *mode == "sequenced" {
+		for i := range pos {
+			if ackAt[i] > 0 && start+uint64(i) < integrated {
+				pos[i], hashAt[i] = i, hashes[i]
+				res.IndexedLeaves++
+			}
+		}
+	} else {
+		byHash := make(map[[32]byte]int, *n)
+		for i, h := range hashes {
+			if ackAt[i] > 0 {
+				byHash[[32]byte(h)] = i
+			}
+		}
+		t1 := time.Now()
+		end := min(integrated, start+uint64(*n))
+		for next := start; next < end; {
+			resp, err := lc.GetLeavesByRange(ctx, &tpb.GetLeavesByRangeRequest{LogId: *treeID, StartIndex: int64(next), Count: int64(min(end-next, 1000))}, grpc.MaxCallRecvMsgSize(256<<20))
+			if err != nil {
+				return fmt.Errorf("GetLeavesByRange(%d): %w", next, err)
+			}
+			if len(resp.GetLeaves()) == 0 {
+				return fmt.Errorf("GetLeavesByRange(%d): no leaves below the tree size %d", next, end)
+			}
+			for _, l := range resp.GetLeaves() {
+				idx := uint64(l.GetLeafIndex())
+				if idx < start || idx >= end || len(l.GetMerkleLeafHash()) != 32 {
+					continue
+				}
+				if i, ok := byHash[[32]byte(l.GetMerkleLeafHash())]; ok && pos[i] < 0 {
+					pos[i], hashAt[idx-start] = int(idx-start), l.GetMerkleLeafHash()
+					res.IndexedLeaves++
+				}
+			}
+			next = uint64(resp.GetLeaves()[len(resp.GetLeaves())-1].GetLeafIndex()) + 1
+		}
+		fmt.Fprintf(os.Stderr, "read back %d leaves in %s: found %d of the %d accepted\n", end-start, time.Since(t1).Round(time.Millisecond), res.IndexedLeaves, res.Accepted)
+	}
+	var lat, signedLat []float64
+	for i, p := range pos {
+		if p < 0 || ackAt[i] == 0 || seenAt[p] == 0 {
+			continue
+		}
+		lat = append(lat, float64(max(seenAt[p]-ackAt[i], 0))/1e6)
+		signedLat = append(signedLat, float64(max(signedAt[p]-ackAt[i], 0))/1e6)
+	}
+	slices.Sort(lat)
+	slices.Sort(signedLat)
+	pct := func(v []float64, p float64) float64 {
+		if len(v) == 0 {
+			return -1
+		}
+		return v[min(len(v)-1, int(p*float64(len(v))))]
+	}
+	res.IntegrationSamples = len(lat)
+	res.IntegrationP50, res.IntegrationP99, res.IntegrationMax = pct(lat, 0.50), pct(lat, 0.99), pct(lat, 1)
+	res.SignedP50, res.SignedP99 = pct(signedLat, 0.50), pct(signedLat, 0.99)
+
+	// Inclusion proofs at the latest size, for random integrated leaves
+	// whose hash is known, each verified.
+	var known []int
+	for p, h := range hashAt {
+		if h != nil {
+			known = append(known, p)
+		}
+	}
+	if *proofDur > 0 && len(known) > 0 {
+		root, err := latestRoot(ctx, lc, *treeID)
+		if err != nil {
+			return err
+		}
+		res.ProofTreeSize = root.TreeSize
+		pc0, err := cpuOf(pids)
+		if err != nil {
+			return err
+		}
+		var count, perr atomic.Int64
+		pbegin := time.Now()
+		deadline := pbegin.Add(*proofDur)
+		var pwg sync.WaitGroup
+		for w := 0; w < *conc; w++ {
+			pwg.Add(1)
+			go func(w int) {
+				defer pwg.Done()
+				r := rand.New(rand.NewPCG(uint64(w), 7))
+				for time.Now().Before(deadline) {
+					p := known[r.IntN(len(known))]
+					idx := start + uint64(p)
+					resp, err := lc.GetInclusionProof(ctx, &tpb.GetInclusionProofRequest{LogId: *treeID, LeafIndex: int64(idx), TreeSize: int64(root.TreeSize)})
+					if err == nil {
+						err = proof.VerifyInclusion(rfc6962.DefaultHasher, idx, root.TreeSize, hashAt[p], resp.GetProof().GetHashes(), root.RootHash)
+					}
+					if err != nil {
+						if perr.Add(1) <= 5 {
+							fmt.Fprintf(os.Stderr, "inclusion proof of %d at %d: %v\n", idx, root.TreeSize, err)
+						}
+						continue
+					}
+					count.Add(1)
+				}
+			}(w)
+		}
+		pwg.Wait()
+		pel := time.Since(pbegin)
+		pc1, err := cpuOf(pids)
+		if err != nil {
+			return err
+		}
+		res.ProofSeconds, res.Proofs, res.ProofErrors = pel.Seconds(), count.Load(), perr.Load()
+		res.ProofRate = float64(res.Proofs) / pel.Seconds()
+		if len(pids) > 0 && res.Proofs > 0 {
+			var sum time.Duration
+			for i := range pids {
+				sum += pc1[i] - pc0[i]
+			}
+			res.ProofCPUPer1000 = float64(sum.Milliseconds()) * 1000 / float64(res.Proofs)
+		}
+		fmt.Fprintf(os.Stderr, "inclusion proofs: %.0f/s, %d errors\n", res.ProofRate, res.ProofErrors)
+	}
+	if err := json.NewEncoder(os.Stdout).Encode(res); err != nil {
+		return err
+	}
+	if *del && *create != "" {
+		return deleteTree()
+	}
+	return nil
+}
+
+// CPUResult is what the cpu phase reports.
+type CPUResult struct {
+	MS  float64      `json:"cpu_ms"`
+	CPU []ProcessCPU `json:"cpu"`
+}
+
+// cpuPhase prints the CPU time (user+sys) the given processes have used so
+// far, for a script to take before and after a load it runs otherwise
+// (fwlog's frontends with Trillian and MariaDB behind them).
+func cpuPhase(args []string) error {
+	fs := flag.NewFlagSet("cpu", flag.ExitOnError)
+	var pids pidList
+	fs.Var(&pids, "pids", "comma-separated PIDs")
+	fs.Parse(args)
+	if len(pids) == 0 {
+		return errors.New("--pids is required")
+	}
+	c, err := cpuOf(pids)
+	if err != nil {
+		return err
+	}
+	var res CPUResult
+	for i, p := range pids {
+		ms := float64(c[i].Milliseconds())
+		res.MS += ms
+		res.CPU = append(res.CPU, ProcessCPU{PID: p, Name: processName(p), MS: ms})
+	}
+	return json.NewEncoder(os.Stdout).Encode(res)
+}
