@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/fwledger/fwledger/keys"
 	"github.com/fwledger/fwledger/tiles"
+	"github.com/go-sql-driver/mysql"
 	tpb "github.com/google/trillian"
 	"github.com/google/trillian/types"
 	"github.com/transparency-dev/merkle/proof"
@@ -32,17 +34,27 @@ import (
 // no fwlog in front, fed the leaves fwlog would log for the same
 // submissions (fwbench append's release envelopes).
 //
-// Times are on fwbench's clock, in nanoseconds since the first call. A
-// leaf is acknowledged when the answer to the call that carried it
-// arrives (QueueLeaf: its own call; AddSequencedLeaves: its batch's). A
-// leaf is integrated when a GetLatestSignedLogRoot answer, polled every
-// PollMS during the load, is the first to show a TreeSize above the leaf's
-// index. AddSequencedLeaves fixes each leaf's index; QueueLeaf's answer
-// does not hold one, so once the load is over and every leaf integrated,
-// the phase reads the tree's leaves back (GetLeavesByRange) and finds each
-// leaf's index by its Merkle leaf hash: every accepted leaf is timed,
-// nothing is sampled, and nothing is asked of Trillian during the load but
-// the submissions and the root polls.
+// A leaf is acknowledged when the answer to the call that carried it
+// arrives (QueueLeaf: its own call; AddSequencedLeaves: its batch's), and
+// integrated when the first signed root whose TreeSize exceeds its index
+// exists. AddSequencedLeaves fixes each leaf's index; QueueLeaf's answer
+// does not hold one, so once every leaf is integrated the phase reads the
+// tree's leaves back (GetLeavesByRange) and finds each leaf's index by its
+// Merkle leaf hash. Every accepted leaf is timed; none is sampled.
+//
+// When the root was made is found one of two ways (IntegrationSource):
+//
+//   - "trillian-db" (--trillian-db): once the load is over, from Trillian's
+//     own table of every root it signed (TreeHead: TreeSize,
+//     TreeHeadTimestamp), read in its MySQL database. The time is the
+//     signer's timestamp in the root, on the same machine's clock as the
+//     acknowledgements. Nothing is asked of Trillian during the load but
+//     the submissions; after the last answer, GetLatestSignedLogRoot is
+//     polled every PollMS to see when every leaf is in.
+//   - "poll": GetLatestSignedLogRoot is polled every PollMS from the first
+//     call, and the time is when the first answer covering the leaf
+//     arrived. Each poll costs Trillian and MariaDB a few ms of CPU (two
+//     transactions): polls every 5 ms would take most of a core.
 type TrillianResult struct {
 	Mode        string `json:"mode"` // queue or sequenced
 	TreeID      int64  `json:"tree_id"`
@@ -57,25 +69,25 @@ type TrillianResult struct {
 	StartSize uint64  `json:"start_size"`
 	// Seconds is the wall time from the first call to the last answer;
 	// Rate is Accepted over it.
-	Seconds float64 `json:"seconds"`
-	Rate    float64 `json:"leaves_per_second"`
-	PollMS  float64 `json:"poll_ms"`
-	// Acknowledgement to the first polled root that covers the leaf, over
-	// IntegrationSamples leaves (every accepted leaf whose index is known
-	// and that was integrated within --wait).
+	Seconds           float64 `json:"seconds"`
+	Rate              float64 `json:"leaves_per_second"`
+	IntegrationSource string  `json:"integration_source"`
+	PollMS            float64 `json:"poll_ms"`
+	// Acknowledgement to integration, over IntegrationSamples leaves
+	// (every accepted leaf whose index is known and that was integrated
+	// within --wait).
 	IntegrationSamples int     `json:"integration_samples"`
 	IntegrationP50     float64 `json:"ack_to_root_p50_ms"`
 	IntegrationP99     float64 `json:"ack_to_root_p99_ms"`
 	IntegrationMax     float64 `json:"ack_to_root_max_ms"`
-	// The same, to the timestamp inside that root (when the signer signed
-	// it, on the same machine's clock): free of the poll's delay, but it
-	// counts a leaf as integrated in the root the poll first saw, which
-	// is late if two roots came between two polls.
-	SignedP50 float64 `json:"ack_to_root_timestamp_p50_ms"`
-	SignedP99 float64 `json:"ack_to_root_timestamp_p99_ms"`
-	// AllIntegrated is the time from the first call until a polled root
-	// covered every accepted leaf (-1 if none did within --wait after the
-	// last answer); IntegratedRate is Accepted over it.
+	// Poll only: the same, to the timestamp inside the first polled root
+	// covering the leaf (when the signer made it): free of the poll's
+	// delay, but late when two roots came between two polls.
+	SignedP50 float64 `json:"ack_to_root_timestamp_p50_ms,omitempty"`
+	SignedP99 float64 `json:"ack_to_root_timestamp_p99_ms,omitempty"`
+	// AllIntegrated is the time from the first call until a root covered
+	// every accepted leaf (-1 if none did within --wait after the last
+	// answer); IntegratedRate is Accepted over it.
 	AllIntegrated  float64 `json:"seconds_to_integrate_all"`
 	IntegratedRate float64 `json:"integrated_per_second,omitempty"`
 	// IndexedLeaves is how many accepted leaves were found in the tree
@@ -83,7 +95,8 @@ type TrillianResult struct {
 	// the indices given, once integrated).
 	IndexedLeaves int64 `json:"indexed_leaves"`
 	// CPU is the CPU time (user+sys) of the processes of --pids from the
-	// first call until every leaf was integrated (or --wait ran out), in ms
+	// first call until a polled root covered every leaf (or --wait ran
+	// out), in ms
 	// per 1,000 accepted leaves: summed, and per process.
 	CPUPer1000 float64      `json:"cpu_ms_per_1000_entries,omitempty"`
 	CPU        []ProcessCPU `json:"cpu,omitempty"`
@@ -204,6 +217,30 @@ func createTree(ctx context.Context, conn *grpc.ClientConn, kind string) (int64,
 	}
 }
 
+type treeHead struct {
+	nanos int64
+	size  uint64
+}
+
+// treeHeads returns the roots of the tree larger than size, in the order
+// they were signed, from Trillian's TreeHead table.
+func treeHeads(ctx context.Context, db *sql.DB, tree int64, size uint64) ([]treeHead, error) {
+	rows, err := db.QueryContext(ctx, `SELECT TreeHeadTimestamp, TreeSize FROM TreeHead WHERE TreeId = ? AND TreeSize > ? ORDER BY TreeHeadTimestamp`, tree, size)
+	if err != nil {
+		return nil, fmt.Errorf("Trillian's TreeHead table: %w", err)
+	}
+	defer rows.Close()
+	var out []treeHead
+	for rows.Next() {
+		var h treeHead
+		if err := rows.Scan(&h.nanos, &h.size); err != nil {
+			return nil, fmt.Errorf("Trillian's TreeHead table: %w", err)
+		}
+		out = append(out, h)
+	}
+	return out, rows.Err()
+}
+
 // warmUp adds one leaf that is not a release to a new, empty tree, and
 // waits until a root covers it.
 func warmUp(ctx context.Context, lc tpb.TrillianLogClient, tree int64, mode string, wait time.Duration) error {
@@ -246,7 +283,8 @@ func trillianPhase(args []string) error {
 	seed := fs.Int("seed", 0, "first release number (for distinct leaves across runs)")
 	var pids pidList
 	fs.Var(&pids, "pids", "comma-separated PIDs whose CPU time to count (trillian_log_server, trillian_log_signer, mariadbd)")
-	poll := fs.Duration("poll", 5*time.Millisecond, "interval between GetLatestSignedLogRoot polls during the load")
+	poll := fs.Duration("poll", 50*time.Millisecond, "interval between GetLatestSignedLogRoot polls (with --trillian-db, only once the load is over)")
+	trillianDB := fs.String("trillian-db", "", "DSN of Trillian's MySQL database (user:password@tcp(host:port)/trillian): time integration from its TreeHead table, and poll nothing during the load")
 	wait := fs.Duration("wait", 2*time.Minute, "after the last answer, how long to wait for every leaf to be integrated")
 	proofDur := fs.Duration("proof-duration", 10*time.Second, "how long to request inclusion proofs (0: not at all)")
 	fs.Parse(args)
@@ -353,7 +391,24 @@ func trillianPhase(args []string) error {
 	res := TrillianResult{
 		Mode: *mode, TreeID: *treeID, TreeCreated: *create != "", Leaves: *n, Concurrency: *conc,
 		LeafBytes: float64(leafBytes) / float64(*n), StartSize: start, PollMS: float64(*poll) / float64(time.Millisecond),
-		AllIntegrated: -1,
+		AllIntegrated: -1, IntegrationSource: "poll",
+	}
+	var tdb *sql.DB
+	if *trillianDB != "" {
+		res.IntegrationSource = "trillian-db"
+		cfg, err := mysql.ParseDSN(*trillianDB)
+		if err != nil {
+			return fmt.Errorf("--trillian-db: %w", err)
+		}
+		conn, err := mysql.NewConnector(cfg)
+		if err != nil {
+			return fmt.Errorf("--trillian-db: %w", err)
+		}
+		tdb = sql.OpenDB(conn)
+		defer tdb.Close()
+		if _, err := treeHeads(ctx, tdb, *treeID, start); err != nil {
+			return err
+		}
 	}
 	if *mode == "sequenced" {
 		res.Batch = *batch
@@ -383,8 +438,17 @@ func trillianPhase(args []string) error {
 	treeSize.Store(start)
 	stopWatch := make(chan struct{})
 	watchDone := make(chan struct{})
+	loadDone := make(chan struct{})
 	go func() {
 		defer close(watchDone)
+		if tdb != nil {
+			// Nothing polled during the load.
+			select {
+			case <-loadDone:
+			case <-stopWatch:
+				return
+			}
+		}
 		seen := start
 		tick := time.NewTicker(*poll)
 		defer tick.Stop()
@@ -492,11 +556,12 @@ loop:
 			break loop
 		case <-progress.C:
 			a := accepted.Load()
-			fmt.Fprintf(os.Stderr, "accepted %d/%d leaves (%.0f/s), tree size %d\n", a, *n, float64(a)/time.Since(begin).Seconds(), treeSize.Load()-start)
+			fmt.Fprintf(os.Stderr, "accepted %d/%d leaves (%.0f/s)\n", a, *n, float64(a)/time.Since(begin).Seconds())
 		}
 	}
 	progress.Stop()
 	elapsed := time.Since(begin)
+	close(loadDone)
 	res.Accepted, res.Errors = accepted.Load(), errCount.Load()
 	res.Seconds = elapsed.Seconds()
 	res.Rate = float64(res.Accepted) / res.Seconds
@@ -529,7 +594,7 @@ waitLoop:
 	if a := allAt.Load(); a > 0 {
 		res.AllIntegrated = float64(a) / 1e9
 		res.IntegratedRate = float64(res.Accepted) / res.AllIntegrated
-		fmt.Fprintf(os.Stderr, "every accepted leaf integrated %.2f s after the first call\n", res.AllIntegrated)
+		fmt.Fprintf(os.Stderr, "a polled root covered every accepted leaf %.2f s after the first call\n", res.AllIntegrated)
 	}
 	if res.Accepted > 0 {
 		var sum time.Duration
@@ -589,13 +654,40 @@ waitLoop:
 		}
 		fmt.Fprintf(os.Stderr, "read back %d leaves in %s: found %d of the %d accepted\n", end-start, time.Since(t1).Round(time.Millisecond), res.IndexedLeaves, res.Accepted)
 	}
+	if tdb != nil {
+		// The time of the first root covering each position, from
+		// Trillian's table of roots.
+		heads, err := treeHeads(ctx, tdb, *treeID, start)
+		if err != nil {
+			return err
+		}
+		clear(seenAt)
+		covered := start
+		for _, h := range heads {
+			for ; covered < h.size && covered-start < uint64(*n); covered++ {
+				seenAt[covered-start] = max(h.nanos-begin.UnixNano(), 1)
+			}
+		}
+		res.AllIntegrated = -1
+		if res.Accepted > 0 && covered >= start+uint64(res.Accepted) {
+			res.AllIntegrated = float64(seenAt[res.Accepted-1]) / 1e9
+		}
+		if res.AllIntegrated > 0 {
+			res.IntegratedRate = float64(res.Accepted) / res.AllIntegrated
+		} else {
+			res.IntegratedRate = 0
+		}
+		fmt.Fprintf(os.Stderr, "%d roots signed since the first call; by them, every accepted leaf was integrated %.2f s after it\n", len(heads), res.AllIntegrated)
+	}
 	var lat, signedLat []float64
 	for i, p := range pos {
 		if p < 0 || ackAt[i] == 0 || seenAt[p] == 0 {
 			continue
 		}
 		lat = append(lat, float64(max(seenAt[p]-ackAt[i], 0))/1e6)
-		signedLat = append(signedLat, float64(max(signedAt[p]-ackAt[i], 0))/1e6)
+		if tdb == nil {
+			signedLat = append(signedLat, float64(max(signedAt[p]-ackAt[i], 0))/1e6)
+		}
 	}
 	slices.Sort(lat)
 	slices.Sort(signedLat)
@@ -607,7 +699,9 @@ waitLoop:
 	}
 	res.IntegrationSamples = len(lat)
 	res.IntegrationP50, res.IntegrationP99, res.IntegrationMax = pct(lat, 0.50), pct(lat, 0.99), pct(lat, 1)
-	res.SignedP50, res.SignedP99 = pct(signedLat, 0.50), pct(signedLat, 0.99)
+	if tdb == nil {
+		res.SignedP50, res.SignedP99 = pct(signedLat, 0.50), pct(signedLat, 0.99)
+	}
 
 	// Inclusion proofs at the latest size, for random integrated leaves
 	// whose hash is known, each verified.
