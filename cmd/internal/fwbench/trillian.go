@@ -21,6 +21,7 @@ import (
 	"github.com/go-sql-driver/mysql"
 	tpb "github.com/google/trillian"
 	"github.com/google/trillian/types"
+	"github.com/secure-systems-lab/go-securesystemslib/dsse"
 	"github.com/transparency-dev/merkle/proof"
 	"github.com/transparency-dev/merkle/rfc6962"
 	"google.golang.org/grpc"
@@ -269,7 +270,7 @@ func warmUp(ctx context.Context, lc tpb.TrillianLogClient, tree int64, mode stri
 	return fmt.Errorf("the signer did not integrate a leaf into the new tree %d in %s: is trillian_log_signer running?", tree, wait)
 }
 
-func trillianPhase(args []string) error {
+func trillianPhase(args []string) (err error) {
 	fs := flag.NewFlagSet("trillian", flag.ExitOnError)
 	addr := fs.String("trillian", "127.0.0.1:8090", "Trillian log server's gRPC address")
 	treeID := fs.Int64("tree", 0, "the tree to load (LOG for queue, PREORDERED_LOG for sequenced)")
@@ -311,6 +312,16 @@ func trillianPhase(args []string) error {
 		return errors.New("--poll must be positive")
 	}
 
+	var signer dsse.SignerVerifier
+	if *n > 0 {
+		k, err := keys.LoadPrivate(*keyFile)
+		if err != nil {
+			return err
+		}
+		if signer, err = k.DSSESigner(); err != nil {
+			return err
+		}
+	}
 	conn, err := grpc.NewClient(*addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		return err
@@ -338,9 +349,16 @@ func trillianPhase(args []string) error {
 		fmt.Fprintf(os.Stderr, "created %s tree %d\n", *create, *treeID)
 		if *n == 0 {
 			fmt.Println(*treeID)
-			if *del {
-				return deleteTree()
-			}
+		}
+		if *del {
+			// Whatever happens next.
+			defer func() {
+				if derr := deleteTree(); err == nil {
+					err = derr
+				}
+			}()
+		}
+		if *n == 0 {
 			return nil
 		}
 	}
@@ -354,14 +372,6 @@ func trillianPhase(args []string) error {
 		return fmt.Errorf("tree %d is a %s tree; --mode %s needs a %s tree", *treeID, tree.TreeType, *mode, wantType)
 	}
 
-	k, err := keys.LoadPrivate(*keyFile)
-	if err != nil {
-		return err
-	}
-	signer, err := k.DSSESigner()
-	if err != nil {
-		return err
-	}
 	t0 := time.Now()
 	leaves, err := makeEnvelopes(signer, nil, *seed, *n)
 	if err != nil {
@@ -764,13 +774,7 @@ waitLoop:
 		}
 		fmt.Fprintf(os.Stderr, "inclusion proofs: %.0f/s, %d errors\n", res.ProofRate, res.ProofErrors)
 	}
-	if err := json.NewEncoder(os.Stdout).Encode(res); err != nil {
-		return err
-	}
-	if *del && *create != "" {
-		return deleteTree()
-	}
-	return nil
+	return json.NewEncoder(os.Stdout).Encode(res)
 }
 
 // CPUResult is what the cpu phase reports.
