@@ -201,6 +201,7 @@ fwlog_trillian() {
 	# fwlog_trillian_rate=<append's entries_per_second> (for the ≥ 80% line below)
 }
 
+load=$(cut -d' ' -f1-3 /proc/loadavg)
 fwlog_sqlite
 fwlog_trillian 1
 fwlog_trillian 2
@@ -238,7 +239,9 @@ size covers it, read after the load from Trillian's table of roots (TreeHead), f
 the load, as each GetLatestSignedLogRoot costs it and MariaDB a few ms of CPU. Proofs/s:
 GetInclusionProof for random leaves at the final size, $CONCURRENCY clients, $PROOF_DURATION, every proof
 verified. CPU: user+sys of trillian_log_server, trillian_log_signer and mariadbd from the first
-call until a root covered every leaf (mariadbd's includes anything else using it meanwhile).
+call until a root covered every leaf (mariadbd's includes anything else using it meanwhile). Idle,
+just before the loads, the three used $(round "$(json "$q" idle_cpu_ms_per_second)") and $(round "$(json "$s" idle_cpu_ms_per_second)") ms of CPU a second (the signer visits
+every active tree every interval); that is included, not subtracted. Load average at the start: $load.
 
 | setup | appends/s | integration p50 / p99 | proofs/s | CPU per 1,000 entries |
 | --- | --- | --- | --- | --- |

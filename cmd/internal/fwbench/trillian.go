@@ -101,6 +101,11 @@ type TrillianResult struct {
 	// per 1,000 accepted leaves: summed, and per process.
 	CPUPer1000 float64      `json:"cpu_ms_per_1000_entries,omitempty"`
 	CPU        []ProcessCPU `json:"cpu,omitempty"`
+	// IdleCPU is the same processes' CPU time per second over --idle
+	// just before the load: what they use with no leaves to handle (the
+	// signer visits every active tree each interval), and anything else
+	// on the same server. It is not subtracted from CPUPer1000.
+	IdleCPU float64 `json:"idle_cpu_ms_per_second,omitempty"`
 	// Inclusion proofs: GetInclusionProof for uniformly random accepted
 	// leaves at the tree size of the latest root, from Concurrency
 	// clients for ProofSeconds; every proof is verified against that
@@ -286,6 +291,7 @@ func trillianPhase(args []string) (err error) {
 	fs.Var(&pids, "pids", "comma-separated PIDs whose CPU time to count (trillian_log_server, trillian_log_signer, mariadbd)")
 	poll := fs.Duration("poll", 50*time.Millisecond, "interval between GetLatestSignedLogRoot polls (with --trillian-db, only once the load is over)")
 	trillianDB := fs.String("trillian-db", "", "DSN of Trillian's MySQL database (user:password@tcp(host:port)/trillian): time integration from its TreeHead table, and poll nothing during the load")
+	idle := fs.Duration("idle", 5*time.Second, "with --pids, measure their CPU time for this long before the load (0: not)")
 	wait := fs.Duration("wait", 2*time.Minute, "after the last answer, how long to wait for every leaf to be integrated")
 	proofDur := fs.Duration("proof-duration", 10*time.Second, "how long to request inclusion proofs (0: not at all)")
 	fs.Parse(args)
@@ -422,6 +428,25 @@ func trillianPhase(args []string) (err error) {
 	}
 	if *mode == "sequenced" {
 		res.Batch = *batch
+	}
+
+	if len(pids) > 0 && *idle > 0 {
+		c0, err := cpuOf(pids)
+		if err != nil {
+			return err
+		}
+		t := time.Now()
+		time.Sleep(*idle)
+		c1, err := cpuOf(pids)
+		if err != nil {
+			return err
+		}
+		var sum time.Duration
+		for i := range pids {
+			sum += c1[i] - c0[i]
+		}
+		res.IdleCPU = float64(sum.Milliseconds()) / time.Since(t).Seconds()
+		fmt.Fprintf(os.Stderr, "idle: %.0f ms of CPU a second\n", res.IdleCPU)
 	}
 
 	// ackAt[i] is when leaf i (in submission order) was acknowledged, in
