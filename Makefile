@@ -7,7 +7,7 @@ ORIGIN   ?= example.com/fwlog
 ADDR     ?= 127.0.0.1:8080
 FUZZTIME ?= 30s
 
-.PHONY: all build run demo test test-trillian test-race bench bench-revocation bench-device bench-audit fuzz testdata vet softhsm trillian-up trillian-down clean
+.PHONY: all build run demo test test-trillian test-race bench bench-revocation bench-device bench-audit bench-trillian fuzz testdata vet softhsm trillian-up trillian-down clean
 
 all: build
 
@@ -90,6 +90,11 @@ bench-device:
 ## log's append rate, on clean logs (no alert expected); writes its section of docs/BENCHMARKS.md
 bench-audit:
 	./scripts/bench-audit.sh
+
+## bench-trillian: Trillian alone (QueueLeaf and AddSequencedLeaves) beside fwlog's setups, the same
+## load for each, on the Trillian of trillian-up; writes its section of docs/BENCHMARKS.md
+bench-trillian:
+	./scripts/bench-trillian.sh
 
 ## fuzz: run every fuzz target for $(FUZZTIME)
 fuzz:

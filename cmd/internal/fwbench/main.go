@@ -7,6 +7,10 @@
 //	fwbench read   --log URL --duration 10s --concurrency 32
 //	fwbench abuse  --log URL --pid PID --key release.key --builder-key builder.key
 //	fwbench hash   --file image        (as a device hashes an image)
+//	fwbench trillian --trillian ADDR --create LOG --mode queue --key release.key \
+//	               --entries 20000 --concurrency 64 --pids PID,PID,PID
+//	               (Trillian alone, no fwlog: QueueLeaf or AddSequencedLeaves)
+//	fwbench cpu    --pids PID,PID      (their CPU time so far, for scripts)
 //
 // Every phase prints one JSON object with its measurements to stdout and
 // progress to stderr.
@@ -42,7 +46,7 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: fwbench append|read|storage|witness-setup|witness|rounds|abuse|report|compare [flags]")
+		fmt.Fprintln(os.Stderr, "usage: fwbench append|read|storage|witness-setup|witness|rounds|abuse|report|compare|hash|trillian|cpu [flags]")
 		os.Exit(2)
 	}
 	var err error
@@ -67,6 +71,10 @@ func main() {
 		err = comparePhase(os.Args[2:])
 	case "hash":
 		err = hashPhase(os.Args[2:])
+	case "trillian":
+		err = trillianPhase(os.Args[2:])
+	case "cpu":
+		err = cpuPhase(os.Args[2:])
 	default:
 		err = fmt.Errorf("unknown phase %q", os.Args[1])
 	}
