@@ -79,6 +79,14 @@ var importRules = []importRule{
 		},
 	},
 	{
+		why:      "the MySQL report store is plain database/sql on a handle it is given: no SQLite (cgo), no Trillian",
+		packages: []string{"report/mysql"},
+		forbidden: []string{
+			"github.com/mattn/go-sqlite3", module + "internal/sqlitedb", module + "report/sqlite",
+			module + "log/...", "google.golang.org/grpc", "github.com/google/trillian",
+		},
+	},
+	{
 		why:       "the ledger keeps device reports in any report store (report/store.Store); fwlog chooses one",
 		packages:  []string{"ledger"},
 		forbidden: []string{module + "report/sqlite", module + "report/mysql"},

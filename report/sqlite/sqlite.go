@@ -8,7 +8,9 @@
 // and whether the report's checkpoint is a fork of the log. It keeps the
 // newest MaxPerDevice reports of each device, by the device's time, and
 // reports of at most MaxDevices devices. Writes are durable when they
-// return (package sqlitedb: WAL, synchronous=FULL, one writer).
+// return (package sqlitedb: WAL, synchronous=FULL, one writer). It is a
+// report/store.Store, for a log in one data directory; report/mysql is
+// the one for frontends that share a database.
 package sqlite
 
 import (
