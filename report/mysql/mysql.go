@@ -26,10 +26,18 @@
 // (InnoDB makes a commit visible before it releases the commit's locks),
 // so that a reader listing reports after the last ID it saw never misses
 // one; they are never reused, even when the report of the highest ID is
-// removed. Writers take turns: new reports are stored about as fast as one
+// removed. (InnoDB also makes a commit visible a moment before its redo
+// log is flushed: a server that crashes in that moment loses reports that
+// readers may have seen, and gives their IDs again. SQLite shows a commit
+// only once it is durable.)
+//
+// Writers take turns: new reports are stored about as fast as one
 // connection commits its transactions (BenchmarkAdd measures it), which
 // reports, small and rate-limited, need; replays, Find, List and Devices
-// take no lock.
+// take no lock. A writer whose connection hangs mid-transaction keeps the
+// lock until the server drops the connection; meanwhile the other Adds
+// fail after the server's innodb_lock_wait_timeout (the ledger answers
+// 503).
 package mysql
 
 import (
