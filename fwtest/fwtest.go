@@ -23,6 +23,7 @@ import (
 	"github.com/fwledger/fwledger/provenance"
 	"github.com/fwledger/fwledger/report"
 	reportsqlite "github.com/fwledger/fwledger/report/sqlite"
+	reportstore "github.com/fwledger/fwledger/report/store"
 	"github.com/fwledger/fwledger/tiles"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/secure-systems-lab/go-securesystemslib/dsse"
@@ -210,7 +211,7 @@ type Log struct {
 	done   chan error
 
 	// Reports is the report store, with LogOptions.Devices.
-	Reports *reportsqlite.Store
+	Reports reportstore.Store
 }
 
 // LogOptions adjusts a test log.
@@ -243,11 +244,14 @@ type LogOptions struct {
 	DeviceTrust [][]byte
 	// Devices are the devices whose reports the log takes; nil takes none
 	// (an empty, non-nil slice takes reports and knows no device).
-	// StartLog opens the report store in Dir with ReportOptions.
+	// StartLog opens report/sqlite's store in Dir with ReportOptions,
+	// unless Reports is given.
 	Devices       []*keys.PrivateKey
-	ReportOptions reportsqlite.Options
-	// Reports is the report store OpenLog gives the ledger with Devices.
-	Reports *reportsqlite.Store
+	ReportOptions reportstore.Options
+	// Reports is the report store OpenLog gives the ledger with Devices
+	// (any store.Store: a test may give report/mysql's); Log.Stop closes
+	// it.
+	Reports reportstore.Store
 	// Logger receives the log's logs (default: discarded).
 	Logger *slog.Logger
 	// Registerer receives the ledger's metrics (default: not registered).

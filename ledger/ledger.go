@@ -35,7 +35,7 @@ import (
 	"github.com/fwledger/fwledger/log"
 	"github.com/fwledger/fwledger/provenance"
 	"github.com/fwledger/fwledger/report"
-	reportsqlite "github.com/fwledger/fwledger/report/sqlite"
+	reportstore "github.com/fwledger/fwledger/report/store"
 	"github.com/fwledger/fwledger/trust"
 	lru "github.com/hashicorp/golang-lru/v2"
 	"github.com/prometheus/client_golang/prometheus"
@@ -85,10 +85,11 @@ type Config struct {
 	// them.
 	Blobs *cas.Store
 	// Devices are the devices whose outcome reports the log takes, and
-	// Reports keeps them (see AddReport). Without Devices, the log takes
-	// no reports.
+	// Reports keeps them (see AddReport): report/sqlite's store for a log
+	// of its own, report/mysql's for frontends sharing a database.
+	// Without Devices, the log takes no reports.
 	Devices *report.Devices
-	Reports *reportsqlite.Store
+	Reports reportstore.Store
 
 	// Logger receives structured logs (default slog.Default()).
 	Logger *slog.Logger

@@ -18,7 +18,7 @@ import (
 	"github.com/fwledger/fwledger/log"
 	"github.com/fwledger/fwledger/provenance"
 	"github.com/fwledger/fwledger/report"
-	reportsqlite "github.com/fwledger/fwledger/report/sqlite"
+	reportstore "github.com/fwledger/fwledger/report/store"
 	"github.com/fwledger/fwledger/tlogpolicy"
 	"github.com/prometheus/client_golang/prometheus"
 	flog "github.com/transparency-dev/formats/log"
@@ -79,7 +79,7 @@ type ReportResult struct {
 // deviceReports is the ledger's part in device reports.
 type deviceReports struct {
 	devices atomic.Pointer[report.Devices]
-	store   *reportsqlite.Store
+	store   reportstore.Store
 	// logKey verifies the checkpoints reports carry.
 	logKey  note.Verifier
 	limiter *rateLimiter
@@ -128,7 +128,7 @@ func (l *Ledger) SetDevices(d *report.Devices) error {
 //
 // Errors: ErrReportsDisabled; report's *SizeError, *FieldError,
 // *UnknownDeviceError and *SignatureError, and provenance's envelope
-// errors; *ReportCheckpointError; *ReportRateError; report/sqlite's
+// errors; *ReportCheckpointError; *ReportRateError; report/store's
 // *StaleError and *DevicesFullError; and a *log.StorageError.
 func (l *Ledger) AddReport(ctx context.Context, data []byte) (ReportResult, error) {
 	d := l.reports
@@ -171,9 +171,9 @@ func (l *Ledger) addReport(ctx context.Context, d *deviceReports, data []byte) (
 	if wait := d.limiter.take(r.Device, now); wait > 0 {
 		return ReportResult{}, &ReportRateError{Device: r.Device, RetryAfter: wait}
 	}
-	id, dup, err := d.store.Add(ctx, &reportsqlite.Report{Envelope: e, Received: now, Fork: fork})
-	var stale *reportsqlite.StaleError
-	var full *reportsqlite.DevicesFullError
+	id, dup, err := d.store.Add(ctx, &reportstore.Report{Envelope: e, Received: now, Fork: fork})
+	var stale *reportstore.StaleError
+	var full *reportstore.DevicesFullError
 	switch {
 	case errors.As(err, &stale), errors.As(err, &full):
 		return ReportResult{}, err
@@ -229,7 +229,7 @@ func (l *Ledger) forks(ctx context.Context, d *deviceReports, cp *flog.Checkpoin
 
 // Reports returns the stored reports q selects, at most
 // api.MaxReportResults of them, and whether there are more.
-func (l *Ledger) Reports(ctx context.Context, q reportsqlite.Query) ([]reportsqlite.Report, bool, error) {
+func (l *Ledger) Reports(ctx context.Context, q reportstore.Query) ([]reportstore.Report, bool, error) {
 	if l.reports == nil {
 		return nil, false, ErrReportsDisabled
 	}
@@ -342,8 +342,8 @@ func reportClass(err error) class {
 		sig     *report.SignatureError
 		cp      *ReportCheckpointError
 		rate    *ReportRateError
-		stale   *reportsqlite.StaleError
-		full    *reportsqlite.DevicesFullError
+		stale   *reportstore.StaleError
+		full    *reportstore.DevicesFullError
 		envErr  *provenance.EnvelopeError
 		ptErr   *provenance.PayloadTypeError
 		ncErr   *provenance.NonCanonicalError
@@ -433,7 +433,7 @@ func (h *handler) listReports(w http.ResponseWriter, r *http.Request) error {
 		return ErrReportsDisabled
 	}
 	q := r.URL.Query()
-	var query reportsqlite.Query
+	var query reportstore.Query
 	if s := q.Get("after"); s != "" {
 		n, err := parseUint("after", s)
 		if err != nil {
@@ -477,7 +477,7 @@ func isKeyID(s string) bool {
 	return true
 }
 
-func apiReport(s reportsqlite.Report) api.DeviceReport {
+func apiReport(s reportstore.Report) api.DeviceReport {
 	r := s.Report
 	a := api.DeviceReport{
 		ID: s.ID, Received: s.Received.UTC().Format("2006-01-02T15:04:05.000Z07:00"), Fork: s.Fork,

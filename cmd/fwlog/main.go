@@ -38,6 +38,7 @@ import (
 	"github.com/fwledger/fwledger/provenance/keyless"
 	"github.com/fwledger/fwledger/report"
 	reportsqlite "github.com/fwledger/fwledger/report/sqlite"
+	reportstore "github.com/fwledger/fwledger/report/store"
 	"github.com/fwledger/fwledger/tlogpolicy"
 	"github.com/fwledger/fwledger/witness"
 )
@@ -301,7 +302,7 @@ func serve(args []string, _, stderr io.Writer) int {
 	if err != nil {
 		return fail("couldn't open the store of large entries", err)
 	}
-	var reports *reportsqlite.Store
+	var reports reportstore.Store // nil unless the log takes reports (--device-keys)
 	if devices != nil {
 		if reports, err = reportsqlite.Open(ctx, *dataDir, reportsqlite.Options{}); err != nil {
 			return fail("couldn't open the report database", err)

@@ -71,6 +71,27 @@ var importRules = []importRule{
 		},
 	},
 	{
+		why:      "the report stores' common types and interface hold no storage of their own",
+		packages: []string{"report/store"},
+		forbidden: []string{
+			"database/sql", "github.com/mattn/go-sqlite3", "github.com/go-sql-driver/mysql",
+			module + "report/sqlite", module + "report/mysql", module + "internal/sqlitedb",
+		},
+	},
+	{
+		why:      "the MySQL report store is plain database/sql on a handle it is given: no SQLite (cgo), no Trillian",
+		packages: []string{"report/mysql"},
+		forbidden: []string{
+			"github.com/mattn/go-sqlite3", module + "internal/sqlitedb", module + "report/sqlite",
+			module + "log/...", "google.golang.org/grpc", "github.com/google/trillian",
+		},
+	},
+	{
+		why:       "the ledger keeps device reports in any report store (report/store.Store); fwlog chooses one",
+		packages:  []string{"ledger"},
+		forbidden: []string{module + "report/sqlite", module + "report/mysql"},
+	},
+	{
 		why:       "tlog-policy verification is pure",
 		packages:  []string{"tlogpolicy"},
 		forbidden: []string{"net/http", "database/sql", module + "client", module + "provenance", module + "keys"},

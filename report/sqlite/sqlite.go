@@ -8,7 +8,9 @@
 // and whether the report's checkpoint is a fork of the log. It keeps the
 // newest MaxPerDevice reports of each device, by the device's time, and
 // reports of at most MaxDevices devices. Writes are durable when they
-// return (package sqlitedb: WAL, synchronous=FULL, one writer).
+// return (package sqlitedb: WAL, synchronous=FULL, one writer). It is a
+// report/store.Store, for a log in one data directory; report/mysql is
+// the one for frontends that share a database.
 package sqlite
 
 import (
@@ -20,9 +22,9 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/fwledger/fwledger/api"
 	"github.com/fwledger/fwledger/internal/sqlitedb"
 	"github.com/fwledger/fwledger/report"
+	"github.com/fwledger/fwledger/report/store"
 )
 
 // DatabaseFile and LockFile are the store's files in the data directory.
@@ -31,23 +33,23 @@ const (
 	LockFile     = "reports.lock"
 )
 
+// The store-independent types and limits (package report/store), under
+// the names this package has always given them.
+type (
+	Options          = store.Options
+	Report           = store.Report
+	Query            = store.Query
+	StaleError       = store.StaleError
+	DevicesFullError = store.DevicesFullError
+)
+
 // Default limits.
 const (
 	// DefaultMaxPerDevice is how many reports of one device are kept.
-	DefaultMaxPerDevice = api.ReportsPerDevice
+	DefaultMaxPerDevice = store.DefaultMaxPerDevice
 	// DefaultMaxDevices is how many devices' reports are kept.
-	DefaultMaxDevices = report.MaxDevices
+	DefaultMaxDevices = store.DefaultMaxDevices
 )
-
-// Options are the store's limits.
-type Options struct {
-	// MaxPerDevice is how many reports of one device are kept, the newest
-	// by the device's time (default DefaultMaxPerDevice).
-	MaxPerDevice int
-	// MaxDevices is how many devices' reports are kept (default
-	// DefaultMaxDevices); the reports of a further device are refused.
-	MaxDevices int
-}
 
 const schema = `
 CREATE TABLE IF NOT EXISTS reports (
@@ -72,20 +74,17 @@ CREATE TABLE IF NOT EXISTS devices (
 ) WITHOUT ROWID;
 `
 
-// A Store is the report database.
+// A Store is the report database: a store.Store.
 type Store struct {
 	db   *sqlitedb.DB
 	opts Options
 }
 
+var _ store.Store = (*Store)(nil)
+
 // Open opens (creating if needed) the report database in dir.
 func Open(ctx context.Context, dir string, o Options) (*Store, error) {
-	if o.MaxPerDevice <= 0 {
-		o.MaxPerDevice = DefaultMaxPerDevice
-	}
-	if o.MaxDevices <= 0 {
-		o.MaxDevices = DefaultMaxDevices
-	}
+	o = o.WithDefaults()
 	db, err := sqlitedb.Open(ctx, dir, DatabaseFile, LockFile, sqlitedb.Options{Readers: 2})
 	if err != nil {
 		return nil, err
@@ -99,43 +98,6 @@ func Open(ctx context.Context, dir string, o Options) (*Store, error) {
 
 // Close closes the database.
 func (s *Store) Close() error { return s.db.Close() }
-
-// A Report is a report to store, or one stored.
-type Report struct {
-	// ID is the report's number, given when stored: increasing, never
-	// reused.
-	ID uint64
-	// Envelope is the parsed report: its exact bytes as received (Data),
-	// its payload and what it says.
-	*report.Envelope
-	// Received is when the log stored it (to the millisecond).
-	Received time.Time
-	// Fork is set when the report's checkpoint is signed by the log with
-	// a root hash other than the log's tree of that size.
-	Fork bool
-}
-
-// A StaleError reports a report of a device whose MaxPerDevice reports
-// kept are all newer, by the device's time: it would be the first to go.
-type StaleError struct {
-	Device string
-	// Time is the report's; Oldest the oldest kept report's.
-	Time, Oldest time.Time
-	Max          int
-}
-
-func (e *StaleError) Error() string {
-	return fmt.Sprintf("the report (of %s) is older than every one of the %d reports kept for device %s (the oldest is of %s)",
-		e.Time.UTC().Format(time.RFC3339), e.Max, e.Device, e.Oldest.UTC().Format(time.RFC3339))
-}
-
-// A DevicesFullError reports a report of a new device when the store holds
-// reports of MaxDevices devices.
-type DevicesFullError struct{ Max int }
-
-func (e *DevicesFullError) Error() string {
-	return fmt.Sprintf("the log holds reports of %d devices, the most it keeps", e.Max)
-}
 
 // Add stores r (its ID is ignored) and returns its ID, or, if the
 // device's report with the same payload is stored, that one's ID with dup
@@ -224,15 +186,6 @@ func (s *Store) Find(ctx context.Context, e *report.Envelope) (id uint64, ok boo
 		return 0, false, err
 	}
 	return id, true, nil
-}
-
-// A Query selects reports: those after ID After, of Device and with
-// Outcome when not empty, at most Limit of them (at least 1), in ID order.
-type Query struct {
-	After   uint64
-	Device  string
-	Outcome report.Outcome
-	Limit   int
 }
 
 // List returns the reports q selects, and whether there are more.

@@ -3,7 +3,8 @@
 // trillian-up), found through its environment: FWLEDGER_TRILLIAN (the log
 // server's gRPC address) and FWLEDGER_MYSQL (a DSN for the fwlog database,
 // whose user may create databases named fwlog_*). Tests skip without them;
-// make test-trillian sets them.
+// make test-trillian sets them. NewDatabase gives a database alone, for
+// tests that need no Trillian.
 package trilliantest
 
 import (
@@ -77,6 +78,25 @@ func New(t testing.TB) *Env {
 		admin.DeleteTree(context.Background(), &tpb.DeleteTreeRequest{TreeId: tree.TreeId})
 	})
 
+	e.DSN = NewDatabase(t)
+	return e
+}
+
+// MySQLAvailable reports whether the MySQL part of the environment,
+// FWLEDGER_MYSQL, is set: tests of what keeps its tables in MySQL alone
+// (report/mysql) need no Trillian.
+func MySQLAvailable() bool { return os.Getenv("FWLEDGER_MYSQL") != "" }
+
+// NewDatabase creates a new, empty database named fwlog_test_<random> on
+// FWLEDGER_MYSQL's server, dropped when t ends, and returns its DSN. It
+// skips t unless MySQLAvailable, and fails it if the set-up fails.
+func NewDatabase(t testing.TB) string {
+	t.Helper()
+	if !MySQLAvailable() {
+		t.Skip("no MySQL: run make test-trillian (or make trillian-up and source local/trillian/env)")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
 	cfg, err := mysql.ParseDSN(os.Getenv("FWLEDGER_MYSQL"))
 	if err != nil {
 		t.Fatalf("FWLEDGER_MYSQL: %v", err)
@@ -100,6 +120,5 @@ func New(t testing.TB) *Env {
 		}
 	})
 	cfg.DBName = name
-	e.DSN = cfg.FormatDSN()
-	return e
+	return cfg.FormatDSN()
 }
