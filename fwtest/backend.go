@@ -12,6 +12,9 @@ import (
 	"github.com/fwledger/fwledger/log/sqlite"
 	"github.com/fwledger/fwledger/log/trillian"
 	"github.com/fwledger/fwledger/log/trillian/trilliantest"
+	reportmysql "github.com/fwledger/fwledger/report/mysql"
+	reportsqlite "github.com/fwledger/fwledger/report/sqlite"
+	reportstore "github.com/fwledger/fwledger/report/store"
 )
 
 // Backend is the storage backend of the logs StartLog starts: "sqlite", or
@@ -79,4 +82,13 @@ func RequireSQLite(t testing.TB, why string) {
 	if b := Backend(); b != "sqlite" {
 		t.Skipf("on the %s backend: this test %s", b, why)
 	}
+}
+
+// openReports opens the report store beside store: in dir on SQLite, in
+// the log's database on Trillian.
+func openReports(t testing.TB, store log.Storage, dir string, o reportstore.Options) (reportstore.Store, error) {
+	if ts, ok := store.(*trillianStorage); ok {
+		return reportmysql.Open(context.Background(), ts.db, o)
+	}
+	return reportsqlite.Open(context.Background(), dir, o)
 }

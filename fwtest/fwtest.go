@@ -22,7 +22,6 @@ import (
 	"github.com/fwledger/fwledger/log"
 	"github.com/fwledger/fwledger/provenance"
 	"github.com/fwledger/fwledger/report"
-	reportsqlite "github.com/fwledger/fwledger/report/sqlite"
 	reportstore "github.com/fwledger/fwledger/report/store"
 	"github.com/fwledger/fwledger/tiles"
 	"github.com/prometheus/client_golang/prometheus"
@@ -277,7 +276,7 @@ func StartLog(t testing.TB, o LogOptions) *Log {
 		t.Fatal(err)
 	}
 	if o.Devices != nil && o.Reports == nil {
-		if o.Reports, err = reportsqlite.Open(ctx, o.Dir, o.ReportOptions); err != nil {
+		if o.Reports, err = openReports(t, store, o.Dir, o.ReportOptions); err != nil {
 			store.Close()
 			t.Fatal(err)
 		}

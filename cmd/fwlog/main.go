@@ -37,6 +37,7 @@ import (
 	"github.com/fwledger/fwledger/provenance"
 	"github.com/fwledger/fwledger/provenance/keyless"
 	"github.com/fwledger/fwledger/report"
+	reportmysql "github.com/fwledger/fwledger/report/mysql"
 	reportsqlite "github.com/fwledger/fwledger/report/sqlite"
 	reportstore "github.com/fwledger/fwledger/report/store"
 	"github.com/fwledger/fwledger/tlogpolicy"
@@ -304,7 +305,14 @@ func serve(args []string, _, stderr io.Writer) int {
 	}
 	var reports reportstore.Store // nil unless the log takes reports (--device-keys)
 	if devices != nil {
-		if reports, err = reportsqlite.Open(ctx, *dataDir, reportsqlite.Options{}); err != nil {
+		// Reports live beside the log's own state: in --data, or in the
+		// MySQL database every frontend shares.
+		if store.db != nil {
+			reports, err = reportmysql.Open(ctx, store.db, reportstore.Options{})
+		} else {
+			reports, err = reportsqlite.Open(ctx, *dataDir, reportsqlite.Options{})
+		}
+		if err != nil {
 			return fail("couldn't open the report database", err)
 		}
 		defer reports.Close()
