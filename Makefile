@@ -46,7 +46,7 @@ test: vet softhsm
 ## which installs and starts them): the storage conformance suite, the publisher lease and race,
 ## a bad root, two fwlog frontends under a SIGKILL loop, the reference witness, and the ledger,
 ## witness, auditor and device tests on a Trillian-backed log (FWLEDGER_BACKEND=trillian)
-TRILLIAN_PKGS ?= ./log/... ./ledger/... ./witness/... ./audit/... ./device/... ./client/...
+TRILLIAN_PKGS ?= ./log/... ./ledger/... ./witness/... ./audit/... ./device/... ./client/... ./report/...
 test-trillian: trillian-up
 	. ./local/trillian/env && FWLEDGER_BACKEND=trillian $(GO) test -count=1 $(TRILLIAN_PKGS)
 	. ./local/trillian/env && FWLEDGER_BACKEND=trillian FWLEDGER_OMNIWITNESS="$$(./scripts/omniwitness.sh)" \

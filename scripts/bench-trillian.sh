@@ -4,9 +4,9 @@
 # "<!-- /trillian -->": one table, a row per setup, each fed the same
 # ENTRIES release envelopes (fwbench's generator, seed 0: the very bytes
 # fwlog logs) from CONCURRENCY clients:
-#   - fwlog on SQLite                                   (TODO: fwlog_sqlite)
-#   - fwlog on Trillian, one frontend                   (TODO: fwlog_trillian 1)
-#   - fwlog on Trillian, two frontends                  (TODO: fwlog_trillian 2)
+#   - fwlog on SQLite
+#   - fwlog on Trillian, one frontend
+#   - fwlog on Trillian, two frontends (the clients spread over both)
 #   - Trillian alone, QueueLeaf on a fresh LOG tree, one leaf a call
 #   - Trillian alone, AddSequencedLeaves on a fresh PREORDERED_LOG tree, in
 #     batches of BATCH at consecutive indices, CONCURRENCY calls in flight
@@ -128,31 +128,13 @@ raw() {
 		"$(json "$f" proofs_per_second)" "${cpu%, })"
 }
 
-# ---------------------------------------------------------------------------
-# TODO(lead): the fwlog setups. Each must start its fwlog(s) fresh, load them
-# with the same workload (fwbench append --key "$work/release.key" --entries
-# "$ENTRIES" --concurrency "$CONCURRENCY", seed 0: the leaves the raw runs
-# submit), measure proofs/s (fwbench read --concurrency "$CONCURRENCY"
-# --duration "$PROOF_DURATION": its "tlog-proof" rate), stop its fwlog(s),
-# and call add_row with a label, append's entries_per_second,
-# ack_to_checkpoint_p50_ms and ack_to_checkpoint_p99_ms, the tlog-proof
-# rate, and the CPU cell. Until then they add no row.
-#
-# CPU: append --pid counts one process during the load only. To count every
-# process of a setup over the same window as the raw rows (first call until
-# every entry is integrated: append returns only once a checkpoint covers
-# the last entry, or 30 s after), take "$bin/fwbench" cpu --pids LIST
-# (prints {"cpu_ms":N,...}) before and after append, with LIST = the
-# fwlog PIDs, plus "$trillian_pids" for the Trillian setups; then
-# (after - before) * 1000 / log_entries ms per 1,000 entries. The envelopes
-# are signed inside append before its clock starts: the idle CPU of the
-# processes during those seconds is counted too (signing 100,000 takes a few
-# seconds; Trillian's idle signer polls every tree every 50 ms).
-#
-# Helpers: start_fwlog (below); fresh_tree PREORDERED_LOG and fresh_db,
-# which set tree_id and db_dsn for fwlog serve's --tree-id and --mysql and
-# undo themselves on exit; json FILE FIELD; serving_addr (lib.sh).
-# ---------------------------------------------------------------------------
+# The fwlog setups: fwbench append (seed 0: the leaves the raw runs submit)
+# loads them; append returns once a checkpoint covers the last entry.
+# Proofs/s: fwbench read's tlog-proof requests (an inclusion proof with its
+# checkpoint, by index) for PROOF_DURATION. CPU: user+sys of every process
+# of the setup (the fwlogs, and Trillian's two and MariaDB), from before
+# append until it returns, per entry logged; append signs its envelopes
+# inside that window (a few seconds of everyone's idle CPU).
 
 # start_fwlog DATA ARGS...: starts fwlog serve on DATA with ARGS, adds it to
 # pids, sets url and fwlog_pid.
@@ -167,38 +149,64 @@ start_fwlog() {
 	echo "fwlog serving at $url" >&2
 }
 
+# cpu_ms PIDS: the CPU time so far of the processes PIDS (comma-separated).
+cpu_ms() { "$bin/fwbench" cpu --pids "$1" | sed -n 's/.*"cpu_ms":\([0-9.]*\).*/\1/p'; }
+
+# measure LABEL URLS PIDS NAME: loads the fwlog(s) at URLS (comma-separated)
+# and adds their row; PIDS are the processes whose CPU counts.
+measure() {
+	local label=$1 urls=$2 cpids=$3 name=$4 before after
+	before=$(cpu_ms "$cpids")
+	"$bin/fwbench" append --log "$urls" --key "$work/release.key" --entries "$ENTRIES" \
+		--concurrency "$CONCURRENCY" >"$work/$name-append.json"
+	after=$(cpu_ms "$cpids")
+	local f=$work/$name-append.json
+	[ "$(json "$f" errors)" = 0 ] || { cat "$f" >&2; echo "$label refused entries" >&2; exit 1; }
+	"$bin/fwbench" read --log "${urls%%,*}" --kinds tlog-proof --concurrency "$CONCURRENCY" \
+		--duration "$PROOF_DURATION" >"$work/$name-read.json"
+	local proofs
+	proofs=$(sed -n 's/.*"tlog-proof":\([0-9.e+-]*\).*/\1/p' "$work/$name-read.json")
+	add_row "$label" "$(json "$f" entries_per_second)" "$(json "$f" ack_to_checkpoint_p50_ms)" \
+		"$(json "$f" ack_to_checkpoint_p99_ms)" "$proofs" "$(round "$(echo "($after - $before) * 1000 / $(json "$f" log_entries)" | bc -l)") ms"
+	rate=$(json "$f" entries_per_second)
+}
+
+# stop_fwlogs: stops the fwlogs started so far, by SIGTERM.
+stop_fwlogs() {
+	kill -TERM "${pids[@]}" 2>/dev/null || true
+	wait "${pids[@]}" 2>/dev/null || true
+	pids=()
+}
+
 # fwlog_sqlite: fwlog on SQLite, one process.
 fwlog_sqlite() {
-	echo "TODO: fwlog on SQLite (no row yet)" >&2
-	# start_fwlog "$work/sqlite"
-	# before=$("$bin/fwbench" cpu --pids "$fwlog_pid")
-	# "$bin/fwbench" append --log "$url" --key "$work/release.key" --entries "$ENTRIES" \
-	#	--concurrency "$CONCURRENCY" >"$work/sqlite-append.json"
-	# after=$("$bin/fwbench" cpu --pids "$fwlog_pid")
-	# "$bin/fwbench" read --log "$url" --concurrency "$CONCURRENCY" --duration "$PROOF_DURATION" >"$work/sqlite-read.json"
-	# stop fwlog; add_row "fwlog on SQLite" ...
+	echo "fwlog on SQLite: $ENTRIES entries, $CONCURRENCY clients" >&2
+	start_fwlog "$work/sqlite"
+	measure "fwlog on SQLite" "$url" "$fwlog_pid" sqlite
+	stop_fwlogs
 }
 
 # fwlog_trillian FRONTENDS: fwlog on Trillian, FRONTENDS (1 or 2) fwlog
 # processes on one fresh PREORDERED_LOG tree and one fresh database, each
-# with its own --data and address.
+# with its own --data and address, the first's key shared; the clients are
+# spread over them.
 fwlog_trillian() {
-	echo "TODO: fwlog on Trillian, $1 frontend(s) (no row yet)" >&2
-	# fresh_tree PREORDERED_LOG
-	# fresh_db
-	# for f in $(seq "$1"); do
-	#	start_fwlog "$work/trillian-$1-$f" --backend trillian --trillian "$FWLEDGER_TRILLIAN" \
-	#		--tree-id "$tree_id" --mysql "$db_dsn"
-	#	(keep each $url and $fwlog_pid)
-	# done
-	# The load: with two frontends, split the CONCURRENCY clients between
-	# their URLs (append takes one --log: two appends at once, each half
-	# the entries with distinct --seed, their rates summed, or append
-	# taught several --log); CPU over both fwlogs and "$trillian_pids".
-	# Then fwbench read against one frontend, and stop them (the tree and
-	# the database go on exit).
-	# add_row "fwlog on Trillian, $1 frontend(s)" ...
-	# fwlog_trillian_rate=<append's entries_per_second> (for the ≥ 80% line below)
+	echo "fwlog on Trillian, $1 frontend(s): $ENTRIES entries, $CONCURRENCY clients" >&2
+	fresh_tree PREORDERED_LOG
+	fresh_db
+	local urls="" cpids=$trillian_pids key=()
+	for f in $(seq "$1"); do
+		start_fwlog "$work/trillian-$1-$f" --backend trillian --trillian "$FWLEDGER_TRILLIAN" \
+			--tree-id "$tree_id" --mysql "$db_dsn" --content-dir "$work/trillian-$1-content" ${key[@]+"${key[@]}"}
+		key=(--key "$work/trillian-$1-1/log.key")
+		urls+=${urls:+,}$url
+		cpids+=,$fwlog_pid
+	done
+	local label="fwlog on Trillian, one frontend"
+	[ "$1" = 1 ] || label="fwlog on Trillian, $1 frontends"
+	measure "$label" "$urls" "$cpids" "trillian-$1"
+	[ "$1" != 1 ] || fwlog_trillian_rate=$rate
+	stop_fwlogs
 }
 
 load=$(cut -d' ' -f1-3 /proc/loadavg)

@@ -293,7 +293,7 @@ func logSize(hc *http.Client, base string) (uint64, error) {
 
 func appendPhase(args []string) error {
 	fs := flag.NewFlagSet("append", flag.ExitOnError)
-	base := fs.String("log", "http://127.0.0.1:8080", "log URL")
+	base := fs.String("log", "http://127.0.0.1:8080", "log URL; several, comma-separated, spread the clients over them (the frontends of one log), and the first is watched for checkpoints")
 	keyFile := fs.String("key", "", "release private key")
 	builderFile := fs.String("builder-key", "", "builder private key: submit pairs of provenance and release")
 	rebuilderFile := fs.String("rebuilder-key", "", "with --builder-key, an independent rebuilder's private key: once a release is acknowledged, also submit a rebuild of its image (provenance by builder "+RebuilderID+", which the release does not endorse)")
@@ -305,6 +305,8 @@ func appendPhase(args []string) error {
 	fs.IntVar(&fixedSecurityVersion, "security-version", -1, "every release's security version (default: its number)")
 	pid := fs.Int("pid", 0, "the log's process ID: report its CPU time per entry")
 	fs.Parse(args)
+	urls := strings.Split(*base, ",")
+	*base = urls[0]
 
 	k, err := keys.LoadPrivate(*keyFile)
 	if err != nil {
@@ -407,6 +409,7 @@ func appendPhase(args []string) error {
 	var wg sync.WaitGroup
 	for w := 0; w < *conc; w++ {
 		wg.Add(1)
+		u := urls[w%len(urls)]
 		go func() {
 			defer wg.Done()
 			for {
@@ -414,7 +417,7 @@ func appendPhase(args []string) error {
 				if i >= *n {
 					return
 				}
-				resp, err := hc.Post(*base+api.PathEntries, "application/json", bytes.NewReader(envs[i]))
+				resp, err := hc.Post(u+api.PathEntries, "application/json", bytes.NewReader(envs[i]))
 				if err != nil {
 					errCount.Add(1)
 					continue
@@ -554,6 +557,7 @@ func readPhase(args []string) error {
 	base := fs.String("log", "http://127.0.0.1:8080", "log URL")
 	conc := fs.Int("concurrency", 32, "concurrent clients")
 	dur := fs.Duration("duration", 10*time.Second, "time per request kind")
+	only := fs.String("kinds", "", "comma-separated request kinds to measure (default every kind): checkpoint, tile, entries, entry, tlog-proof, ...")
 	fs.Parse(args)
 	hc := httpClient(*conc)
 	size, err := logSize(hc, *base)
@@ -593,6 +597,9 @@ func readPhase(args []string) error {
 	res := ReadResult{Size: size, Concurrency: *conc, Seconds: dur.Seconds(), Rates: map[string]float64{}}
 	var errCount atomic.Int64
 	for _, k := range kinds {
+		if *only != "" && !slices.Contains(strings.Split(*only, ","), k.name) {
+			continue
+		}
 		var count atomic.Int64
 		deadline := time.Now().Add(*dur)
 		var wg sync.WaitGroup
