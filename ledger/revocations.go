@@ -103,11 +103,22 @@ func (l *Ledger) syncShared(ctx context.Context, maxAge time.Duration) error {
 		return nil
 	}
 	start := time.Now()
-	l.revs.mu.Lock()
-	err := l.scanRevocations(ctx)
-	l.revs.mu.Unlock()
+	// Look without the lock (submissions hold it for reading until they
+	// are sequenced), and take it for writing only when there is news.
+	l.revs.mu.RLock()
+	after := l.revs.scanned
+	l.revs.mu.RUnlock()
+	news, err := l.log.Lookup(ctx, revocationsKey, after, 1)
 	if err != nil {
-		return err
+		return log.WrapStorageError("look up revocations", err)
+	}
+	if len(news) > 0 {
+		l.revs.mu.Lock()
+		err := l.scanRevocations(ctx)
+		l.revs.mu.Unlock()
+		if err != nil {
+			return err
+		}
 	}
 	if l.frozen.Load() == nil {
 		if _, successor, ok, err := handoverIndex(ctx, l.log); err != nil {

@@ -73,6 +73,10 @@ func (b *backendFlags) open(ctx context.Context, dataDir string, logger *slog.Lo
 		}
 		return &storage{Storage: s, close: func() { s.Close() }}, nil
 	}
+	// --data holds only the log key (if generated) on this backend.
+	if err := os.MkdirAll(dataDir, 0o700); err != nil {
+		return nil, err
+	}
 	dsn := *b.mysql
 	if name, ok := strings.CutPrefix(dsn, "@"); ok {
 		data, err := os.ReadFile(filepath.Clean(name))
