@@ -28,7 +28,7 @@ type Leaf struct {
 	Data []byte
 	// Hash is the RFC 6962 leaf hash of Data.
 	Hash []byte
-	// Keys are lookup keys for the entry (at most 80 bytes each), such as
+	// Keys are lookup keys for the entry (at most MaxKeySize bytes each), such as
 	// a kind byte followed by a subject digest. An entry is found by each of
 	// its keys. Identical entries have identical keys.
 	Keys [][]byte
@@ -43,6 +43,9 @@ type Leaf struct {
 	// the storage.
 	Dedup func(indices []uint64, more bool) (uint64, bool)
 }
+
+// MaxKeySize is the longest lookup key, in bytes.
+const MaxKeySize = 80
 
 // MaxDedupCandidates is the most indices Sequence gives a Leaf's Dedup.
 const MaxDedupCandidates = 1024

@@ -38,8 +38,8 @@ import (
 	"github.com/fwledger/fwledger/internal/dirlock"
 	"github.com/fwledger/fwledger/internal/sqlitedb"
 	"github.com/fwledger/fwledger/log"
+	"github.com/fwledger/fwledger/log/internal/sqlrows"
 	"github.com/fwledger/fwledger/tiles"
-	lru "github.com/hashicorp/golang-lru/v2"
 )
 
 const schema = `
@@ -104,7 +104,7 @@ type Storage struct {
 	// full caches the entries of recently read full entry bundles, which
 	// never change, so that reading several entries of one bundle reads
 	// its blob once.
-	full *lru.Cache[uint64, [][]byte]
+	full *sqlrows.FullBundles
 
 	// partial is the entry bundle being filled as the last integration
 	// left it, ending at entry partialEnd, so that the next integration
@@ -127,7 +127,7 @@ func Open(ctx context.Context, dir string) (*Storage, error) {
 		return nil, err
 	}
 	s := &Storage{db: db, w: db.W, r: db.R}
-	s.full, _ = lru.New[uint64, [][]byte](16)
+	s.full = sqlrows.NewFullBundles(16)
 	if err := s.open(ctx, filepath.Join(dir, DatabaseFile)); err != nil {
 		s.Close()
 		return nil, err
@@ -524,30 +524,7 @@ func (s *Storage) entriesTx(ctx context.Context, q querier, from, to uint64) ([]
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
-	var bundle []byte
-	want := from
-	for rows.Next() {
-		var idx uint64
-		var data []byte
-		if err := rows.Scan(&idx, &data); err != nil {
-			return nil, err
-		}
-		if idx != want {
-			return nil, fmt.Errorf("entry %d is missing from storage", want)
-		}
-		want++
-		if bundle, err = tiles.AppendEntry(bundle, data); err != nil {
-			return nil, err
-		}
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	if want != to {
-		return nil, fmt.Errorf("entry %d is missing from storage", want)
-	}
-	return bundle, nil
+	return sqlrows.Bundle(rows, from, to)
 }
 
 // Tree implements log.Storage.
@@ -687,8 +664,8 @@ func (s *Storage) ReadEntry(ctx context.Context, index uint64) (_ []byte, err er
 	if index >= 1<<63 {
 		return nil, fmt.Errorf("entry %d: %w", index, log.ErrNotFound)
 	}
-	if es, ok := s.full.Get(index / tiles.Width); ok {
-		return bytes.Clone(es[index%tiles.Width]), nil
+	if e, ok := s.full.Entry(index); ok {
+		return e, nil
 	}
 	var data []byte
 	// Entries only move from the entries table to bundles, so look there
@@ -707,12 +684,7 @@ func (s *Storage) ReadEntry(ctx context.Context, index uint64) (_ []byte, err er
 	if err != nil {
 		return nil, err
 	}
-	es, err := tiles.SplitBundle(data)
-	if err != nil || len(es) != tiles.Width {
-		return nil, fmt.Errorf("stored entry bundle %d is corrupt: %v", index/tiles.Width, err)
-	}
-	s.full.Add(index/tiles.Width, es)
-	return bytes.Clone(es[index%tiles.Width]), nil
+	return s.full.Add(index, data)
 }
 
 // Lookup implements log.Storage.
@@ -735,16 +707,7 @@ func (s *Storage) lookup(ctx context.Context, stmt *sql.Stmt, key []byte, bound 
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
-	var out []uint64
-	for rows.Next() {
-		var idx uint64
-		if err := rows.Scan(&idx); err != nil {
-			return nil, err
-		}
-		out = append(out, idx)
-	}
-	return out, rows.Err()
+	return sqlrows.Indices(rows)
 }
 
 // IndexVersion implements log.Storage.
@@ -758,13 +721,9 @@ func (s *Storage) IndexVersion(ctx context.Context) (_ int, err error) {
 	return v, err
 }
 
-// reindexBatch is the most entries whose keys one Reindex transaction
-// writes.
-const reindexBatch = 4096
-
 // Reindex implements log.Storage. It forgets the version and empties the
-// lookup table, writes the new keys in transactions of reindexBatch
-// entries, and records the version in the last one.
+// lookup table, writes the new keys in transactions of
+// sqlrows.ReindexBatch entries, and records the version in the last one.
 func (s *Storage) Reindex(ctx context.Context, version int, keysOf func(uint64, []byte) ([][]byte, error), progress func(done, total uint64)) (err error) {
 	defer sqlitedb.WrapOS(&err)
 	var total uint64
@@ -774,18 +733,9 @@ func (s *Storage) Reindex(ctx context.Context, version int, keysOf func(uint64, 
 	if _, err := s.w.ExecContext(ctx, `DELETE FROM meta WHERE key = 'index_version'; DELETE FROM lookup`); err != nil {
 		return fmt.Errorf("couldn't empty the lookup index: %w", err)
 	}
-	for start := uint64(0); ; start += reindexBatch {
-		end := min(total, start+reindexBatch)
-		if err := s.reindex(ctx, start, end, keysOf, end == total, version); err != nil {
-			return err
-		}
-		if progress != nil {
-			progress(end, total)
-		}
-		if end == total {
-			return nil
-		}
-	}
+	return sqlrows.Reindex(total, func(start, end uint64, last bool) error {
+		return s.reindex(ctx, start, end, keysOf, last, version)
+	}, progress)
 }
 
 func (s *Storage) reindex(ctx context.Context, start, end uint64, keysOf func(uint64, []byte) ([][]byte, error), last bool, version int) error {
@@ -804,18 +754,10 @@ func (s *Storage) reindex(ctx context.Context, start, end uint64, keysOf func(ui
 		if err != nil {
 			return err
 		}
-		for j, data := range entries {
-			idx := first + uint64(j)
-			if idx < start || idx >= end {
-				continue
-			}
-			keys, err := keysOf(idx, data)
-			if err != nil {
-				return fmt.Errorf("entry %d: %w", idx, err)
-			}
-			if err := insertKeys(ctx, addKey, idx, tiles.LeafHash(data), keys); err != nil {
-				return err
-			}
+		if err := sqlrows.KeysOf(first, entries, start, end, keysOf, func(idx uint64, leaf []byte, keys [][]byte) error {
+			return insertKeys(ctx, addKey, idx, leaf, keys)
+		}); err != nil {
+			return err
 		}
 	}
 	if last {
@@ -841,16 +783,7 @@ func (s *Storage) entriesFrom(ctx context.Context, tx *sql.Tx, first uint64) ([]
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
-	var out [][]byte
-	for rows.Next() {
-		var d []byte
-		if err := rows.Scan(&d); err != nil {
-			return nil, err
-		}
-		out = append(out, d)
-	}
-	return out, rows.Err()
+	return sqlrows.Blobs(rows)
 }
 
 // insertKeys writes the lookup rows of entry idx: the leaf hash goes in the
@@ -860,8 +793,8 @@ func insertKeys(ctx context.Context, addKey *sql.Stmt, idx uint64, leafHash []by
 		keys = [][]byte{leafHash}
 	}
 	for j, k := range keys {
-		if len(k) > 80 {
-			return fmt.Errorf("lookup key of %d bytes is longer than 80", len(k))
+		if len(k) > log.MaxKeySize {
+			return fmt.Errorf("lookup key of %d bytes is longer than %d", len(k), log.MaxKeySize)
 		}
 		leaf := leafHash[:leafPrefix]
 		if j > 0 {

@@ -580,12 +580,21 @@ func testPublisherRace(t *testing.T, a, b log.SharedStorage) {
 		wg     sync.WaitGroup
 		next   atomic.Int64
 	)
-	stop := time.Now().Add(2 * time.Second)
+	// Run for 2 s and until 10 checkpoints are stored (a new tree of a
+	// backend may take a while to start), at most 60 s.
+	start := time.Now()
+	running := func() bool {
+		mu.Lock()
+		n := len(stored)
+		mu.Unlock()
+		d := time.Since(start)
+		return d < 60*time.Second && (d < 2*time.Second || n < 10)
+	}
 	for _, s := range []log.SharedStorage{a, b} {
 		wg.Add(2)
 		go func() {
 			defer wg.Done()
-			for time.Now().Before(stop) {
+			for running() {
 				i := int(next.Add(1))
 				if _, err := s.Sequence(ctx, []log.Leaf{leaf(i)}); err != nil {
 					t.Error(err)
@@ -595,7 +604,7 @@ func testPublisherRace(t *testing.T, a, b log.SharedStorage) {
 		}()
 		go func() {
 			defer wg.Done()
-			for time.Now().Before(stop) {
+			for running() {
 				if ok, err := s.Lease(ctx, 30*time.Millisecond); err != nil || !ok {
 					time.Sleep(5 * time.Millisecond)
 					continue

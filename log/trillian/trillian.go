@@ -52,11 +52,11 @@ import (
 	"time"
 
 	"github.com/fwledger/fwledger/log"
+	"github.com/fwledger/fwledger/log/internal/sqlrows"
 	"github.com/fwledger/fwledger/tiles"
 	"github.com/go-sql-driver/mysql"
 	tpb "github.com/google/trillian"
 	"github.com/google/trillian/types"
-	lru "github.com/hashicorp/golang-lru/v2"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/transparency-dev/merkle/proof"
 	"github.com/transparency-dev/merkle/rfc6962"
@@ -140,7 +140,7 @@ type Storage struct {
 	pushed     prometheus.Counter
 
 	// full caches the entries of recently read full entry bundles.
-	full *lru.Cache[uint64, [][]byte]
+	full *sqlrows.FullBundles
 }
 
 // A RootMismatchError reports a tree that Trillian and fwlog's own
@@ -215,7 +215,7 @@ func Open(ctx context.Context, cfg Config) (*Storage, error) {
 	if cfg.Registerer != nil {
 		cfg.Registerer.MustRegister(s.mismatches, s.pushed)
 	}
-	s.full, _ = lru.New[uint64, [][]byte](16)
+	s.full = sqlrows.NewFullBundles(16)
 	for _, q := range schema {
 		if _, err := s.db.ExecContext(ctx, q); err != nil {
 			return nil, fmt.Errorf("couldn't create the schema: %w", err)
@@ -327,22 +327,18 @@ func (s *Storage) Sequence(ctx context.Context, leaves []log.Leaf) ([]log.Sequen
 	start := next
 	out := make([]log.Sequenced, len(leaves))
 	batch := make(map[string]uint64)
-	var entryRows, keyRows [][]any
+	var entryRows, allKeyRows [][]any
 	for i, l := range leaves {
 		if idx, ok := batch[string(l.Hash)]; ok {
 			out[i] = log.Sequenced{Index: idx, Dup: true}
 			continue
 		}
-		keys := l.Keys
-		if len(keys) == 0 {
-			keys = [][]byte{l.Hash}
+		krows, err := keyRows(next, l.Hash, l.Keys)
+		if err != nil {
+			return nil, err
 		}
-		for _, k := range keys {
-			if len(k) > 80 {
-				return nil, fmt.Errorf("lookup key of %d bytes is longer than 80", len(k))
-			}
-		}
-		same, others, more, err := candidates(ctx, tx, keys[0], l.Hash, start)
+		first := krows[0][0].([]byte)
+		same, others, more, err := candidates(ctx, tx, first, l.Hash, start)
 		if err != nil {
 			return nil, err
 		}
@@ -359,13 +355,7 @@ func (s *Storage) Sequence(ctx context.Context, leaves []log.Leaf) ([]log.Sequen
 		idx := next
 		next++
 		entryRows = append(entryRows, []any{idx, l.Data, l.Hash})
-		for j, k := range keys {
-			leaf := []byte{}
-			if j == 0 {
-				leaf = l.Hash
-			}
-			keyRows = append(keyRows, []any{k, idx, leaf})
-		}
+		allKeyRows = append(allKeyRows, krows...)
 		batch[string(l.Hash)] = idx
 		out[i] = log.Sequenced{Index: idx}
 	}
@@ -375,7 +365,7 @@ func (s *Storage) Sequence(ctx context.Context, leaves []log.Leaf) ([]log.Sequen
 	if err := insertRows(ctx, tx, `INSERT INTO entries (idx, data, leaf) VALUES `, "", 3, entryRows); err != nil {
 		return nil, err
 	}
-	if err := insertRows(ctx, tx, `INSERT IGNORE INTO lookup (k, idx, leaf) VALUES `, "", 3, keyRows); err != nil {
+	if err := insertRows(ctx, tx, `INSERT IGNORE INTO lookup (k, idx, leaf) VALUES `, "", 3, allKeyRows); err != nil {
 		return nil, err
 	}
 	if _, err := tx.ExecContext(ctx, `UPDATE state SET sequenced = ? WHERE id = 0`, next); err != nil {
@@ -385,6 +375,27 @@ func (s *Storage) Sequence(ctx context.Context, leaves []log.Leaf) ([]log.Sequen
 		return nil, fmt.Errorf("couldn't commit sequenced entries: %w", err)
 	}
 	return out, nil
+}
+
+// keyRows returns the lookup rows of entry idx with leaf hash leaf: one a
+// key (the leaf hash itself for an entry without keys), the leaf hash in
+// the first key's row only, where duplicate detection looks.
+func keyRows(idx uint64, leaf []byte, keys [][]byte) ([][]any, error) {
+	if len(keys) == 0 {
+		keys = [][]byte{leaf}
+	}
+	rows := make([][]any, 0, len(keys))
+	for j, k := range keys {
+		if len(k) > log.MaxKeySize {
+			return nil, fmt.Errorf("lookup key of %d bytes is longer than %d", len(k), log.MaxKeySize)
+		}
+		l := []byte{}
+		if j == 0 {
+			l = leaf
+		}
+		rows = append(rows, []any{k, idx, l})
+	}
+	return rows, nil
 }
 
 // candidates reads the entries sequenced under key: the index of one whose
@@ -690,38 +701,31 @@ func (s *Storage) Integrate(ctx context.Context, max int) (_ log.Tree, err error
 		tileRows = append(tileRows, []any{tileKey(id.Level, id.Index), data})
 	}
 
-	tx, err := s.begin(ctx)
-	if err != nil {
-		return log.Tree{}, err
-	}
-	defer tx.Rollback()
-	if err := s.checkLease(ctx, tx); err != nil {
-		return log.Tree{}, err
-	}
-	cur, err := readState(ctx, tx, " FOR UPDATE")
-	if err != nil {
-		return log.Tree{}, err
-	}
-	if cur.integrated != size {
-		return log.Tree{}, fmt.Errorf("another publisher integrated the tree to %d meanwhile", cur.integrated)
-	}
-	if err := insertRows(ctx, tx, `INSERT INTO tiles (id, data) VALUES `, ` ON DUPLICATE KEY UPDATE data = IF(LENGTH(VALUES(data)) > LENGTH(data), VALUES(data), data)`, 2, tileRows); err != nil {
-		return log.Tree{}, err
-	}
-	if err := insertRows(ctx, tx, `INSERT INTO bundles (idx, data) VALUES `, "", 2, bundleRows); err != nil {
-		return log.Tree{}, err
-	}
-	if len(bundleRows) > 0 {
-		last := bundleRows[len(bundleRows)-1][0].(uint64)
-		if _, err := tx.ExecContext(ctx, `DELETE FROM entries WHERE idx < ?`, (last+1)*tiles.Width); err != nil {
-			return log.Tree{}, err
+	err = s.publish(ctx, func(tx *sql.Tx) error {
+		cur, err := readState(ctx, tx, " FOR UPDATE")
+		if err != nil {
+			return err
 		}
-	}
-	if _, err := tx.ExecContext(ctx, `UPDATE state SET integrated = ?, root = ?, compact_range = ? WHERE id = 0`, end, root, tiles.EncodeRange(b.Range())); err != nil {
+		if cur.integrated != size {
+			return fmt.Errorf("another publisher integrated the tree to %d meanwhile", cur.integrated)
+		}
+		if err := insertRows(ctx, tx, `INSERT INTO tiles (id, data) VALUES `, ` ON DUPLICATE KEY UPDATE data = IF(LENGTH(VALUES(data)) > LENGTH(data), VALUES(data), data)`, 2, tileRows); err != nil {
+			return err
+		}
+		if err := insertRows(ctx, tx, `INSERT INTO bundles (idx, data) VALUES `, "", 2, bundleRows); err != nil {
+			return err
+		}
+		if len(bundleRows) > 0 {
+			last := bundleRows[len(bundleRows)-1][0].(uint64)
+			if _, err := tx.ExecContext(ctx, `DELETE FROM entries WHERE idx < ?`, (last+1)*tiles.Width); err != nil {
+				return err
+			}
+		}
+		_, err = tx.ExecContext(ctx, `UPDATE state SET integrated = ?, root = ?, compact_range = ? WHERE id = 0`, end, root, tiles.EncodeRange(b.Range()))
+		return err
+	})
+	if err != nil {
 		return log.Tree{}, err
-	}
-	if err := tx.Commit(); err != nil {
-		return log.Tree{}, fmt.Errorf("couldn't commit integration: %w", err)
 	}
 	return log.Tree{Size: end, Root: root}, nil
 }
@@ -747,30 +751,7 @@ func (s *Storage) entryRows(ctx context.Context, q querier, from, to uint64) ([]
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
-	var bundle []byte
-	want := from
-	for rows.Next() {
-		var idx uint64
-		var data []byte
-		if err := rows.Scan(&idx, &data); err != nil {
-			return nil, err
-		}
-		if idx != want {
-			return nil, fmt.Errorf("entry %d is missing from storage", want)
-		}
-		want++
-		if bundle, err = tiles.AppendEntry(bundle, data); err != nil {
-			return nil, err
-		}
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	if want != to {
-		return nil, fmt.Errorf("entry %d is missing from storage", want)
-	}
-	return bundle, nil
+	return sqlrows.Bundle(rows, from, to)
 }
 
 // checkLease fails with log.ErrNotPublisher unless this handle holds an
@@ -843,8 +824,10 @@ func (s *Storage) Checkpoint(ctx context.Context) ([]byte, error) {
 	return cp, err
 }
 
-// SetCheckpoint implements log.Storage.
-func (s *Storage) SetCheckpoint(ctx context.Context, size uint64, cp []byte) error {
+// publish runs write in a transaction that holds the publisher lease, and
+// commits it: it fails with log.ErrNotPublisher, changing nothing, unless
+// this handle holds an unexpired lease.
+func (s *Storage) publish(ctx context.Context, write func(tx *sql.Tx) error) error {
 	tx, err := s.begin(ctx)
 	if err != nil {
 		return err
@@ -853,6 +836,18 @@ func (s *Storage) SetCheckpoint(ctx context.Context, size uint64, cp []byte) err
 	if err := s.checkLease(ctx, tx); err != nil {
 		return err
 	}
+	if err := write(tx); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// SetCheckpoint implements log.Storage.
+func (s *Storage) SetCheckpoint(ctx context.Context, size uint64, cp []byte) error {
+	return s.publish(ctx, func(tx *sql.Tx) error { return setCheckpoint(ctx, tx, size, cp) })
+}
+
+func setCheckpoint(ctx context.Context, tx *sql.Tx, size uint64, cp []byte) error {
 	var integrated, stored uint64
 	var old []byte
 	if err := tx.QueryRowContext(ctx, `SELECT integrated, checkpoint_size, checkpoint FROM state WHERE id = 0 FOR UPDATE`).Scan(&integrated, &stored, &old); err != nil {
@@ -864,10 +859,8 @@ func (s *Storage) SetCheckpoint(ctx context.Context, size uint64, cp []byte) err
 	if size > integrated {
 		return fmt.Errorf("refusing to store a checkpoint for size %d: only %d entries are integrated", size, integrated)
 	}
-	if _, err := tx.ExecContext(ctx, `UPDATE state SET checkpoint_size = ?, checkpoint = ? WHERE id = 0`, size, cp); err != nil {
-		return err
-	}
-	return tx.Commit()
+	_, err := tx.ExecContext(ctx, `UPDATE state SET checkpoint_size = ?, checkpoint = ? WHERE id = 0`, size, cp)
+	return err
 }
 
 // Witnessed implements log.Storage.
@@ -879,14 +872,10 @@ func (s *Storage) Witnessed(ctx context.Context) ([]byte, error) {
 
 // SetWitnessed implements log.Storage.
 func (s *Storage) SetWitnessed(ctx context.Context, size uint64, cp []byte) error {
-	tx, err := s.begin(ctx)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback()
-	if err := s.checkLease(ctx, tx); err != nil {
-		return err
-	}
+	return s.publish(ctx, func(tx *sql.Tx) error { return setWitnessed(ctx, tx, size, cp) })
+}
+
+func setWitnessed(ctx context.Context, tx *sql.Tx, size uint64, cp []byte) error {
 	var signed uint64
 	var hasSigned bool
 	var stored sql.NullInt64
@@ -902,10 +891,8 @@ func (s *Storage) SetWitnessed(ctx context.Context, size uint64, cp []byte) erro
 	if size > signed {
 		return fmt.Errorf("refusing to store a witnessed checkpoint for size %d: the latest signed checkpoint is for size %d", size, signed)
 	}
-	if _, err := tx.ExecContext(ctx, `UPDATE state SET witnessed_size = ?, witnessed = ? WHERE id = 0`, size, cp); err != nil {
-		return err
-	}
-	return tx.Commit()
+	_, err := tx.ExecContext(ctx, `UPDATE state SET witnessed_size = ?, witnessed = ? WHERE id = 0`, size, cp)
+	return err
 }
 
 // ReadTile implements log.Storage.
@@ -959,8 +946,8 @@ func (s *Storage) ReadEntry(ctx context.Context, index uint64) ([]byte, error) {
 	if index >= 1<<63 {
 		return nil, fmt.Errorf("entry %d: %w", index, log.ErrNotFound)
 	}
-	if es, ok := s.full.Get(index / tiles.Width); ok {
-		return bytes.Clone(es[index%tiles.Width]), nil
+	if e, ok := s.full.Entry(index); ok {
+		return e, nil
 	}
 	var data []byte
 	// Entries only move from the entries table to bundles, so look there
@@ -979,12 +966,7 @@ func (s *Storage) ReadEntry(ctx context.Context, index uint64) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	es, err := tiles.SplitBundle(data)
-	if err != nil || len(es) != tiles.Width {
-		return nil, fmt.Errorf("stored entry bundle %d is corrupt: %v", index/tiles.Width, err)
-	}
-	s.full.Add(index/tiles.Width, es)
-	return bytes.Clone(es[index%tiles.Width]), nil
+	return s.full.Add(index, data)
 }
 
 // Lookup implements log.Storage.
@@ -1008,16 +990,7 @@ func (s *Storage) lookup(ctx context.Context, query string, key []byte, bound in
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
-	var out []uint64
-	for rows.Next() {
-		var idx uint64
-		if err := rows.Scan(&idx); err != nil {
-			return nil, err
-		}
-		out = append(out, idx)
-	}
-	return out, rows.Err()
+	return sqlrows.Indices(rows)
 }
 
 // IndexVersion implements log.Storage.
@@ -1037,38 +1010,24 @@ func (s *Storage) IndexVersion(ctx context.Context) (int, error) {
 	return n, nil
 }
 
-// reindexBatch is the most entries whose keys one Reindex transaction
-// writes.
-const reindexBatch = 4096
-
 // Reindex implements log.Storage. It forgets the version and empties the
-// lookup table, writes the new keys in transactions of reindexBatch
-// entries, and records the version in the last one. No frontend may
-// sequence meanwhile.
+// lookup table, writes the new keys in transactions of
+// sqlrows.ReindexBatch entries, and records the version in the last one.
+// No frontend may sequence meanwhile.
 func (s *Storage) Reindex(ctx context.Context, version int, keysOf func(uint64, []byte) ([][]byte, error), progress func(done, total uint64)) error {
 	st, err := readState(ctx, s.db, "")
 	if err != nil {
 		return err
 	}
-	total := st.sequenced
 	if _, err := s.db.ExecContext(ctx, `DELETE FROM meta WHERE k = 'index_version'`); err != nil {
 		return fmt.Errorf("couldn't forget the index version: %w", err)
 	}
 	if _, err := s.db.ExecContext(ctx, `DELETE FROM lookup`); err != nil {
 		return fmt.Errorf("couldn't empty the lookup index: %w", err)
 	}
-	for start := uint64(0); ; start += reindexBatch {
-		end := min(total, start+reindexBatch)
-		if err := s.reindex(ctx, start, end, keysOf, end == total, version); err != nil {
-			return err
-		}
-		if progress != nil {
-			progress(end, total)
-		}
-		if end == total {
-			return nil
-		}
-	}
+	return sqlrows.Reindex(st.sequenced, func(start, end uint64, last bool) error {
+		return s.reindex(ctx, start, end, keysOf, last, version)
+	}, progress)
 }
 
 func (s *Storage) reindex(ctx context.Context, start, end uint64, keysOf func(uint64, []byte) ([][]byte, error), last bool, version int) error {
@@ -1077,38 +1036,21 @@ func (s *Storage) reindex(ctx context.Context, start, end uint64, keysOf func(ui
 		return err
 	}
 	defer tx.Rollback()
-	var keyRows [][]any
+	var rows [][]any
 	for first := start / tiles.Width * tiles.Width; first < end; first += tiles.Width {
 		entries, err := s.entriesFrom(ctx, tx, first)
 		if err != nil {
 			return err
 		}
-		for j, data := range entries {
-			idx := first + uint64(j)
-			if idx < start || idx >= end {
-				continue
-			}
-			keys, err := keysOf(idx, data)
-			if err != nil {
-				return fmt.Errorf("entry %d: %w", idx, err)
-			}
-			h := tiles.LeafHash(data)
-			if len(keys) == 0 {
-				keys = [][]byte{h}
-			}
-			for k, key := range keys {
-				if len(key) > 80 {
-					return fmt.Errorf("lookup key of %d bytes is longer than 80", len(key))
-				}
-				leaf := []byte{}
-				if k == 0 {
-					leaf = h
-				}
-				keyRows = append(keyRows, []any{key, idx, leaf})
-			}
+		if err := sqlrows.KeysOf(first, entries, start, end, keysOf, func(idx uint64, leaf []byte, keys [][]byte) error {
+			r, err := keyRows(idx, leaf, keys)
+			rows = append(rows, r...)
+			return err
+		}); err != nil {
+			return err
 		}
 	}
-	if err := insertRows(ctx, tx, `INSERT IGNORE INTO lookup (k, idx, leaf) VALUES `, "", 3, keyRows); err != nil {
+	if err := insertRows(ctx, tx, `INSERT IGNORE INTO lookup (k, idx, leaf) VALUES `, "", 3, rows); err != nil {
 		return err
 	}
 	if last {
@@ -1134,16 +1076,7 @@ func (s *Storage) entriesFrom(ctx context.Context, tx *sql.Tx, first uint64) ([]
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
-	var out [][]byte
-	for rows.Next() {
-		var d []byte
-		if err := rows.Scan(&d); err != nil {
-			return nil, err
-		}
-		out = append(out, d)
-	}
-	return out, rows.Err()
+	return sqlrows.Blobs(rows)
 }
 
 // String names the storage in logs: the tree and the lease holder.

@@ -1,0 +1,148 @@
+// Package sqlrows is what the SQL storages of a log (log/sqlite and
+// log/trillian) share: reading rows of entries into an entry bundle, rows
+// of indices and blobs, an entry out of a stored full bundle, and the
+// batching of a reindex. Their SQL differs; what they do with the rows
+// does not.
+package sqlrows
+
+import (
+	"bytes"
+	"database/sql"
+	"fmt"
+
+	"github.com/fwledger/fwledger/tiles"
+	lru "github.com/hashicorp/golang-lru/v2"
+)
+
+// Bundle reads rows of (index, entry), in index order, into an entry
+// bundle of the entries [from, to), and closes rows. A missing index is an
+// error.
+func Bundle(rows *sql.Rows, from, to uint64) ([]byte, error) {
+	defer rows.Close()
+	var bundle []byte
+	want := from
+	for rows.Next() {
+		var idx uint64
+		var data []byte
+		if err := rows.Scan(&idx, &data); err != nil {
+			return nil, err
+		}
+		if idx != want {
+			return nil, fmt.Errorf("entry %d is missing from storage", want)
+		}
+		want++
+		var err error
+		if bundle, err = tiles.AppendEntry(bundle, data); err != nil {
+			return nil, err
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	if want != to {
+		return nil, fmt.Errorf("entry %d is missing from storage", want)
+	}
+	return bundle, nil
+}
+
+// Indices reads rows of one unsigned integer, and closes rows.
+func Indices(rows *sql.Rows) ([]uint64, error) {
+	defer rows.Close()
+	var out []uint64
+	for rows.Next() {
+		var idx uint64
+		if err := rows.Scan(&idx); err != nil {
+			return nil, err
+		}
+		out = append(out, idx)
+	}
+	return out, rows.Err()
+}
+
+// Blobs reads rows of one blob, and closes rows.
+func Blobs(rows *sql.Rows) ([][]byte, error) {
+	defer rows.Close()
+	var out [][]byte
+	for rows.Next() {
+		var d []byte
+		if err := rows.Scan(&d); err != nil {
+			return nil, err
+		}
+		out = append(out, d)
+	}
+	return out, rows.Err()
+}
+
+// FullBundles caches the entries of recently read full entry bundles, which
+// never change, so that reading several entries of one bundle reads and
+// splits it once.
+type FullBundles struct {
+	c *lru.Cache[uint64, [][]byte]
+}
+
+// NewFullBundles returns a cache of n bundles.
+func NewFullBundles(n int) *FullBundles {
+	c, _ := lru.New[uint64, [][]byte](n)
+	return &FullBundles{c: c}
+}
+
+// Entry returns entry index from the cache, if its bundle is there.
+func (f *FullBundles) Entry(index uint64) ([]byte, bool) {
+	es, ok := f.c.Get(index / tiles.Width)
+	if !ok {
+		return nil, false
+	}
+	return bytes.Clone(es[index%tiles.Width]), true
+}
+
+// Add splits the stored full bundle data that holds entry index, caches
+// it, and returns the entry.
+func (f *FullBundles) Add(index uint64, data []byte) ([]byte, error) {
+	es, err := tiles.SplitBundle(data)
+	if err != nil || len(es) != tiles.Width {
+		return nil, fmt.Errorf("stored entry bundle %d is corrupt: %v", index/tiles.Width, err)
+	}
+	f.c.Add(index/tiles.Width, es)
+	return bytes.Clone(es[index%tiles.Width]), nil
+}
+
+// ReindexBatch is the most entries whose keys one Reindex transaction
+// writes.
+const ReindexBatch = 4096
+
+// Reindex runs step over [0, total) in consecutive ranges of ReindexBatch
+// entries, the last with last set, and reports progress after each.
+func Reindex(total uint64, step func(start, end uint64, last bool) error, progress func(done, total uint64)) error {
+	for start := uint64(0); ; start += ReindexBatch {
+		end := min(total, start+ReindexBatch)
+		if err := step(start, end, end == total); err != nil {
+			return err
+		}
+		if progress != nil {
+			progress(end, total)
+		}
+		if end == total {
+			return nil
+		}
+	}
+}
+
+// KeysOf calls keysOf for each entry of a bundle that starts at index
+// first and is in [start, end), and add with its index, its leaf hash and
+// the keys keysOf gave.
+func KeysOf(first uint64, entries [][]byte, start, end uint64, keysOf func(uint64, []byte) ([][]byte, error), add func(idx uint64, leaf []byte, keys [][]byte) error) error {
+	for j, data := range entries {
+		idx := first + uint64(j)
+		if idx < start || idx >= end {
+			continue
+		}
+		keys, err := keysOf(idx, data)
+		if err != nil {
+			return fmt.Errorf("entry %d: %w", idx, err)
+		}
+		if err := add(idx, tiles.LeafHash(data), keys); err != nil {
+			return err
+		}
+	}
+	return nil
+}
