@@ -1038,7 +1038,7 @@ func (s *Storage) reindex(ctx context.Context, start, end uint64, keysOf func(ui
 	defer tx.Rollback()
 	var rows [][]any
 	for first := start / tiles.Width * tiles.Width; first < end; first += tiles.Width {
-		entries, err := s.entriesFrom(ctx, tx, first)
+		entries, err := sqlrows.EntriesFrom(ctx, tx, first)
 		if err != nil {
 			return err
 		}
@@ -1061,23 +1061,6 @@ func (s *Storage) reindex(ctx context.Context, start, end uint64, keysOf func(ui
 	return tx.Commit()
 }
 
-// entriesFrom returns the sequenced entries of the entry bundle that starts
-// at index first: a full stored bundle, or the entries table's rows.
-func (s *Storage) entriesFrom(ctx context.Context, tx *sql.Tx, first uint64) ([][]byte, error) {
-	var data []byte
-	err := tx.QueryRowContext(ctx, `SELECT data FROM bundles WHERE idx = ?`, first/tiles.Width).Scan(&data)
-	if err == nil {
-		return tiles.SplitBundle(data)
-	}
-	if !errors.Is(err, sql.ErrNoRows) {
-		return nil, err
-	}
-	rows, err := tx.QueryContext(ctx, `SELECT data FROM entries WHERE idx >= ? AND idx < ? ORDER BY idx`, first, first+tiles.Width)
-	if err != nil {
-		return nil, err
-	}
-	return sqlrows.Blobs(rows)
-}
 
 // String names the storage in logs: the tree and the lease holder.
 func (s *Storage) String() string {

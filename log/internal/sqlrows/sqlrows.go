@@ -7,7 +7,9 @@ package sqlrows
 
 import (
 	"bytes"
+	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 
 	"github.com/fwledger/fwledger/tiles"
@@ -145,4 +147,29 @@ func KeysOf(first uint64, entries [][]byte, start, end uint64, keysOf func(uint6
 		}
 	}
 	return nil
+}
+
+// Tx is what EntriesFrom reads through: a transaction of either storage.
+type Tx interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// EntriesFrom returns the sequenced entries of the entry bundle that
+// starts at index first: a full stored bundle (table bundles), or the rows
+// of table entries. Both storages name their tables and columns alike.
+func EntriesFrom(ctx context.Context, tx Tx, first uint64) ([][]byte, error) {
+	var data []byte
+	err := tx.QueryRowContext(ctx, `SELECT data FROM bundles WHERE idx = ?`, first/tiles.Width).Scan(&data)
+	if err == nil {
+		return tiles.SplitBundle(data)
+	}
+	if !errors.Is(err, sql.ErrNoRows) {
+		return nil, err
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT data FROM entries WHERE idx >= ? AND idx < ? ORDER BY idx`, first, first+tiles.Width)
+	if err != nil {
+		return nil, err
+	}
+	return Blobs(rows)
 }
