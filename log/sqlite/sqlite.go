@@ -249,41 +249,16 @@ func (s *Storage) Sequence(ctx context.Context, leaves []log.Leaf) (_ []log.Sequ
 	}
 	defer addKey.Close()
 
-	out := make([]log.Sequenced, len(leaves))
-	batch := make(map[string]uint64)
-	for i, l := range leaves {
-		if idx, ok := batch[string(l.Hash)]; ok {
-			out[i] = log.Sequenced{Index: idx, Dup: true}
-			continue
-		}
-		keys := l.Keys
-		if len(keys) == 0 {
-			keys = [][]byte{l.Hash}
-		}
-		same, others, more, err := candidates(ctx, tx, find, keys[0], l.Hash, start)
-		if err != nil {
-			return nil, err
-		}
-		if same >= 0 {
-			out[i] = log.Sequenced{Index: uint64(same), Dup: true}
-			continue
-		}
-		if l.Dedup != nil && len(others) > 0 {
-			if idx, dup := l.Dedup(others, more); dup {
-				out[i] = log.Sequenced{Index: idx, Dup: true}
-				continue
-			}
-		}
-		idx := next
-		next++
+	out, next, err := sqlrows.Assign(leaves, next, func(key, hash []byte) (int64, []uint64, bool, error) {
+		return candidates(ctx, tx, find, key, hash, start)
+	}, func(idx uint64, l log.Leaf, keys [][]byte) error {
 		if _, err := addEntry.ExecContext(ctx, idx, l.Data, l.Hash); err != nil {
-			return nil, err
+			return err
 		}
-		if err := insertKeys(ctx, addKey, idx, l.Hash, keys); err != nil {
-			return nil, err
-		}
-		batch[string(l.Hash)] = idx
-		out[i] = log.Sequenced{Index: idx}
+		return insertKeys(ctx, addKey, idx, l.Hash, keys)
+	})
+	if err != nil {
+		return nil, err
 	}
 	if _, err := tx.ExecContext(ctx, `UPDATE state SET sequenced = ? WHERE id = 0`, next); err != nil {
 		return nil, err

@@ -325,39 +325,16 @@ func (s *Storage) Sequence(ctx context.Context, leaves []log.Leaf) ([]log.Sequen
 		return nil, err
 	}
 	start := next
-	out := make([]log.Sequenced, len(leaves))
-	batch := make(map[string]uint64)
 	var entryRows, allKeyRows [][]any
-	for i, l := range leaves {
-		if idx, ok := batch[string(l.Hash)]; ok {
-			out[i] = log.Sequenced{Index: idx, Dup: true}
-			continue
-		}
-		krows, err := keyRows(next, l.Hash, l.Keys)
-		if err != nil {
-			return nil, err
-		}
-		first := krows[0][0].([]byte)
-		same, others, more, err := candidates(ctx, tx, first, l.Hash, start)
-		if err != nil {
-			return nil, err
-		}
-		if same >= 0 {
-			out[i] = log.Sequenced{Index: uint64(same), Dup: true}
-			continue
-		}
-		if l.Dedup != nil && len(others) > 0 {
-			if idx, dup := l.Dedup(others, more); dup {
-				out[i] = log.Sequenced{Index: idx, Dup: true}
-				continue
-			}
-		}
-		idx := next
-		next++
+	out, next, err := sqlrows.Assign(leaves, next, func(key, hash []byte) (int64, []uint64, bool, error) {
+		return candidates(ctx, tx, key, hash, start)
+	}, func(idx uint64, l log.Leaf, keys [][]byte) error {
 		entryRows = append(entryRows, []any{idx, l.Data, l.Hash})
-		allKeyRows = append(allKeyRows, krows...)
-		batch[string(l.Hash)] = idx
-		out[i] = log.Sequenced{Index: idx}
+		allKeyRows = append(allKeyRows, keyRows(idx, l.Hash, keys)...)
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	if next == start {
 		return out, nil
@@ -377,25 +354,19 @@ func (s *Storage) Sequence(ctx context.Context, leaves []log.Leaf) ([]log.Sequen
 	return out, nil
 }
 
-// keyRows returns the lookup rows of entry idx with leaf hash leaf: one a
-// key (the leaf hash itself for an entry without keys), the leaf hash in
-// the first key's row only, where duplicate detection looks.
-func keyRows(idx uint64, leaf []byte, keys [][]byte) ([][]any, error) {
-	if len(keys) == 0 {
-		keys = [][]byte{leaf}
-	}
+// keyRows returns the lookup rows of entry idx with leaf hash leaf, one a
+// key: the leaf hash in the first key's row only, where duplicate
+// detection looks.
+func keyRows(idx uint64, leaf []byte, keys [][]byte) [][]any {
 	rows := make([][]any, 0, len(keys))
 	for j, k := range keys {
-		if len(k) > log.MaxKeySize {
-			return nil, fmt.Errorf("lookup key of %d bytes is longer than %d", len(k), log.MaxKeySize)
-		}
 		l := []byte{}
 		if j == 0 {
 			l = leaf
 		}
 		rows = append(rows, []any{k, idx, l})
 	}
-	return rows, nil
+	return rows
 }
 
 // candidates reads the entries sequenced under key: the index of one whose
@@ -1043,9 +1014,16 @@ func (s *Storage) reindex(ctx context.Context, start, end uint64, keysOf func(ui
 			return err
 		}
 		if err := sqlrows.KeysOf(first, entries, start, end, keysOf, func(idx uint64, leaf []byte, keys [][]byte) error {
-			r, err := keyRows(idx, leaf, keys)
-			rows = append(rows, r...)
-			return err
+			if len(keys) == 0 {
+				keys = [][]byte{leaf}
+			}
+			for _, k := range keys {
+				if len(k) > log.MaxKeySize {
+					return fmt.Errorf("lookup key of %d bytes is longer than %d", len(k), log.MaxKeySize)
+				}
+			}
+			rows = append(rows, keyRows(idx, leaf, keys)...)
+			return nil
 		}); err != nil {
 			return err
 		}

@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/fwledger/fwledger/log"
 	"github.com/fwledger/fwledger/tiles"
 	lru "github.com/hashicorp/golang-lru/v2"
 )
@@ -172,4 +173,60 @@ func EntriesFrom(ctx context.Context, tx Tx, first uint64) ([][]byte, error) {
 		return nil, err
 	}
 	return Blobs(rows)
+}
+
+// Found reports what is sequenced under a leaf's first key: the index of
+// the entry with the leaf's hash (same, -1 if none), and the others
+// sequenced before the call (at most log.MaxDedupCandidates; more if there
+// are more), in increasing order.
+type Found func(key, hash []byte) (same int64, others []uint64, more bool, err error)
+
+// Assign decides what log.Storage.Sequence answers for leaves, the first
+// new one getting index next: a leaf whose hash is earlier in the call, or
+// sequenced already under its first key (found), or that its Dedup judges
+// a duplicate of an entry found, gets that index with Dup set; every other
+// gets the next index and is passed to add with its keys (its hash alone
+// for a leaf without keys). A key longer than log.MaxKeySize fails the
+// call. It returns the answers and the index after the last new leaf.
+func Assign(leaves []log.Leaf, next uint64, found Found, add func(idx uint64, l log.Leaf, keys [][]byte) error) ([]log.Sequenced, uint64, error) {
+	for _, l := range leaves {
+		for _, k := range l.Keys {
+			if len(k) > log.MaxKeySize {
+				return nil, next, fmt.Errorf("lookup key of %d bytes is longer than %d", len(k), log.MaxKeySize)
+			}
+		}
+	}
+	out := make([]log.Sequenced, len(leaves))
+	batch := make(map[string]uint64)
+	for i, l := range leaves {
+		if idx, ok := batch[string(l.Hash)]; ok {
+			out[i] = log.Sequenced{Index: idx, Dup: true}
+			continue
+		}
+		keys := l.Keys
+		if len(keys) == 0 {
+			keys = [][]byte{l.Hash}
+		}
+		same, others, more, err := found(keys[0], l.Hash)
+		if err != nil {
+			return nil, next, err
+		}
+		if same >= 0 {
+			out[i] = log.Sequenced{Index: uint64(same), Dup: true}
+			continue
+		}
+		if l.Dedup != nil && len(others) > 0 {
+			if idx, dup := l.Dedup(others, more); dup {
+				out[i] = log.Sequenced{Index: idx, Dup: true}
+				continue
+			}
+		}
+		if err := add(next, l, keys); err != nil {
+			return nil, next, err
+		}
+		batch[string(l.Hash)] = next
+		out[i] = log.Sequenced{Index: next}
+		next++
+	}
+	return out, next, nil
 }
