@@ -167,52 +167,35 @@ func crashLoop(t *testing.T, rounds int, extra []string, check func([]byte) erro
 		// Submit concurrently and watch checkpoints until the kill.
 		stop := make(chan struct{})
 		var wg sync.WaitGroup
+		next := func() int {
+			mu.Lock()
+			defer mu.Unlock()
+			seq++
+			return seq
+		}
 		for w := 0; w < 6; w++ {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				for {
-					select {
-					case <-stop:
-						return
-					default:
-					}
+				// An error is the log dying: that one was not acknowledged.
+				submit(t, lc, stop, next, false, func(idx uint64, env []byte) {
 					mu.Lock()
-					seq++
-					n := seq
-					mu.Unlock()
-					img := fwtest.Image(fmt.Sprint("crash ", n), 64)
-					env := fwtest.SignRelease(t, fwtest.NewRelease(img, nil), relKey)
-					res, err := lc.Add(ctx, env)
-					if err != nil {
-						return // the log died; this one was not acknowledged
+					defer mu.Unlock()
+					if old, ok := acked[idx]; ok && !bytes.Equal(old, env) {
+						t.Errorf("index %d acknowledged for two different entries", idx)
 					}
-					mu.Lock()
-					if old, ok := acked[res.Index]; ok && !bytes.Equal(old, env) {
-						t.Errorf("index %d acknowledged for two different entries", res.Index)
-					}
-					acked[res.Index] = env
-					mu.Unlock()
-				}
+					acked[idx] = env
+				})
 			}()
 		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for {
-				select {
-				case <-stop:
-					return
-				case <-time.After(5 * time.Millisecond):
-				}
-				raw, err := lc.Checkpoint(ctx)
-				if err != nil {
-					return
-				}
+			watchCheckpoints(lc, stop, func(raw []byte) {
 				mu.Lock()
 				checkpoints[string(raw)] = raw
 				mu.Unlock()
-			}
+			})
 		}()
 		time.Sleep(time.Duration(30+rnd.IntN(400)) * time.Millisecond)
 		if round%5 == 4 {
@@ -247,6 +230,45 @@ func crashLoop(t *testing.T, rounds int, extra []string, check func([]byte) erro
 		t.Errorf("only %d entries were acknowledged over %d rounds; the test did not exercise the log", len(acked), rounds)
 	}
 	t.Logf("%d rounds, %d acknowledged entries, %d distinct checkpoints", rounds, len(acked), len(checkpoints))
+}
+
+// submit submits new releases, numbered by next, through lc until stop
+// closes, and calls acked with each acknowledged index and envelope. An
+// error ends it, unless retry is set: then it tries again 10 ms later.
+func submit(t *testing.T, lc *logclient.Client, stop <-chan struct{}, next func() int, retry bool, acked func(idx uint64, env []byte)) {
+	for {
+		select {
+		case <-stop:
+			return
+		default:
+		}
+		img := fwtest.Image(fmt.Sprint("submission ", next()), 64)
+		env := fwtest.SignRelease(t, fwtest.NewRelease(img, nil), relKey)
+		res, err := lc.Add(context.Background(), env)
+		if err != nil && !retry {
+			return
+		}
+		if err != nil {
+			time.Sleep(10 * time.Millisecond)
+			continue
+		}
+		acked(res.Index, env)
+	}
+}
+
+// watchCheckpoints calls seen with every checkpoint lc serves, polling
+// every 5 ms, until stop closes.
+func watchCheckpoints(lc *logclient.Client, stop <-chan struct{}, seen func(raw []byte)) {
+	for {
+		select {
+		case <-stop:
+			return
+		case <-time.After(5 * time.Millisecond):
+		}
+		if raw, err := lc.Checkpoint(context.Background()); err == nil {
+			seen(raw)
+		}
+	}
 }
 
 type checkpoint struct {

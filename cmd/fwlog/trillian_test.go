@@ -109,43 +109,28 @@ func TestTrillianFrontends(t *testing.T) {
 	for round := 0; round < rounds; round++ {
 		stop := make(chan struct{})
 		var wg sync.WaitGroup
+		next := func() int {
+			mu.Lock()
+			defer mu.Unlock()
+			seq++
+			return seq
+		}
 		for w := 0; w < 6; w++ {
 			name := names[w%2]
 			lc := clients[name]
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				for {
-					select {
-					case <-stop:
-						return
-					default:
-					}
+				// Errors are retried until the round ends: those through the
+				// killed frontend were not acknowledged.
+				submit(t, lc, stop, next, true, func(idx uint64, env []byte) {
 					mu.Lock()
-					seq++
-					n := seq
-					mu.Unlock()
-					env := fwtest.SignRelease(t, fwtest.NewRelease(fwtest.Image(fmt.Sprint("frontends ", n), 64), nil), relKey)
-					res, err := lc.Add(ctx, env)
-					if err != nil {
-						if round := ctx.Err(); round != nil {
-							return
-						}
-						select {
-						case <-stop:
-							return // its frontend was killed: not acknowledged
-						default:
-						}
-						time.Sleep(10 * time.Millisecond)
-						continue
+					defer mu.Unlock()
+					if old, ok := ack[idx]; ok && !bytes.Equal(old.env, env) {
+						t.Errorf("index %d acknowledged for two different entries", idx)
 					}
-					mu.Lock()
-					if old, ok := ack[res.Index]; ok && !bytes.Equal(old.env, env) {
-						t.Errorf("index %d acknowledged for two different entries", res.Index)
-					}
-					ack[res.Index] = acked{env, name}
-					mu.Unlock()
-				}
+					ack[idx] = acked{env, name}
+				})
 			}()
 		}
 		for _, name := range names {
@@ -153,20 +138,11 @@ func TestTrillianFrontends(t *testing.T) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				for {
-					select {
-					case <-stop:
-						return
-					case <-time.After(5 * time.Millisecond):
-					}
-					raw, err := lc.Checkpoint(ctx)
-					if err != nil {
-						continue
-					}
+				watchCheckpoints(lc, stop, func(raw []byte) {
 					mu.Lock()
 					seen = append(seen, raw)
 					mu.Unlock()
-				}
+				})
 			}()
 		}
 		time.Sleep(time.Duration(100+rnd.IntN(500)) * time.Millisecond)
