@@ -74,6 +74,9 @@ var (
 	ErrNotWitnessed = errors.New("no checkpoint is published yet: waiting for the witnesses' quorum")
 	// ErrEntryTooLarge means an entry exceeds the size limit.
 	ErrEntryTooLarge = fmt.Errorf("entry is larger than %d bytes", tiles.MaxEntrySize)
+	// ErrEmptyEntry means an entry of no bytes: no log entry is empty,
+	// and Trillian refuses an empty leaf.
+	ErrEmptyEntry = errors.New("entry is empty")
 )
 
 // A RangeError reports a proof asked for beyond what the published
@@ -636,7 +639,14 @@ func (l *Log) Run(ctx context.Context) error {
 		<-witDone
 		return nil
 	}
-	if err := l.integrate(context.Background()); err != nil {
+	if err := l.integrate(context.Background()); errors.Is(err, ErrNotPublisher) {
+		// The lease passed to another frontend (this one paused past it):
+		// that one integrates what this one sequenced.
+		l.logger.Info("stopping without a final integration: another frontend holds the publisher lease", "err", err)
+		l.setLeading(false)
+		<-witDone
+		return nil
+	} else if err != nil {
 		return fmt.Errorf("final integration: %w", err)
 	}
 	// A last round of witnessing for the final checkpoint; what is not
@@ -852,6 +862,10 @@ func (l *Log) Sequence(ctx context.Context, leaves []Leaf, done func()) ([]Seque
 		if len(leaves[i].Data) > tiles.MaxEntrySize {
 			done()
 			return nil, ErrEntryTooLarge
+		}
+		if len(leaves[i].Data) == 0 {
+			done()
+			return nil, ErrEmptyEntry
 		}
 		if leaves[i].Hash == nil {
 			leaves[i].Hash = tiles.LeafHash(leaves[i].Data)

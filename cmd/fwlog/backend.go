@@ -79,6 +79,15 @@ func (b *backendFlags) open(ctx context.Context, dataDir string, logger *slog.Lo
 	}
 	dsn := *b.mysql
 	if name, ok := strings.CutPrefix(dsn, "@"); ok {
+		// The file holds a password: like a key file, it must be the
+		// owner's alone.
+		fi, err := os.Stat(filepath.Clean(name))
+		if err != nil {
+			return nil, fmt.Errorf("--mysql: %w", err)
+		}
+		if fi.Mode().Perm()&0o077 != 0 {
+			return nil, fmt.Errorf("--mysql: %s is mode %#o; it holds a password, so it must be 0600 (chmod 600 %s)", name, fi.Mode().Perm(), name)
+		}
 		data, err := os.ReadFile(filepath.Clean(name))
 		if err != nil {
 			return nil, fmt.Errorf("--mysql: %w", err)

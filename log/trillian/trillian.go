@@ -42,6 +42,8 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
+	"encoding/binary"
 	"database/sql"
 	"errors"
 	"fmt"
@@ -76,6 +78,7 @@ var schema = []string{
 	root            VARBINARY(32) NOT NULL,
 	compact_range   VARBINARY(4096) NOT NULL,
 	checkpoint_size BIGINT UNSIGNED NOT NULL,
+	reindexing      TINYINT NOT NULL DEFAULT 0, -- 1 while Reindex rebuilds the lookup index
 	checkpoint      MEDIUMBLOB NULL,
 	witnessed_size  BIGINT UNSIGNED NULL,
 	witnessed       MEDIUMBLOB NULL
@@ -229,8 +232,16 @@ func Open(ctx context.Context, cfg Config) (*Storage, error) {
 	}); err != nil {
 		return nil, err
 	}
-	if _, err := s.trillianRoot(ctx); err != nil {
+	tr, err := s.trillianRoot(ctx)
+	if err != nil {
 		return nil, fmt.Errorf("couldn't read tree %d from Trillian: %w", cfg.TreeID, err)
+	}
+	st, err := readState(ctx, s.db, "")
+	if err != nil {
+		return nil, err
+	}
+	if tr.TreeSize > st.sequenced {
+		return nil, fmt.Errorf("Trillian's tree %d holds %d leaves, and this database sequenced %d: the tree belongs to another log, or the database lost entries", cfg.TreeID, tr.TreeSize, st.sequenced)
 	}
 	return s, nil
 }
@@ -321,8 +332,12 @@ func (s *Storage) Sequence(ctx context.Context, leaves []log.Leaf) ([]log.Sequen
 	}
 	defer tx.Rollback()
 	var next uint64
-	if err := tx.QueryRowContext(ctx, `SELECT sequenced FROM state WHERE id = 0 FOR UPDATE`).Scan(&next); err != nil {
+	var reindexing bool
+	if err := tx.QueryRowContext(ctx, `SELECT sequenced, reindexing FROM state WHERE id = 0 FOR UPDATE`).Scan(&next, &reindexing); err != nil {
 		return nil, err
+	}
+	if reindexing {
+		return nil, ErrReindexing
 	}
 	start := next
 	var entryRows, allKeyRows [][]any
@@ -476,12 +491,17 @@ func (s *Storage) push(ctx context.Context, from, to uint64) error {
 			return fmt.Errorf("sequenced entry %d is missing from storage", want)
 		}
 		want++
+		// Trillian hashes what it is given, and keeps it for good: an
+		// entry altered since it was sequenced must never reach it.
+		if h := tiles.LeafHash(data); !bytes.Equal(h, leaf) {
+			return &log.CorruptError{Index: idx, Want: leaf, Got: h}
+		}
 		if len(leaves) == pushChunk || size+len(data) > pushBytes {
 			if err := send(); err != nil {
 				return err
 			}
 		}
-		leaves = append(leaves, &tpb.LogLeaf{LeafIndex: int64(idx), LeafValue: data, MerkleLeafHash: leaf, LeafIdentityHash: leaf})
+		leaves = append(leaves, &tpb.LogLeaf{LeafIndex: int64(idx), LeafValue: data, MerkleLeafHash: leaf, LeafIdentityHash: identityHash(idx, leaf)})
 		size += len(data) + 100
 	}
 	if err := rows.Err(); err != nil {
@@ -491,6 +511,20 @@ func (s *Storage) push(ctx context.Context, from, to uint64) error {
 		return fmt.Errorf("sequenced entry %d is missing from storage", want)
 	}
 	return send()
+}
+
+// identityHash is the identity Trillian keeps leaf idx under. Trillian
+// holds one leaf an identity in a tree, and would leave a hole at the index
+// of a second leaf with the identity of a first; fwlog may log the same
+// bytes twice (Sequence finds duplicates among the first
+// log.MaxDedupCandidates entries of a key only), so the identity is the
+// leaf's index and hash, unique in the tree.
+func identityHash(idx uint64, leaf []byte) []byte {
+	h := sha256.New()
+	h.Write([]byte("fwledger leaf identity\x00"))
+	h.Write(binary.BigEndian.AppendUint64(nil, idx))
+	h.Write(leaf)
+	return h.Sum(nil)
 }
 
 // awaitTrillian waits until Trillian's tree holds at least size leaves, and
@@ -731,7 +765,7 @@ func (s *Storage) entryRows(ctx context.Context, q querier, from, to uint64) ([]
 func (s *Storage) checkLease(ctx context.Context, tx *sql.Tx) error {
 	var holder string
 	var valid bool
-	err := tx.QueryRowContext(ctx, `SELECT holder, expires > NOW(6) FROM lease WHERE id = 0 FOR UPDATE`).Scan(&holder, &valid)
+	err := tx.QueryRowContext(ctx, `SELECT holder, expires > UTC_TIMESTAMP(6) FROM lease WHERE id = 0 FOR UPDATE`).Scan(&holder, &valid)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return fmt.Errorf("%w: no frontend holds it", log.ErrNotPublisher)
@@ -754,13 +788,13 @@ func (s *Storage) Lease(ctx context.Context, ttl time.Duration) (bool, error) {
 	defer tx.Rollback()
 	var holder string
 	var valid bool
-	err = tx.QueryRowContext(ctx, `SELECT holder, expires > NOW(6) FROM lease WHERE id = 0 FOR UPDATE`).Scan(&holder, &valid)
+	err = tx.QueryRowContext(ctx, `SELECT holder, expires > UTC_TIMESTAMP(6) FROM lease WHERE id = 0 FOR UPDATE`).Scan(&holder, &valid)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
-		_, err = tx.ExecContext(ctx, `INSERT INTO lease (id, holder, expires) VALUES (0, ?, NOW(6) + INTERVAL ? MICROSECOND)`, s.holder, ttl.Microseconds())
+		_, err = tx.ExecContext(ctx, `INSERT INTO lease (id, holder, expires) VALUES (0, ?, UTC_TIMESTAMP(6) + INTERVAL ? MICROSECOND)`, s.holder, ttl.Microseconds())
 	case err != nil:
 	case holder == s.holder || !valid:
-		_, err = tx.ExecContext(ctx, `UPDATE lease SET holder = ?, expires = NOW(6) + INTERVAL ? MICROSECOND WHERE id = 0`, s.holder, ttl.Microseconds())
+		_, err = tx.ExecContext(ctx, `UPDATE lease SET holder = ?, expires = UTC_TIMESTAMP(6) + INTERVAL ? MICROSECOND WHERE id = 0`, s.holder, ttl.Microseconds())
 	default:
 		return false, nil
 	}
@@ -778,7 +812,7 @@ func (s *Storage) Lease(ctx context.Context, ttl time.Duration) (bool, error) {
 
 // Release implements log.SharedStorage.
 func (s *Storage) Release(ctx context.Context) error {
-	_, err := s.db.ExecContext(ctx, `UPDATE lease SET expires = NOW(6) WHERE id = 0 AND holder = ?`, s.holder)
+	_, err := s.db.ExecContext(ctx, `UPDATE lease SET expires = UTC_TIMESTAMP(6) WHERE id = 0 AND holder = ?`, s.holder)
 	return err
 }
 
@@ -940,9 +974,16 @@ func (s *Storage) ReadEntry(ctx context.Context, index uint64) ([]byte, error) {
 	return s.full.Add(index, data)
 }
 
+// ErrReindexing is returned by Sequence and the lookups while a Reindex,
+// by this frontend or another, rebuilds the lookup index: sequencing would
+// miss duplicates, and a lookup might miss entries (a revocation that a
+// checkpoint must commit to, say). A Reindex that died leaves it set until
+// one finishes: fwlog reindexes at start-up when the index is not current.
+var ErrReindexing = errors.New("the lookup index is being rebuilt (an upgrade of fwlog); retry later")
+
 // Lookup implements log.Storage.
 func (s *Storage) Lookup(ctx context.Context, key []byte, after int64, limit int) ([]uint64, error) {
-	return s.lookup(ctx, `SELECT idx FROM lookup WHERE k = ? AND idx > ? ORDER BY idx LIMIT ?`, key, after, limit)
+	return s.lookup(ctx, `l.idx > ? ORDER BY l.idx`, key, after, limit)
 }
 
 // LookupBefore implements log.Storage.
@@ -950,18 +991,36 @@ func (s *Storage) LookupBefore(ctx context.Context, key []byte, before uint64, l
 	if before > math.MaxInt64 {
 		before = math.MaxInt64
 	}
-	return s.lookup(ctx, `SELECT idx FROM lookup WHERE k = ? AND idx < ? ORDER BY idx DESC LIMIT ?`, key, int64(before), limit)
+	return s.lookup(ctx, `l.idx < ? ORDER BY l.idx DESC`, key, int64(before), limit)
 }
 
-func (s *Storage) lookup(ctx context.Context, query string, key []byte, bound int64, limit int) ([]uint64, error) {
+// lookup reads the indices under key that meet cond (which orders them),
+// and the reindexing flag with them in one query: a lookup during a
+// Reindex is an error, not a short answer.
+func (s *Storage) lookup(ctx context.Context, cond string, key []byte, bound int64, limit int) ([]uint64, error) {
 	if limit <= 0 {
 		return nil, nil
 	}
-	rows, err := s.db.QueryContext(ctx, query, key, bound, limit)
+	rows, err := s.db.QueryContext(ctx, `SELECT s.reindexing, l.idx FROM state s LEFT JOIN lookup l ON l.k = ? AND `+cond+` LIMIT ?`, key, bound, limit)
 	if err != nil {
 		return nil, err
 	}
-	return sqlrows.Indices(rows)
+	defer rows.Close()
+	var out []uint64
+	for rows.Next() {
+		var reindexing bool
+		var idx sql.NullInt64
+		if err := rows.Scan(&reindexing, &idx); err != nil {
+			return nil, err
+		}
+		if reindexing {
+			return nil, ErrReindexing
+		}
+		if idx.Valid {
+			out = append(out, uint64(idx.Int64))
+		}
+	}
+	return out, rows.Err()
 }
 
 // IndexVersion implements log.Storage.
@@ -981,17 +1040,46 @@ func (s *Storage) IndexVersion(ctx context.Context) (int, error) {
 	return n, nil
 }
 
-// Reindex implements log.Storage. It forgets the version and empties the
-// lookup table, writes the new keys in transactions of
-// sqlrows.ReindexBatch entries, and records the version in the last one.
-// No frontend may sequence meanwhile.
+// Reindex implements log.Storage. One frontend at a time reindexes (a
+// named lock of the database, held by a connection of its own, so that it
+// goes with a frontend that dies). It sets the reindexing flag, which
+// makes every frontend's Sequence and lookups fail with ErrReindexing,
+// forgets the version, empties the lookup table, writes the new keys in
+// transactions of sqlrows.ReindexBatch entries, and records the version
+// and clears the flag in the last one.
 func (s *Storage) Reindex(ctx context.Context, version int, keysOf func(uint64, []byte) ([][]byte, error), progress func(done, total uint64)) error {
-	st, err := readState(ctx, s.db, "")
+	conn, err := s.db.Conn(ctx)
 	if err != nil {
 		return err
 	}
-	if _, err := s.db.ExecContext(ctx, `DELETE FROM meta WHERE k = 'index_version'`); err != nil {
+	defer conn.Close()
+	var got sql.NullInt64
+	if err := conn.QueryRowContext(ctx, `SELECT GET_LOCK(CONCAT(DATABASE(), '.fwlog_reindex'), 3600)`).Scan(&got); err != nil {
+		return fmt.Errorf("couldn't take the reindex lock: %w", err)
+	}
+	if !got.Valid || got.Int64 != 1 {
+		return errors.New("another frontend has been reindexing for an hour: couldn't take the reindex lock")
+	}
+	defer conn.ExecContext(context.WithoutCancel(ctx), `SELECT RELEASE_LOCK(CONCAT(DATABASE(), '.fwlog_reindex'))`)
+	// The flag waits for sequencing in progress (the state row's lock);
+	// then no entry is sequenced until the index is whole again.
+	tx, err := s.begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	st, err := readState(ctx, tx, " FOR UPDATE")
+	if err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE state SET reindexing = 1 WHERE id = 0`); err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM meta WHERE k = 'index_version'`); err != nil {
 		return fmt.Errorf("couldn't forget the index version: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return err
 	}
 	if _, err := s.db.ExecContext(ctx, `DELETE FROM lookup`); err != nil {
 		return fmt.Errorf("couldn't empty the lookup index: %w", err)
@@ -1033,6 +1121,9 @@ func (s *Storage) reindex(ctx context.Context, start, end uint64, keysOf func(ui
 	}
 	if last {
 		if _, err := tx.ExecContext(ctx, `INSERT INTO meta (k, v) VALUES ('index_version', ?) ON DUPLICATE KEY UPDATE v = VALUES(v)`, fmt.Append(nil, version)); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE state SET reindexing = 0 WHERE id = 0`); err != nil {
 			return err
 		}
 	}
