@@ -12,6 +12,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/fwledger/fwledger/digest"
 )
@@ -21,9 +22,16 @@ type Store struct {
 	dir string
 }
 
+// StaleUpload is how long a temporary file of an upload goes unwritten
+// before Open takes it for one that never finished. An upload in progress
+// writes at least --upload-min-rate bytes a second; several processes (the
+// frontends of one log) may share the store, so a fresh file may be
+// another's upload in progress.
+const StaleUpload = time.Hour
+
 // Open returns the store in dir, creating it if needed. It removes the
 // temporary files of uploads that never finished (the process was killed
-// while one was written).
+// while one was written): those unwritten for StaleUpload.
 func Open(dir string) (*Store, error) {
 	tmp := filepath.Join(dir, "tmp")
 	if err := os.MkdirAll(tmp, 0o755); err != nil {
@@ -34,6 +42,10 @@ func Open(dir string) (*Store, error) {
 		return nil, err
 	}
 	for _, f := range left {
+		fi, err := f.Info()
+		if err != nil || time.Since(fi.ModTime()) < StaleUpload {
+			continue // gone meanwhile, or perhaps in progress
+		}
 		if err := os.RemoveAll(filepath.Join(tmp, f.Name())); err != nil {
 			return nil, fmt.Errorf("couldn't remove an unfinished upload: %w", err)
 		}

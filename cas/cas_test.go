@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"testing"
 	"testing/iotest"
+	"time"
 
 	"github.com/fwledger/fwledger/digest"
 )
@@ -66,22 +67,32 @@ func TestPut(t *testing.T) {
 }
 
 // TestOpenRemovesUnfinishedUploads: temporary files left by a process
-// killed during an upload are removed when the store is opened again.
+// killed during an upload are removed when the store is opened again, once
+// stale; a fresh one may be another process's upload in progress (the
+// frontends of a log share the store), and stays.
 func TestOpenRemovesUnfinishedUploads(t *testing.T) {
 	dir := t.TempDir()
 	if _, err := Open(dir); err != nil {
 		t.Fatal(err)
 	}
-	for _, name := range []string{"upload-1", "upload-2"} {
-		if err := os.WriteFile(filepath.Join(dir, "tmp", name), []byte("half an image"), 0o644); err != nil {
+	old := time.Now().Add(-StaleUpload - time.Minute)
+	for _, name := range []string{"upload-1", "upload-2", "upload-fresh"} {
+		p := filepath.Join(dir, "tmp", name)
+		if err := os.WriteFile(p, []byte("half an image"), 0o644); err != nil {
 			t.Fatal(err)
+		}
+		if name != "upload-fresh" {
+			if err := os.Chtimes(p, old, old); err != nil {
+				t.Fatal(err)
+			}
 		}
 	}
 	if _, err := Open(dir); err != nil {
 		t.Fatal(err)
 	}
-	if left, _ := os.ReadDir(filepath.Join(dir, "tmp")); len(left) != 0 {
-		t.Errorf("%d unfinished uploads left after Open", len(left))
+	left, _ := os.ReadDir(filepath.Join(dir, "tmp"))
+	if len(left) != 1 || left[0].Name() != "upload-fresh" {
+		t.Errorf("after Open, tmp holds %v; want only the fresh upload", left)
 	}
 }
 

@@ -227,6 +227,11 @@ func Open(ctx context.Context, cfg Config) (*Storage, error) {
 	if _, err := s.db.ExecContext(ctx, `INSERT IGNORE INTO state (id, sequenced, integrated, root, compact_range, checkpoint_size) VALUES (0, 0, 0, ?, '', 0)`, tiles.EmptyRoot()); err != nil {
 		return nil, err
 	}
+	// The lease row exists from the start (expired, held by nobody), so
+	// that frontends starting together all update it.
+	if _, err := s.db.ExecContext(ctx, `INSERT IGNORE INTO lease (id, holder, expires) VALUES (0, '', UTC_TIMESTAMP(6))`); err != nil {
+		return nil, err
+	}
 	if err := s.bindMeta(ctx, "tree_id", fmt.Append(nil, cfg.TreeID), func(stored []byte) error {
 		return fmt.Errorf("the database belongs to Trillian tree %s, not %d", stored, cfg.TreeID)
 	}); err != nil {
