@@ -316,7 +316,38 @@ func candidates(ctx context.Context, tx *sql.Tx, find *sql.Stmt, key, hash []byt
 			others = append(others, r.idx)
 		}
 	}
+	if same < 0 && len(found) == log.MaxDedupCandidates+1 {
+		// An exact duplicate may be beyond the candidates: look for the
+		// hash itself among the rest (a replay must not log an entry
+		// twice, however many share its key).
+		if same, err = sameBeyond(ctx, tx, key, hash, found[len(found)-1].idx); err != nil {
+			return -1, nil, false, err
+		}
+	}
 	return same, others, more, nil
+}
+
+// sameBeyond returns the index above after of the entry sequenced under key
+// whose leaf hash is hash, or -1.
+func sameBeyond(ctx context.Context, tx *sql.Tx, key, hash []byte, after uint64) (int64, error) {
+	rows, err := tx.QueryContext(ctx, `SELECT idx FROM lookup WHERE key = ? AND idx > ? AND substr(leaf, 1, ?) = ? ORDER BY idx`, key, after, leafPrefix, hash[:leafPrefix])
+	if err != nil {
+		return -1, err
+	}
+	idxs, err := sqlrows.Indices(rows)
+	if err != nil {
+		return -1, err
+	}
+	for _, idx := range idxs {
+		leaf, err := leafHashTx(ctx, tx, idx)
+		if err != nil {
+			return -1, err
+		}
+		if bytes.Equal(leaf, hash) {
+			return int64(idx), nil
+		}
+	}
+	return -1, nil
 }
 
 // leafPrefix is how many bytes of an entry's leaf hash its first lookup row

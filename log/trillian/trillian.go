@@ -400,12 +400,15 @@ func candidates(ctx context.Context, tx *sql.Tx, key, hash []byte, start uint64)
 	}
 	defer rows.Close()
 	same = -1
+	var n int
+	var last uint64
 	for rows.Next() {
 		var idx uint64
 		var leaf []byte
 		if err := rows.Scan(&idx, &leaf); err != nil {
 			return -1, nil, false, err
 		}
+		n, last = n+1, idx
 		switch {
 		case bytes.Equal(leaf, hash):
 			same = int64(idx)
@@ -416,7 +419,23 @@ func candidates(ctx context.Context, tx *sql.Tx, key, hash []byte, start uint64)
 			others = append(others, idx)
 		}
 	}
-	return same, others, more, rows.Err()
+	if err := rows.Err(); err != nil {
+		return -1, nil, false, err
+	}
+	rows.Close()
+	if same < 0 && n == log.MaxDedupCandidates+1 {
+		// An exact duplicate may be beyond the candidates: look for the
+		// hash itself among the rest (a replay must not log an entry
+		// twice, however many share its key).
+		var idx uint64
+		switch err := tx.QueryRowContext(ctx, `SELECT idx FROM lookup WHERE k = ? AND idx > ? AND leaf = ? ORDER BY idx LIMIT 1`, key, last, hash).Scan(&idx); {
+		case err == nil:
+			same = int64(idx)
+		case !errors.Is(err, sql.ErrNoRows):
+			return -1, nil, false, err
+		}
+	}
+	return same, others, more, nil
 }
 
 func tileKey(level, index uint64) uint64 { return level<<56 | index }
