@@ -1,0 +1,171 @@
+package trillian_test
+
+// Review of issue 14 (fwlog on Trillian with several frontends): proofs of
+// concept of the problems found. Each test fails while the problem is
+// there.
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/fwledger/fwledger/log"
+	"github.com/fwledger/fwledger/log/trillian/trilliantest"
+)
+
+// waitPublishedWithin reports whether f publishes a checkpoint of at least
+// size within d.
+func waitPublishedWithin(f *frontend, size uint64, d time.Duration) bool {
+	deadline := time.Now().Add(d)
+	for time.Now().Before(deadline) {
+		if f.Published().Size >= size {
+			return true
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return false
+}
+
+// TestReview14DuplicateBeyondCandidates: Sequence finds an exact duplicate
+// only among the first log.MaxDedupCandidates+1 rows of the leaf's first
+// key. Resubmitting (a client's retry, or anyone replaying public data) an
+// entry that is later than that under its key sequences it again at a new
+// index with the same leaf hash. Trillian's PREORDERED_LOG keys its leaves
+// by their identity hash, which fwlog sets to the leaf hash: it answers
+// that leaf with FailedPrecondition "conflicting LeafIdentityHash" and
+// does not sequence it, which push takes for "already there". The index
+// stays a hole in Trillian's tree, its signer never integrates past it,
+// and no checkpoint is ever published again.
+func TestReview14DuplicateBeyondCandidates(t *testing.T) {
+	e := trilliantest.New(t)
+	f := startFrontend(t, e, newKey(t), "a", nil, log.Config{}, nil)
+	f.failing = true // its final integration fails too while the hole is there
+	ctx := context.Background()
+	const n = log.MaxDedupCandidates + 6
+	for i := 0; i < n; i += 200 {
+		var leaves []log.Leaf
+		for j := i; j < min(i+200, n); j++ {
+			leaves = append(leaves, entry("many", j))
+		}
+		if _, err := f.Sequence(ctx, leaves, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitPublished(t, f, n)
+
+	// The last entry under the key, again: the same bytes.
+	again := entry("many", n-1)
+	res, err := f.Sequence(ctx, []log.Leaf{again}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res[0].Dup || res[0].Index != n-1 {
+		t.Errorf("the same entry again = %+v, want {Index: %d, Dup: true}: a second copy at another index", res[0], n-1)
+	}
+	// Whatever the answer, publication must go on.
+	res, err = f.Sequence(ctx, []log.Leaf{entry("after", 0)}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := res[0].Index + 1
+	if !waitPublishedWithin(f, want, 15*time.Second) {
+		t.Fatalf("no checkpoint of size %d after 15 s: publication is stuck at %d (integrated %d); Integrate says: %v",
+			want, f.Published().Size, f.Integrated(), integrateErr(f))
+	}
+}
+
+// integrateErr is what one more Integrate on f's storage says (f does not
+// publish meanwhile only if it is stuck, which is when this is called).
+func integrateErr(f *frontend) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, err := f.store.Integrate(ctx, 100)
+	return err
+}
+
+// TestReview14EmptyEntry: an empty entry is a valid tlog-tiles entry and
+// the SQLite backend logs it, but Trillian refuses a leaf with an empty
+// LeafValue (InvalidArgument, for the whole AddSequencedLeaves request):
+// every later integration fails, and publication stops for good. Either
+// the log refuses empty entries on every backend (log.Sequence), or the
+// Trillian backend hands Trillian something it takes.
+func TestReview14EmptyEntry(t *testing.T) {
+	e := trilliantest.New(t)
+	f := startFrontend(t, e, newKey(t), "a", nil, log.Config{}, nil)
+	f.failing = true
+	ctx := context.Background()
+	res, err := f.Sequence(ctx, []log.Leaf{{Data: []byte{}}, entry("empty", 1)}, nil)
+	if err != nil {
+		return // refused: the entry is not acknowledged, nothing is stuck
+	}
+	want := res[1].Index + 1
+	if !waitPublishedWithin(f, want, 15*time.Second) {
+		t.Fatalf("an empty entry was acknowledged (index %d) and no checkpoint of size %d follows after 15 s (published %d); Integrate says: %v",
+			res[0].Index, want, f.Published().Size, integrateErr(f))
+	}
+	data, err := f.Entry(ctx, res[0].Index)
+	if err != nil || len(data) != 0 {
+		t.Errorf("Entry(%d) = %q, %v; want the empty entry", res[0].Index, data, err)
+	}
+}
+
+// TestReview14ReindexWhileFrontendsSequence: ledger.New reindexes at
+// start-up when the stored index version is not its own (every upgrade
+// that changes the lookup keys, or a frontend started beside one that has
+// just created the database). Storage.Reindex says no frontend may
+// sequence meanwhile, but on a shared storage the others do: Reindex
+// empties the lookup table and refills it in transactions of 4096 entries,
+// so meanwhile a running frontend finds no duplicates (a replayed entry is
+// sequenced again: the same leaf hash at another index, which wedges
+// Trillian as in TestReview14DuplicateBeyondCandidates), and its lookups
+// (the revocations its submissions are judged by and its checkpoints
+// commit to, the handover) come back empty.
+func TestReview14ReindexWhileFrontendsSequence(t *testing.T) {
+	e := trilliantest.New(t)
+	a := startFrontend(t, e, newKey(t), "a", nil, log.Config{}, nil)
+	a.failing = true
+	b := openEnv(t, e, "b") // a frontend starting up: ledger.New reindexes before Run
+	ctx := context.Background()
+	x := entry("reindex", 0)
+	if _, err := a.Sequence(ctx, []log.Leaf{x}, nil); err != nil {
+		t.Fatal(err)
+	}
+	waitPublished(t, a, 1)
+
+	started, proceed := make(chan struct{}), make(chan struct{})
+	done := make(chan error, 1)
+	go func() {
+		first := true
+		done <- b.Reindex(ctx, 99, func(index uint64, data []byte) ([][]byte, error) {
+			if first {
+				first = false
+				close(started)
+				<-proceed // a large log takes a while
+			}
+			return [][]byte{[]byte("reindex")}, nil
+		}, nil)
+	}()
+	<-started
+	idx, err := a.Lookup(ctx, []byte("reindex"), -1, 10)
+	if err != nil || len(idx) != 1 {
+		t.Errorf("during another frontend's Reindex, Lookup = %v, %v; want [0]", idx, err)
+	}
+	res, err := a.Sequence(ctx, []log.Leaf{x}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res[0].Dup || res[0].Index != 0 {
+		t.Errorf("during another frontend's Reindex, the same entry again = %+v, want {Index: 0, Dup: true}", res[0])
+	}
+	close(proceed)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	res, err = a.Sequence(ctx, []log.Leaf{entry("reindex", 1)}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := res[0].Index + 1; !waitPublishedWithin(a, want, 15*time.Second) {
+		t.Fatalf("no checkpoint of size %d after 15 s: publication is stuck at %d; Integrate says: %v", want, a.Published().Size, integrateErr(a))
+	}
+}
