@@ -6,11 +6,14 @@ package trillian_test
 
 import (
 	"context"
+	"log/slog"
 	"testing"
 	"time"
 
 	"github.com/fwledger/fwledger/log"
+	"github.com/fwledger/fwledger/log/trillian"
 	"github.com/fwledger/fwledger/log/trillian/trilliantest"
+	"github.com/go-sql-driver/mysql"
 )
 
 // waitPublishedWithin reports whether f publishes a checkpoint of at least
@@ -167,5 +170,67 @@ func TestReview14ReindexWhileFrontendsSequence(t *testing.T) {
 	}
 	if want := res[0].Index + 1; !waitPublishedWithin(a, want, 15*time.Second) {
 		t.Fatalf("no checkpoint of size %d after 15 s: publication is stuck at %d; Integrate says: %v", want, a.Published().Size, integrateErr(a))
+	}
+}
+
+// openTZ opens a storage handle on e whose database session has the time
+// zone tz.
+func openTZ(t *testing.T, e *trilliantest.Env, holder, tz string) *trillian.Storage {
+	t.Helper()
+	cfg, err := mysql.ParseDSN(e.DSN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Params == nil {
+		cfg.Params = map[string]string{}
+	}
+	cfg.Params["time_zone"] = "'" + tz + "'"
+	db, err := trillian.OpenDB(cfg.FormatDSN())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	s, err := trillian.Open(context.Background(), trillian.Config{DB: db, Client: e.Client, TreeID: e.TreeID, Holder: holder, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// TestReview14LeaseTimeZone: the lease's expiry is a DATETIME computed
+// and compared with NOW(6), which is the session's local time: frontends
+// whose sessions have different time zones (a time_zone in one DSN, or
+// servers and clients in local time) disagree on whether a lease has
+// expired, and a server in a zone with summer time moves every lease an
+// hour when the clocks go back. Here a frontend five hours "ahead" takes
+// the lease its peer holds, and after it releases the lease (shutdown)
+// its peer cannot take it for five hours: publication stops although
+// nobody publishes. UTC_TIMESTAMP(6) (or a BIGINT of microseconds since
+// the epoch) gives one clock whatever the session.
+func TestReview14LeaseTimeZone(t *testing.T) {
+	e := trilliantest.New(t)
+	a := openTZ(t, e, "a", "+00:00")
+	b := openTZ(t, e, "b", "+05:00")
+	ctx := context.Background()
+	if ok, err := a.Lease(ctx, 10*time.Second); err != nil || !ok {
+		t.Fatalf("a.Lease = %v, %v", ok, err)
+	}
+	if ok, err := b.Lease(ctx, 10*time.Second); err != nil || ok {
+		t.Errorf("b.Lease while a holds an unexpired lease = %v, %v; want false", ok, err)
+	}
+	// Whoever holds it now gives it up, and the other takes it.
+	for _, s := range []*trillian.Storage{a, b} {
+		if err := s.Release(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if ok, err := b.Lease(ctx, 10*time.Second); err != nil || !ok {
+		t.Fatalf("b.Lease after a released = %v, %v", ok, err)
+	}
+	if err := b.Release(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := a.Lease(ctx, 10*time.Second); err != nil || !ok {
+		t.Errorf("a.Lease after b released the lease = %v, %v; want true (nobody holds it)", ok, err)
 	}
 }
