@@ -14,6 +14,8 @@ import (
 	"github.com/fwledger/fwledger/log/trillian"
 	"github.com/fwledger/fwledger/log/trillian/trilliantest"
 	"github.com/go-sql-driver/mysql"
+	tpb "github.com/google/trillian"
+	"github.com/google/trillian/types"
 )
 
 // waitPublishedWithin reports whether f publishes a checkpoint of at least
@@ -232,5 +234,57 @@ func TestReview14LeaseTimeZone(t *testing.T) {
 	}
 	if ok, err := a.Lease(ctx, 10*time.Second); err != nil || !ok {
 		t.Errorf("a.Lease after b released the lease = %v, %v; want true (nobody holds it)", ok, err)
+	}
+}
+
+// TestReview14NonEmptyTree: Open binds a new database to a Trillian tree
+// that already holds leaves (another log's, or this log's before its
+// database was lost or restored from an older backup) without a word. The
+// frontends then acknowledge every submission, and Integrate refuses every
+// round (the tree holds leaves fwlog did not sequence there): nothing
+// acknowledged is ever published, and the operator learns it from a
+// metric. Open (or BindIdentity, on first use) should refuse a tree whose
+// size is not between the integrated and the sequenced sizes.
+func TestReview14NonEmptyTree(t *testing.T) {
+	e := trilliantest.New(t)
+	ctx := context.Background()
+	foreign := []byte("another log's entry")
+	if _, err := e.Client.AddSequencedLeaves(ctx, &tpb.AddSequencedLeavesRequest{LogId: e.TreeID, Leaves: []*tpb.LogLeaf{{LeafIndex: 0, LeafValue: foreign}}}); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		resp, err := e.Client.GetLatestSignedLogRoot(ctx, &tpb.GetLatestSignedLogRootRequest{LogId: e.TreeID})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var r types.LogRootV1
+		if err := r.UnmarshalBinary(resp.SignedLogRoot.LogRoot); err != nil {
+			t.Fatal(err)
+		}
+		if r.TreeSize == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("Trillian did not integrate the foreign leaf")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	db, err := trillian.OpenDB(e.DSN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := trillian.Open(ctx, trillian.Config{DB: db, Client: e.Client, TreeID: e.TreeID, Logger: slog.New(slog.DiscardHandler)}); err == nil {
+		t.Errorf("Open bound a new database to a tree that holds a leaf it never sequenced")
+	}
+	f := startFrontend(t, e, newKey(t), "a", nil, log.Config{}, nil)
+	f.failing = true
+	res, err := f.Sequence(ctx, []log.Leaf{entry("acked", 0), entry("acked", 1)}, nil)
+	if err != nil {
+		return // refused: fine
+	}
+	if !waitPublishedWithin(f, res[1].Index+1, 5*time.Second) {
+		t.Errorf("entries acknowledged at %d and %d are never published: %v", res[0].Index, res[1].Index, integrateErr(f))
 	}
 }
