@@ -288,3 +288,38 @@ func TestReview14NonEmptyTree(t *testing.T) {
 		t.Errorf("entries acknowledged at %d and %d are never published: %v", res[0].Index, res[1].Index, integrateErr(f))
 	}
 }
+
+// TestReview14StopAfterLosingLease: a publisher whose lease passed to
+// another frontend while it was not looking (a pause longer than the
+// lease, simulated here by giving the lease up behind its back) still
+// believes it publishes until its next renewal, a quarter of the lease
+// later. Stopped meanwhile (SIGTERM), its Run makes the final integration,
+// which the storage refuses with ErrNotPublisher, and returns that error:
+// fwlog logs "stopped with errors" and exits 1 on a clean shutdown in
+// which nothing went wrong. Run should treat ErrNotPublisher in the final
+// integration as following.
+func TestReview14StopAfterLosingLease(t *testing.T) {
+	e := trilliantest.New(t)
+	k := newKey(t)
+	cfg := log.Config{LeaseTTL: 20 * time.Second}
+	a := startFrontend(t, e, k, "a", nil, cfg, nil)
+	b := startFrontend(t, e, k, "b", nil, cfg, nil)
+	ctx := context.Background()
+	if !a.Publishing() || b.Publishing() {
+		t.Fatalf("Publishing: a %v, b %v; want a only", a.Publishing(), b.Publishing())
+	}
+	if err := a.store.Release(ctx); err != nil { // a's lease runs out
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for !b.Publishing() {
+		if time.Now().After(deadline) {
+			t.Fatal("b did not take the free lease")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if _, err := a.Sequence(ctx, []log.Leaf{entry("stop", 0)}, nil); err != nil {
+		t.Fatal(err)
+	}
+	a.stop() // a clean shutdown: Run must return nil
+}
