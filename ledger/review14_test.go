@@ -5,12 +5,17 @@ package ledger_test
 // there.
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
+	"errors"
 	"fmt"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/fwledger/fwledger/client"
+	"github.com/fwledger/fwledger/digest"
 	"github.com/fwledger/fwledger/fwtest"
 	"github.com/fwledger/fwledger/keys"
 )
@@ -128,5 +133,84 @@ func TestReview14RevocationRacesOtherFrontends(t *testing.T) {
 	t.Logf("%d releases by the key acknowledged through the other frontend; revocation at %d", len(acked), res.Index)
 	if len(after) > 0 {
 		t.Errorf("the other frontend acknowledged %d releases signed by the key after its revocation at %d (%v)", len(after), res.Index, after)
+	}
+}
+
+// TestReview14ReindexHidesRevocations: a frontend that starts on a shared
+// database indexed under another version (an upgrade of fwlog that changes
+// the lookup keys, rolled out one frontend at a time as stateless
+// frontends are) rebuilds the lookup index in ledger.New while the others
+// run: Reindex empties the lookup table and refills it in batches. The
+// publisher's checkpoints commit meanwhile to the revocations the lookup
+// table holds, none, and its bundles carry those: a device verifies the
+// bundle of a revoked release and installs it (DESIGN.md threat 13), and
+// the log signs revocation commitments that go backwards. Here the
+// rebuilding frontend is a storage handle whose Reindex is held in its
+// first batch, as a large log's is for a while.
+func TestReview14ReindexHidesRevocations(t *testing.T) {
+	if fwtest.Backend() != "trillian" {
+		t.Skip("frontends share a storage only on the Trillian backend (make test-trillian)")
+	}
+	ctx := context.Background()
+	dir := t.TempDir()
+	a, lca := startRevocableLog(t, dir)
+	img := fwtest.Image("revoked during an upgrade", 1000)
+	rel, err := lca.Add(ctx, fwtest.SignRelease(t, fwtest.NewRelease(img, nil), rel1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rev, err := lca.Add(ctx, revokeImage(t, img, sec1, sec3))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.WaitSize(t, rev.Index+1)
+	d := digest.Digest(sha256.Sum256(img))
+	bb, err := lca.Bundle(ctx, d, int64(rel.Index))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var re *client.RevokedError
+	if _, err := client.VerifyBundle(ctx, revocationTrust(t), bb, bytes.NewReader(img)); !errors.As(err, &re) {
+		t.Fatalf("before: VerifyBundle = %v, want a *RevokedError", err)
+	}
+
+	// Another frontend starts and rebuilds the index.
+	other, err := fwtest.OpenStorage(t, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	started, proceed := make(chan struct{}), make(chan struct{})
+	done := make(chan error, 1)
+	go func() {
+		first := true
+		done <- other.Reindex(ctx, 99, func(uint64, []byte) ([][]byte, error) {
+			if first {
+				first = false
+				close(started)
+				<-proceed
+			}
+			return [][]byte{{0xff}}, nil
+		}, nil)
+	}()
+	<-started
+	// The log goes on: a new checkpoint is signed, and bundles served.
+	more, err := lca.Add(ctx, fwtest.SignRelease(t, fwtest.NewRelease(fwtest.Image("during the rebuild", 1000), nil), rel1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.WaitSize(t, more.Index+1)
+	bb, err = lca.Bundle(ctx, d, int64(rel.Index))
+	close(proceed)
+	if rerr := <-done; rerr != nil {
+		t.Fatal(rerr)
+	}
+	if err != nil {
+		return // refused to serve it: fine
+	}
+	if _, err := client.VerifyBundle(ctx, revocationTrust(t), bb, bytes.NewReader(img)); err == nil {
+		t.Errorf("while another frontend rebuilt the index, the log served a bundle of the revoked release that a device verifies: the checkpoint commits to no revocation")
+	} else if !errors.As(err, &re) {
+		t.Logf("VerifyBundle during the rebuild: %v", err)
 	}
 }
