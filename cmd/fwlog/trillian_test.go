@@ -99,10 +99,10 @@ func TestTrillianFrontends(t *testing.T) {
 		via string
 	}
 	var (
-		mu    sync.Mutex
-		ack   = map[uint64]acked{}
-		seen  [][]byte // checkpoints served since the last check
-		seq   int
+		mu   sync.Mutex
+		ack  = map[uint64]acked{}
+		seen [][]byte // checkpoints served since the last check
+		seq  int
 		// publisherKills counts the rounds that killed the publisher.
 		publisherKills int
 	)
