@@ -6,6 +6,8 @@ package trillian_test
 
 import (
 	"context"
+	"database/sql"
+	"fmt"
 	"log/slog"
 	"testing"
 	"time"
@@ -13,9 +15,11 @@ import (
 	"github.com/fwledger/fwledger/log"
 	"github.com/fwledger/fwledger/log/trillian"
 	"github.com/fwledger/fwledger/log/trillian/trilliantest"
+	"github.com/fwledger/fwledger/tiles"
 	"github.com/go-sql-driver/mysql"
 	tpb "github.com/google/trillian"
 	"github.com/google/trillian/types"
+	"golang.org/x/mod/sumdb/note"
 )
 
 // waitPublishedWithin reports whether f publishes a checkpoint of at least
@@ -322,4 +326,129 @@ func TestReview14StopAfterLosingLease(t *testing.T) {
 		t.Fatal(err)
 	}
 	a.stop() // a clean shutdown: Run must return nil
+}
+
+// TestReview14CorruptRowPoisonsTrillian: Integrate hands Trillian the
+// sequenced entries' bytes without checking them against the leaf hashes
+// fwlog recorded when it acknowledged them (SQLite's Integrate does, and
+// stops with a *log.CorruptError, changing nothing). One entry row altered
+// in MySQL (a bad disk, an operator's UPDATE, a restore gone wrong) is
+// thereby integrated by Trillian for good: the check after reading the
+// leaves back stops publication, but restoring the row does not help,
+// since Trillian's tree now holds the altered leaf at that index. The log
+// can never publish past it again; a check in push would have left the
+// operator a row to repair.
+func TestReview14CorruptRowPoisonsTrillian(t *testing.T) {
+	e := trilliantest.New(t)
+	s := openEnv(t, e, "a")
+	ctx := context.Background()
+	if ok, err := s.Lease(ctx, time.Hour); err != nil || !ok {
+		t.Fatalf("Lease = %v, %v", ok, err)
+	}
+	var leaves []log.Leaf
+	for i := 0; i < 3; i++ {
+		l := entry("corrupt", i)
+		l.Hash = tiles.LeafHash(l.Data)
+		leaves = append(leaves, l)
+	}
+	if _, err := s.Sequence(ctx, leaves); err != nil {
+		t.Fatal(err)
+	}
+	db, err := sql.Open("mysql", e.DSN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Exec(`UPDATE entries SET data = ? WHERE idx = 1`, []byte("altered")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Integrate(ctx, 100); err == nil {
+		t.Fatal("Integrate of an altered entry succeeded")
+	} else {
+		t.Logf("Integrate of an altered entry: %v", err)
+	}
+	// The operator repairs the row.
+	if _, err := db.Exec(`UPDATE entries SET data = ? WHERE idx = 1`, leaves[1].Data); err != nil {
+		t.Fatal(err)
+	}
+	tree, err := s.Integrate(ctx, 100)
+	if err != nil || tree.Size != 3 {
+		t.Errorf("Integrate after the row was repaired = %d, %v; want the tree of 3 entries: Trillian holds the altered leaf for good", tree.Size, err)
+	}
+}
+
+// TestReview14FsckMisses: fwlog fsck on the Trillian backend checks only
+// fwlog's own tables, and only the integrated entries. It reports "ok"
+// for (1) a sequenced entry row whose bytes no longer hash to the leaf
+// hash recorded when it was acknowledged, which stops publication for
+// good at the next integration (TestReview14CorruptRowPoisonsTrillian),
+// and (2) a Trillian tree that no longer holds what fwlog integrated
+// (its database restored from an older backup, the tree recreated; here
+// the database is pointed at a new tree), on which Integrate refuses
+// every round. fsck is what an operator runs when the root-mismatch
+// metric fires; it should check the sequenced rows and Trillian's tree
+// (its size between the integrated and sequenced sizes, its root at the
+// integrated size by a consistency proof).
+func TestReview14FsckMisses(t *testing.T) {
+	e := trilliantest.New(t)
+	k := newKey(t)
+	s := openEnv(t, e, "a")
+	ctx := context.Background()
+	if ok, err := s.Lease(ctx, time.Hour); err != nil || !ok {
+		t.Fatalf("Lease = %v, %v", ok, err)
+	}
+	var leaves []log.Leaf
+	for i := 0; i < 4; i++ {
+		l := entry("fsck", i)
+		l.Hash = tiles.LeafHash(l.Data)
+		leaves = append(leaves, l)
+	}
+	if _, err := s.Sequence(ctx, leaves[:3]); err != nil {
+		t.Fatal(err)
+	}
+	if tree, err := s.Integrate(ctx, 100); err != nil || tree.Size != 3 {
+		t.Fatalf("Integrate = %d, %v", tree.Size, err)
+	}
+	if _, err := s.Sequence(ctx, leaves[3:]); err != nil {
+		t.Fatal(err)
+	}
+	v, err := note.NewVerifier(k.vkey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := sql.Open("mysql", e.DSN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+
+	// (1) The sequenced entry 3, altered.
+	if _, err := db.Exec(`UPDATE entries SET data = ? WHERE idx = 3`, []byte("altered")); err != nil {
+		t.Fatal(err)
+	}
+	if rep, err := log.Fsck(ctx, s, v, nil); err == nil && rep.OK() {
+		t.Errorf("Fsck with sequenced entry 3 altered: ok (%d integrated, %d sequenced checked)", rep.Entries, rep.Sequenced)
+	}
+	if _, err := db.Exec(`UPDATE entries SET data = ? WHERE idx = 3`, leaves[3].Data); err != nil {
+		t.Fatal(err)
+	}
+
+	// (2) Trillian's tree lost what fwlog integrated.
+	other := trilliantest.New(t)
+	if _, err := db.Exec(`UPDATE meta SET v = ? WHERE k = 'tree_id'`, fmt.Append(nil, other.TreeID)); err != nil {
+		t.Fatal(err)
+	}
+	odb, err := trillian.OpenDB(e.DSN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer odb.Close()
+	s2, err := trillian.Open(ctx, trillian.Config{DB: odb, Client: other.Client, TreeID: other.TreeID, Holder: "a", Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, ierr := s2.Integrate(ctx, 100)
+	if rep, err := log.Fsck(ctx, s2, v, nil); err == nil && rep.OK() {
+		t.Errorf("Fsck with a Trillian tree of 0 leaves under 3 integrated: ok; Integrate says: %v", ierr)
+	}
 }
