@@ -18,6 +18,7 @@ import (
 	"github.com/fwledger/fwledger/digest"
 	"github.com/fwledger/fwledger/fwtest"
 	"github.com/fwledger/fwledger/keys"
+	"github.com/fwledger/fwledger/provenance"
 )
 
 // submitWhile submits releases signed by k through lc from workers
@@ -212,5 +213,75 @@ func TestReview14ReindexHidesRevocations(t *testing.T) {
 		t.Errorf("while another frontend rebuilt the index, the log served a bundle of the revoked release that a device verifies: the checkpoint commits to no revocation")
 	} else if !errors.As(err, &re) {
 		t.Logf("VerifyBundle during the rebuild: %v", err)
+	}
+}
+
+// TestReview14ReplayWedgesLog is TestReview14DuplicateBeyondCandidates
+// (log/trillian) through the HTTP API: with more than
+// log.MaxDedupCandidates releases of one image logged (a stolen release
+// key can log them; so can a vendor that re-releases one image under many
+// versions, channels or models), sending one of the later ones again (a
+// build system's retry after a timeout, or anyone replaying public data)
+// logs it a second time instead of answering with its index. On SQLite
+// the log holds a copy; on Trillian, whose PREORDERED_LOG refuses a second
+// leaf with the same identity hash and leaves the index a hole, no
+// checkpoint is ever published again.
+func TestReview14ReplayWedgesLog(t *testing.T) {
+	ctx := context.Background()
+	l := fwtest.StartLog(t, fwtest.LogOptions{ReleaseKeys: []*keys.PrivateKey{rel1}})
+	lc := newClient(t, l)
+	img := fwtest.Image("one image, many releases", 1000)
+	const n = 1030
+	envs := make([][]byte, n)
+	for i := range envs {
+		envs[i] = fwtest.SignRelease(t, fwtest.NewRelease(img, func(r *provenance.Release) { r.Version = fmt.Sprintf("1.%d.0", i) }), rel1)
+	}
+	var wg sync.WaitGroup
+	var last sync.Map
+	for w := 0; w < 8; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w; i < n; i += 8 {
+				res, err := lc.Add(ctx, envs[i])
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				last.Store(i, res.Index)
+			}
+		}()
+	}
+	wg.Wait()
+	if t.Failed() {
+		return
+	}
+	l.WaitSize(t, n)
+	// The release logged last, again.
+	var lastI int
+	var lastIdx uint64
+	last.Range(func(k, v any) bool {
+		if v.(uint64) >= lastIdx {
+			lastI, lastIdx = k.(int), v.(uint64)
+		}
+		return true
+	})
+	res, err := lc.Add(ctx, envs[lastI])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.Duplicate || res.Index != lastIdx {
+		t.Errorf("the release logged at %d, sent again: %+v; want its index, a duplicate", lastIdx, res)
+	}
+	after, err := lc.Add(ctx, fwtest.SignRelease(t, fwtest.NewRelease(fwtest.Image("after the replay", 1000), nil), rel1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for l.Log.Published().Size <= after.Index {
+		if time.Now().After(deadline) {
+			t.Fatalf("no checkpoint covers the release logged at %d after 15 s: publication is stuck at %d", after.Index, l.Log.Published().Size)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
