@@ -452,3 +452,47 @@ func TestReview14FsckMisses(t *testing.T) {
 		t.Errorf("Fsck with a Trillian tree of 0 leaves under 3 integrated: ok; Integrate says: %v", ierr)
 	}
 }
+
+// TestReview14FirstLeaseRace: the lease row is created by the first Lease
+// (INSERT), not by Open. Two frontends started together on a new database
+// both find no row and both insert it: the second gets a duplicate-key
+// error, which log.New takes for "couldn't read the publisher lease" and
+// refuses to start. Open could create the row (INSERT IGNORE, as it does
+// the state row), or Lease use INSERT IGNORE and read again.
+func TestReview14FirstLeaseRace(t *testing.T) {
+	e := trilliantest.New(t)
+	a, b := openEnv(t, e, "a"), openEnv(t, e, "b")
+	db, err := sql.Open("mysql", e.DSN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	ctx := context.Background()
+	fails := 0
+	for round := 0; round < 30; round++ {
+		if _, err := db.Exec(`DELETE FROM lease`); err != nil { // a new database
+			t.Fatal(err)
+		}
+		start := make(chan struct{})
+		errs := make(chan error, 2)
+		for _, s := range []*trillian.Storage{a, b} {
+			go func() {
+				<-start
+				_, err := s.Lease(ctx, time.Minute)
+				errs <- err
+			}()
+		}
+		close(start)
+		for range 2 {
+			if err := <-errs; err != nil {
+				fails++
+				if fails == 1 {
+					t.Errorf("two frontends taking the lease of a new database at once: Lease = %v", err)
+				}
+			}
+		}
+	}
+	if fails > 0 {
+		t.Logf("%d of 30 rounds failed", fails)
+	}
+}
