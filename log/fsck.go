@@ -36,6 +36,17 @@ type FsckReport struct {
 	// Checkpoints holds, for the stored signed checkpoint and the stored
 	// witnessed one, whether the root recomputed at its size is its root.
 	Checkpoints []CheckpointCheck
+	// Problems are what the storage's own checks found (a Checker).
+	Problems []string
+}
+
+// A Checker is a Storage with checks of its own, which Fsck runs too: of
+// what it keeps beside the tree, such as the sequenced entries not yet
+// integrated, or another system's copy of the tree.
+type Checker interface {
+	// Check returns the problems it found, each a sentence; an error if
+	// it could not check.
+	Check(ctx context.Context) ([]string, error)
 }
 
 // A CheckpointCheck is the check of one stored checkpoint.
@@ -49,7 +60,7 @@ type CheckpointCheck struct {
 
 // OK reports whether every check passed.
 func (r *FsckReport) OK() bool {
-	ok := r.Bad == 0 && r.BadTiles == 0 && r.StateOK
+	ok := r.Bad == 0 && r.BadTiles == 0 && r.StateOK && len(r.Problems) == 0
 	for _, c := range r.Checkpoints {
 		ok = ok && c.OK
 	}
@@ -219,6 +230,11 @@ func Fsck(ctx context.Context, store Storage, v note.Verifier, progress func(don
 	}
 	rep.Root = root
 	rep.StateOK = bytes.Equal(root, tree.Root)
+	if c, ok := store.(Checker); ok {
+		if rep.Problems, err = c.Check(ctx); err != nil {
+			return nil, err
+		}
+	}
 	return rep, nil
 }
 

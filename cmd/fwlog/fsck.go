@@ -112,6 +112,9 @@ Flags:
 	for _, c := range rep.Checkpoints {
 		fmt.Fprintf(stdout, "%s the entries hash to the stored %s's root %x at size %d\n", mark[c.OK], c.What, c.Root, c.Size)
 	}
+	for _, p := range rep.Problems {
+		fmt.Fprintf(stdout, "FAIL %s\n", p)
+	}
 	if !rep.OK() {
 		return 3
 	}

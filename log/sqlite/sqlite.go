@@ -172,6 +172,17 @@ func (s *Storage) Close() error {
 	return s.db.Close()
 }
 
+// Check implements log.Checker: the sequenced entries not yet integrated
+// against the leaf hashes recorded when they were acknowledged.
+func (s *Storage) Check(ctx context.Context) (_ []string, err error) {
+	defer sqlitedb.WrapOS(&err)
+	var integrated uint64
+	if err := s.r.QueryRowContext(ctx, `SELECT integrated FROM state WHERE id = 0`).Scan(&integrated); err != nil {
+		return nil, err
+	}
+	return sqlrows.CheckSequenced(ctx, s.r, integrated)
+}
+
 // IntegrityCheck runs SQLite's PRAGMA integrity_check.
 func (s *Storage) IntegrityCheck(ctx context.Context) error {
 	rows, err := s.r.QueryContext(ctx, "PRAGMA integrity_check")
@@ -773,7 +784,6 @@ func (s *Storage) reindex(ctx context.Context, start, end uint64, keysOf func(ui
 	}
 	return tx.Commit()
 }
-
 
 // insertKeys writes the lookup rows of entry idx: the leaf hash goes in the
 // first key's row only, where duplicate detection looks.

@@ -43,8 +43,8 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
-	"encoding/binary"
 	"database/sql"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -812,10 +812,12 @@ func (s *Storage) Lease(ctx context.Context, ttl time.Duration) (bool, error) {
 	defer tx.Rollback()
 	var holder string
 	var valid bool
+	// Open makes the row; should it be gone, make it again, expired.
+	if _, err := tx.ExecContext(ctx, `INSERT IGNORE INTO lease (id, holder, expires) VALUES (0, '', UTC_TIMESTAMP(6))`); err != nil {
+		return false, err
+	}
 	err = tx.QueryRowContext(ctx, `SELECT holder, expires > UTC_TIMESTAMP(6) FROM lease WHERE id = 0 FOR UPDATE`).Scan(&holder, &valid)
 	switch {
-	case errors.Is(err, sql.ErrNoRows):
-		_, err = tx.ExecContext(ctx, `INSERT INTO lease (id, holder, expires) VALUES (0, ?, UTC_TIMESTAMP(6) + INTERVAL ? MICROSECOND)`, s.holder, ttl.Microseconds())
 	case err != nil:
 	case holder == s.holder || !valid:
 		_, err = tx.ExecContext(ctx, `UPDATE lease SET holder = ?, expires = UTC_TIMESTAMP(6) + INTERVAL ? MICROSECOND WHERE id = 0`, s.holder, ttl.Microseconds())
@@ -1154,6 +1156,40 @@ func (s *Storage) reindex(ctx context.Context, start, end uint64, keysOf func(ui
 	return tx.Commit()
 }
 
+// Check implements log.Checker: the sequenced entries not yet integrated
+// against their leaf hashes, and Trillian's tree against fwlog's (at least
+// as large, and consistent with it by Trillian's proof).
+func (s *Storage) Check(ctx context.Context) ([]string, error) {
+	st, err := readState(ctx, s.db, "")
+	if err != nil {
+		return nil, err
+	}
+	problems, err := sqlrows.CheckSequenced(ctx, s.db, st.integrated)
+	if err != nil {
+		return nil, err
+	}
+	tr, err := s.trillianRoot(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("Trillian's root: %w", err)
+	}
+	switch {
+	case tr.TreeSize < st.integrated:
+		problems = append(problems, fmt.Sprintf("Trillian's tree %d has %d leaves, fewer than the %d fwlog integrated: integration is stopped", s.tree, tr.TreeSize, st.integrated))
+	case tr.TreeSize == st.integrated:
+		if !bytes.Equal(tr.RootHash, st.root) {
+			problems = append(problems, fmt.Sprintf("Trillian's root of tree %d at size %d is %x, fwlog's is %x", s.tree, tr.TreeSize, tr.RootHash, st.root))
+		}
+	case st.integrated > 0:
+		resp, err := s.client.GetConsistencyProof(ctx, &tpb.GetConsistencyProofRequest{LogId: s.tree, FirstTreeSize: int64(st.integrated), SecondTreeSize: int64(tr.TreeSize)})
+		if err != nil {
+			return nil, fmt.Errorf("Trillian's GetConsistencyProof: %w", err)
+		}
+		if err := proof.VerifyConsistency(rfc6962.DefaultHasher, st.integrated, tr.TreeSize, resp.GetProof().GetHashes(), st.root, tr.RootHash); err != nil {
+			problems = append(problems, fmt.Sprintf("Trillian's tree %d of size %d is not consistent with fwlog's of size %d: %v", s.tree, tr.TreeSize, st.integrated, err))
+		}
+	}
+	return problems, nil
+}
 
 // String names the storage in logs: the tree and the lease holder.
 func (s *Storage) String() string {

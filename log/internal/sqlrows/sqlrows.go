@@ -230,3 +230,27 @@ func Assign(leaves []log.Leaf, next uint64, found Found, add func(idx uint64, l 
 	}
 	return out, next, nil
 }
+
+// CheckSequenced re-hashes the sequenced entries from index from on (the
+// rows of table entries), and returns a problem for each whose bytes do not
+// hash to the leaf hash recorded when it was sequenced (rows without one,
+// written by an older fwlog, are not checked).
+func CheckSequenced(ctx context.Context, tx Tx, from uint64) ([]string, error) {
+	rows, err := tx.QueryContext(ctx, `SELECT idx, data, leaf FROM entries WHERE idx >= ? ORDER BY idx`, from)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var problems []string
+	for rows.Next() {
+		var idx uint64
+		var data, leaf []byte
+		if err := rows.Scan(&idx, &data, &leaf); err != nil {
+			return nil, err
+		}
+		if leaf != nil && !bytes.Equal(tiles.LeafHash(data), leaf) {
+			problems = append(problems, fmt.Sprintf("sequenced entry %d does not hash to the leaf hash recorded when it was acknowledged: it was altered, and will not be integrated", idx))
+		}
+	}
+	return problems, rows.Err()
+}
