@@ -121,6 +121,8 @@ func classify(err error) class {
 		return class{http.StatusNotFound, "error"}
 	case errors.Is(err, log.ErrPushback):
 		return class{http.StatusServiceUnavailable, "pushback"}
+	case errors.Is(err, log.ErrFenced):
+		return class{http.StatusServiceUnavailable, "fenced"}
 	case errors.Is(err, log.ErrNotWitnessed):
 		return class{http.StatusServiceUnavailable, "not_witnessed"}
 	case errors.Is(err, log.ErrStopped):

@@ -298,6 +298,13 @@ func (l *Ledger) addAll(ctx context.Context, entries [][]byte) ([]AddResult, err
 	var leaves []log.Leaf
 	var order []int
 	dups := make([]*Statement, len(entries)) // set by the leaves' Dedup
+	// On a shared storage, another frontend may log a revocation or the
+	// handover between this submission's judgement and its sequencing:
+	// fences refuse it then (503), to be judged again.
+	var fences []log.Fence
+	if l.log.Shared() && !revoking {
+		fences = []log.Fence{{Key: revocationsKey, Above: l.revs.scanned}, {Key: handoverKey, Above: -1}}
+	}
 	// Releases go last, so that a release never precedes what it names. A
 	// Sigstore bundle too large for an entry is stored by digest, durably,
 	// first; its leaf is a reference to it.
@@ -314,7 +321,7 @@ func (l *Ledger) addAll(ctx context.Context, entries [][]byte) ([]AddResult, err
 				}
 				leaf = ref.Marshal()
 			}
-			lf := log.Leaf{Data: leaf, Hash: tiles.LeafHash(leaf), Keys: entryKeys(a.e)}
+			lf := log.Leaf{Data: leaf, Hash: tiles.LeafHash(leaf), Keys: entryKeys(a.e), Fences: fences}
 			// Statement deduplication: an entry whose statement is logged,
 			// with nothing new among its signers, adds nothing. An entry a
 			// release of the submission names is logged as it is.

@@ -74,6 +74,9 @@ var (
 	ErrNotWitnessed = errors.New("no checkpoint is published yet: waiting for the witnesses' quorum")
 	// ErrEntryTooLarge means an entry exceeds the size limit.
 	ErrEntryTooLarge = fmt.Errorf("entry is larger than %d bytes", tiles.MaxEntrySize)
+	// ErrFenced means a fence of the entries tripped (see Fence): they
+	// were not sequenced, and should be judged again.
+	ErrFenced = errors.New("what the entries were judged by changed while they were submitted (a revocation or handover logged through another frontend); submit them again")
 	// ErrEmptyEntry means an entry of no bytes: no log entry is empty,
 	// and Trillian refuses an empty leaf.
 	ErrEmptyEntry = errors.New("entry is empty")
@@ -825,13 +828,19 @@ func (l *Log) sequence(batch [][]Leaf) []groupcommit.Result[[]Sequenced] {
 	}
 	var end uint64
 	for _, r := range res {
-		if !r.Dup {
+		if !r.Dup && !r.Fenced {
 			end = max(end, r.Index+1)
 		}
 	}
 	for i, p := range batch {
 		out[i].Value = res[:len(p)]
 		res = res[len(p):]
+		for _, r := range out[i].Value {
+			if r.Fenced {
+				out[i] = groupcommit.Result[[]Sequenced]{Err: ErrFenced}
+				break
+			}
+		}
 	}
 	if end > 0 {
 		l.ackMu.Lock()

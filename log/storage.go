@@ -42,6 +42,18 @@ type Leaf struct {
 	// runs on the sequencing path: it must be quick, and must not write to
 	// the storage.
 	Dedup func(indices []uint64, more bool) (uint64, bool)
+	// Fences, when set, refuse the leaf if any of them trips. The leaves
+	// of one Log.Sequence call must carry the same fences.
+	Fences []Fence
+}
+
+// A Fence trips when an entry was sequenced under Key at an index above
+// Above (-1: at any index) before the Sequence call: what a leaf was judged
+// by (the revocations logged, no handover) changed since, through another
+// frontend of a shared storage.
+type Fence struct {
+	Key   []byte
+	Above int64
 }
 
 // MaxKeySize is the longest lookup key, in bytes.
@@ -56,6 +68,9 @@ type Sequenced struct {
 	// Dup is true if the leaf was already in the log (or earlier in the
 	// same call) and Index is that earlier index.
 	Dup bool
+	// Fenced is true if one of the leaf's fences tripped: it was not
+	// sequenced, and Index means nothing.
+	Fenced bool
 }
 
 // A Tree is the size and root hash of a Merkle tree.
@@ -87,7 +102,7 @@ type Storage interface {
 	BindIdentity(ctx context.Context, id string) error
 
 	// Sequence assigns consecutive indices to leaves, in order, after every
-	// index already assigned. A leaf whose hash is already sequenced (under
+	// index already assigned; a leaf whose fence trips is left out. A leaf whose hash is already sequenced (under
 	// its first key), or appears earlier in the same call, gets that index
 	// with Dup set; so does a leaf its Dedup finds a duplicate of.
 	Sequence(ctx context.Context, leaves []Leaf) ([]Sequenced, error)

@@ -262,6 +262,13 @@ func (s *Storage) Sequence(ctx context.Context, leaves []log.Leaf) (_ []log.Sequ
 
 	out, next, err := sqlrows.Assign(leaves, next, func(key, hash []byte) (int64, []uint64, bool, error) {
 		return candidates(ctx, tx, find, key, hash, start)
+	}, func(key []byte, above int64) (bool, error) {
+		var one int
+		err := tx.QueryRowContext(ctx, `SELECT 1 FROM lookup WHERE key = ? AND idx > ? AND idx < ? LIMIT 1`, key, above, start).Scan(&one)
+		if errors.Is(err, sql.ErrNoRows) {
+			return false, nil
+		}
+		return err == nil, err
 	}, func(idx uint64, l log.Leaf, keys [][]byte) error {
 		if _, err := addEntry.ExecContext(ctx, idx, l.Data, l.Hash); err != nil {
 			return err

@@ -35,6 +35,7 @@ func Run(t *testing.T, open func(t *testing.T) log.Storage) {
 		{"Dedup", testDedup},
 		{"Reindex", testReindex},
 		{"BadInput", testBadInput},
+		{"Fences", testFences},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := open(t)
@@ -650,4 +651,38 @@ func testPublisherRace(t *testing.T, a, b log.SharedStorage) {
 		}
 	}
 	t.Logf("%d entries sequenced, %d checkpoints stored", seq, len(stored))
+}
+
+func testFences(t *testing.T, s log.Storage) {
+	ctx := context.Background()
+	if _, err := s.Sequence(ctx, []log.Leaf{leaf(0), leaf(1)}); err != nil { // k0 at 0, k1 at 1
+		t.Fatal(err)
+	}
+	fenced := func(i int, fences ...log.Fence) log.Leaf {
+		l := leaf(i)
+		l.Fences = fences
+		return l
+	}
+	// Nothing under k0 above 0, nor under k2 at all: not tripped.
+	res, err := s.Sequence(ctx, []log.Leaf{fenced(2, log.Fence{Key: []byte("k0"), Above: 0}, log.Fence{Key: []byte("k2"), Above: -1})})
+	if err != nil || res[0].Fenced || res[0].Index != 2 {
+		t.Fatalf("Sequence with fences that hold = %+v, %v; want index 2", res, err)
+	}
+	// k1 holds entry 1, above 0: tripped; the other leaf is sequenced.
+	res, err = s.Sequence(ctx, []log.Leaf{fenced(3, log.Fence{Key: []byte("k1"), Above: 0}), leaf(4)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res[0].Fenced || res[1].Fenced || res[1].Index != 3 {
+		t.Fatalf("Sequence with a tripped fence = %+v; want the first fenced and the second at index 3", res)
+	}
+	if _, seq, _ := s.Tree(ctx); seq != 4 {
+		t.Errorf("sequenced %d after a fenced leaf, want 4", seq)
+	}
+	// An entry of the same call does not trip a fence: only what was
+	// sequenced before it.
+	res, err = s.Sequence(ctx, []log.Leaf{leaf(5), fenced(6, log.Fence{Key: []byte("k2"), Above: 2})})
+	if err != nil || res[1].Fenced {
+		t.Errorf("a fence tripped by an entry of the same call: %+v, %v", res, err)
+	}
 }

@@ -348,6 +348,8 @@ func (s *Storage) Sequence(ctx context.Context, leaves []log.Leaf) ([]log.Sequen
 	var entryRows, allKeyRows [][]any
 	out, next, err := sqlrows.Assign(leaves, next, func(key, hash []byte) (int64, []uint64, bool, error) {
 		return candidates(ctx, tx, key, hash, start)
+	}, func(key []byte, above int64) (bool, error) {
+		return tripped(ctx, tx, `SELECT 1 FROM lookup WHERE k = ? AND idx > ? AND idx < ? LIMIT 1`, key, above, start)
 	}, func(idx uint64, l log.Leaf, keys [][]byte) error {
 		entryRows = append(entryRows, []any{idx, l.Data, l.Hash})
 		allKeyRows = append(allKeyRows, keyRows(idx, l.Hash, keys)...)
@@ -372,6 +374,17 @@ func (s *Storage) Sequence(ctx context.Context, leaves []log.Leaf) ([]log.Sequen
 		return nil, fmt.Errorf("couldn't commit sequenced entries: %w", err)
 	}
 	return out, nil
+}
+
+// tripped runs query, which finds an entry under a key above an index and
+// below another, and reports whether it found one.
+func tripped(ctx context.Context, tx *sql.Tx, query string, key []byte, above int64, start uint64) (bool, error) {
+	var one int
+	err := tx.QueryRowContext(ctx, query, key, above, start).Scan(&one)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	return err == nil, err
 }
 
 // keyRows returns the lookup rows of entry idx with leaf hash leaf, one a

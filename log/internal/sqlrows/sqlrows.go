@@ -188,7 +188,11 @@ type Found func(key, hash []byte) (same int64, others []uint64, more bool, err e
 // gets the next index and is passed to add with its keys (its hash alone
 // for a leaf without keys). A key longer than log.MaxKeySize fails the
 // call. It returns the answers and the index after the last new leaf.
-func Assign(leaves []log.Leaf, next uint64, found Found, add func(idx uint64, l log.Leaf, keys [][]byte) error) ([]log.Sequenced, uint64, error) {
+//
+// A leaf whose fence trips (tripped says whether an entry was sequenced
+// under the key above the index, before the call) is answered Fenced and
+// left out; each fence is asked once a call.
+func Assign(leaves []log.Leaf, next uint64, found Found, tripped func(key []byte, above int64) (bool, error), add func(idx uint64, l log.Leaf, keys [][]byte) error) ([]log.Sequenced, uint64, error) {
 	for _, l := range leaves {
 		for _, k := range l.Keys {
 			if len(k) > log.MaxKeySize {
@@ -198,7 +202,25 @@ func Assign(leaves []log.Leaf, next uint64, found Found, add func(idx uint64, l 
 	}
 	out := make([]log.Sequenced, len(leaves))
 	batch := make(map[string]uint64)
+	fences := map[string]bool{}
 	for i, l := range leaves {
+		fenced := false
+		for _, f := range l.Fences {
+			id := fmt.Sprintf("%x/%d", f.Key, f.Above)
+			t, ok := fences[id]
+			if !ok {
+				var err error
+				if t, err = tripped(f.Key, f.Above); err != nil {
+					return nil, next, err
+				}
+				fences[id] = t
+			}
+			fenced = fenced || t
+		}
+		if fenced {
+			out[i] = log.Sequenced{Fenced: true}
+			continue
+		}
 		if idx, ok := batch[string(l.Hash)]; ok {
 			out[i] = log.Sequenced{Index: idx, Dup: true}
 			continue
@@ -254,3 +276,4 @@ func CheckSequenced(ctx context.Context, tx Tx, from uint64) ([]string, error) {
 	}
 	return problems, rows.Err()
 }
+
