@@ -251,6 +251,15 @@ call until a root covered every leaf (mariadbd's includes anything else using it
 just before the loads, the three used $(round "$(json "$q" idle_cpu_ms_per_second)") and $(round "$(json "$s" idle_cpu_ms_per_second)") ms of CPU a second (the signer visits
 every active tree every interval); that is included, not subtracted. Load average at the start: $load.
 
+fwlog rows: \`fwbench append\` (the same envelopes, seed 0) against fresh fwlog processes (on
+Trillian: a fresh PREORDERED_LOG tree and database; with two frontends the clients alternate
+between them, the first's key shared); appends/s over the time from the first submission to the
+last answer; integration from a submission's acknowledgement until the first frontend serves a
+checkpoint covering it (polled every 5 ms); proofs/s: \`GET /v1/tlog-proof/<index>\` (an inclusion
+proof with its checkpoint), $CONCURRENCY clients, $PROOF_DURATION; CPU: the fwlog processes, and on Trillian
+also trillian_log_server, trillian_log_signer and mariadbd, from before the load until every entry
+was in a published checkpoint.
+
 | setup | appends/s | integration p50 / p99 | proofs/s | CPU per 1,000 entries |
 | --- | --- | --- | --- | --- |
 ${rows%$'\n'}
