@@ -276,4 +276,3 @@ func CheckSequenced(ctx context.Context, tx Tx, from uint64) ([]string, error) {
 	}
 	return problems, rows.Err()
 }
-
