@@ -19,7 +19,9 @@
 #	export FWLEDGER_TRILLIAN='127.0.0.1:8090'
 #	export FWLEDGER_TRILLIAN_TREE='<id of the LOG tree>'
 #	export FWLEDGER_TRILLIAN_PREORDERED_TREE='<id of the PREORDERED_LOG tree>'
-#	export FWLEDGER_MYSQL='fwledger:<password>@tcp(127.0.0.1:33306)/fwlog'
+#	export FWLEDGER_MYSQL='fwledger:****@tcp(127.0.0.1:33306)/fwlog'
+#
+# (the printed DSN hides the password; local/trillian/env holds it)
 #
 # Ports: FWLEDGER_MYSQL_PORT (33306) and FWLEDGER_TRILLIAN_PORT (8090; the
 # next three are the log server's HTTP port, and the signer's gRPC and HTTP
@@ -185,7 +187,9 @@ export FWLEDGER_TRILLIAN_PREORDERED_TREE='$(cat "$dir/tree-PREORDERED_LOG")'
 export FWLEDGER_MYSQL='fwledger:$pw@tcp(127.0.0.1:$mysql_port)/fwlog'
 ENV
 	)
-	cat "$dir/env"
+	# The password stays in the file (mode 0600), out of logs and CI output.
+	sed 's/\(FWLEDGER_MYSQL=.[^:]*:\)[^@]*@/\1****@/' "$dir/env"
+	say "the environment, with the password, is in $dir/env (mode 0600)"
 }
 
 down() {
@@ -197,7 +201,7 @@ down() {
 case "${1:-}" in
 up) up ;;
 down) down ;;
-env) cat "$dir/env" ;;
+env) sed 's/\(FWLEDGER_MYSQL=.[^:]*:\)[^@]*@/\1****@/' "$dir/env" ;;
 *)
 	echo "usage: scripts/trillian.sh up|down|env" >&2
 	exit 2
