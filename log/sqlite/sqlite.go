@@ -685,30 +685,7 @@ func (s *Storage) ReadEntryBundle(ctx context.Context, index uint64) (_ []byte, 
 // ReadEntry implements log.Storage.
 func (s *Storage) ReadEntry(ctx context.Context, index uint64) (_ []byte, err error) {
 	defer sqlitedb.WrapOS(&err)
-	if index >= 1<<63 {
-		return nil, fmt.Errorf("entry %d: %w", index, log.ErrNotFound)
-	}
-	if e, ok := s.full.Entry(index); ok {
-		return e, nil
-	}
-	var data []byte
-	// Entries only move from the entries table to bundles, so look there
-	// first and then in the bundle.
-	err = s.r.QueryRowContext(ctx, `SELECT data FROM entries WHERE idx = ?`, index).Scan(&data)
-	if err == nil {
-		return data, nil
-	}
-	if !errors.Is(err, sql.ErrNoRows) {
-		return nil, err
-	}
-	err = s.r.QueryRowContext(ctx, `SELECT data FROM bundles WHERE idx = ?`, index/tiles.Width).Scan(&data)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, fmt.Errorf("entry %d: %w", index, log.ErrNotFound)
-	}
-	if err != nil {
-		return nil, err
-	}
-	return s.full.Add(index, data)
+	return s.full.ReadEntry(ctx, s.r, index)
 }
 
 // Lookup implements log.Storage.

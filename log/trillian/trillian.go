@@ -987,30 +987,7 @@ func (s *Storage) ReadEntryBundle(ctx context.Context, index uint64) ([]byte, er
 
 // ReadEntry implements log.Storage.
 func (s *Storage) ReadEntry(ctx context.Context, index uint64) ([]byte, error) {
-	if index >= 1<<63 {
-		return nil, fmt.Errorf("entry %d: %w", index, log.ErrNotFound)
-	}
-	if e, ok := s.full.Entry(index); ok {
-		return e, nil
-	}
-	var data []byte
-	// Entries only move from the entries table to bundles, so look there
-	// first and then in the bundle.
-	err := s.db.QueryRowContext(ctx, `SELECT data FROM entries WHERE idx = ?`, index).Scan(&data)
-	if err == nil {
-		return data, nil
-	}
-	if !errors.Is(err, sql.ErrNoRows) {
-		return nil, err
-	}
-	err = s.db.QueryRowContext(ctx, `SELECT data FROM bundles WHERE idx = ?`, index/tiles.Width).Scan(&data)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, fmt.Errorf("entry %d: %w", index, log.ErrNotFound)
-	}
-	if err != nil {
-		return nil, err
-	}
-	return s.full.Add(index, data)
+	return s.full.ReadEntry(ctx, s.db, index)
 }
 
 // ErrReindexing is returned by Sequence and the lookups while a Reindex,

@@ -109,6 +109,34 @@ func (f *FullBundles) Add(index uint64, data []byte) ([]byte, error) {
 	return bytes.Clone(es[index%tiles.Width]), nil
 }
 
+// ReadEntry returns the sequenced entry at index: from the cache, or the
+// row of table entries, or its full bundle (then cached). Entries only move
+// from table entries to bundles, so that order finds every entry.
+func (f *FullBundles) ReadEntry(ctx context.Context, q Tx, index uint64) ([]byte, error) {
+	if index >= 1<<63 {
+		return nil, fmt.Errorf("entry %d: %w", index, log.ErrNotFound)
+	}
+	if e, ok := f.Entry(index); ok {
+		return e, nil
+	}
+	var data []byte
+	err := q.QueryRowContext(ctx, `SELECT data FROM entries WHERE idx = ?`, index).Scan(&data)
+	if err == nil {
+		return data, nil
+	}
+	if !errors.Is(err, sql.ErrNoRows) {
+		return nil, err
+	}
+	err = q.QueryRowContext(ctx, `SELECT data FROM bundles WHERE idx = ?`, index/tiles.Width).Scan(&data)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("entry %d: %w", index, log.ErrNotFound)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return f.Add(index, data)
+}
+
 // ReindexBatch is the most entries whose keys one Reindex transaction
 // writes.
 const ReindexBatch = 4096
