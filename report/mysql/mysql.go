@@ -49,6 +49,7 @@ import (
 	"time"
 
 	"github.com/fwledger/fwledger/report"
+	"github.com/fwledger/fwledger/report/internal/reportsql"
 	"github.com/fwledger/fwledger/report/store"
 )
 
@@ -207,45 +208,8 @@ func (s *Store) Find(ctx context.Context, e *report.Envelope) (id uint64, ok boo
 }
 
 // List implements store.Store.
-func (s *Store) List(ctx context.Context, q store.Query) (out []store.Report, more bool, err error) {
-	limit := max(q.Limit, 1)
-	query := `SELECT id, received, fork, envelope FROM reports WHERE id > ?`
-	args := []any{q.After}
-	if q.Device != "" {
-		query += ` AND device = ?`
-		args = append(args, q.Device)
-	}
-	if q.Outcome != "" {
-		query += ` AND outcome = ?`
-		args = append(args, string(q.Outcome))
-	}
-	query += ` ORDER BY id LIMIT ?`
-	args = append(args, limit+1)
-	rows, err := s.db.QueryContext(ctx, query, args...)
-	if err != nil {
-		return nil, false, err
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var (
-			r        store.Report
-			received int64
-			data     []byte
-		)
-		if err := rows.Scan(&r.ID, &received, &r.Fork, &data); err != nil {
-			return nil, false, err
-		}
-		if len(out) == limit {
-			more = true
-			break
-		}
-		if r.Envelope, err = report.Parse(data); err != nil {
-			return nil, false, fmt.Errorf("stored report %d does not parse: %w", r.ID, err)
-		}
-		r.Received = time.UnixMilli(received)
-		out = append(out, r)
-	}
-	return out, more, rows.Err()
+func (s *Store) List(ctx context.Context, q store.Query) ([]store.Report, bool, error) {
+	return reportsql.List(ctx, s.db, q)
 }
 
 // Devices implements store.Store.

@@ -24,6 +24,7 @@ import (
 
 	"github.com/fwledger/fwledger/internal/sqlitedb"
 	"github.com/fwledger/fwledger/report"
+	"github.com/fwledger/fwledger/report/internal/reportsql"
 	"github.com/fwledger/fwledger/report/store"
 )
 
@@ -191,44 +192,7 @@ func (s *Store) Find(ctx context.Context, e *report.Envelope) (id uint64, ok boo
 // List returns the reports q selects, and whether there are more.
 func (s *Store) List(ctx context.Context, q Query) (out []Report, more bool, err error) {
 	defer sqlitedb.WrapOS(&err)
-	limit := max(q.Limit, 1)
-	query := `SELECT id, received, fork, envelope FROM reports WHERE id > ?`
-	args := []any{int64(min(q.After, 1<<63-1))}
-	if q.Device != "" {
-		query += ` AND device = ?`
-		args = append(args, q.Device)
-	}
-	if q.Outcome != "" {
-		query += ` AND outcome = ?`
-		args = append(args, string(q.Outcome))
-	}
-	query += ` ORDER BY id LIMIT ?`
-	args = append(args, limit+1)
-	rows, err := s.db.R.QueryContext(ctx, query, args...)
-	if err != nil {
-		return nil, false, err
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var (
-			r        Report
-			received int64
-			data     []byte
-		)
-		if err := rows.Scan(&r.ID, &received, &r.Fork, &data); err != nil {
-			return nil, false, err
-		}
-		if len(out) == limit {
-			more = true
-			break
-		}
-		if r.Envelope, err = report.Parse(data); err != nil {
-			return nil, false, fmt.Errorf("stored report %d does not parse: %w", r.ID, err)
-		}
-		r.Received = time.UnixMilli(received)
-		out = append(out, r)
-	}
-	return out, more, rows.Err()
+	return reportsql.List(ctx, s.db.R, q)
 }
 
 // Devices returns how many devices have reports kept.
