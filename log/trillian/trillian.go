@@ -489,15 +489,17 @@ const (
 	pushBytes = 3 << 20
 )
 
-// push hands the sequenced entries [from, to) to Trillian. Leaves it holds
-// already are answered with an error status per leaf, and are checked when
-// read back.
-func (s *Storage) push(ctx context.Context, from, to uint64) error {
+// push hands the sequenced entries [from, to) to Trillian, and returns the
+// leaf hashes recorded when they were sequenced, in order. Leaves Trillian
+// holds already are answered with an error status per leaf, and are
+// checked when read back.
+func (s *Storage) push(ctx context.Context, from, to uint64) ([][]byte, error) {
 	rows, err := s.db.QueryContext(ctx, `SELECT idx, data, leaf FROM entries WHERE idx >= ? AND idx < ? ORDER BY idx`, from, to)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer rows.Close()
+	hashes := make([][]byte, 0, to-from)
 	var leaves []*tpb.LogLeaf
 	size := 0
 	want := from
@@ -522,32 +524,33 @@ func (s *Storage) push(ctx context.Context, from, to uint64) error {
 		var idx uint64
 		var data, leaf []byte
 		if err := rows.Scan(&idx, &data, &leaf); err != nil {
-			return err
+			return nil, err
 		}
 		if idx != want {
-			return fmt.Errorf("sequenced entry %d is missing from storage", want)
+			return nil, fmt.Errorf("sequenced entry %d is missing from storage", want)
 		}
 		want++
 		// Trillian hashes what it is given, and keeps it for good: an
 		// entry altered since it was sequenced must never reach it.
 		if h := tiles.LeafHash(data); !bytes.Equal(h, leaf) {
-			return &log.CorruptError{Index: idx, Want: leaf, Got: h}
+			return nil, &log.CorruptError{Index: idx, Want: leaf, Got: h}
 		}
+		hashes = append(hashes, leaf)
 		if len(leaves) == pushChunk || size+len(data) > pushBytes {
 			if err := send(); err != nil {
-				return err
+				return nil, err
 			}
 		}
 		leaves = append(leaves, &tpb.LogLeaf{LeafIndex: int64(idx), LeafValue: data, MerkleLeafHash: leaf, LeafIdentityHash: identityHash(idx, leaf)})
 		size += len(data) + 100
 	}
 	if err := rows.Err(); err != nil {
-		return err
+		return nil, err
 	}
 	if want != to {
-		return fmt.Errorf("sequenced entry %d is missing from storage", want)
+		return nil, fmt.Errorf("sequenced entry %d is missing from storage", want)
 	}
-	return send()
+	return hashes, send()
 }
 
 // identityHash is the identity Trillian keeps leaf idx under. Trillian
@@ -594,10 +597,15 @@ const (
 
 // leaves reads the leaves [from, to) from Trillian and checks each: its
 // index, its leaf hash against its value, and that it is the entry fwlog
-// sequenced there (its leaf hash in the entries table).
-func (s *Storage) leaves(ctx context.Context, from, to uint64) ([][]byte, error) {
+// sequenced there (its leaf hash in the entries table). known holds the
+// recorded leaf hashes of the first entries, if push just read them; the
+// others are read here.
+func (s *Storage) leaves(ctx context.Context, from, to uint64, known [][]byte) ([][]byte, error) {
 	want := make(map[uint64][]byte, to-from)
-	rows, err := s.db.QueryContext(ctx, `SELECT idx, leaf FROM entries WHERE idx >= ? AND idx < ?`, from, to)
+	for i, h := range known {
+		want[from+uint64(i)] = h
+	}
+	rows, err := s.db.QueryContext(ctx, `SELECT idx, leaf FROM entries WHERE idx >= ? AND idx < ?`, from+uint64(len(known)), to)
 	if err != nil {
 		return nil, err
 	}
@@ -673,10 +681,11 @@ func (s *Storage) Integrate(ctx context.Context, max int) (_ log.Tree, err error
 		return log.Tree{Size: size, Root: st.root}, nil
 	}
 	end := tr.TreeSize
+	var pushed [][]byte
 	if end == size {
 		// Hand Trillian the next batch, and wait for its signer.
 		end = min(st.sequenced, size+uint64(max))
-		if err := s.push(ctx, size, end); err != nil {
+		if pushed, err = s.push(ctx, size, end); err != nil {
 			return log.Tree{}, err
 		}
 		if tr, err = s.awaitTrillian(ctx, end); err != nil {
@@ -697,7 +706,7 @@ func (s *Storage) Integrate(ctx context.Context, max int) (_ log.Tree, err error
 			return log.Tree{}, &RootMismatchError{Size: end, What: fmt.Sprintf("Trillian's consistency proof from fwlog's tree of size %d does not verify: %v", size, err)}
 		}
 	}
-	entries, err := s.leaves(ctx, size, end)
+	entries, err := s.leaves(ctx, size, end, pushed)
 	if err != nil {
 		return log.Tree{}, err
 	}
@@ -816,8 +825,27 @@ func (s *Storage) checkLease(ctx context.Context, tx *sql.Tx) error {
 	return nil
 }
 
-// Lease implements log.SharedStorage, by the database's clock.
+// Lease implements log.SharedStorage, by the database's clock. InnoDB may
+// end one of two frontends' first takes of the lease as a deadlock; that
+// one is tried again.
 func (s *Storage) Lease(ctx context.Context, ttl time.Duration) (bool, error) {
+	for try := 0; ; try++ {
+		held, err := s.lease(ctx, ttl)
+		var me *mysql.MySQLError
+		if try < 3 && errors.As(err, &me) && me.Number == 1213 { // ER_LOCK_DEADLOCK
+			continue
+		}
+		return held, err
+	}
+}
+
+func (s *Storage) lease(ctx context.Context, ttl time.Duration) (bool, error) {
+	// Open makes the row; should it be gone, make it again, expired, in a
+	// statement of its own (inside the locking transaction, two frontends
+	// doing so at once deadlock).
+	if _, err := s.db.ExecContext(ctx, `INSERT IGNORE INTO lease (id, holder, expires) VALUES (0, '', UTC_TIMESTAMP(6))`); err != nil {
+		return false, err
+	}
 	tx, err := s.begin(ctx)
 	if err != nil {
 		return false, err
@@ -825,10 +853,6 @@ func (s *Storage) Lease(ctx context.Context, ttl time.Duration) (bool, error) {
 	defer tx.Rollback()
 	var holder string
 	var valid bool
-	// Open makes the row; should it be gone, make it again, expired.
-	if _, err := tx.ExecContext(ctx, `INSERT IGNORE INTO lease (id, holder, expires) VALUES (0, '', UTC_TIMESTAMP(6))`); err != nil {
-		return false, err
-	}
 	err = tx.QueryRowContext(ctx, `SELECT holder, expires > UTC_TIMESTAMP(6) FROM lease WHERE id = 0 FOR UPDATE`).Scan(&holder, &valid)
 	switch {
 	case err != nil:
