@@ -368,23 +368,9 @@ func (l *Log) expandedTile(ctx context.Context, id tiles.ID, width int) (*tiles.
 // recover checks the stored checkpoint against the stored tree and publishes
 // it, and, if sign is set, signs a new one if the tree has grown past it.
 func (l *Log) recover(ctx context.Context, sign bool) error {
-	// The witnessed checkpoint, then the signed one, then the tree: each
-	// is at most the next, and with a shared storage the publisher may
-	// advance them between the reads.
-	var witnessed []byte
-	var err error
-	if l.cfg.Witnesser != nil {
-		if witnessed, err = l.store.Witnessed(ctx); err != nil {
-			return fmt.Errorf("couldn't read the stored witnessed checkpoint: %w", err)
-		}
-	}
-	raw, err := l.store.Checkpoint(ctx)
+	witnessed, raw, tree, err := l.readStored(ctx)
 	if err != nil {
-		return fmt.Errorf("couldn't read the stored checkpoint: %w", err)
-	}
-	tree, _, err := l.store.Tree(ctx)
-	if err != nil {
-		return fmt.Errorf("couldn't read the tree state: %w", err)
+		return err
 	}
 	// The stored root must be the root of the stored tiles.
 	root, err := l.tiles.Root(ctx, tree.Size)
@@ -427,6 +413,24 @@ func (l *Log) recover(ctx context.Context, sign bool) error {
 		return nil
 	}
 	return l.publish(ctx, tree)
+}
+
+// readStored reads the stored witnessed checkpoint (with a Witnesser), the
+// signed one, and the tree, in that order: each is at most the next, and
+// with a shared storage the publisher may advance them between the reads.
+func (l *Log) readStored(ctx context.Context) (witnessed, signed []byte, tree Tree, err error) {
+	if l.cfg.Witnesser != nil {
+		if witnessed, err = l.store.Witnessed(ctx); err != nil {
+			return nil, nil, Tree{}, fmt.Errorf("couldn't read the stored witnessed checkpoint: %w", err)
+		}
+	}
+	if signed, err = l.store.Checkpoint(ctx); err != nil {
+		return nil, nil, Tree{}, fmt.Errorf("couldn't read the stored checkpoint: %w", err)
+	}
+	if tree, _, err = l.store.Tree(ctx); err != nil {
+		return nil, nil, Tree{}, fmt.Errorf("couldn't read the tree state: %w", err)
+	}
+	return witnessed, signed, tree, nil
 }
 
 // checkStored checks a stored checkpoint (what names it in errors): it
@@ -723,19 +727,7 @@ func (l *Log) Publishing() bool { return l.shared == nil || l.leading.Load() }
 // start-up checks do (the log's key, and the root of the stored tiles at
 // their size), and publishes them.
 func (l *Log) follow(ctx context.Context) error {
-	// Read in the order recover does.
-	var witnessed []byte
-	var err error
-	if l.cfg.Witnesser != nil {
-		if witnessed, err = l.store.Witnessed(ctx); err != nil {
-			return err
-		}
-	}
-	raw, err := l.store.Checkpoint(ctx)
-	if err != nil {
-		return err
-	}
-	tree, _, err := l.store.Tree(ctx)
+	witnessed, raw, tree, err := l.readStored(ctx)
 	if err != nil {
 		return err
 	}
