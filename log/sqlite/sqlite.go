@@ -454,7 +454,7 @@ func (s *Storage) Integrate(ctx context.Context, max int) (_ log.Tree, err error
 	case s.partial != nil && s.partialEnd == size:
 		bundle = s.partial // appended to in place: it is dropped below until the commit
 	default:
-		part, err := s.entriesTx(ctx, tx, first, size)
+		part, err := sqlrows.EntryRows(ctx, tx, first, size)
 		if err != nil {
 			rows.Close()
 			return log.Tree{}, err
@@ -535,20 +535,6 @@ func (s *Storage) Integrate(ctx context.Context, max int) (_ log.Tree, err error
 	}
 	s.partial, s.partialEnd = bundle, end
 	return log.Tree{Size: end, Root: newRoot}, nil
-}
-
-type querier interface {
-	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
-}
-
-// entriesTx returns the entries [from, to) from the entries table as a
-// bundle.
-func (s *Storage) entriesTx(ctx context.Context, q querier, from, to uint64) ([]byte, error) {
-	rows, err := q.QueryContext(ctx, `SELECT idx, data FROM entries WHERE idx >= ? AND idx < ? ORDER BY idx`, from, to)
-	if err != nil {
-		return nil, err
-	}
-	return sqlrows.Bundle(rows, from, to)
 }
 
 // Tree implements log.Storage.
@@ -650,36 +636,7 @@ func (s *Storage) ReadTile(ctx context.Context, level, index uint64) (_ []byte, 
 // ReadEntryBundle implements log.Storage.
 func (s *Storage) ReadEntryBundle(ctx context.Context, index uint64) (_ []byte, err error) {
 	defer sqlitedb.WrapOS(&err)
-	if index >= 1<<56 {
-		return nil, fmt.Errorf("entry bundle %d: %w", index, log.ErrNotFound)
-	}
-	var data []byte
-	err = s.r.QueryRowContext(ctx, `SELECT data FROM bundles WHERE idx = ?`, index).Scan(&data)
-	if err == nil {
-		return data, nil
-	}
-	if !errors.Is(err, sql.ErrNoRows) {
-		return nil, err
-	}
-	// A partial bundle: read its entries in one snapshot, so that an
-	// integration that fills the bundle meanwhile cannot tear the read.
-	tx, err := s.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
-	if err != nil {
-		return nil, err
-	}
-	defer tx.Rollback()
-	var integrated uint64
-	if err := tx.QueryRowContext(ctx, `SELECT integrated FROM state WHERE id = 0`).Scan(&integrated); err != nil {
-		return nil, err
-	}
-	start := index * tiles.Width
-	if start >= integrated {
-		return nil, fmt.Errorf("entry bundle %d: %w", index, log.ErrNotFound)
-	}
-	if err := tx.QueryRowContext(ctx, `SELECT data FROM bundles WHERE idx = ?`, index).Scan(&data); err == nil {
-		return data, nil
-	}
-	return s.entriesTx(ctx, tx, start, min(integrated, start+tiles.Width))
+	return sqlrows.ReadBundle(ctx, s.r, &sql.TxOptions{ReadOnly: true}, index)
 }
 
 // ReadEntry implements log.Storage.

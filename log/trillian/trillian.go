@@ -719,7 +719,7 @@ func (s *Storage) Integrate(ctx context.Context, max int) (_ log.Tree, err error
 	var bundle []byte
 	first := size / tiles.Width * tiles.Width
 	if first < size {
-		if bundle, err = s.entryRows(ctx, s.db, first, size); err != nil {
+		if bundle, err = sqlrows.EntryRows(ctx, s.db, first, size); err != nil {
 			return log.Tree{}, err
 		}
 	}
@@ -789,20 +789,6 @@ func (s *Storage) tileOrNil(ctx context.Context, level, index uint64) ([]byte, e
 		return nil, nil
 	}
 	return data, err
-}
-
-type querier interface {
-	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
-}
-
-// entryRows returns the entries [from, to) from the entries table as a
-// bundle.
-func (s *Storage) entryRows(ctx context.Context, q querier, from, to uint64) ([]byte, error) {
-	rows, err := q.QueryContext(ctx, `SELECT idx, data FROM entries WHERE idx >= ? AND idx < ? ORDER BY idx`, from, to)
-	if err != nil {
-		return nil, err
-	}
-	return sqlrows.Bundle(rows, from, to)
 }
 
 // checkLease fails with log.ErrNotPublisher unless this handle holds an
@@ -977,36 +963,7 @@ func (s *Storage) ReadTile(ctx context.Context, level, index uint64) ([]byte, er
 
 // ReadEntryBundle implements log.Storage.
 func (s *Storage) ReadEntryBundle(ctx context.Context, index uint64) ([]byte, error) {
-	if index >= 1<<56 {
-		return nil, fmt.Errorf("entry bundle %d: %w", index, log.ErrNotFound)
-	}
-	var data []byte
-	err := s.db.QueryRowContext(ctx, `SELECT data FROM bundles WHERE idx = ?`, index).Scan(&data)
-	if err == nil {
-		return data, nil
-	}
-	if !errors.Is(err, sql.ErrNoRows) {
-		return nil, err
-	}
-	// A partial bundle: read its entries in one snapshot, so that an
-	// integration that fills the bundle meanwhile cannot tear the read.
-	tx, err := s.db.BeginTx(ctx, &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true})
-	if err != nil {
-		return nil, err
-	}
-	defer tx.Rollback()
-	st, err := readState(ctx, tx, "")
-	if err != nil {
-		return nil, err
-	}
-	start := index * tiles.Width
-	if start >= st.integrated {
-		return nil, fmt.Errorf("entry bundle %d: %w", index, log.ErrNotFound)
-	}
-	if err := tx.QueryRowContext(ctx, `SELECT data FROM bundles WHERE idx = ?`, index).Scan(&data); err == nil {
-		return data, nil
-	}
-	return s.entryRows(ctx, tx, start, min(st.integrated, start+tiles.Width))
+	return sqlrows.ReadBundle(ctx, s.db, &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true}, index)
 }
 
 // ReadEntry implements log.Storage.

@@ -48,6 +48,52 @@ func Bundle(rows *sql.Rows, from, to uint64) ([]byte, error) {
 	return bundle, nil
 }
 
+// EntryRows returns the entries [from, to) of table entries as an entry
+// bundle.
+func EntryRows(ctx context.Context, q Tx, from, to uint64) ([]byte, error) {
+	rows, err := q.QueryContext(ctx, `SELECT idx, data FROM entries WHERE idx >= ? AND idx < ? ORDER BY idx`, from, to)
+	if err != nil {
+		return nil, err
+	}
+	return Bundle(rows, from, to)
+}
+
+// ReadBundle returns entry bundle index holding every integrated entry it
+// covers: a full bundle from table bundles, or a partial one from table
+// entries, read in one read-only transaction of db with opts (a snapshot,
+// so that an integration that fills the bundle meanwhile cannot tear the
+// read).
+func ReadBundle(ctx context.Context, db *sql.DB, opts *sql.TxOptions, index uint64) ([]byte, error) {
+	if index >= 1<<56 {
+		return nil, fmt.Errorf("entry bundle %d: %w", index, log.ErrNotFound)
+	}
+	var data []byte
+	err := db.QueryRowContext(ctx, `SELECT data FROM bundles WHERE idx = ?`, index).Scan(&data)
+	if err == nil {
+		return data, nil
+	}
+	if !errors.Is(err, sql.ErrNoRows) {
+		return nil, err
+	}
+	tx, err := db.BeginTx(ctx, opts)
+	if err != nil {
+		return nil, err
+	}
+	defer tx.Rollback()
+	var integrated uint64
+	if err := tx.QueryRowContext(ctx, `SELECT integrated FROM state WHERE id = 0`).Scan(&integrated); err != nil {
+		return nil, err
+	}
+	start := index * tiles.Width
+	if start >= integrated {
+		return nil, fmt.Errorf("entry bundle %d: %w", index, log.ErrNotFound)
+	}
+	if err := tx.QueryRowContext(ctx, `SELECT data FROM bundles WHERE idx = ?`, index).Scan(&data); err == nil {
+		return data, nil
+	}
+	return EntryRows(ctx, tx, start, min(integrated, start+tiles.Width))
+}
+
 // Indices reads rows of one unsigned integer, and closes rows.
 func Indices(rows *sql.Rows) ([]uint64, error) {
 	defer rows.Close()
