@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/fwledger/fwledger/digest"
@@ -26,6 +27,11 @@ const (
 	keyRevocations   = 9  // every revocation (the key is this byte alone)
 	keyRevocationOf  = 10 // a revocation's subject digest (revoked key ID or image), first 16 bytes
 	keyHandover      = 11 // the handover entry of a frozen log (the key is this byte alone)
+	keySigner        = 12 // first 16 bytes of SHA-256 of a DSSE signature's keyid
+	keyBuilder       = 13 // first 16 bytes of SHA-256 of a provenance's builder.id
+	keySource        = 14 // first 16 bytes of SHA-256 of a provenance's source repository (see sourceName)
+	keySourceCommit  = 15 // first 16 bytes of SHA-256 of a provenance's source repository, NUL and commit
+	keyReleases      = 16 // every release (the key is this byte alone)
 )
 
 // revocationsKey lists every revocation, in log order: the set a
@@ -39,8 +45,9 @@ func revocationOfKey(d digest.Digest) []byte { return append([]byte{keyRevocatio
 // Version 2 indexes releases by their image apart from provenance, and
 // layouts by their statement. Version 3 shortens the release and model
 // keys, a third of the index's bytes. (Revocation keys came later without
-// a new version: no entry written before them is a revocation.)
-const indexVersion = 3
+// a new version: no entry written before them is a revocation.) Version 4
+// adds the explorer's keys: signers, builders, sources and releases.
+const indexVersion = 4
 
 func subjectKey(d digest.Digest) []byte  { return append([]byte{keySubjectSHA256}, d[:]...) }
 func releaseKey(d digest.Digest) []byte  { return append([]byte{keyRelease}, d[:16]...) }
@@ -100,7 +107,8 @@ func entryKeys(e *provenance.Entry) [][]byte {
 		for _, m := range r.Models {
 			keys = append(keys, modelKey(m), modelVersionKey(m, r.Version))
 		}
-		return keys
+		keys = append(keys, releasesKey)
+		return append(keys, signerKeys(e)...)
 	case provenance.KindLink:
 		return [][]byte{envelopeKey(e.Digest)}
 	case provenance.KindLayout:
@@ -108,7 +116,7 @@ func entryKeys(e *provenance.Entry) [][]byte {
 	case provenance.KindProbe:
 		return [][]byte{statementKey(e.Statement)}
 	case provenance.KindRevocation:
-		return [][]byte{revocationOfKey(revokedSubject(e.Revocation)), revocationsKey}
+		return append([][]byte{revocationOfKey(revokedSubject(e.Revocation)), revocationsKey}, signerKeys(e)...)
 	}
 	var keys [][]byte
 	for _, s := range e.Provenance.Subjects {
@@ -122,9 +130,78 @@ func entryKeys(e *provenance.Entry) [][]byte {
 	// The envelope key second (a provenance has a subject of at least 256
 	// bits, so its first key is a subject's).
 	if len(keys) == 0 {
-		return [][]byte{envelopeKey(e.Digest)}
+		keys = [][]byte{envelopeKey(e.Digest)}
+	} else {
+		keys = slices.Insert(keys, 1, envelopeKey(e.Digest))
 	}
-	return slices.Insert(keys, 1, envelopeKey(e.Digest))
+	p := e.Provenance
+	keys = append(keys, builderKey(p.BuilderID))
+	if src := sourceName(p.Source.Repo); src != "" {
+		keys = append(keys, sourceKey(src))
+		if p.Source.Commit != "" {
+			keys = append(keys, sourceCommitKey(src, p.Source.Commit))
+		}
+	}
+	return append(keys, signerKeys(e)...)
+}
+
+// releasesKey lists every release, in log order: the explorer's recent
+// releases.
+var releasesKey = []byte{keyReleases}
+
+// maxSignerKeys bounds the signer keys of one entry: the first keyids of
+// its signatures, each once.
+const maxSignerKeys = 8
+
+// signerKeys returns the keys of the keyids an entry's DSSE signatures
+// name. They are what the signatures claim, not what verified: a reader
+// compares the verified signers (and an entry whose signature names no
+// keyid, or another key's, is not found by its signer).
+func signerKeys(e *provenance.Entry) [][]byte {
+	if e.Envelope == nil {
+		return nil
+	}
+	var ids []string
+	for _, s := range e.Envelope.Signatures {
+		if s.KeyID != "" && !slices.Contains(ids, s.KeyID) && len(ids) < maxSignerKeys {
+			ids = append(ids, s.KeyID)
+		}
+	}
+	keys := make([][]byte, len(ids))
+	for i, id := range ids {
+		keys[i] = signerKey(id)
+	}
+	return keys
+}
+
+func hashKey(kind byte, parts ...string) []byte {
+	h := sha256.New()
+	for i, p := range parts {
+		if i > 0 {
+			h.Write([]byte{0})
+		}
+		h.Write([]byte(p))
+	}
+	return append([]byte{kind}, h.Sum(nil)[:16]...)
+}
+
+func signerKey(keyID string) []byte              { return hashKey(keySigner, keyID) }
+func builderKey(id string) []byte                { return hashKey(keyBuilder, id) }
+func sourceKey(repo string) []byte               { return hashKey(keySource, repo) }
+func sourceCommitKey(repo, commit string) []byte { return hashKey(keySourceCommit, repo, commit) }
+
+// sourceName is the form of a source repository that its keys hash, so
+// that "git+https://git.example.com/acme/fw.git" and
+// "https://git.example.com/acme/fw" find each other: without "git+", the
+// scheme, a trailing ".git" or "/", and in lower case.
+func sourceName(repo string) string {
+	s := strings.ToLower(strings.TrimSpace(repo))
+	s = strings.TrimPrefix(s, "git+")
+	if _, rest, ok := strings.Cut(s, "://"); ok {
+		s = rest
+	}
+	s = strings.TrimSuffix(strings.TrimSuffix(s, "/"), ".git")
+	return strings.TrimSuffix(s, "/")
 }
 
 // revokedSubject is the subject digest of a revocation: the revoked key's

@@ -1,0 +1,413 @@
+// Package webui is what fwledger's web pages share: the page layout and
+// its stylesheet, embedded in the binary; the security headers every page
+// is sent with; a bound on the pages rendered at once; error pages; and
+// the template functions that format digests, times and sizes.
+//
+// # Hostile content
+//
+// Everything a page shows may come from an entry an attacker wrote. Pages
+// are html/template templates, which escape every value for the context it
+// lands in (text, attribute, URL). Values that go into a URL path are
+// path-escaped first (the "path" function). No page has inline script or
+// style: the Content-Security-Policy forbids both, so that markup an
+// escaping mistake let through still runs nothing. Downloads are sent as
+// attachments with their own content type, never rendered.
+package webui
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"embed"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"html/template"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+//go:embed assets templates pages
+var files embed.FS
+
+// CSP is the Content-Security-Policy of every page: nothing but the
+// stylesheet and images of this server, no script at all, no inline style,
+// forms only to this server, and no framing.
+const CSP = "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+
+// SetHeaders sets the security headers of a page or a download.
+func SetHeaders(h http.Header) {
+	h.Set("Content-Security-Policy", CSP)
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("X-Frame-Options", "DENY")
+	h.Set("Referrer-Policy", "no-referrer")
+	h.Set("Cross-Origin-Opener-Policy", "same-origin")
+	h.Set("Cross-Origin-Resource-Policy", "same-origin")
+}
+
+// AssetsPath is where Handler serves the stylesheet; its name carries a
+// hash of its content, so that it can be cached for good.
+const AssetsPath = "/assets/"
+
+var styleName = func() string {
+	b, err := files.ReadFile("assets/style.css")
+	if err != nil {
+		panic(err)
+	}
+	h := sha256.Sum256(b)
+	return "style." + hex.EncodeToString(h[:6]) + ".css"
+}()
+
+// StylePath is the URL path of the stylesheet.
+func StylePath() string { return AssetsPath + styleName }
+
+// AssetHandler serves the embedded stylesheet under AssetsPath.
+func AssetHandler() http.Handler {
+	css, _ := files.ReadFile("assets/style.css")
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		SetHeaders(w.Header())
+		if r.URL.Path != StylePath() {
+			http.Error(w, "no such asset", http.StatusNotFound)
+			return
+		}
+		w.Header().Set("Content-Type", "text/css; charset=utf-8")
+		w.Header().Set("Cache-Control", "public, max-age=31536000, immutable")
+		w.Write(css)
+	})
+}
+
+// A Site is the frame of a set of pages: its name, in the header and the
+// titles, and its navigation.
+type Site struct {
+	Name string
+	// Nav are the links of the header, in order.
+	Nav []Link
+	// Search, when set, is the path of the header's search form (its
+	// parameter is q).
+	Search string
+	// Footer is a line of text at the bottom of each page.
+	Footer string
+}
+
+// A Link is a navigation link.
+type Link struct {
+	Path, Label string
+}
+
+// Templates are a set of pages, each a template that defines "title" and
+// "main" inside the shared layout.
+type Templates struct {
+	site  Site
+	pages map[string]*template.Template
+}
+
+// Parse parses each page of fsys matched by pattern into the layout.
+// Page names are the file names without ".html".
+func Parse(site Site, fsys fs.FS, pattern string, funcs template.FuncMap) (*Templates, error) {
+	base := template.New("layout").Funcs(Funcs())
+	if funcs != nil {
+		base = base.Funcs(funcs)
+	}
+	base, err := base.ParseFS(files, "templates/*.html")
+	if err != nil {
+		return nil, err
+	}
+	names, err := fs.Glob(fsys, pattern)
+	if err != nil {
+		return nil, err
+	}
+	if len(names) == 0 {
+		return nil, fmt.Errorf("webui: no page matches %q", pattern)
+	}
+	t := &Templates{site: site, pages: map[string]*template.Template{}}
+	add := func(fsys fs.FS, n string) error {
+		p, err := template.Must(base.Clone()).ParseFS(fsys, n)
+		if err != nil {
+			return err
+		}
+		t.pages[strings.TrimSuffix(n[strings.LastIndex(n, "/")+1:], ".html")] = p
+		return nil
+	}
+	if err := add(files, "pages/error.html"); err != nil {
+		return nil, err
+	}
+	for _, n := range names {
+		if err := add(fsys, n); err != nil {
+			return nil, err
+		}
+	}
+	return t, nil
+}
+
+// A View is what a page's template is given: the site, the page's data,
+// and the request's path (the navigation marks the current page).
+type View struct {
+	Site  Site
+	Path  string
+	Query string
+	Data  any
+	Style string
+	Now   time.Time
+}
+
+// Render renders page with data to w with status code, buffered, so that
+// a template error becomes a 500 page rather than half a page.
+func (t *Templates) Render(w http.ResponseWriter, r *http.Request, code int, page string, data any) error {
+	p, ok := t.pages[page]
+	if !ok {
+		return fmt.Errorf("webui: no page %q", page)
+	}
+	var buf bytes.Buffer
+	v := View{Site: t.site, Path: r.URL.Path, Query: r.URL.Query().Get("q"), Data: data, Style: StylePath(), Now: time.Now()}
+	if err := p.ExecuteTemplate(&buf, "layout", v); err != nil {
+		return err
+	}
+	h := w.Header()
+	SetHeaders(h)
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	if h.Get("Cache-Control") == "" {
+		h.Set("Cache-Control", "no-cache")
+	}
+	h.Set("Content-Length", strconv.Itoa(buf.Len()))
+	w.WriteHeader(code)
+	if r.Method == http.MethodHead {
+		return nil
+	}
+	_, err := w.Write(buf.Bytes())
+	return err
+}
+
+// An Error is an error page: its status and a message for the reader.
+type Error struct {
+	Code int
+	Msg  string
+}
+
+func (e *Error) Error() string { return e.Msg }
+
+// Errorf returns an *Error with the given status.
+func Errorf(code int, format string, a ...any) error {
+	return &Error{Code: code, Msg: fmt.Sprintf(format, a...)}
+}
+
+// Fail renders the error page for err: an *Error's status and message, or
+// status with its message, or for a 500 "internal error" (err is logged,
+// not shown).
+func (t *Templates) Fail(w http.ResponseWriter, r *http.Request, logger *slog.Logger, status int, err error) {
+	var e *Error
+	if !errors.As(err, &e) {
+		e = &Error{Code: status, Msg: err.Error()}
+	}
+	if e.Code == 0 {
+		e.Code = http.StatusInternalServerError
+	}
+	if e.Code >= 500 && e.Code != http.StatusServiceUnavailable {
+		logger.ErrorContext(r.Context(), "page failed", "path", r.URL.Path, "err", err)
+		e = &Error{Code: e.Code, Msg: "internal error"}
+	}
+	if e.Code == http.StatusServiceUnavailable || e.Code == http.StatusTooManyRequests {
+		w.Header().Set("Retry-After", "1")
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	if err := t.Render(w, r, e.Code, "error", e); err != nil {
+		logger.ErrorContext(r.Context(), "couldn't render the error page", "err", err)
+	}
+}
+
+// A Limiter bounds the pages rendered at once and the time each may take,
+// so that readers cannot crowd out a server's other work: a request beyond
+// the bound is answered 503 with Retry-After at once.
+type Limiter struct {
+	sem     chan struct{}
+	timeout time.Duration
+	refused prometheus.Counter
+}
+
+// NewLimiter returns a Limiter of n pages at once, each with timeout.
+// refused, if not nil, counts the requests refused.
+func NewLimiter(n int, timeout time.Duration, refused prometheus.Counter) *Limiter {
+	return &Limiter{sem: make(chan struct{}, max(n, 1)), timeout: timeout, refused: refused}
+}
+
+// Do runs f under the limit with a context that ends after the timeout,
+// and reports false without running it if the limit is reached.
+func (l *Limiter) Do(ctx context.Context, f func(context.Context)) bool {
+	select {
+	case l.sem <- struct{}{}:
+	default:
+		if l.refused != nil {
+			l.refused.Inc()
+		}
+		return false
+	}
+	defer func() { <-l.sem }()
+	ctx, cancel := context.WithTimeout(ctx, l.timeout)
+	defer cancel()
+	f(ctx)
+	return true
+}
+
+// Attachment sends data as a download named name: never rendered by the
+// browser.
+func Attachment(w http.ResponseWriter, r *http.Request, name, contentType string, data []byte) {
+	h := w.Header()
+	SetHeaders(h)
+	h.Set("Content-Type", contentType)
+	h.Set("Content-Disposition", fmt.Sprintf("attachment; filename=%q", name))
+	h.Set("Content-Length", strconv.Itoa(len(data)))
+	if r.Method != http.MethodHead {
+		w.Write(data)
+	}
+}
+
+// Funcs are the template functions every page has.
+func Funcs() template.FuncMap {
+	return template.FuncMap{
+		"path":       url.PathEscape,
+		"hex":        func(b []byte) string { return hex.EncodeToString(b) },
+		"short":      Short,
+		"clip":       Clip,
+		"time":       FormatTime,
+		"ago":        Ago,
+		"count":      Count,
+		"bytes":      Bytes,
+		"add":        func(a, b int) int { return a + b },
+		"statusText": http.StatusText,
+		"reveal":     Reveal,
+	}
+}
+
+// Reveal returns s with every control and format character (Unicode
+// categories Cc and Cf: direction overrides and isolates, zero-width
+// characters, NUL, newlines) and every invalid byte written out as
+// ⟨U+XXXX⟩ (⟨invalid⟩), so that text from an entry cannot reorder or hide
+// what a page shows around it.
+func Reveal(s string) string {
+	clean := true
+	for _, r := range s {
+		if r == utf8.RuneError || unicode.Is(unicode.Cc, r) || unicode.Is(unicode.Cf, r) {
+			clean = false
+			break
+		}
+	}
+	if clean {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); {
+		r, n := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && n <= 1:
+			b.WriteString("⟨invalid⟩")
+		case unicode.Is(unicode.Cc, r) || unicode.Is(unicode.Cf, r):
+			fmt.Fprintf(&b, "⟨U+%04X⟩", r)
+		default:
+			b.WriteString(s[i : i+n])
+		}
+		i += n
+	}
+	return b.String()
+}
+
+// Short shortens a long identifier (a hex digest) to its first 12 and last
+// 4 characters, for lists; pages show the whole of it where it matters.
+func Short(s string) string {
+	if len(s) <= 20 {
+		return s
+	}
+	return s[:12] + "…" + s[len(s)-4:]
+}
+
+// Clip cuts s to at most n runes, with an ellipsis, so that a very long
+// field cannot stretch a list.
+func Clip(n int, s string) string {
+	if utf8.RuneCountInString(s) <= n {
+		return s
+	}
+	r := []rune(s)
+	return string(r[:n]) + "…"
+}
+
+// FormatTime formats t in UTC, to the second; "—" for the zero time.
+func FormatTime(t time.Time) string {
+	if t.IsZero() {
+		return "—"
+	}
+	return t.UTC().Format("2006-01-02 15:04:05 UTC")
+}
+
+// Ago says how long before now t was, roughly ("3 min ago"), or how far
+// ahead ("in 2 s").
+func Ago(now, t time.Time) string {
+	if t.IsZero() {
+		return "never"
+	}
+	d := now.Sub(t)
+	suffix := " ago"
+	if d < 0 {
+		d, suffix = -d, " ahead"
+	}
+	switch {
+	case d < time.Second:
+		return "just now"
+	case d < time.Minute:
+		return fmt.Sprintf("%d s%s", int(d.Seconds()), suffix)
+	case d < time.Hour:
+		return fmt.Sprintf("%d min%s", int(d.Minutes()), suffix)
+	case d < 48*time.Hour:
+		return fmt.Sprintf("%d h%s", int(d.Hours()), suffix)
+	}
+	return fmt.Sprintf("%d days%s", int(d.Hours()/24), suffix)
+}
+
+// Count formats n with thousands separators.
+func Count(n any) string {
+	var s string
+	switch v := n.(type) {
+	case int:
+		s = strconv.Itoa(v)
+	case int64:
+		s = strconv.FormatInt(v, 10)
+	case uint64:
+		s = strconv.FormatUint(v, 10)
+	default:
+		return fmt.Sprint(n)
+	}
+	neg := strings.HasPrefix(s, "-")
+	s = strings.TrimPrefix(s, "-")
+	var b strings.Builder
+	for i, c := range s {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(c)
+	}
+	if neg {
+		return "-" + b.String()
+	}
+	return b.String()
+}
+
+// Bytes formats a size in bytes, in the largest binary unit that keeps it
+// at least 1.
+func Bytes(n uint64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := uint64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB (%s bytes)", float64(n)/float64(div), "KMGTPE"[exp], Count(n))
+}
