@@ -241,6 +241,21 @@ func (l *Ledger) Reports(ctx context.Context, q reportstore.Query) ([]reportstor
 	return out, more, nil
 }
 
+// ReportCounts returns the counts of the reports stored in each hour from
+// since's on, by outcome and reason, in order (the store's Counts: at most
+// reportstore.MaxCountRows of them, of the newest hours), for charts of
+// reports over time. It reads no report.
+func (l *Ledger) ReportCounts(ctx context.Context, since time.Time) ([]reportstore.Count, error) {
+	if l.reports == nil {
+		return nil, ErrReportsDisabled
+	}
+	out, err := l.reports.store.Counts(ctx, since)
+	if err != nil {
+		return nil, log.WrapStorageError("read the report counts", err)
+	}
+	return out, nil
+}
+
 // rateLimiter holds a token bucket per device.
 type rateLimiter struct {
 	// rate is the tokens a second, burst the most a bucket holds.

@@ -1,14 +1,16 @@
 // Package mysql stores device reports (package report) in MySQL or
 // MariaDB, so that every frontend of a log that runs on several machines
 // (log/trillian) sees the same reports. Its tables, reports,
-// report_devices and report_state, sit beside log/trillian's in fwlog's
-// database; reports never enter the log's tables or its Merkle tree.
+// report_devices, report_state, report_counts and report_meta, sit beside
+// log/trillian's in fwlog's database; reports never enter the log's tables
+// or its Merkle tree.
 //
 // The store has report/sqlite's semantics exactly (package report/store):
 // it keeps each report's exact envelope bytes as received, and beside
 // them the columns reports are found and counted by (the device, the
 // outcome and reason, the image, the device's time, the time received, and
-// whether the report's checkpoint is a fork of the log); it keeps the
+// whether the report's checkpoint is a fork of the log), and the number of
+// reports received in each hour by outcome and reason; it keeps the
 // newest MaxPerDevice reports of each device, by the device's time, and
 // reports of at most MaxDevices devices; one report (device and payload)
 // is stored once.
@@ -33,8 +35,8 @@
 //
 // Writers take turns: new reports are stored about as fast as one
 // connection commits its transactions (BenchmarkAdd measures it), which
-// reports, small and rate-limited, need; replays, Find, List and Devices
-// take no lock. A writer whose connection hangs mid-transaction keeps the
+// reports, small and rate-limited, need; replays, Find, List, Devices and
+// Counts take no lock. A writer whose connection hangs mid-transaction keeps the
 // lock until the server drops the connection; meanwhile the other Adds
 // fail after the server's innodb_lock_wait_timeout (the ledger answers
 // 503).
@@ -54,7 +56,9 @@ import (
 )
 
 // The store's tables, named apart from log/trillian's (entries, bundles,
-// tiles, lookup, meta, state, lease).
+// tiles, lookup, meta, state, lease). report_meta says what Open has done
+// once for all frontends: k = 'counts' when it filled report_counts from
+// the reports kept before the store kept counts.
 var schema = []string{
 	`CREATE TABLE IF NOT EXISTS reports (
 	id       BIGINT UNSIGNED NOT NULL PRIMARY KEY, -- report_state.next_id when stored: increasing, never reused
@@ -81,7 +85,21 @@ var schema = []string{
 	next_id BIGINT UNSIGNED NOT NULL,     -- the ID of the next report stored
 	devices BIGINT UNSIGNED NOT NULL      -- the rows of report_devices
 ) ENGINE=InnoDB`,
+	`CREATE TABLE IF NOT EXISTS report_counts (
+	hour    BIGINT NOT NULL,          -- the start of the hour received, Unix milliseconds
+	outcome VARBINARY(32) NOT NULL,
+	reason  VARBINARY(32) NOT NULL,
+	n       BIGINT UNSIGNED NOT NULL, -- the reports stored in the hour (those removed since still count)
+	PRIMARY KEY (hour, outcome, reason)
+) ENGINE=InnoDB`,
+	`CREATE TABLE IF NOT EXISTS report_meta (
+	k VARCHAR(64) NOT NULL PRIMARY KEY,
+	v VARBINARY(255) NOT NULL
+) ENGINE=InnoDB`,
 }
+
+// isFork selects fork reports through the index reports_fork (fork, id).
+const isFork = "fork = 1"
 
 // A Store is the report tables of one database: a store.Store. Every
 // frontend opens its own Store on the shared database.
@@ -92,7 +110,8 @@ type Store struct {
 
 var _ store.Store = (*Store)(nil)
 
-// Open returns the report store in db, creating its tables if needed. db
+// Open returns the report store in db, creating its tables if needed
+// (and filling report_counts once, from the reports kept before it). db
 // is fwlog's database (log/trillian.OpenDB opens it with the settings
 // fwlog relies on), and stays the caller's to close. Frontends sharing a
 // database should give the same Options: each applies its own.
@@ -108,7 +127,44 @@ func Open(ctx context.Context, db *sql.DB, o store.Options) (*Store, error) {
 	if _, err := db.ExecContext(ctx, `INSERT IGNORE INTO report_state (id, next_id, devices) VALUES (0, 1, 0)`); err != nil {
 		return nil, fmt.Errorf("couldn't create the report tables: %w", err)
 	}
+	if err := fillCounts(ctx, db); err != nil {
+		return nil, fmt.Errorf("couldn't count the reports kept: %w", err)
+	}
 	return &Store{db: db, opts: o.WithDefaults()}, nil
+}
+
+// fillCounts fills report_counts from the reports kept, once for the
+// database (a store that kept reports before it kept counts, or a new
+// one), marked by report_meta's row 'counts'. It holds the writers' lock,
+// so that the counts are those of the reports at one moment, and every
+// Add after it counts its report; the Adds of other frontends after the
+// table was made and before the lock was taken are counted again from
+// the reports (those the cap removed meanwhile are lost).
+func fillCounts(ctx context.Context, db *sql.DB) error {
+	var done int
+	if err := db.QueryRowContext(ctx, `SELECT count(*) FROM report_meta WHERE k = 'counts'`).Scan(&done); err != nil || done > 0 {
+		return err
+	}
+	tx, err := db.BeginTx(ctx, &sql.TxOptions{Isolation: sql.LevelReadCommitted})
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	var next uint64
+	if err := tx.QueryRowContext(ctx, `SELECT next_id FROM report_state WHERE id = 0 FOR UPDATE`).Scan(&next); err != nil {
+		return fmt.Errorf("couldn't lock the report tables: %w", err)
+	}
+	// Another frontend may have filled them while this one waited.
+	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM report_meta WHERE k = 'counts'`).Scan(&done); err != nil || done > 0 {
+		return err
+	}
+	if err := reportsql.FillCounts(ctx, tx); err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO report_meta (k, v) VALUES ('counts', '1')`); err != nil {
+		return err
+	}
+	return tx.Commit()
 }
 
 // Close closes nothing: the database belongs to the caller.
@@ -195,6 +251,11 @@ func (s *Store) Add(ctx context.Context, r *store.Report) (id uint64, dup bool, 
 	if _, err := tx.ExecContext(ctx, `UPDATE report_state SET next_id = ?, devices = ? WHERE id = 0`, next+1, devices); err != nil {
 		return 0, false, err
 	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO report_counts (hour, outcome, reason, n) VALUES (?, ?, ?, 1)
+		ON DUPLICATE KEY UPDATE n = n + 1`,
+		reportsql.HourMilli(r.Received), string(rep.Outcome), string(rep.Reason)); err != nil {
+		return 0, false, err
+	}
 	if err := tx.Commit(); err != nil {
 		return 0, false, err
 	}
@@ -209,7 +270,12 @@ func (s *Store) Find(ctx context.Context, e *report.Envelope) (id uint64, ok boo
 
 // List implements store.Store.
 func (s *Store) List(ctx context.Context, q store.Query) ([]store.Report, bool, error) {
-	return reportsql.List(ctx, s.db, q)
+	return reportsql.List(ctx, s.db, isFork, q)
+}
+
+// Counts implements store.Store.
+func (s *Store) Counts(ctx context.Context, since time.Time) ([]store.Count, error) {
+	return reportsql.Counts(ctx, s.db, since)
 }
 
 // Devices implements store.Store.

@@ -228,7 +228,7 @@ func TestTablesBesideTrillian(t *testing.T) {
 			added = append(added, name)
 		}
 	}
-	if fmt.Sprint(added) != "[report_devices report_state reports]" {
+	if fmt.Sprint(added) != "[report_counts report_devices report_meta report_state reports]" {
 		t.Errorf("Open added tables %v to %v", added, before)
 	}
 	for _, name := range []string{"entries", "bundles", "tiles", "lookup", "meta", "state", "lease"} {

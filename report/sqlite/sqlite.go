@@ -5,7 +5,9 @@
 // The store keeps each report's exact envelope bytes as received, and
 // beside them the columns reports are found and counted by: the device,
 // the outcome and reason, the image, the device's time, the time received,
-// and whether the report's checkpoint is a fork of the log. It keeps the
+// and whether the report's checkpoint is a fork of the log; and the
+// number of reports received in each hour by outcome and reason (package
+// report/store, "Counts"). It keeps the
 // newest MaxPerDevice reports of each device, by the device's time, and
 // reports of at most MaxDevices devices. Writes are durable when they
 // return (package sqlitedb: WAL, synchronous=FULL, one writer). It is a
@@ -73,7 +75,22 @@ CREATE TABLE IF NOT EXISTS devices (
 	device  TEXT PRIMARY KEY,
 	reports INTEGER NOT NULL -- how many of its reports are kept
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS report_counts (
+	hour    INTEGER NOT NULL, -- the start of the hour received, Unix milliseconds
+	outcome TEXT NOT NULL,
+	reason  TEXT NOT NULL,
+	n       INTEGER NOT NULL, -- the reports stored in the hour (those removed since still count)
+	PRIMARY KEY (hour, outcome, reason)
+) WITHOUT ROWID;
 `
+
+// schemaVersion is the layout of the report database, in its
+// user_version: 0 before report_counts, which version 1 fills once from
+// the reports kept.
+const schemaVersion = 1
+
+// isFork selects fork reports through the partial index reports_fork.
+const isFork = "fork"
 
 // A Store is the report database: a store.Store.
 type Store struct {
@@ -90,11 +107,40 @@ func Open(ctx context.Context, dir string, o Options) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	if _, err := db.W.ExecContext(ctx, schema); err != nil {
+	if err := setUp(ctx, db.W); err != nil {
 		db.Close()
-		return nil, fmt.Errorf("couldn't create the report database %s: %w", filepath.Join(dir, DatabaseFile), err)
+		return nil, fmt.Errorf("couldn't set up the report database %s: %w", filepath.Join(dir, DatabaseFile), err)
 	}
 	return &Store{db: db, opts: o}, nil
+}
+
+// setUp creates the report database's tables, or brings those of an
+// earlier version up to date, in one transaction.
+func setUp(ctx context.Context, db *sql.DB) error {
+	var version int
+	if err := db.QueryRowContext(ctx, "PRAGMA user_version").Scan(&version); err != nil {
+		return err
+	}
+	if version > schemaVersion {
+		return fmt.Errorf("it is of version %d, from a later fwlog than this one (version %d)", version, schemaVersion)
+	}
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, schema); err != nil {
+		return err
+	}
+	if version < 1 {
+		if err := reportsql.FillCounts(ctx, tx); err != nil {
+			return fmt.Errorf("couldn't count the reports kept: %w", err)
+		}
+	}
+	if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", schemaVersion)); err != nil {
+		return err
+	}
+	return tx.Commit()
 }
 
 // Close closes the database.
@@ -169,6 +215,11 @@ func (s *Store) Add(ctx context.Context, r *Report) (id uint64, dup bool, err er
 	if _, err := tx.ExecContext(ctx, `UPDATE devices SET reports = ? WHERE device = ?`, kept+1, rep.Device); err != nil {
 		return 0, false, err
 	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO report_counts (hour, outcome, reason, n) VALUES (?, ?, ?, 1)
+		ON CONFLICT (hour, outcome, reason) DO UPDATE SET n = n + 1`,
+		reportsql.HourMilli(r.Received), string(rep.Outcome), string(rep.Reason)); err != nil {
+		return 0, false, err
+	}
 	if err := tx.Commit(); err != nil {
 		return 0, false, err
 	}
@@ -192,7 +243,15 @@ func (s *Store) Find(ctx context.Context, e *report.Envelope) (id uint64, ok boo
 // List returns the reports q selects, and whether there are more.
 func (s *Store) List(ctx context.Context, q Query) (out []Report, more bool, err error) {
 	defer sqlitedb.WrapOS(&err)
-	return reportsql.List(ctx, s.db.R, q)
+	return reportsql.List(ctx, s.db.R, isFork, q)
+}
+
+// Counts returns the counts of the reports received in each hour from
+// since's on, by outcome and reason: at most store.MaxCountRows of them,
+// of the newest hours (store.Store's Counts).
+func (s *Store) Counts(ctx context.Context, since time.Time) (out []store.Count, err error) {
+	defer sqlitedb.WrapOS(&err)
+	return reportsql.Counts(ctx, s.db.R, since)
 }
 
 // Devices returns how many devices have reports kept.

@@ -18,6 +18,15 @@
 // at most MaxDevices devices, and refuses a further device's report with
 // a *DevicesFullError. These limits hold however many goroutines (and, for
 // a shared store, processes) add reports at once.
+//
+// # Counts
+//
+// Beside the reports, a store counts the reports it stored in each hour
+// (of Received, the log's clock), by outcome and reason, in the
+// transaction that stores each one: a duplicate or a refused report is
+// not counted, and a report removed to keep MaxPerDevice stays counted.
+// Counts reads those counts alone, never the reports, so that charts of
+// reports over time cost the same whatever the number of reports kept.
 package store
 
 import (
@@ -46,6 +55,13 @@ type Store interface {
 	List(ctx context.Context, q Query) (out []Report, more bool, err error)
 	// Devices returns how many devices have reports kept.
 	Devices(ctx context.Context) (int, error)
+	// Counts returns the counts of the reports stored (received) in each
+	// hour from since's hour on (see "Counts" in the package doc), in
+	// order of hour, outcome and reason: at most MaxCountRows of them.
+	// Where the hours from since's on have more, it returns those of
+	// the newest hours that fit whole, so that the first hour returned
+	// may be after since's. It reads the counts only, never the reports.
+	Counts(ctx context.Context, since time.Time) ([]Count, error)
 	// Close releases the store (what it was given, such as a database
 	// handle, stays its owner's to close).
 	Close() error
@@ -97,12 +113,32 @@ type Report struct {
 }
 
 // A Query selects reports: those after ID After, of Device and with
-// Outcome when not empty, at most Limit of them (at least 1), in ID order.
+// Outcome when not empty, only forks (Report.Fork) when Fork is set, at
+// most Limit of them (at least 1), in ID order.
 type Query struct {
 	After   uint64
 	Device  string
 	Outcome report.Outcome
+	Fork    bool
 	Limit   int
+}
+
+// MaxCountRows is the most counts Store.Counts returns. An hour has one
+// count for each outcome and reason of its reports (36 pairs at most, 2
+// outcomes without a reason and 2 with one of 17), and a year has 8,760
+// hours.
+const MaxCountRows = 50_000
+
+// A Count is how many reports of one outcome and reason a store stored
+// in one hour.
+type Count struct {
+	// Hour is the hour's start, in UTC: the reports' Received, truncated
+	// to the hour.
+	Hour    time.Time
+	Outcome report.Outcome
+	// Reason is empty for the outcomes that succeeded.
+	Reason report.Reason
+	N      uint64
 }
 
 // A StaleError reports a report of a device whose MaxPerDevice reports
