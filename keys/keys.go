@@ -560,8 +560,9 @@ func writeNew(path string, data []byte, mode os.FileMode) error {
 
 // A Ring is a set of DSSE verification keys indexed by DSSE key ID.
 type Ring struct {
-	byID map[string]dsse.Verifier
-	ids  []string
+	byID  map[string]dsse.Verifier
+	ids   []string
+	names map[string]string // the keys' names, where they have one
 }
 
 // NewRing returns a Ring holding pubs. Duplicate keys are an error.
@@ -578,8 +579,23 @@ func NewRing(pubs ...*PublicKey) (*Ring, error) {
 		}
 		r.byID[id] = v
 		r.ids = append(r.ids, id)
+		if p.Name != "" {
+			if r.names == nil {
+				r.names = map[string]string{}
+			}
+			r.names[id] = p.Name
+		}
 	}
 	return r, nil
+}
+
+// Name returns the name of the key with DSSE key ID id (its signed-note
+// key name), or "" if r has no such key or it has no name.
+func (r *Ring) Name(id string) string {
+	if r == nil {
+		return ""
+	}
+	return r.names[id]
 }
 
 // Lookup returns the verifier with DSSE key ID id.
@@ -618,6 +634,12 @@ func Merge(rings ...*Ring) *Ring {
 			v, _ := r.Lookup(id)
 			out.byID[id] = v
 			out.ids = append(out.ids, id)
+			if n := r.Name(id); n != "" {
+				if out.names == nil {
+					out.names = map[string]string{}
+				}
+				out.names[id] = n
+			}
 		}
 	}
 	return out
@@ -629,7 +651,7 @@ func (r *Ring) Without(drop func(id string) bool) *Ring {
 	if drop == nil || !slices.ContainsFunc(r.IDs(), drop) {
 		return r
 	}
-	out := &Ring{byID: make(map[string]dsse.Verifier)}
+	out := &Ring{byID: make(map[string]dsse.Verifier), names: r.names}
 	for _, id := range r.ids {
 		if !drop(id) {
 			out.byID[id] = r.byID[id]

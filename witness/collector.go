@@ -58,6 +58,65 @@ type remote struct {
 
 	mu   sync.Mutex // held for a whole exchange
 	size uint64
+
+	statusMu sync.Mutex // guards status, apart from mu
+	status   WitnessStatus
+}
+
+// A WitnessStatus is what a Collector knows of one witness of its policy.
+type WitnessStatus struct {
+	// Name and URL are the policy's.
+	Name, URL string
+	// Size is the size of the latest checkpoint the witness cosigned for
+	// this collector, and Cosigned when (0 and the zero time before the
+	// first).
+	Size     uint64
+	Cosigned time.Time
+	// Err is the last request's error, and Failed when it was; empty if
+	// the last request succeeded.
+	Err    string
+	Failed time.Time
+	// Fork, if not nil, is the latest fork the witness reported: it holds
+	// a checkpoint of Fork.Size with another root (or other extension
+	// lines) than the one this collector offered.
+	Fork *WitnessFork
+}
+
+// A WitnessFork is a witness's refusal of a checkpoint because it cosigned
+// another one of the same size: evidence of a fork, whose half the log
+// offered is Offered. The witness's half is at its GET /forks.
+type WitnessFork struct {
+	Size    uint64
+	Offered []byte
+	At      time.Time
+	Err     string
+}
+
+// Status returns what c knows of each witness, in the policy's order.
+func (c *Collector) Status() []WitnessStatus {
+	out := make([]WitnessStatus, len(c.remotes))
+	for i, r := range c.remotes {
+		r.statusMu.Lock()
+		out[i] = r.status
+		r.statusMu.Unlock()
+	}
+	return out
+}
+
+// note records the outcome of a request of r for a checkpoint of size.
+func (r *remote) note(checkpoint []byte, size uint64, err error) {
+	r.statusMu.Lock()
+	defer r.statusMu.Unlock()
+	now := time.Now()
+	var fork *ForkError
+	switch {
+	case err == nil:
+		r.status.Size, r.status.Cosigned, r.status.Err, r.status.Failed = size, now, "", time.Time{}
+		return
+	case errors.As(err, &fork):
+		r.status.Fork = &WitnessFork{Size: size, Offered: bytes.Clone(checkpoint), At: now, Err: err.Error()}
+	}
+	r.status.Err, r.status.Failed = err.Error(), now
 }
 
 // NewCollector returns a collector for the policy's witnesses, each of
@@ -111,7 +170,8 @@ func NewCollector(cfg CollectorConfig) (*Collector, error) {
 		if err != nil {
 			return nil, err
 		}
-		c.remotes = append(c.remotes, &remote{name: w.Name, verifier: w.Verifier, c: cs})
+		c.remotes = append(c.remotes, &remote{name: w.Name, verifier: w.Verifier, c: cs,
+			status: WitnessStatus{Name: w.Name, URL: w.URL}})
 	}
 	return c, nil
 }
@@ -197,12 +257,16 @@ func (c *Collector) ask(ctx context.Context, r *remote, checkpoint []byte, size 
 			label = "cancelled_after_quorum"
 		}
 		c.requests.WithLabelValues(r.name, label).Inc()
+		if err != nil && label != "cancelled_after_quorum" {
+			r.note(checkpoint, size, err)
+		}
 		var conflict *ConflictError
 		var bad *BadRequestError
 		var fork *ForkError
 		switch {
 		case err == nil:
 			line, err := cosignatureLine(checkpoint, lines, r.verifier)
+			r.note(checkpoint, size, err)
 			if err != nil {
 				return nil, err
 			}

@@ -29,6 +29,7 @@ import (
 	"github.com/fwledger/fwledger/api"
 	"github.com/fwledger/fwledger/cas"
 	"github.com/fwledger/fwledger/cmd/internal/cli"
+	"github.com/fwledger/fwledger/explorer"
 	"github.com/fwledger/fwledger/handover"
 	"github.com/fwledger/fwledger/internal/server"
 	"github.com/fwledger/fwledger/keys"
@@ -66,35 +67,37 @@ func serve(args []string, _, stderr io.Writer) int {
 	fs := flag.NewFlagSet("fwlog serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var (
-		dataDir     = fs.String("data", "./data", "data `directory`: SQLite database, log key, images")
-		origin      = fs.String("origin", "", "checkpoint origin and log key name, e.g. example.com/fwlog (required on first start; afterwards taken from the key)")
-		keyFile     = fs.String("key", "", "log private key `file` (default <data>/log.key, generated on first start), or a PKCS#11 URI of a key in a token labelled with the origin (pkcs11:token=…;object=<origin>?module-path=…&pin-source=file:…, made by fwctl keygen --pkcs11)")
-		releaseKeys cli.Strings
-		builderKeys cli.Strings
-		layoutKeys  cli.Strings
-		revokeKeys  cli.Strings
-		probeKeys   cli.Strings
-		deviceTrust cli.Strings
-		revokeK     = fs.Int("revocation-threshold", 1, "how many distinct --revocation-keys must sign a revocation")
-		successor   = fs.String("successor", "", "FREEZE the log: the public key `file` of the log it hands over to (a new origin); the log logs the handover, takes no more entries, names the successor in its checkpoints, and keeps serving reads")
-		requireProv = fs.Bool("require-provenance", true, "refuse releases that endorse no provenance; set false only for a log migrating from unattested releases")
-		policyFile  = fs.String("policy", "", "policy `file` every release must pass (its builders' keys are accepted for provenance)")
-		interval    = fs.Duration("integrate-interval", 50*time.Millisecond, "least time between integrations into a signed checkpoint")
-		batch       = fs.Int("integrate-batch", 8192, "most entries integrated in one step")
-		queue       = fs.Int("queue-size", 16384, "submissions waiting to be sequenced before new ones get 503")
-		tileCache   = fs.Int("tile-cache", 4096, "expanded tiles cached for proofs (about 16 KiB each)")
-		noImages    = fs.Bool("no-images", false, "disable the image store (PUT /v1/images)")
-		pprofAddr   = fs.String("pprof-addr", "", "serve Go's net/http/pprof on this `address` (off by default; never expose it)")
-		witPolicy   = fs.String("witness-policy", "", "C2SP tlog-policy `file`: publish only checkpoints cosigned by its quorum of witnesses (each witness line needs a URL)")
-		witTimeout  = fs.Duration("witness-timeout", 5*time.Second, "how long one round of cosigning may take before it is retried")
-		witRefresh  = fs.Duration("witness-refresh", time.Minute, "how often an unchanged checkpoint is cosigned again, to keep its timestamps fresh")
-		witFailOpen = fs.Bool("witness-fail-open", false, "DEVELOPMENT ONLY: publish checkpoints without the witness quorum when a round fails")
-		clockSkew   = fs.Duration("max-clock-skew", 10*time.Minute, "how far in the future, by this log's clock, a statement's times may be (a release's created, a build's startedOn and finishedOn)")
-		contentDir  = fs.String("content-dir", "", "`directory` of uploaded images and of entries too large for a tile (default <data>); with --backend trillian, one directory every frontend shares (docs/DEPLOYMENT.md)")
-		leaseTTL    = fs.Duration("lease-ttl", 10*time.Second, "--backend trillian: how long the publisher lease lasts unless renewed; when the publishing frontend dies another takes over within it")
-		backend     = addBackendFlags(fs)
-		deviceKeys  = fs.String("device-keys", "", "`file` of the public keys of the devices whose outcome reports the log takes (POST /v1/reports), one signed-note verifier key a line; read again on SIGHUP (off by default)")
-		srv         = cli.AddServerFlags(fs, cli.ServerDefaults{
+		dataDir      = fs.String("data", "./data", "data `directory`: SQLite database, log key, images")
+		origin       = fs.String("origin", "", "checkpoint origin and log key name, e.g. example.com/fwlog (required on first start; afterwards taken from the key)")
+		keyFile      = fs.String("key", "", "log private key `file` (default <data>/log.key, generated on first start), or a PKCS#11 URI of a key in a token labelled with the origin (pkcs11:token=…;object=<origin>?module-path=…&pin-source=file:…, made by fwctl keygen --pkcs11)")
+		releaseKeys  cli.Strings
+		builderKeys  cli.Strings
+		layoutKeys   cli.Strings
+		revokeKeys   cli.Strings
+		probeKeys    cli.Strings
+		deviceTrust  cli.Strings
+		revokeK      = fs.Int("revocation-threshold", 1, "how many distinct --revocation-keys must sign a revocation")
+		successor    = fs.String("successor", "", "FREEZE the log: the public key `file` of the log it hands over to (a new origin); the log logs the handover, takes no more entries, names the successor in its checkpoints, and keeps serving reads")
+		requireProv  = fs.Bool("require-provenance", true, "refuse releases that endorse no provenance; set false only for a log migrating from unattested releases")
+		policyFile   = fs.String("policy", "", "policy `file` every release must pass (its builders' keys are accepted for provenance)")
+		interval     = fs.Duration("integrate-interval", 50*time.Millisecond, "least time between integrations into a signed checkpoint")
+		batch        = fs.Int("integrate-batch", 8192, "most entries integrated in one step")
+		queue        = fs.Int("queue-size", 16384, "submissions waiting to be sequenced before new ones get 503")
+		tileCache    = fs.Int("tile-cache", 4096, "expanded tiles cached for proofs (about 16 KiB each)")
+		noImages     = fs.Bool("no-images", false, "disable the image store (PUT /v1/images)")
+		pprofAddr    = fs.String("pprof-addr", "", "serve Go's net/http/pprof on this `address` (off by default; never expose it)")
+		witPolicy    = fs.String("witness-policy", "", "C2SP tlog-policy `file`: publish only checkpoints cosigned by its quorum of witnesses (each witness line needs a URL)")
+		witTimeout   = fs.Duration("witness-timeout", 5*time.Second, "how long one round of cosigning may take before it is retried")
+		witRefresh   = fs.Duration("witness-refresh", time.Minute, "how often an unchanged checkpoint is cosigned again, to keep its timestamps fresh")
+		witFailOpen  = fs.Bool("witness-fail-open", false, "DEVELOPMENT ONLY: publish checkpoints without the witness quorum when a round fails")
+		explore      = fs.Bool("explorer", true, "serve the web explorer (pages for people) at / beside the API")
+		explorePages = fs.Int("explorer-pages", 0, "the most explorer pages rendered at once; more are answered 503 (default twice the CPUs)")
+		clockSkew    = fs.Duration("max-clock-skew", 10*time.Minute, "how far in the future, by this log's clock, a statement's times may be (a release's created, a build's startedOn and finishedOn)")
+		contentDir   = fs.String("content-dir", "", "`directory` of uploaded images and of entries too large for a tile (default <data>); with --backend trillian, one directory every frontend shares (docs/DEPLOYMENT.md)")
+		leaseTTL     = fs.Duration("lease-ttl", 10*time.Second, "--backend trillian: how long the publisher lease lasts unless renewed; when the publishing frontend dies another takes over within it")
+		backend      = addBackendFlags(fs)
+		deviceKeys   = fs.String("device-keys", "", "`file` of the public keys of the devices whose outcome reports the log takes (POST /v1/reports), one signed-note verifier key a line; read again on SIGHUP (off by default)")
+		srv          = cli.AddServerFlags(fs, cli.ServerDefaults{
 			Addr: "127.0.0.1:8080", Shutdown: 30 * time.Second, MaxConns: server.DefaultMaxConns, BodyBudget: server.DefaultBodyBudget, MaxBody: api.MaxSubmissionSize,
 			BodyTimeoutHelp: "time a submission's body has to arrive (408 after it); image uploads get it as a grace period",
 			BodyBudgetHelp:  "most submission bytes held in memory at once, e.g. 64MiB (503 with Retry-After beyond); a quarter is kept for bodies of at most 16 KiB",
@@ -237,6 +240,8 @@ func serve(args []string, _, stderr io.Writer) int {
 
 	reg := server.NewRegistry()
 	var witnesser log.Witnesser
+	var witnessPolicy *tlogpolicy.Policy
+	var witnessStatus func() []witness.WitnessStatus
 	if *witPolicy != "" {
 		wp, err := cli.LoadWitnessPolicy(*witPolicy)
 		if err != nil {
@@ -249,7 +254,7 @@ func serve(args []string, _, stderr io.Writer) int {
 		if err != nil {
 			return fail("invalid --witness-policy", err)
 		}
-		witnesser = col
+		witnesser, witnessPolicy, witnessStatus = col, wp, col.Status
 		var names []string
 		for _, w := range wp.Witnesses {
 			names = append(names, w.Name+"="+w.URL)
@@ -421,8 +426,26 @@ func serve(args []string, _, stderr io.Writer) int {
 		}
 	}
 
+	handler := ledger.NewHandler(led)
+	if *explore {
+		ex, err := explorer.New(explorer.Config{
+			Ledger:        led,
+			Witnesses:     witnessPolicy,
+			WitnessStatus: witnessStatus,
+			Keys:          keys.Merge(ring, builders, revokers, probers),
+			MaxConcurrent: *explorePages,
+			Logger:        logger,
+			Registerer:    reg,
+		})
+		if err != nil {
+			logStop()
+			<-logDone
+			return fail("couldn't start the explorer", err)
+		}
+		handler = ex.Handler(handler)
+	}
 	srvErr := server.Serve(ctx, ln, server.Config{
-		Name: "fwlog", Handler: ledger.NewHandler(led), Registry: reg, Logger: logger, ShutdownTimeout: *srv.Shutdown, Limits: limits,
+		Name: "fwlog", Handler: handler, Registry: reg, Logger: logger, ShutdownTimeout: *srv.Shutdown, Limits: limits,
 	})
 	logStop()
 	runErr := <-logDone

@@ -111,7 +111,10 @@ type Templates struct {
 }
 
 // Parse parses each page of fsys matched by pattern into the layout.
-// Page names are the file names without ".html".
+// Page names are the file names without ".html". Files whose names start
+// with "_" are not pages: they define templates every page may use (embed
+// them with "//go:embed all:dir", as embed leaves such files out of a
+// directory otherwise).
 func Parse(site Site, fsys fs.FS, pattern string, funcs template.FuncMap) (*Templates, error) {
 	base := template.New("layout").Funcs(Funcs())
 	if funcs != nil {
@@ -125,6 +128,17 @@ func Parse(site Site, fsys fs.FS, pattern string, funcs template.FuncMap) (*Temp
 	if err != nil {
 		return nil, err
 	}
+	var pageNames []string
+	for _, n := range names {
+		if strings.HasPrefix(n[strings.LastIndex(n, "/")+1:], "_") {
+			if base, err = base.ParseFS(fsys, n); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		pageNames = append(pageNames, n)
+	}
+	names = pageNames
 	if len(names) == 0 {
 		return nil, fmt.Errorf("webui: no page matches %q", pattern)
 	}
@@ -283,6 +297,7 @@ func Funcs() template.FuncMap {
 		"add":        func(a, b int) int { return a + b },
 		"statusText": http.StatusText,
 		"reveal":     Reveal,
+		"revealText": RevealText,
 	}
 }
 
@@ -291,10 +306,22 @@ func Funcs() template.FuncMap {
 // characters, NUL, newlines) and every invalid byte written out as
 // ⟨U+XXXX⟩ (⟨invalid⟩), so that text from an entry cannot reorder or hide
 // what a page shows around it.
-func Reveal(s string) string {
+func Reveal(s string) string { return reveal(s, false) }
+
+// RevealText is Reveal for text shown preformatted: it keeps newlines and
+// tabs.
+func RevealText(s string) string { return reveal(s, true) }
+
+func reveal(s string, text bool) string {
+	hidden := func(r rune) bool {
+		if text && (r == '\n' || r == '\t') {
+			return false
+		}
+		return unicode.Is(unicode.Cc, r) || unicode.Is(unicode.Cf, r)
+	}
 	clean := true
 	for _, r := range s {
-		if r == utf8.RuneError || unicode.Is(unicode.Cc, r) || unicode.Is(unicode.Cf, r) {
+		if r == utf8.RuneError || hidden(r) {
 			clean = false
 			break
 		}
@@ -308,7 +335,7 @@ func Reveal(s string) string {
 		switch {
 		case r == utf8.RuneError && n <= 1:
 			b.WriteString("⟨invalid⟩")
-		case unicode.Is(unicode.Cc, r) || unicode.Is(unicode.Cf, r):
+		case hidden(r):
 			fmt.Fprintf(&b, "⟨U+%04X⟩", r)
 		default:
 			b.WriteString(s[i : i+n])

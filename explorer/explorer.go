@@ -1,0 +1,317 @@
+// Package explorer is the web explorer that fwlog serves beside its API:
+// pages for people, rendered on the server from html/template, with an
+// embedded stylesheet and no script. Anyone can look up an image, a model,
+// a builder, a source repository or a key; see who signed a release and
+// how it was built; check an entry's inclusion proof, verified by the page
+// itself under the published checkpoint; see what each witness cosigned;
+// and follow what devices report.
+//
+//	GET /                     the published checkpoint, its cosignatures, growth, recent releases
+//	GET /search?q=            digests (sha256sum output too), models, versions, builders, sources, key IDs
+//	GET /entries/{index}      one entry, its signers, provenance, rebuilds, revocations and proof
+//	GET /entries/{index}/raw  its exact bytes, as a download
+//	GET /models/{model}       a model's releases, newest first, with collisions and revocations
+//	GET /witnesses            each witness: its latest cosigned size and time, lag, failures, forks
+//	GET /reports              device reports over time, as charts, and fork reports
+//
+// # Limits
+//
+// Every page reads a bounded number of index rows and entries (at most
+// PageSize results, each section of a search apart), pages are paginated
+// by the index to continue before, and the explorer renders at most
+// Config.MaxConcurrent pages at once, each within Config.Timeout: a request
+// beyond that is answered 503 at once, so that readers cannot crowd out
+// the log's appends.
+//
+// # Hostile content
+//
+// Every field shown comes from an entry that anyone holding a release or
+// builder key could have written. See package webui: context-aware
+// escaping, control and direction characters written out, a strict
+// Content-Security-Policy without script, and downloads as attachments.
+package explorer
+
+import (
+	"bytes"
+	"context"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/fwledger/fwledger/internal/webui"
+	"github.com/fwledger/fwledger/keys"
+	"github.com/fwledger/fwledger/ledger"
+	"github.com/fwledger/fwledger/log"
+	"github.com/fwledger/fwledger/tlogpolicy"
+	"github.com/fwledger/fwledger/witness"
+	"github.com/prometheus/client_golang/prometheus"
+	flog "github.com/transparency-dev/formats/log"
+	"golang.org/x/mod/sumdb/note"
+)
+
+//go:embed all:pages
+var pages embed.FS
+
+// PageSize is the most results a list or a search section shows at once.
+const PageSize = 25
+
+// Config configures an Explorer.
+type Config struct {
+	// Ledger is the log's ledger, which the pages read.
+	Ledger *ledger.Ledger
+	// Witnesses is the witness policy the log publishes under; nil if
+	// it publishes without witnesses.
+	Witnesses *tlogpolicy.Policy
+	// WitnessStatus, when set, reports what the log's witness collector
+	// knows of each witness (witness.Collector.Status).
+	WitnessStatus func() []witness.WitnessStatus
+	// Keys are the keys the log trusts, whose names the pages show beside
+	// their key IDs.
+	Keys *keys.Ring
+	// MaxConcurrent is the most pages rendered at once (default twice
+	// GOMAXPROCS), and Timeout how long one may take (default 5s).
+	MaxConcurrent int
+	Timeout       time.Duration
+	Logger        *slog.Logger
+	Registerer    prometheus.Registerer
+}
+
+// An Explorer serves the explorer's pages.
+type Explorer struct {
+	cfg      Config
+	l        *ledger.Ledger
+	lg       *log.Log
+	verifier note.Verifier
+	t        *webui.Templates
+	limit    *webui.Limiter
+	logger   *slog.Logger
+
+	// cp caches the published checkpoint, parsed and verified.
+	cp atomic.Pointer[checkpoint]
+	// growth samples the published size over time.
+	growth growth
+}
+
+// New returns an Explorer of cfg.Ledger's log.
+func New(cfg Config) (*Explorer, error) {
+	if cfg.Ledger == nil {
+		return nil, errors.New("explorer: a ledger is required")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.MaxConcurrent <= 0 {
+		cfg.MaxConcurrent = 2 * runtime.GOMAXPROCS(0)
+	}
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = 5 * time.Second
+	}
+	lg := cfg.Ledger.Log()
+	v, err := note.NewVerifier(lg.VerifierKey())
+	if err != nil {
+		return nil, fmt.Errorf("explorer: the log's verifier key: %w", err)
+	}
+	site := webui.Site{
+		Name: lg.Origin(),
+		Nav: []webui.Link{
+			{Path: "/", Label: "Log"},
+			{Path: "/witnesses", Label: "Witnesses"},
+			{Path: "/reports", Label: "Device reports"},
+		},
+		Search: "/search",
+		Footer: "fwledger transparency log " + lg.Origin() + " · the API is under /v1/ (docs/API.md)",
+	}
+	sub, _ := fs.Sub(pages, "pages")
+	t, err := webui.Parse(site, sub, "*.html", funcs)
+	if err != nil {
+		return nil, err
+	}
+	refused := prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "fwlog_explorer_refused_total",
+		Help: "Explorer pages refused with 503 because MaxConcurrent pages were being rendered.",
+	})
+	if cfg.Registerer != nil {
+		cfg.Registerer.MustRegister(refused)
+	}
+	return &Explorer{
+		cfg: cfg, l: cfg.Ledger, lg: lg, verifier: v, t: t, logger: cfg.Logger,
+		limit: webui.NewLimiter(cfg.MaxConcurrent, cfg.Timeout, refused),
+	}, nil
+}
+
+// apiPrefixes are the paths of the log's API (package ledger), which
+// Handler passes to the API handler.
+var apiPrefixes = []string{"/v1/", "/tile/", "/checkpoint", "/healthz"}
+
+// Handler returns the explorer's pages, and api for the paths of the API.
+// Any other path is an HTML 404 page.
+func (e *Explorer) Handler(api http.Handler) http.Handler {
+	mux := http.NewServeMux()
+	for _, p := range apiPrefixes {
+		mux.Handle(p, api)
+	}
+	mux.Handle(webui.AssetsPath, get(webui.AssetHandler()))
+	mux.Handle("/{$}", get(e.page(e.home)))
+	mux.Handle("/search", get(e.page(e.search)))
+	mux.Handle("/entries/{index}", get(e.page(e.entry)))
+	mux.Handle("/entries/{index}/raw", get(http.HandlerFunc(e.raw)))
+	mux.Handle("/models/{model...}", get(e.page(e.model)))
+	mux.Handle("/witnesses", get(e.page(e.witnesses)))
+	mux.Handle("/reports", get(e.page(e.reports)))
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		e.t.Fail(w, r, e.logger, http.StatusNotFound, webui.Errorf(http.StatusNotFound, "there is no page at %s", r.URL.Path))
+	})
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !isAPI(r.URL.Path) {
+			webui.SetHeaders(w.Header())
+		}
+		mux.ServeHTTP(w, r)
+	})
+}
+
+// get refuses other methods than GET and HEAD, with 405 and Allow.
+func get(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			w.Header().Set("Allow", "GET, HEAD")
+			http.Error(w, "method not allowed: the explorer's pages take GET and HEAD", http.StatusMethodNotAllowed)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+func isAPI(path string) bool {
+	for _, p := range apiPrefixes {
+		if strings.HasPrefix(path, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// A pageFunc returns the name of the page to render and its data.
+type pageFunc func(r *http.Request) (page string, data any, err error)
+
+// page serves a pageFunc under the limiter.
+func (e *Explorer) page(f pageFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		ok := e.limit.Do(r.Context(), func(ctx context.Context) {
+			r = r.WithContext(ctx)
+			name, data, err := f(r)
+			if err != nil {
+				e.t.Fail(w, r, e.logger, status(err), err)
+				return
+			}
+			if err := e.t.Render(w, r, http.StatusOK, name, data); err != nil {
+				e.t.Fail(w, r, e.logger, http.StatusInternalServerError, err)
+			}
+		})
+		if !ok {
+			e.t.Fail(w, r, e.logger, http.StatusServiceUnavailable, webui.Errorf(http.StatusServiceUnavailable, "the explorer is busy; try again in a second"))
+		}
+	}
+}
+
+// status is the HTTP status of a page's error.
+func status(err error) int {
+	var we *webui.Error
+	switch {
+	case errors.As(err, &we):
+		return we.Code
+	case errors.Is(err, context.DeadlineExceeded):
+		return http.StatusServiceUnavailable
+	}
+	return ledger.HTTPStatus(err)
+}
+
+// A checkpoint is the published checkpoint, verified.
+type checkpoint struct {
+	Note []byte
+	flog.Checkpoint
+	Extensions []string
+	// Cosignatures are the valid cosignatures of the policy's witnesses.
+	Cosignatures []tlogpolicy.Cosignature
+	// QuorumErr is set when they do not meet the quorum (a log that
+	// publishes with --witness-fail-open).
+	QuorumErr string
+}
+
+// checkpoint returns the published checkpoint, verified under the log's
+// key and the witness policy, or nil if none is published yet.
+func (e *Explorer) checkpoint() (*checkpoint, error) {
+	pub := e.lg.Published()
+	if pub.Note == nil {
+		return nil, nil
+	}
+	if c := e.cp.Load(); c != nil && bytes.Equal(c.Note, pub.Note) {
+		return c, nil
+	}
+	cp, ext, _, err := flog.ParseCheckpoint(pub.Note, e.lg.Origin(), e.verifier)
+	if err != nil {
+		return nil, fmt.Errorf("the published checkpoint does not verify under the log's key: %w", err)
+	}
+	c := &checkpoint{Note: pub.Note, Checkpoint: *cp}
+	for l := range strings.Lines(string(ext)) {
+		c.Extensions = append(c.Extensions, strings.TrimSuffix(l, "\n"))
+	}
+	if p := e.cfg.Witnesses; p != nil {
+		v, err := p.VerifyCheckpoint(pub.Note)
+		var qe *tlogpolicy.QuorumError
+		switch {
+		case err == nil:
+			c.Cosignatures = v.Cosignatures
+		case errors.As(err, &qe):
+			c.QuorumErr = err.Error()
+		default:
+			return nil, fmt.Errorf("the published checkpoint does not verify under the witness policy: %w", err)
+		}
+	}
+	e.cp.Store(c)
+	e.growth.add(time.Now(), c.Size)
+	return c, nil
+}
+
+// growth keeps samples of the published size, at most one a minute and
+// only when it changed, for the last maxGrowth samples: the home page's
+// chart of the log's growth since this process started.
+type growth struct {
+	mu      sync.Mutex
+	samples []webui.Point
+}
+
+const maxGrowth = 1440
+
+func (g *growth) add(t time.Time, size uint64) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if n := len(g.samples); n > 0 {
+		last := g.samples[n-1]
+		if last.V == float64(size) {
+			return
+		}
+		if t.Sub(last.T) < time.Minute && n > 1 && g.samples[n-2].T.After(t.Add(-time.Minute)) {
+			g.samples[n-1] = webui.Point{T: t, V: float64(size)}
+			return
+		}
+	}
+	g.samples = append(g.samples, webui.Point{T: t, V: float64(size)})
+	if len(g.samples) > maxGrowth {
+		g.samples = append(g.samples[:0], g.samples[len(g.samples)-maxGrowth:]...)
+	}
+}
+
+func (g *growth) points(now time.Time, size uint64) []webui.Point {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	out := append([]webui.Point(nil), g.samples...)
+	return append(out, webui.Point{T: now, V: float64(size)})
+}

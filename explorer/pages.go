@@ -1,0 +1,579 @@
+package explorer
+
+import (
+	"bytes"
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"html/template"
+	"net/http"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/fwledger/fwledger/digest"
+	"github.com/fwledger/fwledger/internal/webui"
+	"github.com/fwledger/fwledger/ledger"
+	"github.com/fwledger/fwledger/provenance"
+	"github.com/fwledger/fwledger/tiles"
+	"github.com/fwledger/fwledger/tlogpolicy"
+	"github.com/fwledger/fwledger/witness"
+	"github.com/transparency-dev/merkle/proof"
+	"github.com/transparency-dev/merkle/rfc6962"
+)
+
+// funcs are the explorer's template functions, beside webui's.
+var funcs = template.FuncMap{
+	"kindLabel": kindLabel,
+}
+
+func kindLabel(k provenance.Kind) string {
+	switch k {
+	case provenance.KindRelease:
+		return "release"
+	case provenance.KindProvenance:
+		return "build provenance"
+	case provenance.KindRevocation:
+		return "revocation"
+	case provenance.KindLayout:
+		return "in-toto layout"
+	case provenance.KindLink:
+		return "in-toto link"
+	case provenance.KindProbe:
+		return "auditor's probe"
+	case "":
+		return "unparsed entry"
+	}
+	return string(k)
+}
+
+// A signer is a key that signed an entry, as verified.
+type signer struct {
+	ID, Name string
+}
+
+func (e *Explorer) signers(ctx context.Context, s *ledger.Statement) []signer {
+	var out []signer
+	for _, id := range e.l.Signers(ctx, s) {
+		out = append(out, signer{ID: id, Name: e.cfg.Keys.Name(id)})
+	}
+	return out
+}
+
+// A row is an entry in a list: its index, kind, and what identifies it.
+type row struct {
+	Index   uint64
+	Kind    provenance.Kind
+	Title   string // a release's model(s) and version, a builder, what a revocation revokes
+	Detail  string
+	Image   string // hex, for releases and provenance
+	Time    time.Time
+	Pending bool // not yet covered by the published checkpoint
+	Release *provenance.Release
+	Revoked bool
+}
+
+// rowOf summarizes a statement for a list; size is the published size.
+func rowOf(s *ledger.Statement, size uint64) row {
+	r := row{Index: s.Index, Pending: s.Index >= size}
+	if s.Entry == nil {
+		return r
+	}
+	r.Kind = s.Kind
+	switch s.Kind {
+	case provenance.KindRelease:
+		rel := s.Release
+		r.Release = rel
+		r.Title = fmt.Sprintf("%s %s", joinClip(rel.Models, 3), rel.Version)
+		r.Detail = fmt.Sprintf("security version %d, channel %s", rel.SecurityVersion, rel.Channel)
+		r.Image = hex.EncodeToString(rel.Image[:])
+		r.Time = rel.Created
+	case provenance.KindProvenance:
+		p := s.Provenance
+		r.Title = p.BuilderID
+		r.Detail = p.Source.Repo
+		if p.Source.Commit != "" {
+			r.Detail += " @ " + p.Source.Commit
+		}
+		for _, sd := range p.Subjects {
+			if sd.Alg == "sha256" {
+				r.Image = hex.EncodeToString(sd.Value)
+				break
+			}
+		}
+		r.Time = p.FinishedOn
+	case provenance.KindRevocation:
+		rv := s.Revocation
+		if rv.Revokes == provenance.RevokeKey {
+			r.Title = "revokes key " + rv.KeyID
+		} else {
+			r.Title = "revokes release of image " + rv.Image.String()
+		}
+		r.Detail = rv.Reason
+		r.Time = rv.Created
+	}
+	return r
+}
+
+func joinClip(ss []string, n int) string {
+	var b bytes.Buffer
+	for i, s := range ss {
+		if i == n {
+			fmt.Fprintf(&b, " and %d more", len(ss)-n)
+			break
+		}
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(s)
+	}
+	return b.String()
+}
+
+// rows summarizes a page of statements.
+func rows(p *ledger.Page) []row {
+	out := make([]row, 0, len(p.Statements))
+	for _, s := range p.Statements {
+		out = append(out, rowOf(s, p.Size))
+	}
+	return out
+}
+
+// parseBefore parses the optional "before" parameter of a paged list: the
+// index to continue below.
+func parseBefore(r *http.Request) (uint64, error) {
+	s := r.URL.Query().Get("before")
+	if s == "" {
+		return 1<<63 - 1, nil
+	}
+	v, err := strconv.ParseUint(s, 10, 63)
+	if err != nil || (len(s) > 1 && s[0] == '0') {
+		return 0, webui.Errorf(http.StatusBadRequest, "parameter before is %q: want an entry index, a decimal integer", clipParam(s))
+	}
+	return v, nil
+}
+
+func clipParam(s string) string { return webui.Clip(64, s) }
+
+// homeView is the home page.
+type homeView struct {
+	Checkpoint *checkpoint
+	Err        string
+	Quorum     string
+	Witnesses  []witnessView
+	Integrated uint64
+	Growth     template.HTML
+	Recent     []row
+	More       int64
+}
+
+func (e *Explorer) home(r *http.Request) (string, any, error) {
+	ctx := r.Context()
+	v := homeView{Integrated: e.lg.Integrated()}
+	cp, err := e.checkpoint()
+	if err != nil {
+		v.Err = err.Error()
+	}
+	v.Checkpoint = cp
+	var size uint64
+	if cp != nil {
+		size = cp.Size
+	}
+	v.Witnesses, v.Quorum = e.witnessViews(cp)
+	v.Growth = webui.LineChart("The published tree size since this server started", e.growth.points(time.Now(), size))
+	page, err := e.l.Find(ctx, ledger.Query{Search: ledger.AllReleases}, 1<<63-1, 10)
+	if err != nil {
+		return "", nil, err
+	}
+	v.Recent = e.markRevoked(ctx, rows(page))
+	if page.More {
+		v.More = page.Next
+	}
+	return "home", v, nil
+}
+
+// markRevoked marks the releases among rs whose image is revoked.
+func (e *Explorer) markRevoked(ctx context.Context, rs []row) []row {
+	for i := range rs {
+		if rs[i].Release == nil {
+			continue
+		}
+		p, err := e.l.Find(ctx, ledger.Query{Search: ledger.RevocationsOf, Value: rs[i].Image}, 1<<63-1, 1)
+		rs[i].Revoked = err == nil && len(p.Statements) > 0
+	}
+	return rs
+}
+
+// A witnessView is one witness of the policy, as the pages show it.
+type witnessView struct {
+	Name, URL, Key string
+	// In the published checkpoint: whether it cosigned, and when.
+	Cosigned bool
+	Time     time.Time
+	// From the collector: its latest cosigned size and time, lag, errors.
+	Status *witness.WitnessStatus
+	Lag    uint64
+}
+
+// witnessViews returns the policy's witnesses with what cp's
+// cosignatures and the collector say of each, and the quorum.
+func (e *Explorer) witnessViews(cp *checkpoint) ([]witnessView, string) {
+	p := e.cfg.Witnesses
+	if p == nil {
+		return nil, ""
+	}
+	var status []witness.WitnessStatus
+	if e.cfg.WitnessStatus != nil {
+		status = e.cfg.WitnessStatus()
+	}
+	var out []witnessView
+	for _, w := range p.Witnesses {
+		v := witnessView{Name: w.Name, URL: w.URL, Key: w.VKey}
+		if cp != nil {
+			i := slices.IndexFunc(cp.Cosignatures, func(c tlogpolicy.Cosignature) bool { return c.Witness == w.Name })
+			if i >= 0 {
+				v.Cosigned, v.Time = true, cp.Cosignatures[i].Time
+			}
+		}
+		for i := range status {
+			if status[i].Name == w.Name {
+				v.Status = &status[i]
+				if cp != nil && status[i].Size < cp.Size {
+					v.Lag = cp.Size - status[i].Size
+				}
+			}
+		}
+		out = append(out, v)
+	}
+	return out, p.Quorum
+}
+
+// witnessesView is the witnesses page.
+type witnessesView struct {
+	Checkpoint *checkpoint
+	Err        string
+	Quorum     string
+	Witnesses  []witnessView
+	Forks      []forkView
+	Reports    []deviceFork
+	ReportsErr string
+}
+
+// A forkView is a fork a witness reported to the collector.
+type forkView struct {
+	Witness string
+	*witness.WitnessFork
+}
+
+func (e *Explorer) witnesses(r *http.Request) (string, any, error) {
+	v := witnessesView{}
+	cp, err := e.checkpoint()
+	if err != nil {
+		v.Err = err.Error()
+	}
+	v.Checkpoint = cp
+	v.Witnesses, v.Quorum = e.witnessViews(cp)
+	for _, w := range v.Witnesses {
+		if w.Status != nil && w.Status.Fork != nil {
+			v.Forks = append(v.Forks, forkView{Witness: w.Name, WitnessFork: w.Status.Fork})
+		}
+	}
+	v.Reports, err = e.deviceForks(r.Context())
+	if err != nil {
+		v.ReportsErr = err.Error()
+	}
+	return "witnesses", v, nil
+}
+
+// entryView is an entry's page.
+type entryView struct {
+	Index     uint64
+	LeafHash  string
+	Digest    string
+	Size      int
+	Pending   bool
+	Published uint64
+	Kind      provenance.Kind
+	Signers   []signer
+	Entry     *provenance.Entry
+	Identity  *provenance.CertificateIdentity
+	// For a release: the provenance it endorses, found by digest.
+	Endorsed []endorsed
+	// For provenance: the releases that endorse it, and rebuilds that
+	// agree (other provenance about its image) or disagree (provenance
+	// of the same source commit with other images).
+	EndorsedBy []row
+	Agree      []row
+	Disagree   []row
+	// Revocations of the release's image or the entry's signers.
+	Revocations []row
+	Proof       *proofView
+	Payload     string
+	Clipped     bool
+}
+
+type endorsed struct {
+	Digest string
+	Index  uint64
+	Found  bool
+}
+
+// proofView is an inclusion proof and its verification.
+type proofView struct {
+	Size   uint64
+	Root   string
+	Hashes []string
+	OK     bool
+	Err    string
+}
+
+// maxPayloadShown is how much of an entry's statement the page shows.
+const maxPayloadShown = 64 << 10
+
+func parseIndex(r *http.Request) (uint64, error) {
+	s := r.PathValue("index")
+	v, err := strconv.ParseUint(s, 10, 63)
+	if err != nil || (len(s) > 1 && s[0] == '0') {
+		return 0, webui.Errorf(http.StatusBadRequest, "%q is not an entry index: want a decimal integer", clipParam(s))
+	}
+	return v, nil
+}
+
+func (e *Explorer) entry(r *http.Request) (string, any, error) {
+	ctx := r.Context()
+	idx, err := parseIndex(r)
+	if err != nil {
+		return "", nil, err
+	}
+	s, err := e.statement(ctx, idx)
+	if err != nil {
+		return "", nil, err
+	}
+	cp, err := e.checkpoint()
+	if err != nil {
+		return "", nil, err
+	}
+	v := entryView{Index: idx, LeafHash: hex.EncodeToString(tiles.LeafHash(s.Data)), Size: len(s.Bytes())}
+	d := digest.Sum(s.Bytes())
+	v.Digest = hex.EncodeToString(d[:])
+	if cp != nil {
+		v.Published = cp.Size
+	}
+	v.Pending = idx >= v.Published
+	if !v.Pending {
+		v.Proof = e.proof(ctx, idx, tiles.LeafHash(s.Data), cp)
+	}
+	if s.Entry == nil {
+		v.Payload, v.Clipped = clipBytes(s.Bytes())
+		return "entry", v, nil
+	}
+	v.Kind, v.Entry, v.Identity = s.Kind, s.Entry, s.Identity
+	v.Signers = e.signers(ctx, s)
+	body := s.Bytes()
+	if s.Envelope != nil {
+		body = s.Envelope.Body
+	}
+	var pretty bytes.Buffer
+	if json.Indent(&pretty, body, "", "  ") == nil {
+		body = pretty.Bytes()
+	}
+	v.Payload, v.Clipped = clipBytes(body)
+	size := v.Published
+	find := func(q ledger.Query, limit int) ([]*ledger.Statement, error) {
+		p, err := e.l.Find(ctx, q, 1<<63-1, limit)
+		if err != nil {
+			return nil, err
+		}
+		return p.Statements, nil
+	}
+	var revs []*ledger.Statement
+	switch s.Kind {
+	case provenance.KindRelease:
+		for _, d := range s.Release.Provenance {
+			en := endorsed{Digest: d.String()}
+			if got, err := find(ledger.Query{Search: ledger.ByEntryDigest, Value: hex.EncodeToString(d[:])}, 1); err != nil {
+				return "", nil, err
+			} else if len(got) > 0 {
+				en.Index, en.Found = got[0].Index, true
+			}
+			v.Endorsed = append(v.Endorsed, en)
+		}
+		got, err := find(ledger.Query{Search: ledger.RevocationsOf, Value: hex.EncodeToString(s.Release.Image[:])}, PageSize)
+		if err != nil {
+			return "", nil, err
+		}
+		revs = append(revs, got...)
+	case provenance.KindProvenance:
+		p := s.Provenance
+		for _, sd := range p.Subjects {
+			if sd.Alg != "sha256" {
+				continue
+			}
+			about, err := find(ledger.Query{Search: ledger.ByImage, Value: hex.EncodeToString(sd.Value)}, PageSize)
+			if err != nil {
+				return "", nil, err
+			}
+			for _, o := range about {
+				switch {
+				case o.Kind == provenance.KindRelease && slices.Contains(o.Release.Provenance, s.Digest):
+					v.EndorsedBy = append(v.EndorsedBy, rowOf(o, size))
+				case o.Kind == provenance.KindProvenance && o.Index != s.Index:
+					v.Agree = append(v.Agree, rowOf(o, size))
+				}
+			}
+			break
+		}
+		if p.Source.Repo != "" && p.Source.Commit != "" {
+			same, err := find(ledger.Query{Search: ledger.BySourceCommit, Value: p.Source.Repo, Version: p.Source.Commit}, PageSize)
+			if err != nil {
+				return "", nil, err
+			}
+			for _, o := range same {
+				if o.Index != s.Index && !shareSubject(o.Provenance, p) {
+					v.Disagree = append(v.Disagree, rowOf(o, size))
+				}
+			}
+		}
+	}
+	for _, sg := range v.Signers {
+		if len(sg.ID) != 64 {
+			continue // a keyless identity
+		}
+		got, err := find(ledger.Query{Search: ledger.RevocationsOf, Value: sg.ID}, PageSize)
+		if err != nil {
+			return "", nil, err
+		}
+		revs = append(revs, got...)
+	}
+	for _, rv := range revs {
+		v.Revocations = append(v.Revocations, rowOf(rv, size))
+	}
+	return "entry", v, nil
+}
+
+// statement reads the entry at idx; a 404 names the log's size.
+func (e *Explorer) statement(ctx context.Context, idx uint64) (*ledger.Statement, error) {
+	s, err := e.l.Statement(ctx, idx)
+	if status(err) == http.StatusNotFound {
+		return nil, webui.Errorf(http.StatusNotFound, "there is no entry %d: the published checkpoint has %d entries", idx, e.lg.Published().Size)
+	}
+	return s, err
+}
+
+// shareSubject reports whether a and b have a subject digest in common.
+func shareSubject(a, b *provenance.Provenance) bool {
+	for _, s := range a.Subjects {
+		if b.HasDigest(s.Alg, s.Value) {
+			return true
+		}
+	}
+	return false
+}
+
+func clipBytes(b []byte) (string, bool) {
+	if len(b) > maxPayloadShown {
+		return string(b[:maxPayloadShown]), true
+	}
+	return string(b), false
+}
+
+// proof returns the inclusion proof of the leaf at index under cp,
+// verified here against cp's root.
+func (e *Explorer) proof(ctx context.Context, index uint64, leafHash []byte, cp *checkpoint) *proofView {
+	pv := &proofView{Size: cp.Size, Root: hex.EncodeToString(cp.Hash)}
+	hashes, err := e.lg.InclusionProof(ctx, index, cp.Size)
+	if err != nil {
+		pv.Err = "couldn't read the proof: " + err.Error()
+		return pv
+	}
+	for _, h := range hashes {
+		pv.Hashes = append(pv.Hashes, hex.EncodeToString(h))
+	}
+	if err := proof.VerifyInclusion(rfc6962.DefaultHasher, index, cp.Size, leafHash, hashes, cp.Hash); err != nil {
+		pv.Err = "the proof does not verify: " + err.Error()
+		return pv
+	}
+	pv.OK = true
+	return pv
+}
+
+// raw sends an entry's exact bytes as a download.
+func (e *Explorer) raw(w http.ResponseWriter, r *http.Request) {
+	ok := e.limit.Do(r.Context(), func(ctx context.Context) {
+		r = r.WithContext(ctx)
+		idx, err := parseIndex(r)
+		if err != nil {
+			e.t.Fail(w, r, e.logger, status(err), err)
+			return
+		}
+		s, err := e.statement(ctx, idx)
+		if err != nil {
+			e.t.Fail(w, r, e.logger, status(err), err)
+			return
+		}
+		w.Header().Set("Cache-Control", "public, max-age=31536000, immutable")
+		webui.Attachment(w, r, fmt.Sprintf("fwlog-entry-%d.json", idx), "application/octet-stream", s.Bytes())
+	})
+	if !ok {
+		e.t.Fail(w, r, e.logger, http.StatusServiceUnavailable, webui.Errorf(http.StatusServiceUnavailable, "the explorer is busy; try again in a second"))
+	}
+}
+
+// modelView is a model's page.
+type modelView struct {
+	Model    string
+	Releases []row
+	// Collisions are the versions of the releases shown that were logged
+	// with more than one image.
+	Collisions []collision
+	Next       uint64
+	More       bool
+}
+
+type collision struct {
+	Version string
+	Images  []row
+}
+
+func (e *Explorer) model(r *http.Request) (string, any, error) {
+	ctx := r.Context()
+	model := r.PathValue("model")
+	if model == "" || len(model) > provenance.MaxFieldLength {
+		return "", nil, webui.Errorf(http.StatusBadRequest, "a model name is 1 to %d bytes", provenance.MaxFieldLength)
+	}
+	before, err := parseBefore(r)
+	if err != nil {
+		return "", nil, err
+	}
+	p, err := e.l.Find(ctx, ledger.Query{Search: ledger.ByModel, Value: model}, before, PageSize)
+	if err != nil {
+		return "", nil, err
+	}
+	v := modelView{Model: model, Releases: e.markRevoked(ctx, rows(p)), More: p.More, Next: uint64(p.Next)}
+	seen := map[string]bool{}
+	for _, rw := range v.Releases {
+		ver := rw.Release.Version
+		if seen[ver] {
+			continue
+		}
+		seen[ver] = true
+		same, err := e.l.Find(ctx, ledger.Query{Search: ledger.ByModelVersion, Value: model, Version: ver}, 1<<63-1, 8)
+		if err != nil {
+			return "", nil, err
+		}
+		images := map[digest.Digest]bool{}
+		var c collision
+		for _, o := range same.Statements {
+			if !images[o.Release.Image] {
+				images[o.Release.Image] = true
+				c.Images = append(c.Images, rowOf(o, p.Size))
+			}
+		}
+		if len(images) > 1 {
+			c.Version = ver
+			v.Collisions = append(v.Collisions, c)
+		}
+	}
+	return "model", v, nil
+}

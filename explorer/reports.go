@@ -1,0 +1,227 @@
+package explorer
+
+import (
+	"context"
+	"errors"
+	"html/template"
+	"net/http"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/fwledger/fwledger/internal/webui"
+	"github.com/fwledger/fwledger/ledger"
+	"github.com/fwledger/fwledger/report"
+	reportstore "github.com/fwledger/fwledger/report/store"
+)
+
+// A deviceFork is a device report whose checkpoint is not this log's tree.
+type deviceFork struct {
+	ID         uint64
+	Device     string
+	Size       uint64
+	Received   time.Time
+	Checkpoint string
+}
+
+// maxForksShown is how many fork reports the witnesses page shows.
+const maxForksShown = 10
+
+// deviceForks returns the first fork reports stored, if the log takes
+// reports.
+func (e *Explorer) deviceForks(ctx context.Context) ([]deviceFork, error) {
+	rs, _, err := e.l.Reports(ctx, reportstore.Query{Fork: true, Limit: maxForksShown})
+	if errors.Is(err, ledger.ErrReportsDisabled) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	out := make([]deviceFork, 0, len(rs))
+	for _, r := range rs {
+		out = append(out, forkOf(r))
+	}
+	return out, nil
+}
+
+func forkOf(r reportstore.Report) deviceFork {
+	f := deviceFork{ID: r.ID, Device: r.Report.Device, Received: r.Received, Checkpoint: string(r.Report.Checkpoint)}
+	// The size is the checkpoint's second line.
+	if _, rest, ok := cut(f.Checkpoint, '\n'); ok {
+		if line, _, ok := cut(rest, '\n'); ok {
+			f.Size, _ = strconv.ParseUint(line, 10, 64)
+		}
+	}
+	return f
+}
+
+func cut(s string, c byte) (string, string, bool) {
+	for i := 0; i < len(s); i++ {
+		if s[i] == c {
+			return s[:i], s[i+1:], true
+		}
+	}
+	return s, "", false
+}
+
+// reportsView is the device reports page.
+type reportsView struct {
+	Disabled bool
+	Days     int
+	Bucket   string
+	Outcomes template.HTML
+	Reasons  template.HTML
+	Success  template.HTML
+	// OutcomeNames and ReasonNames are the charts' series, in order.
+	OutcomeNames []string
+	ReasonNames  []string
+	Table        []reportRow
+	Total        uint64
+	Forks        []deviceFork
+	ForksMore    bool
+	ForksNext    uint64
+}
+
+// A reportRow is one bucket of the table beside the charts.
+type reportRow struct {
+	T                                       time.Time
+	Installed, Confirmed, Refused, Reverted uint64
+	Rate                                    string
+}
+
+var outcomes = []report.Outcome{report.Installed, report.Confirmed, report.Refused, report.Reverted}
+
+// maxDays is the longest span the reports page charts.
+const maxDays = 90
+
+func (e *Explorer) reports(r *http.Request) (string, any, error) {
+	ctx := r.Context()
+	v := reportsView{Days: 14}
+	if s := r.URL.Query().Get("days"); s != "" {
+		d, err := strconv.Atoi(s)
+		if err != nil || d < 1 || d > maxDays {
+			return "", nil, webui.Errorf(http.StatusBadRequest, "parameter days is %q: want 1 to %d", clipParam(s), maxDays)
+		}
+		v.Days = d
+	}
+	var after uint64
+	if s := r.URL.Query().Get("after"); s != "" {
+		a, err := strconv.ParseUint(s, 10, 63)
+		if err != nil {
+			return "", nil, webui.Errorf(http.StatusBadRequest, "parameter after is %q: want a report ID", clipParam(s))
+		}
+		after = a
+	}
+	now := time.Now().UTC()
+	width := 24 * time.Hour
+	v.Bucket = "day"
+	if v.Days <= 2 {
+		width, v.Bucket = time.Hour, "hour"
+	}
+	since := now.Add(-time.Duration(v.Days) * 24 * time.Hour).Truncate(width)
+	counts, err := e.l.ReportCounts(ctx, since)
+	if errors.Is(err, ledger.ErrReportsDisabled) {
+		v.Disabled = true
+		return "reports", v, nil
+	}
+	if err != nil {
+		return "", nil, err
+	}
+	// Buckets from since to now, every one present (a gap is zero).
+	n := int(now.Sub(since)/width) + 1
+	byOutcome := make([][]float64, n)
+	reasonTotals := map[report.Reason]uint64{}
+	for i := range byOutcome {
+		byOutcome[i] = make([]float64, len(outcomes))
+	}
+	for _, c := range counts {
+		i := int(c.Hour.Sub(since) / width)
+		if i < 0 || i >= n {
+			continue
+		}
+		if j := slices.Index(outcomes, c.Outcome); j >= 0 {
+			byOutcome[i][j] += float64(c.N)
+		}
+		if c.Outcome == report.Refused || c.Outcome == report.Reverted {
+			reasonTotals[c.Reason] += c.N
+		}
+		v.Total += c.N
+	}
+	// The five most frequent reasons, and the rest as "other".
+	var reasons []report.Reason
+	for rs := range reasonTotals {
+		reasons = append(reasons, rs)
+	}
+	slices.SortFunc(reasons, func(a, b report.Reason) int {
+		if reasonTotals[a] != reasonTotals[b] {
+			return int(reasonTotals[b]) - int(reasonTotals[a])
+		}
+		return compareStrings(string(a), string(b))
+	})
+	const topReasons = 5
+	for i, rs := range reasons {
+		if i == topReasons {
+			v.ReasonNames = append(v.ReasonNames, "other")
+			break
+		}
+		v.ReasonNames = append(v.ReasonNames, string(rs))
+	}
+	byReason := make([][]float64, n)
+	for i := range byReason {
+		byReason[i] = make([]float64, len(v.ReasonNames))
+	}
+	for _, c := range counts {
+		i := int(c.Hour.Sub(since) / width)
+		if i < 0 || i >= n || (c.Outcome != report.Refused && c.Outcome != report.Reverted) {
+			continue
+		}
+		j := slices.Index(reasons, c.Reason)
+		if j >= topReasons {
+			j = topReasons
+		}
+		byReason[i][j] += float64(c.N)
+	}
+	var obars, rbars []webui.Bar
+	var rate []webui.Point
+	for i := range n {
+		t := since.Add(time.Duration(i) * width)
+		obars = append(obars, webui.Bar{T: t, Values: byOutcome[i]})
+		rbars = append(rbars, webui.Bar{T: t, Values: byReason[i]})
+		o := byOutcome[i]
+		row := reportRow{T: t, Installed: uint64(o[0]), Confirmed: uint64(o[1]), Refused: uint64(o[2]), Reverted: uint64(o[3]), Rate: "—"}
+		if ended := o[1] + o[2] + o[3]; ended > 0 {
+			pct := 100 * o[1] / ended
+			rate = append(rate, webui.Point{T: t, V: pct})
+			row.Rate = strconv.FormatFloat(pct, 'f', 1, 64) + " %"
+		}
+		v.Table = append(v.Table, row)
+	}
+	for _, o := range outcomes {
+		v.OutcomeNames = append(v.OutcomeNames, string(o))
+	}
+	v.Outcomes = webui.BarChart("Device reports per "+v.Bucket+", by outcome", v.OutcomeNames, obars, width)
+	v.Reasons = webui.BarChart("Refusals and reverts per "+v.Bucket+", by reason", v.ReasonNames, rbars, width)
+	v.Success = webui.LineChart("Success rate per "+v.Bucket+", in percent", rate)
+	slices.Reverse(v.Table)
+	rs, more, err := e.l.Reports(ctx, reportstore.Query{Fork: true, After: after, Limit: PageSize})
+	if err != nil {
+		return "", nil, err
+	}
+	for _, r := range rs {
+		v.Forks = append(v.Forks, forkOf(r))
+	}
+	if more && len(rs) > 0 {
+		v.ForksMore, v.ForksNext = true, rs[len(rs)-1].ID
+	}
+	return "reports", v, nil
+}
+
+func compareStrings(a, b string) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
