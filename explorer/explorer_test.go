@@ -169,15 +169,15 @@ func TestPages(t *testing.T) {
 		}
 	}
 	for q, want := range map[string]uint64{
-		"sha256:" + hexSum:                   relIdx,
-		"acme-x1":                            relIdx,
-		"acme-x1 1.4.0":                      relIdx,
-		"acme-x1@1.4.0":                      relIdx,
-		fwtest.BuilderID:                     provIdx,
-		"https://git.example.com/acme/fw":    provIdx,
-		"git.example.com/acme/fw.git":        provIdx,
-		fwtest.KeyID(t, fwtest.Release1):     relIdx,
-		fwtest.KeyID(t, fwtest.Builder):      provIdx,
+		"sha256:" + hexSum:                relIdx,
+		"acme-x1":                         relIdx,
+		"acme-x1 1.4.0":                   relIdx,
+		"acme-x1@1.4.0":                   relIdx,
+		fwtest.BuilderID:                  provIdx,
+		"https://git.example.com/acme/fw": provIdx,
+		"git.example.com/acme/fw.git":     provIdx,
+		fwtest.KeyID(t, fwtest.Release1):  relIdx,
+		fwtest.KeyID(t, fwtest.Builder):   provIdx,
 		"git+https://git.example.com/acme/fw@0123456789abcdef0123456789abcdef01234567": provIdx,
 	} {
 		body := s.page(t, "/search?q="+url.QueryEscape(q))
