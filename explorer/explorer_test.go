@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -21,6 +22,8 @@ import (
 	"github.com/fwledger/fwledger/keys"
 	"github.com/fwledger/fwledger/ledger"
 	"github.com/fwledger/fwledger/provenance"
+	"github.com/fwledger/fwledger/report"
+	"github.com/fwledger/fwledger/tlogpolicy"
 )
 
 // site is a test log with the explorer in front of its API.
@@ -418,5 +421,138 @@ func TestPaging(t *testing.T) {
 	more := regexp.MustCompile(`<td class="num"><a href="/entries/(\d+)">`).FindAllStringSubmatch(second, -1)
 	if len(more) != 5 || more[len(more)-1][1] != "0" {
 		t.Errorf("second page has %d releases ending at %v, want 5 ending at 0", len(more), more)
+	}
+}
+
+// richSite is a log with witnesses (two up, one down), devices and their
+// reports, releases of two versions with provenance and a rebuild, a
+// release full of hostile text, and a revocation: every page has
+// something to show.
+type richSite struct {
+	*site
+	// Release, Provenance and Hostile are entry indices.
+	Release, Provenance, Hostile uint64
+	Image                        []byte
+}
+
+func startRichSite(t testing.TB) *richSite {
+	t.Helper()
+	wkeys := []*keys.PrivateKey{fwtest.WitnessA, fwtest.WitnessB, fwtest.WitnessC}
+	urls := fwtest.StartWitnesses(t, wkeys[:2], fwtest.LogKey)
+	dead, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead.Close() // nothing listens there now
+	urls = append(urls, "http://"+dead.Addr().String())
+	policyText := fwtest.WitnessPolicy(t, fwtest.LogKey, 2, wkeys, urls...)
+	policy, err := tlogpolicy.Parse(policyText)
+	if err != nil {
+		t.Fatal(err)
+	}
+	col := fwtest.Collector(t, policyText)
+	s := startSite(t, fwtest.LogOptions{
+		Witnesser: col, WitnessTimeout: 2 * time.Second,
+		Devices: []*keys.PrivateKey{fwtest.Device1, fwtest.Device2},
+	}, func(c *explorer.Config) {
+		c.Witnesses, c.WitnessStatus = policy, col.Status
+	})
+	rs := &richSite{site: s}
+	rs.Image = fwtest.Image("rich", 1<<20)
+	prov, rel := releaseWithProvenance(t, rs.Image, nil)
+	idx := s.add(t, prov, rel)
+	rs.Provenance, rs.Release = idx[0], idx[1]
+	rebuild := fwtest.ProvenanceWith(t, rs.Image, fwtest.Rebuilder, func(b *provenance.Build) {
+		b.BuilderID = "https://rebuilder.example.org/r1"
+	})
+	next := fwtest.Image("rich-1.5", 1<<20)
+	prov2, rel2 := releaseWithProvenance(t, next, func(r *provenance.Release) { r.Version, r.SecurityVersion = "1.5.0", 8 })
+	s.add(t, rebuild, prov2, rel2)
+	img3 := fwtest.Image("hostile", 2048)
+	prov3 := fwtest.ProvenanceWith(t, img3, fwtest.Builder, func(b *provenance.Build) {
+		b.BuilderID = "javascript:alert(document.domain)//" + hostile
+		b.Source = "javascript:alert(4)"
+		b.Ref = hostile
+		b.InvocationID = strings.Repeat("W", 900)
+		b.Subjects[0].Name = hostile
+	})
+	r3 := fwtest.NewRelease(img3, func(r *provenance.Release) {
+		r.ImageName = hostile + strings.Repeat("X", 600)
+		r.Models = []string{"acme-x1", "javascript:alert"}
+		r.Version, r.SecurityVersion, r.Channel = "1.5.1-beta.1", 8, "beta"
+	})
+	r3.Provenance = []digest.Digest{digest.Sum(prov3)}
+	idx = s.add(t, prov3, fwtest.SignRelease(t, r3, fwtest.Release1))
+	rs.Hostile = idx[1]
+	s.add(t, fwtest.SignRevocation(t, &provenance.Revocation{
+		Revokes: provenance.RevokeRelease, Image: r3.Image, ImageName: "fw.bin",
+		Reason: hostile, Created: time.Date(2026, 11, 2, 0, 0, 0, 0, time.UTC),
+	}, fwtest.Security1))
+
+	// Device reports: installs, a refusal, a revert, and one fork.
+	ctx := context.Background()
+	cp, _ := s.Log.Log.Checkpoint()
+	now := time.Now().Add(-time.Minute)
+	other := sha256.Sum256([]byte("another tree"))
+	for i, r := range []*report.Report{
+		{Outcome: report.Installed, InstallMillis: 42000, HasInstallTime: true},
+		{Outcome: report.Confirmed, InstallMillis: 42000, HasInstallTime: true},
+		{Outcome: report.Refused, Reason: report.Rollback, Detail: hostile},
+		{Outcome: report.Reverted, Reason: report.Error, InstallMillis: 1000, HasInstallTime: true},
+		{Outcome: report.Refused, Reason: report.SplitView, Checkpoint: fwtest.SignCheckpoint(t, fwtest.LogKey, 2, other[:])},
+	} {
+		r.Model, r.Channel, r.Image = "acme-x1", "stable", sha256.Sum256(rs.Image)
+		r.Version, r.SecurityVersion, r.LogIndex, r.HasRelease = "1.4.0", 7, rs.Release, true
+		if r.Checkpoint == nil {
+			r.Checkpoint = cp
+		}
+		r.Time = now.Add(time.Duration(i) * time.Second)
+		dev := fwtest.Device1
+		if i%2 == 1 {
+			dev = fwtest.Device2
+		}
+		if _, err := s.AddReport(ctx, fwtest.SignReport(t, dev, r)); err != nil {
+			t.Fatalf("report %d: %v", i, err)
+		}
+	}
+	return rs
+}
+
+func TestWitnessesAndReports(t *testing.T) {
+	s := startRichSite(t)
+	home := s.page(t, "/")
+	for _, want := range []string{"(quorum quorum-group)", "<td><bdi>w0</bdi></td>\n<td><span class=\"badge ok\">yes</span>", "<td><bdi>w2</bdi></td>\n<td><span class=\"badge warn\">no</span>"} {
+		if !strings.Contains(home, want) {
+			t.Errorf("home page lacks %q", want)
+		}
+	}
+	// The dead witness's failure shows once the collector has tried it.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		w := s.page(t, "/witnesses")
+		if strings.Contains(w, "connection refused") {
+			if !strings.Contains(w, `role="alert"><p><strong>Device`) {
+				t.Errorf("witnesses page does not show the device's fork report")
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("witnesses page never shows the dead witness's failure:\n%s", w)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	rep := s.page(t, "/reports?days=2")
+	for _, want := range []string{`<svg class="chart"`, "<rect class=\"s0\"", "rollback", "split_view", "Report 5: device", "(5 reports)"} {
+		if !strings.Contains(rep, want) {
+			t.Errorf("reports page lacks %q", want)
+		}
+	}
+	// One success in four ended attempts (all in one hour, unless the
+	// reports straddle an hour's end).
+	if !strings.Contains(rep, "<td class=\"num\">25.0 %</td>") && !regexp.MustCompile(`<td class="num">\d+\.\d %</td>`).MatchString(rep) {
+		t.Errorf("reports page shows no success rate")
+	}
+	if strings.Contains(rep, "<script") || strings.Contains(rep, "\u202e") {
+		t.Errorf("reports page holds raw hostile text")
 	}
 }

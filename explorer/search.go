@@ -13,9 +13,9 @@ import (
 // MaxQuery is the longest search the explorer takes, in bytes.
 const MaxQuery = 512
 
-// A section is one search the explorer runs for a query, with its title
+// A Section is one search the explorer runs for a query, with its title
 // and its name in URLs (the "in" parameter, to page through it alone).
-type section struct {
+type Section struct {
 	Name  string
 	Title string
 	Query ledger.Query
@@ -37,7 +37,7 @@ type section struct {
 //
 // It returns nil for an empty query, and an *webui.Error for one that is
 // too long or not UTF-8.
-func ParseQuery(q string) ([]section, error) {
+func ParseQuery(q string) ([]Section, error) {
 	if len(q) > MaxQuery {
 		return nil, webui.Errorf(http.StatusBadRequest, "the search is %d bytes long: at most %d", len(q), MaxQuery)
 	}
@@ -58,7 +58,7 @@ func ParseQuery(q string) ([]section, error) {
 		lower = lower[7:]
 		fallthrough
 	case len(lower) == 64 && isHex(lower):
-		return []section{
+		return []Section{
 			{"image", "Releases of the image, and provenance about it", ledger.Query{Search: ledger.ByImage, Value: lower}},
 			{"entry", "The entry with these exact bytes", ledger.Query{Search: ledger.ByEntryDigest, Value: lower}},
 			{"signer", "Entries signed by the key with this ID", ledger.Query{Search: ledger.BySigner, Value: lower}},
@@ -68,23 +68,23 @@ func ParseQuery(q string) ([]section, error) {
 		lower = lower[7:]
 		fallthrough
 	case len(lower) == 128 && isHex(lower):
-		return []section{
+		return []Section{
 			{"image512", "Provenance about the image", ledger.Query{Search: ledger.ByImage512, Value: lower}},
 		}, nil
 	}
-	out := []section{
+	out := []Section{
 		{"model", "Releases of the model", ledger.Query{Search: ledger.ByModel, Value: q}},
 	}
 	if len(q) <= provenance.MaxFieldLength {
 		if m, v, ok := cutVersion(q); ok {
-			out = append(out, section{"version", "Releases of the model and version", ledger.Query{Search: ledger.ByModelVersion, Value: m, Version: v}})
+			out = append(out, Section{"version", "Releases of the model and version", ledger.Query{Search: ledger.ByModelVersion, Value: m, Version: v}})
 		}
 	}
-	out = append(out, section{"builder", "Provenance from the builder", ledger.Query{Search: ledger.ByBuilder, Value: q}})
+	out = append(out, Section{"builder", "Provenance from the builder", ledger.Query{Search: ledger.ByBuilder, Value: q}})
 	if repo, commit, ok := strings.Cut(q, "@"); ok && isHex(commit) && len(commit) >= 7 {
-		out = append(out, section{"commit", "Provenance of builds of the source commit", ledger.Query{Search: ledger.BySourceCommit, Value: repo, Version: strings.ToLower(commit)}})
+		out = append(out, Section{"commit", "Provenance of builds of the source commit", ledger.Query{Search: ledger.BySourceCommit, Value: repo, Version: strings.ToLower(commit)}})
 	} else {
-		out = append(out, section{"source", "Provenance of builds from the source repository", ledger.Query{Search: ledger.BySource, Value: q}})
+		out = append(out, Section{"source", "Provenance of builds from the source repository", ledger.Query{Search: ledger.BySource, Value: q}})
 	}
 	return out, nil
 }
@@ -115,7 +115,7 @@ func isHex(s string) bool {
 type searchView struct {
 	Q        string
 	Sections []sectionView
-	// In is the section shown alone (paging through it), if any.
+	// In is the Section shown alone (paging through it), if any.
 	In string
 }
 
@@ -149,7 +149,7 @@ func (e *Explorer) search(r *http.Request) (string, any, error) {
 		v.Sections = append(v.Sections, sectionView{Name: s.Name, Title: s.Title, Rows: e.markRevoked(ctx, rows(p)), More: p.More, Next: p.Next})
 	}
 	if v.In != "" && len(v.Sections) == 0 {
-		return "", nil, webui.Errorf(http.StatusBadRequest, "this search has no section %q", clipParam(v.In))
+		return "", nil, webui.Errorf(http.StatusBadRequest, "this search has no Section %q", clipParam(v.In))
 	}
 	return "search", v, nil
 }
