@@ -350,6 +350,43 @@ func TestReportFork(t *testing.T) {
 	}
 }
 
+// TestReportCounts: the reports the log stores are counted in the hour it
+// received them, by outcome and reason; a duplicate is not.
+func TestReportCounts(t *testing.T) {
+	ctx := context.Background()
+	l, lc := startReportLog(t, t.TempDir(), reportsqlite.Options{}, nil)
+	if got, err := l.ReportCounts(ctx, time.Time{}); err != nil || len(got) != 0 {
+		t.Fatalf("ReportCounts of no report = %+v, %v", got, err)
+	}
+	before := time.Now()
+	for i, outcome := range []report.Outcome{report.Installed, report.Refused, report.Refused} {
+		env := fwtest.SignReport(t, dev1, deviceReport(outcome, reportTime.Add(time.Duration(i)*time.Second), nil))
+		for range 2 { // the second is a duplicate
+			if _, err := lc.AddReport(ctx, env); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	after := time.Now()
+	got, err := l.ReportCounts(ctx, before)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := map[string]uint64{}
+	for _, c := range got {
+		if c.Hour.Before(before.Truncate(time.Hour)) || c.Hour.After(after) || !c.Hour.Equal(c.Hour.Truncate(time.Hour)) {
+			t.Errorf("count of hour %v, not an hour from %v to %v", c.Hour, before, after)
+		}
+		n[string(c.Outcome)+"/"+string(c.Reason)] += c.N
+	}
+	if want := map[string]uint64{"installed/": 1, "refused/rollback": 2}; fmt.Sprint(n) != fmt.Sprint(want) {
+		t.Errorf("ReportCounts = %v, want %v", n, want)
+	}
+	if got, err := l.ReportCounts(ctx, after.Add(time.Hour)); err != nil || len(got) != 0 {
+		t.Errorf("ReportCounts from the next hour = %+v, %v; want none", got, err)
+	}
+}
+
 func TestReportsDisabled(t *testing.T) {
 	l, lc := startLogClient(t)
 	status, _, msg, _ := postReport(t, l, fwtest.SignReport(t, dev1, deviceReport(report.Installed, reportTime, nil)))
@@ -363,6 +400,9 @@ func TestReportsDisabled(t *testing.T) {
 	}
 	if err := l.SetDevices(nil); err == nil {
 		t.Error("SetDevices on a log without reports succeeded")
+	}
+	if _, err := l.ReportCounts(context.Background(), time.Time{}); !errors.Is(err, ledger.ErrReportsDisabled) {
+		t.Errorf("ReportCounts = %v, want ErrReportsDisabled", err)
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -182,6 +183,74 @@ func TestConcurrentOpen(t *testing.T) {
 		})
 	}
 	wg.Wait()
+}
+
+// TestCountsFilledAtOpen opens a database from before the store kept
+// counts (made by dropping report_counts and report_meta's row) from
+// several frontends at once: the reports kept are counted once, and the
+// counts go on from there, also after another open.
+func TestCountsFilledAtOpen(t *testing.T) {
+	ctx := context.Background()
+	dsn := trilliantest.NewDatabase(t)
+	db := openDB(t, dsn)
+	o := store.Options{MaxPerDevice: 2}
+	s, err := mysql.Open(ctx, db, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC)
+	add := func(s store.Store, key int, outcome report.Outcome, reason report.Reason, at, received time.Duration) {
+		t.Helper()
+		e := reporttest.EnvelopeWhy(t, reporttest.Key(key), outcome, reason, reporttest.T0.Add(at))
+		if _, _, err := s.Add(ctx, &store.Report{Envelope: e, Received: h.Add(received)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	add(s, 1, report.Installed, "", 0, 0)
+	add(s, 1, report.Refused, report.Digest, time.Minute, 20*time.Minute)
+	add(s, 2, report.Refused, report.Rollback, 0, 50*time.Minute)
+	add(s, 1, report.Confirmed, "", 2*time.Minute, 61*time.Minute) // the cap removes device 1's first
+	add(s, 2, report.Refused, report.Rollback, time.Minute, 5*time.Hour)
+	kept := reporttest.FormatCounts(reporttest.CountReports(t, s))
+	if got := reporttest.FormatCounts(reporttest.Counts(t, s, time.Time{})); got == kept {
+		t.Fatalf("Counts = the counts of the reports kept,\n%s, before the open: the report the cap removed is not counted", got)
+	}
+	for _, q := range []string{`DROP TABLE report_counts`, `DELETE FROM report_meta WHERE k = 'counts'`} {
+		if _, err := db.ExecContext(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	stores := make([]*mysql.Store, 4)
+	var wg sync.WaitGroup
+	for i := range stores {
+		db := openDB(t, dsn)
+		wg.Go(func() {
+			var err error
+			if stores[i], err = mysql.Open(ctx, db, o); err != nil {
+				t.Errorf("Open: %v", err)
+			}
+		})
+	}
+	wg.Wait()
+	if t.Failed() {
+		t.FailNow()
+	}
+	if got := reporttest.FormatCounts(reporttest.Counts(t, stores[0], time.Time{})); got != kept {
+		t.Errorf("Counts after the opens =\n%s\nwant those of the reports kept, once\n%s", got, kept)
+	}
+	add(stores[1], 3, report.Installed, "", 0, 2*time.Hour)
+	add(stores[2], 1, report.Confirmed, "", time.Hour, 2*time.Hour) // removes one
+	want := reporttest.FormatCounts(reporttest.Counts(t, stores[3], time.Time{}))
+	if want == reporttest.FormatCounts(reporttest.CountReports(t, stores[3])) || !strings.Contains(want, "installed") {
+		t.Fatalf("Counts after two reports, one removing another =\n%s", want)
+	}
+	s, err = mysql.Open(ctx, openDB(t, dsn), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := reporttest.FormatCounts(reporttest.Counts(t, s, time.Time{})); got != want {
+		t.Errorf("Counts after another open =\n%s\nwant as before it (no fill again)\n%s", got, want)
+	}
 }
 
 // TestTablesBesideTrillian: the store's tables are its own, apart from

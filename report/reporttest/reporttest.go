@@ -5,13 +5,16 @@
 package reporttest
 
 import (
+	"cmp"
 	"context"
 	"crypto/ed25519"
 	"crypto/sha256"
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -50,10 +53,17 @@ func KeyID(t testing.TB, k *keys.PrivateKey) string {
 // at (one payload for each key, outcome and time).
 func Envelope(t testing.TB, k *keys.PrivateKey, outcome report.Outcome, at time.Time) *report.Envelope {
 	t.Helper()
+	return EnvelopeWhy(t, k, outcome, report.Digest, at)
+}
+
+// EnvelopeWhy is Envelope with reason for an outcome that did not
+// succeed (ignored for one that did).
+func EnvelopeWhy(t testing.TB, k *keys.PrivateKey, outcome report.Outcome, reason report.Reason, at time.Time) *report.Envelope {
+	t.Helper()
 	r := &report.Report{Model: "acme-x1", Channel: "stable", Outcome: outcome, Image: sha256.Sum256([]byte("image")),
 		Version: "1.4.0", SecurityVersion: 7, LogIndex: 3, HasRelease: true, Time: at}
 	if !outcome.Succeeded() {
-		r.Reason, r.Detail = report.Digest, "the image's digest is not the release's"
+		r.Reason, r.Detail = reason, "the image's digest is not the release's"
 	}
 	env, err := report.Sign(context.Background(), k, r)
 	if err != nil {
@@ -81,6 +91,7 @@ func Run(t *testing.T, newStore func(t *testing.T) Opener) {
 		{"PerDeviceCap", testPerDeviceCap},
 		{"LoweredCap", testLoweredCap},
 		{"DeviceCap", testDeviceCap},
+		{"Counts", testCounts},
 		{"Concurrent", func(t *testing.T, open Opener) { testConcurrent(t, open, 1) }},
 		{"ConcurrentCaps", func(t *testing.T, open Opener) { testConcurrentCaps(t, open, 1) }},
 	} {
@@ -156,6 +167,55 @@ func ids(rs []store.Report) []uint64 {
 		out = append(out, r.ID)
 	}
 	return out
+}
+
+// Counts returns s's counts from since's hour on.
+func Counts(t testing.TB, s store.Store, since time.Time) []store.Count {
+	t.Helper()
+	out, err := s.Counts(context.Background(), since)
+	if err != nil {
+		t.Fatalf("Counts(%v): %v", since, err)
+	}
+	return out
+}
+
+// CountReports returns the counts of the reports s keeps, as Counts would
+// return them had no report been removed: the counts of a store that kept
+// reports before it kept counts, once it fills them.
+func CountReports(t testing.TB, s store.Store) []store.Count {
+	t.Helper()
+	n := map[store.Count]uint64{}
+	for after := uint64(0); ; {
+		out, more, err := s.List(context.Background(), store.Query{After: after, Limit: 1000})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range out {
+			n[store.Count{Hour: r.Received.UTC().Truncate(time.Hour), Outcome: r.Report.Outcome, Reason: r.Report.Reason}]++
+			after = r.ID
+		}
+		if !more {
+			break
+		}
+	}
+	var counts []store.Count
+	for c, k := range n {
+		c.N = k
+		counts = append(counts, c)
+	}
+	slices.SortFunc(counts, func(a, b store.Count) int {
+		return cmp.Or(a.Hour.Compare(b.Hour), cmp.Compare(a.Outcome, b.Outcome), cmp.Compare(a.Reason, b.Reason))
+	})
+	return counts
+}
+
+// FormatCounts writes counts one a line, for comparing.
+func FormatCounts(counts []store.Count) string {
+	var b strings.Builder
+	for _, c := range counts {
+		fmt.Fprintf(&b, "%s %s %q %d\n", c.Hour.Format(time.RFC3339Nano), c.Outcome, c.Reason, c.N)
+	}
+	return b.String()
 }
 
 func devices(t *testing.T, s store.Store) int {
@@ -262,9 +322,9 @@ func testEnvelopeKept(t *testing.T, open Opener) {
 	}
 }
 
-// testPaging pages through reports of several devices and outcomes with
-// every filter: in ID order, nothing missed or repeated, more set on every
-// page but the last.
+// testPaging pages through reports of several devices and outcomes, some
+// of them forks, with every filter: in ID order, nothing missed or
+// repeated, more set on every page but the last.
 func testPaging(t *testing.T, open Opener) {
 	s, _ := handle(t, open, store.Options{})
 	ctx := context.Background()
@@ -272,24 +332,31 @@ func testPaging(t *testing.T, open Opener) {
 		id      uint64
 		device  string
 		outcome report.Outcome
+		fork    bool
 	}
 	var all []added
 	for i := range 23 {
 		k := Key(1 + i%3)
 		outcome := report.Outcomes[i%len(report.Outcomes)]
-		id := mustAdd(t, s, Envelope(t, k, outcome, T0.Add(time.Duration(i)*time.Minute)))
+		fork := i%5 == 1 || i%5 == 2
+		id, dup, err := s.Add(ctx, &store.Report{Envelope: Envelope(t, k, outcome, T0.Add(time.Duration(i)*time.Minute)), Received: time.Now(), Fork: fork})
+		if err != nil || dup {
+			t.Fatalf("Add = %d, dup %v, %v; want a new report", id, dup, err)
+		}
 		if len(all) > 0 && id <= all[len(all)-1].id {
 			t.Fatalf("ID %d after %d", id, all[len(all)-1].id)
 		}
-		all = append(all, added{id, KeyID(t, k), outcome})
+		all = append(all, added{id, KeyID(t, k), outcome, fork})
 	}
 	for _, q := range []store.Query{
 		{}, {Device: KeyID(t, Key(2))}, {Outcome: report.Refused}, {Device: KeyID(t, Key(1)), Outcome: report.Installed},
 		{After: all[10].id}, {After: all[10].id, Device: KeyID(t, Key(3))},
+		{Fork: true}, {Fork: true, After: all[10].id}, {Fork: true, Device: KeyID(t, Key(2))},
+		{Fork: true, Outcome: report.Confirmed}, {Fork: true, Device: KeyID(t, Key(1)), Outcome: report.Installed},
 	} {
 		var want []uint64
 		for _, a := range all {
-			if a.id > q.After && (q.Device == "" || a.device == q.Device) && (q.Outcome == "" || a.outcome == q.Outcome) {
+			if a.id > q.After && (q.Device == "" || a.device == q.Device) && (q.Outcome == "" || a.outcome == q.Outcome) && (!q.Fork || a.fork) {
 				want = append(want, a.id)
 			}
 		}
@@ -319,6 +386,9 @@ func testPaging(t *testing.T, open Opener) {
 			}
 			if fmt.Sprint(got) != fmt.Sprint(want) {
 				t.Errorf("pages of %d of %+v = %v, want %v", limit, q, got, want)
+			}
+			if q.Fork && limit == 100 && len(want) == 0 {
+				t.Errorf("%+v selects no report: the test tests nothing", q)
 			}
 		}
 	}
@@ -447,6 +517,92 @@ func testDeviceCap(t *testing.T, open Opener) {
 	if got := list(t, s, store.Query{Device: KeyID(t, Key(3))}); len(got) != 0 {
 		t.Errorf("the refused device has reports %v", ids(got))
 	}
+}
+
+// testCounts: a report stored counts in the hour it was received (the
+// log's clock, not the device's), by outcome and reason; a duplicate and
+// a refused report count nothing, and a report the per-device cap removes
+// stays counted. since selects the hours from its own on, whatever its
+// zone; another handle reads the same counts.
+func testCounts(t *testing.T, open Opener) {
+	ctx := context.Background()
+	s, closeS := handle(t, open, store.Options{MaxPerDevice: 2, MaxDevices: 3})
+	if got := Counts(t, s, time.Time{}); len(got) != 0 {
+		t.Errorf("Counts of an empty store = %+v", got)
+	}
+	h := time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC) // hour 0
+	at := func(hour int, d time.Duration) time.Time { return h.Add(time.Duration(hour)*time.Hour + d) }
+	type sent struct {
+		key      int
+		outcome  report.Outcome
+		reason   report.Reason
+		time     time.Duration // after T0, the device's
+		received time.Time
+		err      error // what Add answers: errDup, a *StaleError, a *DevicesFullError
+	}
+	errDup := errors.New("duplicate")
+	for i, r := range []sent{
+		{1, report.Installed, "", 0, at(0, 5*time.Minute), nil},
+		{1, report.Refused, report.Digest, time.Minute, at(0, time.Hour-time.Millisecond), nil},
+		{2, report.Refused, report.Rollback, 0, at(0, 10*time.Minute), nil},
+		{3, report.Refused, report.Digest, 0, at(0, 30*time.Minute), nil},
+		{2, report.Refused, report.Digest, time.Minute, at(1, 0), nil},
+		// Device 1's third report: the cap removes its first, still
+		// counted in hour 0.
+		{1, report.Installed, "", 2 * time.Minute, at(1, 30*time.Minute), nil},
+		{3, report.Confirmed, "", time.Minute, at(3, time.Millisecond), nil},
+		// Counted nothing.
+		{2, report.Refused, report.Rollback, 0, at(3, 0), errDup},
+		{1, report.Installed, "", -time.Hour, at(3, 0), &store.StaleError{}},
+		{4, report.Installed, "", 0, at(3, 0), &store.DevicesFullError{}},
+	} {
+		e := EnvelopeWhy(t, Key(r.key), r.outcome, r.reason, T0.Add(r.time))
+		_, dup, err := s.Add(ctx, &store.Report{Envelope: e, Received: r.received})
+		if dup && err == nil {
+			err = errDup
+		}
+		if fmt.Sprintf("%T", err) != fmt.Sprintf("%T", r.err) || (r.err == errDup) != (err == errDup) {
+			t.Fatalf("Add of report %d = %v, want %v", i, err, r.err)
+		}
+	}
+	if got := list(t, s, store.Query{Device: KeyID(t, Key(1))}); len(got) != 2 {
+		t.Fatalf("device 1 keeps %d reports, want 2 (the cap)", len(got))
+	}
+	c := func(hour int, outcome report.Outcome, reason report.Reason, n uint64) store.Count {
+		return store.Count{Hour: at(hour, 0), Outcome: outcome, Reason: reason, N: n}
+	}
+	all := []store.Count{
+		c(0, report.Installed, "", 1),
+		c(0, report.Refused, report.Digest, 2),
+		c(0, report.Refused, report.Rollback, 1),
+		c(1, report.Installed, "", 1),
+		c(1, report.Refused, report.Digest, 1),
+		c(3, report.Confirmed, "", 1),
+	}
+	check := func(s store.Store) {
+		t.Helper()
+		for _, tc := range []struct {
+			since time.Time
+			want  []store.Count
+		}{
+			{time.Time{}, all},
+			{at(-1000, 0), all},
+			{at(0, 59*time.Minute).In(time.FixedZone("UTC+05:30", 5*3600+1800)), all},
+			{at(1, 0), all[3:]},
+			{at(1, 30*time.Minute), all[3:]},
+			{at(2, 0), all[5:]},
+			{at(3, time.Hour-time.Millisecond), all[5:]},
+			{at(4, 0), nil},
+		} {
+			if got := Counts(t, s, tc.since); FormatCounts(got) != FormatCounts(tc.want) {
+				t.Errorf("Counts(%v) =\n%s\nwant\n%s", tc.since, FormatCounts(got), FormatCounts(tc.want))
+			}
+		}
+	}
+	check(s)
+	closeS()
+	s, _ = handle(t, open, store.Options{MaxPerDevice: 2, MaxDevices: 3})
+	check(s)
 }
 
 // testShared: what one handle adds, another finds, lists and answers as a
@@ -628,6 +784,16 @@ func testConcurrent(t *testing.T, open Opener, nHandles int) {
 		if n := devices(t, s); n != nDevices {
 			t.Errorf("Devices = %d, want %d", n, nDevices)
 		}
+		// Each report counts once, however many Adds it had.
+		byOutcome := map[report.Outcome]uint64{}
+		for _, c := range Counts(t, s, time.Time{}) {
+			byOutcome[c.Outcome] += c.N
+		}
+		for _, o := range report.Outcomes {
+			if want := uint64(len(envs) / len(report.Outcomes)); byOutcome[o] != want {
+				t.Errorf("Counts of %s sum to %d, want %d", o, byOutcome[o], want)
+			}
+		}
 	}
 	if len(seen) != len(envs) {
 		var missed []uint64
@@ -667,6 +833,7 @@ func testConcurrentCaps(t *testing.T, open Opener, nHandles int) {
 	}
 	ctx := context.Background()
 	var wg sync.WaitGroup
+	var stored atomic.Uint64
 	errs := make(chan error, goroutines*nDevices*perDevice)
 	for g := range goroutines {
 		s := handles[g%len(handles)]
@@ -681,7 +848,10 @@ func testConcurrentCaps(t *testing.T, open Opener, nHandles int) {
 					if (g+k)%2 == 1 {
 						i = perDevice - 1 - j
 					}
-					_, _, err := s.Add(ctx, &store.Report{Envelope: envs[d][i], Received: time.Now()})
+					_, dup, err := s.Add(ctx, &store.Report{Envelope: envs[d][i], Received: time.Now()})
+					if err == nil && !dup {
+						stored.Add(1)
+					}
 					var se *store.StaleError
 					var fe *store.DevicesFullError
 					if err != nil && !errors.As(err, &se) && !errors.As(err, &fe) {
@@ -726,5 +896,13 @@ func testConcurrentCaps(t *testing.T, open Opener, nHandles int) {
 	}
 	if kept != o.MaxDevices {
 		t.Errorf("%d devices have reports, want %d", kept, o.MaxDevices)
+	}
+	// Every report stored counts, the ones the cap removed too.
+	var counted uint64
+	for _, c := range Counts(t, s, time.Time{}) {
+		counted += c.N
+	}
+	if counted != stored.Load() {
+		t.Errorf("Counts sum to %d, want the %d reports stored", counted, stored.Load())
 	}
 }

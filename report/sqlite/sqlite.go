@@ -7,12 +7,12 @@
 // the outcome and reason, the image, the device's time, the time received,
 // and whether the report's checkpoint is a fork of the log; and the
 // number of reports received in each hour by outcome and reason (package
-// report/store, "Counts"). It keeps the
-// newest MaxPerDevice reports of each device, by the device's time, and
-// reports of at most MaxDevices devices. Writes are durable when they
-// return (package sqlitedb: WAL, synchronous=FULL, one writer). It is a
-// report/store.Store, for a log in one data directory; report/mysql is
-// the one for frontends that share a database.
+// report/store, "Counts"). It keeps the newest MaxPerDevice reports of
+// each device, by the device's time, and reports of at most MaxDevices
+// devices. Writes are durable when they return (package sqlitedb: WAL,
+// synchronous=FULL, one writer). It is a report/store.Store, for a log in
+// one data directory; report/mysql is the one for frontends that share a
+// database.
 package sqlite
 
 import (
