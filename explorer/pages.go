@@ -162,7 +162,7 @@ type homeView struct {
 	Err        string
 	Quorum     string
 	Witnesses  []witnessView
-	Integrated uint64
+	Awaiting   uint64 // integrated but not yet published
 	Growth     template.HTML
 	Recent     []row
 	More       int64
@@ -170,7 +170,7 @@ type homeView struct {
 
 func (e *Explorer) home(r *http.Request) (string, any, error) {
 	ctx := r.Context()
-	v := homeView{Integrated: e.lg.Integrated()}
+	v := homeView{}
 	cp, err := e.checkpoint()
 	if err != nil {
 		v.Err = err.Error()
@@ -179,6 +179,9 @@ func (e *Explorer) home(r *http.Request) (string, any, error) {
 	var size uint64
 	if cp != nil {
 		size = cp.Size
+	}
+	if n := e.lg.Integrated(); n > size {
+		v.Awaiting = n - size
 	}
 	v.Witnesses, v.Quorum = e.witnessViews(cp)
 	v.Growth = webui.LineChart("The published tree size since this server started", e.growth.points(time.Now(), size))

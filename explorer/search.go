@@ -149,7 +149,7 @@ func (e *Explorer) search(r *http.Request) (string, any, error) {
 		v.Sections = append(v.Sections, sectionView{Name: s.Name, Title: s.Title, Rows: e.markRevoked(ctx, rows(p)), More: p.More, Next: p.Next})
 	}
 	if v.In != "" && len(v.Sections) == 0 {
-		return "", nil, webui.Errorf(http.StatusBadRequest, "this search has no Section %q", clipParam(v.In))
+		return "", nil, webui.Errorf(http.StatusBadRequest, "this search has no section %q", clipParam(v.In))
 	}
 	return "search", v, nil
 }

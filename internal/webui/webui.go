@@ -70,18 +70,33 @@ var styleName = func() string {
 // StylePath is the URL path of the stylesheet.
 func StylePath() string { return AssetsPath + styleName }
 
-// AssetHandler serves the embedded stylesheet under AssetsPath.
+// FaviconPath is the URL path of the icon.
+const FaviconPath = AssetsPath + "favicon.svg"
+
+// AssetHandler serves the embedded stylesheet and icon under AssetsPath.
 func AssetHandler() http.Handler {
 	css, _ := files.ReadFile("assets/style.css")
+	icon, _ := files.ReadFile("assets/favicon.svg")
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		SetHeaders(w.Header())
-		if r.URL.Path != StylePath() {
+		var body []byte
+		switch r.URL.Path {
+		case StylePath():
+			body = css
+			w.Header().Set("Content-Type", "text/css; charset=utf-8")
+			w.Header().Set("Cache-Control", "public, max-age=31536000, immutable")
+		case FaviconPath:
+			body = icon
+			w.Header().Set("Content-Type", "image/svg+xml")
+			w.Header().Set("Cache-Control", "public, max-age=86400")
+		default:
 			http.Error(w, "no such asset", http.StatusNotFound)
 			return
 		}
-		w.Header().Set("Content-Type", "text/css; charset=utf-8")
-		w.Header().Set("Cache-Control", "public, max-age=31536000, immutable")
-		w.Write(css)
+		w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+		if r.Method != http.MethodHead {
+			w.Write(body)
+		}
 	})
 }
 
@@ -170,6 +185,7 @@ type View struct {
 	Query string
 	Data  any
 	Style string
+	Icon  string
 	Now   time.Time
 }
 
@@ -181,7 +197,7 @@ func (t *Templates) Render(w http.ResponseWriter, r *http.Request, code int, pag
 		return fmt.Errorf("webui: no page %q", page)
 	}
 	var buf bytes.Buffer
-	v := View{Site: t.site, Path: r.URL.Path, Query: r.URL.Query().Get("q"), Data: data, Style: StylePath(), Now: time.Now()}
+	v := View{Site: t.site, Path: r.URL.Path, Query: r.URL.Query().Get("q"), Data: data, Style: StylePath(), Icon: FaviconPath, Now: time.Now()}
 	if err := p.ExecuteTemplate(&buf, "layout", v); err != nil {
 		return err
 	}
