@@ -7,7 +7,7 @@ ORIGIN   ?= example.com/fwlog
 ADDR     ?= 127.0.0.1:8080
 FUZZTIME ?= 30s
 
-.PHONY: all build run demo test test-trillian test-race bench bench-revocation bench-device bench-audit bench-trillian fuzz testdata vet softhsm trillian-up trillian-down clean
+.PHONY: all build run demo test test-trillian screenshots test-race bench bench-revocation bench-device bench-audit bench-trillian fuzz testdata vet softhsm trillian-up trillian-down clean
 
 all: build
 
@@ -35,11 +35,13 @@ run: build
 demo:
 	./scripts/demo.sh
 
-## test: vet, then every test (unit, HTTP, crash loops, fuzz seed corpora). It first builds
-## the reference witness (scripts/omniwitness.sh) for the witness interop test, and makes the
-## SoftHSM2 token of the PKCS#11 tests (make softhsm), whose environment it exports.
+## test: vet, then every test (unit, HTTP, crash loops, fuzz seed corpora, the explorer in
+## headless Chromium). It first builds the reference witness (scripts/omniwitness.sh) for the
+## witness interop test, makes the SoftHSM2 token of the PKCS#11 tests (make softhsm), whose
+## environment it exports, and installs Debian's chromium if missing (scripts/chromium.sh).
 test: vet softhsm
-	. ./local/softhsm/env && FWLEDGER_OMNIWITNESS="$$(./scripts/omniwitness.sh)" $(GO) test -count=1 ./...
+	. ./local/softhsm/env && FWLEDGER_OMNIWITNESS="$$(./scripts/omniwitness.sh)" FWLEDGER_CHROMIUM="$$(./scripts/chromium.sh)" \
+		$(GO) test -count=1 ./...
 	$(GO) test -count=1 -race -short ./log/... ./client/... ./provenance/... ./witness/... ./revocation/... ./handover/... ./device/... ./report/... ./audit/...
 
 ## test-trillian: the Trillian backend against real Trillian and MariaDB (make trillian-up first,
@@ -54,6 +56,11 @@ test-trillian: trillian-up
 
 vet:
 	$(GO) vet ./...
+
+## screenshots: the explorer's pages in headless Chromium, written to docs/explorer-*.png
+## (the README shows the home and entry pages)
+screenshots:
+	FWLEDGER_CHROMIUM="$$(./scripts/chromium.sh)" FWLEDGER_SCREENSHOTS=$(CURDIR)/docs $(GO) test -count=1 -run 'TestBrowser$$' ./explorer/
 
 ## softhsm: install SoftHSM2 (apt) if it is missing and make the token of the PKCS#11 tests
 ## under local/softhsm (git-ignored, never system-wide); prints the environment the tests

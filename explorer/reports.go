@@ -201,7 +201,7 @@ func (e *Explorer) reports(r *http.Request) (string, any, error) {
 	}
 	v.Outcomes = webui.BarChart("Device reports per "+v.Bucket+", by outcome", v.OutcomeNames, obars, width)
 	v.Reasons = webui.BarChart("Refusals and reverts per "+v.Bucket+", by reason", v.ReasonNames, rbars, width)
-	v.Success = webui.LineChart("Success rate per "+v.Bucket+", in percent", rate)
+	v.Success = webui.LineChartIn("Success rate per "+v.Bucket+", in percent", rate, since, since.Add(time.Duration(n)*width), 100)
 	slices.Reverse(v.Table)
 	rs, more, err := e.l.Reports(ctx, reportstore.Query{Fork: true, After: after, Limit: PageSize})
 	if err != nil {

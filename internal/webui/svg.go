@@ -31,18 +31,27 @@ type Point struct {
 // LineChart draws points (in time order) as a line, with the value axis
 // from 0, labelled with title (for screen readers).
 func LineChart(title string, points []Point) template.HTML {
+	if len(points) == 0 {
+		return LineChartIn(title, nil, time.Time{}, time.Time{}, 0)
+	}
+	return LineChartIn(title, points, points[0].T, points[len(points)-1].T, 0)
+}
+
+// LineChartIn is LineChart over the time span from t0 to t1, with the
+// value axis up to top (0: the largest value, rounded up).
+func LineChartIn(title string, points []Point, t0, t1 time.Time, top float64) template.HTML {
 	var b strings.Builder
 	open(&b, title)
 	if len(points) == 0 {
 		empty(&b)
 		return template.HTML(b.String())
 	}
-	t0, t1 := points[0].T, points[len(points)-1].T
-	top := 0.0
-	for _, p := range points {
-		top = math.Max(top, p.V)
+	if top <= 0 {
+		for _, p := range points {
+			top = math.Max(top, p.V)
+		}
+		top = niceCeil(top)
 	}
-	top = niceCeil(top)
 	axes(&b, top, t0, t1)
 	x := func(t time.Time) float64 {
 		if !t1.After(t0) {
@@ -136,11 +145,20 @@ func axes(b *strings.Builder, top float64, t0, t1 time.Time) {
 	for _, f := range []float64{0, 0.5, 1} {
 		y := padT + plotH*(1-f)
 		fmt.Fprintf(b, `<line class="axis" x1="%d" y1="%.1f" x2="%d" y2="%.1f"/>`, padL, y, chartW-padR, y)
-		fmt.Fprintf(b, `<text x="%d" y="%.1f" text-anchor="end">%s</text>`, padL-6, y+4, Count(int64(top*f)))
+		fmt.Fprintf(b, `<text x="%d" y="%.1f" text-anchor="end">%s</text>`, padL-6, y+4, tick(top*f))
 	}
 	layout := "2006-01-02 15:04"
 	fmt.Fprintf(b, `<text x="%d" y="%d">%s</text>`, padL, chartH-8, t0.UTC().Format(layout))
 	fmt.Fprintf(b, `<text x="%d" y="%d" text-anchor="end">%s UTC</text>`, chartW-padR, chartH-8, t1.UTC().Format(layout))
+}
+
+// tick formats an axis value: whole numbers with separators, others to
+// one decimal.
+func tick(v float64) string {
+	if v == math.Trunc(v) && math.Abs(v) < 1<<53 {
+		return Count(int64(v))
+	}
+	return fmt.Sprintf("%.1f", v)
 }
 
 // niceCeil rounds v up to 1, 2 or 5 times a power of ten (at least 1).
