@@ -7,7 +7,7 @@ ORIGIN   ?= example.com/fwlog
 ADDR     ?= 127.0.0.1:8080
 FUZZTIME ?= 30s
 
-.PHONY: all build run demo test test-trillian screenshots test-race bench bench-revocation bench-device bench-audit bench-trillian fuzz testdata vet softhsm trillian-up trillian-down clean
+.PHONY: all build run demo test test-trillian screenshots bench-explorer test-race bench bench-revocation bench-device bench-audit bench-trillian fuzz testdata vet softhsm trillian-up trillian-down clean
 
 all: build
 
@@ -56,6 +56,11 @@ test-trillian: trillian-up
 
 vet:
 	$(GO) vet ./...
+
+## bench-explorer: the explorer's pages at 10^6 entries (latency per kind), and the append rate
+## with and without explorer traffic in one run; writes its section of docs/BENCHMARKS.md
+bench-explorer:
+	./scripts/bench-explorer.sh
 
 ## screenshots: the explorer's pages in headless Chromium, written to docs/explorer-*.png
 ## (the README shows the home and entry pages)

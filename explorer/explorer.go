@@ -19,9 +19,9 @@
 // Every page reads a bounded number of index rows and entries (at most
 // PageSize results, each section of a search apart), pages are paginated
 // by the index to continue before, and the explorer renders at most
-// Config.MaxConcurrent pages at once, each within Config.Timeout: a request
-// beyond that is answered 503 at once, so that readers cannot crowd out
-// the log's appends.
+// Config.MaxConcurrent pages at once (by default on half the CPUs), each
+// within Config.Timeout: a request that finds no turn within Config.Wait
+// is answered 503, so that readers cannot crowd out the log's appends.
 //
 // # Hostile content
 //
@@ -76,9 +76,13 @@ type Config struct {
 	// Keys are the keys the log trusts, whose names the pages show beside
 	// their key IDs.
 	Keys *keys.Ring
-	// MaxConcurrent is the most pages rendered at once (default twice
-	// GOMAXPROCS), and Timeout how long one may take (default 5s).
+	// MaxConcurrent is the most pages rendered at once (default half of
+	// GOMAXPROCS, at least 1: the explorer never has more than half the
+	// CPUs, so that readers cannot starve appends). A page waits for its
+	// turn at most Wait (default 1s), and is then answered 503; it may
+	// take Timeout (default 5s).
 	MaxConcurrent int
+	Wait          time.Duration
 	Timeout       time.Duration
 	Logger        *slog.Logger
 	Registerer    prometheus.Registerer
@@ -109,7 +113,10 @@ func New(cfg Config) (*Explorer, error) {
 		cfg.Logger = slog.Default()
 	}
 	if cfg.MaxConcurrent <= 0 {
-		cfg.MaxConcurrent = 2 * runtime.GOMAXPROCS(0)
+		cfg.MaxConcurrent = max(1, runtime.GOMAXPROCS(0)/2)
+	}
+	if cfg.Wait <= 0 {
+		cfg.Wait = time.Second
 	}
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = 5 * time.Second
@@ -136,14 +143,14 @@ func New(cfg Config) (*Explorer, error) {
 	}
 	refused := prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "fwlog_explorer_refused_total",
-		Help: "Explorer pages refused with 503 because MaxConcurrent pages were being rendered.",
+		Help: "Explorer pages refused with 503 because MaxConcurrent pages were being rendered for longer than a page may wait.",
 	})
 	if cfg.Registerer != nil {
 		cfg.Registerer.MustRegister(refused)
 	}
 	return &Explorer{
 		cfg: cfg, l: cfg.Ledger, lg: lg, verifier: v, t: t, logger: cfg.Logger,
-		limit: webui.NewLimiter(cfg.MaxConcurrent, cfg.Timeout, refused),
+		limit: webui.NewLimiter(cfg.MaxConcurrent, cfg.Wait, cfg.Timeout, refused),
 	}, nil
 }
 

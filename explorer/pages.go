@@ -197,13 +197,11 @@ func (e *Explorer) home(r *http.Request) (string, any, error) {
 }
 
 // markRevoked marks the releases among rs whose image is revoked.
-func (e *Explorer) markRevoked(ctx context.Context, rs []row) []row {
+func (e *Explorer) markRevoked(_ context.Context, rs []row) []row {
 	for i := range rs {
-		if rs[i].Release == nil {
-			continue
+		if rs[i].Release != nil {
+			rs[i].Revoked = e.l.ReleaseRevoked(rs[i].Release.Image)
 		}
-		p, err := e.l.Find(ctx, ledger.Query{Search: ledger.RevocationsOf, Value: rs[i].Image}, 1<<63-1, 1)
-		rs[i].Revoked = err == nil && len(p.Statements) > 0
 	}
 	return rs
 }

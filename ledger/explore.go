@@ -202,3 +202,14 @@ func (l *Ledger) Signers(ctx context.Context, s *Statement) []string {
 // HTTPStatus is the HTTP status an error of the ledger means (docs/API.md
 // lists them).
 func HTTPStatus(err error) int { return classify(err).status }
+
+// ReleaseRevoked reports whether the release of image d is revoked by a
+// revocation the log applies (read from memory: no storage read).
+func (l *Ledger) ReleaseRevoked(d digest.Digest) bool {
+	set := l.revs.set.Load()
+	if set == nil {
+		return false
+	}
+	_, ok := set.Release(d)
+	return ok
+}

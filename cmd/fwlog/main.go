@@ -91,7 +91,7 @@ func serve(args []string, _, stderr io.Writer) int {
 		witRefresh   = fs.Duration("witness-refresh", time.Minute, "how often an unchanged checkpoint is cosigned again, to keep its timestamps fresh")
 		witFailOpen  = fs.Bool("witness-fail-open", false, "DEVELOPMENT ONLY: publish checkpoints without the witness quorum when a round fails")
 		explore      = fs.Bool("explorer", true, "serve the web explorer (pages for people) at / beside the API")
-		explorePages = fs.Int("explorer-pages", 0, "the most explorer pages rendered at once; more are answered 503 (default twice the CPUs)")
+		explorePages = fs.Int("explorer-pages", 0, "the most explorer pages rendered at once; more wait up to a second, then are answered 503 (default half the CPUs, at least 1)")
 		clockSkew    = fs.Duration("max-clock-skew", 10*time.Minute, "how far in the future, by this log's clock, a statement's times may be (a release's created, a build's startedOn and finishedOn)")
 		contentDir   = fs.String("content-dir", "", "`directory` of uploaded images and of entries too large for a tile (default <data>); with --backend trillian, one directory every frontend shares (docs/DEPLOYMENT.md)")
 		leaseTTL     = fs.Duration("lease-ttl", 10*time.Second, "--backend trillian: how long the publisher lease lasts unless renewed; when the publishing frontend dies another takes over within it")

@@ -254,36 +254,52 @@ func (t *Templates) Fail(w http.ResponseWriter, r *http.Request, logger *slog.Lo
 }
 
 // A Limiter bounds the pages rendered at once and the time each may take,
-// so that readers cannot crowd out a server's other work: a request beyond
-// the bound is answered 503 with Retry-After at once.
+// so that readers cannot crowd out a server's other work: a request waits
+// for its turn at most for the wait given, and is then refused (answered
+// 503 with Retry-After by the caller).
 type Limiter struct {
-	sem     chan struct{}
-	timeout time.Duration
-	refused prometheus.Counter
+	sem           chan struct{}
+	wait, timeout time.Duration
+	refused       prometheus.Counter
 }
 
-// NewLimiter returns a Limiter of n pages at once, each with timeout.
-// refused, if not nil, counts the requests refused.
-func NewLimiter(n int, timeout time.Duration, refused prometheus.Counter) *Limiter {
-	return &Limiter{sem: make(chan struct{}, max(n, 1)), timeout: timeout, refused: refused}
+// NewLimiter returns a Limiter of n pages at once, each of which may wait
+// for its turn for wait and then take timeout. refused, if not nil, counts
+// the requests refused.
+func NewLimiter(n int, wait, timeout time.Duration, refused prometheus.Counter) *Limiter {
+	return &Limiter{sem: make(chan struct{}, max(n, 1)), wait: wait, timeout: timeout, refused: refused}
 }
 
 // Do runs f under the limit with a context that ends after the timeout,
-// and reports false without running it if the limit is reached.
+// and reports false without running it if no turn came within the wait
+// (or ctx ended first).
 func (l *Limiter) Do(ctx context.Context, f func(context.Context)) bool {
 	select {
 	case l.sem <- struct{}{}:
 	default:
-		if l.refused != nil {
-			l.refused.Inc()
+		t := time.NewTimer(l.wait)
+		defer t.Stop()
+		select {
+		case l.sem <- struct{}{}:
+		case <-t.C:
+			l.refuse()
+			return false
+		case <-ctx.Done():
+			l.refuse()
+			return false
 		}
-		return false
 	}
 	defer func() { <-l.sem }()
 	ctx, cancel := context.WithTimeout(ctx, l.timeout)
 	defer cancel()
 	f(ctx)
 	return true
+}
+
+func (l *Limiter) refuse() {
+	if l.refused != nil {
+		l.refused.Inc()
+	}
 }
 
 // Attachment sends data as a download named name: never rendered by the

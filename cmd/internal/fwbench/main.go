@@ -11,6 +11,9 @@
 //	               --entries 20000 --concurrency 64 --pids PID,PID,PID
 //	               (Trillian alone, no fwlog: QueueLeaf or AddSequencedLeaves)
 //	fwbench cpu    --pids PID,PID      (their CPU time so far, for scripts)
+//	fwbench explorer --log URL --key release.key --entries N [--load]
+//	               (the explorer's pages: latency per kind, or load until SIGTERM)
+//	fwbench explorer-report --latency L.json --before A.json --with B.json --after C.json --load D.json
 //
 // Every phase prints one JSON object with its measurements to stdout and
 // progress to stderr.
@@ -46,7 +49,7 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: fwbench append|read|storage|witness-setup|witness|rounds|abuse|report|compare|hash|trillian|cpu [flags]")
+		fmt.Fprintln(os.Stderr, "usage: fwbench append|read|storage|witness-setup|witness|rounds|abuse|report|compare|hash|trillian|cpu|explorer|explorer-report [flags]")
 		os.Exit(2)
 	}
 	var err error
@@ -75,6 +78,10 @@ func main() {
 		err = trillianPhase(os.Args[2:])
 	case "cpu":
 		err = cpuPhase(os.Args[2:])
+	case "explorer":
+		err = explorerPhase(os.Args[2:])
+	case "explorer-report":
+		err = explorerSectionPhase(os.Args[2:])
 	default:
 		err = fmt.Errorf("unknown phase %q", os.Args[1])
 	}

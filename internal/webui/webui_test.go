@@ -1,0 +1,143 @@
+package webui
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"testing/fstest"
+	"time"
+)
+
+func TestReveal(t *testing.T) {
+	for in, want := range map[string]string{
+		"plain text, ünïcode":   "plain text, ünïcode",
+		"abc\u202egnp.exe":      "abc⟨U+202E⟩gnp.exe",
+		"zero\u200bwidth":       "zero⟨U+200B⟩width",
+		"nul\x00bell\x07":       "nul⟨U+0000⟩bell⟨U+0007⟩",
+		"two\nlines":            "two⟨U+000A⟩lines",
+		"bad \xff byte":         "bad ⟨invalid⟩ byte",
+		"isolate \u2066x\u2069": "isolate ⟨U+2066⟩x⟨U+2069⟩",
+	} {
+		if got := Reveal(in); got != want {
+			t.Errorf("Reveal(%q) = %q, want %q", in, got, want)
+		}
+	}
+	if got := RevealText("a\n\tb\u202e"); got != "a\n\tb⟨U+202E⟩" {
+		t.Errorf("RevealText kept %q", got)
+	}
+}
+
+func TestFormat(t *testing.T) {
+	for n, want := range map[int64]string{0: "0", 999: "999", 1000: "1,000", 1234567: "1,234,567", -4500: "-4,500"} {
+		if got := Count(n); got != want {
+			t.Errorf("Count(%d) = %q, want %q", n, got, want)
+		}
+	}
+	if got := Bytes(1 << 20); got != "1.0 MiB (1,048,576 bytes)" {
+		t.Errorf("Bytes(1 MiB) = %q", got)
+	}
+	if got := Clip(3, "äbcdef"); got != "äbc…" {
+		t.Errorf("Clip = %q", got)
+	}
+	if got := Short(strings.Repeat("ab", 32)); got != "abababababab…abab" {
+		t.Errorf("Short = %q", got)
+	}
+	now := time.Date(2026, 1, 2, 0, 0, 0, 0, time.UTC)
+	if got := Ago(now, now.Add(-90*time.Second)); got != "1 min ago" {
+		t.Errorf("Ago = %q", got)
+	}
+	if got := Ago(now, now.Add(3*time.Second)); got != "3 s ahead" {
+		t.Errorf("Ago of a future time = %q", got)
+	}
+}
+
+// TestCharts: labels from data are escaped, and an empty chart says so.
+func TestCharts(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	bar := string(BarChart(`<script>"x"</script>`, []string{"<b>"}, []Bar{{T: t0, Values: []float64{3}}}, time.Hour))
+	if strings.Contains(bar, "<script>") || strings.Contains(bar, "<b>") || !strings.Contains(bar, "&lt;b&gt;: 3") {
+		t.Errorf("bar chart does not escape its labels: %s", bar)
+	}
+	if !strings.Contains(bar, `<rect class="s0"`) {
+		t.Errorf("bar chart draws no bar: %s", bar)
+	}
+	if got := string(LineChart("empty", nil)); !strings.Contains(got, "no data yet") {
+		t.Errorf("empty line chart: %s", got)
+	}
+	line := string(LineChartIn("rate", []Point{{t0, 50}}, t0, t0.Add(time.Hour), 100))
+	if !strings.Contains(line, ">100</text>") || !strings.Contains(line, ">50</text>") {
+		t.Errorf("line chart axis is not 0 to 100: %s", line)
+	}
+}
+
+// TestLimiter: a page waits for its turn for the wait given, and is then
+// refused; the context each page gets ends after the timeout.
+func TestLimiter(t *testing.T) {
+	l := NewLimiter(1, 50*time.Millisecond, time.Second, nil)
+	hold, release := make(chan struct{}), make(chan struct{})
+	go l.Do(context.Background(), func(context.Context) { close(hold); <-release })
+	<-hold
+	start := time.Now()
+	if l.Do(context.Background(), func(context.Context) { t.Error("ran beyond the limit") }) {
+		t.Fatal("a second page ran while the first held the only turn")
+	}
+	if d := time.Since(start); d < 50*time.Millisecond {
+		t.Errorf("refused after %v, before the wait", d)
+	}
+	// A page that arrives while the turn is held gets it when it is freed.
+	done := make(chan bool)
+	go func() { done <- l.Do(context.Background(), func(context.Context) {}) }()
+	time.Sleep(10 * time.Millisecond)
+	close(release)
+	if !<-done {
+		t.Error("a page that waited was refused although the turn came within the wait")
+	}
+	l = NewLimiter(1, time.Second, 20*time.Millisecond, nil)
+	l.Do(context.Background(), func(ctx context.Context) {
+		select {
+		case <-ctx.Done():
+		case <-time.After(time.Second):
+			t.Error("the page's context did not end after the timeout")
+		}
+	})
+}
+
+func TestPages(t *testing.T) {
+	fsys := fstest.MapFS{
+		"p/_parts.html": {Data: []byte(`{{define "part"}}[{{.}}]{{end}}`)},
+		"p/one.html":    {Data: []byte(`{{define "title"}}One{{end}}{{define "main"}}{{template "part" .Data}} <a href="/m/{{path .Data}}">x</a>{{end}}`)},
+	}
+	tp, err := Parse(Site{Name: "site", Search: "/search"}, fsys, "p/*.html", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := httptest.NewRecorder()
+	r := httptest.NewRequest("GET", "/one?q=%22%3E", nil)
+	if err := tp.Render(w, r, 200, "one", `a/b?"<`); err != nil {
+		t.Fatal(err)
+	}
+	body := w.Body.String()
+	for _, want := range []string{`[a/b?&#34;&lt;]`, `href="/m/a%2Fb%3F%22%3C"`, `value="&#34;&gt;"`, "<title>One · site</title>"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("page lacks %q:\n%s", want, body)
+		}
+	}
+	if w.Header().Get("Content-Security-Policy") != CSP || w.Header().Get("X-Content-Type-Options") != "nosniff" {
+		t.Errorf("headers %v", w.Header())
+	}
+	if _, ok := tp.pages["_parts"]; ok {
+		t.Error("a file starting with _ became a page")
+	}
+	w = httptest.NewRecorder()
+	tp.Fail(w, r, nil, http.StatusBadRequest, Errorf(http.StatusBadRequest, "bad <thing>"))
+	if w.Code != 400 || !strings.Contains(w.Body.String(), "bad &lt;thing&gt;") {
+		t.Errorf("error page: %d %s", w.Code, w.Body.String())
+	}
+	w = httptest.NewRecorder()
+	Attachment(w, httptest.NewRequest("GET", "/x", nil), "x.json", "application/octet-stream", []byte("<html>"))
+	if cd := w.Header().Get("Content-Disposition"); cd != `attachment; filename="x.json"` || w.Body.String() != "<html>" {
+		t.Errorf("attachment: %q %q", cd, w.Body.String())
+	}
+}
