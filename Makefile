@@ -47,10 +47,10 @@ test: vet softhsm
 ## test-trillian: the Trillian backend against real Trillian and MariaDB (make trillian-up first,
 ## which installs and starts them): the storage conformance suite, the publisher lease and race,
 ## a bad root, two fwlog frontends under a SIGKILL loop, the reference witness, and the ledger,
-## witness, auditor and device tests on a Trillian-backed log (FWLEDGER_BACKEND=trillian)
-TRILLIAN_PKGS ?= ./log/... ./ledger/... ./witness/... ./audit/... ./device/... ./client/... ./report/...
+## witness, auditor, device and explorer tests on a Trillian-backed log (FWLEDGER_BACKEND=trillian)
+TRILLIAN_PKGS ?= ./log/... ./ledger/... ./witness/... ./audit/... ./device/... ./client/... ./report/... ./explorer/...
 test-trillian: trillian-up
-	. ./local/trillian/env && FWLEDGER_BACKEND=trillian $(GO) test -count=1 $(TRILLIAN_PKGS)
+	. ./local/trillian/env && FWLEDGER_BACKEND=trillian FWLEDGER_CHROMIUM="$$(./scripts/chromium.sh)" $(GO) test -count=1 $(TRILLIAN_PKGS)
 	. ./local/trillian/env && FWLEDGER_BACKEND=trillian FWLEDGER_OMNIWITNESS="$$(./scripts/omniwitness.sh)" \
 		$(GO) test -count=1 -run 'TestTrillian|TestReferenceWitness' ./cmd/fwlog/
 

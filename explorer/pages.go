@@ -224,8 +224,11 @@ func (e *Explorer) witnessViews(cp *checkpoint) ([]witnessView, string) {
 	if p == nil {
 		return nil, ""
 	}
+	// Only the publisher asks the witnesses (a frontend of a shared
+	// storage may not be it): the others show the published checkpoint's
+	// cosignatures alone.
 	var status []witness.WitnessStatus
-	if e.cfg.WitnessStatus != nil {
+	if e.cfg.WitnessStatus != nil && e.lg.Publishing() {
 		status = e.cfg.WitnessStatus()
 	}
 	var out []witnessView
