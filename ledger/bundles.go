@@ -37,22 +37,11 @@ type Page struct {
 // entries.
 func (l *Ledger) Subject(ctx context.Context, d digest.Digest, after int64, limit int) (*Page, error) {
 	size := l.log.Published().Size
-	var idxs []uint64
-	more := false
-	for _, key := range [][]byte{releaseKey(d), subjectKey(d)} {
-		got, err := l.log.Lookup(ctx, key, after, limit)
-		if err != nil {
-			return nil, log.WrapStorageError("look up entries", err)
-		}
-		idxs = append(idxs, got...)
-		more = more || len(got) == limit
-	}
-	// The first limit indices of the two lists merged; the rest come with
-	// the next page.
-	slices.Sort(idxs)
-	idxs = slices.Compact(idxs)
-	if len(idxs) > limit {
-		idxs, more = idxs[:limit], true
+	idxs, more, err := lookupKeys([][]byte{releaseKey(d), subjectKey(d)}, limit, false, func(key []byte) ([]uint64, error) {
+		return l.log.Lookup(ctx, key, after, limit)
+	})
+	if err != nil {
+		return nil, err
 	}
 	p := &Page{Size: size, More: more}
 	for _, i := range idxs {
@@ -69,6 +58,32 @@ func (l *Ledger) Subject(ctx context.Context, d digest.Digest, after int64, limi
 		p.Next = int64(idxs[len(idxs)-1])
 	}
 	return p, nil
+}
+
+// lookupKeys returns the indices lookup finds under any of keys (each
+// lookup reads at most limit rows), merged in log order (newest first if
+// desc), the first limit of them, and whether more may follow: the rest
+// come with the next page.
+func lookupKeys(keys [][]byte, limit int, desc bool, lookup func(key []byte) ([]uint64, error)) ([]uint64, bool, error) {
+	var idxs []uint64
+	more := false
+	for _, key := range keys {
+		got, err := lookup(key)
+		if err != nil {
+			return nil, false, log.WrapStorageError("look up entries", err)
+		}
+		idxs = append(idxs, got...)
+		more = more || len(got) == limit
+	}
+	slices.Sort(idxs)
+	idxs = slices.Compact(idxs)
+	if desc {
+		slices.Reverse(idxs)
+	}
+	if len(idxs) > limit {
+		idxs, more = idxs[:limit], true
+	}
+	return idxs, more, nil
 }
 
 // about reports whether s is a release of image d or provenance with

@@ -8,7 +8,6 @@ import (
 	"strings"
 
 	"github.com/fwledger/fwledger/digest"
-	"github.com/fwledger/fwledger/log"
 	"github.com/fwledger/fwledger/provenance"
 )
 
@@ -144,23 +143,11 @@ func (l *Ledger) Find(ctx context.Context, q Query, before uint64, limit int) (*
 	}
 	limit = max(1, min(limit, MaxFindRows))
 	size := l.log.Published().Size
-	var idxs []uint64
-	more := false
-	for _, key := range keys {
-		got, err := l.log.LookupBefore(ctx, key, before, limit)
-		if err != nil {
-			return nil, log.WrapStorageError("look up entries", err)
-		}
-		idxs = append(idxs, got...)
-		more = more || len(got) == limit
-	}
-	// The first limit indices of the lists merged, newest first; the rest
-	// come with the next page.
-	slices.Sort(idxs)
-	idxs = slices.Compact(idxs)
-	slices.Reverse(idxs)
-	if len(idxs) > limit {
-		idxs, more = idxs[:limit], true
+	idxs, more, err := lookupKeys(keys, limit, true, func(key []byte) ([]uint64, error) {
+		return l.log.LookupBefore(ctx, key, before, limit)
+	})
+	if err != nil {
+		return nil, err
 	}
 	p := &Page{Size: size, More: more && len(idxs) > 0}
 	for _, i := range idxs {
