@@ -3,6 +3,7 @@ package explorer_test
 import (
 	"context"
 	"crypto/sha256"
+	"database/sql"
 	"encoding/hex"
 	"fmt"
 	"io"
@@ -10,6 +11,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -21,6 +23,7 @@ import (
 	"github.com/fwledger/fwledger/internal/webui"
 	"github.com/fwledger/fwledger/keys"
 	"github.com/fwledger/fwledger/ledger"
+	"github.com/fwledger/fwledger/log/sqlite"
 	"github.com/fwledger/fwledger/provenance"
 	"github.com/fwledger/fwledger/report"
 	"github.com/fwledger/fwledger/tlogpolicy"
@@ -560,4 +563,64 @@ func TestWitnessesAndReports(t *testing.T) {
 func sha256Sum(b []byte) []byte {
 	s := sha256.Sum256(b)
 	return s[:]
+}
+
+// TestSearchBySigner: an entry is found by the key that signed it, as
+// verified, even when its signature names another key's ID (a stolen key's
+// holder hiding what it signed), and never by the key it names falsely. (A
+// signature that names a trusted key's ID must verify under that key: the
+// log refuses the entry otherwise.)
+func TestSearchBySigner(t *testing.T) {
+	s := startSite(t, fwtest.LogOptions{}, nil)
+	id1, id2 := fwtest.KeyID(t, fwtest.Release1), fwtest.KeyID(t, fwtest.Stranger)
+	honest := fwtest.SignRelease(t, fwtest.NewRelease(fwtest.Image("honest", 64), nil), fwtest.Release1)
+	lying := fwtest.SignRelease(t, fwtest.NewRelease(fwtest.Image("lying", 64), nil), fwtest.Release1)
+	lying = []byte(strings.Replace(string(lying), `"keyid":"`+id1+`"`, `"keyid":"`+id2+`"`, 1))
+	if !strings.Contains(string(lying), id2) {
+		t.Fatal("the envelope does not name the other key")
+	}
+	idx := s.add(t, honest, lying)
+	by1 := s.page(t, "/search?q="+id1+"&in=signer")
+	for _, i := range idx {
+		if !strings.Contains(by1, fmt.Sprintf(`href="/entries/%d"`, i)) {
+			t.Errorf("entry %d, signed by release-1, is not found by its key", i)
+		}
+	}
+	if by2 := s.page(t, "/search?q="+id2+"&in=signer"); strings.Contains(by2, `href="/entries/`) {
+		t.Errorf("an entry that only names a stranger's key ID is found as signed by it")
+	}
+	// The entry page names the key that verified.
+	if e := s.page(t, fmt.Sprintf("/entries/%d", idx[1])); !strings.Contains(e, "<code>"+id1+"</code> <bdi>example.com/release-1</bdi>") {
+		t.Errorf("the entry page does not name its verified signer")
+	}
+}
+
+// TestSearchBySignerAfterReindex: a log indexed by an older fwlog, without
+// signer keys, is reindexed at start-up with them, the verified signers
+// included.
+func TestSearchBySignerAfterReindex(t *testing.T) {
+	fwtest.RequireSQLite(t, "rewrites the SQLite file as an old version left it")
+	s := startSite(t, fwtest.LogOptions{}, nil)
+	id1 := fwtest.KeyID(t, fwtest.Release1)
+	lying := fwtest.SignRelease(t, fwtest.NewRelease(fwtest.Image("lying", 64), nil), fwtest.Release1)
+	lying = []byte(strings.Replace(string(lying), id1, fwtest.KeyID(t, fwtest.Stranger), 1))
+	idx := s.add(t, lying)
+	dir := s.Dir
+	s.Stop(t)
+	db, err := sql.Open("sqlite3", "file:"+filepath.Join(dir, sqlite.DatabaseFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// What index version 3 had: no signer, builder, source or release-list keys.
+	if _, err := db.Exec(`DELETE FROM lookup WHERE substr(key, 1, 1) >= x'0c'; UPDATE meta SET value = '3' WHERE key = 'index_version'`); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	s = startSite(t, fwtest.LogOptions{Dir: dir}, nil)
+	if by1 := s.page(t, "/search?q="+id1+"&in=signer"); !strings.Contains(by1, fmt.Sprintf(`href="/entries/%d"`, idx[0])) {
+		t.Errorf("after reindexing, the entry is not found by the key that signed it")
+	}
+	if home := s.page(t, "/"); !strings.Contains(home, fmt.Sprintf(`href="/entries/%d"`, idx[0])) {
+		t.Errorf("after reindexing, the home page does not list the release")
+	}
 }

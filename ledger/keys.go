@@ -1,6 +1,7 @@
 package ledger
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"fmt"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/fwledger/fwledger/digest"
 	"github.com/fwledger/fwledger/handover"
+	"github.com/fwledger/fwledger/keys"
 	"github.com/fwledger/fwledger/provenance"
 )
 
@@ -155,8 +157,9 @@ const maxSignerKeys = 8
 
 // signerKeys returns the keys of the keyids an entry's DSSE signatures
 // name. They are what the signatures claim, not what verified: a reader
-// compares the verified signers (and an entry whose signature names no
-// keyid, or another key's, is not found by its signer).
+// compares the verified signers, and the log adds the keys of those
+// (verifiedSignerKeys), so that an entry whose signature names no keyid,
+// or another key's, is found by its signer too.
 func signerKeys(e *provenance.Entry) [][]byte {
 	if e.Envelope == nil {
 		return nil
@@ -172,6 +175,19 @@ func signerKeys(e *provenance.Entry) [][]byte {
 		keys[i] = signerKey(id)
 	}
 	return keys
+}
+
+// verifiedSignerKeys returns the signer keys of the verified signers
+// (key IDs) that claimed, an entry's keys, lacks: at most maxSignerKeys.
+func verifiedSignerKeys(claimed [][]byte, signers []string) [][]byte {
+	var out [][]byte
+	for _, id := range signers {
+		k := signerKey(id)
+		if len(out) < maxSignerKeys && !slices.ContainsFunc(claimed, func(c []byte) bool { return bytes.Equal(c, k) }) {
+			out = append(out, k)
+		}
+	}
+	return out
 }
 
 func hashKey(kind byte, parts ...string) []byte {
@@ -227,6 +243,12 @@ func (l *Ledger) reindex(ctx context.Context) error {
 	}
 	start := time.Now()
 	unparsed := 0
+	trusted := keys.Merge(l.cfg.ReleaseKeys, l.cfg.BuilderKeys, l.cfg.RevocationKeys, l.cfg.ProbeKeys)
+	if l.cfg.Policy != nil {
+		if pk, err := l.cfg.Policy.BuilderKeys(); err == nil {
+			trusted = keys.Merge(trusted, pk)
+		}
+	}
 	keysOf := func(index uint64, leaf []byte) ([][]byte, error) {
 		content, err := l.content(leaf)
 		if err != nil {
@@ -242,7 +264,15 @@ func (l *Ledger) reindex(ctx context.Context) error {
 			unparsed++
 			return [][]byte{envelopeKey(digest.Sum(content))}, nil
 		}
-		return entryKeys(e), nil
+		keys := entryKeys(e)
+		// Its signers, as the keys of a submission have them: by the
+		// signatures alone (what a policy adds is judged at submission).
+		if e.Envelope != nil && e.Bundle == nil && len(signerKeys(e)) > 0 {
+			if ids, err := provenance.VerifySignatures(ctx, e.Envelope, trusted, 1); err == nil {
+				keys = append(keys, verifiedSignerKeys(keys, ids)...)
+			}
+		}
+		return keys, nil
 	}
 	var last time.Time
 	progress := func(done, total uint64) {
