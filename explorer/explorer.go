@@ -102,6 +102,8 @@ type Explorer struct {
 	cp atomic.Pointer[checkpoint]
 	// growth samples the published size over time.
 	growth growth
+	// counts caches the device report counts.
+	counts countsCache
 }
 
 // New returns an Explorer of cfg.Ledger's log.

@@ -165,7 +165,6 @@ type homeView struct {
 	Awaiting   uint64 // integrated but not yet published
 	Growth     template.HTML
 	Recent     []row
-	More       int64
 }
 
 func (e *Explorer) home(r *http.Request) (string, any, error) {
@@ -190,9 +189,6 @@ func (e *Explorer) home(r *http.Request) (string, any, error) {
 		return "", nil, err
 	}
 	v.Recent = e.markRevoked(ctx, rows(page))
-	if page.More {
-		v.More = page.Next
-	}
 	return "home", v, nil
 }
 

@@ -1,12 +1,14 @@
 package explorer
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"html/template"
 	"net/http"
 	"slices"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/fwledger/fwledger/internal/webui"
@@ -119,7 +121,7 @@ func (e *Explorer) reports(r *http.Request) (string, any, error) {
 		width, v.Bucket = time.Hour, "hour"
 	}
 	since := now.Add(-time.Duration(v.Days) * 24 * time.Hour).Truncate(width)
-	counts, err := e.l.ReportCounts(ctx, since)
+	counts, err := e.counts.get(ctx, e.l, since)
 	if errors.Is(err, ledger.ErrReportsDisabled) {
 		v.Disabled = true
 		return "reports", v, nil
@@ -153,10 +155,7 @@ func (e *Explorer) reports(r *http.Request) (string, any, error) {
 		reasons = append(reasons, rs)
 	}
 	slices.SortFunc(reasons, func(a, b report.Reason) int {
-		if reasonTotals[a] != reasonTotals[b] {
-			return int(reasonTotals[b]) - int(reasonTotals[a])
-		}
-		return compareStrings(string(a), string(b))
+		return cmp.Or(cmp.Compare(reasonTotals[b], reasonTotals[a]), cmp.Compare(a, b))
 	})
 	const topReasons = 5
 	for i, rs := range reasons {
@@ -216,12 +215,28 @@ func (e *Explorer) reports(r *http.Request) (string, any, error) {
 	return "reports", v, nil
 }
 
-func compareStrings(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
+// countsCache keeps the report counts since a time for countsTTL, so
+// that a flood of requests for the reports page reads them once in a
+// while: they change by the hour.
+type countsCache struct {
+	mu     sync.Mutex
+	since  time.Time
+	at     time.Time
+	counts []reportstore.Count
+}
+
+const countsTTL = 10 * time.Second
+
+func (c *countsCache) get(ctx context.Context, l *ledger.Ledger, since time.Time) ([]reportstore.Count, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.since.Equal(since) && time.Since(c.at) < countsTTL {
+		return c.counts, nil
 	}
-	return 0
+	counts, err := l.ReportCounts(ctx, since)
+	if err != nil {
+		return nil, err
+	}
+	c.since, c.at, c.counts = since, time.Now(), counts
+	return counts, nil
 }
