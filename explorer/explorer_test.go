@@ -624,3 +624,21 @@ func TestSearchBySignerAfterReindex(t *testing.T) {
 		t.Errorf("after reindexing, the home page does not list the release")
 	}
 }
+
+// TestTimeout: a page that runs out of its time is answered 503 with
+// Retry-After, never half a page or a 500; the API beside it is not
+// bound by the explorer's limits.
+func TestTimeout(t *testing.T) {
+	s := startSite(t, fwtest.LogOptions{}, func(c *explorer.Config) { c.Timeout = time.Nanosecond })
+	prov, rel := releaseWithProvenance(t, fwtest.Image("timeout", 64), nil)
+	s.add(t, prov, rel)
+	for _, p := range []string{"/search?q=acme-x1", "/entries/1", "/models/acme-x1"} {
+		resp, body := s.get(t, p)
+		if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" || !strings.Contains(body, "</html>") {
+			t.Errorf("GET %s with no time to render: %s, Retry-After %q", p, resp.Status, resp.Header.Get("Retry-After"))
+		}
+	}
+	if resp, _ := s.get(t, "/v1/entries/1"); resp.StatusCode != http.StatusOK {
+		t.Errorf("the API answers %s beside a busy explorer", resp.Status)
+	}
+}
