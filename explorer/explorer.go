@@ -6,7 +6,7 @@
 // itself under the published checkpoint; see what each witness cosigned;
 // and follow what devices report.
 //
-//	GET /                     the published checkpoint, its cosignatures, growth, recent releases
+//	GET /                     the published checkpoint, its cosignatures, growth (30 days), recent releases
 //	GET /search?q=            digests (sha256sum output too), models, versions, builders, sources, key IDs
 //	GET /entries/{index}      one entry, its signers, provenance, rebuilds, revocations and proof
 //	GET /entries/{index}/raw  its exact bytes, as a download
@@ -42,7 +42,6 @@ import (
 	"net/http"
 	"runtime"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -100,8 +99,6 @@ type Explorer struct {
 
 	// cp caches the published checkpoint, parsed and verified.
 	cp atomic.Pointer[checkpoint]
-	// growth samples the published size over time.
-	growth growth
 	// counts caches the device report counts.
 	counts countsCache
 }
@@ -285,42 +282,5 @@ func (e *Explorer) checkpoint() (*checkpoint, error) {
 		}
 	}
 	e.cp.Store(c)
-	e.growth.add(time.Now(), c.Size)
 	return c, nil
-}
-
-// growth keeps samples of the published size, at most one a minute and
-// only when it changed, for the last maxGrowth samples: the home page's
-// chart of the log's growth since this process started.
-type growth struct {
-	mu      sync.Mutex
-	samples []webui.Point
-}
-
-const maxGrowth = 1440
-
-func (g *growth) add(t time.Time, size uint64) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	if n := len(g.samples); n > 0 {
-		last := g.samples[n-1]
-		if last.V == float64(size) {
-			return
-		}
-		if t.Sub(last.T) < time.Minute && n > 1 && g.samples[n-2].T.After(t.Add(-time.Minute)) {
-			g.samples[n-1] = webui.Point{T: t, V: float64(size)}
-			return
-		}
-	}
-	g.samples = append(g.samples, webui.Point{T: t, V: float64(size)})
-	if len(g.samples) > maxGrowth {
-		g.samples = append(g.samples[:0], g.samples[len(g.samples)-maxGrowth:]...)
-	}
-}
-
-func (g *growth) points(now time.Time, size uint64) []webui.Point {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	out := append([]webui.Point(nil), g.samples...)
-	return append(out, webui.Point{T: now, V: float64(size)})
 }

@@ -161,6 +161,7 @@ func TestPages(t *testing.T) {
 		`href="/models/acme-x1"`,
 		"Recent releases",
 		`<svg class="chart"`,
+		`<polyline class="line"`, // the growth, from the storage's hourly sizes
 	} {
 		if !strings.Contains(home, want) {
 			t.Errorf("home page lacks %q", want)

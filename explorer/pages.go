@@ -183,13 +183,41 @@ func (e *Explorer) home(r *http.Request) (string, any, error) {
 		v.Awaiting = n - size
 	}
 	v.Witnesses, v.Quorum = e.witnessViews(cp)
-	v.Growth = webui.LineChart("The published tree size since this server started", e.growth.points(time.Now(), size))
+	v.Growth, err = e.growthChart(ctx, size)
+	if err != nil {
+		return "", nil, err
+	}
 	page, err := e.l.Find(ctx, ledger.Query{Search: ledger.AllReleases}, 1<<63-1, 10)
 	if err != nil {
 		return "", nil, err
 	}
 	v.Recent = e.markRevoked(ctx, rows(page))
 	return "home", v, nil
+}
+
+// growthDays is how far back the home page charts the log's growth.
+const growthDays = 30
+
+// growthChart draws the log's size by the hour over the last growthDays,
+// ending with the published size now.
+func (e *Explorer) growthChart(ctx context.Context, size uint64) (template.HTML, error) {
+	now := time.Now()
+	since := now.Add(-growthDays * 24 * time.Hour)
+	samples, err := e.lg.Growth(ctx, since)
+	if err != nil {
+		return "", err
+	}
+	var points []webui.Point
+	for _, g := range samples {
+		// The size at the hour's end (or now, in this hour).
+		points = append(points, webui.Point{T: minTime(g.Hour.Add(time.Hour), now), V: float64(g.Size)})
+	}
+	points = append(points, webui.Point{T: now, V: float64(size)})
+	t0 := now.Add(-time.Hour)
+	if len(points) > 1 {
+		t0 = samples[0].Hour
+	}
+	return webui.LineChartIn("The log's size over time", points, t0, now, 0), nil
 }
 
 // markRevoked marks the releases among rs whose image is revoked.
@@ -576,4 +604,11 @@ func (e *Explorer) model(r *http.Request) (string, any, error) {
 		}
 	}
 	return "model", v, nil
+}
+
+func minTime(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
 }

@@ -910,6 +910,17 @@ func (l *Log) size() uint64 { return l.latest.Load().Size }
 // Published returns the published checkpoint.
 func (l *Log) Published() Published { return *l.latest.Load() }
 
+// Growth returns the log's size by the hour from since on (see
+// GrowthStorage), or nil if its storage does not keep it.
+func (l *Log) Growth(ctx context.Context, since time.Time) ([]GrowthSample, error) {
+	g, ok := l.store.(GrowthStorage)
+	if !ok {
+		return nil, nil
+	}
+	out, err := g.Growth(ctx, since)
+	return out, WrapStorageError("read the log's growth", err)
+}
+
 // Integrated returns the size of the integrated tree: entries below it are
 // in the tiles, and are checked against them when read.
 func (l *Log) Integrated() uint64 { return l.integrated.Load() }

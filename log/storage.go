@@ -169,6 +169,26 @@ type Storage interface {
 	Close() error
 }
 
+// A GrowthSample is the size of the last checkpoint a storage stored in
+// one hour, by its clock.
+type GrowthSample struct {
+	Hour time.Time // the hour's start, in UTC
+	Size uint64
+}
+
+// MaxGrowthSamples is the most samples one Growth call returns: a year
+// of hours.
+const MaxGrowthSamples = 24 * 366
+
+// A GrowthStorage is a Storage that keeps, with each checkpoint it
+// stores, the tree's size by the hour: the log's growth over time, for
+// people to see (the web explorer). A Storage need not be one.
+type GrowthStorage interface {
+	// Growth returns the samples of the hours from since's on, in
+	// order: the newest MaxGrowthSamples of them.
+	Growth(ctx context.Context, since time.Time) ([]GrowthSample, error)
+}
+
 // ErrNotPublisher is returned (wrapped) by a SharedStorage's writes of the
 // tree and its checkpoints when this handle does not hold the publisher
 // lease: another frontend publishes.

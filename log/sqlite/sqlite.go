@@ -34,6 +34,7 @@ import (
 	"fmt"
 	"math"
 	"path/filepath"
+	"time"
 
 	"github.com/fwledger/fwledger/internal/dirlock"
 	"github.com/fwledger/fwledger/internal/sqlitedb"
@@ -73,6 +74,10 @@ CREATE TABLE IF NOT EXISTS bundles (
 CREATE TABLE IF NOT EXISTS tiles (
 	id   INTEGER PRIMARY KEY, -- level<<56 | index
 	data BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS growth (
+	hour INTEGER PRIMARY KEY, -- hours since the Unix epoch
+	size INTEGER NOT NULL     -- the size of the last checkpoint stored in that hour
 );
 CREATE TABLE IF NOT EXISTS lookup (
 	key  BLOB NOT NULL,
@@ -576,7 +581,17 @@ func (s *Storage) SetCheckpoint(ctx context.Context, size uint64, cp []byte) (er
 	if _, err := tx.ExecContext(ctx, `UPDATE state SET checkpoint_size = ?, checkpoint = ? WHERE id = 0`, size, cp); err != nil {
 		return err
 	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO growth (hour, size) VALUES (?, ?) ON CONFLICT (hour) DO UPDATE SET size = max(size, excluded.size)`,
+		sqlrows.GrowthHour(time.Now()), size); err != nil {
+		return err
+	}
 	return tx.Commit()
+}
+
+// Growth implements log.GrowthStorage.
+func (s *Storage) Growth(ctx context.Context, since time.Time) (_ []log.GrowthSample, err error) {
+	defer sqlitedb.WrapOS(&err)
+	return sqlrows.Growth(ctx, s.r, since)
 }
 
 // Witnessed implements log.Storage.

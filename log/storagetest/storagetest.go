@@ -229,6 +229,21 @@ func testCheckpoint(t *testing.T, s log.Storage) {
 	if cp, err := s.Checkpoint(ctx); err != nil || string(cp) != "cp2" {
 		t.Errorf("Checkpoint = %q, %v; want cp2", cp, err)
 	}
+	// A storage that keeps the log's growth has this hour's size: the
+	// last checkpoint stored (a refused one changes nothing).
+	if g, ok := s.(log.GrowthStorage); ok {
+		now := time.Now()
+		got, err := g.Growth(ctx, now.Add(-time.Hour))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) == 0 || got[len(got)-1].Size != 2 || got[len(got)-1].Hour.After(now) || now.Sub(got[len(got)-1].Hour) > time.Hour {
+			t.Errorf("Growth = %+v; want this hour's size 2", got)
+		}
+		if got, err := g.Growth(ctx, now.Add(time.Hour)); err != nil || len(got) != 0 {
+			t.Errorf("Growth from the next hour = %+v, %v; want none", got, err)
+		}
+	}
 }
 
 func testNotFound(t *testing.T, s log.Storage) {

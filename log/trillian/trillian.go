@@ -102,6 +102,10 @@ var schema = []string{
 	leaf VARBINARY(32) NOT NULL,
 	PRIMARY KEY (k, idx)
 ) ENGINE=InnoDB`,
+	`CREATE TABLE IF NOT EXISTS growth (
+	hour BIGINT NOT NULL PRIMARY KEY, -- hours since the Unix epoch
+	size BIGINT UNSIGNED NOT NULL     -- the size of the last checkpoint stored in that hour
+) ENGINE=InnoDB`,
 	`CREATE TABLE IF NOT EXISTS lease (
 	id      TINYINT NOT NULL PRIMARY KEY,
 	holder  VARCHAR(255) NOT NULL,
@@ -913,8 +917,17 @@ func setCheckpoint(ctx context.Context, tx *sql.Tx, size uint64, cp []byte) erro
 	if size > integrated {
 		return fmt.Errorf("refusing to store a checkpoint for size %d: only %d entries are integrated", size, integrated)
 	}
-	_, err := tx.ExecContext(ctx, `UPDATE state SET checkpoint_size = ?, checkpoint = ? WHERE id = 0`, size, cp)
+	if _, err := tx.ExecContext(ctx, `UPDATE state SET checkpoint_size = ?, checkpoint = ? WHERE id = 0`, size, cp); err != nil {
+		return err
+	}
+	_, err := tx.ExecContext(ctx, `INSERT INTO growth (hour, size) VALUES (?, ?) ON DUPLICATE KEY UPDATE size = GREATEST(size, VALUES(size))`,
+		sqlrows.GrowthHour(time.Now()), size)
 	return err
+}
+
+// Growth implements log.GrowthStorage.
+func (s *Storage) Growth(ctx context.Context, since time.Time) ([]log.GrowthSample, error) {
+	return sqlrows.Growth(ctx, s.db, since)
 }
 
 // Witnessed implements log.Storage.

@@ -11,6 +11,8 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
+	"time"
 
 	"github.com/fwledger/fwledger/log"
 	"github.com/fwledger/fwledger/tiles"
@@ -349,4 +351,29 @@ func CheckSequenced(ctx context.Context, tx Tx, from uint64) ([]string, error) {
 		}
 	}
 	return problems, rows.Err()
+}
+
+// GrowthHour is the hour a checkpoint stored at now is counted in: the
+// growth table's key, hours since the Unix epoch.
+func GrowthHour(now time.Time) int64 { return now.Unix() / 3600 }
+
+// Growth reads the growth table (hour, size) from since's hour on: the
+// newest log.MaxGrowthSamples rows, in order.
+func Growth(ctx context.Context, q Tx, since time.Time) ([]log.GrowthSample, error) {
+	rows, err := q.QueryContext(ctx, `SELECT hour, size FROM growth WHERE hour >= ? ORDER BY hour DESC LIMIT ?`, GrowthHour(since), log.MaxGrowthSamples)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []log.GrowthSample
+	for rows.Next() {
+		var hour int64
+		var size uint64
+		if err := rows.Scan(&hour, &size); err != nil {
+			return nil, err
+		}
+		out = append(out, log.GrowthSample{Hour: time.Unix(hour*3600, 0).UTC(), Size: size})
+	}
+	slices.Reverse(out)
+	return out, rows.Err()
 }
