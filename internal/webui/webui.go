@@ -283,6 +283,7 @@ func Funcs() template.FuncMap {
 		"add":        func(a, b int) int { return a + b },
 		"statusText": http.StatusText,
 		"reveal":     Reveal,
+		"revealText": RevealText,
 	}
 }
 
@@ -291,10 +292,20 @@ func Funcs() template.FuncMap {
 // characters, NUL, newlines) and every invalid byte written out as
 // ⟨U+XXXX⟩ (⟨invalid⟩), so that text from an entry cannot reorder or hide
 // what a page shows around it.
-func Reveal(s string) string {
+func Reveal(s string) string { return reveal(s, false) }
+
+// RevealText is Reveal for multi-line text shown preformatted (a signed
+// note, a checkpoint): it keeps line feeds, and writes out every other
+// control and format character, carriage returns included.
+func RevealText(s string) string { return reveal(s, true) }
+
+func reveal(s string, lines bool) string {
+	hidden := func(r rune) bool {
+		return (unicode.Is(unicode.Cc, r) || unicode.Is(unicode.Cf, r)) && !(lines && r == '\n')
+	}
 	clean := true
 	for _, r := range s {
-		if r == utf8.RuneError || unicode.Is(unicode.Cc, r) || unicode.Is(unicode.Cf, r) {
+		if r == utf8.RuneError || hidden(r) {
 			clean = false
 			break
 		}
@@ -308,7 +319,7 @@ func Reveal(s string) string {
 		switch {
 		case r == utf8.RuneError && n <= 1:
 			b.WriteString("⟨invalid⟩")
-		case unicode.Is(unicode.Cc, r) || unicode.Is(unicode.Cf, r):
+		case hidden(r):
 			fmt.Fprintf(&b, "⟨U+%04X⟩", r)
 		default:
 			b.WriteString(s[i : i+n])
