@@ -110,6 +110,8 @@ type Auditor struct {
 	submit *logclient.Client
 	// bundles are entry bundles read again (entryAt), by path.
 	bundles *lru.Cache[string, [][]byte]
+	// last is how the last Step went, for Status.
+	last poll
 }
 
 // New opens the auditor's state.
@@ -273,6 +275,7 @@ func (a *Auditor) Step(ctx context.Context) (res *Result, err error) {
 			err = ferr
 		}
 		a.metrics.count(res, err)
+		a.polled(err)
 	}()
 	signed, err := a.get(ctx, "/checkpoint", maxCheckpoint)
 	if err != nil {
@@ -758,7 +761,7 @@ func (a *Auditor) catchUp(ctx context.Context, p *progress, cp *flog.Checkpoint,
 		return err
 	}
 	defer vt.Rollback()
-	p.Checkpoint, p.Verified = signed, cp.Size
+	p.Checkpoint, p.Verified, p.VerifiedAt = signed, cp.Size, a.cfg.Now().UTC()
 	if err := vt.setProgress(p); err != nil {
 		return err
 	}

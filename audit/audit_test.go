@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -726,4 +727,68 @@ func counterSum(t *testing.T, reg *prometheus.Registry, name string) float64 {
 		}
 	}
 	return sum
+}
+
+// TestStatus: Status says what was verified and read, also after a
+// restart (but for the last poll, which is the process's); the alerts read
+// by page and by ID are those Alerts returns.
+func TestStatus(t *testing.T) {
+	ctx := context.Background()
+	s := newScene(t)
+	s.release(t, "a", "1.4.0", 5, fwtest.Release1)
+	s.release(t, "b", "1.4.0", 5, fwtest.Release1) // an equivocation
+	s.release(t, "c", "1.5.0", 6, fwtest.Release2) // an unknown key
+	dir := t.TempDir()
+	a := auditor(t, s.log.URL, dir)
+	if st, err := a.Status(ctx); err != nil || st.Checkpoint != nil || st.Alerts != 0 || !st.Polled.IsZero() || st.LogURL != s.log.URL {
+		t.Fatalf("Status before a step = %+v, %v", st, err)
+	}
+	before := time.Now()
+	if _, err := a.Step(ctx); err != nil {
+		t.Fatal(err)
+	}
+	all, err := a.Alerts(ctx)
+	if err != nil || len(all) != 2 {
+		t.Fatalf("Alerts = %v, %v; want 2", types(all), err)
+	}
+	st, err := a.Status(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	signed, size := s.log.Log.Checkpoint()
+	if !bytes.Equal(st.Checkpoint, signed) || st.Size != size || st.Read != size || st.Origin != fwtest.LogKey.Name || len(st.Root) != 32 ||
+		st.VerifiedAt.Before(before.Add(-time.Second)) || st.Polled.IsZero() || st.PollError != "" ||
+		st.Alerts != 2 || st.FirstAlert != all[0].ID || st.LastAlert != all[1].ID {
+		t.Errorf("Status = %+v", st)
+	}
+	if got, err := a.AlertsBefore(ctx, 0, 1); err != nil || len(got) != 1 || got[0].ID != all[1].ID {
+		t.Errorf("AlertsBefore(0, 1) = %v, %v; want the newest", got, err)
+	}
+	if got, err := a.AlertsBefore(ctx, all[1].ID, 10); err != nil || len(got) != 1 || got[0].ID != all[0].ID {
+		t.Errorf("AlertsBefore(%d, 10) = %v, %v; want the oldest", all[1].ID, got, err)
+	}
+	if got, err := a.AlertsAfter(ctx, 0, 10); err != nil || len(got) != 2 || got[0].ID != all[0].ID || got[1].ID != all[1].ID {
+		t.Errorf("AlertsAfter(0, 10) = %v, %v; want both, oldest first", got, err)
+	}
+	if got, err := a.Alert(ctx, all[0].ID); err != nil || got.Key != all[0].Key || !bytes.Equal(got.Evidence.Entries[0].Data, all[0].Evidence.Entries[0].Data) {
+		t.Errorf("Alert(%d) = %+v, %v", all[0].ID, got, err)
+	}
+	if _, err := a.Alert(ctx, all[1].ID+1); !errors.Is(err, audit.ErrNoAlert) {
+		t.Errorf("Alert(%d) = %v, want ErrNoAlert", all[1].ID+1, err)
+	}
+	// Failed polls are said so.
+	down := withCheckpoint(t, s.log.URL, func() []byte { return nil })
+	down.Close()
+	a.Close()
+	b := auditor(t, down.URL, dir)
+	after, err := b.Status(ctx)
+	if err != nil || !after.VerifiedAt.Equal(st.VerifiedAt) || after.Size != st.Size || after.Alerts != 2 || !after.Polled.IsZero() {
+		t.Errorf("Status after a restart = %+v, %v", after, err)
+	}
+	if _, err := b.Step(ctx); err == nil {
+		t.Fatal("Step of a log that is down succeeded")
+	}
+	if after, err := b.Status(ctx); err != nil || after.Polled.IsZero() || after.PollError == "" {
+		t.Errorf("Status after a failed poll = %+v, %v", after, err)
+	}
 }

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/fwledger/fwledger/internal/sqlitedb"
 )
@@ -112,7 +113,9 @@ type store struct {
 const schemaVersion = 1
 
 func openStore(ctx context.Context, dir string) (*store, error) {
-	db, err := sqlitedb.Open(ctx, dir, DatabaseFile, LockFile, sqlitedb.Options{})
+	// Readers serve the pages (Status, AlertsBefore, Alert) without
+	// waiting for a catch-up's open transaction.
+	db, err := sqlitedb.Open(ctx, dir, DatabaseFile, LockFile, sqlitedb.Options{Readers: 2})
 	if err != nil {
 		return nil, err
 	}
@@ -263,11 +266,20 @@ type progress struct {
 	Verified   uint64 `json:"verified"`
 	Size       uint64 `json:"size"`
 	Range      []byte `json:"range,omitempty"`
+	// VerifiedAt is when Checkpoint was verified (zero in the state of an
+	// fwctl from before it was kept).
+	VerifiedAt time.Time `json:"verified_at,omitzero"`
 }
 
 func (s *store) progress(ctx context.Context) (*progress, error) {
+	return readProgress(ctx, s.db.W)
+}
+
+// readProgress reads the progress through db (the writer, or the readers,
+// which see the last commit).
+func readProgress(ctx context.Context, db *sql.DB) (*progress, error) {
 	var data []byte
-	err := s.db.W.QueryRowContext(ctx, "SELECT v FROM state WHERE k = 'progress'").Scan(&data)
+	err := db.QueryRowContext(ctx, "SELECT v FROM state WHERE k = 'progress'").Scan(&data)
 	if errors.Is(err, sql.ErrNoRows) {
 		return &progress{}, nil
 	}
@@ -417,17 +429,5 @@ func queryAll[T any](ctx context.Context, q querier, scan func(*sql.Rows, *T) er
 
 // Alerts returns the alerts raised so far, in order.
 func (s *store) alerts(ctx context.Context) ([]*Alert, error) {
-	return queryAll(ctx, s.db.W, func(rows *sql.Rows, a **Alert) error {
-		var id int64
-		var data []byte
-		if err := rows.Scan(&id, &data); err != nil {
-			return err
-		}
-		*a = &Alert{}
-		if err := json.Unmarshal(data, *a); err != nil {
-			return err
-		}
-		(*a).ID = id
-		return nil
-	}, "SELECT id, alert FROM alerts ORDER BY id")
+	return queryAll(ctx, s.db.W, scanAlert, "SELECT id, alert FROM alerts ORDER BY id")
 }

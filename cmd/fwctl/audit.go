@@ -7,13 +7,16 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
 	"time"
 
 	"github.com/fwledger/fwledger/audit"
+	"github.com/fwledger/fwledger/audit/web"
 	"github.com/fwledger/fwledger/cmd/internal/cli"
+	"github.com/fwledger/fwledger/internal/webui"
 	"github.com/fwledger/fwledger/keys"
 	"github.com/fwledger/fwledger/provenance"
 	"github.com/fwledger/fwledger/tlogpolicy"
@@ -33,7 +36,9 @@ func auditCmd(ctx context.Context, e *env, args []string) error {
 	fs := newFlags(e, "audit", "--log URL (--log-key K | --witness-policy W) (--release-keys K... | --policy P) --state DIR [--once]",
 		"Follows a log as an auditor: catch up, then poll every --interval. Alerts go to stdout as\n"+
 			"JSON lines (docs/AUDIT.md), progress to stderr. With --once, it stops after catching up,\n"+
-			"and exits 3 if it raised an alert. \"fwctl audit alerts\" lists the alerts raised so far.")
+			"and exits 3 if it raised an alert. \"fwctl audit alerts\" lists the alerts raised so far.\n"+
+			"--http ADDR serves the auditor's own web page: its status, its alerts, and their evidence\n"+
+			"to download for \"fwctl audit verify-evidence\".")
 	logURL := fs.String("log", "", "the log's (or a mirror's) `URL`")
 	logKey := fs.String("log-key", "", "the log's public key `file`")
 	witnessPolicy := fs.String("witness-policy", "", "C2SP tlog-policy `file`: checkpoints must carry its quorum")
@@ -49,6 +54,7 @@ func auditCmd(ctx context.Context, e *env, args []string) error {
 	interval := fs.Duration("interval", 30*time.Second, "how often to poll the log")
 	webhook := fs.String("webhook", "", "POST each alert (JSON) to this `URL`, exactly once, retried until it answers 2xx")
 	metricsAddr := fs.String("metrics", "", "serve Prometheus metrics at http://`ADDR`/metrics (e.g. 127.0.0.1:9464)")
+	httpAddr := fs.String("http", "", "serve the auditor's web pages (status, alerts, evidence downloads) and its metrics at http://`ADDR`/ (e.g. 127.0.0.1:8081)")
 	within := fs.Duration("reproducible-within", 7*24*time.Hour, "how long after a release is made the rebuilds its policy rule requires must be logged")
 	maxAge := fs.Duration("max-cosignature-age", 0, "with --witness-policy: alert (stale) when the quorum last cosigned the log's checkpoint longer ago than this")
 	probeKey := fs.String("probe-key", "", "private key `file` to sign a probe with each poll (the canary, docs/AUDIT.md): the log must take probes from it (fwlog --probe-keys)")
@@ -139,24 +145,51 @@ func auditCmd(ctx context.Context, e *env, args []string) error {
 		}
 		fmt.Fprintf(e.stderr, "audit: %d of %d entries (%.0f/s%s)\n", read, size, rate, eta)
 	}
-	if *metricsAddr != "" {
-		reg := prometheus.NewRegistry()
+	var reg *prometheus.Registry
+	if *metricsAddr != "" || *httpAddr != "" {
+		reg = prometheus.NewRegistry()
 		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 		cfg.Registerer = reg
-		ln, err := net.Listen("tcp", *metricsAddr)
-		if err != nil {
-			return err
-		}
-		srv := &http.Server{Handler: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), ReadHeaderTimeout: 10 * time.Second}
-		go srv.Serve(ln)
-		defer srv.Close()
-		fmt.Fprintf(e.stderr, "audit: metrics at http://%s/metrics\n", ln.Addr())
 	}
 	a, err := audit.New(ctx, cfg)
 	if err != nil {
 		return err
 	}
 	defer a.Close()
+	if reg != nil {
+		metrics := promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
+		if *metricsAddr != "" && *metricsAddr != *httpAddr {
+			addr, stop, err := serve(*metricsAddr, metrics)
+			if err != nil {
+				return err
+			}
+			defer stop()
+			fmt.Fprintf(e.stderr, "audit: metrics at http://%s/metrics\n", addr)
+		}
+		if *httpAddr != "" {
+			refused := prometheus.NewCounter(prometheus.CounterOpts{
+				Name: "fwaudit_http_refused_total",
+				Help: "Requests for the auditor's pages refused (503) because too many were being served.",
+			})
+			reg.MustRegister(refused)
+			pages, err := web.New(a, web.Config{Refused: refused, Logger: slog.New(slog.NewTextHandler(e.stderr, nil))})
+			if err != nil {
+				return err
+			}
+			mux := http.NewServeMux()
+			mux.Handle("/metrics", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				webui.SetHeaders(w.Header())
+				metrics.ServeHTTP(w, r)
+			}))
+			mux.Handle("/", pages)
+			addr, stop, err := serve(*httpAddr, mux)
+			if err != nil {
+				return err
+			}
+			defer stop()
+			fmt.Fprintf(e.stderr, "audit: pages at http://%s/, metrics at http://%s/metrics\n", addr, addr)
+		}
+	}
 	enc := json.NewEncoder(e.stdout)
 	raised := 0
 	emit := func(res *audit.Result) error {
@@ -240,6 +273,24 @@ func auditCmd(ctx context.Context, e *env, args []string) error {
 		case <-time.After(*interval):
 		}
 	}
+}
+
+// serve serves h on addr until stop is called, which waits up to 5 s for
+// the requests under way (the pages' own limit).
+func serve(addr string, h http.Handler) (net.Addr, func(), error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, nil, err
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, WriteTimeout: time.Minute, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10}
+	go srv.Serve(ln)
+	return ln.Addr(), func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if srv.Shutdown(ctx) != nil {
+			srv.Close()
+		}
+	}, nil
 }
 
 // auditProbe submits a probe; with once, it then polls the log until the

@@ -340,16 +340,14 @@ func Funcs() template.FuncMap {
 // what a page shows around it.
 func Reveal(s string) string { return reveal(s, false) }
 
-// RevealText is Reveal for text shown preformatted: it keeps newlines and
-// tabs.
+// RevealText is Reveal for multi-line text shown preformatted (a signed
+// note, a checkpoint): it keeps line feeds, and writes out every other
+// control and format character, carriage returns included.
 func RevealText(s string) string { return reveal(s, true) }
 
-func reveal(s string, text bool) string {
+func reveal(s string, lines bool) string {
 	hidden := func(r rune) bool {
-		if text && (r == '\n' || r == '\t') {
-			return false
-		}
-		return unicode.Is(unicode.Cc, r) || unicode.Is(unicode.Cf, r)
+		return (unicode.Is(unicode.Cc, r) || unicode.Is(unicode.Cf, r)) && !(lines && r == '\n')
 	}
 	clean := true
 	for _, r := range s {

@@ -10,22 +10,28 @@ import (
 	"time"
 )
 
+// TestReveal: control and format characters and invalid bytes are written
+// out; RevealText keeps line feeds, and only them.
 func TestReveal(t *testing.T) {
-	for in, want := range map[string]string{
-		"plain text, ünïcode":   "plain text, ünïcode",
-		"abc\u202egnp.exe":      "abc⟨U+202E⟩gnp.exe",
-		"zero\u200bwidth":       "zero⟨U+200B⟩width",
-		"nul\x00bell\x07":       "nul⟨U+0000⟩bell⟨U+0007⟩",
-		"two\nlines":            "two⟨U+000A⟩lines",
-		"bad \xff byte":         "bad ⟨invalid⟩ byte",
-		"isolate \u2066x\u2069": "isolate ⟨U+2066⟩x⟨U+2069⟩",
+	for _, tc := range []struct {
+		in, reveal, text string
+	}{
+		{"plain <b>text</b>", "plain <b>text</b>", "plain <b>text</b>"},
+		{"abc\u202edef", "abc⟨U+202E⟩def", "abc⟨U+202E⟩def"},
+		{"a\nb", "a⟨U+000A⟩b", "a\nb"},
+		{"a\r\nb", "a⟨U+000D⟩⟨U+000A⟩b", "a⟨U+000D⟩\nb"},
+		{"tab\there", "tab⟨U+0009⟩here", "tab⟨U+0009⟩here"},
+		{"zero\u200bwidth\x00", "zero⟨U+200B⟩width⟨U+0000⟩", "zero⟨U+200B⟩width⟨U+0000⟩"},
+		{"bad \xff byte", "bad ⟨invalid⟩ byte", "bad ⟨invalid⟩ byte"},
+		{"\u2066isolate\u2069", "⟨U+2066⟩isolate⟨U+2069⟩", "⟨U+2066⟩isolate⟨U+2069⟩"},
+		{"— em dash, é, 日本", "— em dash, é, 日本", "— em dash, é, 日本"},
 	} {
-		if got := Reveal(in); got != want {
-			t.Errorf("Reveal(%q) = %q, want %q", in, got, want)
+		if got := Reveal(tc.in); got != tc.reveal {
+			t.Errorf("Reveal(%q) = %q, want %q", tc.in, got, tc.reveal)
 		}
-	}
-	if got := RevealText("a\n\tb\u202e"); got != "a\n\tb⟨U+202E⟩" {
-		t.Errorf("RevealText kept %q", got)
+		if got := RevealText(tc.in); got != tc.text {
+			t.Errorf("RevealText(%q) = %q, want %q", tc.in, got, tc.text)
+		}
 	}
 }
 
