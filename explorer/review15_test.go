@@ -39,3 +39,29 @@ func TestReview15CollisionHidden(t *testing.T) {
 		t.Errorf("model page lists releases of acme-x1 1.4.0 with two images (entries %d and %d) but shows no collision: it looks at the 8 newest releases of the version only", idx[0], idx[1])
 	}
 }
+
+// TestReview15KeyRevocationFromLaterIndex: the vendor retires key
+// release-1 with a key revocation that applies from a later index (or its
+// own): releases signed before it stay valid, and devices install them.
+// The entry page of such a release still shows "Revocations that apply"
+// and the alert "a key that signed this entry is revoked": it lists every
+// revocation of a signer, without asking whether it applies at the
+// entry's index. (And a revocation that does apply is not listed, since
+// the revoked key is no longer among the verified signers.)
+func TestReview15KeyRevocationFromLaterIndex(t *testing.T) {
+	s := startSite(t, fwtest.LogOptions{}, nil)
+	rel := fwtest.SignRelease(t, fwtest.NewRelease(fwtest.Image("retired", 100), nil), fwtest.Release1)
+	relIdx := s.add(t, rel)[0]
+	rev := fwtest.SignRevocation(t, &provenance.Revocation{
+		Revokes: provenance.RevokeKey, KeyID: fwtest.KeyID(t, fwtest.Release1), FromIndex: 1000,
+		Reason: "key retired", Created: time.Date(2026, 11, 2, 0, 0, 0, 0, time.UTC),
+	}, fwtest.Security1)
+	s.add(t, rev)
+	page := s.page(t, fmt.Sprintf("/entries/%d", relIdx))
+	if !strings.Contains(page, "<code>"+fwtest.KeyID(t, fwtest.Release1)+"</code>") {
+		t.Fatalf("the release no longer shows its signer: the revocation applies to it after all")
+	}
+	if strings.Contains(page, "Revocations that apply") || strings.Contains(page, "is revoked.</div>") {
+		t.Errorf("entry %d, signed by release-1 before release-1 was revoked (from a later index), is shown under \"Revocations that apply\" with an alert that a key that signed it is revoked; devices accept it", relIdx)
+	}
+}
