@@ -65,3 +65,32 @@ func TestReview15KeyRevocationFromLaterIndex(t *testing.T) {
 		t.Errorf("entry %d, signed by release-1 before release-1 was revoked (from a later index), is shown under \"Revocations that apply\" with an alert that a key that signed it is revoked; devices accept it", relIdx)
 	}
 }
+
+// TestReview15KeyRevokedReleaseNotMarked: the answer to a stolen release
+// key is a key revocation from the index where the thief began. Releases
+// signed by the key from that index on are void (devices refuse them), but
+// the lists (model page, home, search) mark only releases whose image is
+// revoked: the thief's release is listed like any other. Its entry page
+// says that no signature verifies, yet shows no "Revocations that apply":
+// the revocation that voids it is looked up only for signers that still
+// verify.
+func TestReview15KeyRevokedReleaseNotMarked(t *testing.T) {
+	s := startSite(t, fwtest.LogOptions{}, nil)
+	stolen := fwtest.SignRelease(t, fwtest.NewRelease(fwtest.Image("stolen-key", 100), func(r *provenance.Release) {
+		r.Version = "6.6.6"
+	}), fwtest.Release1)
+	relIdx := s.add(t, stolen)[0]
+	s.add(t, fwtest.SignRevocation(t, &provenance.Revocation{
+		Revokes: provenance.RevokeKey, KeyID: fwtest.KeyID(t, fwtest.Release1), FromIndex: relIdx,
+		Reason: "stolen", Created: time.Date(2026, 11, 2, 0, 0, 0, 0, time.UTC),
+	}, fwtest.Security1))
+	model := s.page(t, "/models/acme-x1")
+	row := model[strings.Index(model, fmt.Sprintf(`href="/entries/%d"`, relIdx)):]
+	row = row[:strings.Index(row, "</tr>")]
+	if !strings.Contains(row, "badge bad") {
+		t.Errorf("the model page lists release %d, void since its key is revoked from its index, with no mark: %s", relIdx, row)
+	}
+	if e := s.page(t, fmt.Sprintf("/entries/%d", relIdx)); !strings.Contains(e, "Revocations that apply") {
+		t.Errorf("the entry page of release %d does not show the key revocation that voids it", relIdx)
+	}
+}
