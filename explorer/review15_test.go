@@ -13,6 +13,23 @@ import (
 	"github.com/fwledger/fwledger/provenance"
 )
 
+// section returns the part of page from the heading that starts with
+// from up to the next "<h3" or "<h2" (or the end).
+func section(page, from string) string {
+	i := strings.Index(page, from)
+	if i < 0 {
+		return ""
+	}
+	rest := page[i+len(from):]
+	end := len(rest)
+	for _, h := range []string{"<h3", "<h2"} {
+		if j := strings.Index(rest, h); j >= 0 && j < end {
+			end = j
+		}
+	}
+	return rest[:end]
+}
+
 // TestReview15CollisionHidden: a release key holder logs a second image
 // for model acme-x1 version 1.4.0 (a collision the auditor alerts on), then
 // eight more releases of that same image and version (other creation
@@ -63,6 +80,26 @@ func TestReview15KeyRevocationFromLaterIndex(t *testing.T) {
 	}
 	if strings.Contains(page, "Revocations that apply") || strings.Contains(page, "is revoked.</div>") {
 		t.Errorf("entry %d, signed by release-1 before release-1 was revoked (from a later index), is shown under \"Revocations that apply\" with an alert that a key that signed it is revoked; devices accept it", relIdx)
+	}
+}
+
+// TestReview15SelfRebuildAgrees: the builder that built an image logs a
+// second provenance of the same build (another invocation ID), signed by
+// the same key with the same builder.id. The page of the first provenance
+// lists it under "Rebuilds that agree": one builder alone fakes an
+// independent rebuild. (Bundles count a rebuild only from a signer that has
+// not signed already; the page checks no signer at all, not even that the
+// rebuild still verifies.)
+func TestReview15SelfRebuildAgrees(t *testing.T) {
+	s := startSite(t, fwtest.LogOptions{}, nil)
+	img := fwtest.Image("self-rebuild", 100)
+	prov := fwtest.ProvenanceWith(t, img, fwtest.Builder, func(b *provenance.Build) { b.InvocationID = "run-1" })
+	again := fwtest.ProvenanceWith(t, img, fwtest.Builder, func(b *provenance.Build) { b.InvocationID = "run-2" })
+	idx := s.add(t, prov, again)
+	page := s.page(t, fmt.Sprintf("/entries/%d", idx[0]))
+	agree := section(page, "Rebuilds that agree")
+	if strings.Contains(agree, fmt.Sprintf(`href="/entries/%d"`, idx[1])) {
+		t.Errorf("provenance %d by the same builder key and builder.id is listed as a rebuild that agrees with provenance %d", idx[1], idx[0])
 	}
 }
 
