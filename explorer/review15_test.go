@@ -4,6 +4,7 @@ package explorer_test
 // on the code under review and shows one problem.
 
 import (
+	"crypto/sha256"
 	"fmt"
 	"strings"
 	"testing"
@@ -100,6 +101,39 @@ func TestReview15SelfRebuildAgrees(t *testing.T) {
 	agree := section(page, "Rebuilds that agree")
 	if strings.Contains(agree, fmt.Sprintf(`href="/entries/%d"`, idx[1])) {
 		t.Errorf("provenance %d by the same builder key and builder.id is listed as a rebuild that agrees with provenance %d", idx[1], idx[0])
+	}
+}
+
+// TestReview15CommitVariantHidesDisagreement: a rogue builder key builds
+// another image and claims the same repository and commit as the honest
+// build, but writes the commit with an invisible U+034F (COMBINING
+// GRAPHEME JOINER, category Mn, which Reveal passes) after its first
+// digit. Its commit looks the same on its page, yet the honest
+// provenance's page shows no "Rebuilds that disagree" (the lookup key and
+// the comparison take the commit byte for byte; nothing checks that it is
+// hex, nor folds case: an upper-case commit does the same), and the
+// search "repo@commit" does not find it.
+func TestReview15CommitVariantHidesDisagreement(t *testing.T) {
+	s := startSite(t, fwtest.LogOptions{}, nil)
+	const commit = "0123456789abcdef0123456789abcdef01234567"
+	honest := fwtest.Provenance(t, fwtest.Image("honest-build", 100), fwtest.Builder)
+	stmt, err := (&provenance.Build{
+		BuilderID: "https://rebuilder.example.org/r1", BuildType: provenance.BuildTypeMake,
+		Source: "git+https://git.example.com/acme/fw", Ref: "refs/tags/v1", Commit: commit,
+		Subjects: []provenance.Artifact{{Name: "fw.bin", SHA256: sha256.Sum256(fwtest.Image("rogue-build", 100))}},
+	}).Statement()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stmt = []byte(strings.Replace(string(stmt), commit, "0\u034f"+commit[1:], 1))
+	rogue := fwtest.SignPayload(t, stmt, fwtest.Rebuilder)
+	idx := s.add(t, honest, rogue)
+	if rp := s.page(t, fmt.Sprintf("/entries/%d", idx[1])); !strings.Contains(rp, "0\u034f123456789abcdef") {
+		t.Fatalf("the rogue provenance does not show its commit as sent")
+	}
+	page := s.page(t, fmt.Sprintf("/entries/%d", idx[0]))
+	if !strings.Contains(section(page, "Rebuilds that disagree"), fmt.Sprintf(`href="/entries/%d"`, idx[1])) {
+		t.Errorf("provenance %d builds another image from what its page shows as the same repository and commit, but provenance %d's page shows no disagreeing rebuild", idx[1], idx[0])
 	}
 }
 
