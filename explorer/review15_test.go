@@ -5,11 +5,14 @@ package explorer_test
 
 import (
 	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/fwledger/fwledger/explorer"
 	"github.com/fwledger/fwledger/fwtest"
 	"github.com/fwledger/fwledger/provenance"
 )
@@ -134,6 +137,52 @@ func TestReview15CommitVariantHidesDisagreement(t *testing.T) {
 	page := s.page(t, fmt.Sprintf("/entries/%d", idx[0]))
 	if !strings.Contains(section(page, "Rebuilds that disagree"), fmt.Sprintf(`href="/entries/%d"`, idx[1])) {
 		t.Errorf("provenance %d builds another image from what its page shows as the same repository and commit, but provenance %d's page shows no disagreeing rebuild", idx[1], idx[0])
+	}
+}
+
+// withForeignSignature returns env with one more signature that names
+// keyID and verifies under no key: the log takes it (an unknown signer
+// beside a trusted one), and indexes the entry under the keyid it names.
+func withForeignSignature(t *testing.T, env []byte, keyID string) []byte {
+	t.Helper()
+	var e map[string]any
+	if err := json.Unmarshal(env, &e); err != nil {
+		t.Fatal(err)
+	}
+	sigs := e["signatures"].([]any)
+	sigs = append(sigs, map[string]any{"keyid": keyID, "sig": base64.StdEncoding.EncodeToString(make([]byte, 64))})
+	e["signatures"] = sigs
+	out, err := json.Marshal(e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out, err = provenance.Canonicalize(out); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// TestReview15SignerSearchFlood: anyone with a builder key buries what a
+// release key signed. Provenance signed by the builder, with a second
+// signature that only names release-1's key ID, is logged and indexed
+// under release-1's signer key. The search by release-1's key reads the 25
+// newest rows under that key, drops them all (release-1 did not sign
+// them) and shows "(0+)": release-1's release is not on the page.
+func TestReview15SignerSearchFlood(t *testing.T) {
+	s := startSite(t, fwtest.LogOptions{}, nil)
+	id1 := fwtest.KeyID(t, fwtest.Release1)
+	rel := fwtest.SignRelease(t, fwtest.NewRelease(fwtest.Image("buried", 100), nil), fwtest.Release1)
+	relIdx := s.add(t, rel)[0]
+	var junk [][]byte
+	for i := range explorer.PageSize {
+		p := fwtest.Provenance(t, fwtest.Image(fmt.Sprint("junk", i), 64), fwtest.Builder)
+		junk = append(junk, withForeignSignature(t, p, id1))
+	}
+	s.add(t, junk[:explorer.PageSize/2]...)
+	s.add(t, junk[explorer.PageSize/2:]...)
+	page := s.page(t, "/search?q="+id1+"&in=signer")
+	if !strings.Contains(page, fmt.Sprintf(`href="/entries/%d"`, relIdx)) {
+		t.Errorf("the search by release-1's key does not show the release it signed (entry %d): %d entries by another key that name release-1's key ID bury it", relIdx, explorer.PageSize)
 	}
 }
 
