@@ -5,15 +5,18 @@ package explorer_test
 
 import (
 	"crypto/sha256"
+	"database/sql"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/fwledger/fwledger/explorer"
 	"github.com/fwledger/fwledger/fwtest"
+	"github.com/fwledger/fwledger/log/sqlite"
 	"github.com/fwledger/fwledger/provenance"
 )
 
@@ -183,6 +186,47 @@ func TestReview15SignerSearchFlood(t *testing.T) {
 	page := s.page(t, "/search?q="+id1+"&in=signer")
 	if !strings.Contains(page, fmt.Sprintf(`href="/entries/%d"`, relIdx)) {
 		t.Errorf("the search by release-1's key does not show the release it signed (entry %d): %d entries by another key that name release-1's key ID bury it", relIdx, explorer.PageSize)
+	}
+}
+
+// TestReview15ReindexDropsVerifiedSigner: at submission an entry is
+// indexed under the signers that verify under its kind's ring (release
+// keys for a release); reindexing (index version 4, which every log
+// written before this change runs once, and any later version) verifies
+// it instead under all the log's keys merged, strictly. A release key
+// holder signs a release whose signature names a stranger's key ID (so
+// only the verified-signer key finds it) and adds a junk signature naming
+// a builder key's ID: the release ring does not know that ID, so the log
+// takes the entry; the merged ring does, so the strict check at reindex
+// fails and the entry loses its verified-signer key. After the reindex,
+// the search by the release key that signed it no longer finds it.
+func TestReview15ReindexDropsVerifiedSigner(t *testing.T) {
+	fwtest.RequireSQLite(t, "rewrites the SQLite file as an old version left it")
+	s := startSite(t, fwtest.LogOptions{}, nil)
+	id1 := fwtest.KeyID(t, fwtest.Release1)
+	rel := fwtest.SignRelease(t, fwtest.NewRelease(fwtest.Image("reindexed", 64), nil), fwtest.Release1)
+	rel = []byte(strings.Replace(string(rel), id1, fwtest.KeyID(t, fwtest.Stranger), 1))
+	rel = withForeignSignature(t, rel, fwtest.KeyID(t, fwtest.Builder))
+	idx := s.add(t, rel)
+	if by1 := s.page(t, "/search?q="+id1+"&in=signer"); !strings.Contains(by1, fmt.Sprintf(`href="/entries/%d"`, idx[0])) {
+		t.Fatalf("before reindexing, the entry is not found by the key that signed it")
+	}
+	dir := s.Dir
+	s.Stop(t)
+	db, err := sql.Open("sqlite3", "file:"+filepath.Join(dir, sqlite.DatabaseFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(`DELETE FROM lookup WHERE substr(key, 1, 1) >= x'0c'; UPDATE meta SET value = '3' WHERE key = 'index_version'`); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	s = startSite(t, fwtest.LogOptions{Dir: dir}, nil)
+	if e := s.page(t, fmt.Sprintf("/entries/%d", idx[0])); !strings.Contains(e, "<code>"+id1+"</code>") {
+		t.Fatalf("after reindexing, the entry page no longer names release-1 as its signer")
+	}
+	if by1 := s.page(t, "/search?q="+id1+"&in=signer"); !strings.Contains(by1, fmt.Sprintf(`href="/entries/%d"`, idx[0])) {
+		t.Errorf("after reindexing, entry %d, which release-1 signed (its page says so), is no longer found by release-1's key", idx[0])
 	}
 }
 
