@@ -9,6 +9,9 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -16,8 +19,10 @@ import (
 
 	"github.com/fwledger/fwledger/explorer"
 	"github.com/fwledger/fwledger/fwtest"
+	"github.com/fwledger/fwledger/keys"
 	"github.com/fwledger/fwledger/log/sqlite"
 	"github.com/fwledger/fwledger/provenance"
+	"github.com/fwledger/fwledger/tlogpolicy"
 )
 
 // section returns the part of page from the heading that starts with
@@ -186,6 +191,50 @@ func TestReview15SignerSearchFlood(t *testing.T) {
 	page := s.page(t, "/search?q="+id1+"&in=signer")
 	if !strings.Contains(page, fmt.Sprintf(`href="/entries/%d"`, relIdx)) {
 		t.Errorf("the search by release-1's key does not show the release it signed (entry %d): %d entries by another key that name release-1's key ID bury it", relIdx, explorer.PageSize)
+	}
+}
+
+// TestReview15WitnessFakeFork: one witness of the policy (or anyone who
+// can answer for its URL, often plain http) answers every add-checkpoint
+// with "409 Conflict" and no body. The collector takes any 409 without
+// the size content type as a fork, and the witnesses page then shows the
+// red alert "Witness w2 holds another checkpoint of size N", with no
+// evidence checked (nothing signed by the log's key with another root).
+// It also names the size of the checkpoint offered, not the old size the
+// conflict is about.
+func TestReview15WitnessFakeFork(t *testing.T) {
+	wkeys := []*keys.PrivateKey{fwtest.WitnessA, fwtest.WitnessB, fwtest.WitnessC}
+	urls := fwtest.StartWitnesses(t, wkeys[:2], fwtest.LogKey)
+	liar := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		w.WriteHeader(http.StatusConflict)
+	}))
+	t.Cleanup(liar.Close)
+	urls = append(urls, liar.URL)
+	policyText := fwtest.WitnessPolicy(t, fwtest.LogKey, 2, wkeys, urls...)
+	policy, err := tlogpolicy.Parse(policyText)
+	if err != nil {
+		t.Fatal(err)
+	}
+	col := fwtest.Collector(t, policyText)
+	s := startSite(t, fwtest.LogOptions{Witnesser: col, WitnessTimeout: 2 * time.Second}, func(c *explorer.Config) {
+		c.Witnesses, c.WitnessStatus = policy, col.Status
+	})
+	s.add(t, fwtest.SignRelease(t, fwtest.NewRelease(fwtest.Image("fake-fork", 100), nil), fwtest.Release1))
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		st := col.Status()
+		if len(st) == 3 && st[2].Err != "" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the collector never asked the lying witness: %+v", st)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	page := s.page(t, "/witnesses")
+	if strings.Contains(page, "holds another checkpoint") {
+		t.Errorf("the witnesses page shows a fork alert on a bare 409 from one witness, with no evidence:\n%s", section(page, `id="forks">Forks</h2>`))
 	}
 }
 
