@@ -4,12 +4,15 @@ package explorer_test
 // on the code under review and shows one problem.
 
 import (
+	"bufio"
+	"context"
 	"crypto/sha256"
 	"database/sql"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -235,6 +238,56 @@ func TestReview15WitnessFakeFork(t *testing.T) {
 	page := s.page(t, "/witnesses")
 	if strings.Contains(page, "holds another checkpoint") {
 		t.Errorf("the witnesses page shows a fork alert on a bare 409 from one witness, with no evidence:\n%s", section(page, `id="forks">Forks</h2>`))
+	}
+}
+
+// TestReview15SlowReaderHoldsSlot: the limiter's slot is held while the
+// page is written to the client. A client that sends pipelined requests
+// on one connection and never reads fills the socket buffers; the
+// handler then blocks in Write, inside Limiter.Do, for as long as the
+// server's WriteTimeout (5 minutes in fwlog), and every other page is
+// answered 503 after a second: one TCP connection takes the explorer down
+// (with the default of half the CPUs, one on a 2-core machine; a few
+// connections on a larger one). "Each within 5 seconds" (README, API.md)
+// does not hold: Timeout only ends the context.
+func TestReview15SlowReaderHoldsSlot(t *testing.T) {
+	s := startSite(t, fwtest.LogOptions{}, func(c *explorer.Config) { c.MaxConcurrent = 1 })
+	img := fwtest.Image("slow", 100)
+	// A release with a long image name: a page of some 20 KB.
+	r := fwtest.NewRelease(img, func(r *provenance.Release) { r.ImageName = strings.Repeat("&", 1024) })
+	idx := s.add(t, fwtest.SignRelease(t, r, fwtest.Release1))[0]
+	path := fmt.Sprintf("/entries/%d", idx)
+
+	addr := strings.TrimPrefix(s.URL, "http://")
+	d := net.Dialer{Control: nil}
+	c, err := d.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	c.(*net.TCPConn).SetReadBuffer(4096)
+	go func() {
+		w := bufio.NewWriter(c)
+		for range 2000 {
+			if _, err := fmt.Fprintf(w, "GET %s HTTP/1.1\r\nHost: x\r\n\r\n", path); err != nil {
+				return
+			}
+		}
+		w.Flush()
+	}()
+	// Let the responses fill the buffers.
+	time.Sleep(3 * time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "GET", s.URL+"/", nil)
+	start := time.Now()
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("GET / while one client does not read its responses: %s after %s; one connection holds the explorer's only slot", resp.Status, time.Since(start).Round(time.Millisecond))
 	}
 }
 
