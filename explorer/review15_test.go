@@ -291,6 +291,23 @@ func TestReview15SlowReaderHoldsSlot(t *testing.T) {
 	}
 }
 
+// TestReview15LongPathErrorPage: the 404 page names the whole path,
+// unclipped, revealed and escaped, and is rendered outside the limiter: a
+// request of a 60 KB path of "%01" gets an error page several times its
+// size (every byte becomes "⟨U&#43;0001⟩"), as many at once as there are
+// connections. Other error pages clip what they echo to 64 characters.
+func TestReview15LongPathErrorPage(t *testing.T) {
+	s := startSite(t, fwtest.LogOptions{}, nil)
+	path := "/" + strings.Repeat("%01", 20000)
+	resp, body := s.get(t, path)
+	if resp.StatusCode != http.StatusNotFound {
+		t.Fatalf("GET a long path: %s", resp.Status)
+	}
+	if len(body) > 16<<10 {
+		t.Errorf("GET a %d-byte path: a %d-byte error page (the path is echoed unclipped)", len(path), len(body))
+	}
+}
+
 // TestReview15ReindexDropsVerifiedSigner: at submission an entry is
 // indexed under the signers that verify under its kind's ring (release
 // keys for a release); reindexing (index version 4, which every log
