@@ -15,11 +15,13 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/fwledger/fwledger/digest"
 	"github.com/fwledger/fwledger/explorer"
 	"github.com/fwledger/fwledger/fwtest"
 	"github.com/fwledger/fwledger/keys"
@@ -305,6 +307,68 @@ func TestReview15LongPathErrorPage(t *testing.T) {
 	}
 	if len(body) > 16<<10 {
 		t.Errorf("GET a %d-byte path: a %d-byte error page (the path is echoed unclipped)", len(path), len(body))
+	}
+}
+
+// standIn is a KeylessVerifier that accepts one Sigstore bundle with a
+// given certificate identity (as a real Fulcio certificate for a GitHub
+// workflow run on a branch of the attacker's naming would carry).
+type standIn struct {
+	digest digest.Digest
+	id     provenance.CertificateIdentity
+}
+
+func (o standIn) VerifyKeyless(e *provenance.Entry) (*provenance.CertificateIdentity, error) {
+	if e.Digest != o.digest {
+		return nil, fmt.Errorf("not the bundle of this test")
+	}
+	return &o.id, nil
+}
+
+// TestReview15KeylessSignerNotRevealed: the "Signed by" line of an entry
+// prints a keyless signer ("keyless:<issuer> <SAN>") as it is, not through
+// reveal: a certificate identity that the policy's sanRegex admits (here
+// any workflow ref of the repository) and that holds a right-to-left
+// override reaches the page raw, and reorders what follows it. The
+// "Certificate identity" row of the same page reveals it. (Its "what it
+// signed" link is also a dead end: the search has no signer section for a
+// keyless ID, a 400.)
+func TestReview15KeylessSignerNotRevealed(t *testing.T) {
+	img := fwtest.Image("keyless", 100)
+	bundle := fwtest.SigstoreBundle(t, img, 1)
+	kv := standIn{digest: sha256.Sum256(bundle), id: provenance.CertificateIdentity{
+		Issuer: "https://token.actions.githubusercontent.com",
+		SAN:    "https://github.com/acme/fw/.github/workflows/release.yml@refs/heads/\u202egnp.exe",
+	}}
+	relPub, _ := fwtest.Release1.Public().Marshal()
+	pol, err := provenance.ParsePolicy([]byte(`
+version: 1
+keys: {release: {file: release.pub}}
+trustedRoot: root.json
+builders:
+  - name: gha
+    id: https://github.com/acme/fw/.github/workflows/release.yml@refs/tags/v9
+    keyless: {issuer: "https://token.actions.githubusercontent.com", sanRegex: "^https://github.com/acme/fw/"}
+rules:
+  - {name: all, models: ["*"], release: {keys: [release]}, provenance: {builders: [gha]}}
+`), func(n string) ([]byte, error) {
+		return map[string][]byte{"release.pub": relPub, "root.json": []byte("{}")}[n], nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := startSite(t, fwtest.LogOptions{Policy: pol, Keyless: kv}, nil)
+	idx := s.add(t, bundle)[0]
+	page := s.page(t, fmt.Sprintf("/entries/%d", idx))
+	if !strings.Contains(page, "keyless:") {
+		t.Fatalf("the entry page names no keyless signer")
+	}
+	if strings.ContainsRune(page, '\u202e') {
+		i := strings.IndexRune(page, '\u202e')
+		t.Errorf("the entry page holds a raw right-to-left override from the certificate identity: %q", page[max(0, i-120):i+12])
+	}
+	if resp, _ := s.get(t, "/search?q="+url.QueryEscape(provenance.KeylessSigner(&kv.id))+"&in=signer"); resp.StatusCode != http.StatusOK {
+		t.Errorf("the keyless signer's \"what it signed\" link answers %s", resp.Status)
 	}
 }
 
