@@ -12,6 +12,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -371,6 +372,43 @@ rules:
 		t.Errorf("the keyless signer's \"what it signed\" link answers %s", resp.Status)
 	}
 }
+
+// brokenWriter is a client that went away: every Write fails.
+type brokenWriter struct {
+	h       http.Header
+	headers int
+}
+
+func (w *brokenWriter) Header() http.Header       { return w.h }
+func (w *brokenWriter) WriteHeader(int)           { w.headers++ }
+func (w *brokenWriter) Write([]byte) (int, error) { return 0, io.ErrClosedPipe }
+
+// TestReview15ClientGoneRendersTwice: when writing a page fails (the
+// client closed the connection, or the write timed out), page() takes
+// Render's error for a failed page: it logs "page failed" at ERROR level
+// and renders the error page on top of the response already started (a
+// second WriteHeader, "superfluous response.WriteHeader" and "wrote more
+// than the declared Content-Length" in the server's log). Any client
+// without a key fills the operator's error log by hanging up.
+func TestReview15ClientGoneRendersTwice(t *testing.T) {
+	s := startSite(t, fwtest.LogOptions{}, nil)
+	s.add(t, fwtest.SignRelease(t, fwtest.NewRelease(fwtest.Image("gone", 100), nil), fwtest.Release1))
+	var logged strings.Builder
+	ex, err := explorer.New(explorer.Config{Ledger: s.Ledger, Logger: slogTo(&logged)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := &brokenWriter{h: http.Header{}}
+	ex.Handler(http.NotFoundHandler()).ServeHTTP(w, httptest.NewRequest("GET", "/entries/0", nil))
+	if w.headers != 1 {
+		t.Errorf("a page whose client went away wrote its header %d times", w.headers)
+	}
+	if strings.Contains(logged.String(), "level=ERROR") {
+		t.Errorf("a client hanging up is logged as an error:\n%s", logged.String())
+	}
+}
+
+func slogTo(w io.Writer) *slog.Logger { return slog.New(slog.NewTextHandler(w, nil)) }
 
 // TestReview15ReindexDropsVerifiedSigner: at submission an entry is
 // indexed under the signers that verify under its kind's ring (release
