@@ -410,6 +410,36 @@ func TestReview15ClientGoneRendersTwice(t *testing.T) {
 
 func slogTo(w io.Writer) *slog.Logger { return slog.New(slog.NewTextHandler(w, nil)) }
 
+// TestReview15StaleRevokedBadgeOnFrontend (Trillian only, make
+// test-trillian): the "revoked" badges of the lists (home, model, search)
+// come from Ledger.ReleaseRevoked, the in-memory revocation set, which a
+// frontend of a shared storage brings up to date only when it takes a
+// submission or serves a bundle, never for a page. A frontend that only
+// serves the explorer shows a release revoked through another frontend as
+// not revoked, for as long as nobody submits through it, while its own
+// entry page lists the revocation.
+func TestReview15StaleRevokedBadgeOnFrontend(t *testing.T) {
+	if fwtest.Backend() != "trillian" {
+		t.Skip("frontends share a storage only on the Trillian backend (make test-trillian)")
+	}
+	dir := t.TempDir()
+	a := startSite(t, fwtest.LogOptions{Dir: dir}, nil)
+	b := startSite(t, fwtest.LogOptions{Dir: dir}, nil)
+	img := fwtest.Image("revoked-elsewhere", 100)
+	relIdx := a.add(t, fwtest.SignRelease(t, fwtest.NewRelease(img, nil), fwtest.Release1))[0]
+	a.add(t, fwtest.SignRevocation(t, &provenance.Revocation{
+		Revokes: provenance.RevokeRelease, Image: sha256.Sum256(img), ImageName: "fw.bin",
+		Reason: "bricks rev B boards", Created: time.Date(2026, 11, 2, 0, 0, 0, 0, time.UTC),
+	}, fwtest.Security1))
+	b.WaitSize(t, relIdx+2)
+	if e := b.page(t, fmt.Sprintf("/entries/%d", relIdx)); !strings.Contains(e, "Revocations that apply") {
+		t.Fatalf("frontend b's entry page does not list the revocation either")
+	}
+	if m := b.page(t, "/models/acme-x1"); !strings.Contains(m, `<span class="badge bad">revoked</span>`) {
+		t.Errorf("frontend b's model page shows release %d, revoked through frontend a, as not revoked", relIdx)
+	}
+}
+
 // TestReview15ReindexDropsVerifiedSigner: at submission an entry is
 // indexed under the signers that verify under its kind's ring (release
 // keys for a release); reindexing (index version 4, which every log
