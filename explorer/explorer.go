@@ -164,16 +164,16 @@ func (e *Explorer) Handler(api http.Handler) http.Handler {
 	for _, p := range apiPrefixes {
 		mux.Handle(p, api)
 	}
-	mux.Handle(webui.AssetsPath, get(webui.AssetHandler()))
-	mux.Handle("/{$}", get(e.page(e.home)))
-	mux.Handle("/search", get(e.page(e.search)))
-	mux.Handle("/entries/{index}", get(e.page(e.entry)))
-	mux.Handle("/entries/{index}/raw", get(http.HandlerFunc(e.raw)))
-	mux.Handle("/models/{model...}", get(e.page(e.model)))
-	mux.Handle("/witnesses", get(e.page(e.witnesses)))
-	mux.Handle("/reports", get(e.page(e.reports)))
+	mux.Handle(webui.AssetsPath, e.get(webui.AssetHandler()))
+	mux.Handle("/{$}", e.get(e.page(e.home)))
+	mux.Handle("/search", e.get(e.page(e.search)))
+	mux.Handle("/entries/{index}", e.get(e.page(e.entry)))
+	mux.Handle("/entries/{index}/raw", e.get(http.HandlerFunc(e.raw)))
+	mux.Handle("/models/{model...}", e.get(e.page(e.model)))
+	mux.Handle("/witnesses", e.get(e.page(e.witnesses)))
+	mux.Handle("/reports", e.get(e.page(e.reports)))
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		e.t.Fail(w, r, e.logger, http.StatusNotFound, webui.Errorf(http.StatusNotFound, "there is no page at %s", r.URL.Path))
+		e.t.Fail(w, r, e.logger, http.StatusNotFound, webui.Errorf(http.StatusNotFound, "there is no page at %s", clipParam(r.URL.Path)))
 	})
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !isAPI(r.URL.Path) {
@@ -183,12 +183,12 @@ func (e *Explorer) Handler(api http.Handler) http.Handler {
 	})
 }
 
-// get refuses other methods than GET and HEAD, with 405 and Allow.
-func get(h http.Handler) http.Handler {
+// get refuses other methods than GET and HEAD, with a 405 page and Allow.
+func (e *Explorer) get(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
 			w.Header().Set("Allow", "GET, HEAD")
-			http.Error(w, "method not allowed: the explorer's pages take GET and HEAD", http.StatusMethodNotAllowed)
+			e.t.Fail(w, r, e.logger, http.StatusMethodNotAllowed, webui.Errorf(http.StatusMethodNotAllowed, "the explorer's pages take GET and HEAD, not %s", clipParam(r.Method)))
 			return
 		}
 		h.ServeHTTP(w, r)
@@ -207,24 +207,34 @@ func isAPI(path string) bool {
 // A pageFunc returns the name of the page to render and its data.
 type pageFunc func(r *http.Request) (page string, data any, err error)
 
-// page serves a pageFunc under the limiter.
+// page serves a pageFunc: it renders the page under the limiter, and
+// writes it after giving up its turn, so that a client that reads slowly
+// holds no turn.
 func (e *Explorer) page(f pageFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
+		var code int
+		var body []byte
 		ok := e.limit.Do(r.Context(), func(ctx context.Context) {
-			r = r.WithContext(ctx)
+			r := r.WithContext(ctx)
 			name, data, err := f(r)
-			if err != nil {
-				e.t.Fail(w, r, e.logger, status(err), err)
-				return
+			if err == nil {
+				if body, err = e.t.Bytes(r, name, data); err == nil {
+					code = http.StatusOK
+					return
+				}
 			}
-			if err := e.t.Render(w, r, http.StatusOK, name, data); err != nil {
-				e.t.Fail(w, r, e.logger, http.StatusInternalServerError, err)
-			}
+			code, body = e.t.ErrorPage(r, e.logger, status(err), err)
 		})
 		if !ok {
-			e.t.Fail(w, r, e.logger, http.StatusServiceUnavailable, webui.Errorf(http.StatusServiceUnavailable, "the explorer is busy; try again in a second"))
+			code, body = e.busy(r)
 		}
+		webui.Write(w, r, code, body)
 	}
+}
+
+// busy is the page of a request that found no turn.
+func (e *Explorer) busy(r *http.Request) (int, []byte) {
+	return e.t.ErrorPage(r, e.logger, http.StatusServiceUnavailable, webui.Errorf(http.StatusServiceUnavailable, "the explorer is busy; try again in a second"))
 }
 
 // status is the HTTP status of a page's error.

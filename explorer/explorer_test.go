@@ -386,7 +386,7 @@ func TestCollisionsAndRebuilds(t *testing.T) {
 	})
 	idx := s.add(t, provA, relA, provB, relB, rebuild)
 	model := s.page(t, "/models/acme-x1")
-	if !strings.Contains(model, "was logged with 2 different images") {
+	if !strings.Contains(model, "was logged with different images") || !strings.Contains(model, fmt.Sprintf(`first logged at <a href="/entries/%d">`, idx[1])) {
 		t.Errorf("model page does not show the two images of version 1.4.0")
 	}
 	pa := s.page(t, fmt.Sprintf("/entries/%d", idx[0]))

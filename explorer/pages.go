@@ -48,15 +48,17 @@ func kindLabel(k provenance.Kind) string {
 	return string(k)
 }
 
-// A signer is a key that signed an entry, as verified.
+// A signer is a key that signed an entry, as verified: its ID and name, or
+// a keyless identity (Key false).
 type signer struct {
 	ID, Name string
+	Key      bool
 }
 
 func (e *Explorer) signers(ctx context.Context, s *ledger.Statement) []signer {
 	var out []signer
 	for _, id := range e.l.Signers(ctx, s) {
-		out = append(out, signer{ID: id, Name: e.cfg.Keys.Name(id)})
+		out = append(out, signer{ID: id, Name: e.cfg.Keys.Name(id), Key: len(id) == 64 && isHex(id)})
 	}
 	return out
 }
@@ -71,7 +73,9 @@ type row struct {
 	Time    time.Time
 	Pending bool // not yet covered by the published checkpoint
 	Release *provenance.Release
-	Revoked bool
+	// Revoked is set for a revoked release, KeyRevoked for an entry a
+	// revoked key signed (at an index the revocation applies to).
+	Revoked, KeyRevoked bool
 }
 
 // rowOf summarizes a statement for a list; size is the published size.
@@ -131,13 +135,36 @@ func joinClip(ss []string, n int) string {
 	return b.String()
 }
 
-// rows summarizes a page of statements.
-func rows(p *ledger.Page) []row {
+// rows summarizes a page of statements, with the revocations that
+// concern each.
+func (e *Explorer) rows(ctx context.Context, p *ledger.Page) ([]row, error) {
 	out := make([]row, 0, len(p.Statements))
 	for _, s := range p.Statements {
-		out = append(out, rowOf(s, p.Size))
+		r, err := e.rowOf(ctx, s, p.Size)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, r)
 	}
-	return out
+	return out, nil
+}
+
+// rowOf is rowOf with the revocations that concern s marked: a revoked
+// release, or a revoked key among its signers.
+func (e *Explorer) rowOf(ctx context.Context, s *ledger.Statement, size uint64) (row, error) {
+	r := rowOf(s, size)
+	revs, err := e.l.RevokedBy(ctx, s)
+	if err != nil {
+		return r, err
+	}
+	for _, rv := range revs {
+		if rv.Revocation.Revokes == provenance.RevokeRelease {
+			r.Revoked = true
+		} else {
+			r.KeyRevoked = true
+		}
+	}
+	return r, nil
 }
 
 // parseBefore parses the optional "before" parameter of a paged list: the
@@ -191,7 +218,9 @@ func (e *Explorer) home(r *http.Request) (string, any, error) {
 	if err != nil {
 		return "", nil, err
 	}
-	v.Recent = e.markRevoked(ctx, rows(page))
+	if v.Recent, err = e.rows(ctx, page); err != nil {
+		return "", nil, err
+	}
 	return "home", v, nil
 }
 
@@ -218,16 +247,6 @@ func (e *Explorer) growthChart(ctx context.Context, size uint64) (template.HTML,
 		t0 = samples[0].Hour
 	}
 	return webui.LineChartIn("The log's size over time", points, t0, now, 0), nil
-}
-
-// markRevoked marks the releases among rs whose image is revoked.
-func (e *Explorer) markRevoked(_ context.Context, rs []row) []row {
-	for i := range rs {
-		if rs[i].Release != nil {
-			rs[i].Revoked = e.l.ReleaseRevoked(rs[i].Release.Image)
-		}
-	}
-	return rs
 }
 
 // A witnessView is one witness of the policy, as the pages show it.
@@ -336,9 +355,12 @@ type entryView struct {
 	Disagree   []row
 	// Revocations of the release's image or the entry's signers.
 	Revocations []row
-	Proof       *proofView
-	Payload     string
-	Clipped     bool
+	// BadCommit is set for provenance whose commit is not a git commit
+	// digest (40 or 64 hex digits).
+	BadCommit bool
+	Proof     *proofView
+	Payload   string
+	Clipped   bool
 }
 
 type endorsed struct {
@@ -415,7 +437,6 @@ func (e *Explorer) entry(r *http.Request) (string, any, error) {
 		}
 		return p.Statements, nil
 	}
-	var revs []*ledger.Statement
 	switch s.Kind {
 	case provenance.KindRelease:
 		for _, d := range s.Release.Provenance {
@@ -427,13 +448,11 @@ func (e *Explorer) entry(r *http.Request) (string, any, error) {
 			}
 			v.Endorsed = append(v.Endorsed, en)
 		}
-		got, err := find(ledger.Query{Search: ledger.RevocationsOf, Value: hex.EncodeToString(s.Release.Image[:])}, PageSize)
-		if err != nil {
-			return "", nil, err
-		}
-		revs = append(revs, got...)
 	case provenance.KindProvenance:
 		p := s.Provenance
+		if c := p.Source.Commit; c != "" && !((len(c) == 40 || len(c) == 64) && isHex(c)) {
+			v.BadCommit = true
+		}
 		for _, sd := range p.Subjects {
 			if sd.Alg != "sha256" {
 				continue
@@ -446,7 +465,7 @@ func (e *Explorer) entry(r *http.Request) (string, any, error) {
 				switch {
 				case o.Kind == provenance.KindRelease && slices.Contains(o.Release.Provenance, s.Digest):
 					v.EndorsedBy = append(v.EndorsedBy, rowOf(o, size))
-				case o.Kind == provenance.KindProvenance && o.Index != s.Index:
+				case o.Kind == provenance.KindProvenance && o.Index != s.Index && e.independent(ctx, o, s):
 					v.Agree = append(v.Agree, rowOf(o, size))
 				}
 			}
@@ -458,24 +477,22 @@ func (e *Explorer) entry(r *http.Request) (string, any, error) {
 				return "", nil, err
 			}
 			for _, o := range same {
-				if o.Index != s.Index && !shareSubject(o.Provenance, p) {
+				if o.Index != s.Index && !shareSubject(o.Provenance, p) && len(e.l.Signers(ctx, o)) > 0 {
 					v.Disagree = append(v.Disagree, rowOf(o, size))
 				}
 			}
 		}
 	}
-	for _, sg := range v.Signers {
-		if len(sg.ID) != 64 {
-			continue // a keyless identity
-		}
-		got, err := find(ledger.Query{Search: ledger.RevocationsOf, Value: sg.ID}, PageSize)
+	revs, err := e.l.RevokedBy(ctx, s)
+	if err != nil {
+		return "", nil, err
+	}
+	for _, rv := range revs {
+		rs, err := e.l.Statement(ctx, rv.Index)
 		if err != nil {
 			return "", nil, err
 		}
-		revs = append(revs, got...)
-	}
-	for _, rv := range revs {
-		v.Revocations = append(v.Revocations, rowOf(rv, size))
+		v.Revocations = append(v.Revocations, rowOf(rs, size))
 	}
 	return "entry", v, nil
 }
@@ -487,6 +504,14 @@ func (e *Explorer) statement(ctx context.Context, idx uint64) (*ledger.Statement
 		return nil, webui.Errorf(http.StatusNotFound, "there is no entry %d: the published checkpoint has %d entries", idx, e.lg.Published().Size)
 	}
 	return s, err
+}
+
+// independent reports whether provenance o is an independent rebuild of
+// what s attests, as a bundle counts rebuilds: its signature verifies, and
+// none of its signers signed s.
+func (e *Explorer) independent(ctx context.Context, o, s *ledger.Statement) bool {
+	os, ss := e.l.Signers(ctx, o), e.l.Signers(ctx, s)
+	return len(os) > 0 && !slices.ContainsFunc(os, func(id string) bool { return slices.Contains(ss, id) })
 }
 
 // shareSubject reports whether a and b have a subject digest in common.
@@ -526,42 +551,52 @@ func (e *Explorer) proof(ctx context.Context, index uint64, leafHash []byte, cp 
 	return pv
 }
 
-// raw sends an entry's exact bytes as a download.
+// raw sends an entry's exact bytes as a download: read under the
+// limiter, written after it.
 func (e *Explorer) raw(w http.ResponseWriter, r *http.Request) {
+	var data []byte
+	var code int
+	var page []byte
 	ok := e.limit.Do(r.Context(), func(ctx context.Context) {
-		r = r.WithContext(ctx)
+		r := r.WithContext(ctx)
 		idx, err := parseIndex(r)
-		if err != nil {
-			e.t.Fail(w, r, e.logger, status(err), err)
-			return
+		if err == nil {
+			var s *ledger.Statement
+			if s, err = e.statement(ctx, idx); err == nil {
+				data = s.Bytes()
+				return
+			}
 		}
-		s, err := e.statement(ctx, idx)
-		if err != nil {
-			e.t.Fail(w, r, e.logger, status(err), err)
-			return
-		}
-		w.Header().Set("Cache-Control", "public, max-age=31536000, immutable")
-		webui.Attachment(w, r, fmt.Sprintf("fwlog-entry-%d.json", idx), "application/octet-stream", s.Bytes())
+		code, page = e.t.ErrorPage(r, e.logger, status(err), err)
 	})
-	if !ok {
-		e.t.Fail(w, r, e.logger, http.StatusServiceUnavailable, webui.Errorf(http.StatusServiceUnavailable, "the explorer is busy; try again in a second"))
+	switch {
+	case !ok:
+		code, page = e.busy(r)
+	case data != nil:
+		w.Header().Set("Cache-Control", "public, max-age=31536000, immutable")
+		webui.Attachment(w, r, fmt.Sprintf("fwlog-entry-%s.json", r.PathValue("index")), "application/octet-stream", data)
+		return
 	}
+	webui.Write(w, r, code, page)
 }
 
 // modelView is a model's page.
 type modelView struct {
 	Model    string
 	Releases []row
-	// Collisions are the versions of the releases shown that were logged
-	// with more than one image.
+	// Collisions are the releases shown whose version was first logged
+	// with another image.
 	Collisions []collision
 	Next       uint64
 	More       bool
 }
 
+// A collision is a version of the model logged with more than one image:
+// the first release of it, and the releases shown with another image.
 type collision struct {
 	Version string
-	Images  []row
+	First   row
+	Others  []row
 }
 
 func (e *Explorer) model(r *http.Request) (string, any, error) {
@@ -578,30 +613,33 @@ func (e *Explorer) model(r *http.Request) (string, any, error) {
 	if err != nil {
 		return "", nil, err
 	}
-	v := modelView{Model: model, Releases: e.markRevoked(ctx, rows(p)), More: p.More, Next: uint64(p.Next)}
-	seen := map[string]bool{}
+	rs, err := e.rows(ctx, p)
+	if err != nil {
+		return "", nil, err
+	}
+	v := modelView{Model: model, Releases: rs, More: p.More, Next: uint64(p.Next)}
+	// Each release shown is compared with the first release logged of
+	// its version (as the auditor keeps the first image): any other image
+	// is a collision, however many releases came between.
+	first := map[string]*ledger.Statement{}
 	for _, rw := range v.Releases {
 		ver := rw.Release.Version
-		if seen[ver] {
+		f, ok := first[ver]
+		if !ok {
+			if f, err = e.l.First(ctx, ledger.Query{Search: ledger.ByModelVersion, Value: model, Version: ver}); err != nil {
+				return "", nil, err
+			}
+			first[ver] = f
+		}
+		if f == nil || f.Release.Image == rw.Release.Image {
 			continue
 		}
-		seen[ver] = true
-		same, err := e.l.Find(ctx, ledger.Query{Search: ledger.ByModelVersion, Value: model, Version: ver}, 1<<63-1, 8)
-		if err != nil {
-			return "", nil, err
+		i := slices.IndexFunc(v.Collisions, func(c collision) bool { return c.Version == ver })
+		if i < 0 {
+			v.Collisions = append(v.Collisions, collision{Version: ver, First: rowOf(f, p.Size)})
+			i = len(v.Collisions) - 1
 		}
-		images := map[digest.Digest]bool{}
-		var c collision
-		for _, o := range same.Statements {
-			if !images[o.Release.Image] {
-				images[o.Release.Image] = true
-				c.Images = append(c.Images, rowOf(o, p.Size))
-			}
-		}
-		if len(images) > 1 {
-			c.Version = ver
-			v.Collisions = append(v.Collisions, c)
-		}
+		v.Collisions[i].Others = append(v.Collisions[i].Others, rw)
 	}
 	return "model", v, nil
 }

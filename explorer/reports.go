@@ -79,6 +79,9 @@ type reportsView struct {
 	ReasonNames  []string
 	Table        []reportRow
 	Total        uint64
+	// Cut is set when the store returned its most count rows: the
+	// oldest hours of the span may be missing.
+	Cut          bool
 	Forks        []deviceFork
 	ForksMore    bool
 	ForksNext    uint64
@@ -93,8 +96,10 @@ type reportRow struct {
 
 var outcomes = []report.Outcome{report.Installed, report.Confirmed, report.Refused, report.Reverted}
 
-// maxDays is the longest span the reports page charts.
-const maxDays = 90
+// maxDays is the longest span the reports page charts: its hourly counts
+// (4 outcomes with up to 16 reasons each, in practice at most 36 pairs an
+// hour) stay within the store's reportstore.MaxCountRows.
+const maxDays = 45
 
 func (e *Explorer) reports(r *http.Request) (string, any, error) {
 	ctx := r.Context()
@@ -129,6 +134,7 @@ func (e *Explorer) reports(r *http.Request) (string, any, error) {
 	if err != nil {
 		return "", nil, err
 	}
+	v.Cut = len(counts) >= reportstore.MaxCountRows
 	// Buckets from since to now, every one present (a gap is zero).
 	n := int(now.Sub(since)/width) + 1
 	byOutcome := make([][]float64, n)

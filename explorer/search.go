@@ -146,7 +146,11 @@ func (e *Explorer) search(r *http.Request) (string, any, error) {
 		if err != nil {
 			return "", nil, err
 		}
-		v.Sections = append(v.Sections, sectionView{Name: s.Name, Title: s.Title, Rows: e.markRevoked(ctx, rows(p)), More: p.More, Next: p.Next})
+		rs, err := e.rows(ctx, p)
+		if err != nil {
+			return "", nil, err
+		}
+		v.Sections = append(v.Sections, sectionView{Name: s.Name, Title: s.Title, Rows: rs, More: p.More, Next: p.Next})
 	}
 	if v.In != "" && len(v.Sections) == 0 {
 		return "", nil, webui.Errorf(http.StatusBadRequest, "this search has no section %q", clipParam(v.In))

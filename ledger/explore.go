@@ -9,6 +9,7 @@ import (
 
 	"github.com/fwledger/fwledger/digest"
 	"github.com/fwledger/fwledger/provenance"
+	"github.com/fwledger/fwledger/revocation"
 )
 
 // The read side that the web explorer (package explorer) is built on:
@@ -118,12 +119,13 @@ func (q Query) keys() ([][]byte, func(*Statement) bool, error) {
 	case BySource, BySourceCommit:
 		src := sourceName(q.Value)
 		key := sourceKey(src)
+		commit := strings.ToLower(q.Version)
 		if q.Search == BySourceCommit {
-			key = sourceCommitKey(src, q.Version)
+			key = sourceCommitKey(src, commit)
 		}
 		return [][]byte{key}, func(s *Statement) bool {
 			return s.Kind == provenance.KindProvenance && sourceName(s.Provenance.Source.Repo) == src &&
-				(q.Search == BySource || s.Provenance.Source.Commit == q.Version)
+				(q.Search == BySource || strings.ToLower(s.Provenance.Source.Commit) == commit)
 		}, nil
 	case AllReleases:
 		return [][]byte{releasesKey}, func(s *Statement) bool { return s.Kind == provenance.KindRelease }, nil
@@ -190,13 +192,66 @@ func (l *Ledger) Signers(ctx context.Context, s *Statement) []string {
 // lists them).
 func HTTPStatus(err error) int { return classify(err).status }
 
-// ReleaseRevoked reports whether the release of image d is revoked by a
-// revocation the log applies (read from memory: no storage read).
-func (l *Ledger) ReleaseRevoked(d digest.Digest) bool {
-	set := l.revs.set.Load()
-	if set == nil {
-		return false
+// RevokedBy returns the revocations the log applies that concern s: the
+// revocation of its image, for a release, and those of the keys its
+// signatures name or that verified, which apply from their index on (a
+// key's revocation from a later index does not concern s). It reads from
+// memory; a frontend of a shared storage first brings its revocations up
+// to date, if they are more than half a second old.
+func (l *Ledger) RevokedBy(ctx context.Context, s *Statement) ([]revocation.Logged, error) {
+	if err := l.syncShared(ctx, readSync); err != nil {
+		return nil, err
 	}
-	_, ok := set.Release(d)
-	return ok
+	set := l.revs.set.Load()
+	if set.Len() == 0 || s.Entry == nil {
+		return nil, nil
+	}
+	var out []revocation.Logged
+	add := func(r revocation.Logged) {
+		if !slices.ContainsFunc(out, func(o revocation.Logged) bool { return o.Index == r.Index }) {
+			out = append(out, r)
+		}
+	}
+	if s.Kind == provenance.KindRelease {
+		if r, ok := set.Release(s.Release.Image); ok {
+			add(r)
+		}
+	}
+	var ids []string
+	if s.Envelope != nil {
+		for _, sig := range s.Envelope.Signatures {
+			ids = append(ids, sig.KeyID)
+		}
+	}
+	for _, id := range append(ids, l.signers(ctx, s)...) {
+		if r, ok := set.Key(id, s.Index); ok {
+			add(r)
+		}
+	}
+	return out, nil
+}
+
+// First returns the first entry, in log order, that q finds, reading at
+// most MaxFindRows index rows, or nil if none of those is one.
+func (l *Ledger) First(ctx context.Context, q Query) (*Statement, error) {
+	keys, match, err := q.keys()
+	if err != nil {
+		return nil, err
+	}
+	idxs, _, err := lookupKeys(keys, MaxFindRows, false, func(key []byte) ([]uint64, error) {
+		return l.log.Lookup(ctx, key, -1, MaxFindRows)
+	})
+	if err != nil {
+		return nil, err
+	}
+	for _, i := range idxs {
+		s, err := l.statement(ctx, i)
+		if err != nil {
+			return nil, err
+		}
+		if s.Entry != nil && match(s) && (q.Search != BySigner || slices.Contains(l.signers(ctx, s), q.Value)) {
+			return s, nil
+		}
+	}
+	return nil, nil
 }

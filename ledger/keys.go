@@ -1,7 +1,6 @@
 package ledger
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"fmt"
@@ -109,8 +108,7 @@ func entryKeys(e *provenance.Entry) [][]byte {
 		for _, m := range r.Models {
 			keys = append(keys, modelKey(m), modelVersionKey(m, r.Version))
 		}
-		keys = append(keys, releasesKey)
-		return append(keys, signerKeys(e)...)
+		return append(keys, releasesKey)
 	case provenance.KindLink:
 		return [][]byte{envelopeKey(e.Digest)}
 	case provenance.KindLayout:
@@ -118,7 +116,7 @@ func entryKeys(e *provenance.Entry) [][]byte {
 	case provenance.KindProbe:
 		return [][]byte{statementKey(e.Statement)}
 	case provenance.KindRevocation:
-		return append([][]byte{revocationOfKey(revokedSubject(e.Revocation)), revocationsKey}, signerKeys(e)...)
+		return [][]byte{revocationOfKey(revokedSubject(e.Revocation)), revocationsKey}
 	}
 	var keys [][]byte
 	for _, s := range e.Provenance.Subjects {
@@ -141,53 +139,36 @@ func entryKeys(e *provenance.Entry) [][]byte {
 	if src := sourceName(p.Source.Repo); src != "" {
 		keys = append(keys, sourceKey(src))
 		if p.Source.Commit != "" {
-			keys = append(keys, sourceCommitKey(src, p.Source.Commit))
+			keys = append(keys, sourceCommitKey(src, strings.ToLower(p.Source.Commit)))
 		}
 	}
-	return append(keys, signerKeys(e)...)
+	return keys
 }
 
 // releasesKey lists every release, in log order: the explorer's recent
 // releases.
 var releasesKey = []byte{keyReleases}
 
-// maxSignerKeys bounds the signer keys of one entry: the first keyids of
-// its signatures, each once.
+// maxSignerKeys bounds the signer keys of one entry.
 const maxSignerKeys = 8
 
-// signerKeys returns the keys of the keyids an entry's DSSE signatures
-// name. They are what the signatures claim, not what verified: a reader
-// compares the verified signers, and the log adds the keys of those
-// (verifiedSignerKeys), so that an entry whose signature names no keyid,
-// or another key's, is found by its signer too.
-func signerKeys(e *provenance.Entry) [][]byte {
-	if e.Envelope == nil {
-		return nil
-	}
-	var ids []string
-	for _, s := range e.Envelope.Signatures {
-		if s.KeyID != "" && !slices.Contains(ids, s.KeyID) && len(ids) < maxSignerKeys {
-			ids = append(ids, s.KeyID)
-		}
-	}
-	keys := make([][]byte, len(ids))
-	for i, id := range ids {
-		keys[i] = signerKey(id)
-	}
-	return keys
-}
-
-// verifiedSignerKeys returns the signer keys of the verified signers
-// (key IDs) that claimed, an entry's keys, lacks: at most maxSignerKeys.
-func verifiedSignerKeys(claimed [][]byte, signers []string) [][]byte {
+// signerKeys returns the signer keys of an entry's verified signers (key
+// IDs, 64 hex digits; a keyless identity has none): the keys it was
+// found to be signed by, at submission or by a reindex, never the keyids
+// its signatures merely name, so that nobody can file an entry under a
+// key that did not sign it.
+func signerKeys(signers []string) [][]byte {
 	var out [][]byte
 	for _, id := range signers {
-		k := signerKey(id)
-		if len(out) < maxSignerKeys && !slices.ContainsFunc(claimed, func(c []byte) bool { return bytes.Equal(c, k) }) {
-			out = append(out, k)
+		if len(out) < maxSignerKeys && len(id) == 64 && isLowerHex(id) {
+			out = append(out, signerKey(id))
 		}
 	}
 	return out
+}
+
+func isLowerHex(s string) bool {
+	return strings.IndexFunc(s, func(r rune) bool { return !('0' <= r && r <= '9' || 'a' <= r && r <= 'f') }) < 0
 }
 
 func hashKey(kind byte, parts ...string) []byte {
@@ -204,7 +185,7 @@ func hashKey(kind byte, parts ...string) []byte {
 func signerKey(keyID string) []byte              { return hashKey(keySigner, keyID) }
 func builderKey(id string) []byte                { return hashKey(keyBuilder, id) }
 func sourceKey(repo string) []byte               { return hashKey(keySource, repo) }
-func sourceCommitKey(repo, commit string) []byte { return hashKey(keySourceCommit, repo, commit) }
+func sourceCommitKey(repo, commit string) []byte { return hashKey(keySourceCommit, repo, commit) } // commit in lower case
 
 // sourceName is the form of a source repository that its keys hash, so
 // that "git+https://git.example.com/acme/fw.git" and
@@ -265,12 +246,10 @@ func (l *Ledger) reindex(ctx context.Context) error {
 			return [][]byte{envelopeKey(digest.Sum(content))}, nil
 		}
 		keys := entryKeys(e)
-		// Its signers, as the keys of a submission have them: by the
-		// signatures alone (what a policy adds is judged at submission).
-		if e.Envelope != nil && e.Bundle == nil && len(signerKeys(e)) > 0 {
-			if ids, err := provenance.VerifySignatures(ctx, e.Envelope, trusted, 1); err == nil {
-				keys = append(keys, verifiedSignerKeys(keys, ids)...)
-			}
+		// Its signers, as a submission's keys have them, by the
+		// signatures alone: a policy's judgement was made at submission.
+		if e.Envelope != nil && e.Bundle == nil {
+			keys = append(keys, signerKeys(provenance.Signers(ctx, e.Envelope, trusted))...)
 		}
 		return keys, nil
 	}

@@ -321,9 +321,7 @@ func (l *Ledger) addAll(ctx context.Context, entries [][]byte) ([]AddResult, err
 				}
 				leaf = ref.Marshal()
 			}
-			keys := entryKeys(a.e)
-			keys = append(keys, verifiedSignerKeys(keys, a.signers)...)
-			lf := log.Leaf{Data: leaf, Hash: tiles.LeafHash(leaf), Keys: keys, Fences: fences}
+			lf := log.Leaf{Data: leaf, Hash: tiles.LeafHash(leaf), Keys: append(entryKeys(a.e), signerKeys(a.signers)...), Fences: fences}
 			// Statement deduplication: an entry whose statement is logged,
 			// with nothing new among its signers, adds nothing. An entry a
 			// release of the submission names is logged as it is.

@@ -199,23 +199,53 @@ func verifySignatures(ctx context.Context, env *Envelope, ring *keys.Ring, thres
 	if threshold < 1 {
 		threshold = 1
 	}
+	stop := 0
+	if lenient {
+		stop = threshold // enough: a lenient check tries no more than it needs
+	}
+	signers, unknown, err := collectSigners(ctx, env, ring, stop, lenient)
+	if err != nil {
+		return nil, err
+	}
+	if len(signers) < threshold {
+		return nil, &ThresholdError{Have: len(signers), Want: threshold, Unknown: unknown}
+	}
+	return signers, nil
+}
+
+// Signers returns the key IDs of the distinct keys of ring whose
+// signatures on env verify, under the rules of VerifySignatures, passing
+// over signatures that do not verify: who signed, to index an entry by,
+// not a judgement of the envelope. It returns nil if none verifies.
+func Signers(ctx context.Context, env *Envelope, ring *keys.Ring) []string {
+	signers, _, err := collectSigners(ctx, env, ring, 0, true)
+	if err != nil {
+		return nil
+	}
+	return signers
+}
+
+// collectSigners returns the distinct trusted keys that signed env, in
+// signature order, and the keyids of signatures by no trusted key; it
+// stops once it has stop signers (0: never). A signature by a trusted key
+// that does not verify is an error, unless lenient.
+func collectSigners(ctx context.Context, env *Envelope, ring *keys.Ring, stop int, lenient bool) (signers, unknown []string, err error) {
 	pae := dsse.PAE(env.PayloadType, env.Body)
-	var signers, unknown []string
 	foreign := 0
 	for i, s := range env.Signatures {
-		if lenient && len(signers) >= threshold {
-			break // enough: a lenient check tries no more than it needs
+		if stop > 0 && len(signers) >= stop {
+			break
 		}
 		sig, err := decodeBase64(s.Sig)
 		if err != nil {
-			return nil, &EnvelopeError{Err: fmt.Errorf("signature %d is not base64: %w", i, err)}
+			return nil, nil, &EnvelopeError{Err: fmt.Errorf("signature %d is not base64: %w", i, err)}
 		}
 		if v, ok := ring.Lookup(s.KeyID); ok && s.KeyID != "" {
 			if err := env.verify(ctx, i, s.KeyID, v, pae, sig); err != nil {
 				if lenient {
 					continue
 				}
-				return nil, &SignatureError{KeyID: s.KeyID, Err: err}
+				return nil, nil, &SignatureError{KeyID: s.KeyID, Err: err}
 			}
 			if !slices.Contains(signers, s.KeyID) {
 				signers = append(signers, s.KeyID)
@@ -240,10 +270,7 @@ func verifySignatures(ctx context.Context, env *Envelope, ring *keys.Ring, thres
 			unknown = append(unknown, s.KeyID)
 		}
 	}
-	if len(signers) < threshold {
-		return nil, &ThresholdError{Have: len(signers), Want: threshold, Unknown: unknown}
-	}
-	return signers, nil
+	return signers, unknown, nil
 }
 
 // Sign returns a DSSE envelope over body, signed by every signer, in the

@@ -76,9 +76,11 @@ type WitnessStatus struct {
 	// the last request succeeded.
 	Err    string
 	Failed time.Time
-	// Fork, if not nil, is the latest fork the witness reported: it holds
-	// a checkpoint of Fork.Size with another root (or other extension
-	// lines) than the one this collector offered.
+	// Fork, if not nil, is the latest fork the witness claimed since it
+	// last cosigned: it said it holds a checkpoint of Fork.Size with
+	// another root (or other extension lines) than the one this
+	// collector offered. The claim is the witness's; its evidence is at
+	// the witness's GET /forks, unchecked here.
 	Fork *WitnessFork
 }
 
@@ -111,7 +113,9 @@ func (r *remote) note(checkpoint []byte, size uint64, err error) {
 	var fork *ForkError
 	switch {
 	case err == nil:
-		r.status.Size, r.status.Cosigned, r.status.Err, r.status.Failed = size, now, "", time.Time{}
+		// A witness that cosigns a larger checkpoint holds no other root
+		// for a smaller size: a fork it claimed (unverified) is over.
+		r.status.Size, r.status.Cosigned, r.status.Err, r.status.Failed, r.status.Fork = size, now, "", time.Time{}, nil
 		return
 	case errors.As(err, &fork):
 		r.status.Fork = &WitnessFork{Size: size, Offered: bytes.Clone(checkpoint), At: now, Err: err.Error()}

@@ -190,30 +190,57 @@ type View struct {
 }
 
 // Render renders page with data to w with status code, buffered, so that
-// a template error becomes a 500 page rather than half a page.
+// a template error becomes a 500 page rather than half a page. It returns
+// only a template's error: one writing to a client that went away is not
+// the page's.
 func (t *Templates) Render(w http.ResponseWriter, r *http.Request, code int, page string, data any) error {
+	body, err := t.Bytes(r, page, data)
+	if err != nil {
+		return err
+	}
+	Write(w, r, code, body)
+	return nil
+}
+
+// Bytes renders page with data for r, in memory: what Write then sends.
+// Rendering apart from writing lets a caller give up a Limiter's turn
+// before a slow client reads the page.
+func (t *Templates) Bytes(r *http.Request, page string, data any) ([]byte, error) {
 	p, ok := t.pages[page]
 	if !ok {
-		return fmt.Errorf("webui: no page %q", page)
+		return nil, fmt.Errorf("webui: no page %q", page)
 	}
 	var buf bytes.Buffer
 	v := View{Site: t.site, Path: r.URL.Path, Query: r.URL.Query().Get("q"), Data: data, Style: StylePath(), Icon: FaviconPath, Now: time.Now()}
 	if err := p.ExecuteTemplate(&buf, "layout", v); err != nil {
-		return err
+		return nil, err
 	}
+	return buf.Bytes(), nil
+}
+
+// Write sends a rendered page with status code and the security headers:
+// an error page (code 400 and up) is not to be stored, a 503 or 429 says
+// to retry after a second, and any other page is revalidated (no-cache)
+// unless the caller set Cache-Control. A write to a client that went away
+// is dropped.
+func Write(w http.ResponseWriter, r *http.Request, code int, body []byte) {
 	h := w.Header()
 	SetHeaders(h)
 	h.Set("Content-Type", "text/html; charset=utf-8")
-	if h.Get("Cache-Control") == "" {
+	switch {
+	case code >= 400:
+		h.Set("Cache-Control", "no-store")
+	case h.Get("Cache-Control") == "":
 		h.Set("Cache-Control", "no-cache")
 	}
-	h.Set("Content-Length", strconv.Itoa(buf.Len()))
-	w.WriteHeader(code)
-	if r.Method == http.MethodHead {
-		return nil
+	if code == http.StatusServiceUnavailable || code == http.StatusTooManyRequests {
+		h.Set("Retry-After", "1")
 	}
-	_, err := w.Write(buf.Bytes())
-	return err
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(code)
+	if r.Method != http.MethodHead {
+		w.Write(body)
+	}
 }
 
 // An Error is an error page: its status and a message for the reader.
@@ -229,10 +256,16 @@ func Errorf(code int, format string, a ...any) error {
 	return &Error{Code: code, Msg: fmt.Sprintf(format, a...)}
 }
 
-// Fail renders the error page for err: an *Error's status and message, or
-// status with its message, or for a 500 "internal error" (err is logged,
-// not shown).
+// Fail sends the error page for err (see ErrorPage).
 func (t *Templates) Fail(w http.ResponseWriter, r *http.Request, logger *slog.Logger, status int, err error) {
+	code, body := t.ErrorPage(r, logger, status, err)
+	Write(w, r, code, body)
+}
+
+// ErrorPage renders the error page for err: an *Error's status and
+// message, or status with err's message, or for a 500 "internal error"
+// (err is logged, not shown). It returns the status and the page.
+func (t *Templates) ErrorPage(r *http.Request, logger *slog.Logger, status int, err error) (int, []byte) {
 	var e *Error
 	if !errors.As(err, &e) {
 		e = &Error{Code: status, Msg: err.Error()}
@@ -244,13 +277,12 @@ func (t *Templates) Fail(w http.ResponseWriter, r *http.Request, logger *slog.Lo
 		logger.ErrorContext(r.Context(), "page failed", "path", r.URL.Path, "err", err)
 		e = &Error{Code: e.Code, Msg: "internal error"}
 	}
-	if e.Code == http.StatusServiceUnavailable || e.Code == http.StatusTooManyRequests {
-		w.Header().Set("Retry-After", "1")
+	body, rerr := t.Bytes(r, "error", e)
+	if rerr != nil {
+		logger.ErrorContext(r.Context(), "couldn't render the error page", "err", rerr)
+		body = []byte("<!DOCTYPE html><title>error</title><p>" + template.HTMLEscapeString(e.Msg) + "</p>\n")
 	}
-	w.Header().Set("Cache-Control", "no-store")
-	if err := t.Render(w, r, e.Code, "error", e); err != nil {
-		logger.ErrorContext(r.Context(), "couldn't render the error page", "err", err)
-	}
+	return e.Code, body
 }
 
 // A Limiter bounds the pages rendered at once and the time each may take,
@@ -333,11 +365,16 @@ func Funcs() template.FuncMap {
 	}
 }
 
-// Reveal returns s with every control and format character (Unicode
-// categories Cc and Cf: direction overrides and isolates, zero-width
-// characters, NUL, newlines) and every invalid byte written out as
-// ⟨U+XXXX⟩ (⟨invalid⟩), so that text from an entry cannot reorder or hide
-// what a page shows around it.
+// Reveal returns s with every character that is invisible or changes how
+// text around it shows written out as ⟨U+XXXX⟩, and every invalid byte
+// as ⟨invalid⟩, so that text from an entry cannot reorder, hide or draw
+// over what a page shows around it, nor make one value look like another:
+// control and format characters (Unicode categories Cc and Cf: direction
+// overrides and isolates, zero-width characters, NUL, newlines), private
+// use, surrogates, line and paragraph separators, default-ignorable
+// characters (the combining grapheme joiner, Hangul fillers, variation
+// selectors), unassigned code points, and combining marks beyond two in a
+// row.
 func Reveal(s string) string { return reveal(s, false) }
 
 // RevealText is Reveal for multi-line text shown preformatted (a signed
@@ -346,12 +383,29 @@ func Reveal(s string) string { return reveal(s, false) }
 func RevealText(s string) string { return reveal(s, true) }
 
 func reveal(s string, lines bool) string {
+	marks := 0 // combining marks in a row so far
 	hidden := func(r rune) bool {
-		return (unicode.Is(unicode.Cc, r) || unicode.Is(unicode.Cf, r)) && !(lines && r == '\n')
+		if unicode.In(r, unicode.Mn, unicode.Me) {
+			marks++
+		} else {
+			marks = 0
+		}
+		switch {
+		case lines && r == '\n':
+			return false
+		case r == utf8.RuneError:
+			return true
+		case unicode.In(r, unicode.Cc, unicode.Cf, unicode.Co, unicode.Cs, unicode.Zl, unicode.Zp,
+			unicode.Other_Default_Ignorable_Code_Point, unicode.Variation_Selector):
+			return true
+		case !unicode.In(r, unicode.L, unicode.M, unicode.N, unicode.P, unicode.S, unicode.Z):
+			return true // unassigned
+		}
+		return marks > maxMarks
 	}
 	clean := true
 	for _, r := range s {
-		if r == utf8.RuneError || hidden(r) {
+		if hidden(r) {
 			clean = false
 			break
 		}
@@ -359,12 +413,14 @@ func reveal(s string, lines bool) string {
 	if clean {
 		return s
 	}
+	marks = 0
 	var b strings.Builder
 	for i := 0; i < len(s); {
 		r, n := utf8.DecodeRuneInString(s[i:])
 		switch {
 		case r == utf8.RuneError && n <= 1:
 			b.WriteString("⟨invalid⟩")
+			marks = 0
 		case hidden(r):
 			fmt.Fprintf(&b, "⟨U+%04X⟩", r)
 		default:
@@ -374,6 +430,11 @@ func reveal(s string, lines bool) string {
 	}
 	return b.String()
 }
+
+// maxMarks is the most combining marks in a row Reveal leaves as they are:
+// more are written out, so that stacked marks cannot draw over the text
+// around them.
+const maxMarks = 2
 
 // Short shortens a long identifier (a hex digest) to its first 12 and last
 // 4 characters, for lists; pages show the whole of it where it matters.
