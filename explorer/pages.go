@@ -74,8 +74,9 @@ type row struct {
 	Pending bool // not yet covered by the published checkpoint
 	Release *provenance.Release
 	// Revoked is set for a revoked release, KeyRevoked for an entry a
-	// revoked key signed (at an index the revocation applies to).
-	Revoked, KeyRevoked bool
+	// revoked key signed (at an index the revocation applies to), and Void
+	// for one that no signature makes valid any more.
+	Revoked, KeyRevoked, Void bool
 }
 
 // rowOf summarizes a statement for a list; size is the published size.
@@ -164,6 +165,7 @@ func (e *Explorer) rowOf(ctx context.Context, s *ledger.Statement, size uint64) 
 			r.KeyRevoked = true
 		}
 	}
+	r.Void = r.KeyRevoked && len(e.l.Signers(ctx, s)) == 0
 	return r, nil
 }
 
