@@ -81,10 +81,10 @@ type reportsView struct {
 	Total        uint64
 	// Cut is set when the store returned its most count rows: the
 	// oldest hours of the span may be missing.
-	Cut          bool
-	Forks        []deviceFork
-	ForksMore    bool
-	ForksNext    uint64
+	Cut       bool
+	Forks     []deviceFork
+	ForksMore bool
+	ForksNext uint64
 }
 
 // A reportRow is one bucket of the table beside the charts.
