@@ -19,7 +19,8 @@
 // Every page reads a bounded number of index rows and entries (at most
 // PageSize results, each section of a search apart), pages are paginated
 // by the index to continue before, and the explorer renders at most
-// Config.MaxConcurrent pages at once (by default on half the CPUs), each
+// Config.MaxConcurrent pages at once (by default on half the CPUs), at
+// most Config.Rate a second on average (default DefaultRate), each
 // within Config.Timeout: a request that finds no turn within Config.Wait
 // is answered 503, so that readers cannot crowd out the log's appends.
 //
@@ -59,6 +60,11 @@ import (
 //go:embed all:pages
 var pages embed.FS
 
+// DefaultRate is how many pages the explorer starts a second, on
+// average, unless Config.Rate says otherwise: at a few milliseconds of
+// CPU a page, a tenth of one core or so, whatever readers ask for.
+const DefaultRate = 50
+
 // PageSize is the most results a list or a search section shows at once.
 const PageSize = 25
 
@@ -83,8 +89,11 @@ type Config struct {
 	MaxConcurrent int
 	Wait          time.Duration
 	Timeout       time.Duration
-	Logger        *slog.Logger
-	Registerer    prometheus.Registerer
+	// Rate bounds the pages started a second, on average (default
+	// DefaultRate; negative: no bound), in bursts of twice as many.
+	Rate       float64
+	Logger     *slog.Logger
+	Registerer prometheus.Registerer
 }
 
 // An Explorer serves the explorer's pages.
@@ -117,6 +126,9 @@ func New(cfg Config) (*Explorer, error) {
 	if cfg.Wait <= 0 {
 		cfg.Wait = time.Second
 	}
+	if cfg.Rate == 0 {
+		cfg.Rate = DefaultRate
+	}
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = 5 * time.Second
 	}
@@ -147,9 +159,12 @@ func New(cfg Config) (*Explorer, error) {
 	if cfg.Registerer != nil {
 		cfg.Registerer.MustRegister(refused)
 	}
+	limit := webui.NewLimiter(cfg.MaxConcurrent, cfg.Wait, cfg.Timeout, refused)
+	if cfg.Rate > 0 {
+		limit.SetRate(cfg.Rate, int(2*cfg.Rate))
+	}
 	return &Explorer{
-		cfg: cfg, l: cfg.Ledger, lg: lg, verifier: v, t: t, logger: cfg.Logger,
-		limit: webui.NewLimiter(cfg.MaxConcurrent, cfg.Wait, cfg.Timeout, refused),
+		cfg: cfg, l: cfg.Ledger, lg: lg, verifier: v, t: t, logger: cfg.Logger, limit: limit,
 	}, nil
 }
 

@@ -5,12 +5,15 @@
 #      release+provenance pairs, with a rebuild of one release in four;
 #   2. fwbench explorer asks for each kind of page (home, entry, searches by
 #      digest, model, model and version, key, the model page, witnesses) for
-#      DURATION (default 5s) each, one request at a time: latency at that size;
-#   3. APPENDS (default 60,000) bare releases are appended four times in a row
-#      from 256 clients: without explorer traffic; with fwbench explorer --load
-#      asking for pages from LOAD_CLIENTS (default 4) clients as fast as they
-#      are served; with PAGE_RATE (default 50) pages a second; and without
-#      again. The rates are compared within the run.
+#      DURATION (default 5s) each, one request at a time: latency at that size
+#      (fwlog runs with --explorer-rate 0 for this, so that the rate bound
+#      does not add waits to what is measured);
+#   3. fwlog is restarted with the explorer's defaults, and APPENDS (default
+#      60,000) bare releases are appended four times in a row from 256
+#      clients: without explorer traffic; with fwbench explorer --load asking
+#      for pages from LOAD_CLIENTS (default 4) clients as fast as they are
+#      served; with PAGE_RATE (default 20) pages a second; and without again.
+#      The rates are compared within the run.
 # Usage: scripts/bench-explorer.sh     (or: make bench-explorer)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,7 +22,7 @@ ENTRIES=${ENTRIES:-1000000}
 APPENDS=${APPENDS:-60000}
 DURATION=${DURATION:-5s}
 LOAD_CLIENTS=${LOAD_CLIENTS:-4}
-PAGE_RATE=${PAGE_RATE:-50}
+PAGE_RATE=${PAGE_RATE:-20}
 OUT=${OUT:-docs/BENCHMARKS.md}
 
 work=$(mktemp -d)
@@ -38,11 +41,20 @@ bin=$work/bin
 bench_keys "$bin/fwctl" "$work"
 "$bin/fwctl" keygen --name bench.example/rebuilder --out "$work/rebuilder" >/dev/null
 
-"$bin/fwlog" serve --data "$work/data" --origin bench.example/explorer --addr 127.0.0.1:0 \
-	--release-keys "$work/release.pub" --builder-keys "$work/builder.pub" --builder-keys "$work/rebuilder.pub" \
-	--require-provenance=false 2>"$work/fwlog.log" &
-pid=$!
-url=http://$(serving_addr "$work/fwlog.log")
+# start_log ARGS...: starts fwlog on the benchmark's data directory; sets pid and url.
+start_log() {
+	"$bin/fwlog" serve --data "$work/data" --origin bench.example/explorer --addr 127.0.0.1:0 \
+		--release-keys "$work/release.pub" --builder-keys "$work/builder.pub" --builder-keys "$work/rebuilder.pub" \
+		--require-provenance=false "$@" 2>"$work/fwlog.log" &
+	pid=$!
+	url=http://$(serving_addr "$work/fwlog.log")
+}
+stop_log() {
+	kill -TERM "$pid"
+	wait "$pid" || { echo "fwlog did not shut down cleanly" >&2; exit 1; }
+	pid=
+}
+start_log --explorer-rate 0
 
 # A pair is 2 entries, and one pair in four brings a rebuild: 2.25 entries a pair.
 pairs=$((ENTRIES * 4 / 9))
@@ -53,6 +65,8 @@ echo "filling the log: $pairs pairs (about $ENTRIES entries)" >&2
 echo "explorer latency, $DURATION per kind" >&2
 "$bin/fwbench" explorer --log "$url" --key "$work/release.key" --entries "$pairs" --duration "$DURATION" >"$work/latency.json"
 
+stop_log
+start_log
 append() {
 	"$bin/fwbench" append --log "$url" --key "$work/release.key" --entries "$APPENDS" --seed "$1" \
 		--concurrency 256 --window 20000 >"$work/$2.json"
@@ -76,9 +90,7 @@ lpid=
 echo "appends without explorer traffic, again" >&2
 append 30000000 after
 
-kill -TERM "$pid"
-wait "$pid" || { echo "fwlog did not shut down cleanly" >&2; exit 1; }
-pid=
+stop_log
 
 cpu=$(sed -n 's/^model name[^:]*: //p' /proc/cpuinfo | head -1)
 cmd="make bench-explorer"

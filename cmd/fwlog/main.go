@@ -91,6 +91,7 @@ func serve(args []string, _, stderr io.Writer) int {
 		witRefresh   = fs.Duration("witness-refresh", time.Minute, "how often an unchanged checkpoint is cosigned again, to keep its timestamps fresh")
 		witFailOpen  = fs.Bool("witness-fail-open", false, "DEVELOPMENT ONLY: publish checkpoints without the witness quorum when a round fails")
 		explore      = fs.Bool("explorer", true, "serve the web explorer (pages for people) at / beside the API")
+		exploreRate  = fs.Float64("explorer-rate", explorer.DefaultRate, "the most explorer pages started a second, on average (bursts of twice as many); more wait up to a second, then are answered 503; 0: no bound")
 		explorePages = fs.Int("explorer-pages", 0, "the most explorer pages rendered at once; more wait up to a second, then are answered 503 (default half the CPUs, at least 1)")
 		clockSkew    = fs.Duration("max-clock-skew", 10*time.Minute, "how far in the future, by this log's clock, a statement's times may be (a release's created, a build's startedOn and finishedOn)")
 		contentDir   = fs.String("content-dir", "", "`directory` of uploaded images and of entries too large for a tile (default <data>); with --backend trillian, one directory every frontend shares (docs/DEPLOYMENT.md)")
@@ -434,6 +435,7 @@ func serve(args []string, _, stderr io.Writer) int {
 			WitnessStatus: witnessStatus,
 			Keys:          keys.Merge(ring, builders, revokers, probers),
 			MaxConcurrent: *explorePages,
+			Rate:          rateOrNone(*exploreRate),
 			Logger:        logger,
 			Registerer:    reg,
 		})
@@ -455,6 +457,15 @@ func serve(args []string, _, stderr io.Writer) int {
 	_, published = l.Checkpoint()
 	logger.Info("stopped", "signed", l.SignedSize(), "published", published)
 	return 0
+}
+
+// rateOrNone maps --explorer-rate 0 (no bound) to explorer.Config's
+// negative rate.
+func rateOrNone(r float64) float64 {
+	if r <= 0 {
+		return -1
+	}
+	return r
 }
 
 // keylessOrNil keeps a nil *keyless.Verifier from becoming a non-nil

@@ -34,6 +34,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/time/rate"
 )
 
 //go:embed assets templates pages
@@ -293,6 +294,15 @@ type Limiter struct {
 	sem           chan struct{}
 	wait, timeout time.Duration
 	refused       prometheus.Counter
+	rate          *rate.Limiter // nil: no bound on the rate
+}
+
+// SetRate bounds the pages l starts to perSecond on average, in bursts of
+// at most burst: with the bound on pages at once, what bounds the share
+// of the machine they take. A page that would wait longer than l's wait
+// for its turn under the rate is refused at once.
+func (l *Limiter) SetRate(perSecond float64, burst int) {
+	l.rate = rate.NewLimiter(rate.Limit(perSecond), max(burst, 1))
 }
 
 // NewLimiter returns a Limiter of n pages at once, each of which may wait
@@ -306,6 +316,24 @@ func NewLimiter(n int, wait, timeout time.Duration, refused prometheus.Counter) 
 // and reports false without running it if no turn came within the wait
 // (or ctx ended first).
 func (l *Limiter) Do(ctx context.Context, f func(context.Context)) bool {
+	if l.rate != nil {
+		res := l.rate.Reserve()
+		if d := res.Delay(); d > l.wait {
+			res.Cancel()
+			l.refuse()
+			return false
+		} else if d > 0 {
+			t := time.NewTimer(d)
+			select {
+			case <-t.C:
+			case <-ctx.Done():
+				t.Stop()
+				res.Cancel()
+				l.refuse()
+				return false
+			}
+		}
+	}
 	select {
 	case l.sem <- struct{}{}:
 	default:

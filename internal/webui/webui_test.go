@@ -147,3 +147,32 @@ func TestPages(t *testing.T) {
 		t.Errorf("attachment: %q %q", cd, w.Body.String())
 	}
 }
+
+// TestLimiterRate: with a rate, a page waits for its token if that comes
+// within the wait, and is refused at once otherwise.
+func TestLimiterRate(t *testing.T) {
+	l := NewLimiter(4, 500*time.Millisecond, time.Second, nil)
+	l.SetRate(10, 1) // a token every 100 ms
+	ran := 0
+	f := func(context.Context) { ran++ }
+	start := time.Now()
+	if !l.Do(context.Background(), f) || !l.Do(context.Background(), f) {
+		t.Fatal("a page within the rate was refused")
+	}
+	if d := time.Since(start); d < 80*time.Millisecond {
+		t.Errorf("the second page ran after %v, before its token", d)
+	}
+	l = NewLimiter(4, 10*time.Millisecond, time.Second, nil)
+	l.SetRate(1, 1)
+	l.Do(context.Background(), f)
+	start = time.Now()
+	if l.Do(context.Background(), f) {
+		t.Error("a page whose token is a second away ran although it may wait 10 ms")
+	}
+	if d := time.Since(start); d > 50*time.Millisecond {
+		t.Errorf("the refusal took %v: it should not wait for a token it cannot get", d)
+	}
+	if ran != 3 {
+		t.Errorf("%d pages ran, want 3", ran)
+	}
+}
