@@ -105,3 +105,29 @@ rules:
 			idx[1], fwtest.BuilderID, idx[0])
 	}
 }
+
+// TestReview15bBlankRepoHidesDisagreement: review 15's commit variant,
+// moved to the source repository. A rogue rebuilder key builds another
+// image "of" the honest build's repository and commit, but ends the
+// repository with U+2800 BRAILLE PATTERN BLANK (category So: not white
+// space, so the lookup key's TrimSpace keeps it; not invisible to Reveal,
+// which passes it). Its page shows the repository exactly as the honest
+// one looks (a blank at the end), with the same commit; the honest
+// provenance's page shows no "Rebuilds that disagree".
+func TestReview15bBlankRepoHidesDisagreement(t *testing.T) {
+	s := startSite(t, fwtest.LogOptions{}, nil)
+	honest := fwtest.Provenance(t, fwtest.Image("honest-build-b", 100), fwtest.Builder)
+	rogue := fwtest.ProvenanceWith(t, fwtest.Image("rogue-build-b", 100), fwtest.Rebuilder, func(b *provenance.Build) {
+		b.BuilderID = "https://rebuilder.example.org/r1"
+		b.Source += "\u2800"
+	})
+	idx := s.add(t, honest, rogue)
+	rp := s.page(t, fmt.Sprintf("/entries/%d", idx[1]))
+	if strings.Contains(rp, "U&#43;2800") || strings.Contains(rp, "U+2800") {
+		t.Fatalf("the rogue provenance's page writes out U+2800")
+	}
+	hp := s.page(t, fmt.Sprintf("/entries/%d", idx[0]))
+	if !strings.Contains(section(hp, "Rebuilds that disagree"), fmt.Sprintf(`href="/entries/%d"`, idx[1])) {
+		t.Errorf("provenance %d builds another image from what its page shows as the same repository (its name ends in an invisible U+2800) and commit as provenance %d, whose page shows no rebuild that disagrees", idx[1], idx[0])
+	}
+}
