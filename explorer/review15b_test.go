@@ -131,3 +131,36 @@ func TestReview15bBlankRepoHidesDisagreement(t *testing.T) {
 		t.Errorf("provenance %d builds another image from what its page shows as the same repository (its name ends in an invisible U+2800) and commit as provenance %d, whose page shows no rebuild that disagrees", idx[1], idx[0])
 	}
 }
+
+// TestReview15bRevokedKeyWithoutKeyID: review 15's stolen-key release,
+// with the thief's signature naming no key ID (or a stranger's): the log
+// takes it, since it tries each trusted key on a signature whose keyid it
+// does not know, and the signature verifies under release-1. Once
+// release-1 is revoked from the release's index, RevokedBy looks for key
+// revocations under the keyids the signatures name (none) and the
+// signers that still verify (release-1 is left out, being revoked): it
+// finds none. The lists mark the void release neither "void" nor "signed
+// by a revoked key", and its page shows no "Revocations that apply".
+func TestReview15bRevokedKeyWithoutKeyID(t *testing.T) {
+	s := startSite(t, fwtest.LogOptions{}, nil)
+	id1 := fwtest.KeyID(t, fwtest.Release1)
+	stolen := fwtest.SignRelease(t, fwtest.NewRelease(fwtest.Image("stolen-key-no-keyid", 100), func(r *provenance.Release) {
+		r.Version = "6.6.7"
+	}), fwtest.Release1)
+	stolen = []byte(strings.Replace(string(stolen), id1, "", 1))
+	relIdx := s.add(t, stolen)[0]
+	if e := s.page(t, fmt.Sprintf("/entries/%d", relIdx)); !strings.Contains(e, "<code>"+id1+"</code>") {
+		t.Fatalf("release-1 is not the verified signer of the release before the revocation")
+	}
+	s.add(t, fwtest.SignRevocation(t, &provenance.Revocation{
+		Revokes: provenance.RevokeKey, KeyID: id1, FromIndex: relIdx,
+		Reason: "stolen", Created: time.Date(2026, 11, 2, 0, 0, 0, 0, time.UTC),
+	}, fwtest.Security1))
+	row := rowOfEntry(t, s.page(t, "/models/acme-x1"), relIdx)
+	if !strings.Contains(row, "badge bad") {
+		t.Errorf("the model page lists release %d, signed by release-1 (under no keyid) and void since release-1 is revoked from its index, with no mark: %s", relIdx, row)
+	}
+	if e := s.page(t, fmt.Sprintf("/entries/%d", relIdx)); !strings.Contains(e, "Revocations that apply") {
+		t.Errorf("the entry page of release %d does not show the key revocation that voids it", relIdx)
+	}
+}
