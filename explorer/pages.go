@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/fwledger/fwledger/digest"
@@ -154,18 +155,11 @@ func (e *Explorer) rows(ctx context.Context, p *ledger.Page) ([]row, error) {
 // release, or a revoked key among its signers.
 func (e *Explorer) rowOf(ctx context.Context, s *ledger.Statement, size uint64) (row, error) {
 	r := rowOf(s, size)
-	revs, err := e.l.RevokedBy(ctx, s)
+	j, err := e.l.Judge(ctx, s)
 	if err != nil {
 		return r, err
 	}
-	for _, rv := range revs {
-		if rv.Revocation.Revokes == provenance.RevokeRelease {
-			r.Revoked = true
-		} else {
-			r.KeyRevoked = true
-		}
-	}
-	r.Void = r.KeyRevoked && len(e.l.Signers(ctx, s)) == 0
+	r.Revoked, r.KeyRevoked, r.Void = j.ImageRevoked, j.KeyRevoked, j.Void
 	return r, nil
 }
 
@@ -357,12 +351,16 @@ type entryView struct {
 	Disagree   []row
 	// Revocations of the release's image or the entry's signers.
 	Revocations []row
+	// Void is set when the entry's signatures no longer make it valid
+	// (ledger.Judgement).
+	Void bool
 	// BadCommit is set for provenance whose commit is not a git commit
-	// digest (40 or 64 hex digits).
-	BadCommit bool
-	Proof     *proofView
-	Payload   string
-	Clipped   bool
+	// digest (40 or 64 hex digits), BadSource for a source that is not a
+	// plain URL (spaces or characters beyond ASCII).
+	BadCommit, BadSource bool
+	Proof                *proofView
+	Payload              string
+	Clipped              bool
 }
 
 type endorsed struct {
@@ -455,6 +453,7 @@ func (e *Explorer) entry(r *http.Request) (string, any, error) {
 		if c := p.Source.Commit; c != "" && !((len(c) == 40 || len(c) == 64) && isHex(c)) {
 			v.BadCommit = true
 		}
+		v.BadSource = strings.IndexFunc(p.Source.Repo, func(r rune) bool { return r <= ' ' || r > '~' }) >= 0
 		for _, sd := range p.Subjects {
 			if sd.Alg != "sha256" {
 				continue
@@ -485,11 +484,12 @@ func (e *Explorer) entry(r *http.Request) (string, any, error) {
 			}
 		}
 	}
-	revs, err := e.l.RevokedBy(ctx, s)
+	j, err := e.l.Judge(ctx, s)
 	if err != nil {
 		return "", nil, err
 	}
-	for _, rv := range revs {
+	v.Void = j.Void
+	for _, rv := range j.Revocations {
 		rs, err := e.l.Statement(ctx, rv.Index)
 		if err != nil {
 			return "", nil, err
@@ -509,11 +509,11 @@ func (e *Explorer) statement(ctx context.Context, idx uint64) (*ledger.Statement
 }
 
 // independent reports whether provenance o is an independent rebuild of
-// what s attests, as a bundle counts rebuilds: its signature verifies, and
-// none of its signers signed s.
+// what s attests, as the policy counts builders for reproducibility: its
+// signature verifies, and none of its builders built s.
 func (e *Explorer) independent(ctx context.Context, o, s *ledger.Statement) bool {
-	os, ss := e.l.Signers(ctx, o), e.l.Signers(ctx, s)
-	return len(os) > 0 && !slices.ContainsFunc(os, func(id string) bool { return slices.Contains(ss, id) })
+	ob, sb := e.l.Builders(ctx, o), e.l.Builders(ctx, s)
+	return len(ob) > 0 && !slices.ContainsFunc(ob, func(b string) bool { return slices.Contains(sb, b) })
 }
 
 // shareSubject reports whether a and b have a subject digest in common.

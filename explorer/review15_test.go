@@ -151,6 +151,11 @@ func TestReview15CommitVariantHidesDisagreement(t *testing.T) {
 	if !strings.Contains(rp, "0⟨U&#43;034F⟩123456789abcdef") || !strings.Contains(rp, "not a git commit digest") {
 		t.Errorf("the rogue provenance's page shows its commit as if it were %s", commit)
 	}
+	// And the lookalike commit is the honest one for the comparison.
+	page := s.page(t, fmt.Sprintf("/entries/%d", idx[0]))
+	if !strings.Contains(section(page, "Rebuilds that disagree"), fmt.Sprintf(`href="/entries/%d"`, idx[1])) {
+		t.Errorf("provenance %d builds another image from what looks like the same repository and commit, but provenance %d's page shows no disagreeing rebuild", idx[1], idx[0])
+	}
 }
 
 // withForeignSignature returns env with one more signature that names

@@ -119,13 +119,13 @@ func (q Query) keys() ([][]byte, func(*Statement) bool, error) {
 	case BySource, BySourceCommit:
 		src := sourceName(q.Value)
 		key := sourceKey(src)
-		commit := strings.ToLower(q.Version)
+		commit := commitName(q.Version)
 		if q.Search == BySourceCommit {
 			key = sourceCommitKey(src, commit)
 		}
 		return [][]byte{key}, func(s *Statement) bool {
 			return s.Kind == provenance.KindProvenance && sourceName(s.Provenance.Source.Repo) == src &&
-				(q.Search == BySource || strings.ToLower(s.Provenance.Source.Commit) == commit)
+				(q.Search == BySource || commitName(s.Provenance.Source.Commit) == commit)
 		}, nil
 	case AllReleases:
 		return [][]byte{releasesKey}, func(s *Statement) bool { return s.Kind == provenance.KindRelease }, nil
@@ -192,43 +192,120 @@ func (l *Ledger) Signers(ctx context.Context, s *Statement) []string {
 // lists them).
 func HTTPStatus(err error) int { return classify(err).status }
 
-// RevokedBy returns the revocations the log applies that concern s: the
-// revocation of its image, for a release, and those of the keys its
-// signatures name or that verified, which apply from their index on (a
-// key's revocation from a later index does not concern s). It reads from
-// memory; a frontend of a shared storage first brings its revocations up
-// to date, if they are more than half a second old.
-func (l *Ledger) RevokedBy(ctx context.Context, s *Statement) ([]revocation.Logged, error) {
+// A Judgement is what the log's revocations and policy say of a logged
+// entry now.
+type Judgement struct {
+	// Revocations are those the log applies that concern the entry: the
+	// revocation of its image, for a release, and those of keys whose
+	// signatures on it verify (whatever keyid they name), from their
+	// index on (a key's revocation from a later index does not concern
+	// it).
+	Revocations []revocation.Logged
+	// ImageRevoked is set for a release whose image is revoked, and
+	// KeyRevoked for an entry a revoked key signed.
+	ImageRevoked, KeyRevoked bool
+	// Void is set for an entry whose signatures no longer make it valid:
+	// a release whose signers that are not revoked fall short of its
+	// policy rule's release threshold for one of its models, or another
+	// entry whose every signer is revoked.
+	Void bool
+}
+
+// Judge returns what the log's revocations and policy say of s now. It
+// reads from memory (and checks signatures once per entry, while the log
+// has revocations); a frontend of a shared storage first brings its
+// revocations up to date, if they are more than half a second old.
+func (l *Ledger) Judge(ctx context.Context, s *Statement) (Judgement, error) {
+	var j Judgement
 	if err := l.syncShared(ctx, readSync); err != nil {
-		return nil, err
+		return j, err
 	}
 	set := l.revs.set.Load()
 	if set.Len() == 0 || s.Entry == nil {
-		return nil, nil
+		return j, nil
 	}
-	var out []revocation.Logged
 	add := func(r revocation.Logged) {
-		if !slices.ContainsFunc(out, func(o revocation.Logged) bool { return o.Index == r.Index }) {
-			out = append(out, r)
+		if !slices.ContainsFunc(j.Revocations, func(o revocation.Logged) bool { return o.Index == r.Index }) {
+			j.Revocations = append(j.Revocations, r)
 		}
 	}
 	if s.Kind == provenance.KindRelease {
 		if r, ok := set.Release(s.Release.Image); ok {
 			add(r)
+			j.ImageRevoked = true
 		}
 	}
-	var ids []string
-	if s.Envelope != nil {
-		for _, sig := range s.Envelope.Signatures {
-			ids = append(ids, sig.KeyID)
-		}
-	}
-	for _, id := range append(ids, l.signers(ctx, s)...) {
+	signed := l.allSigners(ctx, s)
+	valid := signed[:0:0]
+	for _, id := range signed {
 		if r, ok := set.Key(id, s.Index); ok {
 			add(r)
+			j.KeyRevoked = true
+		} else {
+			valid = append(valid, id)
 		}
 	}
-	return out, nil
+	switch {
+	case !j.KeyRevoked:
+	case s.Kind == provenance.KindRelease:
+		for _, m := range s.Release.Models {
+			r := l.policy.RuleFor(m)
+			if r == nil {
+				continue
+			}
+			n := 0
+			for _, id := range valid {
+				if _, ok := r.ReleaseKeys.Lookup(id); ok {
+					n++
+				}
+			}
+			if n < max(1, r.ReleaseThreshold) {
+				j.Void = true
+			}
+		}
+	default:
+		j.Void = len(valid) == 0
+	}
+	return j, nil
+}
+
+// allSigners returns the keys the log trusts, of any role, whose
+// signatures on s verify, revoked ones included, whatever keyid the
+// signatures name: cached by index.
+func (l *Ledger) allSigners(ctx context.Context, s *Statement) []string {
+	if ids, ok := l.allSignerCache.Get(s.Index); ok {
+		return ids
+	}
+	var ids []string
+	if s.Envelope != nil && s.Bundle == nil {
+		ids = provenance.Signers(ctx, s.Envelope, l.trusted)
+	}
+	l.allSignerCache.Add(s.Index, ids)
+	return ids
+}
+
+// Builders returns who built what provenance s attests, as the policy
+// names them: the policy's builders whose keys signed it (or, for keyless
+// provenance, its certificate identity). A log that trusts builder keys
+// without a policy file tells builders apart by their keys.
+func (l *Ledger) Builders(ctx context.Context, s *Statement) []string {
+	var out []string
+	for _, id := range l.Signers(ctx, s) {
+		name := id
+		if l.cfg.Policy != nil {
+			for n, b := range l.cfg.Policy.Builders() {
+				if _, ok := b.Keys.Lookup(id); ok {
+					name = n
+					break
+				}
+			}
+		}
+		if !slices.Contains(out, name) {
+			out = append(out, name)
+		}
+	}
+	slices.Sort(out)
+	return out
 }
 
 // First returns the first entry, in log order, that q finds, reading at

@@ -138,8 +138,8 @@ func entryKeys(e *provenance.Entry) [][]byte {
 	keys = append(keys, builderKey(p.BuilderID))
 	if src := sourceName(p.Source.Repo); src != "" {
 		keys = append(keys, sourceKey(src))
-		if p.Source.Commit != "" {
-			keys = append(keys, sourceCommitKey(src, strings.ToLower(p.Source.Commit)))
+		if c := commitName(p.Source.Commit); c != "" {
+			keys = append(keys, sourceCommitKey(src, c))
 		}
 	}
 	return keys
@@ -185,14 +185,37 @@ func hashKey(kind byte, parts ...string) []byte {
 func signerKey(keyID string) []byte              { return hashKey(keySigner, keyID) }
 func builderKey(id string) []byte                { return hashKey(keyBuilder, id) }
 func sourceKey(repo string) []byte               { return hashKey(keySource, repo) }
-func sourceCommitKey(repo, commit string) []byte { return hashKey(keySourceCommit, repo, commit) } // commit in lower case
+func sourceCommitKey(repo, commit string) []byte { return hashKey(keySourceCommit, repo, commit) } // commit: commitName
+
+// commitName is the form of a commit digest that its keys hash: its hex
+// digits in lower case, and nothing else, so that a commit with an
+// invisible character added is the commit it looks like.
+func commitName(c string) string {
+	return strings.Map(func(r rune) rune {
+		switch {
+		case '0' <= r && r <= '9', 'a' <= r && r <= 'f':
+			return r
+		case 'A' <= r && r <= 'F':
+			return r - 'A' + 'a'
+		}
+		return -1
+	}, c)
+}
 
 // sourceName is the form of a source repository that its keys hash, so
 // that "git+https://git.example.com/acme/fw.git" and
 // "https://git.example.com/acme/fw" find each other: without "git+", the
-// scheme, a trailing ".git" or "/", and in lower case.
+// scheme, a trailing ".git" or "/", in lower case, and without anything
+// but printable ASCII, so that a name with an invisible or blank
+// character added is the name it looks like (and its builds are compared
+// with that one's).
 func sourceName(repo string) string {
-	s := strings.ToLower(strings.TrimSpace(repo))
+	s := strings.ToLower(strings.Map(func(r rune) rune {
+		if r <= ' ' || r > '~' {
+			return -1
+		}
+		return r
+	}, repo))
 	s = strings.TrimPrefix(s, "git+")
 	if _, rest, ok := strings.Cut(s, "://"); ok {
 		s = rest
@@ -211,6 +234,18 @@ func revokedSubject(r *provenance.Revocation) digest.Digest {
 	return r.Image
 }
 
+// trustedKeys returns every key the log trusts, of any role: release,
+// builder (the policy's too), revocation and probe keys.
+func (l *Ledger) trustedKeys() *keys.Ring {
+	trusted := keys.Merge(l.cfg.ReleaseKeys, l.cfg.BuilderKeys, l.cfg.RevocationKeys, l.cfg.ProbeKeys)
+	if l.cfg.Policy != nil {
+		if pk, err := l.cfg.Policy.BuilderKeys(); err == nil {
+			trusted = keys.Merge(trusted, pk)
+		}
+	}
+	return trusted
+}
+
 // reindex rebuilds the lookup index under indexVersion if the storage was
 // indexed under another version (or none: a storage written before
 // versions were recorded, or a new one).
@@ -224,12 +259,7 @@ func (l *Ledger) reindex(ctx context.Context) error {
 	}
 	start := time.Now()
 	unparsed := 0
-	trusted := keys.Merge(l.cfg.ReleaseKeys, l.cfg.BuilderKeys, l.cfg.RevocationKeys, l.cfg.ProbeKeys)
-	if l.cfg.Policy != nil {
-		if pk, err := l.cfg.Policy.BuilderKeys(); err == nil {
-			trusted = keys.Merge(trusted, pk)
-		}
-	}
+	trusted := l.trusted
 	keysOf := func(index uint64, leaf []byte) ([][]byte, error) {
 		content, err := l.content(leaf)
 		if err != nil {

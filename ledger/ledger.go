@@ -115,6 +115,11 @@ type Ledger struct {
 	// entryCache integrated entries, checked and parsed.
 	signerCache *lru.Cache[uint64, []string]
 	entryCache  *lru.Cache[uint64, *Statement]
+	// allSignerCache holds the trusted keys whose signatures on logged
+	// entries verify, revoked ones included (see allSigners), and trusted
+	// is every key the log trusts, of any role.
+	allSignerCache *lru.Cache[uint64, []string]
+	trusted        *keys.Ring
 	// revs is the revocations the log applies to submissions.
 	revs revocations
 	// frozen is the successor's verifier key once the log handed over.
@@ -150,6 +155,8 @@ func New(ctx context.Context, lg *log.Log, cfg Config) (*Ledger, error) {
 	l.deltaSem = make(chan struct{}, 1)
 	l.probes = newRateLimiter(ProbeRate, ProbeBurst)
 	l.signerCache, _ = lru.New[uint64, []string](4096)
+	l.allSignerCache, _ = lru.New[uint64, []string](4096)
+	l.trusted = l.trustedKeys()
 	l.entryCache, _ = lru.New[uint64, *Statement](4096)
 	if cfg.RevocationThreshold <= 0 {
 		l.cfg.RevocationThreshold = 1

@@ -399,10 +399,10 @@ func Funcs() template.FuncMap {
 // over what a page shows around it, nor make one value look like another:
 // control and format characters (Unicode categories Cc and Cf: direction
 // overrides and isolates, zero-width characters, NUL, newlines), private
-// use, surrogates, line and paragraph separators, default-ignorable
-// characters (the combining grapheme joiner, Hangul fillers, variation
-// selectors), unassigned code points, and combining marks beyond two in a
-// row.
+// use, surrogates, line and paragraph separators, every space but U+0020
+// and the blank braille pattern, default-ignorable characters (the
+// combining grapheme joiner, Hangul fillers, variation selectors),
+// unassigned code points, and combining marks beyond two in a row.
 func Reveal(s string) string { return reveal(s, false) }
 
 // RevealText is Reveal for multi-line text shown preformatted (a signed
@@ -426,6 +426,8 @@ func reveal(s string, lines bool) string {
 		case unicode.In(r, unicode.Cc, unicode.Cf, unicode.Co, unicode.Cs, unicode.Zl, unicode.Zp,
 			unicode.Other_Default_Ignorable_Code_Point, unicode.Variation_Selector):
 			return true
+		case r != ' ' && unicode.Is(unicode.Zs, r), r == '\u2800':
+			return true // blanks that read as a space, or as nothing
 		case !unicode.In(r, unicode.L, unicode.M, unicode.N, unicode.P, unicode.S, unicode.Z):
 			return true // unassigned
 		}
