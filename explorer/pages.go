@@ -429,60 +429,14 @@ func (e *Explorer) entry(r *http.Request) (string, any, error) {
 		body = pretty.Bytes()
 	}
 	v.Payload, v.Clipped = clipBytes(body)
-	size := v.Published
-	find := func(q ledger.Query, limit int) ([]*ledger.Statement, error) {
-		p, err := e.l.Find(ctx, q, 1<<63-1, limit)
-		if err != nil {
-			return nil, err
-		}
-		return p.Statements, nil
-	}
 	switch s.Kind {
 	case provenance.KindRelease:
-		for _, d := range s.Release.Provenance {
-			en := endorsed{Digest: d.String()}
-			if got, err := find(ledger.Query{Search: ledger.ByEntryDigest, Value: hex.EncodeToString(d[:])}, 1); err != nil {
-				return "", nil, err
-			} else if len(got) > 0 {
-				en.Index, en.Found = got[0].Index, true
-			}
-			v.Endorsed = append(v.Endorsed, en)
-		}
+		err = e.releaseFacts(ctx, s, &v)
 	case provenance.KindProvenance:
-		p := s.Provenance
-		if c := p.Source.Commit; c != "" && !((len(c) == 40 || len(c) == 64) && isHex(c)) {
-			v.BadCommit = true
-		}
-		v.BadSource = strings.IndexFunc(p.Source.Repo, func(r rune) bool { return r <= ' ' || r > '~' }) >= 0
-		for _, sd := range p.Subjects {
-			if sd.Alg != "sha256" {
-				continue
-			}
-			about, err := find(ledger.Query{Search: ledger.ByImage, Value: hex.EncodeToString(sd.Value)}, PageSize)
-			if err != nil {
-				return "", nil, err
-			}
-			for _, o := range about {
-				switch {
-				case o.Kind == provenance.KindRelease && slices.Contains(o.Release.Provenance, s.Digest):
-					v.EndorsedBy = append(v.EndorsedBy, rowOf(o, size))
-				case o.Kind == provenance.KindProvenance && o.Index != s.Index && e.independent(ctx, o, s):
-					v.Agree = append(v.Agree, rowOf(o, size))
-				}
-			}
-			break
-		}
-		if p.Source.Repo != "" && p.Source.Commit != "" {
-			same, err := find(ledger.Query{Search: ledger.BySourceCommit, Value: p.Source.Repo, Version: p.Source.Commit}, PageSize)
-			if err != nil {
-				return "", nil, err
-			}
-			for _, o := range same {
-				if o.Index != s.Index && !shareSubject(o.Provenance, p) && len(e.l.Signers(ctx, o)) > 0 {
-					v.Disagree = append(v.Disagree, rowOf(o, size))
-				}
-			}
-		}
+		err = e.provenanceFacts(ctx, s, &v)
+	}
+	if err != nil {
+		return "", nil, err
 	}
 	j, err := e.l.Judge(ctx, s)
 	if err != nil {
@@ -494,9 +448,74 @@ func (e *Explorer) entry(r *http.Request) (string, any, error) {
 		if err != nil {
 			return "", nil, err
 		}
-		v.Revocations = append(v.Revocations, rowOf(rs, size))
+		v.Revocations = append(v.Revocations, rowOf(rs, v.Published))
 	}
 	return "entry", v, nil
+}
+
+// find returns the newest entries q finds, at most limit.
+func (e *Explorer) find(ctx context.Context, q ledger.Query, limit int) ([]*ledger.Statement, error) {
+	p, err := e.l.Find(ctx, q, 1<<63-1, limit)
+	if err != nil {
+		return nil, err
+	}
+	return p.Statements, nil
+}
+
+// releaseFacts adds to a release's page the provenance it endorses, found
+// by digest.
+func (e *Explorer) releaseFacts(ctx context.Context, s *ledger.Statement, v *entryView) error {
+	for _, d := range s.Release.Provenance {
+		en := endorsed{Digest: d.String()}
+		got, err := e.find(ctx, ledger.Query{Search: ledger.ByEntryDigest, Value: hex.EncodeToString(d[:])}, 1)
+		if err != nil {
+			return err
+		}
+		if len(got) > 0 {
+			en.Index, en.Found = got[0].Index, true
+		}
+		v.Endorsed = append(v.Endorsed, en)
+	}
+	return nil
+}
+
+// provenanceFacts adds to a provenance's page the releases that endorse it
+// and the rebuilds that agree (other builders' provenance of its image)
+// or disagree (its source commit, other images), and marks a commit or
+// source that is not what it should look like.
+func (e *Explorer) provenanceFacts(ctx context.Context, s *ledger.Statement, v *entryView) error {
+	p := s.Provenance
+	if c := p.Source.Commit; c != "" && !((len(c) == 40 || len(c) == 64) && isHex(c)) {
+		v.BadCommit = true
+	}
+	v.BadSource = strings.IndexFunc(p.Source.Repo, func(r rune) bool { return r <= ' ' || r > '~' }) >= 0
+	if i := slices.IndexFunc(p.Subjects, func(sd provenance.SubjectDigest) bool { return sd.Alg == "sha256" }); i >= 0 {
+		about, err := e.find(ctx, ledger.Query{Search: ledger.ByImage, Value: hex.EncodeToString(p.Subjects[i].Value)}, PageSize)
+		if err != nil {
+			return err
+		}
+		for _, o := range about {
+			switch {
+			case o.Kind == provenance.KindRelease && slices.Contains(o.Release.Provenance, s.Digest):
+				v.EndorsedBy = append(v.EndorsedBy, rowOf(o, v.Published))
+			case o.Kind == provenance.KindProvenance && o.Index != s.Index && e.independent(ctx, o, s):
+				v.Agree = append(v.Agree, rowOf(o, v.Published))
+			}
+		}
+	}
+	if p.Source.Repo == "" || p.Source.Commit == "" {
+		return nil
+	}
+	same, err := e.find(ctx, ledger.Query{Search: ledger.BySourceCommit, Value: p.Source.Repo, Version: p.Source.Commit}, PageSize)
+	if err != nil {
+		return err
+	}
+	for _, o := range same {
+		if o.Index != s.Index && !shareSubject(o.Provenance, p) && len(e.l.Signers(ctx, o)) > 0 {
+			v.Disagree = append(v.Disagree, rowOf(o, v.Published))
+		}
+	}
+	return nil
 }
 
 // statement reads the entry at idx; a 404 names the log's size.

@@ -23,9 +23,10 @@ const MaxFindRows = 100
 // A Search is what Find looks for.
 type Search int
 
-// The searches of Find. Each is answered from one lookup key, and every
-// entry found is checked against the value itself (keys are hash
-// prefixes, and signer keys are what signatures claim).
+// The searches of Find. Each is answered from one lookup key (two for
+// ByImage), and every entry found is checked against the value itself:
+// keys are hash prefixes, and BySigner checks again that the key's
+// signature verifies.
 const (
 	// ByImage finds releases of an image and provenance about it (a
 	// SHA-256 digest).
