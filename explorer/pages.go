@@ -234,8 +234,8 @@ func (e *Explorer) growthChart(ctx context.Context, size uint64) (template.HTML,
 	}
 	var points []webui.Point
 	for _, g := range samples {
-		// The size at the hour's end (or now, in this hour).
-		points = append(points, webui.Point{T: minTime(g.Hour.Add(time.Hour), now), V: float64(g.Size)})
+		// Drawn at the hour's start: the size the log reached in it.
+		points = append(points, webui.Point{T: g.Hour, V: float64(g.Size)})
 	}
 	points = append(points, webui.Point{T: now, V: float64(size)})
 	t0 := now.Add(-time.Hour)
@@ -663,11 +663,4 @@ func (e *Explorer) model(r *http.Request) (string, any, error) {
 		v.Collisions[i].Others = append(v.Collisions[i].Others, rw)
 	}
 	return "model", v, nil
-}
-
-func minTime(a, b time.Time) time.Time {
-	if a.Before(b) {
-		return a
-	}
-	return b
 }
