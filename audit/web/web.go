@@ -131,9 +131,14 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, webui.Errorf(http.StatusMethodNotAllowed, "these pages are read-only: only GET and HEAD"))
 		return
 	}
-	if !s.limiter.Do(r.Context(), func(ctx context.Context) { s.mux.ServeHTTP(w, r.WithContext(ctx)) }) {
+	// The answer is made in memory under the limiter's turn and sent
+	// after it, so that a client that reads slowly holds no turn.
+	rec := webui.NewRecorder()
+	if !s.limiter.Do(r.Context(), func(ctx context.Context) { s.mux.ServeHTTP(rec, r.WithContext(ctx)) }) {
 		s.fail(w, r, webui.Errorf(http.StatusServiceUnavailable, "too many pages at once: try again in a second"))
+		return
 	}
+	rec.Send(w)
 }
 
 // fail answers with the error page of err.
@@ -248,7 +253,7 @@ type alertView struct {
 	Proof []string
 	// Probe is the canary's probe, if any.
 	Probe *blobView
-	// Download is the path of the evidence download, of Size bytes, and
+	// Download is the path of the evidence download, and
 	// File its name.
 	Download, File string
 	Size           int
@@ -269,12 +274,14 @@ type blobView struct {
 }
 
 func (s *server) alert(w http.ResponseWriter, r *http.Request) {
-	al, data, err := s.lookup(r)
+	al, err := s.lookup(r)
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	v := &alertView{Alert: al, Download: fmt.Sprintf("/alerts/%d/evidence.json", al.ID), File: evidenceFile(al), Size: len(data)}
+	// Not the download's size: that would encode all of the evidence,
+	// which a hostile log makes as large as it likes, for every view.
+	v := &alertView{Alert: al, Download: fmt.Sprintf("/alerts/%d/evidence.json", al.ID), File: evidenceFile(al)}
 	if al.Index != nil {
 		v.Index = strconv.FormatUint(*al.Index, 10)
 	}
@@ -300,7 +307,12 @@ func (s *server) alert(w http.ResponseWriter, r *http.Request) {
 // evidence sends the alert as fwctl audit alerts --json prints it (one
 // JSON object and a newline), which fwctl audit verify-evidence reads.
 func (s *server) evidence(w http.ResponseWriter, r *http.Request) {
-	al, data, err := s.lookup(r)
+	al, err := s.lookup(r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	data, err := MarshalAlert(al)
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -309,21 +321,13 @@ func (s *server) evidence(w http.ResponseWriter, r *http.Request) {
 	webui.Attachment(w, r, evidenceFile(al), "application/json", data)
 }
 
-// lookup returns the alert the request's path names, and its JSON.
-func (s *server) lookup(r *http.Request) (*audit.Alert, []byte, error) {
+// lookup returns the alert the request's path names.
+func (s *server) lookup(r *http.Request) (*audit.Alert, error) {
 	id, err := parseID(r.PathValue("id"))
 	if err != nil {
-		return nil, nil, webui.Errorf(http.StatusNotFound, "there is no alert %s: %v", webui.Clip(24, r.PathValue("id")), err)
+		return nil, webui.Errorf(http.StatusNotFound, "there is no alert %s: %v", webui.Clip(24, r.PathValue("id")), err)
 	}
-	al, err := s.src.Alert(r.Context(), id)
-	if err != nil {
-		return nil, nil, err
-	}
-	data, err := MarshalAlert(al)
-	if err != nil {
-		return nil, nil, err
-	}
-	return al, data, nil
+	return s.src.Alert(r.Context(), id)
 }
 
 // MarshalAlert returns an alert's JSON as fwctl audit alerts --json (and

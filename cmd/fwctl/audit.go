@@ -177,9 +177,16 @@ func auditCmd(ctx context.Context, e *env, args []string) error {
 				return err
 			}
 			mux := http.NewServeMux()
+			// /metrics beside the pages: GET and HEAD only, two at once.
+			limited := promhttp.HandlerFor(reg, promhttp.HandlerOpts{MaxRequestsInFlight: 2})
 			mux.Handle("/metrics", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				webui.SetHeaders(w.Header())
-				metrics.ServeHTTP(w, r)
+				if r.Method != http.MethodGet && r.Method != http.MethodHead {
+					w.Header().Set("Allow", "GET, HEAD")
+					http.Error(w, "metrics are read with GET", http.StatusMethodNotAllowed)
+					return
+				}
+				limited.ServeHTTP(w, r)
 			}))
 			mux.Handle("/", pages)
 			addr, stop, err := serve(*httpAddr, mux)

@@ -244,6 +244,44 @@ func Write(w http.ResponseWriter, r *http.Request, code int, body []byte) {
 	}
 }
 
+// A Recorder holds a response in memory: a handler writes it under a
+// Limiter's turn, and Send sends it after the turn is given up, so that a
+// client that reads slowly holds no turn.
+type Recorder struct {
+	h    http.Header
+	code int
+	body bytes.Buffer
+}
+
+// NewRecorder returns an empty Recorder.
+func NewRecorder() *Recorder { return &Recorder{h: http.Header{}} }
+
+func (r *Recorder) Header() http.Header { return r.h }
+
+func (r *Recorder) WriteHeader(code int) {
+	if r.code == 0 {
+		r.code = code
+	}
+}
+
+func (r *Recorder) Write(b []byte) (int, error) {
+	r.WriteHeader(http.StatusOK)
+	return r.body.Write(b)
+}
+
+// Send writes the recorded response to w: headers, status and body. A
+// write to a client that went away is dropped.
+func (r *Recorder) Send(w http.ResponseWriter) {
+	for k, v := range r.h {
+		w.Header()[k] = v
+	}
+	if r.code == 0 {
+		r.code = http.StatusOK
+	}
+	w.WriteHeader(r.code)
+	w.Write(r.body.Bytes())
+}
+
 // An Error is an error page: its status and a message for the reader.
 type Error struct {
 	Code int
