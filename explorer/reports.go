@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -49,21 +50,12 @@ func (e *Explorer) deviceForks(ctx context.Context) ([]deviceFork, error) {
 func forkOf(r reportstore.Report) deviceFork {
 	f := deviceFork{ID: r.ID, Device: r.Report.Device, Received: r.Received, Checkpoint: string(r.Report.Checkpoint)}
 	// The size is the checkpoint's second line.
-	if _, rest, ok := cut(f.Checkpoint, '\n'); ok {
-		if line, _, ok := cut(rest, '\n'); ok {
+	if _, rest, ok := strings.Cut(f.Checkpoint, "\n"); ok {
+		if line, _, ok := strings.Cut(rest, "\n"); ok {
 			f.Size, _ = strconv.ParseUint(line, 10, 64)
 		}
 	}
 	return f
-}
-
-func cut(s string, c byte) (string, string, bool) {
-	for i := 0; i < len(s); i++ {
-		if s[i] == c {
-			return s[:i], s[i+1:], true
-		}
-	}
-	return s, "", false
 }
 
 // reportsView is the device reports page.
