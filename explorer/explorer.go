@@ -183,7 +183,9 @@ func (e *Explorer) Handler(api http.Handler) http.Handler {
 	mux.Handle("/{$}", e.get(e.page(e.home)))
 	mux.Handle("/search", e.get(e.page(e.search)))
 	mux.Handle("/entries/{index}", e.get(e.page(e.entry)))
-	mux.Handle("/entries/{index}/raw", e.get(http.HandlerFunc(e.raw)))
+	mux.Handle("/entries/{index}/raw", e.get(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		e.limit.Serve(w, r, http.HandlerFunc(e.raw), e.busy)
+	})))
 	mux.Handle("/models/{model...}", e.get(e.page(e.model)))
 	mux.Handle("/witnesses", e.get(e.page(e.witnesses)))
 	mux.Handle("/reports", e.get(e.page(e.reports)))
@@ -222,34 +224,24 @@ func isAPI(path string) bool {
 // A pageFunc returns the name of the page to render and its data.
 type pageFunc func(r *http.Request) (page string, data any, err error)
 
-// page serves a pageFunc: it renders the page under the limiter, and
-// writes it after giving up its turn, so that a client that reads slowly
-// holds no turn.
+// page serves a pageFunc under the limiter (Limiter.Serve: rendered under
+// a turn, written after it).
 func (e *Explorer) page(f pageFunc) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		var code int
-		var body []byte
-		ok := e.limit.Do(r.Context(), func(ctx context.Context) {
-			r := r.WithContext(ctx)
-			name, data, err := f(r)
-			if err == nil {
-				if body, err = e.t.Bytes(r, name, data); err == nil {
-					code = http.StatusOK
-					return
-				}
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		name, data, err := f(r)
+		if err == nil {
+			if err = e.t.Render(w, r, http.StatusOK, name, data); err == nil {
+				return
 			}
-			code, body = e.t.ErrorPage(r, e.logger, status(err), err)
-		})
-		if !ok {
-			code, body = e.busy(r)
 		}
-		webui.Write(w, r, code, body)
-	}
+		e.t.Fail(w, r, e.logger, status(err), err)
+	})
+	return func(w http.ResponseWriter, r *http.Request) { e.limit.Serve(w, r, h, e.busy) }
 }
 
-// busy is the page of a request that found no turn.
-func (e *Explorer) busy(r *http.Request) (int, []byte) {
-	return e.t.ErrorPage(r, e.logger, http.StatusServiceUnavailable, webui.Errorf(http.StatusServiceUnavailable, "the explorer is busy; try again in a second"))
+// busy answers a request that found no turn.
+func (e *Explorer) busy(w http.ResponseWriter, r *http.Request) {
+	e.t.Fail(w, r, e.logger, http.StatusServiceUnavailable, webui.Errorf(http.StatusServiceUnavailable, "the explorer is busy; try again in a second"))
 }
 
 // status is the HTTP status of a page's error.

@@ -572,33 +572,19 @@ func (e *Explorer) proof(ctx context.Context, index uint64, leafHash []byte, cp 
 	return pv
 }
 
-// raw sends an entry's exact bytes as a download: read under the
-// limiter, written after it.
+// raw sends an entry's exact bytes as a download (under the limiter:
+// see Handler).
 func (e *Explorer) raw(w http.ResponseWriter, r *http.Request) {
-	var data []byte
-	var code int
-	var page []byte
-	ok := e.limit.Do(r.Context(), func(ctx context.Context) {
-		r := r.WithContext(ctx)
-		idx, err := parseIndex(r)
-		if err == nil {
-			var s *ledger.Statement
-			if s, err = e.statement(ctx, idx); err == nil {
-				data = s.Bytes()
-				return
-			}
+	idx, err := parseIndex(r)
+	if err == nil {
+		var s *ledger.Statement
+		if s, err = e.statement(r.Context(), idx); err == nil {
+			w.Header().Set("Cache-Control", "public, max-age=31536000, immutable")
+			webui.Attachment(w, r, fmt.Sprintf("fwlog-entry-%d.json", idx), "application/octet-stream", s.Bytes())
+			return
 		}
-		code, page = e.t.ErrorPage(r, e.logger, status(err), err)
-	})
-	switch {
-	case !ok:
-		code, page = e.busy(r)
-	case data != nil:
-		w.Header().Set("Cache-Control", "public, max-age=31536000, immutable")
-		webui.Attachment(w, r, fmt.Sprintf("fwlog-entry-%s.json", r.PathValue("index")), "application/octet-stream", data)
-		return
 	}
-	webui.Write(w, r, code, page)
+	e.t.Fail(w, r, e.logger, status(err), err)
 }
 
 // modelView is a model's page.

@@ -131,14 +131,10 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, webui.Errorf(http.StatusMethodNotAllowed, "these pages are read-only: only GET and HEAD"))
 		return
 	}
-	// The answer is made in memory under the limiter's turn and sent
-	// after it, so that a client that reads slowly holds no turn.
-	rec := webui.NewRecorder()
-	if !s.limiter.Do(r.Context(), func(ctx context.Context) { s.mux.ServeHTTP(rec, r.WithContext(ctx)) }) {
+	// Made under the limiter's turn, sent after it (Limiter.Serve).
+	s.limiter.Serve(w, r, s.mux, func(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, webui.Errorf(http.StatusServiceUnavailable, "too many pages at once: try again in a second"))
-		return
-	}
-	rec.Send(w)
+	})
 }
 
 // fail answers with the error page of err.

@@ -394,6 +394,18 @@ func (l *Limiter) Do(ctx context.Context, f func(context.Context)) bool {
 	return true
 }
 
+// Serve serves r with h under the limit, on a Recorder, and sends what h
+// wrote once the turn is given up, so that a client that reads slowly
+// holds no turn; a request that gets no turn is answered by busy.
+func (l *Limiter) Serve(w http.ResponseWriter, r *http.Request, h http.Handler, busy http.HandlerFunc) {
+	rec := NewRecorder()
+	if !l.Do(r.Context(), func(ctx context.Context) { h.ServeHTTP(rec, r.WithContext(ctx)) }) {
+		busy(w, r)
+		return
+	}
+	rec.Send(w)
+}
+
 func (l *Limiter) refuse() {
 	if l.refused != nil {
 		l.refused.Inc()
