@@ -158,13 +158,9 @@ func (l *Ledger) Find(ctx context.Context, q Query, before uint64, limit int) (*
 		if err != nil {
 			return nil, err
 		}
-		if s.Entry == nil || !match(s) {
-			continue
+		if l.found(ctx, q, match, s) {
+			p.Statements = append(p.Statements, s)
 		}
-		if q.Search == BySigner && !slices.Contains(l.signers(ctx, s), q.Value) {
-			continue
-		}
-		p.Statements = append(p.Statements, s)
 	}
 	if p.More {
 		p.Next = int64(idxs[len(idxs)-1])
@@ -309,6 +305,13 @@ func (l *Ledger) Builders(ctx context.Context, s *Statement) []string {
 	return out
 }
 
+// found reports whether s, read under one of q's keys, is what q looks
+// for: it parses, match passes, and for BySigner the key's signature on
+// it verifies.
+func (l *Ledger) found(ctx context.Context, q Query, match func(*Statement) bool, s *Statement) bool {
+	return s.Entry != nil && match(s) && (q.Search != BySigner || slices.Contains(l.signers(ctx, s), q.Value))
+}
+
 // First returns the first entry, in log order, that q finds, reading at
 // most MaxFindRows index rows, or nil if none of those is one.
 func (l *Ledger) First(ctx context.Context, q Query) (*Statement, error) {
@@ -327,7 +330,7 @@ func (l *Ledger) First(ctx context.Context, q Query) (*Statement, error) {
 		if err != nil {
 			return nil, err
 		}
-		if s.Entry != nil && match(s) && (q.Search != BySigner || slices.Contains(l.signers(ctx, s), q.Value)) {
+		if l.found(ctx, q, match, s) {
 			return s, nil
 		}
 	}
