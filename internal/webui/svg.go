@@ -28,17 +28,9 @@ type Point struct {
 	V float64
 }
 
-// LineChart draws points (in time order) as a line, with the value axis
-// from 0, labelled with title (for screen readers).
-func LineChart(title string, points []Point) template.HTML {
-	if len(points) == 0 {
-		return LineChartIn(title, nil, time.Time{}, time.Time{}, 0)
-	}
-	return LineChartIn(title, points, points[0].T, points[len(points)-1].T, 0)
-}
-
-// LineChartIn is LineChart over the time span from t0 to t1, with the
-// value axis up to top (0: the largest value, rounded up).
+// LineChartIn draws points (in time order) as a line over the time span
+// from t0 to t1, with the value axis from 0 up to top (0: the largest
+// value, rounded up), labelled with title (for screen readers).
 func LineChartIn(title string, points []Point, t0, t1 time.Time, top float64) template.HTML {
 	var b strings.Builder
 	open(&b, title)

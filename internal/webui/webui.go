@@ -195,18 +195,16 @@ type View struct {
 // only a template's error: one writing to a client that went away is not
 // the page's.
 func (t *Templates) Render(w http.ResponseWriter, r *http.Request, code int, page string, data any) error {
-	body, err := t.Bytes(r, page, data)
+	body, err := t.page(r, page, data)
 	if err != nil {
 		return err
 	}
-	Write(w, r, code, body)
+	write(w, r, code, body)
 	return nil
 }
 
-// Bytes renders page with data for r, in memory: what Write then sends.
-// Rendering apart from writing lets a caller give up a Limiter's turn
-// before a slow client reads the page.
-func (t *Templates) Bytes(r *http.Request, page string, data any) ([]byte, error) {
+// page renders page with data for r, in memory: what write then sends.
+func (t *Templates) page(r *http.Request, page string, data any) ([]byte, error) {
 	p, ok := t.pages[page]
 	if !ok {
 		return nil, fmt.Errorf("webui: no page %q", page)
@@ -219,12 +217,12 @@ func (t *Templates) Bytes(r *http.Request, page string, data any) ([]byte, error
 	return buf.Bytes(), nil
 }
 
-// Write sends a rendered page with status code and the security headers:
+// write sends a rendered page with status code and the security headers:
 // an error page (code 400 and up) is not to be stored, a 503 or 429 says
 // to retry after a second, and any other page is revalidated (no-cache)
 // unless the caller set Cache-Control. A write to a client that went away
 // is dropped.
-func Write(w http.ResponseWriter, r *http.Request, code int, body []byte) {
+func write(w http.ResponseWriter, r *http.Request, code int, body []byte) {
 	h := w.Header()
 	SetHeaders(h)
 	h.Set("Content-Type", "text/html; charset=utf-8")
@@ -295,16 +293,16 @@ func Errorf(code int, format string, a ...any) error {
 	return &Error{Code: code, Msg: fmt.Sprintf(format, a...)}
 }
 
-// Fail sends the error page for err (see ErrorPage).
+// Fail sends the error page for err (see errorPage).
 func (t *Templates) Fail(w http.ResponseWriter, r *http.Request, logger *slog.Logger, status int, err error) {
-	code, body := t.ErrorPage(r, logger, status, err)
-	Write(w, r, code, body)
+	code, body := t.errorPage(r, logger, status, err)
+	write(w, r, code, body)
 }
 
-// ErrorPage renders the error page for err: an *Error's status and
+// errorPage renders the error page for err: an *Error's status and
 // message, or status with err's message, or for a 500 "internal error"
 // (err is logged, not shown). It returns the status and the page.
-func (t *Templates) ErrorPage(r *http.Request, logger *slog.Logger, status int, err error) (int, []byte) {
+func (t *Templates) errorPage(r *http.Request, logger *slog.Logger, status int, err error) (int, []byte) {
 	var e *Error
 	if !errors.As(err, &e) {
 		e = &Error{Code: status, Msg: err.Error()}
@@ -316,7 +314,7 @@ func (t *Templates) ErrorPage(r *http.Request, logger *slog.Logger, status int, 
 		logger.ErrorContext(r.Context(), "page failed", "path", r.URL.Path, "err", err)
 		e = &Error{Code: e.Code, Msg: "internal error"}
 	}
-	body, rerr := t.Bytes(r, "error", e)
+	body, rerr := t.page(r, "error", e)
 	if rerr != nil {
 		logger.ErrorContext(r.Context(), "couldn't render the error page", "err", rerr)
 		body = []byte("<!DOCTYPE html><title>error</title><p>" + template.HTMLEscapeString(e.Msg) + "</p>\n")

@@ -69,7 +69,7 @@ func TestCharts(t *testing.T) {
 	if !strings.Contains(bar, `<rect class="s0"`) {
 		t.Errorf("bar chart draws no bar: %s", bar)
 	}
-	if got := string(LineChart("empty", nil)); !strings.Contains(got, "no data yet") {
+	if got := string(LineChartIn("empty", nil, t0, t0, 0)); !strings.Contains(got, "no data yet") {
 		t.Errorf("empty line chart: %s", got)
 	}
 	line := string(LineChartIn("rate", []Point{{t0, 50}}, t0, t0.Add(time.Hour), 100))
