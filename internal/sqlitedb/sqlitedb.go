@@ -15,6 +15,7 @@ package sqlitedb
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"os"
@@ -67,6 +68,26 @@ type DB struct {
 	done chan struct{}
 }
 
+// openDB opens the database of dsn with pragmas run on each connection
+// as it is made. (The driver ignores DSN parameters it does not know,
+// such as one for mmap_size, and a pragma run once on a pool reaches one
+// connection of it.)
+func openDB(dsn, pragmas string) *sql.DB {
+	return sql.OpenDB(connector{dsn: dsn, d: &sqlite3.SQLiteDriver{ConnectHook: func(c *sqlite3.SQLiteConn) error {
+		_, err := c.Exec(pragmas, nil)
+		return err
+	}}})
+}
+
+// connector makes the connections of a pool with driver d.
+type connector struct {
+	dsn string
+	d   *sqlite3.SQLiteDriver
+}
+
+func (c connector) Connect(context.Context) (driver.Conn, error) { return c.d.Open(c.dsn) }
+func (c connector) Driver() driver.Driver                        { return c.d }
+
 // Open locks dir (creating it, mode 0700, if needed) with the file lockFile,
 // and opens the database file in it.
 func Open(ctx context.Context, dir, file, lockFile string, o Options) (*DB, error) {
@@ -87,20 +108,14 @@ func (d *DB) open(ctx context.Context, path string, o Options) error {
 	if o.CacheKiB > 0 {
 		dsn += fmt.Sprintf("&_cache_size=-%d", o.CacheKiB)
 	}
-	var err error
-	if d.W, err = sql.Open("sqlite3", dsn); err != nil {
-		return err
-	}
-	// One writer: writes are serialized, and it sees every commit.
-	d.W.SetMaxOpenConns(1)
-	d.W.SetConnMaxLifetime(0)
 	pragmas := fmt.Sprintf("PRAGMA mmap_size=%d; PRAGMA journal_size_limit=67108864", o.Mmap)
 	if o.BackgroundCheckpoints {
 		pragmas += "; PRAGMA wal_autocheckpoint=0"
 	}
-	if _, err := d.W.ExecContext(ctx, pragmas); err != nil {
-		return err
-	}
+	d.W = openDB(dsn, pragmas)
+	// One writer: writes are serialized, and it sees every commit.
+	d.W.SetMaxOpenConns(1)
+	d.W.SetConnMaxLifetime(0)
 	var mode string
 	if err := d.W.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode); err != nil || mode != "wal" {
 		return fmt.Errorf("couldn't put %s in WAL mode (mode %q): %v", path, mode, err)
@@ -111,15 +126,11 @@ func (d *DB) open(ctx context.Context, path string, o Options) error {
 		if o.ReaderCacheKiB > 0 {
 			rdsn += fmt.Sprintf("&_cache_size=-%d", o.ReaderCacheKiB)
 		}
-		if o.Mmap > 0 {
-			rdsn += fmt.Sprintf("&_mmap_size=%d", o.Mmap)
-		}
-		if d.R, err = sql.Open("sqlite3", rdsn); err != nil {
-			return err
-		}
+		d.R = openDB(rdsn, fmt.Sprintf("PRAGMA mmap_size=%d", o.Mmap))
 		d.R.SetMaxOpenConns(o.Readers)
 		d.R.SetMaxIdleConns(o.Readers)
 	}
+	var err error
 	if d.c, err = sql.Open("sqlite3", "file:"+path+"?_journal_mode=WAL&_synchronous=FULL&_busy_timeout=10000"); err != nil {
 		return err
 	}
