@@ -394,14 +394,41 @@ func (l *Limiter) Do(ctx context.Context, f func(context.Context)) bool {
 
 // Serve serves r with h under the limit, on a Recorder, and sends what h
 // wrote once the turn is given up, so that a client that reads slowly
-// holds no turn; a request that gets no turn is answered by busy.
+// holds no turn; a request that gets no turn is answered by busy. The
+// response says how long h took, in a Server-Timing header
+// ("render;dur=" and milliseconds).
 func (l *Limiter) Serve(w http.ResponseWriter, r *http.Request, h http.Handler, busy http.HandlerFunc) {
 	rec := NewRecorder()
-	if !l.Do(r.Context(), func(ctx context.Context) { h.ServeHTTP(rec, r.WithContext(ctx)) }) {
+	var took time.Duration
+	if !l.Do(r.Context(), func(ctx context.Context) {
+		start := time.Now()
+		h.ServeHTTP(rec, r.WithContext(ctx))
+		took = time.Since(start)
+	}) {
 		busy(w, r)
 		return
 	}
+	rec.Header().Set("Server-Timing", RenderTiming(took))
 	rec.Send(w)
+}
+
+// RenderTiming is the Server-Timing header value of a page rendered in d.
+func RenderTiming(d time.Duration) string {
+	return "render;dur=" + strconv.FormatFloat(float64(d.Microseconds())/1000, 'f', 3, 64)
+}
+
+// ParseRenderTiming returns the render time a Server-Timing header value
+// made by RenderTiming says, if it says one.
+func ParseRenderTiming(v string) (time.Duration, bool) {
+	ms, ok := strings.CutPrefix(v, "render;dur=")
+	if !ok {
+		return 0, false
+	}
+	f, err := strconv.ParseFloat(ms, 64)
+	if err != nil || !(f >= 0 && f <= 1e9) {
+		return 0, false
+	}
+	return time.Duration(f * float64(time.Millisecond)), true
 }
 
 func (l *Limiter) refuse() {

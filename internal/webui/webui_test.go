@@ -176,3 +176,32 @@ func TestLimiterRate(t *testing.T) {
 		t.Errorf("%d pages ran, want 3", ran)
 	}
 }
+
+// TestServerTiming: a page served under a Limiter says how long it took
+// to render, at least as long as its handler ran, and the value parses
+// back; other values do not.
+func TestServerTiming(t *testing.T) {
+	l := NewLimiter(1, time.Second, time.Second, nil)
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(15 * time.Millisecond)
+		w.Write([]byte("page"))
+	})
+	w := httptest.NewRecorder()
+	l.Serve(w, httptest.NewRequest("GET", "/", nil), h, func(http.ResponseWriter, *http.Request) { t.Error("refused") })
+	v := w.Header().Get("Server-Timing")
+	d, ok := ParseRenderTiming(v)
+	if !ok || d < 15*time.Millisecond {
+		t.Errorf("Server-Timing %q: %v, %v; want at least 15ms", v, d, ok)
+	}
+	if w.Body.String() != "page" {
+		t.Errorf("body %q", w.Body.String())
+	}
+	if got, _ := ParseRenderTiming(RenderTiming(1234567 * time.Microsecond)); got != 1234567*time.Microsecond {
+		t.Errorf("round trip: %v", got)
+	}
+	for _, bad := range []string{"", "render", "render;dur=", "render;dur=-1", "render;dur=NaN", "db;dur=1", "render;dur=1e99"} {
+		if d, ok := ParseRenderTiming(bad); ok {
+			t.Errorf("ParseRenderTiming(%q) = %v", bad, d)
+		}
+	}
+}

@@ -12,7 +12,9 @@
 //
 // Entries are stored once. A sequenced entry lives in the entries table until
 // its entry bundle is full; integration then writes the full bundle to the
-// bundles table and deletes the rows. Tiles are stored at their widest
+// bundles table and deletes the rows. Beside each full bundle, the
+// bundle_ends table keeps where each of its entries ends, so that reading
+// one entry reads its own bytes rather than its 256 entries. Tiles are stored at their widest
 // version (a narrower partial tile is a prefix of it). The lookup table maps
 // each key of an entry (such as its subject digest) to its index and leaf
 // hash. Duplicate detection looks up a new entry's first key (or, for an
@@ -71,6 +73,10 @@ CREATE TABLE IF NOT EXISTS bundles (
 	idx  INTEGER PRIMARY KEY,
 	data BLOB NOT NULL
 );
+CREATE TABLE IF NOT EXISTS bundle_ends (
+	idx  INTEGER PRIMARY KEY,
+	ends BLOB NOT NULL -- where each entry of full bundle idx ends in it, 4-byte big-endian offsets
+);
 CREATE TABLE IF NOT EXISTS tiles (
 	id   INTEGER PRIMARY KEY, -- level<<56 | index
 	data BLOB NOT NULL
@@ -106,10 +112,8 @@ type Storage struct {
 	// of every submission).
 	lookupAfter, lookupBefore *sql.Stmt
 
-	// full caches the entries of recently read full entry bundles, which
-	// never change, so that reading several entries of one bundle reads
-	// its blob once.
-	full *sqlrows.FullBundles
+	// entries reads single entries.
+	entries *sqlrows.EntryReader
 
 	// partial is the entry bundle being filled as the last integration
 	// left it, ending at entry partialEnd, so that the next integration
@@ -132,7 +136,6 @@ func Open(ctx context.Context, dir string) (*Storage, error) {
 		return nil, err
 	}
 	s := &Storage{db: db, w: db.W, r: db.R}
-	s.full = sqlrows.NewFullBundles(16)
 	if err := s.open(ctx, filepath.Join(dir, DatabaseFile)); err != nil {
 		s.Close()
 		return nil, err
@@ -157,7 +160,15 @@ func (s *Storage) open(ctx context.Context, path string) error {
 	if _, err := s.w.ExecContext(ctx, `INSERT OR IGNORE INTO state (id, sequenced, integrated, root, compact_range, checkpoint_size) VALUES (0, 0, 0, ?, x'', 0)`, tiles.EmptyRoot()); err != nil {
 		return err
 	}
+	// Full bundles written before bundle_ends existed gain their rows.
+	begin := func(ctx context.Context) (*sql.Tx, error) { return s.w.BeginTx(ctx, nil) }
+	if _, err := sqlrows.FillEnds(ctx, s.w, begin, `INSERT OR IGNORE INTO bundle_ends (idx, ends) VALUES (?, ?)`); err != nil {
+		return fmt.Errorf("couldn't index the entry bundles of %s: %w", path, err)
+	}
 	var err error
+	if s.entries, err = sqlrows.NewEntryReader(ctx, s.r); err != nil {
+		return err
+	}
 	if s.lookupAfter, err = s.r.PrepareContext(ctx, `SELECT idx FROM lookup WHERE key = ? AND idx > ? ORDER BY idx LIMIT ?`); err != nil {
 		return err
 	}
@@ -173,6 +184,9 @@ func (s *Storage) Close() error {
 		if st != nil {
 			st.Close()
 		}
+	}
+	if s.entries != nil {
+		s.entries.Close()
 	}
 	return s.db.Close()
 }
@@ -524,6 +538,13 @@ func (s *Storage) Integrate(ctx context.Context, max int) (_ log.Tree, err error
 		if _, err := tx.ExecContext(ctx, `INSERT INTO bundles (idx, data) VALUES (?, ?)`, n, bundleData[i]); err != nil {
 			return log.Tree{}, err
 		}
+		ends, err := sqlrows.Ends(bundleData[i])
+		if err != nil {
+			return log.Tree{}, err
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO bundle_ends (idx, ends) VALUES (?, ?)`, n, ends); err != nil {
+			return log.Tree{}, err
+		}
 		if _, err := tx.ExecContext(ctx, `DELETE FROM entries WHERE idx >= ? AND idx < ?`, n*tiles.Width, (n+1)*tiles.Width); err != nil {
 			return log.Tree{}, err
 		}
@@ -657,7 +678,7 @@ func (s *Storage) ReadEntryBundle(ctx context.Context, index uint64) (_ []byte, 
 // ReadEntry implements log.Storage.
 func (s *Storage) ReadEntry(ctx context.Context, index uint64) (_ []byte, err error) {
 	defer sqlitedb.WrapOS(&err)
-	return s.full.ReadEntry(ctx, s.r, index)
+	return s.entries.ReadEntry(ctx, index)
 }
 
 // Lookup implements log.Storage.

@@ -92,6 +92,10 @@ var schema = []string{
 	idx  BIGINT UNSIGNED NOT NULL PRIMARY KEY,
 	data LONGBLOB NOT NULL
 ) ENGINE=InnoDB`,
+	`CREATE TABLE IF NOT EXISTS bundle_ends (
+	idx  BIGINT UNSIGNED NOT NULL PRIMARY KEY,
+	ends BLOB NOT NULL -- where each entry of full bundle idx ends in it, 4-byte big-endian offsets
+) ENGINE=InnoDB`,
 	`CREATE TABLE IF NOT EXISTS tiles (
 	id   BIGINT UNSIGNED NOT NULL PRIMARY KEY,
 	data BLOB NOT NULL
@@ -146,8 +150,8 @@ type Storage struct {
 	mismatches prometheus.Counter
 	pushed     prometheus.Counter
 
-	// full caches the entries of recently read full entry bundles.
-	full *sqlrows.FullBundles
+	// entries reads single entries.
+	entries *sqlrows.EntryReader
 }
 
 // A RootMismatchError reports a tree that Trillian and fwlog's own
@@ -222,11 +226,15 @@ func Open(ctx context.Context, cfg Config) (*Storage, error) {
 	if cfg.Registerer != nil {
 		cfg.Registerer.MustRegister(s.mismatches, s.pushed)
 	}
-	s.full = sqlrows.NewFullBundles(16)
 	for _, q := range schema {
 		if _, err := s.db.ExecContext(ctx, q); err != nil {
 			return nil, fmt.Errorf("couldn't create the schema: %w", err)
 		}
+	}
+	// Full bundles written before bundle_ends existed gain their rows.
+	begin := func(ctx context.Context) (*sql.Tx, error) { return s.db.BeginTx(ctx, nil) }
+	if _, err := sqlrows.FillEnds(ctx, s.db, begin, `INSERT IGNORE INTO bundle_ends (idx, ends) VALUES (?, ?)`); err != nil {
+		return nil, fmt.Errorf("couldn't index the entry bundles: %w", err)
 	}
 	if _, err := s.db.ExecContext(ctx, `INSERT IGNORE INTO state (id, sequenced, integrated, root, compact_range, checkpoint_size) VALUES (0, 0, 0, ?, '', 0)`, tiles.EmptyRoot()); err != nil {
 		return nil, err
@@ -252,6 +260,9 @@ func Open(ctx context.Context, cfg Config) (*Storage, error) {
 	if tr.TreeSize > st.sequenced {
 		return nil, fmt.Errorf("Trillian's tree %d holds %d leaves, and this database sequenced %d: the tree belongs to another log, or the database lost entries", cfg.TreeID, tr.TreeSize, st.sequenced)
 	}
+	if s.entries, err = sqlrows.NewEntryReader(ctx, s.db); err != nil {
+		return nil, err
+	}
 	return s, nil
 }
 
@@ -259,7 +270,10 @@ func Open(ctx context.Context, cfg Config) (*Storage, error) {
 func (s *Storage) Holder() string { return s.holder }
 
 // Close closes nothing: the database and the client belong to the caller.
-func (s *Storage) Close() error { return nil }
+func (s *Storage) Close() error {
+	s.entries.Close()
+	return nil
+}
 
 // bindMeta records value under key on first use; later, it returns
 // mismatch(stored) if the stored value differs.
@@ -727,7 +741,7 @@ func (s *Storage) Integrate(ctx context.Context, max int) (_ log.Tree, err error
 			return log.Tree{}, err
 		}
 	}
-	var bundleRows [][]any
+	var bundleRows, endsRows [][]any
 	for i, data := range entries {
 		if err := b.Append(tiles.LeafHash(data)); err != nil {
 			return log.Tree{}, err
@@ -736,7 +750,12 @@ func (s *Storage) Integrate(ctx context.Context, max int) (_ log.Tree, err error
 			return log.Tree{}, err
 		}
 		if idx := size + uint64(i) + 1; idx%tiles.Width == 0 {
+			ends, err := sqlrows.Ends(bundle)
+			if err != nil {
+				return log.Tree{}, err
+			}
 			bundleRows = append(bundleRows, []any{idx/tiles.Width - 1, bundle})
+			endsRows = append(endsRows, []any{idx/tiles.Width - 1, ends})
 			bundle = nil
 		}
 	}
@@ -768,6 +787,9 @@ func (s *Storage) Integrate(ctx context.Context, max int) (_ log.Tree, err error
 			return err
 		}
 		if err := insertRows(ctx, tx, `INSERT INTO bundles (idx, data) VALUES `, "", 2, bundleRows); err != nil {
+			return err
+		}
+		if err := insertRows(ctx, tx, `INSERT INTO bundle_ends (idx, ends) VALUES `, "", 2, endsRows); err != nil {
 			return err
 		}
 		if len(bundleRows) > 0 {
@@ -981,7 +1003,7 @@ func (s *Storage) ReadEntryBundle(ctx context.Context, index uint64) ([]byte, er
 
 // ReadEntry implements log.Storage.
 func (s *Storage) ReadEntry(ctx context.Context, index uint64) ([]byte, error) {
-	return s.full.ReadEntry(ctx, s.db, index)
+	return s.entries.ReadEntry(ctx, index)
 }
 
 // ErrReindexing is returned by Sequence and the lookups while a Reindex,

@@ -49,6 +49,19 @@ type ExplorerKind struct {
 	P95      float64 `json:"p95_ms"`
 	P99      float64 `json:"p99_ms"`
 	Bytes    int     `json:"mean_bytes"`
+	// The render times the server gave in its Server-Timing header.
+	Render Percentiles `json:"render"`
+}
+
+// Percentiles are milliseconds at the 50th, 95th and 99th percentile.
+type Percentiles struct {
+	P50 float64 `json:"p50_ms"`
+	P95 float64 `json:"p95_ms"`
+	P99 float64 `json:"p99_ms"`
+}
+
+func percentiles(ms []float64) Percentiles {
+	return Percentiles{P50: percentile(ms, 0.5), P95: percentile(ms, 0.95), P99: percentile(ms, 0.99)}
 }
 
 // explorerPages are the kinds of page the phase asks for, given the log's
@@ -110,17 +123,22 @@ func explorerPhase(args []string) error {
 		return fmt.Errorf("the log is empty")
 	}
 	res := ExplorerResult{LogSize: size, Concurrency: *conc, Target: *rate}
-	get := func(path string) (int, error) {
+	// get returns the size of the page at path and its render time.
+	get := func(path string) (int, time.Duration, error) {
 		resp, err := hc.Get(*base + path)
 		if err != nil {
-			return 0, err
+			return 0, 0, err
 		}
 		defer resp.Body.Close()
 		n, err := io.Copy(io.Discard, resp.Body)
 		if err == nil && resp.StatusCode != http.StatusOK {
 			err = fmt.Errorf("GET %s: %s", path, resp.Status)
 		}
-		return int(n), err
+		render, ok := webui.ParseRenderTiming(resp.Header.Get("Server-Timing"))
+		if err == nil && !ok {
+			err = fmt.Errorf("GET %s: no render time in Server-Timing %q", path, resp.Header.Get("Server-Timing"))
+		}
+		return int(n), render, err
 	}
 	if *load {
 		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
@@ -148,7 +166,7 @@ func explorerPhase(args []string) error {
 						}
 					}
 					p := explorerPages[i%len(explorerPages)]
-					if _, err := get(p.path(r, size, *seed, *entries, keyID)); err != nil {
+					if _, _, err := get(p.path(r, size, *seed, *entries, keyID)); err != nil {
 						errs.Add(1)
 						continue
 					}
@@ -168,7 +186,7 @@ func explorerPhase(args []string) error {
 			continue
 		}
 		var mu sync.Mutex
-		var ms []float64
+		var ms, render []float64
 		var bytes int
 		var wg sync.WaitGroup
 		deadline := time.Now().Add(*duration)
@@ -180,7 +198,7 @@ func explorerPhase(args []string) error {
 				for time.Now().Before(deadline) {
 					path := p.path(r, size, *seed, *entries, keyID)
 					t := time.Now()
-					n, err := get(path)
+					n, rd, err := get(path)
 					d := time.Since(t)
 					mu.Lock()
 					if err != nil {
@@ -190,6 +208,7 @@ func explorerPhase(args []string) error {
 						}
 					} else {
 						ms = append(ms, float64(d.Microseconds())/1000)
+						render = append(render, float64(rd.Microseconds())/1000)
 						bytes += n
 					}
 					mu.Unlock()
@@ -197,12 +216,13 @@ func explorerPhase(args []string) error {
 			}()
 		}
 		wg.Wait()
-		k := ExplorerKind{Requests: len(ms), P50: percentile(ms, 0.5), P95: percentile(ms, 0.95), P99: percentile(ms, 0.99)}
+		k := ExplorerKind{Requests: len(ms), P50: percentile(ms, 0.5), P95: percentile(ms, 0.95), P99: percentile(ms, 0.99), Render: percentiles(render)}
 		if len(ms) > 0 {
 			k.Bytes = bytes / len(ms)
 		}
 		res.Kinds[p.name] = k
-		fmt.Fprintf(os.Stderr, "explorer %-22s %6d requests, p50 %.2f ms, p95 %.2f ms, p99 %.2f ms\n", p.name, k.Requests, k.P50, k.P95, k.P99)
+		fmt.Fprintf(os.Stderr, "explorer %-22s %6d requests, p50 %.2f ms, p95 %.2f ms, p99 %.2f ms; rendered in p50 %.2f ms, p95 %.2f ms, p99 %.2f ms\n",
+			p.name, k.Requests, k.P50, k.P95, k.P99, k.Render.P50, k.Render.P95, k.Render.P99)
 	}
 	return json.NewEncoder(os.Stdout).Encode(res)
 }

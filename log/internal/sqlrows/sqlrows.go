@@ -9,6 +9,7 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"slices"
@@ -124,65 +125,181 @@ func Blobs(rows *sql.Rows) ([][]byte, error) {
 	return out, rows.Err()
 }
 
-// FullBundles caches the entries of recently read full entry bundles, which
-// never change, so that reading several entries of one bundle reads and
-// splits it once.
-type FullBundles struct {
-	c *lru.Cache[uint64, [][]byte]
+// EntryReader reads single entries out of a storage's tables, with
+// statements prepared once (reading an entry is on the path of every
+// explorer page and proof bundle).
+//
+// An entry is in the row of table entries until its entry bundle is full,
+// then in the full bundle of table bundles, whose row in bundle_ends says
+// where each of its entries lies, so that reading one reads its own bytes.
+// A full bundle without such a row (written before the table existed, or
+// by an older frontend of a shared storage) is read whole, and its
+// entries are cached, since full bundles never change.
+type EntryReader struct {
+	find   *sql.Stmt // the entry's row, or its bundle's ends
+	span   *sql.Stmt // bytes of a bundle
+	bundle *sql.Stmt // a whole bundle
+	full   *lru.Cache[uint64, [][]byte]
 }
 
-// NewFullBundles returns a cache of n bundles.
-func NewFullBundles(n int) *FullBundles {
-	c, _ := lru.New[uint64, [][]byte](n)
-	return &FullBundles{c: c}
-}
-
-// Entry returns entry index from the cache, if its bundle is there.
-func (f *FullBundles) Entry(index uint64) ([]byte, bool) {
-	es, ok := f.c.Get(index / tiles.Width)
-	if !ok {
-		return nil, false
+// NewEntryReader prepares the reads of entries on db.
+func NewEntryReader(ctx context.Context, db *sql.DB) (*EntryReader, error) {
+	r := &EntryReader{}
+	r.full, _ = lru.New[uint64, [][]byte](16)
+	for _, p := range []struct {
+		stmt  **sql.Stmt
+		query string
+	}{
+		// One statement is one snapshot, in which an entry is in exactly
+		// one of the two tables: integration moves it in one transaction.
+		{&r.find, `SELECT data, 0 FROM entries WHERE idx = ? UNION ALL SELECT ends, 1 FROM bundle_ends WHERE idx = ?`},
+		// substr counts from 1, in bytes of a blob.
+		{&r.span, `SELECT substr(data, ?, ?) FROM bundles WHERE idx = ?`},
+		{&r.bundle, `SELECT data FROM bundles WHERE idx = ?`},
+	} {
+		var err error
+		if *p.stmt, err = db.PrepareContext(ctx, p.query); err != nil {
+			r.Close()
+			return nil, err
+		}
 	}
-	return bytes.Clone(es[index%tiles.Width]), true
+	return r, nil
 }
 
-// Add splits the stored full bundle data that holds entry index, caches
-// it, and returns the entry.
-func (f *FullBundles) Add(index uint64, data []byte) ([]byte, error) {
-	es, err := tiles.SplitBundle(data)
-	if err != nil || len(es) != tiles.Width {
-		return nil, fmt.Errorf("stored entry bundle %d is corrupt: %v", index/tiles.Width, err)
+// Close releases the prepared statements.
+func (r *EntryReader) Close() {
+	for _, st := range []*sql.Stmt{r.find, r.span, r.bundle} {
+		if st != nil {
+			st.Close()
+		}
 	}
-	f.c.Add(index/tiles.Width, es)
-	return bytes.Clone(es[index%tiles.Width]), nil
 }
 
-// ReadEntry returns the sequenced entry at index: from the cache, or the
-// row of table entries, or its full bundle (then cached). Entries only move
-// from table entries to bundles, so that order finds every entry.
-func (f *FullBundles) ReadEntry(ctx context.Context, q Tx, index uint64) ([]byte, error) {
+// ReadEntry returns the sequenced entry at index.
+func (r *EntryReader) ReadEntry(ctx context.Context, index uint64) ([]byte, error) {
 	if index >= 1<<63 {
 		return nil, fmt.Errorf("entry %d: %w", index, log.ErrNotFound)
 	}
-	if e, ok := f.Entry(index); ok {
-		return e, nil
+	n, k := index/tiles.Width, int(index%tiles.Width)
+	if es, ok := r.full.Get(n); ok {
+		return bytes.Clone(es[k]), nil
 	}
 	var data []byte
-	err := q.QueryRowContext(ctx, `SELECT data FROM entries WHERE idx = ?`, index).Scan(&data)
-	if err == nil {
+	var isEnds bool
+	err := r.find.QueryRowContext(ctx, index, n).Scan(&data, &isEnds)
+	switch {
+	case err == nil && !isEnds:
 		return data, nil
-	}
-	if !errors.Is(err, sql.ErrNoRows) {
+	case err == nil:
+		return r.readSpan(ctx, index, data)
+	case !errors.Is(err, sql.ErrNoRows):
 		return nil, err
 	}
-	err = q.QueryRowContext(ctx, `SELECT data FROM bundles WHERE idx = ?`, index/tiles.Width).Scan(&data)
+	err = r.bundle.QueryRowContext(ctx, n).Scan(&data)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("entry %d: %w", index, log.ErrNotFound)
 	}
 	if err != nil {
 		return nil, err
 	}
-	return f.Add(index, data)
+	es, err := tiles.SplitBundle(data)
+	if err != nil || len(es) != tiles.Width {
+		return nil, fmt.Errorf("stored entry bundle %d is corrupt: %v", n, err)
+	}
+	r.full.Add(n, es)
+	return bytes.Clone(es[k]), nil
+}
+
+// readSpan reads entry index out of its full bundle, whose bundle_ends
+// row is ends: the entry's length prefix and bytes alone, checked against
+// each other.
+func (r *EntryReader) readSpan(ctx context.Context, index uint64, ends []byte) ([]byte, error) {
+	n, k := index/tiles.Width, int(index%tiles.Width)
+	if len(ends) != 4*tiles.Width {
+		return nil, fmt.Errorf("the stored ends of entry bundle %d are corrupt: %d bytes", n, len(ends))
+	}
+	var start uint32
+	if k > 0 {
+		start = binary.BigEndian.Uint32(ends[4*(k-1):])
+	}
+	end := binary.BigEndian.Uint32(ends[4*k:])
+	if end < start+2 || end-start-2 > 0xffff {
+		return nil, fmt.Errorf("the stored ends of entry bundle %d are corrupt at entry %d", n, index)
+	}
+	var span []byte
+	err := r.span.QueryRowContext(ctx, start+1, end-start, n).Scan(&span)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("entry bundle %d has stored ends but no data", n)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if len(span) != int(end-start) || int(binary.BigEndian.Uint16(span)) != len(span)-2 {
+		return nil, fmt.Errorf("entry %d does not lie where the stored ends of entry bundle %d say", index, n)
+	}
+	return span[2:], nil
+}
+
+// Ends returns what table bundle_ends keeps beside the full entry bundle
+// data: the offset in data at which each of its entries ends, as 4-byte
+// big-endian integers, so that one entry can be read out of the stored
+// bundle without reading all of it.
+func Ends(data []byte) ([]byte, error) {
+	es, err := tiles.SplitBundle(data)
+	if err != nil || len(es) != tiles.Width {
+		return nil, fmt.Errorf("entry bundle is not full: %d entries, %v", len(es), err)
+	}
+	ends := make([]byte, 0, 4*tiles.Width)
+	off := 0
+	for _, e := range es {
+		off += 2 + len(e)
+		ends = binary.BigEndian.AppendUint32(ends, uint32(off))
+	}
+	return ends, nil
+}
+
+// FillEnds writes the bundle_ends row of every full bundle in db that has
+// none (those written before the table existed), in transactions of
+// ReindexBatch/16 bundles begun by begin, with insert (the storage's
+// statement that adds a row (idx, ends) unless there is one). It returns
+// how many it wrote.
+func FillEnds(ctx context.Context, db *sql.DB, begin func(context.Context) (*sql.Tx, error), insert string) (int, error) {
+	rows, err := db.QueryContext(ctx, `SELECT b.idx FROM bundles b LEFT JOIN bundle_ends e ON e.idx = b.idx WHERE e.idx IS NULL ORDER BY b.idx`)
+	if err != nil {
+		return 0, err
+	}
+	missing, err := Indices(rows)
+	if err != nil {
+		return 0, err
+	}
+	for batch := range slices.Chunk(missing, ReindexBatch/16) {
+		if err := fillEnds(ctx, begin, insert, batch); err != nil {
+			return 0, err
+		}
+	}
+	return len(missing), nil
+}
+
+func fillEnds(ctx context.Context, begin func(context.Context) (*sql.Tx, error), insert string, bundles []uint64) error {
+	tx, err := begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	for _, n := range bundles {
+		var data []byte
+		if err := tx.QueryRowContext(ctx, `SELECT data FROM bundles WHERE idx = ?`, n).Scan(&data); err != nil {
+			return fmt.Errorf("entry bundle %d: %w", n, err)
+		}
+		ends, err := Ends(data)
+		if err != nil {
+			return fmt.Errorf("stored entry bundle %d: %w", n, err)
+		}
+		if _, err := tx.ExecContext(ctx, insert, n, ends); err != nil {
+			return err
+		}
+	}
+	return tx.Commit()
 }
 
 // ReindexBatch is the most entries whose keys one Reindex transaction
