@@ -67,7 +67,7 @@ type storage struct {
 // are ever logged or shown, never its password.
 func (b *backendFlags) open(ctx context.Context, dataDir string, logger *slog.Logger, reg prometheus.Registerer) (*storage, error) {
 	if *b.backend == "sqlite" {
-		s, err := sqlite.Open(ctx, dataDir)
+		s, err := sqlite.OpenLogged(ctx, dataDir, logger)
 		if err != nil {
 			return nil, err
 		}

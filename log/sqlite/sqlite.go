@@ -34,6 +34,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math"
 	"path/filepath"
 	"time"
@@ -129,6 +130,12 @@ const bundleCap = 256 << 10
 
 // Open opens (creating if needed) the log database in dir and locks dir.
 func Open(ctx context.Context, dir string) (*Storage, error) {
+	return OpenLogged(ctx, dir, slog.New(slog.DiscardHandler))
+}
+
+// OpenLogged is Open, telling logger of the work an upgrade makes it do
+// (which, once, takes some seconds a million entries).
+func OpenLogged(ctx context.Context, dir string, logger *slog.Logger) (*Storage, error) {
 	db, err := sqlitedb.Open(ctx, dir, DatabaseFile, LockFile, sqlitedb.Options{
 		CacheKiB: 256 << 10, Readers: 8, ReaderCacheKiB: 16 << 10, Mmap: 1 << 30, BackgroundCheckpoints: true,
 	})
@@ -136,14 +143,14 @@ func Open(ctx context.Context, dir string) (*Storage, error) {
 		return nil, err
 	}
 	s := &Storage{db: db, w: db.W, r: db.R}
-	if err := s.open(ctx, filepath.Join(dir, DatabaseFile)); err != nil {
+	if err := s.open(ctx, filepath.Join(dir, DatabaseFile), logger); err != nil {
 		s.Close()
 		return nil, err
 	}
 	return s, nil
 }
 
-func (s *Storage) open(ctx context.Context, path string) error {
+func (s *Storage) open(ctx context.Context, path string, logger *slog.Logger) error {
 	if _, err := s.w.ExecContext(ctx, schema); err != nil {
 		return fmt.Errorf("couldn't create the schema in %s: %w", path, err)
 	}
@@ -162,7 +169,7 @@ func (s *Storage) open(ctx context.Context, path string) error {
 	}
 	// Full bundles written before bundle_ends existed gain their rows.
 	begin := func(ctx context.Context) (*sql.Tx, error) { return s.w.BeginTx(ctx, nil) }
-	if _, err := sqlrows.FillEnds(ctx, s.w, begin, `INSERT OR IGNORE INTO bundle_ends (idx, ends) VALUES (?, ?)`); err != nil {
+	if err := sqlrows.FillEnds(ctx, s.w, begin, `INSERT OR IGNORE INTO bundle_ends (idx, ends) VALUES (?, ?)`, logger.With("data", filepath.Dir(path))); err != nil {
 		return fmt.Errorf("couldn't index the entry bundles of %s: %w", path, err)
 	}
 	var err error

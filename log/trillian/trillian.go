@@ -233,7 +233,7 @@ func Open(ctx context.Context, cfg Config) (*Storage, error) {
 	}
 	// Full bundles written before bundle_ends existed gain their rows.
 	begin := func(ctx context.Context) (*sql.Tx, error) { return s.db.BeginTx(ctx, nil) }
-	if _, err := sqlrows.FillEnds(ctx, s.db, begin, `INSERT IGNORE INTO bundle_ends (idx, ends) VALUES (?, ?)`); err != nil {
+	if err := sqlrows.FillEnds(ctx, s.db, begin, `INSERT IGNORE INTO bundle_ends (idx, ends) VALUES (?, ?)`, s.logger); err != nil {
 		return nil, fmt.Errorf("couldn't index the entry bundles: %w", err)
 	}
 	if _, err := s.db.ExecContext(ctx, `INSERT IGNORE INTO state (id, sequenced, integrated, root, compact_range, checkpoint_size) VALUES (0, 0, 0, ?, '', 0)`, tiles.EmptyRoot()); err != nil {

@@ -12,6 +12,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"time"
 
@@ -261,23 +262,28 @@ func Ends(data []byte) ([]byte, error) {
 // FillEnds writes the bundle_ends row of every full bundle in db that has
 // none (those written before the table existed), in transactions of
 // ReindexBatch/16 bundles begun by begin, with insert (the storage's
-// statement that adds a row (idx, ends) unless there is one). It returns
-// how many it wrote.
-func FillEnds(ctx context.Context, db *sql.DB, begin func(context.Context) (*sql.Tx, error), insert string) (int, error) {
+// statement that adds a row (idx, ends) unless there is one). Once an
+// upgraded log's first start-up has done this (some seconds a million
+// entries), it finds nothing to do; logger hears of the work if there is
+// any.
+func FillEnds(ctx context.Context, db *sql.DB, begin func(context.Context) (*sql.Tx, error), insert string, logger *slog.Logger) error {
 	rows, err := db.QueryContext(ctx, `SELECT b.idx FROM bundles b LEFT JOIN bundle_ends e ON e.idx = b.idx WHERE e.idx IS NULL ORDER BY b.idx`)
 	if err != nil {
-		return 0, err
+		return err
 	}
 	missing, err := Indices(rows)
-	if err != nil {
-		return 0, err
+	if err != nil || len(missing) == 0 {
+		return err
 	}
+	start := time.Now()
+	logger.Info("recording where the entries of each full entry bundle lie, once after an upgrade", "bundles", len(missing))
 	for batch := range slices.Chunk(missing, ReindexBatch/16) {
 		if err := fillEnds(ctx, begin, insert, batch); err != nil {
-			return 0, err
+			return err
 		}
 	}
-	return len(missing), nil
+	logger.Info("recorded where the entries of each full entry bundle lie", "bundles", len(missing), "took", time.Since(start).Round(time.Millisecond).String())
+	return nil
 }
 
 func fillEnds(ctx context.Context, begin func(context.Context) (*sql.Tx, error), insert string, bundles []uint64) error {
