@@ -488,6 +488,10 @@ func RevealText(s string) string { return reveal(s, true) }
 func reveal(s string, lines bool) string {
 	marks := 0 // combining marks in a row so far
 	hidden := func(r rune) bool {
+		if ' ' <= r && r <= '~' {
+			marks = 0 // printable ASCII: what most of a page is, decided at once
+			return false
+		}
 		if unicode.In(r, unicode.Mn, unicode.Me) {
 			marks++
 		} else {

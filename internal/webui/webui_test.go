@@ -8,6 +8,7 @@ import (
 	"testing"
 	"testing/fstest"
 	"time"
+	"unicode"
 )
 
 // TestReveal: control and format characters and invalid bytes are written
@@ -203,5 +204,26 @@ func TestServerTiming(t *testing.T) {
 		if d, ok := ParseRenderTiming(bad); ok {
 			t.Errorf("ParseRenderTiming(%q) = %v", bad, d)
 		}
+	}
+}
+
+// TestRevealASCII: Reveal decides printable ASCII at once, as shown; the
+// Unicode tables agree (none of it is a mark, control, format character,
+// other blank or unassigned), and marks stacked after it still count from
+// zero.
+func TestRevealASCII(t *testing.T) {
+	for r := rune(' '); r <= '~'; r++ {
+		if unicode.In(r, unicode.Mn, unicode.Me, unicode.Cc, unicode.Cf, unicode.Co, unicode.Cs, unicode.Zl, unicode.Zp,
+			unicode.Other_Default_Ignorable_Code_Point, unicode.Variation_Selector) ||
+			(r != ' ' && unicode.Is(unicode.Zs, r)) || !unicode.In(r, unicode.L, unicode.M, unicode.N, unicode.P, unicode.S, unicode.Z) {
+			t.Errorf("%q would be revealed by the Unicode tables", r)
+		}
+	}
+	marks := strings.Repeat("\u0301", maxMarks)
+	if got := Reveal("e" + marks + "a" + marks); got != "e"+marks+"a"+marks {
+		t.Errorf("marks after ASCII: %q", got)
+	}
+	if got := Reveal("a" + marks + "\u0301"); !strings.Contains(got, "⟨U+0301⟩") {
+		t.Errorf("one mark too many after ASCII: %q", got)
 	}
 }

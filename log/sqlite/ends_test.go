@@ -7,6 +7,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/fwledger/fwledger/log"
@@ -19,7 +20,7 @@ import (
 // empty up; a bundle without a row (as every bundle was before the table
 // existed) is still read, whole, and gains its row when the storage is
 // next opened; and ends that do not match the bundle give an error, never
-// other bytes.
+// other bytes, and are a problem fsck reports.
 func TestEntriesOutOfBundles(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
@@ -86,6 +87,9 @@ func TestEntriesOutOfBundles(t *testing.T) {
 	}
 	readAll(s)
 
+	if problems, err := s.Check(ctx); err != nil || len(problems) != 0 {
+		t.Errorf("Check = %q, %v; want no problems", problems, err)
+	}
 	// Ends shifted by one byte at entry 5, and ends cut short.
 	bad := bytes.Clone(ends(0))
 	binary.BigEndian.PutUint32(bad[4*5:], binary.BigEndian.Uint32(bad[4*5:])+1)
@@ -96,6 +100,9 @@ func TestEntriesOutOfBundles(t *testing.T) {
 		if got, err := s.ReadEntry(ctx, i); err == nil {
 			t.Errorf("entry %d with corrupt ends: %x, no error", i, got)
 		}
+	}
+	if problems, err := s.Check(ctx); err != nil || len(problems) != 1 || !strings.Contains(problems[0], "entry bundle 0 ") {
+		t.Errorf("Check of corrupt ends = %q, %v; want one problem, of entry bundle 0", problems, err)
 	}
 	if _, err := db.Exec(`UPDATE bundle_ends SET ends = substr(ends, 1, 100) WHERE idx = 0`); err != nil {
 		t.Fatal(err)

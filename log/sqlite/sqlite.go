@@ -199,14 +199,15 @@ func (s *Storage) Close() error {
 }
 
 // Check implements log.Checker: the sequenced entries not yet integrated
-// against the leaf hashes recorded when they were acknowledged.
+// against the leaf hashes recorded when they were acknowledged, and the
+// bundle_ends rows against their bundles.
 func (s *Storage) Check(ctx context.Context) (_ []string, err error) {
 	defer sqlitedb.WrapOS(&err)
 	var integrated uint64
 	if err := s.r.QueryRowContext(ctx, `SELECT integrated FROM state WHERE id = 0`).Scan(&integrated); err != nil {
 		return nil, err
 	}
-	return sqlrows.CheckSequenced(ctx, s.r, integrated)
+	return sqlrows.Check(ctx, s.r, integrated)
 }
 
 // IntegrityCheck runs SQLite's PRAGMA integrity_check.

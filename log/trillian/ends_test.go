@@ -5,6 +5,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -66,5 +67,11 @@ func TestEntriesOutOfBundles(t *testing.T) {
 	var got []byte
 	if err := db.QueryRow(`SELECT ends FROM bundle_ends WHERE idx = 1`).Scan(&got); err != nil || !bytes.Equal(got, saved) {
 		t.Errorf("after a frontend opened, bundle 1's ends are %x, %v; want %x", got, err, saved)
+	}
+	if _, err := db.Exec(`UPDATE bundle_ends SET ends = ? WHERE idx = 0`, saved); err != nil {
+		t.Fatal(err)
+	}
+	if problems, err := s.Check(ctx); err != nil || len(problems) != 1 || !strings.Contains(problems[0], "entry bundle 0 ") {
+		t.Errorf("Check of bundle 0 with bundle 1's ends = %q, %v; want one problem, of entry bundle 0", problems, err)
 	}
 }

@@ -452,6 +452,44 @@ func Assign(leaves []log.Leaf, next uint64, found Found, tripped func(key []byte
 	return out, next, nil
 }
 
+// Check returns the problems of the rows a storage keeps beside its tree:
+// those of CheckSequenced from index from, and of CheckEnds.
+func Check(ctx context.Context, tx Tx, from uint64) ([]string, error) {
+	seq, err := CheckSequenced(ctx, tx, from)
+	if err != nil {
+		return nil, err
+	}
+	ends, err := CheckEnds(ctx, tx)
+	return append(seq, ends...), err
+}
+
+// CheckEnds returns a problem for each row of bundle_ends that does not
+// say where the entries of its full bundle end (reading those entries
+// would fail).
+func CheckEnds(ctx context.Context, tx Tx) ([]string, error) {
+	rows, err := tx.QueryContext(ctx, `SELECT e.idx, e.ends, b.data FROM bundle_ends e LEFT JOIN bundles b ON b.idx = e.idx ORDER BY e.idx`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var problems []string
+	for rows.Next() {
+		var idx uint64
+		var ends, data []byte
+		if err := rows.Scan(&idx, &ends, &data); err != nil {
+			return nil, err
+		}
+		if data == nil {
+			problems = append(problems, fmt.Sprintf("entry bundle %d has a row in bundle_ends but is not stored", idx))
+			continue
+		}
+		if want, err := Ends(data); err != nil || !bytes.Equal(ends, want) {
+			problems = append(problems, fmt.Sprintf("the row of entry bundle %d in bundle_ends does not say where its entries end: its entries cannot be read one at a time (delete the row, and the next start-up writes it again)", idx))
+		}
+	}
+	return problems, rows.Err()
+}
+
 // CheckSequenced re-hashes the sequenced entries from index from on (the
 // rows of table entries), and returns a problem for each whose bytes do not
 // hash to the leaf hash recorded when it was sequenced (rows without one,
