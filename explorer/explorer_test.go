@@ -113,6 +113,9 @@ func (s *site) page(t testing.TB, path string) string {
 	if ct := resp.Header.Get("Content-Type"); ct != "text/html; charset=utf-8" {
 		t.Errorf("GET %s: Content-Type %q", path, ct)
 	}
+	if _, ok := webui.ParseRenderTiming(resp.Header.Get("Server-Timing")); !ok {
+		t.Errorf("GET %s: Server-Timing %q gives no render time", path, resp.Header.Get("Server-Timing"))
+	}
 	return body
 }
 
