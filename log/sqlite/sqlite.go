@@ -14,10 +14,10 @@
 // its entry bundle is full; integration then writes the full bundle to the
 // bundles table and deletes the rows. Beside each full bundle, the
 // bundle_ends table keeps where each of its entries ends, so that reading
-// one entry reads its own bytes rather than its 256 entries. Tiles are stored at their widest
-// version (a narrower partial tile is a prefix of it). The lookup table maps
-// each key of an entry (such as its subject digest) to its index and leaf
-// hash. Duplicate detection looks up a new entry's first key (or, for an
+// one entry reads its own bytes rather than its 256 entries. Tiles are
+// stored at their widest version (a narrower partial tile is a prefix of
+// it). The lookup table maps each key of an entry (such as its subject
+// digest) to its index and leaf hash. Duplicate detection looks up a new entry's first key (or, for an
 // entry without keys, its leaf hash as the key) and compares leaf hashes, so
 // one random-key index serves both lookups and exact deduplication.
 //
