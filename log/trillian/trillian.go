@@ -680,6 +680,16 @@ func (s *Storage) Integrate(ctx context.Context, max int) (_ log.Tree, err error
 			s.logger.Error("integration stopped: Trillian disagrees with fwlog", "tree_id", s.tree, "size", rm.Size, "problem", rm.What)
 		}
 	}()
+	defer func() {
+		// An integration that failed while another frontend held the
+		// lease read what that one was writing (its tiles, beyond the
+		// state read first): it failed for not being the publisher.
+		if err != nil && !errors.Is(err, log.ErrNotPublisher) {
+			if lerr := s.holdsLease(ctx); errors.Is(lerr, log.ErrNotPublisher) {
+				err = fmt.Errorf("%w (integrating failed meanwhile: %v)", lerr, err)
+			}
+		}
+	}()
 	st, err := readState(ctx, s.db, "")
 	if err != nil {
 		return log.Tree{}, err
@@ -835,6 +845,17 @@ func (s *Storage) checkLease(ctx context.Context, tx *sql.Tx) error {
 		return fmt.Errorf("%w: this frontend's lease expired", log.ErrNotPublisher)
 	}
 	return nil
+}
+
+// holdsLease returns log.ErrNotPublisher unless this handle holds an
+// unexpired lease now.
+func (s *Storage) holdsLease(ctx context.Context) error {
+	tx, err := s.begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	return s.checkLease(ctx, tx)
 }
 
 // Lease implements log.SharedStorage, by the database's clock. InnoDB may
