@@ -453,20 +453,20 @@ func Assign(leaves []log.Leaf, next uint64, found Found, tripped func(key []byte
 }
 
 // Check returns the problems of the rows a storage keeps beside its tree:
-// those of CheckSequenced from index from, and of CheckEnds.
+// those of checkSequenced from index from, and of checkEnds.
 func Check(ctx context.Context, tx Tx, from uint64) ([]string, error) {
-	seq, err := CheckSequenced(ctx, tx, from)
+	seq, err := checkSequenced(ctx, tx, from)
 	if err != nil {
 		return nil, err
 	}
-	ends, err := CheckEnds(ctx, tx)
+	ends, err := checkEnds(ctx, tx)
 	return append(seq, ends...), err
 }
 
-// CheckEnds returns a problem for each row of bundle_ends that does not
+// checkEnds returns a problem for each row of bundle_ends that does not
 // say where the entries of its full bundle end (reading those entries
 // would fail).
-func CheckEnds(ctx context.Context, tx Tx) ([]string, error) {
+func checkEnds(ctx context.Context, tx Tx) ([]string, error) {
 	rows, err := tx.QueryContext(ctx, `SELECT e.idx, e.ends, b.data FROM bundle_ends e LEFT JOIN bundles b ON b.idx = e.idx ORDER BY e.idx`)
 	if err != nil {
 		return nil, err
@@ -490,11 +490,11 @@ func CheckEnds(ctx context.Context, tx Tx) ([]string, error) {
 	return problems, rows.Err()
 }
 
-// CheckSequenced re-hashes the sequenced entries from index from on (the
+// checkSequenced re-hashes the sequenced entries from index from on (the
 // rows of table entries), and returns a problem for each whose bytes do not
 // hash to the leaf hash recorded when it was sequenced (rows without one,
 // written by an older fwlog, are not checked).
-func CheckSequenced(ctx context.Context, tx Tx, from uint64) ([]string, error) {
+func checkSequenced(ctx context.Context, tx Tx, from uint64) ([]string, error) {
 	rows, err := tx.QueryContext(ctx, `SELECT idx, data, leaf FROM entries WHERE idx >= ? ORDER BY idx`, from)
 	if err != nil {
 		return nil, err
